@@ -1,0 +1,78 @@
+import { Command, CommanderError } from "commander";
+import pkg from "../package.json" with { type: "json" };
+import { isAgentCliError } from "./errors.ts";
+
+/** Exit codes, documented in `--help`. */
+export const EXIT = { ok: 0, failure: 1, usage: 2, policy: 3, interrupted: 130 } as const;
+
+export interface CliIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  env: NodeJS.ProcessEnv;
+}
+
+const EXIT_HELP = `
+Exit codes:
+  0    ok
+  1    failure
+  2    usage error or invalid input
+  3    policy violation
+  130  interrupted`;
+
+/** Builds the command tree. Command modules are imported lazily so `--help` stays fast. */
+function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
+  const program = new Command("agentcli")
+    .description("A non-interactive coding agent whose every tool call passes the exec policy.")
+    .version(pkg.version, "-V, --version", "print the version")
+    .helpOption("-h, --help", "show help")
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.stdout.write(s),
+      writeErr: (s) => io.stderr.write(s),
+    })
+    .addHelpText("after", EXIT_HELP);
+  void setExit;
+  return program;
+}
+
+/** Runs the CLI with `argv` (without node and script) and resolves to the exit code. */
+export async function run(argv: readonly string[], io: CliIo = defaultIo()): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  const program = buildProgram(io, (code) => {
+    exitCode = code;
+  });
+  if (argv.length === 0) {
+    io.stderr.write(program.helpInformation());
+    return EXIT.usage;
+  }
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return exitCode;
+  } catch (error) {
+    return renderError(error, io);
+  }
+}
+
+function renderError(error: unknown, io: CliIo): number {
+  if (error instanceof CommanderError) {
+    if (error.code === "commander.helpDisplayed" || error.code === "commander.version") {
+      return EXIT.ok;
+    }
+    io.stderr.write(`Run 'agentcli --help' to see the commands and options.\n`);
+    return EXIT.usage;
+  }
+  if (isAgentCliError(error)) {
+    io.stderr.write(`agentcli: ${error.message}\n`);
+    if (error.hint) io.stderr.write(`hint: ${error.hint}\n`);
+    return error.code === "E_USAGE" || error.code === "E_INVALID_INPUT" ? EXIT.usage : EXIT.failure;
+  }
+  const stack = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  io.stderr.write(`agentcli: unexpected error\n${stack}\n`);
+  io.stderr.write("This is a bug in bottlekit; please report it with the output above.\n");
+  return EXIT.failure;
+}
+
+function defaultIo(): CliIo {
+  return { stdout: process.stdout, stderr: process.stderr, env: process.env };
+}

@@ -1,0 +1,26 @@
+/** Machine-readable error codes of @bottlekit/gateway. Callers branch on these, never on message text. */
+export type GatewayErrorCode = "E_INVALID_INPUT" | "E_USAGE" | "E_INTERNAL";
+
+export interface GatewayErrorOptions {
+  cause?: unknown;
+  /** A suggested fix, shown after the message. */
+  hint?: string;
+}
+
+/** The one error class thrown by @bottlekit/gateway. */
+export class GatewayError extends Error {
+  override readonly name = "GatewayError";
+  readonly code: GatewayErrorCode;
+  readonly hint: string | undefined;
+
+  constructor(code: GatewayErrorCode, message: string, options: GatewayErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.hint = options.hint;
+  }
+}
+
+/** True when `value` is a GatewayError (also across duplicated module copies). */
+export function isGatewayError(value: unknown): value is GatewayError {
+  return value instanceof Error && value.name === "GatewayError" && "code" in value;
+}

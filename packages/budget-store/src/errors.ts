@@ -1,0 +1,26 @@
+/** Machine-readable error codes of @bottlekit/budget-store. Callers branch on these, never on message text. */
+export type BudgetStoreErrorCode = "E_INVALID_INPUT" | "E_USAGE" | "E_INTERNAL";
+
+export interface BudgetStoreErrorOptions {
+  cause?: unknown;
+  /** A suggested fix, shown after the message. */
+  hint?: string;
+}
+
+/** The one error class thrown by @bottlekit/budget-store. */
+export class BudgetStoreError extends Error {
+  override readonly name = "BudgetStoreError";
+  readonly code: BudgetStoreErrorCode;
+  readonly hint: string | undefined;
+
+  constructor(code: BudgetStoreErrorCode, message: string, options: BudgetStoreErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.hint = options.hint;
+  }
+}
+
+/** True when `value` is a BudgetStoreError (also across duplicated module copies). */
+export function isBudgetStoreError(value: unknown): value is BudgetStoreError {
+  return value instanceof Error && value.name === "BudgetStoreError" && "code" in value;
+}

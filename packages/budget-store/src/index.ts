@@ -1,0 +1,6 @@
+export {
+  BudgetStoreError,
+  type BudgetStoreErrorCode,
+  type BudgetStoreErrorOptions,
+  isBudgetStoreError,
+} from "./errors.ts";

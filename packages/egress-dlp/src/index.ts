@@ -1,0 +1,6 @@
+export {
+  EgressDlpError,
+  type EgressDlpErrorCode,
+  type EgressDlpErrorOptions,
+  isEgressDlpError,
+} from "./errors.ts";

@@ -1,0 +1,6 @@
+export {
+  ExecPolicyError,
+  type ExecPolicyErrorCode,
+  type ExecPolicyErrorOptions,
+  isExecPolicyError,
+} from "./errors.ts";

@@ -1,0 +1,6 @@
+export {
+  isLocalAgentWarningError,
+  LocalAgentWarningError,
+  type LocalAgentWarningErrorCode,
+  type LocalAgentWarningErrorOptions,
+} from "./errors.ts";

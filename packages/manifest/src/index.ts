@@ -1,0 +1,6 @@
+export {
+  isManifestError,
+  ManifestError,
+  type ManifestErrorCode,
+  type ManifestErrorOptions,
+} from "./errors.ts";

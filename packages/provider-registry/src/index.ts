@@ -1,0 +1,6 @@
+export {
+  isProviderRegistryError,
+  ProviderRegistryError,
+  type ProviderRegistryErrorCode,
+  type ProviderRegistryErrorOptions,
+} from "./errors.ts";

@@ -1,0 +1,6 @@
+export {
+  isTestUtilsError,
+  TestUtilsError,
+  type TestUtilsErrorCode,
+  type TestUtilsErrorOptions,
+} from "./errors.ts";
