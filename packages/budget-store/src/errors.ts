@@ -1,5 +1,20 @@
 /** Machine-readable error codes of @bottlekit/budget-store. Callers branch on these, never on message text. */
-export type BudgetStoreErrorCode = "E_INVALID_INPUT" | "E_USAGE" | "E_INTERNAL";
+export type BudgetStoreErrorCode =
+  | "E_INVALID_INPUT"
+  | "E_USAGE"
+  | "E_INTERNAL"
+  /** settings.yml cannot be read, parsed or validated. */
+  | "E_SETTINGS"
+  /** The store URL is not `sqlite:<path>` or `sqlite::memory:`. */
+  | "E_STORE_URL"
+  /** The database cannot be opened or migrated. */
+  | "E_STORE_OPEN"
+  /** The database was written by a newer bottlekit (unknown schema version). */
+  | "E_SCHEMA_VERSION"
+  /** settle/release of a reservation id that does not exist (settled, released or swept). */
+  | "E_UNKNOWN_RESERVATION"
+  /** The store was closed. */
+  | "E_CLOSED";
 
 export interface BudgetStoreErrorOptions {
   cause?: unknown;

@@ -1,0 +1,371 @@
+/**
+ * Public types of @bottlekit/budget-store and the backend-neutral `Store` interface.
+ *
+ * Every method of `Store` is asynchronous so that a Postgres backend can satisfy the same
+ * interface and pass the same contract test suite as the embedded SQLite backend.
+ */
+
+/** What happens to a bottle once a budget that governs it is spent. */
+export type CutoffPolicy = "cutoff" | "freeze" | "kill";
+
+/**
+ * Where a budget applies.
+ * - `agent`: usage of one agent (key = agent name), across bottles.
+ * - `bottle`: usage of one bottle (key = bottle name), including every bottle that lists it as a
+ *   parent. A bottle budget reached through `parents` is the "parent bottle" scope.
+ * - `global`: all usage of the provider on this store (key = "*").
+ * - `ceiling`: like `global`, but it is not part of the precedence chain: it always applies on
+ *   top of whichever scope governs.
+ */
+export type BudgetScope = "agent" | "bottle" | "global" | "ceiling";
+
+/** The scope a decision was taken on. `parent` is a bottle budget reached through `parents`. */
+export type ResolvedScope = "agent" | "bottle" | "parent" | "global" | "ceiling";
+
+/**
+ * Accounting window of a budget, in UTC.
+ * - `none`: all usage ever;
+ * - `daily`: the current UTC calendar day;
+ * - `weekly`: the current ISO week (Monday 00:00 UTC);
+ * - `monthly`: the current UTC calendar month;
+ * - `"<N>d"`: rolling, the current UTC day and the N-1 days before it.
+ */
+export type BudgetWindow = "none" | "daily" | "weekly" | "monthly" | `${number}d`;
+
+/** Where a budget came from. For the same scope, key and provider: flag > manifest > settings. */
+export type BudgetSource = "settings" | "manifest" | "flag";
+
+/** A budget as supplied by a caller. At least one of `tokens` or `usd` is required. */
+export interface BudgetInput {
+  scope: BudgetScope;
+  /** Agent name, bottle name, or "*" for `global` / `ceiling` (defaults to "*" there). */
+  key?: string;
+  /** Provider id, e.g. "anthropic". Budgets are per provider. */
+  provider: string;
+  /** Token limit. A limit of N allows exactly N tokens: usage >= N is spent. */
+  tokens?: number;
+  /** Optional USD limit, checked against priced usage. */
+  usd?: number;
+  /** Defaults to "none". */
+  window?: BudgetWindow;
+  /** Defaults to the store's default policy (settings `shutdown`, else "cutoff"). */
+  policy?: CutoffPolicy;
+  /** Defaults to "settings". */
+  source?: BudgetSource;
+}
+
+/** A stored budget. */
+export interface Budget {
+  scope: BudgetScope;
+  key: string;
+  provider: string;
+  tokens: number | undefined;
+  usd: number | undefined;
+  window: BudgetWindow;
+  /** Undefined means "the store's default policy at decision time". */
+  policy: CutoffPolicy | undefined;
+  source: BudgetSource;
+  updatedAt: number;
+}
+
+/** Selects budgets to list or remove. Omitted fields match everything. */
+export interface BudgetFilter {
+  scope?: BudgetScope;
+  key?: string;
+  provider?: string;
+  source?: BudgetSource;
+}
+
+/** Who is spending: the identity the gateway resolved from a gateway key. */
+export interface Subject {
+  bottle: string;
+  /** Parent bottles, nearest first (e.g. the `extends` chain or the launching bottle). */
+  parents?: readonly string[];
+  agent: string;
+  provider: string;
+}
+
+export interface ReserveInput extends Subject {
+  /** Worst-case tokens the call may use. Held until settle/release or TTL expiry. */
+  estimateTokens: number;
+  /** Worst-case USD the call may cost, when the model is priced. */
+  estimateUsd?: number;
+  /** Gateway request id, kept on the reservation and the usage event. */
+  requestId?: string;
+  /** Override of the store's reservation TTL, in milliseconds. */
+  ttlMs?: number;
+}
+
+/** Why a reservation was refused. */
+export type RefusalReason =
+  /** The bottle (or one of its parents) is cut off until an operator restores it. */
+  | "cut-off"
+  /** The budget is already spent (used >= limit). */
+  | "exhausted"
+  /** Not spent yet, but used + reserved + estimate would exceed the limit. */
+  | "insufficient";
+
+export interface ScopeRef {
+  scope: ResolvedScope;
+  key: string;
+  provider: string;
+}
+
+export type ReserveResult =
+  | { ok: true; id: string; expiresAt: number }
+  | {
+      ok: false;
+      reason: RefusalReason;
+      scope: ScopeRef;
+      /** Tokens still reservable on the refusing scope (0 when cut off or spent). */
+      remaining: number;
+    };
+
+/** Real usage reported by the upstream, as parsed by the gateway's usage tap. */
+export interface SettleUsage {
+  model?: string;
+  inputTokens?: number;
+  outputTokens?: number;
+  cacheReadTokens?: number;
+  cacheWriteTokens?: number;
+  /** Informational: reasoning tokens are assumed to be included in `outputTokens`. */
+  reasoningTokens?: number;
+  /**
+   * Billable total. Defaults to input + output + cache-read + cache-write. Set it when the
+   * provider reports reasoning separately from output (e.g. Gemini thoughts).
+   */
+  totalTokens?: number;
+  /** USD cost when the model is priced; undefined when unpriced. */
+  costUsd?: number;
+  /**
+   * The upstream did not report usage (interrupted stream, missing field). Fails closed: the
+   * reservation's estimate is charged when it exceeds the reported tokens.
+   */
+  usageMissing?: boolean;
+  requestId?: string;
+}
+
+/** A budget that is spent after a settle. */
+export interface Crossing extends ScopeRef {
+  unit: "tokens" | "usd";
+  limit: number;
+  used: number;
+  policy: CutoffPolicy;
+}
+
+export interface SettleResult {
+  /** Id of the recorded usage event. */
+  eventId: number;
+  /** Tokens charged against budgets (may exceed the reported total when usage was missing). */
+  chargedTokens: number;
+  /** The governing scope that is spent, else the spent ceiling; undefined when nothing is spent. */
+  crossed: Crossing | undefined;
+  /** Every spent scope (governing and ceiling, tokens and USD). */
+  crossings: Crossing[];
+}
+
+/** Cutoff state of a bottle. */
+export interface CutoffState {
+  bottle: string;
+  policy: CutoffPolicy;
+  since: number;
+  /** The scope that was spent, or undefined when an operator cut the bottle off by hand. */
+  scope: ScopeRef | undefined;
+  by: string;
+  reason: string;
+}
+
+export type EnforcementActionKind = CutoffPolicy | "restore";
+
+/** One row of the enforcement audit trail. */
+export interface EnforcementAction {
+  id: number;
+  at: number;
+  bottle: string;
+  action: EnforcementActionKind;
+  scope: ScopeRef | undefined;
+  /** "budget" for automatic decisions, else the operator's name. */
+  by: string;
+  reason: string;
+}
+
+export interface UsageQuery {
+  bottle?: string;
+  /** With `bottle`: also count bottles that list it as a parent. */
+  includeChildren?: boolean;
+  agent?: string;
+  provider?: string;
+  model?: string;
+  /** Inclusive lower bound, epoch milliseconds. */
+  since?: number;
+  /** Exclusive upper bound, epoch milliseconds. */
+  until?: number;
+  groupBy?: ReadonlyArray<"bottle" | "agent" | "provider" | "model">;
+}
+
+export interface UsageTotals {
+  events: number;
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  reasoningTokens: number;
+  /** Billable tokens charged against budgets. */
+  tokens: number;
+  /** Sum of priced costs. */
+  costUsd: number;
+  /** Events without a price (their cost is not in `costUsd`). */
+  unpricedEvents: number;
+  usageMissingEvents: number;
+}
+
+export interface UsageGroup extends UsageTotals {
+  bottle?: string;
+  agent?: string;
+  provider?: string;
+  model?: string;
+}
+
+export interface UsageReport {
+  totals: UsageTotals;
+  /** One entry per group when `groupBy` is set, else empty. */
+  groups: UsageGroup[];
+}
+
+/** One usage event of the ledger. */
+export interface UsageEvent {
+  id: number;
+  at: number;
+  requestId: string | undefined;
+  bottle: string;
+  parents: string[];
+  agent: string;
+  provider: string;
+  model: string | undefined;
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  reasoningTokens: number;
+  tokens: number;
+  costUsd: number | undefined;
+  usageMissing: boolean;
+}
+
+export interface RemainingEntry extends ScopeRef {
+  unit: "tokens" | "usd";
+  window: BudgetWindow;
+  policy: CutoffPolicy;
+  limit: number;
+  used: number;
+  reserved: number;
+  /** max(0, limit - used - reserved). */
+  remaining: number;
+}
+
+/**
+ * The binding budget for a subject (the entry with the least remaining), plus every entry that
+ * applies (governing scope and ceiling, tokens and USD). Undefined when no budget applies.
+ */
+export interface RemainingReport extends RemainingEntry {
+  entries: RemainingEntry[];
+}
+
+export interface GatewayKeyInput {
+  bottle: string;
+  agent: string;
+  label?: string;
+}
+
+export interface GatewayKeyInfo {
+  id: string;
+  bottle: string;
+  agent: string;
+  label: string | undefined;
+  createdAt: number;
+  revokedAt: number | undefined;
+}
+
+/** Returned once by `createGatewayKey`: the plaintext is never stored and cannot be read back. */
+export interface CreatedGatewayKey extends GatewayKeyInfo {
+  key: string;
+}
+
+export interface GatewayKeyIdentity {
+  id: string;
+  bottle: string;
+  agent: string;
+}
+
+export interface RestoreInput {
+  by: string;
+  reason: string;
+}
+
+export interface ManualCutoffInput {
+  policy?: CutoffPolicy;
+  by: string;
+  reason: string;
+}
+
+/** The backend-neutral store. SQLite now; Postgres later behind the same contract tests. */
+export interface Store {
+  /** "sqlite" today. */
+  readonly backend: string;
+
+  // Budgets
+  /** Insert or replace the budget for (scope, key, provider, source). */
+  defineBudget(input: BudgetInput): Promise<Budget>;
+  /** Atomically replace every budget of `source` with `inputs` (e.g. after reloading settings). */
+  replaceBudgets(source: BudgetSource, inputs: readonly BudgetInput[]): Promise<Budget[]>;
+  /** Remove matching budgets; returns how many were removed. */
+  removeBudgets(filter: BudgetFilter): Promise<number>;
+  listBudgets(filter?: BudgetFilter): Promise<Budget[]>;
+  /** Policy used by budgets that do not name one. */
+  setDefaultPolicy(policy: CutoffPolicy): Promise<void>;
+  getDefaultPolicy(): Promise<CutoffPolicy>;
+
+  // Metering
+  /** Atomic check-and-hold against the governing budget and the ceiling. */
+  reserve(input: ReserveInput): Promise<ReserveResult>;
+  /** Record real usage for a reservation, release its hold, and report spent budgets. */
+  settle(id: string, usage: SettleUsage): Promise<SettleResult>;
+  /** Drop a reservation without usage (the call never reached upstream). Returns false if unknown. */
+  release(id: string): Promise<boolean>;
+  /** Delete reservations whose TTL has passed (also done inside reserve). Returns how many. */
+  sweepExpired(): Promise<number>;
+
+  // Cutoff state
+  isCutOff(bottle: string): Promise<boolean>;
+  cutoffState(bottle: string): Promise<CutoffState | undefined>;
+  /** Operator-commanded cutoff. */
+  cutOff(bottle: string, input: ManualCutoffInput): Promise<CutoffState>;
+  /** Lift a cutoff. Returns false when the bottle was not cut off. */
+  restore(bottle: string, input: RestoreInput): Promise<boolean>;
+  actions(filter?: { bottle?: string; since?: number }): Promise<EnforcementAction[]>;
+
+  // Reports
+  usage(query?: UsageQuery): Promise<UsageReport>;
+  events(query?: Omit<UsageQuery, "groupBy"> & { limit?: number }): Promise<UsageEvent[]>;
+  remaining(subject: Subject): Promise<RemainingReport | undefined>;
+
+  // Gateway keys
+  createGatewayKey(input: GatewayKeyInput): Promise<CreatedGatewayKey>;
+  verifyGatewayKey(plaintext: string): Promise<GatewayKeyIdentity | undefined>;
+  listGatewayKeys(): Promise<GatewayKeyInfo[]>;
+  /** Returns false when the id is unknown or already revoked. */
+  revokeGatewayKey(id: string): Promise<boolean>;
+
+  close(): Promise<void>;
+}
+
+export interface OpenStoreOptions {
+  /** Clock in epoch milliseconds; injected by tests. Defaults to Date.now. */
+  clock?: () => number;
+  /** Reservation TTL in milliseconds (default 10 minutes). */
+  reservationTtlMs?: number;
+  /** busy_timeout in milliseconds (default 5000). */
+  busyTimeoutMs?: number;
+  /** Used to find the default database when `url` is omitted. Defaults to $BOTTLEKIT_HOME. */
+  home?: string;
+}
