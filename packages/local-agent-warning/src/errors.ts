@@ -1,5 +1,10 @@
 /** Machine-readable error codes of @bottlekit/local-agent-warning. Callers branch on these, never on message text. */
-export type LocalAgentWarningErrorCode = "E_INVALID_INPUT" | "E_USAGE" | "E_INTERNAL";
+export type LocalAgentWarningErrorCode =
+  | "E_INVALID_INPUT"
+  | "E_USAGE"
+  | "E_INTERNAL"
+  | "E_ACK_WRITE"
+  | "E_ACK_LOCKED";
 
 export interface LocalAgentWarningErrorOptions {
   cause?: unknown;

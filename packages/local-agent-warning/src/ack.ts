@@ -1,0 +1,328 @@
+import { randomBytes } from "node:crypto";
+import { constants as fsConstants } from "node:fs";
+import { chmod, lstat, mkdir, open, readFile, rename, stat, unlink } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { type Env, resolveBottlekitHome } from "./env.ts";
+import { LocalAgentWarningError } from "./errors.ts";
+
+/** What was acknowledged for one interface, and when. */
+export interface AckRecord {
+  /** UTC ISO-8601 time of the acknowledgement, to the second. */
+  acknowledgedAt: string;
+  /** The binary as configured when acknowledged (bare name or path); null if unknown. */
+  binary: string | null;
+  /** The absolute path the binary resolved to when acknowledged; null if it was not found. */
+  binaryPath: string | null;
+  /** The permission mode the agent was going to run with. */
+  permissionMode: string;
+}
+
+/** Acknowledged interfaces keyed by canonical interface id. */
+export type AckState = Map<string, AckRecord>;
+
+/** One interface to acknowledge (the time is added by `writeAck`). */
+export interface AckInput {
+  interface: string;
+  binary: string | null;
+  binaryPath: string | null;
+  permissionMode: string;
+}
+
+export interface AckLocation {
+  /** `$BOTTLEKIT_HOME`; defaults to `env.BOTTLEKIT_HOME`, then `~/.bottlekit`. */
+  home?: string;
+  /** Used only to find the home when `home` is not given. */
+  env?: Env;
+}
+
+export interface WriteAckOptions extends AckLocation {
+  /** Clock, for tests. */
+  now?: () => Date;
+  /** How long to wait for another process holding the ack lock, in ms (default 5000). */
+  lockTimeoutMs?: number;
+}
+
+const FILE_VERSION = 1;
+const STALE_LOCK_MS = 10_000;
+
+/** `<home>/state/local_agent_ack.json`. */
+export function ackFilePath(location: AckLocation = {}): string {
+  const home = location.home ?? resolveBottlekitHome(location.env ?? process.env);
+  return join(home, "state", "local_agent_ack.json");
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function stringOrNull(value: unknown): string | null | undefined {
+  if (value === null) return null;
+  if (typeof value === "string") return value;
+  return undefined;
+}
+
+/**
+ * Parses ack-file text. Anything that is not the expected shape yields no acknowledgement:
+ * bad JSON, a non-object top level, a non-object `interfaces`. Individual entries that are
+ * malformed are dropped; well-formed ones are kept. Keys are lowercased.
+ */
+export function parseAck(text: string): AckState {
+  const state: AckState = new Map();
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch {
+    return state;
+  }
+  if (!isRecord(doc)) return state;
+  const interfaces = doc["interfaces"];
+  if (!isRecord(interfaces)) return state;
+  for (const [key, raw] of Object.entries(interfaces)) {
+    if (!isRecord(raw)) continue;
+    const iface = key.trim().toLowerCase();
+    if (iface === "") continue;
+    const acknowledgedAt = raw["acknowledgedAt"];
+    const binary = stringOrNull(raw["binary"]);
+    const binaryPath = stringOrNull(raw["binaryPath"]);
+    const permissionMode = raw["permissionMode"];
+    if (typeof acknowledgedAt !== "string" || Number.isNaN(Date.parse(acknowledgedAt))) continue;
+    if (binary === undefined || binaryPath === undefined) continue;
+    if (typeof permissionMode !== "string") continue;
+    state.set(iface, { acknowledgedAt, binary, binaryPath, permissionMode });
+  }
+  return state;
+}
+
+/** Serialises acknowledgements: keys sorted, two-space indent, trailing newline. */
+export function serializeAck(state: AckState): string {
+  const interfaces: Record<string, AckRecord> = {};
+  for (const key of [...state.keys()].sort()) {
+    const r = state.get(key)!;
+    interfaces[key] = {
+      acknowledgedAt: r.acknowledgedAt,
+      binary: r.binary,
+      binaryPath: r.binaryPath,
+      permissionMode: r.permissionMode,
+    };
+  }
+  return `${JSON.stringify({ interfaces, version: FILE_VERSION }, null, 2)}\n`;
+}
+
+/**
+ * Reads the ack file. A missing, unreadable or corrupt file counts as no acknowledgement and
+ * never throws. So does a file that other users could have written (not a regular file, group-
+ * or world-writable, or owned by someone else): an ack anyone else can forge is no ack.
+ */
+export async function readAck(location: AckLocation = {}): Promise<AckState> {
+  const path = ackFilePath(location);
+  try {
+    const info = await lstat(path);
+    if (!info.isFile()) return new Map();
+    if (process.platform !== "win32") {
+      if ((info.mode & 0o022) !== 0) return new Map();
+      const uid = process.getuid?.();
+      if (uid !== undefined && info.uid !== uid) return new Map();
+    }
+    return parseAck(await readFile(path, "utf8"));
+  } catch {
+    return new Map();
+  }
+}
+
+function utcSeconds(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function errnoCode(error: unknown): string | undefined {
+  return isRecord(error) && typeof error["code"] === "string" ? error["code"] : undefined;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return errnoCode(error) === "EPERM";
+  }
+}
+
+/** Breaks a lock left behind by a dead process or older than STALE_LOCK_MS. */
+async function breakIfStale(lockPath: string): Promise<void> {
+  try {
+    const [info, text] = await Promise.all([stat(lockPath), readFile(lockPath, "utf8")]);
+    const pid = Number.parseInt(text.split(" ")[0] ?? "", 10);
+    const dead = Number.isInteger(pid) && pid > 0 && !pidAlive(pid);
+    const old = Date.now() - info.mtimeMs > STALE_LOCK_MS;
+    if (dead || old) await unlink(lockPath);
+  } catch {
+    // Gone already, or being written right now: try again on the next round.
+  }
+}
+
+/**
+ * Runs `fn` while holding `<ack file>.lock`, an O_EXCL lock file, so concurrent
+ * read-merge-write cycles from several processes serialise and none is lost.
+ */
+async function withLock<T>(path: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
+  const lockPath = `${path}.lock`;
+  const deadline = Date.now() + timeoutMs;
+  let delay = 2;
+  for (;;) {
+    try {
+      const handle = await open(
+        lockPath,
+        fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY,
+        0o600,
+      );
+      try {
+        await handle.writeFile(`${process.pid} ${Date.now()}\n`);
+      } finally {
+        await handle.close();
+      }
+      break;
+    } catch (error) {
+      if (errnoCode(error) !== "EEXIST") {
+        throw new LocalAgentWarningError(
+          "E_ACK_WRITE",
+          `cannot create the ack lock ${lockPath}: ${errnoCode(error) ?? String(error)}`,
+          {
+            cause: error,
+            hint: "make $BOTTLEKIT_HOME/state writable by you, or set BOTTLEKIT_HOME",
+          },
+        );
+      }
+      if (Date.now() >= deadline) {
+        throw new LocalAgentWarningError(
+          "E_ACK_LOCKED",
+          `the ack file ${path} stayed locked for ${timeoutMs} ms`,
+          {
+            hint: `another bottlekit process is writing it; retry, or remove ${lockPath} if none is`,
+          },
+        );
+      }
+      await breakIfStale(lockPath);
+      await sleep(delay + Math.random() * delay);
+      delay = Math.min(delay * 2, 50);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await unlink(lockPath).catch(() => undefined);
+  }
+}
+
+/** Writes `state` to `path` atomically (temp file, fsync, rename), mode 0600. */
+async function writeAtomic(path: string, state: AckState): Promise<void> {
+  const tmp = `${path}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`;
+  try {
+    const handle = await open(tmp, "wx", 0o600);
+    try {
+      await handle.writeFile(serializeAck(state));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await chmod(tmp, 0o600);
+    await rename(tmp, path);
+  } catch (error) {
+    await unlink(tmp).catch(() => undefined);
+    throw new LocalAgentWarningError(
+      "E_ACK_WRITE",
+      `cannot write the ack file ${path}: ${errnoCode(error) ?? String(error)}`,
+      { cause: error, hint: "make $BOTTLEKIT_HOME/state writable by you, or set BOTTLEKIT_HOME" },
+    );
+  }
+}
+
+async function ensureStateDir(path: string): Promise<void> {
+  try {
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw new LocalAgentWarningError(
+      "E_ACK_WRITE",
+      `cannot create ${dirname(path)}: ${errnoCode(error) ?? String(error)}`,
+      { cause: error, hint: "make $BOTTLEKIT_HOME writable by you, or set BOTTLEKIT_HOME" },
+    );
+  }
+}
+
+/**
+ * Records acknowledgements for `inputs`, merged with what is on disk: other interfaces are kept,
+ * the given ones are replaced (time refreshed). Safe when several processes ack at once: the
+ * read-merge-write runs under a lock file and the write is an atomic rename. The file is mode
+ * 0600 and its directory is created (0700) if missing. Returns the state now on disk.
+ * Throws LocalAgentWarningError (E_ACK_WRITE, E_ACK_LOCKED) when it cannot record.
+ */
+export async function writeAck(
+  inputs: readonly AckInput[],
+  options: WriteAckOptions = {},
+): Promise<AckState> {
+  const path = ackFilePath(options);
+  const at = utcSeconds((options.now ?? (() => new Date()))());
+  await ensureStateDir(path);
+  return withLock(path, options.lockTimeoutMs ?? 5000, async () => {
+    const state = await readAck(options);
+    for (const input of inputs) {
+      const iface = input.interface.trim().toLowerCase();
+      if (iface === "") continue;
+      state.set(iface, {
+        acknowledgedAt: at,
+        binary: input.binary,
+        binaryPath: input.binaryPath,
+        permissionMode: input.permissionMode,
+      });
+    }
+    await writeAtomic(path, state);
+    return state;
+  });
+}
+
+export interface RevokeAckOptions extends AckLocation {
+  lockTimeoutMs?: number;
+}
+
+/**
+ * Revokes acknowledgements. With no interfaces (or undefined) the whole ack file is removed, so
+ * every local-agent provider warns again; otherwise only the named interfaces (canonical ids,
+ * any case) are removed, and the file is removed when nothing is left. Returns the interfaces
+ * that were acknowledged and no longer are.
+ */
+export async function revokeAck(
+  interfaces?: readonly string[],
+  options: RevokeAckOptions = {},
+): Promise<string[]> {
+  const path = ackFilePath(options);
+  const parentExists = await stat(dirname(path)).then(
+    () => true,
+    () => false,
+  );
+  if (!parentExists) return [];
+  return withLock(path, options.lockTimeoutMs ?? 5000, async () => {
+    const state = await readAck(options);
+    const all = interfaces === undefined || interfaces.length === 0;
+    const wanted = new Set((interfaces ?? []).map((i) => i.trim().toLowerCase()));
+    const revoked = [...state.keys()].filter((k) => all || wanted.has(k)).sort();
+    for (const key of revoked) state.delete(key);
+    if (state.size === 0) {
+      try {
+        await unlink(path);
+      } catch (error) {
+        if (errnoCode(error) !== "ENOENT") {
+          throw new LocalAgentWarningError(
+            "E_ACK_WRITE",
+            `cannot remove the ack file ${path}: ${errnoCode(error) ?? String(error)}`,
+            { cause: error, hint: "check the permissions of $BOTTLEKIT_HOME/state" },
+          );
+        }
+      }
+    } else {
+      await writeAtomic(path, state);
+    }
+    return revoked;
+  });
+}
