@@ -13,6 +13,8 @@ export type BudgetStoreErrorCode =
   | "E_SCHEMA_VERSION"
   /** settle/release of a reservation id that does not exist (settled, released or swept). */
   | "E_UNKNOWN_RESERVATION"
+  /** The database stayed locked by other writers for longer than the busy budget. */
+  | "E_STORE_BUSY"
   /** The store was closed. */
   | "E_CLOSED";
 

@@ -4,6 +4,7 @@ export {
   type BudgetStoreErrorOptions,
   isBudgetStoreError,
 } from "./errors.ts";
+export { bottlekitHome, defaultStoreUrl, openStore, parseStoreUrl } from "./open.ts";
 export type {
   Budget,
   BudgetFilter,
@@ -40,3 +41,4 @@ export type {
   UsageReport,
   UsageTotals,
 } from "./types.ts";
+export { isBudgetWindow, windowStartDay } from "./window.ts";

@@ -364,6 +364,8 @@ export interface OpenStoreOptions {
   clock?: () => number;
   /** Reservation TTL in milliseconds (default 10 minutes). */
   reservationTtlMs?: number;
+  /** How long after expiry a reservation can still be settled before sweeps delete it (default 1 hour). */
+  settleGraceMs?: number;
   /** busy_timeout in milliseconds (default 5000). */
   busyTimeoutMs?: number;
   /** Used to find the default database when `url` is omitted. Defaults to $BOTTLEKIT_HOME. */

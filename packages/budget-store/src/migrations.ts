@@ -1,0 +1,147 @@
+import type Database from "better-sqlite3";
+import { BudgetStoreError } from "./errors.ts";
+
+/**
+ * Forward-only migrations. Each runs once, inside the same IMMEDIATE transaction that records
+ * it in `schema_version`, so two processes opening a fresh database at once cannot both apply it.
+ * Never edit a shipped migration: append a new one.
+ */
+const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
+  {
+    version: 1,
+    sql: `
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+
+CREATE TABLE budgets (
+  scope TEXT NOT NULL CHECK (scope IN ('agent','bottle','global','ceiling')),
+  key TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  source TEXT NOT NULL CHECK (source IN ('settings','manifest','flag')),
+  tokens INTEGER CHECK (tokens IS NULL OR tokens >= 0),
+  usd REAL CHECK (usd IS NULL OR usd >= 0),
+  win TEXT NOT NULL,
+  policy TEXT CHECK (policy IS NULL OR policy IN ('cutoff','freeze','kill')),
+  updated_at INTEGER NOT NULL,
+  CHECK (tokens IS NOT NULL OR usd IS NOT NULL),
+  PRIMARY KEY (scope, key, provider, source)
+) WITHOUT ROWID;
+
+CREATE TABLE usage_events (
+  id INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,
+  request_id TEXT,
+  reservation_id TEXT,
+  bottle TEXT NOT NULL,
+  parents TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  model TEXT,
+  input_tokens INTEGER NOT NULL,
+  output_tokens INTEGER NOT NULL,
+  cache_read_tokens INTEGER NOT NULL,
+  cache_write_tokens INTEGER NOT NULL,
+  reasoning_tokens INTEGER NOT NULL,
+  tokens INTEGER NOT NULL,
+  cost_usd REAL,
+  usage_missing INTEGER NOT NULL
+);
+CREATE INDEX usage_events_at ON usage_events (at);
+CREATE INDEX usage_events_bottle_at ON usage_events (bottle, at);
+
+-- Per-scope daily counters, written in the same transaction as the event. Scopes: 'agent'
+-- (key agent), 'bottle' (key bottle, also incremented for each parent), 'global' (key '*').
+CREATE TABLE usage_buckets (
+  scope TEXT NOT NULL,
+  key TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  day INTEGER NOT NULL,
+  tokens INTEGER NOT NULL,
+  usd REAL NOT NULL,
+  PRIMARY KEY (scope, key, provider, day)
+) WITHOUT ROWID;
+
+CREATE TABLE reservations (
+  id TEXT PRIMARY KEY,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  request_id TEXT,
+  bottle TEXT NOT NULL,
+  parents TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  tokens INTEGER NOT NULL,
+  usd REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX reservations_provider ON reservations (provider, expires_at);
+CREATE INDEX reservations_expires ON reservations (expires_at);
+
+CREATE TABLE cutoffs (
+  bottle TEXT PRIMARY KEY,
+  policy TEXT NOT NULL,
+  since INTEGER NOT NULL,
+  scope TEXT,
+  scope_key TEXT,
+  scope_provider TEXT,
+  by TEXT NOT NULL,
+  reason TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE enforcement_actions (
+  id INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,
+  bottle TEXT NOT NULL,
+  action TEXT NOT NULL,
+  scope TEXT,
+  scope_key TEXT,
+  scope_provider TEXT,
+  by TEXT NOT NULL,
+  reason TEXT NOT NULL
+);
+CREATE INDEX enforcement_actions_bottle ON enforcement_actions (bottle, at);
+
+CREATE TABLE gateway_keys (
+  id TEXT PRIMARY KEY,
+  hash TEXT NOT NULL UNIQUE,
+  bottle TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  label TEXT,
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER
+) WITHOUT ROWID;
+`,
+  },
+];
+
+export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
+
+/** Bring the database to the latest schema. Idempotent; safe to run from several processes. */
+export function migrate(db: Database.Database, now: number): number {
+  db.exec(
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+  );
+  const current = (): number =>
+    (db.prepare("SELECT max(version) AS v FROM schema_version").get() as { v: number | null }).v ??
+    0;
+  const apply = db.transaction(() => {
+    const have = current();
+    if (have > LATEST_SCHEMA_VERSION) {
+      throw new BudgetStoreError(
+        "E_SCHEMA_VERSION",
+        `database schema version ${have} is newer than this @bottlekit/budget-store understands (${LATEST_SCHEMA_VERSION})`,
+        {
+          hint: "upgrade @bottlekit/budget-store (and the tools using it) to the version that wrote it",
+        },
+      );
+    }
+    for (const m of MIGRATIONS) {
+      if (m.version <= have) continue;
+      db.exec(m.sql);
+      db.prepare("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)").run(
+        m.version,
+        now,
+      );
+    }
+    return current();
+  });
+  return apply.immediate();
+}

@@ -1,0 +1,1169 @@
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import Database from "better-sqlite3";
+import { BudgetStoreError, isBudgetStoreError } from "./errors.ts";
+import { migrate } from "./migrations.ts";
+import type {
+  Budget,
+  BudgetFilter,
+  BudgetInput,
+  BudgetScope,
+  BudgetSource,
+  BudgetWindow,
+  CreatedGatewayKey,
+  Crossing,
+  CutoffPolicy,
+  CutoffState,
+  EnforcementAction,
+  GatewayKeyIdentity,
+  GatewayKeyInfo,
+  GatewayKeyInput,
+  ManualCutoffInput,
+  RemainingEntry,
+  RemainingReport,
+  ReserveInput,
+  ReserveResult,
+  ResolvedScope,
+  RestoreInput,
+  ScopeRef,
+  SettleResult,
+  SettleUsage,
+  Store,
+  Subject,
+  UsageEvent,
+  UsageGroup,
+  UsageQuery,
+  UsageReport,
+  UsageTotals,
+} from "./types.ts";
+import * as v from "./validate.ts";
+import { assertBudgetWindow, dayOf, windowStartDay } from "./window.ts";
+
+export interface SqliteStoreOptions {
+  clock: () => number;
+  reservationTtlMs: number;
+  busyTimeoutMs: number;
+  /** How long an expired reservation can still be settled before the sweep deletes it. */
+  settleGraceMs: number;
+}
+
+const SOURCE_RANK: Record<BudgetSource, number> = { settings: 0, manifest: 1, flag: 2 };
+const KEY_PREFIX = "bk_";
+const SEP = "\u0000";
+
+interface BudgetRow {
+  scope: BudgetScope;
+  key: string;
+  provider: string;
+  source: BudgetSource;
+  tokens: number | null;
+  usd: number | null;
+  win: string;
+  policy: CutoffPolicy | null;
+  updated_at: number;
+}
+
+interface ReservationRow {
+  id: string;
+  created_at: number;
+  expires_at: number;
+  request_id: string | null;
+  bottle: string;
+  parents: string;
+  agent: string;
+  provider: string;
+  tokens: number;
+  usd: number;
+}
+
+interface EventRow {
+  id: number;
+  at: number;
+  request_id: string | null;
+  bottle: string;
+  parents: string;
+  agent: string;
+  provider: string;
+  model: string | null;
+  input_tokens: number;
+  output_tokens: number;
+  cache_read_tokens: number;
+  cache_write_tokens: number;
+  reasoning_tokens: number;
+  tokens: number;
+  cost_usd: number | null;
+  usage_missing: number;
+}
+
+interface CutoffRow {
+  bottle: string;
+  policy: CutoffPolicy;
+  since: number;
+  scope: ResolvedScope | null;
+  scope_key: string | null;
+  scope_provider: string | null;
+  by: string;
+  reason: string;
+}
+
+interface ActionRow {
+  id: number;
+  at: number;
+  bottle: string;
+  action: EnforcementAction["action"];
+  scope: ResolvedScope | null;
+  scope_key: string | null;
+  scope_provider: string | null;
+  by: string;
+  reason: string;
+}
+
+interface KeyRow {
+  id: string;
+  bottle: string;
+  agent: string;
+  label: string | null;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+/** A budget that applies to a subject, with where its usage is counted. */
+interface Applicable {
+  budget: Budget;
+  ref: ScopeRef;
+  bucketScope: "agent" | "bottle" | "global";
+  bucketKey: string;
+}
+
+type CheckedBudget = Required<Omit<BudgetInput, "policy" | "tokens" | "usd">> &
+  Pick<BudgetInput, "policy" | "tokens" | "usd">;
+
+interface Sum {
+  t: number;
+  u: number;
+}
+
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && (code.startsWith("SQLITE_BUSY") || code === "SQLITE_LOCKED");
+}
+
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+function sleepMs(ms: number): void {
+  Atomics.wait(sleepCell, 0, 0, ms);
+}
+
+function rowToBudget(r: BudgetRow): Budget {
+  return {
+    scope: r.scope,
+    key: r.key,
+    provider: r.provider,
+    tokens: r.tokens ?? undefined,
+    usd: r.usd ?? undefined,
+    window: r.win as BudgetWindow,
+    policy: r.policy ?? undefined,
+    source: r.source,
+    updatedAt: r.updated_at,
+  };
+}
+
+function scopeRef(
+  scope: ResolvedScope | null,
+  key: string | null,
+  provider: string | null,
+): ScopeRef | undefined {
+  return scope === null ? undefined : { scope, key: key ?? "", provider: provider ?? "" };
+}
+
+function hashKey(plaintext: string): string {
+  return createHash("sha256").update(plaintext, "utf8").digest("hex");
+}
+
+function emptyTotals(): UsageTotals {
+  return {
+    events: 0,
+    inputTokens: 0,
+    outputTokens: 0,
+    cacheReadTokens: 0,
+    cacheWriteTokens: 0,
+    reasoningTokens: 0,
+    tokens: 0,
+    costUsd: 0,
+    unpricedEvents: 0,
+    usageMissingEvents: 0,
+  };
+}
+
+/**
+ * The SQLite backend. Every write is one IMMEDIATE transaction (the write lock is taken up front,
+ * so a read can never be upgraded into a busy error); `busy_timeout` makes writers queue, and a
+ * bounded retry loop absorbs what the busy handler gives up on, so SQLITE_BUSY never reaches a
+ * caller before `busyTimeoutMs` × 4 has passed.
+ *
+ * Cost per reserve and per settle: O(1 + parents) indexed statements plus O(days in window)
+ * bucket rows and O(in-flight reservations of the provider) rows.
+ */
+export class SqliteStore implements Store {
+  readonly backend = "sqlite";
+  readonly #db: Database.Database;
+  readonly #opts: SqliteStoreOptions;
+  readonly #tx: Database.Transaction<(fn: () => unknown) => unknown>;
+  readonly #stmts = new Map<string, Database.Statement>();
+  #budgetCache:
+    | { version: string; map: Map<string, Budget>; flag: Map<string, Budget> }
+    | undefined;
+  #closed = false;
+
+  constructor(db: Database.Database, opts: SqliteStoreOptions) {
+    this.#db = db;
+    this.#opts = opts;
+    this.#tx = db.transaction((fn: () => unknown) => fn());
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // plumbing
+
+  #s(sql: string): Database.Statement {
+    let st = this.#stmts.get(sql);
+    if (st === undefined) {
+      st = this.#db.prepare(sql);
+      this.#stmts.set(sql, st);
+    }
+    return st;
+  }
+
+  #open(): void {
+    if (this.#closed) {
+      throw new BudgetStoreError("E_CLOSED", "the budget store is closed", {
+        hint: "open a new store with openStore()",
+      });
+    }
+  }
+
+  /** Run `fn` in a transaction, retrying on SQLITE_BUSY until the deadline. */
+  #run<T>(mode: "immediate" | "deferred", fn: () => T): T {
+    this.#open();
+    const deadline = Date.now() + this.#opts.busyTimeoutMs * 4;
+    let pause = 1;
+    for (;;) {
+      try {
+        return this.#tx[mode](fn) as T;
+      } catch (err) {
+        if (isBudgetStoreError(err) || !isBusy(err)) throw err;
+        if (Date.now() >= deadline) {
+          throw new BudgetStoreError(
+            "E_STORE_BUSY",
+            `the budget database stayed locked for more than ${this.#opts.busyTimeoutMs * 4} ms`,
+            {
+              cause: err,
+              hint: "another process holds a long write transaction; retry, or raise busyTimeoutMs",
+            },
+          );
+        }
+        sleepMs(pause + Math.random() * pause);
+        pause = Math.min(pause * 2, 50);
+      }
+    }
+  }
+
+  #now(): number {
+    return this.#opts.clock();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // budgets
+
+  #bumpBudgets(): void {
+    this.#s(
+      "INSERT INTO meta (key, value) VALUES ('budgets_version', '1') ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+    ).run();
+  }
+
+  #checkBudget(input: BudgetInput, where: string): CheckedBudget {
+    if (input === null || typeof input !== "object") {
+      throw new BudgetStoreError("E_INVALID_INPUT", `${where}: a budget must be an object`, {
+        hint: "pass { scope, key, provider, tokens }",
+      });
+    }
+    const scope = v.scope(input.scope, `${where}.scope`);
+    const key =
+      scope === "global" || scope === "ceiling"
+        ? input.key === undefined || input.key === "*"
+          ? "*"
+          : (() => {
+              throw new BudgetStoreError(
+                "E_INVALID_INPUT",
+                `${where}.key: a ${scope} budget has no key`,
+                {
+                  hint: 'omit key or use "*"',
+                },
+              );
+            })()
+        : v.name(input.key, `${where}.key`);
+    const tokens = v.optionalCount(input.tokens, `${where}.tokens`);
+    const usd = v.optionalAmount(input.usd, `${where}.usd`);
+    if (tokens === undefined && usd === undefined) {
+      throw new BudgetStoreError("E_INVALID_INPUT", `${where}: a budget needs tokens or usd`, {
+        hint: "set tokens (a whole number) and/or usd",
+      });
+    }
+    return {
+      scope,
+      key,
+      provider: v.name(input.provider, `${where}.provider`),
+      tokens,
+      usd,
+      window: assertBudgetWindow(input.window ?? "none", `${where}.window`),
+      policy: input.policy === undefined ? undefined : v.policy(input.policy, `${where}.policy`),
+      source: v.source(input.source ?? "settings", `${where}.source`),
+    };
+  }
+
+  #upsertBudget(b: CheckedBudget, now: number): Budget {
+    this.#s(
+      `INSERT INTO budgets (scope, key, provider, source, tokens, usd, win, policy, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(scope, key, provider, source) DO UPDATE SET
+         tokens = excluded.tokens, usd = excluded.usd, win = excluded.win,
+         policy = excluded.policy, updated_at = excluded.updated_at`,
+    ).run(
+      b.scope,
+      b.key,
+      b.provider,
+      b.source,
+      b.tokens ?? null,
+      b.usd ?? null,
+      b.window,
+      b.policy ?? null,
+      now,
+    );
+    return {
+      scope: b.scope,
+      key: b.key,
+      provider: b.provider,
+      tokens: b.tokens,
+      usd: b.usd,
+      window: b.window,
+      policy: b.policy,
+      source: b.source,
+      updatedAt: now,
+    };
+  }
+
+  async defineBudget(input: BudgetInput): Promise<Budget> {
+    const b = this.#checkBudget(input, "budget");
+    return this.#run("immediate", () => {
+      const out = this.#upsertBudget(b, this.#now());
+      this.#bumpBudgets();
+      return out;
+    });
+  }
+
+  async replaceBudgets(source: BudgetSource, inputs: readonly BudgetInput[]): Promise<Budget[]> {
+    const src = v.source(source, "source");
+    const checked = inputs.map((input, i) => {
+      if (input.source !== undefined && input.source !== src) {
+        throw new BudgetStoreError(
+          "E_INVALID_INPUT",
+          `budgets[${i}].source: is "${input.source}" but replaceBudgets was called for "${src}"`,
+          { hint: "omit source on the inputs or make it match" },
+        );
+      }
+      return this.#checkBudget({ ...input, source: src }, `budgets[${i}]`);
+    });
+    return this.#run("immediate", () => {
+      const now = this.#now();
+      this.#s("DELETE FROM budgets WHERE source = ?").run(src);
+      const out = checked.map((b) => this.#upsertBudget(b, now));
+      this.#bumpBudgets();
+      return out;
+    });
+  }
+
+  #filterSql(filter: BudgetFilter): { where: string; args: string[] } {
+    const parts: string[] = [];
+    const args: string[] = [];
+    if (filter.scope !== undefined) {
+      parts.push("scope = ?");
+      args.push(v.scope(filter.scope, "filter.scope"));
+    }
+    if (filter.key !== undefined) {
+      parts.push("key = ?");
+      args.push(v.name(filter.key, "filter.key"));
+    }
+    if (filter.provider !== undefined) {
+      parts.push("provider = ?");
+      args.push(v.name(filter.provider, "filter.provider"));
+    }
+    if (filter.source !== undefined) {
+      parts.push("source = ?");
+      args.push(v.source(filter.source, "filter.source"));
+    }
+    return { where: parts.length === 0 ? "" : ` WHERE ${parts.join(" AND ")}`, args };
+  }
+
+  async removeBudgets(filter: BudgetFilter): Promise<number> {
+    const { where, args } = this.#filterSql(filter);
+    return this.#run("immediate", () => {
+      const n = this.#db.prepare(`DELETE FROM budgets${where}`).run(...args).changes;
+      if (n > 0) this.#bumpBudgets();
+      return n;
+    });
+  }
+
+  async listBudgets(filter: BudgetFilter = {}): Promise<Budget[]> {
+    const { where, args } = this.#filterSql(filter);
+    return this.#run("deferred", () =>
+      (
+        this.#db
+          .prepare(`SELECT * FROM budgets${where} ORDER BY provider, scope, key, source`)
+          .all(...args) as BudgetRow[]
+      ).map(rowToBudget),
+    );
+  }
+
+  async setDefaultPolicy(policy: CutoffPolicy): Promise<void> {
+    const p = v.policy(policy, "defaultPolicy");
+    this.#run("immediate", () => {
+      this.#s(
+        "INSERT INTO meta (key, value) VALUES ('default_policy', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+      ).run(p);
+      this.#bumpBudgets();
+    });
+  }
+
+  #defaultPolicy(): CutoffPolicy {
+    const row = this.#s("SELECT value FROM meta WHERE key = 'default_policy'").get() as
+      | { value: string }
+      | undefined;
+    return (row?.value as CutoffPolicy | undefined) ?? "cutoff";
+  }
+
+  async getDefaultPolicy(): Promise<CutoffPolicy> {
+    return this.#run("deferred", () => this.#defaultPolicy());
+  }
+
+  /** Effective budgets, cached until any process changes a budget (tracked by a version row). */
+  #budgets(): { map: Map<string, Budget>; flag: Map<string, Budget> } {
+    const row = this.#s("SELECT value FROM meta WHERE key = 'budgets_version'").get() as
+      | { value: string }
+      | undefined;
+    const version = row?.value ?? "0";
+    if (this.#budgetCache?.version === version) return this.#budgetCache;
+    const map = new Map<string, Budget>();
+    const flag = new Map<string, Budget>();
+    for (const r of this.#s("SELECT * FROM budgets").all() as BudgetRow[]) {
+      const b = rowToBudget(r);
+      const k = b.scope + SEP + b.key + SEP + b.provider;
+      const prev = map.get(k);
+      if (prev === undefined || SOURCE_RANK[b.source] > SOURCE_RANK[prev.source]) map.set(k, b);
+      if (b.source === "flag") flag.set(k, b);
+    }
+    this.#budgetCache = { version, map, flag };
+    return this.#budgetCache;
+  }
+
+  /**
+   * The budgets that apply to a subject: the governing one (a flag budget on any scope of the
+   * subject first, else the nearest scope agent → bottle → parents → global) and the ceiling.
+   */
+  #applicable(
+    agent: string,
+    bottle: string,
+    parents: readonly string[],
+    provider: string,
+  ): Applicable[] {
+    const { map, flag } = this.#budgets();
+    const chain: Array<Omit<Applicable, "budget"> & { lookup: string }> = [
+      {
+        lookup: `agent${SEP}${agent}${SEP}${provider}`,
+        ref: { scope: "agent", key: agent, provider },
+        bucketScope: "agent",
+        bucketKey: agent,
+      },
+      {
+        lookup: `bottle${SEP}${bottle}${SEP}${provider}`,
+        ref: { scope: "bottle", key: bottle, provider },
+        bucketScope: "bottle",
+        bucketKey: bottle,
+      },
+      ...parents.map((p) => ({
+        lookup: `bottle${SEP}${p}${SEP}${provider}`,
+        ref: { scope: "parent" as const, key: p, provider },
+        bucketScope: "bottle" as const,
+        bucketKey: p,
+      })),
+      {
+        lookup: `global${SEP}*${SEP}${provider}`,
+        ref: { scope: "global", key: "*", provider },
+        bucketScope: "global",
+        bucketKey: "*",
+      },
+    ];
+    const out: Applicable[] = [];
+    let governing: Applicable | undefined;
+    if (flag.size > 0) {
+      for (const link of chain) {
+        const b = flag.get(link.lookup);
+        if (b !== undefined) {
+          governing = {
+            budget: b,
+            ref: link.ref,
+            bucketScope: link.bucketScope,
+            bucketKey: link.bucketKey,
+          };
+          break;
+        }
+      }
+    }
+    if (governing === undefined) {
+      for (const link of chain) {
+        const b = map.get(link.lookup);
+        if (b !== undefined) {
+          governing = {
+            budget: b,
+            ref: link.ref,
+            bucketScope: link.bucketScope,
+            bucketKey: link.bucketKey,
+          };
+          break;
+        }
+      }
+    }
+    if (governing !== undefined) out.push(governing);
+    const ceiling = map.get(`ceiling${SEP}*${SEP}${provider}`);
+    if (ceiling !== undefined) {
+      out.push({
+        budget: ceiling,
+        ref: { scope: "ceiling", key: "*", provider },
+        bucketScope: "global",
+        bucketKey: "*",
+      });
+    }
+    return out;
+  }
+
+  #used(a: Applicable, now: number): Sum {
+    return this.#s(
+      `SELECT coalesce(sum(tokens), 0) AS t, coalesce(sum(usd), 0) AS u FROM usage_buckets
+       WHERE scope = ? AND key = ? AND provider = ? AND day >= ?`,
+    ).get(a.bucketScope, a.bucketKey, a.ref.provider, windowStartDay(a.budget.window, now)) as Sum;
+  }
+
+  #reserved(a: Applicable, now: number): Sum {
+    const head =
+      "SELECT coalesce(sum(tokens), 0) AS t, coalesce(sum(usd), 0) AS u FROM reservations";
+    switch (a.bucketScope) {
+      case "agent":
+        return this.#s(`${head} WHERE provider = ? AND expires_at > ? AND agent = ?`).get(
+          a.ref.provider,
+          now,
+          a.bucketKey,
+        ) as Sum;
+      case "bottle":
+        return this.#s(
+          `${head} WHERE provider = ? AND expires_at > ? AND (bottle = ? OR instr(parents, ?) > 0)`,
+        ).get(a.ref.provider, now, a.bucketKey, JSON.stringify(a.bucketKey)) as Sum;
+      default:
+        return this.#s(`${head} WHERE provider = ? AND expires_at > ?`).get(
+          a.ref.provider,
+          now,
+        ) as Sum;
+    }
+  }
+
+  #entries(applicable: Applicable[], now: number, withReserved: boolean): RemainingEntry[] {
+    const policyDefault = applicable.some((a) => a.budget.policy === undefined)
+      ? this.#defaultPolicy()
+      : "cutoff";
+    const out: RemainingEntry[] = [];
+    for (const a of applicable) {
+      const used = this.#used(a, now);
+      const reserved = withReserved ? this.#reserved(a, now) : { t: 0, u: 0 };
+      const base = { ...a.ref, window: a.budget.window, policy: a.budget.policy ?? policyDefault };
+      if (a.budget.tokens !== undefined) {
+        const limit = a.budget.tokens;
+        out.push({
+          ...base,
+          unit: "tokens",
+          limit,
+          used: used.t,
+          reserved: reserved.t,
+          remaining: Math.max(0, limit - used.t - reserved.t),
+        });
+      }
+      if (a.budget.usd !== undefined) {
+        const limit = a.budget.usd;
+        out.push({
+          ...base,
+          unit: "usd",
+          limit,
+          used: used.u,
+          reserved: reserved.u,
+          remaining: Math.max(0, limit - used.u - reserved.u),
+        });
+      }
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // metering
+
+  #cutoffRow(bottle: string): CutoffRow | undefined {
+    return this.#s("SELECT * FROM cutoffs WHERE bottle = ?").get(bottle) as CutoffRow | undefined;
+  }
+
+  #subject(
+    s: Subject,
+    where: string,
+  ): { bottle: string; parents: string[]; agent: string; provider: string } {
+    if (s === null || typeof s !== "object") {
+      throw new BudgetStoreError("E_INVALID_INPUT", `${where}: expected an object`, {
+        hint: "pass { bottle, parents, agent, provider }",
+      });
+    }
+    const bottle = v.name(s.bottle, `${where}.bottle`);
+    const parents = [...new Set(v.parentList(s.parents, `${where}.parents`))].filter(
+      (p) => p !== bottle,
+    );
+    return {
+      bottle,
+      parents,
+      agent: v.name(s.agent, `${where}.agent`),
+      provider: v.name(s.provider, `${where}.provider`),
+    };
+  }
+
+  async reserve(input: ReserveInput): Promise<ReserveResult> {
+    const s = this.#subject(input, "reserve");
+    const estimate = v.count(input.estimateTokens, "reserve.estimateTokens");
+    const estimateUsd = v.optionalAmount(input.estimateUsd, "reserve.estimateUsd") ?? 0;
+    const ttl =
+      input.ttlMs === undefined
+        ? this.#opts.reservationTtlMs
+        : v.count(input.ttlMs, "reserve.ttlMs");
+    const requestId =
+      input.requestId === undefined ? null : v.name(input.requestId, "reserve.requestId");
+    return this.#run("immediate", (): ReserveResult => {
+      const now = this.#now();
+      for (const b of [s.bottle, ...s.parents]) {
+        if (this.#cutoffRow(b) !== undefined) {
+          return {
+            ok: false,
+            reason: "cut-off",
+            scope: { scope: b === s.bottle ? "bottle" : "parent", key: b, provider: s.provider },
+            remaining: 0,
+          };
+        }
+      }
+      const applicable = this.#applicable(s.agent, s.bottle, s.parents, s.provider);
+      for (const e of this.#entries(applicable, now, true)) {
+        const ref: ScopeRef = { scope: e.scope, key: e.key, provider: e.provider };
+        if (e.used >= e.limit) return { ok: false, reason: "exhausted", scope: ref, remaining: 0 };
+        const want = e.unit === "tokens" ? estimate : estimateUsd;
+        if (e.used + e.reserved + want > e.limit) {
+          return { ok: false, reason: "insufficient", scope: ref, remaining: e.remaining };
+        }
+      }
+      const id = `r_${randomUUID()}`;
+      const expiresAt = now + ttl;
+      this.#s(
+        `INSERT INTO reservations (id, created_at, expires_at, request_id, bottle, parents, agent, provider, tokens, usd)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        id,
+        now,
+        expiresAt,
+        requestId,
+        s.bottle,
+        JSON.stringify(s.parents),
+        s.agent,
+        s.provider,
+        estimate,
+        estimateUsd,
+      );
+      return { ok: true, id, expiresAt };
+    });
+  }
+
+  async settle(id: string, usage: SettleUsage): Promise<SettleResult> {
+    v.name(id, "settle.id");
+    if (usage === null || typeof usage !== "object") {
+      throw new BudgetStoreError("E_INVALID_INPUT", "settle.usage: expected an object", {
+        hint: "pass the usage parsed from the upstream response",
+      });
+    }
+    const input = v.optionalCount(usage.inputTokens, "settle.usage.inputTokens") ?? 0;
+    const output = v.optionalCount(usage.outputTokens, "settle.usage.outputTokens") ?? 0;
+    const cacheRead = v.optionalCount(usage.cacheReadTokens, "settle.usage.cacheReadTokens") ?? 0;
+    const cacheWrite =
+      v.optionalCount(usage.cacheWriteTokens, "settle.usage.cacheWriteTokens") ?? 0;
+    const reasoning = v.optionalCount(usage.reasoningTokens, "settle.usage.reasoningTokens") ?? 0;
+    const total =
+      v.optionalCount(usage.totalTokens, "settle.usage.totalTokens") ??
+      input + output + cacheRead + cacheWrite;
+    const cost = v.optionalAmount(usage.costUsd, "settle.usage.costUsd");
+    const model = usage.model === undefined ? null : v.name(usage.model, "settle.usage.model");
+    const missing = usage.usageMissing === true;
+    return this.#run("immediate", (): SettleResult => {
+      const now = this.#now();
+      const r = this.#s("SELECT * FROM reservations WHERE id = ?").get(id) as
+        | ReservationRow
+        | undefined;
+      if (r === undefined) {
+        throw new BudgetStoreError("E_UNKNOWN_RESERVATION", `reservation ${id} does not exist`, {
+          hint: "it was already settled or released, or it expired and was swept; record usage with a new reservation",
+        });
+      }
+      const parents = JSON.parse(r.parents) as string[];
+      // Fail closed: when usage is missing, charge at least what was reserved.
+      const charged = missing ? Math.max(total, r.tokens) : total;
+      const chargedUsd = cost === undefined ? r.usd : missing ? Math.max(cost, r.usd) : cost;
+      const requestId = usage.requestId ?? r.request_id;
+      const eventId = Number(
+        this.#s(
+          `INSERT INTO usage_events (at, request_id, reservation_id, bottle, parents, agent, provider, model,
+             input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, tokens, cost_usd, usage_missing)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        ).run(
+          now,
+          requestId,
+          id,
+          r.bottle,
+          r.parents,
+          r.agent,
+          r.provider,
+          model,
+          input,
+          output,
+          cacheRead,
+          cacheWrite,
+          reasoning,
+          charged,
+          cost ?? null,
+          missing ? 1 : 0,
+        ).lastInsertRowid,
+      );
+      const day = dayOf(now);
+      const bump = this.#s(
+        `INSERT INTO usage_buckets (scope, key, provider, day, tokens, usd) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT(scope, key, provider, day) DO UPDATE SET tokens = tokens + excluded.tokens, usd = usd + excluded.usd`,
+      );
+      bump.run("agent", r.agent, r.provider, day, charged, chargedUsd);
+      bump.run("bottle", r.bottle, r.provider, day, charged, chargedUsd);
+      for (const p of parents) bump.run("bottle", p, r.provider, day, charged, chargedUsd);
+      bump.run("global", "*", r.provider, day, charged, chargedUsd);
+      this.#s("DELETE FROM reservations WHERE id = ?").run(id);
+
+      const crossings: Crossing[] = [];
+      for (const e of this.#entries(
+        this.#applicable(r.agent, r.bottle, parents, r.provider),
+        now,
+        false,
+      )) {
+        if (e.used >= e.limit) {
+          crossings.push({
+            scope: e.scope,
+            key: e.key,
+            provider: e.provider,
+            unit: e.unit,
+            limit: e.limit,
+            used: e.used,
+            policy: e.policy,
+          });
+        }
+      }
+      const crossed = crossings[0];
+      if (crossed !== undefined && this.#cutoffRow(r.bottle) === undefined) {
+        const reason = `${crossed.scope} ${crossed.key === "*" ? "" : `${crossed.key} `}budget for ${crossed.provider} spent: ${crossed.used} of ${crossed.limit} ${crossed.unit}`;
+        this.#recordCutoff(r.bottle, crossed.policy, now, crossed, "budget", reason);
+      }
+      return { eventId, chargedTokens: charged, crossed, crossings };
+    });
+  }
+
+  #recordCutoff(
+    bottle: string,
+    policy: CutoffPolicy,
+    now: number,
+    ref: ScopeRef | undefined,
+    by: string,
+    reason: string,
+  ) {
+    this.#s(
+      `INSERT INTO cutoffs (bottle, policy, since, scope, scope_key, scope_provider, by, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(bottle) DO UPDATE SET policy = excluded.policy, since = excluded.since, scope = excluded.scope,
+         scope_key = excluded.scope_key, scope_provider = excluded.scope_provider, by = excluded.by, reason = excluded.reason`,
+    ).run(
+      bottle,
+      policy,
+      now,
+      ref?.scope ?? null,
+      ref?.key ?? null,
+      ref?.provider ?? null,
+      by,
+      reason,
+    );
+    this.#audit(bottle, policy, now, ref, by, reason);
+  }
+
+  #audit(
+    bottle: string,
+    action: EnforcementAction["action"],
+    now: number,
+    ref: ScopeRef | undefined,
+    by: string,
+    reason: string,
+  ) {
+    this.#s(
+      `INSERT INTO enforcement_actions (at, bottle, action, scope, scope_key, scope_provider, by, reason)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      now,
+      bottle,
+      action,
+      ref?.scope ?? null,
+      ref?.key ?? null,
+      ref?.provider ?? null,
+      by,
+      reason,
+    );
+  }
+
+  async release(id: string): Promise<boolean> {
+    v.name(id, "release.id");
+    return this.#run(
+      "immediate",
+      () => this.#s("DELETE FROM reservations WHERE id = ?").run(id).changes > 0,
+    );
+  }
+
+  async sweepExpired(): Promise<number> {
+    return this.#run("immediate", () => {
+      const cutoff = this.#now() - this.#opts.settleGraceMs;
+      return this.#s("DELETE FROM reservations WHERE expires_at <= ?").run(cutoff).changes;
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // cutoff state
+
+  async isCutOff(bottle: string): Promise<boolean> {
+    const b = v.name(bottle, "bottle");
+    return this.#run("deferred", () => this.#cutoffRow(b) !== undefined);
+  }
+
+  #toState(r: CutoffRow): CutoffState {
+    return {
+      bottle: r.bottle,
+      policy: r.policy,
+      since: r.since,
+      scope: scopeRef(r.scope, r.scope_key, r.scope_provider),
+      by: r.by,
+      reason: r.reason,
+    };
+  }
+
+  async cutoffState(bottle: string): Promise<CutoffState | undefined> {
+    const b = v.name(bottle, "bottle");
+    return this.#run("deferred", () => {
+      const r = this.#cutoffRow(b);
+      return r === undefined ? undefined : this.#toState(r);
+    });
+  }
+
+  async cutOff(bottle: string, input: ManualCutoffInput): Promise<CutoffState> {
+    const b = v.name(bottle, "bottle");
+    const by = v.name(input?.by, "cutOff.by");
+    const reason = v.name(input?.reason, "cutOff.reason");
+    const p = input.policy === undefined ? undefined : v.policy(input.policy, "cutOff.policy");
+    return this.#run("immediate", () => {
+      this.#recordCutoff(b, p ?? this.#defaultPolicy(), this.#now(), undefined, by, reason);
+      return this.#toState(this.#cutoffRow(b) as CutoffRow);
+    });
+  }
+
+  async restore(bottle: string, input: RestoreInput): Promise<boolean> {
+    const b = v.name(bottle, "bottle");
+    const by = v.name(input?.by, "restore.by");
+    const reason = v.name(input?.reason, "restore.reason");
+    return this.#run("immediate", () => {
+      const row = this.#cutoffRow(b);
+      if (row === undefined) return false;
+      this.#s("DELETE FROM cutoffs WHERE bottle = ?").run(b);
+      this.#audit(
+        b,
+        "restore",
+        this.#now(),
+        scopeRef(row.scope, row.scope_key, row.scope_provider),
+        by,
+        reason,
+      );
+      return true;
+    });
+  }
+
+  async actions(filter: { bottle?: string; since?: number } = {}): Promise<EnforcementAction[]> {
+    const bottle = filter.bottle === undefined ? null : v.name(filter.bottle, "actions.bottle");
+    const since = filter.since === undefined ? null : v.count(filter.since, "actions.since");
+    return this.#run("deferred", () =>
+      (
+        this.#s(
+          "SELECT * FROM enforcement_actions WHERE (? IS NULL OR bottle = ?) AND (? IS NULL OR at >= ?) ORDER BY id",
+        ).all(bottle, bottle, since, since) as ActionRow[]
+      ).map((r) => ({
+        id: r.id,
+        at: r.at,
+        bottle: r.bottle,
+        action: r.action,
+        scope: scopeRef(r.scope, r.scope_key, r.scope_provider),
+        by: r.by,
+        reason: r.reason,
+      })),
+    );
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // reports
+
+  #usageWhere(q: UsageQuery): { where: string; args: Array<string | number> } {
+    const parts: string[] = [];
+    const args: Array<string | number> = [];
+    if (q.bottle !== undefined) {
+      const b = v.name(q.bottle, "usage.bottle");
+      if (q.includeChildren === true) {
+        parts.push("(bottle = ? OR instr(parents, ?) > 0)");
+        args.push(b, JSON.stringify(b));
+      } else {
+        parts.push("bottle = ?");
+        args.push(b);
+      }
+    }
+    for (const [col, val] of [
+      ["agent", q.agent],
+      ["provider", q.provider],
+      ["model", q.model],
+    ] as const) {
+      if (val !== undefined) {
+        parts.push(`${col} = ?`);
+        args.push(v.name(val, `usage.${col}`));
+      }
+    }
+    if (q.since !== undefined) {
+      parts.push("at >= ?");
+      args.push(v.count(q.since, "usage.since"));
+    }
+    if (q.until !== undefined) {
+      parts.push("at < ?");
+      args.push(v.count(q.until, "usage.until"));
+    }
+    return { where: parts.length === 0 ? "" : ` WHERE ${parts.join(" AND ")}`, args };
+  }
+
+  async usage(query: UsageQuery = {}): Promise<UsageReport> {
+    const { where, args } = this.#usageWhere(query);
+    const cols = `count(*) AS events, coalesce(sum(input_tokens),0) AS inputTokens, coalesce(sum(output_tokens),0) AS outputTokens,
+      coalesce(sum(cache_read_tokens),0) AS cacheReadTokens, coalesce(sum(cache_write_tokens),0) AS cacheWriteTokens,
+      coalesce(sum(reasoning_tokens),0) AS reasoningTokens, coalesce(sum(tokens),0) AS tokens,
+      coalesce(sum(cost_usd),0) AS costUsd, coalesce(sum(cost_usd IS NULL),0) AS unpricedEvents,
+      coalesce(sum(usage_missing),0) AS usageMissingEvents`;
+    const allowed = new Set(["bottle", "agent", "provider", "model"]);
+    const groupBy = [...new Set(query.groupBy ?? [])].map((g) => {
+      if (!allowed.has(g)) {
+        throw new BudgetStoreError(
+          "E_INVALID_INPUT",
+          `usage.groupBy: unknown column ${JSON.stringify(g)}`,
+          {
+            hint: 'group by "bottle", "agent", "provider" or "model"',
+          },
+        );
+      }
+      return g;
+    });
+    return this.#run("deferred", () => {
+      const totals = {
+        ...emptyTotals(),
+        ...(this.#db
+          .prepare(`SELECT ${cols} FROM usage_events${where}`)
+          .get(...args) as UsageTotals),
+      };
+      let groups: UsageGroup[] = [];
+      if (groupBy.length > 0) {
+        const g = groupBy.join(", ");
+        groups = (
+          this.#db
+            .prepare(`SELECT ${g}, ${cols} FROM usage_events${where} GROUP BY ${g} ORDER BY ${g}`)
+            .all(...args) as Array<UsageGroup & { model?: string | null }>
+        ).map((row) => {
+          const out: UsageGroup = { ...row };
+          if (out.model === null) delete out.model;
+          return out;
+        });
+      }
+      return { totals, groups };
+    });
+  }
+
+  async events(
+    query: Omit<UsageQuery, "groupBy"> & { limit?: number } = {},
+  ): Promise<UsageEvent[]> {
+    const { where, args } = this.#usageWhere(query);
+    const limit = query.limit === undefined ? -1 : v.count(query.limit, "events.limit");
+    return this.#run("deferred", () =>
+      (
+        this.#db
+          .prepare(`SELECT * FROM usage_events${where} ORDER BY id LIMIT ?`)
+          .all(...args, limit) as EventRow[]
+      ).map((r) => ({
+        id: r.id,
+        at: r.at,
+        requestId: r.request_id ?? undefined,
+        bottle: r.bottle,
+        parents: JSON.parse(r.parents) as string[],
+        agent: r.agent,
+        provider: r.provider,
+        model: r.model ?? undefined,
+        inputTokens: r.input_tokens,
+        outputTokens: r.output_tokens,
+        cacheReadTokens: r.cache_read_tokens,
+        cacheWriteTokens: r.cache_write_tokens,
+        reasoningTokens: r.reasoning_tokens,
+        tokens: r.tokens,
+        costUsd: r.cost_usd ?? undefined,
+        usageMissing: r.usage_missing === 1,
+      })),
+    );
+  }
+
+  async remaining(subject: Subject): Promise<RemainingReport | undefined> {
+    const s = this.#subject(subject, "remaining");
+    return this.#run("deferred", () => {
+      const entries = this.#entries(
+        this.#applicable(s.agent, s.bottle, s.parents, s.provider),
+        this.#now(),
+        true,
+      );
+      if (entries.length === 0) return undefined;
+      // The binding entry: spent first, else the smallest remaining as a share of its limit.
+      let best = entries[0] as RemainingEntry;
+      const share = (e: RemainingEntry) => (e.limit === 0 ? 0 : e.remaining / e.limit);
+      for (const e of entries) if (share(e) < share(best)) best = e;
+      return { ...best, entries };
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // gateway keys
+
+  async createGatewayKey(input: GatewayKeyInput): Promise<CreatedGatewayKey> {
+    const bottle = v.name(input?.bottle, "gatewayKey.bottle");
+    const agent = v.name(input?.agent, "gatewayKey.agent");
+    const label = input.label === undefined ? undefined : v.name(input.label, "gatewayKey.label");
+    const id = `gk_${randomBytes(8).toString("hex")}`;
+    const key = `${KEY_PREFIX}${randomBytes(32).toString("base64url")}`;
+    return this.#run("immediate", () => {
+      const now = this.#now();
+      this.#s(
+        "INSERT INTO gateway_keys (id, hash, bottle, agent, label, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, NULL)",
+      ).run(id, hashKey(key), bottle, agent, label ?? null, now);
+      return { id, key, bottle, agent, label, createdAt: now, revokedAt: undefined };
+    });
+  }
+
+  async verifyGatewayKey(plaintext: string): Promise<GatewayKeyIdentity | undefined> {
+    if (
+      typeof plaintext !== "string" ||
+      !plaintext.startsWith(KEY_PREFIX) ||
+      plaintext.length > 200
+    )
+      return undefined;
+    const hash = hashKey(plaintext);
+    return this.#run("deferred", () => {
+      const r = this.#s(
+        "SELECT id, bottle, agent FROM gateway_keys WHERE hash = ? AND revoked_at IS NULL",
+      ).get(hash) as GatewayKeyIdentity | undefined;
+      return r === undefined ? undefined : { id: r.id, bottle: r.bottle, agent: r.agent };
+    });
+  }
+
+  async listGatewayKeys(): Promise<GatewayKeyInfo[]> {
+    return this.#run("deferred", () =>
+      (
+        this.#s(
+          "SELECT id, bottle, agent, label, created_at, revoked_at FROM gateway_keys ORDER BY created_at, id",
+        ).all() as KeyRow[]
+      ).map((r) => ({
+        id: r.id,
+        bottle: r.bottle,
+        agent: r.agent,
+        label: r.label ?? undefined,
+        createdAt: r.created_at,
+        revokedAt: r.revoked_at ?? undefined,
+      })),
+    );
+  }
+
+  async revokeGatewayKey(id: string): Promise<boolean> {
+    const k = v.name(id, "gatewayKey.id");
+    return this.#run(
+      "immediate",
+      () =>
+        this.#s("UPDATE gateway_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL").run(
+          this.#now(),
+          k,
+        ).changes > 0,
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stmts.clear();
+    this.#db.close();
+  }
+}
+
+/** Open (creating and migrating as needed) a SQLite database file or `:memory:`. */
+export function openSqlite(path: string, opts: SqliteStoreOptions): SqliteStore {
+  let db: Database.Database;
+  try {
+    db = new Database(path);
+  } catch (err) {
+    throw new BudgetStoreError(
+      "E_STORE_OPEN",
+      `cannot open the budget database ${path}: ${(err as Error).message}`,
+      {
+        cause: err,
+        hint: "check that the directory exists and is writable",
+      },
+    );
+  }
+  try {
+    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs))}`);
+    const deadline = Date.now() + opts.busyTimeoutMs * 4;
+    for (;;) {
+      try {
+        if (path !== ":memory:") db.pragma("journal_mode = WAL");
+        db.pragma("synchronous = NORMAL");
+        db.pragma("foreign_keys = ON");
+        migrate(db, opts.clock());
+        break;
+      } catch (err) {
+        if (!isBusy(err) || Date.now() >= deadline) throw err;
+        sleepMs(5 + Math.random() * 10);
+      }
+    }
+  } catch (err) {
+    db.close();
+    if (isBudgetStoreError(err)) throw err;
+    throw new BudgetStoreError(
+      "E_STORE_OPEN",
+      `cannot prepare the budget database ${path}: ${(err as Error).message}`,
+      {
+        cause: err,
+        hint: "the file may not be a SQLite database, or it is damaged; move it aside and retry",
+      },
+    );
+  }
+  return new SqliteStore(db, opts);
+}
