@@ -20,7 +20,8 @@ export interface RenderOptions {
 type Style = "yellow" | "bold" | "dim" | "green" | "red";
 
 function painter(color: boolean): (style: Style | Style[], text: string) => string {
-  return (style, text) => (color ? styleText(style, text) : text);
+  // We decide about colour ourselves (shouldUseColor); styleText must not second-guess it.
+  return (style, text) => (color ? styleText(style, text, { validateStream: false }) : text);
 }
 
 // C0/C1 controls, DEL and bidi overrides: config strings must not drive the terminal.
