@@ -79,6 +79,7 @@ CREATE TABLE cutoffs (
   bottle TEXT PRIMARY KEY,
   policy TEXT NOT NULL,
   since INTEGER NOT NULL,
+  until INTEGER,
   scope TEXT,
   scope_key TEXT,
   scope_provider TEXT,

@@ -36,7 +36,7 @@ import type {
   UsageTotals,
 } from "./types.ts";
 import * as v from "./validate.ts";
-import { assertBudgetWindow, dayOf, windowStartDay } from "./window.ts";
+import { assertBudgetWindow, dayOf, windowResetAt, windowStartDay } from "./window.ts";
 
 export interface SqliteStoreOptions {
   clock: () => number;
@@ -98,6 +98,7 @@ interface CutoffRow {
   bottle: string;
   policy: CutoffPolicy;
   since: number;
+  until: number | null;
   scope: ResolvedScope | null;
   scope_key: string | null;
   scope_provider: string | null;
@@ -609,8 +610,29 @@ export class SqliteStore implements Store {
   // ---------------------------------------------------------------------------------------------
   // metering
 
-  #cutoffRow(bottle: string): CutoffRow | undefined {
-    return this.#s("SELECT * FROM cutoffs WHERE bottle = ?").get(bottle) as CutoffRow | undefined;
+  /** The bottle's cutoff, ignoring one whose window has reset. */
+  #cutoffRow(bottle: string, now: number): CutoffRow | undefined {
+    const r = this.#s("SELECT * FROM cutoffs WHERE bottle = ?").get(bottle) as
+      | CutoffRow
+      | undefined;
+    return r !== undefined && r.until !== null && now >= r.until ? undefined : r;
+  }
+
+  /** Inside a write transaction: lift a cutoff whose window has reset, with an audit record. */
+  #liftExpired(bottle: string, now: number): void {
+    const r = this.#s(
+      "SELECT * FROM cutoffs WHERE bottle = ? AND until IS NOT NULL AND until <= ?",
+    ).get(bottle, now) as CutoffRow | undefined;
+    if (r === undefined) return;
+    this.#s("DELETE FROM cutoffs WHERE bottle = ?").run(bottle);
+    this.#audit(
+      bottle,
+      "restore",
+      now,
+      scopeRef(r.scope, r.scope_key, r.scope_provider),
+      "window-reset",
+      "the budget window reset",
+    );
   }
 
   #subject(
@@ -647,7 +669,8 @@ export class SqliteStore implements Store {
     return this.#run("immediate", (): ReserveResult => {
       const now = this.#now();
       for (const b of [s.bottle, ...s.parents]) {
-        if (this.#cutoffRow(b) !== undefined) {
+        this.#liftExpired(b, now);
+        if (this.#cutoffRow(b, now) !== undefined) {
           return {
             ok: false,
             reason: "cut-off",
@@ -763,6 +786,7 @@ export class SqliteStore implements Store {
       )) {
         if (e.used >= e.limit) {
           crossings.push({
+            window: e.window,
             scope: e.scope,
             key: e.key,
             provider: e.provider,
@@ -774,9 +798,11 @@ export class SqliteStore implements Store {
         }
       }
       const crossed = crossings[0];
-      if (crossed !== undefined && this.#cutoffRow(r.bottle) === undefined) {
+      if (crossed !== undefined) this.#liftExpired(r.bottle, now);
+      if (crossed !== undefined && this.#cutoffRow(r.bottle, now) === undefined) {
         const reason = `${crossed.scope} ${crossed.key === "*" ? "" : `${crossed.key} `}budget for ${crossed.provider} spent: ${crossed.used} of ${crossed.limit} ${crossed.unit}`;
-        this.#recordCutoff(r.bottle, crossed.policy, now, crossed, "budget", reason);
+        const until = windowResetAt(crossed.window, now);
+        this.#recordCutoff(r.bottle, crossed.policy, now, until, crossed, "budget", reason);
       }
       return { eventId, chargedTokens: charged, crossed, crossings };
     });
@@ -786,18 +812,20 @@ export class SqliteStore implements Store {
     bottle: string,
     policy: CutoffPolicy,
     now: number,
+    until: number | undefined,
     ref: ScopeRef | undefined,
     by: string,
     reason: string,
   ) {
     this.#s(
-      `INSERT INTO cutoffs (bottle, policy, since, scope, scope_key, scope_provider, by, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT(bottle) DO UPDATE SET policy = excluded.policy, since = excluded.since, scope = excluded.scope,
+      `INSERT INTO cutoffs (bottle, policy, since, until, scope, scope_key, scope_provider, by, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(bottle) DO UPDATE SET policy = excluded.policy, since = excluded.since, until = excluded.until, scope = excluded.scope,
          scope_key = excluded.scope_key, scope_provider = excluded.scope_provider, by = excluded.by, reason = excluded.reason`,
     ).run(
       bottle,
       policy,
       now,
+      until ?? null,
       ref?.scope ?? null,
       ref?.key ?? null,
       ref?.provider ?? null,
@@ -850,7 +878,7 @@ export class SqliteStore implements Store {
 
   async isCutOff(bottle: string): Promise<boolean> {
     const b = v.name(bottle, "bottle");
-    return this.#run("deferred", () => this.#cutoffRow(b) !== undefined);
+    return this.#run("deferred", () => this.#cutoffRow(b, this.#now()) !== undefined);
   }
 
   #toState(r: CutoffRow): CutoffState {
@@ -858,6 +886,7 @@ export class SqliteStore implements Store {
       bottle: r.bottle,
       policy: r.policy,
       since: r.since,
+      until: r.until ?? undefined,
       scope: scopeRef(r.scope, r.scope_key, r.scope_provider),
       by: r.by,
       reason: r.reason,
@@ -867,7 +896,7 @@ export class SqliteStore implements Store {
   async cutoffState(bottle: string): Promise<CutoffState | undefined> {
     const b = v.name(bottle, "bottle");
     return this.#run("deferred", () => {
-      const r = this.#cutoffRow(b);
+      const r = this.#cutoffRow(b, this.#now());
       return r === undefined ? undefined : this.#toState(r);
     });
   }
@@ -878,8 +907,9 @@ export class SqliteStore implements Store {
     const reason = v.name(input?.reason, "cutOff.reason");
     const p = input.policy === undefined ? undefined : v.policy(input.policy, "cutOff.policy");
     return this.#run("immediate", () => {
-      this.#recordCutoff(b, p ?? this.#defaultPolicy(), this.#now(), undefined, by, reason);
-      return this.#toState(this.#cutoffRow(b) as CutoffRow);
+      const now = this.#now();
+      this.#recordCutoff(b, p ?? this.#defaultPolicy(), now, undefined, undefined, by, reason);
+      return this.#toState(this.#cutoffRow(b, now) as CutoffRow);
     });
   }
 
@@ -888,7 +918,9 @@ export class SqliteStore implements Store {
     const by = v.name(input?.by, "restore.by");
     const reason = v.name(input?.reason, "restore.reason");
     return this.#run("immediate", () => {
-      const row = this.#cutoffRow(b);
+      const now = this.#now();
+      this.#liftExpired(b, now);
+      const row = this.#cutoffRow(b, now);
       if (row === undefined) return false;
       this.#s("DELETE FROM cutoffs WHERE bottle = ?").run(b);
       this.#audit(

@@ -148,6 +148,7 @@ export interface SettleUsage {
 /** A budget that is spent after a settle. */
 export interface Crossing extends ScopeRef {
   unit: "tokens" | "usd";
+  window: BudgetWindow;
   limit: number;
   used: number;
   policy: CutoffPolicy;
@@ -169,6 +170,11 @@ export interface CutoffState {
   bottle: string;
   policy: CutoffPolicy;
   since: number;
+  /**
+   * When a budget with a window was spent, the cutoff lifts by itself when the window resets
+   * (recorded as a "restore" by "window-reset"). Undefined: only an operator's restore lifts it.
+   */
+  until: number | undefined;
   /** The scope that was spent, or undefined when an operator cut the bottle off by hand. */
   scope: ScopeRef | undefined;
   by: string;

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ALL_TIME_DAY, dayOf, isBudgetWindow, windowStartDay } from "./window.ts";
+import { ALL_TIME_DAY, dayOf, isBudgetWindow, windowResetAt, windowStartDay } from "./window.ts";
 
 const at = (iso: string) => Date.parse(iso);
 
@@ -74,5 +74,16 @@ describe("isBudgetWindow", () => {
     for (const bad of ["0d", "d", "-1d", "1.5d", "10000d", "hourly", "", 7, null]) {
       expect(isBudgetWindow(bad)).toBe(false);
     }
+  });
+});
+
+describe("windowResetAt", () => {
+  it("is the next window start for calendar windows and the next midnight for rolling ones", () => {
+    const now = at("2026-12-31T15:00:00Z"); // a Thursday
+    expect(windowResetAt("none", now)).toBeUndefined();
+    expect(windowResetAt("daily", now)).toBe(at("2027-01-01T00:00:00Z"));
+    expect(windowResetAt("weekly", now)).toBe(at("2027-01-04T00:00:00Z"));
+    expect(windowResetAt("monthly", now)).toBe(at("2027-01-01T00:00:00Z"));
+    expect(windowResetAt("30d", now)).toBe(at("2027-01-01T00:00:00Z"));
   });
 });

@@ -62,3 +62,24 @@ export function windowStartDay(window: BudgetWindow, now: number): number {
     }
   }
 }
+
+/**
+ * First instant (epoch ms) at which a spent budget of this window can have room again, or
+ * undefined for `none`. Calendar windows: the next window start. Rolling windows: the next UTC
+ * midnight, when the oldest day leaves the window.
+ */
+export function windowResetAt(window: BudgetWindow, now: number): number | undefined {
+  const today = dayOf(now);
+  switch (window) {
+    case "none":
+      return undefined;
+    case "weekly":
+      return (windowStartDay("weekly", now) + 7) * DAY_MS;
+    case "monthly": {
+      const d = new Date(today * DAY_MS);
+      return Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1);
+    }
+    default:
+      return (today + 1) * DAY_MS;
+  }
+}

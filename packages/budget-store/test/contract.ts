@@ -1,0 +1,607 @@
+/**
+ * The Store contract: every backend (SQLite now, Postgres later) must pass this suite.
+ * Use it from a backend's test file: `describeStoreContract("sqlite", (o) => openStore(..., o))`.
+ */
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { isBudgetStoreError } from "../src/errors.ts";
+import type { BudgetInput, ReserveInput, Store } from "../src/types.ts";
+
+export interface ContractStoreOptions {
+  clock: () => number;
+  reservationTtlMs?: number;
+  settleGraceMs?: number;
+}
+
+export type StoreFactory = (options: ContractStoreOptions) => Promise<Store>;
+
+const T0 = Date.parse("2026-01-31T12:00:00Z");
+
+export function describeStoreContract(backend: string, factory: StoreFactory): void {
+  describe(`Store contract (${backend})`, () => {
+    let now = T0;
+    let store: Store;
+    const open = async (o: Partial<ContractStoreOptions> = {}) => {
+      store = await factory({ clock: () => now, ...o });
+      return store;
+    };
+    beforeEach(async () => {
+      now = T0;
+      await open();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    const who = { bottle: "web", parents: ["team", "org"], agent: "coder", provider: "anthropic" };
+    const reserve = (estimateTokens: number, over: Partial<ReserveInput> = {}) =>
+      store.reserve({ ...who, estimateTokens, ...over });
+    /** Reserve and settle `tokens` exactly; returns the settle result. */
+    const spend = async (tokens: number, over: Partial<ReserveInput> = {}) => {
+      const r = await reserve(tokens, over);
+      if (!r.ok) throw new Error(`unexpected refusal ${r.reason} on ${r.scope.scope}`);
+      return store.settle(r.id, { inputTokens: tokens });
+    };
+    const budget = (b: Partial<BudgetInput> & Pick<BudgetInput, "scope">) =>
+      store.defineBudget({ provider: "anthropic", tokens: 100, ...b });
+
+    describe("precedence", () => {
+      const cases = [
+        { scope: "agent", key: "coder", expect: { scope: "agent", key: "coder" } },
+        { scope: "bottle", key: "web", expect: { scope: "bottle", key: "web" } },
+        { scope: "bottle", key: "team", expect: { scope: "parent", key: "team" } },
+        { scope: "bottle", key: "org", expect: { scope: "parent", key: "org" } },
+        { scope: "global", key: undefined, expect: { scope: "global", key: "*" } },
+      ] as const;
+
+      for (const c of cases) {
+        it(`${c.expect.scope} ${c.expect.key} alone governs`, async () => {
+          await budget({ scope: c.scope, key: c.key, tokens: 50 });
+          const rem = await store.remaining(who);
+          expect(rem).toMatchObject({ ...c.expect, limit: 50, remaining: 50 });
+          const refused = await reserve(51);
+          expect(refused).toEqual({
+            ok: false,
+            reason: "insufficient",
+            scope: { ...c.expect, provider: "anthropic" },
+            remaining: 50,
+          });
+          // Another provider is not governed by it.
+          expect(await store.remaining({ ...who, provider: "openai" })).toBeUndefined();
+          expect((await reserve(1_000_000, { provider: "openai" })).ok).toBe(true);
+        });
+      }
+
+      it("stacked scopes: the nearest defined one governs, each in turn", async () => {
+        await budget({ scope: "global", tokens: 10 });
+        await budget({ scope: "bottle", key: "org", tokens: 20 });
+        await budget({ scope: "bottle", key: "team", tokens: 30 });
+        await budget({ scope: "bottle", key: "web", tokens: 40 });
+        await budget({ scope: "agent", key: "coder", tokens: 50 });
+        const order = [
+          ["agent", "coder", 50],
+          ["bottle", "web", 40],
+          ["parent", "team", 30],
+          ["parent", "org", 20],
+          ["global", "*", 10],
+        ] as const;
+        for (const [i, [scope, key, limit]] of order.entries()) {
+          const rem = await store.remaining(who);
+          expect(rem, `step ${i}`).toMatchObject({ scope, key, limit });
+          // The nearest scope allows its full limit even when an outer scope is smaller.
+          expect((await reserve(limit + 1)).ok).toBe(false);
+          const r = await reserve(limit);
+          expect(r.ok).toBe(true);
+          if (r.ok) await store.release(r.id);
+          await store.removeBudgets({ scope: scope === "parent" ? "bottle" : scope, key });
+        }
+        expect(await store.remaining(who)).toBeUndefined();
+      });
+
+      it("the nearest parent wins over a farther one", async () => {
+        await budget({ scope: "bottle", key: "org", tokens: 500 });
+        await budget({ scope: "bottle", key: "team", tokens: 5 });
+        expect(await store.remaining(who)).toMatchObject({
+          scope: "parent",
+          key: "team",
+          limit: 5,
+        });
+        expect(await store.remaining({ ...who, parents: ["org", "team"] })).toMatchObject({
+          scope: "parent",
+          key: "org",
+        });
+      });
+
+      it("a parent budget counts the usage of every child bottle", async () => {
+        await budget({ scope: "bottle", key: "team", tokens: 100 });
+        await spend(30);
+        await spend(30, { bottle: "api", agent: "other" });
+        const rem = await store.remaining({ ...who, bottle: "docs" });
+        expect(rem).toMatchObject({ scope: "parent", key: "team", used: 60, remaining: 40 });
+        // A bottle that is not a child does not see it.
+        expect(await store.remaining({ ...who, parents: [] })).toBeUndefined();
+      });
+
+      it("an agent budget counts that agent across bottles, not other agents", async () => {
+        await budget({ scope: "agent", key: "coder", tokens: 100 });
+        await spend(40, { bottle: "a" });
+        await spend(40, { bottle: "b" });
+        await spend(40, { agent: "reviewer" });
+        expect(await store.remaining(who)).toMatchObject({ used: 80, remaining: 20 });
+      });
+
+      it("the ceiling applies on top of a larger governing budget", async () => {
+        await budget({ scope: "agent", key: "coder", tokens: 1000 });
+        await budget({ scope: "ceiling", tokens: 100 });
+        const r = await reserve(150);
+        expect(r).toMatchObject({
+          ok: false,
+          reason: "insufficient",
+          scope: { scope: "ceiling", key: "*" },
+        });
+        const other = await spend(100, { agent: "someone-else", bottle: "elsewhere", parents: [] });
+        expect(other.crossed).toMatchObject({ scope: "ceiling", used: 100 });
+        expect(await store.isCutOff("elsewhere")).toBe(true);
+        expect(await reserve(1)).toMatchObject({
+          ok: false,
+          reason: "exhausted",
+          scope: { scope: "ceiling" },
+        });
+        const rem = await store.remaining(who);
+        expect(rem).toMatchObject({ scope: "ceiling", remaining: 0 });
+        expect(rem?.entries.map((e) => e.scope)).toEqual(["agent", "ceiling"]);
+      });
+
+      it("the ceiling alone applies when no scope has a budget", async () => {
+        await budget({ scope: "ceiling", tokens: 10 });
+        expect(await store.remaining(who)).toMatchObject({ scope: "ceiling", limit: 10 });
+        const s = await spend(10);
+        expect(s.crossed).toMatchObject({ scope: "ceiling", limit: 10, used: 10 });
+      });
+
+      it("for one scope, a manifest budget beats settings and a flag beats both", async () => {
+        await budget({ scope: "bottle", key: "web", tokens: 10, source: "settings" });
+        await budget({ scope: "bottle", key: "web", tokens: 20, source: "manifest" });
+        expect(await store.remaining(who)).toMatchObject({ limit: 20 });
+        await budget({ scope: "bottle", key: "web", tokens: 30, source: "flag" });
+        expect(await store.remaining(who)).toMatchObject({ limit: 30 });
+        await store.removeBudgets({ source: "flag" });
+        expect(await store.remaining(who)).toMatchObject({ limit: 20 });
+      });
+
+      it("a launch-flag budget governs its run even when a nearer scope has a settings budget", async () => {
+        await budget({ scope: "agent", key: "coder", tokens: 10 });
+        await budget({ scope: "bottle", key: "web", tokens: 70, source: "flag" });
+        expect(await store.remaining(who)).toMatchObject({
+          scope: "bottle",
+          key: "web",
+          limit: 70,
+        });
+        expect((await reserve(70)).ok).toBe(true);
+      });
+
+      it("replaceBudgets swaps one source atomically and leaves the others", async () => {
+        await budget({ scope: "global", tokens: 10, source: "settings" });
+        await budget({ scope: "bottle", key: "web", tokens: 20, source: "manifest" });
+        await store.replaceBudgets("settings", [
+          { scope: "agent", key: "coder", provider: "anthropic", tokens: 5 },
+        ]);
+        const all = await store.listBudgets();
+        expect(all.map((b) => [b.source, b.scope, b.key, b.tokens])).toEqual([
+          ["settings", "agent", "coder", 5],
+          ["manifest", "bottle", "web", 20],
+        ]);
+        expect(await store.listBudgets({ source: "manifest" })).toHaveLength(1);
+      });
+    });
+
+    describe("exact limits", () => {
+      it("a budget of N allows exactly N tokens and >= N cuts off", async () => {
+        await budget({ scope: "bottle", key: "web", tokens: 100 });
+        expect(await reserve(101)).toMatchObject({
+          ok: false,
+          reason: "insufficient",
+          remaining: 100,
+        });
+        const a = await spend(99);
+        expect(a.crossed).toBeUndefined();
+        expect(await reserve(2)).toMatchObject({ ok: false, reason: "insufficient", remaining: 1 });
+        const b = await spend(1);
+        expect(b.crossed).toEqual({
+          scope: "bottle",
+          key: "web",
+          provider: "anthropic",
+          unit: "tokens",
+          window: "none",
+          limit: 100,
+          used: 100,
+          policy: "cutoff",
+        });
+        expect(await store.isCutOff("web")).toBe(true);
+        await store.restore("web", { by: "ops", reason: "test" });
+        expect(await reserve(0)).toMatchObject({ ok: false, reason: "exhausted", remaining: 0 });
+        expect(await store.usage({ bottle: "web" })).toMatchObject({
+          totals: { tokens: 100, events: 2 },
+        });
+      });
+
+      it("a zero budget allows nothing", async () => {
+        await budget({ scope: "global", tokens: 0 });
+        expect(await reserve(0)).toMatchObject({ ok: false, reason: "exhausted" });
+      });
+
+      it("held reservations count: concurrent holds cannot oversubscribe", async () => {
+        await budget({ scope: "global", tokens: 100 });
+        const a = await reserve(60);
+        expect(a.ok).toBe(true);
+        expect(await reserve(41)).toMatchObject({
+          ok: false,
+          reason: "insufficient",
+          remaining: 40,
+        });
+        expect((await reserve(40)).ok).toBe(true);
+        expect(await store.remaining(who)).toMatchObject({ used: 0, reserved: 100, remaining: 0 });
+        if (a.ok) expect(await store.release(a.id)).toBe(true);
+        expect(await store.remaining(who)).toMatchObject({ reserved: 40, remaining: 60 });
+      });
+
+      it("overshoot is bounded by settled minus reserved and then cuts off", async () => {
+        await budget({ scope: "global", tokens: 100 });
+        const r = await reserve(90);
+        if (!r.ok) throw new Error("refused");
+        const s = await store.settle(r.id, { inputTokens: 80, outputTokens: 25 });
+        expect(s.chargedTokens).toBe(105);
+        expect(s.crossed).toMatchObject({ used: 105, limit: 100 });
+      });
+
+      it("USD limits are checked against priced usage", async () => {
+        await store.defineBudget({ scope: "bottle", key: "web", provider: "anthropic", usd: 1 });
+        const r = await reserve(10, { estimateUsd: 0.6 });
+        if (!r.ok) throw new Error("refused");
+        expect(await reserve(10, { estimateUsd: 0.5 })).toMatchObject({
+          ok: false,
+          reason: "insufficient",
+        });
+        const s = await store.settle(r.id, { inputTokens: 10, costUsd: 1 });
+        expect(s.crossed).toMatchObject({ unit: "usd", limit: 1, used: 1 });
+      });
+
+      it("missing usage fails closed: the reservation is charged", async () => {
+        await budget({ scope: "global", tokens: 1000 });
+        const r = await reserve(300);
+        if (!r.ok) throw new Error("refused");
+        const s = await store.settle(r.id, { usageMissing: true, outputTokens: 12 });
+        expect(s.chargedTokens).toBe(300);
+        const report = await store.usage();
+        expect(report.totals).toMatchObject({
+          tokens: 300,
+          outputTokens: 12,
+          usageMissingEvents: 1,
+        });
+      });
+    });
+
+    describe("windows (UTC, injected clock)", () => {
+      it("daily resets at UTC midnight", async () => {
+        now = Date.parse("2026-01-31T23:59:59.999Z");
+        await budget({ scope: "global", tokens: 100, window: "daily" });
+        const s = await spend(100);
+        expect(s.crossed).toMatchObject({ window: "daily" });
+        expect(await store.cutoffState("web")).toMatchObject({
+          until: Date.parse("2026-02-01T00:00:00Z"),
+        });
+        expect(await reserve(1)).toMatchObject({ ok: false, reason: "cut-off" });
+        now = Date.parse("2026-02-01T00:00:00.000Z");
+        expect(await store.isCutOff("web")).toBe(false);
+        expect(await store.remaining(who)).toMatchObject({ used: 0, remaining: 100 });
+        expect((await reserve(100)).ok).toBe(true);
+        expect((await store.actions()).map((a) => [a.action, a.by])).toEqual([
+          ["cutoff", "budget"],
+          ["restore", "window-reset"],
+        ]);
+      });
+
+      it("monthly spans the whole month and resets on the 1st", async () => {
+        await budget({ scope: "global", tokens: 100, window: "monthly" });
+        now = Date.parse("2026-01-01T00:00:00Z");
+        await spend(40);
+        now = Date.parse("2026-01-31T23:59:59Z");
+        await spend(60);
+        expect(await reserve(1)).toMatchObject({ ok: false, reason: "cut-off" });
+        // Another bottle under the same global budget is refused because it is spent.
+        expect(await reserve(1, { bottle: "api" })).toMatchObject({
+          ok: false,
+          reason: "exhausted",
+        });
+        now = Date.parse("2026-02-01T00:00:00Z");
+        expect(await store.remaining(who)).toMatchObject({ used: 0 });
+        await spend(100);
+        now = Date.parse("2026-02-28T23:00:00Z");
+        expect(await reserve(1)).toMatchObject({ ok: false, reason: "cut-off" });
+        expect(await reserve(1, { bottle: "api" })).toMatchObject({
+          ok: false,
+          reason: "exhausted",
+        });
+        now = Date.parse("2026-03-01T00:00:00Z");
+        expect((await reserve(1)).ok).toBe(true);
+      });
+
+      it("weekly resets on Monday 00:00 UTC", async () => {
+        await budget({ scope: "global", tokens: 10, window: "weekly" });
+        now = Date.parse("2026-03-09T00:00:00Z"); // Monday
+        await spend(5);
+        now = Date.parse("2026-03-15T23:59:59Z"); // Sunday
+        expect(await store.remaining(who)).toMatchObject({ used: 5 });
+        now = Date.parse("2026-03-16T00:00:00Z");
+        expect(await store.remaining(who)).toMatchObject({ used: 0 });
+      });
+
+      it("rolling Nd counts today and the N-1 days before", async () => {
+        await budget({ scope: "global", tokens: 100, window: "2d" });
+        now = Date.parse("2026-01-30T10:00:00Z");
+        await spend(70);
+        now = Date.parse("2026-01-31T23:00:00Z");
+        expect(await store.remaining(who)).toMatchObject({ used: 70 });
+        now = Date.parse("2026-02-01T00:00:00Z");
+        expect(await store.remaining(who)).toMatchObject({ used: 0 });
+      });
+
+      it("none never resets", async () => {
+        await budget({ scope: "global", tokens: 10 });
+        await spend(10);
+        now = Date.parse("2027-06-01T00:00:00Z");
+        expect(await store.cutoffState("web")).toMatchObject({ until: undefined });
+        expect(await reserve(1)).toMatchObject({ ok: false, reason: "cut-off" });
+        await store.restore("web", { by: "ops", reason: "checked" });
+        expect(await reserve(1)).toMatchObject({ ok: false, reason: "exhausted" });
+      });
+    });
+
+    describe("reservations", () => {
+      it("a crashed holder's reservation stops counting after the TTL and is swept later", async () => {
+        await store.close();
+        await open({ reservationTtlMs: 1000, settleGraceMs: 5000 });
+        await budget({ scope: "global", tokens: 100 });
+        const held = await reserve(100);
+        expect(held.ok).toBe(true);
+        expect(await reserve(1)).toMatchObject({ ok: false, reason: "insufficient" });
+        now += 999;
+        expect(await reserve(1)).toMatchObject({ ok: false });
+        now += 1;
+        expect(await store.remaining(who)).toMatchObject({ reserved: 0, remaining: 100 });
+        const fresh = await reserve(100);
+        expect(fresh.ok).toBe(true);
+        // Not yet swept: a late settle of the expired hold still records its usage.
+        if (held.ok) await store.settle(held.id, { inputTokens: 7 });
+        expect((await store.usage()).totals.tokens).toBe(7);
+        now += 5999;
+        expect(await store.sweepExpired()).toBe(0);
+        now += 1;
+        expect(await store.sweepExpired()).toBe(1);
+        if (fresh.ok) {
+          await expect(store.settle(fresh.id, { inputTokens: 1 })).rejects.toMatchObject({
+            code: "E_UNKNOWN_RESERVATION",
+          });
+        }
+      });
+
+      it("settle and release are one-shot", async () => {
+        const r = await reserve(5);
+        if (!r.ok) throw new Error("refused");
+        await store.settle(r.id, { inputTokens: 5 });
+        const again = await store.settle(r.id, { inputTokens: 5 }).catch((e: unknown) => e);
+        expect(isBudgetStoreError(again) && again.code).toBe("E_UNKNOWN_RESERVATION");
+        expect(await store.release(r.id)).toBe(false);
+        expect((await store.usage()).totals.tokens).toBe(5);
+      });
+
+      it("a released reservation records no usage", async () => {
+        await budget({ scope: "global", tokens: 10 });
+        const r = await reserve(10);
+        if (!r.ok) throw new Error("refused");
+        expect(await store.release(r.id)).toBe(true);
+        expect((await store.usage()).totals.events).toBe(0);
+        expect((await reserve(10)).ok).toBe(true);
+      });
+
+      it("rejects invalid input with E_INVALID_INPUT naming the field", async () => {
+        for (const bad of [-1, 1.5, Number.NaN]) {
+          await expect(reserve(bad)).rejects.toMatchObject({
+            code: "E_INVALID_INPUT",
+            message: expect.stringContaining("estimateTokens"),
+          });
+        }
+        await expect(
+          store.reserve({ ...who, bottle: "", estimateTokens: 1 }),
+        ).rejects.toMatchObject({
+          code: "E_INVALID_INPUT",
+        });
+        await expect(
+          store.defineBudget({
+            scope: "global",
+            provider: "anthropic",
+            window: "hourly" as "daily",
+            tokens: 1,
+          }),
+        ).rejects.toMatchObject({
+          code: "E_INVALID_INPUT",
+          message: expect.stringContaining("window"),
+        });
+        await expect(
+          store.defineBudget({ scope: "agent", provider: "anthropic", tokens: 1 }),
+        ).rejects.toMatchObject({
+          code: "E_INVALID_INPUT",
+        });
+      });
+    });
+
+    describe("cutoff state and restore", () => {
+      it("a crossing records the budget's policy, refuses the bottle, and restore lifts it", async () => {
+        await budget({ scope: "bottle", key: "web", tokens: 10, policy: "freeze" });
+        const s = await spend(10);
+        expect(s.crossed?.policy).toBe("freeze");
+        expect(await store.isCutOff("web")).toBe(true);
+        expect(await store.cutoffState("web")).toMatchObject({
+          policy: "freeze",
+          by: "budget",
+          scope: { scope: "bottle", key: "web", provider: "anthropic" },
+        });
+        // Refused on any provider, even one without a budget.
+        expect(await reserve(1, { provider: "openai" })).toMatchObject({
+          ok: false,
+          reason: "cut-off",
+          scope: { scope: "bottle", key: "web" },
+        });
+        now += 1000;
+        expect(await store.restore("web", { by: "alice", reason: "raised budget" })).toBe(true);
+        expect(await store.isCutOff("web")).toBe(false);
+        expect(await store.restore("web", { by: "alice", reason: "again" })).toBe(false);
+        expect((await reserve(1, { provider: "openai" })).ok).toBe(true);
+        const actions = await store.actions({ bottle: "web" });
+        expect(actions.map((a) => [a.action, a.by, a.at - T0])).toEqual([
+          ["freeze", "budget", 0],
+          ["restore", "alice", 1000],
+        ]);
+        expect(actions[1]?.reason).toBe("raised budget");
+      });
+
+      it("a budget without a policy uses the store default", async () => {
+        expect(await store.getDefaultPolicy()).toBe("cutoff");
+        await store.setDefaultPolicy("kill");
+        await budget({ scope: "global", tokens: 5 });
+        expect((await spend(5)).crossed?.policy).toBe("kill");
+      });
+
+      it("a cut-off parent refuses its children; an operator can cut off by hand", async () => {
+        const st = await store.cutOff("team", { by: "ops", reason: "incident", policy: "kill" });
+        expect(st).toMatchObject({ bottle: "team", policy: "kill", scope: undefined, by: "ops" });
+        expect(await reserve(1)).toMatchObject({
+          ok: false,
+          reason: "cut-off",
+          scope: { scope: "parent", key: "team" },
+        });
+        expect(await store.isCutOff("web")).toBe(false);
+        expect((await store.actions()).map((a) => a.action)).toEqual(["kill"]);
+      });
+
+      it("crossing the global budget cuts off the bottle that crossed it only once", async () => {
+        await budget({ scope: "global", tokens: 10 });
+        const first = await reserve(6);
+        const second = await reserve(4);
+        if (!first.ok || !second.ok) throw new Error("refused");
+        await store.settle(first.id, { inputTokens: 8 });
+        const s2 = await store.settle(second.id, { inputTokens: 4 });
+        expect(s2.crossed).toMatchObject({ scope: "global", used: 12 });
+        expect(await store.actions()).toHaveLength(1);
+      });
+    });
+
+    describe("reports", () => {
+      it("usage filters by bottle, agent, provider, model and time, and groups", async () => {
+        const put = async (
+          over: Partial<ReserveInput>,
+          model: string,
+          tokens: number,
+          costUsd?: number,
+        ) => {
+          const r = await reserve(tokens, over);
+          if (!r.ok) throw new Error("refused");
+          await store.settle(r.id, {
+            model,
+            inputTokens: tokens,
+            cacheReadTokens: 1,
+            ...(costUsd === undefined ? {} : { costUsd }),
+          });
+          now += 1000;
+        };
+        await put({}, "claude-a", 10, 0.5);
+        await put({ agent: "reviewer" }, "claude-b", 20);
+        await put({ provider: "openai" }, "gpt-x", 30, 0.25);
+        await put({ bottle: "api", parents: ["team"] }, "claude-a", 40, 1);
+        expect((await store.usage()).totals).toMatchObject({
+          events: 4,
+          tokens: 104,
+          inputTokens: 100,
+          cacheReadTokens: 4,
+          costUsd: 1.75,
+          unpricedEvents: 1,
+        });
+        expect((await store.usage({ bottle: "web" })).totals.tokens).toBe(63);
+        expect((await store.usage({ bottle: "team", includeChildren: true })).totals.tokens).toBe(
+          104,
+        );
+        expect((await store.usage({ bottle: "team" })).totals.tokens).toBe(0);
+        expect((await store.usage({ agent: "reviewer" })).totals.tokens).toBe(21);
+        expect((await store.usage({ provider: "openai" })).totals.tokens).toBe(31);
+        expect((await store.usage({ model: "claude-a" })).totals.events).toBe(2);
+        expect((await store.usage({ since: T0 + 1000, until: T0 + 3000 })).totals.tokens).toBe(52);
+        const grouped = await store.usage({ groupBy: ["provider"] });
+        expect(grouped.groups.map((g) => [g.provider, g.tokens])).toEqual([
+          ["anthropic", 73],
+          ["openai", 31],
+        ]);
+        const events = await store.events({ bottle: "api" });
+        expect(events).toHaveLength(1);
+        expect(events[0]).toMatchObject({
+          bottle: "api",
+          parents: ["team"],
+          model: "claude-a",
+          costUsd: 1,
+        });
+      });
+
+      it("remaining reports used, reserved and remaining for the binding scope", async () => {
+        await budget({ scope: "bottle", key: "web", tokens: 100, window: "daily" });
+        await spend(30);
+        await reserve(20);
+        expect(await store.remaining(who)).toMatchObject({
+          scope: "bottle",
+          key: "web",
+          provider: "anthropic",
+          unit: "tokens",
+          window: "daily",
+          policy: "cutoff",
+          limit: 100,
+          used: 30,
+          reserved: 20,
+          remaining: 50,
+        });
+      });
+    });
+
+    describe("gateway keys", () => {
+      it("creates a key once, verifies it, lists metadata only, and revokes it", async () => {
+        const created = await store.createGatewayKey({
+          bottle: "web",
+          agent: "coder",
+          label: "laptop",
+        });
+        expect(created.key).toMatch(/^bk_[A-Za-z0-9_-]{43}$/);
+        expect(await store.verifyGatewayKey(created.key)).toEqual({
+          id: created.id,
+          bottle: "web",
+          agent: "coder",
+        });
+        expect(await store.verifyGatewayKey(`${created.key}x`)).toBeUndefined();
+        expect(await store.verifyGatewayKey("")).toBeUndefined();
+        const list = await store.listGatewayKeys();
+        expect(list).toEqual([
+          {
+            id: created.id,
+            bottle: "web",
+            agent: "coder",
+            label: "laptop",
+            createdAt: T0,
+            revokedAt: undefined,
+          },
+        ]);
+        expect(JSON.stringify(list)).not.toContain(created.key.slice(3));
+        expect(await store.revokeGatewayKey(created.id)).toBe(true);
+        expect(await store.revokeGatewayKey(created.id)).toBe(false);
+        expect(await store.verifyGatewayKey(created.key)).toBeUndefined();
+        expect((await store.listGatewayKeys())[0]?.revokedAt).toBe(T0);
+        const other = await store.createGatewayKey({ bottle: "web", agent: "coder" });
+        expect(other.key).not.toBe(created.key);
+      });
+    });
+  });
+}
