@@ -1,6 +1,13 @@
 import { type AckInput, type AckRecord, readAck, writeAck } from "./ack.ts";
 import { detectLocalAgentProviders, type LocalAgentEntry } from "./detect.ts";
-import { ACK_ENV_VAR, type Env, isCi, isInteractive, isTruthyEnvValue } from "./env.ts";
+import {
+  ACK_ENV_VAR,
+  type Env,
+  isCi,
+  isInteractive,
+  isTruthyEnvValue,
+  type TtyLike,
+} from "./env.ts";
 import {
   type LocalAgentRuntime,
   type RuntimeOverride,
@@ -63,6 +70,8 @@ export interface GateOptions {
    * `CI` set in env makes the run unattended.
    */
   interactive?: boolean;
+  /** The streams to test for a TTY when `interactive` is not given (default process stdin/stdout). */
+  streams?: { stdin?: TtyLike; stdout?: TtyLike };
   /** Per-interface binary / permission-mode overrides (keys: canonical interface ids). */
   overrides?: Readonly<Record<string, RuntimeOverride>>;
   /** Working directory for relative binary paths. */
@@ -169,7 +178,7 @@ export async function evaluateLocalAgentGate(options: GateOptions): Promise<Gate
   }
 
   const ci = isCi(env);
-  const interactive = !ci && (options.interactive ?? isInteractive({ env }));
+  const interactive = !ci && (options.interactive ?? isInteractive({ ...options.streams, env }));
   if (interactive) {
     return { action: "warn", detected, pending, acknowledged: [], runtimes };
   }

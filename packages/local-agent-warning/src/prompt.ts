@@ -1,7 +1,7 @@
 import { createInterface } from "node:readline/promises";
 import type { Readable, Writable } from "node:stream";
 import type { Env } from "./env.ts";
-import { isCi, isInteractive, shouldUseColor } from "./env.ts";
+import { isCi, shouldUseColor } from "./env.ts";
 import {
   acknowledgePending,
   evaluateLocalAgentGate,
@@ -45,7 +45,9 @@ export async function askToAcknowledge(result: GateResult, options: AskOptions):
   let answer = "";
   try {
     answer = await new Promise<string>((resolve) => {
-      rl.once("close", () => resolve(""));
+      // End of input without an answer is a no. Deferred, so an answer read just before the
+      // input ended still wins.
+      rl.once("close", () => setImmediate(() => resolve("")));
       void rl.question("Acknowledge and continue? [y/N] ").then(resolve, () => resolve(""));
     });
   } finally {
@@ -98,8 +100,7 @@ export async function runLocalAgentGate(options: RunGateOptions): Promise<RunGat
   const stdin = options.stdin ?? process.stdin;
   const stdout = options.stdout ?? process.stdout;
   const stderr = options.stderr ?? process.stderr;
-  const interactive = options.interactive ?? isInteractive({ stdin, stdout, env });
-  const result = await evaluateLocalAgentGate({ ...options, env, interactive });
+  const result = await evaluateLocalAgentGate({ ...options, env, streams: { stdin, stdout } });
   const color = options.color ?? shouldUseColor(stderr, env);
   const render = { ...options, color };
   switch (result.action) {
