@@ -1,15 +1,50 @@
 export {
+  type ModelProviderEntryInput,
+  modelAliasSchema,
+  modelProviderEntrySchema,
+  type ProviderEntry,
+  type RegistryConfig,
+  type RegistryConfigInput,
+  registryConfigJsonSchema,
+  registryConfigSchema,
+  type ValidationResult,
+  validateRegistryConfig,
+} from "./config.ts";
+export { costOf } from "./cost.ts";
+export {
   isProviderRegistryError,
   ProviderRegistryError,
   type ProviderRegistryErrorCode,
   type ProviderRegistryErrorOptions,
 } from "./errors.ts";
 export {
+  GENAI_PRICES_SOURCE,
+  GENAI_PRICES_VERSION,
+  TOKENLENS_SOURCE,
+  TOKENLENS_VERSION,
+} from "./models.ts";
+export {
+  loadModelOverrides,
+  type ModelOverride,
+  ModelOverrides,
+  type ModelOverridesInput,
+  modelOverridesSchema,
+  parseModelOverrides,
+} from "./overrides.ts";
+export {
   getProvider,
   isLocalAgentInterface,
   listLocalAgentInterfaces,
   listProviders,
 } from "./providers.ts";
+export {
+  createRegistry,
+  familyOf,
+  type ListedModel,
+  type Registry,
+  type RegistryOptions,
+  type ResolveOptions,
+} from "./registry.ts";
 export {
   type AuthStyle,
   type Cost,
@@ -20,6 +55,7 @@ export {
   type ModelInfo,
   type ModelLimits,
   type ModelPrice,
+  type PriceTier,
   type Provenance,
   type ProviderAuth,
   type ProviderInfo,
@@ -32,3 +68,4 @@ export {
   WIRE_APIS,
   type WireApi,
 } from "./types.ts";
+export { createUsageTap, parseUsage, type UsageTap, type UsageTapOptions } from "./usage.ts";

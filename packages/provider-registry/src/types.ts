@@ -104,6 +104,18 @@ export interface Provenance {
   readonly via?: string;
 }
 
+/**
+ * A long-context price tier: when a call's input tokens exceed `aboveInputTokens`, these per-token
+ * prices replace the base ones for the whole call (how Anthropic, Google and OpenAI bill it).
+ */
+export interface PriceTier {
+  readonly aboveInputTokens: number;
+  readonly input?: number;
+  readonly output?: number;
+  readonly cacheRead?: number;
+  readonly cacheWrite?: number;
+}
+
 /** Prices in USD per token. A missing cache price is charged at the input price (never less). */
 export interface ModelPrice {
   readonly currency: "USD";
@@ -111,12 +123,15 @@ export interface ModelPrice {
   readonly output: number;
   readonly cacheRead?: number;
   readonly cacheWrite?: number;
+  /** Long-context tiers, ascending. */
+  readonly tiers?: readonly PriceTier[];
   readonly provenance: Provenance;
 }
 
 export interface ModelLimits {
   readonly contextWindow?: number;
   readonly maxOutput?: number;
+  readonly provenance?: Provenance;
 }
 
 /** One model of the model catalog. */

@@ -1,0 +1,44 @@
+import type { z } from "zod";
+import { didYouMean, suggest } from "./suggest.ts";
+
+/** `model_providers[0].base_url`, with odd record keys quoted: `models["a.b"]`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const seg of path) {
+    if (typeof seg === "number") out += `[${seg}]`;
+    else {
+      const s = String(seg);
+      if (/^[A-Za-z_][\w-]*$/.test(s)) out += out ? `.${s}` : s;
+      else out += `[${JSON.stringify(s)}]`;
+    }
+  }
+  return out || "(root)";
+}
+
+/**
+ * zod issues as `"key.path: message"` lines. Unknown keys get a "did you mean" against the keys
+ * `keysAt(path)` reports for that object.
+ */
+export function formatIssues(
+  issues: readonly z.core.$ZodIssue[],
+  _input?: unknown,
+  keysAt?: (path: readonly PropertyKey[]) => readonly string[] | undefined,
+): string[] {
+  const out: string[] = [];
+  for (const issue of issues) {
+    if (issue.code === "unrecognized_keys") {
+      const known = keysAt?.(issue.path) ?? [];
+      for (const key of issue.keys) {
+        const hint = didYouMean(suggest(key, known, 1));
+        out.push(
+          `${formatPath([...issue.path, key])}: unknown key${hint ? `, ${hint}` : ""}${
+            known.length ? ` (allowed: ${known.join(", ")})` : ""
+          }`,
+        );
+      }
+      continue;
+    }
+    out.push(`${formatPath(issue.path)}: ${issue.message}`);
+  }
+  return out;
+}
