@@ -2,7 +2,7 @@ import type { Route } from "@bottlekit/egress-dlp";
 import { displayEnv, type EnvValue } from "./env.ts";
 import type { ManifestIssue } from "./errors.ts";
 import { pathToString } from "./frontmatter.ts";
-import type { Provenance, SourceRef } from "./merge.ts";
+import { elementPath, type Provenance, type SourceRef } from "./merge.ts";
 import {
   type EffectiveAgentConfig,
   type ResolvedAgent,
@@ -243,7 +243,7 @@ function flatten(config: EffectiveAgentConfig): Map<string, string> {
         out.set(p, `${who}${cred}`);
       }
     } else if (Array.isArray(v)) {
-      for (const el of v) out.set(pathToString([...path, String(el)]), String(el));
+      for (const el of v) out.set(elementPath(path, String(el)), String(el));
     } else if (v !== null && typeof v === "object") {
       for (const [k, x] of Object.entries(v)) walk(x, [...path, k]);
     } else if (v !== undefined) out.set(p, String(v));

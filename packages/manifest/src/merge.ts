@@ -51,6 +51,11 @@ export function emptyAcc(): Acc {
   return { value: {}, prov: new Map() };
 }
 
+/** Path of a list element or keyed route: always `list["element"]`, never confused with a map key. */
+export function elementPath(list: KeyPath, element: string): string {
+  return `${pathToString(list)}[${JSON.stringify(element)}]`;
+}
+
 function isPlain(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === "object" && !Array.isArray(v) && !(v instanceof Map);
 }
@@ -83,8 +88,7 @@ export function layerToAcc(
   locate: (path: KeyPath, at?: "key" | "value") => { line: number; col: number },
 ): Acc {
   const acc = emptyAcc();
-  const record = (internal: KeyPath, raw: KeyPath) => {
-    const path = pathToString(internal);
+  const record = (path: string, raw: KeyPath) => {
     acc.prov.set(path, { path, source: { ...ref, ...locate(raw, "key") }, overridden: [] });
   };
   const walk = (src: Record<string, unknown>, dst: Record<string, unknown>, path: KeyPath) => {
@@ -99,18 +103,18 @@ export function layerToAcc(
         (v as Route[]).forEach((route, i) => {
           const rk = routeKeyOf(route.host, route.port);
           routes.set(rk, route);
-          record([...p, rk], [...p, i]);
+          record(elementPath(p, rk), [...p, i]);
         });
         put(dst, key, routes);
       } else if (path.length === 1 && path[0] === "env") {
         put(dst, key, classifyEnv(v as string | number | boolean));
-        record(p, p);
+        record(pathToString(p), p);
       } else if (Array.isArray(v)) {
         const list: string[] = [];
         v.forEach((el, i) => {
           const s = String(el);
           if (!list.includes(s)) list.push(s);
-          record([...p, s], [...p, i]);
+          record(elementPath(p, s), [...p, i]);
         });
         put(dst, key, list);
       } else if (isPlain(v) && !isAtomic(p)) {
@@ -119,7 +123,7 @@ export function layerToAcc(
         walk(v, child, p);
       } else {
         put(dst, key, v);
-        record(p, p);
+        record(pathToString(p), p);
       }
     }
   };
@@ -133,8 +137,7 @@ function sameRef(a: SourceRef, b: SourceRef): boolean {
 
 /** Folds `source` into `target` following the merge rules above. Linear in the size of `source`. */
 export function mergeAcc(target: Acc, source: Acc): void {
-  const record = (p: KeyPath) => {
-    const path = pathToString(p);
+  const record = (path: string) => {
     const sp = source.prov.get(path);
     if (!sp) return;
     const tp = target.prov.get(path);
@@ -159,14 +162,14 @@ export function mergeAcc(target: Acc, source: Acc): void {
         put(t, key, m);
         for (const [rk, route] of sv) {
           m.set(rk, route);
-          record([...p, rk]);
+          record(elementPath(p, rk));
         }
       } else if (Array.isArray(sv)) {
         const list = Array.isArray(tv) ? (tv as unknown[]) : [];
         put(t, key, list);
         for (const el of sv) {
           if (!list.includes(el)) list.push(el);
-          record([...p, String(el)]);
+          record(elementPath(p, String(el)));
         }
       } else if (isPlain(sv) && !isAtomic(p)) {
         const obj = isPlain(tv) ? tv : {};
@@ -174,7 +177,7 @@ export function mergeAcc(target: Acc, source: Acc): void {
         walk(sv, obj, p);
       } else {
         put(t, key, sv);
-        record(p);
+        record(pathToString(p));
       }
     }
   };

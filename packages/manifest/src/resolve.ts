@@ -419,13 +419,13 @@ export function tryResolveAgentFile(
     loaded.parsed.locate,
   );
   mergeAcc(acc, agentLayer);
+  const full = withDefaults(acc);
   const bottlePath = pathToString(["bottle"]);
-  acc.prov.set(bottlePath, {
+  full.prov.set(bottlePath, {
     path: bottlePath,
     source: { kind: "agent", name: loaded.name, file, ...loaded.parsed.locate(["bottle"], "key") },
     overridden: [],
   });
-  const full = withDefaults(acc);
   const config: EffectiveAgentConfig = {
     bottle: front.bottle,
     ...(front.model === undefined ? {} : { model: front.model }),
