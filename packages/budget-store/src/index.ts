@@ -4,7 +4,20 @@ export {
   type BudgetStoreErrorOptions,
   isBudgetStoreError,
 } from "./errors.ts";
+export { parseBudgetFlag } from "./flag.ts";
 export { bottlekitHome, defaultStoreUrl, openStore, parseStoreUrl } from "./open.ts";
+export {
+  applySettings,
+  budgetsFromSettings,
+  type LoadedSettings,
+  loadSettings,
+  parseSettings,
+  type Settings,
+  type SettingsLimit,
+  type SettingsValidation,
+  settingsJsonSchema,
+  settingsSchema,
+} from "./settings.ts";
 export type {
   Budget,
   BudgetFilter,

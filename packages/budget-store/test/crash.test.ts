@@ -1,0 +1,110 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterAll, describe, expect, it } from "vitest";
+import { openStore } from "../src/index.ts";
+import { lines, spawnTs } from "./workers/spawn.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "budget-store-crash-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Start a writer, let it commit at least `minCommits` settles, SIGKILL it mid-loop. */
+async function killMidWrite(
+  db: string,
+  agent: string,
+  minCommits: number,
+): Promise<{ count: number; tokens: number }> {
+  const child = spawnTs("./crash-writer.ts", [db, agent]);
+  let stderr = "";
+  child.stderr?.setEncoding("utf8");
+  child.stderr?.on("data", (d: string) => {
+    stderr += d;
+  });
+  let acked = { count: 0, tokens: 0 };
+  const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+    child.on("exit", (_c, sig) => resolve(sig)),
+  );
+  await new Promise<void>((resolve, reject) => {
+    lines(child, (line) => {
+      const [c, t] = line.split(" ").map(Number);
+      acked = { count: c ?? 0, tokens: t ?? 0 };
+      if (acked.count === minCommits) {
+        child.kill("SIGKILL");
+        resolve();
+      }
+    });
+    child.on("exit", (code) => {
+      if (acked.count < minCommits) reject(new Error(`writer exited early (${code}): ${stderr}`));
+    });
+  });
+  expect(await exited).toBe("SIGKILL");
+  return acked;
+}
+
+describe("crash safety", () => {
+  it("SIGKILL in the middle of writes leaves a sound database whose totals match its events", async () => {
+    const db = join(dir, "crash.db");
+    let ackedCount = 0;
+    let ackedTokens = 0;
+    for (const [round, minCommits] of [300, 700, 1500].entries()) {
+      const acked = await killMidWrite(db, `agent-${round}`, minCommits);
+      ackedCount += acked.count;
+      ackedTokens += acked.tokens;
+
+      const raw = new Database(db);
+      try {
+        expect(raw.pragma("integrity_check", { simple: true })).toBe("ok");
+        const events = raw
+          .prepare("SELECT count(*) AS n, coalesce(sum(tokens),0) AS t FROM usage_events")
+          .get() as {
+          n: number;
+          t: number;
+        };
+        // Everything acknowledged is there; at most the settle in flight per round beyond that.
+        expect(events.n).toBeGreaterThanOrEqual(ackedCount);
+        expect(events.n).toBeLessThanOrEqual(ackedCount + round + 1);
+        expect(events.t).toBeGreaterThanOrEqual(ackedTokens);
+        // Counters written in the same transactions agree with the events.
+        for (const [scope, key] of [
+          ["global", "*"],
+          ["bottle", "crashy"],
+          ["bottle", "fleet"],
+        ]) {
+          const b = raw
+            .prepare(
+              "SELECT coalesce(sum(tokens),0) AS t FROM usage_buckets WHERE scope = ? AND key = ?",
+            )
+            .get(scope, key) as { t: number };
+          expect(b.t, `${scope} ${key}`).toBe(events.t);
+        }
+        const agents = raw
+          .prepare("SELECT coalesce(sum(tokens),0) AS t FROM usage_buckets WHERE scope = 'agent'")
+          .get() as {
+          t: number;
+        };
+        expect(agents.t).toBe(events.t);
+      } finally {
+        raw.close();
+      }
+      // And the store opens and reports the same totals.
+      const store = await openStore(`sqlite:${db}`);
+      try {
+        const { totals } = await store.usage();
+        const rem = await store.remaining({
+          bottle: "crashy",
+          parents: ["fleet"],
+          agent: "a",
+          provider: "p",
+        });
+        expect(rem).toBeUndefined();
+        await store.defineBudget({ scope: "global", provider: "p", tokens: 10_000_000 });
+        const after = await store.remaining({ bottle: "crashy", agent: "a", provider: "p" });
+        expect(after?.used).toBe(totals.tokens);
+        await store.removeBudgets({});
+      } finally {
+        await store.close();
+      }
+    }
+  }, 60_000);
+});

@@ -1,0 +1,26 @@
+/**
+ * Writes reserve/settle pairs in a loop until killed. After each committed settle it prints
+ * "<count> <tokens so far>" so the parent knows what was acknowledged before it sent SIGKILL.
+ * argv: <db path> <agent>
+ */
+import { openStore } from "../../src/index.ts";
+
+const [dbPath, agent = "crash"] = process.argv.slice(2);
+const store = await openStore(`sqlite:${dbPath}`);
+let count = 0;
+let tokens = 0;
+for (let i = 0; ; i++) {
+  const r = await store.reserve({
+    bottle: "crashy",
+    parents: ["fleet"],
+    agent,
+    provider: "p",
+    estimateTokens: 50,
+  });
+  if (!r.ok) throw new Error(`refused: ${r.reason}`);
+  const used = 1 + (i % 97);
+  await store.settle(r.id, { inputTokens: used, model: "m" });
+  count++;
+  tokens += used;
+  process.stdout.write(`${count} ${tokens}\n`);
+}
