@@ -28,7 +28,15 @@ interface Child {
 function start(prefix: string, count: number): Child {
   const proc = spawn(
     process.execPath,
-    ["--import", tsxLoader, writer, home.dir, prefix, String(count)],
+    [
+      "--conditions=@bottlekit/source",
+      "--import",
+      tsxLoader,
+      writer,
+      home.dir,
+      prefix,
+      String(count),
+    ],
     {
       stdio: ["pipe", "pipe", "pipe"],
     },

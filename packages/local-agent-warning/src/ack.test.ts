@@ -57,6 +57,11 @@ describe("writeAck", () => {
     expect(await readdir(join(home.dir, "state"))).toEqual(["local_agent_ack.json"]);
   });
 
+  it("stores aliases under the canonical interface id", async () => {
+    await writeAck([ack("Claude-Code")], { home: home.dir });
+    expect([...(await readAck({ home: home.dir })).keys()]).toEqual(["claude-cli"]);
+  });
+
   it("records binary, resolved path and permission mode per interface", async () => {
     await writeAck([ack("claude-cli", { binaryPath: null, permissionMode: "plan" })], {
       home: home.dir,
@@ -168,7 +173,7 @@ describe("revokeAck", () => {
 
   it("with interfaces removes only those (any case) and keeps the rest", async () => {
     await writeAck([ack("claude-cli"), ack("codex-cli")], { home: home.dir });
-    expect(await revokeAck(["CODEX-CLI", "opencode"], { home: home.dir })).toEqual(["codex-cli"]);
+    expect(await revokeAck(["Codex", "opencode"], { home: home.dir })).toEqual(["codex-cli"]);
     expect([...(await readAck({ home: home.dir })).keys()]).toEqual(["claude-cli"]);
     expect((await stat(ackFilePath({ home: home.dir }))).mode & 0o777).toBe(0o600);
   });

@@ -4,6 +4,7 @@ import { chmod, lstat, mkdir, open, readFile, rename, stat, unlink } from "node:
 import { dirname, join } from "node:path";
 import { type Env, resolveBottlekitHome } from "./env.ts";
 import { LocalAgentWarningError } from "./errors.ts";
+import { canonicalInterface } from "./registry.ts";
 
 /** What was acknowledged for one interface, and when. */
 export interface AckRecord {
@@ -252,7 +253,8 @@ async function ensureStateDir(path: string): Promise<void> {
 }
 
 /**
- * Records acknowledgements for `inputs`, merged with what is on disk: other interfaces are kept,
+ * Records acknowledgements for `inputs` (interface names canonicalised through the provider
+ * registry), merged with what is on disk: other interfaces are kept,
  * the given ones are replaced (time refreshed). Safe when several processes ack at once: the
  * read-merge-write runs under a lock file and the write is an atomic rename. The file is mode
  * 0600 and its directory is created (0700) if missing. Returns the state now on disk.
@@ -268,7 +270,7 @@ export async function writeAck(
   return withLock(path, options.lockTimeoutMs ?? 5000, async () => {
     const state = await readAck(options);
     for (const input of inputs) {
-      const iface = input.interface.trim().toLowerCase();
+      const iface = canonicalInterface(input.interface);
       if (iface === "") continue;
       state.set(iface, {
         acknowledgedAt: at,
@@ -288,7 +290,7 @@ export interface RevokeAckOptions extends AckLocation {
 
 /**
  * Revokes acknowledgements. With no interfaces (or undefined) the whole ack file is removed, so
- * every local-agent provider warns again; otherwise only the named interfaces (canonical ids,
+ * every local-agent provider warns again; otherwise only the named interfaces (ids or aliases,
  * any case) are removed, and the file is removed when nothing is left. Returns the interfaces
  * that were acknowledged and no longer are.
  */
@@ -305,7 +307,9 @@ export async function revokeAck(
   return withLock(path, options.lockTimeoutMs ?? 5000, async () => {
     const state = await readAck(options);
     const all = interfaces === undefined || interfaces.length === 0;
-    const wanted = new Set((interfaces ?? []).map((i) => i.trim().toLowerCase()));
+    const wanted = new Set(
+      (interfaces ?? []).flatMap((i) => [i.trim().toLowerCase(), canonicalInterface(i)]),
+    );
     const revoked = [...state.keys()].filter((k) => all || wanted.has(k)).sort();
     for (const key of revoked) state.delete(key);
     if (state.size === 0) {
