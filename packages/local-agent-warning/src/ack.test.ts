@@ -1,4 +1,4 @@
-import { chmod, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { chmod, readdir, readFile, stat, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createTempHome, type TempHome } from "@bottlekit/test-utils";
 import fc from "fast-check";
@@ -92,6 +92,24 @@ describe("writeAck", () => {
       (e: unknown) => e,
     );
     expect(isLocalAgentWarningError(error) && error.code).toBe("E_ACK_LOCKED");
+  });
+
+  it("does not break a live lock from another host just because the pid is unknown here", async () => {
+    const lock = `${ackFilePath({ home: home.dir })}.lock`;
+    await writeFile(lock, `2147483646 ${Date.now()} some-other-host abc\n`);
+    const error = await writeAck([ack("claude-cli")], { home: home.dir, lockTimeoutMs: 150 }).catch(
+      (e: unknown) => e,
+    );
+    expect(isLocalAgentWarningError(error) && error.code).toBe("E_ACK_LOCKED");
+  });
+
+  it("breaks a lock older than ten seconds", async () => {
+    const lock = `${ackFilePath({ home: home.dir })}.lock`;
+    await writeFile(lock, `${process.pid} 0 some-other-host abc\n`);
+    const past = new Date(Date.now() - 60_000);
+    await utimes(lock, past, past);
+    await writeAck([ack("claude-cli")], { home: home.dir, lockTimeoutMs: 2000 });
+    expect(await readdir(join(home.dir, "state"))).toEqual(["local_agent_ack.json"]);
   });
 
   it("breaks a lock left by a dead process", async () => {

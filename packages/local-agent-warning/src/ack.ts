@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { constants as fsConstants } from "node:fs";
-import { chmod, lstat, mkdir, open, readFile, rename, stat, unlink } from "node:fs/promises";
+import { chmod, link, lstat, mkdir, open, readFile, rename, stat, unlink } from "node:fs/promises";
+import { hostname } from "node:os";
 import { dirname, join } from "node:path";
 import { type Env, resolveBottlekitHome } from "./env.ts";
 import { LocalAgentWarningError } from "./errors.ts";
@@ -151,16 +152,39 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-/** Breaks a lock left behind by a dead process or older than STALE_LOCK_MS. */
+/**
+ * Breaks a lock left behind by a dead process on this host, or older than STALE_LOCK_MS. The
+ * lock is first moved aside and compared with what was judged stale, so a fresh lock that
+ * another process took in the meantime is put back instead of deleted.
+ */
 async function breakIfStale(lockPath: string): Promise<void> {
+  let text: string;
+  let mtimeMs: number;
   try {
-    const [info, text] = await Promise.all([stat(lockPath), readFile(lockPath, "utf8")]);
-    const pid = Number.parseInt(text.split(" ")[0] ?? "", 10);
-    const dead = Number.isInteger(pid) && pid > 0 && !pidAlive(pid);
-    const old = Date.now() - info.mtimeMs > STALE_LOCK_MS;
-    if (dead || old) await unlink(lockPath);
+    const [info, content] = await Promise.all([stat(lockPath), readFile(lockPath, "utf8")]);
+    text = content;
+    mtimeMs = info.mtimeMs;
   } catch {
-    // Gone already, or being written right now: try again on the next round.
+    return; // gone already: try again on the next round
+  }
+  const [pidText, , host] = text.trim().split(" ");
+  const pid = Number.parseInt(pidText ?? "", 10);
+  const sameHost = host === undefined || host === hostname();
+  const dead = sameHost && Number.isInteger(pid) && pid > 0 && !pidAlive(pid);
+  const old = Date.now() - mtimeMs > STALE_LOCK_MS;
+  if (!dead && !old) return;
+  const aside = `${lockPath}.${process.pid}.${randomBytes(4).toString("hex")}.stale`;
+  try {
+    await rename(lockPath, aside);
+  } catch {
+    return;
+  }
+  try {
+    if ((await readFile(aside, "utf8")) !== text) {
+      await link(aside, lockPath).catch(() => undefined);
+    }
+  } finally {
+    await unlink(aside).catch(() => undefined);
   }
 }
 
@@ -170,6 +194,7 @@ async function breakIfStale(lockPath: string): Promise<void> {
  */
 async function withLock<T>(path: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
   const lockPath = `${path}.lock`;
+  const token = `${process.pid} ${Date.now()} ${hostname()} ${randomBytes(8).toString("hex")}\n`;
   const deadline = Date.now() + timeoutMs;
   let delay = 2;
   for (;;) {
@@ -180,7 +205,7 @@ async function withLock<T>(path: string, timeoutMs: number, fn: () => Promise<T>
         0o600,
       );
       try {
-        await handle.writeFile(`${process.pid} ${Date.now()}\n`);
+        await handle.writeFile(token);
       } finally {
         await handle.close();
       }
@@ -213,7 +238,9 @@ async function withLock<T>(path: string, timeoutMs: number, fn: () => Promise<T>
   try {
     return await fn();
   } finally {
-    await unlink(lockPath).catch(() => undefined);
+    // Release only our own lock: if it was judged stale and taken over, leave the new one be.
+    const current = await readFile(lockPath, "utf8").catch(() => undefined);
+    if (current === token) await unlink(lockPath).catch(() => undefined);
   }
 }
 

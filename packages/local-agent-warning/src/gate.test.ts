@@ -67,16 +67,29 @@ describe("evaluateLocalAgentGate", () => {
     expect(result.refusal?.unattendedBecause).toBe("ci");
   });
 
-  it("without an explicit interactive flag, a non-TTY test runner counts as unattended", async () => {
-    const result = await evaluateLocalAgentGate({
+  it("without an explicit interactive flag, the streams decide: both must be TTYs", async () => {
+    const tty = { isTTY: true };
+    const pipe = { isTTY: false };
+    for (const streams of [
+      { stdin: pipe, stdout: tty },
+      { stdin: tty, stdout: pipe },
+    ]) {
+      const result = await evaluateLocalAgentGate({
+        config: CLAUDE,
+        env: { PATH: binA },
+        home: home.dir,
+        streams,
+      });
+      expect(result.action).toBe("refuse");
+      expect(result.refusal?.unattendedBecause).toBe("no-tty");
+    }
+    const both = await evaluateLocalAgentGate({
       config: CLAUDE,
       env: { PATH: binA },
       home: home.dir,
+      streams: { stdin: tty, stdout: tty },
     });
-    // vitest workers have no TTY on stdin
-    expect(process.stdin.isTTY).not.toBe(true);
-    expect(result.action).toBe("refuse");
-    expect(result.refusal?.unattendedBecause).toBe("no-tty");
+    expect(both.action).toBe("warn");
   });
 
   it("an acknowledged run stays quiet, even unattended", async () => {
