@@ -56,6 +56,11 @@ describe("parseManifestText", () => {
     expect(p.locate(["egress", "routes", 3])).toEqual(p.locate(["egress", "routes"]));
   });
 
+  it("rejects complex (collection) keys", () => {
+    const p = parseManifestText("f.md", "---\nenv: {}\n? [a, b]\n: x\n---\n");
+    expect(p.issues[0]).toMatchObject({ code: "E_YAML", line: 3, col: 3 });
+  });
+
   it("refuses alias bombs", () => {
     const bomb = ["---", "a: &a [x, x, x, x, x, x, x, x, x]"];
     for (let i = 0; i < 8; i++) {

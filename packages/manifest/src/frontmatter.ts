@@ -1,4 +1,4 @@
-import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from "yaml";
+import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from "yaml";
 import type { ManifestIssue } from "./errors.ts";
 
 /** A key path into the frontmatter: map keys and list indexes. */
@@ -82,6 +82,7 @@ export function parseManifestText(file: string, text: string): ParsedFile {
     prettyErrors: false,
     merge: false,
     strict: true,
+    logLevel: "error",
   });
   const posOf = (offset: number): Position => {
     const p = counter.linePos(Math.max(0, Math.min(offset, yamlText.length)));
@@ -124,6 +125,23 @@ export function parseManifestText(file: string, text: string): ParsedFile {
       path: "",
       message: `invalid YAML: ${firstLine(err.message)}`,
       hint: "fix the YAML syntax in the frontmatter (indentation, quotes, `key: value` pairs)",
+    });
+  }
+  if (issues.length === 0) {
+    visit(doc, {
+      Pair(_, pair) {
+        if (pair.key === null || isScalar(pair.key)) return;
+        const r = (pair.key as Node).range;
+        issues.push({
+          code: "E_YAML",
+          severity: "error",
+          file,
+          ...(r ? posOf(r[0]) : { line: 2, col: 1 }),
+          path: "",
+          message: "a mapping key must be plain text, not a list or a mapping",
+          hint: "write keys as `name: value`; a `? ` or `[`/`{` before the colon makes a complex key",
+        });
+      },
     });
   }
   if (issues.length > 0) return { file, data: undefined, body, issues, locate };

@@ -78,7 +78,8 @@ function keysAt(schema: AnySchema, path: KeyPath): string[] {
     const def = (node as { _zod?: { def?: Record<string, unknown> } })?._zod?.def;
     if (!def) return [];
     if (def["type"] === "object") {
-      node = (def["shape"] as Record<string, unknown>)[String(seg)];
+      const shape = def["shape"] as Record<string, unknown>;
+      node = Object.hasOwn(shape, String(seg)) ? shape[String(seg)] : undefined;
     } else if (def["type"] === "array") {
       node = def["element"];
     } else if (def["type"] === "record") {
@@ -172,7 +173,7 @@ export function validateFrontmatter(
   // 1. Removed bot-bottle keys, with their migration message.
   if (isRecord(data)) {
     for (const key of Object.keys(data)) {
-      const r = REMOVED_TOP_LEVEL[key];
+      const r = Object.hasOwn(REMOVED_TOP_LEVEL, key) ? REMOVED_TOP_LEVEL[key] : undefined;
       if (r) {
         removed.add(pathToString([key]));
         push("E_REMOVED_KEY", [key], r.message, r.hint, "key");
@@ -184,7 +185,7 @@ export function validateFrontmatter(
       routes.forEach((route, i) => {
         if (!isRecord(route)) return;
         for (const key of Object.keys(route)) {
-          const r = REMOVED_IN_ROUTE[key];
+          const r = Object.hasOwn(REMOVED_IN_ROUTE, key) ? REMOVED_IN_ROUTE[key] : undefined;
           if (r) {
             const path = ["egress", "routes", i, key];
             removed.add(pathToString(path));
@@ -296,6 +297,15 @@ export function validateFrontmatter(
   if (isRecord(data)) {
     const env = data["env"];
     if (isRecord(env)) {
+      if (Object.hasOwn(env, "__proto__")) {
+        push(
+          "E_SCHEMA",
+          ["env", "__proto__"],
+          "`__proto__` cannot be used as an environment variable name",
+          "rename the variable",
+          "key",
+        );
+      }
       for (const [name, raw] of Object.entries(env)) {
         if (typeof raw !== "string") continue;
         const problem = envValueProblem(raw);
