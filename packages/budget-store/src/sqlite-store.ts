@@ -728,6 +728,8 @@ export class SqliteStore implements Store {
     const cost = v.optionalAmount(usage.costUsd, "settle.usage.costUsd");
     const model = usage.model === undefined ? null : v.name(usage.model, "settle.usage.model");
     const missing = usage.usageMissing === true;
+    const usageRequestId =
+      usage.requestId === undefined ? undefined : v.name(usage.requestId, "settle.usage.requestId");
     return this.#run("immediate", (): SettleResult => {
       const now = this.#now();
       const r = this.#s("SELECT * FROM reservations WHERE id = ?").get(id) as
@@ -742,7 +744,7 @@ export class SqliteStore implements Store {
       // Fail closed: when usage is missing, charge at least what was reserved.
       const charged = missing ? Math.max(total, r.tokens) : total;
       const chargedUsd = cost === undefined ? r.usd : missing ? Math.max(cost, r.usd) : cost;
-      const requestId = usage.requestId ?? r.request_id;
+      const requestId = usageRequestId ?? r.request_id;
       const eventId = Number(
         this.#s(
           `INSERT INTO usage_events (at, request_id, reservation_id, bottle, parents, agent, provider, model,

@@ -52,4 +52,16 @@ describe("four processes on one database file", () => {
       await store.close();
     }
   }, 90_000);
+
+  it("four processes creating and migrating a fresh database at once all succeed", async () => {
+    const db = join(dir, "fresh.db");
+    const results = await runCycleWorkers(db, 4, 50, 10);
+    expect(results.flatMap((r) => r.errors)).toEqual([]);
+    const store = await openStore(`sqlite:${db}`);
+    try {
+      expect((await store.usage()).totals.events).toBe(200);
+    } finally {
+      await store.close();
+    }
+  }, 60_000);
 });

@@ -1,0 +1,94 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterAll, describe, expect, it } from "vitest";
+import { LATEST_SCHEMA_VERSION } from "./migrations.ts";
+import { openStore } from "./open.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "budget-store-sqlite-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("SQLite backend", () => {
+  it("uses WAL, busy_timeout and foreign keys, and migrates once however often it is opened", async () => {
+    const db = join(dir, "pragmas.db");
+    const stores = await Promise.all([
+      openStore(`sqlite:${db}`),
+      openStore(`sqlite:${db}`, { busyTimeoutMs: 1234 }),
+    ]);
+    await Promise.all(stores.map((s) => s.close()));
+    await (await openStore(`sqlite:${db}`)).close();
+    const raw = new Database(db);
+    try {
+      expect(raw.pragma("journal_mode", { simple: true })).toBe("wal");
+      const versions = raw.prepare("SELECT version FROM schema_version").all();
+      expect(versions).toEqual([{ version: LATEST_SCHEMA_VERSION }]);
+    } finally {
+      raw.close();
+    }
+  });
+
+  it("refuses a database written by a newer schema", async () => {
+    const db = join(dir, "newer.db");
+    await (await openStore(`sqlite:${db}`)).close();
+    const raw = new Database(db);
+    raw
+      .prepare("INSERT INTO schema_version (version, applied_at) VALUES (?, 0)")
+      .run(LATEST_SCHEMA_VERSION + 1);
+    raw.close();
+    await expect(openStore(`sqlite:${db}`)).rejects.toMatchObject({ code: "E_SCHEMA_VERSION" });
+  });
+
+  it("reports a file that is not a database as E_STORE_OPEN", async () => {
+    const db = join(dir, "garbage.db");
+    writeFileSync(db, "this is not sqlite ".repeat(100));
+    await expect(openStore(`sqlite:${db}`)).rejects.toMatchObject({ code: "E_STORE_OPEN" });
+  });
+
+  it("stores only a hash of gateway keys", async () => {
+    const db = join(dir, "keys.db");
+    const store = await openStore(`sqlite:${db}`);
+    const { key } = await store.createGatewayKey({ bottle: "b", agent: "a" });
+    await store.close();
+    const raw = new Database(db);
+    raw.pragma("wal_checkpoint(TRUNCATE)");
+    raw.close();
+    const bytes = readFileSync(db).toString("latin1");
+    expect(bytes).not.toContain(key);
+    expect(bytes).not.toContain(key.slice(3, 30));
+  });
+
+  it("throws E_CLOSED after close", async () => {
+    const store = await openStore("sqlite::memory:");
+    await store.close();
+    await expect(store.usage()).rejects.toMatchObject({ code: "E_CLOSED" });
+  });
+
+  it("reserve+settle cost does not grow with the size of the ledger", async () => {
+    const store = await openStore(`sqlite:${join(dir, "growth.db")}`);
+    await store.defineBudget({ scope: "global", provider: "p", tokens: 1e15, window: "monthly" });
+    await store.defineBudget({ scope: "bottle", key: "team", provider: "p", tokens: 1e15 });
+    const pairs = async (n: number) => {
+      const t = performance.now();
+      for (let i = 0; i < n; i++) {
+        const r = await store.reserve({
+          bottle: "b",
+          parents: ["team"],
+          agent: "a",
+          provider: "p",
+          estimateTokens: 5,
+        });
+        if (!r.ok) throw new Error(r.reason);
+        await store.settle(r.id, { inputTokens: 5 });
+      }
+      return performance.now() - t;
+    };
+    await pairs(200); // warm up
+    const early = await pairs(500);
+    await pairs(4_000);
+    const late = await pairs(500);
+    await store.close();
+    // Linear growth would make `late` ~9x `early`; allow generous noise on a shared machine.
+    expect(late).toBeLessThan(early * 3 + 50);
+  });
+});
