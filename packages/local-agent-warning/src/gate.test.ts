@@ -131,7 +131,7 @@ describe("evaluateLocalAgentGate", () => {
     expect(viaEnv.pending[0]?.reasons).toEqual(["permission-mode-changed"]);
     expect(viaEnv.pending[0]?.previous?.permissionMode).toBe("bypassPermissions");
     const viaOverride = await gate({
-      overrides: { "claude-cli": { permissionMode: "acceptEdits" } },
+      overrides: { "Claude-Code": { permissionMode: "acceptEdits" } },
       env: { PATH: binB },
     });
     expect(viaOverride.pending[0]?.reasons).toEqual(["binary-changed", "permission-mode-changed"]);

@@ -72,7 +72,7 @@ export interface GateOptions {
   interactive?: boolean;
   /** The streams to test for a TTY when `interactive` is not given (default process stdin/stdout). */
   streams?: { stdin?: TtyLike; stdout?: TtyLike };
-  /** Per-interface binary / permission-mode overrides (keys: canonical interface ids). */
+  /** Per-interface binary / permission-mode overrides (keys: interface ids or aliases). */
   overrides?: Readonly<Record<string, RuntimeOverride>>;
   /** Working directory for relative binary paths. */
   cwd?: string;
@@ -122,6 +122,8 @@ export function toAckInputs(runtimes: readonly LocalAgentRuntime[]): AckInput[] 
  *    mode -> `already-acknowledged`;
  * 4. otherwise, interactive -> `warn` (render the panel, ask once, then `acknowledgePending`);
  *    unattended (no TTY, or CI set) -> `refuse` with a machine-readable reason.
+ *
+ * Throws LocalAgentWarningError (E_ACK_WRITE, E_ACK_LOCKED) only when step 2 cannot record.
  */
 export async function evaluateLocalAgentGate(options: GateOptions): Promise<GateResult> {
   const env = options.env ?? process.env;

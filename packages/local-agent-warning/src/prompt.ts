@@ -69,7 +69,7 @@ export interface RunGateOptions extends GateOptions, Omit<RenderOptions, "color"
   stdout?: { isTTY?: boolean };
   /** Human-readable text goes here (default process.stderr). */
   stderr?: Writable & { isTTY?: boolean };
-  /** Under `--json` the app prints `gateResultJson(result)` itself; text still goes to stderr. */
+  /** Colour the stderr text; default from `shouldUseColor(stderr, env)`. */
   color?: boolean;
 }
 
@@ -93,7 +93,10 @@ export interface RunGateOutcome {
 /**
  * The whole gate for an app's `up` / `run`: decide, render to stderr (only because the app asks
  * for it by calling this), ask once on an interactive terminal, and report whether to proceed.
- * Never exits the process: the app maps `exitCode` to its own exit.
+ * Never exits the process: the app maps `exitCode` to its own exit. Under `--json` the app
+ * prints `gateResultJson(outcome.result)` on stdout itself; this only ever writes to stderr.
+ * Throws LocalAgentWarningError (E_ACK_WRITE, E_ACK_LOCKED) when an acknowledgement cannot be
+ * recorded.
  */
 export async function runLocalAgentGate(options: RunGateOptions): Promise<RunGateOutcome> {
   const env = options.env ?? process.env;

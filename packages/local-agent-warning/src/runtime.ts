@@ -1,7 +1,7 @@
 import { accessSync, constants, statSync } from "node:fs";
 import { delimiter, isAbsolute, join, resolve } from "node:path";
 import type { Env } from "./env.ts";
-import { lookupLocalAgent } from "./registry.ts";
+import { canonicalInterface, lookupLocalAgent } from "./registry.ts";
 
 /** What an acknowledgement covers for one interface: the binary that runs and how it runs. */
 export interface LocalAgentRuntime {
@@ -97,7 +97,7 @@ export function resolveLocalAgentRuntime(
 ): LocalAgentRuntime {
   const spec = lookupLocalAgent(iface);
   const id = spec?.id ?? iface.trim().toLowerCase();
-  const override = options.overrides?.[id];
+  const override = findOverride(options.overrides, id);
   const stem = envStem(id);
   const envBinary = nonEmpty(options.env[spec?.binaryEnv ?? `${stem}_BIN`]);
   const envMode = nonEmpty(options.env[`${stem}_PERMISSION_MODE`]);
@@ -117,4 +117,17 @@ function nonEmpty(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
   const trimmed = value.trim();
   return trimmed === "" ? undefined : trimmed;
+}
+
+/** The override for `id`, whether the app keyed it by id or by an alias (any case). */
+function findOverride(
+  overrides: Readonly<Record<string, RuntimeOverride>> | undefined,
+  id: string,
+): RuntimeOverride | undefined {
+  if (overrides === undefined) return undefined;
+  if (Object.hasOwn(overrides, id)) return overrides[id];
+  for (const [key, value] of Object.entries(overrides)) {
+    if (canonicalInterface(key) === id) return value;
+  }
+  return undefined;
 }
