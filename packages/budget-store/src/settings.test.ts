@@ -99,6 +99,10 @@ describe("parseSettings", () => {
     expect(dup.errors[0]).toMatch(/^settings\.yml:2:1: .*unique/i);
   });
 
+  it("reports unresolved aliases instead of throwing", () => {
+    expect(parseSettings("budget: *nope\n").errors[0]).toMatch(/^settings\.yml: .*alias/i);
+  });
+
   it("warns about USD-only budgets", () => {
     const r = parseSettings("budget:\n  openai: { usd: 5 }\n");
     expect(r.errors).toEqual([]);

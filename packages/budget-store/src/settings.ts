@@ -137,7 +137,13 @@ export function parseSettings(text: string, file = "settings.yml"): SettingsVali
       errors: doc.errors.map((e) => `${at(e.pos[0])}: ${e.message.split("\n")[0]}`),
     };
   }
-  const raw: unknown = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    // maxAliasCount bounds alias expansion ("billion laughs").
+    raw = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (err) {
+    return { value: undefined, warnings, errors: [`${file}: ${(err as Error).message}`] };
+  }
   const parsed = settingsSchema.safeParse(raw);
   if (parsed.success) {
     const value = parsed.data;
