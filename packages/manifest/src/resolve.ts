@@ -237,8 +237,10 @@ export class BottleResolver {
       for (const n of out.value.resolved.order) if (!order.includes(n)) order.push(n);
     });
     if (issues.length > 0) {
-      // Cycles are not cached: another entry point into the same graph reports its own chain.
-      return { ok: false, issues: dedupeIssues(issues) };
+      // Failures are cached too: every bottle of a cycle reports the one edge that closes it.
+      const failed: Outcome = { ok: false, issues: dedupeIssues(issues) };
+      this.#cache.set(name, failed);
+      return failed;
     }
     const inheritedRoutes = [...routesOf(acc).values()];
     const inherit = front.egress?.inherit_routes !== false;

@@ -1,6 +1,12 @@
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { type Locations, projectBottlesWarning, resolveDirs, scanNames } from "./discover.ts";
+import {
+  type Locations,
+  projectBottlesWarning,
+  resolveDirs,
+  scanNames,
+  shadowWarning,
+} from "./discover.ts";
 import type { ManifestIssue } from "./errors.ts";
 import { ManifestLoader } from "./load.ts";
 import { isValidName } from "./names.ts";
@@ -49,8 +55,12 @@ export function validatePaths(paths: readonly string[], loc: Locations = {}): Tr
     for (const file of scanNames(dirs.agents, issues).values())
       targets.push({ file, kind: "agent" });
     if (dirs.projectAgents !== undefined) {
-      for (const file of scanNames(dirs.projectAgents, issues).values())
+      const home = scanNames(dirs.agents, []);
+      for (const [name, file] of scanNames(dirs.projectAgents, issues)) {
         targets.push({ file, kind: "agent" });
+        const shadowed = home.get(name);
+        if (shadowed !== undefined) issues.push(shadowWarning(name, file, shadowed));
+      }
     }
     const pw = projectBottlesWarning(dirs);
     if (pw) issues.push(pw);

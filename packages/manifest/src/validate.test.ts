@@ -112,9 +112,9 @@ describe("validateFrontmatter", () => {
   it("rejects malformed host references in env, without echoing the value", () => {
     const r = check("bottle", 'env:\n  A: "Bearer ${TOKEN}"\n  B: "${not-a-name}"\n  C: [x]');
     expect(r.issues.map((i) => [i.path, i.line])).toEqual([
-      ["env.C", 5],
       ["env.A", 3],
       ["env.B", 4],
+      ["env.C", 5],
     ]);
     expect(r.issues.map((i) => i.message).join("\n")).not.toContain("Bearer");
   });

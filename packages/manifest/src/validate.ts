@@ -258,11 +258,37 @@ export function validateFrontmatter(
             "E_SCHEMA",
             path,
             `must be ${article(issue.expected)}, not ${describe(actual)}`,
-            undefined,
+            `write ${article(issue.expected)} here`,
+          );
+          continue;
+        }
+        if (typeof last === "string" && last.endsWith("_detectors")) {
+          push(
+            "E_SCHEMA",
+            path,
+            `must be a list of detector names or \`false\`, not ${describe(actual)}`,
+            "omit it to run every detector, list the ones to run, or write `false` for none",
           );
           continue;
         }
         push("E_SCHEMA", path, `has the wrong shape: ${describe(actual)}`, undefined);
+        continue;
+      }
+      if (issue.code === "too_small" || issue.code === "too_big") {
+        const small = issue.code === "too_small";
+        const bound = small ? issue.minimum : issue.maximum;
+        const inclusive = issue.inclusive !== false;
+        const what =
+          issue.origin === "array"
+            ? small
+              ? `must have at least ${String(bound)} item(s)`
+              : `must have at most ${String(bound)} items`
+            : issue.origin === "string"
+              ? small
+                ? "must not be empty"
+                : `must be at most ${String(bound)} characters`
+              : `must be ${small ? (inclusive ? "at least" : "greater than") : inclusive ? "at most" : "less than"} ${String(bound)}`;
+        push("E_SCHEMA", path, `${what} (got ${describe(actual)})`, undefined);
         continue;
       }
       if (issue.code === "invalid_value") {
@@ -289,7 +315,18 @@ export function validateFrontmatter(
       }
       const msg = issue.message.startsWith("Invalid input") ? `is invalid` : issue.message;
       const isName = msg.includes("^[a-z][a-z0-9-]*$");
-      push(isName ? "E_NAME" : "E_SCHEMA", path, `${msg} (got ${describe(actual)})`, undefined);
+      const got =
+        issue.code === "custom" && actual !== null && typeof actual === "object"
+          ? ""
+          : ` (got ${describe(actual)})`;
+      push(
+        isName ? "E_NAME" : "E_SCHEMA",
+        path,
+        `${msg}${got}`,
+        isName
+          ? "names are lower case letters, digits and dashes, starting with a letter"
+          : undefined,
+      );
     }
   }
 
@@ -346,6 +383,10 @@ export function validateFrontmatter(
     }
   }
 
+  // Parse problems first, then the rest in file order.
+  const parseCount = parsed.issues.length;
+  const rest = issues.slice(parseCount).sort((a, b) => a.line - b.line || a.col - b.col);
+  issues.splice(parseCount, issues.length - parseCount, ...rest);
   const hasError = issues.some((i) => i.severity === "error");
   return {
     value: hasError || !result.success ? undefined : (result.data as BottleFrontmatter),
