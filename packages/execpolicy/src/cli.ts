@@ -1,4 +1,4 @@
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, Option } from "commander";
 import pkg from "../package.json" with { type: "json" };
 import { isExecPolicyError } from "./errors.ts";
 
@@ -9,6 +9,10 @@ export interface CliIo {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   env: NodeJS.ProcessEnv;
+  /** Source for `--stdin` (default: process.stdin). */
+  stdin?: NodeJS.ReadableStream;
+  /** Working directory for relative paths (default: process.cwd()). */
+  cwd?: string;
 }
 
 const EXIT_HELP = `
@@ -32,7 +36,91 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       writeErr: (s) => io.stderr.write(s),
     })
     .addHelpText("after", EXIT_HELP);
-  void setExit;
+
+  const collect = (value: string, previous: string[]) => [...previous, value];
+
+  program
+    .command("check")
+    .description(
+      "Check an argv (after --) or a shell script against policy files. Prints one JSON document.",
+    )
+    .requiredOption(
+      "-r, --rules <file>",
+      "policy file, Codex .rules or native .yaml (repeatable)",
+      collect,
+      [],
+    )
+    .addOption(
+      new Option("--format <format>", "output format").choices(["json", "codex"]).default("json"),
+    )
+    .option("--shell <script>", "check a shell script instead of an argv")
+    .option("--stdin", "read the shell script from stdin")
+    .option(
+      "--resolve-host-executables",
+      "retry absolute program paths as their basename (gated by host_executable)",
+    )
+    .addOption(
+      new Option("--fail-on <decision>", "exit 3 when the decision is at least this").choices([
+        "prompt",
+        "forbidden",
+      ]),
+    )
+    .option("--pretty", "pretty-print the JSON")
+    .argument("[argv...]", "the command to check, after --")
+    .addHelpText(
+      "after",
+      `
+The JSON format sees through bash -lc, env, sudo, timeout, … and checks every command.
+--format codex prints exactly what 'codex execpolicy check' prints for the raw argv.
+
+Examples:
+  execpolicy check -r policy.rules -- git push origin main
+  execpolicy check -r policy.rules --shell 'npm test > out.log && git push'
+  execpolicy check -r policy.rules --format codex -- /usr/bin/git status --resolve-host-executables`,
+    )
+    .action(async (argv: string[], opts: Record<string, unknown>) => {
+      const { checkCommandAction } = await import("./commands/check.ts");
+      setExit(await checkCommandAction(argv, opts as never, io));
+    });
+
+  program
+    .command("test")
+    .description(
+      "Check every match / not_match example of policy files (exit 3 when one fails, 2 on a load error).",
+    )
+    .argument("<files...>", "policy files")
+    .action(async (files: string[]) => {
+      const { testCommandAction } = await import("./commands/test.ts");
+      setExit(await testCommandAction(files, io));
+    });
+
+  program
+    .command("schema")
+    .description("Print the JSON Schema of the native YAML policy format.")
+    .action(async () => {
+      const { schemaCommandAction } = await import("./commands/schema.ts");
+      setExit(schemaCommandAction(io));
+    });
+
+  program
+    .command("amend")
+    .description("Append a prefix rule to the project's or the user's default.rules (idempotent).")
+    .addOption(
+      new Option("--scope <scope>", "where to write")
+        .choices(["project", "user"])
+        .default("project"),
+    )
+    .addOption(
+      new Option("--decision <decision>", "decision of the rule")
+        .choices(["allow", "prompt", "forbidden"])
+        .default("allow"),
+    )
+    .option("--project-dir <dir>", "project root for --scope project (default: cwd)")
+    .argument("<prefix...>", "the command prefix, after --")
+    .action(async (prefix: string[], opts: Record<string, unknown>) => {
+      const { amendCommandAction } = await import("./commands/amend.ts");
+      setExit(await amendCommandAction(prefix, opts as never, io));
+    });
   return program;
 }
 
@@ -65,7 +153,12 @@ function renderError(error: unknown, io: CliIo): number {
   if (isExecPolicyError(error)) {
     io.stderr.write(`execpolicy: ${error.message}\n`);
     if (error.hint) io.stderr.write(`hint: ${error.hint}\n`);
-    return error.code === "E_USAGE" || error.code === "E_INVALID_INPUT" ? EXIT.usage : EXIT.failure;
+    return error.code === "E_USAGE" ||
+      error.code === "E_INVALID_INPUT" ||
+      error.code === "E_LOAD" ||
+      error.code === "E_AMEND_REFUSED"
+      ? EXIT.usage
+      : EXIT.failure;
   }
   const stack = error instanceof Error ? (error.stack ?? error.message) : String(error);
   io.stderr.write(`execpolicy: unexpected error\n${stack}\n`);

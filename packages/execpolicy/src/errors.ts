@@ -1,5 +1,16 @@
 /** Machine-readable error codes of @bottlekit/execpolicy. Callers branch on these, never on message text. */
-export type ExecPolicyErrorCode = "E_INVALID_INPUT" | "E_USAGE" | "E_INTERNAL";
+export type ExecPolicyErrorCode =
+  | "E_INVALID_INPUT"
+  | "E_USAGE"
+  | "E_INTERNAL"
+  /** A policy file could not be read, parsed or validated. */
+  | "E_LOAD"
+  /** An amendment was refused (banned prefix, invalid token). */
+  | "E_AMEND_REFUSED"
+  /** The amendment file lock could not be taken in time. */
+  | "E_LOCKED"
+  /** The bash parser could not be loaded. */
+  | "E_PARSER";
 
 export interface ExecPolicyErrorOptions {
   cause?: unknown;

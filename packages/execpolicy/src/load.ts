@@ -1,0 +1,155 @@
+/**
+ * Loading several policy files with per-file isolation: a broken file is reported with its
+ * location and skipped, and every other file still applies.
+ */
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { parseRulesFile } from "./codex-rules.ts";
+import { stricter } from "./decision.ts";
+import type { Diagnostic } from "./diagnostic.ts";
+import type { parseNativePolicy } from "./native-format.ts";
+import { Policy } from "./policy.ts";
+
+export interface PolicySource {
+  /** Path shown in diagnostics and rule locations. */
+  path: string;
+  text: string;
+  /** Defaults to the extension: `.yaml`/`.yml` are native, everything else Codex `.rules`. */
+  format?: "codex" | "native";
+}
+
+export interface LoadedFile {
+  path: string;
+  format: "codex" | "native";
+  ok: boolean;
+  /** Number of prefix rules the file contributed (0 when it failed). */
+  rules: number;
+}
+
+export interface LoadResult {
+  /** The merged policy of every file that loaded. */
+  policy: Policy;
+  /** One entry per file that failed; empty when everything loaded. */
+  errors: Diagnostic[];
+  files: LoadedFile[];
+}
+
+function isDiagnostic(value: unknown): value is Diagnostic {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    "file" in value &&
+    "line" in value &&
+    "message" in value
+  );
+}
+
+export function formatOf(path: string): "codex" | "native" {
+  return /\.ya?ml$/i.test(path) ? "native" : "codex";
+}
+
+type NativeParser = typeof parseNativePolicy;
+
+/**
+ * Loads policy sources in order. Never throws for a bad file: it is reported in `errors`.
+ * The native (YAML + zod) parser is passed in so argv-only CLI runs never load zod.
+ */
+export function loadSourcesWith(
+  sources: readonly PolicySource[],
+  parseNative: NativeParser | undefined,
+): LoadResult {
+  const policy = new Policy();
+  const errors: Diagnostic[] = [];
+  const files: LoadedFile[] = [];
+  let defaultSet = false;
+  for (const src of sources) {
+    const format = src.format ?? formatOf(src.path);
+    try {
+      if (format === "native" && !parseNative)
+        throw new Error("the native format parser is not available");
+      const parsed =
+        format === "native" && parseNative
+          ? parseNative(src.text, src.path, policy.hostExecutables)
+          : parseRulesFile(src.text, src.path, policy.hostExecutables);
+      if (parsed.exampleFailures.length > 0) {
+        errors.push(...parsed.exampleFailures);
+        files.push({ path: src.path, format, ok: false, rules: 0 });
+        continue;
+      }
+      policy.merge(parsed.policy);
+      if (format === "native" && /^\s*default\s*:/m.test(src.text)) {
+        // several files may set a default: the strictest one applies
+        policy.defaultDecision = defaultSet
+          ? stricter(policy.defaultDecision, parsed.policy.defaultDecision)
+          : parsed.policy.defaultDecision;
+        defaultSet = true;
+      }
+      files.push({ path: src.path, format, ok: true, rules: parsed.policy.size });
+    } catch (err) {
+      if (isDiagnostic(err)) errors.push(err);
+      else {
+        // An internal failure still only discards this one file.
+        errors.push({
+          file: src.path,
+          line: 1,
+          column: 1,
+          message: `could not load policy: ${err instanceof Error ? err.message : String(err)}`,
+        });
+      }
+      files.push({ path: src.path, format, ok: false, rules: 0 });
+    }
+  }
+  return { policy, errors, files };
+}
+
+/** Reads and loads policy files (Codex `.rules` or native `.yaml`). Unreadable files are load errors. */
+export async function loadPolicyFiles(paths: readonly string[]): Promise<LoadResult> {
+  const sources: PolicySource[] = [];
+  const readErrors: Diagnostic[] = [];
+  const order: (PolicySource | Diagnostic)[] = [];
+  for (const path of paths) {
+    try {
+      const text = await readFile(path, "utf8");
+      const s = { path, text };
+      sources.push(s);
+      order.push(s);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? "EIO";
+      const d: Diagnostic = {
+        file: path,
+        line: 1,
+        column: 1,
+        message: `cannot read policy file (${code})`,
+        hint: code === "ENOENT" ? "check the path passed with -r/--rules" : undefined,
+      };
+      readErrors.push(d);
+      order.push(d);
+    }
+  }
+  const native = sources.some((s) => formatOf(s.path) === "native")
+    ? (await import("./native-format.ts")).parseNativePolicy
+    : undefined;
+  const result = loadSourcesWith(sources, native);
+  if (readErrors.length === 0) return result;
+  const files = order.map((o) =>
+    "text" in o
+      ? (result.files.find((f) => f.path === o.path) as LoadedFile)
+      : { path: o.file, format: formatOf(o.file), ok: false, rules: 0 },
+  );
+  return { policy: result.policy, errors: [...readErrors, ...result.errors], files };
+}
+
+/** Codex layout: every regular `*.rules` file of a directory, sorted by path. A missing directory loads nothing. */
+export async function loadRulesDirectory(dir: string): Promise<LoadResult> {
+  let names: string[] = [];
+  try {
+    const entries = await readdir(dir, { withFileTypes: true });
+    names = entries
+      .filter((e) => e.isFile() && e.name.endsWith(".rules"))
+      .map((e) => e.name)
+      .sort();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  }
+  return loadPolicyFiles(names.map((n) => join(dir, n)));
+}

@@ -1,0 +1,757 @@
+/**
+ * Reduces a bash script to the commands it would run.
+ *
+ * Every command anywhere in the tree is collected: lists, pipelines, subshells, groups, control
+ * flow, function bodies, `$(…)`, backticks, process substitution, unquoted heredoc bodies,
+ * nested `bash -c` / `eval` scripts and `find -exec`. Wrappers (env, sudo, timeout, nice, nohup,
+ * time, command, exec, xargs, …) are peeled off to reach the real command. Tokens whose value is
+ * only known at run time (expansions, globs) are marked dynamic; a dynamic program name makes the
+ * command unreducible, which the checker turns into `prompt`.
+ *
+ * Linear in the size of the syntax tree, plus one parse per nested script (depth-limited).
+ */
+import { type Decision, stricter } from "../decision.ts";
+import { parseBash, type SyntaxNode } from "./parser.ts";
+
+export interface ShellCommand {
+  /** The command after wrappers were peeled off. Dynamic tokens hold their source text. */
+  argv: string[];
+  /** Per token: true when its value is only known at run time. */
+  dynamic: boolean[];
+  /** Wrapper commands that were peeled off, outermost first (full argv from the wrapper on). */
+  wrappers: { argv: string[]; dynamic: boolean[] }[];
+  /** Names (never values) of environment variables assigned for this command. */
+  assignments: string[];
+  /** Files this command writes through redirections. */
+  writes: string[];
+  /** Why the decision was raised or what was noticed. */
+  notes: string[];
+  /** Minimum decision from shell-level risks (dangerous variables, sudo, eval, unknown program). */
+  floor: Decision;
+  /** True when the program itself is not a literal (`$CMD args`): no rule can be applied. */
+  unreducible: boolean;
+}
+
+export interface ShellAnalysis {
+  commands: ShellCommand[];
+  /** Script-level notes (parse errors, top-level assignments). */
+  notes: string[];
+  /** Minimum decision for the whole script (parse errors, dangerous assignments). */
+  floor: Decision;
+}
+
+/** Variables that change what a command loads or runs. Assigning them raises the decision to at least prompt. */
+const DANGEROUS_VARS = new Set([
+  "PATH",
+  "LD_PRELOAD",
+  "LD_LIBRARY_PATH",
+  "LD_AUDIT",
+  "BASH_ENV",
+  "ENV",
+  "SHELLOPTS",
+  "BASHOPTS",
+  "PS4",
+  "PROMPT_COMMAND",
+  "IFS",
+  "CDPATH",
+  "GLOBIGNORE",
+  "GIT_SSH",
+  "GIT_SSH_COMMAND",
+  "GIT_EXEC_PATH",
+  "GIT_ASKPASS",
+  "GIT_EDITOR",
+  "GIT_PAGER",
+  "GIT_DIR",
+  "GIT_WORK_TREE",
+  "SSH_ASKPASS",
+  "EDITOR",
+  "VISUAL",
+  "PAGER",
+  "MANPAGER",
+  "LESSOPEN",
+  "LESSCLOSE",
+  "PYTHONPATH",
+  "PYTHONSTARTUP",
+  "PYTHONHOME",
+  "PYTHONINSPECT",
+  "NODE_OPTIONS",
+  "NODE_PATH",
+  "PERL5LIB",
+  "PERL5OPT",
+  "PERLLIB",
+  "RUBYOPT",
+  "RUBYLIB",
+  "JAVA_TOOL_OPTIONS",
+  "_JAVA_OPTIONS",
+  "CLASSPATH",
+  "NPM_CONFIG_SCRIPT_SHELL",
+  "HOME",
+]);
+const DANGEROUS_PREFIXES = ["LD_", "DYLD_", "BASH_FUNC_", "GIT_CONFIG"];
+
+export function isDangerousVariable(name: string): boolean {
+  return DANGEROUS_VARS.has(name) || DANGEROUS_PREFIXES.some((p) => name.startsWith(p));
+}
+
+const SHELLS = new Set(["bash", "sh", "zsh", "dash", "ksh", "ash", "mksh", "yash", "busybox-sh"]);
+const DECLARATION_BUILTINS = new Set(["export", "declare", "typeset", "local", "readonly"]);
+const DYNAMIC_NODES = new Set([
+  "simple_expansion",
+  "expansion",
+  "command_substitution",
+  "process_substitution",
+  "arithmetic_expansion",
+]);
+const WRITE_OPERATORS = new Set([">", ">>", ">|", "&>", "&>>", "<>", ">&", "&>|"]);
+const HARMLESS_TARGETS = new Set(["/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"]);
+
+const MAX_NESTING = 8;
+const MAX_SCRIPT_LENGTH = 256 * 1024;
+
+interface Token {
+  value: string;
+  dynamic: boolean;
+}
+
+type WrapperResult = { inner: number; assignments?: Token[] } | { unreducible: string };
+
+/** Parses option-style wrappers: flags, options with a value (separate or attached), then the command. */
+function options(
+  tokens: readonly Token[],
+  start: number,
+  spec: {
+    flags: readonly string[];
+    withValue: readonly string[];
+    assignments?: boolean;
+    positional?: number;
+    stopAtFirst?: boolean;
+  },
+): WrapperResult {
+  let i = start;
+  const assignments: Token[] = [];
+  while (i < tokens.length) {
+    const t = tokens[i] as Token;
+    if (t.dynamic) return { unreducible: `option ${t.value} of a wrapper is not a literal` };
+    const v = t.value;
+    if (v === "--") {
+      i++;
+      break;
+    }
+    if (v.startsWith("-") && v.length > 1) {
+      if (spec.flags.includes(v)) {
+        i++;
+        continue;
+      }
+      if (spec.withValue.includes(v)) {
+        i += 2;
+        continue;
+      }
+      const long = v.indexOf("=");
+      if (v.startsWith("--") && long > 0 && spec.withValue.includes(v.slice(0, long))) {
+        i++;
+        continue;
+      }
+      // attached value: -n10, -uroot
+      if (!v.startsWith("--") && spec.withValue.includes(v.slice(0, 2))) {
+        i++;
+        continue;
+      }
+      // bundled flags: -in
+      if (!v.startsWith("--") && [...v.slice(1)].every((ch) => spec.flags.includes(`-${ch}`))) {
+        i++;
+        continue;
+      }
+      return { unreducible: `unknown option ${v}` };
+    }
+    if (spec.assignments && /^[A-Za-z_][A-Za-z0-9_]*=/.test(v)) {
+      assignments.push(t);
+      i++;
+      continue;
+    }
+    break;
+  }
+  i += spec.positional ?? 0;
+  if (i >= tokens.length) return { inner: -1 };
+  return { inner: i, assignments };
+}
+
+const WRAPPERS: Record<string, (tokens: readonly Token[]) => WrapperResult> = {
+  env: (t) => {
+    const s = t.findIndex(
+      (x, i) =>
+        i > 0 &&
+        !x.dynamic &&
+        (x.value === "-S" || x.value.startsWith("-S") || x.value.startsWith("--split-string")),
+    );
+    if (s > 0) return { unreducible: "env -S splits a string into a command" };
+    return options(t, 1, {
+      flags: ["-i", "-", "--ignore-environment", "-0", "--null", "-v", "--debug"],
+      withValue: ["-u", "--unset", "-C", "--chdir"],
+      assignments: true,
+    });
+  },
+  sudo: (t) =>
+    options(t, 1, {
+      flags: [
+        "-A",
+        "-b",
+        "-E",
+        "-H",
+        "-i",
+        "-K",
+        "-k",
+        "-n",
+        "-P",
+        "-S",
+        "-s",
+        "-B",
+        "--preserve-env",
+        "--login",
+        "--shell",
+        "--non-interactive",
+        "--stdin",
+        "--askpass",
+        "--background",
+      ],
+      withValue: [
+        "-C",
+        "-D",
+        "-g",
+        "-h",
+        "-p",
+        "-R",
+        "-r",
+        "-t",
+        "-T",
+        "-U",
+        "-u",
+        "--user",
+        "--group",
+        "--chdir",
+        "--chroot",
+        "--prompt",
+        "--role",
+        "--type",
+        "--other-user",
+        "--host",
+        "--close-from",
+        "--command-timeout",
+      ],
+      assignments: true,
+    }),
+  doas: (t) => options(t, 1, { flags: ["-n", "-s"], withValue: ["-u", "-C"] }),
+  timeout: (t) =>
+    options(t, 1, {
+      flags: ["--foreground", "--preserve-status", "-v", "--verbose", "-f", "-p"],
+      withValue: ["-s", "--signal", "-k", "--kill-after"],
+      positional: 1,
+    }),
+  nice: (t) => {
+    const first = t[1];
+    if (first && !first.dynamic && /^-[0-9]+$/.test(first.value))
+      return t.length > 2 ? { inner: 2 } : { inner: -1 };
+    return options(t, 1, { flags: [], withValue: ["-n", "--adjustment"] });
+  },
+  nohup: (t) => options(t, 1, { flags: [], withValue: [] }),
+  setsid: (t) =>
+    options(t, 1, { flags: ["-c", "-f", "-w", "--ctty", "--fork", "--wait"], withValue: [] }),
+  stdbuf: (t) =>
+    options(t, 1, { flags: [], withValue: ["-i", "-o", "-e", "--input", "--output", "--error"] }),
+  time: (t) =>
+    options(t, 1, {
+      flags: ["-p", "-a", "-v", "-q", "--portability", "--append", "--verbose", "--quiet"],
+      withValue: ["-o", "-f", "--output", "--format"],
+    }),
+  command: (t) => {
+    if (t.some((x, i) => i > 0 && !x.dynamic && /^-[pvV]*[vV][pvV]*$/.test(x.value)))
+      return { inner: -1 };
+    return options(t, 1, { flags: ["-p"], withValue: [] });
+  },
+  exec: (t) => options(t, 1, { flags: ["-c", "-l"], withValue: ["-a"] }),
+  xargs: (t) => {
+    const r = options(t, 1, {
+      flags: [
+        "-0",
+        "--null",
+        "-o",
+        "--open-tty",
+        "-p",
+        "--interactive",
+        "-r",
+        "--no-run-if-empty",
+        "-t",
+        "--verbose",
+        "-x",
+        "--exit",
+      ],
+      withValue: [
+        "-a",
+        "--arg-file",
+        "-d",
+        "--delimiter",
+        "-E",
+        "--eof",
+        "-I",
+        "--replace",
+        "-L",
+        "--max-lines",
+        "-n",
+        "--max-args",
+        "-P",
+        "--max-procs",
+        "-s",
+        "--max-chars",
+        "--process-slot-var",
+        "-i",
+        "-e",
+        "-l",
+      ],
+    });
+    return r;
+  },
+};
+
+export interface ExtractOptions {
+  /** Parse time budget per script in ms (default 40). */
+  parseBudgetMs?: number;
+}
+
+/** Reduces `script` to its commands. Requires the bash parser to be loaded. */
+export function extractCommands(script: string, options: ExtractOptions = {}): ShellAnalysis {
+  const out: ShellAnalysis = { commands: [], notes: [], floor: "allow" };
+  analyze(script, 0, out, options);
+  return out;
+}
+
+/** Reduces an argv (as an agent would exec it) to its commands: wrappers and `bash -c` are seen through. */
+export function extractArgv(argv: readonly string[], options: ExtractOptions = {}): ShellAnalysis {
+  const out: ShellAnalysis = { commands: [], notes: [], floor: "allow" };
+  if (argv.length === 0) return out;
+  const cmd: ShellCommand = {
+    argv: [],
+    dynamic: [],
+    wrappers: [],
+    assignments: [],
+    writes: [],
+    notes: [],
+    floor: "allow",
+    unreducible: false,
+  };
+  new Walker("", 0, out, options).finish(
+    cmd,
+    argv.map((value) => ({ value, dynamic: false })),
+  );
+  return out;
+}
+
+function raise(a: { floor: Decision }, d: Decision): void {
+  a.floor = stricter(a.floor, d);
+}
+
+function analyze(script: string, depth: number, out: ShellAnalysis, options: ExtractOptions): void {
+  if (depth > MAX_NESTING) {
+    out.notes.push(`nested shell scripts deeper than ${MAX_NESTING} levels are not analysed`);
+    raise(out, "prompt");
+    return;
+  }
+  if (script.length > MAX_SCRIPT_LENGTH) {
+    out.notes.push(`script longer than ${MAX_SCRIPT_LENGTH} characters is not analysed`);
+    raise(out, "prompt");
+    return;
+  }
+  const parsed = parseBash(script, options.parseBudgetMs);
+  if (parsed.timedOut) {
+    out.notes.push("parsing the script took too long; it is not analysed");
+    raise(out, "prompt");
+    return;
+  }
+  if (parsed.hasError) {
+    const at = findError(parsed.root);
+    out.notes.push(
+      `the script does not parse${at ? ` (near offset ${at.start}: ${JSON.stringify(script.slice(at.start, at.start + 20))})` : ""}; commands found are still checked`,
+    );
+    raise(out, "prompt");
+  }
+  new Walker(script, depth, out, options).visit(parsed.root, []);
+}
+
+function findError(n: SyntaxNode): SyntaxNode | undefined {
+  if (n.type === "ERROR" || n.missing) return n;
+  for (const c of n.children) {
+    const f = findError(c);
+    if (f) return f;
+  }
+  return undefined;
+}
+
+class Walker {
+  constructor(
+    private readonly src: string,
+    private readonly depth: number,
+    private readonly out: ShellAnalysis,
+    private readonly options: ExtractOptions,
+  ) {}
+
+  private text(n: SyntaxNode): string {
+    return this.src.slice(n.start, n.end);
+  }
+
+  /** Visits a statement-level node. `writes` are redirect targets applying to the commands inside. */
+  visit(n: SyntaxNode, writes: readonly string[]): void {
+    switch (n.type) {
+      case "command":
+        this.command(n, writes);
+        return;
+      case "redirected_statement": {
+        const own = [...writes];
+        for (const c of n.children) if (c.field === "redirect") this.redirect(c, own);
+        for (const c of n.children) if (c.field !== "redirect") this.visit(c, own);
+        return;
+      }
+      case "variable_assignment":
+        this.assignment(n, null);
+        return;
+      case "declaration_command":
+        for (const c of n.children) {
+          if (c.type === "variable_assignment") this.assignment(c, null);
+          else this.visitExpansions(c);
+        }
+        return;
+      case "heredoc_body":
+        // data, except expansions (they run when the delimiter is unquoted)
+        this.visitExpansions(n);
+        return;
+      default:
+        for (const c of n.children) this.visit(c, writes);
+    }
+  }
+
+  /** Visits only the commands nested in expansions of a word-like node. */
+  private visitExpansions(n: SyntaxNode): void {
+    if (n.type === "command_substitution" || n.type === "process_substitution") {
+      for (const c of n.children) this.visit(c, []);
+      return;
+    }
+    for (const c of n.children) this.visitExpansions(c);
+  }
+
+  private assignment(n: SyntaxNode, cmd: ShellCommand | null): string {
+    const nameNode = n.children.find((c) => c.field === "name");
+    const name = nameNode ? this.text(nameNode).replace(/\[.*$/, "") : "";
+    for (const c of n.children) if (c.field === "value") this.visitExpansions(c);
+    if (isDangerousVariable(name)) {
+      const note = `assignment to ${name} can change what runs`;
+      if (cmd) {
+        cmd.notes.push(note);
+        raise(cmd, "prompt");
+      } else {
+        this.out.notes.push(note);
+        raise(this.out, "prompt");
+      }
+    }
+    return name;
+  }
+
+  private redirect(n: SyntaxNode, writes: string[]): void {
+    const op = n.children.find((c) => !c.named);
+    const dest = n.children.find((c) => c.field === "destination");
+    for (const c of n.children) this.visitExpansions(c);
+    if (n.type !== "file_redirect" || !op || !dest || !WRITE_OPERATORS.has(op.type)) return;
+    if (op.type === ">&" && dest.type === "number") return; // fd duplication
+    const target = this.token(dest);
+    if (!HARMLESS_TARGETS.has(target.value)) writes.push(target.value);
+  }
+
+  private command(n: SyntaxNode, writes: readonly string[]): void {
+    const cmd: ShellCommand = {
+      argv: [],
+      dynamic: [],
+      wrappers: [],
+      assignments: [],
+      writes: [...writes],
+      notes: [],
+      floor: "allow",
+      unreducible: false,
+    };
+    const tokens: Token[] = [];
+    for (const c of n.children) {
+      if (c.type === "variable_assignment") cmd.assignments.push(this.assignment(c, cmd));
+      else if (c.field === "name" || c.field === "argument") {
+        const inner = c.field === "name" ? (c.children[0] ?? c) : c;
+        tokens.push(this.token(inner));
+        this.visitExpansions(inner);
+      } else if (c.field === "redirect") this.redirect(c, cmd.writes);
+      else this.visitExpansions(c);
+    }
+    if (tokens.length === 0) return;
+    this.finish(cmd, tokens);
+  }
+
+  /** Peels wrappers and nested shells off `tokens`, then records the command. */
+  finish(cmd: ShellCommand, start: Token[]): void {
+    let tokens = start;
+    for (let guard = 0; guard < 32; guard++) {
+      const head = tokens[0] as Token;
+      if (head.dynamic) {
+        cmd.unreducible = true;
+        cmd.notes.push(`the program ${head.value} is only known at run time`);
+        raise(cmd, "prompt");
+        break;
+      }
+      const base = head.value.slice(head.value.lastIndexOf("/") + 1);
+      if (DECLARATION_BUILTINS.has(base)) {
+        // a declaration reached as a plain argv (e.g. behind a wrapper): check its assignments
+        for (const t of tokens.slice(1)) {
+          const m = /^([A-Za-z_][A-Za-z0-9_]*)=/.exec(t.value);
+          if (m && isDangerousVariable(m[1] as string)) {
+            cmd.notes.push(`assignment to ${m[1]} can change what runs`);
+            raise(cmd, "prompt");
+          }
+        }
+      }
+      if (base === "eval") {
+        cmd.notes.push("eval runs its arguments as a script");
+        raise(cmd, "prompt");
+        const args = tokens.slice(1);
+        if (args.every((t) => !t.dynamic) && args.length > 0) {
+          this.nested(args.map((t) => t.value).join(" "), cmd);
+        } else if (args.length > 0) cmd.notes.push("eval of a run-time value cannot be analysed");
+        break;
+      }
+      if (base === "find") this.findExec(tokens, cmd);
+      if (SHELLS.has(base)) {
+        const script = shellScriptArg(tokens);
+        if (script === undefined) break;
+        if (script.dynamic) {
+          cmd.notes.push(`${base} -c runs a script that is only known at run time`);
+          cmd.unreducible = true;
+          raise(cmd, "prompt");
+          break;
+        }
+        cmd.wrappers.push(snapshot(tokens));
+        this.nested(script.value, cmd);
+        return;
+      }
+      const wrapper = WRAPPERS[base];
+      if (!wrapper) break;
+      const r = wrapper(tokens);
+      if ("unreducible" in r) {
+        cmd.notes.push(`${base}: ${r.unreducible}; the wrapped command cannot be determined`);
+        cmd.unreducible = true;
+        raise(cmd, "prompt");
+        break;
+      }
+      if (r.inner < 0) break;
+      for (const a of r.assignments ?? []) {
+        const name = a.value.slice(0, a.value.indexOf("="));
+        cmd.assignments.push(name);
+        if (isDangerousVariable(name)) {
+          cmd.notes.push(`assignment to ${name} can change what runs`);
+          raise(cmd, "prompt");
+        }
+      }
+      if (base === "sudo" || base === "doas")
+        cmd.notes.push(`runs as another user through ${base}`);
+      cmd.wrappers.push(snapshot(tokens));
+      tokens = tokens.slice(r.inner);
+    }
+    cmd.argv = tokens.map((t) => t.value);
+    cmd.dynamic = tokens.map((t) => t.dynamic);
+    this.out.commands.push(cmd);
+  }
+
+  /** A nested script (bash -c, eval): its commands are analysed; the wrapper is recorded on each. */
+  private nested(script: string, via: ShellCommand): void {
+    const inner: ShellAnalysis = { commands: [], notes: [], floor: "allow" };
+    if (script.trim() === "") {
+      // `bash -c ""` runs nothing; record the wrapper itself so it is still checked
+      via.argv = via.wrappers.at(-1)?.argv ?? [];
+      via.dynamic = via.wrappers.at(-1)?.dynamic ?? [];
+      via.wrappers.pop();
+      this.out.commands.push(via);
+      return;
+    }
+    analyze(script, this.depth + 1, inner, this.options);
+    for (const c of inner.commands) {
+      c.wrappers.unshift(...via.wrappers);
+      c.assignments.unshift(...via.assignments);
+      c.writes.push(...via.writes);
+      c.notes.unshift(...via.notes);
+      c.floor = stricter(c.floor, via.floor);
+      this.out.commands.push(c);
+    }
+    if (inner.commands.length === 0 && via.floor !== "allow") {
+      // nothing ran inside, but the wrapper raised the floor (e.g. eval): keep that visible
+      this.out.notes.push(...via.notes);
+      raise(this.out, via.floor);
+    }
+    this.out.notes.push(...inner.notes);
+    raise(this.out, inner.floor);
+  }
+
+  /** `find … -exec cmd {} ;` runs cmd: record it as a separate command. */
+  private findExec(tokens: readonly Token[], via: ShellCommand): void {
+    for (let i = 1; i < tokens.length; i++) {
+      const t = tokens[i] as Token;
+      if (t.dynamic || !["-exec", "-execdir", "-ok", "-okdir"].includes(t.value)) continue;
+      let j = i + 1;
+      while (
+        j < tokens.length &&
+        !(tokens[j] as Token).dynamic &&
+        ![";", "+"].includes((tokens[j] as Token).value)
+      )
+        j++;
+      const inner = tokens.slice(i + 1, j);
+      if (inner.length > 0) {
+        const cmd: ShellCommand = {
+          argv: [],
+          dynamic: [],
+          wrappers: [snapshot(tokens)],
+          assignments: [],
+          writes: [],
+          notes: [`run by find ${t.value}`],
+          floor: via.floor,
+          unreducible: false,
+        };
+        this.finish(cmd, inner);
+      }
+      i = j;
+    }
+  }
+
+  /** The value of a word-like node. */
+  token(n: SyntaxNode): Token {
+    switch (n.type) {
+      case "word":
+      case "command_name": {
+        if (n.type === "command_name" && n.children[0]) return this.token(n.children[0]);
+        const raw = this.text(n);
+        let value = "";
+        let dynamic = false;
+        for (let i = 0; i < raw.length; i++) {
+          const c = raw[i] as string;
+          if (c === "\\") {
+            const next = raw[i + 1];
+            if (next === "\n") i++;
+            else if (next !== undefined) {
+              value += next;
+              i++;
+            }
+            continue;
+          }
+          if (c === "*" || c === "?" || c === "[") dynamic = true;
+          value += c;
+        }
+        if (/\{[^}]*(,|\.\.)[^}]*\}/.test(raw)) dynamic = true;
+        return { value, dynamic };
+      }
+      case "number":
+        return { value: this.text(n), dynamic: false };
+      case "raw_string":
+        return { value: this.text(n).slice(1, -1), dynamic: false };
+      case "ansi_c_string":
+        return { value: decodeAnsiC(this.text(n).slice(2, -1)), dynamic: false };
+      case "string":
+      case "translated_string": {
+        const open = n.type === "string" ? 1 : 2;
+        let value = "";
+        let dynamic = false;
+        let pos = n.start + open;
+        const end = n.end - 1;
+        for (const c of n.children) {
+          if (!DYNAMIC_NODES.has(c.type) && c.type !== "ERROR") continue;
+          value += unescapeDouble(this.src.slice(pos, c.start));
+          value += this.text(c);
+          dynamic = true;
+          pos = c.end;
+        }
+        if (pos < end) value += unescapeDouble(this.src.slice(pos, end));
+        return { value, dynamic };
+      }
+      case "concatenation": {
+        let value = "";
+        let dynamic = false;
+        for (const c of n.children) {
+          const t = this.token(c);
+          value += t.value;
+          dynamic ||= t.dynamic;
+        }
+        if (/\{[^}]*(,|\.\.)[^}]*\}/.test(this.text(n))) dynamic = true;
+        return { value, dynamic };
+      }
+      default:
+        return { value: this.text(n), dynamic: true };
+    }
+  }
+}
+
+function snapshot(tokens: readonly Token[]): { argv: string[]; dynamic: boolean[] } {
+  return { argv: tokens.map((t) => t.value), dynamic: tokens.map((t) => t.dynamic) };
+}
+
+/** For `bash [opts] -c SCRIPT …` returns the script token; undefined when the shell is not given -c. */
+function shellScriptArg(tokens: readonly Token[]): Token | undefined {
+  let i = 1;
+  let sawC = false;
+  while (i < tokens.length) {
+    const t = tokens[i] as Token;
+    if (t.dynamic) return sawC ? t : undefined;
+    const v = t.value;
+    if (v === "--" || v === "-") {
+      i++;
+      break;
+    }
+    if (/^[-+]o$|^[-+]O$/.test(v) || v === "--rcfile" || v === "--init-file") {
+      i += 2;
+      continue;
+    }
+    if (/^[-+][A-Za-z]+$/.test(v)) {
+      if (v.startsWith("-") && v.includes("c")) sawC = true;
+      i++;
+      continue;
+    }
+    if (v.startsWith("--")) {
+      i++;
+      continue;
+    }
+    break;
+  }
+  if (!sawC) return undefined;
+  return tokens[i] ?? { value: "", dynamic: false };
+}
+
+function unescapeDouble(s: string): string {
+  return s.replace(/\\([$`"\\\n])/g, (_, c: string) => (c === "\n" ? "" : c));
+}
+
+function decodeAnsiC(s: string): string {
+  const simple: Record<string, string> = {
+    n: "\n",
+    t: "\t",
+    r: "\r",
+    a: "\x07",
+    b: "\b",
+    e: "\x1b",
+    E: "\x1b",
+    f: "\f",
+    v: "\v",
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "?": "?",
+  };
+  return s.replace(
+    /\\(x[0-9a-fA-F]{1,2}|u[0-9a-fA-F]{1,4}|U[0-9a-fA-F]{1,8}|[0-7]{1,3}|c.|.)/gs,
+    (m, e: string) => {
+      const head = e[0] as string;
+      if (simple[head] !== undefined && e.length === 1) return simple[head] as string;
+      if (head === "x" || head === "u" || head === "U") {
+        const cp = Number.parseInt(e.slice(1), 16);
+        return cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff) ? String.fromCodePoint(cp) : "";
+      }
+      if (/^[0-7]/.test(e)) return String.fromCharCode(Number.parseInt(e, 8) & 0xff);
+      if (head === "c" && e.length === 2) return String.fromCharCode(e.charCodeAt(1) & 0x1f);
+      return m;
+    },
+  );
+}

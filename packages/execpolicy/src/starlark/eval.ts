@@ -1,0 +1,516 @@
+/**
+ * Tree-walking evaluator for the Starlark subset. Deterministic and bounded: a step budget stops
+ * runaway loops and recursion is refused (as in Starlark), so a hostile rules file cannot hang a load.
+ */
+import type { CompClause, Expr, Pos, Stmt, Target } from "./parser.ts";
+
+export class Tuple {
+  constructor(readonly items: readonly Value[]) {}
+}
+
+export interface CallContext {
+  pos: Pos;
+}
+
+export class Builtin {
+  constructor(
+    readonly name: string,
+    readonly fn: (args: Value[], kwargs: [string, Value][], ctx: CallContext) => Value,
+  ) {}
+}
+
+export class UserFunction {
+  constructor(
+    readonly def: Extract<Stmt, { t: "def" }>,
+    readonly defaults: (Value | undefined)[],
+  ) {}
+}
+
+export type Value =
+  | string
+  | number
+  | boolean
+  | null
+  | Value[]
+  | Tuple
+  | Map<Value, Value>
+  | Builtin
+  | UserFunction;
+
+export class StarlarkRuntimeError extends Error {
+  constructor(
+    message: string,
+    readonly line: number,
+    readonly col: number,
+  ) {
+    super(message);
+  }
+}
+
+const MAX_STEPS = 2_000_000;
+
+export function typeName(v: Value): string {
+  if (v === null) return "NoneType";
+  if (typeof v === "string") return "string";
+  if (typeof v === "number") return "int";
+  if (typeof v === "boolean") return "bool";
+  if (Array.isArray(v)) return "list";
+  if (v instanceof Tuple) return "tuple";
+  if (v instanceof Map) return "dict";
+  return "function";
+}
+
+export function repr(v: Value): string {
+  if (v === null) return "None";
+  if (typeof v === "string") return JSON.stringify(v);
+  if (typeof v === "boolean") return v ? "True" : "False";
+  if (typeof v === "number") return String(v);
+  if (Array.isArray(v)) return `[${v.map(repr).join(", ")}]`;
+  if (v instanceof Tuple)
+    return `(${v.items.map(repr).join(", ")}${v.items.length === 1 ? "," : ""})`;
+  if (v instanceof Map) return `{${[...v].map(([k, x]) => `${repr(k)}: ${repr(x)}`).join(", ")}}`;
+  return `<function ${v instanceof Builtin ? v.name : v.def.name}>`;
+}
+
+function str(v: Value): string {
+  return typeof v === "string" ? v : repr(v);
+}
+
+class ReturnSignal {
+  constructor(readonly value: Value) {}
+}
+const BREAK = Symbol("break");
+const CONTINUE = Symbol("continue");
+
+function truthy(v: Value): boolean {
+  if (v === null || v === false || v === 0 || v === "") return false;
+  if (Array.isArray(v)) return v.length > 0;
+  if (v instanceof Tuple) return v.items.length > 0;
+  if (v instanceof Map) return v.size > 0;
+  return true;
+}
+
+function equal(a: Value, b: Value): boolean {
+  if (a === b) return true;
+  const la = Array.isArray(a) ? a : a instanceof Tuple ? a.items : undefined;
+  const lb = Array.isArray(b) ? b : b instanceof Tuple ? b.items : undefined;
+  if (la && lb && Array.isArray(a) === Array.isArray(b)) {
+    return la.length === lb.length && la.every((x, i) => equal(x, lb[i] as Value));
+  }
+  return false;
+}
+
+export class Interpreter {
+  private steps = 0;
+  private readonly stack: UserFunction[] = [];
+  readonly globals = new Map<string, Value>();
+
+  constructor(builtins: Builtin[]) {
+    for (const b of [...standardBuiltins(), ...builtins]) this.globals.set(b.name, b);
+  }
+
+  run(module: Stmt[]): void {
+    const signal = this.execBlock(module, this.globals, false);
+    if (signal !== undefined) {
+      const s = module.find((x) => x.t === "return" || x.t === "break" || x.t === "continue");
+      throw new StarlarkRuntimeError(
+        "'return', 'break' and 'continue' are only valid inside functions and loops",
+        s?.line ?? 1,
+        s?.col ?? 1,
+      );
+    }
+  }
+
+  private tick(p: Pos): void {
+    if (++this.steps > MAX_STEPS)
+      throw new StarlarkRuntimeError(
+        "evaluation step budget exceeded (is there a huge loop?)",
+        p.line,
+        p.col,
+      );
+  }
+
+  private execBlock(
+    body: Stmt[],
+    env: Map<string, Value>,
+    inLoop: boolean,
+  ): ReturnSignal | typeof BREAK | typeof CONTINUE | undefined {
+    for (const s of body) {
+      const r = this.exec(s, env, inLoop);
+      if (r !== undefined) return r;
+    }
+    return undefined;
+  }
+
+  private exec(
+    s: Stmt,
+    env: Map<string, Value>,
+    inLoop: boolean,
+  ): ReturnSignal | typeof BREAK | typeof CONTINUE | undefined {
+    this.tick(s);
+    switch (s.t) {
+      case "expr":
+        this.eval(s.expr, env);
+        return undefined;
+      case "assign": {
+        let value = this.eval(s.value, env);
+        if (s.op === "+=") {
+          const target = s.target as Extract<Target, { t: "name" }>;
+          const current = this.lookup(target.name, env, target);
+          if (Array.isArray(current) && Array.isArray(value)) {
+            current.push(...value);
+            value = current;
+          } else value = this.binary("+", current, value, s);
+        }
+        this.assign(s.target, value, env);
+        return undefined;
+      }
+      case "for": {
+        const iter = this.iterable(this.eval(s.iter, env), s.iter);
+        for (const item of [...iter]) {
+          this.assign(s.target, item, env);
+          const r = this.execBlock(s.body, env, true);
+          if (r === BREAK) break;
+          if (r === CONTINUE) continue;
+          if (r !== undefined) return r;
+        }
+        return undefined;
+      }
+      case "if":
+        return this.execBlock(truthy(this.eval(s.cond, env)) ? s.body : s.orelse, env, inLoop);
+      case "def": {
+        const defaults = s.params.map((p) => (p.default ? this.eval(p.default, env) : undefined));
+        env.set(s.name, new UserFunction(s, defaults));
+        return undefined;
+      }
+      case "return":
+        if (env === this.globals)
+          throw new StarlarkRuntimeError("'return' outside a function", s.line, s.col);
+        return new ReturnSignal(s.value ? this.eval(s.value, env) : null);
+      case "pass":
+        return undefined;
+      case "break":
+      case "continue":
+        if (!inLoop) throw new StarlarkRuntimeError(`'${s.t}' outside a loop`, s.line, s.col);
+        return s.t === "break" ? BREAK : CONTINUE;
+    }
+  }
+
+  private assign(target: Target, value: Value, env: Map<string, Value>): void {
+    if (target.t === "name") {
+      env.set(target.name, value);
+      return;
+    }
+    const items = Array.isArray(value) ? value : value instanceof Tuple ? value.items : undefined;
+    if (!items || items.length !== target.items.length) {
+      throw new StarlarkRuntimeError(
+        `cannot unpack ${typeName(value)} into ${target.items.length} variables`,
+        target.line,
+        target.col,
+      );
+    }
+    for (const [i, t] of target.items.entries()) this.assign(t, items[i] as Value, env);
+  }
+
+  private lookup(name: string, env: Map<string, Value>, p: Pos): Value {
+    const v = env.get(name) ?? this.globals.get(name);
+    if (v === undefined && !env.has(name) && !this.globals.has(name)) {
+      throw new StarlarkRuntimeError(`variable '${name}' is not defined`, p.line, p.col);
+    }
+    return v as Value;
+  }
+
+  private iterable(v: Value, p: Pos): readonly Value[] {
+    if (Array.isArray(v)) return v;
+    if (v instanceof Tuple) return v.items;
+    if (v instanceof Map) return [...v.keys()];
+    throw new StarlarkRuntimeError(`${typeName(v)} is not iterable`, p.line, p.col);
+  }
+
+  eval(e: Expr, env: Map<string, Value>): Value {
+    this.tick(e);
+    switch (e.t) {
+      case "str":
+        return e.v;
+      case "int":
+        return e.v;
+      case "fstr":
+        return e.parts.map((p) => (typeof p === "string" ? p : str(this.eval(p, env)))).join("");
+      case "name":
+        if (e.name === "True") return true;
+        if (e.name === "False") return false;
+        if (e.name === "None") return null;
+        return this.lookup(e.name, env, e);
+      case "list":
+        return e.items.map((x) => this.eval(x, env));
+      case "tuple":
+        return new Tuple(e.items.map((x) => this.eval(x, env)));
+      case "dict": {
+        const m = new Map<Value, Value>();
+        for (const [k, v] of e.entries) {
+          const key = this.eval(k, env);
+          if (typeof key === "object" && key !== null)
+            throw new StarlarkRuntimeError(`unhashable key type ${typeName(key)}`, k.line, k.col);
+          m.set(key, this.eval(v, env));
+        }
+        return m;
+      }
+      case "comp": {
+        const out: Value[] = [];
+        const scope = new Map(env);
+        this.comprehension(e.clauses, 0, e.elt, scope, out);
+        return out;
+      }
+      case "call":
+        return this.call(e, env);
+      case "index": {
+        const obj = this.eval(e.obj, env);
+        const idx = this.eval(e.index, env);
+        if (obj instanceof Map) {
+          if (!obj.has(idx))
+            throw new StarlarkRuntimeError(`key ${repr(idx)} not found`, e.line, e.col);
+          return obj.get(idx) as Value;
+        }
+        const seq = Array.isArray(obj)
+          ? obj
+          : obj instanceof Tuple
+            ? obj.items
+            : typeof obj === "string"
+              ? [...obj]
+              : undefined;
+        if (!seq)
+          throw new StarlarkRuntimeError(`${typeName(obj)} is not indexable`, e.line, e.col);
+        if (typeof idx !== "number")
+          throw new StarlarkRuntimeError("index must be an int", e.index.line, e.index.col);
+        const i = idx < 0 ? seq.length + idx : idx;
+        if (i < 0 || i >= seq.length)
+          throw new StarlarkRuntimeError(`index ${idx} out of range`, e.line, e.col);
+        return seq[i] as Value;
+      }
+      case "unary": {
+        const v = this.eval(e.operand, env);
+        if (e.op === "not") return !truthy(v);
+        if (typeof v !== "number")
+          throw new StarlarkRuntimeError(
+            `unary ${e.op} needs an int, got ${typeName(v)}`,
+            e.line,
+            e.col,
+          );
+        return e.op === "-" ? -v : v;
+      }
+      case "cond":
+        return truthy(this.eval(e.test, env)) ? this.eval(e.ifTrue, env) : this.eval(e.orelse, env);
+      case "bin": {
+        if (e.op === "and") {
+          const l = this.eval(e.left, env);
+          return truthy(l) ? this.eval(e.right, env) : l;
+        }
+        if (e.op === "or") {
+          const l = this.eval(e.left, env);
+          return truthy(l) ? l : this.eval(e.right, env);
+        }
+        return this.binary(e.op, this.eval(e.left, env), this.eval(e.right, env), e);
+      }
+    }
+  }
+
+  private comprehension(
+    clauses: CompClause[],
+    k: number,
+    elt: Expr,
+    scope: Map<string, Value>,
+    out: Value[],
+  ): void {
+    const c = clauses[k];
+    if (c === undefined) {
+      out.push(this.eval(elt, scope));
+      return;
+    }
+    if (c.kind === "if") {
+      if (truthy(this.eval(c.cond, scope))) this.comprehension(clauses, k + 1, elt, scope, out);
+      return;
+    }
+    for (const item of [...this.iterable(this.eval(c.iter, scope), c.iter)]) {
+      this.assign(c.target, item, scope);
+      this.comprehension(clauses, k + 1, elt, scope, out);
+    }
+  }
+
+  private binary(op: string, l: Value, r: Value, p: Pos): Value {
+    const bad = (): never => {
+      throw new StarlarkRuntimeError(
+        `unsupported operand types for ${op}: ${typeName(l)} and ${typeName(r)}`,
+        p.line,
+        p.col,
+      );
+    };
+    switch (op) {
+      case "+":
+        if (typeof l === "string" && typeof r === "string") return l + r;
+        if (typeof l === "number" && typeof r === "number") return l + r;
+        if (Array.isArray(l) && Array.isArray(r)) return [...l, ...r];
+        if (l instanceof Tuple && r instanceof Tuple) return new Tuple([...l.items, ...r.items]);
+        return bad();
+      case "-":
+        return typeof l === "number" && typeof r === "number" ? l - r : bad();
+      case "*": {
+        if (typeof l === "number" && typeof r === "number") return l * r;
+        const [seq, n] = typeof r === "number" ? [l, r] : [r, l];
+        if (typeof n !== "number") return bad();
+        if (
+          n * (typeof seq === "string" ? seq.length : Array.isArray(seq) ? seq.length : 1) >
+          100_000
+        ) {
+          throw new StarlarkRuntimeError("repetition result too large", p.line, p.col);
+        }
+        if (typeof seq === "string") return seq.repeat(Math.max(0, n));
+        if (Array.isArray(seq)) return Array.from({ length: Math.max(0, n) }, () => seq).flat();
+        return bad();
+      }
+      case "%":
+      case "//":
+        if (typeof l !== "number" || typeof r !== "number") return bad();
+        if (r === 0) throw new StarlarkRuntimeError("division by zero", p.line, p.col);
+        return op === "//" ? Math.floor(l / r) : l - r * Math.floor(l / r);
+      case "==":
+        return equal(l, r);
+      case "!=":
+        return !equal(l, r);
+      case "<":
+      case ">":
+      case "<=":
+      case ">=": {
+        if (
+          !(
+            (typeof l === "number" && typeof r === "number") ||
+            (typeof l === "string" && typeof r === "string")
+          )
+        )
+          return bad();
+        return op === "<" ? l < r : op === ">" ? l > r : op === "<=" ? l <= r : l >= r;
+      }
+      case "in":
+      case "not in": {
+        let found: boolean;
+        if (typeof r === "string") {
+          if (typeof l !== "string") return bad();
+          found = r.includes(l);
+        } else if (r instanceof Map) found = r.has(l);
+        else if (Array.isArray(r) || r instanceof Tuple)
+          found = (Array.isArray(r) ? r : r.items).some((x) => equal(x, l));
+        else return bad();
+        return op === "in" ? found : !found;
+      }
+    }
+    return bad();
+  }
+
+  private call(e: Extract<Expr, { t: "call" }>, env: Map<string, Value>): Value {
+    const fn = this.eval(e.fn, env);
+    const args = e.args.map((a) => this.eval(a, env));
+    const kwargs: [string, Value][] = e.kwargs.map(([k, v]) => [k, this.eval(v, env)]);
+    if (fn instanceof Builtin) {
+      try {
+        return fn.fn(args, kwargs, { pos: e });
+      } catch (err) {
+        if (err instanceof StarlarkRuntimeError) throw err;
+        throw new StarlarkRuntimeError(
+          err instanceof Error ? err.message : String(err),
+          e.line,
+          e.col,
+        );
+      }
+    }
+    if (fn instanceof UserFunction) {
+      if (this.stack.includes(fn))
+        throw new StarlarkRuntimeError(
+          `recursive call to '${fn.def.name}' is not allowed`,
+          e.line,
+          e.col,
+        );
+      const params = fn.def.params;
+      if (args.length > params.length) {
+        throw new StarlarkRuntimeError(
+          `${fn.def.name}() takes ${params.length} arguments but ${args.length} were given`,
+          e.line,
+          e.col,
+        );
+      }
+      const local = new Map<string, Value>();
+      for (const [i, a] of args.entries()) local.set((params[i] as { name: string }).name, a);
+      for (const [k, v] of kwargs) {
+        if (!params.some((p) => p.name === k))
+          throw new StarlarkRuntimeError(
+            `${fn.def.name}() got an unexpected keyword argument '${k}'`,
+            e.line,
+            e.col,
+          );
+        if (local.has(k))
+          throw new StarlarkRuntimeError(
+            `${fn.def.name}() got multiple values for '${k}'`,
+            e.line,
+            e.col,
+          );
+        local.set(k, v);
+      }
+      params.forEach((p, i) => {
+        if (!local.has(p.name)) {
+          const d = fn.defaults[i];
+          if (d === undefined)
+            throw new StarlarkRuntimeError(
+              `${fn.def.name}() missing argument '${p.name}'`,
+              e.line,
+              e.col,
+            );
+          local.set(p.name, d);
+        }
+      });
+      this.stack.push(fn);
+      try {
+        const r = this.execBlock(fn.def.body, local, false);
+        return r instanceof ReturnSignal ? r.value : null;
+      } finally {
+        this.stack.pop();
+      }
+    }
+    throw new StarlarkRuntimeError(`${typeName(fn)} is not callable`, e.line, e.col);
+  }
+}
+
+function standardBuiltins(): Builtin[] {
+  const need = (cond: boolean, msg: string) => {
+    if (!cond) throw new Error(msg);
+  };
+  return [
+    new Builtin("len", (args) => {
+      const v = args[0];
+      need(args.length === 1 && v !== undefined, "len() takes exactly one argument");
+      if (typeof v === "string") return v.length;
+      if (Array.isArray(v)) return v.length;
+      if (v instanceof Tuple) return v.items.length;
+      if (v instanceof Map) return v.size;
+      throw new Error(`len() of ${typeName(v as Value)}`);
+    }),
+    new Builtin("str", (args) => {
+      need(args.length === 1, "str() takes exactly one argument");
+      return str(args[0] as Value);
+    }),
+    new Builtin("list", (args) => {
+      const v = args[0];
+      if (v === undefined) return [];
+      if (Array.isArray(v)) return [...v];
+      if (v instanceof Tuple) return [...v.items];
+      throw new Error(`list() of ${typeName(v)}`);
+    }),
+    new Builtin("range", (args) => {
+      need(
+        args.length >= 1 && args.length <= 2 && args.every((a) => typeof a === "number"),
+        "range() takes one or two ints",
+      );
+      const [a, b] =
+        args.length === 1 ? [0, args[0] as number] : [args[0] as number, args[1] as number];
+      need(b - a <= 100_000, "range() too large");
+      return Array.from({ length: Math.max(0, b - a) }, (_, i) => a + i);
+    }),
+  ];
+}
