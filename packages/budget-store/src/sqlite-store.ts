@@ -722,9 +722,7 @@ export class SqliteStore implements Store {
     const cacheWrite =
       v.optionalCount(usage.cacheWriteTokens, "settle.usage.cacheWriteTokens") ?? 0;
     const reasoning = v.optionalCount(usage.reasoningTokens, "settle.usage.reasoningTokens") ?? 0;
-    const total =
-      v.optionalCount(usage.totalTokens, "settle.usage.totalTokens") ??
-      input + output + cacheRead + cacheWrite;
+    const total = v.optionalCount(usage.totalTokens, "settle.usage.totalTokens") ?? input + output;
     const cost = v.optionalAmount(usage.costUsd, "settle.usage.costUsd");
     const model = usage.model === undefined ? null : v.name(usage.model, "settle.usage.model");
     const missing = usage.usageMissing === true;

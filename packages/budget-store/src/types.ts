@@ -121,19 +121,23 @@ export type ReserveResult =
       remaining: number;
     };
 
-/** Real usage reported by the upstream, as parsed by the gateway's usage tap. */
+/**
+ * Real usage reported by the upstream, normalized as @bottlekit/provider-registry's `Usage`:
+ * `inputTokens` includes cached tokens and `outputTokens` includes reasoning.
+ */
 export interface SettleUsage {
   model?: string;
+  /** All input tokens, cached ones included. */
   inputTokens?: number;
+  /** All output tokens, reasoning included. */
   outputTokens?: number;
+  /** Part of `inputTokens` read from the prompt cache (informational). */
   cacheReadTokens?: number;
+  /** Part of `inputTokens` written to the prompt cache (informational). */
   cacheWriteTokens?: number;
-  /** Informational: reasoning tokens are assumed to be included in `outputTokens`. */
+  /** Part of `outputTokens` spent on reasoning (informational). */
   reasoningTokens?: number;
-  /**
-   * Billable total. Defaults to input + output + cache-read + cache-write. Set it when the
-   * provider reports reasoning separately from output (e.g. Gemini thoughts).
-   */
+  /** Billable total charged against token budgets. Defaults to inputTokens + outputTokens. */
   totalTokens?: number;
   /** USD cost when the model is priced; undefined when unpriced. */
   costUsd?: number;

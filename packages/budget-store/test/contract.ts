@@ -265,6 +265,28 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
         expect(s.crossed).toMatchObject({ unit: "usd", limit: 1, used: 1 });
       });
 
+      it("charges input + output (cache and reasoning are parts of them) unless totalTokens is given", async () => {
+        const a = await reserve(100);
+        const b = await reserve(100);
+        if (!a.ok || !b.ok) throw new Error("refused");
+        const sa = await store.settle(a.id, {
+          inputTokens: 50,
+          cacheReadTokens: 40,
+          cacheWriteTokens: 5,
+          outputTokens: 20,
+          reasoningTokens: 15,
+        });
+        expect(sa.chargedTokens).toBe(70);
+        expect((await store.settle(b.id, { inputTokens: 1, totalTokens: 42 })).chargedTokens).toBe(
+          42,
+        );
+        expect((await store.usage()).totals).toMatchObject({
+          tokens: 112,
+          cacheReadTokens: 40,
+          reasoningTokens: 15,
+        });
+      });
+
       it("missing usage fails closed: the reservation is charged", async () => {
         await budget({ scope: "global", tokens: 1000 });
         const r = await reserve(300);
@@ -519,25 +541,25 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
         await put({ bottle: "api", parents: ["team"] }, "claude-a", 40, 1);
         expect((await store.usage()).totals).toMatchObject({
           events: 4,
-          tokens: 104,
+          tokens: 100,
           inputTokens: 100,
           cacheReadTokens: 4,
           costUsd: 1.75,
           unpricedEvents: 1,
         });
-        expect((await store.usage({ bottle: "web" })).totals.tokens).toBe(63);
+        expect((await store.usage({ bottle: "web" })).totals.tokens).toBe(60);
         expect((await store.usage({ bottle: "team", includeChildren: true })).totals.tokens).toBe(
-          104,
+          100,
         );
         expect((await store.usage({ bottle: "team" })).totals.tokens).toBe(0);
-        expect((await store.usage({ agent: "reviewer" })).totals.tokens).toBe(21);
-        expect((await store.usage({ provider: "openai" })).totals.tokens).toBe(31);
+        expect((await store.usage({ agent: "reviewer" })).totals.tokens).toBe(20);
+        expect((await store.usage({ provider: "openai" })).totals.tokens).toBe(30);
         expect((await store.usage({ model: "claude-a" })).totals.events).toBe(2);
-        expect((await store.usage({ since: T0 + 1000, until: T0 + 3000 })).totals.tokens).toBe(52);
+        expect((await store.usage({ since: T0 + 1000, until: T0 + 3000 })).totals.tokens).toBe(50);
         const grouped = await store.usage({ groupBy: ["provider"] });
         expect(grouped.groups.map((g) => [g.provider, g.tokens])).toEqual([
-          ["anthropic", 73],
-          ["openai", 31],
+          ["anthropic", 70],
+          ["openai", 30],
         ]);
         const events = await store.events({ bottle: "api" });
         expect(events).toHaveLength(1);
