@@ -1,0 +1,95 @@
+/**
+ * Aho-Corasick automaton over ASCII, case-insensitive (A-Z folded to a-z). Characters outside
+ * ASCII reset to the root, which is exact because every keyword is ASCII.
+ *
+ * Bound: O(n + hits) per search with a dense 128-wide transition table, O(1) per character.
+ */
+export class AhoCorasick {
+  private readonly delta: Int32Array;
+  /** Per state: index into `outputs`, or -1. */
+  private readonly outHead: Int32Array;
+  /** Flattened output lists: pattern ids, each list terminated by -1. */
+  private readonly outputs: Int32Array;
+  readonly patterns: readonly string[];
+
+  constructor(patterns: readonly string[]) {
+    this.patterns = patterns;
+    const goto: Map<number, number>[] = [new Map()];
+    const own: number[][] = [[]];
+    patterns.forEach((p, id) => {
+      let s = 0;
+      for (const ch of p.toLowerCase()) {
+        const c = ch.charCodeAt(0);
+        if (c >= 128) throw new Error(`keyword ${JSON.stringify(p)} must be ASCII`);
+        let next = goto[s]?.get(c);
+        if (next === undefined) {
+          next = goto.length;
+          goto.push(new Map());
+          own.push([]);
+          goto[s]?.set(c, next);
+        }
+        s = next;
+      }
+      own[s]?.push(id);
+    });
+    const n = goto.length;
+    const delta = new Int32Array(n * 128);
+    const fail = new Int32Array(n);
+    const outLists: number[][] = own.map((o) => [...o]);
+    const queue: number[] = [];
+    for (let c = 0; c < 128; c++) {
+      const t = goto[0]?.get(c);
+      if (t !== undefined) {
+        delta[c] = t;
+        fail[t] = 0;
+        queue.push(t);
+      }
+    }
+    for (let qi = 0; qi < queue.length; qi++) {
+      const s = queue[qi] as number;
+      const f = fail[s] as number;
+      for (const id of outLists[f] ?? []) outLists[s]?.push(id);
+      for (let c = 0; c < 128; c++) {
+        const t = goto[s]?.get(c);
+        if (t !== undefined) {
+          fail[t] = delta[f * 128 + c] as number;
+          delta[s * 128 + c] = t;
+          queue.push(t);
+        } else {
+          delta[s * 128 + c] = delta[f * 128 + c] as number;
+        }
+      }
+    }
+    const outHead = new Int32Array(n).fill(-1);
+    const flat: number[] = [];
+    outLists.forEach((list, s) => {
+      if (list.length === 0) return;
+      outHead[s] = flat.length;
+      flat.push(...list, -1);
+    });
+    this.delta = delta;
+    this.outHead = outHead;
+    this.outputs = Int32Array.from(flat);
+  }
+
+  /** Calls `onHit(patternId, end)` for every occurrence; `end` is exclusive. */
+  search(text: string, onHit: (id: number, end: number) => void, from = 0, to = text.length): void {
+    const delta = this.delta;
+    const outHead = this.outHead;
+    const outputs = this.outputs;
+    let s = 0;
+    for (let i = from; i < to; i++) {
+      let c = text.charCodeAt(i);
+      if (c >= 128) {
+        s = 0;
+        continue;
+      }
+      if (c >= 65 && c <= 90) c |= 32;
+      s = delta[(s << 7) | c] as number;
+      const h = outHead[s] as number;
+      if (h !== -1) {
+        for (let k = h; outputs[k] !== -1; k++) onHit(outputs[k] as number, i + 1);
+      }
+    }
+  }
+}

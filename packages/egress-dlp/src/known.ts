@@ -1,0 +1,270 @@
+import { EgressDlpError } from "./errors.ts";
+
+/**
+ * Known-secret index: every credential the gateway holds (and every canary) is expanded into its
+ * encoded variants — raw, base64 (standard and URL-safe, three byte alignments, padded or not),
+ * base32 (five alignments), hex lower and upper (which also covers full percent-encoding), each
+ * of them reversed — and all variants go into ONE multi-pattern index.
+ *
+ * Matching happens in the alphanumeric projection (every character outside [A-Za-z0-9] dropped)
+ * of both the variants and the text, so separators between characters, `+/=-_` alphabet
+ * differences, padding and JSON `\/` escaping all disappear. The index maps every q-gram
+ * (q = 8) of every projected variant to its positions; the text is sampled every `step`
+ * projected characters, and each hit is verified and extended in both directions. Any common
+ * run of at least `minRun` projected characters contains a sampled q-gram, so any substring of a
+ * variant worth at least `minChars` secret characters is found.
+ *
+ * Bound: O(n) projection + O(n / step) hash probes + verification bounded by the variant length
+ * per candidate. The hash multiplier is random per index, so collisions cannot be planned.
+ */
+
+export interface KnownSecret {
+  /** A name for findings and logs (e.g. the env var); never the value. */
+  name: string;
+  value: string;
+}
+
+export interface KnownMatch {
+  /** Index into the secrets list. */
+  secret: number;
+  variant: string;
+  /** Offsets in the scanned text (UTF-16 code units), end exclusive. */
+  start: number;
+  end: number;
+}
+
+const Q = 8;
+const MIN_RUN = 10;
+const STEP = MIN_RUN - Q + 1;
+
+interface Variant {
+  secret: number;
+  kind: string;
+  /** Projected characters. */
+  chars: Uint8Array;
+  /** Secret characters per variant character (1 raw, 0.75 base64, 0.625 base32, 0.5 hex). */
+  ratio: number;
+}
+
+function project(text: string): Uint8Array {
+  const out = new Uint8Array(text.length);
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)) out[n++] = c;
+  }
+  return out.subarray(0, n);
+}
+
+const B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+function base32(bytes: Uint8Array): string {
+  let out = "";
+  let bits = 0;
+  let value = 0;
+  for (const b of bytes) {
+    value = (value << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      out += B32[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+    value &= (1 << bits) - 1;
+  }
+  return out; // trailing partial character dropped: it depends on the bytes after the secret
+}
+
+/** Characters of an encoding that depend only on the secret's own bytes, at each alignment. */
+function alignedEncodings(bytes: Uint8Array): { kind: string; text: string; ratio: number }[] {
+  const out: { kind: string; text: string; ratio: number }[] = [];
+  for (let a = 0; a < 3; a++) {
+    // Prepend `a` filler bytes, encode, drop the group touched by the filler and the trailing
+    // partial group (which depends on what follows the secret).
+    const skip = a === 0 ? 0 : 3 - a;
+    const body = bytes.subarray(skip);
+    const whole = body.subarray(0, body.length - (body.length % 3));
+    out.push({ kind: `base64@${a}`, text: Buffer.from(whole).toString("base64"), ratio: 0.75 });
+  }
+  for (let a = 0; a < 5; a++) {
+    const skip = a === 0 ? 0 : 5 - a;
+    const body = bytes.subarray(skip);
+    out.push({ kind: `base32@${a}`, text: base32(body), ratio: 0.625 });
+  }
+  const hex = Buffer.from(bytes).toString("hex");
+  out.push({ kind: "hex", text: hex, ratio: 0.5 });
+  out.push({ kind: "hex-upper", text: hex.toUpperCase(), ratio: 0.5 });
+  return out;
+}
+
+export interface KnownIndexOptions {
+  /** Shortest fragment of a secret that counts, in secret characters. Default 12. */
+  minChars?: number;
+}
+
+export class KnownSecretIndex {
+  readonly secrets: readonly KnownSecret[];
+  private readonly variants: Variant[] = [];
+  private readonly mult: number;
+  private readonly mask: number;
+  /** Open addressing: slot -> hash key; 0 marks empty (hash 0 is remapped to 1). */
+  private readonly keys: Int32Array;
+  /** slot -> first entry, entries chained through `next`. */
+  private readonly heads: Int32Array;
+  private readonly entVariant: Int32Array;
+  private readonly entOffset: Int32Array;
+  private readonly entNext: Int32Array;
+  private readonly minChars: number;
+
+  constructor(secrets: readonly KnownSecret[], options: KnownIndexOptions = {}) {
+    this.secrets = secrets;
+    this.minChars = options.minChars ?? 12;
+    if (this.minChars < MIN_RUN) {
+      throw new EgressDlpError("E_INVALID_INPUT", `minChars must be at least ${MIN_RUN}`);
+    }
+    this.mult = (Math.floor(Math.random() * 0x3fffffff) << 1) | 1;
+    secrets.forEach((s, i) => {
+      const raw = project(s.value);
+      if (raw.length < MIN_RUN) {
+        throw new EgressDlpError(
+          "E_INVALID_INPUT",
+          `known secret ${s.name} has fewer than ${MIN_RUN} letters and digits`,
+          {
+            hint: "use longer credentials or canaries; short values cannot be told apart from text",
+          },
+        );
+      }
+      const bytes = Buffer.from(s.value, "utf8");
+      const forms = [{ kind: "raw", text: s.value, ratio: 1 }, ...alignedEncodings(bytes)];
+      for (const f of forms) {
+        const chars = project(f.text);
+        if (chars.length < MIN_RUN) continue;
+        this.variants.push({ secret: i, kind: f.kind, chars, ratio: f.ratio });
+        this.variants.push({
+          secret: i,
+          kind: `${f.kind}+reversed`,
+          chars: chars.slice().reverse(),
+          ratio: f.ratio,
+        });
+      }
+    });
+    let total = 0;
+    for (const v of this.variants) total += Math.max(0, v.chars.length - Q + 1);
+    let size = 16;
+    while (size < total * 2) size <<= 1;
+    this.mask = size - 1;
+    this.keys = new Int32Array(size);
+    this.heads = new Int32Array(size).fill(-1);
+    this.entVariant = new Int32Array(total);
+    this.entOffset = new Int32Array(total);
+    this.entNext = new Int32Array(total);
+    let e = 0;
+    this.variants.forEach((v, vi) => {
+      for (let o = 0; o + Q <= v.chars.length; o++) {
+        const h = this.hash(v.chars, o);
+        const slot = this.slotFor(h, true);
+        this.entVariant[e] = vi;
+        this.entOffset[e] = o;
+        this.entNext[e] = this.heads[slot] as number;
+        this.heads[slot] = e;
+        e++;
+      }
+    });
+  }
+
+  get size(): number {
+    return this.variants.length;
+  }
+
+  private hash(chars: Uint8Array, at: number): number {
+    let h = 0;
+    for (let k = 0; k < Q; k++) h = (Math.imul(h, this.mult) + (chars[at + k] as number)) | 0;
+    return h === 0 ? 1 : h;
+  }
+
+  private slotFor(h: number, insert: boolean): number {
+    let slot = (h ^ (h >>> 15)) & this.mask;
+    for (;;) {
+      const k = this.keys[slot] as number;
+      if (k === h) return slot;
+      if (k === 0) {
+        if (!insert) return -1;
+        this.keys[slot] = h;
+        return slot;
+      }
+      slot = (slot + 1) & this.mask;
+    }
+  }
+
+  /** Finds every fragment of a known secret (any variant) in `text`. */
+  scan(text: string): KnownMatch[] {
+    const n = text.length;
+    const proj = new Uint8Array(n);
+    const pos = new Int32Array(n);
+    let m = 0;
+    for (let i = 0; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if ((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)) {
+        proj[m] = c;
+        pos[m] = i;
+        m++;
+      }
+    }
+    const matches: KnownMatch[] = [];
+    let coveredTo = 0;
+    const mult = this.mult;
+    const keys = this.keys;
+    const mask = this.mask;
+    for (let p = 0; p + Q <= m; p += STEP) {
+      if (p < coveredTo) continue;
+      let h = 0;
+      for (let k = 0; k < Q; k++) h = (Math.imul(h, mult) + (proj[p + k] as number)) | 0;
+      if (h === 0) h = 1;
+      let slot = (h ^ (h >>> 15)) & mask;
+      let found = -1;
+      for (;;) {
+        const key = keys[slot] as number;
+        if (key === h) {
+          found = slot;
+          break;
+        }
+        if (key === 0) break;
+        slot = (slot + 1) & mask;
+      }
+      if (found === -1) continue;
+      let best: { a: number; b: number; variant: number } | undefined;
+      for (let e = this.heads[found] as number; e !== -1; e = this.entNext[e] as number) {
+        const v = this.variants[this.entVariant[e] as number] as Variant;
+        const o = this.entOffset[e] as number;
+        const vc = v.chars;
+        let ok = true;
+        for (let k = 0; k < Q; k++) {
+          if (vc[o + k] !== proj[p + k]) {
+            ok = false;
+            break;
+          }
+        }
+        if (!ok) continue;
+        let left = 0;
+        while (o - left - 1 >= 0 && p - left - 1 >= 0 && vc[o - left - 1] === proj[p - left - 1])
+          left++;
+        let right = Q;
+        while (o + right < vc.length && p + right < m && vc[o + right] === proj[p + right]) right++;
+        const run = left + right;
+        const whole = run === vc.length && v.ratio === 1;
+        if (run < MIN_RUN || (!whole && run * v.ratio < this.minChars - 1)) continue;
+        if (!best || run > best.b - best.a)
+          best = { a: p - left, b: p + right, variant: this.entVariant[e] as number };
+      }
+      if (best) {
+        const v = this.variants[best.variant] as Variant;
+        matches.push({
+          secret: v.secret,
+          variant: v.kind,
+          start: pos[best.a] as number,
+          end: (pos[best.b - 1] as number) + 1,
+        });
+        coveredTo = best.b;
+      }
+    }
+    return matches;
+  }
+}

@@ -1,0 +1,544 @@
+import { createHmac, randomBytes } from "node:crypto";
+import { gunzipSync } from "node:zlib";
+import { AhoCorasick } from "./aho.ts";
+import { EgressDlpError } from "./errors.ts";
+import { type KnownSecret, KnownSecretIndex } from "./known.ts";
+import { isDefaultPasswordPkcs12 } from "./pkcs12.ts";
+import type { OutboundDetector } from "./route.ts";
+import { looksLikePlaceholder, TOKEN_RULES, type TokenRule } from "./rules.ts";
+
+export type Severity = "block" | "warn";
+export type DetectorName =
+  | OutboundDetector
+  | "naive_injection_detection"
+  | "placeholder"
+  | "budget";
+
+/** One finding. It never carries the secret: only where it is and a keyed fingerprint. */
+export interface Finding {
+  detector: DetectorName;
+  /** Token rule id, known-secret name, injection rule or budget kind. */
+  rule: string;
+  /** `host`, `path`, `query`, `header:<name>`, `body`, or what the caller passed. */
+  surface: string;
+  /** Offsets (UTF-16 code units) in the scanned surface text, end exclusive. */
+  start: number;
+  end: number;
+  severity: Severity;
+  /** HMAC-SHA256 (keyed per scanner) of the matched value, 16 hex characters. */
+  fingerprint: string;
+  /** How the value was found: `raw`, `base64@1`, `hex+reversed`, `decoded:base64>raw`, ... */
+  encoding?: string;
+}
+
+export interface ScanResult {
+  findings: Finding[];
+  /** True when a finding with severity `block` exists (budget overruns included). */
+  blocked: boolean;
+}
+
+export interface ScannerOptions {
+  /** Default: `token_patterns` and `known_secrets`; `entropy` is opt-in. */
+  detectors?: readonly OutboundDetector[];
+  knownSecrets?: readonly KnownSecret[];
+  /** Shortest fragment of a known secret that counts. Default 12. */
+  minSecretChars?: number;
+  /** Key for finding fingerprints; random per scanner when omitted. */
+  fingerprintKey?: string | Uint8Array;
+  /** Replace the built-in token rules. */
+  rules?: readonly TokenRule[];
+  /** Largest text one scan accepts, in UTF-16 code units. Default 16 Mi. */
+  maxChars?: number;
+  /** Time budget of one scan in milliseconds. Default 2000. */
+  maxMs?: number;
+  /** How many nested encodings (base64, hex, base32, escapes, gzip) are decoded. Default 2. */
+  maxDecodeDepth?: number;
+  /** Bytes one decoded gzip blob may expand to. Default 4 MiB. */
+  maxInflateBytes?: number;
+}
+
+export interface Scanner {
+  /** Scans one surface. Never throws on content; over budget, returns a blocking `budget` finding. */
+  scan(text: string, surface?: string): ScanResult;
+  /** Fingerprint of a value under this scanner's key (for allowlists and audit). */
+  fingerprint(value: string): string;
+  readonly detectors: readonly OutboundDetector[];
+  readonly knownSecretCount: number;
+}
+
+interface Budget {
+  deadline: number;
+  exceeded: boolean;
+}
+
+const ENCODED_MIN = 16;
+/** DER SEQUENCE, then INTEGER version 3, then the authSafe SEQUENCE: the shape of a PKCS#12 file. */
+const PKCS12_HEADER = /^\x30[\x80-\x84][\s\S]{0,4}\x02\x01\x03\x30/;
+
+function clampWindow(ws: number[], start: number, end: number): void {
+  const n = ws.length;
+  if (n > 0 && start <= (ws[n - 1] as number)) {
+    if (start < (ws[n - 2] as number)) ws[n - 2] = start;
+    if (end > (ws[n - 1] as number)) ws[n - 1] = end;
+    return;
+  }
+  ws.push(start, end);
+}
+
+function shannon(text: string, from: number, to: number): number {
+  const counts = new Map<number, number>();
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    counts.set(c, (counts.get(c) ?? 0) + 1);
+  }
+  const n = to - from;
+  let h = 0;
+  for (const k of counts.values()) {
+    const p = k / n;
+    h -= p * Math.log2(p);
+  }
+  return h;
+}
+
+function isB64(c: number): boolean {
+  return (
+    (c >= 48 && c <= 57) ||
+    (c >= 65 && c <= 90) ||
+    (c >= 97 && c <= 122) ||
+    c === 43 ||
+    c === 47 ||
+    c === 45 ||
+    c === 95
+  );
+}
+
+function hexVal(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+interface Segment {
+  start: number;
+  end: number;
+  kind: string;
+  text: string;
+}
+
+/** Decodes `\uXXXX`, `\xXX`, `%XX`, `&#NN;`/`&#xNN;` inside one region. */
+function unescapeRegion(text: string, from: number, to: number): string {
+  let out = "";
+  let i = from;
+  while (i < to) {
+    const c = text.charCodeAt(i);
+    if (c === 92 /* \ */ && i + 1 < to) {
+      const n = text.charCodeAt(i + 1);
+      if ((n === 117 || n === 85) && i + 5 < to + 0 && i + 6 <= to) {
+        const v = Number.parseInt(text.slice(i + 2, i + 6), 16);
+        if (!Number.isNaN(v) && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) {
+          out += String.fromCharCode(v);
+          i += 6;
+          continue;
+        }
+      }
+      if (n === 120 && i + 4 <= to) {
+        const a = hexVal(text.charCodeAt(i + 2));
+        const b = hexVal(text.charCodeAt(i + 3));
+        if (a >= 0 && b >= 0) {
+          out += String.fromCharCode(a * 16 + b);
+          i += 4;
+          continue;
+        }
+      }
+      out += text[i + 1];
+      i += 2;
+      continue;
+    }
+    if (c === 37 /* % */ && i + 3 <= to) {
+      const a = hexVal(text.charCodeAt(i + 1));
+      const b = hexVal(text.charCodeAt(i + 2));
+      if (a >= 0 && b >= 0) {
+        out += String.fromCharCode(a * 16 + b);
+        i += 3;
+        continue;
+      }
+    }
+    if (c === 38 /* & */ && text.charCodeAt(i + 1) === 35 /* # */) {
+      const semi = text.indexOf(";", i);
+      if (semi !== -1 && semi < to && semi - i <= 10) {
+        const body = text.slice(i + 2, semi);
+        const v =
+          body[0] === "x" || body[0] === "X"
+            ? Number.parseInt(body.slice(1), 16)
+            : Number.parseInt(body, 10);
+        if (Number.isFinite(v) && v >= 0 && v < 0x110000) {
+          out += String.fromCodePoint(v);
+          i = semi + 1;
+          continue;
+        }
+      }
+    }
+    out += text[i];
+    i++;
+  }
+  return out;
+}
+
+function decodeBase32(run: string): string {
+  let bits = 0;
+  let value = 0;
+  let out = "";
+  for (let i = 0; i < run.length; i++) {
+    const c = run.charCodeAt(i);
+    const v = c >= 65 && c <= 90 ? c - 65 : c >= 50 && c <= 55 ? c - 24 : -1;
+    if (v < 0) break;
+    value = ((value << 5) | v) & 0xfff;
+    bits += 5;
+    if (bits >= 8) {
+      out += String.fromCharCode((value >>> (bits - 8)) & 0xff);
+      bits -= 8;
+    }
+  }
+  return out;
+}
+
+/**
+ * Finds encoded regions in one linear pass: escape regions, base64/base32/hex runs.
+ * Bound: O(n) to find runs; decoding output is at most the run length.
+ */
+function encodedSegments(text: string, maxInflate: number): Segment[] {
+  const segs: Segment[] = [];
+  const n = text.length;
+  let i = 0;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    // escape region: escapes mixed with URL-safe characters
+    if (
+      (c === 92 && (text.charCodeAt(i + 1) === 117 || text.charCodeAt(i + 1) === 120)) ||
+      (c === 37 && hexVal(text.charCodeAt(i + 1)) >= 0 && hexVal(text.charCodeAt(i + 2)) >= 0) ||
+      (c === 38 && text.charCodeAt(i + 1) === 35)
+    ) {
+      let start = i;
+      while (start > 0 && isB64(text.charCodeAt(start - 1))) start--;
+      let j = i;
+      while (j < n) {
+        const d = text.charCodeAt(j);
+        if (
+          isB64(d) ||
+          d === 92 ||
+          d === 37 ||
+          d === 38 ||
+          d === 35 ||
+          d === 59 ||
+          d === 46 ||
+          d === 126 ||
+          d === 61
+        )
+          j++;
+        else break;
+      }
+      segs.push({ start, end: j, kind: "escapes", text: unescapeRegion(text, start, j) });
+      i = j;
+      continue;
+    }
+    if (!isB64(c)) {
+      i++;
+      continue;
+    }
+    let j = i;
+    let upper = 0;
+    let lower = 0;
+    let digit = 0;
+    let hexOnly = true;
+    let b32 = true;
+    while (j < n) {
+      const d = text.charCodeAt(j);
+      if (!isB64(d)) break;
+      if (d >= 65 && d <= 90) {
+        upper++;
+        if (d > 70) hexOnly = false;
+      } else if (d >= 97 && d <= 122) {
+        lower++;
+        b32 = false;
+        if (d > 102) hexOnly = false;
+      } else if (d >= 48 && d <= 57) {
+        digit++;
+        if (d < 50 || d > 55) b32 = false;
+      } else {
+        hexOnly = false;
+        b32 = false;
+      }
+      j++;
+    }
+    let end = j;
+    while (end < n && text.charCodeAt(end) === 61 && end - j < 6) end++;
+    const len = j - i;
+    if (len >= ENCODED_MIN) {
+      const run = text.slice(i, j);
+      if (hexOnly && len >= 24 && digit > 0 && upper + lower > 0 && (upper === 0 || lower === 0)) {
+        segs.push({
+          start: i,
+          end,
+          kind: "hex",
+          text: Buffer.from(run.slice(0, len & ~1), "hex").toString("latin1"),
+        });
+      }
+      if (b32 && upper > 0 && digit > 0) {
+        segs.push({ start: i, end, kind: "base32", text: decodeBase32(run) });
+      }
+      if (upper > 0 && lower > 0) {
+        const bytes = Buffer.from(run.replace(/-/g, "+").replace(/_/g, "/"), "base64");
+        if (bytes.length > 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
+          try {
+            const inflated = gunzipSync(bytes, { maxOutputLength: maxInflate });
+            segs.push({ start: i, end, kind: "base64+gzip", text: inflated.toString("latin1") });
+          } catch {
+            segs.push({ start: i, end, kind: "base64+gzip-undecodable", text: "" });
+          }
+        } else {
+          segs.push({ start: i, end, kind: "base64", text: bytes.toString("latin1") });
+        }
+      }
+    }
+    i = end > i ? end : i + 1;
+  }
+  return segs;
+}
+
+/** Builds a scanner. Construction does the expensive work (automaton, variant index) once. */
+export function createScanner(options: ScannerOptions = {}): Scanner {
+  const detectors = options.detectors ?? (["token_patterns", "known_secrets"] as const);
+  const useTokens = detectors.includes("token_patterns");
+  const useKnown = detectors.includes("known_secrets");
+  const useEntropy = detectors.includes("entropy");
+  const rules = options.rules ?? TOKEN_RULES;
+  const key =
+    options.fingerprintKey === undefined
+      ? randomBytes(32)
+      : typeof options.fingerprintKey === "string"
+        ? Buffer.from(options.fingerprintKey, "utf8")
+        : options.fingerprintKey;
+  const maxChars = options.maxChars ?? 16 * 1024 * 1024;
+  const maxMs = options.maxMs ?? 2000;
+  const maxDepth = options.maxDecodeDepth ?? 2;
+  const maxInflate = options.maxInflateBytes ?? 4 * 1024 * 1024;
+  const secrets = options.knownSecrets ?? [];
+  const index =
+    useKnown && secrets.length > 0
+      ? new KnownSecretIndex(secrets, { minChars: options.minSecretChars ?? 12 })
+      : undefined;
+
+  // keyword -> rules
+  const keywords: string[] = [];
+  const keywordRules: number[][] = [];
+  const kwIndex = new Map<string, number>();
+  rules.forEach((r, ri) => {
+    for (const k of r.keywords) {
+      let id = kwIndex.get(k);
+      if (id === undefined) {
+        id = keywords.length;
+        kwIndex.set(k, id);
+        keywords.push(k);
+        keywordRules.push([]);
+      }
+      keywordRules[id]?.push(ri);
+    }
+  });
+  const ac = new AhoCorasick(keywords);
+  const kwLen = keywords.map((k) => k.length);
+  const regexes = rules.map(
+    (r) =>
+      new RegExp(
+        r.pattern.source,
+        r.pattern.flags.includes("d") ? r.pattern.flags : `${r.pattern.flags}d`,
+      ),
+  );
+
+  function fingerprint(value: string): string {
+    return createHmac("sha256", key).update(value).digest("hex").slice(0, 16);
+  }
+
+  function scanTokens(
+    text: string,
+    surface: string,
+    out: Finding[],
+    encoding: string,
+    budget: Budget,
+  ): void {
+    // PKCS#12 key stores are binary (DER), so no ASCII keyword can announce them: check the header.
+    if (
+      PKCS12_HEADER.test(text.slice(0, 24)) &&
+      isDefaultPasswordPkcs12(Buffer.from(text, "latin1"))
+    ) {
+      out.push({
+        detector: "token_patterns",
+        rule: "pkcs12-keystore",
+        surface,
+        start: 0,
+        end: text.length,
+        severity: "block",
+        fingerprint: fingerprint(text.slice(0, 4096)),
+        encoding,
+      });
+    }
+    const windows: number[][] = rules.map(() => []);
+    ac.search(text, (id, end) => {
+      const start = end - (kwLen[id] as number);
+      for (const ri of keywordRules[id] as number[]) {
+        const r = rules[ri] as TokenRule;
+        clampWindow(
+          windows[ri] as number[],
+          Math.max(0, start - r.maxLength - 1),
+          Math.min(text.length, end + r.maxLength + 1),
+        );
+      }
+    });
+    for (let ri = 0; ri < rules.length; ri++) {
+      const ws = windows[ri] as number[];
+      if (ws.length === 0) continue;
+      const rule = rules[ri] as TokenRule;
+      const re = regexes[ri] as RegExp;
+      for (let w = 0; w < ws.length; w += 2) {
+        if (performance.now() > budget.deadline) {
+          budget.exceeded = true;
+          return;
+        }
+        const ws0 = ws[w] as number;
+        const sub = text.slice(ws0, ws[w + 1]);
+        re.lastIndex = 0;
+        for (let m = re.exec(sub); m !== null; m = re.exec(sub)) {
+          if (m[0].length === 0) {
+            re.lastIndex++;
+            continue;
+          }
+          const group = rule.secret ?? 0;
+          const idx = m.indices?.[group] ?? m.indices?.[0];
+          const value = m[group] ?? m[0];
+          if (!idx) continue;
+          if (rule.placeholderCheck && looksLikePlaceholder(value)) continue;
+          out.push({
+            detector: "token_patterns",
+            rule: rule.id,
+            surface,
+            start: ws0 + idx[0],
+            end: ws0 + idx[1],
+            severity: "block",
+            fingerprint: fingerprint(value),
+            encoding,
+          });
+        }
+      }
+    }
+  }
+
+  function scanKnown(text: string, surface: string, out: Finding[], encoding: string): void {
+    if (!index) return;
+    for (const m of index.scan(text)) {
+      const s = secrets[m.secret] as KnownSecret;
+      out.push({
+        detector: "known_secrets",
+        rule: s.name,
+        surface,
+        start: m.start,
+        end: m.end,
+        severity: "block",
+        fingerprint: fingerprint(s.value),
+        encoding: encoding === "raw" ? m.variant : `${encoding}>${m.variant}`,
+      });
+    }
+  }
+
+  function scanEntropy(text: string, surface: string, out: Finding[]): void {
+    const n = text.length;
+    let i = 0;
+    while (i < n) {
+      if (!isB64(text.charCodeAt(i))) {
+        i++;
+        continue;
+      }
+      let j = i;
+      while (j < n && (isB64(text.charCodeAt(j)) || text.charCodeAt(j) === 61)) j++;
+      if (j - i >= 32 && j - i <= 4096 && shannon(text, i, j) >= 4.5) {
+        out.push({
+          detector: "entropy",
+          rule: "high-entropy-string",
+          surface,
+          start: i,
+          end: j,
+          severity: "warn",
+          fingerprint: fingerprint(text.slice(i, j)),
+        });
+      }
+      i = j;
+    }
+  }
+
+  function scanLayer(
+    text: string,
+    surface: string,
+    depth: number,
+    encoding: string,
+    budget: Budget,
+  ): Finding[] {
+    const out: Finding[] = [];
+    if (useTokens) scanTokens(text, surface, out, encoding, budget);
+    if (useKnown) scanKnown(text, surface, out, encoding);
+    if (useEntropy && depth === 0) scanEntropy(text, surface, out);
+    if (performance.now() > budget.deadline) budget.exceeded = true;
+    if (budget.exceeded || depth >= maxDepth || (!useTokens && !useKnown)) return out;
+    for (const seg of encodedSegments(text, maxInflate)) {
+      if (seg.kind.endsWith("undecodable")) continue;
+      if (seg.text.length === 0) continue;
+      const enc = encoding === "raw" ? `decoded:${seg.kind}` : `${encoding}>${seg.kind}`;
+      for (const f of scanLayer(seg.text, surface, depth + 1, enc, budget)) {
+        out.push({ ...f, start: seg.start, end: seg.end });
+      }
+      if (budget.exceeded) break;
+    }
+    return out;
+  }
+
+  function scan(text: string, surface = "body"): ScanResult {
+    if (typeof text !== "string") {
+      throw new EgressDlpError("E_INVALID_INPUT", "scan() takes a string; decode bytes first");
+    }
+    if (text.length > maxChars) {
+      return {
+        findings: [budgetFinding(surface, "bytes", text.length)],
+        blocked: true,
+      };
+    }
+    const budget: Budget = { deadline: performance.now() + maxMs, exceeded: false };
+    const raw = scanLayer(text, surface, 0, "raw", budget);
+    const seen = new Set<string>();
+    const findings: Finding[] = [];
+    for (const f of raw.sort((a, b) => a.start - b.start || b.end - a.end)) {
+      const k = `${f.detector}\u0000${f.rule}\u0000${f.start}\u0000${f.end}`;
+      if (seen.has(k)) continue;
+      seen.add(k);
+      findings.push(f);
+    }
+    if (budget.exceeded) findings.push(budgetFinding(surface, "time", text.length));
+    return { findings, blocked: findings.some((f) => f.severity === "block") };
+  }
+
+  return {
+    scan,
+    fingerprint,
+    detectors: [...detectors],
+    knownSecretCount: secrets.length,
+  };
+}
+
+export function budgetFinding(surface: string, kind: "time" | "bytes", length: number): Finding {
+  return {
+    detector: "budget",
+    rule: kind === "time" ? "time-budget-exceeded" : "byte-budget-exceeded",
+    surface,
+    start: 0,
+    end: length,
+    severity: "block",
+    fingerprint: "",
+  };
+}

@@ -1,0 +1,342 @@
+/**
+ * Loads the peer suites from `../shared/peer/` (relative to the repository root) and measures a
+ * scanner against them. Used by test/peer.test.ts and bench/run.ts.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import YAML from "yaml";
+import { TOKEN_RULES } from "../src/rules.ts";
+import type { Finding } from "../src/scan.ts";
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const repoRoot = resolve(here, "../../..");
+export const peerDir = resolve(repoRoot, "../shared/peer");
+
+const providerOf = new Map(TOKEN_RULES.map((r) => [r.id, r.provider]));
+
+export function requirePeerDir(): string {
+  if (
+    !existsSync(join(peerDir, "noseyparker-rules")) ||
+    !existsSync(join(peerDir, "secretlint-recommend"))
+  ) {
+    throw new Error(
+      `peer test data is missing: expected ${peerDir}/noseyparker-rules and ${peerDir}/secretlint-recommend ` +
+        "(the shared/ folder must sit beside the repository clone)",
+    );
+  }
+  return peerDir;
+}
+
+/**
+ * Nosey Parker rule id -> the token kinds (our rule ids) that rule describes. Rules not listed are
+ * uncovered. A negative example is a false positive when it is reported as one of these kinds
+ * (strict per-provider counts are reported too).
+ */
+export const NOSEYPARKER_KINDS: Record<string, readonly string[]> = {
+  "np.adafruit.1": ["adafruit-io-key"],
+  "np.age.2": ["age-secret-key"],
+  "np.anthropic.1": ["anthropic-api-key"],
+  "np.atlassian.1": ["atlassian-api-token"],
+  "np.aws.1": ["aws-access-key-id"],
+  "np.aws.2": ["aws-secret-access-key"],
+  "np.aws.3": ["aws-account-id"],
+  "np.aws.4": ["aws-session-token"],
+  "np.aws.5": ["aws-mws-auth-token"],
+  "np.aws.6": ["aws-access-key-id", "aws-secret-access-key"],
+  "np.appsync.1": ["aws-appsync-api-key"],
+  "np.azure.1": ["azure-storage-key"],
+  "np.azure.2": ["azure-app-config-connection-string"],
+  "np.azure.3": ["azure-devops-pat-context"],
+  "np.azure.4": ["azure-devops-pat"],
+  "np.bitbucket.1": ["bitbucket-app-password"],
+  "np.cratesio.1": ["cratesio-api-key"],
+  "np.databricks.1": ["databricks-token"],
+  "np.dtrack.1": ["dependency-track-api-key"],
+  "np.digitalocean.1": ["digitalocean-token"],
+  "np.digitalocean.2": ["digitalocean-token"],
+  "np.digitalocean.3": ["digitalocean-token"],
+  "np.dockerhub.1": ["dockerhub-pat"],
+  "np.doppler.1": ["doppler-token"],
+  "np.doppler.2": ["doppler-token"],
+  "np.doppler.3": ["doppler-token"],
+  "np.doppler.4": ["doppler-token"],
+  "np.doppler.5": ["doppler-token"],
+  "np.doppler.6": ["doppler-token"],
+  "np.dropbox.1": ["dropbox-token"],
+  "np.dynatrace.1": ["dynatrace-token"],
+  "np.facebook.2": ["facebook-access-token"],
+  "np.figma.1": ["figma-token"],
+  "np.firecrawl.1": ["firecrawl-api-key"],
+  "np.github.1": ["github-pat"],
+  "np.github.2": ["github-pat"],
+  "np.github.3": ["github-pat"],
+  "np.github.4": ["github-refresh-token"],
+  "np.github.6": ["github-oauth-client-secret"],
+  "np.github.7": ["github-fine-grained-pat"],
+  "np.gitlab.1": ["gitlab-runner-registration-token"],
+  "np.gitlab.2": ["gitlab-token"],
+  "np.gitlab.3": ["gitlab-pipeline-trigger-token"],
+  "np.google.2": ["gcp-oauth-client-secret"],
+  "np.google.4": ["gcp-oauth-access-token"],
+  "np.google.5": ["gcp-api-key"],
+  "np.grafana.1": ["grafana-token"],
+  "np.grafana.2": ["grafana-token"],
+  "np.grafana.3": ["grafana-token"],
+  "np.groq.1": ["groq-api-key"],
+  "np.hashicorp.1": ["hashicorp-vault-legacy-token"],
+  "np.hashicorp.2": ["hashicorp-vault-legacy-token"],
+  "np.hashicorp.3": ["hashicorp-vault-legacy-token"],
+  "np.hashicorp.4": ["hashicorp-vault-token"],
+  "np.hashicorp.5": ["hashicorp-vault-token"],
+  "np.hashicorp.6": ["hashicorp-vault-token"],
+  "np.heroku.1": ["heroku-api-key"],
+  "np.http.1": ["http-basic-auth"],
+  "np.http.2": ["http-bearer-token"],
+  "np.huggingface.1": ["huggingface-token"],
+  "np.jina.1": ["jina-api-key"],
+  "np.jwt.1": ["jwt"],
+  "np.mailchimp.1": ["mailchimp-api-key"],
+  "np.mailgun.1": ["mailgun-api-key"],
+  "np.msteams.1": ["microsoft-teams-webhook"],
+  "np.mongodb.1": ["database-connection-string"],
+  "np.newrelic.1": ["newrelic-key"],
+  "np.newrelic.3": ["newrelic-key"],
+  "np.newrelic.4": ["newrelic-key"],
+  "np.newrelic.5": ["newrelic-key"],
+  "np.newrelic.6": ["newrelic-key"],
+  "np.newrelic.7": ["newrelic-key"],
+  "np.newrelic.8": ["newrelic-key"],
+  "np.newrelic.9": ["newrelic-key"],
+  "np.npm.1": ["npm-token"],
+  "np.nuget.1": ["nuget-api-key"],
+  "np.okta.1": ["okta-token"],
+  "np.openai.1": ["openai-api-key"],
+  "np.pem.1": ["private-key"],
+  "np.pem.2": ["private-key-base64"],
+  "np.postgres.1": ["database-connection-string"],
+  "np.postman.1": ["postman-api-key"],
+  "np.postmark.1": ["postmark-token"],
+  "np.pypi.1": ["pypi-token"],
+  "np.rubygems.1": ["rubygems-api-key"],
+  "np.segment.1": ["segment-token"],
+  "np.sendgrid.1": ["sendgrid-api-key"],
+  "np.shopify.2": ["shopify-token"],
+  "np.shopify.3": ["shopify-token"],
+  "np.shopify.4": ["shopify-token"],
+  "np.shopify.5": ["shopify-token"],
+  "np.slack.2": ["slack-bot-token"],
+  "np.slack.3": ["slack-webhook"],
+  "np.slack.4": ["slack-user-token"],
+  "np.slack.5": ["slack-app-token"],
+  "np.slack.6": ["slack-legacy-bot-token"],
+  "np.sourcegraph.1": ["sourcegraph-token"],
+  "np.square.1": ["square-token"],
+  "np.square.2": ["square-token"],
+  "np.stackhawk.1": ["stackhawk-api-key"],
+  "np.stripe.1": ["stripe-key"],
+  "np.stripe.2": ["stripe-key"],
+  "np.tavily.1": ["tavily-api-key"],
+  "np.telegram.1": ["telegram-bot-token"],
+  "np.twilio.1": ["twilio-api-key"],
+};
+
+/** secretlint rule folder -> our provider. */
+export const SECRETLINT_PROVIDERS: Record<string, string> = {
+  "secretlint-rule-1password": "1password",
+  "secretlint-rule-anthropic": "anthropic",
+  "secretlint-rule-aws": "aws",
+  "secretlint-rule-basicauth": "basic-auth-url",
+  "secretlint-rule-cloudflare": "cloudflare",
+  "secretlint-rule-database-connection-string": "database",
+  "secretlint-rule-databricks": "databricks",
+  "secretlint-rule-docker": "docker",
+  "secretlint-rule-figma": "figma",
+  "secretlint-rule-gcp": "gcp",
+  "secretlint-rule-github": "github",
+  "secretlint-rule-gitlab": "gitlab",
+  "secretlint-rule-grafana": "grafana",
+  "secretlint-rule-groq": "groq",
+  "secretlint-rule-hashicorp-vault": "hashicorp",
+  "secretlint-rule-huggingface": "huggingface",
+  "secretlint-rule-linear": "linear",
+  "secretlint-rule-notion": "notion",
+  "secretlint-rule-npm": "npm",
+  "secretlint-rule-openai": "openai",
+  "secretlint-rule-privatekey": "private-key",
+  "secretlint-rule-sendgrid": "sendgrid",
+  "secretlint-rule-shopify": "shopify",
+  "secretlint-rule-slack": "slack",
+  "secretlint-rule-stripe": "stripe",
+  "secretlint-rule-tailscale": "tailscale",
+  "secretlint-rule-vercel": "vercel",
+};
+
+export interface PeerCase {
+  suite: "noseyparker" | "secretlint";
+  /** Nosey Parker rule id or secretlint rule folder. */
+  source: string;
+  /** Our provider, or undefined when uncovered. */
+  provider: string | undefined;
+  name: string;
+  text: string;
+  /** Nosey Parker: our rule ids for the case's token kind. */
+  kinds?: readonly string[] | undefined;
+  /** true: must be detected; false: must not be reported as `provider`'s secret / must be clean. */
+  positive: boolean;
+  /** secretlint ng: expected ranges. */
+  ranges?: [number, number][];
+  /** secretlint: the case has its own options file (ok cases with options are not scored). */
+  hasOptions?: boolean;
+}
+
+export function loadNoseyParker(): PeerCase[] {
+  const dir = join(requirePeerDir(), "noseyparker-rules");
+  const cases: PeerCase[] = [];
+  for (const f of readdirSync(dir)
+    .filter((x) => x.endsWith(".yml"))
+    .sort()) {
+    const doc = YAML.parse(readFileSync(join(dir, f), "utf8")) as {
+      rules?: { id: string; examples?: string[]; negative_examples?: string[] }[];
+    };
+    for (const r of doc.rules ?? []) {
+      const kinds = NOSEYPARKER_KINDS[r.id];
+      const provider = kinds ? providerOf.get(kinds[0] as string) : undefined;
+      (r.examples ?? []).forEach((text, i) => {
+        cases.push({
+          suite: "noseyparker",
+          source: r.id,
+          provider,
+          kinds,
+          name: `${r.id}#${i}`,
+          text,
+          positive: true,
+        });
+      });
+      (r.negative_examples ?? []).forEach((text, i) => {
+        cases.push({
+          suite: "noseyparker",
+          source: r.id,
+          provider,
+          kinds,
+          name: `${r.id}!${i}`,
+          text,
+          positive: false,
+        });
+      });
+    }
+  }
+  return cases;
+}
+
+export function loadSecretlint(): PeerCase[] {
+  const dir = join(requirePeerDir(), "secretlint-recommend");
+  const cases: PeerCase[] = [];
+  for (const rule of readdirSync(dir).sort()) {
+    const ruleDir = join(dir, rule);
+    if (!statSync(ruleDir).isDirectory()) continue;
+    for (const c of readdirSync(ruleDir).sort()) {
+      const positive = c.startsWith("ng.");
+      if (!positive && !c.startsWith("ok.")) continue;
+      const caseDir = join(ruleDir, c);
+      const files = readdirSync(caseDir);
+      const input = files.find((x) => x.startsWith("input"));
+      if (!input) continue;
+      const hasOptions = files.some(
+        (x) => x.startsWith(".secretlintrc") || x.startsWith("options."),
+      );
+      const text = readFileSync(join(caseDir, input)).toString("latin1");
+      const utf8 = readFileSync(join(caseDir, input), "utf8");
+      let ranges: [number, number][] | undefined;
+      if (positive && files.includes("output.json")) {
+        const out = JSON.parse(readFileSync(join(caseDir, "output.json"), "utf8")) as {
+          messages?: { range: [number, number] }[];
+        };
+        ranges = (out.messages ?? []).map((m) => m.range);
+      }
+      cases.push({
+        suite: "secretlint",
+        source: rule,
+        provider: SECRETLINT_PROVIDERS[rule],
+        name: `${rule}/${c}`,
+        text: input.endsWith(".p12") ? text : utf8,
+        positive,
+        ranges,
+        hasOptions,
+      });
+    }
+  }
+  return cases;
+}
+
+export interface PeerScore {
+  covered: {
+    positives: number;
+    detected: number;
+    negatives: number;
+    falsePositives: number;
+    /** Nosey Parker negatives reported as any secret of the same provider (stricter). */
+    sameProviderReports: number;
+  };
+  missed: string[];
+  falsePositives: string[];
+  uncoveredSources: string[];
+  uncoveredCases: number;
+}
+
+/** Scores one suite. Detection of ng/examples: any blocking token finding (secretlint: overlapping every expected range). */
+export function score(cases: PeerCase[], scan: (text: string) => Finding[]): PeerScore {
+  const s: PeerScore = {
+    covered: { positives: 0, detected: 0, negatives: 0, falsePositives: 0, sameProviderReports: 0 },
+    missed: [],
+    falsePositives: [],
+    uncoveredSources: [],
+    uncoveredCases: 0,
+  };
+  const uncovered = new Set<string>();
+  for (const c of cases) {
+    if (!c.provider) {
+      uncovered.add(c.source);
+      s.uncoveredCases++;
+      continue;
+    }
+    const findings = scan(c.text).filter((f) => f.severity === "block");
+    if (c.positive) {
+      s.covered.positives++;
+      let ok = findings.length > 0;
+      if (ok && c.ranges && c.ranges.length > 0) {
+        ok = c.ranges.every(([a, b]) => findings.some((f) => f.start < b && f.end > a));
+      }
+      if (ok) s.covered.detected++;
+      else s.missed.push(c.name);
+    } else {
+      if (c.suite === "secretlint" && c.hasOptions) continue;
+      s.covered.negatives++;
+      if (findings.some((f) => providerOf.get(f.rule) === c.provider))
+        s.covered.sameProviderReports++;
+      const bad =
+        c.suite === "secretlint"
+          ? findings.length > 0
+          : findings.some((f) => c.kinds?.includes(f.rule) === true);
+      if (bad) {
+        s.covered.falsePositives++;
+        s.falsePositives.push(c.name);
+      }
+    }
+  }
+  s.uncoveredSources = [...uncovered].sort();
+  return s;
+}
+
+export function formatScore(name: string, s: PeerScore): string {
+  const recall = s.covered.positives ? (100 * s.covered.detected) / s.covered.positives : 0;
+  const fp = s.covered.negatives ? (100 * s.covered.falsePositives) / s.covered.negatives : 0;
+  return [
+    `${name}: recall ${recall.toFixed(1)}% (${s.covered.detected}/${s.covered.positives}), ` +
+      `false positives ${fp.toFixed(1)}% (${s.covered.falsePositives}/${s.covered.negatives}; ` +
+      `${s.covered.sameProviderReports} negatives hold another secret of the same provider)`,
+    `  missed: ${s.missed.join(", ") || "none"}`,
+    `  false positives: ${s.falsePositives.join(", ") || "none"}`,
+    `  uncovered (${s.uncoveredCases} cases): ${s.uncoveredSources.join(", ")}`,
+  ].join("\n");
+}
