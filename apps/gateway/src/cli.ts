@@ -1,4 +1,4 @@
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, Option } from "commander";
 import pkg from "../package.json" with { type: "json" };
 import { isGatewayError } from "./errors.ts";
 
@@ -9,6 +9,10 @@ export interface CliIo {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   env: NodeJS.ProcessEnv;
+  /** Resolves when the process is asked to stop (SIGTERM/SIGINT); `up` drains then returns. */
+  stopSignal?: Promise<string>;
+  /** Whether stdin/stdout are a terminal (decides the local-agent gate's attended mode). */
+  interactive?: boolean;
 }
 
 const EXIT_HELP = `
@@ -16,7 +20,7 @@ Exit codes:
   0    ok
   1    failure
   2    usage error or invalid input
-  3    policy violation
+  3    policy violation (unacknowledged local agent, non-loopback listen without keys)
   130  interrupted`;
 
 /** Builds the command tree. Command modules are imported lazily so `--help` stays fast. */
@@ -34,7 +38,87 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       writeErr: (s) => io.stderr.write(s),
     })
     .addHelpText("after", EXIT_HELP);
-  void setExit;
+
+  const storeOption = () =>
+    new Option("--store <url>", "store URL (default: sqlite:$BOTTLEKIT_HOME/bottlekit.db)");
+
+  program
+    .command("up")
+    .description("start the gateway (default 127.0.0.1:4100; zero-config without --config)")
+    .option(
+      "--config <file>",
+      "gateway config (YAML): model_providers, model_aliases, budgets, dlp, routes",
+    )
+    .option("--listen <host:port>", "address to listen on (default 127.0.0.1:4100)")
+    .addOption(storeOption())
+    .option(
+      "--ack-local-agents",
+      "acknowledge local-agent providers (equals BOTTLEKIT_ACK_LOCAL_AGENTS=1)",
+    )
+    .option("--json-logs", "write logs to stderr as one JSON object per line")
+    .action(async (opts) => {
+      const m = await import("./commands/up.ts");
+      setExit(await m.up(opts, io));
+    });
+
+  program
+    .command("check")
+    .description("validate a config and print the resolved routing table (exit 2 when invalid)")
+    .option(
+      "--config <file>",
+      "gateway config to check (default: zero-config from the environment)",
+    )
+    .option("--json", "print one JSON document on stdout")
+    .action(async (opts) => {
+      const m = await import("./commands/check.ts");
+      setExit(await m.check(opts, io));
+    });
+
+  program
+    .command("models")
+    .description("list the models the gateway can route")
+    .option("--config <file>", "gateway config (default: zero-config from the environment)")
+    .option("--json", "print one JSON document on stdout")
+    .action(async (opts) => {
+      const m = await import("./commands/models.ts");
+      setExit(await m.models(opts, io));
+    });
+
+  const keys = program
+    .command("keys")
+    .description("manage gateway keys (stored hashed in the store)");
+  keys
+    .command("create")
+    .description("create a key for a bottle and agent; the plaintext is printed once")
+    .requiredOption("--bottle <name>", "bottle the key spends for")
+    .requiredOption("--agent <name>", "agent the key identifies")
+    .option("--label <text>", "free-form label")
+    .addOption(storeOption())
+    .option("--json", "print one JSON document on stdout")
+    .action(async (opts) => {
+      const m = await import("./commands/keys.ts");
+      setExit(await m.create(opts, io));
+    });
+  keys
+    .command("list")
+    .description("list keys (never the plaintext)")
+    .addOption(storeOption())
+    .option("--json", "print one JSON document on stdout")
+    .action(async (opts) => {
+      const m = await import("./commands/keys.ts");
+      setExit(await m.list(opts, io));
+    });
+  keys
+    .command("revoke")
+    .description("revoke a key by id")
+    .argument("<id>", "key id (gk_…), from `keys list`")
+    .addOption(storeOption())
+    .option("--json", "print one JSON document on stdout")
+    .action(async (id: string, opts) => {
+      const m = await import("./commands/keys.ts");
+      setExit(await m.revoke(id, opts, io));
+    });
+
   return program;
 }
 
@@ -67,7 +151,7 @@ function renderError(error: unknown, io: CliIo): number {
   if (isGatewayError(error)) {
     io.stderr.write(`bottle-gateway: ${error.message}\n`);
     if (error.hint) io.stderr.write(`hint: ${error.hint}\n`);
-    return error.code === "E_USAGE" || error.code === "E_INVALID_INPUT" ? EXIT.usage : EXIT.failure;
+    return exitCodeOf(error.code);
   }
   const stack = error instanceof Error ? (error.stack ?? error.message) : String(error);
   io.stderr.write(`bottle-gateway: unexpected error\n${stack}\n`);
@@ -75,6 +159,23 @@ function renderError(error: unknown, io: CliIo): number {
   return EXIT.failure;
 }
 
+/** Maps an error code to the process exit code. */
+export function exitCodeOf(code: string): number {
+  if (code === "E_USAGE" || code === "E_INVALID_INPUT" || code === "E_CONFIG") return EXIT.usage;
+  if (code === "E_POLICY") return EXIT.policy;
+  return EXIT.failure;
+}
+
 function defaultIo(): CliIo {
-  return { stdout: process.stdout, stderr: process.stderr, env: process.env };
+  const stopSignal = new Promise<string>((resolve) => {
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+    process.once("SIGINT", () => resolve("SIGINT"));
+  });
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    stopSignal,
+    interactive: Boolean(process.stdin.isTTY && process.stdout.isTTY),
+  };
 }

@@ -1,5 +1,14 @@
 /** Machine-readable error codes of @bottlekit/gateway. Callers branch on these, never on message text. */
-export type GatewayErrorCode = "E_INVALID_INPUT" | "E_USAGE" | "E_INTERNAL";
+export type GatewayErrorCode =
+  | "E_INVALID_INPUT"
+  | "E_USAGE"
+  | "E_INTERNAL"
+  /** The config file is unreadable or invalid (exit 2). */
+  | "E_CONFIG"
+  /** A policy refuses to start (unacknowledged local agent, public listen without keys) (exit 3). */
+  | "E_POLICY"
+  /** The store could not be opened or failed. */
+  | "E_STORE";
 
 export interface GatewayErrorOptions {
   cause?: unknown;

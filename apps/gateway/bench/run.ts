@@ -1,0 +1,204 @@
+/**
+ * Gateway overhead, measured against the same local upstream called directly, in the same run.
+ * Three processes: fake upstream, gateway (DLP + metering + budgets on a SQLite store), and this
+ * load generator. Prints:
+ *  (a) latency added at concurrency 1, non-streaming: p50, p99;
+ *  (b) time to first streamed byte added, p50;
+ *  (c) requests/s at concurrency 64 (gateway and direct) and gateway CPU time per request.
+ */
+import { type ChildProcess, fork } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { fileURLToPath } from "node:url";
+import { Pool } from "undici";
+
+const KEY = "sk-proj-BENCHupstreamKEY0123456789abcdefABCDEF0123";
+const here = fileURLToPath(new URL(".", import.meta.url));
+const execArgv = ["--import", "tsx", "--conditions=@bottlekit/source"];
+const N1 = Number(process.env["BENCH_N"] ?? 4000);
+const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 5);
+
+function start(
+  file: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ child: ChildProcess; url: string }> {
+  const child = fork(join(here, file), [], {
+    execArgv,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  return new Promise((resolve, reject) => {
+    child.once("message", (m) => resolve({ child, url: (m as { url: string }).url }));
+    child.once("exit", (code) => reject(new Error(`${file} exited with ${code}`)));
+  });
+}
+
+const body = JSON.stringify({
+  model: "openai/gpt-4o-mini",
+  messages: [
+    { role: "system", content: "You are a helpful assistant." },
+    { role: "user", content: "Write one sentence about foxes and dogs, please." },
+  ],
+  max_tokens: 64,
+});
+const streamBody = JSON.stringify({ ...JSON.parse(body), stream: true });
+
+interface Target {
+  name: string;
+  pool: Pool;
+  path: string;
+  headers: Record<string, string>;
+}
+
+async function once(t: Target, payload: string): Promise<void> {
+  const r = await t.pool.request({
+    path: t.path,
+    method: "POST",
+    headers: t.headers,
+    body: payload,
+  });
+  if (r.statusCode !== 200)
+    throw new Error(`${t.name}: HTTP ${r.statusCode}: ${await r.body.text()}`);
+  await r.body.dump({ limit: Infinity });
+}
+
+/** Time to the first body byte of a streamed response. */
+async function ttfb(t: Target): Promise<number> {
+  const t0 = performance.now();
+  const r = await t.pool.request({
+    path: t.path,
+    method: "POST",
+    headers: t.headers,
+    body: streamBody,
+  });
+  let first = 0;
+  for await (const _ of r.body) {
+    if (first === 0) first = performance.now() - t0;
+  }
+  return first;
+}
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
+}
+
+async function latencies(targets: Target[], n: number, fn: (t: Target) => Promise<number>) {
+  const out = new Map<string, number[]>(targets.map((t) => [t.name, []]));
+  // Interleave in small blocks so drift (GC, CPU frequency) hits both sides alike.
+  for (let i = 0; i < n; i += 50) {
+    for (const t of targets) {
+      const xs = out.get(t.name) as number[];
+      for (let j = 0; j < 50; j++) xs.push(await fn(t));
+    }
+  }
+  return out;
+}
+
+async function throughput(t: Target, concurrency: number, seconds: number): Promise<number> {
+  let done = 0;
+  const until = performance.now() + seconds * 1000;
+  const worker = async () => {
+    while (performance.now() < until) {
+      await once(t, body);
+      done++;
+    }
+  };
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return done / ((performance.now() - t0) / 1000);
+}
+
+function gatewayCpu(child: ChildProcess): Promise<number> {
+  return new Promise((resolve) => {
+    child.once("message", (m) => {
+      const c = (m as { cpu: { user: number; system: number } }).cpu;
+      resolve(c.user + c.system);
+    });
+    child.send("cpu");
+  });
+}
+
+const home = mkdtempSync(join(tmpdir(), "bottlekit-bench-"));
+const upstream = await start("upstream-worker.ts", { BENCH_UPSTREAM_KEY: KEY });
+const gateway = await start("gateway-worker.ts", {
+  BENCH_UPSTREAM_URL: upstream.url,
+  BOTTLEKIT_HOME: home,
+  OPENAI_API_KEY: KEY,
+  ANTHROPIC_API_KEY: "",
+});
+try {
+  const direct: Target = {
+    name: "direct",
+    pool: new Pool(upstream.url, { connections: 64, pipelining: 1 }),
+    path: "/v1/chat/completions",
+    headers: { "content-type": "application/json", authorization: `Bearer ${KEY}` },
+  };
+  const viaGateway: Target = {
+    name: "gateway",
+    pool: new Pool(gateway.url, { connections: 64, pipelining: 1 }),
+    path: "/v1/chat/completions",
+    headers: { "content-type": "application/json", authorization: "Bearer local" },
+  };
+  const targets = [direct, viaGateway];
+  // direct needs the upstream model id; the gateway gets the provider-prefixed one
+  const directBody = body.replace("openai/gpt-4o-mini", "gpt-4o-mini");
+  const call = (t: Target) => {
+    const t0 = performance.now();
+    return once(t, t === direct ? directBody : body).then(() => performance.now() - t0);
+  };
+
+  // warm-up (JIT, pools, SQLite pages)
+  for (let i = 0; i < 500; i++) for (const t of targets) await call(t);
+
+  const lat = await latencies(targets, N1, call);
+  const d = lat.get("direct") as number[];
+  const g = lat.get("gateway") as number[];
+  const added50 = pct(g, 50) - pct(d, 50);
+  const added99 = pct(g, 99) - pct(d, 99);
+
+  const tt = await latencies(targets, Math.min(N1, 2000), (t) => ttfb(t));
+  const ttAdded = pct(tt.get("gateway") as number[], 50) - pct(tt.get("direct") as number[], 50);
+
+  const rpsDirect = await throughput(direct, 64, SECONDS);
+  const cpu0 = await gatewayCpu(gateway.child);
+  const t0 = performance.now();
+  let done = 0;
+  {
+    const until = performance.now() + SECONDS * 1000;
+    const worker = async () => {
+      while (performance.now() < until) {
+        await once(viaGateway, body);
+        done++;
+      }
+    };
+    await Promise.all(Array.from({ length: 64 }, worker));
+  }
+  const elapsed = (performance.now() - t0) / 1000;
+  const cpu1 = await gatewayCpu(gateway.child);
+  const rpsGateway = done / elapsed;
+  const cpuPerReq = (cpu1 - cpu0) / 1000 / done;
+
+  const f = (x: number) => x.toFixed(3);
+  console.log("bottle-gateway bench (same run, same local upstream; DLP + metering + budgets on)");
+  console.log(`(a) c=1 non-streaming, n=${N1} each`);
+  console.log(`    direct  p50 ${f(pct(d, 50))} ms  p99 ${f(pct(d, 99))} ms`);
+  console.log(`    gateway p50 ${f(pct(g, 50))} ms  p99 ${f(pct(g, 99))} ms`);
+  console.log(`    added   p50 ${f(added50)} ms (target < 0.5)  p99 ${f(added99)} ms (target < 3)`);
+  console.log("(b) time to first streamed byte");
+  console.log(`    added   p50 ${f(ttAdded)} ms (target < 1)`);
+  console.log(`(c) c=64 non-streaming, ${SECONDS} s each`);
+  console.log(`    direct  ${rpsDirect.toFixed(0)} req/s`);
+  console.log(
+    `    gateway ${rpsGateway.toFixed(0)} req/s (target >= 4000), gateway CPU ${f(cpuPerReq)} ms/request`,
+  );
+  await direct.pool.close();
+  await viaGateway.pool.close();
+} finally {
+  gateway.child.send("stop");
+  upstream.child.send("stop");
+  await new Promise((r) => setTimeout(r, 300));
+  rmSync(home, { recursive: true, force: true });
+}

@@ -1,0 +1,66 @@
+import { createRegistry } from "@bottlekit/provider-registry";
+import { type CliIo, EXIT } from "../cli.ts";
+import { resolveConfig } from "../compose.ts";
+import { routingTable } from "../table.ts";
+
+/** `check [--config FILE] [--json]`: validates and prints the routing table; exit 2 when invalid. */
+export async function check(opts: { config?: string; json?: boolean }, io: CliIo): Promise<number> {
+  const v = await resolveConfig({
+    ...(opts.config !== undefined ? { configFile: opts.config } : {}),
+    env: io.env,
+  });
+  if (v.value === undefined) {
+    if (opts.json)
+      io.stdout.write(
+        `${JSON.stringify({ valid: false, errors: v.errors, warnings: v.warnings })}\n`,
+      );
+    for (const e of v.errors) io.stderr.write(`error: ${e}\n`);
+    for (const w of v.warnings) io.stderr.write(`warning: ${w}\n`);
+    io.stderr.write(
+      `${v.errors.length} error(s); the gateway would refuse to start with this config.\n`,
+    );
+    return EXIT.usage;
+  }
+  const registry = createRegistry(v.registryInput);
+  const rows = routingTable(registry, io.env);
+  const cfg = v.value;
+  if (opts.json) {
+    io.stdout.write(
+      `${JSON.stringify({
+        valid: true,
+        warnings: v.warnings,
+        routes: rows,
+        aliases: registry.config.aliases,
+        budgets: cfg.budgets,
+        dlp: {
+          outbound: {
+            on_match: cfg.dlp.outbound.on_match,
+            detectors: cfg.dlp.outbound.detectors,
+            canary_env: cfg.dlp.outbound.canary_env,
+          },
+          inbound: cfg.dlp.inbound,
+        },
+      })}\n`,
+    );
+  } else {
+    for (const w of v.warnings) io.stderr.write(`warning: ${w}\n`);
+    io.stdout.write(
+      "MODEL                          PROVIDER       UPSTREAM MODEL             APIS                                  CREDENTIAL\n",
+    );
+    for (const r of rows) {
+      io.stdout.write(
+        `${(r.model + (r.default ? " (default)" : "")).padEnd(30)} ${r.provider.padEnd(14)} ${r.upstreamModel.padEnd(26)} ${r.apis.join(",").padEnd(37)} ${r.credential}\n`,
+      );
+    }
+    for (const [alias, target] of Object.entries(registry.config.aliases))
+      io.stdout.write(`alias ${alias} -> ${target}\n`);
+    if (rows.length === 0)
+      io.stderr.write(
+        "no model_providers: set a provider API key (e.g. OPENAI_API_KEY) or pass --config\n",
+      );
+    const missing = rows.filter((r) => r.credential.startsWith("missing:"));
+    for (const r of missing)
+      io.stderr.write(`warning: ${r.model}: no credential; set ${r.credential.slice(8)}\n`);
+  }
+  return EXIT.ok;
+}

@@ -1,0 +1,159 @@
+import type { AddressInfo } from "node:net";
+import { bottlekitHome, defaultStoreUrl, openStore, type Store } from "@bottlekit/budget-store";
+import { createRegistry, listProviders } from "@bottlekit/provider-registry";
+import {
+  type ConfigValidation,
+  type GatewayConfig,
+  isLoopbackHost,
+  loadGatewayConfig,
+  parseListen,
+  validateGatewayConfig,
+} from "./config.ts";
+import { createGatewayDlp } from "./dlp.ts";
+import { GatewayError } from "./errors.ts";
+import { IdentityResolver } from "./identity.ts";
+import { createMetering } from "./metering.ts";
+import { Router } from "./router.ts";
+import { createGateway, type Gateway, type GatewayLogEvent } from "./server.ts";
+
+export const DEFAULT_LISTEN = "127.0.0.1:4100";
+
+export interface StartOptions {
+  /** Config file; omitted → zero-config (every provider whose key env var is set). */
+  configFile?: string;
+  /** An already-parsed config object (tests); ignored when `configFile` is set. */
+  config?: unknown;
+  /** `HOST:PORT`; default from the config, then 127.0.0.1:4100. Port 0 picks a free port. */
+  listen?: string;
+  /** Store URL; default from the config, then the embedded SQLite file in `$BOTTLEKIT_HOME`. */
+  store?: string;
+  env?: NodeJS.ProcessEnv;
+  log?: (event: GatewayLogEvent) => void;
+  /** Identity cache TTL (ms); tests set 0 so revocations apply at once. */
+  identityCacheMs?: number;
+}
+
+export interface RunningGateway {
+  gateway: Gateway;
+  store: Store;
+  address: AddressInfo;
+  /** `http://host:port` */
+  url: string;
+  config: GatewayConfig;
+  /** Which providers were enabled and why, for the startup banner. */
+  providers: string[];
+  close(drainMs?: number): Promise<void>;
+}
+
+/** Zero-config: one wildcard entry per network provider whose API-key env var is set. */
+export function zeroConfigProviders(
+  env: NodeJS.ProcessEnv,
+): { model: string; access_key: string }[] {
+  const out: { model: string; access_key: string }[] = [];
+  for (const p of listProviders()) {
+    if (p.kind !== "network") continue;
+    const name = p.apiKeyEnv.find((n) => (env[n] ?? "") !== "");
+    if (name !== undefined && !p.baseUrlRequired)
+      out.push({ model: `${p.id}/*`, access_key: `$${name}` });
+  }
+  return out;
+}
+
+/** Loads and validates the config (file, object, or zero-config). Throws E_CONFIG listing every error. */
+export async function resolveConfig(
+  options: Pick<StartOptions, "configFile" | "config" | "env">,
+): Promise<ConfigValidation> {
+  const env = options.env ?? process.env;
+  let v: ConfigValidation;
+  if (options.configFile !== undefined) v = await loadGatewayConfig(options.configFile);
+  else if (options.config !== undefined) v = validateGatewayConfig(options.config);
+  else v = validateGatewayConfig({ model_providers: zeroConfigProviders(env) });
+  return v;
+}
+
+/** Builds the registry, store, DLP and server from a config and starts listening. */
+export async function startGateway(options: StartOptions = {}): Promise<RunningGateway> {
+  const env = options.env ?? process.env;
+  const v = await resolveConfig(options);
+  if (v.value === undefined) {
+    throw new GatewayError("E_CONFIG", `invalid gateway config:\n  ${v.errors.join("\n  ")}`, {
+      hint: "fix the keys above; `bottle-gateway check --config FILE` prints the same list",
+    });
+  }
+  const config = v.value;
+  const listenText = options.listen ?? config.listen ?? DEFAULT_LISTEN;
+  const listen = parseListen(listenText);
+  if (listen === undefined) {
+    throw new GatewayError("E_USAGE", `--listen "${listenText}" is not HOST:PORT`, {
+      hint: "use e.g. 127.0.0.1:4100",
+    });
+  }
+  const home = bottlekitHome(env);
+  const store = await openStore(options.store ?? config.store ?? defaultStoreUrl(home), { home });
+  try {
+    const loopback = isLoopbackHost(listen.host);
+    if (!loopback) {
+      const keys = await store.listGatewayKeys();
+      if (!keys.some((k) => k.revokedAt === undefined)) {
+        throw new GatewayError(
+          "E_POLICY",
+          `refusing to listen on ${listenText}: a non-loopback address needs gateway keys, and none exist`,
+          {
+            hint: "create one with `bottle-gateway keys create --bottle B --agent A`, or listen on 127.0.0.1",
+          },
+        );
+      }
+    }
+    if (config.default_policy !== undefined) await store.setDefaultPolicy(config.default_policy);
+    for (const b of config.budgets) {
+      await store.defineBudget({
+        scope: b.scope,
+        ...(b.key !== undefined ? { key: b.key } : {}),
+        provider: b.provider,
+        ...(b.tokens !== undefined ? { tokens: b.tokens } : {}),
+        ...(b.usd !== undefined ? { usd: b.usd } : {}),
+        ...(b.window !== undefined ? { window: b.window as `${number}d` } : {}),
+        ...(b.policy !== undefined ? { policy: b.policy } : {}),
+        source: "flag",
+      });
+    }
+    const registry = createRegistry(v.registryInput);
+    const router = new Router(registry, env);
+    const dlp = createGatewayDlp(config, env, registry);
+    const identity = new IdentityResolver(store, {
+      loopback,
+      ...(options.identityCacheMs !== undefined
+        ? { cacheTtlMs: options.identityCacheMs, keysRefreshMs: options.identityCacheMs }
+        : {}),
+    });
+    const gateway = createGateway({
+      router,
+      store,
+      dlp,
+      identity,
+      metering: createMetering(),
+      upstreamTimeoutMs: config.timeouts.upstream_ms,
+      streamIdleTimeoutMs: config.timeouts.stream_idle_ms,
+      defaultMaxTokens: config.default_max_tokens,
+      ...(options.log ? { log: options.log } : {}),
+      listModels: () => registry.listModels().map((m) => ({ id: m.id, owned_by: m.provider })),
+    });
+    const address = await gateway.listen(listen.host, listen.port);
+    const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+    return {
+      gateway,
+      store,
+      address,
+      url: `http://${host}:${address.port}`,
+      config,
+      providers: registry.listModels().map((m) => m.id),
+      async close(drainMs = config.timeouts.drain_ms) {
+        await gateway.close(drainMs);
+        await store.close();
+      },
+    };
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}

@@ -1,0 +1,136 @@
+import type { IncomingHttpHeaders } from "node:http";
+import type { Store } from "@bottlekit/budget-store";
+
+/** Who is calling: decides the budget scope. */
+export interface CallerIdentity {
+  bottle: string;
+  agent: string;
+  parents: readonly string[];
+  /** Gateway key id, when the caller presented one. */
+  keyId: string | undefined;
+}
+
+export type IdentityResult =
+  | {
+      ok: true;
+      identity: CallerIdentity;
+      /** The header that carried the gateway key (skipped by the outbound DLP scan). */
+      credentialHeader: string | undefined;
+      /** A credential that is not a gateway key: forwarded only to `passthrough_auth` providers. */
+      foreignCredential: string | undefined;
+    }
+  | { ok: false; status: 401; message: string };
+
+export interface IdentityOptions {
+  /** True when the listener is bound to a loopback address. */
+  loopback: boolean;
+  /** How long a verified key (or a miss) is cached, in ms. 0 disables the cache. */
+  cacheTtlMs?: number;
+  /** How often "are any keys configured?" is re-read from the store, in ms. */
+  keysRefreshMs?: number;
+  defaultBottle?: string;
+}
+
+const GATEWAY_KEY_PREFIX = "bk_";
+
+/** Extracts the presented credential: `Authorization: Bearer <k>` or `x-api-key: <k>`. */
+export function presentedCredential(
+  headers: IncomingHttpHeaders,
+): { header: string; value: string } | undefined {
+  const auth = headers.authorization;
+  if (typeof auth === "string" && auth.length > 7 && auth.slice(0, 7).toLowerCase() === "bearer ") {
+    return { header: "authorization", value: auth.slice(7).trim() };
+  }
+  const x = headers["x-api-key"];
+  if (typeof x === "string" && x.length > 0) return { header: "x-api-key", value: x.trim() };
+  return undefined;
+}
+
+/**
+ * Resolves gateway keys to identities through the store, with a small TTL cache so the hot path
+ * does not hash and query on every call (O(1) per request after the first). Fails closed: a key
+ * that does not verify is refused, and without a key the caller only runs as the `default`
+ * bottle when the listener is on loopback and no gateway key exists at all.
+ */
+export class IdentityResolver {
+  private readonly cache = new Map<string, { at: number; id: CallerIdentity | undefined }>();
+  private keysConfigured = false;
+  private keysCheckedAt = -Infinity;
+  private readonly ttl: number;
+  private readonly refresh: number;
+  private readonly defaultIdentity: CallerIdentity;
+
+  constructor(
+    private readonly store: Store,
+    private readonly options: IdentityOptions,
+  ) {
+    this.ttl = options.cacheTtlMs ?? 5_000;
+    this.refresh = options.keysRefreshMs ?? 5_000;
+    this.defaultIdentity = {
+      bottle: options.defaultBottle ?? "default",
+      agent: "default",
+      parents: [],
+      keyId: undefined,
+    };
+  }
+
+  /** Whether any unrevoked gateway key exists (re-read at most every `keysRefreshMs`). */
+  async hasKeys(now = Date.now()): Promise<boolean> {
+    if (now - this.keysCheckedAt >= this.refresh) {
+      const keys = await this.store.listGatewayKeys();
+      this.keysConfigured = keys.some((k) => k.revokedAt === undefined);
+      this.keysCheckedAt = now;
+    }
+    return this.keysConfigured;
+  }
+
+  async resolve(headers: IncomingHttpHeaders): Promise<IdentityResult> {
+    const cred = presentedCredential(headers);
+    const now = Date.now();
+    if (cred?.value.startsWith(GATEWAY_KEY_PREFIX)) {
+      const id = await this.verify(cred.value, now);
+      if (id === undefined) {
+        return {
+          ok: false,
+          status: 401,
+          message:
+            "the gateway key is unknown or revoked; create one with `bottle-gateway keys create --bottle B --agent A`",
+        };
+      }
+      return {
+        ok: true,
+        identity: id,
+        credentialHeader: cred.header,
+        foreignCredential: undefined,
+      };
+    }
+    if ((await this.hasKeys(now)) || !this.options.loopback) {
+      return {
+        ok: false,
+        status: 401,
+        message:
+          "a gateway key is required: send it as `Authorization: Bearer bk_…` or `x-api-key: bk_…` (create one with `bottle-gateway keys create --bottle B --agent A`)",
+      };
+    }
+    return {
+      ok: true,
+      identity: this.defaultIdentity,
+      credentialHeader: cred?.header,
+      foreignCredential: cred?.value,
+    };
+  }
+
+  private async verify(key: string, now: number): Promise<CallerIdentity | undefined> {
+    const hit = this.cache.get(key);
+    if (hit !== undefined && now - hit.at < this.ttl) return hit.id;
+    const v = await this.store.verifyGatewayKey(key);
+    const id: CallerIdentity | undefined =
+      v === undefined ? undefined : { bottle: v.bottle, agent: v.agent, parents: [], keyId: v.id };
+    if (this.ttl > 0) {
+      if (this.cache.size > 10_000) this.cache.clear();
+      this.cache.set(key, { at: now, id });
+    }
+    if (id !== undefined) this.keysConfigured = true;
+    return id;
+  }
+}

@@ -1,0 +1,178 @@
+import {
+  getProvider,
+  type ModelPrice,
+  type ResolvedModel,
+  type WireApi,
+} from "@bottlekit/provider-registry";
+import type { ClientApi } from "./apis.ts";
+
+/** The part of provider-registry's registry the gateway needs (structural, to keep the seam small). */
+export interface ModelResolver {
+  resolve(model: string, options?: { api?: WireApi }): ResolvedModel;
+}
+
+/** Where one (client API, model) pair goes. Built once per pair and cached. */
+export interface UpstreamTarget {
+  /** Canonical provider id, the budget scope's provider. */
+  provider: string;
+  /** Upstream model id sent to the provider. */
+  model: string;
+  /** The client's model string; the body is rewritten only when it differs from `model`. */
+  clientModel: string;
+  api: ClientApi;
+  /** `http://host:port`: the key of the connection pool. */
+  origin: string;
+  /** Path (with query) on the origin. */
+  path: string;
+  /** Static headers sent upstream: provider headers plus the injected credential. */
+  headers: Readonly<Record<string, string>>;
+  /** Forward the client's credential instead of injecting one (`passthrough_auth`). */
+  passthrough: boolean;
+  /** Header the provider reads its credential from (`authorization`, `x-api-key`, …). */
+  authHeader: string | undefined;
+  /** OpenAI chat streams: usage must be asked for with `stream_options.include_usage`. */
+  streamUsageOption: boolean;
+  maxOutput: number | undefined;
+  price: ModelPrice | undefined;
+  kind: "network" | "local-agent";
+}
+
+export type RouteResult =
+  | { ok: true; target: UpstreamTarget }
+  | {
+      ok: false;
+      status: number;
+      type: "not_found_error" | "invalid_request_error";
+      message: string;
+    };
+
+const DEFAULT_PATH: Record<ClientApi, string> = {
+  "openai-chat": "/chat/completions",
+  "openai-responses": "/responses",
+  "anthropic-messages": "/messages",
+};
+
+/** Reads an API key from the environment: the first env var in `names` that is set and non-empty. */
+export function keyFromEnv(
+  names: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): { name: string; value: string } | undefined {
+  for (const n of names) {
+    const v = env[n];
+    if (v !== undefined && v.length > 0) return { name: n, value: v };
+  }
+  return undefined;
+}
+
+/**
+ * Routes (client API, model) to an upstream through provider-registry, same-API passthrough only:
+ * the provider must speak the client's wire API. Results are cached, so the hot path costs one
+ * Map lookup after the first call for a model. The cache is bounded (cleared when it grows past
+ * `maxEntries`) so arbitrary client model strings cannot grow memory without bound.
+ */
+export class Router {
+  private readonly cache = new Map<string, RouteResult>();
+  constructor(
+    private readonly resolver: ModelResolver,
+    private readonly env: Readonly<Record<string, string | undefined>>,
+    private readonly maxEntries = 4096,
+  ) {}
+
+  route(api: ClientApi, model: string): RouteResult {
+    const key = `${api}\u0001${model}`;
+    const hit = this.cache.get(key);
+    if (hit) return hit;
+    const result = this.build(api, model);
+    if (this.cache.size >= this.maxEntries) this.cache.clear();
+    this.cache.set(key, result);
+    return result;
+  }
+
+  private build(api: ClientApi, model: string): RouteResult {
+    let resolved: ResolvedModel;
+    try {
+      resolved = this.resolver.resolve(model, { api: api as WireApi });
+    } catch (error) {
+      const hint = error instanceof Error && "hint" in error ? ` ${String(error.hint ?? "")}` : "";
+      const msg = error instanceof Error ? error.message : String(error);
+      return {
+        ok: false,
+        status: 404,
+        type: "not_found_error",
+        message: `model "${model}" is not routable: ${msg}${hint}`.trim(),
+      };
+    }
+    if (!resolved.apis.includes(api as WireApi)) {
+      return {
+        ok: false,
+        status: 400,
+        type: "invalid_request_error",
+        message: `model "${model}" resolves to provider "${resolved.provider}", which speaks ${resolved.apis.join(", ")}, not ${api}; call it through the matching endpoint`,
+      };
+    }
+    if (resolved.baseUrl === undefined) {
+      return {
+        ok: false,
+        status: 400,
+        type: "invalid_request_error",
+        message: `provider "${resolved.provider}" has no base URL; set base_url for it in model_providers`,
+      };
+    }
+    const info = getProvider(resolved.provider);
+    const endpoint = info?.endpoints[api as WireApi];
+    const rawPath = (endpoint?.path ?? DEFAULT_PATH[api]).replace(
+      "{model}",
+      encodeURIComponent(resolved.model),
+    );
+    // The registry's URL has the provider's path quirks applied; use it when it is for our API.
+    const full =
+      resolved.api === api && resolved.url !== undefined
+        ? new URL(resolved.url)
+        : new URL(`${resolved.baseUrl.replace(/\/+$/, "")}${rawPath}`);
+    const base = full;
+    const auth = endpoint?.auth ?? resolved.auth;
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(resolved.headers)) headers[k.toLowerCase()] = v;
+    let authHeader: string | undefined;
+    let path = `${full.pathname}${full.search}`;
+    if (auth.style === "bearer") authHeader = "authorization";
+    else if (auth.style === "x-api-key") authHeader = (auth.header ?? "x-api-key").toLowerCase();
+    if (!resolved.auth.passthrough) {
+      const key = keyFromEnv(resolved.auth.keyEnv, this.env);
+      if (key === undefined && auth.style !== "none" && !auth.optional) {
+        return {
+          ok: false,
+          status: 400,
+          type: "invalid_request_error",
+          message: `provider "${resolved.provider}" has no credential: set ${resolved.auth.keyEnv.join(" or ") || "its access_key"} in the gateway's environment`,
+        };
+      }
+      if (key !== undefined) {
+        if (auth.style === "bearer") headers["authorization"] = `Bearer ${key.value}`;
+        else if (auth.style === "x-api-key" && authHeader) headers[authHeader] = key.value;
+        else if (auth.style === "query") {
+          const sep = path.includes("?") ? "&" : "?";
+          path += `${sep}${encodeURIComponent(auth.param ?? "key")}=${encodeURIComponent(key.value)}`;
+        }
+      }
+    }
+    return {
+      ok: true,
+      target: {
+        provider: resolved.provider,
+        model: resolved.model,
+        clientModel: model,
+        api,
+        origin: base.origin,
+        path,
+        headers,
+        passthrough: resolved.auth.passthrough,
+        authHeader,
+        streamUsageOption: resolved.streamUsageOption,
+        maxOutput: resolved.limits?.maxOutput,
+        price: resolved.price,
+        kind: resolved.kind,
+      },
+    };
+  }
+}

@@ -1,0 +1,924 @@
+import { once } from "node:events";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { performance } from "node:perf_hooks";
+import type { ReserveResult, SettleUsage, Store } from "@bottlekit/budget-store";
+import { Pool } from "undici";
+import {
+  API_BY_PATH,
+  type ClientApi,
+  errorEvent,
+  errorJson,
+  type GatewayErrorType,
+  readFacts,
+} from "./apis.ts";
+import type { DlpFinding, GatewayDlp } from "./dlp-types.ts";
+import type { CallerIdentity, IdentityResolver } from "./identity.ts";
+import { GatewayMetrics } from "./metrics.ts";
+import type { Router, UpstreamTarget } from "./router.ts";
+import { UsageStripper } from "./sse.ts";
+import { responseText, TextExtractor } from "./text.ts";
+
+/** Token counts of one call, normalized across wire APIs (provider-registry's `UsageResult`). */
+export interface MeteredUsage {
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  reasoningTokens: number;
+  usageMissing: boolean;
+}
+
+/** Incremental usage reader for one streamed response. */
+export interface UsageTap {
+  write(chunk: Uint8Array | string): void;
+  end(): MeteredUsage;
+}
+
+/** Metering functions, provided by provider-registry. */
+export interface Metering {
+  /** Usage from a complete JSON response body. */
+  parse(api: ClientApi, body: unknown): MeteredUsage;
+  tap(api: ClientApi): UsageTap;
+  /** USD cost, or undefined when the model is unpriced. */
+  cost(usage: MeteredUsage, target: UpstreamTarget): number | undefined;
+}
+
+/** One structured log record. Never carries secrets or bodies. */
+export interface GatewayLogEvent {
+  level: "info" | "warn" | "error";
+  event: string;
+  requestId?: string;
+  [key: string]: unknown;
+}
+
+export interface GatewayOptions {
+  router: Router;
+  store: Store;
+  dlp: GatewayDlp;
+  identity: IdentityResolver;
+  metering: Metering;
+  metrics?: GatewayMetrics;
+  /** Upstream: time allowed until response headers (ms). Default 120 s. */
+  upstreamTimeoutMs?: number;
+  /** Upstream: time allowed between body chunks (ms). Default 120 s. */
+  streamIdleTimeoutMs?: number;
+  /** Largest accepted request body. Default 16 MiB. */
+  maxBodyBytes?: number;
+  /** Output cap assumed when neither the client nor the catalog gives one. Default 4096. */
+  defaultMaxTokens?: number;
+  /** Connections per upstream origin. Default 128. */
+  connectionsPerOrigin?: number;
+  log?: (event: GatewayLogEvent) => void;
+  /** Models listed by `GET /v1/models`. */
+  listModels?: () => { id: string; owned_by: string }[];
+}
+
+export interface Gateway {
+  readonly server: Server;
+  readonly metrics: GatewayMetrics;
+  listen(host: string, port: number): Promise<AddressInfo>;
+  /** Stops accepting, lets in-flight calls (streams included) finish within `drainMs`, then closes. */
+  close(drainMs?: number): Promise<void>;
+  /** Number of calls in flight. */
+  inFlight(): number;
+}
+
+// Headers a client may send that are forwarded upstream. Everything else (cookies, the gateway
+// credential, hop-by-hop headers, host) stays at the gateway.
+const FORWARDED_HEADERS = [
+  "accept",
+  "anthropic-version",
+  "anthropic-beta",
+  "openai-beta",
+  "user-agent",
+  "idempotency-key",
+] as const;
+
+const JSON_HEADERS = { "content-type": "application/json" } as const;
+const NO_FINDINGS: DlpFinding[] = [];
+
+let requestCounter = 0;
+const REQUEST_ID_PREFIX = `gw-${process.pid.toString(36)}-${Date.now().toString(36)}-`;
+function nextRequestId(): string {
+  requestCounter = (requestCounter + 1) | 0;
+  return REQUEST_ID_PREFIX + (requestCounter >>> 0).toString(36);
+}
+
+/** What an upstream failure looks like to the client. */
+function classifyUpstreamError(error: unknown): {
+  status: number;
+  type: GatewayErrorType;
+  kind: string;
+  message: string;
+} {
+  const code = (error as { code?: string }).code ?? "";
+  const name = (error as { name?: string }).name ?? "";
+  if (
+    code === "UND_ERR_HEADERS_TIMEOUT" ||
+    code === "UND_ERR_BODY_TIMEOUT" ||
+    name === "TimeoutError"
+  ) {
+    return {
+      status: 504,
+      type: "upstream_timeout",
+      kind: "timeout",
+      message: "the upstream did not answer in time",
+    };
+  }
+  if (
+    code === "UND_ERR_SOCKET" ||
+    code === "ECONNRESET" ||
+    code === "UND_ERR_CLOSED" ||
+    name === "SocketError"
+  ) {
+    return {
+      status: 502,
+      type: "upstream_connection_error",
+      kind: "reset",
+      message: "the upstream closed the connection before the response was complete",
+    };
+  }
+  if (code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "EAI_AGAIN") {
+    return {
+      status: 502,
+      type: "upstream_connection_error",
+      kind: "connect",
+      message: `could not connect to the upstream (${code})`,
+    };
+  }
+  return {
+    status: 502,
+    type: "upstream_error",
+    kind: "other",
+    message: `the upstream request failed${code ? ` (${code})` : ""}`,
+  };
+}
+
+/**
+ * Creates the gateway's HTTP server. The request path for an LLM call:
+ * identity → parse → route → outbound DLP → reserve → upstream (pooled) → usage tap + inbound
+ * scan while streaming back → settle. Costs on the hot path: one JSON.parse of the request
+ * (re-serialized only when the model id or `stream_options` must change), one linear DLP pass
+ * over headers and body, one reserve and one settle, and for non-streamed responses one
+ * JSON.parse of the response for usage. The response bytes are forwarded as received.
+ */
+export function createGateway(options: GatewayOptions): Gateway {
+  const metrics = options.metrics ?? new GatewayMetrics();
+  const log = options.log ?? (() => {});
+  const headersTimeout = options.upstreamTimeoutMs ?? 120_000;
+  const bodyTimeout = options.streamIdleTimeoutMs ?? 120_000;
+  const maxBody = options.maxBodyBytes ?? 16 * 1024 * 1024;
+  const defaultMaxTokens = options.defaultMaxTokens ?? 4096;
+  const connections = options.connectionsPerOrigin ?? 128;
+  const pools = new Map<string, Pool>();
+  let inFlight = 0;
+  let draining = false;
+  const idleWaiters: (() => void)[] = [];
+  const lastRemainingUpdate = new Map<string, number>();
+
+  function poolFor(origin: string): Pool {
+    let p = pools.get(origin);
+    if (p === undefined) {
+      p = new Pool(origin, {
+        connections,
+        pipelining: 1,
+        keepAliveTimeout: 30_000,
+        headersTimeout,
+        bodyTimeout,
+      });
+      pools.set(origin, p);
+    }
+    return p;
+  }
+
+  function sendError(
+    res: ServerResponse,
+    api: ClientApi | undefined,
+    status: number,
+    type: GatewayErrorType,
+    message: string,
+    extra?: Record<string, unknown>,
+  ): void {
+    if (res.headersSent) return;
+    const body = errorJson(api, type, message, extra);
+    res.writeHead(status, {
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(body),
+    });
+    res.end(body);
+  }
+
+  function finishInFlight(): void {
+    inFlight--;
+    metrics.inFlight.set([], inFlight);
+    if (inFlight === 0) for (const w of idleWaiters.splice(0)) w();
+  }
+
+  function recordFindings(
+    direction: "outbound" | "inbound",
+    findings: DlpFinding[],
+    action: string,
+  ): void {
+    for (const f of findings) metrics.dlpFindings.inc([direction, f.detector, action]);
+  }
+
+  function updateRemaining(identity: CallerIdentity, provider: string): void {
+    const key = `${identity.bottle}\u0001${identity.agent}\u0001${provider}`;
+    const now = Date.now();
+    if (now - (lastRemainingUpdate.get(key) ?? 0) < 1000) return;
+    lastRemainingUpdate.set(key, now);
+    options.store
+      .remaining({
+        bottle: identity.bottle,
+        parents: identity.parents,
+        agent: identity.agent,
+        provider,
+      })
+      .then((r) => {
+        if (r !== undefined)
+          metrics.budgetRemaining.set(
+            [identity.bottle, identity.agent, provider, r.scope],
+            r.remaining,
+          );
+      })
+      .catch(() => {});
+  }
+
+  async function settle(
+    reservation: string,
+    identity: CallerIdentity,
+    target: UpstreamTarget,
+    usage: MeteredUsage,
+    requestId: string,
+  ): Promise<void> {
+    const model = target.model;
+    if (usage.usageMissing) metrics.usageMissing.inc([target.provider, model]);
+    if (usage.inputTokens > 0)
+      metrics.tokens.inc([target.provider, model, "input"], usage.inputTokens);
+    if (usage.outputTokens > 0)
+      metrics.tokens.inc([target.provider, model, "output"], usage.outputTokens);
+    if (usage.cacheReadTokens > 0)
+      metrics.tokens.inc([target.provider, model, "cache_read"], usage.cacheReadTokens);
+    if (usage.cacheWriteTokens > 0)
+      metrics.tokens.inc([target.provider, model, "cache_write"], usage.cacheWriteTokens);
+    if (usage.reasoningTokens > 0)
+      metrics.tokens.inc([target.provider, model, "reasoning"], usage.reasoningTokens);
+    const su: SettleUsage = {
+      model,
+      inputTokens: usage.inputTokens,
+      outputTokens: usage.outputTokens,
+      cacheReadTokens: usage.cacheReadTokens,
+      cacheWriteTokens: usage.cacheWriteTokens,
+      reasoningTokens: usage.reasoningTokens,
+      usageMissing: usage.usageMissing,
+      requestId,
+    };
+    const cost = options.metering.cost(usage, target);
+    if (cost !== undefined) su.costUsd = cost;
+    try {
+      const r = await options.store.settle(reservation, su);
+      if (r.crossed !== undefined) {
+        log({
+          level: "warn",
+          event: "budget.crossed",
+          requestId,
+          bottle: identity.bottle,
+          agent: identity.agent,
+          provider: target.provider,
+          scope: r.crossed.scope,
+          key: r.crossed.key,
+          limit: r.crossed.limit,
+          used: r.crossed.used,
+          policy: r.crossed.policy,
+        });
+      }
+      updateRemaining(identity, target.provider);
+    } catch (error) {
+      log({ level: "error", event: "settle.failed", requestId, error: String(error) });
+    }
+  }
+
+  async function release(reservation: string, requestId: string): Promise<void> {
+    try {
+      await options.store.release(reservation);
+    } catch (error) {
+      log({ level: "error", event: "release.failed", requestId, error: String(error) });
+    }
+  }
+
+  async function handleLlm(
+    api: ClientApi,
+    endpoint: string,
+    req: IncomingMessage,
+    res: ServerResponse,
+    raw: Buffer,
+    t0: number,
+  ): Promise<void> {
+    const requestId = nextRequestId();
+    let provider = "";
+    res.setHeader("x-request-id", requestId);
+    res.once("finish", () => {
+      metrics.requests.inc([endpoint, String(res.statusCode), provider]);
+      metrics.latency.observe([endpoint, provider], (performance.now() - t0) / 1000);
+    });
+
+    // 1. identity
+    const who = await options.identity.resolve(req.headers);
+    if (!who.ok) return sendError(res, api, who.status, "authentication_error", who.message);
+    const identity = who.identity;
+
+    // 2. parse
+    let text = raw.toString("utf8");
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return sendError(
+        res,
+        api,
+        400,
+        "invalid_request_error",
+        "the request body is not valid JSON",
+      );
+    }
+    const facts = readFacts(api, body);
+    if (typeof facts === "string") return sendError(res, api, 400, "invalid_request_error", facts);
+
+    // 3. route
+    const routed = options.router.route(api, facts.model);
+    if (!routed.ok) return sendError(res, api, routed.status, routed.type, routed.message);
+    const target = routed.target;
+    provider = target.provider;
+
+    // 4. a client never holds a provider credential, unless the provider is passthrough
+    let clientCredential: string | undefined;
+    if (who.foreignCredential !== undefined) {
+      if (target.passthrough) clientCredential = who.foreignCredential;
+      else if (options.dlp.isProviderCredential(who.foreignCredential)) {
+        metrics.dlpFindings.inc(["outbound", "client_credential", "block"]);
+        return sendError(
+          res,
+          api,
+          401,
+          "authentication_error",
+          `clients must not send provider credentials to the gateway: it injects ${target.provider}'s key itself. Use a gateway key (\`bottle-gateway keys create\`), or configure ${target.provider} with passthrough_auth`,
+        );
+      }
+    } else if (target.passthrough) {
+      return sendError(
+        res,
+        api,
+        401,
+        "authentication_error",
+        `provider ${target.provider} is configured with passthrough_auth: send its credential as Authorization or x-api-key`,
+      );
+    }
+
+    // 5. outbound DLP (headers + body)
+    const verdict = options.dlp.outbound(req.headers, text, who.credentialHeader);
+    if (verdict.findings.length > 0) recordFindings("outbound", verdict.findings, verdict.action);
+    if (verdict.action === "block") {
+      log({
+        level: "warn",
+        event: "dlp.outbound.blocked",
+        requestId,
+        bottle: identity.bottle,
+        findings: verdict.findings,
+      });
+      return sendError(
+        res,
+        api,
+        403,
+        "dlp_blocked",
+        "the request was blocked by the gateway's data-loss policy: it carries a secret or credential",
+        {
+          findings: verdict.findings.map((f) => ({
+            detector: f.detector,
+            rule: f.rule,
+            surface: f.surface,
+          })),
+        },
+      );
+    }
+    let redacted = false;
+    if (verdict.action === "redact") {
+      redacted = true;
+      log({ level: "warn", event: "dlp.outbound.redacted", requestId, findings: verdict.findings });
+      text = verdict.body;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        return sendError(
+          res,
+          api,
+          403,
+          "dlp_blocked",
+          "redaction left the body unparseable; blocked",
+        );
+      }
+    }
+
+    // 6. the upstream body: re-serialized only when something must change
+    const injectUsage =
+      facts.stream && api === "openai-chat" && target.streamUsageOption && !facts.clientWantsUsage;
+    let out: Buffer | string;
+    if (target.model !== facts.model || injectUsage) {
+      const b = body as Record<string, unknown>;
+      b["model"] = target.model;
+      if (injectUsage) {
+        const so = b["stream_options"];
+        b["stream_options"] = {
+          ...(typeof so === "object" && so !== null ? so : {}),
+          include_usage: true,
+        };
+      }
+      out = JSON.stringify(b);
+    } else {
+      out = redacted ? text : raw;
+    }
+    const outBytes = typeof out === "string" ? Buffer.byteLength(out) : out.length;
+
+    // 7. reserve: input estimate (bytes / 4, rounded up) plus the output cap
+    const cap = facts.maxTokens ?? target.maxOutput ?? defaultMaxTokens;
+    const estimate = Math.ceil(outBytes / 4) + cap;
+    let reservation: ReserveResult;
+    try {
+      reservation = await options.store.reserve({
+        bottle: identity.bottle,
+        parents: identity.parents,
+        agent: identity.agent,
+        provider: target.provider,
+        estimateTokens: estimate,
+        requestId,
+      });
+    } catch (error) {
+      log({ level: "error", event: "reserve.failed", requestId, error: String(error) });
+      return sendError(
+        res,
+        api,
+        503,
+        "api_error",
+        "the budget store is unavailable; refusing the call (fail closed)",
+      );
+    }
+    if (!reservation.ok) {
+      metrics.budgetRefusals.inc([identity.bottle, target.provider, reservation.reason]);
+      const why =
+        reservation.reason === "cut-off"
+          ? `bottle "${identity.bottle}" is cut off until an operator restores it (\`bottle budget restore ${identity.bottle}\`)`
+          : reservation.reason === "exhausted"
+            ? `the ${reservation.scope.scope} budget "${reservation.scope.key}" for ${reservation.scope.provider} is spent`
+            : `the ${reservation.scope.scope} budget "${reservation.scope.key}" for ${reservation.scope.provider} has ${reservation.remaining} tokens left, less than this call may use (${estimate}: input estimate plus max tokens ${cap}); lower max tokens or raise the budget`;
+      log({
+        level: "warn",
+        event: "budget.refused",
+        requestId,
+        bottle: identity.bottle,
+        agent: identity.agent,
+        provider: target.provider,
+        reason: reservation.reason,
+        remaining: reservation.remaining,
+      });
+      return sendError(res, api, 429, "budget_exceeded", why, {
+        reason: reservation.reason,
+        scope: reservation.scope,
+        remaining: reservation.remaining,
+      });
+    }
+    const reservationId = reservation.id;
+
+    // 8. forward
+    const headers: Record<string, string> = {
+      "content-type": "application/json",
+      "content-length": String(outBytes),
+      "x-request-id": requestId,
+    };
+    const rh = req.headers;
+    for (const h of FORWARDED_HEADERS) {
+      const v = rh[h];
+      if (typeof v === "string") headers[h] = v;
+    }
+    for (const k in target.headers) headers[k] = target.headers[k] as string;
+    if (clientCredential !== undefined && target.authHeader !== undefined) {
+      headers[target.authHeader] =
+        target.authHeader === "authorization" ? `Bearer ${clientCredential}` : clientCredential;
+    }
+
+    const ac = new AbortController();
+    let clientGone = false;
+    const onClose = (): void => {
+      if (!res.writableFinished) {
+        clientGone = true;
+        ac.abort();
+      }
+    };
+    res.once("close", onClose);
+
+    const tUp = performance.now();
+    let upstream: Awaited<ReturnType<Pool["request"]>>;
+    try {
+      upstream = await poolFor(target.origin).request({
+        path: target.path,
+        method: "POST",
+        headers,
+        body: out,
+        signal: ac.signal,
+      });
+    } catch (error) {
+      await release(reservationId, requestId);
+      if (clientGone) {
+        log({ level: "info", event: "client.disconnected", requestId, phase: "headers" });
+        return;
+      }
+      const c = classifyUpstreamError(error);
+      metrics.upstreamErrors.inc([target.provider, c.kind]);
+      log({
+        level: "error",
+        event: "upstream.failed",
+        requestId,
+        provider: target.provider,
+        kind: c.kind,
+      });
+      return sendError(res, api, c.status, c.type, `${c.message} (provider ${target.provider})`);
+    }
+    metrics.upstreamLatency.observe([target.provider], (performance.now() - tUp) / 1000);
+
+    const status = upstream.statusCode;
+    const ctype = upstream.headers["content-type"];
+    const contentType = typeof ctype === "string" ? ctype : "application/json";
+
+    // Upstream error: pass its body through (it already has the client API's shape); no charge.
+    if (status >= 400) {
+      let errBody: Buffer;
+      try {
+        errBody = Buffer.from(await upstream.body.arrayBuffer());
+      } catch {
+        errBody = Buffer.alloc(0);
+      }
+      await release(reservationId, requestId);
+      if (status >= 500) metrics.upstreamErrors.inc([target.provider, `status_${status}`]);
+      log({
+        level: "warn",
+        event: "upstream.error_status",
+        requestId,
+        provider: target.provider,
+        status,
+      });
+      if (errBody.length === 0 || !contentType.includes("json")) {
+        return sendError(
+          res,
+          api,
+          status >= 500 ? 502 : status,
+          "upstream_error",
+          `the upstream answered HTTP ${status} (provider ${target.provider})`,
+        );
+      }
+      if (!res.headersSent) {
+        res.writeHead(status, { "content-type": contentType, "content-length": errBody.length });
+        res.end(errBody);
+      }
+      return;
+    }
+
+    const isStream = contentType.startsWith("text/event-stream");
+    if (!isStream) {
+      // Non-streamed: read it all (usage lives in the JSON), scan, forward the same bytes.
+      let buf: Buffer;
+      try {
+        buf = Buffer.from(await upstream.body.arrayBuffer());
+      } catch (error) {
+        await settle(reservationId, identity, target, missingUsage(), requestId);
+        if (clientGone) return;
+        const c = classifyUpstreamError(error);
+        metrics.upstreamErrors.inc([target.provider, c.kind]);
+        return sendError(res, api, c.status, c.type, `${c.message} (provider ${target.provider})`);
+      }
+      let usage: MeteredUsage;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(buf.toString("utf8"));
+        usage = options.metering.parse(api, parsed);
+      } catch {
+        usage = missingUsage();
+      }
+      const scan = options.dlp.inbound();
+      const findings = scan.write(responseText(api, parsed)).concat(scan.end());
+      const blocking = findings.some((f) => f.severity === "block");
+      if (findings.length > 0) {
+        const action = blocking && options.dlp.inboundAction === "block" ? "block" : "warn";
+        recordFindings("inbound", findings, action);
+        log({
+          level: "warn",
+          event: `dlp.inbound.${action === "block" ? "blocked" : "flagged"}`,
+          requestId,
+          findings,
+        });
+        if (action === "block") {
+          void settle(reservationId, identity, target, usage, requestId);
+          return sendError(
+            res,
+            api,
+            502,
+            "dlp_blocked",
+            "the upstream response was blocked by the gateway's prompt-injection policy",
+            {
+              findings: findings.map((f) => ({
+                detector: f.detector,
+                rule: f.rule,
+                surface: "response",
+              })),
+            },
+          );
+        }
+        res.setHeader("x-bottlekit-inbound-findings", String(findings.length));
+      }
+      res.writeHead(status, { "content-type": contentType, "content-length": buf.length });
+      res.end(buf);
+      await settle(reservationId, identity, target, usage, requestId);
+      return;
+    }
+
+    // Streamed: forward chunk by chunk with backpressure, tapping usage and scanning as we go.
+    const tap = options.metering.tap(api);
+    const scan = options.dlp.inbound();
+    const extractor = new TextExtractor(api);
+    const stripper = injectUsage ? new UsageStripper() : undefined;
+    let first = true;
+    let failure: unknown;
+    let blocked = false;
+    res.writeHead(status, {
+      "content-type": contentType,
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+    });
+    try {
+      for await (const chunk of upstream.body as AsyncIterable<Buffer>) {
+        tap.write(chunk);
+        const said = extractor.push(chunk);
+        const findings = said.length > 0 ? scan.write(said) : NO_FINDINGS;
+        if (findings.length > 0) {
+          const block =
+            options.dlp.inboundAction === "block" && findings.some((f) => f.severity === "block");
+          recordFindings("inbound", findings, block ? "block" : "warn");
+          log({
+            level: "warn",
+            event: `dlp.inbound.${block ? "blocked" : "flagged"}`,
+            requestId,
+            findings,
+          });
+          if (block) {
+            blocked = true;
+            break;
+          }
+        }
+        const piece = stripper === undefined ? chunk : stripper.push(chunk);
+        if (piece.length === 0) continue;
+        if (first) {
+          first = false;
+          metrics.ttft.observe([target.provider, target.model], (performance.now() - t0) / 1000);
+        }
+        if (!res.write(piece)) {
+          await Promise.race([once(res, "drain"), once(res, "close")]);
+          if (clientGone) break;
+        }
+      }
+    } catch (error) {
+      failure = error;
+    }
+    if (blocked) {
+      ac.abort();
+      if (!clientGone) {
+        res.end(
+          errorEvent(
+            api,
+            "dlp_blocked",
+            "the upstream response was blocked by the gateway's prompt-injection policy",
+          ),
+        );
+      }
+      await settle(
+        reservationId,
+        identity,
+        target,
+        { ...tap.end(), usageMissing: true },
+        requestId,
+      );
+      return;
+    }
+    if (!clientGone && failure === undefined) {
+      // Whatever text was still buffered (an unterminated last line) gets scanned too.
+      const tail = scan.write(extractor.end()).concat(scan.end());
+      if (tail.length > 0) {
+        const block =
+          options.dlp.inboundAction === "block" && tail.some((f) => f.severity === "block");
+        recordFindings("inbound", tail, block ? "block" : "warn");
+        log({
+          level: "warn",
+          event: `dlp.inbound.${block ? "blocked" : "flagged"}`,
+          requestId,
+          findings: tail,
+        });
+        if (block) {
+          res.end(
+            errorEvent(
+              api,
+              "dlp_blocked",
+              "the upstream response was blocked by the gateway's prompt-injection policy",
+            ),
+          );
+          await settle(reservationId, identity, target, tap.end(), requestId);
+          return;
+        }
+      }
+    }
+    if (stripper !== undefined && !clientGone && failure === undefined) {
+      const rest = stripper.end();
+      if (rest.length > 0) res.write(rest);
+    }
+    const usage = tap.end();
+    if (clientGone) {
+      log({ level: "info", event: "client.disconnected", requestId, phase: "stream" });
+      await settle(reservationId, identity, target, { ...usage, usageMissing: true }, requestId);
+      return;
+    }
+    const usageExpected =
+      api !== "openai-chat" || target.streamUsageOption || facts.clientWantsUsage;
+    if (failure !== undefined || (usage.usageMissing && usageExpected)) {
+      const c =
+        failure !== undefined
+          ? classifyUpstreamError(failure)
+          : {
+              status: 502,
+              type: "upstream_error" as const,
+              kind: "truncated",
+              message: "the upstream stream ended before it was complete",
+            };
+      metrics.upstreamErrors.inc([target.provider, failure === undefined ? "truncated" : c.kind]);
+      log({
+        level: "error",
+        event: "upstream.stream_failed",
+        requestId,
+        provider: target.provider,
+        kind: c.kind,
+      });
+      res.end(errorEvent(api, c.type, `${c.message} (provider ${target.provider})`));
+      await settle(reservationId, identity, target, { ...usage, usageMissing: true }, requestId);
+      return;
+    }
+    res.end();
+    await settle(reservationId, identity, target, usage, requestId);
+  }
+
+  function missingUsage(): MeteredUsage {
+    return {
+      inputTokens: 0,
+      outputTokens: 0,
+      cacheReadTokens: 0,
+      cacheWriteTokens: 0,
+      reasoningTokens: 0,
+      usageMissing: true,
+    };
+  }
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const t0 = performance.now();
+    const url = req.url ?? "/";
+    const q = url.indexOf("?");
+    const path = q === -1 ? url : url.slice(0, q);
+    const api = API_BY_PATH.get(path);
+    if (api === undefined) {
+      handleOther(req, res, path);
+      return;
+    }
+    if (req.method !== "POST") {
+      res.setHeader("allow", "POST");
+      sendError(res, api, 405, "invalid_request_error", `${path} accepts POST only`);
+      return;
+    }
+    if (draining) {
+      res.setHeader("connection", "close");
+      sendError(
+        res,
+        api,
+        503,
+        "overloaded_error",
+        "the gateway is shutting down; retry against another instance",
+      );
+      return;
+    }
+    inFlight++;
+    metrics.inFlight.set([], inFlight);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooBig = false;
+    req.on("data", (c: Buffer) => {
+      if (tooBig) return;
+      size += c.length;
+      if (size > maxBody) {
+        tooBig = true;
+        chunks.length = 0;
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on("error", () => {
+      finishInFlight();
+    });
+    req.on("end", () => {
+      if (tooBig) {
+        sendError(
+          res,
+          api,
+          413,
+          "invalid_request_error",
+          `the request body is larger than ${maxBody} bytes`,
+        );
+        finishInFlight();
+        return;
+      }
+      const raw = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
+      handleLlm(api, path, req, res, raw, t0)
+        .catch((error: unknown) => {
+          log({
+            level: "error",
+            event: "internal_error",
+            error: error instanceof Error ? error.stack : String(error),
+          });
+          if (!res.headersSent) sendError(res, api, 500, "api_error", "internal gateway error");
+          else if (!res.writableEnded) res.end();
+        })
+        .finally(finishInFlight);
+    });
+  }
+
+  function handleOther(req: IncomingMessage, res: ServerResponse, path: string): void {
+    if (req.method === "GET" && path === "/healthz") {
+      const body = JSON.stringify({ status: draining ? "draining" : "ok", inFlight });
+      res.writeHead(draining ? 503 : 200, JSON_HEADERS);
+      res.end(body);
+      return;
+    }
+    if (req.method === "GET" && path === "/metrics") {
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+      res.end(metrics.render());
+      return;
+    }
+    if (req.method === "GET" && path === "/v1/models") {
+      const data = (options.listModels?.() ?? []).map((m) => ({
+        id: m.id,
+        object: "model",
+        created: 0,
+        owned_by: m.owned_by,
+      }));
+      res.writeHead(200, JSON_HEADERS);
+      res.end(JSON.stringify({ object: "list", data }));
+      return;
+    }
+    const api: ClientApi | undefined = path.startsWith("/v1/messages")
+      ? "anthropic-messages"
+      : undefined;
+    sendError(
+      res,
+      api,
+      404,
+      "not_found_error",
+      `no endpoint ${req.method} ${path}; see GET /v1/models, POST /v1/chat/completions, /v1/responses, /v1/messages`,
+    );
+  }
+
+  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, handle);
+  server.on("clientError", (_err, socket) => {
+    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
+  });
+
+  return {
+    server,
+    metrics,
+    inFlight: () => inFlight,
+    listen(host, port) {
+      return new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, host, () => {
+          server.off("error", reject);
+          resolve(server.address() as AddressInfo);
+        });
+      });
+    },
+    async close(drainMs = 30_000) {
+      draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (inFlight > 0) {
+        await Promise.race([
+          new Promise<void>((resolve) => idleWaiters.push(resolve)),
+          new Promise<void>((resolve) => setTimeout(resolve, drainMs).unref()),
+        ]);
+      }
+      server.closeAllConnections();
+      await closed;
+      await Promise.all([...pools.values()].map((p) => p.close().catch(() => {})));
+      pools.clear();
+    },
+  };
+}

@@ -1,0 +1,69 @@
+import { type createRegistry, getProvider } from "@bottlekit/provider-registry";
+import { keyFromEnv } from "./router.ts";
+
+type Registry = ReturnType<typeof createRegistry>;
+
+/** One row of the routing table: where a configured model goes and how it authenticates. */
+export interface RouteRow {
+  /** What a client asks for. */
+  model: string;
+  provider: string;
+  /** Upstream model id (`*` for a wildcard entry). */
+  upstreamModel: string;
+  apis: string[];
+  baseUrl: string | null;
+  /** `env:NAME` when the key is set, `passthrough`, `none`, or `missing:NAME|NAME`. Never a value. */
+  credential: string;
+  wildcard: boolean;
+  default: boolean;
+  kind: "network" | "local-agent";
+}
+
+/** The resolved routing table of the configured entries (names and env var names only). */
+export function routingTable(registry: Registry, env: NodeJS.ProcessEnv): RouteRow[] {
+  const rows: RouteRow[] = [];
+  for (const e of registry.config.providers) {
+    const info = getProvider(e.provider) ?? e.interface;
+    const keyEnv = e.accessKeyEnv !== undefined ? [e.accessKeyEnv] : [...info.apiKeyEnv];
+    let credential: string;
+    if (e.passthroughAuth) credential = "passthrough";
+    else if (info.auth.style === "none") credential = "none";
+    else {
+      const k = keyFromEnv(keyEnv, env);
+      credential = k ? `env:${k.name}` : `missing:${keyEnv.join("|") || "access_key"}`;
+    }
+    rows.push({
+      model: e.name,
+      provider: e.provider,
+      upstreamModel: e.modelId,
+      apis: [...e.interface.apis],
+      baseUrl: e.baseUrl ?? info.baseUrl ?? null,
+      credential,
+      wildcard: e.wildcard,
+      default: e.default,
+      kind: e.interface.kind,
+    });
+  }
+  return rows;
+}
+
+/** Routable models: configured names, plus catalog models of wildcard providers that have a key. */
+export function routableModels(
+  registry: Registry,
+  env: NodeJS.ProcessEnv,
+): { id: string; provider: string; source: "config" | "catalog" }[] {
+  const rows = routingTable(registry, env).filter((r) => !r.credential.startsWith("missing:"));
+  const out: { id: string; provider: string; source: "config" | "catalog" }[] = [];
+  const wildcardProviders = new Set<string>();
+  for (const r of rows) {
+    if (r.wildcard) wildcardProviders.add(r.provider);
+    else out.push({ id: r.model, provider: r.provider, source: "config" });
+  }
+  if (wildcardProviders.size > 0) {
+    for (const m of registry.listModels({ include: "catalog" })) {
+      if (wildcardProviders.has(m.provider))
+        out.push({ id: m.id, provider: m.provider, source: "catalog" });
+    }
+  }
+  return out;
+}
