@@ -1,0 +1,302 @@
+import fc from "fast-check";
+import { beforeAll, describe, expect, it } from "vitest";
+import { checkArgv, checkCommand, checkShellSync } from "./check.ts";
+import { parseRulesFile } from "./codex-rules.ts";
+import type { Policy } from "./policy.ts";
+import { loadBashParser } from "./shell/parser.ts";
+
+function rules(text: string): Policy {
+  const parsed = parseRulesFile(text, "test.rules");
+  expect(parsed.exampleFailures).toEqual([]);
+  return parsed.policy;
+}
+
+beforeAll(async () => {
+  await loadBashParser();
+});
+
+const argvs = (r: ReturnType<typeof checkShellSync>) => r.commands.map((c) => c.argv.join(" "));
+
+describe("shell cases of the reference table (stricter semantics)", () => {
+  it("#22 a forbidden command anywhere forbids the script, and names it", () => {
+    const r = checkShellSync(rules(`prefix_rule(["rm"], "forbidden")\nprefix_rule(["git"])`), "git status && rm -rf build");
+    expect(r.decision).toBe("forbidden");
+    const rm = r.commands.find((c) => c.argv[0] === "rm");
+    expect(rm?.decision).toBe("forbidden");
+    expect(rm?.matchedRules[0]?.matchedPrefix).toEqual(["rm"]);
+  });
+
+  it("#23 pipelines: the unmatched side takes the default", () => {
+    const r = checkShellSync(rules(`prefix_rule(["cat"])`), "cat a.log | uploader");
+    expect(r.decision).toBe("prompt");
+    expect(r.commands.find((c) => c.argv[0] === "uploader")?.unmatched).toBe(true);
+    expect(r.notes.join("\n")).toContain("uploader");
+  });
+
+  it("#24 || and ; segments are all checked", () => {
+    const r = checkShellSync(rules(`prefix_rule(["make"])\nprefix_rule(["echo"])\nprefix_rule(["ls"])`), "make || echo fail; ls");
+    expect(r.decision).toBe("allow");
+    expect(argvs(r)).toEqual(["make", "echo fail", "ls"]);
+  });
+
+  it("#25 subshells: cd and npm test are evaluated", () => {
+    const r = checkShellSync(rules(`prefix_rule(["npm"])`), "(cd web && npm test)");
+    expect(argvs(r)).toEqual(["cd web", "npm test"]);
+    expect(r.commands[1]?.decision).toBe("allow");
+    expect(r.commands[0]?.unmatched).toBe(true);
+    const withCd = checkShellSync(rules(`prefix_rule(["npm"])\nprefix_rule(["cd"])`), "(cd web && npm test)");
+    expect(withCd.decision).toBe("allow");
+  });
+
+  it("#26 a redirect does not hide the command; the write is reported", () => {
+    const r = checkShellSync(rules(`prefix_rule(["npm", "test"])`), "npm test > out.log");
+    expect(r.decision).toBe("allow");
+    expect(r.commands[0]?.writes).toEqual(["out.log"]);
+    expect(r.notes).toContain("writes out.log");
+    expect(checkShellSync(rules(`prefix_rule(["npm", "test"])`), "npm test 2>/dev/null").commands[0]?.writes).toBeUndefined();
+  });
+
+  it("#27 an env prefix is matched as the command; values are never reported", () => {
+    const r = checkShellSync(rules(`prefix_rule(["gh"])`), "GH_TOKEN=s3cr3t gh api /user");
+    expect(r.decision).toBe("allow");
+    expect(r.commands[0]?.argv).toEqual(["gh", "api", "/user"]);
+    expect(r.commands[0]?.assignments).toEqual(["GH_TOKEN"]);
+    expect(JSON.stringify(r)).not.toContain("s3cr3t");
+  });
+
+  it("#28 env as a wrapper is seen through", async () => {
+    const r = await checkCommand(rules(`prefix_rule(["npm"])`), ["env", "CI=1", "npm", "test"]);
+    expect(r.decision).toBe("allow");
+    expect(r.commands[0]?.wrappers).toEqual(["env"]);
+  });
+
+  it("#29 $(…) and backticks are evaluated; expansions in arguments do not hide the command", () => {
+    const p = rules(`prefix_rule(["echo"])\nprefix_rule(["rm"], "forbidden")`);
+    expect(checkShellSync(p, "echo $(whoami)").commands.map((c) => [c.argv[0], c.decision])).toEqual([
+      ["whoami", "prompt"],
+      ["echo", "allow"],
+    ]);
+    expect(checkShellSync(p, "echo `rm -rf /`").decision).toBe("forbidden");
+    expect(checkShellSync(p, 'echo "$HOME"').decision).toBe("allow");
+  });
+
+  it("#30 a quoted && is not an operator", () => {
+    const r = checkShellSync(rules(`prefix_rule(["b"], "forbidden")\nprefix_rule(["git"])`), "git commit -m 'a && b'");
+    expect(r.decision).toBe("allow");
+    expect(r.commands).toHaveLength(1);
+    expect(r.commands[0]?.argv).toEqual(["git", "commit", "-m", "a && b"]);
+  });
+
+  it("#31 concatenated quoting is joined into one token", () => {
+    const r = checkShellSync(rules(`prefix_rule(["rg"])`), 'rg -n foo -g"*.py"');
+    expect(r.commands[0]?.argv).toEqual(["rg", "-n", "foo", "-g*.py"]);
+    expect(r.commands[0]?.dynamic).toBeUndefined();
+    expect(r.decision).toBe("allow");
+  });
+
+  it("#32 heredoc bodies are data", () => {
+    const p = rules(`prefix_rule(["python3"])\nprefix_rule(["rm"], "forbidden")`);
+    expect(checkShellSync(p, "python3 <<'EOF'\nimport os\nrm -rf /\nEOF").decision).toBe("allow");
+    expect(checkShellSync(rules(""), "python3 <<'EOF'\nprint(1)\nEOF").decision).toBe("prompt");
+  });
+
+  it("#33 substitutions inside here-strings and unquoted heredocs still run", () => {
+    const p = rules(`prefix_rule(["python3"])\nprefix_rule(["cat"])\nprefix_rule(["rm"], "forbidden")`);
+    expect(checkShellSync(p, 'python3 <<< "$(rm -rf /)"').decision).toBe("forbidden");
+    expect(checkShellSync(p, "cat <<EOF\n$(rm -rf /)\nEOF").decision).toBe("forbidden");
+  });
+
+  it("#34 background jobs are checked", () => {
+    const r = checkShellSync(rules(`prefix_rule(["sleep"])\nprefix_rule(["ls"])`), "sleep 5 & ls");
+    expect(r.decision).toBe("allow");
+    expect(argvs(r)).toEqual(["sleep 5", "ls"]);
+  });
+
+  it("#35 bash -x -c and empty scripts", async () => {
+    const p = rules(`prefix_rule(["ls"])`);
+    expect((await checkCommand(p, ["bash", "-x", "-c", "ls"])).decision).toBe("allow");
+    const empty = await checkCommand(p, ["bash", "-lc", ""]);
+    expect(empty.commands[0]?.argv).toEqual(["bash", "-lc", ""]);
+    expect(empty.decision).toBe("prompt");
+  });
+});
+
+describe("fail closed", () => {
+  const p = () => rules(`prefix_rule(["ls"])\nprefix_rule(["echo"])\nprefix_rule(["rm"], "forbidden")\nprefix_rule(["eval"])`);
+
+  it("a program only known at run time is prompt, never allow", () => {
+    const r = checkShellSync(p(), "$CMD args");
+    expect(r.decision).toBe("prompt");
+    expect(r.commands[0]?.notes?.join(" ")).toContain("run time");
+  });
+
+  it("eval is at least prompt, and its literal script is analysed", () => {
+    expect(checkShellSync(p(), "eval ls").decision).toBe("prompt");
+    expect(checkShellSync(p(), "eval 'rm -rf /'").decision).toBe("forbidden");
+    expect(checkShellSync(p(), 'eval "$X"').decision).toBe("prompt");
+  });
+
+  it("a parse error is prompt, and commands found are still checked", () => {
+    expect(checkShellSync(p(), "ls 'unterminated").decision).toBe("prompt");
+    expect(checkShellSync(p(), "rm -rf / && ls (").decision).toBe("forbidden");
+  });
+
+  it("dangerous assignments raise to prompt", () => {
+    for (const s of ["LD_PRELOAD=/tmp/x.so ls", "PATH=/tmp:$PATH ls", "export BASH_ENV=/tmp/x; ls", "GIT_SSH_COMMAND='sh -c x' ls", "env LD_LIBRARY_PATH=/x ls"]) {
+      expect(checkShellSync(p(), s).decision, s).toBe("prompt");
+    }
+    expect(checkShellSync(p(), "FOO=1 ls").decision).toBe("allow");
+  });
+
+  it("a rule that may match an expanded argument is not trusted to allow", () => {
+    const q = rules(`prefix_rule(["rm"])\nprefix_rule(["rm", "-rf"], "forbidden")`);
+    expect(checkShellSync(q, "rm $FLAGS x").decision).toBe("prompt");
+    expect(checkShellSync(q, "rm x").decision).toBe("allow");
+    expect(checkShellSync(q, "rm -rf x").decision).toBe("forbidden");
+  });
+
+  it("unquoted globs are run-time values", () => {
+    const q = rules(`prefix_rule(["git", "push"], "forbidden")\nprefix_rule(["git"])`);
+    expect(checkShellSync(q, "git pu*").decision).toBe("prompt");
+    expect(checkShellSync(q, "git 'pu*'").decision).toBe("allow");
+  });
+});
+
+describe("every command anywhere", () => {
+  const p = () => rules(`prefix_rule(["rm"], "forbidden")\nprefix_rule(["ls"])\nprefix_rule(["echo"])\nprefix_rule(["cat"])`);
+  const forbiddenScripts = [
+    "{ ls; rm -rf x; }",
+    "if ls; then rm x; fi",
+    "for f in a b; do rm $f; done",
+    "while true; do rm x; done",
+    "case $x in a) rm x;; esac",
+    "f() { rm x; }; f",
+    "cat <(rm x)",
+    "ls > >(rm x)",
+    "bash -c 'ls && bash -lc \"rm x\"'",
+    "sudo rm x",
+    "sudo -u root env FOO=1 timeout 5 nice -n 1 nohup rm x",
+    "command rm x",
+    "exec rm x",
+    "time rm x",
+    "xargs rm < files",
+    "xargs -0 -n 1 rm",
+    "find . -name '*.o' -exec rm {} +",
+    "ls | while read f; do rm $f; done",
+    "echo $(echo $(rm x))",
+    "/bin/rm x",
+    "ls && ! rm x",
+    "[[ $(rm x) ]]",
+    "x=$(rm y)",
+    "ls > $(rm x)",
+    "sh -c 'rm x' sh",
+    "zsh -lc 'rm x'",
+  ];
+  for (const s of forbiddenScripts) {
+    it(`finds rm in: ${s}`, async () => {
+      const r = checkShellSync(p(), s);
+      if (s.startsWith("/bin/rm")) {
+        expect(checkShellSync(p(), s, { resolveHostExecutables: true }).decision).toBe("forbidden");
+      } else expect(r.decision).toBe("forbidden");
+    });
+  }
+
+  it("sudo without a rule for sudo is at least prompt", () => {
+    expect(checkShellSync(p(), "sudo ls").decision).toBe("prompt");
+    expect(checkShellSync(rules(`prefix_rule(["sudo", "ls"])\nprefix_rule(["ls"])`), "sudo ls").decision).toBe("allow");
+  });
+
+  it("wrapper rules also apply", () => {
+    expect(checkShellSync(rules(`prefix_rule(["timeout"], "forbidden")\nprefix_rule(["ls"])`), "timeout 5 ls").decision).toBe("forbidden");
+  });
+});
+
+describe("checkArgv (Codex semantics)", () => {
+  it("uses the default decision for unmatched commands and says so", () => {
+    const p = rules(`prefix_rule(["git"], "prompt")`);
+    const r = checkArgv(p, ["ls"]);
+    expect(r).toMatchObject({ decision: "prompt", commands: [{ argv: ["ls"], unmatched: true, matchedRules: [] }] });
+    p.defaultDecision = "forbidden";
+    expect(checkArgv(p, ["ls"]).decision).toBe("forbidden");
+    expect(checkArgv(p, ["git", "x"]).decision).toBe("prompt");
+  });
+});
+
+// ---- fuzz ---------------------------------------------------------------------------------
+
+const WORDS = ["ls", "echo", "git", "status", "-rf", "x", "$X", '"$Y"', "'q'", "$(ls)", "`ls`", "a=b", "FOO=1", "*", "{a,b}", "\\n", "é", "#c"];
+const OPS = [" && ", " || ", "; ", " | ", " & ", "\n", " > f ", " 2>&1 ", " <<< w ", " ( ", " ) ", " { ", " } ", " $( ", " ` ", " <( ", " \" ", " ' ", " if ", " then ", " fi ", " do ", " done "];
+const WRAP = ["sudo ", "env A=1 ", "timeout 3 ", "bash -c '", 'sh -lc "', "xargs ", "nohup ", "command ", "eval "];
+
+const scriptPiece = fc.oneof(
+  { weight: 6, arbitrary: fc.constantFrom(...WORDS) },
+  { weight: 4, arbitrary: fc.constantFrom(...OPS) },
+  { weight: 2, arbitrary: fc.constantFrom(...WRAP) },
+  { weight: 1, arbitrary: fc.string({ maxLength: 6 }) },
+);
+const randomScript = fc.array(scriptPiece, { maxLength: 400 }).map((parts) => parts.join(" ").slice(0, 4096));
+
+describe("fuzz: random scripts up to 4 KB", () => {
+  const policy = () => rules(`prefix_rule(["rm"], "forbidden")\nprefix_rule(["ls"])\nprefix_rule(["echo"])\nprefix_rule(["git"])`);
+
+  it("never throw, never take over 50 ms, never allow a script containing rm", () => {
+    const p = policy();
+    let slowest = 0;
+    fc.assert(
+      fc.property(randomScript, fc.integer({ min: 0, max: 400 }), fc.constantFrom(" rm -rf / ", "; rm x; ", " && rm x ", " $(rm x) ", "\nrm x\n"), (script, at, injected) => {
+        const cut = Math.min(at, script.length);
+        const withRm = `${script.slice(0, cut)}${injected}${script.slice(cut)}`.slice(0, 4096);
+        for (const s of [script, withRm]) {
+          // best of up to 3 runs, so a scheduler or GC pause on a busy CI machine is not a failure
+          let ms = Number.POSITIVE_INFINITY;
+          for (let attempt = 0; attempt < 3 && ms >= 50; attempt++) {
+            const t0 = performance.now();
+            const r = checkShellSync(p, s);
+            ms = Math.min(ms, performance.now() - t0);
+            expect(["allow", "prompt", "forbidden"]).toContain(r.decision);
+          }
+          slowest = Math.max(slowest, ms);
+          expect(ms).toBeLessThan(50);
+        }
+        // wherever rm lands (inside quotes it may be plain data), the script must not be allowed
+        // unless rm ended up as data: then no command may be rm
+        const r = checkShellSync(p, withRm);
+        if (r.decision === "allow") {
+          expect(r.commands.some((c) => c.argv[0] === "rm")).toBe(false);
+        }
+      }),
+      { numRuns: 300, seed: 4242 },
+    );
+    expect(slowest).toBeGreaterThan(0);
+  });
+
+  it("a forbidden command in executable position is never allowed", () => {
+    const p = policy();
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom("ls", "echo hi", "git status", "$(ls)", "X=1 ls", "sudo ls", "echo $Y"), { maxLength: 8 }), fc.constantFrom(" && ", " || ", "; ", " | ", " & ", "\n"), fc.nat(), fc.constantFrom("rm x", "sudo rm x", "env A=1 rm x", "(rm x)", "{ rm x; }", "$(rm x)", "bash -c 'rm x'", "echo `rm x`", "timeout 1 rm x", "A=1 rm x"), (cmds, op, at, rm) => {
+        const list = [...cmds];
+        list.splice(at % (list.length + 1), 0, rm);
+        const r = checkShellSync(p, list.join(op));
+        expect(r.decision).toBe("forbidden");
+      }),
+      { numRuns: 300, seed: 99 },
+    );
+  });
+
+  it("scales linearly: doubling the script does not quadruple the time", () => {
+    const p = policy();
+    const base = Array.from({ length: 200 }, (_, i) => `echo ${i} && ls -la | git status`).join("; ");
+    const time = (s: string) => {
+      let best = Number.POSITIVE_INFINITY;
+      for (let i = 0; i < 5; i++) {
+        const t0 = performance.now();
+        checkShellSync(p, s);
+        best = Math.min(best, performance.now() - t0);
+      }
+      return best;
+    };
+    const t1 = time(base);
+    const t2 = time(`${base}; ${base}`);
+    expect(t2).toBeLessThan(t1 * 4);
+  });
+});
