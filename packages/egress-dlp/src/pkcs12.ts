@@ -78,21 +78,21 @@ function pkcs12Kdf(
 
 export function isDefaultPasswordPkcs12(bytes: Uint8Array, password = "notasecret"): boolean {
   const pfx = readTlv(bytes, 0, bytes.length);
-  if (!pfx || pfx.tag !== 0x30) return false;
+  if (pfx?.tag !== 0x30) return false;
   const [version, authSafe, macData] = children(bytes, pfx);
   if (!version || !authSafe || !macData || version.tag !== 0x02) return false;
   // authSafe ContentInfo: SEQUENCE { OID data, [0] { OCTET STRING content } }
   const [ctype, explicit] = children(bytes, authSafe);
   if (!ctype || !explicit || ctype.tag !== 0x06 || explicit.tag !== 0xa0) return false;
   const [octets] = children(bytes, explicit);
-  if (!octets || octets.tag !== 0x04) return false;
+  if (octets?.tag !== 0x04) return false;
   // MacData: SEQUENCE { DigestInfo { AlgorithmIdentifier, OCTET STRING }, salt, iterations }
   const [digestInfo, salt, iter] = children(bytes, macData);
   if (!digestInfo || !salt || salt.tag !== 0x04) return false;
   const [alg, digest] = children(bytes, digestInfo);
   if (!alg || !digest || digest.tag !== 0x04) return false;
   const [oid] = children(bytes, alg);
-  if (!oid || oid.tag !== 0x06) return false;
+  if (oid?.tag !== 0x06) return false;
   const h = HASHES[hex(bytes, oid)];
   if (!h) return false;
   let iterations = 1;

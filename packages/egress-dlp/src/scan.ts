@@ -51,7 +51,7 @@ export interface ScannerOptions {
   maxChars?: number;
   /** Time budget of one scan in milliseconds. Default 2000. */
   maxMs?: number;
-  /** How many nested encodings (base64, hex, base32, escapes, gzip) are decoded. Default 2. */
+  /** How many nested encodings (base64, hex, base32, escapes, separators, gzip) are decoded. Default 4. */
   maxDecodeDepth?: number;
   /** Bytes one decoded gzip blob may expand to. Default 4 MiB. */
   maxInflateBytes?: number;
@@ -117,6 +117,81 @@ function hexVal(c: number): number {
   if (c >= 97 && c <= 102) return c - 87;
   if (c >= 65 && c <= 70) return c - 55;
   return -1;
+}
+
+function isEscapeRegionChar(d: number): boolean {
+  return (
+    isB64(d) ||
+    d === 92 ||
+    d === 37 ||
+    d === 38 ||
+    d === 35 ||
+    d === 59 ||
+    d === 46 ||
+    d === 126 ||
+    d === 61 ||
+    d === 32
+  );
+}
+
+/** Reversed escapes (`XXXXu\\`, `XX%`): the region is reversed, then unescaped. Linear. */
+function reversedEscapeSegments(text: string, segs: Segment[]): void {
+  const n = text.length;
+  let i = 4;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    const hit =
+      (c === 92 && text.charCodeAt(i - 1) === 117 && hexVal(text.charCodeAt(i - 2)) >= 0) ||
+      (c === 37 && hexVal(text.charCodeAt(i - 1)) >= 0 && hexVal(text.charCodeAt(i - 2)) >= 0);
+    if (!hit) {
+      i++;
+      continue;
+    }
+    let start = i;
+    while (start > 0 && isEscapeRegionChar(text.charCodeAt(start - 1))) start--;
+    let j = i + 1;
+    while (j < n && isEscapeRegionChar(text.charCodeAt(j))) j++;
+    const reversed = [...text.slice(start, j)].reverse().join("");
+    segs.push({
+      start,
+      end: j,
+      kind: "reversed+escapes",
+      text: unescapeRegion(reversed, 0, reversed.length),
+    });
+    i = j + 4;
+  }
+}
+
+const SEPARATORS = new Set([32, 45, 95, 46, 58, 44, 59, 124, 47, 10, 13, 9]);
+
+/**
+ * Characters interleaved with one repeated separator (`s-k-a-n-t`, `\ u 0 0 7 3`): the even
+ * characters form a segment, so encodings hidden behind separators decode too. Linear.
+ */
+function separatedSegments(text: string, segs: Segment[]): void {
+  const n = text.length;
+  let i = 0;
+  while (i + 3 < n) {
+    const sep = text.charCodeAt(i + 1);
+    if (!SEPARATORS.has(sep) || text.charCodeAt(i + 3) !== sep || text.charCodeAt(i) === sep) {
+      i++;
+      continue;
+    }
+    let j = i;
+    let out = "";
+    while (
+      j < n &&
+      text.charCodeAt(j) !== sep &&
+      (j + 1 >= n || text.charCodeAt(j + 1) === sep || j + 1 === n)
+    ) {
+      out += text[j];
+      j += 2;
+      if (j - 1 < n && text.charCodeAt(j - 1) !== sep) break;
+    }
+    if (out.length >= 16)
+      segs.push({ start: i, end: Math.min(n, j - 1), kind: "separated", text: out });
+    i = Math.max(i + 1, j - 1);
+  }
 }
 
 interface Segment {
@@ -207,37 +282,27 @@ function decodeBase32(run: string): string {
  * Finds encoded regions in one linear pass: escape regions, base64/base32/hex runs.
  * Bound: O(n) to find runs; decoding output is at most the run length.
  */
-function encodedSegments(text: string, maxInflate: number): Segment[] {
+export function encodedSegments(text: string, maxInflate: number): Segment[] {
   const segs: Segment[] = [];
   const n = text.length;
+  separatedSegments(text, segs);
+  reversedEscapeSegments(text, segs);
   let i = 0;
   while (i < n) {
     const c = text.charCodeAt(i);
     // escape region: escapes mixed with URL-safe characters
     if (
-      (c === 92 && (text.charCodeAt(i + 1) === 117 || text.charCodeAt(i + 1) === 120)) ||
+      (c === 92 &&
+        (text.charCodeAt(i + 1) === 117 ||
+          text.charCodeAt(i + 1) === 120 ||
+          text.charCodeAt(i + 1) === 92)) ||
       (c === 37 && hexVal(text.charCodeAt(i + 1)) >= 0 && hexVal(text.charCodeAt(i + 2)) >= 0) ||
       (c === 38 && text.charCodeAt(i + 1) === 35)
     ) {
       let start = i;
-      while (start > 0 && isB64(text.charCodeAt(start - 1))) start--;
+      while (start > 0 && isEscapeRegionChar(text.charCodeAt(start - 1))) start--;
       let j = i;
-      while (j < n) {
-        const d = text.charCodeAt(j);
-        if (
-          isB64(d) ||
-          d === 92 ||
-          d === 37 ||
-          d === 38 ||
-          d === 35 ||
-          d === 59 ||
-          d === 46 ||
-          d === 126 ||
-          d === 61
-        )
-          j++;
-        else break;
-      }
+      while (j < n && isEscapeRegionChar(text.charCodeAt(j))) j++;
       segs.push({ start, end: j, kind: "escapes", text: unescapeRegion(text, start, j) });
       i = j;
       continue;
@@ -276,7 +341,7 @@ function encodedSegments(text: string, maxInflate: number): Segment[] {
     const len = j - i;
     if (len >= ENCODED_MIN) {
       const run = text.slice(i, j);
-      if (hexOnly && len >= 24 && digit > 0 && upper + lower > 0 && (upper === 0 || lower === 0)) {
+      if (hexOnly && len >= 24 && (upper === 0 || lower === 0)) {
         segs.push({
           start: i,
           end,
@@ -321,7 +386,7 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
         : options.fingerprintKey;
   const maxChars = options.maxChars ?? 16 * 1024 * 1024;
   const maxMs = options.maxMs ?? 2000;
-  const maxDepth = options.maxDecodeDepth ?? 2;
+  const maxDepth = options.maxDecodeDepth ?? 4;
   const maxInflate = options.maxInflateBytes ?? 4 * 1024 * 1024;
   const secrets = options.knownSecrets ?? [];
   const index =
