@@ -210,7 +210,12 @@ export class SqliteStore implements Store {
   readonly #tx: Database.Transaction<(fn: () => unknown) => unknown>;
   readonly #stmts = new Map<string, Database.Statement>();
   #budgetCache:
-    | { version: string; map: Map<string, Budget>; flag: Map<string, Budget> }
+    | {
+        version: string;
+        map: Map<string, Budget>;
+        flag: Map<string, Budget>;
+        defaultPolicy: CutoffPolicy;
+      }
     | undefined;
   #closed = false;
 
@@ -459,7 +464,8 @@ export class SqliteStore implements Store {
       if (prev === undefined || SOURCE_RANK[b.source] > SOURCE_RANK[prev.source]) map.set(k, b);
       if (b.source === "flag") flag.set(k, b);
     }
-    this.#budgetCache = { version, map, flag };
+    // setDefaultPolicy bumps the same version, so the cached default is as fresh as the budgets.
+    this.#budgetCache = { version, map, flag, defaultPolicy: this.#defaultPolicy() };
     return this.#budgetCache;
   }
 
@@ -574,7 +580,7 @@ export class SqliteStore implements Store {
 
   #entries(applicable: Applicable[], now: number, withReserved: boolean): RemainingEntry[] {
     const policyDefault = applicable.some((a) => a.budget.policy === undefined)
-      ? this.#defaultPolicy()
+      ? (this.#budgetCache?.defaultPolicy ?? this.#defaultPolicy())
       : "cutoff";
     const out: RemainingEntry[] = [];
     for (const a of applicable) {
@@ -668,9 +674,19 @@ export class SqliteStore implements Store {
       input.requestId === undefined ? null : v.name(input.requestId, "reserve.requestId");
     return this.#run("immediate", (): ReserveResult => {
       const now = this.#now();
-      for (const b of [s.bottle, ...s.parents]) {
-        this.#liftExpired(b, now);
-        if (this.#cutoffRow(b, now) !== undefined) {
+      const chain = [s.bottle, ...s.parents];
+      // One indexed read for the whole chain; the common case finds no row.
+      const rows = this.#s(
+        `SELECT bottle, until FROM cutoffs WHERE bottle IN (${chain.map(() => "?").join(", ")})`,
+      ).all(...chain) as Array<{ bottle: string; until: number | null }>;
+      if (rows.length > 0) {
+        const active = new Set<string>();
+        for (const row of rows) {
+          if (row.until !== null && now >= row.until) this.#liftExpired(row.bottle, now);
+          else active.add(row.bottle);
+        }
+        const b = chain.find((x) => active.has(x));
+        if (b !== undefined) {
           return {
             ok: false,
             reason: "cut-off",
