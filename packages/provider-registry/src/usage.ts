@@ -211,18 +211,19 @@ const LF = 10;
 const CR = 13;
 const COLON = 58;
 const SPACE = 32;
-
-function needleFor(api: WireApi): Buffer {
-  return Buffer.from(api === "gemini" ? '"usageMetadata"' : '"usage"');
-}
+const USAGE_KEY = '"usage"';
+const GEMINI_USAGE_KEY = '"usageMetadata"';
+const FINISH_KEY = '"finishReason"';
 
 /**
  * Read a streamed response incrementally and keep its usage. SSE (`data: {...}` events) is read
  * line by line; a body whose first byte is `{` or `[` is buffered and parsed as JSON at `end()`.
  *
- * Cost: linear in the bytes written. Lines are found with native byte search; only events whose
- * data contains a usage key with a non-null value are decoded and JSON-parsed, so content deltas
- * cost a newline search and a few byte compares each.
+ * Cost: linear in the bytes written. Lines are found with native byte search, and so are the
+ * usage keys; only events whose data holds a usage key with a non-null value are kept. For APIs
+ * whose usage reports are cumulative (OpenAI chat and Responses, Gemini) only the latest such
+ * event is kept and it is parsed once, at `end()` or `peek()`; Anthropic's two usage events
+ * (message_start, message_delta) are parsed as they come.
  */
 export function createUsageTap(api: WireApi, options: UsageTapOptions = {}): UsageTap {
   checkApi(api);
@@ -232,14 +233,26 @@ export function createUsageTap(api: WireApi, options: UsageTapOptions = {}): Usa
 class Tap implements UsageTap {
   bytes = 0;
   private readonly acc = newAcc();
-  private readonly needle: Buffer;
+  private readonly usageKey: string;
+  /** Gemini may send finishReason in a chunk of its own. */
+  private readonly finishKey: string | undefined;
+  /** Usage reports are cumulative: keep the latest and parse it lazily. */
+  private readonly lastWins: boolean;
   private mode: "detect" | "sse" | "json" | "json-overflow" = "detect";
   /** Partial line carried over from earlier chunks (owned copies). */
   private carry: Buffer[] = [];
   /** Data lines of the event being read; entries before `owned` are copies we own. */
-  private eventLines: Buffer[] = [];
+  private lines: Buffer[] = [];
   private owned = 0;
-  private eventRelevant = false;
+  /** A first data line not yet materialized (no allocation for events we will drop). */
+  private pBuf: Buffer | undefined;
+  private pStart = 0;
+  private pEnd = 0;
+  private evUsage = false;
+  private evFinish = false;
+  /** Latest usage event not parsed yet, and whether it still points into the caller's chunk. */
+  private latest: Buffer | undefined;
+  private latestIsView = false;
   private json: Buffer[] = [];
   private jsonBytes = 0;
   private ended: UsageResult | undefined;
@@ -248,7 +261,9 @@ class Tap implements UsageTap {
     private readonly api: WireApi,
     private readonly maxJsonBytes: number,
   ) {
-    this.needle = needleFor(api);
+    this.usageKey = api === "gemini" ? GEMINI_USAGE_KEY : USAGE_KEY;
+    this.finishKey = api === "gemini" ? FINISH_KEY : undefined;
+    this.lastWins = api !== "anthropic-messages";
   }
 
   write(chunk: Uint8Array | string): void {
@@ -260,13 +275,14 @@ class Tap implements UsageTap {
     let buf: Buffer;
     if (typeof chunk === "string") buf = Buffer.from(chunk, "utf8");
     else if (Buffer.isBuffer(chunk)) buf = chunk;
-    else if (chunk instanceof Uint8Array)
+    else if (chunk instanceof Uint8Array) {
       buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    else
+    } else {
       throw new ProviderRegistryError(
         "E_INVALID_INPUT",
         "usage tap: chunk must be a Uint8Array or a string",
       );
+    }
     if (buf.length === 0) return;
     this.bytes += buf.length;
     if (this.mode === "detect") {
@@ -289,18 +305,22 @@ class Tap implements UsageTap {
   }
 
   peek(): UsageResult {
+    this.applyLatest();
     return result(this.acc);
   }
 
   end(): UsageResult {
     if (this.ended) return this.ended;
     if (this.mode === "sse") {
+      // Parse what is known good first: a last line cut mid-JSON must not hide it.
+      this.applyLatest();
       if (this.carry.length) {
         const line = Buffer.concat(this.carry);
         this.carry = [];
-        this.line(line, 0, line.length, this.relevant(line, 0, line.length));
+        this.wholeLine(line);
       }
       this.dispatch();
+      this.applyLatest();
     } else if (this.mode === "json") {
       const text = decoder.decode(Buffer.concat(this.json));
       this.json = [];
@@ -325,110 +345,150 @@ class Tap implements UsageTap {
         this.carry.push(Buffer.from(buf));
         return;
       }
-      const line = Buffer.concat([...this.carry, buf.subarray(0, nl)]);
+      this.carry.push(buf.subarray(0, nl));
+      const line = Buffer.concat(this.carry);
       this.carry = [];
-      this.line(line, 0, line.length, this.relevant(line, 0, line.length));
-      this.own();
+      this.wholeLine(line);
       start = nl + 1;
     }
-    let needleAt = this.nextNeedle(buf, start);
+    // Searching a one-byte-per-char (latin1) view of the chunk is several times faster than
+    // Buffer#indexOf with a multi-byte needle; offsets are the same as in the bytes.
+    const str = buf.toString("latin1", 0, len);
+    let usageAt = next(this.usageKey, str, start);
+    let finishAt = this.finishKey ? next(this.finishKey, str, start) : -1;
     while (start < len) {
-      const nl = buf.indexOf(LF, start);
+      const nl = str.indexOf("\n", start);
       if (nl === -1) break;
-      let rel = false;
-      if (needleAt !== -1 && needleAt < nl) {
-        rel = true;
-        needleAt = this.nextNeedle(buf, nl + 1);
+      let usage = false;
+      let finish = false;
+      if (usageAt !== -1 && usageAt < nl) {
+        usage = true;
+        usageAt = next(this.usageKey, str, nl + 1);
       }
-      this.line(buf, start, nl, rel);
+      if (finishAt !== -1 && finishAt < nl) {
+        finish = true;
+        finishAt = next(this.finishKey!, str, nl + 1);
+      }
+      this.line(buf, str, start, nl, usage, finish);
       start = nl + 1;
     }
     if (start < len) this.carry.push(Buffer.from(buf.subarray(start)));
-    this.own();
-  }
-
-  /** Copy retained event lines that still point into the caller's chunk. */
-  private own(): void {
-    for (let i = this.owned; i < this.eventLines.length; i++) {
-      this.eventLines[i] = Buffer.from(this.eventLines[i]!);
+    // Nothing kept may point into the caller's chunk once write() returns.
+    if (this.pBuf === buf) {
+      this.lines.push(Buffer.from(buf.subarray(this.pStart, this.pEnd)));
+      this.pBuf = undefined;
     }
-    this.owned = this.eventLines.length;
-  }
-
-  /** Next position of the usage key with a non-null value at or after `from`, or -1. */
-  private nextNeedle(buf: Buffer, from: number): number {
-    let at = buf.indexOf(this.needle, from);
-    while (at !== -1) {
-      if (this.valueFollows(buf, at + this.needle.length, buf.length)) return at;
-      at = buf.indexOf(this.needle, at + this.needle.length);
+    for (let i = this.owned; i < this.lines.length; i++) {
+      this.lines[i] = Buffer.from(this.lines[i]!);
     }
-    return -1;
-  }
-
-  private relevant(buf: Buffer, start: number, end: number): boolean {
-    let at = buf.indexOf(this.needle, start);
-    while (at !== -1 && at < end) {
-      if (this.valueFollows(buf, at + this.needle.length, end)) return true;
-      at = buf.indexOf(this.needle, at + this.needle.length);
+    this.owned = this.lines.length;
+    if (this.latestIsView && this.latest) {
+      this.latest = Buffer.from(this.latest);
+      this.latestIsView = false;
     }
-    return false;
   }
 
-  /** After `"usage"`: `:` then anything but `null`. */
-  private valueFollows(buf: Buffer, i: number, end: number): boolean {
-    while (i < end && isSpace(buf[i]!)) i++;
-    if (i >= end || buf[i] !== COLON) return false;
-    i++;
-    while (i < end && isSpace(buf[i]!)) i++;
-    return i < end && buf[i] !== 0x6e; // 'n' of null
+  /** A line that was split across chunks, now whole. */
+  private wholeLine(line: Buffer): void {
+    const str = line.toString("latin1");
+    const usage = next(this.usageKey, str, 0) !== -1;
+    const finish = this.finishKey ? next(this.finishKey, str, 0) !== -1 : false;
+    this.line(line, str, 0, line.length, usage, finish);
   }
 
-  private line(buf: Buffer, start: number, end: number, rel: boolean): void {
-    if (end > start && buf[end - 1] === CR) end--;
+  private line(
+    buf: Buffer,
+    str: string,
+    start: number,
+    end: number,
+    usage: boolean,
+    finish: boolean,
+  ): void {
+    if (end > start && str.charCodeAt(end - 1) === CR) end--;
     if (end === start) {
       this.dispatch();
       return;
     }
     // "data:" — other fields (event:, id:, retry:) and comments (":") carry no usage.
-    if (
-      end - start >= 5 &&
-      buf[start] === 0x64 &&
-      buf[start + 1] === 0x61 &&
-      buf[start + 2] === 0x74 &&
-      buf[start + 3] === 0x61 &&
-      buf[start + 4] === COLON
-    ) {
-      let s = start + 5;
-      if (s < end && buf[s] === SPACE) s++;
-      this.eventLines.push(buf.subarray(s, end));
-      if (rel) this.eventRelevant = true;
+    if (!str.startsWith("data:", start)) return;
+    let s = start + 5;
+    if (s < end && str.charCodeAt(s) === SPACE) s++;
+    if (this.pBuf) {
+      this.lines.push(this.pBuf.subarray(this.pStart, this.pEnd));
+      this.pBuf = undefined;
     }
+    if (this.lines.length === 0 && !usage && !finish && !this.evUsage && !this.evFinish) {
+      this.pBuf = buf;
+      this.pStart = s;
+      this.pEnd = end;
+    } else this.lines.push(buf.subarray(s, end));
+    if (usage) this.evUsage = true;
+    if (finish) this.evFinish = true;
   }
 
   private dispatch(): void {
-    if (this.eventRelevant && this.eventLines.length) {
-      const text =
-        this.eventLines.length === 1
-          ? decoder.decode(this.eventLines[0])
-          : this.eventLines.map((b) => decoder.decode(b)).join("\n");
-      let value: unknown;
-      try {
-        value = JSON.parse(text);
-      } catch {
-        value = undefined; // a malformed event carries no usage we can trust
-      }
-      if (value !== undefined) applyValue(this.api, this.acc, value, true);
-    } else if (this.api === "gemini" && this.eventLines.length && !this.acc.finished) {
-      // Gemini's finishReason may arrive in a chunk without usageMetadata.
-      for (const b of this.eventLines) {
-        if (b.includes('"finishReason"')) this.acc.finished = true;
-      }
-      if (this.acc.finished && this.acc.seen) this.acc.complete = true;
+    if (this.evUsage || this.evFinish) {
+      if (this.pBuf) this.lines.push(this.pBuf.subarray(this.pStart, this.pEnd));
+      if (this.evFinish) this.acc.finished = true;
+      if (this.evUsage) {
+        const data =
+          this.lines.length === 1
+            ? this.lines[0]!
+            : Buffer.from(this.lines.map((b) => decoder.decode(b)).join("\n"));
+        if (this.lastWins) {
+          this.latest = data;
+          this.latestIsView = true;
+        } else this.parse(data);
+      } else if (this.acc.finished && this.acc.seen) this.acc.complete = true;
     }
-    this.eventLines = [];
+    this.lines = [];
     this.owned = 0;
-    this.eventRelevant = false;
+    this.pBuf = undefined;
+    this.evUsage = false;
+    this.evFinish = false;
   }
+
+  private applyLatest(): void {
+    if (!this.latest) return;
+    const data = this.latest;
+    this.latest = undefined;
+    this.latestIsView = false;
+    this.parse(data);
+  }
+
+  private parse(data: Buffer): void {
+    let value: unknown;
+    try {
+      value = JSON.parse(decoder.decode(data));
+    } catch {
+      return; // a malformed event carries no usage we can trust
+    }
+    applyValue(this.api, this.acc, value, true);
+  }
+}
+
+/** Next position of `key` followed by `:` and a non-null value, at or after `from`, or -1. */
+function next(key: string, str: string, from: number): number {
+  let at = str.indexOf(key, from);
+  while (at !== -1) {
+    if (valueFollows(str, at + key.length)) return at;
+    at = str.indexOf(key, at + key.length);
+  }
+  return -1;
+}
+
+/** After a key: `:` then anything but `null` on the same line. */
+function valueFollows(str: string, i: number): boolean {
+  const end = str.length;
+  while (i < end && isBlank(str.charCodeAt(i))) i++;
+  if (i >= end || str.charCodeAt(i) !== COLON) return false;
+  i++;
+  while (i < end && isBlank(str.charCodeAt(i))) i++;
+  return i < end && str.charCodeAt(i) !== 0x6e; // 'n' of null
+}
+
+function isBlank(c: number): boolean {
+  return c === SPACE || c === 9;
 }
 
 function isSpace(b: number): boolean {
