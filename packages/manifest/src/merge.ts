@@ -62,7 +62,14 @@ function isPlain(v: unknown): v is Record<string, unknown> {
 
 /** Sets a key without ever touching prototypes (`__proto__` is a valid env name). */
 function put(obj: Record<string, unknown>, key: string, value: unknown): void {
-  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  if (key === "__proto__") {
+    Object.defineProperty(obj, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  } else obj[key] = value;
 }
 
 function own(obj: Record<string, unknown>, key: string): unknown {
@@ -111,9 +118,13 @@ export function layerToAcc(
         record(pathToString(p), p);
       } else if (Array.isArray(v)) {
         const list: string[] = [];
+        const have = new Set<string>();
         v.forEach((el, i) => {
           const s = String(el);
-          if (!list.includes(s)) list.push(s);
+          if (!have.has(s)) {
+            have.add(s);
+            list.push(s);
+          }
           record(elementPath(p, s), [...p, i]);
         });
         put(dst, key, list);
@@ -167,8 +178,12 @@ export function mergeAcc(target: Acc, source: Acc): void {
       } else if (Array.isArray(sv)) {
         const list = Array.isArray(tv) ? (tv as unknown[]) : [];
         put(t, key, list);
+        const have = new Set(list);
         for (const el of sv) {
-          if (!list.includes(el)) list.push(el);
+          if (!have.has(el)) {
+            have.add(el);
+            list.push(el);
+          }
           record(elementPath(p, String(el)));
         }
       } else if (isPlain(sv) && !isAtomic(p)) {

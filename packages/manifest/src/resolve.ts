@@ -106,9 +106,13 @@ export interface ResolveOptions extends Locations {
   loader?: ManifestLoader;
 }
 
+/** A resolved bottle as cached: the merged state, its own graph node, and a lazily built view. */
 interface Internal {
-  resolved: ResolvedBottle;
   acc: Acc;
+  node: BottleNode;
+  notes: string;
+  /** Built on first use: parents' internals are not turned into public views unless asked. */
+  view: ResolvedBottle | undefined;
 }
 
 type Outcome = { ok: true; value: Internal } | { ok: false; issues: ManifestIssue[] };
@@ -142,11 +146,46 @@ export class BottleResolver {
   resolve(name: string): ResolvedBottle {
     const out = this.tryResolve(name);
     if (!out.ok) throw errorFromIssues(out.issues, `cannot resolve bottle \`${name}\`:`);
-    return out.value.resolved;
+    return this.view(name, out.value);
+  }
+
+  /** The public view of a resolved bottle: config, provenance and the graph (built once). */
+  view(name: string, internal: Internal): ResolvedBottle {
+    if (internal.view) return internal.view;
+    // Graph order: parents before children, each bottle once (depth-first over `extends`).
+    const order: string[] = [];
+    const nodes: Record<string, BottleNode> = {};
+    const visit = (n: string) => {
+      if (Object.hasOwn(nodes, n)) return;
+      const hit = this.#cache.get(n);
+      if (!hit?.ok) return;
+      nodes[n] = hit.value.node;
+      for (const p of hit.value.node.parents) visit(p);
+      order.push(n);
+    };
+    visit(name);
+    internal.view = {
+      name,
+      file: internal.node.file,
+      notes: internal.notes,
+      config: toBottleConfig(withDefaults(internal.acc)),
+      provenance: sortedProv(internal.acc),
+      order,
+      nodes,
+    };
+    return internal.view;
   }
 
   internal(name: string): Outcome {
     return this.tryResolve(name);
+  }
+
+  /** Resolves a bottle to its public view, or returns every issue found on the way. */
+  tryView(
+    name: string,
+  ): { ok: true; value: ResolvedBottle } | { ok: false; issues: ManifestIssue[] } {
+    const out = this.tryResolve(name);
+    return out.ok ? { ok: true, value: this.view(name, out.value) } : out;
   }
 
   missingIssue(
@@ -192,8 +231,6 @@ export class BottleResolver {
           : front.extends;
     const issues: ManifestIssue[] = [];
     const acc = emptyAcc();
-    const nodes: Record<string, BottleNode> = {};
-    const order: string[] = [];
     const chain = [...stack, name];
     parents.forEach((parent, i) => {
       const path: KeyPath = typeof front.extends === "string" ? ["extends"] : ["extends", i];
@@ -233,8 +270,6 @@ export class BottleResolver {
         return;
       }
       mergeAcc(acc, out.value.acc);
-      for (const [n, node] of Object.entries(out.value.resolved.nodes)) nodes[n] ??= node;
-      for (const n of out.value.resolved.order) if (!order.includes(n)) order.push(n);
     });
     if (issues.length > 0) {
       // Failures are cached too: every bottle of a cycle reports the one edge that closes it.
@@ -246,8 +281,7 @@ export class BottleResolver {
     const inherit = front.egress?.inherit_routes !== false;
     const droppedRoutes = inherit ? [] : dropRoutes(acc);
     mergeAcc(acc, layerToAcc(front, { kind: "bottle", name, file }, loaded.parsed.locate));
-    order.push(name);
-    nodes[name] = {
+    const node: BottleNode = {
       name,
       file,
       parents: [...parents],
@@ -256,16 +290,7 @@ export class BottleResolver {
       inheritRoutes: inherit,
       droppedRoutes,
     };
-    const resolved: ResolvedBottle = {
-      name,
-      file,
-      notes: loaded.body,
-      config: toBottleConfig(withDefaults(acc)),
-      provenance: sortedProv(acc),
-      order,
-      nodes,
-    };
-    const out: Outcome = { ok: true, value: { resolved, acc } };
+    const out: Outcome = { ok: true, value: { acc, node, notes: loaded.body, view: undefined } };
     this.#cache.set(name, out);
     return out;
   }
@@ -384,6 +409,34 @@ export function findAgent(
   });
 }
 
+/**
+ * Checks an agent file without building its effective config: its own frontmatter, that its
+ * bottle exists, and that the bottle graph resolves. Returns every issue, warnings included.
+ */
+export function checkAgentFile(
+  file: string,
+  resolver: BottleResolver,
+  loader: ManifestLoader,
+): ManifestIssue[] {
+  const loaded = loader.load(file, "agent");
+  if (loaded.value === undefined) return [...loaded.issues];
+  const bottle = loaded.value.bottle;
+  if (!resolver.names().has(bottle)) {
+    return [
+      ...loaded.issues,
+      resolver.missingIssue(
+        bottle,
+        file,
+        loaded.parsed.locate(["bottle"]),
+        ["bottle"],
+        `agent \`${loaded.name}\` uses bottle`,
+      ),
+    ];
+  }
+  const out = resolver.tryResolve(bottle);
+  return out.ok ? [...loaded.issues] : [...loaded.issues, ...out.issues];
+}
+
 type AgentOutcome = { ok: true; value: ResolvedAgent } | { ok: false; issues: ManifestIssue[] };
 
 /** Resolves an agent file against a bottles directory; never throws on bad content. */
@@ -441,7 +494,7 @@ export function tryResolveAgentFile(
     prompt: loaded.body,
     config,
     provenance: sortedProv(full),
-    bottle: out.value.resolved,
+    bottle: resolver.view(front.bottle, out.value),
     warnings,
   };
   if (front.description !== undefined) resolved.description = front.description;

@@ -10,7 +10,7 @@ import {
 import type { ManifestIssue } from "./errors.ts";
 import { ManifestLoader } from "./load.ts";
 import { isValidName } from "./names.ts";
-import { BottleResolver, tryResolveAgentFile } from "./resolve.ts";
+import { BottleResolver, checkAgentFile } from "./resolve.ts";
 import type { ManifestKind } from "./validate.ts";
 
 export interface FileReport {
@@ -89,9 +89,7 @@ export function validatePaths(paths: readonly string[], loc: Locations = {}): Tr
     } else {
       if (!isValidName(name)) issues.push(badName(t.file, name));
       const resolver = resolverFor(bottlesDirFor(dir, dirs.bottles, dirs.home));
-      const out = tryResolveAgentFile(t.file, resolver, loader);
-      if (out.ok) issues.push(...out.value.warnings);
-      else issues.push(...out.issues);
+      issues.push(...checkAgentFile(t.file, resolver, loader));
     }
     const mine = issues.slice(before);
     files.push({ file: t.file, kind, ok: !mine.some((i) => i.severity === "error") });

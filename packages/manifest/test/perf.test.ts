@@ -1,0 +1,51 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { resolveAgent, validatePaths } from "../src/index.ts";
+import { writeTree } from "./gen-tree.ts";
+import { type TempTree, tempTree } from "./home.ts";
+
+let trees: TempTree[] = [];
+afterEach(() => {
+  for (const t of trees) t.cleanup();
+  trees = [];
+});
+
+function timeValidate(count: number): number {
+  const t = tempTree();
+  trees.push(t);
+  writeTree(t.home, count);
+  const loc = { home: t.home, cwd: t.cwd, env: {} };
+  validatePaths([], loc); // warm up module code paths
+  const start = performance.now();
+  const result = validatePaths([], loc);
+  const ms = performance.now() - start;
+  expect(result.ok).toBe(true);
+  expect(result.files).toHaveLength(count);
+  return ms;
+}
+
+describe("performance bounds", () => {
+  it("validates a 200-manifest tree well under a second, and scales about linearly", () => {
+    const small = timeValidate(200);
+    const big = timeValidate(400);
+    // The bench prints the real figures; here only loose bounds that a quadratic slip would break.
+    expect(small).toBeLessThan(1000);
+    expect(big / Math.max(small, 1)).toBeLessThan(4);
+  });
+
+  it("resolves an agent over a deep extends graph with every key attributed", () => {
+    const t = tempTree();
+    trees.push(t);
+    const names = writeTree(t.home, 200);
+    const a = resolveAgent(names[names.length - 1] as string, {
+      home: t.home,
+      cwd: t.cwd,
+      env: {},
+    });
+    expect(a.bottle.order.length).toBeGreaterThan(3);
+    const paths = new Set(a.provenance.map((p) => p.path));
+    for (const host of a.config.egress.routes.map((r) => r.host)) {
+      expect(paths.has(`egress.routes[${JSON.stringify(host)}]`)).toBe(true);
+    }
+    for (const name of Object.keys(a.config.env)) expect(paths.has(`env.${name}`)).toBe(true);
+  });
+});
