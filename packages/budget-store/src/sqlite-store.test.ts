@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -90,5 +91,51 @@ describe("SQLite backend", () => {
     await store.close();
     // Linear growth would make `late` ~9x `early`; allow generous noise on a shared machine.
     expect(late).toBeLessThan(early * 3 + 50);
+  });
+
+  it("waits out another process's write lock instead of failing with SQLITE_BUSY", async () => {
+    const db = join(dir, "locked.db");
+    const store = await openStore(`sqlite:${db}`, { busyTimeoutMs: 5000 });
+    // A plain Node process takes the write lock, holds it for 300 ms, then commits.
+    const holder = spawn(
+      process.execPath,
+      [
+        "-e",
+        `const D = require("better-sqlite3"); const d = new D(process.argv[1]);
+         d.exec("BEGIN IMMEDIATE"); process.stdout.write("locked\\n");
+         setTimeout(() => { d.exec("COMMIT"); d.close(); }, 300);`,
+        db,
+      ],
+      { cwd: process.cwd(), stdio: ["ignore", "pipe", "inherit"] },
+    );
+    await new Promise<void>((resolve) => holder.stdout?.once("data", () => resolve()));
+    try {
+      const t = performance.now();
+      const r = await store.reserve({ bottle: "b", agent: "a", provider: "p", estimateTokens: 1 });
+      expect(r.ok).toBe(true);
+      expect(performance.now() - t).toBeGreaterThan(100);
+    } finally {
+      await store.close();
+      await new Promise((resolve) => holder.once("exit", resolve));
+    }
+  });
+
+  it("turns a lock held past the busy budget into E_STORE_BUSY, then recovers", async () => {
+    const db = join(dir, "stuck.db");
+    const store = await openStore(`sqlite:${db}`, { busyTimeoutMs: 25 });
+    const raw = new Database(db);
+    try {
+      raw.exec("BEGIN IMMEDIATE");
+      await expect(
+        store.reserve({ bottle: "b", agent: "a", provider: "p", estimateTokens: 1 }),
+      ).rejects.toMatchObject({ code: "E_STORE_BUSY" });
+      raw.exec("COMMIT");
+      expect(
+        (await store.reserve({ bottle: "b", agent: "a", provider: "p", estimateTokens: 1 })).ok,
+      ).toBe(true);
+    } finally {
+      raw.close();
+      await store.close();
+    }
   });
 });
