@@ -199,6 +199,6 @@ try {
 } finally {
   gateway.child.send("stop");
   upstream.child.send("stop");
-  await new Promise((r) => setTimeout(r, 300));
+  await new Promise((r) => setTimeout(r, process.env["BENCH_PROF"] ? 3000 : 300));
   rmSync(home, { recursive: true, force: true });
 }

@@ -466,7 +466,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       metrics.budgetRefusals.inc([identity.bottle, target.provider, reservation.reason]);
       const why =
         reservation.reason === "cut-off"
-          ? `bottle "${identity.bottle}" is cut off until an operator restores it (\`bottle budget restore ${identity.bottle}\`)`
+          ? `bottle "${identity.bottle}" is cut off after a budget crossing, until an operator restores it`
           : reservation.reason === "exhausted"
             ? `the ${reservation.scope.scope} budget "${reservation.scope.key}" for ${reservation.scope.provider} is spent`
             : `the ${reservation.scope.scope} budget "${reservation.scope.key}" for ${reservation.scope.provider} has ${reservation.remaining} tokens left, less than this call may use (${estimate}: input estimate plus max tokens ${cap}); lower max tokens or raise the budget`;

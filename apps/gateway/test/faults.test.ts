@@ -63,7 +63,9 @@ describe("upstream faults", () => {
     "truncated stream (%s) → an in-stream error, charged its full reservation, flagged usageMissing",
     async (mode) => {
       h.up.enqueue({ text: "a b c d e f g h", fault: { kind: "truncate", afterFrames: 4, mode } });
-      const stream = await h.openai().chat.completions.create({ ...chat("x"), stream: true as const });
+      const stream = await h
+        .openai()
+        .chat.completions.create({ ...chat("x"), stream: true as const });
       let text = "";
       const run = (async () => {
         for await (const c of stream) text += c.choices[0]?.delta.content ?? "";
@@ -159,7 +161,9 @@ describe("shutdown", () => {
     const d = await startHarness();
     try {
       d.up.enqueue({ text: "one two three four five six seven eight", frameDelayMs: 40 });
-      const stream = await d.openai().chat.completions.create({ ...chat("x"), stream: true as const });
+      const stream = await d
+        .openai()
+        .chat.completions.create({ ...chat("x"), stream: true as const });
       const collected = (async () => {
         let t = "";
         for await (const c of stream) t += c.choices[0]?.delta.content ?? "";
