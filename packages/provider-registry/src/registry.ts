@@ -104,6 +104,7 @@ class RegistryImpl implements Registry {
   private readonly aliases: ReadonlyMap<string, string>;
   private readonly cache = new Map<string, ResolvedModel>();
   private readonly cacheSize: number;
+  private candidates: readonly string[] | undefined;
 
   constructor(config: RegistryConfig, warnings: readonly string[], options: RegistryOptions) {
     this.config = config;
@@ -368,13 +369,7 @@ class RegistryImpl implements Registry {
         },
       );
     }
-    const candidates: string[] = [...this.byName.keys(), ...this.aliases.keys()];
-    for (const info of this.catalog.list()) {
-      const p = getProvider(info.provider);
-      if (p?.families?.some((re) => re.test(info.id))) candidates.push(info.id);
-      candidates.push(`${info.provider}/${info.id}`);
-    }
-    const suggestions = suggest(input, candidates, 3);
+    const suggestions = suggest(input, this.suggestionCandidates(), 3);
     return new ProviderRegistryError(
       "E_UNKNOWN_MODEL",
       `unknown model "${input}"${suggestions.length ? `; ${didYouMean(suggestions)}` : ""}`,
@@ -383,6 +378,20 @@ class RegistryImpl implements Registry {
         hint: "write provider/model (e.g. openai/gpt-4o), or configure it in model_providers",
       },
     );
+  }
+
+  /** Names worth suggesting, built once: configured names, aliases, catalog models. */
+  private suggestionCandidates(): readonly string[] {
+    if (this.candidates) return this.candidates;
+    const out = new Set<string>([...this.byName.keys(), ...this.aliases.keys()]);
+    for (const info of this.catalog.list()) {
+      const p = getProvider(info.provider);
+      // Bare ids only where a bare id resolves: the provider owns the model family.
+      if (p?.families?.some((re) => re.test(info.id))) out.add(info.id);
+      out.add(`${info.provider}/${info.id}`);
+    }
+    this.candidates = [...out];
+    return this.candidates;
   }
 
   private build(
