@@ -80,6 +80,14 @@ describe("model catalog sources", () => {
     expect(r.price?.input).toBeCloseTo(3e-6, 12);
   });
 
+  it("matches genai-prices ids case-insensitively, as genai-prices does", () => {
+    expect(registry.modelInfo("together_ai", "Qwen/Qwen1.5-72B")?.price?.input).toBeCloseTo(
+      0.9e-6,
+      12,
+    );
+    expect(registry.modelInfo("openai", "GPT-4o")?.price?.provenance.key).toBe("openai/gpt-4o");
+  });
+
   it("never guesses a price for an unknown model", () => {
     expect(registry.modelInfo("openai", "totally-new-model-x")).toBeUndefined();
     expect(registry.resolve("ollama/llama3.2").price).toBeUndefined();

