@@ -34,6 +34,11 @@ export interface KnownMatch {
 }
 
 const Q = 8;
+const BITS_MASK = (1 << 21) - 1;
+const ALNUM = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  if ((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)) ALNUM[c] = 1;
+}
 const MIN_RUN = 10;
 const STEP = MIN_RUN - Q + 1;
 
@@ -113,6 +118,11 @@ export class KnownSecretIndex {
   private readonly entOffset: Int32Array;
   private readonly entNext: Int32Array;
   private readonly minChars: number;
+  private readonly multQ: number;
+  /** Bitset over q-gram hashes (2 Mi bits): most text q-grams are rejected without a table probe. */
+  private readonly bits = new Int32Array((BITS_MASK + 1) >>> 5);
+  private proj = new Uint8Array(0);
+  private pos = new Int32Array(0);
 
   constructor(secrets: readonly KnownSecret[], options: KnownIndexOptions = {}) {
     this.secrets = secrets;
@@ -121,6 +131,9 @@ export class KnownSecretIndex {
       throw new EgressDlpError("E_INVALID_INPUT", `minChars must be at least ${MIN_RUN}`);
     }
     this.mult = (Math.floor(Math.random() * 0x3fffffff) << 1) | 1;
+    let mq = 1;
+    for (let k = 0; k < Q; k++) mq = Math.imul(mq, this.mult);
+    this.multQ = mq;
     secrets.forEach((s, i) => {
       const raw = project(s.value);
       if (raw.length < MIN_RUN) {
@@ -160,6 +173,8 @@ export class KnownSecretIndex {
     this.variants.forEach((v, vi) => {
       for (let o = 0; o + Q <= v.chars.length; o++) {
         const h = this.hash(v.chars, o);
+        const b = (h ^ (h >>> 13)) & BITS_MASK;
+        this.bits[b >>> 5] = (this.bits[b >>> 5] as number) | (1 << (b & 31));
         const slot = this.slotFor(h, true);
         this.entVariant[e] = vi;
         this.entOffset[e] = o;
@@ -197,32 +212,49 @@ export class KnownSecretIndex {
   /** Finds every fragment of a known secret (any variant) in `text`. */
   scan(text: string): KnownMatch[] {
     const n = text.length;
-    const proj = new Uint8Array(n);
-    const pos = new Int32Array(n);
+    if (this.proj.length < n) {
+      this.proj = new Uint8Array(n);
+      this.pos = new Int32Array(n);
+    }
+    const proj = this.proj;
+    const pos = this.pos;
+    const mult = this.mult;
+    const multQ = this.multQ;
+    const bits = this.bits;
+    const candidates: number[] = [];
+    // One pass: project to [A-Za-z0-9], roll a q-gram hash, and test every STEP-th q-gram
+    // against a cache-resident bitset before touching the hash table.
     let m = 0;
+    let h = 0;
+    let next = Q;
     for (let i = 0; i < n; i++) {
       const c = text.charCodeAt(i);
-      if ((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)) {
-        proj[m] = c;
-        pos[m] = i;
-        m++;
+      if (c >= 128 || ALNUM[c] === 0) continue;
+      proj[m] = c;
+      pos[m] = i;
+      m++;
+      h = (Math.imul(h, mult) + c) | 0;
+      if (m > Q) h = (h - Math.imul(proj[m - Q - 1] as number, multQ)) | 0;
+      if (m === next) {
+        next += STEP;
+        const k = h === 0 ? 1 : h;
+        const b = (k ^ (k >>> 13)) & BITS_MASK;
+        if ((bits[b >>> 5] as number) & (1 << (b & 31))) candidates.push(m - Q, k);
       }
     }
     const matches: KnownMatch[] = [];
     let coveredTo = 0;
-    const mult = this.mult;
     const keys = this.keys;
     const mask = this.mask;
-    for (let p = 0; p + Q <= m; p += STEP) {
+    for (let ci = 0; ci < candidates.length; ci += 2) {
+      const p = candidates[ci] as number;
+      const hk = candidates[ci + 1] as number;
       if (p < coveredTo) continue;
-      let h = 0;
-      for (let k = 0; k < Q; k++) h = (Math.imul(h, mult) + (proj[p + k] as number)) | 0;
-      if (h === 0) h = 1;
-      let slot = (h ^ (h >>> 15)) & mask;
+      let slot = (hk ^ (hk >>> 15)) & mask;
       let found = -1;
       for (;;) {
         const key = keys[slot] as number;
-        if (key === h) {
+        if (key === hk) {
           found = slot;
           break;
         }
@@ -251,8 +283,9 @@ export class KnownSecretIndex {
         const run = left + right;
         const whole = run === vc.length && v.ratio === 1;
         if (run < MIN_RUN || (!whole && run * v.ratio < this.minChars - 1)) continue;
-        if (!best || run > best.b - best.a)
+        if (!best || run > best.b - best.a) {
           best = { a: p - left, b: p + right, variant: this.entVariant[e] as number };
+        }
       }
       if (best) {
         const v = this.variants[best.variant] as Variant;

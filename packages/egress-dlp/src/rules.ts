@@ -18,6 +18,12 @@ export interface TokenRule {
   secret?: number;
   /** Upper bound of a match's length, in characters. */
   maxLength: number;
+  /**
+   * Matches start exactly at a keyword (the default): the regex runs once, sticky, at each
+   * keyword hit. `window: true` rules have the keyword inside the match; they run on a window of
+   * `maxLength` characters around each hit instead.
+   */
+  window?: boolean;
   /** Drop matches whose secret is a known placeholder word (`password`, `${VAR}`, ...). */
   placeholderCheck?: boolean;
 }
@@ -230,6 +236,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
       `"type"\\s{0,5}:\\s{0,5}"service_account"[^]{0,400}?"private_key"\\s{0,5}:\\s{0,5}"-----BEGIN`,
     ),
     maxLength: 480,
+    window: true,
   },
   {
     id: "azure-storage-key",
@@ -253,6 +260,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     ),
     secret: 1,
     maxLength: 200,
+    window: true,
   },
   {
     id: "azure-devops-pat",
@@ -261,12 +269,13 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["azdo"],
     pattern: rx(`${B}[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4}${E}`),
     maxLength: 84,
+    window: true,
   },
   {
     id: "azure-devops-pat-context",
     provider: "azure",
     description: "Azure DevOps personal access token next to its name",
-    keywords: ["ado_pat", "pat_token", "access_token", "accesstoken", "$token"],
+    keywords: ["ado_pat", "pat_token", "personal", "$token"],
     pattern: rx(
       `(?:ADO_PAT|pat_token|personal_?access_?token|\\$token)\\s{0,5}=\\s{0,5}["']([a-z0-9]{52})["']`,
       "i",
@@ -281,6 +290,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["q~"],
     pattern: rx(`${B}[A-Za-z0-9_~.-]{3}\\dQ~[A-Za-z0-9_~.-]{31,34}${E_DASH}`),
     maxLength: 40,
+    window: true,
   },
   {
     id: "digitalocean-token",
@@ -366,6 +376,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: [".atlasv1."],
     pattern: rx(`${B}[A-Za-z0-9]{14}\\.atlasv1\\.[A-Za-z0-9_=-]{60,70}${E_DASH}`),
     maxLength: 95,
+    window: true,
   },
   {
     id: "doppler-token",
@@ -411,6 +422,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
       `(?<![A-Za-z0-9_-])sk-(?:(?:proj|svcacct|admin|None)-)?[A-Za-z0-9_-]{16,160}T3BlbkFJ[A-Za-z0-9_-]{16,160}${E_DASH}`,
     ),
     maxLength: 340,
+    window: true,
   },
   {
     id: "groq-api-key",
@@ -531,6 +543,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
       "i",
     ),
     maxLength: 120,
+    window: true,
   },
   {
     id: "discord-webhook",
@@ -541,6 +554,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
       `https://(?:ptb\\.|canary\\.)?discord(?:app)?\\.com/api/webhooks/\\d{17,20}/[A-Za-z0-9_-]{60,72}`,
     ),
     maxLength: 140,
+    window: true,
   },
   {
     id: "microsoft-teams-webhook",
@@ -552,6 +566,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
       "i",
     ),
     maxLength: 260,
+    window: true,
   },
   {
     id: "telegram-bot-token",
@@ -560,6 +575,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: [":aa"],
     pattern: rx(`${B}\\d{8,12}:AA[A-Za-z0-9_-]{32,33}${E_DASH}`),
     maxLength: 48,
+    window: true,
   },
   {
     id: "notion-token",
@@ -659,7 +675,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     id: "mailgun-api-key",
     provider: "mailgun",
     description: "Mailgun API key",
-    keywords: ["key-"],
+    keywords: ["mailgun", "mg"],
     pattern: rx(`(?:mailgun|mg).{0,20}key-([a-z0-9]{32})${E}`, "i"),
     secret: 1,
     maxLength: 60,
@@ -671,6 +687,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["-us"],
     pattern: rx(`${B}[a-f0-9]{32}-us[0-9]{1,3}${E}`),
     maxLength: 38,
+    window: true,
   },
   {
     id: "postmark-token",
@@ -767,6 +784,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
       "i",
     ),
     maxLength: 50,
+    window: true,
   },
   {
     id: "dynatrace-token",
@@ -856,7 +874,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     id: "private-key",
     provider: "private-key",
     description: "PEM private key block",
-    keywords: ["private key-----"],
+    keywords: ["-----begin"],
     pattern: rx(
       `-----BEGIN[ A-Z0-9]{0,25}PRIVATE KEY( BLOCK)?-----(?:\\\\r|\\\\n|[A-Za-z0-9+/=\\s"',:-]){50,12000}?-----END[ A-Z0-9]{0,25}PRIVATE KEY( BLOCK)?-----`,
     ),
@@ -876,7 +894,22 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     id: "url-password",
     provider: "basic-auth-url",
     description: "URL with a user name and password",
-    keywords: ["://"],
+    keywords: [
+      "http://",
+      "https://",
+      "ftp://",
+      "ftps://",
+      "ws://",
+      "wss://",
+      "ssh://",
+      "sftp://",
+      "smtp://",
+      "smtps://",
+      "amqp://",
+      "amqps://",
+      "ldap://",
+      "ldaps://",
+    ],
     pattern: rx(
       `\\b(?:https?|ftps?|wss?|ssh|sftp|smtps?|amqps?|ldaps?)://([A-Za-z0-9._~%!$&'()*+,;=-]{1,80}):([^\\s:@/"'\`<>(){}\\[\\]]{3,120})@[A-Za-z0-9.-]{1,253}`,
       "i",
@@ -922,7 +955,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     id: "http-basic-auth",
     provider: "http-auth",
     description: "HTTP Basic authorization header value",
-    keywords: ["basic"],
+    keywords: ["authorization"],
     pattern: rx(
       `Authorization["']?\\s{0,3}[:=]\\s{0,3}["']?Basic\\s{1,3}([A-Za-z0-9+/]{8,500}={0,2})(?![A-Za-z0-9+/=])`,
       "i",
@@ -934,7 +967,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     id: "http-bearer-token",
     provider: "http-auth",
     description: "HTTP Bearer authorization header value",
-    keywords: ["bearer"],
+    keywords: ["authorization"],
     pattern: rx(
       `Authorization["']?\\s{0,3}[:=]\\s{0,3}["']?Bearer\\s{1,3}([A-Za-z0-9._~+/-]{8,2000}={0,2})(?![A-Za-z0-9._~+/=-])`,
       "i",

@@ -72,6 +72,16 @@ interface Budget {
 }
 
 const ENCODED_MIN = 16;
+// Trigger regexes for the decoders: V8 scans for them natively; each is a plain character-class
+// search or a fixed-length sequence (no nested quantifiers), so each pass is linear.
+/** Base64 / base32 / hex candidates: runs of the base64url ∪ base64 alphabet, padding after. */
+const RUN_RE = /(?<![A-Za-z0-9+/_-])([A-Za-z0-9+/_-]{16,})={0,2}/g;
+/** Forward escapes: `\u`, `\x`, `\\`, `%XX`, `&#`. */
+const ESC_RE = /\\[uUx\\]|%[0-9A-Fa-f]{2}|&#/g;
+/** Reversed escapes: `Xu\\` (from `\uXXXX`) and `XX%` (from `%XX`). */
+const REV_RE = /[0-9A-Fa-f]u\\|[0-9A-Fa-f]{2}%/g;
+/** Eight characters each followed by the same separator. */
+const SEP_RE = /([^\s])([ \-_.:,;|/\t])(?:(?!\2)[^\s]\2){7}/g;
 /** DER SEQUENCE, then INTEGER version 3, then the authSafe SEQUENCE: the shape of a PKCS#12 file. */
 const PKCS12_HEADER = /^\x30[\x80-\x84][\s\S]{0,4}\x02\x01\x03\x30/;
 
@@ -100,16 +110,22 @@ function shannon(text: string, from: number, to: number): number {
   return h;
 }
 
+/** Character classes for the decoders' linear passes (ASCII only). */
+const C_B64 = 1;
+const C_ESC = 2;
+const C_SEP = 4;
+const CLASS = new Uint8Array(65536);
+for (let c = 0; c < 128; c++) {
+  const alnum = (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+  if (alnum || c === 43 || c === 47 || c === 45 || c === 95)
+    CLASS[c] = (CLASS[c] as number) | C_B64 | C_ESC;
+}
+for (const c of [92, 37, 38, 35, 59, 46, 126, 61, 32]) CLASS[c] = (CLASS[c] as number) | C_ESC;
+for (const c of [32, 45, 95, 46, 58, 44, 59, 124, 47, 10, 13, 9])
+  CLASS[c] = (CLASS[c] as number) | C_SEP;
+
 function isB64(c: number): boolean {
-  return (
-    (c >= 48 && c <= 57) ||
-    (c >= 65 && c <= 90) ||
-    (c >= 97 && c <= 122) ||
-    c === 43 ||
-    c === 47 ||
-    c === 45 ||
-    c === 95
-  );
+  return ((CLASS[c] as number) & C_B64) !== 0;
 }
 
 function hexVal(c: number): number {
@@ -120,33 +136,15 @@ function hexVal(c: number): number {
 }
 
 function isEscapeRegionChar(d: number): boolean {
-  return (
-    isB64(d) ||
-    d === 92 ||
-    d === 37 ||
-    d === 38 ||
-    d === 35 ||
-    d === 59 ||
-    d === 46 ||
-    d === 126 ||
-    d === 61 ||
-    d === 32
-  );
+  return ((CLASS[d] as number) & C_ESC) !== 0;
 }
 
 /** Reversed escapes (`XXXXu\\`, `XX%`): the region is reversed, then unescaped. Linear. */
 function reversedEscapeSegments(text: string, segs: Segment[]): void {
   const n = text.length;
-  let i = 4;
-  while (i < n) {
-    const c = text.charCodeAt(i);
-    const hit =
-      (c === 92 && text.charCodeAt(i - 1) === 117 && hexVal(text.charCodeAt(i - 2)) >= 0) ||
-      (c === 37 && hexVal(text.charCodeAt(i - 1)) >= 0 && hexVal(text.charCodeAt(i - 2)) >= 0);
-    if (!hit) {
-      i++;
-      continue;
-    }
+  REV_RE.lastIndex = 0;
+  for (let m = REV_RE.exec(text); m !== null; m = REV_RE.exec(text)) {
+    const i = m.index + m[0].length - 1;
     let start = i;
     while (start > 0 && isEscapeRegionChar(text.charCodeAt(start - 1))) start--;
     let j = i + 1;
@@ -158,39 +156,31 @@ function reversedEscapeSegments(text: string, segs: Segment[]): void {
       kind: "reversed+escapes",
       text: unescapeRegion(reversed, 0, reversed.length),
     });
-    i = j + 4;
+    REV_RE.lastIndex = j + 1;
   }
 }
-
-const SEPARATORS = new Set([32, 45, 95, 46, 58, 44, 59, 124, 47, 10, 13, 9]);
 
 /**
  * Characters interleaved with one repeated separator (`s-k-a-n-t`, `\ u 0 0 7 3`): the even
  * characters form a segment, so encodings hidden behind separators decode too. Linear.
  */
 function separatedSegments(text: string, segs: Segment[]): void {
-  const n = text.length;
-  let i = 0;
-  while (i + 3 < n) {
-    const sep = text.charCodeAt(i + 1);
-    if (!SEPARATORS.has(sep) || text.charCodeAt(i + 3) !== sep || text.charCodeAt(i) === sep) {
-      i++;
-      continue;
-    }
-    let j = i;
+  SEP_RE.lastIndex = 0;
+  for (let m = SEP_RE.exec(text); m !== null; m = SEP_RE.exec(text)) {
+    const sep = text.charCodeAt(m.index + 1);
+    let j = m.index;
     let out = "";
-    while (
-      j < n &&
-      text.charCodeAt(j) !== sep &&
-      (j + 1 >= n || text.charCodeAt(j + 1) === sep || j + 1 === n)
-    ) {
+    const n = text.length;
+    while (j < n && text.charCodeAt(j) !== sep && !/\s/.test(text[j] as string)) {
       out += text[j];
+      if (text.charCodeAt(j + 1) !== sep) {
+        j += 1;
+        break;
+      }
       j += 2;
-      if (j - 1 < n && text.charCodeAt(j - 1) !== sep) break;
     }
-    if (out.length >= 16)
-      segs.push({ start: i, end: Math.min(n, j - 1), kind: "separated", text: out });
-    i = Math.max(i + 1, j - 1);
+    if (out.length >= 16) segs.push({ start: m.index, end: j, kind: "separated", text: out });
+    SEP_RE.lastIndex = Math.max(j, m.index + 1);
   }
 }
 
@@ -287,39 +277,31 @@ export function encodedSegments(text: string, maxInflate: number): Segment[] {
   const n = text.length;
   separatedSegments(text, segs);
   reversedEscapeSegments(text, segs);
-  let i = 0;
-  while (i < n) {
-    const c = text.charCodeAt(i);
-    // escape region: escapes mixed with URL-safe characters
-    if (
-      (c === 92 &&
-        (text.charCodeAt(i + 1) === 117 ||
-          text.charCodeAt(i + 1) === 120 ||
-          text.charCodeAt(i + 1) === 92)) ||
-      (c === 37 && hexVal(text.charCodeAt(i + 1)) >= 0 && hexVal(text.charCodeAt(i + 2)) >= 0) ||
-      (c === 38 && text.charCodeAt(i + 1) === 35)
-    ) {
-      let start = i;
-      while (start > 0 && isEscapeRegionChar(text.charCodeAt(start - 1))) start--;
-      let j = i;
-      while (j < n && isEscapeRegionChar(text.charCodeAt(j))) j++;
-      segs.push({ start, end: j, kind: "escapes", text: unescapeRegion(text, start, j) });
-      i = j;
-      continue;
-    }
-    if (!isB64(c)) {
-      i++;
-      continue;
-    }
-    let j = i;
+  let covered = 0;
+  ESC_RE.lastIndex = 0;
+  for (let m = ESC_RE.exec(text); m !== null; m = ESC_RE.exec(text)) {
+    if (m.index < covered) continue;
+    let start = m.index;
+    while (start > covered && isEscapeRegionChar(text.charCodeAt(start - 1))) start--;
+    let j = m.index + 1;
+    while (j < n && isEscapeRegionChar(text.charCodeAt(j))) j++;
+    segs.push({ start, end: j, kind: "escapes", text: unescapeRegion(text, start, j) });
+    covered = j;
+    ESC_RE.lastIndex = j;
+  }
+  RUN_RE.lastIndex = 0;
+  for (let m = RUN_RE.exec(text); m !== null; m = RUN_RE.exec(text)) {
+    const i = m.index;
+    const run = m[1] as string;
+    const len = run.length;
+    const end = i + m[0].length;
     let upper = 0;
     let lower = 0;
     let digit = 0;
     let hexOnly = true;
     let b32 = true;
-    while (j < n) {
-      const d = text.charCodeAt(j);
-      if (!isB64(d)) break;
+    for (let k = 0; k < len; k++) {
+      const d = run.charCodeAt(k);
       if (d >= 65 && d <= 90) {
         upper++;
         if (d > 70) hexOnly = false;
@@ -334,39 +316,31 @@ export function encodedSegments(text: string, maxInflate: number): Segment[] {
         hexOnly = false;
         b32 = false;
       }
-      j++;
     }
-    let end = j;
-    while (end < n && text.charCodeAt(end) === 61 && end - j < 6) end++;
-    const len = j - i;
-    if (len >= ENCODED_MIN) {
-      const run = text.slice(i, j);
-      if (hexOnly && len >= 24 && (upper === 0 || lower === 0)) {
-        segs.push({
-          start: i,
-          end,
-          kind: "hex",
-          text: Buffer.from(run.slice(0, len & ~1), "hex").toString("latin1"),
-        });
-      }
-      if (b32 && upper > 0 && digit > 0) {
-        segs.push({ start: i, end, kind: "base32", text: decodeBase32(run) });
-      }
-      if (upper > 0 && lower > 0) {
-        const bytes = Buffer.from(run.replace(/-/g, "+").replace(/_/g, "/"), "base64");
-        if (bytes.length > 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
-          try {
-            const inflated = gunzipSync(bytes, { maxOutputLength: maxInflate });
-            segs.push({ start: i, end, kind: "base64+gzip", text: inflated.toString("latin1") });
-          } catch {
-            segs.push({ start: i, end, kind: "base64+gzip-undecodable", text: "" });
-          }
-        } else {
-          segs.push({ start: i, end, kind: "base64", text: bytes.toString("latin1") });
+    if (hexOnly && len >= 24 && (upper === 0 || lower === 0)) {
+      segs.push({
+        start: i,
+        end,
+        kind: "hex",
+        text: Buffer.from(run.slice(0, len & ~1), "hex").toString("latin1"),
+      });
+    }
+    if (b32 && upper > 0 && digit > 0) {
+      segs.push({ start: i, end, kind: "base32", text: decodeBase32(run) });
+    }
+    if (upper > 0 && lower > 0) {
+      const bytes = Buffer.from(run.replace(/-/g, "+").replace(/_/g, "/"), "base64");
+      if (bytes.length > 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
+        try {
+          const inflated = gunzipSync(bytes, { maxOutputLength: maxInflate });
+          segs.push({ start: i, end, kind: "base64+gzip", text: inflated.toString("latin1") });
+        } catch {
+          segs.push({ start: i, end, kind: "base64+gzip-undecodable", text: "" });
         }
+      } else {
+        segs.push({ start: i, end, kind: "base64", text: bytes.toString("latin1") });
       }
     }
-    i = end > i ? end : i + 1;
   }
   return segs;
 }
@@ -412,6 +386,9 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
   });
   const ac = new AhoCorasick(keywords);
   const kwLen = keywords.map((k) => k.length);
+  const anchored = rules.map((r) =>
+    r.window ? undefined : new RegExp(r.pattern.source, `${r.pattern.flags.replace("g", "")}yd`),
+  );
   const regexes = rules.map(
     (r) =>
       new RegExp(
@@ -448,9 +425,35 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
       });
     }
     const windows: number[][] = rules.map(() => []);
+    const record = (ri: number, m: RegExpExecArray, offset: number): void => {
+      const rule = rules[ri] as TokenRule;
+      const group = rule.secret ?? 0;
+      const idx = m.indices?.[group] ?? m.indices?.[0];
+      const value = m[group] ?? m[0];
+      if (!idx) return;
+      if (rule.placeholderCheck && looksLikePlaceholder(value)) return;
+      out.push({
+        detector: "token_patterns",
+        rule: rule.id,
+        surface,
+        start: offset + idx[0],
+        end: offset + idx[1],
+        severity: "block",
+        fingerprint: fingerprint(value),
+        encoding,
+      });
+    };
     ac.search(text, (id, end) => {
       const start = end - (kwLen[id] as number);
       for (const ri of keywordRules[id] as number[]) {
+        const sticky = anchored[ri];
+        if (sticky) {
+          // The match starts at the keyword: one sticky attempt, bounded by the rule's maxLength.
+          sticky.lastIndex = start;
+          const m = sticky.exec(text);
+          if (m) record(ri, m, 0);
+          continue;
+        }
         const r = rules[ri] as TokenRule;
         clampWindow(
           windows[ri] as number[],
@@ -462,7 +465,6 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
     for (let ri = 0; ri < rules.length; ri++) {
       const ws = windows[ri] as number[];
       if (ws.length === 0) continue;
-      const rule = rules[ri] as TokenRule;
       const re = regexes[ri] as RegExp;
       for (let w = 0; w < ws.length; w += 2) {
         if (performance.now() > budget.deadline) {
@@ -477,21 +479,7 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
             re.lastIndex++;
             continue;
           }
-          const group = rule.secret ?? 0;
-          const idx = m.indices?.[group] ?? m.indices?.[0];
-          const value = m[group] ?? m[0];
-          if (!idx) continue;
-          if (rule.placeholderCheck && looksLikePlaceholder(value)) continue;
-          out.push({
-            detector: "token_patterns",
-            rule: rule.id,
-            surface,
-            start: ws0 + idx[0],
-            end: ws0 + idx[1],
-            severity: "block",
-            fingerprint: fingerprint(value),
-            encoding,
-          });
+          record(ri, m, ws0);
         }
       }
     }

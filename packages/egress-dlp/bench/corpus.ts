@@ -1,0 +1,93 @@
+/** Deterministic corpora for the bench: realistic 1 MB LLM request bodies and adversarial inputs. */
+import { TOKEN_RULES } from "../src/rules.ts";
+
+export function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0;
+    s ^= s + Math.imul(s ^ (s >>> 7), 61 | s);
+    return ((s ^ (s >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const WORDS = (
+  "the a to of and in is for that with on as it be this are by from at or an not was your we can will " +
+  "function return const let value error request response model token tokens user assistant message content " +
+  "please explain how why code file test build config server client data result list map string number " +
+  "async await import export class interface type module package install run deploy cache key secret api"
+).split(" ");
+
+const CODE = [
+  "const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' } });\n",
+  "for (let i = 0; i < items.length; i++) { total += items[i].price * items[i].qty; }\n",
+  "if (!config.apiBaseUrl) throw new Error('missing apiBaseUrl; see https://docs.example.com/setup');\n",
+  "def handler(event, context):\n    return {'statusCode': 200, 'body': json.dumps(event)}\n",
+  "SELECT id, name, created_at FROM users WHERE org_id = $1 ORDER BY created_at DESC LIMIT 50;\n",
+];
+
+/** A chat-completions request body of about `size` characters. */
+export function chatBody(size: number, seed = 1): string {
+  const r = rng(seed);
+  const messages: { role: string; content: string }[] = [];
+  let total = 0;
+  while (total < size) {
+    let content = "";
+    const target = 200 + Math.floor(r() * 3000);
+    while (content.length < target) {
+      if (r() < 0.1) content += CODE[Math.floor(r() * CODE.length)];
+      else content += `${WORDS[Math.floor(r() * WORDS.length)]}${r() < 0.08 ? ".\n" : " "}`;
+    }
+    messages.push({ role: r() < 0.5 ? "user" : "assistant", content });
+    total += content.length + 40;
+  }
+  return JSON.stringify({ model: "claude-sonnet-4", max_tokens: 4096, stream: true, messages });
+}
+
+const ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+export function knownSecrets(count: number, seed = 7): { name: string; value: string }[] {
+  const r = rng(seed);
+  const prefixes = [
+    "sk-ant-api03-",
+    "ghp_",
+    "xoxb-",
+    "sk-proj-",
+    "AKIA",
+    "glpat-",
+    "npm_",
+    "hf_",
+    "",
+  ];
+  return Array.from({ length: count }, (_, i) => {
+    let v = prefixes[i % prefixes.length] as string;
+    const len = 32 + Math.floor(r() * 40);
+    while (v.length < len) v += ALNUM[Math.floor(r() * ALNUM.length)];
+    return { name: `SECRET_${i}`, value: v };
+  });
+}
+
+/** Near-miss prefixes: every keyword followed by almost-a-token, repeated to `size`. */
+export function nearMiss(size: number, seed = 3): string {
+  const r = rng(seed);
+  const keywords = [...new Set(TOKEN_RULES.flatMap((rule) => rule.keywords))];
+  let out = "";
+  while (out.length < size) {
+    const k = keywords[Math.floor(r() * keywords.length)] as string;
+    let tail = "";
+    const n = 5 + Math.floor(r() * 30);
+    for (let i = 0; i < n; i++) tail += ALNUM[Math.floor(r() * ALNUM.length)];
+    out += `${k}${tail}${r() < 0.5 ? " " : "\n"}`;
+  }
+  return out.slice(0, size);
+}
+
+/** Prefixes of known secrets (11 characters, one short of a match) repeated. */
+export function knownNearMiss(size: number, secrets: { value: string }[], seed = 5): string {
+  const r = rng(seed);
+  let out = "";
+  while (out.length < size) {
+    const s = (secrets[Math.floor(r() * secrets.length)] as { value: string }).value;
+    const at = Math.floor(r() * (s.length - 11));
+    out += `${s.slice(at, at + 10)} `;
+  }
+  return out.slice(0, size);
+}
