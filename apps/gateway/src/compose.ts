@@ -15,6 +15,7 @@ import { IdentityResolver } from "./identity.ts";
 import { createMetering } from "./metering.ts";
 import { Router } from "./router.ts";
 import { createGateway, type Gateway, type GatewayLogEvent } from "./server.ts";
+import { routableModels, routingTable } from "./table.ts";
 
 export const DEFAULT_LISTEN = "127.0.0.1:4100";
 
@@ -40,7 +41,7 @@ export interface RunningGateway {
   /** `http://host:port` */
   url: string;
   config: GatewayConfig;
-  /** Which providers were enabled and why, for the startup banner. */
+  /** Configured routes and their credential source (names only), for the startup log. */
   providers: string[];
   close(drainMs?: number): Promise<void>;
 }
@@ -118,6 +119,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       });
     }
     const registry = createRegistry(v.registryInput);
+    const models = routableModels(registry, env).map((m) => ({ id: m.id, owned_by: m.provider }));
     const router = new Router(registry, env);
     const dlp = createGatewayDlp(config, env, registry);
     const identity = new IdentityResolver(store, {
@@ -136,7 +138,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       streamIdleTimeoutMs: config.timeouts.stream_idle_ms,
       defaultMaxTokens: config.default_max_tokens,
       ...(options.log ? { log: options.log } : {}),
-      listModels: () => registry.listModels().map((m) => ({ id: m.id, owned_by: m.provider })),
+      listModels: () => models,
     });
     const address = await gateway.listen(listen.host, listen.port);
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
@@ -146,7 +148,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       address,
       url: `http://${host}:${address.port}`,
       config,
-      providers: registry.listModels().map((m) => m.id),
+      providers: routingTable(registry, env).map((r) => `${r.model} (${r.credential})`),
       async close(drainMs = config.timeouts.drain_ms) {
         await gateway.close(drainMs);
         await store.close();

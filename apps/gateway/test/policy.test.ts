@@ -25,6 +25,10 @@ describe("budgets", () => {
     }
     const report = await h.store.usage({ bottle: "default", provider: "openai" });
     expect(report.totals.tokens).toBe(100);
+    const metrics = await fetch(`${h.gw.url}/metrics`).then((r) => r.text());
+    expect(metrics).toMatch(
+      /bottlekit_gateway_budget_remaining_tokens\{bottle="default",agent="default",provider="openai",scope="bottle"\} \d+/,
+    );
 
     const refused = await client.chat.completions.create(chat("hi")).catch((e: unknown) => e);
     expect(refused).toMatchObject({ status: 429, type: "budget_exceeded" });

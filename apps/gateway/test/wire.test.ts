@@ -202,9 +202,12 @@ describe("discovery and health", () => {
     const health = await fetch(`${h.gw.url}/healthz`).then((r) => r.json());
     expect(health).toMatchObject({ status: "ok" });
     const models = (await fetch(`${h.gw.url}/v1/models`).then((r) => r.json())) as {
-      data: { id: string }[];
+      data: { id: string; owned_by: string }[];
     };
-    expect(models.data.map((m) => m.id)).toContain("openai/*");
+    // routable = catalog models of the two configured wildcard providers, nothing else
+    expect(models.data.some((m) => m.id.startsWith("openai/gpt-"))).toBe(true);
+    expect(models.data.some((m) => m.id.startsWith("anthropic/claude-"))).toBe(true);
+    expect(new Set(models.data.map((m) => m.owned_by))).toEqual(new Set(["openai", "anthropic"]));
     await h.openai().chat.completions.create({
       model: "openai/gpt-4o-mini",
       messages: [{ role: "user", content: "m" }],
