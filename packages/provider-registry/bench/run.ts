@@ -89,9 +89,15 @@ function stream(api: WireApi, events: number): Buffer {
         `event: content_block_delta\n${data({ type: "content_block_delta", index: 0, delta: { type: "text_delta", text: t } })}`,
       );
     } else {
+      // Gemini repeats its running usageMetadata in every chunk: the tap's worst case.
       parts.push(
         data({
           candidates: [{ content: { parts: [{ text: t }], role: "model" }, index: 0 }],
+          usageMetadata: {
+            promptTokenCount: 10,
+            candidatesTokenCount: i + 1,
+            totalTokenCount: i + 11,
+          },
           modelVersion: "gemini-2.5-flash",
         }),
       );
