@@ -1,11 +1,21 @@
+import { rmSync } from "node:fs";
 import { defineConfig } from "tsup";
 
-export default defineConfig({
-  entry: ["src/index.ts", "src/cli.ts"],
-  format: ["esm"],
-  dts: { entry: "src/index.ts" },
-  clean: true,
+// Two builds so the CLI's chunks never pull in what only the library API needs: an argv check
+// must not load zod/yaml (native format) or web-tree-sitter (shell scripts) eagerly.
+// The output directory is cleaned once here because the two builds run concurrently.
+rmSync(new URL("./dist", import.meta.url), { recursive: true, force: true });
+
+const common = {
+  format: ["esm"] as const,
   sourcemap: true,
   target: "node20",
-  platform: "node",
-});
+  platform: "node" as const,
+  outDir: "dist",
+  clean: false,
+};
+
+export default defineConfig([
+  { ...common, entry: ["src/index.ts"], dts: { entry: "src/index.ts" } },
+  { ...common, entry: ["src/cli.ts"], splitting: true },
+]);

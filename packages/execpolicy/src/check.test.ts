@@ -19,7 +19,10 @@ const argvs = (r: ReturnType<typeof checkShellSync>) => r.commands.map((c) => c.
 
 describe("shell cases of the reference table (stricter semantics)", () => {
   it("#22 a forbidden command anywhere forbids the script, and names it", () => {
-    const r = checkShellSync(rules(`prefix_rule(["rm"], "forbidden")\nprefix_rule(["git"])`), "git status && rm -rf build");
+    const r = checkShellSync(
+      rules(`prefix_rule(["rm"], "forbidden")\nprefix_rule(["git"])`),
+      "git status && rm -rf build",
+    );
     expect(r.decision).toBe("forbidden");
     const rm = r.commands.find((c) => c.argv[0] === "rm");
     expect(rm?.decision).toBe("forbidden");
@@ -34,7 +37,10 @@ describe("shell cases of the reference table (stricter semantics)", () => {
   });
 
   it("#24 || and ; segments are all checked", () => {
-    const r = checkShellSync(rules(`prefix_rule(["make"])\nprefix_rule(["echo"])\nprefix_rule(["ls"])`), "make || echo fail; ls");
+    const r = checkShellSync(
+      rules(`prefix_rule(["make"])\nprefix_rule(["echo"])\nprefix_rule(["ls"])`),
+      "make || echo fail; ls",
+    );
     expect(r.decision).toBe("allow");
     expect(argvs(r)).toEqual(["make", "echo fail", "ls"]);
   });
@@ -44,7 +50,10 @@ describe("shell cases of the reference table (stricter semantics)", () => {
     expect(argvs(r)).toEqual(["cd web", "npm test"]);
     expect(r.commands[1]?.decision).toBe("allow");
     expect(r.commands[0]?.unmatched).toBe(true);
-    const withCd = checkShellSync(rules(`prefix_rule(["npm"])\nprefix_rule(["cd"])`), "(cd web && npm test)");
+    const withCd = checkShellSync(
+      rules(`prefix_rule(["npm"])\nprefix_rule(["cd"])`),
+      "(cd web && npm test)",
+    );
     expect(withCd.decision).toBe("allow");
   });
 
@@ -53,7 +62,10 @@ describe("shell cases of the reference table (stricter semantics)", () => {
     expect(r.decision).toBe("allow");
     expect(r.commands[0]?.writes).toEqual(["out.log"]);
     expect(r.notes).toContain("writes out.log");
-    expect(checkShellSync(rules(`prefix_rule(["npm", "test"])`), "npm test 2>/dev/null").commands[0]?.writes).toBeUndefined();
+    expect(
+      checkShellSync(rules(`prefix_rule(["npm", "test"])`), "npm test 2>/dev/null").commands[0]
+        ?.writes,
+    ).toBeUndefined();
   });
 
   it("#27 an env prefix is matched as the command; values are never reported", () => {
@@ -72,7 +84,9 @@ describe("shell cases of the reference table (stricter semantics)", () => {
 
   it("#29 $(…) and backticks are evaluated; expansions in arguments do not hide the command", () => {
     const p = rules(`prefix_rule(["echo"])\nprefix_rule(["rm"], "forbidden")`);
-    expect(checkShellSync(p, "echo $(whoami)").commands.map((c) => [c.argv[0], c.decision])).toEqual([
+    expect(
+      checkShellSync(p, "echo $(whoami)").commands.map((c) => [c.argv[0], c.decision]),
+    ).toEqual([
       ["whoami", "prompt"],
       ["echo", "allow"],
     ]);
@@ -81,7 +95,10 @@ describe("shell cases of the reference table (stricter semantics)", () => {
   });
 
   it("#30 a quoted && is not an operator", () => {
-    const r = checkShellSync(rules(`prefix_rule(["b"], "forbidden")\nprefix_rule(["git"])`), "git commit -m 'a && b'");
+    const r = checkShellSync(
+      rules(`prefix_rule(["b"], "forbidden")\nprefix_rule(["git"])`),
+      "git commit -m 'a && b'",
+    );
     expect(r.decision).toBe("allow");
     expect(r.commands).toHaveLength(1);
     expect(r.commands[0]?.argv).toEqual(["git", "commit", "-m", "a && b"]);
@@ -90,7 +107,7 @@ describe("shell cases of the reference table (stricter semantics)", () => {
   it("#31 concatenated quoting is joined into one token", () => {
     const r = checkShellSync(rules(`prefix_rule(["rg"])`), 'rg -n foo -g"*.py"');
     expect(r.commands[0]?.argv).toEqual(["rg", "-n", "foo", "-g*.py"]);
-    expect(r.commands[0]?.dynamic).toBeUndefined();
+    expect(r.commands[0]?.notes).toBeUndefined();
     expect(r.decision).toBe("allow");
   });
 
@@ -101,7 +118,9 @@ describe("shell cases of the reference table (stricter semantics)", () => {
   });
 
   it("#33 substitutions inside here-strings and unquoted heredocs still run", () => {
-    const p = rules(`prefix_rule(["python3"])\nprefix_rule(["cat"])\nprefix_rule(["rm"], "forbidden")`);
+    const p = rules(
+      `prefix_rule(["python3"])\nprefix_rule(["cat"])\nprefix_rule(["rm"], "forbidden")`,
+    );
     expect(checkShellSync(p, 'python3 <<< "$(rm -rf /)"').decision).toBe("forbidden");
     expect(checkShellSync(p, "cat <<EOF\n$(rm -rf /)\nEOF").decision).toBe("forbidden");
   });
@@ -122,7 +141,10 @@ describe("shell cases of the reference table (stricter semantics)", () => {
 });
 
 describe("fail closed", () => {
-  const p = () => rules(`prefix_rule(["ls"])\nprefix_rule(["echo"])\nprefix_rule(["rm"], "forbidden")\nprefix_rule(["eval"])`);
+  const p = () =>
+    rules(
+      `prefix_rule(["ls"])\nprefix_rule(["echo"])\nprefix_rule(["rm"], "forbidden")\nprefix_rule(["eval"])`,
+    );
 
   it("a program only known at run time is prompt, never allow", () => {
     const r = checkShellSync(p(), "$CMD args");
@@ -142,7 +164,13 @@ describe("fail closed", () => {
   });
 
   it("dangerous assignments raise to prompt", () => {
-    for (const s of ["LD_PRELOAD=/tmp/x.so ls", "PATH=/tmp:$PATH ls", "export BASH_ENV=/tmp/x; ls", "GIT_SSH_COMMAND='sh -c x' ls", "env LD_LIBRARY_PATH=/x ls"]) {
+    for (const s of [
+      "LD_PRELOAD=/tmp/x.so ls",
+      "PATH=/tmp:$PATH ls",
+      "export BASH_ENV=/tmp/x; ls",
+      "GIT_SSH_COMMAND='sh -c x' ls",
+      "env LD_LIBRARY_PATH=/x ls",
+    ]) {
       expect(checkShellSync(p(), s).decision, s).toBe("prompt");
     }
     expect(checkShellSync(p(), "FOO=1 ls").decision).toBe("allow");
@@ -163,7 +191,10 @@ describe("fail closed", () => {
 });
 
 describe("every command anywhere", () => {
-  const p = () => rules(`prefix_rule(["rm"], "forbidden")\nprefix_rule(["ls"])\nprefix_rule(["echo"])\nprefix_rule(["cat"])`);
+  const p = () =>
+    rules(
+      `prefix_rule(["rm"], "forbidden")\nprefix_rule(["ls"])\nprefix_rule(["echo"])\nprefix_rule(["cat"])`,
+    );
   const forbiddenScripts = [
     "{ ls; rm -rf x; }",
     "if ls; then rm x; fi",
@@ -203,11 +234,18 @@ describe("every command anywhere", () => {
 
   it("sudo without a rule for sudo is at least prompt", () => {
     expect(checkShellSync(p(), "sudo ls").decision).toBe("prompt");
-    expect(checkShellSync(rules(`prefix_rule(["sudo", "ls"])\nprefix_rule(["ls"])`), "sudo ls").decision).toBe("allow");
+    expect(
+      checkShellSync(rules(`prefix_rule(["sudo", "ls"])\nprefix_rule(["ls"])`), "sudo ls").decision,
+    ).toBe("allow");
   });
 
   it("wrapper rules also apply", () => {
-    expect(checkShellSync(rules(`prefix_rule(["timeout"], "forbidden")\nprefix_rule(["ls"])`), "timeout 5 ls").decision).toBe("forbidden");
+    expect(
+      checkShellSync(
+        rules(`prefix_rule(["timeout"], "forbidden")\nprefix_rule(["ls"])`),
+        "timeout 5 ls",
+      ).decision,
+    ).toBe("forbidden");
   });
 });
 
@@ -215,7 +253,10 @@ describe("checkArgv (Codex semantics)", () => {
   it("uses the default decision for unmatched commands and says so", () => {
     const p = rules(`prefix_rule(["git"], "prompt")`);
     const r = checkArgv(p, ["ls"]);
-    expect(r).toMatchObject({ decision: "prompt", commands: [{ argv: ["ls"], unmatched: true, matchedRules: [] }] });
+    expect(r).toMatchObject({
+      decision: "prompt",
+      commands: [{ argv: ["ls"], unmatched: true, matchedRules: [] }],
+    });
     p.defaultDecision = "forbidden";
     expect(checkArgv(p, ["ls"]).decision).toBe("forbidden");
     expect(checkArgv(p, ["git", "x"]).decision).toBe("prompt");
@@ -224,9 +265,62 @@ describe("checkArgv (Codex semantics)", () => {
 
 // ---- fuzz ---------------------------------------------------------------------------------
 
-const WORDS = ["ls", "echo", "git", "status", "-rf", "x", "$X", '"$Y"', "'q'", "$(ls)", "`ls`", "a=b", "FOO=1", "*", "{a,b}", "\\n", "é", "#c"];
-const OPS = [" && ", " || ", "; ", " | ", " & ", "\n", " > f ", " 2>&1 ", " <<< w ", " ( ", " ) ", " { ", " } ", " $( ", " ` ", " <( ", " \" ", " ' ", " if ", " then ", " fi ", " do ", " done "];
-const WRAP = ["sudo ", "env A=1 ", "timeout 3 ", "bash -c '", 'sh -lc "', "xargs ", "nohup ", "command ", "eval "];
+const WORDS = [
+  "ls",
+  "echo",
+  "git",
+  "status",
+  "-rf",
+  "x",
+  "$X",
+  '"$Y"',
+  "'q'",
+  "$(ls)",
+  "`ls`",
+  "a=b",
+  "FOO=1",
+  "*",
+  "{a,b}",
+  "\\n",
+  "é",
+  "#c",
+];
+const OPS = [
+  " && ",
+  " || ",
+  "; ",
+  " | ",
+  " & ",
+  "\n",
+  " > f ",
+  " 2>&1 ",
+  " <<< w ",
+  " ( ",
+  " ) ",
+  " { ",
+  " } ",
+  " $( ",
+  " ` ",
+  " <( ",
+  ' " ',
+  " ' ",
+  " if ",
+  " then ",
+  " fi ",
+  " do ",
+  " done ",
+];
+const WRAP = [
+  "sudo ",
+  "env A=1 ",
+  "timeout 3 ",
+  "bash -c '",
+  'sh -lc "',
+  "xargs ",
+  "nohup ",
+  "command ",
+  "eval ",
+];
 
 const scriptPiece = fc.oneof(
   { weight: 6, arbitrary: fc.constantFrom(...WORDS) },
@@ -234,37 +328,47 @@ const scriptPiece = fc.oneof(
   { weight: 2, arbitrary: fc.constantFrom(...WRAP) },
   { weight: 1, arbitrary: fc.string({ maxLength: 6 }) },
 );
-const randomScript = fc.array(scriptPiece, { maxLength: 400 }).map((parts) => parts.join(" ").slice(0, 4096));
+const randomScript = fc
+  .array(scriptPiece, { maxLength: 400 })
+  .map((parts) => parts.join(" ").slice(0, 4096));
 
 describe("fuzz: random scripts up to 4 KB", () => {
-  const policy = () => rules(`prefix_rule(["rm"], "forbidden")\nprefix_rule(["ls"])\nprefix_rule(["echo"])\nprefix_rule(["git"])`);
+  const policy = () =>
+    rules(
+      `prefix_rule(["rm"], "forbidden")\nprefix_rule(["ls"])\nprefix_rule(["echo"])\nprefix_rule(["git"])`,
+    );
 
   it("never throw, never take over 50 ms, never allow a script containing rm", () => {
     const p = policy();
     let slowest = 0;
     fc.assert(
-      fc.property(randomScript, fc.integer({ min: 0, max: 400 }), fc.constantFrom(" rm -rf / ", "; rm x; ", " && rm x ", " $(rm x) ", "\nrm x\n"), (script, at, injected) => {
-        const cut = Math.min(at, script.length);
-        const withRm = `${script.slice(0, cut)}${injected}${script.slice(cut)}`.slice(0, 4096);
-        for (const s of [script, withRm]) {
-          // best of up to 3 runs, so a scheduler or GC pause on a busy CI machine is not a failure
-          let ms = Number.POSITIVE_INFINITY;
-          for (let attempt = 0; attempt < 3 && ms >= 50; attempt++) {
-            const t0 = performance.now();
-            const r = checkShellSync(p, s);
-            ms = Math.min(ms, performance.now() - t0);
-            expect(["allow", "prompt", "forbidden"]).toContain(r.decision);
+      fc.property(
+        randomScript,
+        fc.integer({ min: 0, max: 400 }),
+        fc.constantFrom(" rm -rf / ", "; rm x; ", " && rm x ", " $(rm x) ", "\nrm x\n"),
+        (script, at, injected) => {
+          const cut = Math.min(at, script.length);
+          const withRm = `${script.slice(0, cut)}${injected}${script.slice(cut)}`.slice(0, 4096);
+          for (const s of [script, withRm]) {
+            // best of up to 3 runs, so a scheduler or GC pause on a busy CI machine is not a failure
+            let ms = Number.POSITIVE_INFINITY;
+            for (let attempt = 0; attempt < 3 && ms >= 50; attempt++) {
+              const t0 = performance.now();
+              const r = checkShellSync(p, s);
+              ms = Math.min(ms, performance.now() - t0);
+              expect(["allow", "prompt", "forbidden"]).toContain(r.decision);
+            }
+            slowest = Math.max(slowest, ms);
+            expect(ms).toBeLessThan(50);
           }
-          slowest = Math.max(slowest, ms);
-          expect(ms).toBeLessThan(50);
-        }
-        // wherever rm lands (inside quotes it may be plain data), the script must not be allowed
-        // unless rm ended up as data: then no command may be rm
-        const r = checkShellSync(p, withRm);
-        if (r.decision === "allow") {
-          expect(r.commands.some((c) => c.argv[0] === "rm")).toBe(false);
-        }
-      }),
+          // wherever rm lands (inside quotes it may be plain data), the script must not be allowed
+          // unless rm ended up as data: then no command may be rm
+          const r = checkShellSync(p, withRm);
+          if (r.decision === "allow") {
+            expect(r.commands.some((c) => c.argv[0] === "rm")).toBe(false);
+          }
+        },
+      ),
       { numRuns: 300, seed: 4242 },
     );
     expect(slowest).toBeGreaterThan(0);
@@ -273,19 +377,41 @@ describe("fuzz: random scripts up to 4 KB", () => {
   it("a forbidden command in executable position is never allowed", () => {
     const p = policy();
     fc.assert(
-      fc.property(fc.array(fc.constantFrom("ls", "echo hi", "git status", "$(ls)", "X=1 ls", "sudo ls", "echo $Y"), { maxLength: 8 }), fc.constantFrom(" && ", " || ", "; ", " | ", " & ", "\n"), fc.nat(), fc.constantFrom("rm x", "sudo rm x", "env A=1 rm x", "(rm x)", "{ rm x; }", "$(rm x)", "bash -c 'rm x'", "echo `rm x`", "timeout 1 rm x", "A=1 rm x"), (cmds, op, at, rm) => {
-        const list = [...cmds];
-        list.splice(at % (list.length + 1), 0, rm);
-        const r = checkShellSync(p, list.join(op));
-        expect(r.decision).toBe("forbidden");
-      }),
+      fc.property(
+        fc.array(
+          fc.constantFrom("ls", "echo hi", "git status", "$(ls)", "X=1 ls", "sudo ls", "echo $Y"),
+          { maxLength: 8 },
+        ),
+        fc.constantFrom(" && ", " || ", "; ", " | ", " & ", "\n"),
+        fc.nat(),
+        fc.constantFrom(
+          "rm x",
+          "sudo rm x",
+          "env A=1 rm x",
+          "(rm x)",
+          "{ rm x; }",
+          "$(rm x)",
+          "bash -c 'rm x'",
+          "echo `rm x`",
+          "timeout 1 rm x",
+          "A=1 rm x",
+        ),
+        (cmds, op, at, rm) => {
+          const list: string[] = [...cmds];
+          list.splice(at % (list.length + 1), 0, rm);
+          const r = checkShellSync(p, list.join(op));
+          expect(r.decision).toBe("forbidden");
+        },
+      ),
       { numRuns: 300, seed: 99 },
     );
   });
 
   it("scales linearly: doubling the script does not quadruple the time", () => {
     const p = policy();
-    const base = Array.from({ length: 200 }, (_, i) => `echo ${i} && ls -la | git status`).join("; ");
+    const base = Array.from({ length: 200 }, (_, i) => `echo ${i} && ls -la | git status`).join(
+      "; ",
+    );
     const time = (s: string) => {
       let best = Number.POSITIVE_INFINITY;
       for (let i = 0; i < 5; i++) {

@@ -29,13 +29,30 @@ export function codexCommand(): [string, string[]] {
   return [process.execPath, [join(dirname(wrapperPkg), "bin", "codex.js")]];
 }
 
-export function runCodexCheck(rulesFiles: string[], argv: string[], opts: { resolve?: boolean; cwd: string; env: NodeJS.ProcessEnv }): Promise<{ code: number; stdout: string; stderr: string }> {
+export function runCodexCheck(
+  rulesFiles: string[],
+  argv: string[],
+  opts: { resolve?: boolean; cwd: string; env: NodeJS.ProcessEnv },
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const [cmd, lead] = codexCommand();
-  const args = [...lead, "execpolicy", "check", ...rulesFiles.flatMap((f) => ["--rules", f]), ...(opts.resolve ? ["--resolve-host-executables"] : []), "--", ...argv];
+  const args = [
+    ...lead,
+    "execpolicy",
+    "check",
+    ...rulesFiles.flatMap((f) => ["--rules", f]),
+    ...(opts.resolve ? ["--resolve-host-executables"] : []),
+    "--",
+    ...argv,
+  ];
   return new Promise((resolve) => {
-    execFile(cmd, args, { cwd: opts.cwd, env: opts.env, timeout: 20_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      cmd,
+      args,
+      { cwd: opts.cwd, env: opts.env, timeout: 20_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }

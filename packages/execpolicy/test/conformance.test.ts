@@ -40,29 +40,79 @@ async function theirs(rules: string[], argv: string[], resolve: boolean): Promis
     files.push(f);
   }
   const r = await runCodexCheck(files, argv, { resolve, cwd, env });
-  if (r.code !== 0) throw new Error(`codex failed (${r.code}): ${r.stderr}\nrules:\n${rules.join("\n---\n")}`);
+  if (r.code !== 0)
+    throw new Error(`codex failed (${r.code}): ${r.stderr}\nrules:\n${rules.join("\n---\n")}`);
   return r.stdout;
 }
 
 const REFERENCE_ARGV_CASES: { name: string; rules: string; argv: string[]; resolve?: boolean }[] = [
-  { name: "#1 prefix match", rules: `prefix_rule(pattern=["cargo","test"])`, argv: ["cargo", "test", "--all"] },
+  {
+    name: "#1 prefix match",
+    rules: `prefix_rule(pattern=["cargo","test"])`,
+    argv: ["cargo", "test", "--all"],
+  },
   { name: "#2 no match", rules: `prefix_rule(pattern=["cargo","test"])`, argv: ["cargo", "build"] },
-  { name: "#3 command shorter than pattern", rules: `prefix_rule(pattern=["cargo","test","--release"])`, argv: ["cargo", "test"] },
-  { name: "#4 alternatives (match)", rules: `prefix_rule(pattern=["pnpm",["add","install"]], decision="prompt")`, argv: ["pnpm", "install", "x"] },
-  { name: "#4 alternatives (no match)", rules: `prefix_rule(pattern=["pnpm",["add","install"]], decision="prompt")`, argv: ["pnpm", "remove", "x"] },
-  { name: "#5 first-position alternatives", rules: `prefix_rule(pattern=[["python3","python"],"-V"])`, argv: ["python", "-V"] },
-  { name: "#6 independent positions", rules: `prefix_rule(pattern=["npm",["ci","install"],["--silent","--quiet"]])`, argv: ["npm", "install", "--quiet", "p"] },
+  {
+    name: "#3 command shorter than pattern",
+    rules: `prefix_rule(pattern=["cargo","test","--release"])`,
+    argv: ["cargo", "test"],
+  },
+  {
+    name: "#4 alternatives (match)",
+    rules: `prefix_rule(pattern=["pnpm",["add","install"]], decision="prompt")`,
+    argv: ["pnpm", "install", "x"],
+  },
+  {
+    name: "#4 alternatives (no match)",
+    rules: `prefix_rule(pattern=["pnpm",["add","install"]], decision="prompt")`,
+    argv: ["pnpm", "remove", "x"],
+  },
+  {
+    name: "#5 first-position alternatives",
+    rules: `prefix_rule(pattern=[["python3","python"],"-V"])`,
+    argv: ["python", "-V"],
+  },
+  {
+    name: "#6 independent positions",
+    rules: `prefix_rule(pattern=["npm",["ci","install"],["--silent","--quiet"]])`,
+    argv: ["npm", "install", "--quiet", "p"],
+  },
   {
     name: "#7 strictest wins",
     rules: `prefix_rule(pattern=["docker"], decision="prompt")\nprefix_rule(pattern=["docker","rm"], decision="forbidden")`,
     argv: ["docker", "rm", "-f", "c1"],
   },
-  { name: "#7 broader rule only", rules: `prefix_rule(pattern=["docker"], decision="prompt")\nprefix_rule(pattern=["docker","rm"], decision="forbidden")`, argv: ["docker", "ps"] },
-  { name: "#8 no exceptions in Codex", rules: `prefix_rule(pattern=["terraform"], decision="prompt")\nprefix_rule(pattern=["terraform","fmt"])`, argv: ["terraform", "fmt"] },
-  { name: "#9 option before subcommand", rules: `prefix_rule(pattern=["git","push"], decision="forbidden")`, argv: ["git", "-c", "a=b", "push"] },
-  { name: "#10 no flag normalization", rules: `prefix_rule(pattern=["ls","-la"])`, argv: ["ls", "-al"] },
-  { name: "#17 absolute path, CLI default", rules: `prefix_rule(pattern=["git"], decision="prompt")`, argv: ["/usr/bin/git", "status"] },
-  { name: "#18 absolute path resolved", rules: `prefix_rule(pattern=["git"], decision="prompt")`, argv: ["/usr/bin/git", "status"], resolve: true },
+  {
+    name: "#7 broader rule only",
+    rules: `prefix_rule(pattern=["docker"], decision="prompt")\nprefix_rule(pattern=["docker","rm"], decision="forbidden")`,
+    argv: ["docker", "ps"],
+  },
+  {
+    name: "#8 no exceptions in Codex",
+    rules: `prefix_rule(pattern=["terraform"], decision="prompt")\nprefix_rule(pattern=["terraform","fmt"])`,
+    argv: ["terraform", "fmt"],
+  },
+  {
+    name: "#9 option before subcommand",
+    rules: `prefix_rule(pattern=["git","push"], decision="forbidden")`,
+    argv: ["git", "-c", "a=b", "push"],
+  },
+  {
+    name: "#10 no flag normalization",
+    rules: `prefix_rule(pattern=["ls","-la"])`,
+    argv: ["ls", "-al"],
+  },
+  {
+    name: "#17 absolute path, CLI default",
+    rules: `prefix_rule(pattern=["git"], decision="prompt")`,
+    argv: ["/usr/bin/git", "status"],
+  },
+  {
+    name: "#18 absolute path resolved",
+    rules: `prefix_rule(pattern=["git"], decision="prompt")`,
+    argv: ["/usr/bin/git", "status"],
+    resolve: true,
+  },
   {
     name: "#19 host_executable gates paths",
     rules: `prefix_rule(pattern=["git"], decision="prompt")\nhost_executable(name="git", paths=["/usr/bin/git"])`,
@@ -75,18 +125,44 @@ const REFERENCE_ARGV_CASES: { name: string; rules: string; argv: string[]; resol
     argv: ["/usr/bin/git", "status"],
     resolve: true,
   },
-  { name: "#19 empty paths block all", rules: `prefix_rule(pattern=["git"], decision="prompt")\nhost_executable(name="git", paths=[])`, argv: ["/usr/bin/git", "status"], resolve: true },
+  {
+    name: "#19 empty paths block all",
+    rules: `prefix_rule(pattern=["git"], decision="prompt")\nhost_executable(name="git", paths=[])`,
+    argv: ["/usr/bin/git", "status"],
+    resolve: true,
+  },
   {
     name: "#20 exact match stops fallback",
     rules: `prefix_rule(pattern=["/usr/bin/git"])\nprefix_rule(pattern=["git"], decision="prompt")`,
     argv: ["/usr/bin/git", "log"],
     resolve: true,
   },
-  { name: "#28 env prefix is raw argv", rules: `prefix_rule(pattern=["npm"])`, argv: ["env", "CI=1", "npm", "test"] },
-  { name: "#35 bash -x -c is raw argv", rules: `prefix_rule(pattern=["ls"])\nprefix_rule(pattern=["bash"], decision="prompt")`, argv: ["bash", "-x", "-c", "ls"] },
-  { name: "#35 empty script", rules: `prefix_rule(pattern=["bash", "-lc"], decision="prompt")`, argv: ["bash", "-lc", ""] },
-  { name: "#37 justification", rules: `prefix_rule(pattern=["rm"], decision="forbidden", justification="use trash")`, argv: ["rm", "-rf", "d"] },
-  { name: "relative program path", rules: `prefix_rule(pattern=["git"], decision="prompt")`, argv: ["./bin/../git", "status"], resolve: true },
+  {
+    name: "#28 env prefix is raw argv",
+    rules: `prefix_rule(pattern=["npm"])`,
+    argv: ["env", "CI=1", "npm", "test"],
+  },
+  {
+    name: "#35 bash -x -c is raw argv",
+    rules: `prefix_rule(pattern=["ls"])\nprefix_rule(pattern=["bash"], decision="prompt")`,
+    argv: ["bash", "-x", "-c", "ls"],
+  },
+  {
+    name: "#35 empty script",
+    rules: `prefix_rule(pattern=["bash", "-lc"], decision="prompt")`,
+    argv: ["bash", "-lc", ""],
+  },
+  {
+    name: "#37 justification",
+    rules: `prefix_rule(pattern=["rm"], decision="forbidden", justification="use trash")`,
+    argv: ["rm", "-rf", "d"],
+  },
+  {
+    name: "relative program path",
+    rules: `prefix_rule(pattern=["git"], decision="prompt")`,
+    argv: ["./bin/../git", "status"],
+    resolve: true,
+  },
 ];
 
 describe("reference table, argv cases", () => {
@@ -101,18 +177,38 @@ describe("reference table, argv cases", () => {
 // ---- generated cases ----------------------------------------------------------------------
 
 const PROGRAMS = ["git", "npm", "rm", "b"] as const;
-const ARGS = ["status", "push", "-f", "--all", "x", "test", "origin", "-c", "a=b", "é", "with space"] as const;
+const ARGS = [
+  "status",
+  "push",
+  "-f",
+  "--all",
+  "x",
+  "test",
+  "origin",
+  "-c",
+  "a=b",
+  "é",
+  "with space",
+] as const;
 const JUSTIFICATIONS = ["no", "use trash", 'has "quotes" and \\ backslash', "ünïcode ✓"];
-const PATHS = (name: string) => [`/usr/bin/${name}`, `/opt/homebrew/bin/${name}`, `/usr/local/bin/${name}`];
+const PATHS = (name: string) => [
+  `/usr/bin/${name}`,
+  `/opt/homebrew/bin/${name}`,
+  `/usr/local/bin/${name}`,
+];
 
 const str = (s: string) => JSON.stringify(s);
 const position = fc.oneof(
   fc.constantFrom(...ARGS).map((a) => str(a)),
-  fc.uniqueArray(fc.constantFrom(...ARGS), { minLength: 1, maxLength: 3 }).map((alts) => `[${alts.map(str).join(", ")}]`),
+  fc
+    .uniqueArray(fc.constantFrom(...ARGS), { minLength: 1, maxLength: 3 })
+    .map((alts) => `[${alts.map(str).join(", ")}]`),
 );
 const head = fc.oneof(
   fc.constantFrom(...PROGRAMS).map((p) => str(p)),
-  fc.uniqueArray(fc.constantFrom(...PROGRAMS), { minLength: 1, maxLength: 2 }).map((alts) => `[${alts.map(str).join(", ")}]`),
+  fc
+    .uniqueArray(fc.constantFrom(...PROGRAMS), { minLength: 1, maxLength: 2 })
+    .map((alts) => `[${alts.map(str).join(", ")}]`),
   fc.constantFrom(...PROGRAMS).map((p) => str(`/usr/bin/${p}`)),
 );
 const prefixRule = fc
@@ -135,16 +231,43 @@ const prefixRule = fc
   });
 const hostExecutable = fc
   .constantFrom(...PROGRAMS)
-  .chain((name) => fc.subarray(PATHS(name)).map((paths) => `host_executable(name=${str(name)}, paths=[${paths.map(str).join(", ")}])`));
+  .chain((name) =>
+    fc
+      .subarray(PATHS(name))
+      .map((paths) => `host_executable(name=${str(name)}, paths=[${paths.map(str).join(", ")}])`),
+  );
 const loopRule = fc
-  .record({ progs: fc.uniqueArray(fc.constantFrom(...PROGRAMS), { minLength: 1, maxLength: 3 }), arg: fc.constantFrom(...ARGS), decision: fc.constantFrom("allow", "prompt", "forbidden") })
-  .map(({ progs, arg, decision }) => `for p in [${progs.map(str).join(", ")}]:\n    prefix_rule(pattern=[p, ${str(arg)}], decision=${str(decision)})`);
-const ruleFile = fc.array(fc.oneof({ weight: 6, arbitrary: prefixRule }, { weight: 1, arbitrary: hostExecutable }, { weight: 1, arbitrary: loopRule }), { minLength: 1, maxLength: 8 }).map((lines) => lines.join("\n"));
+  .record({
+    progs: fc.uniqueArray(fc.constantFrom(...PROGRAMS), { minLength: 1, maxLength: 3 }),
+    arg: fc.constantFrom(...ARGS),
+    decision: fc.constantFrom("allow", "prompt", "forbidden"),
+  })
+  .map(
+    ({ progs, arg, decision }) =>
+      `for p in [${progs.map(str).join(", ")}]:\n    prefix_rule(pattern=[p, ${str(arg)}], decision=${str(decision)})`,
+  );
+const ruleFile = fc
+  .array(
+    fc.oneof(
+      { weight: 6, arbitrary: prefixRule },
+      { weight: 1, arbitrary: hostExecutable },
+      { weight: 1, arbitrary: loopRule },
+    ),
+    { minLength: 1, maxLength: 8 },
+  )
+  .map((lines) => lines.join("\n"));
 const program = fc.oneof(
   { weight: 5, arbitrary: fc.constantFrom(...PROGRAMS) },
-  { weight: 3, arbitrary: fc.constantFrom(...PROGRAMS).chain((p) => fc.constantFrom(...PATHS(p), `./${p}`, `../${p}`, `bin/${p}`, `~/${p}`)) },
+  {
+    weight: 3,
+    arbitrary: fc
+      .constantFrom(...PROGRAMS)
+      .chain((p) => fc.constantFrom(...PATHS(p), `./${p}`, `../${p}`, `bin/${p}`, `~/${p}`)),
+  },
 );
-const argv = fc.tuple(program, fc.array(fc.constantFrom(...ARGS), { maxLength: 5 })).map(([p, a]) => [p, ...a]);
+const argv = fc
+  .tuple(program, fc.array(fc.constantFrom(...ARGS), { maxLength: 5 }))
+  .map(([p, a]) => [p, ...a]);
 
 describe("generated cases (fast-check × real codex)", () => {
   it("matches codex execpolicy check on 320 random rule files × argv", async () => {
@@ -152,13 +275,18 @@ describe("generated cases (fast-check × real codex)", () => {
     let withDecision = 0;
     let resolved = 0;
     await fc.assert(
-      fc.asyncProperty(fc.array(ruleFile, { minLength: 1, maxLength: 2 }), argv, fc.boolean(), async (files, cmd, resolve) => {
-        runs++;
-        const expected = await theirs(files, cmd, resolve);
-        expect(await ours(files, cmd, resolve)).toBe(expected);
-        if (expected.includes('"decision"')) withDecision++;
-        if (expected.includes("resolvedProgram")) resolved++;
-      }),
+      fc.asyncProperty(
+        fc.array(ruleFile, { minLength: 1, maxLength: 2 }),
+        argv,
+        fc.boolean(),
+        async (files, cmd, resolve) => {
+          runs++;
+          const expected = await theirs(files, cmd, resolve);
+          expect(await ours(files, cmd, resolve)).toBe(expected);
+          if (expected.includes('"decision"')) withDecision++;
+          if (expected.includes("resolvedProgram")) resolved++;
+        },
+      ),
       { numRuns: 320, seed: Number(process.env.EXECPOLICY_CONFORMANCE_SEED ?? 20260322) },
     );
     expect(runs).toBeGreaterThanOrEqual(300);

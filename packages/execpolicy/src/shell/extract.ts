@@ -105,6 +105,8 @@ const DYNAMIC_NODES = new Set([
 const WRITE_OPERATORS = new Set([">", ">>", ">|", "&>", "&>>", "<>", ">&", "&>|"]);
 const HARMLESS_TARGETS = new Set(["/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty"]);
 
+const REDIRECTS = new Set(["file_redirect", "heredoc_redirect", "herestring_redirect"]);
+
 const MAX_NESTING = 8;
 const MAX_SCRIPT_LENGTH = 256 * 1024;
 
@@ -376,7 +378,7 @@ function analyze(script: string, depth: number, out: ShellAnalysis, options: Ext
 }
 
 function findError(n: SyntaxNode): SyntaxNode | undefined {
-  if (n.type === "ERROR" || n.missing) return n;
+  if (n.type === "ERROR") return n;
   for (const c of n.children) {
     const f = findError(c);
     if (f) return f;
@@ -404,8 +406,8 @@ class Walker {
         return;
       case "redirected_statement": {
         const own = [...writes];
-        for (const c of n.children) if (c.field === "redirect") this.redirect(c, own);
-        for (const c of n.children) if (c.field !== "redirect") this.visit(c, own);
+        for (const c of n.children) if (REDIRECTS.has(c.type)) this.redirect(c, own);
+        for (const c of n.children) if (!REDIRECTS.has(c.type)) this.visit(c, own);
         return;
       }
       case "variable_assignment":
@@ -436,9 +438,9 @@ class Walker {
   }
 
   private assignment(n: SyntaxNode, cmd: ShellCommand | null): string {
-    const nameNode = n.children.find((c) => c.field === "name");
+    const [nameNode, ...values] = n.children;
     const name = nameNode ? this.text(nameNode).replace(/\[.*$/, "") : "";
-    for (const c of n.children) if (c.field === "value") this.visitExpansions(c);
+    for (const c of values) this.visitExpansions(c);
     if (isDangerousVariable(name)) {
       const note = `assignment to ${name} can change what runs`;
       if (cmd) {
@@ -453,11 +455,15 @@ class Walker {
   }
 
   private redirect(n: SyntaxNode, writes: string[]): void {
-    const op = n.children.find((c) => !c.named);
-    const dest = n.children.find((c) => c.field === "destination");
     for (const c of n.children) this.visitExpansions(c);
-    if (n.type !== "file_redirect" || !op || !dest || !WRITE_OPERATORS.has(op.type)) return;
-    if (op.type === ">&" && dest.type === "number") return; // fd duplication
+    if (n.type !== "file_redirect") return;
+    const dest = n.children.find((c) => c.type !== "file_descriptor");
+    if (!dest) return;
+    const fd = n.children.find((c) => c.type === "file_descriptor");
+    // the operator is the anonymous token between the descriptor (if any) and the destination
+    const op = this.src.slice(fd ? fd.end : n.start, dest.start).trim();
+    if (!WRITE_OPERATORS.has(op)) return;
+    if (op === ">&" && dest.type === "number") return; // fd duplication
     const target = this.token(dest);
     if (!HARMLESS_TARGETS.has(target.value)) writes.push(target.value);
   }
@@ -476,12 +482,12 @@ class Walker {
     const tokens: Token[] = [];
     for (const c of n.children) {
       if (c.type === "variable_assignment") cmd.assignments.push(this.assignment(c, cmd));
-      else if (c.field === "name" || c.field === "argument") {
-        const inner = c.field === "name" ? (c.children[0] ?? c) : c;
+      else if (REDIRECTS.has(c.type)) this.redirect(c, cmd.writes);
+      else {
+        const inner = c.type === "command_name" ? (c.children[0] ?? c) : c;
         tokens.push(this.token(inner));
         this.visitExpansions(inner);
-      } else if (c.field === "redirect") this.redirect(c, cmd.writes);
-      else this.visitExpansions(c);
+      }
     }
     if (tokens.length === 0) return;
     this.finish(cmd, tokens);

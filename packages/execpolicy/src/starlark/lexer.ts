@@ -158,22 +158,33 @@ export function tokenize(src: string): Token[] {
     const startLine = line;
     const startCol = col();
     // strings, with optional r / f / rf prefixes
-    const prefixMatch = /^([rRfFbB]{0,2})(["'])/.exec(src.slice(i, i + 3));
-    if (prefixMatch && (/[A-Za-z_]/.test(ch) ? prefixMatch[1] !== "" : true)) {
-      const prefix = (prefixMatch[1] ?? "").toLowerCase();
+    const prefixLen = stringPrefixLength(src, i);
+    if (prefixLen >= 0) {
+      const prefix = src.slice(i, i + prefixLen).toLowerCase();
       if (prefix.includes("b"))
         throw new StarlarkSyntaxError("bytes literals are not supported", line, col());
       if (prefix.length === 2 && !(prefix.includes("r") && prefix.includes("f"))) {
-        throw new StarlarkSyntaxError(`invalid string prefix '${prefixMatch[1]}'`, line, col());
+        throw new StarlarkSyntaxError(`invalid string prefix '${prefix}'`, line, col());
       }
       i += prefix.length;
       const quote = src[i] as string;
-      const triple = src.startsWith(quote.repeat(3), i);
+      const triple = src[i + 1] === quote && src[i + 2] === quote;
       const delim = triple ? quote.repeat(3) : quote;
       i += delim.length;
       const raw = prefix.includes("r");
       let value = "";
       for (;;) {
+        // copy the run of ordinary characters in one slice
+        let j = i;
+        while (j < src.length) {
+          const cc = src.charCodeAt(j);
+          if (cc === 92 /* \\ */ || cc === 10 /* \n */ || src[j] === quote) break;
+          j++;
+        }
+        if (j > i) {
+          value += src.slice(i, j);
+          i = j;
+        }
         if (i >= src.length)
           throw new StarlarkSyntaxError("unterminated string literal", startLine, startCol);
         if (src.startsWith(delim, i)) {
@@ -181,6 +192,12 @@ export function tokenize(src: string): Token[] {
           break;
         }
         const c = src[i] as string;
+        if (c === quote) {
+          // a lone quote inside a triple-quoted string
+          value += c;
+          i++;
+          continue;
+        }
         if (c === "\n") {
           if (!triple)
             throw new StarlarkSyntaxError("unterminated string literal", startLine, startCol);
@@ -277,9 +294,9 @@ export function tokenize(src: string): Token[] {
       push(prefix.includes("f") ? "fstring" : "string", value, startLine, startCol);
       continue;
     }
-    if (/[A-Za-z_]/.test(ch)) {
+    if (isIdentStart(src.charCodeAt(i))) {
       let j = i + 1;
-      while (j < src.length && /[A-Za-z0-9_]/.test(src[j] as string)) j++;
+      while (j < src.length && isIdentPart(src.charCodeAt(j))) j++;
       const word = src.slice(i, j);
       if (KEYWORDS_UNSUPPORTED.has(word)) {
         throw new StarlarkSyntaxError(`'${word}' is not supported in policy files`, line, col());
@@ -288,7 +305,7 @@ export function tokenize(src: string): Token[] {
       i = j;
       continue;
     }
-    if (/[0-9]/.test(ch)) {
+    if (ch >= "0" && ch <= "9") {
       let j = i + 1;
       while (j < src.length && /[0-9A-Za-z_.]/.test(src[j] as string)) j++;
       const lit = src.slice(i, j);
@@ -325,4 +342,22 @@ export function tokenize(src: string): Token[] {
   }
   push("eof", "");
   return out;
+}
+
+function isIdentStart(c: number): boolean {
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95;
+}
+
+function isIdentPart(c: number): boolean {
+  return isIdentStart(c) || (c >= 48 && c <= 57);
+}
+
+/** Length of the string prefix (r, f, rf, b, …) when a string literal starts at `i`, else -1. */
+function stringPrefixLength(src: string, i: number): number {
+  for (let k = 0; k < 3; k++) {
+    const c = src[i + k];
+    if (c === '"' || c === "'") return k;
+    if (k === 2 || c === undefined || !"rRfFbB".includes(c)) return -1;
+  }
+  return -1;
 }

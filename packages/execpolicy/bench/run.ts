@@ -1,0 +1,109 @@
+/**
+ * execpolicy benchmarks: in-process checks per second and CLI wall time per check.
+ * Run with `pnpm --filter @bottlekit/execpolicy bench` (build first for the CLI figures).
+ */
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { checkArgv, checkShellSync, loadBashParser, loadPolicySources } from "../src/index.ts";
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+function policyText(n: number): string {
+  const programs = ["git", "npm", "cargo", "docker", "kubectl", "make", "ls", "cat", "rm", "curl"];
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const p = i < programs.length * 10 ? (programs[i % programs.length] as string) : `tool${i}`;
+    const decision = ["allow", "prompt", "forbidden"][i % 3];
+    lines.push(
+      `prefix_rule(pattern=[${JSON.stringify(p)}, ${JSON.stringify(`sub${i}`)}, ["a", "b"]], decision=${JSON.stringify(decision)})`,
+    );
+  }
+  lines.push(
+    'prefix_rule(pattern=["git", "status"])',
+    'prefix_rule(pattern=["npm", "test"])',
+    'prefix_rule(pattern=["rm"], decision="forbidden")',
+  );
+  return lines.join("\n");
+}
+
+function stats(samples: number[]): { p50: number; p90: number; p99: number } {
+  const s = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] as number;
+  return { p50: at(0.5), p90: at(0.9), p99: at(0.99) };
+}
+
+function measure(fn: () => void, iterations: number): number[] {
+  for (let i = 0; i < Math.min(1000, iterations); i++) fn(); // warm up
+  const out: number[] = [];
+  for (let i = 0; i < iterations; i++) {
+    const t0 = performance.now();
+    fn();
+    out.push((performance.now() - t0) * 1000);
+  }
+  return out;
+}
+
+const fmt = (n: number) => n.toFixed(1);
+
+const loaded = loadPolicySources([{ path: "bench.rules", text: policyText(1000) }]);
+if (loaded.errors.length > 0) throw new Error(JSON.stringify(loaded.errors));
+const policy = loaded.policy;
+await loadBashParser();
+
+const script = "git status && npm test > out.log; cargo build | tee log && ls -la";
+const argv = ["git", "status", "--short"];
+
+const argvSamples = measure(() => checkArgv(policy, argv), 20_000);
+const a = stats(argvSamples);
+console.log(`policy: ${policy.size} prefix rules`);
+console.log(
+  `argv check      p50 ${fmt(a.p50)} µs  p90 ${fmt(a.p90)} µs  p99 ${fmt(a.p99)} µs  (${Math.round(1e6 / a.p50).toLocaleString("en")} checks/s)`,
+);
+const shellSamples = measure(() => checkShellSync(policy, script), 5_000);
+const s = stats(shellSamples);
+console.log(
+  `5-command script p50 ${fmt(s.p50)} µs  p90 ${fmt(s.p90)} µs  p99 ${fmt(s.p99)} µs  (${Math.round(1e6 / s.p50).toLocaleString("en")} checks/s)  budget p50 < 50 µs`,
+);
+
+const big = Array.from(
+  { length: 60 },
+  (_, i) => `echo ${i} "$(git status)" && npm test > out${i}.log`,
+).join("; ");
+const b = stats(measure(() => checkShellSync(policy, big), 200));
+console.log(
+  `4 KB script (${big.length} chars, 180 commands) p50 ${fmt(b.p50 / 1000)} ms  p99 ${fmt(b.p99 / 1000)} ms  budget < 50 ms`,
+);
+
+const bin = join(here, "..", "bin", "execpolicy.js");
+if (existsSync(join(here, "..", "dist", "cli.js"))) {
+  const dir = mkdtempSync(join(tmpdir(), "execpolicy-bench-"));
+  const rules = join(dir, "policy.rules");
+  writeFileSync(rules, policyText(1000));
+  const run = (args: string[]) => {
+    const t0 = performance.now();
+    execFileSync(process.execPath, [bin, ...args], { stdio: ["ignore", "ignore", "ignore"] });
+    return performance.now() - t0;
+  };
+  const node = stats(
+    Array.from({ length: 10 }, () => {
+      const t0 = performance.now();
+      execFileSync(process.execPath, ["-e", "0"]);
+      return performance.now() - t0;
+    }),
+  );
+  const cliArgv = stats(
+    Array.from({ length: 10 }, () => run(["check", "-r", rules, "--", "git", "status"])),
+  );
+  const cliShell = stats(
+    Array.from({ length: 10 }, () => run(["check", "-r", rules, "--shell", script])),
+  );
+  console.log(
+    `CLI wall time   argv p50 ${fmt(cliArgv.p50)} ms  shell p50 ${fmt(cliShell.p50)} ms  (bare node startup p50 ${fmt(node.p50)} ms)  budget < 150 ms`,
+  );
+  rmSync(dir, { recursive: true, force: true });
+} else {
+  console.log("CLI wall time   skipped: run `pnpm --filter @bottlekit/execpolicy build` first");
+}
