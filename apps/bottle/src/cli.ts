@@ -15,9 +15,19 @@ const EXIT_HELP = `
 Exit codes:
   0    ok
   1    failure
-  2    usage error or invalid input
+  2    usage error or invalid input (invalid manifests, unknown agent)
   3    policy violation
-  130  interrupted`;
+  130  interrupted
+
+Environment:
+  BOTTLEKIT_HOME  where bottles/ and agents/ live (default ~/.bottlekit; --home wins)
+  NO_COLOR        disable colour`;
+
+interface GlobalFlags {
+  home?: string;
+  cwd?: string;
+  json?: boolean;
+}
 
 /** Builds the command tree. Command modules are imported lazily so `--help` stays fast. */
 function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
@@ -27,6 +37,8 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     )
     .version(pkg.version, "-V, --version", "print the version")
     .helpOption("-h, --help", "show help")
+    .option("--home <dir>", "bottlekit home (overrides $BOTTLEKIT_HOME)")
+    .option("--cwd <dir>", "project directory to look for .bottlekit/agents in")
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({
@@ -34,7 +46,48 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       writeErr: (s) => io.stderr.write(s),
     })
     .addHelpText("after", EXIT_HELP);
-  void setExit;
+
+  const flags = (cmd: Command): GlobalFlags => cmd.optsWithGlobals<GlobalFlags>();
+
+  program
+    .command("list")
+    .description("list bottles and agents by name (project agents win a name clash)")
+    .option("--json", "print one JSON document")
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { runList } = await import("./commands/list.ts");
+      setExit(await runList(flags(cmd), io));
+    });
+
+  program
+    .command("validate")
+    .description("validate manifests; every problem is listed (exit 0 valid, 2 invalid)")
+    .argument("[paths...]", "manifest files or directories (default: home and project)")
+    .option("--json", "print one JSON document")
+    .action(async (paths: string[], _opts: unknown, cmd: Command) => {
+      const { runValidate } = await import("./commands/validate.ts");
+      setExit(await runValidate(paths, flags(cmd), io));
+    });
+
+  program
+    .command("show")
+    .description("show an agent's effective config and the file that set each key")
+    .argument("<agent>", "agent name")
+    .option("--json", "print one JSON document")
+    .action(async (agent: string, _opts: unknown, cmd: Command) => {
+      const { runShow } = await import("./commands/show.ts");
+      setExit(await runShow(agent, flags(cmd), io));
+    });
+
+  program
+    .command("explain")
+    .description("explain an agent: extends chain, provenance, how each bottle widens egress")
+    .argument("<agent>", "agent name")
+    .option("--json", "print one JSON document")
+    .action(async (agent: string, _opts: unknown, cmd: Command) => {
+      const { runExplain } = await import("./commands/explain.ts");
+      setExit(await runExplain(agent, flags(cmd), io));
+    });
+
   return program;
 }
 
@@ -52,17 +105,41 @@ export async function run(argv: readonly string[], io: CliIo = defaultIo()): Pro
     await program.parseAsync([...argv], { from: "user" });
     return exitCode;
   } catch (error) {
-    return renderError(error, io);
+    return renderError(error, io, argv.includes("--json"));
   }
 }
 
-function renderError(error: unknown, io: CliIo): number {
+interface ManifestErrorLike {
+  name: "ManifestError";
+  code: string;
+  message: string;
+  hint?: string;
+  issues?: readonly unknown[];
+}
+
+/** Duck-typed so that `--help` does not load the manifest library. */
+function isManifestErrorLike(error: unknown): error is ManifestErrorLike {
+  return error instanceof Error && error.name === "ManifestError" && "code" in error;
+}
+
+function renderError(error: unknown, io: CliIo, json: boolean): number {
   if (error instanceof CommanderError) {
     if (error.code === "commander.helpDisplayed" || error.code === "commander.version") {
       return EXIT.ok;
     }
     io.stderr.write(`Run 'bottle --help' to see the commands and options.\n`);
     return EXIT.usage;
+  }
+  if (isManifestErrorLike(error)) {
+    io.stderr.write(`bottle: ${error.message}\n`);
+    if (error.hint && !error.message.includes(error.hint)) io.stderr.write(`hint: ${error.hint}\n`);
+    const code = error.code === "E_INTERNAL" || error.code === "E_READ" ? EXIT.failure : EXIT.usage;
+    if (json) {
+      io.stdout.write(
+        `${JSON.stringify({ error: { code: error.code, message: error.message, hint: error.hint ?? null, issues: error.issues ?? [] } }, null, 2)}\n`,
+      );
+    }
+    return code;
   }
   if (isBottleError(error)) {
     io.stderr.write(`bottle: ${error.message}\n`);
