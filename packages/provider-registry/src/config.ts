@@ -134,7 +134,7 @@ export function validateRegistryConfig(input: unknown): ValidationResult {
   const errors: string[] = [];
   const parsed = registryConfigSchema.safeParse(input ?? {});
   if (!parsed.success) {
-    return { value: undefined, warnings, errors: formatIssues(parsed.error.issues, input, keysAt) };
+    return { value: undefined, warnings, errors: formatIssues(parsed.error.issues, keysAt) };
   }
   const data = parsed.data;
   let listKey = "model_providers";

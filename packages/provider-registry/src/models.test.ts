@@ -165,7 +165,9 @@ describe("model overrides", () => {
     expect(() => parseModelOverrides({ models: { "openai/x": { inputt: 1 } } })).toThrowError(
       expect.objectContaining({
         code: "E_OVERRIDES",
-        details: [expect.stringContaining("inputt")],
+        details: [
+          `models["openai/x"].inputt: unknown key, did you mean "input"? (allowed: context_window, max_output, input, output, cache_read, cache_write)`,
+        ],
       }),
     );
     expect(() => parseModelOverrides({ models: { nope: {} } })).toThrowError(

@@ -63,7 +63,10 @@ function canonicalProvider(p: string): string {
 export function parseModelOverrides(input: unknown, source = "inline"): ModelOverrides {
   const parsed = modelOverridesSchema.safeParse(input);
   if (!parsed.success) {
-    const details = formatIssues(parsed.error.issues, input);
+    const entryKeys = Object.keys(overrideEntrySchema.shape);
+    const details = formatIssues(parsed.error.issues, (path) =>
+      path.length === 0 ? ["models"] : path.length === 2 ? entryKeys : undefined,
+    );
     throw new ProviderRegistryError(
       "E_OVERRIDES",
       `invalid model overrides in ${source}: ${details.join("; ")}`,

@@ -21,7 +21,6 @@ export function formatPath(path: readonly PropertyKey[]): string {
  */
 export function formatIssues(
   issues: readonly z.core.$ZodIssue[],
-  _input?: unknown,
   keysAt?: (path: readonly PropertyKey[]) => readonly string[] | undefined,
 ): string[] {
   const out: string[] = [];
