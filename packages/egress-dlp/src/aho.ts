@@ -11,9 +11,15 @@ export class AhoCorasick {
   /** Flattened output lists: pattern ids, each list terminated by -1. */
   private readonly outputs: Int32Array;
   readonly patterns: readonly string[];
+  private readonly lengths: Int32Array;
 
   constructor(patterns: readonly string[]) {
     this.patterns = patterns;
+    this.lengths = Int32Array.from(patterns, (p) => {
+      if (p.length > 255)
+        throw new Error(`keyword longer than 255 characters: ${p.slice(0, 20)}...`);
+      return p.length;
+    });
     const goto: Map<number, number>[] = [new Map()];
     const own: number[][] = [[]];
     patterns.forEach((p, id) => {
@@ -89,6 +95,46 @@ export class AhoCorasick {
       const h = outHead[s] as number;
       if (h !== -1) {
         for (let k = h; outputs[k] !== -1; k++) onHit(outputs[k] as number, i + 1);
+      }
+    }
+  }
+
+  /**
+   * Like `search`, but whitespace (space, tab, CR, LF, NBSP) matches a single space in a keyword
+   * and runs of it count once. Reports `start` and `end` in the original text. O(n + hits).
+   */
+  searchCollapsed(text: string, onHit: (id: number, start: number, end: number) => void): void {
+    const delta = this.delta;
+    const outHead = this.outHead;
+    const outputs = this.outputs;
+    const lens = this.lengths;
+    const ring = new Int32Array(256);
+    let consumed = 0;
+    let s = 0;
+    let lastSpace = true;
+    for (let i = 0; i < text.length; i++) {
+      let c = text.charCodeAt(i);
+      if (c === 32 || c === 9 || c === 10 || c === 13 || c === 160) {
+        if (lastSpace) continue;
+        lastSpace = true;
+        c = 32;
+      } else {
+        lastSpace = false;
+      }
+      ring[consumed & 255] = i;
+      consumed++;
+      if (c >= 128) {
+        s = 0;
+        continue;
+      }
+      if (c >= 65 && c <= 90) c |= 32;
+      s = delta[(s << 7) | c] as number;
+      const h = outHead[s] as number;
+      if (h !== -1) {
+        for (let k = h; outputs[k] !== -1; k++) {
+          const id = outputs[k] as number;
+          onHit(id, ring[(consumed - (lens[id] as number)) & 255] as number, i + 1);
+        }
       }
     }
   }
