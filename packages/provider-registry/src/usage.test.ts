@@ -198,14 +198,17 @@ describe("usage semantics", () => {
   it("stays linear: a 4x larger stream takes far less than 16x the time", () => {
     const line = `data: ${JSON.stringify({ choices: [{ delta: { content: "xxxxxxxxxxxxxxxxxxxx" } }], usage: null })}\n\n`;
     const make = (n: number) => Buffer.from(line.repeat(n));
+    // Best of several runs, so a preempted run on a busy machine does not decide the outcome.
     const time = (buf: Buffer) => {
-      const t = performance.now();
-      for (let r = 0; r < 3; r++) {
+      let min = Number.POSITIVE_INFINITY;
+      for (let r = 0; r < 4; r++) {
+        const t = performance.now();
         const tap = createUsageTap("openai-chat");
         for (let i = 0; i < buf.length; i += 1000) tap.write(buf.subarray(i, i + 1000));
         tap.end();
+        min = Math.min(min, performance.now() - t);
       }
-      return performance.now() - t;
+      return min;
     };
     const small = make(5_000);
     const big = make(20_000);
