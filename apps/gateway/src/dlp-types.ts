@@ -11,7 +11,8 @@ export interface DlpFinding {
 }
 
 export interface OutboundVerdict {
-  action: "allow" | "block" | "redact";
+  /** `no_route`: egress routes are configured and none covers the upstream (fail closed). */
+  action: "allow" | "block" | "redact" | "no_route";
   /** The body to forward (redacted when `action` is "redact", else the input unchanged). */
   body: string;
   findings: DlpFinding[];
@@ -26,14 +27,18 @@ export interface InboundScan {
 
 /** The DLP policy the gateway applies to every call. */
 export interface GatewayDlp {
-  /** Scans the client's headers (minus its gateway credential) and body before forwarding. */
+  /**
+   * Scans the client's headers (minus its gateway credential) and body before forwarding, with the
+   * policy of the egress route that covers `upstream` (or the config's `dlp.outbound` policy).
+   */
   outbound(
     headers: IncomingHttpHeaders,
     body: string,
     skipHeader: string | undefined,
+    upstream: { origin: string; path: string },
   ): OutboundVerdict;
-  /** A fresh inbound scanner for one response. */
-  inbound(): InboundScan;
+  /** A fresh inbound scanner for one response to `upstream` (a no-op when its route disables it). */
+  inbound(upstream: { origin: string; path: string }): InboundScan;
   /** What an inbound finding of severity "block" does: flag it only, or end the response. */
   readonly inboundAction: "warn" | "block";
   /**

@@ -1,5 +1,13 @@
 import type { IncomingHttpHeaders } from "node:http";
-import { createScanner, type Finding } from "@bottlekit/egress-dlp";
+import {
+  createScanner,
+  type Finding,
+  matchRoute,
+  type OutboundDetector,
+  type Route,
+  type Scanner,
+  validateRoutes,
+} from "@bottlekit/egress-dlp";
 import { listProviders } from "@bottlekit/provider-registry";
 import type { GatewayConfig } from "./config.ts";
 import type { DlpFinding, GatewayDlp, InboundScan, OutboundVerdict } from "./dlp-types.ts";
@@ -58,11 +66,21 @@ export function knownSecrets(
   return out;
 }
 
+interface Policy {
+  scanner: Scanner | undefined;
+  onMatch: "block" | "redact";
+  inbound: boolean;
+}
+
 /**
  * The gateway's DLP policy on top of egress-dlp: outbound scan of headers and body with token
  * patterns and known secrets; `block` refuses, `redact` replaces each finding in the body with a
  * marker and re-scans (anything left, or a finding in a header, blocks: fail closed). Inbound:
  * an incremental injection scan of the model's text.
+ *
+ * When the config declares egress `routes`, the route covering the upstream decides the
+ * detectors and the action (`supervise` has no supervisor here, so it blocks), and an upstream no
+ * route covers is refused. Policies are computed once per upstream and cached.
  */
 export function createGatewayDlp(
   config: GatewayConfig,
@@ -71,14 +89,64 @@ export function createGatewayDlp(
 ): GatewayDlp {
   const secrets = knownSecrets(config, env, registry);
   const secretValues = new Set(secrets.map((s) => s.value));
-  const scanner = createScanner({
-    detectors: config.dlp.outbound.detectors,
-    knownSecrets: secrets,
-  });
-  const onMatch = config.dlp.outbound.on_match;
-  const inboundEnabled = config.dlp.inbound.enabled;
+  const scanners = new Map<string, Scanner>();
+  const scannerFor = (detectors: readonly OutboundDetector[]): Scanner | undefined => {
+    if (detectors.length === 0) return undefined;
+    const key = [...detectors].sort().join(",");
+    let sc = scanners.get(key);
+    if (sc === undefined) {
+      sc = createScanner({ detectors, knownSecrets: secrets });
+      scanners.set(key, sc);
+    }
+    return sc;
+  };
+  const defaultPolicy: Policy = {
+    scanner: scannerFor(config.dlp.outbound.detectors),
+    onMatch: config.dlp.outbound.on_match,
+    inbound: config.dlp.inbound.enabled,
+  };
+  const credentialScanner = scannerFor(["token_patterns", "known_secrets"]) as Scanner;
+  const routes: Route[] | undefined =
+    config.routes === undefined ? undefined : (validateRoutes(config.routes).value ?? []);
+  const policies = new Map<string, Policy | undefined>();
 
-  function scanHeaders(headers: IncomingHttpHeaders, skip: string | undefined): DlpFinding[] {
+  function policyFor(upstream: { origin: string; path: string }): Policy | undefined {
+    if (routes === undefined) return defaultPolicy;
+    const key = upstream.origin + upstream.path;
+    if (policies.has(key)) return policies.get(key);
+    const url = new URL(key);
+    const m = matchRoute(routes, {
+      host: url.hostname,
+      port: Number(url.port || (url.protocol === "https:" ? 443 : 80)),
+      method: "POST",
+      path: url.pathname,
+    });
+    let p: Policy | undefined;
+    if (m.ok) {
+      const d = m.route.dlp;
+      const det = d?.outbound_detectors;
+      const detectors: readonly OutboundDetector[] =
+        det === false ? [] : det === undefined ? ["token_patterns", "known_secrets"] : det;
+      p = {
+        scanner: scannerFor(detectors),
+        onMatch:
+          d?.outbound_on_match === "redact"
+            ? "redact"
+            : d === undefined
+              ? defaultPolicy.onMatch
+              : "block",
+        inbound: d?.inbound_detectors !== false && config.dlp.inbound.enabled,
+      };
+    }
+    policies.set(key, p);
+    return p;
+  }
+
+  function scanHeaders(
+    scanner: Scanner,
+    headers: IncomingHttpHeaders,
+    skip: string | undefined,
+  ): DlpFinding[] {
     const out: DlpFinding[] = [];
     for (const name in headers) {
       if (name === skip || SKIP_HEADERS.has(name)) continue;
@@ -93,26 +161,28 @@ export function createGatewayDlp(
 
   return {
     inboundAction: config.dlp.inbound.on_match,
-    outbound(headers, body, skipHeader): OutboundVerdict {
-      const headerFindings = scanHeaders(headers, skipHeader);
+    outbound(headers, body, skipHeader, upstream): OutboundVerdict {
+      const policy = policyFor(upstream);
+      if (policy === undefined) return { action: "no_route", body, findings: [] };
+      const scanner = policy.scanner;
+      if (scanner === undefined) return { action: "allow", body, findings: [] };
+      const headerFindings = scanHeaders(scanner, headers, skipHeader);
       const r = scanner.scan(body, "body");
       const bodyFindings = r.findings;
       const findings = headerFindings.concat(bodyFindings.map(toDlp));
       const blocking = findings.some((f) => f.severity === "block");
       if (!blocking) return { action: "allow", body, findings };
-      if (onMatch === "block" || headerFindings.some((f) => f.severity === "block")) {
+      if (policy.onMatch === "block" || headerFindings.some((f) => f.severity === "block")) {
         return { action: "block", body, findings };
       }
       // redact: replace block-severity ranges right to left, then re-scan.
-      const ranges = bodyFindings
-        .filter((f) => f.severity === "block" && f.detector !== "budget")
+      const blockers = bodyFindings.filter((f) => f.severity === "block");
+      if (blockers.some((f) => f.detector === "budget")) return { action: "block", body, findings };
+      const ranges = blockers
         .map((f) => [f.start, f.end, f.rule] as const)
         .sort((a, b) => b[0] - a[0]);
-      if (ranges.length !== bodyFindings.filter((f) => f.severity === "block").length) {
-        return { action: "block", body, findings };
-      }
       let red = body;
-      let lastStart = Infinity;
+      let lastStart = Number.POSITIVE_INFINITY;
       for (const [start, end, rule] of ranges) {
         const e = Math.min(end, lastStart);
         if (start >= e) continue;
@@ -123,14 +193,16 @@ export function createGatewayDlp(
       if (again.blocked) return { action: "block", body, findings };
       return { action: "redact", body: red, findings };
     },
-    inbound(): InboundScan {
-      return inboundEnabled ? createInjectionScan() : { write: () => [], end: () => [] };
+    inbound(upstream): InboundScan {
+      return policyFor(upstream)?.inbound === true ? createInjectionScan() : NO_SCAN;
     },
     isProviderCredential(value: string): boolean {
       if (secretValues.has(value)) return true;
-      return scanner
+      return credentialScanner
         .scan(value, "credential")
         .findings.some((f) => f.detector === "token_patterns" || f.detector === "known_secrets");
     },
   };
 }
+
+const NO_SCAN: InboundScan = { write: () => [], end: () => [] };

@@ -155,3 +155,38 @@ describe("inbound injection scan", () => {
     expect(text).not.toContain("id_rsa");
   });
 });
+
+describe("egress routes decide the DLP policy per upstream", () => {
+  let h: Harness;
+  let none: Harness;
+  beforeAll(async () => {
+    h = await startHarness((u) => ({
+      routes: [
+        {
+          host: "127.0.0.1",
+          port: Number(new URL(u.openai).port),
+          dlp: { outbound_on_match: "redact" },
+        },
+      ],
+      dlp: { outbound: { on_match: "block" } },
+    }));
+    none = await startHarness({ routes: [{ host: "api.example.com" }] });
+  });
+  afterAll(async () => {
+    await h.close();
+    await none.close();
+  });
+
+  it("the route's redact wins over the config-wide block", async () => {
+    await h.openai().chat.completions.create(chat(`token ${GITHUB_TOKEN}`));
+    expect(h.up.requests.at(-1)?.rawBody).not.toContain(GITHUB_TOKEN);
+  });
+
+  it("an upstream no route covers is refused (fail closed)", async () => {
+    await expect(none.openai().chat.completions.create(chat("hi"))).rejects.toMatchObject({
+      status: 403,
+      type: "permission_error",
+    });
+    expect(none.up.requests.length).toBe(0);
+  });
+});
