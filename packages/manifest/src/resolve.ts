@@ -27,7 +27,6 @@ import { didYouMean, isValidName } from "./names.ts";
 import type {
   AgentFrontmatter,
   AgentProvider,
-  BottleFrontmatter,
   BudgetEntry,
   CutoffPolicy,
   GitIdentity,
