@@ -38,7 +38,13 @@ describe("env values", () => {
       { hostEnv: { H: "hostvalue-xyz" }, ask: async () => "asked-abc" },
     );
     expect(JSON.parse(JSON.stringify(env))).toEqual({ T: "<from $H>", Q: "<asked at launch>" });
-    const all = `${String(env)} ${inspect(env)} ${inspect({ nested: env }, { depth: 5 })}`;
+    const all = [
+      String(env),
+      inspect(env),
+      inspect({ nested: env }, { depth: 5 }),
+      inspect({ ...env }, { depth: 5, showHidden: true }),
+      JSON.stringify(Object.entries(env)),
+    ].join(" ");
     expect(all).not.toMatch(/hostvalue-xyz|asked-abc/);
     expect(env.expose()).toEqual({ T: "hostvalue-xyz", Q: "asked-abc" });
   });

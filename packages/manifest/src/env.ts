@@ -41,26 +41,24 @@ export interface MaterializeOptions {
   ask?: (name: string, prompt: string | undefined) => Promise<string>;
 }
 
-const VALUES = Symbol("values");
-
 /**
  * The concrete environment for a launched agent. Its values never show up through `String()`,
  * `JSON.stringify`, `util.inspect` or error messages; call `.expose()` only to hand them to the
  * child process.
  */
 export class LaunchEnv {
-  readonly [VALUES]: Readonly<Record<string, string>>;
+  readonly #values: Readonly<Record<string, string>>;
   /** Where each variable came from, safe to print. */
   readonly sources: Readonly<Record<string, string>>;
 
   constructor(values: Record<string, string>, sources: Record<string, string>) {
-    this[VALUES] = Object.freeze({ ...values });
+    this.#values = Object.freeze({ ...values });
     this.sources = Object.freeze({ ...sources });
   }
 
   /** The real values, for the child process environment only. */
   expose(): Readonly<Record<string, string>> {
-    return this[VALUES];
+    return this.#values;
   }
 
   toJSON(): Record<string, string> {

@@ -3,6 +3,7 @@
  * differ on purpose the test says so; the differences are documented in the README ("Merge rules").
  */
 import { inspect } from "node:util";
+import { matchRoute } from "@bottlekit/egress-dlp";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   isManifestError,
@@ -352,5 +353,28 @@ describe("bot-bottle DLP cases (18-27): the manifest side", () => {
     const routes = bottle("child", t).config.egress.routes;
     expect(routes.find((r) => r.host === "docs.example.com")?.dlp?.inbound_detectors).toBe(false);
     expect(validatePaths([], { home: t.home, cwd: t.cwd, env: {} }).ok).toBe(true);
+  });
+});
+
+describe("effective routes feed the egress-dlp matcher", () => {
+  it("a child's replaced route is what the gateway matches (case 10, end to end)", () => {
+    const t = home({
+      "bottles/base.md": md(
+        "egress:\n  routes:\n    - host: api.github.com\n      auth: { scheme: Bearer, token_ref: GH_TOKEN }\n      matches: [{ methods: [GET] }]\n    - host: pypi.org",
+      ),
+      "bottles/child.md": md(
+        "extends: base\negress:\n  routes:\n    - host: api.github.com\n      matches: [{ methods: [GET, POST], paths: [{ type: prefix, value: /repos }] }]",
+      ),
+    });
+    const routes = bottle("child", t).config.egress.routes;
+    const post = matchRoute(routes, { host: "api.github.com", method: "POST", path: "/repos/x" });
+    expect(post.ok && post.route.auth).toBeUndefined();
+    expect(matchRoute(routes, { host: "api.github.com", method: "GET", path: "/user" }).ok).toBe(
+      false,
+    );
+    expect(matchRoute(routes, { host: "pypi.org", method: "GET", path: "/simple/" }).ok).toBe(true);
+    expect(matchRoute(routes, { host: "evil.example.com", method: "GET", path: "/" }).ok).toBe(
+      false,
+    );
   });
 });
