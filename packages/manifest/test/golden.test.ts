@@ -2,7 +2,7 @@
  * Golden fixtures: one directory per error (or warning) message under test/fixtures/<case>/, with
  * a `home/` (BOTTLEKIT_HOME), an optional `project/` (the cwd) and `expected.txt`. By default the
  * case runs `validatePaths([])` over the whole tree; a `case.json` with `{"agent": name}` resolves
- * that agent instead. Paths are shown relative to the case directory.
+ * that agent instead, and `{"paths": [...]}` validates those paths (relative to `project/`). Paths are shown relative to the case directory.
  * Regenerate after an intended wording change with `UPDATE_GOLDEN=1 npx vitest run test/golden.test.ts`
  * and review the diff.
  */
@@ -19,7 +19,7 @@ function run(dir: string): string {
   const loc = { home: join(dir, "home"), cwd: join(dir, "project"), env: {} };
   const casePath = join(dir, "case.json");
   const spec = existsSync(casePath)
-    ? (JSON.parse(readFileSync(casePath, "utf8")) as { agent?: string })
+    ? (JSON.parse(readFileSync(casePath, "utf8")) as { agent?: string; paths?: string[] })
     : {};
   let out: string;
   if (spec.agent !== undefined) {
@@ -31,7 +31,7 @@ function run(dir: string): string {
       out = `${error.code}\n${error.message}${error.hint && !error.message.includes(error.hint) ? `\nhint: ${error.hint}` : ""}`;
     }
   } else {
-    const v = validatePaths([], loc);
+    const v = validatePaths(spec.paths ?? [], loc);
     out = `${v.ok ? "valid" : "invalid"}\n${v.issues.map(formatIssue).join("\n")}`;
   }
   return `${out.split(dir).join("<case>").trimEnd()}\n`;
