@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
+import { openStore } from "@bottlekit/budget-store";
 import { Pool } from "undici";
 
 const KEY = "sk-proj-BENCHupstreamKEY0123456789abcdefABCDEF0123";
@@ -181,6 +182,28 @@ try {
   const rpsGateway = done / elapsed;
   const cpuPerReq = (cpu1 - cpu0) / 1000 / done;
 
+  // The budget store's share: one reserve + settle pair on the same kind of database.
+  const storeHome = mkdtempSync(join(tmpdir(), "bottlekit-bench-store-"));
+  const store = await openStore(`sqlite:${storeHome}/bottlekit.db`, { home: storeHome });
+  await store.defineBudget({
+    scope: "bottle",
+    key: "default",
+    provider: "openai",
+    tokens: 1e12,
+    source: "flag",
+  });
+  const subject = { bottle: "default", parents: [], agent: "default", provider: "openai" };
+  const pair = async () => {
+    const r = await store.reserve({ ...subject, estimateTokens: 100 });
+    if (r.ok) await store.settle(r.id, { model: "gpt-4o-mini", inputTokens: 12, outputTokens: 10 });
+  };
+  for (let i = 0; i < 500; i++) await pair();
+  const ts = performance.now();
+  for (let i = 0; i < 3000; i++) await pair();
+  const storeMs = (performance.now() - ts) / 3000;
+  await store.close();
+  rmSync(storeHome, { recursive: true, force: true });
+
   const f = (x: number) => x.toFixed(3);
   console.log("bottle-gateway bench (same run, same local upstream; DLP + metering + budgets on)");
   console.log(`(a) c=1 non-streaming, n=${N1} each`);
@@ -193,6 +216,9 @@ try {
   console.log(`    direct  ${rpsDirect.toFixed(0)} req/s`);
   console.log(
     `    gateway ${rpsGateway.toFixed(0)} req/s (target >= 4000), gateway CPU ${f(cpuPerReq)} ms/request`,
+  );
+  console.log(
+    `    of which budget store reserve+settle: ${f(storeMs)} ms/request (measured alone, same run)`,
   );
   await direct.pool.close();
   await viaGateway.pool.close();

@@ -167,15 +167,20 @@ export function exitCodeOf(code: string): number {
 }
 
 function defaultIo(): CliIo {
-  const stopSignal = new Promise<string>((resolve) => {
-    process.once("SIGTERM", () => resolve("SIGTERM"));
-    process.once("SIGINT", () => resolve("SIGINT"));
-  });
+  let stop: Promise<string> | undefined;
   return {
     stdout: process.stdout,
     stderr: process.stderr,
     env: process.env,
-    stopSignal,
+    // Signal handlers are installed only when a command (`up`) waits for them, so short
+    // commands keep the default Ctrl-C behaviour.
+    get stopSignal() {
+      stop ??= new Promise<string>((resolve) => {
+        process.once("SIGTERM", () => resolve("SIGTERM"));
+        process.once("SIGINT", () => resolve("SIGINT"));
+      });
+      return stop;
+    },
     interactive: Boolean(process.stdin.isTTY && process.stdout.isTTY),
   };
 }

@@ -33,6 +33,17 @@ export interface IdentityOptions {
 
 const GATEWAY_KEY_PREFIX = "bk_";
 
+function secondCredential(headers: IncomingHttpHeaders, used: string): string | undefined {
+  if (used === "authorization") {
+    const x = headers["x-api-key"];
+    return typeof x === "string" && x.length > 0 ? x.trim() : undefined;
+  }
+  const a = headers.authorization;
+  return typeof a === "string" && a.slice(0, 7).toLowerCase() === "bearer "
+    ? a.slice(7).trim()
+    : undefined;
+}
+
 /** Extracts the presented credential: `Authorization: Bearer <k>` or `x-api-key: <k>`. */
 export function presentedCredential(
   headers: IncomingHttpHeaders,
@@ -101,7 +112,9 @@ export class IdentityResolver {
         ok: true,
         identity: id,
         credentialHeader: cred.header,
-        foreignCredential: undefined,
+        // A second credential next to the gateway key (e.g. `x-api-key` beside `Authorization`)
+        // is the one a passthrough_auth provider receives.
+        foreignCredential: secondCredential(headers, cred.header),
       };
     }
     if ((await this.hasKeys(now)) || !this.options.loopback) {

@@ -22,8 +22,10 @@ export interface UpstreamTarget {
   api: ClientApi;
   /** `http://host:port`: the key of the connection pool. */
   origin: string;
-  /** Path (with query) on the origin. */
+  /** Path (with query) on the origin. May carry a query-style credential: never log it. */
   path: string;
+  /** Path without the query: safe to log, used to match egress routes. */
+  pathname: string;
   /** Static headers sent upstream: provider headers plus the injected credential. */
   headers: Readonly<Record<string, string>>;
   /** Forward the client's credential instead of injecting one (`passthrough_auth`). */
@@ -165,6 +167,7 @@ export class Router {
         api,
         origin: base.origin,
         path,
+        pathname: full.pathname,
         headers,
         passthrough: resolved.auth.passthrough,
         authHeader,

@@ -376,14 +376,15 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
 
     // 5. outbound DLP (headers + body)
-    const verdict = options.dlp.outbound(req.headers, text, who.credentialHeader, target);
+    const upstreamRef = { origin: target.origin, path: target.pathname };
+    const verdict = options.dlp.outbound(req.headers, text, who.credentialHeader, upstreamRef);
     if (verdict.action === "no_route") {
       return sendError(
         res,
         api,
         403,
         "permission_error",
-        `no egress route covers ${target.origin}${target.path}; add a route for this host to the gateway config's routes`,
+        `no egress route covers ${target.origin}${target.pathname}; add a route for this host to the gateway config's routes`,
       );
     }
     if (verdict.findings.length > 0) recordFindings("outbound", verdict.findings, verdict.action);
@@ -611,7 +612,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       } catch {
         usage = missingUsage();
       }
-      const scan = options.dlp.inbound(target);
+      const scan = options.dlp.inbound(upstreamRef);
       const findings = scan.write(responseText(api, parsed)).concat(scan.end());
       const blocking = findings.some((f) => f.severity === "block");
       if (findings.length > 0) {
@@ -650,7 +651,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
     // Streamed: forward chunk by chunk with backpressure, tapping usage and scanning as we go.
     const tap = options.metering.tap(api);
-    const scan = options.dlp.inbound(target);
+    const scan = options.dlp.inbound(upstreamRef);
     const extractor = new TextExtractor(api);
     const stripper = injectUsage ? new UsageStripper() : undefined;
     let first = true;

@@ -119,5 +119,5 @@ export async function up(opts: UpOptions, io: CliIo): Promise<number> {
   log({ level: "info", event: "draining", signal, inFlight: running.gateway.inFlight() });
   await running.close();
   log({ level: "info", event: "stopped" });
-  return EXIT.ok;
+  return signal === "SIGINT" ? EXIT.interrupted : EXIT.ok;
 }
