@@ -260,7 +260,8 @@ export class BottleResolver {
         return;
       }
       if (!this.names().has(parent)) {
-        issues.push(this.missingIssue(parent, file, loc, path, `bottle \`${name}\` extends`));
+        const via = stack.length > 0 ? ` (reached through ${stack.join(" -> ")})` : "";
+        issues.push(this.missingIssue(parent, file, loc, path, `bottle \`${name}\`${via} extends`));
         return;
       }
       const out = this.#resolve(parent, chain);
