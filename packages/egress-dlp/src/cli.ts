@@ -9,6 +9,8 @@ export interface CliIo {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   env: NodeJS.ProcessEnv;
+  /** Defaults to process.stdin. */
+  stdin?: NodeJS.ReadableStream;
 }
 
 const EXIT_HELP = `
@@ -34,7 +36,28 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       writeErr: (s) => io.stderr.write(s),
     })
     .addHelpText("after", EXIT_HELP);
-  void setExit;
+  program
+    .command("scan")
+    .description(
+      "scan files or stdin for secrets (default) or prompt injection (--inbound); secret values come from env vars, never argv",
+    )
+    .argument("[files...]", "files to scan; - or nothing reads stdin")
+    .option("--inbound", "run the inbound prompt-injection detector instead of the secret scanners")
+    .option(
+      "--known-secret-env <names...>",
+      "names of environment variables holding known secrets or canaries",
+    )
+    .option("--json", "print one JSON document on stdout")
+    .addHelpText("after", EXIT_HELP)
+    .action(
+      async (
+        files: string[],
+        opts: { inbound?: boolean; knownSecretEnv?: string[]; json?: boolean },
+      ) => {
+        const { runScan } = await import("./commands/scan.ts");
+        setExit(await runScan(files, opts, io));
+      },
+    );
   return program;
 }
 

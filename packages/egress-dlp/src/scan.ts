@@ -564,13 +564,20 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
     }
     const budget: Budget = { deadline: performance.now() + maxMs, exceeded: false };
     const raw = scanLayer(text, surface, 0, "raw", budget);
-    const seen = new Set<string>();
+    // One finding per (detector, rule) and overlapping span: the same secret seen raw and through
+    // a decoded layer becomes one finding covering both spans.
     const findings: Finding[] = [];
-    for (const f of raw.sort((a, b) => a.start - b.start || b.end - a.end)) {
-      const k = `${f.detector}\u0000${f.rule}\u0000${f.start}\u0000${f.end}`;
-      if (seen.has(k)) continue;
-      seen.add(k);
-      findings.push(f);
+    const open = new Map<string, Finding>();
+    for (const f of raw.sort((x, y) => x.start - y.start || y.end - x.end)) {
+      const k = `${f.detector}\u0000${f.rule}`;
+      const prev = open.get(k);
+      if (prev && f.start < prev.end) {
+        if (f.end > prev.end) prev.end = f.end;
+        continue;
+      }
+      const copy = { ...f };
+      open.set(k, copy);
+      findings.push(copy);
     }
     if (budget.exceeded) findings.push(budgetFinding(surface, "time", text.length));
     return { findings, blocked: findings.some((f) => f.severity === "block") };
