@@ -161,7 +161,7 @@ function compileToken(token: string): PatternAlternative {
     if (c === "\\" && i + 1 < token.length) {
       const n = token[++i] as string;
       literal += n;
-      re += n.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
+      re += n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
     } else if (c === "*") {
       isGlob = true;
       re += "[\\s\\S]*";
@@ -180,7 +180,7 @@ function compileToken(token: string): PatternAlternative {
       i = end;
     } else {
       literal += c;
-      re += c.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
+      re += c.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
     }
   }
   if (!isGlob) return { literal };

@@ -207,25 +207,22 @@ export class Policy {
   readonly networkRules: NetworkRule[] = [];
   /** Decision for commands no rule matched. */
   defaultDecision: Decision = "prompt";
-  private count = 0;
+  private readonly all: PrefixRule[] = [];
 
   get size(): number {
-    return this.count;
+    return this.all.length;
   }
 
   /** All prefix rules in load order. */
-  *rules(): Iterable<PrefixRule> {
-    const all = [...this.index.values()].flat();
-    all.sort((a, b) => (ORDER.get(a) ?? 0) - (ORDER.get(b) ?? 0));
-    yield* all;
+  rules(): readonly PrefixRule[] {
+    return this.all;
   }
 
   addRule(rule: PrefixRule): void {
-    ORDER.set(rule, ++SEQ);
+    this.all.push(rule);
     const list = this.index.get(rule.program);
     if (list) list.push(rule);
     else this.index.set(rule.program, [rule]);
-    this.count++;
   }
 
   /** Last definition for a name wins (Codex). */
@@ -305,9 +302,6 @@ export class Policy {
     return out;
   }
 }
-
-let SEQ = 0;
-const ORDER = new WeakMap<PrefixRule, number>();
 
 /** The strictest decision of `matches`, or undefined when there are none. */
 export function decisionOf(matches: readonly RuleMatch[]): Decision | undefined {

@@ -29,6 +29,11 @@ export async function checkCommandAction(
   flags: CheckFlags,
   io: CliIo,
 ): Promise<number> {
+  if (flags.rules.length === 0) {
+    throw new ExecPolicyError("E_USAGE", "no policy file given", {
+      hint: "pass at least one -r FILE (Codex .rules or native .yaml)",
+    });
+  }
   const modes = [argv.length > 0, flags.shell !== undefined, flags.stdin === true].filter(
     Boolean,
   ).length;

@@ -1,0 +1,213 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { capture } from "../../test/cli-capture.ts";
+import { run } from "../cli.ts";
+
+let dir: string;
+let rules: string;
+let yaml: string;
+let broken: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "execpolicy-cli-"));
+  rules = join(dir, "policy.rules");
+  yaml = join(dir, "policy.yaml");
+  broken = join(dir, "broken.rules");
+  await writeFile(
+    rules,
+    `prefix_rule(["git"], "prompt")\nprefix_rule(["git", "push"], "forbidden", justification="no pushing")\nprefix_rule(["npm", "test"])\n`,
+  );
+  await writeFile(
+    yaml,
+    "version: 1\nrules:\n  - pattern: [terraform]\n    decision: prompt\n    except: [{ pattern: [terraform, fmt], decision: allow }]\n",
+  );
+  await writeFile(broken, `prefix_rule(["x"], decision="deny")\n`);
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("execpolicy check", () => {
+  it("argv: one JSON document on stdout, exit 0 whatever the decision", async () => {
+    const c = capture();
+    expect(await run(["check", "-r", rules, "--", "git", "push", "origin"], c.io)).toBe(0);
+    const doc = JSON.parse(c.out());
+    expect(doc.decision).toBe("forbidden");
+    expect(doc.commands[0]).toMatchObject({
+      argv: ["git", "push", "origin"],
+      decision: "forbidden",
+      unmatched: false,
+    });
+    expect(doc.matchedRules.map((m: { matchedPrefix: string[] }) => m.matchedPrefix)).toEqual([
+      ["git"],
+      ["git", "push"],
+    ]);
+    expect(doc.notes).toEqual([]);
+    expect(c.err()).toBe("");
+  });
+
+  it("--fail-on gives exit 3 when reached", async () => {
+    expect(
+      await run(
+        ["check", "-r", rules, "--fail-on", "forbidden", "--", "git", "push"],
+        capture().io,
+      ),
+    ).toBe(3);
+    expect(
+      await run(
+        ["check", "-r", rules, "--fail-on", "forbidden", "--", "git", "status"],
+        capture().io,
+      ),
+    ).toBe(0);
+    expect(
+      await run(["check", "-r", rules, "--fail-on", "prompt", "--", "git", "status"], capture().io),
+    ).toBe(3);
+    expect(
+      await run(["check", "-r", rules, "--fail-on", "prompt", "--", "npm", "test"], capture().io),
+    ).toBe(0);
+  });
+
+  it("--shell and --stdin check every command of a script", async () => {
+    const c = capture();
+    expect(
+      await run(["check", "-r", rules, "--shell", "npm test > out.log && git push"], c.io),
+    ).toBe(0);
+    const doc = JSON.parse(c.out());
+    expect(doc.decision).toBe("forbidden");
+    expect(doc.commands.map((x: { argv: string[] }) => x.argv.join(" "))).toEqual([
+      "npm test",
+      "git push",
+    ]);
+    const s = capture("ls; npm test\n");
+    expect(await run(["check", "-r", rules, "--stdin"], s.io)).toBe(0);
+    expect(JSON.parse(s.out())).toMatchObject({
+      decision: "prompt",
+      commands: [{ argv: ["ls"], unmatched: true }, { argv: ["npm", "test"] }],
+    });
+  });
+
+  it("argv that runs a shell script is analysed (bash -lc)", async () => {
+    const c = capture();
+    await run(["check", "-r", rules, "--", "bash", "-lc", "npm test && git push"], c.io);
+    expect(JSON.parse(c.out()).decision).toBe("forbidden");
+  });
+
+  it("--format codex prints exactly the Codex document", async () => {
+    const c = capture();
+    expect(await run(["check", "-r", rules, "--format", "codex", "--", "git", "push"], c.io)).toBe(
+      0,
+    );
+    expect(c.out()).toBe(
+      '{"matchedRules":[{"prefixRuleMatch":{"matchedPrefix":["git"],"decision":"prompt"}},{"prefixRuleMatch":{"matchedPrefix":["git","push"],"decision":"forbidden","justification":"no pushing"}}],"decision":"forbidden"}\n',
+    );
+    const none = capture();
+    await run(["check", "-r", rules, "--format", "codex", "--", "ls"], none.io);
+    expect(none.out()).toBe('{"matchedRules":[]}\n');
+    const resolved = capture();
+    await run(
+      [
+        "check",
+        "-r",
+        rules,
+        "--format",
+        "codex",
+        "--resolve-host-executables",
+        "--",
+        "/usr/bin/git",
+        "status",
+      ],
+      resolved.io,
+    );
+    expect(JSON.parse(resolved.out()).matchedRules[0].prefixRuleMatch.resolvedProgram).toBe(
+      "/usr/bin/git",
+    );
+  });
+
+  it("mixes Codex and native files", async () => {
+    const c = capture();
+    await run(["check", "-r", rules, "-r", yaml, "--shell", "terraform fmt && npm test"], c.io);
+    expect(JSON.parse(c.out()).decision).toBe("allow");
+  });
+
+  it("exits 2 when any file failed to load, and says which; the other files still apply", async () => {
+    const c = capture();
+    expect(await run(["check", "-r", rules, "-r", broken, "--", "npm", "test"], c.io)).toBe(2);
+    expect(c.err()).toContain(`${broken}:1:1: invalid decision: deny`);
+    expect(c.err()).toContain(`1 of 2 policy file(s) failed to load: ${broken}`);
+    const doc = JSON.parse(c.out());
+    expect(doc.decision).toBe("allow");
+    expect(doc.loadErrors).toHaveLength(1);
+    const codex = capture();
+    expect(
+      await run(
+        ["check", "-r", join(dir, "missing.rules"), "--format", "codex", "--", "ls"],
+        codex.io,
+      ),
+    ).toBe(2);
+    expect(codex.out()).toBe("");
+  });
+
+  it("usage errors exit 2", async () => {
+    expect(await run(["check", "--", "ls"], capture().io)).toBe(2);
+    expect(await run(["check", "-r", rules], capture().io)).toBe(2);
+    expect(await run(["check", "-r", rules, "--shell", "ls", "--", "ls"], capture().io)).toBe(2);
+    expect(await run(["check", "-r", rules, "--format", "yaml", "--", "ls"], capture().io)).toBe(2);
+    expect(
+      await run(["check", "-r", rules, "--format", "codex", "--shell", "ls"], capture().io),
+    ).toBe(2);
+  });
+});
+
+describe("execpolicy test", () => {
+  it("exit 0 when every example holds", async () => {
+    const f = join(dir, "ok.rules");
+    await writeFile(
+      f,
+      `prefix_rule(["git", "status"], match=["git status -s"], not_match=["git log"])\n`,
+    );
+    const c = capture();
+    expect(await run(["test", f], c.io)).toBe(0);
+    expect(c.out()).toContain(`ok ${f} (1 rule)`);
+  });
+
+  it("exit 3 when an example fails, with file:line:col", async () => {
+    const f = join(dir, "fails.rules");
+    await writeFile(
+      f,
+      `prefix_rule(["git"])\nprefix_rule(["git", "status"], not_match=["git status"])\n`,
+    );
+    const c = capture();
+    expect(await run(["test", f], c.io)).toBe(3);
+    expect(c.err()).toContain(`${f}:2:1: not_match example matched its rule: "git status"`);
+  });
+
+  it("exit 2 on a load error", async () => {
+    const c = capture();
+    expect(await run(["test", broken], c.io)).toBe(2);
+    expect(c.err()).toMatch(/broken\.rules:1:1: /);
+  });
+});
+
+describe("execpolicy schema / amend", () => {
+  it("prints the JSON Schema", async () => {
+    const c = capture();
+    expect(await run(["schema"], c.io)).toBe(0);
+    expect(JSON.parse(c.out()).properties.rules.type).toBe("array");
+  });
+
+  it("amends the project rules and refuses banned prefixes", async () => {
+    const project = join(dir, "proj");
+    const c = capture();
+    expect(await run(["amend", "--project-dir", project, "--", "cargo", "build"], c.io)).toBe(0);
+    expect(c.err()).toContain('prefix_rule(pattern=["cargo", "build"], decision="allow")');
+    const again = capture();
+    await run(["amend", "--project-dir", project, "--", "cargo", "build"], again.io);
+    expect(again.err()).toContain("already in");
+    const refused = capture();
+    expect(
+      await run(["amend", "--project-dir", project, "--", "bash", "-lc", "x"], refused.io),
+    ).toBe(2);
+    expect(refused.err()).toContain("refusing");
+  });
+});
