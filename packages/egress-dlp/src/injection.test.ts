@@ -65,11 +65,11 @@ describe("naive_injection_detection", () => {
 
   it("stays linear: four times the phrases just outside the window take about four times as long", () => {
     const unit = `ignore previous instructions ${"x".repeat(501)} system prompt ${"y".repeat(501)}`;
-    const small = unit.repeat(200);
-    const big = unit.repeat(800);
+    const small = unit.repeat(500);
+    const big = unit.repeat(2000);
     const time = (t: string) => {
       let best = Number.POSITIVE_INFINITY;
-      for (let i = 0; i < 7; i++) {
+      for (let i = 0; i < 9; i++) {
         const a = performance.now();
         expect(scanInbound(t).blocked).toBe(false);
         best = Math.min(best, performance.now() - a);
@@ -78,6 +78,6 @@ describe("naive_injection_detection", () => {
     };
     time(small);
     const ratio = time(big) / time(small);
-    expect(ratio).toBeLessThan(9); // linear: about 4; quadratic: about 16
+    expect(ratio).toBeLessThan(10); // linear: about 4; quadratic: about 16
   });
 });

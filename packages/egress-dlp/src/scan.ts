@@ -71,7 +71,6 @@ interface Budget {
   exceeded: boolean;
 }
 
-const ENCODED_MIN = 16;
 // Trigger regexes for the decoders: V8 scans for them natively; each is a plain character-class
 // search or a fixed-length sequence (no nested quantifiers), so each pass is linear.
 /** Base64 / base32 / hex candidates: runs of the base64url ∪ base64 alphabet, padding after. */
