@@ -409,7 +409,9 @@ describe("fuzz: random scripts up to 4 KB", () => {
 
   it("scales linearly: 4x the script takes well under 16x the time", () => {
     const p = policy();
-    const base = Array.from({ length: 100 }, (_, i) => `echo ${i} && ls -la | git status`).join("; ");
+    const base = Array.from({ length: 100 }, (_, i) => `echo ${i} && ls -la | git status`).join(
+      "; ",
+    );
     const time = (s: string) => {
       let best = Number.POSITIVE_INFINITY;
       for (let i = 0; i < 7; i++) {
@@ -448,5 +450,19 @@ describe("matcher cost", () => {
     const large = make(5000);
     time(small);
     expect(time(large)).toBeLessThan(time(small) * 3);
+  });
+});
+
+describe("redirections", () => {
+  const p = () => rules(`prefix_rule(["a"])\nprefix_rule(["b"])\nprefix_rule(["c"])`);
+  it("a trailing redirect applies to the last command of a list or pipeline only", () => {
+    const writes = (s: string) => checkShellSync(p(), s).commands.map((c) => c.writes ?? []);
+    expect(writes("a && b > f")).toEqual([[], ["f"]]);
+    expect(writes("a | b > f")).toEqual([[], ["f"]]);
+    expect(writes("a && b | c 2> e")).toEqual([[], [], ["e"]]);
+    expect(writes("(a; b) > f")).toEqual([["f"], ["f"]]);
+    expect(writes("{ a; b; } >> f")).toEqual([["f"], ["f"]]);
+    expect(writes("a 2>&1 >/dev/null")).toEqual([[]]);
+    expect(writes("a &> log")).toEqual([["log"]]);
   });
 });

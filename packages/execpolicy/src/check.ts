@@ -161,7 +161,7 @@ function combine(policy: Policy, analysis: ShellAnalysis, options: CheckOptions)
       `unmatched (default ${policy.defaultDecision}): ${unmatched.map((c) => JSON.stringify(c.argv.join(" "))).join(", ")}`,
     );
   }
-  for (const c of commands) for (const w of c.writes ?? []) notes.push(`writes ${w}`);
+  for (const w of new Set(commands.flatMap((c) => c.writes ?? []))) notes.push(`writes ${w}`);
   return { decision, commands, matchedRules: commands.flatMap((c) => c.matchedRules), notes };
 }
 

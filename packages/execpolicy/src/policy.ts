@@ -281,7 +281,7 @@ export class Policy {
         const r = matchRest(ex, rule.optionsAnywhere, argv, dyn).tri;
         if (r === 2) {
           decision = applied ? stricter(decision, ex.decision) : ex.decision;
-          justification = ex.justification ?? rule.justification;
+          justification = ex.justification;
           applied = ex;
         } else if (r === 1) {
           // an exception that may apply must not relax the rule: keep the stricter side

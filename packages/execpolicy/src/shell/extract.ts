@@ -407,7 +407,8 @@ class Walker {
       case "redirected_statement": {
         const own = [...writes];
         for (const c of n.children) if (REDIRECTS.has(c.type)) this.redirect(c, own);
-        for (const c of n.children) if (!REDIRECTS.has(c.type)) this.visit(c, own);
+        for (const c of n.children)
+          if (!REDIRECTS.has(c.type)) this.visitRedirected(c, writes, own);
         return;
       }
       case "variable_assignment":
@@ -426,6 +427,26 @@ class Walker {
       default:
         for (const c of n.children) this.visit(c, writes);
     }
+  }
+
+  /**
+   * tree-sitter-bash attaches a trailing redirect to a whole list or pipeline (`a && b > f`), but
+   * bash applies it to the last command only; subshells and groups take it as a whole.
+   */
+  private visitRedirected(
+    body: SyntaxNode,
+    outer: readonly string[],
+    own: readonly string[],
+  ): void {
+    if (body.type !== "list" && body.type !== "pipeline") {
+      this.visit(body, own);
+      return;
+    }
+    const last = body.children.length - 1;
+    body.children.forEach((c, i) => {
+      if (i === last) this.visitRedirected(c, outer, own);
+      else this.visit(c, outer);
+    });
   }
 
   /** Visits only the commands nested in expansions of a word-like node. */
