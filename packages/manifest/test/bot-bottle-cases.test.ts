@@ -300,62 +300,6 @@ describe("bot-bottle manifest cases in bottlekit form", () => {
   });
 });
 
-describe("bot-bottle DLP cases (18-27): the manifest side", () => {
-  // Scanning belongs to @bottlekit/egress-dlp; the manifest's job is to carry each route's DLP
-  // settings into the effective config unchanged and merged by the rules above.
-  const dlpBottle = md(
-    [
-      "egress:",
-      "  routes:",
-      "    - host: api.openai.com",
-      "      auth: { scheme: Bearer, token_ref: OPENAI_KEY }",
-      "      dlp: { outbound_detectors: [token_patterns, known_secrets, entropy], outbound_on_match: block }",
-      "    - host: api.example.com",
-      "      dlp: { outbound_on_match: redact }",
-      "    - host: hooks.example.com",
-      "      dlp: { outbound_on_match: supervise }",
-      "    - host: docs.example.com",
-      "      dlp: { inbound_detectors: false }",
-    ].join("\n"),
-  );
-
-  it("cases 18-23: detectors and the credential reference reach the effective route", () => {
-    const t = home({ "bottles/d.md": dlpBottle });
-    const r = bottle("d", t).config.egress.routes[0];
-    expect(r?.auth).toEqual({ scheme: "Bearer", token_ref: "OPENAI_KEY" });
-    expect(r?.dlp?.outbound_detectors).toEqual(["token_patterns", "known_secrets", "entropy"]);
-    expect(r?.dlp?.outbound_on_match).toBe("block");
-  });
-
-  it("cases 24-25: redact and supervise actions are kept per route", () => {
-    const t = home({ "bottles/d.md": dlpBottle });
-    const routes = bottle("d", t).config.egress.routes;
-    expect(routes[1]?.dlp?.outbound_on_match).toBe("redact");
-    expect(routes[2]?.dlp?.outbound_on_match).toBe("supervise");
-  });
-
-  it("case 26: an unknown on-match action is rejected at load (nothing fails open)", () => {
-    const t = home({
-      "bottles/d.md": md(
-        "egress:\n  routes:\n    - host: a.example.com\n      dlp: { outbound_on_match: allow }",
-      ),
-    });
-    const err = errorOf(() => bottle("d", t));
-    expect(err.issues[0]).toMatchObject({ path: "egress.routes[0].dlp.outbound_on_match" });
-    expect(err.message).toContain("expected one of: block, redact, supervise");
-  });
-
-  it("case 27: `dlp.inbound_detectors: false` survives resolution and extends", () => {
-    const t = home({
-      "bottles/d.md": dlpBottle,
-      "bottles/child.md": md("extends: d"),
-    });
-    const routes = bottle("child", t).config.egress.routes;
-    expect(routes.find((r) => r.host === "docs.example.com")?.dlp?.inbound_detectors).toBe(false);
-    expect(validatePaths([], { home: t.home, cwd: t.cwd, env: {} }).ok).toBe(true);
-  });
-});
-
 describe("effective routes feed the egress-dlp matcher", () => {
   it("a child's replaced route is what the gateway matches (case 10, end to end)", () => {
     const t = home({
