@@ -36,6 +36,7 @@ const child = md(
     "    - host: api.openai.com",
     "      auth: { scheme: Bearer, token_ref: OPENAI_B }",
     "    - host: files.example.com",
+    "    - host: '*.cdn.example.com'",
   ].join("\n"),
 );
 
@@ -64,7 +65,8 @@ describe("explainAgent", () => {
       "child dlp-weakened pypi.org: inbound detectors turned off, on match block -> redact",
       "child credentials-changed api.openai.com: $OPENAI_A -> $OPENAI_B",
       "child new-host files.example.com: all methods; all paths",
-      "fresh routes-dropped *: starts from no inherited routes, dropping api.github.com, pypi.org, api.openai.com, files.example.com",
+      "child new-host *.cdn.example.com: every subdomain of cdn.example.com; all methods; all paths",
+      "fresh routes-dropped *: starts from no inherited routes, dropping api.github.com, pypi.org, api.openai.com, files.example.com, *.cdn.example.com",
     ]);
     const text = renderExplanation(ex);
     expect(text).toContain("env.TOKEN = <from $GH_TOKEN>");

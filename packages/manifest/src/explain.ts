@@ -159,7 +159,10 @@ export function egressChanges(bottle: ResolvedBottle): EgressChange[] {
       const key = routeKeyOf(route.host, route.port);
       const parent = inherited.get(key);
       if (!parent) {
-        push("new-host", key, summarizeRoute(route));
+        const wildcard = route.host.startsWith("*.")
+          ? `every subdomain of ${route.host.slice(2)}; `
+          : "";
+        push("new-host", key, `${wildcard}${summarizeRoute(route)}`);
         continue;
       }
       const pm = methodSet(parent);
