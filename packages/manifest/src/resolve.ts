@@ -137,18 +137,19 @@ export class BottleResolver {
     return this.#names;
   }
 
-  /** Resolves a bottle, or returns every issue found on the way. */
-  tryResolve(name: string): Outcome {
+  /** The cached merge state, without building a public view (used by validation). @internal */
+  resolveInternal(name: string): Outcome {
     return this.#resolve(name, []);
   }
 
+  /** Resolves a bottle; throws a ManifestError listing every problem. */
   resolve(name: string): ResolvedBottle {
-    const out = this.tryResolve(name);
+    const out = this.resolveInternal(name);
     if (!out.ok) throw errorFromIssues(out.issues, `cannot resolve bottle \`${name}\`:`);
     return this.view(name, out.value);
   }
 
-  /** The public view of a resolved bottle: config, provenance and the graph (built once). */
+  /** @internal The public view of a resolved bottle: config, provenance and the graph (built once). */
   view(name: string, internal: Internal): ResolvedBottle {
     if (internal.view) return internal.view;
     // Graph order: parents before children, each bottle once (depth-first over `extends`).
@@ -175,15 +176,11 @@ export class BottleResolver {
     return internal.view;
   }
 
-  internal(name: string): Outcome {
-    return this.tryResolve(name);
-  }
-
-  /** Resolves a bottle to its public view, or returns every issue found on the way. */
-  tryView(
+  /** Resolves a bottle, or returns every issue found on the way (never throws on content). */
+  tryResolve(
     name: string,
   ): { ok: true; value: ResolvedBottle } | { ok: false; issues: ManifestIssue[] } {
-    const out = this.tryResolve(name);
+    const out = this.resolveInternal(name);
     return out.ok ? { ok: true, value: this.view(name, out.value) } : out;
   }
 
@@ -433,7 +430,7 @@ export function checkAgentFile(
       ),
     ];
   }
-  const out = resolver.tryResolve(bottle);
+  const out = resolver.resolveInternal(bottle);
   return out.ok ? [...loaded.issues] : [...loaded.issues, ...out.issues];
 }
 
@@ -464,7 +461,7 @@ export function tryResolveAgentFile(
       ],
     };
   }
-  const out = resolver.internal(front.bottle);
+  const out = resolver.resolveInternal(front.bottle);
   if (!out.ok) return { ok: false, issues: [...warnings, ...out.issues] };
   const acc = emptyAcc();
   mergeAcc(acc, out.value.acc);

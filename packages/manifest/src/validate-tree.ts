@@ -82,7 +82,7 @@ export function validatePaths(paths: readonly string[], loc: Locations = {}): Tr
         if (own.value === undefined) issues.push(...own.issues);
         else {
           issues.push(...own.issues);
-          const out = resolver.tryResolve(name);
+          const out = resolver.resolveInternal(name);
           if (!out.ok) issues.push(...out.issues);
         }
       }
