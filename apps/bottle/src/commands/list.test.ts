@@ -49,6 +49,18 @@ describe("bottle list", () => {
     expect(r.err).toContain("`Bad` is not a valid manifest name");
   });
 
+  it("--home wins over BOTTLEKIT_HOME", async () => {
+    home = await homeWith({ "bottles/from-flag.md": md("") });
+    const other = await homeWith({ "bottles/from-env.md": md("") });
+    try {
+      const r = await bottle(["list", "--json", "--home", home.dir], { BOTTLEKIT_HOME: other.dir });
+      const doc = JSON.parse(r.out) as { bottles: { name: string }[] };
+      expect(doc.bottles.map((b) => b.name)).toEqual(["from-flag"]);
+    } finally {
+      await other.cleanup();
+    }
+  });
+
   it("colours only when asked and never with NO_COLOR", async () => {
     home = await homeWith({ "bottles/base.md": md("") });
     const forced = await bottle(["list", "--home", home.dir], { FORCE_COLOR: "1" });
