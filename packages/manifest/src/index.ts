@@ -65,5 +65,11 @@ export {
   type CutoffPolicy,
   type GitIdentity,
 } from "./schema.ts";
-export { type ManifestKind, type ValidationResult, validateFrontmatter } from "./validate.ts";
+export {
+  type ManifestKind,
+  type TextValidation,
+  type ValidationResult,
+  validateFrontmatter,
+  validateManifestText,
+} from "./validate.ts";
 export { type FileReport, type TreeValidation, validatePaths } from "./validate-tree.ts";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseManifestText } from "./frontmatter.ts";
 import { didYouMean } from "./names.ts";
-import { validateFrontmatter } from "./validate.ts";
+import { validateFrontmatter, validateManifestText } from "./validate.ts";
 
 function check(kind: "bottle" | "agent", yaml: string) {
   return validateFrontmatter(parseManifestText("m.md", `---\n${yaml}\n---\n`), kind);
@@ -160,5 +160,23 @@ describe("didYouMean", () => {
     expect(didYouMean("supervize", ["supervise"])).toBe("supervise");
     expect(didYouMean("read-only", ["read_only"])).toBe("read_only");
     expect(didYouMean("zzzz", ["env", "egress"])).toBeUndefined();
+  });
+});
+
+describe("validateManifestText", () => {
+  it("returns value, body and `line:col path: message` errors and warnings", () => {
+    const ok = validateManifestText("---\nbottle: base\ncolor: red\n---\nPrompt.\n", "agent");
+    expect(ok.value?.bottle).toBe("base");
+    expect(ok.body).toBe("Prompt.\n");
+    expect(ok.errors).toEqual([]);
+    expect(ok.warnings).toEqual([
+      "3:1 color: `color` is a Claude Code subagent key and is ignored by bottlekit",
+    ]);
+    const bad = validateManifestText("---\ncutoff: nope\nsupervise: 1\n---\n", "bottle");
+    expect(bad.value).toBeUndefined();
+    expect(bad.errors).toEqual([
+      '2:9 cutoff: the string "nope" is not allowed; expected one of: cutoff, freeze, kill',
+      "3:12 supervise: must be a boolean, not number 1",
+    ]);
   });
 });

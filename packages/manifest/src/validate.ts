@@ -1,6 +1,6 @@
 import type { z } from "zod";
 import type { ManifestErrorCode, ManifestIssue } from "./errors.ts";
-import { type KeyPath, type ParsedFile, pathToString } from "./frontmatter.ts";
+import { type KeyPath, type ParsedFile, parseManifestText, pathToString } from "./frontmatter.ts";
 import { didYouMean, ENV_NAME_PATTERN } from "./names.ts";
 import {
   type AgentFrontmatter,
@@ -422,4 +422,48 @@ export function envValueProblem(raw: string): { message: string; hint: string } 
     };
   }
   return undefined;
+}
+
+export interface TextValidation<T> {
+  /** The validated frontmatter; undefined when there is any error. */
+  value: T | undefined;
+  /** The markdown body (prompt or notes). */
+  body: string;
+  /** `"line:col path: message"` entries. */
+  warnings: string[];
+  errors: string[];
+  /** The same problems as structured issues. */
+  issues: ManifestIssue[];
+}
+
+/**
+ * Validates one manifest's text without touching the filesystem (editors, pre-commit hooks).
+ * `extends` and `bottle` references are not resolved here; `validatePaths` does that.
+ */
+export function validateManifestText(
+  text: string,
+  kind: "bottle",
+  file?: string,
+): TextValidation<BottleFrontmatter>;
+export function validateManifestText(
+  text: string,
+  kind: "agent",
+  file?: string,
+): TextValidation<AgentFrontmatter>;
+export function validateManifestText(
+  text: string,
+  kind: ManifestKind,
+  file = "<input>",
+): TextValidation<BottleFrontmatter | AgentFrontmatter> {
+  const parsed = parseManifestText(file, text);
+  const { value, issues } = validateFrontmatter(parsed, kind);
+  const line = (i: ManifestIssue) =>
+    `${i.line}:${i.col} ${i.path === "" ? "" : `${i.path}: `}${i.message}`;
+  return {
+    value,
+    body: parsed.body,
+    warnings: issues.filter((i) => i.severity === "warning").map(line),
+    errors: issues.filter((i) => i.severity === "error").map(line),
+    issues,
+  };
 }
