@@ -14,7 +14,11 @@ export interface WorkerResult {
 const PACKAGE_DIR = fileURLToPath(new URL("../..", import.meta.url));
 
 /** Start `script` (a TS file under test/workers) in a real Node process through tsx. */
-export function spawnTs(script: string, args: string[]): ChildProcess {
+export function spawnTs(
+  script: string,
+  args: string[],
+  stdin: "pipe" | "ignore" = "pipe",
+): ChildProcess {
   return spawn(
     process.execPath,
     [
@@ -24,7 +28,7 @@ export function spawnTs(script: string, args: string[]): ChildProcess {
       fileURLToPath(new URL(script, import.meta.url)),
       ...args,
     ],
-    { cwd: PACKAGE_DIR, stdio: ["pipe", "pipe", "pipe"] },
+    { cwd: PACKAGE_DIR, stdio: [stdin, "pipe", "pipe"] },
   );
 }
 
