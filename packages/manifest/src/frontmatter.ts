@@ -32,6 +32,9 @@ export interface ParsedFile {
   locate(path: KeyPath, at?: "key" | "value"): Position;
 }
 
+/** Largest manifest accepted (characters), so one file cannot stall listing or validation. */
+export const MAX_MANIFEST_CHARS = 1024 * 1024;
+
 const OPEN = /^---[ \t]*$/;
 const CLOSE = /^(---|\.\.\.)[ \t]*$/;
 
@@ -41,6 +44,19 @@ const CLOSE = /^(---|\.\.\.)[ \t]*$/;
  */
 export function parseManifestText(file: string, text: string): ParsedFile {
   const issues: ManifestIssue[] = [];
+  if (text.length > MAX_MANIFEST_CHARS) {
+    const pos = { line: 1, col: 1 };
+    issues.push({
+      code: "E_FRONTMATTER",
+      severity: "error",
+      file,
+      ...pos,
+      path: "",
+      message: `the file has ${text.length} characters; manifests are limited to ${MAX_MANIFEST_CHARS}`,
+      hint: "move long notes or prompts out of the manifest, or split it",
+    });
+    return { file, data: undefined, body: "", issues, locate: () => pos };
+  }
   const src = text.startsWith("\uFEFF") ? text.slice(1) : text;
   const lines = src.split(/\r?\n/);
   const top = (): Position => ({ line: 1, col: 1 });
@@ -116,7 +132,8 @@ export function parseManifestText(file: string, text: string): ParsedFile {
     }
     return best;
   };
-  for (const err of doc.errors) {
+  const MAX_YAML_ERRORS = 20;
+  for (const err of doc.errors.slice(0, MAX_YAML_ERRORS)) {
     issues.push({
       code: "E_YAML",
       severity: "error",
@@ -125,6 +142,17 @@ export function parseManifestText(file: string, text: string): ParsedFile {
       path: "",
       message: `invalid YAML: ${firstLine(err.message)}`,
       hint: "fix the YAML syntax in the frontmatter (indentation, quotes, `key: value` pairs)",
+    });
+  }
+  if (doc.errors.length > MAX_YAML_ERRORS) {
+    issues.push({
+      code: "E_YAML",
+      severity: "error",
+      file,
+      ...posOf(doc.errors[MAX_YAML_ERRORS]?.pos[0] ?? 0),
+      path: "",
+      message: `${doc.errors.length - MAX_YAML_ERRORS} more YAML errors not shown`,
+      hint: "fix the first errors and validate again",
     });
   }
   if (issues.length === 0) {

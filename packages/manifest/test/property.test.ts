@@ -149,6 +149,22 @@ describe("loader properties", () => {
     );
   });
 
+  it("turns deep nesting, huge files and error floods into located issues", () => {
+    const cases = [
+      `---\na: ${"[".repeat(50000)}\n---\n`,
+      `---\ntools: ${"[".repeat(20000)}${"]".repeat(20000)}\n---\n`,
+      `---\n${Array.from({ length: 3000 }, (_, i) => `${" ".repeat(i)}k${i}:`).join("\n")}\n---\n`,
+      `---\nbottle: b\n---\n${"x".repeat(1024 * 1024)}`,
+    ];
+    for (const text of cases) {
+      const res = validateFrontmatter(parseManifestText("f.md", text), "agent");
+      expect(res.value).toBeUndefined();
+      expect(res.issues.length).toBeGreaterThan(0);
+      expect(res.issues.length).toBeLessThanOrEqual(21);
+      for (const i of res.issues) expect(i.line).toBeGreaterThanOrEqual(1);
+    }
+  });
+
   it("never lets a key like __proto__ reach an object prototype", () => {
     const proto = validateFrontmatter(
       parseManifestText("f.md", '---\nenv:\n  __proto__: "x"\n---\n'),
