@@ -73,21 +73,21 @@ export function nearMiss(size: number, seed = 3): string {
   while (out.length < size) {
     const k = keywords[Math.floor(r() * keywords.length)] as string;
     let tail = "";
-    const n = 5 + Math.floor(r() * 30);
+    const n = 1 + Math.floor(r() * 15); // shorter than the tokens the prefixes announce
     for (let i = 0; i < n; i++) tail += ALNUM[Math.floor(r() * ALNUM.length)];
     out += `${k}${tail}${r() < 0.5 ? " " : "\n"}`;
   }
   return out.slice(0, size);
 }
 
-/** Prefixes of known secrets (11 characters, one short of a match) repeated. */
+/** Fragments of known secrets 11 characters long (one short of a match), repeated. */
 export function knownNearMiss(size: number, secrets: { value: string }[], seed = 5): string {
   const r = rng(seed);
   let out = "";
   while (out.length < size) {
     const s = (secrets[Math.floor(r() * secrets.length)] as { value: string }).value;
-    const at = Math.floor(r() * (s.length - 11));
-    out += `${s.slice(at, at + 10)} `;
+    const at = Math.floor(r() * (s.length - 12));
+    out += `${s.slice(at, at + 11)} `;
   }
   return out.slice(0, size);
 }

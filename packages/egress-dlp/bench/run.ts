@@ -2,31 +2,24 @@
  * egress-dlp bench. Prints throughput on 1 MB request bodies (all token patterns + 100 known
  * secrets in every variant), secretlint's recommend preset on the same corpus in the same run,
  * adversarial inputs as a ratio of the normal time, and the peer-suite ratios.
+ *
+ * The machine is shared, so every figure is the best of several rounds, and the rounds of the
+ * things being compared are interleaved: ratios are what to read, not absolute times.
  */
 import { performance } from "node:perf_hooks";
 import { lintSource } from "@secretlint/core";
 import { creator as recommend } from "@secretlint/secretlint-rule-preset-recommend";
+import { scanInbound } from "../src/injection.ts";
 import { createScanner } from "../src/scan.ts";
 import { formatScore, loadNoseyParker, loadSecretlint, score } from "../test/peer.ts";
 import { chatBody, knownNearMiss, knownSecrets, nearMiss } from "./corpus.ts";
 
 const MB = 1024 * 1024;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
 const bodies = [1, 2, 3, 4, 5].map((seed) => chatBody(MB, seed));
+const chars = bodies.reduce((a, b) => a + b.length, 0);
 const secrets = knownSecrets(100);
-
-function time(label: string, fn: () => void, rounds: number): number {
-  fn(); // warm-up
-  const samples: number[] = [];
-  for (let i = 0; i < rounds; i++) {
-    const t = performance.now();
-    fn();
-    samples.push(performance.now() - t);
-  }
-  samples.sort((a, b) => a - b);
-  const median = samples[Math.floor(samples.length / 2)] as number;
-  process.stdout.write(`${label.padEnd(58)} ${median.toFixed(2).padStart(9)} ms\n`);
-  return median;
-}
+const out = (s: string) => process.stdout.write(`${s}\n`);
 
 const build0 = performance.now();
 const scanner = createScanner({
@@ -34,79 +27,95 @@ const scanner = createScanner({
   knownSecrets: secrets,
   maxMs: 60_000,
 });
-process.stdout.write(
-  `scanner build (100 known secrets, all variants): ${(performance.now() - build0).toFixed(1)} ms\n\n`,
+out(
+  `scanner build (all token rules, 100 known secrets × every variant): ${(performance.now() - build0).toFixed(1)} ms`,
 );
-
-const chars = bodies.reduce((a, b) => a + b.length, 0);
-const ours = time(
-  `egress-dlp: 5 × 1 MB bodies`,
-  () => {
-    for (const b of bodies)
-      if (scanner.scan(b).blocked) throw new Error("unexpected finding in clean corpus");
-  },
-  7,
-);
-const oursMBs = chars / MB / (ours / 1000);
 
 const slConfig = {
   rules: [{ id: "@secretlint/secretlint-rule-preset-recommend", rule: recommend }],
 };
-const theirs = time(
-  `secretlint recommend (@secretlint/core): 5 × 1 MB bodies`,
-  () => {
-    for (const b of bodies) {
-      void lintSource({
-        source: { content: b, filePath: "/body.json", ext: ".json", contentType: "text" },
-        options: { config: slConfig, maskSecrets: true },
-      });
-    }
-  },
-  1,
-);
-// lintSource is async; measure it properly
-const t0 = performance.now();
-for (const b of bodies) {
-  await lintSource({
-    source: { content: b, filePath: "/body.json", ext: ".json", contentType: "text" },
-    options: { config: slConfig, maskSecrets: true },
-  });
+async function secretlintAll(): Promise<void> {
+  for (const b of bodies) {
+    await lintSource({
+      source: { content: b, filePath: "/body.json", ext: ".json", contentType: "text" },
+      options: { config: slConfig, maskSecrets: true },
+    });
+  }
 }
-const slMs = performance.now() - t0;
-void theirs;
-process.stdout.write(
-  `${"secretlint recommend, awaited: 5 × 1 MB bodies".padEnd(58)} ${slMs.toFixed(2).padStart(9)} ms\n`,
-);
-const slMBs = chars / MB / (slMs / 1000);
-
-const perBody = ours / bodies.length;
-const adversarial = [
-  ["near-miss token prefixes (1 MB)", nearMiss(MB)],
-  ["near-miss known-secret fragments (1 MB)", knownNearMiss(MB, secrets)],
-] as const;
-const ratios: string[] = [];
-for (const [label, text] of adversarial) {
-  const ms = time(`adversarial: ${label}`, () => void scanner.scan(text), 5);
-  ratios.push(`${label}: ${(ms / perBody).toFixed(2)}× normal`);
+function oursAll(): void {
+  for (const b of bodies)
+    if (scanner.scan(b).blocked) throw new Error("unexpected finding in the clean corpus");
 }
 
-process.stdout.write("\n");
-process.stdout.write(`throughput egress-dlp: ${oursMBs.toFixed(1)} MB/s (target >= 100)\n`);
-process.stdout.write(`throughput secretlint: ${slMBs.toFixed(1)} MB/s (same corpus, same run)\n`);
-process.stdout.write(`egress-dlp / secretlint: ${(oursMBs / slMBs).toFixed(2)}×\n`);
-for (const r of ratios) process.stdout.write(`${r} (target <= 2×)\n`);
+const adversarial = {
+  "near-miss token prefixes": nearMiss(MB),
+  "near-miss known-secret fragments": knownNearMiss(MB, secrets),
+};
+const phrases = `ignore previous instructions ${"x".repeat(501)} system prompt ${"y".repeat(501)} `;
+const inboundAdversarial = phrases.repeat(Math.ceil(MB / phrases.length)).slice(0, MB);
+const inboundNormal = bodies[0] as string;
+
+// warm-up
+oursAll();
+await secretlintAll();
+const best: Record<string, number> = {};
+const keep = (k: string, ms: number) => {
+  best[k] = Math.min(best[k] ?? Number.POSITIVE_INFINITY, ms);
+};
+for (let r = 0; r < ROUNDS; r++) {
+  let t = performance.now();
+  oursAll();
+  keep("ours", performance.now() - t);
+  t = performance.now();
+  await secretlintAll();
+  keep("secretlint", performance.now() - t);
+  t = performance.now();
+  scanner.scan(bodies[r % bodies.length] as string);
+  keep("normal 1 MB", performance.now() - t);
+  for (const [label, text] of Object.entries(adversarial)) {
+    t = performance.now();
+    scanner.scan(text);
+    keep(label, performance.now() - t);
+  }
+  t = performance.now();
+  scanInbound(inboundNormal);
+  keep("inbound normal", performance.now() - t);
+  t = performance.now();
+  scanInbound(inboundAdversarial);
+  keep("inbound adversarial", performance.now() - t);
+}
+
+const oursMBs = chars / MB / ((best.ours as number) / 1000);
+const slMBs = chars / MB / ((best.secretlint as number) / 1000);
+out("");
+out(
+  `outbound, 5 × 1 MB chat bodies: egress-dlp ${(best.ours as number).toFixed(1)} ms, secretlint ${(best.secretlint as number).toFixed(1)} ms (best of ${ROUNDS})`,
+);
+out(`throughput egress-dlp: ${oursMBs.toFixed(1)} MB/s (target >= 100)`);
+out(`throughput secretlint recommend: ${slMBs.toFixed(1)} MB/s (no known secrets, no encodings)`);
+out(`egress-dlp / secretlint: ${(oursMBs / slMBs).toFixed(2)}× (target >= 1)`);
+const normal = best["normal 1 MB"] as number;
+for (const label of Object.keys(adversarial)) {
+  const ms = best[label] as number;
+  out(
+    `adversarial ${label} (1 MB): ${ms.toFixed(1)} ms = ${(ms / normal).toFixed(2)}× normal (target <= 2×)`,
+  );
+}
+out(
+  `inbound injection scan: normal 1 MB ${(best["inbound normal"] as number).toFixed(1)} ms, phrases just outside the window ${(best["inbound adversarial"] as number).toFixed(1)} ms = ${((best["inbound adversarial"] as number) / (best["inbound normal"] as number)).toFixed(2)}× (target <= 2×)`,
+);
 
 const tokenScanner = createScanner({ detectors: ["token_patterns"] });
-process.stdout.write("\n");
-process.stdout.write(
-  `${formatScore(
+out("");
+out(
+  formatScore(
     "noseyparker",
     score(loadNoseyParker(), (t) => tokenScanner.scan(t).findings),
-  )}\n`,
+  ),
 );
-process.stdout.write(
-  `${formatScore(
+out(
+  formatScore(
     "secretlint",
     score(loadSecretlint(), (t) => tokenScanner.scan(t).findings),
-  )}\n`,
+  ),
 );

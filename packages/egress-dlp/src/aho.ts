@@ -5,7 +5,8 @@
  * Bound: O(n + hits) per search with a dense 128-wide transition table, O(1) per character.
  */
 export class AhoCorasick {
-  private readonly delta: Int32Array;
+  /** state << 7 | char -> next state, with bit 15 set when that state has outputs. */
+  private readonly delta: Uint16Array;
   /** Per state: index into `outputs`, or -1. */
   private readonly outHead: Int32Array;
   /** Flattened output lists: pattern ids, each list terminated by -1. */
@@ -73,7 +74,13 @@ export class AhoCorasick {
       outHead[s] = flat.length;
       flat.push(...list, -1);
     });
-    this.delta = delta;
+    if (n >= 0x8000) throw new Error("too many keywords for one automaton (32767 states)");
+    const packed = new Uint16Array(delta.length);
+    for (let k = 0; k < delta.length; k++) {
+      const t = delta[k] as number;
+      packed[k] = t | ((outHead[t] as number) !== -1 ? 0x8000 : 0);
+    }
+    this.delta = packed;
     this.outHead = outHead;
     this.outputs = Int32Array.from(flat);
   }
@@ -91,10 +98,11 @@ export class AhoCorasick {
         continue;
       }
       if (c >= 65 && c <= 90) c |= 32;
-      s = delta[(s << 7) | c] as number;
-      const h = outHead[s] as number;
-      if (h !== -1) {
-        for (let k = h; outputs[k] !== -1; k++) onHit(outputs[k] as number, i + 1);
+      const v = delta[(s << 7) | c] as number;
+      s = v & 0x7fff;
+      if (v & 0x8000) {
+        for (let k = outHead[s] as number; outputs[k] !== -1; k++)
+          onHit(outputs[k] as number, i + 1);
       }
     }
   }
@@ -128,10 +136,10 @@ export class AhoCorasick {
         continue;
       }
       if (c >= 65 && c <= 90) c |= 32;
-      s = delta[(s << 7) | c] as number;
-      const h = outHead[s] as number;
-      if (h !== -1) {
-        for (let k = h; outputs[k] !== -1; k++) {
+      const v = delta[(s << 7) | c] as number;
+      s = v & 0x7fff;
+      if (v & 0x8000) {
+        for (let k = outHead[s] as number; outputs[k] !== -1; k++) {
           const id = outputs[k] as number;
           onHit(id, ring[(consumed - (lens[id] as number)) & 255] as number, i + 1);
         }

@@ -35,11 +35,13 @@ export interface KnownMatch {
 
 const Q = 8;
 const BITS_MASK = (1 << 21) - 1;
+/** 1 = letter or digit, 2 = other base64/base64url alphabet character (+ / - _). */
 const ALNUM = new Uint8Array(128);
 for (let c = 0; c < 128; c++) {
   if ((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)) ALNUM[c] = 1;
 }
-const MIN_RUN = 10;
+for (const c of [43, 47, 45, 95]) ALNUM[c] = 2;
+const MIN_RUN = 12;
 const STEP = MIN_RUN - Q + 1;
 
 interface Variant {
@@ -100,6 +102,23 @@ function alignedEncodings(bytes: Uint8Array): { kind: string; text: string; rati
   return out;
 }
 
+/** Text index of projected index `x`, walking from a known (projected, text) pair. O(distance). */
+function textIndex(text: string, x: number, anchorProj: number, anchorText: number): number {
+  let p = anchorProj;
+  let t = anchorText;
+  while (p > x) {
+    t--;
+    const c = text.charCodeAt(t);
+    if (c < 128 && ALNUM[c] === 1) p--;
+  }
+  while (p < x) {
+    t++;
+    const c = text.charCodeAt(t);
+    if (c < 128 && ALNUM[c] === 1) p++;
+  }
+  return t;
+}
+
 export interface KnownIndexOptions {
   /** Shortest fragment of a secret that counts, in secret characters. Default 12. */
   minChars?: number;
@@ -122,7 +141,6 @@ export class KnownSecretIndex {
   /** Bitset over q-gram hashes (2 Mi bits): most text q-grams are rejected without a table probe. */
   private readonly bits = new Int32Array((BITS_MASK + 1) >>> 5);
   private proj = new Uint8Array(0);
-  private pos = new Int32Array(0);
 
   constructor(secrets: readonly KnownSecret[], options: KnownIndexOptions = {}) {
     this.secrets = secrets;
@@ -209,15 +227,14 @@ export class KnownSecretIndex {
     }
   }
 
-  /** Finds every fragment of a known secret (any variant) in `text`. */
-  scan(text: string): KnownMatch[] {
+  /**
+   * Finds every fragment of a known secret (any variant) in `text`. When `runs` is given, the same
+   * pass also collects [start, end) pairs of base64-alphabet runs of 16+ characters (decoder input).
+   */
+  scan(text: string, runs?: number[]): KnownMatch[] {
     const n = text.length;
-    if (this.proj.length < n) {
-      this.proj = new Uint8Array(n);
-      this.pos = new Int32Array(n);
-    }
+    if (this.proj.length < n) this.proj = new Uint8Array(n);
     const proj = this.proj;
-    const pos = this.pos;
     const mult = this.mult;
     const multQ = this.multQ;
     const bits = this.bits;
@@ -227,11 +244,21 @@ export class KnownSecretIndex {
     let m = 0;
     let h = 0;
     let next = Q;
+    let runStart = -1;
     for (let i = 0; i < n; i++) {
       const c = text.charCodeAt(i);
-      if (c >= 128 || ALNUM[c] === 0) continue;
+      const cls = c < 128 ? (ALNUM[c] as number) : 0;
+      if (cls !== 1) {
+        if (cls === 2) {
+          if (runStart < 0) runStart = i;
+        } else if (runStart >= 0) {
+          if (runs && i - runStart >= 16) runs.push(runStart, i);
+          runStart = -1;
+        }
+        continue;
+      }
+      if (runStart < 0) runStart = i;
       proj[m] = c;
-      pos[m] = i;
       m++;
       h = (Math.imul(h, mult) + c) | 0;
       if (m > Q) h = (h - Math.imul(proj[m - Q - 1] as number, multQ)) | 0;
@@ -239,16 +266,18 @@ export class KnownSecretIndex {
         next += STEP;
         const k = h === 0 ? 1 : h;
         const b = (k ^ (k >>> 13)) & BITS_MASK;
-        if ((bits[b >>> 5] as number) & (1 << (b & 31))) candidates.push(m - Q, k);
+        if ((bits[b >>> 5] as number) & (1 << (b & 31))) candidates.push(m - Q, k, i);
       }
     }
+    if (runs && runStart >= 0 && n - runStart >= 16) runs.push(runStart, n);
     const matches: KnownMatch[] = [];
     let coveredTo = 0;
     const keys = this.keys;
     const mask = this.mask;
-    for (let ci = 0; ci < candidates.length; ci += 2) {
+    for (let ci = 0; ci < candidates.length; ci += 3) {
       const p = candidates[ci] as number;
       const hk = candidates[ci + 1] as number;
+      const anchor = candidates[ci + 2] as number; // text index of projected index p + Q - 1
       if (p < coveredTo) continue;
       let slot = (hk ^ (hk >>> 15)) & mask;
       let found = -1;
@@ -263,6 +292,7 @@ export class KnownSecretIndex {
       }
       if (found === -1) continue;
       let best: { a: number; b: number; variant: number } | undefined;
+      let reach = 0;
       for (let e = this.heads[found] as number; e !== -1; e = this.entNext[e] as number) {
         const v = this.variants[this.entVariant[e] as number] as Variant;
         const o = this.entOffset[e] as number;
@@ -281,19 +311,26 @@ export class KnownSecretIndex {
         let right = Q;
         while (o + right < vc.length && p + right < m && vc[o + right] === proj[p + right]) right++;
         const run = left + right;
+        if (p + right > reach) reach = p + right;
         const whole = run === vc.length && v.ratio === 1;
         if (run < MIN_RUN || (!whole && run * v.ratio < this.minChars - 1)) continue;
         if (!best || run > best.b - best.a) {
           best = { a: p - left, b: p + right, variant: this.entVariant[e] as number };
         }
       }
-      if (best) {
+      if (!best) {
+        // Verified but too short: later samples inside this run would only find it again, so an
+        // adversary repeating near-miss fragments pays one verification per fragment.
+        coveredTo = reach;
+        continue;
+      }
+      {
         const v = this.variants[best.variant] as Variant;
         matches.push({
           secret: v.secret,
           variant: v.kind,
-          start: pos[best.a] as number,
-          end: (pos[best.b - 1] as number) + 1,
+          start: textIndex(text, best.a, p + Q - 1, anchor),
+          end: textIndex(text, best.b - 1, p + Q - 1, anchor) + 1,
         });
         coveredTo = best.b;
       }

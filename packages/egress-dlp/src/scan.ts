@@ -74,13 +74,13 @@ interface Budget {
 // Trigger regexes for the decoders: V8 scans for them natively; each is a plain character-class
 // search or a fixed-length sequence (no nested quantifiers), so each pass is linear.
 /** Base64 / base32 / hex candidates: runs of the base64url ∪ base64 alphabet, padding after. */
-const RUN_RE = /(?<![A-Za-z0-9+/_-])([A-Za-z0-9+/_-]{16,})={0,2}/g;
+const RUN_RE = /(?:^|[^A-Za-z0-9+/_-])([A-Za-z0-9+/_-]{16,})/g;
 /** Forward escapes: `\u`, `\x`, `\\`, `%XX`, `&#`. */
 const ESC_RE = /\\[uUx\\]|%[0-9A-Fa-f]{2}|&#/g;
 /** Reversed escapes: `Xu\\` (from `\uXXXX`) and `XX%` (from `%XX`). */
 const REV_RE = /[0-9A-Fa-f]u\\|[0-9A-Fa-f]{2}%/g;
 /** Eight characters each followed by the same separator. */
-const SEP_RE = /([^\s])([ \-_.:,;|/\t])(?:(?!\2)[^\s]\2){7}/g;
+const SEP_RE = /[^\s][ \-_.:,;|/\t][^\s][ \-_.:,;|/\t][^\s][ \-_.:,;|/\t][^\s][ \-_.:,;|/\t]/g;
 /** DER SEQUENCE, then INTEGER version 3, then the authSafe SEQUENCE: the shape of a PKCS#12 file. */
 const PKCS12_HEADER = /^\x30[\x80-\x84][\s\S]{0,4}\x02\x01\x03\x30/;
 
@@ -125,6 +125,54 @@ for (const c of [32, 45, 95, 46, 58, 44, 59, 124, 47, 10, 13, 9])
 
 function isB64(c: number): boolean {
   return ((CLASS[c] as number) & C_B64) !== 0;
+}
+
+/** Share of printable ASCII (and tab/CR/LF) in decoded bytes; rescanning binary garbage is wasted work. */
+function mostlyPrintable(text: string): boolean {
+  if (text.length === 0) return false;
+  let ok = 0;
+  const n = Math.min(text.length, 4096);
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if ((c >= 32 && c < 127) || c === 9 || c === 10 || c === 13) ok++;
+  }
+  return ok >= n * 0.85;
+}
+
+/**
+ * Cheap pre-checks before decoding a run: base64 of printable ASCII has every 4th character (the
+ * top six bits of a byte below 0x80) in A-Z or a-f; hex of ASCII has every 2nd digit in 2-7.
+ * Random tokens fail them, so near-miss floods do not pay for decoding.
+ */
+function plausibleBase64Text(run: string): boolean {
+  let ok = 0;
+  let total = 0;
+  for (let k = 0; k < run.length && total < 64; k += 4, total++) {
+    const c = run.charCodeAt(k);
+    if ((c >= 65 && c <= 90) || (c >= 97 && c <= 102)) ok++;
+  }
+  return ok >= total * 0.8;
+}
+
+function plausibleBase32Text(run: string): boolean {
+  if (run.length < 16) return false;
+  let ok = 0;
+  let total = 0;
+  for (let k = 0; k < run.length && total < 64; k += 8, total++) {
+    const c = run.charCodeAt(k);
+    if (c >= 65 && c <= 80) ok++;
+  }
+  return ok >= total * 0.8;
+}
+
+function plausibleHexText(run: string): boolean {
+  let ok = 0;
+  let total = 0;
+  for (let k = 0; k < run.length && total < 64; k += 2, total++) {
+    const c = run.charCodeAt(k);
+    if (c >= 50 && c <= 55) ok++;
+  }
+  return ok >= total * 0.8;
 }
 
 function hexVal(c: number): number {
@@ -271,13 +319,14 @@ function decodeBase32(run: string): string {
  * Finds encoded regions in one linear pass: escape regions, base64/base32/hex runs.
  * Bound: O(n) to find runs; decoding output is at most the run length.
  */
-export function encodedSegments(text: string, maxInflate: number): Segment[] {
+export function encodedSegments(text: string, maxInflate: number, knownRuns?: number[]): Segment[] {
   const segs: Segment[] = [];
   const n = text.length;
   separatedSegments(text, segs);
-  reversedEscapeSegments(text, segs);
+  if (text.indexOf("\\") !== -1 || text.indexOf("%") !== -1) reversedEscapeSegments(text, segs);
   let covered = 0;
-  ESC_RE.lastIndex = 0;
+  ESC_RE.lastIndex =
+    text.indexOf("\\") === -1 && text.indexOf("%") === -1 && text.indexOf("&#") === -1 ? n : 0;
   for (let m = ESC_RE.exec(text); m !== null; m = ESC_RE.exec(text)) {
     if (m.index < covered) continue;
     let start = m.index;
@@ -288,12 +337,26 @@ export function encodedSegments(text: string, maxInflate: number): Segment[] {
     covered = j;
     ESC_RE.lastIndex = j;
   }
-  RUN_RE.lastIndex = 0;
-  for (let m = RUN_RE.exec(text); m !== null; m = RUN_RE.exec(text)) {
-    const i = m.index;
-    const run = m[1] as string;
+  let runs = knownRuns;
+  if (!runs) {
+    runs = [];
+    RUN_RE.lastIndex = 0;
+    for (let m = RUN_RE.exec(text); m !== null; m = RUN_RE.exec(text)) {
+      const start = m.index + m[0].length - (m[1] as string).length;
+      runs.push(start, start + (m[1] as string).length);
+    }
+  }
+  for (let r = 0; r < runs.length; r += 2) {
+    const i = runs[r] as number;
+    const j = runs[r + 1] as number;
+    const run = text.slice(i, j);
     const len = run.length;
-    const end = i + m[0].length;
+    const maybeB64 = run.startsWith("H4sI") || plausibleBase64Text(run);
+    const maybeHex = len >= 24 && plausibleHexText(run);
+    const maybeB32 = plausibleBase32Text(run);
+    if (!maybeB64 && !maybeHex && !maybeB32) continue;
+    let end = j;
+    while (end < n && end - j < 2 && text.charCodeAt(end) === 61) end++;
     let upper = 0;
     let lower = 0;
     let digit = 0;
@@ -316,18 +379,17 @@ export function encodedSegments(text: string, maxInflate: number): Segment[] {
         b32 = false;
       }
     }
-    if (hexOnly && len >= 24 && (upper === 0 || lower === 0)) {
-      segs.push({
-        start: i,
-        end,
-        kind: "hex",
-        text: Buffer.from(run.slice(0, len & ~1), "hex").toString("latin1"),
-      });
+    // Binary results (random-looking runs decode to garbage) are not rescanned: secrets, their
+    // encodings and nested encodings all decode to printable text.
+    if (maybeHex && hexOnly && (upper === 0 || lower === 0)) {
+      const decoded = Buffer.from(run.slice(0, len & ~1), "hex").toString("latin1");
+      if (mostlyPrintable(decoded)) segs.push({ start: i, end, kind: "hex", text: decoded });
     }
-    if (b32 && upper > 0 && digit > 0) {
-      segs.push({ start: i, end, kind: "base32", text: decodeBase32(run) });
+    if (maybeB32 && b32 && upper > 0 && digit > 0) {
+      const decoded = decodeBase32(run);
+      if (mostlyPrintable(decoded)) segs.push({ start: i, end, kind: "base32", text: decoded });
     }
-    if (upper > 0 && lower > 0) {
+    if (maybeB64 && upper > 0 && lower > 0) {
       const bytes = Buffer.from(run.replace(/-/g, "+").replace(/_/g, "/"), "base64");
       if (bytes.length > 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
         try {
@@ -337,7 +399,8 @@ export function encodedSegments(text: string, maxInflate: number): Segment[] {
           segs.push({ start: i, end, kind: "base64+gzip-undecodable", text: "" });
         }
       } else {
-        segs.push({ start: i, end, kind: "base64", text: bytes.toString("latin1") });
+        const decoded = bytes.toString("latin1");
+        if (mostlyPrintable(decoded)) segs.push({ start: i, end, kind: "base64", text: decoded });
       }
     }
   }
@@ -484,9 +547,15 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
     }
   }
 
-  function scanKnown(text: string, surface: string, out: Finding[], encoding: string): void {
+  function scanKnown(
+    text: string,
+    surface: string,
+    out: Finding[],
+    encoding: string,
+    runs?: number[],
+  ): void {
     if (!index) return;
-    for (const m of index.scan(text)) {
+    for (const m of index.scan(text, runs)) {
       const s = secrets[m.secret] as KnownSecret;
       out.push({
         detector: "known_secrets",
@@ -535,11 +604,12 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
   ): Finding[] {
     const out: Finding[] = [];
     if (useTokens) scanTokens(text, surface, out, encoding, budget);
-    if (useKnown) scanKnown(text, surface, out, encoding);
+    const runs: number[] | undefined = index && depth < maxDepth ? [] : undefined;
+    if (useKnown) scanKnown(text, surface, out, encoding, runs);
     if (useEntropy && depth === 0) scanEntropy(text, surface, out);
     if (performance.now() > budget.deadline) budget.exceeded = true;
     if (budget.exceeded || depth >= maxDepth || (!useTokens && !useKnown)) return out;
-    for (const seg of encodedSegments(text, maxInflate)) {
+    for (const seg of encodedSegments(text, maxInflate, runs)) {
       if (seg.kind.endsWith("undecodable")) continue;
       if (seg.text.length === 0) continue;
       const enc = encoding === "raw" ? `decoded:${seg.kind}` : `${encoding}>${seg.kind}`;
