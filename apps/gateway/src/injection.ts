@@ -1,43 +1,36 @@
-import { scanInbound } from "@bottlekit/egress-dlp";
+import {
+  createInjectionScanner,
+  createStreamScanner,
+  type InjectionScanner,
+} from "@bottlekit/egress-dlp";
 import type { DlpFinding, InboundScan } from "./dlp-types.ts";
 
-/** Characters kept between pieces so a phrase pair split across chunks is still found. */
+/**
+ * Characters kept between pieces: the detector pairs a disclosure phrase with a jailbreak phrase
+ * up to 500 characters apart, so 1 KiB covers the window plus the longest phrase.
+ */
 const CARRY = 1024;
 
+let shared: InjectionScanner | undefined;
+
 /**
- * Incremental prompt-injection scan of a response's text on top of egress-dlp's inbound detector.
- * Each piece is scanned together with the last CARRY characters before it; only findings that end
- * inside the new piece are reported, so nothing is reported twice. Cost: O(piece + CARRY) per
- * piece, linear in the response for pieces of at least a few hundred characters (pieces are
- * batched until they reach 256 characters).
+ * Incremental prompt-injection scan of a response's text, on egress-dlp's injection detector and
+ * streaming scanner (carry-over between pieces, each finding reported once). Every piece is
+ * scanned as it arrives, before it is forwarded. Cost per piece: O(piece + CARRY).
  */
 export function createInjectionScan(): InboundScan {
-  let carry = "";
-  let pending = "";
-  const flush = (): DlpFinding[] => {
-    if (pending.length === 0) return [];
-    const text = carry + pending;
-    const from = carry.length;
-    pending = "";
-    carry = text.length > CARRY ? text.slice(text.length - CARRY) : text;
-    const out: DlpFinding[] = [];
-    for (const f of scanInbound(text).findings) {
-      if (f.end <= from) continue;
-      out.push({
-        detector: f.detector,
-        rule: f.rule,
-        surface: "response",
-        severity: f.severity,
-        fingerprint: f.fingerprint,
-      });
-    }
-    return out;
-  };
+  shared ??= createInjectionScanner({ surface: "response" });
+  const stream = createStreamScanner(shared, { surface: "response", carry: CARRY });
+  const convert = (fs: ReturnType<typeof stream.write>): DlpFinding[] =>
+    fs.map((f) => ({
+      detector: f.detector,
+      rule: f.rule,
+      surface: "response",
+      severity: f.severity,
+      fingerprint: f.fingerprint,
+    }));
   return {
-    write(text: string): DlpFinding[] {
-      pending += text;
-      return pending.length >= 256 ? flush() : [];
-    },
-    end: flush,
+    write: (text) => (text.length === 0 ? [] : convert(stream.write(text))),
+    end: () => convert(stream.end()),
   };
 }
