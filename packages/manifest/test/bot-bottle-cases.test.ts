@@ -13,7 +13,6 @@ import {
   redactConfig,
   resolveAgent,
   resolveBottle,
-  validatePaths,
 } from "../src/index.ts";
 import { md, type TempTree, tempTree } from "./home.ts";
 
