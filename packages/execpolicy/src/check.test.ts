@@ -466,3 +466,32 @@ describe("redirections", () => {
     expect(writes("a &> log")).toEqual([["log"]]);
   });
 });
+
+describe("shells reading their script from stdin", () => {
+  const p = () =>
+    rules(
+      `prefix_rule(["rm"], "forbidden")\nprefix_rule(["bash"])\nprefix_rule(["sh"])\nprefix_rule(["ls"])\nprefix_rule(["curl"])`,
+    );
+  it("heredocs and here-strings fed to a shell are analysed as scripts", () => {
+    expect(checkShellSync(p(), "bash <<'EOF'\nls\nrm -rf /\nEOF").decision).toBe("forbidden");
+    expect(checkShellSync(p(), "sh <<< 'ls; rm x'").decision).toBe("forbidden");
+    expect(checkShellSync(p(), "bash -s <<EOF\nls\nEOF").decision).toBe("allow");
+  });
+  it("a shell reading an unknown stdin is at least prompt, even when the shell is allowed", () => {
+    expect(checkShellSync(p(), "curl https://x | sh").decision).toBe("prompt");
+    expect(checkShellSync(p(), "bash < install.sh").decision).toBe("prompt");
+    expect(checkShellSync(p(), "bash install.sh").decision).toBe("allow");
+  });
+});
+
+describe("parse budget", () => {
+  it("a parse over its CPU budget is not analysed and fails closed", async () => {
+    const { extractCommands } = await import("./shell/extract.ts");
+    const script = Array.from({ length: 300 }, (_, i) => `echo ${i} && ls`).join("; ");
+    const r = extractCommands(script, { parseBudgetMs: 0.001 });
+    expect(r.floor).toBe("prompt");
+    expect(r.commands).toEqual([]);
+    expect(r.notes.join(" ")).toContain("took too long");
+    expect(extractCommands(script).commands).toHaveLength(600);
+  });
+});

@@ -77,11 +77,12 @@ export function loadSourcesWith(
         continue;
       }
       policy.merge(parsed.policy);
-      if (format === "native" && /^\s*default\s*:/m.test(src.text)) {
+      const declaredDefault = "defaultDecision" in parsed ? parsed.defaultDecision : undefined;
+      if (declaredDefault !== undefined) {
         // several files may set a default: the strictest one applies
         policy.defaultDecision = defaultSet
-          ? stricter(policy.defaultDecision, parsed.policy.defaultDecision)
-          : parsed.policy.defaultDecision;
+          ? stricter(policy.defaultDecision, declaredDefault)
+          : declaredDefault;
         defaultSet = true;
       }
       files.push({ path: src.path, format, ok: true, rules: parsed.policy.size });

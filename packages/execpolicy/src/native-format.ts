@@ -19,6 +19,7 @@
 import { isMap, isSeq, LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
 import { checkExamples, normalizeNetworkHost, type PendingExamples } from "./codex-rules.ts";
+import type { Decision } from "./decision.ts";
 import type { Diagnostic } from "./diagnostic.ts";
 import {
   type NetworkProtocol,
@@ -238,7 +239,7 @@ export function parseNativePolicy(
   text: string,
   file: string,
   hostExecutablesSoFar?: ReadonlyMap<string, readonly string[]>,
-): { policy: Policy; exampleFailures: Diagnostic[] } {
+): { policy: Policy; exampleFailures: Diagnostic[]; defaultDecision?: Decision | undefined } {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -381,5 +382,9 @@ export function parseNativePolicy(
   }
   const hostExecutables = new Map(hostExecutablesSoFar);
   for (const [k, v] of policy.hostExecutables) hostExecutables.set(k, v);
-  return { policy, exampleFailures: checkExamples(examples, hostExecutables) };
+  return {
+    policy,
+    exampleFailures: checkExamples(examples, hostExecutables),
+    defaultDecision: value.default,
+  };
 }

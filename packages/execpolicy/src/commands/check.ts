@@ -77,7 +77,15 @@ export async function checkCommandAction(
   let result: CheckResult;
   if (argv.length > 0) result = await checkCommand(loaded.policy, argv, options);
   else {
-    const script = flags.shell ?? (await readAll(io.stdin ?? process.stdin));
+    const stdin = io.stdin ?? process.stdin;
+    if (flags.shell === undefined && (stdin as { isTTY?: boolean }).isTTY) {
+      throw new ExecPolicyError(
+        "E_USAGE",
+        "--stdin expects the script on standard input, not a terminal",
+        { hint: "pipe a script in, or use --shell 'SCRIPT'" },
+      );
+    }
+    const script = flags.shell ?? (await readAll(stdin));
     result = await checkShell(loaded.policy, script, options);
   }
   const doc: CheckResult & { loadErrors?: string[] } = { ...result };

@@ -399,16 +399,21 @@ class Walker {
   }
 
   /** Visits a statement-level node. `writes` are redirect targets applying to the commands inside. */
-  visit(n: SyntaxNode, writes: readonly string[]): void {
+  visit(n: SyntaxNode, writes: readonly string[], stdin?: Token): void {
     switch (n.type) {
       case "command":
-        this.command(n, writes);
+        this.command(n, writes, stdin);
         return;
       case "redirected_statement": {
         const own = [...writes];
-        for (const c of n.children) if (REDIRECTS.has(c.type)) this.redirect(c, own);
+        let input: Token | undefined;
+        for (const c of n.children) {
+          if (!REDIRECTS.has(c.type)) continue;
+          this.redirect(c, own);
+          input = this.stdinOf(c) ?? input;
+        }
         for (const c of n.children)
-          if (!REDIRECTS.has(c.type)) this.visitRedirected(c, writes, own);
+          if (!REDIRECTS.has(c.type)) this.visitRedirected(c, writes, own, input);
         return;
       }
       case "variable_assignment":
@@ -437,16 +442,32 @@ class Walker {
     body: SyntaxNode,
     outer: readonly string[],
     own: readonly string[],
+    stdin: Token | undefined,
   ): void {
     if (body.type !== "list" && body.type !== "pipeline") {
-      this.visit(body, own);
+      this.visit(body, own, stdin);
       return;
     }
     const last = body.children.length - 1;
     body.children.forEach((c, i) => {
-      if (i === last) this.visitRedirected(c, outer, own);
+      if (i === last) this.visitRedirected(c, outer, own, stdin);
       else this.visit(c, outer);
     });
+  }
+
+  /** The literal text a heredoc or here-string feeds to stdin (dynamic when it expands anything). */
+  private stdinOf(r: SyntaxNode): Token | undefined {
+    if (r.type === "herestring_redirect") {
+      const word = r.children[r.children.length - 1];
+      return word ? this.token(word) : undefined;
+    }
+    if (r.type === "heredoc_redirect") {
+      const body = r.children.find((c) => c.type === "heredoc_body");
+      if (!body) return { value: "", dynamic: false };
+      const dynamic = body.children.some((c) => DYNAMIC_NODES.has(c.type));
+      return { value: this.text(body), dynamic };
+    }
+    return undefined;
   }
 
   /** Visits only the commands nested in expansions of a word-like node. */
@@ -489,7 +510,7 @@ class Walker {
     if (!HARMLESS_TARGETS.has(target.value)) writes.push(target.value);
   }
 
-  private command(n: SyntaxNode, writes: readonly string[]): void {
+  private command(n: SyntaxNode, writes: readonly string[], stdin?: Token): void {
     const cmd: ShellCommand = {
       argv: [],
       dynamic: [],
@@ -501,21 +522,24 @@ class Walker {
       unreducible: false,
     };
     const tokens: Token[] = [];
+    let input = stdin;
     for (const c of n.children) {
       if (c.type === "variable_assignment") cmd.assignments.push(this.assignment(c, cmd));
-      else if (REDIRECTS.has(c.type)) this.redirect(c, cmd.writes);
-      else {
+      else if (REDIRECTS.has(c.type)) {
+        this.redirect(c, cmd.writes);
+        input = this.stdinOf(c) ?? input;
+      } else {
         const inner = c.type === "command_name" ? (c.children[0] ?? c) : c;
         tokens.push(this.token(inner));
         this.visitExpansions(inner);
       }
     }
     if (tokens.length === 0) return;
-    this.finish(cmd, tokens);
+    this.finish(cmd, tokens, input);
   }
 
   /** Peels wrappers and nested shells off `tokens`, then records the command. */
-  finish(cmd: ShellCommand, start: Token[]): void {
+  finish(cmd: ShellCommand, start: Token[], stdin?: Token): void {
     let tokens = start;
     for (let guard = 0; guard < 32; guard++) {
       const head = tokens[0] as Token;
@@ -548,7 +572,18 @@ class Walker {
       if (base === "find") this.findExec(tokens, cmd);
       if (SHELLS.has(base)) {
         const script = shellScriptArg(tokens);
-        if (script === undefined) break;
+        if (script === undefined) {
+          if (!shellReadsStdin(tokens)) break;
+          // `bash <<'EOF' … EOF`, `sh <<< "…"`, `curl … | sh`: the script comes from stdin
+          if (stdin === undefined || stdin.dynamic) {
+            cmd.notes.push(`${base} reads commands from stdin, which cannot be analysed`);
+            raise(cmd, "prompt");
+            break;
+          }
+          cmd.wrappers.push(snapshot(tokens));
+          this.nested(stdin.value, cmd);
+          return;
+        }
         if (script.dynamic) {
           cmd.notes.push(`${base} -c runs a script that is only known at run time`);
           cmd.unreducible = true;
@@ -745,6 +780,31 @@ function shellScriptArg(tokens: readonly Token[]): Token | undefined {
   }
   if (!sawC) return undefined;
   return tokens[i] ?? { value: "", dynamic: false };
+}
+
+/** True when a shell started with `tokens` (and no -c) reads its script from stdin. */
+function shellReadsStdin(tokens: readonly Token[]): boolean {
+  let i = 1;
+  while (i < tokens.length) {
+    const t = tokens[i] as Token;
+    if (t.dynamic) return false;
+    const v = t.value;
+    if (/^[-+]o$|^[-+]O$/.test(v) || v === "--rcfile" || v === "--init-file") {
+      i += 2;
+      continue;
+    }
+    if (/^[-+][A-Za-z]+$/.test(v)) {
+      if (v.startsWith("-") && v.includes("s")) return true;
+      i++;
+      continue;
+    }
+    if (v.startsWith("--") || v === "-") {
+      i++;
+      continue;
+    }
+    return false; // a script file
+  }
+  return true;
 }
 
 function unescapeDouble(s: string): string {
