@@ -137,6 +137,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       upstreamTimeoutMs: config.timeouts.upstream_ms,
       streamIdleTimeoutMs: config.timeouts.stream_idle_ms,
       defaultMaxTokens: config.default_max_tokens,
+      maxBodyBytes: config.max_body_bytes,
       ...(options.log ? { log: options.log } : {}),
       listModels: () => models,
     });

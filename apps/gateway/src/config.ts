@@ -80,6 +80,12 @@ const gatewaySchema = z.strictObject({
       drain_ms: z.number().int().positive().default(30_000),
     })
     .default({ upstream_ms: 120_000, stream_idle_ms: 120_000, drain_ms: 30_000 }),
+  /** Largest request body accepted (413 above it). */
+  max_body_bytes: z
+    .number()
+    .int()
+    .positive()
+    .default(16 * 1024 * 1024),
   /** Output cap assumed for reservations when the client and the catalog give none. */
   default_max_tokens: z.number().int().positive().default(4096),
 });

@@ -160,3 +160,22 @@ describe("passthrough_auth", () => {
     expect(res.status).toBe(401);
   });
 });
+
+describe("limits", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ max_body_bytes: 2048 });
+  });
+  afterAll(() => h.close());
+
+  it("a body over max_body_bytes is refused with 413 before anything else runs", async () => {
+    const err = await h
+      .openai()
+      .chat.completions.create(chat("x".repeat(4096)))
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 413, type: "invalid_request_error" });
+    expect(h.up.requests.length).toBe(0);
+    await h.openai().chat.completions.create(chat("small"));
+    expect(h.up.requests.length).toBe(1);
+  });
+});

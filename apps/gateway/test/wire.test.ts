@@ -229,3 +229,51 @@ describe("discovery and health", () => {
     expect(((await r.json()) as { error: { type: string } }).error.type).toBe("not_found_error");
   });
 });
+
+describe("request validation", () => {
+  const post = (path: string, body: string, headers: Record<string, string> = {}) =>
+    fetch(`${h.gw.url}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body,
+    });
+
+  it("invalid JSON → 400 in the API's shape; the upstream is not called", async () => {
+    const r = await post("/v1/messages", "{not json");
+    expect(r.status).toBe(400);
+    expect(await r.json()).toMatchObject({
+      type: "error",
+      error: { type: "invalid_request_error" },
+    });
+    expect(h.anthropicUp.requests.length).toBe(0);
+  });
+
+  it("missing model, or Anthropic without max_tokens → 400 naming the key", async () => {
+    const a = await post("/v1/chat/completions", JSON.stringify({ messages: [] }));
+    expect(a.status).toBe(400);
+    expect(((await a.json()) as { error: { message: string } }).error.message).toMatch(/^model:/);
+    const b = await post(
+      "/v1/messages",
+      JSON.stringify({ model: "anthropic/claude-sonnet-4-5", messages: [] }),
+    );
+    expect(((await b.json()) as { error: { message: string } }).error.message).toMatch(
+      /^max_tokens:/,
+    );
+  });
+
+  it("unknown model → 404 not_found_error", async () => {
+    await expect(
+      h
+        .openai()
+        .chat.completions.create({
+          model: "nosuchprovider/whatever",
+          messages: [{ role: "user", content: "x" }],
+        }),
+    ).rejects.toMatchObject({ status: 404, type: "not_found_error" });
+  });
+
+  it("GET on an LLM endpoint → 405", async () => {
+    const r = await fetch(`${h.gw.url}/v1/chat/completions`);
+    expect(r.status).toBe(405);
+  });
+});
