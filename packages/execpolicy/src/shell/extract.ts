@@ -412,8 +412,12 @@ class Walker {
           this.redirect(c, own);
           input = this.stdinOf(c) ?? input;
         }
-        for (const c of n.children)
-          if (!REDIRECTS.has(c.type)) this.visitRedirected(c, writes, own, input);
+        const body = n.children.filter((c) => !REDIRECTS.has(c.type));
+        for (const c of body) this.visitRedirected(c, writes, own, input);
+        if (body.length === 0) {
+          // `> file` alone still creates or truncates the file
+          for (const w of own.slice(writes.length)) this.out.notes.push(`writes ${w}`);
+        }
         return;
       }
       case "variable_assignment":
