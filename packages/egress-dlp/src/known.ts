@@ -130,17 +130,16 @@ export class KnownSecretIndex {
   private readonly mult: number;
   private readonly mask: number;
   /** Open addressing: slot -> hash key; 0 marks empty (hash 0 is remapped to 1). */
-  private readonly keys: Int32Array;
+  private readonly table: Int32Array;
   /** slot -> first entry, entries chained through `next`. */
-  private readonly heads: Int32Array;
-  private readonly entVariant: Int32Array;
-  private readonly entOffset: Int32Array;
-  private readonly entNext: Int32Array;
+  /** Entries as triples: variant, offset, next entry (-1 ends the chain). */
+  private readonly ent: Int32Array;
   private readonly minChars: number;
   private readonly multQ: number;
   /** Bitset over q-gram hashes (2 Mi bits): most text q-grams are rejected without a table probe. */
   private readonly bits = new Int32Array((BITS_MASK + 1) >>> 5);
   private proj = new Uint8Array(0);
+  private cand = new Int32Array(3072);
 
   constructor(secrets: readonly KnownSecret[], options: KnownIndexOptions = {}) {
     this.secrets = secrets;
@@ -182,22 +181,21 @@ export class KnownSecretIndex {
     let size = 16;
     while (size < total * 2) size <<= 1;
     this.mask = size - 1;
-    this.keys = new Int32Array(size);
-    this.heads = new Int32Array(size).fill(-1);
-    this.entVariant = new Int32Array(total);
-    this.entOffset = new Int32Array(total);
-    this.entNext = new Int32Array(total);
+    // Slots as pairs (hash key, first entry): one cache line per probe.
+    this.table = new Int32Array(size * 2);
+    for (let k = 1; k < size * 2; k += 2) this.table[k] = -1;
+    this.ent = new Int32Array(total * 3);
     let e = 0;
     this.variants.forEach((v, vi) => {
       for (let o = 0; o + Q <= v.chars.length; o++) {
         const h = this.hash(v.chars, o);
         const b = (h ^ (h >>> 13)) & BITS_MASK;
         this.bits[b >>> 5] = (this.bits[b >>> 5] as number) | (1 << (b & 31));
-        const slot = this.slotFor(h, true);
-        this.entVariant[e] = vi;
-        this.entOffset[e] = o;
-        this.entNext[e] = this.heads[slot] as number;
-        this.heads[slot] = e;
+        const slot = this.slotFor(h);
+        this.ent[e * 3] = vi;
+        this.ent[e * 3 + 1] = o;
+        this.ent[e * 3 + 2] = this.table[slot * 2 + 1] as number;
+        this.table[slot * 2 + 1] = e;
         e++;
       }
     });
@@ -213,14 +211,13 @@ export class KnownSecretIndex {
     return h === 0 ? 1 : h;
   }
 
-  private slotFor(h: number, insert: boolean): number {
+  private slotFor(h: number): number {
     let slot = (h ^ (h >>> 15)) & this.mask;
     for (;;) {
-      const k = this.keys[slot] as number;
+      const k = this.table[slot * 2] as number;
       if (k === h) return slot;
       if (k === 0) {
-        if (!insert) return -1;
-        this.keys[slot] = h;
+        this.table[slot * 2] = h;
         return slot;
       }
       slot = (slot + 1) & this.mask;
@@ -238,7 +235,8 @@ export class KnownSecretIndex {
     const mult = this.mult;
     const multQ = this.multQ;
     const bits = this.bits;
-    const candidates: number[] = [];
+    let candidates = this.cand;
+    let nc = 0;
     // One pass: project to [A-Za-z0-9], roll a q-gram hash, and test every STEP-th q-gram
     // against a cache-resident bitset before touching the hash table.
     let m = 0;
@@ -266,15 +264,26 @@ export class KnownSecretIndex {
         next += STEP;
         const k = h === 0 ? 1 : h;
         const b = (k ^ (k >>> 13)) & BITS_MASK;
-        if ((bits[b >>> 5] as number) & (1 << (b & 31))) candidates.push(m - Q, k, i);
+        if ((bits[b >>> 5] as number) & (1 << (b & 31))) {
+          if (nc + 3 > candidates.length) {
+            const grown = new Int32Array(candidates.length * 2 + 3072);
+            grown.set(candidates);
+            candidates = grown;
+            this.cand = grown;
+          }
+          candidates[nc++] = m - Q;
+          candidates[nc++] = k;
+          candidates[nc++] = i;
+        }
       }
     }
     if (runs && runStart >= 0 && n - runStart >= 16) runs.push(runStart, n);
     const matches: KnownMatch[] = [];
     let coveredTo = 0;
-    const keys = this.keys;
+    const table = this.table;
+    const ent = this.ent;
     const mask = this.mask;
-    for (let ci = 0; ci < candidates.length; ci += 3) {
+    for (let ci = 0; ci < nc; ci += 3) {
       const p = candidates[ci] as number;
       const hk = candidates[ci + 1] as number;
       const anchor = candidates[ci + 2] as number; // text index of projected index p + Q - 1
@@ -282,7 +291,7 @@ export class KnownSecretIndex {
       let slot = (hk ^ (hk >>> 15)) & mask;
       let found = -1;
       for (;;) {
-        const key = keys[slot] as number;
+        const key = table[slot * 2] as number;
         if (key === hk) {
           found = slot;
           break;
@@ -293,9 +302,10 @@ export class KnownSecretIndex {
       if (found === -1) continue;
       let best: { a: number; b: number; variant: number } | undefined;
       let reach = 0;
-      for (let e = this.heads[found] as number; e !== -1; e = this.entNext[e] as number) {
-        const v = this.variants[this.entVariant[e] as number] as Variant;
-        const o = this.entOffset[e] as number;
+      for (let e = table[found * 2 + 1] as number; e !== -1; e = ent[e * 3 + 2] as number) {
+        const vi = ent[e * 3] as number;
+        const v = this.variants[vi] as Variant;
+        const o = ent[e * 3 + 1] as number;
         const vc = v.chars;
         let ok = true;
         for (let k = 0; k < Q; k++) {
@@ -315,7 +325,7 @@ export class KnownSecretIndex {
         const whole = run === vc.length && v.ratio === 1;
         if (run < MIN_RUN || (!whole && run * v.ratio < this.minChars - 1)) continue;
         if (!best || run > best.b - best.a) {
-          best = { a: p - left, b: p + right, variant: this.entVariant[e] as number };
+          best = { a: p - left, b: p + right, variant: vi };
         }
       }
       if (!best) {
