@@ -318,6 +318,15 @@ export function createGateway(options: GatewayOptions): Gateway {
     const requestId = nextRequestId();
     let provider = "";
     res.setHeader("x-request-id", requestId);
+    // A client that goes away at any point aborts the upstream request (or stops it being sent).
+    const ac = new AbortController();
+    let clientGone = false;
+    res.once("close", () => {
+      if (!res.writableFinished) {
+        clientGone = true;
+        ac.abort();
+      }
+    });
     res.once("finish", () => {
       metrics.requests.inc([endpoint, String(res.statusCode), provider]);
       metrics.latency.observe([endpoint, provider], (performance.now() - t0) / 1000);
@@ -515,15 +524,12 @@ export function createGateway(options: GatewayOptions): Gateway {
         target.authHeader === "authorization" ? `Bearer ${clientCredential}` : clientCredential;
     }
 
-    const ac = new AbortController();
-    let clientGone = false;
-    const onClose = (): void => {
-      if (!res.writableFinished) {
-        clientGone = true;
-        ac.abort();
-      }
-    };
-    res.once("close", onClose);
+    if (clientGone) {
+      // The client left while we were checking: nothing goes upstream.
+      await release(reservationId, requestId);
+      log({ level: "info", event: "client.disconnected", requestId, phase: "before-upstream" });
+      return;
+    }
 
     const tUp = performance.now();
     let upstream: Awaited<ReturnType<Pool["request"]>>;
@@ -688,8 +694,9 @@ export function createGateway(options: GatewayOptions): Gateway {
           first = false;
           metrics.ttft.observe([target.provider, target.model], (performance.now() - t0) / 1000);
         }
+        if (clientGone) break;
         if (!res.write(piece)) {
-          await Promise.race([once(res, "drain"), once(res, "close")]);
+          if (!res.destroyed) await Promise.race([once(res, "drain"), once(res, "close")]);
           if (clientGone) break;
         }
       }
@@ -832,10 +839,20 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       chunks.push(c);
     });
-    req.on("error", () => {
-      finishInFlight();
-    });
+    // Exactly one of: the body ends (→ handled, then finished), or the request errors or closes
+    // before its end (→ finished here).
+    let ended = false;
+    let counted = true;
+    const abandon = (): void => {
+      if (!ended && counted) {
+        counted = false;
+        finishInFlight();
+      }
+    };
+    req.on("error", abandon);
+    req.on("close", abandon);
     req.on("end", () => {
+      ended = true;
       if (tooBig) {
         sendError(
           res,

@@ -124,6 +124,28 @@ describe("client disconnect", () => {
   });
 });
 
+describe("client disconnect before the upstream answers", () => {
+  it("aborts the pending upstream request and releases the reservation", async () => {
+    const events = (await h.store.events()).length;
+    h.up.enqueue({ fault: { kind: "timeout" } });
+    const ac = new AbortController();
+    const pending = fetch(`${h.gw.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(chat("x")),
+      signal: ac.signal,
+    }).catch(() => "aborted");
+    await expect.poll(() => h.up.requests.length, { timeout: 3_000 }).toBe(1);
+    ac.abort();
+    expect(await pending).toBe("aborted");
+    const aborted = await h.up.waitForAbort(3_000);
+    expect(aborted.completed).toBe(false);
+    await expect.poll(reserved, { timeout: 3_000 }).toBe(0);
+    expect((await h.store.events()).length).toBe(events);
+    await expect.poll(() => h.gw.gateway.inFlight(), { timeout: 3_000 }).toBe(0);
+  });
+});
+
 describe("backpressure", () => {
   it("a slow reader still gets every byte, in order", async () => {
     const words = Array.from({ length: 3000 }, (_, i) => `word${i}`);

@@ -263,12 +263,10 @@ describe("request validation", () => {
 
   it("unknown model → 404 not_found_error", async () => {
     await expect(
-      h
-        .openai()
-        .chat.completions.create({
-          model: "nosuchprovider/whatever",
-          messages: [{ role: "user", content: "x" }],
-        }),
+      h.openai().chat.completions.create({
+        model: "nosuchprovider/whatever",
+        messages: [{ role: "user", content: "x" }],
+      }),
     ).rejects.toMatchObject({ status: 404, type: "not_found_error" });
   });
 
