@@ -2,9 +2,10 @@
  * Conformance with the real `codex execpolicy check` (the @openai/codex dev dependency):
  * for argv input, `--format codex` output must be byte-identical.
  */
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderCodex } from "../src/codex-format.ts";
@@ -170,6 +171,29 @@ describe("reference table, argv cases", () => {
     it(c.name, async () => {
       const expected = await theirs([c.rules], c.argv, c.resolve === true);
       expect(await ours([c.rules], c.argv, c.resolve === true)).toBe(expected);
+    });
+  }
+});
+
+describe("examples/policy.rules loads in Codex and gives the same answers", () => {
+  const argvs = [
+    ["git", "status"],
+    ["git", "push", "origin", "main"],
+    ["rm", "-rf", "/"],
+    ["pnpm", "install", "left-pad"],
+    ["curl", "https://example.com"],
+    ["/usr/bin/git", "log"],
+    ["/opt/git", "log"],
+    ["sudo", "ls"],
+  ];
+  for (const argv of argvs) {
+    it(argv.join(" "), async () => {
+      const text = await readFile(
+        fileURLToPath(new URL("../examples/policy.rules", import.meta.url)),
+        "utf8",
+      );
+      const resolve = argv[0]?.startsWith("/") === true;
+      expect(await ours([text], argv, resolve)).toBe(await theirs([text], argv, resolve));
     });
   }
 });
