@@ -54,6 +54,15 @@ export async function check(opts: { config?: string; json?: boolean }, io: CliIo
     }
     for (const [alias, target] of Object.entries(registry.config.aliases))
       io.stdout.write(`alias ${alias} -> ${target}\n`);
+    for (const b of cfg.budgets) {
+      io.stdout.write(
+        `budget ${b.scope}${b.key ? ` ${b.key}` : ""} ${b.provider}: ${b.tokens !== undefined ? `${b.tokens} tokens` : ""}${b.usd !== undefined ? ` $${b.usd}` : ""} window ${b.window ?? "none"} policy ${b.policy ?? cfg.default_policy ?? "default"}\n`,
+      );
+    }
+    io.stdout.write(
+      `dlp outbound: ${cfg.dlp.outbound.on_match} on ${cfg.dlp.outbound.detectors.join(", ")}${cfg.dlp.outbound.canary_env.length ? `; canaries from ${cfg.dlp.outbound.canary_env.join(", ")}` : ""}\n`,
+    );
+    io.stdout.write(`dlp inbound: ${cfg.dlp.inbound.enabled ? cfg.dlp.inbound.on_match : "off"}\n`);
     if (rows.length === 0)
       io.stderr.write(
         "no model_providers: set a provider API key (e.g. OPENAI_API_KEY) or pass --config\n",

@@ -50,6 +50,7 @@ describe("check", () => {
     const human = capture(env);
     expect(await run(["check", "--config", file], human.io)).toBe(0);
     expect(human.out()).toContain("alias fast -> openai/gpt-4o-mini");
+    expect(human.out()).toContain("dlp outbound: block on token_patterns, known_secrets");
   });
 
   it("exits 2 with key-path errors and a did-you-mean for an invalid config", async () => {
