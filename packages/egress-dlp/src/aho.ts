@@ -1,12 +1,15 @@
 /**
- * Aho-Corasick automaton over ASCII, case-insensitive (A-Z folded to a-z). Characters outside
- * ASCII reset to the root, which is exact because every keyword is ASCII.
+ * Aho-Corasick automaton, case-insensitive for ASCII letters. Keywords are ASCII; every character
+ * that occurs in no keyword maps to one "other" symbol, which always leads back to the root.
  *
- * Bound: O(n + hits) per search with a dense 128-wide transition table, O(1) per character.
+ * Bound: O(n + hits) per search with a dense table over the compact alphabet, O(1) per character.
  */
 export class AhoCorasick {
-  /** state << 7 | char -> next state, with bit 15 set when that state has outputs. */
+  /** state * width + symbol -> next state, with bit 15 set when that state has outputs. */
   private readonly delta: Uint16Array;
+  /** UTF-16 unit -> symbol; 0 for every character that appears in no keyword (case folded). */
+  private readonly sym: Uint8Array;
+  private readonly width: number;
   /** Per state: index into `outputs`, or -1. */
   private readonly outHead: Int32Array;
   /** Flattened output lists: pattern ids, each list terminated by -1. */
@@ -21,13 +24,30 @@ export class AhoCorasick {
         throw new Error(`keyword longer than 255 characters: ${p.slice(0, 20)}...`);
       return p.length;
     });
+    // Compact alphabet: only characters that occur in keywords get their own symbol, so the
+    // transition table stays small enough to live in cache.
+    const sym = new Uint8Array(65536);
+    let width = 1;
+    for (const p of patterns) {
+      for (const ch of p.toLowerCase()) {
+        const c = ch.charCodeAt(0);
+        if (c >= 128) throw new Error(`keyword ${JSON.stringify(p)} must be ASCII`);
+        if (sym[c] === 0) {
+          if (width >= 255) throw new Error("too many distinct keyword characters");
+          sym[c] = width;
+          if (c >= 97 && c <= 122) sym[c - 32] = width;
+          width++;
+        }
+      }
+    }
+    this.sym = sym;
+    this.width = width;
     const goto: Map<number, number>[] = [new Map()];
     const own: number[][] = [[]];
     patterns.forEach((p, id) => {
       let s = 0;
       for (const ch of p.toLowerCase()) {
-        const c = ch.charCodeAt(0);
-        if (c >= 128) throw new Error(`keyword ${JSON.stringify(p)} must be ASCII`);
+        const c = sym[ch.charCodeAt(0)] as number;
         let next = goto[s]?.get(c);
         if (next === undefined) {
           next = goto.length;
@@ -40,11 +60,11 @@ export class AhoCorasick {
       own[s]?.push(id);
     });
     const n = goto.length;
-    const delta = new Int32Array(n * 128);
+    const delta = new Int32Array(n * width);
     const fail = new Int32Array(n);
     const outLists: number[][] = own.map((o) => [...o]);
     const queue: number[] = [];
-    for (let c = 0; c < 128; c++) {
+    for (let c = 1; c < width; c++) {
       const t = goto[0]?.get(c);
       if (t !== undefined) {
         delta[c] = t;
@@ -56,14 +76,14 @@ export class AhoCorasick {
       const s = queue[qi] as number;
       const f = fail[s] as number;
       for (const id of outLists[f] ?? []) outLists[s]?.push(id);
-      for (let c = 0; c < 128; c++) {
+      for (let c = 1; c < width; c++) {
         const t = goto[s]?.get(c);
         if (t !== undefined) {
-          fail[t] = delta[f * 128 + c] as number;
-          delta[s * 128 + c] = t;
+          fail[t] = delta[f * width + c] as number;
+          delta[s * width + c] = t;
           queue.push(t);
         } else {
-          delta[s * 128 + c] = delta[f * 128 + c] as number;
+          delta[s * width + c] = delta[f * width + c] as number;
         }
       }
     }
@@ -90,15 +110,11 @@ export class AhoCorasick {
     const delta = this.delta;
     const outHead = this.outHead;
     const outputs = this.outputs;
+    const sym = this.sym;
+    const width = this.width;
     let s = 0;
     for (let i = from; i < to; i++) {
-      let c = text.charCodeAt(i);
-      if (c >= 128) {
-        s = 0;
-        continue;
-      }
-      if (c >= 65 && c <= 90) c |= 32;
-      const v = delta[(s << 7) | c] as number;
+      const v = delta[s * width + (sym[text.charCodeAt(i)] as number)] as number;
       s = v & 0x7fff;
       if (v & 0x8000) {
         for (let k = outHead[s] as number; outputs[k] !== -1; k++)
@@ -116,6 +132,8 @@ export class AhoCorasick {
     const outHead = this.outHead;
     const outputs = this.outputs;
     const lens = this.lengths;
+    const sym = this.sym;
+    const width = this.width;
     const ring = new Int32Array(256);
     let consumed = 0;
     let s = 0;
@@ -131,12 +149,7 @@ export class AhoCorasick {
       }
       ring[consumed & 255] = i;
       consumed++;
-      if (c >= 128) {
-        s = 0;
-        continue;
-      }
-      if (c >= 65 && c <= 90) c |= 32;
-      const v = delta[(s << 7) | c] as number;
+      const v = delta[s * width + (sym[c] as number)] as number;
       s = v & 0x7fff;
       if (v & 0x8000) {
         for (let k = outHead[s] as number; outputs[k] !== -1; k++) {

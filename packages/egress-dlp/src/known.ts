@@ -135,7 +135,6 @@ export class KnownSecretIndex {
   /** Entries as triples: variant, offset, next entry (-1 ends the chain). */
   private readonly ent: Int32Array;
   private readonly minChars: number;
-  private readonly multQ: number;
   /** Bitset over q-gram hashes (2 Mi bits): most text q-grams are rejected without a table probe. */
   private readonly bits = new Int32Array((BITS_MASK + 1) >>> 5);
   private proj = new Uint8Array(0);
@@ -148,9 +147,7 @@ export class KnownSecretIndex {
       throw new EgressDlpError("E_INVALID_INPUT", `minChars must be at least ${MIN_RUN}`);
     }
     this.mult = (Math.floor(Math.random() * 0x3fffffff) << 1) | 1;
-    let mq = 1;
-    for (let k = 0; k < Q; k++) mq = Math.imul(mq, this.mult);
-    this.multQ = mq;
+
     secrets.forEach((s, i) => {
       const raw = project(s.value);
       if (raw.length < MIN_RUN) {
@@ -233,14 +230,12 @@ export class KnownSecretIndex {
     if (this.proj.length < n) this.proj = new Uint8Array(n);
     const proj = this.proj;
     const mult = this.mult;
-    const multQ = this.multQ;
     const bits = this.bits;
     let candidates = this.cand;
     let nc = 0;
     // One pass: project to [A-Za-z0-9], roll a q-gram hash, and test every STEP-th q-gram
     // against a cache-resident bitset before touching the hash table.
     let m = 0;
-    let h = 0;
     let next = Q;
     let runStart = -1;
     for (let i = 0; i < n; i++) {
@@ -256,12 +251,12 @@ export class KnownSecretIndex {
         continue;
       }
       if (runStart < 0) runStart = i;
-      proj[m] = c;
-      m++;
-      h = (Math.imul(h, mult) + c) | 0;
-      if (m > Q) h = (h - Math.imul(proj[m - Q - 1] as number, multQ)) | 0;
+      proj[m++] = c;
       if (m === next) {
         next += STEP;
+        // hash the q-gram ending here (same polynomial as the index: h = h * mult + c)
+        let h = 0;
+        for (let q = m - Q; q < m; q++) h = (Math.imul(h, mult) + (proj[q] as number)) | 0;
         const k = h === 0 ? 1 : h;
         const b = (k ^ (k >>> 13)) & BITS_MASK;
         if ((bits[b >>> 5] as number) & (1 << (b & 31))) {
