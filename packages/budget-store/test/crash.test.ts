@@ -38,7 +38,7 @@ async function killMidWrite(
     }
   });
   // Watchdog: a writer that stops making progress fails the test with a diagnosis, not a hang.
-  const watchdog = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  const watchdog = setTimeout(() => child.kill("SIGKILL"), 15_000);
   const signal = await closed;
   clearTimeout(watchdog);
   if (!killed) {

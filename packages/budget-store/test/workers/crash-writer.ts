@@ -3,6 +3,7 @@
  * "<count> <tokens so far>" so the parent knows what was acknowledged before it sent SIGKILL.
  * argv: <db path> <agent>
  */
+import { writeSync } from "node:fs";
 import { openStore } from "../../src/index.ts";
 
 const [dbPath, agent = "crash"] = process.argv.slice(2);
@@ -22,5 +23,6 @@ for (let i = 0; ; i++) {
   await store.settle(r.id, { inputTokens: used, model: "m" });
   count++;
   tokens += used;
-  process.stdout.write(`${count} ${tokens}\n`);
+  // writeSync: the line is in the pipe before the next transaction starts.
+  writeSync(1, `${count} ${tokens}\n`);
 }
