@@ -37,11 +37,13 @@ export {
 } from "./load.ts";
 export { loadPolicySources } from "./load-sources.ts";
 export {
+  didYouMean,
   KNOWN_VALUE_OPTIONS,
   type PolicyFile,
   parseNativePolicy,
   policyFileSchema,
   policyJsonSchema,
+  validatePolicyFile,
 } from "./native-format.ts";
 export {
   type MatchOptions,

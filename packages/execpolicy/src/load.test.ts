@@ -42,6 +42,20 @@ describe("per-file isolation", () => {
     expect(checkArgv(r.policy, ["rm", "x"]).commands[0]?.unmatched).toBe(true);
   });
 
+  it("warns about allow rules that let arbitrary code run", () => {
+    const r = loadPolicySources([
+      {
+        path: "w.rules",
+        text: `prefix_rule(["bash", "-lc"])\nprefix_rule(["sudo"])\nprefix_rule(["git", "status"])\nprefix_rule(["git"], "prompt")`,
+      },
+    ]);
+    expect(r.errors).toEqual([]);
+    expect(r.warnings.map(formatDiagnostic)).toEqual([
+      'w.rules:1:1: warning: allowing "bash -lc": bash -lc runs arbitrary code',
+      'w.rules:2:1: warning: allowing "sudo": sudo runs other commands; amend the wrapped command instead',
+    ]);
+  });
+
   it("several native defaults: the strictest applies", () => {
     const r = loadPolicySources([
       { path: "a.yaml", text: "version: 1\ndefault: allow\n" },

@@ -4,6 +4,7 @@
  */
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { amendmentRefusal } from "./amend.ts";
 import { parseRulesFile } from "./codex-rules.ts";
 import { stricter } from "./decision.ts";
 import type { Diagnostic } from "./diagnostic.ts";
@@ -31,6 +32,8 @@ export interface LoadResult {
   policy: Policy;
   /** One entry per file that failed; empty when everything loaded. */
   errors: Diagnostic[];
+  /** Rules that load but are probably a mistake (e.g. allowing `bash -lc` or `sudo` outright). */
+  warnings: Diagnostic[];
   files: LoadedFile[];
 }
 
@@ -60,6 +63,7 @@ export function loadSourcesWith(
 ): LoadResult {
   const policy = new Policy();
   const errors: Diagnostic[] = [];
+  const warnings: Diagnostic[] = [];
   const files: LoadedFile[] = [];
   let defaultSet = false;
   for (const src of sources) {
@@ -77,6 +81,7 @@ export function loadSourcesWith(
         continue;
       }
       policy.merge(parsed.policy);
+      warnings.push(...broadAllowWarnings(parsed.policy));
       const declaredDefault = "defaultDecision" in parsed ? parsed.defaultDecision : undefined;
       if (declaredDefault !== undefined) {
         // several files may set a default: the strictest one applies
@@ -100,7 +105,31 @@ export function loadSourcesWith(
       files.push({ path: src.path, format, ok: false, rules: 0 });
     }
   }
-  return { policy, errors, files };
+  return { policy, errors, warnings, files };
+}
+
+/** Allow rules whose literal prefix would be refused as an amendment: they let arbitrary code run. */
+function broadAllowWarnings(policy: Policy): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const rule of policy.rules()) {
+    if (rule.decision !== "allow" || rule.exceptions) continue;
+    const literal: string[] = [rule.program];
+    for (const pos of rule.rest) {
+      if (pos.length !== 1 || !pos[0] || !("literal" in pos[0])) break;
+      literal.push(pos[0].literal);
+    }
+    if (literal.length !== rule.rest.length + 1) continue;
+    const why = amendmentRefusal(literal);
+    if (why && !why.includes("empty") && !why.includes("newline")) {
+      out.push({
+        file: rule.source.file,
+        line: rule.source.line,
+        column: rule.source.column,
+        message: `warning: allowing ${JSON.stringify(literal.join(" "))}: ${why}`,
+      });
+    }
+  }
+  return out;
 }
 
 /** Reads and loads policy files (Codex `.rules` or native `.yaml`). Unreadable files are load errors. */
@@ -137,7 +166,12 @@ export async function loadPolicyFiles(paths: readonly string[]): Promise<LoadRes
       ? (result.files.find((f) => f.path === o.path) as LoadedFile)
       : { path: o.file, format: formatOf(o.file), ok: false, rules: 0 },
   );
-  return { policy: result.policy, errors: [...readErrors, ...result.errors], files };
+  return {
+    policy: result.policy,
+    errors: [...readErrors, ...result.errors],
+    warnings: result.warnings,
+    files,
+  };
 }
 
 /** Codex layout: every regular `*.rules` file of a directory, sorted by path. A missing directory loads nothing. */

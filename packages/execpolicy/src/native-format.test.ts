@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { checkArgv } from "./check.ts";
 import type { Diagnostic } from "./diagnostic.ts";
-import { parseNativePolicy, policyJsonSchema } from "./native-format.ts";
+import { parseNativePolicy, policyJsonSchema, validatePolicyFile } from "./native-format.ts";
 
 function load(yaml: string) {
   const r = parseNativePolicy(yaml, "p.yaml");
@@ -135,7 +135,8 @@ network:
   it("reports errors with the key path, line and column", () => {
     expect(loadError(`version: 1\nrules:\n  - pattern: [ls]\n    decison: allow\n`)).toMatchObject({
       line: 3,
-      message: expect.stringContaining("decison"),
+      message: "rules[0]: unknown key 'decison' (did you mean 'decision'?)",
+      hint: expect.stringContaining("allowed keys here: pattern, decision"),
     });
     expect(loadError(`version: 1\nrules:\n  - pattern: []\n`)).toMatchObject({
       line: 3,
@@ -159,6 +160,22 @@ network:
     expect(
       loadError(`version: 1\nrules:\n  - pattern: [a, b]\n    match: ["a c"]\n`),
     ).toMatchObject({ kind: "example", line: 3 });
+  });
+
+  it("validatePolicyFile returns every error as path: message", () => {
+    const r = validatePolicyFile({
+      version: 1,
+      rules: [{ pattern: [], decison: "allow" }],
+      defualt: "allow",
+    });
+    expect(r.value).toBeUndefined();
+    expect(r.errors).toContain("unknown key 'defualt' (did you mean 'default'?)");
+    expect(r.errors).toContain("rules[0].pattern: pattern cannot be empty");
+    expect(validatePolicyFile({ version: 1 })).toMatchObject({
+      errors: [],
+      warnings: [],
+      value: { version: 1, rules: [] },
+    });
   });
 
   it("exports a JSON Schema generated from the zod schema", () => {

@@ -234,6 +234,96 @@ function pathString(path: readonly PropertyKey[]): string {
     .replace(/^\./, "");
 }
 
+type Issue = z.core.$ZodIssue;
+
+const KNOWN_KEYS: Record<string, readonly string[]> = {
+  top: Object.keys(policyFileSchema.shape),
+  rule: Object.keys(ruleSchema.shape),
+  exception: Object.keys(exceptionSchema.shape),
+  network: Object.keys(networkSchema.shape),
+};
+
+function keysAt(path: readonly PropertyKey[]): readonly string[] {
+  if (path.length === 0) return KNOWN_KEYS.top ?? [];
+  if (path[0] === "rules" && path.length === 2) return KNOWN_KEYS.rule ?? [];
+  if (path[0] === "rules" && path[2] === "except" && path.length === 4)
+    return KNOWN_KEYS.exception ?? [];
+  if (path[0] === "network" && path.length === 2) return KNOWN_KEYS.network ?? [];
+  return [];
+}
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0] as number;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j] as number;
+      row[j] = Math.min(
+        cur + 1,
+        (row[j - 1] as number) + 1,
+        prev + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+      prev = cur;
+    }
+  }
+  return row[b.length] as number;
+}
+
+/** The known key closest to `key`, when it is close enough to be a typo. */
+export function didYouMean(key: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const k of known) {
+    const d = distance(key, k);
+    if (d < bestDistance) {
+      best = k;
+      bestDistance = d;
+    }
+  }
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(key.length / 3))
+    ? best
+    : undefined;
+}
+
+function issueMessage(issue: Issue): string {
+  const where = issue.path.length > 0 ? `${pathString(issue.path)}: ` : "";
+  if (issue.code === "unrecognized_keys") {
+    const known = keysAt(issue.path);
+    const parts = issue.keys.map((k) => {
+      const guess = didYouMean(k, known);
+      return guess ? `'${k}' (did you mean '${guess}'?)` : `'${k}'`;
+    });
+    return `${where}unknown key${issue.keys.length === 1 ? "" : "s"} ${parts.join(", ")}`;
+  }
+  return `${where}${issue.message}`;
+}
+
+function issueHint(issue: Issue): string | undefined {
+  if (issue.code === "unrecognized_keys") {
+    const known = keysAt(issue.path);
+    return known.length > 0
+      ? `allowed keys here: ${known.join(", ")}`
+      : "see the JSON Schema (execpolicy schema)";
+  }
+  return undefined;
+}
+
+/**
+ * Validates an already-parsed native policy document: `{ value, warnings, errors }` with
+ * `"path: message"` entries (unknown keys get a "did you mean").
+ */
+export function validatePolicyFile(input: unknown): {
+  value: PolicyFile | undefined;
+  warnings: string[];
+  errors: string[];
+} {
+  const parsed = policyFileSchema.safeParse(input);
+  if (!parsed.success)
+    return { value: undefined, warnings: [], errors: parsed.error.issues.map(issueMessage) };
+  return { value: parsed.data, warnings: [], errors: [] };
+}
+
 /** Parses and validates a native YAML policy file. Throws a Diagnostic on the first problem. */
 export function parseNativePolicy(
   text: string,
@@ -256,17 +346,12 @@ export function parseNativePolicy(
   if (!parsed.success) {
     const issue = parsed.error.issues[0] as (typeof parsed.error.issues)[number];
     const p = locate(doc, lc, issue.path);
-    const where = issue.path.length > 0 ? `${pathString(issue.path)}: ` : "";
-    let hint: string | undefined;
-    if (issue.code === "unrecognized_keys") {
-      hint = "allowed keys are listed in the JSON Schema (execpolicy schema)";
-    }
     throw {
       file,
       line: p.line,
       column: p.col,
-      message: `${where}${issue.message}`,
-      hint,
+      message: issueMessage(issue),
+      hint: issueHint(issue),
     } satisfies Diagnostic;
   }
   const value = parsed.data;

@@ -54,7 +54,8 @@ export async function checkCommandAction(
     );
   }
   const loaded = await loadPolicyFiles(flags.rules);
-  for (const d of loaded.errors) io.stderr.write(`${formatDiagnostic(d)}\n`);
+  for (const d of [...loaded.errors, ...loaded.warnings])
+    io.stderr.write(`${formatDiagnostic(d)}\n`);
   const failedFiles = [...new Set(loaded.errors.map((d) => d.file))];
   if (failedFiles.length > 0) {
     io.stderr.write(

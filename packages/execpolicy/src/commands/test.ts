@@ -8,7 +8,8 @@ import { loadPolicyFiles } from "../load.ts";
  */
 export async function testCommandAction(files: string[], io: CliIo): Promise<number> {
   const loaded = await loadPolicyFiles(files);
-  for (const d of loaded.errors) io.stderr.write(`${formatDiagnostic(d)}\n`);
+  for (const d of [...loaded.errors, ...loaded.warnings])
+    io.stderr.write(`${formatDiagnostic(d)}\n`);
   for (const f of loaded.files) {
     if (f.ok) io.stdout.write(`ok ${f.path} (${f.rules} rule${f.rules === 1 ? "" : "s"})\n`);
   }
