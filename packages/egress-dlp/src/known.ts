@@ -41,6 +41,12 @@ for (let c = 0; c < 128; c++) {
   if ((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122)) ALNUM[c] = 1;
 }
 for (const c of [43, 47, 45, 95]) ALNUM[c] = 2;
+/** Per UTF-16 unit: bit 0 = letter or digit, bit 1 = base64/base64url alphabet (letters, digits, + / - _). */
+const CLASS16 = new Uint8Array(65536);
+for (let c = 0; c < 128; c++) {
+  if (ALNUM[c] === 1) CLASS16[c] = 3;
+  else if (ALNUM[c] === 2) CLASS16[c] = 2;
+}
 const MIN_RUN = 12;
 const STEP = MIN_RUN - Q + 1;
 
@@ -102,23 +108,6 @@ function alignedEncodings(bytes: Uint8Array): { kind: string; text: string; rati
   return out;
 }
 
-/** Text index of projected index `x`, walking from a known (projected, text) pair. O(distance). */
-function textIndex(text: string, x: number, anchorProj: number, anchorText: number): number {
-  let p = anchorProj;
-  let t = anchorText;
-  while (p > x) {
-    t--;
-    const c = text.charCodeAt(t);
-    if (c < 128 && ALNUM[c] === 1) p--;
-  }
-  while (p < x) {
-    t++;
-    const c = text.charCodeAt(t);
-    if (c < 128 && ALNUM[c] === 1) p++;
-  }
-  return t;
-}
-
 export interface KnownIndexOptions {
   /** Shortest fragment of a secret that counts, in secret characters. Default 12. */
   minChars?: number;
@@ -138,6 +127,7 @@ export class KnownSecretIndex {
   /** Bitset over q-gram hashes (2 Mi bits): most text q-grams are rejected without a table probe. */
   private readonly bits = new Int32Array((BITS_MASK + 1) >>> 5);
   private proj = new Uint8Array(0);
+  private pos = new Int32Array(0);
   private cand = new Int32Array(3072);
 
   constructor(secrets: readonly KnownSecret[], options: KnownIndexOptions = {}) {
@@ -227,52 +217,59 @@ export class KnownSecretIndex {
    */
   scan(text: string, runs?: number[]): KnownMatch[] {
     const n = text.length;
-    if (this.proj.length < n) this.proj = new Uint8Array(n);
+    if (this.proj.length < n) {
+      this.proj = new Uint8Array(n);
+      this.pos = new Int32Array(n);
+    }
     const proj = this.proj;
+    const pos = this.pos;
     const mult = this.mult;
     const bits = this.bits;
     let candidates = this.cand;
     let nc = 0;
-    // One pass: project to [A-Za-z0-9], roll a q-gram hash, and test every STEP-th q-gram
-    // against a cache-resident bitset before touching the hash table.
+    // Pass 1, branch-free: every character is written, the output index only advances for letters
+    // and digits (text alternates between classes unpredictably, so branches would mispredict).
     let m = 0;
-    let next = Q;
-    let runStart = -1;
-    for (let i = 0; i < n; i++) {
-      const c = text.charCodeAt(i);
-      const cls = c < 128 ? (ALNUM[c] as number) : 0;
-      if (cls !== 1) {
-        if (cls === 2) {
-          if (runStart < 0) runStart = i;
-        } else if (runStart >= 0) {
-          if (runs && i - runStart >= 16) runs.push(runStart, i);
-          runStart = -1;
-        }
-        continue;
+    if (runs) {
+      let runLen = 0;
+      for (let i = 0; i < n; i++) {
+        const c = text.charCodeAt(i);
+        const cl = CLASS16[c] as number;
+        proj[m] = c;
+        pos[m] = i;
+        m += cl & 1;
+        const inRun = cl >> 1;
+        if (runLen >= 16 && inRun === 0) runs.push(i - runLen, i);
+        runLen = (runLen + 1) * inRun;
       }
-      if (runStart < 0) runStart = i;
-      proj[m++] = c;
-      if (m === next) {
-        next += STEP;
-        // hash the q-gram ending here (same polynomial as the index: h = h * mult + c)
-        let h = 0;
-        for (let q = m - Q; q < m; q++) h = (Math.imul(h, mult) + (proj[q] as number)) | 0;
-        const k = h === 0 ? 1 : h;
-        const b = (k ^ (k >>> 13)) & BITS_MASK;
-        if ((bits[b >>> 5] as number) & (1 << (b & 31))) {
-          if (nc + 3 > candidates.length) {
-            const grown = new Int32Array(candidates.length * 2 + 3072);
-            grown.set(candidates);
-            candidates = grown;
-            this.cand = grown;
-          }
-          candidates[nc++] = m - Q;
-          candidates[nc++] = k;
-          candidates[nc++] = i;
-        }
+      if (runLen >= 16) runs.push(n - runLen, n);
+    } else {
+      for (let i = 0; i < n; i++) {
+        const c = text.charCodeAt(i);
+        proj[m] = c;
+        pos[m] = i;
+        m += (CLASS16[c] as number) & 1;
       }
     }
-    if (runs && runStart >= 0 && n - runStart >= 16) runs.push(runStart, n);
+    // Pass 2: hash every STEP-th q-gram of the projection and test it against a cache-resident
+    // bitset before touching the hash table.
+    for (let p = 0; p + Q <= m; p += STEP) {
+      let h = 0;
+      for (let q = p; q < p + Q; q++) h = (Math.imul(h, mult) + (proj[q] as number)) | 0;
+      const k = h === 0 ? 1 : h;
+      const b = (k ^ (k >>> 13)) & BITS_MASK;
+      if ((bits[b >>> 5] as number) & (1 << (b & 31))) {
+        if (nc + 3 > candidates.length) {
+          const grown = new Int32Array(candidates.length * 2 + 3072);
+          grown.set(candidates);
+          candidates = grown;
+          this.cand = grown;
+        }
+        candidates[nc++] = p;
+        candidates[nc++] = k;
+        candidates[nc++] = pos[p + Q - 1] as number;
+      }
+    }
     const matches: KnownMatch[] = [];
     let coveredTo = 0;
     const table = this.table;
@@ -281,7 +278,6 @@ export class KnownSecretIndex {
     for (let ci = 0; ci < nc; ci += 3) {
       const p = candidates[ci] as number;
       const hk = candidates[ci + 1] as number;
-      const anchor = candidates[ci + 2] as number; // text index of projected index p + Q - 1
       if (p < coveredTo) continue;
       let slot = (hk ^ (hk >>> 15)) & mask;
       let found = -1;
@@ -334,8 +330,8 @@ export class KnownSecretIndex {
         matches.push({
           secret: v.secret,
           variant: v.kind,
-          start: textIndex(text, best.a, p + Q - 1, anchor),
-          end: textIndex(text, best.b - 1, p + Q - 1, anchor) + 1,
+          start: pos[best.a] as number,
+          end: (pos[best.b - 1] as number) + 1,
         });
         coveredTo = best.b;
       }
