@@ -65,6 +65,10 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
         "forbidden",
       ]),
     )
+    .option(
+      "--json",
+      "JSON output (the default format; kept for symmetry with other bottlekit CLIs)",
+    )
     .option("--pretty", "pretty-print the JSON")
     .argument("[argv...]", "the command to check, after --")
     .addHelpText(
@@ -89,9 +93,10 @@ Examples:
       "Check every match / not_match example of policy files (exit 3 when one fails, 2 on a load error).",
     )
     .argument("<files...>", "policy files")
-    .action(async (files: string[]) => {
+    .option("--json", "print one JSON document ({ ok, files, errors, warnings }) instead of text")
+    .action(async (files: string[], opts: { json?: boolean }) => {
       const { testCommandAction } = await import("./commands/test.ts");
-      setExit(await testCommandAction(files, io));
+      setExit(await testCommandAction(files, io, opts.json === true));
     });
 
   program

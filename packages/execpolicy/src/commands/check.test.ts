@@ -182,6 +182,20 @@ describe("execpolicy test", () => {
     expect(c.err()).toContain(`${f}:2:1: not_match example matched its rule: "git status"`);
   });
 
+  it("--json prints one document", async () => {
+    const f = join(dir, "fails-json.rules");
+    await writeFile(f, `prefix_rule(["git", "status"], not_match=["git status"])\n`);
+    const c = capture();
+    expect(await run(["test", "--json", f], c.io)).toBe(3);
+    const doc = JSON.parse(c.out());
+    expect(doc).toMatchObject({
+      ok: false,
+      files: [{ path: f, ok: false }],
+      errors: [{ kind: "example", line: 1, column: 1 }],
+    });
+    expect(doc.errors[0].text).toContain(`${f}:1:1:`);
+  });
+
   it("exit 2 on a load error", async () => {
     const c = capture();
     expect(await run(["test", broken], c.io)).toBe(2);

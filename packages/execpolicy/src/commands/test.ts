@@ -6,8 +6,23 @@ import { loadPolicyFiles } from "../load.ts";
  * `execpolicy test FILE…`: every match / not_match example must hold.
  * Exit 0 when all hold, 3 when an example fails, 2 when a file does not load.
  */
-export async function testCommandAction(files: string[], io: CliIo): Promise<number> {
+export async function testCommandAction(files: string[], io: CliIo, json = false): Promise<number> {
   const loaded = await loadPolicyFiles(files);
+  const code = loaded.errors.some((d) => d.kind !== "example")
+    ? 2
+    : loaded.errors.length > 0
+      ? 3
+      : 0;
+  if (json) {
+    const doc = {
+      ok: code === 0,
+      files: loaded.files,
+      errors: loaded.errors.map((d) => ({ ...d, text: formatDiagnostic(d) })),
+      warnings: loaded.warnings.map(formatDiagnostic),
+    };
+    io.stdout.write(`${JSON.stringify(doc)}\n`);
+    return code;
+  }
   for (const d of [...loaded.errors, ...loaded.warnings])
     io.stderr.write(`${formatDiagnostic(d)}\n`);
   for (const f of loaded.files) {
