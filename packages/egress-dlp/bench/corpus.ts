@@ -68,7 +68,14 @@ export function knownSecrets(count: number, seed = 7): { name: string; value: st
 /** Near-miss prefixes: every keyword followed by almost-a-token, repeated to `size`. */
 export function nearMiss(size: number, seed = 3): string {
   const r = rng(seed);
-  const keywords = [...new Set(TOKEN_RULES.flatMap((rule) => rule.keywords))];
+  // Rules whose secrets can be as short as the tails below would produce real matches, not near misses.
+  const keywords = [
+    ...new Set(
+      TOKEN_RULES.filter((rule) => rule.id !== "database-password-flag").flatMap(
+        (rule) => rule.keywords,
+      ),
+    ),
+  ];
   let out = "";
   while (out.length < size) {
     const k = keywords[Math.floor(r() * keywords.length)] as string;

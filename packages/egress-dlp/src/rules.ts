@@ -777,13 +777,21 @@ export const TOKEN_RULES: readonly TokenRule[] = [
   {
     id: "newrelic-key",
     provider: "newrelic",
-    description: "New Relic license, user, admin, insights or REST key",
-    keywords: ["nral", "nrak-", "nraa-", "nrii-", "nriq-", "nrra-", "px-api-", "px-dep-"],
+    description: "New Relic user, admin, insights or REST key, or Pixie key",
+    keywords: ["nrak-", "nraa-", "nrii-", "nriq-", "nrra-", "px-api-", "px-dep-"],
     pattern: rx(
-      `${B}(?:[a-z0-9]{6}[a-f0-9]{30}NRAL|NRAK-[A-Z0-9]{27}|NRAA-[a-f0-9]{27}|NRI[IQ]-[A-Za-z0-9_-]{32}|NRRA-[a-f0-9]{42}|px-(?:api|dep)-${UUID})${E_DASH}`,
+      `${B}(?:NRAK-[A-Z0-9]{27}|NRAA-[a-f0-9]{27}|NRI[IQ]-[A-Za-z0-9_-]{32}|NRRA-[a-f0-9]{42}|px-(?:api|dep)-${UUID})${E_DASH}`,
       "i",
     ),
     maxLength: 50,
+  },
+  {
+    id: "newrelic-license-key",
+    provider: "newrelic",
+    description: "New Relic license key",
+    keywords: ["nral"],
+    pattern: rx(`${B}[a-z0-9]{6}[a-f0-9]{30}NRAL${E_DASH}`, "i"),
+    maxLength: 40,
     window: true,
   },
   {

@@ -100,7 +100,7 @@ export const NOSEYPARKER_KINDS: Record<string, readonly string[]> = {
   "np.mailgun.1": ["mailgun-api-key"],
   "np.msteams.1": ["microsoft-teams-webhook"],
   "np.mongodb.1": ["database-connection-string"],
-  "np.newrelic.1": ["newrelic-key"],
+  "np.newrelic.1": ["newrelic-license-key"],
   "np.newrelic.3": ["newrelic-key"],
   "np.newrelic.4": ["newrelic-key"],
   "np.newrelic.5": ["newrelic-key"],
