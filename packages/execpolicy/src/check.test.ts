@@ -232,6 +232,16 @@ describe("every command anywhere", () => {
     });
   }
 
+  it("an absolute path cannot bypass a stricter rule for its basename", () => {
+    const q = rules(`prefix_rule(["rm"], "forbidden")`);
+    q.defaultDecision = "allow";
+    expect(checkShellSync(q, "/bin/rm -rf x").decision).toBe("prompt");
+    expect(checkShellSync(q, "/bin/rm -rf x", { resolveHostExecutables: true }).decision).toBe(
+      "forbidden",
+    );
+    expect(checkShellSync(q, "/bin/ls").decision).toBe("allow");
+  });
+
   it("sudo without a rule for sudo is at least prompt", () => {
     expect(checkShellSync(p(), "sudo ls").decision).toBe("prompt");
     expect(

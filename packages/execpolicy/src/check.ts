@@ -119,6 +119,22 @@ function evaluate(policy: Policy, c: ShellCommand, options: CheckOptions): Comma
         notes.push(`may match a ${m.decision} rule (${location(m)}) depending on run-time values`);
       }
     }
+    const program = c.argv[0] ?? "";
+    if (decided === undefined && !options.resolveHostExecutables && program.includes("/")) {
+      // `/bin/rm` is `rm` to the kernel: without resolution no rule matched, but a stricter rule
+      // for the basename must not be bypassed by spelling the path
+      for (const m of policy.match(c.argv, {
+        ...options,
+        dynamic: c.dynamic,
+        resolveHostExecutables: true,
+      })) {
+        if (m.decision === "allow") continue;
+        floor = stricter(floor, "prompt");
+        notes.push(
+          `${program} would match a ${m.decision} rule (${location(m)}) by its basename; resolve host executables to apply it`,
+        );
+      }
+    }
   }
   let privilegedUnmatched = false;
   for (const w of c.wrappers) {
