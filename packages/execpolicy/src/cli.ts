@@ -160,7 +160,6 @@ function renderError(error: unknown, io: CliIo): number {
     if (error.hint) io.stderr.write(`hint: ${error.hint}\n`);
     return error.code === "E_USAGE" ||
       error.code === "E_INVALID_INPUT" ||
-      error.code === "E_LOAD" ||
       error.code === "E_AMEND_REFUSED"
       ? EXIT.usage
       : EXIT.failure;

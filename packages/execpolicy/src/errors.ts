@@ -3,8 +3,6 @@ export type ExecPolicyErrorCode =
   | "E_INVALID_INPUT"
   | "E_USAGE"
   | "E_INTERNAL"
-  /** A policy file could not be read, parsed or validated. */
-  | "E_LOAD"
   /** An amendment was refused (banned prefix, invalid token). */
   | "E_AMEND_REFUSED"
   /** The amendment file lock could not be taken in time. */
