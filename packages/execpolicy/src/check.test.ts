@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import { checkArgv, checkCommand, checkShellSync } from "./check.ts";
+import { checkArgv, checkCommand, checkShellSync, explain } from "./check.ts";
 import { parseRulesFile } from "./codex-rules.ts";
 import type { Policy } from "./policy.ts";
 import { loadBashParser } from "./shell/parser.ts";
@@ -521,5 +521,26 @@ describe("parse budget", () => {
     expect(r.commands).toEqual([]);
     expect(r.notes.join(" ")).toContain("took too long");
     expect(extractCommands(script).commands).toHaveLength(600);
+  });
+});
+
+describe("explain", () => {
+  it("#37 renders Codex-style reasons", () => {
+    const p = rules(
+      `prefix_rule(["rm"], "forbidden", justification="use trash")\nprefix_rule(["git", "push"], "forbidden")\nprefix_rule(["ls"])`,
+    );
+    expect(explain(checkArgv(p, ["rm", "-rf", "d"]))).toBe("`rm -rf d` rejected: use trash");
+    expect(explain(checkArgv(p, ["git", "push", "x"]))).toBe(
+      "`git push x` rejected: policy forbids commands starting with `git push`",
+    );
+    expect(explain(checkShellSync(p, "ls && uploader"))).toBe(
+      "`uploader` needs approval: no rule matches it",
+    );
+    expect(explain(checkShellSync(p, "ls"))).toBe(
+      "`ls` allowed: policy allows commands starting with `ls`",
+    );
+    expect(explain(checkShellSync(p, "LD_PRELOAD=/x.so ls"))).toBe(
+      "`ls` needs approval: assignment to LD_PRELOAD can change what runs",
+    );
   });
 });

@@ -228,3 +228,28 @@ const SHELL_OR_EVAL = /(^|\/)(bash|sh|zsh|dash|ksh|ash|mksh|yash|busybox-sh|eval
 export function needsParser(argv: readonly string[]): boolean {
   return argv.some((t) => SHELL_OR_EVAL.test(t));
 }
+
+/**
+ * A one-line reason for a decision, in the spirit of Codex's messages:
+ * "`rm -rf d` rejected: use trash", "`rm -rf d` rejected: policy forbids commands starting with `rm`",
+ * "`npm publish` needs approval: …". Meant for agents and prompts; never contains assignment values.
+ */
+export function explain(result: CheckResult): string {
+  const worst = result.commands.find((c) => c.decision === result.decision);
+  if (!worst)
+    return result.decision === "allow"
+      ? "allowed: nothing to run"
+      : `${result.decision}: ${result.notes.join("; ") || "the script could not be analysed"}`;
+  const cmd = `\`${worst.argv.join(" ")}\``;
+  const rule = worst.matchedRules.find((m) => m.decision === worst.decision && m.certain !== false);
+  const reason =
+    rule?.justification ??
+    (rule
+      ? `policy ${worst.decision === "allow" ? "allows" : worst.decision === "forbidden" ? "forbids" : "asks before"} commands starting with \`${rule.matchedPrefix.join(" ")}\``
+      : worst.unmatched
+        ? "no rule matches it"
+        : (worst.notes?.[0] ?? result.notes[0] ?? "see notes"));
+  if (result.decision === "forbidden") return `${cmd} rejected: ${reason}`;
+  if (result.decision === "prompt") return `${cmd} needs approval: ${reason}`;
+  return `${cmd} allowed: ${reason}`;
+}

@@ -15,6 +15,7 @@ export {
   checkCommandSync,
   checkShell,
   checkShellSync,
+  explain,
   type MatchedRule,
   needsParser,
 } from "./check.ts";
