@@ -84,13 +84,19 @@ describe("SQLite backend", () => {
       }
       return performance.now() - t;
     };
+    // The fastest of several batches is robust against other processes stealing the CPU.
+    const fastest = async () => {
+      let best = Number.POSITIVE_INFINITY;
+      for (let i = 0; i < 5; i++) best = Math.min(best, await pairs(100));
+      return best;
+    };
     await pairs(200); // warm up
-    const early = await pairs(500);
-    await pairs(4_000);
-    const late = await pairs(500);
+    const early = await fastest();
+    await pairs(5_000);
+    const late = await fastest();
     await store.close();
-    // Linear growth would make `late` ~9x `early`; allow generous noise on a shared machine.
-    expect(late).toBeLessThan(early * 3 + 50);
+    // Cost linear in the ledger would make `late` many times `early` (the ledger grows ~7x).
+    expect(late).toBeLessThan(early * 3);
   });
 
   it("waits out another process's write lock instead of failing with SQLITE_BUSY", async () => {

@@ -7,6 +7,24 @@ import { writeSync } from "node:fs";
 import { openStore } from "../../src/index.ts";
 
 const [dbPath, agent = "crash"] = process.argv.slice(2);
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+/**
+ * Write the acknowledgement synchronously, so it is in the pipe before the next transaction
+ * starts (process.stdout would queue it, and a loop of resolved promises never flushes the queue).
+ * The pipe is non-blocking: wait and retry while the reader is behind.
+ */
+function ack(line: string): void {
+  for (;;) {
+    try {
+      writeSync(1, line);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EAGAIN") throw err;
+      Atomics.wait(pause, 0, 0, 2);
+    }
+  }
+}
 const store = await openStore(`sqlite:${dbPath}`);
 let count = 0;
 let tokens = 0;
@@ -23,6 +41,5 @@ for (let i = 0; ; i++) {
   await store.settle(r.id, { inputTokens: used, model: "m" });
   count++;
   tokens += used;
-  // writeSync: the line is in the pipe before the next transaction starts.
-  writeSync(1, `${count} ${tokens}\n`);
+  ack(`${count} ${tokens}\n`);
 }
