@@ -1,7 +1,7 @@
 // Shared helpers for the repository scripts. Plain Node (no dependencies) so they run before
 // anything is installed, on a machine that has only Node >= 20.19 and npm.
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { delimiter, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -22,10 +22,17 @@ export function log(message) {
 
 /** Runs a command, inheriting stdio; throws with the command line when it fails. */
 export function sh(cmd, args, options = {}) {
-  const result = spawnSync(cmd, args, { stdio: "inherit", cwd: root, env: options.env ?? toolEnv(), ...options });
+  const result = spawnSync(cmd, args, {
+    stdio: "inherit",
+    cwd: root,
+    env: options.env ?? toolEnv(),
+    ...options,
+  });
   if (result.error) throw result.error;
   if (result.status !== 0) {
-    const err = new Error(`command failed (exit ${result.status ?? result.signal}): ${cmd} ${args.join(" ")}`);
+    const err = new Error(
+      `command failed (exit ${result.status ?? result.signal}): ${cmd} ${args.join(" ")}`,
+    );
     err.exitCode = result.status ?? 1;
     throw err;
   }
@@ -34,7 +41,11 @@ export function sh(cmd, args, options = {}) {
 
 /** Environment with the repository-local pnpm and node_modules/.bin first on PATH. */
 export function toolEnv(extra = {}) {
-  const path = [join(toolsDir, "node_modules", ".bin"), join(root, "node_modules", ".bin"), process.env.PATH ?? ""].join(delimiter);
+  const path = [
+    join(toolsDir, "node_modules", ".bin"),
+    join(root, "node_modules", ".bin"),
+    process.env.PATH ?? "",
+  ].join(delimiter);
   return { ...process.env, PATH: path, TURBO_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1", ...extra };
 }
 
@@ -47,7 +58,20 @@ export function ensurePnpm() {
   const pkg = join(toolsDir, "node_modules", "pnpm", "package.json");
   if (existsSync(pkg) && JSON.parse(readFileSync(pkg, "utf8")).version === version) return;
   log(`installing pnpm ${version} into .tools/ (no global install)`);
-  sh("npm", ["install", "--prefix", toolsDir, "--no-save", "--no-package-lock", "--no-audit", "--no-fund", `pnpm@${version}`], { env: process.env });
+  sh(
+    "npm",
+    [
+      "install",
+      "--prefix",
+      toolsDir,
+      "--no-save",
+      "--no-package-lock",
+      "--no-audit",
+      "--no-fund",
+      `pnpm@${version}`,
+    ],
+    { env: process.env },
+  );
 }
 
 export function pnpmInstall() {
@@ -63,7 +87,8 @@ export function workspacePackages() {
     const base = join(root, group);
     for (const name of readdirSync(base).sort()) {
       const file = join(base, name, "package.json");
-      if (existsSync(file)) out.push({ dir: join(base, name), manifest: JSON.parse(readFileSync(file, "utf8")) });
+      if (existsSync(file))
+        out.push({ dir: join(base, name), manifest: JSON.parse(readFileSync(file, "utf8")) });
     }
   }
   return out;

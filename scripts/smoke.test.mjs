@@ -29,7 +29,10 @@ else process.exitCode = 2;
     name: "@bottlekit/smoke-fixture",
     version: "1.2.3",
     type: "module",
-    exports: { ".": { types: "./dist/index.d.ts", default: "./dist/index.js" }, "./package.json": "./package.json" },
+    exports: {
+      ".": { types: "./dist/index.d.ts", default: "./dist/index.js" },
+      "./package.json": "./package.json",
+    },
     bin: { "smoke-fixture": "./bin/smoke-fixture.js" },
     files: ["dist", "bin"],
   });
@@ -50,23 +53,41 @@ test("a well-formed package passes", () => {
 
 test("a files list that leaves out dist fails", () => {
   const failures = check(fixture((m) => ({ ...m, files: ["bin"] })));
-  assert.ok(failures.some((f) => /exports target .*dist\/index\.js is not in the tarball/.test(f)), failures.join("\n"));
+  assert.ok(
+    failures.some((f) => /exports target .*dist\/index\.js is not in the tarball/.test(f)),
+    failures.join("\n"),
+  );
 });
 
 test("an exports map pointing at a missing file fails", () => {
   const failures = check(
-    fixture((m) => ({ ...m, exports: { ".": { types: "./dist/index.d.ts", default: "./dist/main.js" } } })),
+    fixture((m) => ({
+      ...m,
+      exports: { ".": { types: "./dist/index.d.ts", default: "./dist/main.js" } },
+    })),
   );
-  assert.ok(failures.some((f) => /dist\/main\.js is not in the tarball/.test(f)), failures.join("\n"));
-  assert.ok(failures.some((f) => /import failed/.test(f)), failures.join("\n"));
+  assert.ok(
+    failures.some((f) => /dist\/main\.js is not in the tarball/.test(f)),
+    failures.join("\n"),
+  );
+  assert.ok(
+    failures.some((f) => /import failed/.test(f)),
+    failures.join("\n"),
+  );
 });
 
 test("a bin pointing at a missing file fails", () => {
   const failures = check(fixture((m) => ({ ...m, bin: { "smoke-fixture": "./bin/missing.js" } })));
-  assert.ok(failures.some((f) => /bin smoke-fixture -> \.\/bin\/missing\.js is not in the tarball/.test(f)), failures.join("\n"));
+  assert.ok(
+    failures.some((f) => /bin smoke-fixture -> \.\/bin\/missing\.js is not in the tarball/.test(f)),
+    failures.join("\n"),
+  );
 });
 
 test("a bin without a shebang fails", () => {
   const failures = check(fixture(undefined, `import "../dist/cli.js";\n`));
-  assert.ok(failures.some((f) => /'smoke-fixture --help' exited/.test(f)), failures.join("\n"));
+  assert.ok(
+    failures.some((f) => /'smoke-fixture --help' exited/.test(f)),
+    failures.join("\n"),
+  );
 });
