@@ -242,6 +242,18 @@ describe("every command anywhere", () => {
     expect(checkShellSync(q, "/bin/ls").decision).toBe("allow");
   });
 
+  it("a very long chain of wrappers is not trusted", () => {
+    const q = rules(`prefix_rule(["nohup"])\nprefix_rule(["ls"])`);
+    expect(checkShellSync(q, `${"nohup ".repeat(5)}ls`).decision).toBe("allow");
+    expect(checkShellSync(q, `${"nohup ".repeat(40)}rm -rf /`).decision).toBe("prompt");
+  });
+
+  it("eval of an empty string records eval once", () => {
+    const r = checkShellSync(p(), `eval ""`);
+    expect(r.commands.map((c) => c.argv)).toEqual([["eval", ""]]);
+    expect(r.decision).toBe("prompt");
+  });
+
   it("sudo without a rule for sudo is at least prompt", () => {
     expect(checkShellSync(p(), "sudo ls").decision).toBe("prompt");
     expect(

@@ -108,6 +108,7 @@ const HARMLESS_TARGETS = new Set(["/dev/null", "/dev/stdout", "/dev/stderr", "/d
 const REDIRECTS = new Set(["file_redirect", "heredoc_redirect", "herestring_redirect"]);
 
 const MAX_NESTING = 8;
+const MAX_WRAPPERS = 32;
 const MAX_SCRIPT_LENGTH = 256 * 1024;
 
 interface Token {
@@ -545,7 +546,14 @@ class Walker {
   /** Peels wrappers and nested shells off `tokens`, then records the command. */
   finish(cmd: ShellCommand, start: Token[], stdin?: Token): void {
     let tokens = start;
-    for (let guard = 0; guard < 32; guard++) {
+    let peeled = 0;
+    for (;;) {
+      if (++peeled > MAX_WRAPPERS) {
+        cmd.notes.push(`more than ${MAX_WRAPPERS} nested wrappers are not analysed`);
+        cmd.unreducible = true;
+        raise(cmd, "prompt");
+        break;
+      }
       const head = tokens[0] as Token;
       if (head.dynamic) {
         cmd.unreducible = true;
@@ -568,9 +576,9 @@ class Walker {
         cmd.notes.push("eval runs its arguments as a script");
         raise(cmd, "prompt");
         const args = tokens.slice(1);
-        if (args.every((t) => !t.dynamic) && args.length > 0) {
-          this.nested(args.map((t) => t.value).join(" "), cmd);
-        } else if (args.length > 0) cmd.notes.push("eval of a run-time value cannot be analysed");
+        const script = args.map((t) => t.value).join(" ");
+        if (args.every((t) => !t.dynamic) && script.trim() !== "") this.nested(script, cmd);
+        else if (args.some((t) => t.dynamic)) cmd.notes.push("eval of a run-time value cannot be analysed");
         break;
       }
       if (base === "find") this.findExec(tokens, cmd);
