@@ -4,6 +4,14 @@
  *
  * Bound: O(n + hits) per search with a dense table over the compact alphabet, O(1) per character.
  */
+export interface AhoTables {
+  delta: Uint16Array;
+  sym: Uint8Array;
+  width: number;
+  outHead: Int32Array;
+  outputs: Int32Array;
+}
+
 export class AhoCorasick {
   /** state * width + symbol -> next state, with bit 15 set when that state has outputs. */
   private readonly delta: Uint16Array;
@@ -16,6 +24,17 @@ export class AhoCorasick {
   private readonly outputs: Int32Array;
   readonly patterns: readonly string[];
   private readonly lengths: Int32Array;
+
+  /** The raw tables, for loops that fuse the automaton with other per-character work. */
+  tables(): AhoTables {
+    return {
+      delta: this.delta,
+      sym: this.sym,
+      width: this.width,
+      outHead: this.outHead,
+      outputs: this.outputs,
+    };
+  }
 
   constructor(patterns: readonly string[]) {
     this.patterns = patterns;

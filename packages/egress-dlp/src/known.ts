@@ -1,4 +1,22 @@
+import type { AhoTables } from "./aho.ts";
 import { EgressDlpError } from "./errors.ts";
+
+/**
+ * Extra per-character work fused into the projection pass (one read of the text instead of
+ * several): keyword automaton transitions, and flags telling the decoders whether escape
+ * sequences exist at all.
+ */
+export interface FusedPass {
+  ac: AhoTables;
+  /** Out: keyword hits as (pattern id, end offset) pairs, in text order. */
+  hits: number[];
+  /** Out: `\u` `\x` `\\` `%XX` `&#` seen (forward escapes); reversed forms seen. */
+  escapes: boolean;
+  reversedEscapes: boolean;
+}
+
+const HEX = new Uint8Array(65536);
+for (const ch of "0123456789abcdefABCDEF") HEX[ch.charCodeAt(0)] = 1;
 
 /**
  * Known-secret index: every credential the gateway holds (and every canary) is expanded into its
@@ -215,7 +233,7 @@ export class KnownSecretIndex {
    * Finds every fragment of a known secret (any variant) in `text`. When `runs` is given, the same
    * pass also collects [start, end) pairs of base64-alphabet runs of 16+ characters (decoder input).
    */
-  scan(text: string, runs?: number[]): KnownMatch[] {
+  scan(text: string, runs?: number[], fused?: FusedPass): KnownMatch[] {
     const n = text.length;
     if (this.proj.length < n) {
       this.proj = new Uint8Array(n);
@@ -230,7 +248,44 @@ export class KnownSecretIndex {
     // Pass 1, branch-free: every character is written, the output index only advances for letters
     // and digits (text alternates between classes unpredictably, so branches would mispredict).
     let m = 0;
-    if (runs) {
+    if (fused && runs) {
+      const { delta, sym, width, outHead, outputs } = fused.ac;
+      const hits = fused.hits;
+      let s = 0;
+      let runLen = 0;
+      let c1 = 0;
+      let c2 = 0;
+      let esc = false;
+      let rev = false;
+      for (let i = 0; i < n; i++) {
+        const c = text.charCodeAt(i);
+        const cl = CLASS16[c] as number;
+        proj[m] = c;
+        pos[m] = i;
+        m += cl & 1;
+        const inRun = cl >> 1;
+        if (runLen >= 16 && inRun === 0) runs.push(i - runLen, i);
+        runLen = (runLen + 1) * inRun;
+        const v = delta[s * width + (sym[c] as number)] as number;
+        s = v & 0x7fff;
+        if (v & 0x8000) {
+          for (let k = outHead[s] as number; outputs[k] !== -1; k++)
+            hits.push(outputs[k] as number, i + 1);
+        }
+        if (c === 92 || c === 37 || c === 35 || c1 === 92 || c2 === 37) {
+          if (c1 === 92 && (c === 117 || c === 85 || c === 120 || c === 92)) esc = true;
+          else if (c2 === 37 && HEX[c1] === 1 && HEX[c] === 1) esc = true;
+          else if (c1 === 38 && c === 35) esc = true;
+          if (c === 92 && c1 === 117 && HEX[c2] === 1) rev = true;
+          else if (c === 37 && HEX[c1] === 1 && HEX[c2] === 1) rev = true;
+        }
+        c2 = c1;
+        c1 = c;
+      }
+      if (runLen >= 16) runs.push(n - runLen, n);
+      fused.escapes = esc;
+      fused.reversedEscapes = rev;
+    } else if (runs) {
       let runLen = 0;
       for (let i = 0; i < n; i++) {
         const c = text.charCodeAt(i);

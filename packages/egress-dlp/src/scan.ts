@@ -2,7 +2,7 @@ import { createHmac, randomBytes } from "node:crypto";
 import { gunzipSync } from "node:zlib";
 import { AhoCorasick } from "./aho.ts";
 import { EgressDlpError } from "./errors.ts";
-import { type KnownSecret, KnownSecretIndex } from "./known.ts";
+import { type FusedPass, type KnownSecret, KnownSecretIndex } from "./known.ts";
 import { isDefaultPasswordPkcs12 } from "./pkcs12.ts";
 import type { OutboundDetector } from "./route.ts";
 import { looksLikePlaceholder, TOKEN_RULES, type TokenRule } from "./rules.ts";
@@ -319,14 +319,23 @@ function decodeBase32(run: string): string {
  * Finds encoded regions in one linear pass: escape regions, base64/base32/hex runs.
  * Bound: O(n) to find runs; decoding output is at most the run length.
  */
-export function encodedSegments(text: string, maxInflate: number, knownRuns?: number[]): Segment[] {
+export function encodedSegments(
+  text: string,
+  maxInflate: number,
+  knownRuns?: number[],
+  flags?: { escapes: boolean; reversedEscapes: boolean },
+): Segment[] {
   const segs: Segment[] = [];
   const n = text.length;
   separatedSegments(text, segs);
-  if (text.indexOf("\\") !== -1 || text.indexOf("%") !== -1) reversedEscapeSegments(text, segs);
+  if (flags ? flags.reversedEscapes : text.indexOf("\\") !== -1 || text.indexOf("%") !== -1) {
+    reversedEscapeSegments(text, segs);
+  }
   let covered = 0;
-  ESC_RE.lastIndex =
-    text.indexOf("\\") === -1 && text.indexOf("%") === -1 && text.indexOf("&#") === -1 ? n : 0;
+  const maybeEscapes = flags
+    ? flags.escapes
+    : text.indexOf("\\") !== -1 || text.indexOf("%") !== -1 || text.indexOf("&#") !== -1;
+  ESC_RE.lastIndex = maybeEscapes ? 0 : n;
   for (let m = ESC_RE.exec(text); m !== null; m = ESC_RE.exec(text)) {
     if (m.index < covered) continue;
     let start = m.index;
@@ -447,6 +456,7 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
     }
   });
   const ac = new AhoCorasick(keywords);
+  const acTables = ac.tables();
   const kwLen = keywords.map((k) => k.length);
   const anchored = rules.map((r) =>
     r.window ? undefined : new RegExp(r.pattern.source, `${r.pattern.flags.replace("g", "")}yd`),
@@ -469,6 +479,7 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
     out: Finding[],
     encoding: string,
     budget: Budget,
+    hits?: readonly number[],
   ): void {
     // PKCS#12 key stores are binary (DER), so no ASCII keyword can announce them: check the header.
     if (
@@ -505,7 +516,7 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
         encoding,
       });
     };
-    ac.search(text, (id, end) => {
+    const onHit = (id: number, end: number): void => {
       const start = end - (kwLen[id] as number);
       for (const ri of keywordRules[id] as number[]) {
         const sticky = anchored[ri];
@@ -523,7 +534,12 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
           Math.min(text.length, end + r.maxLength + 1),
         );
       }
-    });
+    };
+    if (hits) {
+      for (let h = 0; h < hits.length; h += 2) onHit(hits[h] as number, hits[h + 1] as number);
+    } else {
+      ac.search(text, onHit);
+    }
     for (let ri = 0; ri < rules.length; ri++) {
       const ws = windows[ri] as number[];
       if (ws.length === 0) continue;
@@ -553,9 +569,10 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
     out: Finding[],
     encoding: string,
     runs?: number[],
+    fused?: FusedPass,
   ): void {
     if (!index) return;
-    for (const m of index.scan(text, runs)) {
+    for (const m of index.scan(text, runs, fused)) {
       const s = secrets[m.secret] as KnownSecret;
       out.push({
         detector: "known_secrets",
@@ -603,13 +620,18 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
     budget: Budget,
   ): Finding[] {
     const out: Finding[] = [];
-    if (useTokens) scanTokens(text, surface, out, encoding, budget);
     const runs: number[] | undefined = index && depth < maxDepth ? [] : undefined;
-    if (useKnown) scanKnown(text, surface, out, encoding, runs);
+    // With a known-secret index the keyword automaton runs inside its projection pass.
+    const fused: FusedPass | undefined =
+      index && runs && useTokens
+        ? { ac: acTables, hits: [], escapes: true, reversedEscapes: true }
+        : undefined;
+    if (useKnown) scanKnown(text, surface, out, encoding, runs, fused);
+    if (useTokens) scanTokens(text, surface, out, encoding, budget, fused?.hits);
     if (useEntropy && depth === 0) scanEntropy(text, surface, out);
     if (performance.now() > budget.deadline) budget.exceeded = true;
     if (budget.exceeded || depth >= maxDepth || (!useTokens && !useKnown)) return out;
-    for (const seg of encodedSegments(text, maxInflate, runs)) {
+    for (const seg of encodedSegments(text, maxInflate, runs, fused)) {
       if (seg.kind.endsWith("undecodable")) continue;
       if (seg.text.length === 0) continue;
       const enc = encoding === "raw" ? `decoded:${seg.kind}` : `${encoding}>${seg.kind}`;
