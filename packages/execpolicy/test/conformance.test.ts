@@ -319,3 +319,54 @@ describe("generated cases (fast-check × real codex)", () => {
     expect(resolved).toBeGreaterThan(10);
   }, 120_000);
 });
+
+// ---- load acceptance ----------------------------------------------------------------------
+
+const callPiece = fc.oneof(
+  prefixRule,
+  hostExecutable,
+  fc.constantFrom(
+    `prefix_rule(pattern=[])`,
+    `prefix_rule(pattern=["a", []])`,
+    `prefix_rule(pattern=[3])`,
+    `prefix_rule(pattern=["rm"], decision="deny")`,
+    `prefix_rule(pattern=["rm"], justification="  ")`,
+    `prefix_rule(pattern=["rm"], match=["'unterminated"])`,
+    `prefix_rule(pattern=["rm"], match=[""])`,
+    `prefix_rule(pattern=["make deploy"], match=["make deploy"])`,
+    `prefix_rule(pattern=["rm"], not_match=["rm -i x"])`,
+    `prefix_rule(pattern=["git"], match=["git status", ["git", "log"]], not_match=["gitx"])`,
+    `prefix_rule(pattern=["git", "x"], match=["/usr/bin/git x"])`,
+    `host_executable(name="bin/git", paths=[])`,
+    `host_executable(name="git", paths=["/usr/bin/gitx"])`,
+    `host_executable(name="git", paths=["git"])`,
+    `network_rule(host="example.com", protocol="https", decision="deny")`,
+    `network_rule(host="Example.com:8443", protocol="http-connect", decision="allow", justification="j")`,
+    `network_rule(host="*.x.com", protocol="https", decision="allow")`,
+    `network_rule(host="x.com", protocol="ftp", decision="allow")`,
+    `prefix_rule(pattern=["a"], foo=1)`,
+    `prefix_rule(["a"], "prompt", ["a b"], ["b"], "why")`,
+    `x = ["a"]\nprefix_rule(pattern=x + ["b"])`,
+    `prefix_rule(pattern=["a"], decision=None)`,
+    `prefix_rule(pattern=["a"], justification=3)`,
+  ),
+);
+
+describe("load acceptance matches codex", () => {
+  it("a file loads in bottlekit exactly when it loads in codex (100 generated files)", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(callPiece, { minLength: 1, maxLength: 4 }), async (calls) => {
+        const text = calls.join("\n");
+        const f = join(dir, `accept-${counter++}.rules`);
+        await writeFile(f, text);
+        const r = await runCodexCheck([f], ["a"], { cwd, env });
+        const loaded = loadPolicySources([{ path: f, text }]);
+        expect(
+          loaded.errors.length === 0,
+          `${text}\n--- codex: ${r.stderr.split("\n").slice(0, 4).join(" ")}`,
+        ).toBe(r.code === 0);
+      }),
+      { numRuns: 100, seed: 31337 },
+    );
+  }, 60_000);
+});

@@ -578,7 +578,8 @@ class Walker {
         const args = tokens.slice(1);
         const script = args.map((t) => t.value).join(" ");
         if (args.every((t) => !t.dynamic) && script.trim() !== "") this.nested(script, cmd);
-        else if (args.some((t) => t.dynamic)) cmd.notes.push("eval of a run-time value cannot be analysed");
+        else if (args.some((t) => t.dynamic))
+          cmd.notes.push("eval of a run-time value cannot be analysed");
         break;
       }
       if (base === "find") this.findExec(tokens, cmd);
