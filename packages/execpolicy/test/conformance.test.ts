@@ -370,3 +370,42 @@ describe("load acceptance matches codex", () => {
     );
   }, 60_000);
 });
+
+describe("Starlark features give the same rules as codex", () => {
+  const files: [string, string[]][] = [
+    [
+      `for c in ["git status", "git log -p"]:\n    prefix_rule(pattern=c.split())`,
+      ["git", "log", "-p", "x"],
+    ],
+    [
+      `prefix_rule(pattern=["{}-{}".format("a", 1), "%s:%d" % ("b", 2)], justification="x %s" % "y")`,
+      ["a-1", "b:2"],
+    ],
+    [
+      `cmds = []\nfor t in ["ls", "cat"]:\n    cmds.append([t])\ncmds.extend([["rm", "-rf"]])\n[prefix_rule(pattern=c, decision="prompt") for c in cmds]`,
+      ["rm", "-rf", "/"],
+    ],
+    [
+      `D = {"rm": "forbidden", "ls": "allow"}\nfor k, v in D.items():\n    prefix_rule(pattern=[k], decision=v)`,
+      ["rm", "x"],
+    ],
+    [
+      `def rule(p, d="prompt", j=None):\n    if j:\n        prefix_rule(pattern=p, decision=d, justification=j)\n    else:\n        prefix_rule(pattern=p, decision=d)\nrule(["git", "push"], "forbidden", "no")\nrule(["git"])`,
+      ["git", "push"],
+    ],
+    [
+      `for i, t in enumerate(sorted(["b", "a"])):\n    prefix_rule(pattern=[t, str(i)])`,
+      ["a", "0"],
+    ],
+    [
+      `prefix_rule(pattern=[" ".join(["x", "y"]).upper(), "a,b".split(",")[1]], decision="prompt" if len("ab") == 2 else "allow")`,
+      ["X Y", "b"],
+    ],
+    [`P = ("git", "x")\nprefix_rule(pattern=list(P) + [f"{P[1]}y"])`, ["git", "x", "xy"]],
+  ];
+  for (const [text, argv] of files) {
+    it(text.split("\n")[0] ?? text, async () => {
+      expect(await ours([text], argv, false)).toBe(await theirs([text], argv, false));
+    });
+  }
+});

@@ -263,6 +263,8 @@ export class Interpreter {
       }
       case "call":
         return this.call(e, env);
+      case "attr":
+        return boundMethod(this.eval(e.obj, env), e.name, e);
       case "index": {
         const obj = this.eval(e.obj, env);
         const idx = this.eval(e.index, env);
@@ -369,6 +371,7 @@ export class Interpreter {
       }
       case "%":
       case "//":
+        if (op === "%" && typeof l === "string") return percentFormat(l, r, p);
         if (typeof l !== "number" || typeof r !== "number") return bad();
         if (r === 0) throw new StarlarkRuntimeError("division by zero", p.line, p.col);
         return op === "//" ? Math.floor(l / r) : l - r * Math.floor(l / r);
@@ -477,6 +480,104 @@ export class Interpreter {
   }
 }
 
+/** `%s` / `%d` / `%r` / `%%` formatting of strings. */
+function percentFormat(format: string, arg: Value, p: Pos): string {
+  const args = arg instanceof Tuple ? [...arg.items] : [arg];
+  let k = 0;
+  const out = format.replace(/%([sdr%])/g, (_, c: string) => {
+    if (c === "%") return "%";
+    if (k >= args.length)
+      throw new StarlarkRuntimeError("not enough arguments for format string", p.line, p.col);
+    const v = args[k++] as Value;
+    if (c === "d" && typeof v !== "number")
+      throw new StarlarkRuntimeError(`%d needs an int, got ${typeName(v)}`, p.line, p.col);
+    return c === "r" ? repr(v) : str(v);
+  });
+  if (k < args.length)
+    throw new StarlarkRuntimeError("too many arguments for format string", p.line, p.col);
+  return out;
+}
+
+const STRING_METHODS: Record<string, (s: string, args: Value[]) => Value> = {
+  split: (s, [sep, max]) => {
+    if (sep === undefined || sep === null) return s.split(/\s+/).filter((x) => x !== "");
+    if (typeof sep !== "string" || sep === "")
+      throw new Error("split() separator must be a non-empty string");
+    const parts = s.split(sep);
+    if (typeof max === "number" && max >= 0 && parts.length > max + 1)
+      return [...parts.slice(0, max), parts.slice(max).join(sep)];
+    return parts;
+  },
+  join: (s, [items]) => {
+    const list = Array.isArray(items) ? items : items instanceof Tuple ? items.items : undefined;
+    if (!list || !list.every((x) => typeof x === "string"))
+      throw new Error("join() takes a list of strings");
+    return list.join(s);
+  },
+  strip: (s) => s.trim(),
+  lstrip: (s) => s.trimStart(),
+  rstrip: (s) => s.trimEnd(),
+  lower: (s) => s.toLowerCase(),
+  upper: (s) => s.toUpperCase(),
+  startswith: (s, [x]) => typeof x === "string" && s.startsWith(x),
+  endswith: (s, [x]) => typeof x === "string" && s.endsWith(x),
+  replace: (s, [a, b]) => {
+    if (typeof a !== "string" || typeof b !== "string")
+      throw new Error("replace() takes two strings");
+    return s.split(a).join(b);
+  },
+  format: (s, args) => {
+    let k = 0;
+    return s.replace(/\{(\d*)\}/g, (_, idx: string) => {
+      const v = args[idx === "" ? k++ : Number(idx)];
+      if (v === undefined) throw new Error("format() has fewer arguments than placeholders");
+      return str(v);
+    });
+  },
+};
+
+/** Methods of strings, lists and dicts (the ones rules files use). Lists are mutable, as in Starlark. */
+function boundMethod(obj: Value, name: string, p: Pos): Builtin {
+  const fail = (): never => {
+    throw new StarlarkRuntimeError(`${typeName(obj)} has no method '${name}'`, p.line, p.col);
+  };
+  if (typeof obj === "string") {
+    const m = STRING_METHODS[name] ?? fail();
+    return new Builtin(`${name}`, (args) => m(obj, args));
+  }
+  if (Array.isArray(obj)) {
+    if (name === "append") return new Builtin("append", ([x]) => (obj.push(x as Value), null));
+    if (name === "extend") {
+      return new Builtin("extend", ([x]) => {
+        const items = Array.isArray(x) ? x : x instanceof Tuple ? x.items : undefined;
+        if (!items) throw new Error("extend() takes a list");
+        obj.push(...items);
+        return null;
+      });
+    }
+    if (name === "index") {
+      return new Builtin("index", ([x]) => {
+        const i = obj.findIndex((y) => equal(y, x as Value));
+        if (i < 0) throw new Error(`${repr(x as Value)} is not in list`);
+        return i;
+      });
+    }
+    return fail();
+  }
+  if (obj instanceof Map) {
+    if (name === "items")
+      return new Builtin("items", () => [...obj].map(([k, v]) => new Tuple([k, v])));
+    if (name === "keys") return new Builtin("keys", () => [...obj.keys()]);
+    if (name === "values") return new Builtin("values", () => [...obj.values()]);
+    if (name === "get")
+      return new Builtin("get", ([k, d]) =>
+        obj.has(k as Value) ? (obj.get(k as Value) as Value) : (d ?? null),
+      );
+    return fail();
+  }
+  return fail();
+}
+
 function standardBuiltins(): Builtin[] {
   const need = (cond: boolean, msg: string) => {
     if (!cond) throw new Error(msg);
@@ -501,6 +602,36 @@ function standardBuiltins(): Builtin[] {
       if (Array.isArray(v)) return [...v];
       if (v instanceof Tuple) return [...v.items];
       throw new Error(`list() of ${typeName(v)}`);
+    }),
+    new Builtin("enumerate", (args) => {
+      const v = args[0];
+      const items = Array.isArray(v) ? v : v instanceof Tuple ? v.items : undefined;
+      need(items !== undefined, "enumerate() takes a list");
+      return (items as Value[]).map((x, i) => new Tuple([i, x]));
+    }),
+    new Builtin("zip", (args) => {
+      const lists = args.map((v) =>
+        Array.isArray(v) ? v : v instanceof Tuple ? v.items : undefined,
+      );
+      need(
+        lists.every((l) => l !== undefined),
+        "zip() takes lists",
+      );
+      const n = Math.min(...lists.map((l) => (l as Value[]).length));
+      return Array.from(
+        { length: lists.length === 0 ? 0 : n },
+        (_, i) => new Tuple(lists.map((l) => (l as Value[])[i] as Value)),
+      );
+    }),
+    new Builtin("sorted", (args) => {
+      const v = args[0];
+      const items = Array.isArray(v) ? v : v instanceof Tuple ? v.items : undefined;
+      need(
+        items !== undefined &&
+          (items.every((x) => typeof x === "string") || items.every((x) => typeof x === "number")),
+        "sorted() takes a list of strings or of ints",
+      );
+      return [...(items as (string | number)[])].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     }),
     new Builtin("range", (args) => {
       need(

@@ -22,6 +22,7 @@ export type Expr =
   | ({ t: "comp"; elt: Expr; clauses: CompClause[] } & Pos)
   | ({ t: "call"; fn: Expr; args: Expr[]; kwargs: [string, Expr][] } & Pos)
   | ({ t: "index"; obj: Expr; index: Expr } & Pos)
+  | ({ t: "attr"; obj: Expr; name: string } & Pos)
   | ({ t: "bin"; op: string; left: Expr; right: Expr } & Pos)
   | ({ t: "unary"; op: string; operand: Expr } & Pos)
   | ({ t: "cond"; test: Expr; ifTrue: Expr; orelse: Expr } & Pos);
@@ -414,7 +415,9 @@ class Parser {
         this.expectOp("]");
         e = { t: "index", obj: e, index, line: e.line, col: e.col };
       } else if (this.isOp(".")) {
-        this.fail("attribute access and methods are not supported in policy files");
+        const dot = this.next();
+        const name = this.expectKind("name", "a method name after '.'");
+        e = { t: "attr", obj: e, name: name.value, line: dot.line, col: dot.col };
       } else return e;
     }
   }
