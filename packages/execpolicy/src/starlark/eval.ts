@@ -510,7 +510,7 @@ const STRING_METHODS: Record<string, (s: string, args: Value[]) => Value> = {
   },
   join: (s, [items]) => {
     const list = Array.isArray(items) ? items : items instanceof Tuple ? items.items : undefined;
-    if (!list || !list.every((x) => typeof x === "string"))
+    if (!list?.every((x) => typeof x === "string"))
       throw new Error("join() takes a list of strings");
     return list.join(s);
   },
@@ -546,7 +546,12 @@ function boundMethod(obj: Value, name: string, p: Pos): Builtin {
     return new Builtin(`${name}`, (args) => m(obj, args));
   }
   if (Array.isArray(obj)) {
-    if (name === "append") return new Builtin("append", ([x]) => (obj.push(x as Value), null));
+    if (name === "append") {
+      return new Builtin("append", ([x]) => {
+        obj.push(x as Value);
+        return null;
+      });
+    }
     if (name === "extend") {
       return new Builtin("extend", ([x]) => {
         const items = Array.isArray(x) ? x : x instanceof Tuple ? x.items : undefined;
