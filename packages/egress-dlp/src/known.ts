@@ -15,6 +15,9 @@ export interface FusedPass {
   reversedEscapes: boolean;
 }
 
+/** 1 for the characters that start or end an escape sequence: \\ % & # */
+const ESC16 = new Uint8Array(65536);
+for (const ch of "\\%&#") ESC16[ch.charCodeAt(0)] = 1;
 const HEX = new Uint8Array(65536);
 for (const ch of "0123456789abcdefABCDEF") HEX[ch.charCodeAt(0)] = 1;
 
@@ -257,6 +260,7 @@ export class KnownSecretIndex {
       let c2 = 0;
       let esc = false;
       let rev = false;
+      let pend = 0; // characters still to look at after a \\ or %
       for (let i = 0; i < n; i++) {
         const c = text.charCodeAt(i);
         const cl = CLASS16[c] as number;
@@ -272,7 +276,8 @@ export class KnownSecretIndex {
           for (let k = outHead[s] as number; outputs[k] !== -1; k++)
             hits.push(outputs[k] as number, i + 1);
         }
-        if (c === 92 || c === 37 || c === 35 || c1 === 92 || c2 === 37) {
+        if (((ESC16[c] as number) | pend) !== 0) {
+          pend = ESC16[c] === 1 ? 2 : pend - 1;
           if (c1 === 92 && (c === 117 || c === 85 || c === 120 || c === 92)) esc = true;
           else if (c2 === 37 && HEX[c1] === 1 && HEX[c] === 1) esc = true;
           else if (c1 === 38 && c === 35) esc = true;
