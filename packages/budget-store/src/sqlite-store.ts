@@ -197,8 +197,8 @@ function emptyTotals(): UsageTotals {
 /**
  * The SQLite backend. Every write is one IMMEDIATE transaction (the write lock is taken up front,
  * so a read can never be upgraded into a busy error); `busy_timeout` makes writers queue, and a
- * bounded retry loop absorbs what the busy handler gives up on, so SQLITE_BUSY never reaches a
- * caller before `busyTimeoutMs` × 4 has passed.
+ * bounded retry loop absorbs what the busy handler gives up on. SQLITE_BUSY never reaches a
+ * caller: after `busyTimeoutMs` × 4 of waiting the caller gets E_STORE_BUSY instead.
  *
  * Cost per reserve and per settle: O(1 + parents) indexed statements plus O(days in window)
  * bucket rows and O(in-flight reservations of the provider) rows.
