@@ -402,6 +402,10 @@ describe("Starlark features give the same rules as codex", () => {
       ["X Y", "b"],
     ],
     [`P = ("git", "x")\nprefix_rule(pattern=list(P) + [f"{P[1]}y"])`, ["git", "x", "xy"]],
+    [
+      `C = ["npm", "run", "test", "lint"]\nprefix_rule(pattern=C[:2] + [C[2:]], decision="prompt")\nprefix_rule(pattern=[C[-1][1:]])`,
+      ["npm", "run", "lint"],
+    ],
   ];
   for (const [text, argv] of files) {
     it(text.split("\n")[0] ?? text, async () => {

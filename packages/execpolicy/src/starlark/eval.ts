@@ -263,6 +263,32 @@ export class Interpreter {
       }
       case "call":
         return this.call(e, env);
+      case "slice": {
+        const obj = this.eval(e.obj, env);
+        const bound = (x: Expr | undefined, dflt: number): number => {
+          if (x === undefined) return dflt;
+          const v = this.eval(x, env);
+          if (typeof v !== "number")
+            throw new StarlarkRuntimeError("slice bounds must be ints", x.line, x.col);
+          return v;
+        };
+        const seq = Array.isArray(obj)
+          ? obj
+          : obj instanceof Tuple
+            ? obj.items
+            : typeof obj === "string"
+              ? obj
+              : undefined;
+        if (seq === undefined)
+          throw new StarlarkRuntimeError(`${typeName(obj)} cannot be sliced`, e.line, e.col);
+        const n = seq.length;
+        const clamp = (i: number) => Math.min(n, Math.max(0, i < 0 ? n + i : i));
+        const from = clamp(bound(e.start, 0));
+        const to = clamp(bound(e.end, n));
+        if (typeof seq === "string") return seq.slice(from, to);
+        const part = seq.slice(from, to);
+        return obj instanceof Tuple ? new Tuple(part) : part;
+      }
       case "attr":
         return boundMethod(this.eval(e.obj, env), e.name, e);
       case "index": {

@@ -23,6 +23,7 @@ export type Expr =
   | ({ t: "call"; fn: Expr; args: Expr[]; kwargs: [string, Expr][] } & Pos)
   | ({ t: "index"; obj: Expr; index: Expr } & Pos)
   | ({ t: "attr"; obj: Expr; name: string } & Pos)
+  | ({ t: "slice"; obj: Expr; start: Expr | undefined; end: Expr | undefined } & Pos)
   | ({ t: "bin"; op: string; left: Expr; right: Expr } & Pos)
   | ({ t: "unary"; op: string; operand: Expr } & Pos)
   | ({ t: "cond"; test: Expr; ifTrue: Expr; orelse: Expr } & Pos);
@@ -409,11 +410,17 @@ class Parser {
         };
       } else if (this.isOp("[")) {
         this.next();
-        if (this.isOp(":")) this.fail("slices are not supported");
-        const index = this.test();
-        if (this.isOp(":")) this.fail("slices are not supported");
-        this.expectOp("]");
-        e = { t: "index", obj: e, index, line: e.line, col: e.col };
+        const start = this.isOp(":") ? undefined : this.test();
+        if (this.isOp(":")) {
+          this.next();
+          const end = this.isOp("]") ? undefined : this.test();
+          if (this.isOp(":")) this.fail("slice steps are not supported");
+          this.expectOp("]");
+          e = { t: "slice", obj: e, start, end, line: e.line, col: e.col };
+        } else {
+          this.expectOp("]");
+          e = { t: "index", obj: e, index: start as Expr, line: e.line, col: e.col };
+        }
       } else if (this.isOp(".")) {
         const dot = this.next();
         const name = this.expectKind("name", "a method name after '.'");
