@@ -254,6 +254,25 @@ describe("every command anywhere", () => {
     expect(r.decision).toBe("prompt");
   });
 
+  it("trap actions, su -c, builtin, busybox and coproc are seen through", () => {
+    const q = rules(
+      `prefix_rule(["rm"], "forbidden")\nprefix_rule(["ls"])\nprefix_rule(["trap"])\nprefix_rule(["builtin"])\nprefix_rule(["busybox"])\nprefix_rule(["coproc"])\nprefix_rule(["su"])`,
+    );
+    for (const s of [
+      "trap 'rm x' EXIT",
+      "builtin eval 'rm x'",
+      "busybox rm x",
+      "coproc rm x",
+      "su -c 'rm x' root",
+      "busybox sh -c 'rm x'",
+    ]) {
+      expect(checkShellSync(q, s).decision, s).toBe("forbidden");
+    }
+    expect(checkShellSync(q, "trap 'ls' EXIT").decision).toBe("prompt");
+    expect(checkShellSync(q, "trap - EXIT").decision).toBe("allow");
+    expect(checkShellSync(q, "su root").decision).toBe("prompt");
+  });
+
   it("sudo without a rule for sudo is at least prompt", () => {
     expect(checkShellSync(p(), "sudo ls").decision).toBe("prompt");
     expect(

@@ -256,6 +256,10 @@ const WRAPPERS: Record<string, (tokens: readonly Token[]) => WrapperResult> = {
     return options(t, 1, { flags: [], withValue: ["-n", "--adjustment"] });
   },
   nohup: (t) => options(t, 1, { flags: [], withValue: [] }),
+  builtin: (t) => (t.length > 1 ? { inner: 1 } : { inner: -1 }),
+  busybox: (t) =>
+    t.length > 1 && !(t[1] as Token).value.startsWith("-") ? { inner: 1 } : { inner: -1 },
+  coproc: (t) => (t.length > 1 ? { inner: 1 } : { inner: -1 }),
   setsid: (t) =>
     options(t, 1, { flags: ["-c", "-f", "-w", "--ctty", "--fork", "--wait"], withValue: [] }),
   stdbuf: (t) =>
@@ -583,6 +587,21 @@ class Walker {
         break;
       }
       if (base === "find") this.findExec(tokens, cmd);
+      if (base === "trap" || base === "su" || base === "runuser") {
+        // trap ACTION SIGNAL…: ACTION runs later as a script; su/runuser -c SCRIPT runs it as another user
+        const script = base === "trap" ? trapAction(tokens) : suScript(tokens);
+        if (base !== "trap") cmd.notes.push(`runs as another user through ${base}`);
+        if (script !== undefined) {
+          raise(cmd, "prompt");
+          if (script.dynamic)
+            cmd.notes.push(`${base} runs a script that is only known at run time`);
+          else if (script.value.trim() !== "") {
+            cmd.notes.push(`${base} runs ${JSON.stringify(script.value)} as a script`);
+            this.nested(script.value, cmd);
+          }
+        } else if (base !== "trap") raise(cmd, "prompt");
+        break;
+      }
       if (SHELLS.has(base)) {
         const script = shellScriptArg(tokens);
         if (script === undefined) {
@@ -793,6 +812,27 @@ function shellScriptArg(tokens: readonly Token[]): Token | undefined {
   }
   if (!sawC) return undefined;
   return tokens[i] ?? { value: "", dynamic: false };
+}
+
+/** The action of `trap [-lp] [ACTION] SIGNAL…` (undefined for listing or resetting). */
+function trapAction(tokens: readonly Token[]): Token | undefined {
+  let i = 1;
+  while (i < tokens.length && /^-[lp]+$/.test((tokens[i] as Token).value)) i++;
+  if ((tokens[i] as Token | undefined)?.value === "--") i++;
+  const action = tokens[i];
+  if (action === undefined || i + 1 >= tokens.length || action.value === "-") return undefined;
+  return action;
+}
+
+/** The script of `su [options] -c SCRIPT [user]` / `runuser … -c SCRIPT`. */
+function suScript(tokens: readonly Token[]): Token | undefined {
+  for (let i = 1; i < tokens.length; i++) {
+    const v = (tokens[i] as Token).value;
+    if (v === "-c" || v === "--command") return tokens[i + 1] ?? { value: "", dynamic: false };
+    if (v.startsWith("--command="))
+      return { value: v.slice("--command=".length), dynamic: (tokens[i] as Token).dynamic };
+  }
+  return undefined;
 }
 
 /** True when a shell started with `tokens` (and no -c) reads its script from stdin. */
