@@ -46,7 +46,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     )
     .requiredOption(
       "-r, --rules <file>",
-      "policy file, Codex .rules or native .yaml (repeatable)",
+      "policy file or directory, Codex .rules or native .yaml (repeatable)",
       collect,
       [],
     )

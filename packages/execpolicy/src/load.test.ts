@@ -76,7 +76,7 @@ describe("per-file isolation", () => {
     expect(checkArgv(r.policy, ["ls"]).decision).toBe("allow");
   });
 
-  it("a rules directory loads *.rules sorted by name; a missing directory loads nothing", async () => {
+  it("a rules directory loads *.rules sorted by name; a missing directory loads nothing; -r DIR loads its policy files", async () => {
     const d = join(dir, "rules");
     await import("node:fs/promises").then((fs) => fs.mkdir(d, { recursive: true }));
     await writeFile(join(d, "b.rules"), `prefix_rule(["b"])`);
@@ -85,5 +85,12 @@ describe("per-file isolation", () => {
     const r = await loadRulesDirectory(d);
     expect(r.files.map((f) => f.path)).toEqual([join(d, "a.rules"), join(d, "b.rules")]);
     expect((await loadRulesDirectory(join(dir, "nope"))).files).toEqual([]);
+    await writeFile(join(d, "c.yaml"), "version: 1\n");
+    const viaFiles = await loadPolicyFiles([d]);
+    expect(viaFiles.files.map((f) => f.path)).toEqual([
+      join(d, "a.rules"),
+      join(d, "b.rules"),
+      join(d, "c.yaml"),
+    ]);
   });
 });

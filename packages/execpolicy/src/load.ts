@@ -2,7 +2,7 @@
  * Loading several policy files with per-file isolation: a broken file is reported with its
  * location and skipped, and every other file still applies.
  */
-import { readdir, readFile } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { amendmentRefusal } from "./amend.ts";
 import { parseRulesFile } from "./codex-rules.ts";
@@ -137,7 +137,25 @@ export async function loadPolicyFiles(paths: readonly string[]): Promise<LoadRes
   const sources: PolicySource[] = [];
   const readErrors: Diagnostic[] = [];
   const order: (PolicySource | Diagnostic)[] = [];
+  const expanded: string[] = [];
   for (const path of paths) {
+    // a directory stands for its policy files, sorted by name (Codex's rules/ layout)
+    const isDir = await stat(path).then(
+      (st) => st.isDirectory(),
+      () => false,
+    );
+    if (!isDir) {
+      expanded.push(path);
+      continue;
+    }
+    const entries = await readdir(path, { withFileTypes: true });
+    for (const e of entries
+      .filter((x) => x.isFile() && /\.(rules|ya?ml)$/i.test(x.name))
+      .sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      expanded.push(join(path, e.name));
+    }
+  }
+  for (const path of expanded) {
     try {
       const text = await readFile(path, "utf8");
       const s = { path, text };
