@@ -8,6 +8,8 @@ export interface AhoTables {
   delta: Uint16Array;
   sym: Uint8Array;
   width: number;
+  /** log2(width). */
+  shift: number;
   outHead: Int32Array;
   outputs: Int32Array;
 }
@@ -18,6 +20,7 @@ export class AhoCorasick {
   /** UTF-16 unit -> symbol; 0 for every character that appears in no keyword (case folded). */
   private readonly sym: Uint8Array;
   private readonly width: number;
+  private readonly shift: number;
   /** Per state: index into `outputs`, or -1. */
   private readonly outHead: Int32Array;
   /** Flattened output lists: pattern ids, each list terminated by -1. */
@@ -31,6 +34,7 @@ export class AhoCorasick {
       delta: this.delta,
       sym: this.sym,
       width: this.width,
+      shift: this.shift,
       outHead: this.outHead,
       outputs: this.outputs,
     };
@@ -60,7 +64,12 @@ export class AhoCorasick {
       }
     }
     this.sym = sym;
+    // Row width rounded up to a power of two so a transition index is a shift and an or.
+    let shift = 0;
+    while (1 << shift < width) shift++;
+    width = 1 << shift;
     this.width = width;
+    this.shift = shift;
     const goto: Map<number, number>[] = [new Map()];
     const own: number[][] = [[]];
     patterns.forEach((p, id) => {

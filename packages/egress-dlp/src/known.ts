@@ -252,7 +252,7 @@ export class KnownSecretIndex {
     // and digits (text alternates between classes unpredictably, so branches would mispredict).
     let m = 0;
     if (fused && runs) {
-      const { delta, sym, width, outHead, outputs } = fused.ac;
+      const { delta, shift, sym, outHead, outputs } = fused.ac;
       const hits = fused.hits;
       let s = 0;
       let runLen = 0;
@@ -270,14 +270,15 @@ export class KnownSecretIndex {
         const inRun = cl >> 1;
         if (runLen >= 16 && inRun === 0) runs.push(i - runLen, i);
         runLen = (runLen + 1) * inRun;
-        const v = delta[s * width + (sym[c] as number)] as number;
+        const v = delta[(s << shift) | (sym[c] as number)] as number;
         s = v & 0x7fff;
         if (v & 0x8000) {
           for (let k = outHead[s] as number; outputs[k] !== -1; k++)
             hits.push(outputs[k] as number, i + 1);
         }
-        if (((ESC16[c] as number) | pend) !== 0) {
-          pend = ESC16[c] === 1 ? 2 : pend - 1;
+        const e = ESC16[c] as number;
+        if ((e | pend) !== 0) {
+          pend = e === 1 ? 2 : pend - 1;
           if (c1 === 92 && (c === 117 || c === 85 || c === 120 || c === 92)) esc = true;
           else if (c2 === 37 && HEX[c1] === 1 && HEX[c] === 1) esc = true;
           else if (c1 === 38 && c === 35) esc = true;
