@@ -144,11 +144,16 @@ function swapNativeModules(nodeDir) {
         "bin",
         "node-gyp.js",
       );
-      sh(
-        join(nodeDir, "bin", "node"),
-        [gyp, "rebuild", "--release", `--nodedir=${nodeDir}`, "-j", "2"],
-        { cwd: pkgDir },
-      );
+      // `npm run` exports the user's npm config (e.g. nodedir=/usr, Node 20's headers) as
+      // npm_config_* variables, which node-gyp prefers: point them at Node 24's headers.
+      const env = toolEnv({ npm_config_nodedir: nodeDir, NPM_CONFIG_NODEDIR: nodeDir });
+      const node24 = join(nodeDir, "bin", "node");
+      sh(node24, [gyp, "rebuild", "--release", `--nodedir=${nodeDir}`, "-j", "2"], {
+        cwd: pkgDir,
+        env,
+      });
+      const probe = `const D = require(${JSON.stringify(pkgDir)}); new D(":memory:").close();`;
+      sh(node24, ["-e", probe], { env });
       copyFileSync(binary, target);
       copyFileSync(original, binary);
     }
