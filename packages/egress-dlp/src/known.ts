@@ -3,23 +3,13 @@ import { EgressDlpError } from "./errors.ts";
 
 /**
  * Extra per-character work fused into the projection pass (one read of the text instead of
- * several): keyword automaton transitions, and flags telling the decoders whether escape
- * sequences exist at all.
+ * two): the keyword automaton's transitions.
  */
 export interface FusedPass {
   ac: AhoTables;
   /** Out: keyword hits as (pattern id, end offset) pairs, in text order. */
   hits: number[];
-  /** Out: `\u` `\x` `\\` `%XX` `&#` seen (forward escapes); reversed forms seen. */
-  escapes: boolean;
-  reversedEscapes: boolean;
 }
-
-/** 1 for the characters that start or end an escape sequence: \\ % & # */
-const ESC16 = new Uint8Array(65536);
-for (const ch of "\\%&#") ESC16[ch.charCodeAt(0)] = 1;
-const HEX = new Uint8Array(65536);
-for (const ch of "0123456789abcdefABCDEF") HEX[ch.charCodeAt(0)] = 1;
 
 /**
  * Known-secret index: every credential the gateway holds (and every canary) is expanded into its
@@ -127,6 +117,83 @@ function alignedEncodings(bytes: Uint8Array): { kind: string; text: string; rati
   out.push({ kind: "hex", text: hex, ratio: 0.5 });
   out.push({ kind: "hex-upper", text: hex.toUpperCase(), ratio: 0.5 });
   return out;
+}
+
+/**
+ * Pass 1, branch-free: every character is written and the output index only advances for letters
+ * and digits (text alternates between classes unpredictably, so branches would mispredict).
+ * Collects base64-alphabet runs of 16+ characters and, when fused, the keyword automaton's hits.
+ * Separate small functions per variant keep each loop simple for the JIT.
+ */
+function projectText(
+  text: string,
+  proj: Uint8Array,
+  pos: Int32Array,
+  runs?: number[],
+  fused?: FusedPass,
+): number {
+  if (fused && runs) return projectFused(text, proj, pos, runs, fused.ac, fused.hits);
+  if (runs) return projectRuns(text, proj, pos, runs);
+  const n = text.length;
+  let m = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    proj[m] = c;
+    pos[m] = i;
+    m += (CLASS16[c] as number) & 1;
+  }
+  return m;
+}
+
+function projectRuns(text: string, proj: Uint8Array, pos: Int32Array, runs: number[]): number {
+  const n = text.length;
+  let m = 0;
+  let runLen = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    const cl = CLASS16[c] as number;
+    proj[m] = c;
+    pos[m] = i;
+    m += cl & 1;
+    const inRun = cl >> 1;
+    if (runLen >= 16 && inRun === 0) runs.push(i - runLen, i);
+    runLen = (runLen + 1) * inRun;
+  }
+  if (runLen >= 16) runs.push(n - runLen, n);
+  return m;
+}
+
+function projectFused(
+  text: string,
+  proj: Uint8Array,
+  pos: Int32Array,
+  runs: number[],
+  ac: AhoTables,
+  hits: number[],
+): number {
+  const { delta, shift, sym, outHead, outputs } = ac;
+  const n = text.length;
+  let m = 0;
+  let s = 0;
+  let runLen = 0;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    const cl = CLASS16[c] as number;
+    proj[m] = c;
+    pos[m] = i;
+    m += cl & 1;
+    const inRun = cl >> 1;
+    if (runLen >= 16 && inRun === 0) runs.push(i - runLen, i);
+    runLen = (runLen + 1) * inRun;
+    const v = delta[(s << shift) | (sym[c] as number)] as number;
+    s = v & 0x7fff;
+    if (v & 0x8000) {
+      for (let k = outHead[s] as number; outputs[k] !== -1; k++)
+        hits.push(outputs[k] as number, i + 1);
+    }
+  }
+  if (runLen >= 16) runs.push(n - runLen, n);
+  return m;
 }
 
 export interface KnownIndexOptions {
@@ -250,68 +317,7 @@ export class KnownSecretIndex {
     let nc = 0;
     // Pass 1, branch-free: every character is written, the output index only advances for letters
     // and digits (text alternates between classes unpredictably, so branches would mispredict).
-    let m = 0;
-    if (fused && runs) {
-      const { delta, shift, sym, outHead, outputs } = fused.ac;
-      const hits = fused.hits;
-      let s = 0;
-      let runLen = 0;
-      let c1 = 0;
-      let c2 = 0;
-      let esc = false;
-      let rev = false;
-      let pend = 0; // characters still to look at after a \\ or %
-      for (let i = 0; i < n; i++) {
-        const c = text.charCodeAt(i);
-        const cl = CLASS16[c] as number;
-        proj[m] = c;
-        pos[m] = i;
-        m += cl & 1;
-        const inRun = cl >> 1;
-        if (runLen >= 16 && inRun === 0) runs.push(i - runLen, i);
-        runLen = (runLen + 1) * inRun;
-        const v = delta[(s << shift) | (sym[c] as number)] as number;
-        s = v & 0x7fff;
-        if (v & 0x8000) {
-          for (let k = outHead[s] as number; outputs[k] !== -1; k++)
-            hits.push(outputs[k] as number, i + 1);
-        }
-        const e = ESC16[c] as number;
-        if ((e | pend) !== 0) {
-          pend = e === 1 ? 2 : pend - 1;
-          if (c1 === 92 && (c === 117 || c === 85 || c === 120 || c === 92)) esc = true;
-          else if (c2 === 37 && HEX[c1] === 1 && HEX[c] === 1) esc = true;
-          else if (c1 === 38 && c === 35) esc = true;
-          if (c === 92 && c1 === 117 && HEX[c2] === 1) rev = true;
-          else if (c === 37 && HEX[c1] === 1 && HEX[c2] === 1) rev = true;
-        }
-        c2 = c1;
-        c1 = c;
-      }
-      if (runLen >= 16) runs.push(n - runLen, n);
-      fused.escapes = esc;
-      fused.reversedEscapes = rev;
-    } else if (runs) {
-      let runLen = 0;
-      for (let i = 0; i < n; i++) {
-        const c = text.charCodeAt(i);
-        const cl = CLASS16[c] as number;
-        proj[m] = c;
-        pos[m] = i;
-        m += cl & 1;
-        const inRun = cl >> 1;
-        if (runLen >= 16 && inRun === 0) runs.push(i - runLen, i);
-        runLen = (runLen + 1) * inRun;
-      }
-      if (runLen >= 16) runs.push(n - runLen, n);
-    } else {
-      for (let i = 0; i < n; i++) {
-        const c = text.charCodeAt(i);
-        proj[m] = c;
-        pos[m] = i;
-        m += (CLASS16[c] as number) & 1;
-      }
-    }
+    const m = projectText(text, proj, pos, runs, fused);
     // Pass 2: hash every STEP-th q-gram of the projection and test it against a cache-resident
     // bitset before touching the hash table.
     for (let p = 0; p + Q <= m; p += STEP) {

@@ -319,22 +319,21 @@ function decodeBase32(run: string): string {
  * Finds encoded regions in one linear pass: escape regions, base64/base32/hex runs.
  * Bound: O(n) to find runs; decoding output is at most the run length.
  */
-export function encodedSegments(
-  text: string,
-  maxInflate: number,
-  knownRuns?: number[],
-  flags?: { escapes: boolean; reversedEscapes: boolean },
-): Segment[] {
+export function encodedSegments(text: string, maxInflate: number, knownRuns?: number[]): Segment[] {
   const segs: Segment[] = [];
   const n = text.length;
   separatedSegments(text, segs);
-  if (flags ? flags.reversedEscapes : text.indexOf("\\") !== -1 || text.indexOf("%") !== -1) {
-    reversedEscapeSegments(text, segs);
-  }
+  // Native substring searches decide whether the escape passes can find anything at all.
+  const pct = text.indexOf("%") !== -1;
+  if (pct || text.indexOf("u\\") !== -1) reversedEscapeSegments(text, segs);
   let covered = 0;
-  const maybeEscapes = flags
-    ? flags.escapes
-    : text.indexOf("\\") !== -1 || text.indexOf("%") !== -1 || text.indexOf("&#") !== -1;
+  const maybeEscapes =
+    pct ||
+    text.indexOf("\\u") !== -1 ||
+    text.indexOf("\\U") !== -1 ||
+    text.indexOf("\\x") !== -1 ||
+    text.indexOf("\\\\") !== -1 ||
+    text.indexOf("&#") !== -1;
   ESC_RE.lastIndex = maybeEscapes ? 0 : n;
   for (let m = ESC_RE.exec(text); m !== null; m = ESC_RE.exec(text)) {
     if (m.index < covered) continue;
@@ -623,15 +622,13 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
     const runs: number[] | undefined = index && depth < maxDepth ? [] : undefined;
     // With a known-secret index the keyword automaton runs inside its projection pass.
     const fused: FusedPass | undefined =
-      index && runs && useTokens
-        ? { ac: acTables, hits: [], escapes: true, reversedEscapes: true }
-        : undefined;
+      index && runs && useTokens ? { ac: acTables, hits: [] } : undefined;
     if (useKnown) scanKnown(text, surface, out, encoding, runs, fused);
     if (useTokens) scanTokens(text, surface, out, encoding, budget, fused?.hits);
     if (useEntropy && depth === 0) scanEntropy(text, surface, out);
     if (performance.now() > budget.deadline) budget.exceeded = true;
     if (budget.exceeded || depth >= maxDepth || (!useTokens && !useKnown)) return out;
-    for (const seg of encodedSegments(text, maxInflate, runs, fused)) {
+    for (const seg of encodedSegments(text, maxInflate, runs)) {
       if (seg.kind.endsWith("undecodable")) continue;
       if (seg.text.length === 0) continue;
       const enc = encoding === "raw" ? `decoded:${seg.kind}` : `${encoding}>${seg.kind}`;
