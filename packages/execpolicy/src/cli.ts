@@ -80,7 +80,7 @@ The JSON format sees through bash -lc, env, sudo, timeout, … and checks every 
 Examples:
   execpolicy check -r policy.rules -- git push origin main
   execpolicy check -r policy.rules --shell 'npm test > out.log && git push'
-  execpolicy check -r policy.rules --format codex -- /usr/bin/git status --resolve-host-executables`,
+  execpolicy check -r policy.rules --format codex --resolve-host-executables -- /usr/bin/git status`,
     )
     .action(async (argv: string[], opts: Record<string, unknown>) => {
       const { checkCommandAction } = await import("./commands/check.ts");

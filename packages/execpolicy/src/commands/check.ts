@@ -14,6 +14,7 @@ export interface CheckFlags {
   resolveHostExecutables?: boolean;
   failOn?: "prompt" | "forbidden";
   pretty?: boolean;
+  json?: boolean;
 }
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
@@ -32,6 +33,11 @@ export async function checkCommandAction(
   if (flags.rules.length === 0) {
     throw new ExecPolicyError("E_USAGE", "no policy file given", {
       hint: "pass at least one -r FILE (Codex .rules or native .yaml)",
+    });
+  }
+  if (flags.json && flags.format === "codex") {
+    throw new ExecPolicyError("E_USAGE", "--json and --format codex contradict each other", {
+      hint: "pick one output format",
     });
   }
   const modes = [argv.length > 0, flags.shell !== undefined, flags.stdin === true].filter(
