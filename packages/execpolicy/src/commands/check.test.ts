@@ -156,6 +156,11 @@ describe("execpolicy check", () => {
     expect(
       await run(["check", "-r", rules, "--format", "codex", "--shell", "ls"], capture().io),
     ).toBe(2);
+    const both = capture();
+    expect(
+      await run(["check", "-r", rules, "--json", "--format", "codex", "--", "ls"], both.io),
+    ).toBe(2);
+    expect(both.err()).toContain("contradict");
   });
 });
 
