@@ -507,7 +507,8 @@ describe("matcher cost", () => {
     const small = make(10);
     const large = make(5000);
     time(small);
-    expect(time(large)).toBeLessThan(time(small) * 3);
+    // a scan over all rules would be ~500x slower; allow generous noise
+    expect(time(large)).toBeLessThan(time(small) * 5);
   });
 });
 
