@@ -79,6 +79,8 @@ const RUN_RE = /(?:^|[^A-Za-z0-9+/_-])([A-Za-z0-9+/_-]{16,})/g;
 const ESC_RE = /\\[uUx\\]|%[0-9A-Fa-f]{2}|&#/g;
 /** Reversed escapes: `Xu\\` (from `\uXXXX`) and `XX%` (from `%XX`). */
 const REV_RE = /[0-9A-Fa-f]u\\|[0-9A-Fa-f]{2}%/g;
+/** A backslash or percent sign directly followed by a separator: gate for the separated decoder. */
+const SEPARATED_ESCAPE = /[\\%][ \-_.:,;|/\t][0-9A-Fa-fuUx\\]/;
 /** Eight characters each followed by the same separator. */
 const SEP_RE = /[^\s][ \-_.:,;|/\t][^\s][ \-_.:,;|/\t][^\s][ \-_.:,;|/\t][^\s][ \-_.:,;|/\t]/g;
 /** DER SEQUENCE, then INTEGER version 3, then the authSafe SEQUENCE: the shape of a PKCS#12 file. */
@@ -322,7 +324,9 @@ function decodeBase32(run: string): string {
 export function encodedSegments(text: string, maxInflate: number, knownRuns?: number[]): Segment[] {
   const segs: Segment[] = [];
   const n = text.length;
-  separatedSegments(text, segs);
+  // Separated letters and digits need no decoding (the known-secret projection drops the
+  // separators); only separated escape sequences (`\\ u 0 0 7 3`, `% 2 F`) do.
+  if (SEPARATED_ESCAPE.test(text)) separatedSegments(text, segs);
   // Native substring searches decide whether the escape passes can find anything at all.
   const pct = text.indexOf("%") !== -1;
   if (pct || text.indexOf("u\\") !== -1) reversedEscapeSegments(text, segs);
