@@ -16,6 +16,12 @@ export interface TokenRule {
   pattern: RegExp;
   /** Capture group of the secret (0 = whole match). */
   secret?: number;
+  /**
+   * For keyword-anchored rules: every match continues after its keyword with at least this many
+   * characters of [A-Za-z0-9_.+/=~-]. Hits followed by fewer are dropped before the regex runs,
+   * which keeps floods of near-miss prefixes cheap.
+   */
+  minTail?: number;
   /** Upper bound of a match's length, in characters. */
   maxLength: number;
   /**
@@ -49,6 +55,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["ghp_", "gho_", "ghu_", "ghs_"],
     pattern: rx(`${B}gh[opus]_[A-Za-z0-9]{36}${E}`),
     maxLength: 40,
+    minTail: 36,
   },
   {
     id: "github-app-installation-token",
@@ -59,6 +66,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
       `${B}ghs_[0-9]{1,12}_ey[A-Za-z0-9_-]{10,600}\\.ey[A-Za-z0-9_-]{10,2000}\\.[A-Za-z0-9_-]{10,1000}`,
     ),
     maxLength: 3700,
+    minTail: 30,
   },
   {
     id: "github-refresh-token",
@@ -67,6 +75,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["ghr_"],
     pattern: rx(`${B}ghr_[A-Za-z0-9]{76}${E}`),
     maxLength: 80,
+    minTail: 76,
   },
   {
     id: "github-fine-grained-pat",
@@ -77,6 +86,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
       `${B}github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}${E}|${B}github_pat_[A-Za-z0-9_]{82}${E}`,
     ),
     maxLength: 93,
+    minTail: 82,
   },
   {
     id: "github-oauth-client-secret",
@@ -109,6 +119,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
       `${B}(?:glpat|gldt|glft|glsoat|glrt|glcbt|glimt|glagent|gloas)-[A-Za-z0-9_-]{20,64}(?:\\.[A-Za-z0-9_-]{2,12})?(?:\\.[A-Za-z0-9_-]{2,12})?${E_DASH}`,
     ),
     maxLength: 110,
+    minTail: 20,
   },
   {
     id: "gitlab-pipeline-trigger-token",
@@ -117,6 +128,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["glptt-"],
     pattern: rx(`${B}glptt-[0-9a-f]{40}${E}`),
     maxLength: 46,
+    minTail: 40,
   },
   {
     id: "gitlab-runner-registration-token",
@@ -125,6 +137,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["gr1348941"],
     pattern: rx(`${B}GR1348941[A-Za-z0-9_-]{20}${E_DASH}`),
     maxLength: 29,
+    minTail: 20,
   },
   {
     id: "bitbucket-app-password",
@@ -133,6 +146,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["atbb"],
     pattern: rx(`${B}ATBB[A-Za-z0-9]{32}${E}`),
     maxLength: 36,
+    minTail: 32,
   },
   {
     id: "atlassian-api-token",
@@ -141,6 +155,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["atatt3"],
     pattern: rx(`${B}ATATT3[A-Za-z0-9_=-]{20,300}=[0-9A-F]{8}${E}`),
     maxLength: 320,
+    minTail: 29,
   },
   // --- cloud -----------------------------------------------------------------------------------
   {
@@ -150,6 +165,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["akia", "asia", "agpa", "aida", "aroa", "aipa", "anpa", "anva", "a3t"],
     pattern: rx(`${B}(?:A3T[A-Z0-9]|AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA)[A-Z0-9]{16}${E}`),
     maxLength: 20,
+    minTail: 16,
   },
   {
     id: "aws-secret-access-key",
@@ -194,6 +210,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["amzn.mws."],
     pattern: rx(`amzn\\.mws\\.${UUID}`, "i"),
     maxLength: 45,
+    minTail: 36,
   },
   {
     id: "aws-appsync-api-key",
@@ -202,6 +219,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["da2-"],
     pattern: rx(`${B}da2-[a-z0-9]{26}${E}`),
     maxLength: 30,
+    minTail: 26,
   },
   {
     id: "gcp-api-key",
@@ -210,6 +228,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["aiza"],
     pattern: rx(`${B}AIza[A-Za-z0-9_-]{35}${E_DASH}`),
     maxLength: 39,
+    minTail: 35,
   },
   {
     id: "gcp-oauth-client-secret",
@@ -218,6 +237,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["gocspx-"],
     pattern: rx(`${B}GOCSPX-[A-Za-z0-9_-]{28}${E_DASH}`),
     maxLength: 35,
+    minTail: 28,
   },
   {
     id: "gcp-oauth-access-token",
@@ -226,6 +246,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["ya29."],
     pattern: rx(`${B}ya29\\.[A-Za-z0-9_-]{20,1024}${E_DASH}`),
     maxLength: 1029,
+    minTail: 20,
   },
   {
     id: "gcp-service-account-key",
@@ -299,6 +320,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["doo_v1_", "dop_v1_", "dor_v1_"],
     pattern: rx(`${B}do[opr]_v1_[a-f0-9]{64}${E}`, "i"),
     maxLength: 71,
+    minTail: 64,
   },
   {
     id: "cloudflare-api-token",
@@ -307,6 +329,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["cfat_", "cfut_", "cfk_"],
     pattern: rx(`${B}(?:cfat|cfut|cfk)_[A-Za-z0-9]{40}[0-9a-f]{8}${E}`),
     maxLength: 54,
+    minTail: 48,
   },
   {
     id: "heroku-api-key",
@@ -324,6 +347,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["hrku-"],
     pattern: rx(`${B}HRKU-AA[0-9a-zA-Z_-]{58}${E_DASH}`),
     maxLength: 65,
+    minTail: 60,
   },
   {
     id: "vercel-token",
@@ -332,6 +356,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["vcp_", "vci_", "vca_", "vcr_", "vck_"],
     pattern: rx(`${B}vc[pcirak]_[A-Za-z0-9]{24,80}${E}`),
     maxLength: 84,
+    minTail: 24,
   },
   {
     id: "databricks-token",
@@ -340,6 +365,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["dapi"],
     pattern: rx(`${B}dapi[a-fA-F0-9]{32}(?:-\\d{1,3})?${E}`),
     maxLength: 40,
+    minTail: 32,
   },
   {
     id: "tailscale-key",
@@ -348,6 +374,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["tskey-"],
     pattern: rx(`(?<![A-Za-z])tskey-[a-z]{1,20}-[A-Za-z0-9]{6,20}-[A-Za-z0-9]{16,64}${E}`),
     maxLength: 110,
+    minTail: 25,
   },
   {
     id: "hashicorp-vault-token",
@@ -356,6 +383,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["hvs.", "hvb.", "hvr."],
     pattern: rx(`${B}hv[sbr]\\.[A-Za-z0-9_-]{24,500}${E_DASH}`),
     maxLength: 505,
+    minTail: 24,
   },
   {
     id: "hashicorp-vault-legacy-token",
@@ -387,6 +415,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
       `${B}dp\\.(?:ct|pt|st|sa|scim|audit)\\.(?:[a-z0-9_-]{2,35}\\.)?[A-Za-z0-9]{40,44}${E}`,
     ),
     maxLength: 90,
+    minTail: 40,
   },
   // --- AI providers --------------------------------------------------------------------------
   {
@@ -396,6 +425,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["sk-ant-api"],
     pattern: rx(`(?<![A-Za-z0-9_-])sk-ant-api0[34]-[A-Za-z0-9_-]{80,100}${E_DASH}`),
     maxLength: 115,
+    minTail: 80,
   },
   {
     id: "anthropic-admin-key",
@@ -404,6 +434,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["sk-ant-admin"],
     pattern: rx(`(?<![A-Za-z0-9_-])sk-ant-admin01-[A-Za-z0-9_-]{80,100}${E_DASH}`),
     maxLength: 118,
+    minTail: 83,
   },
   {
     id: "anthropic-oauth-token",
@@ -412,6 +443,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["sk-ant-oat", "sk-ant-ort"],
     pattern: rx(`(?<![A-Za-z0-9_-])sk-ant-o[ar]t01-[A-Za-z0-9_-]{80,100}${E_DASH}`),
     maxLength: 118,
+    minTail: 83,
   },
   {
     id: "openai-api-key",
@@ -431,6 +463,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["gsk_"],
     pattern: rx(`${B}gsk_[A-Za-z0-9]{52}${E_DASH}`),
     maxLength: 60,
+    minTail: 52,
   },
   {
     id: "huggingface-token",
@@ -439,6 +472,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["hf_", "api_org_"],
     pattern: rx(`${B}(?:hf_[A-Za-z]{34}|api_org_[A-Za-z]{34})${E}`),
     maxLength: 43,
+    minTail: 34,
   },
   {
     id: "xai-api-key",
@@ -447,6 +481,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["xai-"],
     pattern: rx(`${B}xai-[A-Za-z0-9]{80}${E}`),
     maxLength: 84,
+    minTail: 80,
   },
   {
     id: "perplexity-api-key",
@@ -455,6 +490,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["pplx-"],
     pattern: rx(`${B}pplx-[A-Za-z0-9]{48}${E}`),
     maxLength: 53,
+    minTail: 48,
   },
   {
     id: "replicate-api-token",
@@ -463,6 +499,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["r8_"],
     pattern: rx(`${B}r8_[A-Za-z0-9]{37}${E}`),
     maxLength: 40,
+    minTail: 37,
   },
   {
     id: "tavily-api-key",
@@ -471,6 +508,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["tvly-"],
     pattern: rx(`${B}tvly-(?:dev-|prod-)?[A-Za-z0-9]{32}${E}`),
     maxLength: 42,
+    minTail: 32,
   },
   {
     id: "jina-api-key",
@@ -479,6 +517,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["jina_"],
     pattern: rx(`${B}jina_[A-Za-z0-9]{60}${E}`),
     maxLength: 65,
+    minTail: 60,
   },
   {
     id: "firecrawl-api-key",
@@ -487,6 +526,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["fc-"],
     pattern: rx(`${B}fc-[a-f0-9]{32}${E}`),
     maxLength: 35,
+    minTail: 32,
   },
   // --- messaging and collaboration -------------------------------------------------------------
   {
@@ -496,6 +536,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["xoxb-"],
     pattern: rx(`${B}xoxb-[0-9]{8,14}-[0-9]{8,14}-[A-Za-z0-9]{8,64}${E}`),
     maxLength: 100,
+    minTail: 26,
   },
   {
     id: "slack-legacy-bot-token",
@@ -504,6 +545,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["xoxb-"],
     pattern: rx(`${B}xoxb-[0-9]{8,14}-(?=[0-9]{0,23}[A-Za-z])[A-Za-z0-9]{20,30}${E}`),
     maxLength: 50,
+    minTail: 29,
   },
   {
     id: "slack-user-token",
@@ -512,6 +554,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["xoxp-"],
     pattern: rx(`${B}xoxp-[0-9]{8,14}-[0-9]{8,14}-[0-9]{8,14}-[A-Za-z0-9]{16,64}${E}`),
     maxLength: 120,
+    minTail: 43,
   },
   {
     id: "slack-token",
@@ -522,6 +565,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
       `${B}(?:xox[aors]|xoxe\\.xox[bp]|xoxe)-(?:\\d-)?[0-9]{8,14}-[A-Za-z0-9-]{8,160}${E}|${B}xox[bp]-[0-9]{8,14}-[0-9]{8,14}(?![A-Za-z0-9-])`,
     ),
     maxLength: 190,
+    minTail: 17,
   },
   {
     id: "slack-app-token",
@@ -532,6 +576,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
       `${B}xapp-\\d-[A-Z0-9]{9,12}-\\d{10,16}-[a-f0-9]{32,80}${E}|${B}xapp-[0-9]{12}-[A-Za-z0-9/+]{24}${E}`,
     ),
     maxLength: 120,
+    minTail: 37,
   },
   {
     id: "slack-webhook",
@@ -584,6 +629,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["ntn_", "secret_"],
     pattern: rx(`${B}(?:ntn_[0-9]{11}[A-Za-z0-9]{35}|secret_[A-Za-z0-9]{43})${E}`),
     maxLength: 50,
+    minTail: 43,
   },
   {
     id: "linear-api-key",
@@ -592,6 +638,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["lin_api_"],
     pattern: rx(`${B}lin_api_[A-Za-z0-9]{40,44}${E}`),
     maxLength: 48,
+    minTail: 40,
   },
   {
     id: "figma-token",
@@ -611,6 +658,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["ops_eyj"],
     pattern: rx(`${B}ops_eyJ[A-Za-z0-9+/=]{250,2000}`),
     maxLength: 2010,
+    minTail: 250,
   },
   {
     id: "postman-api-key",
@@ -619,6 +667,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["pmak-"],
     pattern: rx(`${B}PMAK-[A-Za-z0-9]{24}-[A-Za-z0-9]{34}${E}`),
     maxLength: 64,
+    minTail: 59,
   },
   // --- payments and commerce -------------------------------------------------------------------
   {
@@ -628,6 +677,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["sk_live_", "sk_test_", "rk_live_", "rk_test_"],
     pattern: rx(`${B}[sr]k_(?:live|test)_[A-Za-z0-9]{24,247}${E}`),
     maxLength: 256,
+    minTail: 24,
   },
   {
     id: "stripe-webhook-secret",
@@ -636,6 +686,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["whsec_"],
     pattern: rx(`${B}whsec_[A-Za-z0-9]{32,64}${E}`),
     maxLength: 70,
+    minTail: 32,
   },
   {
     id: "square-token",
@@ -646,6 +697,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
       `${B}(?:sq0atp-[A-Za-z0-9_-]{22}|sq0csp-[A-Za-z0-9_-]{43}|EAAA[A-Za-z0-9_-]{60})${E_DASH}`,
     ),
     maxLength: 64,
+    minTail: 22,
   },
   {
     id: "shopify-token",
@@ -654,6 +706,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["shpss_", "shpat_", "shpca_", "shppa_"],
     pattern: rx(`${B}shp(?:ss|at|ca|pa)_[A-Za-z0-9]{32,40}${E}`),
     maxLength: 46,
+    minTail: 32,
   },
   {
     id: "twilio-api-key",
@@ -670,6 +723,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["sg."],
     pattern: rx(`(?<![A-Za-z0-9_-])SG\\.[A-Za-z0-9_-]{22}\\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_])`),
     maxLength: 69,
+    minTail: 66,
   },
   {
     id: "mailgun-api-key",
@@ -706,6 +760,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["npm_"],
     pattern: rx(`${B}npm_[A-Za-z0-9]{36}${E}`),
     maxLength: 40,
+    minTail: 36,
   },
   {
     id: "npm-legacy-authtoken",
@@ -723,6 +778,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["pypi-ageichlwas5vcmc"],
     pattern: rx(`${B}pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{50,300}${E_DASH}`),
     maxLength: 320,
+    minTail: 50,
   },
   {
     id: "rubygems-api-key",
@@ -731,6 +787,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["rubygems_"],
     pattern: rx(`${B}rubygems_[a-f0-9]{48}${E}`),
     maxLength: 57,
+    minTail: 48,
   },
   {
     id: "nuget-api-key",
@@ -739,6 +796,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["oy2"],
     pattern: rx(`${B}oy2[a-z0-9]{43}${E}`),
     maxLength: 46,
+    minTail: 43,
   },
   {
     id: "cratesio-api-key",
@@ -747,6 +805,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["cio"],
     pattern: rx(`${B}cio[A-Za-z0-9]{32}${E}`),
     maxLength: 35,
+    minTail: 32,
   },
   {
     id: "dockerhub-pat",
@@ -755,6 +814,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["dckr_pat_", "dckr_oat_"],
     pattern: rx(`${B}dckr_(?:pat|oat)_[A-Za-z0-9_-]{27,36}${E_DASH}`),
     maxLength: 45,
+    minTail: 27,
   },
   {
     id: "grafana-token",
@@ -765,6 +825,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
       `${B}(?:eyJrIjoi[A-Za-z0-9]{60,100}={0,2}|glc_[A-Za-z0-9+/]{32,400}={0,2}|glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8})(?![A-Za-z0-9_=])`,
     ),
     maxLength: 410,
+    minTail: 32,
   },
   {
     id: "sourcegraph-token",
@@ -773,6 +834,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["sgp_"],
     pattern: rx(`${B}sgp_(?:[a-fA-F0-9]{16}_|local_)?[a-fA-F0-9]{40}${E}`),
     maxLength: 62,
+    minTail: 40,
   },
   {
     id: "newrelic-key",
@@ -784,6 +846,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
       "i",
     ),
     maxLength: 50,
+    minTail: 27,
   },
   {
     id: "newrelic-license-key",
@@ -801,6 +864,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["dt0"],
     pattern: rx(`${B}dt0[a-zA-Z][0-9]{2}\\.[A-Z0-9]{24}\\.[A-Z0-9]{64}${E}`),
     maxLength: 96,
+    minTail: 90,
   },
   {
     id: "okta-token",
@@ -818,6 +882,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["sl."],
     pattern: rx(`${B}sl\\.[A-Za-z0-9_-]{130,152}${E_DASH}`),
     maxLength: 155,
+    minTail: 130,
   },
   {
     id: "age-secret-key",
@@ -826,6 +891,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["age-secret-key-1"],
     pattern: rx(`${B}AGE-SECRET-KEY-1[0-9A-Z]{58}${E}`),
     maxLength: 74,
+    minTail: 58,
   },
   {
     id: "adafruit-io-key",
@@ -834,6 +900,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["aio_"],
     pattern: rx(`${B}aio_[A-Za-z0-9]{28}${E}`),
     maxLength: 32,
+    minTail: 28,
   },
   {
     id: "segment-token",
@@ -842,6 +909,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["sgp_"],
     pattern: rx(`${B}sgp_[A-Za-z0-9]{64}${E}`),
     maxLength: 68,
+    minTail: 64,
   },
   {
     id: "stackhawk-api-key",
@@ -850,6 +918,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["hawk."],
     pattern: rx(`${B}hawk\\.[A-Za-z0-9_-]{20}\\.[A-Za-z0-9_-]{20}${E_DASH}`),
     maxLength: 46,
+    minTail: 41,
   },
   {
     id: "dependency-track-api-key",
@@ -858,6 +927,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["odt_"],
     pattern: rx(`${B}odt_[A-Za-z0-9]{32,255}${E}`),
     maxLength: 260,
+    minTail: 32,
   },
   {
     id: "facebook-access-token",
@@ -866,6 +936,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["eaacedeose0cba"],
     pattern: rx(`${B}EAACEdEose0cBA[A-Za-z0-9]{20,400}${E}`),
     maxLength: 420,
+    minTail: 20,
   },
   // --- generic credential shapes ---------------------------------------------------------------
   {
@@ -877,6 +948,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
       `(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{12,1000}\\.ey[A-Za-z0-9_-]{12,4000}\\.[A-Za-z0-9_-]{12,1000}(?![A-Za-z0-9_-])`,
     ),
     maxLength: 6010,
+    minTail: 40,
   },
   {
     id: "private-key",
@@ -897,6 +969,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
       `LS0tLS1CRUdJTiB[A-Za-z0-9+/]{0,30}(?:UFJJVkFURSBLRVkt|BSSVZBVEUgS0VZL|QUklWQVRFIEtFWS0)[A-Za-z0-9+/=]{40,16000}`,
     ),
     maxLength: 16100,
+    minTail: 40,
   },
   {
     id: "url-password",

@@ -79,6 +79,11 @@ const RUN_RE = /(?:^|[^A-Za-z0-9+/_-])([A-Za-z0-9+/_-]{16,})/g;
 const ESC_RE = /\\[uUx\\]|%[0-9A-Fa-f]{2}|&#/g;
 /** Reversed escapes: `Xu\\` (from `\uXXXX`) and `XX%` (from `%XX`). */
 const REV_RE = /[0-9A-Fa-f]u\\|[0-9A-Fa-f]{2}%/g;
+/** Characters that can follow a token keyword: [A-Za-z0-9_.+/=~-]. */
+const TAIL = new Uint8Array(65536);
+for (const ch of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.+/=~-") {
+  TAIL[ch.charCodeAt(0)] = 1;
+}
 /** A backslash or percent sign directly followed by a separator: gate for the separated decoder. */
 const SEPARATED_ESCAPE = /[\\%][ \-_.:,;|/\t][0-9A-Fa-fuUx\\]/;
 /** Eight characters each followed by the same separator. */
@@ -524,6 +529,13 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
       for (const ri of keywordRules[id] as number[]) {
         const sticky = anchored[ri];
         if (sticky) {
+          const minTail = (rules[ri] as TokenRule).minTail;
+          if (minTail !== undefined) {
+            let k = end;
+            const stop = Math.min(text.length, end + minTail);
+            while (k < stop && TAIL[text.charCodeAt(k)] === 1) k++;
+            if (k < end + minTail) continue;
+          }
           // The match starts at the keyword: one sticky attempt, bounded by the rule's maxLength.
           sticky.lastIndex = start;
           const m = sticky.exec(text);
