@@ -19,7 +19,6 @@ import {
   Interpreter,
   repr,
   StarlarkRuntimeError,
-  Tuple,
   typeName,
   type Value,
 } from "./starlark/eval.ts";
@@ -67,9 +66,15 @@ function bindArgs(
   return out;
 }
 
+function required(a: Map<string, Value>, fn: string, name: string): Value {
+  const v = a.get(name);
+  if (v === undefined) throw new ArgError(`${fn}() missing required argument '${name}'`);
+  return v;
+}
+
 function asList(v: Value, what: string): readonly Value[] {
+  // Codex's builtins are typed: only lists (not tuples, not None) are accepted
   if (Array.isArray(v)) return v;
-  if (v instanceof Tuple) return v.items;
   throw new ArgError(`${what} must be a list, got ${typeName(v)} ${repr(v)}`);
 }
 
@@ -80,7 +85,12 @@ function asString(v: Value, what: string): string {
 }
 
 function optString(v: Value | undefined, what: string): string | undefined {
-  return v === undefined || v === null ? undefined : asString(v, what);
+  return v === undefined ? undefined : asString(v, what);
+}
+
+function optBool(v: Value | undefined, what: string): boolean | undefined {
+  if (v === undefined || typeof v === "boolean") return v;
+  throw new ArgError(`${what} must be a bool, got ${typeName(v)} ${repr(v)}`);
 }
 
 function parseDecision(v: Value | undefined): Decision {
@@ -92,7 +102,7 @@ function parseDecision(v: Value | undefined): Decision {
 }
 
 function parseExamples(v: Value | undefined, what: string): { argv: string[]; text: string }[] {
-  if (v === undefined || v === null) return [];
+  if (v === undefined) return [];
   return asList(v, what).map((ex, i) => {
     if (typeof ex === "string") {
       const argv = shlexSplit(ex);
@@ -156,7 +166,7 @@ export function parseRulesFile(
   const prefixRule = new Builtin("prefix_rule", (args, kwargs, ctx) => {
     const a = bindArgs(
       "prefix_rule",
-      ["pattern", "decision", "match", "not_match", "justification"],
+      ["pattern", "decision", "match", "not_match", "justification", "canonical_matching"],
       args,
       kwargs,
     );
@@ -167,7 +177,7 @@ export function parseRulesFile(
     if (pattern.length === 0) throw new ArgError("pattern cannot be empty");
     const positions = pattern.map((el, i) => {
       if (typeof el === "string") return [el];
-      if (Array.isArray(el) || el instanceof Tuple) {
+      if (Array.isArray(el)) {
         const alts = asList(el, `pattern[${i}]`).map((x, j) => asString(x, `pattern[${i}][${j}]`));
         if (alts.length === 0) throw new ArgError(`pattern[${i}]: alternatives cannot be empty`);
         return alts;
@@ -177,6 +187,9 @@ export function parseRulesFile(
       );
     });
     const decision = parseDecision(a.get("decision"));
+    // Codex 0.169 accepts canonical_matching (a bool) and applies it in its runtime; bottlekit's
+    // shell analysis always sees through wrappers, so it only needs to be type-checked here.
+    optBool(a.get("canonical_matching"), "canonical_matching");
     const justification = optString(a.get("justification"), "justification");
     if (justification !== undefined && justification.trim() === "")
       throw new ArgError("justification cannot be empty");
@@ -196,13 +209,13 @@ export function parseRulesFile(
 
   const hostExecutable = new Builtin("host_executable", (args, kwargs) => {
     const a = bindArgs("host_executable", ["name", "paths"], args, kwargs);
-    const name = asString(a.get("name") ?? null, "name");
+    const name = asString(required(a, "host_executable", "name"), "name");
     if (name === "" || name.includes("/") || name.includes("\\")) {
       throw new ArgError(
         `host_executable name must be a bare executable name, got ${JSON.stringify(name)}`,
       );
     }
-    const paths = asList(a.get("paths") ?? null, "paths").map((p, i) => {
+    const paths = asList(required(a, "host_executable", "paths"), "paths").map((p, i) => {
       const path = asString(p, `paths[${i}]`);
       if (!path.startsWith("/"))
         throw new ArgError(`host_executable path must be absolute: ${JSON.stringify(path)}`);
@@ -224,15 +237,15 @@ export function parseRulesFile(
       args,
       kwargs,
     );
-    const host = normalizeNetworkHost(asString(a.get("host") ?? null, "host"));
-    const protoRaw = asString(a.get("protocol") ?? null, "protocol");
+    const host = normalizeNetworkHost(asString(required(a, "network_rule", "host"), "host"));
+    const protoRaw = asString(required(a, "network_rule", "protocol"), "protocol");
     const protocol = PROTOCOLS[protoRaw];
     if (protocol === undefined) {
       throw new ArgError(
         `invalid protocol: ${protoRaw} (expected http, https, socks5_tcp or socks5_udp)`,
       );
     }
-    const d = asString(a.get("decision") ?? null, "decision");
+    const d = asString(required(a, "network_rule", "decision"), "decision");
     const decision =
       d === "deny" || d === "forbidden" ? "deny" : d === "allow" || d === "prompt" ? d : undefined;
     if (decision === undefined) throw new ArgError(`invalid decision: ${d}`);

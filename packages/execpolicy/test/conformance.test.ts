@@ -349,11 +349,25 @@ const callPiece = fc.oneof(
     `x = ["a"]\nprefix_rule(pattern=x + ["b"])`,
     `prefix_rule(pattern=["a"], decision=None)`,
     `prefix_rule(pattern=["a"], justification=3)`,
+    `prefix_rule(pattern=["a"], canonical_matching=True)`,
+    `prefix_rule(["a"], "allow", [], [], "j", True)`,
+    `prefix_rule(pattern=["a"], canonical_matching="x")`,
+    `prefix_rule(pattern=["a"], canonical_matching=None)`,
+    `prefix_rule(["a"], "allow", [], [], "j", True, 1)`,
+    `prefix_rule(pattern=["a"], match=None)`,
+    `prefix_rule(pattern=["a"], justification=None)`,
+    `prefix_rule(pattern=("a", "b"))`,
+    `prefix_rule(pattern=["a", ("b", "c")])`,
+    `prefix_rule(pattern=["a"], match=("a",))`,
+    `network_rule("x.com", "https", "deny", None)`,
+    `network_rule(host="x.com", protocol="https")`,
+    `host_executable("a", None)`,
+    `host_executable(name="a")`,
   ),
 );
 
 describe("load acceptance matches codex", () => {
-  it("a file loads in bottlekit exactly when it loads in codex (100 generated files)", async () => {
+  it("a file loads in bottlekit exactly when it loads in codex (150 generated files)", async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(callPiece, { minLength: 1, maxLength: 4 }), async (calls) => {
         const text = calls.join("\n");
@@ -366,7 +380,7 @@ describe("load acceptance matches codex", () => {
           `${text}\n--- codex: ${r.stderr.split("\n").slice(0, 4).join(" ")}`,
         ).toBe(r.code === 0);
       }),
-      { numRuns: 100, seed: 31337 },
+      { numRuns: 150, seed: 31337 },
     );
   }, 60_000);
 });
