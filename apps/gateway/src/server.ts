@@ -759,9 +759,18 @@ export function createGateway(options: GatewayOptions): Gateway {
       await settle(reservationId, identity, target, { ...usage, usageMissing: true }, requestId);
       return;
     }
-    const usageExpected =
-      api !== "openai-chat" || target.streamUsageOption || facts.clientWantsUsage;
-    if (failure !== undefined || (usage.usageMissing && usageExpected)) {
+    if (failure === undefined && extractor.complete && usage.usageMissing) {
+      // A complete stream without a usage report: the client got everything; the ledger charges
+      // the full reservation (fail closed) and flags it.
+      log({
+        level: "warn",
+        event: "usage.missing",
+        requestId,
+        provider: target.provider,
+        model: target.model,
+      });
+    }
+    if (failure !== undefined || !extractor.complete) {
       const c =
         failure !== undefined
           ? classifyUpstreamError(failure)

@@ -70,6 +70,20 @@ describe("TextExtractor", () => {
     expect(responseText(api, JSONS[api](r))).toContain("Look:");
   });
 
+  it.each(APIS)("%s: knows whether the stream reached its terminal marker", (api) => {
+    const frames = FRAMES[api](reply(["a", "b"]));
+    const whole = new TextExtractor(api);
+    whole.push(Buffer.from(frames.join("")));
+    whole.end();
+    expect(whole.complete).toBe(true);
+    for (let cut = 0; cut < frames.length; cut++) {
+      const part = new TextExtractor(api);
+      part.push(Buffer.from(frames.slice(0, cut).join("")));
+      part.end();
+      expect(part.complete).toBe(false);
+    }
+  });
+
   it("ignores junk without throwing", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {

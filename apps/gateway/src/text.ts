@@ -11,6 +11,12 @@ import type { ClientApi } from "./apis.ts";
 export class TextExtractor {
   private readonly decoder = new TextDecoder("utf-8");
   private carry = "";
+  /**
+   * True once the stream's terminal marker was seen: `data: [DONE]` (OpenAI chat),
+   * `response.completed` / `.incomplete` / `.failed` (responses), `message_stop` (Anthropic).
+   * A stream that ends without it was cut off.
+   */
+  complete = false;
 
   constructor(private readonly api: ClientApi) {}
 
@@ -36,9 +42,26 @@ export class TextExtractor {
   }
 
   private line(text: string, start: number, end: number): string {
-    if (!text.startsWith("data:", start)) return "";
+    if (!text.startsWith("data:", start)) {
+      if (text.startsWith("event:", start)) {
+        const ev = text.slice(start + 6, end).trim();
+        if (
+          ev === "message_stop" ||
+          ev === "response.completed" ||
+          ev === "response.incomplete" ||
+          ev === "response.failed"
+        ) {
+          this.complete = true;
+        }
+      }
+      return "";
+    }
     const line = text.slice(start + 5, end).trim();
-    if (line.length === 0 || line === "[DONE]") return "";
+    if (line === "[DONE]") {
+      this.complete = true;
+      return "";
+    }
+    if (line.length === 0) return "";
     if (!line.includes('"delta"') && !line.includes('"text"') && !line.includes('"arguments"'))
       return "";
     let ev: unknown;

@@ -80,6 +80,20 @@ describe("upstream faults", () => {
     },
   );
 
+  it("a complete stream whose upstream never reported usage: no client error, charged its reservation", async () => {
+    h.up.enqueue({ text: "fine answer", omitUsage: true });
+    const stream = await h
+      .openai()
+      .chat.completions.create({ ...chat("x"), stream: true as const });
+    let text = "";
+    for await (const c of stream) text += c.choices[0]?.delta.content ?? "";
+    expect(text).toBe("fine answer");
+    const ev = (await h.store.events()).at(-1);
+    expect(ev?.usageMissing).toBe(true);
+    expect(ev?.tokens).toBeGreaterThanOrEqual(50);
+    expect(h.logs.some((l) => l.event === "usage.missing")).toBe(true);
+  });
+
   it("truncated Anthropic stream → the SDK raises, usage flagged missing", async () => {
     h.anthropicUp.enqueue({ text: "a b c d e f", fault: { kind: "truncate", afterFrames: 3 } });
     await expect(
