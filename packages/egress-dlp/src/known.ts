@@ -119,6 +119,28 @@ function alignedEncodings(bytes: Uint8Array): { kind: string; text: string; rati
   return out;
 }
 
+/** log2 of the checkpoint spacing: pass 1 records one text index per 64 projected characters. */
+const CK = 6;
+
+/**
+ * Text index of projected index `x`. `ck[b]` holds the index of the last character read while the
+ * projection length was in block b, so block b starts right after `ck[b - 1]`. O(64) per call;
+ * only matches need it.
+ */
+function textIndexOf(text: string, ck: Int32Array, x: number): number {
+  const b = x >> CK;
+  let t = b === 0 ? 0 : (ck[b - 1] as number) + 1;
+  let p = b << CK;
+  for (;;) {
+    const c = text.charCodeAt(t);
+    if (((CLASS16[c] as number) & 1) === 1) {
+      if (p === x) return t;
+      p++;
+    }
+    t++;
+  }
+}
+
 /**
  * Pass 1, branch-free: every character is written and the output index only advances for letters
  * and digits (text alternates between classes unpredictably, so branches would mispredict).
@@ -139,7 +161,7 @@ function projectText(
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
     proj[m] = c;
-    pos[m] = i;
+    pos[m >> CK] = i;
     m += (CLASS16[c] as number) & 1;
   }
   return m;
@@ -153,7 +175,7 @@ function projectRuns(text: string, proj: Uint8Array, pos: Int32Array, runs: numb
     const c = text.charCodeAt(i);
     const cl = CLASS16[c] as number;
     proj[m] = c;
-    pos[m] = i;
+    pos[m >> CK] = i;
     m += cl & 1;
     const inRun = cl >> 1;
     if (runLen >= 16 && inRun === 0) runs.push(i - runLen, i);
@@ -180,7 +202,7 @@ function projectFused(
     const c = text.charCodeAt(i);
     const cl = CLASS16[c] as number;
     proj[m] = c;
-    pos[m] = i;
+    pos[m >> CK] = i;
     m += cl & 1;
     const inRun = cl >> 1;
     if (runLen >= 16 && inRun === 0) runs.push(i - runLen, i);
@@ -307,7 +329,7 @@ export class KnownSecretIndex {
     const n = text.length;
     if (this.proj.length < n) {
       this.proj = new Uint8Array(n);
-      this.pos = new Int32Array(n);
+      this.pos = new Int32Array((n >> CK) + 2);
     }
     const proj = this.proj;
     const pos = this.pos;
@@ -334,7 +356,7 @@ export class KnownSecretIndex {
         }
         candidates[nc++] = p;
         candidates[nc++] = k;
-        candidates[nc++] = pos[p + Q - 1] as number;
+        candidates[nc++] = 0;
       }
     }
     const matches: KnownMatch[] = [];
@@ -397,8 +419,8 @@ export class KnownSecretIndex {
         matches.push({
           secret: v.secret,
           variant: v.kind,
-          start: pos[best.a] as number,
-          end: (pos[best.b - 1] as number) + 1,
+          start: textIndexOf(text, pos, best.a),
+          end: textIndexOf(text, pos, best.b - 1) + 1,
         });
         coveredTo = best.b;
       }

@@ -84,8 +84,24 @@ const TAIL = new Uint8Array(65536);
 for (const ch of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.+/=~-") {
   TAIL[ch.charCodeAt(0)] = 1;
 }
-/** A backslash or percent sign directly followed by a separator: gate for the separated decoder. */
-const SEPARATED_ESCAPE = /[\\%][ \-_.:,;|/\t][0-9A-Fa-fuUx\\]/;
+const SEPARATOR = new Uint8Array(65536);
+for (const ch of " -_.:,;|/\t") SEPARATOR[ch.charCodeAt(0)] = 1;
+const ESCAPE_FOLLOW = new Uint8Array(65536);
+for (const ch of "0123456789ABCDEFabcdefuUx\\") ESCAPE_FOLLOW[ch.charCodeAt(0)] = 1;
+
+/**
+ * Gate for the separated decoder: a backslash or percent sign, a separator, then an escape
+ * character (`\\ u`, `% 2`). Native indexOf jumps between candidates.
+ */
+function hasSeparatedEscape(text: string): boolean {
+  for (const lead of ["\\", "%"]) {
+    for (let i = text.indexOf(lead); i !== -1; i = text.indexOf(lead, i + 1)) {
+      if (SEPARATOR[text.charCodeAt(i + 1)] === 1 && ESCAPE_FOLLOW[text.charCodeAt(i + 2)] === 1)
+        return true;
+    }
+  }
+  return false;
+}
 /** Eight characters each followed by the same separator. */
 const SEP_RE = /[^\s][ \-_.:,;|/\t][^\s][ \-_.:,;|/\t][^\s][ \-_.:,;|/\t][^\s][ \-_.:,;|/\t]/g;
 /** DER SEQUENCE, then INTEGER version 3, then the authSafe SEQUENCE: the shape of a PKCS#12 file. */
@@ -331,7 +347,7 @@ export function encodedSegments(text: string, maxInflate: number, knownRuns?: nu
   const n = text.length;
   // Separated letters and digits need no decoding (the known-secret projection drops the
   // separators); only separated escape sequences (`\\ u 0 0 7 3`, `% 2 F`) do.
-  if (SEPARATED_ESCAPE.test(text)) separatedSegments(text, segs);
+  if (hasSeparatedEscape(text)) separatedSegments(text, segs);
   // Native substring searches decide whether the escape passes can find anything at all.
   const pct = text.indexOf("%") !== -1;
   if (pct || text.indexOf("u\\") !== -1) reversedEscapeSegments(text, segs);
