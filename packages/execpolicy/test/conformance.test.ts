@@ -363,6 +363,18 @@ const callPiece = fc.oneof(
     `network_rule(host="x.com", protocol="https")`,
     `host_executable("a", None)`,
     `host_executable(name="a")`,
+    `x = [1]\nfor i in x:\n    x.append(2)`,
+    `x = [1]\nfor i in list(x):\n    x.append(2)`,
+    `x = 3 / 2\ny = x * 2`,
+    `x = {"a": 1}\nx["b"] = 2\nprefix_rule(pattern=[k for k in x])`,
+    `x = [1]\nx[0] = 2`,
+    `x = type(1)\nprefix_rule(pattern=[x])`,
+    `if True:\n    prefix_rule(["a"])\nelse:\n    prefix_rule([])`,
+    `x = [a for a in "ab"]`,
+    `x = 2 ** 3`,
+    `x = {"a", "b"}`,
+    `prefix_rule(["a" "b"])`,
+    `fail("stop")`,
   ),
 );
 
@@ -419,6 +431,10 @@ describe("Starlark features give the same rules as codex", () => {
     [
       `C = ["npm", "run", "test", "lint"]\nprefix_rule(pattern=C[:2] + [C[2:]], decision="prompt")\nprefix_rule(pattern=[C[-1][1:]])`,
       ["npm", "run", "lint"],
+    ],
+    [
+      `D = {}\nD["git"] = "prompt"\nD["rm"] = "forbidden"\nfor k, v in D.items():\n    prefix_rule(pattern=[k], decision=v)\nprefix_rule(pattern=[type(1), str(7 // 2), repr("x")])`,
+      ["int", "3", '"x"'],
     ],
   ];
   for (const [text, argv] of files) {

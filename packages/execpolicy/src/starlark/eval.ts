@@ -102,6 +102,17 @@ function equal(a: Value, b: Value): boolean {
 
 export class Interpreter {
   private steps = 0;
+  /** Lists and dicts being iterated: Starlark forbids mutating them meanwhile. */
+  readonly iterating = new Set<Value>();
+
+  checkNotIterating(v: Value, p: Pos): void {
+    if (this.iterating.has(v))
+      throw new StarlarkRuntimeError(
+        `cannot mutate a ${typeName(v)} while iterating over it`,
+        p.line,
+        p.col,
+      );
+  }
   private readonly stack: UserFunction[] = [];
   readonly globals = new Map<string, Value>();
 
@@ -155,8 +166,11 @@ export class Interpreter {
       case "assign": {
         let value = this.eval(s.value, env);
         if (s.op === "+=") {
-          const target = s.target as Extract<Target, { t: "name" }>;
-          const current = this.lookup(target.name, env, target);
+          const target = s.target;
+          const current =
+            target.t === "index"
+              ? this.eval(target, env)
+              : this.lookup((target as { name: string }).name, env, target);
           if (Array.isArray(current) && Array.isArray(value)) {
             current.push(...value);
             value = current;
@@ -166,13 +180,19 @@ export class Interpreter {
         return undefined;
       }
       case "for": {
-        const iter = this.iterable(this.eval(s.iter, env), s.iter);
-        for (const item of [...iter]) {
-          this.assign(s.target, item, env);
-          const r = this.execBlock(s.body, env, true);
-          if (r === BREAK) break;
-          if (r === CONTINUE) continue;
-          if (r !== undefined) return r;
+        const iterated = this.eval(s.iter, env);
+        const iter = this.iterable(iterated, s.iter);
+        this.iterating.add(iterated);
+        try {
+          for (const item of [...iter]) {
+            this.assign(s.target, item, env);
+            const r = this.execBlock(s.body, env, true);
+            if (r === BREAK) break;
+            if (r === CONTINUE) continue;
+            if (r !== undefined) return r;
+          }
+        } finally {
+          this.iterating.delete(iterated);
         }
         return undefined;
       }
@@ -200,6 +220,33 @@ export class Interpreter {
     if (target.t === "name") {
       env.set(target.name, value);
       return;
+    }
+    if (target.t === "index") {
+      const obj = this.eval(target.obj, env);
+      const key = this.eval(target.index, env);
+      if (obj instanceof Map) {
+        if (typeof key === "object" && key !== null)
+          throw new StarlarkRuntimeError(
+            `unhashable key type ${typeName(key)}`,
+            target.line,
+            target.col,
+          );
+        this.checkNotIterating(obj, target);
+        obj.set(key, value);
+        return;
+      }
+      if (Array.isArray(obj) && typeof key === "number") {
+        const i = key < 0 ? obj.length + key : key;
+        if (i < 0 || i >= obj.length)
+          throw new StarlarkRuntimeError(`index ${key} out of range`, target.line, target.col);
+        obj[i] = value;
+        return;
+      }
+      throw new StarlarkRuntimeError(
+        `cannot assign to an element of ${typeName(obj)}`,
+        target.line,
+        target.col,
+      );
     }
     const items = Array.isArray(value) ? value : value instanceof Tuple ? value.items : undefined;
     if (!items || items.length !== target.items.length) {
@@ -290,7 +337,7 @@ export class Interpreter {
         return obj instanceof Tuple ? new Tuple(part) : part;
       }
       case "attr":
-        return boundMethod(this.eval(e.obj, env), e.name, e);
+        return boundMethod(this.eval(e.obj, env), e.name, e, (v) => this.checkNotIterating(v, e));
       case "index": {
         const obj = this.eval(e.obj, env);
         const idx = this.eval(e.index, env);
@@ -395,6 +442,10 @@ export class Interpreter {
         if (Array.isArray(seq)) return Array.from({ length: Math.max(0, n) }, () => seq).flat();
         return bad();
       }
+      case "/":
+        if (typeof l !== "number" || typeof r !== "number") return bad();
+        if (r === 0) throw new StarlarkRuntimeError("division by zero", p.line, p.col);
+        return l / r;
       case "%":
       case "//":
         if (op === "%" && typeof l === "string") return percentFormat(l, r, p);
@@ -563,7 +614,7 @@ const STRING_METHODS: Record<string, (s: string, args: Value[]) => Value> = {
 };
 
 /** Methods of strings, lists and dicts (the ones rules files use). Lists are mutable, as in Starlark. */
-function boundMethod(obj: Value, name: string, p: Pos): Builtin {
+function boundMethod(obj: Value, name: string, p: Pos, guard: (v: Value) => void): Builtin {
   const fail = (): never => {
     throw new StarlarkRuntimeError(`${typeName(obj)} has no method '${name}'`, p.line, p.col);
   };
@@ -574,6 +625,7 @@ function boundMethod(obj: Value, name: string, p: Pos): Builtin {
   if (Array.isArray(obj)) {
     if (name === "append") {
       return new Builtin("append", ([x]) => {
+        guard(obj);
         obj.push(x as Value);
         return null;
       });
@@ -582,6 +634,7 @@ function boundMethod(obj: Value, name: string, p: Pos): Builtin {
       return new Builtin("extend", ([x]) => {
         const items = Array.isArray(x) ? x : x instanceof Tuple ? x.items : undefined;
         if (!items) throw new Error("extend() takes a list");
+        guard(obj);
         obj.push(...items);
         return null;
       });
@@ -633,6 +686,67 @@ function standardBuiltins(): Builtin[] {
       if (Array.isArray(v)) return [...v];
       if (v instanceof Tuple) return [...v.items];
       throw new Error(`list() of ${typeName(v)}`);
+    }),
+    new Builtin("type", (args) => {
+      need(args.length === 1, "type() takes exactly one argument");
+      return typeName(args[0] as Value);
+    }),
+    new Builtin("bool", (args) => {
+      const v = args[0];
+      if (v === undefined) return false;
+      return !(
+        v === null ||
+        v === false ||
+        v === 0 ||
+        v === "" ||
+        (Array.isArray(v) && v.length === 0) ||
+        (v instanceof Tuple && v.items.length === 0) ||
+        (v instanceof Map && v.size === 0)
+      );
+    }),
+    new Builtin("int", (args) => {
+      const v = args[0];
+      if (typeof v === "number") return Math.trunc(v);
+      if (typeof v === "boolean") return v ? 1 : 0;
+      if (typeof v === "string" && /^[+-]?[0-9]+$/.test(v.trim())) return Number.parseInt(v, 10);
+      throw new Error(`int() cannot convert ${repr(v ?? null)}`);
+    }),
+    new Builtin("tuple", (args) => {
+      const v = args[0];
+      if (v === undefined) return new Tuple([]);
+      if (Array.isArray(v)) return new Tuple([...v]);
+      if (v instanceof Tuple) return v;
+      throw new Error(`tuple() of ${typeName(v)}`);
+    }),
+    new Builtin("dict", (args, kwargs) => {
+      const m = new Map<Value, Value>();
+      const v = args[0];
+      if (v instanceof Map) for (const [k, x] of v) m.set(k, x);
+      else if (v !== undefined) throw new Error("dict() takes a dict and keyword arguments");
+      for (const [k, x] of kwargs) m.set(k, x);
+      return m;
+    }),
+    new Builtin("reversed", (args) => {
+      const v = args[0];
+      const items = Array.isArray(v) ? v : v instanceof Tuple ? v.items : undefined;
+      need(items !== undefined, "reversed() takes a list");
+      return [...(items as Value[])].reverse();
+    }),
+    new Builtin("any", (args) => {
+      const v = args[0];
+      const items = Array.isArray(v) ? v : v instanceof Tuple ? v.items : undefined;
+      need(items !== undefined, "any() takes a list");
+      return (items as Value[]).some((x) => x !== null && x !== false && x !== 0 && x !== "");
+    }),
+    new Builtin("all", (args) => {
+      const v = args[0];
+      const items = Array.isArray(v) ? v : v instanceof Tuple ? v.items : undefined;
+      need(items !== undefined, "all() takes a list");
+      return (items as Value[]).every((x) => x !== null && x !== false && x !== 0 && x !== "");
+    }),
+    new Builtin("repr", (args) => repr(args[0] ?? null)),
+    new Builtin("fail", (args) => {
+      throw new Error(`fail: ${args.map((a) => str(a)).join(" ")}`);
     }),
     new Builtin("enumerate", (args) => {
       const v = args[0];

@@ -30,7 +30,10 @@ export type Expr =
 
 export type CompClause = { kind: "for"; target: Target; iter: Expr } | { kind: "if"; cond: Expr };
 
-export type Target = ({ t: "name"; name: string } & Pos) | ({ t: "tuple"; items: Target[] } & Pos);
+export type Target =
+  | ({ t: "name"; name: string } & Pos)
+  | ({ t: "tuple"; items: Target[] } & Pos)
+  | ({ t: "index"; obj: Expr; index: Expr } & Pos);
 
 export type Stmt =
   | ({ t: "expr"; expr: Expr } & Pos)
@@ -234,7 +237,7 @@ class Parser {
   }
 
   private toTarget(e: Expr, single: boolean): Target {
-    if (e.t === "name") return e;
+    if (e.t === "name" || e.t === "index") return e;
     if (!single && (e.t === "tuple" || e.t === "list")) {
       return {
         t: "tuple",
@@ -363,11 +366,11 @@ class Parser {
   }
   private term(): Expr {
     let left = this.unary();
-    while (this.isOp("*") || this.isOp("%") || this.isOp("//")) {
+    while (this.isOp("*") || this.isOp("%") || this.isOp("//") || this.isOp("/")) {
       const op = this.next().value;
       left = { t: "bin", op, left, right: this.unary(), line: left.line, col: left.col };
     }
-    if (this.isOp("/") || this.isOp("**") || this.isOp("|") || this.isOp("&") || this.isOp("^")) {
+    if (this.isOp("**") || this.isOp("|") || this.isOp("&") || this.isOp("^")) {
       this.fail(`operator '${this.peek().value}' is not supported in policy files`);
     }
     return left;
