@@ -596,7 +596,7 @@ class Walker {
           if (script.dynamic)
             cmd.notes.push(`${base} runs a script that is only known at run time`);
           else if (script.value.trim() !== "") {
-            cmd.notes.push(`${base} runs ${JSON.stringify(script.value)} as a script`);
+            cmd.notes.push(`${base} runs its argument as a script`);
             this.nested(script.value, cmd);
           }
         } else if (base !== "trap") raise(cmd, "prompt");
