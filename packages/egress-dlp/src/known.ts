@@ -228,11 +228,17 @@ export class KnownSecretIndex {
   private readonly variants: Variant[] = [];
   private readonly mult: number;
   private readonly mask: number;
-  /** Open addressing: slot -> hash key; 0 marks empty (hash 0 is remapped to 1). */
+  /**
+   * Open addressing, 4 ints per slot: hash key (0 = empty; hash 0 is remapped to 1), the first
+   * entry inline (pool position, variant), then the head of the overflow chain in `ent` (-1 = none).
+   */
   private readonly table: Int32Array;
-  /** slot -> first entry, entries chained through `next`. */
-  /** Entries as triples: variant, offset, next entry (-1 ends the chain). */
+  /** Overflow entries as triples: pool position, variant, next (-1 ends the chain). */
   private readonly ent: Int32Array;
+  /** Every variant's projected characters, back to back (small enough to stay in cache). */
+  private readonly pool: Uint8Array;
+  private readonly vStart: Int32Array;
+  private readonly vEnd: Int32Array;
   private readonly minChars: number;
   /** Bitset over q-gram hashes (2 Mi bits): most text q-grams are rejected without a table probe. */
   private readonly bits = new Int32Array((BITS_MASK + 1) >>> 5);
@@ -274,13 +280,25 @@ export class KnownSecretIndex {
       }
     });
     let total = 0;
-    for (const v of this.variants) total += Math.max(0, v.chars.length - Q + 1);
+    let poolSize = 0;
+    for (const v of this.variants) {
+      total += Math.max(0, v.chars.length - Q + 1);
+      poolSize += v.chars.length;
+    }
+    this.pool = new Uint8Array(poolSize);
+    this.vStart = new Int32Array(this.variants.length);
+    this.vEnd = new Int32Array(this.variants.length);
+    let at = 0;
+    this.variants.forEach((v, vi) => {
+      this.pool.set(v.chars, at);
+      this.vStart[vi] = at;
+      at += v.chars.length;
+      this.vEnd[vi] = at;
+    });
     let size = 16;
     while (size < total * 2) size <<= 1;
     this.mask = size - 1;
-    // Slots as pairs (hash key, first entry): one cache line per probe.
-    this.table = new Int32Array(size * 2);
-    for (let k = 1; k < size * 2; k += 2) this.table[k] = -1;
+    this.table = new Int32Array(size * 4);
     this.ent = new Int32Array(total * 3);
     let e = 0;
     this.variants.forEach((v, vi) => {
@@ -289,11 +307,17 @@ export class KnownSecretIndex {
         const b = (h ^ (h >>> 13)) & BITS_MASK;
         this.bits[b >>> 5] = (this.bits[b >>> 5] as number) | (1 << (b & 31));
         const slot = this.slotFor(h);
-        this.ent[e * 3] = vi;
-        this.ent[e * 3 + 1] = o;
-        this.ent[e * 3 + 2] = this.table[slot * 2 + 1] as number;
-        this.table[slot * 2 + 1] = e;
-        e++;
+        const poolPos = (this.vStart[vi] as number) + o;
+        if (this.table[slot * 4 + 1] === -2) {
+          this.table[slot * 4 + 1] = poolPos;
+          this.table[slot * 4 + 2] = vi;
+        } else {
+          this.ent[e * 3] = poolPos;
+          this.ent[e * 3 + 1] = vi;
+          this.ent[e * 3 + 2] = this.table[slot * 4 + 3] as number;
+          this.table[slot * 4 + 3] = e;
+          e++;
+        }
       }
     });
   }
@@ -311,10 +335,12 @@ export class KnownSecretIndex {
   private slotFor(h: number): number {
     let slot = (h ^ (h >>> 15)) & this.mask;
     for (;;) {
-      const k = this.table[slot * 2] as number;
+      const k = this.table[slot * 4] as number;
       if (k === h) return slot;
       if (k === 0) {
-        this.table[slot * 2] = h;
+        this.table[slot * 4] = h;
+        this.table[slot * 4 + 1] = -2; // no inline entry yet
+        this.table[slot * 4 + 3] = -1;
         return slot;
       }
       slot = (slot + 1) & this.mask;
@@ -348,7 +374,7 @@ export class KnownSecretIndex {
       const k = h === 0 ? 1 : h;
       const b = (k ^ (k >>> 13)) & BITS_MASK;
       if ((bits[b >>> 5] as number) & (1 << (b & 31))) {
-        if (nc + 3 > candidates.length) {
+        if (nc + 2 > candidates.length) {
           const grown = new Int32Array(candidates.length * 2 + 3072);
           grown.set(candidates);
           candidates = grown;
@@ -356,7 +382,6 @@ export class KnownSecretIndex {
         }
         candidates[nc++] = p;
         candidates[nc++] = k;
-        candidates[nc++] = 0;
       }
     }
     const matches: KnownMatch[] = [];
@@ -364,14 +389,19 @@ export class KnownSecretIndex {
     const table = this.table;
     const ent = this.ent;
     const mask = this.mask;
-    for (let ci = 0; ci < nc; ci += 3) {
+    const pool = this.pool;
+    const vStart = this.vStart;
+    const vEnd = this.vEnd;
+    const variants = this.variants;
+    const minChars = this.minChars;
+    for (let ci = 0; ci < nc; ci += 2) {
       const p = candidates[ci] as number;
       const hk = candidates[ci + 1] as number;
       if (p < coveredTo) continue;
       let slot = (hk ^ (hk >>> 15)) & mask;
       let found = -1;
       for (;;) {
-        const key = table[slot * 2] as number;
+        const key = table[slot * 4] as number;
         if (key === hk) {
           found = slot;
           break;
@@ -382,31 +412,42 @@ export class KnownSecretIndex {
       if (found === -1) continue;
       let best: { a: number; b: number; variant: number } | undefined;
       let reach = 0;
-      for (let e = table[found * 2 + 1] as number; e !== -1; e = ent[e * 3 + 2] as number) {
-        const vi = ent[e * 3] as number;
-        const v = this.variants[vi] as Variant;
-        const o = ent[e * 3 + 1] as number;
-        const vc = v.chars;
+      // the inline entry first, then the overflow chain
+      let e = -1;
+      let o = table[found * 4 + 1] as number;
+      let vi = table[found * 4 + 2] as number;
+      for (;;) {
+        const vs = vStart[vi] as number;
+        const ve = vEnd[vi] as number;
         let ok = true;
         for (let k = 0; k < Q; k++) {
-          if (vc[o + k] !== proj[p + k]) {
+          if (pool[o + k] !== proj[p + k]) {
             ok = false;
             break;
           }
         }
-        if (!ok) continue;
-        let left = 0;
-        while (o - left - 1 >= 0 && p - left - 1 >= 0 && vc[o - left - 1] === proj[p - left - 1])
-          left++;
-        let right = Q;
-        while (o + right < vc.length && p + right < m && vc[o + right] === proj[p + right]) right++;
-        const run = left + right;
-        if (p + right > reach) reach = p + right;
-        const whole = run === vc.length && v.ratio === 1;
-        if (run < MIN_RUN || (!whole && run * v.ratio < this.minChars - 1)) continue;
-        if (!best || run > best.b - best.a) {
-          best = { a: p - left, b: p + right, variant: vi };
+        if (ok) {
+          let left = 0;
+          while (
+            o - left - 1 >= vs &&
+            p - left - 1 >= 0 &&
+            pool[o - left - 1] === proj[p - left - 1]
+          )
+            left++;
+          let right = Q;
+          while (o + right < ve && p + right < m && pool[o + right] === proj[p + right]) right++;
+          const run = left + right;
+          if (p + right > reach) reach = p + right;
+          const ratio = (variants[vi] as Variant).ratio;
+          const whole = run === ve - vs && ratio === 1;
+          if (run >= MIN_RUN && (whole || run * ratio >= minChars - 1)) {
+            if (!best || run > best.b - best.a) best = { a: p - left, b: p + right, variant: vi };
+          }
         }
+        e = e === -1 ? (table[found * 4 + 3] as number) : (ent[e * 3 + 2] as number);
+        if (e === -1) break;
+        o = ent[e * 3] as number;
+        vi = ent[e * 3 + 1] as number;
       }
       if (!best) {
         // Verified but too short: later samples inside this run would only find it again, so an

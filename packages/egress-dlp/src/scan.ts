@@ -167,32 +167,32 @@ function mostlyPrintable(text: string): boolean {
  * top six bits of a byte below 0x80) in A-Z or a-f; hex of ASCII has every 2nd digit in 2-7.
  * Random tokens fail them, so near-miss floods do not pay for decoding.
  */
-function plausibleBase64Text(run: string): boolean {
+function plausibleBase64Text(text: string, from: number, to: number): boolean {
   let ok = 0;
   let total = 0;
-  for (let k = 0; k < run.length && total < 64; k += 4, total++) {
-    const c = run.charCodeAt(k);
+  for (let k = from; k < to && total < 64; k += 4, total++) {
+    const c = text.charCodeAt(k);
     if ((c >= 65 && c <= 90) || (c >= 97 && c <= 102)) ok++;
   }
   return ok >= total * 0.8;
 }
 
-function plausibleBase32Text(run: string): boolean {
-  if (run.length < 16) return false;
+function plausibleBase32Text(text: string, from: number, to: number): boolean {
+  if (to - from < 16) return false;
   let ok = 0;
   let total = 0;
-  for (let k = 0; k < run.length && total < 64; k += 8, total++) {
-    const c = run.charCodeAt(k);
+  for (let k = from; k < to && total < 64; k += 8, total++) {
+    const c = text.charCodeAt(k);
     if (c >= 65 && c <= 80) ok++;
   }
   return ok >= total * 0.8;
 }
 
-function plausibleHexText(run: string): boolean {
+function plausibleHexText(text: string, from: number, to: number): boolean {
   let ok = 0;
   let total = 0;
-  for (let k = 0; k < run.length && total < 64; k += 2, total++) {
-    const c = run.charCodeAt(k);
+  for (let k = from; k < to && total < 64; k += 2, total++) {
+    const c = text.charCodeAt(k);
     if (c >= 50 && c <= 55) ok++;
   }
   return ok >= total * 0.8;
@@ -382,12 +382,12 @@ export function encodedSegments(text: string, maxInflate: number, knownRuns?: nu
   for (let r = 0; r < runs.length; r += 2) {
     const i = runs[r] as number;
     const j = runs[r + 1] as number;
-    const run = text.slice(i, j);
-    const len = run.length;
-    const maybeB64 = run.startsWith("H4sI") || plausibleBase64Text(run);
-    const maybeHex = len >= 24 && plausibleHexText(run);
-    const maybeB32 = plausibleBase32Text(run);
+    const len = j - i;
+    const maybeB64 = text.startsWith("H4sI", i) || plausibleBase64Text(text, i, j);
+    const maybeHex = len >= 24 && plausibleHexText(text, i, j);
+    const maybeB32 = plausibleBase32Text(text, i, j);
     if (!maybeB64 && !maybeHex && !maybeB32) continue;
+    const run = text.slice(i, j);
     let end = j;
     while (end < n && end - j < 2 && text.charCodeAt(end) === 61) end++;
     let upper = 0;
