@@ -119,25 +119,24 @@ function alignedEncodings(bytes: Uint8Array): { kind: string; text: string; rati
   return out;
 }
 
-/** log2 of the checkpoint spacing: pass 1 records one text index per 64 projected characters. */
-const CK = 6;
-
 /**
- * Text index of projected index `x`. `ck[b]` holds the index of the last character read while the
- * projection length was in block b, so block b starts right after `ck[b - 1]`. O(64) per call;
- * only matches need it.
+ * Rewrites matches' projected offsets (`start` = first, `end` = last projected index) into text
+ * offsets (end exclusive) with one forward walk: O(n + matches). Only runs when something matched.
  */
-function textIndexOf(text: string, ck: Int32Array, x: number): number {
-  const b = x >> CK;
-  let t = b === 0 ? 0 : (ck[b - 1] as number) + 1;
-  let p = b << CK;
-  for (;;) {
-    const c = text.charCodeAt(t);
-    if (((CLASS16[c] as number) & 1) === 1) {
-      if (p === x) return t;
-      p++;
+function mapToText(text: string, matches: KnownMatch[]): void {
+  const wanted: [number, KnownMatch, "start" | "end"][] = [];
+  for (const m of matches) wanted.push([m.start, m, "start"], [m.end, m, "end"]);
+  wanted.sort((x, y) => x[0] - y[0]);
+  let p = -1;
+  let w = 0;
+  for (let t = 0; t < text.length && w < wanted.length; t++) {
+    if (((CLASS16[text.charCodeAt(t)] as number) & 1) === 0) continue;
+    p++;
+    while (w < wanted.length && (wanted[w] as [number, KnownMatch, string])[0] === p) {
+      const [, m, field] = wanted[w] as [number, KnownMatch, "start" | "end"];
+      m[field] = field === "start" ? t : t + 1;
+      w++;
     }
-    t++;
   }
 }
 
@@ -147,27 +146,20 @@ function textIndexOf(text: string, ck: Int32Array, x: number): number {
  * Collects base64-alphabet runs of 16+ characters and, when fused, the keyword automaton's hits.
  * Separate small functions per variant keep each loop simple for the JIT.
  */
-function projectText(
-  text: string,
-  proj: Uint8Array,
-  pos: Int32Array,
-  runs?: number[],
-  fused?: FusedPass,
-): number {
-  if (fused && runs) return projectFused(text, proj, pos, runs, fused.ac, fused.hits);
-  if (runs) return projectRuns(text, proj, pos, runs);
+function projectText(text: string, proj: Uint8Array, runs?: number[], fused?: FusedPass): number {
+  if (fused && runs) return projectFused(text, proj, runs, fused.ac, fused.hits);
+  if (runs) return projectRuns(text, proj, runs);
   const n = text.length;
   let m = 0;
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
     proj[m] = c;
-    pos[m >> CK] = i;
     m += (CLASS16[c] as number) & 1;
   }
   return m;
 }
 
-function projectRuns(text: string, proj: Uint8Array, pos: Int32Array, runs: number[]): number {
+function projectRuns(text: string, proj: Uint8Array, runs: number[]): number {
   const n = text.length;
   let m = 0;
   let runLen = 0;
@@ -175,7 +167,6 @@ function projectRuns(text: string, proj: Uint8Array, pos: Int32Array, runs: numb
     const c = text.charCodeAt(i);
     const cl = CLASS16[c] as number;
     proj[m] = c;
-    pos[m >> CK] = i;
     m += cl & 1;
     const inRun = cl >> 1;
     if (runLen >= 16 && inRun === 0) runs.push(i - runLen, i);
@@ -188,7 +179,6 @@ function projectRuns(text: string, proj: Uint8Array, pos: Int32Array, runs: numb
 function projectFused(
   text: string,
   proj: Uint8Array,
-  pos: Int32Array,
   runs: number[],
   ac: AhoTables,
   hits: number[],
@@ -202,7 +192,6 @@ function projectFused(
     const c = text.charCodeAt(i);
     const cl = CLASS16[c] as number;
     proj[m] = c;
-    pos[m >> CK] = i;
     m += cl & 1;
     const inRun = cl >> 1;
     if (runLen >= 16 && inRun === 0) runs.push(i - runLen, i);
@@ -243,7 +232,6 @@ export class KnownSecretIndex {
   /** Bitset over q-gram hashes (2 Mi bits): most text q-grams are rejected without a table probe. */
   private readonly bits = new Int32Array((BITS_MASK + 1) >>> 5);
   private proj = new Uint8Array(0);
-  private pos = new Int32Array(0);
   private cand = new Int32Array(3072);
 
   constructor(secrets: readonly KnownSecret[], options: KnownIndexOptions = {}) {
@@ -353,19 +341,15 @@ export class KnownSecretIndex {
    */
   scan(text: string, runs?: number[], fused?: FusedPass): KnownMatch[] {
     const n = text.length;
-    if (this.proj.length < n) {
-      this.proj = new Uint8Array(n);
-      this.pos = new Int32Array((n >> CK) + 2);
-    }
+    if (this.proj.length < n) this.proj = new Uint8Array(n);
     const proj = this.proj;
-    const pos = this.pos;
     const mult = this.mult;
     const bits = this.bits;
     let candidates = this.cand;
     let nc = 0;
     // Pass 1, branch-free: every character is written, the output index only advances for letters
     // and digits (text alternates between classes unpredictably, so branches would mispredict).
-    const m = projectText(text, proj, pos, runs, fused);
+    const m = projectText(text, proj, runs, fused);
     // Pass 2: hash every STEP-th q-gram of the projection and test it against a cache-resident
     // bitset before touching the hash table.
     for (let p = 0; p + Q <= m; p += STEP) {
@@ -457,15 +441,12 @@ export class KnownSecretIndex {
       }
       {
         const v = this.variants[best.variant] as Variant;
-        matches.push({
-          secret: v.secret,
-          variant: v.kind,
-          start: textIndexOf(text, pos, best.a),
-          end: textIndexOf(text, pos, best.b - 1) + 1,
-        });
+        // projected offsets for now; mapped to text offsets below in one pass
+        matches.push({ secret: v.secret, variant: v.kind, start: best.a, end: best.b - 1 });
         coveredTo = best.b;
       }
     }
+    if (matches.length > 0) mapToText(text, matches);
     return matches;
   }
 }
