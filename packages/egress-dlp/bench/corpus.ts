@@ -87,14 +87,19 @@ export function nearMiss(size: number, seed = 3): string {
   return out.slice(0, size);
 }
 
-/** Fragments of known secrets 11 characters long (one short of a match), repeated. */
+/**
+ * Fragments of known secrets 11 characters long (one short of a match), repeated. Each fragment is
+ * fenced by letters that differ from the secret's neighbouring characters, so no fragment can be
+ * extended into a real 12-character match through the projection.
+ */
 export function knownNearMiss(size: number, secrets: { value: string }[], seed = 5): string {
   const r = rng(seed);
   let out = "";
+  const fence = (not: string | undefined) => (not === "q" ? "z" : "q");
   while (out.length < size) {
     const s = (secrets[Math.floor(r() * secrets.length)] as { value: string }).value;
-    const at = Math.floor(r() * (s.length - 12));
-    out += `${s.slice(at, at + 11)} `;
+    const at = 1 + Math.floor(r() * (s.length - 13));
+    out += `${fence(s[at - 1])}${s.slice(at, at + 11)}${fence(s[at + 11])} `;
   }
   return out.slice(0, size);
 }
