@@ -7,8 +7,9 @@ import { EgressDlpError } from "./errors.ts";
  */
 export interface FusedPass {
   ac: AhoTables;
-  /** Out: keyword hits as (pattern id, end offset) pairs, in text order. */
-  hits: number[];
+  /** Out: keyword hits as (pattern id, end offset) pairs, in text order; `nHits` values used. */
+  hits: Int32Array;
+  nHits: number;
 }
 
 /**
@@ -147,7 +148,7 @@ function mapToText(text: string, matches: KnownMatch[]): void {
  * Separate small functions per variant keep each loop simple for the JIT.
  */
 function projectText(text: string, proj: Uint8Array, runs?: number[], fused?: FusedPass): number {
-  if (fused && runs) return projectFused(text, proj, runs, fused.ac, fused.hits);
+  if (fused && runs) return projectFused(text, proj, runs, fused);
   if (runs) return projectRuns(text, proj, runs);
   const n = text.length;
   let m = 0;
@@ -176,14 +177,10 @@ function projectRuns(text: string, proj: Uint8Array, runs: number[]): number {
   return m;
 }
 
-function projectFused(
-  text: string,
-  proj: Uint8Array,
-  runs: number[],
-  ac: AhoTables,
-  hits: number[],
-): number {
-  const { delta, shift, sym, outHead, outputs } = ac;
+function projectFused(text: string, proj: Uint8Array, runs: number[], fused: FusedPass): number {
+  const { delta, shift, sym, outHead, outputs } = fused.ac;
+  let hits = fused.hits;
+  let nh = 0;
   const n = text.length;
   let m = 0;
   let s = 0;
@@ -199,11 +196,20 @@ function projectFused(
     const v = delta[(s << shift) | (sym[c] as number)] as number;
     s = v & 0x7fff;
     if (v & 0x8000) {
-      for (let k = outHead[s] as number; outputs[k] !== -1; k++)
-        hits.push(outputs[k] as number, i + 1);
+      for (let k = outHead[s] as number; outputs[k] !== -1; k++) {
+        if (nh + 2 > hits.length) {
+          const grown = new Int32Array(hits.length * 2 + 1024);
+          grown.set(hits);
+          hits = grown;
+          fused.hits = grown;
+        }
+        hits[nh++] = outputs[k] as number;
+        hits[nh++] = i + 1;
+      }
     }
   }
   if (runLen >= 16) runs.push(n - runLen, n);
+  fused.nHits = nh;
   return m;
 }
 

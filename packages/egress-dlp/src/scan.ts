@@ -481,6 +481,7 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
   });
   const ac = new AhoCorasick(keywords);
   const acTables = ac.tables();
+  let hitBuffer: Int32Array = new Int32Array(4096);
   const kwLen = keywords.map((k) => k.length);
   const anchored = rules.map((r) =>
     r.window ? undefined : new RegExp(r.pattern.source, `${r.pattern.flags.replace("g", "")}yd`),
@@ -503,7 +504,8 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
     out: Finding[],
     encoding: string,
     budget: Budget,
-    hits?: readonly number[],
+    hits?: Int32Array,
+    nHits = 0,
   ): void {
     // PKCS#12 key stores are binary (DER), so no ASCII keyword can announce them: check the header.
     if (
@@ -567,7 +569,7 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
       }
     };
     if (hits) {
-      for (let h = 0; h < hits.length; h += 2) onHit(hits[h] as number, hits[h + 1] as number);
+      for (let h = 0; h < nHits; h += 2) onHit(hits[h] as number, hits[h + 1] as number);
     } else {
       ac.search(text, onHit);
     }
@@ -654,9 +656,10 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
     const runs: number[] | undefined = index && depth < maxDepth ? [] : undefined;
     // With a known-secret index the keyword automaton runs inside its projection pass.
     const fused: FusedPass | undefined =
-      index && runs && useTokens ? { ac: acTables, hits: [] } : undefined;
+      index && runs && useTokens ? { ac: acTables, hits: hitBuffer, nHits: 0 } : undefined;
     if (useKnown) scanKnown(text, surface, out, encoding, runs, fused);
-    if (useTokens) scanTokens(text, surface, out, encoding, budget, fused?.hits);
+    if (fused) hitBuffer = fused.hits; // keep a grown buffer for the next scan
+    if (useTokens) scanTokens(text, surface, out, encoding, budget, fused?.hits, fused?.nHits);
     if (useEntropy && depth === 0) scanEntropy(text, surface, out);
     if (performance.now() > budget.deadline) budget.exceeded = true;
     if (budget.exceeded || depth >= maxDepth || (!useTokens && !useKnown)) return out;
