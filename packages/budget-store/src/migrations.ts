@@ -1,4 +1,4 @@
-import type Database from "better-sqlite3";
+import type { Connection } from "./connection.ts";
 import { BudgetStoreError } from "./errors.ts";
 
 /**
@@ -115,14 +115,18 @@ CREATE TABLE gateway_keys (
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
 
-/** Bring the database to the latest schema. Idempotent; safe to run from several processes. */
-export function migrate(db: Database.Database, now: number): number {
-  db.exec(
+/**
+ * Bring the database to the latest schema. Idempotent; safe to run from several processes.
+ * Statements come from the connection's cache (see connection.ts for why).
+ */
+export function migrate(conn: Connection, now: number): number {
+  const db = conn.db;
+  conn.exec(
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
   );
   const current = (): number =>
-    (db.prepare("SELECT max(version) AS v FROM schema_version").get() as { v: number | null }).v ??
-    0;
+    (conn.prepare("SELECT max(version) AS v FROM schema_version").get() as { v: number | null })
+      .v ?? 0;
   const apply = db.transaction(() => {
     const have = current();
     if (have > LATEST_SCHEMA_VERSION) {
@@ -136,11 +140,10 @@ export function migrate(db: Database.Database, now: number): number {
     }
     for (const m of MIGRATIONS) {
       if (m.version <= have) continue;
-      db.exec(m.sql);
-      db.prepare("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)").run(
-        m.version,
-        now,
-      );
+      conn.exec(m.sql);
+      conn
+        .prepare("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)")
+        .run(m.version, now);
     }
     return current();
   });

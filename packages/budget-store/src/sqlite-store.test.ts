@@ -2,10 +2,11 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
+import { openConnection } from "./connection.ts";
 import { LATEST_SCHEMA_VERSION } from "./migrations.ts";
 import { openStore } from "./open.ts";
+import { openSqlite } from "./sqlite-store.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "budget-store-sqlite-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -19,9 +20,9 @@ describe("SQLite backend", () => {
     ]);
     await Promise.all(stores.map((s) => s.close()));
     await (await openStore(`sqlite:${db}`)).close();
-    const raw = new Database(db);
+    const raw = openConnection(db);
     try {
-      expect(raw.pragma("journal_mode", { simple: true })).toBe("wal");
+      expect(raw.prepare("PRAGMA journal_mode").get()).toEqual({ journal_mode: "wal" });
       const versions = raw.prepare("SELECT version FROM schema_version").all();
       expect(versions).toEqual([{ version: LATEST_SCHEMA_VERSION }]);
     } finally {
@@ -32,7 +33,7 @@ describe("SQLite backend", () => {
   it("refuses a database written by a newer schema", async () => {
     const db = join(dir, "newer.db");
     await (await openStore(`sqlite:${db}`)).close();
-    const raw = new Database(db);
+    const raw = openConnection(db);
     raw
       .prepare("INSERT INTO schema_version (version, applied_at) VALUES (?, 0)")
       .run(LATEST_SCHEMA_VERSION + 1);
@@ -51,8 +52,8 @@ describe("SQLite backend", () => {
     const store = await openStore(`sqlite:${db}`);
     const { key } = await store.createGatewayKey({ bottle: "b", agent: "a" });
     await store.close();
-    const raw = new Database(db);
-    raw.pragma("wal_checkpoint(TRUNCATE)");
+    const raw = openConnection(db);
+    raw.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     raw.close();
     const bytes = readFileSync(db).toString("latin1");
     expect(bytes).not.toContain(key);
@@ -107,7 +108,7 @@ describe("SQLite backend", () => {
       process.execPath,
       [
         "-e",
-        `const D = require("better-sqlite3"); const d = new D(process.argv[1]);
+        `const D = require("better-sqlite3"); const d = new D(process.argv[1]); globalThis.pinned = d;
          d.exec("BEGIN IMMEDIATE"); process.stdout.write("locked\\n");
          setTimeout(() => { d.exec("COMMIT"); d.close(); }, 300);`,
         db,
@@ -129,7 +130,7 @@ describe("SQLite backend", () => {
   it("turns a lock held past the busy budget into E_STORE_BUSY, then recovers", async () => {
     const db = join(dir, "stuck.db");
     const store = await openStore(`sqlite:${db}`, { busyTimeoutMs: 25 });
-    const raw = new Database(db);
+    const raw = openConnection(db);
     try {
       raw.exec("BEGIN IMMEDIATE");
       await expect(
@@ -143,5 +144,119 @@ describe("SQLite backend", () => {
       raw.close();
       await store.close();
     }
+  });
+});
+
+describe("statement cache bound (Node 24: no statement may be garbage-collected)", () => {
+  it("prepares a bounded set of SQL texts, however many distinct values and filters are used", async () => {
+    const store = openSqlite(":memory:", {
+      clock: Date.now,
+      reservationTtlMs: 60_000,
+      busyTimeoutMs: 1000,
+      settleGraceMs: 60_000,
+    });
+    const columns = ["bottle", "agent", "provider", "model"] as const;
+    const permutations = (xs: readonly string[]): string[][] =>
+      xs.length === 0
+        ? [[]]
+        : xs.flatMap((x, i) => permutations(xs.filter((_, j) => j !== i)).map((p) => [x, ...p]));
+    const subsets = (xs: readonly string[]): string[][] => {
+      const out: string[][] = [[]];
+      for (const x of xs) for (const s of out.slice()) out.push([...s, x]);
+      return out;
+    };
+    const pass = async (tag: string): Promise<void> => {
+      for (let n = 0; n < 12; n++) {
+        const subject = {
+          bottle: `${tag}-b${n}`,
+          parents: Array.from({ length: n }, (_, i) => `${tag}-p${i}`),
+          agent: `${tag}-a${n}`,
+          provider: `${tag}-prov`,
+        };
+        await store.defineBudget({
+          scope: "agent",
+          key: subject.agent,
+          provider: subject.provider,
+          tokens: 1e9,
+        });
+        const r = await store.reserve({ ...subject, estimateTokens: 3 });
+        if (!r.ok) throw new Error(r.reason);
+        await store.settle(r.id, { inputTokens: 2, model: `${tag}-m${n % 3}` });
+        await store.remaining(subject);
+      }
+      for (const filters of subsets(["scope", "key", "provider", "source"])) {
+        const f = Object.fromEntries(
+          filters.map((k) => [
+            k,
+            k === "scope" ? "agent" : k === "source" ? "settings" : `${tag}-x`,
+          ]),
+        );
+        await store.listBudgets(f);
+        await store.removeBudgets(f);
+      }
+      for (const filters of subsets([
+        "bottle",
+        "children",
+        "agent",
+        "provider",
+        "model",
+        "since",
+        "until",
+      ])) {
+        const q = {
+          bottle:
+            filters.includes("bottle") || filters.includes("children") ? `${tag}-b1` : undefined,
+          includeChildren: filters.includes("children"),
+          agent: filters.includes("agent") ? `${tag}-a1` : undefined,
+          provider: filters.includes("provider") ? `${tag}-prov` : undefined,
+          model: filters.includes("model") ? `${tag}-m1` : undefined,
+          since: filters.includes("since") ? 1 : undefined,
+          until: filters.includes("until") ? Date.now() + 1000 : undefined,
+        };
+        await store.events({ ...q, limit: 3 });
+        for (const g of subsets(columns).flatMap(permutations)) {
+          await store.usage({ ...q, groupBy: g as Array<(typeof columns)[number]> });
+        }
+      }
+    };
+    await pass("one");
+    const afterFirst = store.preparedStatements;
+    // 12 usage WHERE texts × (1 totals + 15 groupings + 1 events) + 16 × 2 budget filters + fixed.
+    expect(afterFirst).toBeLessThanOrEqual(12 * 17 + 32 + 40);
+    await pass("two");
+    expect(store.preparedStatements).toBe(afterFirst);
+    await store.close();
+  });
+
+  it("orders groups as asked, NULL first and by UTF-8 bytes like SQLite", async () => {
+    const store = await openStore("sqlite::memory:");
+    for (const [agent, model] of [
+      ["b", "z"],
+      ["a", undefined],
+      ["\u{1F600}", "y"],
+      ["\uFF61", "y"],
+      ["a", "x"],
+    ] as const) {
+      const r = await store.reserve({ bottle: "w", agent, provider: "p", estimateTokens: 1 });
+      if (!r.ok) throw new Error(r.reason);
+      await store.settle(r.id, { inputTokens: 1, model });
+    }
+    const byModelAgent = await store.usage({ groupBy: ["model", "agent"] });
+    expect(byModelAgent.groups.map((g) => [g.model, g.agent])).toEqual([
+      [undefined, "a"],
+      ["x", "a"],
+      ["y", "\uFF61"],
+      ["y", "\u{1F600}"],
+      ["z", "b"],
+    ]);
+    expect(Object.keys(byModelAgent.groups[1] ?? {}).slice(0, 3)).toEqual([
+      "model",
+      "agent",
+      "events",
+    ]);
+    const byAgent = await store.usage({ groupBy: ["agent", "model"] });
+    expect(byAgent.groups.map((g) => g.agent)).toEqual(["a", "a", "b", "\uFF61", "\u{1F600}"]);
+    expect(byAgent.groups[0]?.model).toBeUndefined();
+    await store.close();
   });
 });

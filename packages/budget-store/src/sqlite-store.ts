@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
+import { type Connection, openConnection } from "./connection.ts";
 import { BudgetStoreError, isBudgetStoreError } from "./errors.ts";
 import { migrate } from "./migrations.ts";
 import type {
@@ -47,6 +48,7 @@ export interface SqliteStoreOptions {
 }
 
 const SOURCE_RANK: Record<BudgetSource, number> = { settings: 0, manifest: 1, flag: 2 };
+const GROUP_COLUMNS = ["bottle", "agent", "provider", "model"] as const;
 const KEY_PREFIX = "bk_";
 const SEP = "\u0000";
 
@@ -153,6 +155,14 @@ function sleepMs(ms: number): void {
   Atomics.wait(sleepCell, 0, 0, ms);
 }
 
+/** SQLite's ascending order for TEXT under the BINARY collation: NULL first, then UTF-8 bytes. */
+function compareSqlite(a: unknown, b: unknown): number {
+  if (a === b) return 0;
+  if (a === null || a === undefined) return -1;
+  if (b === null || b === undefined) return 1;
+  return Buffer.compare(Buffer.from(String(a), "utf8"), Buffer.from(String(b), "utf8"));
+}
+
 function rowToBudget(r: BudgetRow): Budget {
   return {
     scope: r.scope,
@@ -205,10 +215,9 @@ function emptyTotals(): UsageTotals {
  */
 export class SqliteStore implements Store {
   readonly backend = "sqlite";
-  readonly #db: Database.Database;
+  readonly #conn: Connection;
   readonly #opts: SqliteStoreOptions;
   readonly #tx: Database.Transaction<(fn: () => unknown) => unknown>;
-  readonly #stmts = new Map<string, Database.Statement>();
   #budgetCache:
     | {
         version: string;
@@ -219,22 +228,23 @@ export class SqliteStore implements Store {
     | undefined;
   #closed = false;
 
-  constructor(db: Database.Database, opts: SqliteStoreOptions) {
-    this.#db = db;
+  constructor(conn: Connection, opts: SqliteStoreOptions) {
+    this.#conn = conn;
     this.#opts = opts;
-    this.#tx = db.transaction((fn: () => unknown) => fn());
+    this.#tx = conn.db.transaction((fn: () => unknown) => fn());
   }
 
   // ---------------------------------------------------------------------------------------------
   // plumbing
 
+  /**
+   * Every statement comes from the connection's cache and is never collected (Node 24 aborts
+   * when better-sqlite3 12 objects are finalized at the wrong moment: see connection.ts). SQL
+   * passed here is built only from fixed fragments, with every value bound, so each connection
+   * sees a bounded set of texts (about 30 fixed, 32 budget filters, 12 × 17 usage reports).
+   */
   #s(sql: string): Database.Statement {
-    let st = this.#stmts.get(sql);
-    if (st === undefined) {
-      st = this.#db.prepare(sql);
-      this.#stmts.set(sql, st);
-    }
-    return st;
+    return this.#conn.prepare(sql);
   }
 
   #open(): void {
@@ -385,6 +395,7 @@ export class SqliteStore implements Store {
     });
   }
 
+  /** One of 16 WHERE texts (each filter present or not); values are bound. */
   #filterSql(filter: BudgetFilter): { where: string; args: string[] } {
     const parts: string[] = [];
     const args: string[] = [];
@@ -410,7 +421,7 @@ export class SqliteStore implements Store {
   async removeBudgets(filter: BudgetFilter): Promise<number> {
     const { where, args } = this.#filterSql(filter);
     return this.#run("immediate", () => {
-      const n = this.#db.prepare(`DELETE FROM budgets${where}`).run(...args).changes;
+      const n = this.#s(`DELETE FROM budgets${where}`).run(...args).changes;
       if (n > 0) this.#bumpBudgets();
       return n;
     });
@@ -420,9 +431,9 @@ export class SqliteStore implements Store {
     const { where, args } = this.#filterSql(filter);
     return this.#run("deferred", () =>
       (
-        this.#db
-          .prepare(`SELECT * FROM budgets${where} ORDER BY provider, scope, key, source`)
-          .all(...args) as BudgetRow[]
+        this.#s(`SELECT * FROM budgets${where} ORDER BY provider, scope, key, source`).all(
+          ...args,
+        ) as BudgetRow[]
       ).map(rowToBudget),
     );
   }
@@ -676,9 +687,10 @@ export class SqliteStore implements Store {
       const now = this.#now();
       const chain = [s.bottle, ...s.parents];
       // One indexed read for the whole chain; the common case finds no row.
+      // The chain is passed as one JSON array so the SQL text is the same for any number of parents.
       const rows = this.#s(
-        `SELECT bottle, until FROM cutoffs WHERE bottle IN (${chain.map(() => "?").join(", ")})`,
-      ).all(...chain) as Array<{ bottle: string; until: number | null }>;
+        "SELECT bottle, until FROM cutoffs WHERE bottle IN (SELECT value FROM json_each(?))",
+      ).all(JSON.stringify(chain)) as Array<{ bottle: string; until: number | null }>;
       if (rows.length > 0) {
         const active = new Set<string>();
         for (const row of rows) {
@@ -974,9 +986,14 @@ export class SqliteStore implements Store {
   // ---------------------------------------------------------------------------------------------
   // reports
 
-  #usageWhere(q: UsageQuery): { where: string; args: Array<string | number> } {
+  /**
+   * One of 12 WHERE texts: bottle (absent, exact, with children) × since × until, the filters
+   * that can use an index. agent, provider and model have no index, so they are always present
+   * as `(? IS NULL OR col = ?)`, which keeps the number of distinct SQL texts small.
+   */
+  #usageWhere(q: UsageQuery): { where: string; args: Array<string | number | null> } {
     const parts: string[] = [];
-    const args: Array<string | number> = [];
+    const args: Array<string | number | null> = [];
     if (q.bottle !== undefined) {
       const b = v.name(q.bottle, "usage.bottle");
       if (q.includeChildren === true) {
@@ -992,10 +1009,9 @@ export class SqliteStore implements Store {
       ["provider", q.provider],
       ["model", q.model],
     ] as const) {
-      if (val !== undefined) {
-        parts.push(`${col} = ?`);
-        args.push(v.name(val, `usage.${col}`));
-      }
+      const bound = val === undefined ? null : v.name(val, `usage.${col}`);
+      parts.push(`(? IS NULL OR ${col} = ?)`);
+      args.push(bound, bound);
     }
     if (q.since !== undefined) {
       parts.push("at >= ?");
@@ -1005,7 +1021,7 @@ export class SqliteStore implements Store {
       parts.push("at < ?");
       args.push(v.count(q.until, "usage.until"));
     }
-    return { where: parts.length === 0 ? "" : ` WHERE ${parts.join(" AND ")}`, args };
+    return { where: ` WHERE ${parts.join(" AND ")}`, args };
   }
 
   async usage(query: UsageQuery = {}): Promise<UsageReport> {
@@ -1015,9 +1031,8 @@ export class SqliteStore implements Store {
       coalesce(sum(reasoning_tokens),0) AS reasoningTokens, coalesce(sum(tokens),0) AS tokens,
       coalesce(sum(cost_usd),0) AS costUsd, coalesce(sum(cost_usd IS NULL),0) AS unpricedEvents,
       coalesce(sum(usage_missing),0) AS usageMissingEvents`;
-    const allowed = new Set(["bottle", "agent", "provider", "model"]);
     const groupBy = [...new Set(query.groupBy ?? [])].map((g) => {
-      if (!allowed.has(g)) {
+      if (!(GROUP_COLUMNS as readonly string[]).includes(g)) {
         throw new BudgetStoreError(
           "E_INVALID_INPUT",
           `usage.groupBy: unknown column ${JSON.stringify(g)}`,
@@ -1028,24 +1043,33 @@ export class SqliteStore implements Store {
       }
       return g;
     });
+    // The SQL groups by the chosen columns in one fixed order (15 texts, not 64 orderings); the
+    // rows are then ordered as asked, with SQLite's own ordering (NULL first, then UTF-8 bytes).
+    const canonical = GROUP_COLUMNS.filter((c) => groupBy.includes(c));
     return this.#run("deferred", () => {
       const totals = {
         ...emptyTotals(),
-        ...(this.#db
-          .prepare(`SELECT ${cols} FROM usage_events${where}`)
-          .get(...args) as UsageTotals),
+        ...(this.#s(`SELECT ${cols} FROM usage_events${where}`).get(...args) as UsageTotals),
       };
       let groups: UsageGroup[] = [];
-      if (groupBy.length > 0) {
-        const g = groupBy.join(", ");
-        groups = (
-          this.#db
-            .prepare(`SELECT ${g}, ${cols} FROM usage_events${where} GROUP BY ${g} ORDER BY ${g}`)
-            .all(...args) as Array<UsageGroup & { model?: string | null }>
-        ).map((row) => {
-          const out: UsageGroup = { ...row };
-          if (out.model === null) delete out.model;
-          return out;
+      if (canonical.length > 0) {
+        const g = canonical.join(", ");
+        const rows = this.#s(`SELECT ${g}, ${cols} FROM usage_events${where} GROUP BY ${g}`).all(
+          ...args,
+        ) as Array<Record<string, unknown>>;
+        rows.sort((a, b) => {
+          for (const c of groupBy) {
+            const d = compareSqlite(a[c], b[c]);
+            if (d !== 0) return d;
+          }
+          return 0;
+        });
+        groups = rows.map((row) => {
+          const out: Record<string, unknown> = {};
+          for (const c of groupBy) out[c] = row[c];
+          for (const [k, val] of Object.entries(row)) if (!(k in out)) out[k] = val;
+          if (out["model"] === null) delete out["model"];
+          return out as unknown as UsageGroup;
         });
       }
       return { totals, groups };
@@ -1059,9 +1083,10 @@ export class SqliteStore implements Store {
     const limit = query.limit === undefined ? -1 : v.count(query.limit, "events.limit");
     return this.#run("deferred", () =>
       (
-        this.#db
-          .prepare(`SELECT * FROM usage_events${where} ORDER BY id LIMIT ?`)
-          .all(...args, limit) as EventRow[]
+        this.#s(`SELECT * FROM usage_events${where} ORDER BY id LIMIT ?`).all(
+          ...args,
+          limit,
+        ) as EventRow[]
       ).map((r) => ({
         id: r.id,
         at: r.at,
@@ -1163,19 +1188,24 @@ export class SqliteStore implements Store {
     );
   }
 
+  /** Distinct statements prepared on this store's connection (internal, for tests of the bound). */
+  get preparedStatements(): number {
+    return this.#conn.statementCount;
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#stmts.clear();
-    this.#db.close();
+    // The connection and its statements stay pinned after close (see connection.ts).
+    this.#conn.close();
   }
 }
 
 /** Open (creating and migrating as needed) a SQLite database file or `:memory:`. */
 export function openSqlite(path: string, opts: SqliteStoreOptions): SqliteStore {
-  let db: Database.Database;
+  let db: Connection;
   try {
-    db = new Database(path);
+    db = openConnection(path);
   } catch (err) {
     throw new BudgetStoreError(
       "E_STORE_OPEN",
@@ -1187,13 +1217,15 @@ export function openSqlite(path: string, opts: SqliteStoreOptions): SqliteStore 
     );
   }
   try {
-    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs))}`);
+    // exec, not db.pragma(): pragma() prepares a throwaway statement (see connection.ts). The
+    // timeout is a number, floored, so interpolating it is safe (PRAGMA takes no parameters).
+    db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs))}`);
     const deadline = Date.now() + opts.busyTimeoutMs * 4;
     for (;;) {
       try {
-        if (path !== ":memory:") db.pragma("journal_mode = WAL");
-        db.pragma("synchronous = NORMAL");
-        db.pragma("foreign_keys = ON");
+        if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
+        db.exec("PRAGMA synchronous = NORMAL");
+        db.exec("PRAGMA foreign_keys = ON");
         migrate(db, opts.clock());
         break;
       } catch (err) {

@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
+import { openConnection } from "../src/connection.ts";
 import { openStore } from "../src/index.ts";
 import { lines, spawnTs } from "./workers/spawn.ts";
 
@@ -60,9 +60,9 @@ describe("crash safety", () => {
       ackedCount += acked.count;
       ackedTokens += acked.tokens;
 
-      const raw = new Database(db);
+      const raw = openConnection(db);
       try {
-        expect(raw.pragma("integrity_check", { simple: true })).toBe("ok");
+        expect(raw.prepare("PRAGMA integrity_check").get()).toEqual({ integrity_check: "ok" });
         const events = raw
           .prepare("SELECT count(*) AS n, coalesce(sum(tokens),0) AS t FROM usage_events")
           .get() as {

@@ -1,0 +1,39 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { openConnection, pinnedConnections } from "./connection.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "budget-store-conn-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("pinned connections", () => {
+  it("caches statements by SQL text and pins every connection, closed or not", () => {
+    const before = pinnedConnections();
+    const a = openConnection(join(dir, "a.db"));
+    const b = openConnection(":memory:");
+    expect(pinnedConnections()).toBe(before + 2);
+    a.exec("CREATE TABLE t (x INTEGER)");
+    const insert = a.prepare("INSERT INTO t (x) VALUES (?)");
+    expect(a.prepare("INSERT INTO t (x) VALUES (?)")).toBe(insert);
+    for (let i = 0; i < 50; i++) a.prepare("INSERT INTO t (x) VALUES (?)").run(i);
+    expect(a.prepare("SELECT count(*) AS n FROM t").get()).toEqual({ n: 50 });
+    expect(a.statementCount).toBe(2);
+    expect(b.statementCount).toBe(0);
+    a.close();
+    a.close(); // idempotent
+    b.close();
+    expect(a.db.open).toBe(false);
+    expect(pinnedConnections()).toBe(before + 2);
+  });
+
+  it("does not cache a statement that failed to prepare", () => {
+    const c = openConnection(":memory:");
+    try {
+      expect(() => c.prepare("SELEC nonsense")).toThrow(/syntax error/);
+      expect(c.statementCount).toBe(0);
+    } finally {
+      c.close();
+    }
+  });
+});

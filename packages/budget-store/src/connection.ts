@@ -1,0 +1,78 @@
+import Database from "better-sqlite3";
+
+/**
+ * A better-sqlite3 connection whose JS objects are never garbage-collected.
+ *
+ * Why: better-sqlite3 12 wraps its native Database, Statement and StatementIterator objects in
+ * node::ObjectWrap. On Node >= 24.19 ObjectWrap's destructor removes an environment cleanup hook
+ * and asserts that `Environment::GetCurrent(isolate)` is non-null; when V8 finalizes such an object
+ * from a GC that runs with no JS context entered (a scavenge inside a microtask checkpoint, for
+ * one), the process aborts with `Assertion failed: (env) != nullptr`. better-sqlite3 13 (Node-API)
+ * fixes it but needs Node >= 22, and we support Node 20.19. So nothing here may ever become
+ * garbage:
+ * - every prepared statement comes from `prepare()`, a per-connection cache keyed by SQL text
+ *   (callers build SQL only from fixed fragments and bind every value, so the number of distinct
+ *   texts per connection is bounded);
+ * - no throwaway statements: no `db.pragma()` (it prepares one per call; use `exec("PRAGMA ...")`
+ *   or a cached statement), no `iterate()` (each call creates a StatementIterator), no `backup()`;
+ * - every connection, with its statement cache, stays in the module-level `PINNED` list for the
+ *   life of the process, also after `close()`. The bound: one entry per connection ever opened
+ *   (openStore calls, plus the tests' raw connections). After close SQLite has finalized the
+ *   statements and freed the connection's native memory; what stays is the small JS/C++ shells
+ *   (a few hundred bytes each, at most a few hundred statements per connection).
+ * `db.transaction()` is fine: better-sqlite3 caches its BEGIN/COMMIT/... statements per native
+ * database in a WeakMap, which lives as long as the pinned Database does.
+ */
+export class Connection {
+  readonly db: Database.Database;
+  readonly #stmts = new Map<string, Database.Statement>();
+
+  constructor(db: Database.Database) {
+    this.db = db;
+  }
+
+  /**
+   * The cached statement for `sql`. Do not switch a cached statement's mode (`pluck`, `raw`,
+   * `expand`, `safeIntegers`): every caller of the same text shares it.
+   */
+  prepare(sql: string): Database.Statement {
+    let st = this.#stmts.get(sql);
+    if (st === undefined) {
+      st = this.db.prepare(sql);
+      this.#stmts.set(sql, st);
+    }
+    return st;
+  }
+
+  /** Run SQL that returns no rows (also `PRAGMA x = y` whose answer is not needed). */
+  exec(sql: string): void {
+    this.db.exec(sql);
+  }
+
+  /** Distinct statements prepared on this connection (for tests of the bound). */
+  get statementCount(): number {
+    return this.#stmts.size;
+  }
+
+  /** Close the database. The connection stays pinned: see the class comment. */
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+const PINNED: Connection[] = [];
+
+/**
+ * Open a database and pin it (see `Connection`). Everything in this package that opens a
+ * better-sqlite3 database, tests and bench included, goes through here.
+ */
+export function openConnection(path: string, options?: Database.Options): Connection {
+  const connection = new Connection(new Database(path, options));
+  PINNED.push(connection);
+  return connection;
+}
+
+/** How many connections this process has pinned (for tests of the bound). */
+export function pinnedConnections(): number {
+  return PINNED.length;
+}
