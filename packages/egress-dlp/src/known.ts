@@ -45,7 +45,7 @@ export interface KnownMatch {
   end: number;
 }
 
-const Q = 8;
+const Q = 6;
 const BITS_MASK = (1 << 21) - 1;
 /** 1 = letter or digit, 2 = other base64/base64url alphabet character (+ / - _). */
 const ALNUM = new Uint8Array(128);

@@ -17,11 +17,13 @@ export interface TokenRule {
   /** Capture group of the secret (0 = whole match). */
   secret?: number;
   /**
-   * For keyword-anchored rules: every match continues after its keyword with at least this many
+   * Every match continues after its keyword with at least this many
    * characters of [A-Za-z0-9_.+/=~-]. Hits followed by fewer are dropped before the regex runs,
    * which keeps floods of near-miss prefixes cheap.
    */
   minTail?: number;
+  /** For `window` rules: every match has at least this many such characters before its keyword. */
+  minHead?: number;
   /** Upper bound of a match's length, in characters. */
   maxLength: number;
   /**
@@ -290,6 +292,8 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["azdo"],
     pattern: rx(`${B}[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4}${E}`),
     maxLength: 84,
+    minHead: 76,
+    minTail: 4,
     window: true,
   },
   {
@@ -311,6 +315,8 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["q~"],
     pattern: rx(`${B}[A-Za-z0-9_~.-]{3}\\dQ~[A-Za-z0-9_~.-]{31,34}${E_DASH}`),
     maxLength: 40,
+    minHead: 4,
+    minTail: 31,
     window: true,
   },
   {
@@ -404,6 +410,8 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: [".atlasv1."],
     pattern: rx(`${B}[A-Za-z0-9]{14}\\.atlasv1\\.[A-Za-z0-9_=-]{60,70}${E_DASH}`),
     maxLength: 95,
+    minHead: 14,
+    minTail: 60,
     window: true,
   },
   {
@@ -454,6 +462,8 @@ export const TOKEN_RULES: readonly TokenRule[] = [
       `(?<![A-Za-z0-9_-])sk-(?:(?:proj|svcacct|admin|None)-)?[A-Za-z0-9_-]{16,160}T3BlbkFJ[A-Za-z0-9_-]{16,160}${E_DASH}`,
     ),
     maxLength: 340,
+    minHead: 16,
+    minTail: 16,
     window: true,
   },
   {
@@ -588,6 +598,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
       "i",
     ),
     maxLength: 120,
+    minTail: 30,
     window: true,
   },
   {
@@ -599,6 +610,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
       `https://(?:ptb\\.|canary\\.)?discord(?:app)?\\.com/api/webhooks/\\d{17,20}/[A-Za-z0-9_-]{60,72}`,
     ),
     maxLength: 140,
+    minTail: 70,
     window: true,
   },
   {
@@ -611,6 +623,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
       "i",
     ),
     maxLength: 260,
+    minTail: 40,
     window: true,
   },
   {
@@ -620,6 +633,8 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: [":aa"],
     pattern: rx(`${B}\\d{8,12}:AA[A-Za-z0-9_-]{32,33}${E_DASH}`),
     maxLength: 48,
+    minHead: 8,
+    minTail: 32,
     window: true,
   },
   {
@@ -741,6 +756,8 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["-us"],
     pattern: rx(`${B}[a-f0-9]{32}-us[0-9]{1,3}${E}`),
     maxLength: 38,
+    minHead: 32,
+    minTail: 1,
     window: true,
   },
   {
@@ -855,6 +872,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["nral"],
     pattern: rx(`${B}[a-z0-9]{6}[a-f0-9]{30}NRAL${E_DASH}`, "i"),
     maxLength: 40,
+    minHead: 36,
     window: true,
   },
   {

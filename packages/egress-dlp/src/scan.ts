@@ -561,6 +561,18 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
           continue;
         }
         const r = rules[ri] as TokenRule;
+        if (r.minTail !== undefined) {
+          let k = end;
+          const stop = Math.min(text.length, end + r.minTail);
+          while (k < stop && TAIL[text.charCodeAt(k)] === 1) k++;
+          if (k < end + r.minTail) continue;
+        }
+        if (r.minHead !== undefined) {
+          let k = start - 1;
+          const stop = Math.max(-1, start - 1 - r.minHead);
+          while (k > stop && TAIL[text.charCodeAt(k)] === 1) k--;
+          if (k > start - 1 - r.minHead) continue;
+        }
         clampWindow(
           windows[ri] as number[],
           Math.max(0, start - r.maxLength - 1),
