@@ -21,13 +21,15 @@ export interface FusedPass {
  * Matching happens in the alphanumeric projection (every character outside [A-Za-z0-9] dropped)
  * of both the variants and the text, so separators between characters, `+/=-_` alphabet
  * differences, padding and JSON `\/` escaping all disappear. The index maps every q-gram
- * (q = 8) of every projected variant to its positions; the text is sampled every `step`
- * projected characters, and each hit is verified and extended in both directions. Any common
- * run of at least `minRun` projected characters contains a sampled q-gram, so any substring of a
- * variant worth at least `minChars` secret characters is found.
+ * (q = 6) of every projected variant to its positions; the text's projection is sampled every
+ * STEP = MIN_RUN - q + 1 = 7 characters, a 2-Mibit bitset rejects most samples, and each
+ * remaining hit is verified and extended in both directions. Any common run of at least MIN_RUN
+ * (12) projected characters contains a sampled q-gram, so any fragment of a variant worth at least
+ * `minChars` secret characters is found. A verified run that is too short moves the sampling past
+ * itself, so floods of near-miss fragments cost one verification each.
  *
- * Bound: O(n) projection + O(n / step) hash probes + verification bounded by the variant length
- * per candidate. The hash multiplier is random per index, so collisions cannot be planned.
+ * Bound: O(n) projection + O(n / 7) bitset tests + verification bounded by the variant length per
+ * candidate. The hash multiplier is random per index, so collisions cannot be planned.
  */
 
 export interface KnownSecret {
