@@ -167,35 +167,37 @@ function mostlyPrintable(text: string): boolean {
  * top six bits of a byte below 0x80) in A-Z or a-f; hex of ASCII has every 2nd digit in 2-7.
  * Random tokens fail them, so near-miss floods do not pay for decoding.
  */
-function plausibleBase64Text(text: string, from: number, to: number): boolean {
-  let ok = 0;
-  let total = 0;
-  for (let k = from; k < to && total < 64; k += 4, total++) {
+/** At least 80% of the characters sampled every `step` positions (at most 64) are in [lo1-hi1] or [lo2-hi2]; exits as soon as that is impossible. */
+function mostlyIn(
+  text: string,
+  from: number,
+  to: number,
+  step: number,
+  lo1: number,
+  hi1: number,
+  lo2: number,
+  hi2: number,
+): boolean {
+  const total = Math.min(64, Math.ceil((to - from) / step));
+  const allowed = Math.floor(total * 0.2);
+  let misses = 0;
+  for (let k = from, seen = 0; seen < total; k += step, seen++) {
     const c = text.charCodeAt(k);
-    if ((c >= 65 && c <= 90) || (c >= 97 && c <= 102)) ok++;
+    if (!((c >= lo1 && c <= hi1) || (c >= lo2 && c <= hi2)) && ++misses > allowed) return false;
   }
-  return ok >= total * 0.8;
+  return true;
+}
+
+function plausibleBase64Text(text: string, from: number, to: number): boolean {
+  return mostlyIn(text, from, to, 4, 65, 90, 97, 102); // A-Z, a-f
 }
 
 function plausibleBase32Text(text: string, from: number, to: number): boolean {
-  if (to - from < 16) return false;
-  let ok = 0;
-  let total = 0;
-  for (let k = from; k < to && total < 64; k += 8, total++) {
-    const c = text.charCodeAt(k);
-    if (c >= 65 && c <= 80) ok++;
-  }
-  return ok >= total * 0.8;
+  return to - from >= 16 && mostlyIn(text, from, to, 8, 65, 80, 65, 80); // A-P
 }
 
 function plausibleHexText(text: string, from: number, to: number): boolean {
-  let ok = 0;
-  let total = 0;
-  for (let k = from; k < to && total < 64; k += 2, total++) {
-    const c = text.charCodeAt(k);
-    if (c >= 50 && c <= 55) ok++;
-  }
-  return ok >= total * 0.8;
+  return mostlyIn(text, from, to, 2, 50, 55, 50, 55); // 2-7
 }
 
 function hexVal(c: number): number {
