@@ -485,6 +485,10 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
   const acTables = ac.tables();
   let hitBuffer: Int32Array = new Int32Array(4096);
   const kwLen = keywords.map((k) => k.length);
+  const ruleMinTail = Int32Array.from(rules, (r) => r.minTail ?? 0);
+  const kwMaxTail = Int32Array.from(keywordRules, (ris) =>
+    Math.max(0, ...ris.map((ri) => ruleMinTail[ri] as number)),
+  );
   const anchored = rules.map((r) =>
     r.window ? undefined : new RegExp(r.pattern.source, `${r.pattern.flags.replace("g", "")}yd`),
   );
@@ -546,16 +550,19 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
     };
     const onHit = (id: number, end: number): void => {
       const start = end - (kwLen[id] as number);
+      // Token characters after the keyword, counted once per hit (up to what any rule needs).
+      const cap = kwMaxTail[id] as number;
+      let tail = 0;
+      if (cap > 0) {
+        const stop = Math.min(text.length, end + cap);
+        let k = end;
+        while (k < stop && TAIL[text.charCodeAt(k)] === 1) k++;
+        tail = k - end;
+      }
       for (const ri of keywordRules[id] as number[]) {
+        if (tail < (ruleMinTail[ri] as number)) continue;
         const sticky = anchored[ri];
         if (sticky) {
-          const minTail = (rules[ri] as TokenRule).minTail;
-          if (minTail !== undefined) {
-            let k = end;
-            const stop = Math.min(text.length, end + minTail);
-            while (k < stop && TAIL[text.charCodeAt(k)] === 1) k++;
-            if (k < end + minTail) continue;
-          }
           // The match starts at the keyword: one sticky attempt, bounded by the rule's maxLength.
           sticky.lastIndex = start;
           const m = sticky.exec(text);
@@ -563,12 +570,6 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
           continue;
         }
         const r = rules[ri] as TokenRule;
-        if (r.minTail !== undefined) {
-          let k = end;
-          const stop = Math.min(text.length, end + r.minTail);
-          while (k < stop && TAIL[text.charCodeAt(k)] === 1) k++;
-          if (k < end + r.minTail) continue;
-        }
         if (r.minHead !== undefined) {
           let k = start - 1;
           const stop = Math.max(-1, start - 1 - r.minHead);
