@@ -623,7 +623,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
       "i",
     ),
     maxLength: 260,
-    minTail: 40,
+    minTail: 30,
     window: true,
   },
   {

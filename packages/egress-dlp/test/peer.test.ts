@@ -27,3 +27,19 @@ describe("peer suites", () => {
     expect(s.covered.falsePositives / s.covered.negatives).toBeLessThanOrEqual(0.05);
   });
 });
+
+describe("prefilter guards", () => {
+  it("minTail/minHead never change what the rules find on the peer corpora", async () => {
+    const { TOKEN_RULES } = await import("../src/rules.ts");
+    const unguarded = TOKEN_RULES.map(({ minTail: _t, minHead: _h, ...rule }) => rule);
+    const guardedScanner = createScanner({ detectors: ["token_patterns"] });
+    const plainScanner = createScanner({ detectors: ["token_patterns"], rules: unguarded });
+    const key = (f: { rule: string; start: number; end: number }) =>
+      `${f.rule}@${f.start}-${f.end}`;
+    for (const c of [...loadNoseyParker(), ...loadSecretlint()]) {
+      const a = guardedScanner.scan(c.text).findings.map(key).sort();
+      const b = plainScanner.scan(c.text).findings.map(key).sort();
+      expect(a, c.name).toEqual(b);
+    }
+  });
+});
