@@ -1,8 +1,8 @@
 /**
  * bottlekit's own token rules. Each rule names literal keywords (matched case-insensitively by one
  * Aho-Corasick pass); its regex only runs on small windows around keyword hits. Every regex uses
- * bounded quantifiers and no nested repetition, and the test suite proves each one free of
- * super-linear backtracking with redos-detector, so V8's engine is safe on attacker input.
+ * bounded quantifiers and no nested repetition (`boundedRegexProblem`, checked for every rule by
+ * the test suite), so V8's backtracking engine stays linear on attacker input.
  *
  * Conventions: `secret` is the capture group holding the secret (default: whole match);
  * `maxLength` bounds the whole match and sets the window around each keyword hit.
