@@ -5,6 +5,7 @@
 //   npm test             install, build, typecheck, lint, every package's tests, publint, smoke test
 //   npm run test:node24  the package test suites again on Node 24 (fetched from the npm registry)
 //   npm run demo         end-to-end gateway demo against a local upstream
+import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { log, pnpmInstall, root, sh, toolEnv, toolsDir, workspacePackages } from "./lib.mjs";
@@ -129,7 +130,18 @@ function swapNativeModules(nodeDir) {
     mkdirSync(cacheDir, { recursive: true });
     const original = join(cacheDir, `better_sqlite3-${version}-node-${process.version}.node`);
     const target = join(cacheDir, `better_sqlite3-${version}-node-v${NODE24}.node`);
-    copyFileSync(binary, original);
+    // Save the build that is in place only if it loads under this Node: an interrupted run could
+    // have left the Node 24 build behind, and saving that would lose the right one.
+    const loads = (file) =>
+      spawnSync(process.execPath, [
+        "-e",
+        `process.dlopen({ exports: {} }, ${JSON.stringify(file)})`,
+      ]).status === 0;
+    if (loads(binary)) copyFileSync(binary, original);
+    else if (!existsSync(original))
+      throw new Error(
+        `${binary} does not load under ${process.version}; reinstall with pnpm install --force`,
+      );
     if (!existsSync(target)) {
       log(
         `compiling better-sqlite3 ${version} for Node ${NODE24} (about a minute, cached afterwards)`,
