@@ -95,7 +95,8 @@ export function nearMiss(size: number, seed = 3): string {
 export function knownNearMiss(size: number, secrets: { value: string }[], seed = 5): string {
   const r = rng(seed);
   let out = "";
-  const fence = (not: string | undefined) => (not === "q" ? "z" : "q");
+  // matching folds case, so the fence must differ from the neighbour in either case
+  const fence = (not: string | undefined) => (not?.toLowerCase() === "q" ? "z" : "q");
   while (out.length < size) {
     const s = (secrets[Math.floor(r() * secrets.length)] as { value: string }).value;
     const at = 1 + Math.floor(r() * (s.length - 13));

@@ -138,6 +138,39 @@ describe("known secrets in every encoding", () => {
     );
   });
 
+  it("folds case: lowercase base32, mixed-case hex and case-mangled raw values and fragments", () => {
+    const flip = (t: string) =>
+      [...t].map((c, i) => (i % 3 === 0 ? c.toUpperCase() : c.toLowerCase())).join("");
+    const folds: Record<string, (s: string) => string> = {
+      "base32-lower": (s) => (TRANSFORMS.base32 as (x: string) => string)(s).toLowerCase(),
+      "hex-mixed": (s) => flip(Buffer.from(s, "latin1").toString("hex")),
+      "raw-lower": (s) => s.toLowerCase(),
+      "raw-upper": (s) => s.toUpperCase(),
+      "substring-lower": (s) => (TRANSFORMS.substring as (x: string) => string)(s).toLowerCase(),
+      "base64-lower": (s) => (TRANSFORMS.base64 as (x: string) => string)(s).toLowerCase(),
+      "base32-lower-of-base64": (s) =>
+        (TRANSFORMS.base32 as (x: string) => string)(
+          (TRANSFORMS.base64 as (x: string) => string)(s),
+        ).toLowerCase(),
+      "hex-mixed-of-reversed": (s) =>
+        flip(Buffer.from([...s].reverse().join(""), "latin1").toString("hex")),
+    };
+    const misses: string[] = [];
+    for (const secret of CORPUS) {
+      for (const [fname, f] of Object.entries(folds)) {
+        for (const [cname, wrap] of Object.entries(contexts)) {
+          const r = scanner.scan(wrap(f(secret.value)));
+          if (!r.findings.some((x) => x.rule === secret.name))
+            misses.push(`${secret.name}:${fname}@${cname}`);
+        }
+      }
+    }
+    expect(misses, misses.join(" ")).toEqual([]);
+    const lower = scanner.scan(`x ${CORPUS[1]?.value.toLowerCase()} y`).findings[0];
+    expect(lower?.encoding).toBe("raw+casefolded");
+    expect(scanner.scan(`x ${CORPUS[1]?.value} y`).findings[0]?.encoding).toBe("raw");
+  });
+
   it("rejects known secrets too short to tell apart from text", () => {
     expect(() => createScanner({ knownSecrets: [{ name: "X", value: "abc-123" }] })).toThrow(
       /fewer than/,

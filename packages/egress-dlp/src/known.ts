@@ -15,8 +15,14 @@ export interface FusedPass {
 /**
  * Known-secret index: every credential the gateway holds (and every canary) is expanded into its
  * encoded variants — raw, base64 (standard and URL-safe, three byte alignments, padded or not),
- * base32 (five alignments), hex lower and upper (which also covers full percent-encoding), each
- * of them reversed — and all variants go into ONE multi-pattern index.
+ * base32 (five alignments), hex (which also covers full percent-encoding), each of them
+ * reversed — and all variants go into ONE multi-pattern index.
+ *
+ * Matching is ASCII case-insensitive on every surface: host labels and header names do not
+ * preserve case (DNS exfiltration routinely lowercases), base32 and hex alphabets are
+ * case-insensitive by definition, and an agent can change the case of any text it sends. Folding
+ * costs one OR per hashed character (`c | 0x20` on a letter or digit is its lowercase form); a
+ * finding whose case differs from the variant gets `+casefolded` in its encoding.
  *
  * Matching happens in the alphanumeric projection (every character outside [A-Za-z0-9] dropped)
  * of both the variants and the text, so separators between characters, `+/=-_` alphabet
@@ -117,8 +123,7 @@ function alignedEncodings(bytes: Uint8Array): { kind: string; text: string; rati
     out.push({ kind: `base32@${a}`, text: base32(body), ratio: 0.625 });
   }
   const hex = Buffer.from(bytes).toString("hex");
-  out.push({ kind: "hex", text: hex, ratio: 0.5 });
-  out.push({ kind: "hex-upper", text: hex.toUpperCase(), ratio: 0.5 });
+  out.push({ kind: "hex", text: hex, ratio: 0.5 }); // upper and mixed case: matching folds case
   return out;
 }
 
@@ -232,8 +237,10 @@ export class KnownSecretIndex {
   private readonly table: Int32Array;
   /** Overflow entries as triples: pool position, variant, next (-1 ends the chain). */
   private readonly ent: Int32Array;
-  /** Every variant's projected characters, back to back (small enough to stay in cache). */
+  /** Every variant's projected characters, case-folded, back to back (small enough to stay in cache). */
   private readonly pool: Uint8Array;
+  /** The same characters with their original case (only read to label a match). */
+  private readonly poolExact: Uint8Array;
   private readonly vStart: Int32Array;
   private readonly vEnd: Int32Array;
   private readonly minChars: number;
@@ -282,11 +289,13 @@ export class KnownSecretIndex {
       poolSize += v.chars.length;
     }
     this.pool = new Uint8Array(poolSize);
+    this.poolExact = new Uint8Array(poolSize);
     this.vStart = new Int32Array(this.variants.length);
     this.vEnd = new Int32Array(this.variants.length);
     let at = 0;
     this.variants.forEach((v, vi) => {
-      this.pool.set(v.chars, at);
+      this.poolExact.set(v.chars, at);
+      for (let k = 0; k < v.chars.length; k++) this.pool[at + k] = (v.chars[k] as number) | 0x20;
       this.vStart[vi] = at;
       at += v.chars.length;
       this.vEnd[vi] = at;
@@ -324,7 +333,8 @@ export class KnownSecretIndex {
 
   private hash(chars: Uint8Array, at: number): number {
     let h = 0;
-    for (let k = 0; k < Q; k++) h = (Math.imul(h, this.mult) + (chars[at + k] as number)) | 0;
+    for (let k = 0; k < Q; k++)
+      h = (Math.imul(h, this.mult) + ((chars[at + k] as number) | 0x20)) | 0;
     return h === 0 ? 1 : h;
   }
 
@@ -362,7 +372,7 @@ export class KnownSecretIndex {
     // bitset before touching the hash table.
     for (let p = 0; p + Q <= m; p += STEP) {
       let h = 0;
-      for (let q = p; q < p + Q; q++) h = (Math.imul(h, mult) + (proj[q] as number)) | 0;
+      for (let q = p; q < p + Q; q++) h = (Math.imul(h, mult) + ((proj[q] as number) | 0x20)) | 0;
       const k = h === 0 ? 1 : h;
       const b = (k ^ (k >>> 13)) & BITS_MASK;
       if ((bits[b >>> 5] as number) & (1 << (b & 31))) {
@@ -402,7 +412,7 @@ export class KnownSecretIndex {
         slot = (slot + 1) & mask;
       }
       if (found === -1) continue;
-      let best: { a: number; b: number; variant: number } | undefined;
+      let best: { a: number; b: number; variant: number; at: number } | undefined;
       let reach = 0;
       // the inline entry first, then the overflow chain
       let e = -1;
@@ -413,7 +423,7 @@ export class KnownSecretIndex {
         const ve = vEnd[vi] as number;
         let ok = true;
         for (let k = 0; k < Q; k++) {
-          if (pool[o + k] !== proj[p + k]) {
+          if (pool[o + k] !== ((proj[p + k] as number) | 0x20)) {
             ok = false;
             break;
           }
@@ -423,17 +433,23 @@ export class KnownSecretIndex {
           while (
             o - left - 1 >= vs &&
             p - left - 1 >= 0 &&
-            pool[o - left - 1] === proj[p - left - 1]
+            pool[o - left - 1] === ((proj[p - left - 1] as number) | 0x20)
           )
             left++;
           let right = Q;
-          while (o + right < ve && p + right < m && pool[o + right] === proj[p + right]) right++;
+          while (
+            o + right < ve &&
+            p + right < m &&
+            pool[o + right] === ((proj[p + right] as number) | 0x20)
+          )
+            right++;
           const run = left + right;
           if (p + right > reach) reach = p + right;
           const ratio = (variants[vi] as Variant).ratio;
           const whole = run === ve - vs && ratio === 1;
           if (run >= MIN_RUN && (whole || run * ratio >= minChars - 1)) {
-            if (!best || run > best.b - best.a) best = { a: p - left, b: p + right, variant: vi };
+            if (!best || run > best.b - best.a)
+              best = { a: p - left, b: p + right, variant: vi, at: o - left };
           }
         }
         e = e === -1 ? (table[found * 4 + 3] as number) : (ent[e * 3 + 2] as number);
@@ -449,8 +465,16 @@ export class KnownSecretIndex {
       }
       {
         const v = this.variants[best.variant] as Variant;
+        let exact = true;
+        for (let k = 0; k < best.b - best.a && exact; k++)
+          exact = this.poolExact[best.at + k] === proj[best.a + k];
         // projected offsets for now; mapped to text offsets below in one pass
-        matches.push({ secret: v.secret, variant: v.kind, start: best.a, end: best.b - 1 });
+        matches.push({
+          secret: v.secret,
+          variant: exact ? v.kind : `${v.kind}+casefolded`,
+          start: best.a,
+          end: best.b - 1,
+        });
         coveredTo = best.b;
       }
     }

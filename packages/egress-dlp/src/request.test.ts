@@ -99,6 +99,47 @@ describe("actions", () => {
     expect(d).toMatchObject({ action: "block", reason: expect.stringContaining("host") });
   });
 
+  it("host labels match known secrets case-insensitively (DNS lowercases), whole or in fragments", () => {
+    const mixed = "s3cr3t-Value-0123456789abcdef";
+    const b64 = Buffer.from(mixed).toString("base64").replace(/=+$/, "");
+    const b32 = "OMZWG4RTOQWVMYLMOVSS2MBRGIZTINJWG44DSYLCMNSGKZQ"; // base32 of the same value
+    const hosts = [
+      `${mixed.toLowerCase().replace(/-/g, ".")}.evil.example`,
+      `${mixed.toUpperCase()}.evil.example`,
+      `x${mixed.toLowerCase().slice(4, 20)}.evil.example`, // a 16-character fragment
+      `${b64.toLowerCase().slice(0, 20)}.${b64.toLowerCase().slice(20)}.evil.example`,
+      `${b32.toLowerCase().slice(0, 30)}.${b32.toLowerCase().slice(30)}.evil.example`,
+    ];
+    for (const host of hosts) {
+      const r = scanRequest(scanner, base({ host }));
+      expect(
+        r.findings.some((f) => f.surface === "host" && f.rule === "EGRESS_TOKEN_0"),
+        host,
+      ).toBe(true);
+    }
+    expect(scanRequest(scanner, base({ host: "api.example-service.com" })).findings).toEqual([]);
+  });
+
+  it("header names are a surface, case-insensitive, and a secret there cannot be redacted", async () => {
+    const name = `x-${canary.toLowerCase()}`;
+    const r = scanRequest(
+      scanner,
+      base({ headers: { [name]: "1", "content-type": "text/plain" } }),
+    );
+    expect(r.findings.some((f) => f.surface === "header-names" && f.rule === "CANARY")).toBe(true);
+    const split = { "x-bk-canary-7f3a9c": "1", "X-2E41D84B6F9A0E5C7D": "2" };
+    expect(scanRequest(scanner, base({ headers: split })).blocked).toBe(true);
+    const d = await enforceOutbound({
+      scanner,
+      route: redactRoute,
+      request: base({ headers: { [name]: "1" } }),
+    });
+    expect(d).toMatchObject({ action: "block", reason: expect.stringContaining("header name") });
+    expect(requestSurfaces(base()).ok && requestSurfaces(base())).toMatchObject({
+      surfaces: expect.arrayContaining([{ surface: "header-names", text: "content-type" }]),
+    });
+  });
+
   it("supervise: approval passes that value from then on, a second secret is still caught", async () => {
     const approved = new Set<string>();
     const asked: unknown[] = [];

@@ -29,6 +29,9 @@ export interface SurfaceLimits {
   maxMs?: number;
 }
 
+/** The surface holding every header name of a request, one per line. */
+export const HEADER_NAMES = "header-names";
+
 export interface Surface {
   surface: string;
   text: string;
@@ -62,12 +65,17 @@ export function requestSurfaces(
   const q = request.path.indexOf("?");
   surfaces.push({ surface: "path", text: q === -1 ? request.path : request.path.slice(0, q) });
   if (q !== -1) surfaces.push({ surface: "query", text: request.path.slice(q + 1) });
+  const names: string[] = [];
   for (const [name, value] of Object.entries(request.headers)) {
     if (value === undefined) continue;
+    names.push(name);
     for (const v of typeof value === "string" ? [value] : value) {
       surfaces.push({ surface: `header:${name.toLowerCase()}`, text: v });
     }
   }
+  // Header names can carry data too (and, like host labels, lose their case on the way: HTTP/2
+  // lowercases them). One surface for all of them, so a secret split across names still joins.
+  if (names.length > 0) surfaces.push({ surface: HEADER_NAMES, text: names.join("\n") });
   if (request.body !== undefined) {
     let bytes = typeof request.body === "string" ? Buffer.from(request.body, "utf8") : request.body;
     const encoding = (headerValue(request.headers, "content-encoding") ?? "").toLowerCase().trim();
@@ -265,10 +273,10 @@ export async function enforceOutbound(options: EnforceOptions): Promise<Decision
   if (mode === "block")
     return { action: "block", reason: "secret in outbound request", findings: first.findings };
   if (mode === "redact") {
-    if (blocking.some((f) => f.surface === "host")) {
+    if (blocking.some((f) => f.surface === "host" || f.surface === HEADER_NAMES)) {
       return {
         action: "block",
-        reason: "secret in the host name cannot be redacted",
+        reason: "secret in the host name or a header name cannot be redacted",
         findings: first.findings,
       };
     }

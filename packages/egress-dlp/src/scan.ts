@@ -27,7 +27,10 @@ export interface Finding {
   severity: Severity;
   /** HMAC-SHA256 (keyed per scanner) of the matched value, 16 hex characters. */
   fingerprint: string;
-  /** How the value was found: `raw`, `base64@1`, `hex+reversed`, `decoded:base64>raw`, ... */
+  /**
+   * How the value was found: `raw`, `base64@1`, `hex+reversed`, `decoded:base64>raw`, ...;
+   * `+casefolded` when a known secret matched only with ASCII case ignored.
+   */
   encoding?: string;
 }
 
@@ -193,7 +196,8 @@ function plausibleBase64Text(text: string, from: number, to: number): boolean {
 }
 
 function plausibleBase32Text(text: string, from: number, to: number): boolean {
-  return to - from >= 16 && mostlyIn(text, from, to, 8, 65, 80, 65, 80); // A-P
+  // base32 is case-insensitive (DNS labels lowercase it): A-P or a-p
+  return to - from >= 16 && mostlyIn(text, from, to, 8, 65, 80, 97, 112);
 }
 
 function plausibleHexText(text: string, from: number, to: number): boolean {
@@ -328,7 +332,8 @@ function decodeBase32(run: string): string {
   let out = "";
   for (let i = 0; i < run.length; i++) {
     const c = run.charCodeAt(i);
-    const v = c >= 65 && c <= 90 ? c - 65 : c >= 50 && c <= 55 ? c - 24 : -1;
+    const v =
+      c >= 65 && c <= 90 ? c - 65 : c >= 97 && c <= 122 ? c - 97 : c >= 50 && c <= 55 ? c - 24 : -1;
     if (v < 0) break;
     value = ((value << 5) | v) & 0xfff;
     bits += 5;
@@ -404,7 +409,6 @@ export function encodedSegments(text: string, maxInflate: number, knownRuns?: nu
         if (d > 70) hexOnly = false;
       } else if (d >= 97 && d <= 122) {
         lower++;
-        b32 = false;
         if (d > 102) hexOnly = false;
       } else if (d >= 48 && d <= 57) {
         digit++;
@@ -416,11 +420,12 @@ export function encodedSegments(text: string, maxInflate: number, knownRuns?: nu
     }
     // Binary results (random-looking runs decode to garbage) are not rescanned: secrets, their
     // encodings and nested encodings all decode to printable text.
-    if (maybeHex && hexOnly && (upper === 0 || lower === 0)) {
+    // hex and base32 alphabets are case-insensitive: mixed-case hex and lowercase base32 decode too
+    if (maybeHex && hexOnly) {
       const decoded = Buffer.from(run.slice(0, len & ~1), "hex").toString("latin1");
       if (mostlyPrintable(decoded)) segs.push({ start: i, end, kind: "hex", text: decoded });
     }
-    if (maybeB32 && b32 && upper > 0 && digit > 0) {
+    if (maybeB32 && b32 && (upper === 0) !== (lower === 0) && digit > 0) {
       const decoded = decodeBase32(run);
       if (mostlyPrintable(decoded)) segs.push({ start: i, end, kind: "base32", text: decoded });
     }
