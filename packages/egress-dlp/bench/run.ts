@@ -11,7 +11,13 @@ import { lintSource } from "@secretlint/core";
 import { creator as recommend } from "@secretlint/secretlint-rule-preset-recommend";
 import { scanInbound } from "../src/injection.ts";
 import { createScanner } from "../src/scan.ts";
-import { formatScore, loadNoseyParker, loadSecretlint, score } from "../test/peer.ts";
+import {
+  formatScore,
+  loadNoseyParker,
+  loadNoseyParkerRules,
+  loadSecretlint,
+  score,
+} from "../test/peer.ts";
 import { chatBody, knownNearMiss, knownSecrets, nearMiss } from "./corpus.ts";
 
 const MB = 1024 * 1024;
@@ -117,7 +123,7 @@ out("");
 out(
   formatScore(
     "noseyparker",
-    score(loadNoseyParker(), (t) => tokenScanner.scan(t).findings),
+    score(loadNoseyParker(), (t) => tokenScanner.scan(t).findings, loadNoseyParkerRules()),
   ),
 );
 out(

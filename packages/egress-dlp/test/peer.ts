@@ -5,6 +5,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { RE2JS } from "re2js";
 import YAML from "yaml";
 import { TOKEN_RULES } from "../src/rules.ts";
 import type { Finding } from "../src/scan.ts";
@@ -190,6 +191,116 @@ export interface PeerCase {
   hasOptions?: boolean;
 }
 
+/**
+ * Rust `regex` syntax -> RE2 syntax (re2js), for Nosey Parker's own patterns. RE2 and Rust's
+ * crate share inline flags (`(?i)`, `(?i:…)`, `(?s)`, `(?m)`), `(?P<name>…)`, `\A`, `\z` and
+ * Unicode classes, so only three things need work: `(?x)` is removed from a leading flag group
+ * and, as Rust's parser does, whitespace and `#` comments are dropped everywhere (inside classes
+ * too) while `\ ` and `\#` stay literal; `(?# … )` comment groups (which Nosey Parker's rules use
+ * as annotations) are dropped; repeat bounds above RE2's 1000 are clamped to 1000 (a match would
+ * have to exceed 1000 characters to differ). Anything else Rust-only makes compilation fail, and
+ * the rule is listed as untranslated instead of guessed.
+ */
+export function translateRustRegex(pattern: string): { source: string } | { problem: string } {
+  let src = pattern.trim();
+  const lead = /^\(\?([a-zA-Z]+)\)/.exec(src);
+  let verbose = false;
+  if (lead?.[1]?.includes("x")) {
+    verbose = true;
+    const rest = lead[1].replace(/x/g, "");
+    src = (rest ? `(?${rest})` : "") + src.slice(lead[0].length);
+  }
+  if (/\(\?[a-zA-Z]*x[a-zA-Z-]*[:)]/.test(src)) return { problem: "verbose mode set mid-pattern" };
+  {
+    let out = "";
+    for (let i = 0; i < src.length; i++) {
+      const ch = src[i] as string;
+      if (ch === "(" && src.startsWith("?#", i + 1)) {
+        const close = src.indexOf(")", i);
+        if (close === -1) return { problem: "unterminated (?# comment" };
+        i = close;
+      } else if (verbose && ch === "\\") {
+        const next = src[i + 1] ?? "";
+        out += next === " " ? " " : next === "#" ? "#" : `\\${next}`;
+        i++;
+      } else if (verbose && ch === "#") {
+        while (i < src.length && src[i] !== "\n") i++;
+      } else if (ch === "\\") {
+        out += src.slice(i, i + 2);
+        i++;
+      } else if (!verbose || !/\s/.test(ch)) {
+        out += ch;
+      }
+    }
+    src = out.replace(/\{(\d+),(\d+)\}/g, (whole, lo: string, hi: string) =>
+      Number(hi) > 1000 ? `{${Math.min(Number(lo), 1000)},1000}` : whole,
+    );
+  }
+  try {
+    RE2JS.compile(src);
+  } catch (e) {
+    return { problem: (e as Error).message.split("\n")[0] ?? "does not compile" };
+  }
+  return { source: src };
+}
+
+export interface PeerRule {
+  id: string;
+  /** Nosey Parker's own grouping: `np.<namespace>.<n>`. */
+  namespace: string;
+  /** Our provider for the rule, when we cover it. */
+  provider: string | undefined;
+  regex: RE2JS | undefined;
+  /** Why the pattern could not be used (untranslatable, or it misses its own examples). */
+  problem?: string;
+}
+
+/** Every Nosey Parker rule with its pattern compiled through `translateRustRegex`. */
+export function loadNoseyParkerRules(): PeerRule[] {
+  const dir = join(requirePeerDir(), "noseyparker-rules");
+  const rules: PeerRule[] = [];
+  for (const f of readdirSync(dir)
+    .filter((x) => x.endsWith(".yml"))
+    .sort()) {
+    const doc = YAML.parse(readFileSync(join(dir, f), "utf8")) as {
+      rules?: { id: string; pattern: string; examples?: string[] }[];
+    };
+    for (const r of doc.rules ?? []) {
+      const kinds = NOSEYPARKER_KINDS[r.id];
+      const rule: PeerRule = {
+        id: r.id,
+        namespace: r.id.split(".")[1] ?? r.id,
+        provider: kinds ? providerOf.get(kinds[0] as string) : undefined,
+        regex: undefined,
+      };
+      const t = translateRustRegex(r.pattern);
+      if ("problem" in t) rule.problem = t.problem;
+      else {
+        const re = RE2JS.compile(t.source);
+        // A translation that misses one of the rule's own examples is wrong: do not use it.
+        const miss = (r.examples ?? []).findIndex((x) => !re.matcher(x).find());
+        if (miss === -1) rule.regex = re;
+        else rule.problem = `translation misses its own example #${miss}`;
+      }
+      rules.push(rule);
+    }
+  }
+  return rules;
+}
+
+/** Span of a peer rule match: its first capture group (the secret, in Nosey Parker) or the whole match. */
+function peerSpans(re: RE2JS, text: string): [number, number][] {
+  const spans: [number, number][] = [];
+  const m = re.matcher(text);
+  let from = 0;
+  while (from <= text.length && m.find(from)) {
+    const g = re.groupCount() >= 1 && m.start(1) >= 0 ? 1 : 0;
+    spans.push([m.start(g), m.end(g)]);
+    from = m.end(0) > m.start(0) ? m.end(0) : m.start(0) + 1;
+  }
+  return spans;
+}
+
 export function loadNoseyParker(): PeerCase[] {
   const dir = join(requirePeerDir(), "noseyparker-rules");
   const cases: PeerCase[] = [];
@@ -277,7 +388,21 @@ export interface PeerScore {
     falsePositives: number;
     /** Nosey Parker negatives reported as any secret of the same provider (stricter). */
     sameProviderReports: number;
+    /**
+     * Nosey Parker negatives reported as a secret of the same provider where no Nosey Parker rule
+     * of that provider matches the reported span: the per-provider false positives.
+     */
+    providerFalsePositives: number;
   };
+  /** Per-provider false positives, by case name. */
+  providerFalsePositives: string[];
+  /**
+   * Same-provider reports not counted because one of Nosey Parker's own rules of that provider
+   * (same `np.<namespace>` or mapped to the same provider) matches the span: `case: our rule = np rule`.
+   */
+  excluded: string[];
+  /** Nosey Parker rules whose patterns could not be used for the exclusion, with the reason. */
+  untranslated: string[];
   missed: string[];
   falsePositives: string[];
   uncoveredSources: string[];
@@ -285,14 +410,37 @@ export interface PeerScore {
 }
 
 /** Scores one suite. Detection of ng/examples: any blocking token finding (secretlint: overlapping every expected range). */
-export function score(cases: PeerCase[], scan: (text: string) => Finding[]): PeerScore {
+export function score(
+  cases: PeerCase[],
+  scan: (text: string) => Finding[],
+  peerRules: PeerRule[] = [],
+): PeerScore {
   const s: PeerScore = {
-    covered: { positives: 0, detected: 0, negatives: 0, falsePositives: 0, sameProviderReports: 0 },
+    covered: {
+      positives: 0,
+      detected: 0,
+      negatives: 0,
+      falsePositives: 0,
+      sameProviderReports: 0,
+      providerFalsePositives: 0,
+    },
     missed: [],
     falsePositives: [],
+    providerFalsePositives: [],
+    excluded: [],
+    untranslated: peerRules.filter((r) => r.problem).map((r) => `${r.id} (${r.problem})`),
     uncoveredSources: [],
     uncoveredCases: 0,
   };
+  const namespaceOf = new Map(peerRules.map((r) => [r.id, r.namespace]));
+  /** Nosey Parker's rules of the case's provider: its namespace, or mapped to the same provider. */
+  const peerRulesFor = (c: PeerCase) =>
+    peerRules.filter(
+      (r) =>
+        r.regex &&
+        (r.namespace === namespaceOf.get(c.source) ||
+          (r.provider !== undefined && r.provider === c.provider)),
+    );
   const uncovered = new Set<string>();
   for (const c of cases) {
     if (!c.provider) {
@@ -312,8 +460,24 @@ export function score(cases: PeerCase[], scan: (text: string) => Finding[]): Pee
     } else {
       if (c.suite === "secretlint" && c.hasOptions) continue;
       s.covered.negatives++;
-      if (findings.some((f) => providerOf.get(f.rule) === c.provider))
-        s.covered.sameProviderReports++;
+      const same = findings.filter((f) => providerOf.get(f.rule) === c.provider);
+      if (same.length > 0) s.covered.sameProviderReports++;
+      if (c.suite === "noseyparker" && same.length > 0) {
+        const peers = peerRulesFor(c).map((r) => ({
+          id: r.id,
+          spans: peerSpans(r.regex as RE2JS, c.text),
+        }));
+        let unexplained = false;
+        for (const f of same) {
+          const by = peers.find((p) => p.spans.some(([a, b]) => a < f.end && b > f.start));
+          if (by) s.excluded.push(`${c.name}: ${f.rule} = ${by.id}`);
+          else unexplained = true;
+        }
+        if (unexplained) {
+          s.covered.providerFalsePositives++;
+          s.providerFalsePositives.push(c.name);
+        }
+      }
       const bad =
         c.suite === "secretlint"
           ? findings.length > 0
@@ -328,15 +492,27 @@ export function score(cases: PeerCase[], scan: (text: string) => Finding[]): Pee
   return s;
 }
 
+const pct = (a: number, b: number) => (b ? (100 * a) / b : 0).toFixed(1);
+
 export function formatScore(name: string, s: PeerScore): string {
-  const recall = s.covered.positives ? (100 * s.covered.detected) / s.covered.positives : 0;
-  const fp = s.covered.negatives ? (100 * s.covered.falsePositives) / s.covered.negatives : 0;
+  const c = s.covered;
+  if (name !== "noseyparker" && s.excluded.length === 0 && s.untranslated.length === 0) {
+    return [
+      `${name}: recall ${pct(c.detected, c.positives)}% (${c.detected}/${c.positives}), ` +
+        `false positives ${pct(c.falsePositives, c.negatives)}% (${c.falsePositives}/${c.negatives})`,
+      `  missed: ${s.missed.join(", ") || "none"}`,
+      `  false positives: ${s.falsePositives.join(", ") || "none"}`,
+      `  uncovered (${s.uncoveredCases} cases): ${s.uncoveredSources.join(", ")}`,
+    ].join("\n");
+  }
   return [
-    `${name}: recall ${recall.toFixed(1)}% (${s.covered.detected}/${s.covered.positives}), ` +
-      `false positives ${fp.toFixed(1)}% (${s.covered.falsePositives}/${s.covered.negatives}; ` +
-      `${s.covered.sameProviderReports} negatives hold another secret of the same provider)`,
+    `${name}: recall ${pct(c.detected, c.positives)}% (${c.detected}/${c.positives})`,
+    `  false positives per token kind: ${pct(c.falsePositives, c.negatives)}% (${c.falsePositives}/${c.negatives}): ${s.falsePositives.join(", ") || "none"}`,
+    `  false positives per provider: ${pct(c.providerFalsePositives, c.negatives)}% (${c.providerFalsePositives}/${c.negatives}): ${s.providerFalsePositives.join(", ") || "none"}`,
+    `    (${c.sameProviderReports} negatives reported as their provider; reports a Nosey Parker rule of that provider also matches are not counted:)`,
+    ...s.excluded.map((e) => `    excluded ${e}`),
+    `  Nosey Parker rules not usable for that check: ${s.untranslated.join(", ") || "none"}`,
     `  missed: ${s.missed.join(", ") || "none"}`,
-    `  false positives: ${s.falsePositives.join(", ") || "none"}`,
     `  uncovered (${s.uncoveredCases} cases): ${s.uncoveredSources.join(", ")}`,
   ].join("\n");
 }
