@@ -15,6 +15,9 @@ export interface CliIo {
   cwd?: string;
 }
 
+const CACHE_NOTE =
+  "$BOTTLEKIT_EXECPOLICY_CACHE_DIR, else $XDG_CACHE_HOME/bottlekit/execpolicy or ~/.cache/bottlekit/execpolicy; 'off' disables";
+
 const EXIT_HELP = `
 Exit codes:
   0    ok
@@ -70,6 +73,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       "JSON output (the default format; kept for symmetry with other bottlekit CLIs)",
     )
     .option("--pretty", "pretty-print the JSON")
+    .option("--no-cache", `do not use the compiled-policy cache for YAML files (${CACHE_NOTE})`)
     .argument("[argv...]", "the command to check, after --")
     .addHelpText(
       "after",
@@ -94,9 +98,10 @@ Examples:
     )
     .argument("<files...>", "policy files")
     .option("--json", "print one JSON document ({ ok, files, errors, warnings }) instead of text")
-    .action(async (files: string[], opts: { json?: boolean }) => {
+    .option("--no-cache", `do not use the compiled-policy cache for YAML files (${CACHE_NOTE})`)
+    .action(async (files: string[], opts: { json?: boolean; cache?: boolean }) => {
       const { testCommandAction } = await import("./commands/test.ts");
-      setExit(await testCommandAction(files, io, opts.json === true));
+      setExit(await testCommandAction(files, io, opts.json === true, opts.cache !== false));
     });
 
   program

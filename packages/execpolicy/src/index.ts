@@ -31,6 +31,7 @@ export {
 } from "./errors.ts";
 export {
   type LoadedFile,
+  type LoadOptions,
   type LoadResult,
   loadPolicyFiles,
   loadRulesDirectory,
@@ -57,5 +58,6 @@ export {
   type RuleMatch,
   type SourceLocation,
 } from "./policy.ts";
+export { CACHE_DIR_ENV, cacheDirFromEnv } from "./policy-cache.ts";
 export { isDangerousVariable, type ShellAnalysis, type ShellCommand } from "./shell/extract.ts";
 export { isBashParserLoaded, loadBashParser } from "./shell/parser.ts";

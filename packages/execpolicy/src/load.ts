@@ -8,8 +8,9 @@ import { amendmentRefusal } from "./amend.ts";
 import { parseRulesFile } from "./codex-rules.ts";
 import { stricter } from "./decision.ts";
 import type { Diagnostic } from "./diagnostic.ts";
-import type { parseNativePolicy } from "./native-format.ts";
+import { buildNativePolicy, type NormalizedNativePolicy } from "./native-build.ts";
 import { Policy } from "./policy.ts";
+import { cacheKey, readCachedPolicy, writeCachedPolicy } from "./policy-cache.ts";
 
 export interface PolicySource {
   /** Path shown in diagnostics and rule locations. */
@@ -35,6 +36,17 @@ export interface LoadResult {
   /** Rules that load but are probably a mistake (e.g. allowing `bash -lc` or `sudo` outright). */
   warnings: Diagnostic[];
   files: LoadedFile[];
+  /** With a cache directory: which native files were served from it and which were (re)written. */
+  cache?: { dir: string; hits: string[]; written: string[] };
+}
+
+export interface LoadOptions {
+  /**
+   * Directory of the compiled-policy cache for native (YAML) files, keyed by their content: a hit
+   * skips YAML parsing and schema validation. Off by default in the library; the CLI uses
+   * `$XDG_CACHE_HOME/bottlekit/execpolicy` (see `cacheDirFromEnv`).
+   */
+  cacheDir?: string | undefined;
 }
 
 function isDiagnostic(value: unknown): value is Diagnostic {
@@ -51,15 +63,18 @@ export function formatOf(path: string): "codex" | "native" {
   return /\.ya?ml$/i.test(path) ? "native" : "codex";
 }
 
-type NativeParser = typeof parseNativePolicy;
+type NativeNormalizer = (text: string, file: string) => NormalizedNativePolicy;
 
 /**
  * Loads policy sources in order. Never throws for a bad file: it is reported in `errors`.
- * The native (YAML + zod) parser is passed in so argv-only CLI runs never load zod.
+ * The native (YAML + zod) normaliser is passed in so CLI runs without YAML files, or whose YAML
+ * files are all in the cache (`cached`), never load zod. Freshly normalised files go to `fresh`.
  */
 export function loadSourcesWith(
   sources: readonly PolicySource[],
-  parseNative: NativeParser | undefined,
+  normalizeNative: NativeNormalizer | undefined,
+  cached?: ReadonlyMap<PolicySource, NormalizedNativePolicy>,
+  fresh?: Map<PolicySource, NormalizedNativePolicy>,
 ): LoadResult {
   const policy = new Policy();
   const errors: Diagnostic[] = [];
@@ -69,12 +84,16 @@ export function loadSourcesWith(
   for (const src of sources) {
     const format = src.format ?? formatOf(src.path);
     try {
-      if (format === "native" && !parseNative)
-        throw new Error("the native format parser is not available");
-      const parsed =
-        format === "native" && parseNative
-          ? parseNative(src.text, src.path, policy.hostExecutables)
-          : parseRulesFile(src.text, src.path, policy.hostExecutables);
+      let parsed: ReturnType<typeof parseRulesFile> | ReturnType<typeof buildNativePolicy>;
+      if (format === "native") {
+        let normalized = cached?.get(src);
+        if (normalized === undefined) {
+          if (!normalizeNative) throw new Error("the native format parser is not available");
+          normalized = normalizeNative(src.text, src.path);
+          fresh?.set(src, normalized);
+        }
+        parsed = buildNativePolicy(normalized, src.path, policy.hostExecutables);
+      } else parsed = parseRulesFile(src.text, src.path, policy.hostExecutables);
       if (parsed.exampleFailures.length > 0) {
         errors.push(...parsed.exampleFailures);
         files.push({ path: src.path, format, ok: false, rules: 0 });
@@ -132,8 +151,14 @@ function broadAllowWarnings(policy: Policy): Diagnostic[] {
   return out;
 }
 
-/** Reads and loads policy files (Codex `.rules` or native `.yaml`). Unreadable files are load errors. */
-export async function loadPolicyFiles(paths: readonly string[]): Promise<LoadResult> {
+/**
+ * Reads and loads policy files (Codex `.rules` or native `.yaml`). Unreadable files are load
+ * errors. With `options.cacheDir`, native files are looked up in the compiled-policy cache first.
+ */
+export async function loadPolicyFiles(
+  paths: readonly string[],
+  options: LoadOptions = {},
+): Promise<LoadResult> {
   const sources: PolicySource[] = [];
   const readErrors: Diagnostic[] = [];
   const order: (PolicySource | Diagnostic)[] = [];
@@ -155,10 +180,13 @@ export async function loadPolicyFiles(paths: readonly string[]): Promise<LoadRes
       expanded.push(join(path, e.name));
     }
   }
+  const keys = new Map<PolicySource, string>();
   for (const path of expanded) {
     try {
-      const text = await readFile(path, "utf8");
-      const s = { path, text };
+      const bytes = await readFile(path);
+      const s = { path, text: bytes.toString("utf8") };
+      if (options.cacheDir !== undefined && formatOf(path) === "native")
+        keys.set(s, cacheKey(bytes));
       sources.push(s);
       order.push(s);
     } catch (err) {
@@ -174,10 +202,28 @@ export async function loadPolicyFiles(paths: readonly string[]): Promise<LoadRes
       order.push(d);
     }
   }
-  const native = sources.some((s) => formatOf(s.path) === "native")
-    ? (await import("./native-format.ts")).parseNativePolicy
+  const cacheDir = options.cacheDir;
+  const cached = new Map<PolicySource, NormalizedNativePolicy>();
+  if (cacheDir !== undefined) {
+    for (const [s, key] of keys) {
+      const hit = await readCachedPolicy(cacheDir, key);
+      if (hit !== undefined) cached.set(s, hit);
+    }
+  }
+  const native = sources.some((s) => formatOf(s.path) === "native" && !cached.has(s))
+    ? (await import("./native-format.ts")).normalizeNativePolicy
     : undefined;
-  const result = loadSourcesWith(sources, native);
+  const fresh = new Map<PolicySource, NormalizedNativePolicy>();
+  const result = loadSourcesWith(sources, native, cached, fresh);
+  if (cacheDir !== undefined) {
+    const written: string[] = [];
+    for (const [s, value] of fresh) {
+      const key = keys.get(s);
+      if (key !== undefined && (await writeCachedPolicy(cacheDir, key, value)))
+        written.push(s.path);
+    }
+    result.cache = { dir: cacheDir, hits: [...cached.keys()].map((s) => s.path), written };
+  }
   if (readErrors.length === 0) return result;
   const files = order.map((o) =>
     "text" in o
@@ -185,15 +231,17 @@ export async function loadPolicyFiles(paths: readonly string[]): Promise<LoadRes
       : { path: o.file, format: formatOf(o.file), ok: false, rules: 0 },
   );
   return {
-    policy: result.policy,
+    ...result,
     errors: [...readErrors, ...result.errors],
-    warnings: result.warnings,
     files,
   };
 }
 
 /** Codex layout: every regular `*.rules` file of a directory, sorted by path. A missing directory loads nothing. */
-export async function loadRulesDirectory(dir: string): Promise<LoadResult> {
+export async function loadRulesDirectory(
+  dir: string,
+  options: LoadOptions = {},
+): Promise<LoadResult> {
   let names: string[] = [];
   try {
     const entries = await readdir(dir, { withFileTypes: true });
@@ -204,5 +252,8 @@ export async function loadRulesDirectory(dir: string): Promise<LoadResult> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
   }
-  return loadPolicyFiles(names.map((n) => join(dir, n)));
+  return loadPolicyFiles(
+    names.map((n) => join(dir, n)),
+    options,
+  );
 }

@@ -18,19 +18,21 @@
  */
 import { isMap, isSeq, LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
-import { checkExamples, normalizeNetworkHost, type PendingExamples } from "./codex-rules.ts";
+import { normalizeNetworkHost } from "./codex-rules.ts";
 import type { Decision } from "./decision.ts";
 import type { Diagnostic } from "./diagnostic.ts";
 import {
-  type NetworkProtocol,
-  type PatternAlternative,
-  type PatternPosition,
-  Policy,
-  type PrefixRule,
-  type RuleException,
-  type SourceLocation,
-} from "./policy.ts";
+  buildNativePolicy,
+  type NormalizedException,
+  type NormalizedNativePolicy,
+  type NormalizedNetworkRule,
+  type NormalizedRule,
+  normalizePattern,
+} from "./native-build.ts";
+import type { NetworkProtocol, Policy } from "./policy.ts";
 import { shlexSplit } from "./shlex.ts";
+
+export { KNOWN_VALUE_OPTIONS } from "./native-build.ts";
 
 const decisionSchema = z.enum(["allow", "prompt", "forbidden"]);
 const tokenSchema = z.string();
@@ -99,109 +101,6 @@ export type PolicyFile = z.infer<typeof policyFileSchema>;
 /** JSON Schema of the native policy format, generated from the zod schema. */
 export function policyJsonSchema(): Record<string, unknown> {
   return z.toJSONSchema(policyFileSchema, { io: "input" }) as Record<string, unknown>;
-}
-
-/** Options that take a separate value, for `options_anywhere: true`. */
-export const KNOWN_VALUE_OPTIONS: Readonly<Record<string, readonly string[]>> = {
-  git: [
-    "-C",
-    "-c",
-    "--git-dir",
-    "--work-tree",
-    "--namespace",
-    "--config-env",
-    "--exec-path",
-    "--super-prefix",
-  ],
-  kubectl: [
-    "-n",
-    "--namespace",
-    "--context",
-    "--cluster",
-    "--kubeconfig",
-    "-s",
-    "--server",
-    "--user",
-    "--token",
-    "--as",
-    "-l",
-    "--selector",
-  ],
-  docker: [
-    "-H",
-    "--host",
-    "--context",
-    "-c",
-    "--config",
-    "-l",
-    "--log-level",
-    "--tlscacert",
-    "--tlscert",
-    "--tlskey",
-  ],
-  helm: ["-n", "--namespace", "--kube-context", "--kubeconfig", "--repository-config"],
-  npm: ["--prefix", "-w", "--workspace", "--registry", "--userconfig"],
-  pnpm: ["-C", "--dir", "--filter", "-F", "-w", "--workspace"],
-  cargo: ["--manifest-path", "-Z", "--config", "-C", "--color"],
-  terraform: [],
-  tofu: [],
-  gh: ["-R", "--repo"],
-  aws: ["--profile", "--region", "--output", "--endpoint-url"],
-  gcloud: ["--project", "--account", "--configuration"],
-};
-
-const GLOB_CHARS = /[*?[]/;
-
-function compileToken(token: string): PatternAlternative {
-  if (!GLOB_CHARS.test(token) && !token.includes("\\")) return { literal: token };
-  let re = "^";
-  let literal = "";
-  let isGlob = false;
-  for (let i = 0; i < token.length; i++) {
-    const c = token[i] as string;
-    if (c === "\\" && i + 1 < token.length) {
-      const n = token[++i] as string;
-      literal += n;
-      re += n.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-    } else if (c === "*") {
-      isGlob = true;
-      re += "[\\s\\S]*";
-    } else if (c === "?") {
-      isGlob = true;
-      re += "[\\s\\S]";
-    } else if (c === "[") {
-      const end = token.indexOf("]", i + 2);
-      if (end < 0)
-        throw new Error(`unterminated '[' in glob ${JSON.stringify(token)} (escape it as \\[)`);
-      let cls = token.slice(i + 1, end);
-      const negate = cls.startsWith("!") || cls.startsWith("^");
-      if (negate) cls = cls.slice(1);
-      re += `[${negate ? "^" : ""}${cls.replace(/[\\\]^]/g, "\\$&")}]`;
-      isGlob = true;
-      i = end;
-    } else {
-      literal += c;
-      re += c.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-    }
-  }
-  if (!isGlob) return { literal };
-  // Token globs are anchored, linear-time regexes (no nested quantifiers).
-  return { glob: token, re: new RegExp(`${re}$`, "u") };
-}
-
-function compilePositions(
-  pattern: readonly (string | readonly string[])[],
-  allowGlobInHead: boolean,
-): { heads: string[]; rest: PatternPosition[] } {
-  const positions = pattern.map((p) => (typeof p === "string" ? [p] : [...p]));
-  const heads = (positions[0] ?? []).map((h) => {
-    const c = compileToken(h);
-    if (!("literal" in c) && !allowGlobInHead)
-      throw new Error(`the program (first token) cannot be a glob: ${JSON.stringify(h)}`);
-    return "literal" in c ? c.literal : h;
-  });
-  const rest = positions.slice(1).map((alts) => alts.map(compileToken));
-  return { heads, rest };
 }
 
 /** Line and column of a key path in the YAML document (1-based), or of the document start. */
@@ -324,12 +223,12 @@ export function validatePolicyFile(input: unknown): {
   return { value: parsed.data, warnings: [], errors: [] };
 }
 
-/** Parses and validates a native YAML policy file. Throws a Diagnostic on the first problem. */
-export function parseNativePolicy(
-  text: string,
-  file: string,
-  hostExecutablesSoFar?: ReadonlyMap<string, readonly string[]>,
-): { policy: Policy; exampleFailures: Diagnostic[]; defaultDecision?: Decision | undefined } {
+/**
+ * Parses and validates a native YAML policy file into its normalised form (plain JSON: what the
+ * compiled-policy cache stores). Throws a Diagnostic on the first problem. Examples are split but
+ * not checked: that depends on the host executables of earlier files, see `buildNativePolicy`.
+ */
+export function normalizeNativePolicy(text: string, file: string): NormalizedNativePolicy {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -355,18 +254,22 @@ export function parseNativePolicy(
     } satisfies Diagnostic;
   }
   const value = parsed.data;
-  const policy = new Policy();
-  if (value.default) policy.defaultDecision = value.default;
-  const fail = (path: PropertyKey[], message: string, hint?: string): never => {
+  const at = (path: PropertyKey[]) => {
     const p = locate(doc, lc, path);
+    return { line: p.line, column: p.col };
+  };
+  const fail = (path: PropertyKey[], message: string, hint?: string): never => {
+    const p = at(path);
     throw {
       file,
       line: p.line,
-      column: p.col,
+      column: p.column,
       message: `${pathString(path)}: ${message}`,
       hint,
     } satisfies Diagnostic;
   };
+  const out: NormalizedNativePolicy = { hostExecutables: [], rules: [], network: [] };
+  if (value.default) out.default = value.default;
   for (const [name, paths] of Object.entries(value.host_executables ?? {})) {
     if (name.includes("/")) fail(["host_executables", name], "must be a bare executable name");
     paths.forEach((path, i) => {
@@ -377,22 +280,19 @@ export function parseNativePolicy(
         );
       }
     });
-    policy.setHostExecutable(name, paths);
+    out.hostExecutables.push([name, paths]);
   }
-  const examples: PendingExamples[] = [];
   for (const [i, r] of value.rules.entries()) {
-    const pos = locate(doc, lc, ["rules", i]);
-    const source: SourceLocation = { file, line: pos.line, column: pos.col };
-    let compiled: { heads: string[]; rest: PatternPosition[] };
+    let compiled: { heads: string[]; rest: string[][] };
     try {
-      compiled = compilePositions(r.pattern, false);
+      compiled = normalizePattern(r.pattern);
     } catch (err) {
       return fail(["rules", i, "pattern"], (err as Error).message);
     }
-    const exceptions: RuleException[] = (r.except ?? []).map((ex, j) => {
-      let c: { heads: string[]; rest: PatternPosition[] };
+    const except = (r.except ?? []).map((ex, j): NormalizedException => {
+      let c: { heads: string[]; rest: string[][] };
       try {
-        c = compilePositions(ex.pattern, false);
+        c = normalizePattern(ex.pattern);
       } catch (err) {
         return fail(["rules", i, "except", j, "pattern"], (err as Error).message);
       }
@@ -403,38 +303,15 @@ export function parseNativePolicy(
           "an exception narrows its rule",
         );
       }
-      const epos = locate(doc, lc, ["rules", i, "except", j]);
-      return {
+      const e: NormalizedException = {
+        ...at(["rules", i, "except", j]),
         rest: c.rest,
         decision: ex.decision,
-        justification: ex.justification,
-        maxArgs: ex.max_args,
-        source: { file, line: epos.line, column: epos.col },
       };
+      if (ex.justification !== undefined) e.justification = ex.justification;
+      if (ex.max_args !== undefined) e.maxArgs = ex.max_args;
+      return e;
     });
-    const rules: PrefixRule[] = compiled.heads.map((program) => {
-      const optionsAnywhere =
-        r.options_anywhere === undefined || r.options_anywhere === false
-          ? undefined
-          : {
-              valueOptions: new Set(
-                r.options_anywhere === true
-                  ? (KNOWN_VALUE_OPTIONS[program] ?? [])
-                  : r.options_anywhere,
-              ),
-            };
-      return {
-        program,
-        rest: compiled.rest,
-        decision: r.decision,
-        justification: r.justification,
-        source,
-        optionsAnywhere,
-        maxArgs: r.max_args,
-        exceptions: exceptions.length > 0 ? exceptions : undefined,
-      };
-    });
-    for (const rule of rules) policy.addRule(rule);
     const toExample = (key: "match" | "not_match") =>
       (r[key] ?? []).map((ex, j) => {
         if (typeof ex !== "string") return { argv: ex, text: ex.join(" ") };
@@ -443,9 +320,20 @@ export function parseNativePolicy(
           return fail(["rules", i, key, j], `invalid or empty example ${JSON.stringify(ex)}`);
         return { argv, text: ex };
       });
-    const match = toExample("match");
-    const notMatch = toExample("not_match");
-    if (match.length > 0 || notMatch.length > 0) examples.push({ rules, match, notMatch, source });
+    const rule: NormalizedRule = {
+      ...at(["rules", i]),
+      heads: compiled.heads,
+      rest: compiled.rest,
+      decision: r.decision,
+      except,
+      match: toExample("match"),
+      notMatch: toExample("not_match"),
+    };
+    if (r.justification !== undefined) rule.justification = r.justification;
+    if (r.options_anywhere !== undefined && r.options_anywhere !== false)
+      rule.optionsAnywhere = r.options_anywhere;
+    if (r.max_args !== undefined) rule.maxArgs = r.max_args;
+    out.rules.push(rule);
   }
   for (const [i, n] of (value.network ?? []).entries()) {
     let host: string;
@@ -456,20 +344,23 @@ export function parseNativePolicy(
     }
     const protocol: NetworkProtocol =
       n.protocol === "https_connect" || n.protocol === "http-connect" ? "https" : n.protocol;
-    const pos = locate(doc, lc, ["network", i]);
-    policy.networkRules.push({
+    const rule: NormalizedNetworkRule = {
+      ...at(["network", i]),
       host,
       protocol,
       decision: n.decision === "forbidden" ? "deny" : n.decision,
-      justification: n.justification,
-      source: { file, line: pos.line, column: pos.col },
-    });
+    };
+    if (n.justification !== undefined) rule.justification = n.justification;
+    out.network.push(rule);
   }
-  const hostExecutables = new Map(hostExecutablesSoFar);
-  for (const [k, v] of policy.hostExecutables) hostExecutables.set(k, v);
-  return {
-    policy,
-    exampleFailures: checkExamples(examples, hostExecutables),
-    defaultDecision: value.default,
-  };
+  return out;
+}
+
+/** Parses and validates a native YAML policy file. Throws a Diagnostic on the first problem. */
+export function parseNativePolicy(
+  text: string,
+  file: string,
+  hostExecutablesSoFar?: ReadonlyMap<string, readonly string[]>,
+): { policy: Policy; exampleFailures: Diagnostic[]; defaultDecision?: Decision | undefined } {
+  return buildNativePolicy(normalizeNativePolicy(text, file), file, hostExecutablesSoFar);
 }

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -146,6 +146,33 @@ describe("execpolicy check", () => {
       ),
     ).toBe(2);
     expect(codex.out()).toBe("");
+  });
+
+  it("YAML files go through the compiled-policy cache; --no-cache bypasses it", async () => {
+    const cache = join(dir, "cache");
+    const args = ["check", "-r", yaml, "-r", rules, "--shell", "terraform fmt && git push"];
+    const outputs: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const c = capture();
+      c.io.env = { BOTTLEKIT_EXECPOLICY_CACHE_DIR: cache };
+      expect(await run(args, c.io)).toBe(0);
+      expect(c.err()).toBe("");
+      outputs.push(c.out());
+    }
+    expect(outputs[1]).toBe(outputs[0]);
+    expect(JSON.parse(outputs[0] as string).decision).toBe("forbidden");
+    expect((await readdir(cache)).filter((f) => f.endsWith(".json"))).toHaveLength(1);
+
+    const other = join(dir, "cache-unused");
+    const c = capture();
+    c.io.env = { BOTTLEKIT_EXECPOLICY_CACHE_DIR: other };
+    expect(await run(["check", "--no-cache", ...args.slice(1)], c.io)).toBe(0);
+    expect(c.out()).toBe(outputs[0]);
+    await expect(readdir(other)).rejects.toThrow(/ENOENT/);
+    const t = capture();
+    t.io.env = { BOTTLEKIT_EXECPOLICY_CACHE_DIR: other };
+    expect(await run(["test", "--no-cache", yaml], t.io)).toBe(0);
+    await expect(readdir(other)).rejects.toThrow(/ENOENT/);
   });
 
   it("usage errors exit 2", async () => {

@@ -5,6 +5,7 @@ import { atLeast, type Decision } from "../decision.ts";
 import { formatDiagnostic } from "../diagnostic.ts";
 import { ExecPolicyError } from "../errors.ts";
 import { loadPolicyFiles } from "../load.ts";
+import { cacheDirFromEnv } from "../policy-cache.ts";
 
 export interface CheckFlags {
   rules: string[];
@@ -15,6 +16,8 @@ export interface CheckFlags {
   failOn?: "prompt" | "forbidden";
   pretty?: boolean;
   json?: boolean;
+  /** false with --no-cache: always parse and validate YAML files. */
+  cache?: boolean;
 }
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
@@ -59,7 +62,9 @@ export async function checkCommandAction(
       { hint: "drop --format codex to check a script" },
     );
   }
-  const loaded = await loadPolicyFiles(flags.rules);
+  const loaded = await loadPolicyFiles(flags.rules, {
+    cacheDir: flags.cache === false ? undefined : cacheDirFromEnv(io.env, io.cwd),
+  });
   for (const d of [...loaded.errors, ...loaded.warnings])
     io.stderr.write(`${formatDiagnostic(d)}\n`);
   const failedFiles = [...new Set(loaded.errors.map((d) => d.file))];

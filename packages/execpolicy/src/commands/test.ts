@@ -1,13 +1,21 @@
 import type { CliIo } from "../cli.ts";
 import { formatDiagnostic } from "../diagnostic.ts";
 import { loadPolicyFiles } from "../load.ts";
+import { cacheDirFromEnv } from "../policy-cache.ts";
 
 /**
  * `execpolicy test FILE…`: every match / not_match example must hold.
  * Exit 0 when all hold, 3 when an example fails, 2 when a file does not load.
  */
-export async function testCommandAction(files: string[], io: CliIo, json = false): Promise<number> {
-  const loaded = await loadPolicyFiles(files);
+export async function testCommandAction(
+  files: string[],
+  io: CliIo,
+  json = false,
+  cache = true,
+): Promise<number> {
+  const loaded = await loadPolicyFiles(files, {
+    cacheDir: cache ? cacheDirFromEnv(io.env, io.cwd) : undefined,
+  });
   const code = loaded.errors.some((d) => d.kind !== "example")
     ? 2
     : loaded.errors.length > 0
