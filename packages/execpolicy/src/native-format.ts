@@ -17,7 +17,7 @@
  * ```
  */
 import { isMap, isSeq, LineCounter, parseDocument } from "yaml";
-import { z } from "zod";
+import * as z from "zod";
 import { normalizeNetworkHost } from "./codex-rules.ts";
 import type { Decision } from "./decision.ts";
 import type { Diagnostic } from "./diagnostic.ts";
