@@ -89,6 +89,49 @@ network_rule("pypi.org", "https", "allow")
   });
 });
 
+describe("lambda", () => {
+  it("simple lambdas, defaults, closures by reference and sorted(key=)", () => {
+    const r = load(
+      [
+        `rule = lambda p, d="prompt": prefix_rule(pattern=p, decision=d)`,
+        `rule(["terraform"])`,
+        `rule(["rm"], d="forbidden")`,
+        `def tool(name):`,
+        `    mk = lambda sub: [name, sub]`,
+        `    name = name.upper()`,
+        `    return mk("x")`,
+        `prefix_rule(pattern=tool("gh"))`,
+        `prefix_rule(pattern=sorted(["bb", "a"], key=lambda s: len(s), reverse=True))`,
+      ].join("\n"),
+    );
+    expect(r.policy.rules().map((x) => `${describeRule(x)} → ${x.decision}`)).toEqual([
+      "terraform → prompt",
+      "rm → forbidden",
+      "GH x → allow",
+      "bb a → allow",
+    ]);
+  });
+
+  it("what Codex refuses, or what is beyond the subset, is a located load error", () => {
+    expect(loadError(`f = lambda x, x: x`)).toMatchObject({
+      line: 1,
+      column: 15,
+      message: "duplicated parameter name 'x'",
+    });
+    expect(loadError(`f = lambda *a: a`)).toMatchObject({
+      line: 1,
+      column: 12,
+      message: "*args and **kwargs are not supported",
+    });
+    expect(loadError(`f = lambda x: f(x)\nf(1)`).message).toMatch(/recursive call to 'lambda'/);
+    expect(loadError(`x = "a b".split(sep=" ")`)).toMatchObject({
+      line: 1,
+      message: "split() got an unexpected keyword argument 'sep'",
+    });
+    expect(loadError(`x = sorted(["a"], key=None)`).message).toMatch(/not callable/);
+  });
+});
+
 describe("load errors of the reference table, at file:line:col", () => {
   const cases: [string, string, RegExp][] = [
     [
@@ -200,6 +243,10 @@ describe("property: the loader never crashes", () => {
     '"""',
     "f'{x}'",
     "def f():",
+    "lambda",
+    "lambda x: ",
+    "f(x)",
+    "key=",
     "if",
     "else",
     "\\",
@@ -228,6 +275,13 @@ describe("property: the loader never crashes", () => {
       ),
       { numRuns: 500, seed: 11 },
     );
+  });
+
+  it("lambdas and closures cannot escape the step budget", () => {
+    const d = loadError(
+      `f = lambda n: [i for i in range(n)]\nfor a in range(100000):\n    f(100000)`,
+    );
+    expect(d.message).toMatch(/step budget/);
   });
 
   it("a huge loop is stopped by the step budget", () => {

@@ -163,103 +163,122 @@ export function parseRulesFile(
     column: ctx.pos.col,
   });
 
-  const prefixRule = new Builtin("prefix_rule", (args, kwargs, ctx) => {
-    const a = bindArgs(
-      "prefix_rule",
-      ["pattern", "decision", "match", "not_match", "justification", "canonical_matching"],
-      args,
-      kwargs,
-    );
-    const patternValue = a.get("pattern");
-    if (patternValue === undefined)
-      throw new ArgError("prefix_rule() missing required argument 'pattern'");
-    const pattern = asList(patternValue, "pattern");
-    if (pattern.length === 0) throw new ArgError("pattern cannot be empty");
-    const positions = pattern.map((el, i) => {
-      if (typeof el === "string") return [el];
-      if (Array.isArray(el)) {
-        const alts = asList(el, `pattern[${i}]`).map((x, j) => asString(x, `pattern[${i}][${j}]`));
-        if (alts.length === 0) throw new ArgError(`pattern[${i}]: alternatives cannot be empty`);
-        return alts;
-      }
-      throw new ArgError(
-        `pattern[${i}] must be a string or a list of strings, got ${typeName(el)} ${repr(el)}`,
+  const prefixRule = new Builtin(
+    "prefix_rule",
+    (args, kwargs, ctx) => {
+      const a = bindArgs(
+        "prefix_rule",
+        ["pattern", "decision", "match", "not_match", "justification", "canonical_matching"],
+        args,
+        kwargs,
       );
-    });
-    const decision = parseDecision(a.get("decision"));
-    // Codex 0.169 accepts canonical_matching (a bool) and applies it in its runtime; bottlekit's
-    // shell analysis always sees through wrappers, so it only needs to be type-checked here.
-    optBool(a.get("canonical_matching"), "canonical_matching");
-    const justification = optString(a.get("justification"), "justification");
-    if (justification !== undefined && justification.trim() === "")
-      throw new ArgError("justification cannot be empty");
-    const match = parseExamples(a.get("match"), "match");
-    const notMatch = parseExamples(a.get("not_match"), "not_match");
-    const source = loc(ctx);
-    const rest = positions.slice(1).map((alts) => alts.map((literal) => ({ literal })));
-    const rules: PrefixRule[] = [];
-    for (const head of positions[0] as string[]) {
-      const rule: PrefixRule = { program: head, rest, decision, justification, source };
-      rules.push(rule);
-      policy.addRule(rule);
-    }
-    if (match.length > 0 || notMatch.length > 0) examples.push({ rules, match, notMatch, source });
-    return null;
-  });
-
-  const hostExecutable = new Builtin("host_executable", (args, kwargs) => {
-    const a = bindArgs("host_executable", ["name", "paths"], args, kwargs);
-    const name = asString(required(a, "host_executable", "name"), "name");
-    if (name === "" || name.includes("/") || name.includes("\\")) {
-      throw new ArgError(
-        `host_executable name must be a bare executable name, got ${JSON.stringify(name)}`,
-      );
-    }
-    const paths = asList(required(a, "host_executable", "paths"), "paths").map((p, i) => {
-      const path = asString(p, `paths[${i}]`);
-      if (!path.startsWith("/"))
-        throw new ArgError(`host_executable path must be absolute: ${JSON.stringify(path)}`);
-      const base = path.slice(path.lastIndexOf("/") + 1);
-      if (base !== name)
+      const patternValue = a.get("pattern");
+      if (patternValue === undefined)
+        throw new ArgError("prefix_rule() missing required argument 'pattern'");
+      const pattern = asList(patternValue, "pattern");
+      if (pattern.length === 0) throw new ArgError("pattern cannot be empty");
+      const positions = pattern.map((el, i) => {
+        if (typeof el === "string") return [el];
+        if (Array.isArray(el)) {
+          const alts = asList(el, `pattern[${i}]`).map((x, j) =>
+            asString(x, `pattern[${i}][${j}]`),
+          );
+          if (alts.length === 0) throw new ArgError(`pattern[${i}]: alternatives cannot be empty`);
+          return alts;
+        }
         throw new ArgError(
-          `host_executable path ${JSON.stringify(path)} must have basename ${JSON.stringify(name)}`,
+          `pattern[${i}] must be a string or a list of strings, got ${typeName(el)} ${repr(el)}`,
         );
-      return path;
-    });
-    policy.setHostExecutable(name, paths);
-    return null;
-  });
+      });
+      const decision = parseDecision(a.get("decision"));
+      // Codex 0.169 accepts canonical_matching (a bool) and applies it in its runtime; bottlekit's
+      // shell analysis always sees through wrappers, so it only needs to be type-checked here.
+      optBool(a.get("canonical_matching"), "canonical_matching");
+      const justification = optString(a.get("justification"), "justification");
+      if (justification !== undefined && justification.trim() === "")
+        throw new ArgError("justification cannot be empty");
+      const match = parseExamples(a.get("match"), "match");
+      const notMatch = parseExamples(a.get("not_match"), "not_match");
+      const source = loc(ctx);
+      const rest = positions.slice(1).map((alts) => alts.map((literal) => ({ literal })));
+      const rules: PrefixRule[] = [];
+      for (const head of positions[0] as string[]) {
+        const rule: PrefixRule = { program: head, rest, decision, justification, source };
+        rules.push(rule);
+        policy.addRule(rule);
+      }
+      if (match.length > 0 || notMatch.length > 0)
+        examples.push({ rules, match, notMatch, source });
+      return null;
+    },
+    true,
+  );
 
-  const networkRule = new Builtin("network_rule", (args, kwargs, ctx) => {
-    const a = bindArgs(
-      "network_rule",
-      ["host", "protocol", "decision", "justification"],
-      args,
-      kwargs,
-    );
-    const host = normalizeNetworkHost(asString(required(a, "network_rule", "host"), "host"));
-    const protoRaw = asString(required(a, "network_rule", "protocol"), "protocol");
-    const protocol = PROTOCOLS[protoRaw];
-    if (protocol === undefined) {
-      throw new ArgError(
-        `invalid protocol: ${protoRaw} (expected http, https, socks5_tcp or socks5_udp)`,
+  const hostExecutable = new Builtin(
+    "host_executable",
+    (args, kwargs) => {
+      const a = bindArgs("host_executable", ["name", "paths"], args, kwargs);
+      const name = asString(required(a, "host_executable", "name"), "name");
+      if (name === "" || name.includes("/") || name.includes("\\")) {
+        throw new ArgError(
+          `host_executable name must be a bare executable name, got ${JSON.stringify(name)}`,
+        );
+      }
+      const paths = asList(required(a, "host_executable", "paths"), "paths").map((p, i) => {
+        const path = asString(p, `paths[${i}]`);
+        if (!path.startsWith("/"))
+          throw new ArgError(`host_executable path must be absolute: ${JSON.stringify(path)}`);
+        const base = path.slice(path.lastIndexOf("/") + 1);
+        if (base !== name)
+          throw new ArgError(
+            `host_executable path ${JSON.stringify(path)} must have basename ${JSON.stringify(name)}`,
+          );
+        return path;
+      });
+      policy.setHostExecutable(name, paths);
+      return null;
+    },
+    true,
+  );
+
+  const networkRule = new Builtin(
+    "network_rule",
+    (args, kwargs, ctx) => {
+      const a = bindArgs(
+        "network_rule",
+        ["host", "protocol", "decision", "justification"],
+        args,
+        kwargs,
       );
-    }
-    const d = asString(required(a, "network_rule", "decision"), "decision");
-    const decision =
-      d === "deny" || d === "forbidden" ? "deny" : d === "allow" || d === "prompt" ? d : undefined;
-    if (decision === undefined) throw new ArgError(`invalid decision: ${d}`);
-    const justification = optString(a.get("justification"), "justification");
-    if (justification !== undefined && justification.trim() === "")
-      throw new ArgError("justification cannot be empty");
-    const rule: NetworkRule = { host, protocol, decision, justification, source: loc(ctx) };
-    policy.networkRules.push(rule);
-    return null;
-  });
+      const host = normalizeNetworkHost(asString(required(a, "network_rule", "host"), "host"));
+      const protoRaw = asString(required(a, "network_rule", "protocol"), "protocol");
+      const protocol = PROTOCOLS[protoRaw];
+      if (protocol === undefined) {
+        throw new ArgError(
+          `invalid protocol: ${protoRaw} (expected http, https, socks5_tcp or socks5_udp)`,
+        );
+      }
+      const d = asString(required(a, "network_rule", "decision"), "decision");
+      const decision =
+        d === "deny" || d === "forbidden"
+          ? "deny"
+          : d === "allow" || d === "prompt"
+            ? d
+            : undefined;
+      if (decision === undefined) throw new ArgError(`invalid decision: ${d}`);
+      const justification = optString(a.get("justification"), "justification");
+      if (justification !== undefined && justification.trim() === "")
+        throw new ArgError("justification cannot be empty");
+      const rule: NetworkRule = { host, protocol, decision, justification, source: loc(ctx) };
+      policy.networkRules.push(rule);
+      return null;
+    },
+    true,
+  );
 
   try {
     const module = parseModule(text);
-    new Interpreter([prefixRule, hostExecutable, networkRule]).run(module);
+    new Interpreter([prefixRule, hostExecutable, networkRule], file).run(module);
   } catch (err) {
     if (err instanceof StarlarkSyntaxError || err instanceof StarlarkRuntimeError) {
       throw { file, line: err.line, column: err.col, message: err.message } satisfies Diagnostic;

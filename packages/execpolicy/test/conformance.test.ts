@@ -443,3 +443,93 @@ describe("Starlark features give the same rules as codex", () => {
     });
   }
 });
+
+/** Ours and Codex on the very same file path (Starlark prints user functions as `path.name`). */
+async function samePath(text: string, argv: string[]) {
+  const f = join(dir, `same-${counter++}.rules`);
+  await writeFile(f, text);
+  const r = await runCodexCheck([f], argv, { cwd, env });
+  const loaded = loadPolicySources([{ path: f, text }]);
+  return {
+    codexLoaded: r.code === 0,
+    codex: r.code === 0 ? r.stdout : r.stderr.split("\n").slice(0, 8).join("\n"),
+    oursLoaded: loaded.errors.length === 0,
+    ours:
+      loaded.errors.length === 0
+        ? `${renderCodex(loaded.policy.match(argv, { cwd, home: dir }))}\n`
+        : JSON.stringify(loaded.errors),
+  };
+}
+
+describe("lambda, closures and keyword arguments give the same rules as codex", () => {
+  const same: [string, string[]][] = [
+    [`f = lambda x: ["git", x]\nprefix_rule(pattern=f("status"))`, ["git", "status"]],
+    [
+      `rule = lambda p, d="prompt": prefix_rule(pattern=p, decision=d)\nrule(["git"])\nrule(["rm"], d="forbidden")`,
+      ["rm", "-rf"],
+    ],
+    [`f = lambda x: lambda y: [x, y]\nprefix_rule(pattern=f("git")("log"))`, ["git", "log"]],
+    [`prefix_rule(pattern=["git"], decision=(lambda: "prompt")())`, ["git"]],
+    // closures see the enclosing variables by reference, at call time
+    [
+      `def outer(p):\n    f = lambda x: [p, x]\n    p = "npm"\n    return f("test")\nprefix_rule(pattern=outer("git"))`,
+      ["npm", "test"],
+    ],
+    [
+      `def outer(p):\n    def inner(x):\n        return [p, x]\n    return inner("status")\nprefix_rule(pattern=outer("git"))`,
+      ["git", "status"],
+    ],
+    [
+      `f = lambda x: [n, x]\nn = "git"\nprefix_rule(pattern=f("push"), decision="forbidden")`,
+      ["git", "push"],
+    ],
+    [`fs = [lambda: i for i in ["git", "ls"]]\nprefix_rule(pattern=[fs[0]()])`, ["ls"]],
+    [
+      `T = sorted(["b1", "a", "b2"], key=lambda s: s[0], reverse=True)\nprefix_rule(pattern=T)`,
+      ["b1", "b2", "a"],
+    ],
+    [`prefix_rule(pattern=sorted(["ccc", "a", "bb"], key=len))`, ["a", "bb", "ccc"]],
+    [`prefix_rule(pattern=sorted(["a", "b"], reverse=True))`, ["b", "a"]],
+    [
+      `f = lambda x: [x]\ndef g():\n    pass\nprefix_rule(pattern=f("x"), justification=str(f) + " " + repr(g) + " " + str(len) + " " + str([f]))`,
+      ["x"],
+    ],
+    [
+      `prefix_rule(pattern=["{a}".format(a="git"), "{0}{0}".format("x"), "{{{}}}".format("y"), "{a!r}".format(a="q")])`,
+      ["git", "xx", "{y}", '"q"'],
+    ],
+  ];
+  for (const [text, argv] of same) {
+    it(text.split("\n")[0] ?? text, async () => {
+      const r = await samePath(text, argv);
+      expect(r.codexLoaded, r.codex).toBe(true);
+      expect(r.ours).toBe(r.codex);
+      expect(JSON.parse(r.ours).matchedRules.length).toBeGreaterThan(0);
+    });
+  }
+
+  const rejectedByBoth = [
+    `f = lambda x, x: [x]`,
+    `f = lambda x=1, y: [x]\nf(1, 2)`,
+    `f = lambda x: f(x)\nprefix_rule(pattern=f("git"))`,
+    `f = lambda x: [x, y]\nprefix_rule(pattern=f("git"))`,
+    `f = lambda x: [x]\nprefix_rule(pattern=f())`,
+    `f = lambda x: x = 1`,
+    `prefix_rule(pattern=sorted(["b", "a"], reverse=1))`,
+    `prefix_rule(pattern=sorted(["b", "a"], key=None))`,
+    `prefix_rule(pattern=sorted(["b", "a"], foo=len))`,
+    `prefix_rule(pattern="a,b".split(sep=","))`,
+    `prefix_rule(pattern=[str(len(x=[1]))])`,
+    `prefix_rule(pattern=["{:>3}".format("q")])`,
+    `prefix_rule(pattern=["{} {1}".format("p", "q")])`,
+    `prefix_rule(pattern=["{b}".format(a=1)])`,
+    `def f(x, x):\n    return [x]`,
+  ];
+  for (const text of rejectedByBoth) {
+    it(`rejected by both: ${text.split("\n")[0]}`, async () => {
+      const r = await samePath(text, ["git"]);
+      expect(r.codexLoaded, r.codex).toBe(false);
+      expect(r.oursLoaded, r.ours).toBe(false);
+    });
+  }
+});

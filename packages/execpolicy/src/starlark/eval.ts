@@ -2,7 +2,7 @@
  * Tree-walking evaluator for the Starlark subset. Deterministic and bounded: a step budget stops
  * runaway loops and recursion is refused (as in Starlark), so a hostile rules file cannot hang a load.
  */
-import type { CompClause, Expr, Pos, Stmt, Target } from "./parser.ts";
+import type { CompClause, Expr, Param, Pos, Stmt, Target } from "./parser.ts";
 
 export class Tuple {
   constructor(readonly items: readonly Value[]) {}
@@ -10,19 +10,31 @@ export class Tuple {
 
 export interface CallContext {
   pos: Pos;
+  /** Calls a Starlark callable (e.g. the `key` of `sorted`). */
+  invoke: (fn: Value, args: Value[]) => Value;
 }
 
 export class Builtin {
   constructor(
     readonly name: string,
     readonly fn: (args: Value[], kwargs: [string, Value][], ctx: CallContext) => Value,
+    /** False: keyword arguments are refused before `fn` runs (Starlark rejects unknown ones). */
+    readonly acceptsKwargs = false,
   ) {}
 }
 
+/** A `def` or `lambda`. It sees the variables of the scope it was created in, by reference (as in Starlark). */
 export class UserFunction {
   constructor(
-    readonly def: Extract<Stmt, { t: "def" }>,
+    /** The def's name, or `lambda`. */
+    readonly name: string,
+    /** `module.name`, as Starlark prints a function (the module is the policy file's path). */
+    readonly qualifiedName: string,
+    readonly params: readonly Param[],
+    readonly body: { readonly block: Stmt[] } | { readonly expr: Expr },
     readonly defaults: (Value | undefined)[],
+    /** The enclosing function's scope; undefined at module level (globals are looked up anyway). */
+    readonly closure: Map<string, Value> | undefined,
   ) {}
 }
 
@@ -69,7 +81,7 @@ export function repr(v: Value): string {
   if (v instanceof Tuple)
     return `(${v.items.map(repr).join(", ")}${v.items.length === 1 ? "," : ""})`;
   if (v instanceof Map) return `{${[...v].map(([k, x]) => `${repr(k)}: ${repr(x)}`).join(", ")}}`;
-  return `<function ${v instanceof Builtin ? v.name : v.def.name}>`;
+  return v instanceof Builtin ? v.name : v.qualifiedName;
 }
 
 function str(v: Value): string {
@@ -115,9 +127,27 @@ export class Interpreter {
   }
   private readonly stack: UserFunction[] = [];
   readonly globals = new Map<string, Value>();
+  /** Enclosing scope of a function's local scope (closures); globals come last, for every scope. */
+  private readonly parents = new WeakMap<Map<string, Value>, Map<string, Value>>();
 
-  constructor(builtins: Builtin[]) {
+  /** `moduleName` (the policy file's path) prefixes user functions when printed, as in Codex. */
+  constructor(
+    builtins: Builtin[],
+    private readonly moduleName = "",
+  ) {
     for (const b of [...standardBuiltins(), ...builtins]) this.globals.set(b.name, b);
+  }
+
+  private makeFunction(
+    name: string,
+    params: readonly Param[],
+    body: UserFunction["body"],
+    env: Map<string, Value>,
+  ): UserFunction {
+    const defaults = params.map((p) => (p.default ? this.eval(p.default, env) : undefined));
+    const qualified = this.moduleName ? `${this.moduleName}.${name}` : name;
+    const closure = env === this.globals ? undefined : env;
+    return new UserFunction(name, qualified, params, body, defaults, closure);
   }
 
   run(module: Stmt[]): void {
@@ -198,11 +228,9 @@ export class Interpreter {
       }
       case "if":
         return this.execBlock(truthy(this.eval(s.cond, env)) ? s.body : s.orelse, env, inLoop);
-      case "def": {
-        const defaults = s.params.map((p) => (p.default ? this.eval(p.default, env) : undefined));
-        env.set(s.name, new UserFunction(s, defaults));
+      case "def":
+        env.set(s.name, this.makeFunction(s.name, s.params, { block: s.body }, env));
         return undefined;
-      }
       case "return":
         if (env === this.globals)
           throw new StarlarkRuntimeError("'return' outside a function", s.line, s.col);
@@ -260,11 +288,11 @@ export class Interpreter {
   }
 
   private lookup(name: string, env: Map<string, Value>, p: Pos): Value {
-    const v = env.get(name) ?? this.globals.get(name);
-    if (v === undefined && !env.has(name) && !this.globals.has(name)) {
-      throw new StarlarkRuntimeError(`variable '${name}' is not defined`, p.line, p.col);
+    for (let scope: Map<string, Value> | undefined = env; scope; scope = this.parents.get(scope)) {
+      if (scope.has(name)) return scope.get(name) as Value;
     }
-    return v as Value;
+    if (this.globals.has(name)) return this.globals.get(name) as Value;
+    throw new StarlarkRuntimeError(`variable '${name}' is not defined`, p.line, p.col);
   }
 
   private iterable(v: Value, p: Pos): readonly Value[] {
@@ -302,9 +330,13 @@ export class Interpreter {
         }
         return m;
       }
+      case "lambda":
+        return this.makeFunction("lambda", e.params, { expr: e.body }, env);
       case "comp": {
         const out: Value[] = [];
         const scope = new Map(env);
+        const parent = this.parents.get(env);
+        if (parent) this.parents.set(scope, parent);
         this.comprehension(e.clauses, 0, e.elt, scope, out);
         return out;
       }
@@ -489,9 +521,23 @@ export class Interpreter {
     const fn = this.eval(e.fn, env);
     const args = e.args.map((a) => this.eval(a, env));
     const kwargs: [string, Value][] = e.kwargs.map(([k, v]) => [k, this.eval(v, env)]);
+    return this.callValue(fn, args, kwargs, e);
+  }
+
+  private callValue(fn: Value, args: Value[], kwargs: [string, Value][], e: Pos): Value {
     if (fn instanceof Builtin) {
+      if (!fn.acceptsKwargs && kwargs.length > 0) {
+        throw new StarlarkRuntimeError(
+          `${fn.name}() got an unexpected keyword argument '${(kwargs[0] as [string, Value])[0]}'`,
+          e.line,
+          e.col,
+        );
+      }
       try {
-        return fn.fn(args, kwargs, { pos: e });
+        return fn.fn(args, kwargs, {
+          pos: e,
+          invoke: (f, a) => this.callValue(f, a, [], e),
+        });
       } catch (err) {
         if (err instanceof StarlarkRuntimeError) throw err;
         throw new StarlarkRuntimeError(
@@ -502,52 +548,43 @@ export class Interpreter {
       }
     }
     if (fn instanceof UserFunction) {
+      const name = fn.name;
       if (this.stack.includes(fn))
-        throw new StarlarkRuntimeError(
-          `recursive call to '${fn.def.name}' is not allowed`,
-          e.line,
-          e.col,
-        );
-      const params = fn.def.params;
+        throw new StarlarkRuntimeError(`recursive call to '${name}' is not allowed`, e.line, e.col);
+      const params = fn.params;
       if (args.length > params.length) {
         throw new StarlarkRuntimeError(
-          `${fn.def.name}() takes ${params.length} arguments but ${args.length} were given`,
+          `${name}() takes ${params.length} arguments but ${args.length} were given`,
           e.line,
           e.col,
         );
       }
       const local = new Map<string, Value>();
+      if (fn.closure) this.parents.set(local, fn.closure);
       for (const [i, a] of args.entries()) local.set((params[i] as { name: string }).name, a);
       for (const [k, v] of kwargs) {
         if (!params.some((p) => p.name === k))
           throw new StarlarkRuntimeError(
-            `${fn.def.name}() got an unexpected keyword argument '${k}'`,
+            `${name}() got an unexpected keyword argument '${k}'`,
             e.line,
             e.col,
           );
         if (local.has(k))
-          throw new StarlarkRuntimeError(
-            `${fn.def.name}() got multiple values for '${k}'`,
-            e.line,
-            e.col,
-          );
+          throw new StarlarkRuntimeError(`${name}() got multiple values for '${k}'`, e.line, e.col);
         local.set(k, v);
       }
       params.forEach((p, i) => {
         if (!local.has(p.name)) {
           const d = fn.defaults[i];
           if (d === undefined)
-            throw new StarlarkRuntimeError(
-              `${fn.def.name}() missing argument '${p.name}'`,
-              e.line,
-              e.col,
-            );
+            throw new StarlarkRuntimeError(`${name}() missing argument '${p.name}'`, e.line, e.col);
           local.set(p.name, d);
         }
       });
       this.stack.push(fn);
       try {
-        const r = this.execBlock(fn.def.body, local, false);
+        if ("expr" in fn.body) return this.eval(fn.body.expr, local);
+        const r = this.execBlock(fn.body.block, local, false);
         return r instanceof ReturnSignal ? r.value : null;
       } finally {
         this.stack.pop();
@@ -575,7 +612,10 @@ function percentFormat(format: string, arg: Value, p: Pos): string {
   return out;
 }
 
-const STRING_METHODS: Record<string, (s: string, args: Value[]) => Value> = {
+const STRING_METHODS: Record<
+  string,
+  (s: string, args: Value[], kwargs: [string, Value][]) => Value
+> = {
   split: (s, [sep, max]) => {
     if (sep === undefined || sep === null) return s.split(/\s+/).filter((x) => x !== "");
     if (typeof sep !== "string" || sep === "")
@@ -603,13 +643,50 @@ const STRING_METHODS: Record<string, (s: string, args: Value[]) => Value> = {
       throw new Error("replace() takes two strings");
     return s.split(a).join(b);
   },
-  format: (s, args) => {
-    let k = 0;
-    return s.replace(/\{(\d*)\}/g, (_, idx: string) => {
-      const v = args[idx === "" ? k++ : Number(idx)];
-      if (v === undefined) throw new Error("format() has fewer arguments than placeholders");
-      return str(v);
-    });
+  format: (s, args, kwargs) => {
+    // {} / {0} / {name}, optionally !r or !s; {{ and }} are literal braces. Anything else is an error.
+    let auto = 0;
+    let mode: "auto" | "manual" | undefined;
+    let out = "";
+    for (let i = 0; i < s.length; i++) {
+      const c = s[i] as string;
+      if (c === "}") {
+        if (s[i + 1] !== "}") throw new Error("format(): single '}' (write '}}' for a brace)");
+        out += "}";
+        i++;
+        continue;
+      }
+      if (c !== "{") {
+        out += c;
+        continue;
+      }
+      if (s[i + 1] === "{") {
+        out += "{";
+        i++;
+        continue;
+      }
+      const end = s.indexOf("}", i);
+      const m =
+        end < 0 ? null : /^([0-9]*|[A-Za-z_][A-Za-z0-9_]*)(?:!([rs]))?$/.exec(s.slice(i + 1, end));
+      if (!m) throw new Error(`format(): unsupported field ${JSON.stringify(s.slice(i, end + 1))}`);
+      const field = m[1] as string;
+      let v: Value | undefined;
+      if (field === "" || /^[0-9]/.test(field)) {
+        const kind = field === "" ? "auto" : "manual";
+        if (mode !== undefined && mode !== kind)
+          throw new Error("format(): cannot mix {} and {0} fields");
+        mode = kind;
+        v = args[field === "" ? auto++ : Number(field)];
+        if (v === undefined) throw new Error("format() has fewer arguments than placeholders");
+      } else {
+        const kw = kwargs.find(([k]) => k === field);
+        if (!kw) throw new Error(`format(): no argument named '${field}'`);
+        v = kw[1];
+      }
+      out += m[2] === "r" ? repr(v) : str(v);
+      i = end;
+    }
+    return out;
   },
 };
 
@@ -620,7 +697,7 @@ function boundMethod(obj: Value, name: string, p: Pos, guard: (v: Value) => void
   };
   if (typeof obj === "string") {
     const m = STRING_METHODS[name] ?? fail();
-    return new Builtin(`${name}`, (args) => m(obj, args));
+    return new Builtin(`${name}`, (args, kwargs) => m(obj, args, kwargs), name === "format");
   }
   if (Array.isArray(obj)) {
     if (name === "append") {
@@ -718,14 +795,18 @@ function standardBuiltins(): Builtin[] {
       if (v instanceof Tuple) return v;
       throw new Error(`tuple() of ${typeName(v)}`);
     }),
-    new Builtin("dict", (args, kwargs) => {
-      const m = new Map<Value, Value>();
-      const v = args[0];
-      if (v instanceof Map) for (const [k, x] of v) m.set(k, x);
-      else if (v !== undefined) throw new Error("dict() takes a dict and keyword arguments");
-      for (const [k, x] of kwargs) m.set(k, x);
-      return m;
-    }),
+    new Builtin(
+      "dict",
+      (args, kwargs) => {
+        const m = new Map<Value, Value>();
+        const v = args[0];
+        if (v instanceof Map) for (const [k, x] of v) m.set(k, x);
+        else if (v !== undefined) throw new Error("dict() takes a dict and keyword arguments");
+        for (const [k, x] of kwargs) m.set(k, x);
+        return m;
+      },
+      true,
+    ),
     new Builtin("reversed", (args) => {
       const v = args[0];
       const items = Array.isArray(v) ? v : v instanceof Tuple ? v.items : undefined;
@@ -768,16 +849,42 @@ function standardBuiltins(): Builtin[] {
         (_, i) => new Tuple(lists.map((l) => (l as Value[])[i] as Value)),
       );
     }),
-    new Builtin("sorted", (args) => {
-      const v = args[0];
-      const items = Array.isArray(v) ? v : v instanceof Tuple ? v.items : undefined;
-      need(
-        items !== undefined &&
-          (items.every((x) => typeof x === "string") || items.every((x) => typeof x === "number")),
-        "sorted() takes a list of strings or of ints",
-      );
-      return [...(items as (string | number)[])].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    }),
+    new Builtin(
+      "sorted",
+      (args, kwargs, ctx) => {
+        need(args.length === 1, "sorted() takes exactly one positional argument");
+        const v = args[0];
+        const items = Array.isArray(v) ? v : v instanceof Tuple ? v.items : undefined;
+        need(items !== undefined, "sorted() takes a list");
+        let key: Value | undefined;
+        let reverse = false;
+        for (const [k, x] of kwargs) {
+          if (k === "key") key = x;
+          else if (k === "reverse") {
+            need(typeof x === "boolean", "sorted(): reverse must be a bool");
+            reverse = x as boolean;
+          } else throw new Error(`sorted() got an unexpected keyword argument '${k}'`);
+        }
+        const list = items as readonly Value[];
+        const keys = key === undefined ? list : list.map((x) => ctx.invoke(key as Value, [x]));
+        need(
+          keys.every((x) => typeof x === "string") || keys.every((x) => typeof x === "number"),
+          "sorted() compares strings with strings or ints with ints",
+        );
+        const order = list.map((_, i) => i);
+        const k = keys as (string | number)[];
+        // stable in both directions, as in Starlark (equal keys keep their order)
+        const cmp = (a: number, b: number) =>
+          (k[a] as string | number) < (k[b] as string | number)
+            ? -1
+            : (k[a] as string | number) > (k[b] as string | number)
+              ? 1
+              : 0;
+        order.sort((a, b) => (reverse ? cmp(b, a) : cmp(a, b)));
+        return order.map((i) => list[i] as Value);
+      },
+      true,
+    ),
     new Builtin("range", (args) => {
       need(
         args.length >= 1 && args.length <= 2 && args.every((a) => typeof a === "number"),

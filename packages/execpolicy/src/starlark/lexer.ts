@@ -51,7 +51,6 @@ const KEYWORDS_UNSUPPORTED = new Set([
   "assert",
   "async",
   "await",
-  "lambda",
   "is",
   "as",
 ]);

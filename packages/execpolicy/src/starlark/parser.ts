@@ -26,7 +26,14 @@ export type Expr =
   | ({ t: "slice"; obj: Expr; start: Expr | undefined; end: Expr | undefined } & Pos)
   | ({ t: "bin"; op: string; left: Expr; right: Expr } & Pos)
   | ({ t: "unary"; op: string; operand: Expr } & Pos)
-  | ({ t: "cond"; test: Expr; ifTrue: Expr; orelse: Expr } & Pos);
+  | ({ t: "cond"; test: Expr; ifTrue: Expr; orelse: Expr } & Pos)
+  | ({ t: "lambda"; params: Param[]; body: Expr } & Pos);
+
+/** A function parameter: a name and an optional default (evaluated when the function is created). */
+export interface Param {
+  name: string;
+  default?: Expr;
+}
 
 export type CompClause = { kind: "for"; target: Target; iter: Expr } | { kind: "if"; cond: Expr };
 
@@ -40,7 +47,7 @@ export type Stmt =
   | ({ t: "assign"; target: Target; op: "=" | "+="; value: Expr } & Pos)
   | ({ t: "for"; target: Target; iter: Expr; body: Stmt[] } & Pos)
   | ({ t: "if"; cond: Expr; body: Stmt[]; orelse: Stmt[] } & Pos)
-  | ({ t: "def"; name: string; params: { name: string; default?: Expr }[]; body: Stmt[] } & Pos)
+  | ({ t: "def"; name: string; params: Param[]; body: Stmt[] } & Pos)
   | ({ t: "return"; value?: Expr } & Pos)
   | ({ t: "pass" | "break" | "continue" } & Pos);
 
@@ -59,6 +66,7 @@ const RESERVED = new Set([
   "or",
   "not",
   "load",
+  "lambda",
 ]);
 
 export function parseModule(src: string): Stmt[] {
@@ -155,18 +163,7 @@ class Parser {
           this.next();
           const name = this.expectKind("name", "a function name").value;
           this.expectOp("(");
-          const params: { name: string; default?: Expr }[] = [];
-          while (!this.isOp(")")) {
-            if (this.isOp("*") || this.isOp("**"))
-              this.fail("*args and **kwargs are not supported");
-            const p = this.expectKind("name", "a parameter name").value;
-            if (this.isOp("=")) {
-              this.next();
-              params.push({ name: p, default: this.test() });
-            } else params.push({ name: p });
-            if (!this.isOp(")")) this.expectOp(",");
-          }
-          this.next();
+          const params = this.params(")");
           return [{ t: "def", name, params, body: this.block(), ...pos }];
         }
         case "load":
@@ -295,8 +292,40 @@ class Parser {
     );
   }
 
+  /** Parameters up to and including `close` (`)` for def, `:` for lambda), checked as Starlark does. */
+  private params(close: ")" | ":"): Param[] {
+    const params: Param[] = [];
+    while (!this.isOp(close)) {
+      if (this.isOp("*") || this.isOp("**")) this.fail("*args and **kwargs are not supported");
+      const t = this.peek();
+      const p = this.expectKind("name", "a parameter name").value;
+      if (params.some((x) => x.name === p))
+        throw new StarlarkSyntaxError(`duplicated parameter name '${p}'`, t.line, t.col);
+      if (this.isOp("=")) {
+        this.next();
+        params.push({ name: p, default: this.test() });
+      } else {
+        if (params.some((x) => x.default !== undefined))
+          throw new StarlarkSyntaxError(
+            `parameter '${p}' without a default follows a parameter with one`,
+            t.line,
+            t.col,
+          );
+        params.push({ name: p });
+      }
+      if (!this.isOp(close)) this.expectOp(",");
+    }
+    this.next();
+    return params;
+  }
+
   private test(): Expr {
-    if (this.isName("lambda")) this.fail("lambda is not supported");
+    if (this.isName("lambda")) {
+      const t = this.next();
+      const params = this.params(":");
+      // the body is a single expression (it may itself be a lambda or a conditional)
+      return { t: "lambda", params, body: this.test(), line: t.line, col: t.col };
+    }
     const e = this.orExpr();
     if (this.isName("if")) {
       this.next();
