@@ -248,6 +248,55 @@ describe("every command anywhere", () => {
     expect(checkShellSync(q, `${"nohup ".repeat(40)}rm -rf /`).decision).toBe("prompt");
   });
 
+  it("coproc NAME { … } (misparsed by tree-sitter-bash) is analysed like a command group", () => {
+    const q = rules(
+      `prefix_rule(["rm"], "forbidden")\nprefix_rule(["ls"])\nprefix_rule(["true"])\nprefix_rule(["cat"])`,
+    );
+    const forbidden = [
+      "coproc W { rm -rf /; }",
+      "coproc { ls; rm -rf /; }",
+      "coproc W (rm -rf /)",
+      "coproc (rm -rf /)",
+      "coproc W while true; do rm -rf /; done",
+      "coproc if true; then rm -rf /; fi",
+      "coproc for x in a; do rm -rf $x; done",
+      "f() { coproc W { rm -rf /; }; }",
+      "coproc A { coproc B { rm -rf /; }; }",
+      "bash -c 'coproc W { rm -rf /; }'",
+    ];
+    for (const s of forbidden) {
+      const r = checkShellSync(q, s);
+      expect(r.decision, s).toBe("forbidden");
+      const rm = r.commands.find((c) => c.argv[0] === "rm");
+      expect(rm?.wrappers, s).toContain("coproc");
+    }
+    const ok = checkShellSync(q, "coproc W { ls; cat <<EOF\nrm -rf /\nEOF\n} > out.txt");
+    expect(ok.decision).toBe("allow");
+    expect(ok.commands.map((c) => c.argv)).toEqual([["ls"], ["cat"]]);
+    expect(ok.commands[1]?.writes).toEqual(["out.txt"]);
+    // only the compound belongs to the coproc
+    const after = checkShellSync(q, "coproc { ls; } && rm x");
+    expect(after.commands.map((c) => [c.argv[0], c.wrappers ?? []])).toEqual([
+      ["ls", ["coproc"]],
+      ["rm", []],
+    ]);
+    // rules written for coproc itself still apply to what it runs
+    const noCoproc = rules(`prefix_rule(["ls"])\nprefix_rule(["coproc"], "forbidden")`);
+    expect(checkShellSync(noCoproc, "coproc W { ls; }").decision).toBe("forbidden");
+    expect(
+      checkShellSync(noCoproc, "coproc W { ls; }").matchedRules.map((m) => [m.decision, m.via]),
+    ).toEqual([
+      ["allow", undefined],
+      ["forbidden", "coproc"],
+    ]);
+    // not understood: at least prompt, never allow
+    expect(checkShellSync(noCoproc, "coproc W [[ -f x ]]").decision).not.toBe("allow");
+    expect(checkShellSync(q, "coproc W [[ -f x ]]").decision).toBe("prompt");
+    // `coproc NAME args` is a simple command named NAME, as in bash
+    expect(checkShellSync(q, "coproc ls -la").decision).toBe("allow");
+    expect(checkShellSync(q, "coproc W ls").commands[0]?.argv).toEqual(["W", "ls"]);
+  });
+
   it("eval of an empty string records eval once", () => {
     const r = checkShellSync(p(), `eval ""`);
     expect(r.commands.map((c) => c.argv)).toEqual([["eval", ""]]);
@@ -361,6 +410,8 @@ const WRAP = [
   "nohup ",
   "command ",
   "eval ",
+  "coproc ",
+  "coproc W ",
 ];
 
 const scriptPiece = fc.oneof(
@@ -453,6 +504,13 @@ describe("fuzz: random scripts up to 4 KB", () => {
           "echo `rm x`",
           "timeout 1 rm x",
           "A=1 rm x",
+          "coproc rm x",
+          "coproc W { rm x; }",
+          "coproc { ls; rm x; }",
+          "coproc W (rm x)",
+          "coproc W while true; do rm x; done",
+          "coproc A { coproc B { rm x; }; }",
+          "coproc W { ls; } > f; rm x",
         ),
         (cmds, op, at, rm) => {
           const list: string[] = [...cmds];

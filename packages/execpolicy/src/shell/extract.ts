@@ -366,7 +366,23 @@ function analyze(script: string, depth: number, out: ShellAnalysis, options: Ext
     raise(out, "prompt");
     return;
   }
-  const parsed = parseBash(script, options.parseBudgetMs);
+  let parsed = parseBash(script, options.parseBudgetMs);
+  let src = script;
+  let coproc: Map<number, string[]> | undefined;
+  // a coproc inside a coproc's body only shows once the outer one is blanked: repeat, bounded
+  for (let round = 0; !parsed.timedOut && script.includes("coproc"); round++) {
+    const co = coprocCompounds(parsed.root, src);
+    if (co.blank.length === 0) break;
+    if (round === MAX_NESTING) {
+      out.notes.push(`coproc nested deeper than ${MAX_NESTING} levels is not analysed`);
+      raise(out, "prompt");
+      break;
+    }
+    for (const [a, b] of co.blank) src = src.slice(0, a) + " ".repeat(b - a) + src.slice(b);
+    coproc ??= new Map();
+    for (const [at, argv] of co.at) coproc.set(at, argv);
+    parsed = parseBash(src, options.parseBudgetMs);
+  }
   if (parsed.timedOut) {
     out.notes.push("parsing the script took too long; it is not analysed");
     raise(out, "prompt");
@@ -379,7 +395,82 @@ function analyze(script: string, depth: number, out: ShellAnalysis, options: Ext
     );
     raise(out, "prompt");
   }
-  new Walker(script, depth, out, options).visit(parsed.root, []);
+  const walker = new Walker(src, depth, out, options, coproc);
+  walker.visit(parsed.root, []);
+  for (const [, argv] of coproc ?? []) {
+    // a coproc whose body did not come out as a compound command: not understood, so not allowed
+    out.notes.push(`the body of ${argv.join(" ")} could not be analysed`);
+    raise(out, "prompt");
+  }
+}
+
+/** Words that start a compound command: after them, `coproc [NAME]` runs the compound. */
+const COMPOUND_STARTERS = new Set([
+  "{",
+  "(",
+  "((",
+  "[[",
+  "while",
+  "until",
+  "for",
+  "if",
+  "case",
+  "select",
+]);
+/** Node types a compound command parses to once `coproc [NAME]` is blanked out. */
+const COMPOUND_NODES = new Set([
+  "compound_statement",
+  "subshell",
+  "while_statement",
+  "for_statement",
+  "c_style_for_statement",
+  "if_statement",
+  "case_statement",
+  "test_command",
+  "redirected_statement",
+]);
+
+interface CoprocCompound {
+  /** Source ranges of the `coproc` keyword and the NAME, blanked before re-parsing. */
+  blank: [number, number][];
+  /** Offset where the compound command starts → the coproc's own argv (`coproc [NAME]`). */
+  at: Map<number, string[]>;
+}
+
+/**
+ * tree-sitter-bash has no rule for `coproc [NAME] COMPOUND`: `coproc W { rm -rf /; }` comes out as
+ * the plain command `coproc W { rm -rf /` followed by a stray `}` (and `coproc (…)` or
+ * `coproc W while …` similarly). Finds those, so the script can be re-parsed with the keyword and
+ * the name blanked out (same offsets) and the compound analysed like any `{ …; }`. `coproc cmd args`
+ * (a simple command) parses fine and is left to the `coproc` wrapper.
+ */
+function coprocCompounds(root: SyntaxNode, src: string): CoprocCompound {
+  const found: CoprocCompound = { blank: [], at: new Map() };
+  const text = (n: SyntaxNode) => src.slice(n.start, n.end);
+  const starts = (n: SyntaxNode | undefined) =>
+    n !== undefined &&
+    (COMPOUND_STARTERS.has(text(n)) || n.type === "subshell" || n.type === "compound_statement");
+  const walk = (n: SyntaxNode) => {
+    const [head, first, second] = n.children;
+    if (n.type === "command" && head?.type === "command_name" && text(head) === "coproc") {
+      if (starts(first) && first) {
+        found.blank.push([head.start, head.end]);
+        found.at.set(first.start, ["coproc"]);
+      } else if (
+        first &&
+        (first.type === "word" || first.type === "ERROR") &&
+        /^[A-Za-z_][A-Za-z0-9_]*$/.test(text(first)) &&
+        starts(second) &&
+        second
+      ) {
+        found.blank.push([head.start, head.end], [first.start, first.end]);
+        found.at.set(second.start, ["coproc", text(first)]);
+      }
+    }
+    for (const c of n.children) walk(c);
+  };
+  walk(root);
+  return found;
 }
 
 function findError(n: SyntaxNode): SyntaxNode | undefined {
@@ -397,6 +488,8 @@ class Walker {
     private readonly depth: number,
     private readonly out: ShellAnalysis,
     private readonly options: ExtractOptions,
+    /** Compound commands run by `coproc` (see `coprocCompounds`), by start offset; consumed when visited. */
+    private readonly coproc?: Map<number, string[]>,
   ) {}
 
   private text(n: SyntaxNode): string {
@@ -405,6 +498,25 @@ class Walker {
 
   /** Visits a statement-level node. `writes` are redirect targets applying to the commands inside. */
   visit(n: SyntaxNode, writes: readonly string[], stdin?: Token): void {
+    const coproc = COMPOUND_NODES.has(n.type) ? this.coproc?.get(n.start) : undefined;
+    if (coproc) {
+      // the compound a coproc runs: its commands are checked with `coproc [NAME]` as their wrapper
+      this.coproc?.delete(n.start);
+      const before = this.out.commands.length;
+      this.visitNode(n, writes, stdin);
+      const inside = this.out.commands.slice(before);
+      for (const c of inside)
+        c.wrappers.unshift({ argv: [...coproc], dynamic: coproc.map(() => false) });
+      if (inside.length === 0) {
+        this.out.notes.push(`${coproc.join(" ")} runs no command that could be checked`);
+        raise(this.out, "prompt");
+      }
+      return;
+    }
+    this.visitNode(n, writes, stdin);
+  }
+
+  private visitNode(n: SyntaxNode, writes: readonly string[], stdin?: Token): void {
     switch (n.type) {
       case "command":
         this.command(n, writes, stdin);
