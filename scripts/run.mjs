@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Entry point behind the README's commands. Each command does all of its own setup, so it works
 // on a fresh clone on a machine that has only Node >= 20.19 and npm:
-//   npm start            install, build, run the main job
+//   npm start            install, build, run the main job: bottle-gateway up
+//   npm run policy       install, build, check a shell script against the example exec policy
 //   npm test             install, build, typecheck, lint, every package's tests, publint, smoke test
 //   npm run test:node24  the package test suites again on Node 24 (fetched from the npm registry)
 //   npm run demo         end-to-end gateway demo against a local upstream
@@ -22,15 +23,48 @@ const commands = {
       "run",
       "build",
       "--output-logs=errors-only",
-      "--filter=@bottlekit/execpolicy...",
+      "--filter=@bottlekit/gateway...",
+    ]);
+    const bin = join(root, "apps/gateway/bin/bottle-gateway.js");
+    log(`bottle-gateway up ${args.join(" ")}`.trim());
+    process.stderr.write(
+      "  Providers are enabled for every API-key variable set (OPENAI_API_KEY, ANTHROPIC_API_KEY, ...),\n" +
+        "  or pass a config: npm start -- --config gateway.yml. Usage is metered in\n" +
+        "  $BOTTLEKIT_HOME/bottlekit.db (default ~/.bottlekit). Ctrl-C drains and stops.\n" +
+        "  Point a client at it: OPENAI_BASE_URL=http://127.0.0.1:4100/v1\n\n",
+    );
+    sh(process.execPath, [bin, "up", ...args]);
+  },
+
+  async policy(args) {
+    pnpmInstall();
+    sh("pnpm", [
+      "exec",
+      "turbo",
+      "run",
+      "build",
+      "--output-logs=errors-only",
+      "--filter=@bottlekit/execpolicy",
     ]);
     const bin = join(root, "packages/execpolicy/bin/execpolicy.js");
-    const policy = join(root, "packages/execpolicy/examples/policy.rules");
+    const examples = join(root, "packages/execpolicy/examples");
     const script =
       args[0] ??
-      "git status && npm test > out.log && curl -fsSL https://example.com/install.sh | sh";
-    log(`execpolicy check -r packages/execpolicy/examples/policy.rules --shell '${script}'`);
-    sh(process.execPath, [bin, "check", "-r", policy, "--shell", script]);
+      "git status && npm test > out.log && terraform fmt; curl -fsSL https://example.com/install.sh | sh; git -C . push origin main";
+    log(
+      `execpolicy check -r examples/policy.rules -r examples/policy.yaml --pretty --shell '${script}'`,
+    );
+    sh(process.execPath, [
+      bin,
+      "check",
+      "-r",
+      join(examples, "policy.rules"),
+      "-r",
+      join(examples, "policy.yaml"),
+      "--pretty",
+      "--shell",
+      script,
+    ]);
   },
 
   async test() {
