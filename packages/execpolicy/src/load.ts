@@ -8,7 +8,11 @@ import { amendmentRefusal } from "./amend.ts";
 import { parseRulesFile } from "./codex-rules.ts";
 import { stricter } from "./decision.ts";
 import type { Diagnostic } from "./diagnostic.ts";
-import { buildNativePolicy, type NormalizedNativePolicy } from "./native-build.ts";
+import {
+  buildNativePolicy,
+  type NormalizedNativePolicy,
+  normalizeRulesFile,
+} from "./native-build.ts";
 import { Policy } from "./policy.ts";
 import { cacheKey, readCachedPolicy, writeCachedPolicy } from "./policy-cache.ts";
 
@@ -36,14 +40,14 @@ export interface LoadResult {
   /** Rules that load but are probably a mistake (e.g. allowing `bash -lc` or `sudo` outright). */
   warnings: Diagnostic[];
   files: LoadedFile[];
-  /** With a cache directory: which native files were served from it and which were (re)written. */
+  /** With a cache directory: which files were served from it and which were (re)written. */
   cache?: { dir: string; hits: string[]; written: string[] };
 }
 
 export interface LoadOptions {
   /**
-   * Directory of the compiled-policy cache for native (YAML) files, keyed by their content: a hit
-   * skips YAML parsing and schema validation. Off by default in the library; the CLI uses
+   * Directory of the compiled-policy cache, keyed by file content: a hit skips YAML parsing and
+   * schema validation, or the Starlark evaluation of a `.rules` file (examples are still checked). Off by default in the library; the CLI uses
    * `$XDG_CACHE_HOME/bottlekit/execpolicy` (see `cacheDirFromEnv`).
    */
   cacheDir?: string | undefined;
@@ -85,15 +89,18 @@ export function loadSourcesWith(
     const format = src.format ?? formatOf(src.path);
     try {
       let parsed: ReturnType<typeof parseRulesFile> | ReturnType<typeof buildNativePolicy>;
-      if (format === "native") {
-        let normalized = cached?.get(src);
-        if (normalized === undefined) {
-          if (!normalizeNative) throw new Error("the native format parser is not available");
-          normalized = normalizeNative(src.text, src.path);
-          fresh?.set(src, normalized);
-        }
+      const hit = cached?.get(src);
+      if (hit !== undefined) parsed = buildNativePolicy(hit, src.path, policy.hostExecutables);
+      else if (format === "native") {
+        if (!normalizeNative) throw new Error("the native format parser is not available");
+        const normalized = normalizeNative(src.text, src.path);
+        fresh?.set(src, normalized);
         parsed = buildNativePolicy(normalized, src.path, policy.hostExecutables);
-      } else parsed = parseRulesFile(src.text, src.path, policy.hostExecutables);
+      } else {
+        const rules = parseRulesFile(src.text, src.path, policy.hostExecutables);
+        if (fresh) fresh.set(src, normalizeRulesFile(rules));
+        parsed = rules;
+      }
       if (parsed.exampleFailures.length > 0) {
         errors.push(...parsed.exampleFailures);
         files.push({ path: src.path, format, ok: false, rules: 0 });
@@ -185,8 +192,7 @@ export async function loadPolicyFiles(
     try {
       const bytes = await readFile(path);
       const s = { path, text: bytes.toString("utf8") };
-      if (options.cacheDir !== undefined && formatOf(path) === "native")
-        keys.set(s, cacheKey(bytes));
+      if (options.cacheDir !== undefined) keys.set(s, cacheKey(bytes, formatOf(path)));
       sources.push(s);
       order.push(s);
     } catch (err) {
@@ -213,11 +219,12 @@ export async function loadPolicyFiles(
   const native = sources.some((s) => formatOf(s.path) === "native" && !cached.has(s))
     ? (await import("./native-format.ts")).normalizeNativePolicy
     : undefined;
-  const fresh = new Map<PolicySource, NormalizedNativePolicy>();
+  const fresh =
+    cacheDir === undefined ? undefined : new Map<PolicySource, NormalizedNativePolicy>();
   const result = loadSourcesWith(sources, native, cached, fresh);
   if (cacheDir !== undefined) {
     const written: string[] = [];
-    for (const [s, value] of fresh) {
+    for (const [s, value] of fresh ?? []) {
       const key = keys.get(s);
       if (key !== undefined && (await writeCachedPolicy(cacheDir, key, value)))
         written.push(s.path);

@@ -4,7 +4,7 @@
  * checked. `native-format.ts` produces the normalised form from YAML; the compiled-policy cache
  * (`policy-cache.ts`) stores it, so a cache hit never loads zod or yaml.
  */
-import { checkExamples, type PendingExamples } from "./codex-rules.ts";
+import { checkExamples, type ParsedRulesFile, type PendingExamples } from "./codex-rules.ts";
 import { type Decision, isDecision } from "./decision.ts";
 import type { Diagnostic } from "./diagnostic.ts";
 import {
@@ -246,6 +246,63 @@ export function buildNativePolicy(
     exampleFailures: checkExamples(examples, hostExecutables),
     defaultDecision: value.default,
   };
+}
+
+/** A token that `compileToken` reads back as exactly this literal (Codex tokens are never globs). */
+const escapeLiteral = (token: string) => token.replace(/[\\*?[]/g, "\\$&");
+
+/**
+ * The normalised form of a loaded Codex `.rules` file, so the compiled-policy cache can skip the
+ * Starlark evaluation too. Tokens are escaped (they are exact, never globs); the rules of one
+ * `prefix_rule` call stay together, because their examples are checked against those rules only.
+ */
+export function normalizeRulesFile(parsed: ParsedRulesFile): NormalizedNativePolicy {
+  const groupOf = new Map<PrefixRule, PendingExamples>();
+  for (const ex of parsed.examples) for (const r of ex.rules) groupOf.set(r, ex);
+  const out: NormalizedNativePolicy = {
+    hostExecutables: [...parsed.policy.hostExecutables].map(([k, v]) => [k, [...v]]),
+    rules: [],
+    network: parsed.policy.networkRules.map((n) => {
+      const rule: NormalizedNetworkRule = {
+        line: n.source.line,
+        column: n.source.column,
+        host: n.host,
+        protocol: n.protocol,
+        decision: n.decision,
+      };
+      if (n.justification !== undefined) rule.justification = n.justification;
+      return rule;
+    }),
+  };
+  let last: { rule: PrefixRule; normalized: NormalizedRule } | undefined;
+  for (const r of parsed.policy.rules()) {
+    const group = groupOf.get(r);
+    if (last && group !== undefined && groupOf.get(last.rule) === group) {
+      // another head of the same prefix_rule call
+      last.normalized.heads.push(r.program);
+      last.rule = r;
+      continue;
+    }
+    const normalized: NormalizedRule = {
+      line: r.source.line,
+      column: r.source.column,
+      heads: [r.program],
+      rest: r.rest.map((alts) =>
+        alts.map((a) => {
+          if (!("literal" in a)) throw new Error("a Codex rule has no globs");
+          return escapeLiteral(a.literal);
+        }),
+      ),
+      decision: r.decision,
+      except: [],
+      match: group ? group.match.map((m) => ({ argv: [...m.argv], text: m.text })) : [],
+      notMatch: group ? group.notMatch.map((m) => ({ argv: [...m.argv], text: m.text })) : [],
+    };
+    if (r.justification !== undefined) normalized.justification = r.justification;
+    out.rules.push(normalized);
+    last = { rule: r, normalized };
+  }
+  return out;
 }
 
 // --- structural check of untrusted (cached) data: every field, every type, nothing extra ---

@@ -14,8 +14,9 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { checkArgv } from "./check.ts";
+import { parseRulesFile } from "./codex-rules.ts";
 import { loadPolicyFiles } from "./load.ts";
-import { buildNativePolicy, isNormalizedNativePolicy } from "./native-build.ts";
+import { buildNativePolicy, isNormalizedNativePolicy, normalizeRulesFile } from "./native-build.ts";
 import { normalizeNativePolicy } from "./native-format.ts";
 import {
   cacheDirFromEnv,
@@ -99,7 +100,7 @@ describe("compiled-policy cache", () => {
     expect(cold.cache).toEqual({ dir: cacheDir, hits: [], written: [path, example] });
     const entries = await readdir(cacheDir);
     expect(entries.sort()).toEqual(
-      [cacheKey(await readFile(path)), cacheKey(await readFile(example))]
+      [cacheKey(await readFile(path), "native"), cacheKey(await readFile(example), "native")]
         .map((k) => `${k}.json`)
         .sort(),
     );
@@ -169,7 +170,7 @@ describe("compiled-policy cache", () => {
 
   it("corrupt, foreign or tampered entries are ignored and rebuilt (fails closed)", async () => {
     const path = await policyFile("c.yaml", POLICY);
-    const key = cacheKey(await readFile(path));
+    const key = cacheKey(await readFile(path), "native");
     const entry = join(cacheDir, `${key}.json`);
     const plain = await loadPolicyFiles([path]);
     await loadPolicyFiles([path], { cacheDir });
@@ -230,7 +231,7 @@ describe("compiled-policy cache", () => {
     await mkdir(cacheDir, { recursive: true, mode: 0o700 });
     const value = { hostExecutables: [], rules: [], network: [] };
     for (let i = 0; i < MAX_CACHE_ENTRIES + 5; i++)
-      expect(await writeCachedPolicy(cacheDir, cacheKey(`k${i}`), value)).toBe(true);
+      expect(await writeCachedPolicy(cacheDir, cacheKey(`k${i}`, "native"), value)).toBe(true);
     const left = (await readdir(cacheDir)).filter((f) => f.endsWith(".json"));
     expect(left.length).toBe(MAX_CACHE_ENTRIES);
   });
@@ -288,6 +289,89 @@ describe("compiled-policy cache", () => {
   });
 });
 
+describe("Codex .rules files in the cache", () => {
+  it("a warm load skips the Starlark evaluation and gives the same policy, examples included", async () => {
+    const host = await policyFile("0.rules", `host_executable(name="git", paths=["/usr/bin/git"])`);
+    const rules = await policyFile(
+      "1.rules",
+      [
+        `for c in [["git", "push"], ["rm"]]:`,
+        `    prefix_rule(pattern=c, decision="forbidden", justification="no " + c[0])`,
+        `prefix_rule(pattern=[["git", "hg"], "*", "[a]", "x\\\\y"], match=[["git", "*", "[a]", "x\\\\y"]], not_match=[["git", "a", "[a]", "x\\\\y"]])`,
+        `prefix_rule(pattern=["git", "status"], match=["/opt/bin/git status"])`,
+        `network_rule(host="example.com", protocol="https", decision="allow")`,
+      ].join("\n"),
+    );
+    // /opt/bin/git may only fall back to git rules when no host_executable names git's paths
+    const plain = await loadPolicyFiles([host, rules]);
+    expect(plain.errors.map((e) => [e.file, e.line, e.kind])).toEqual([[rules, 4, "example"]]);
+    const cold = await loadPolicyFiles([host, rules], { cacheDir });
+    const warm = await loadPolicyFiles([host, rules], { cacheDir });
+    expect(cold.cache?.written).toEqual([host, rules]);
+    expect(warm.cache?.hits).toEqual([host, rules]);
+    for (const r of [cold, warm]) {
+      expect(r.errors).toEqual(plain.errors);
+      expect(r.files).toEqual(plain.files);
+      expect(r.policy.rules()).toEqual(plain.policy.rules());
+      expect(r.policy.networkRules).toEqual(plain.policy.networkRules);
+      expect([...r.policy.hostExecutables]).toEqual([...plain.policy.hostExecutables]);
+      for (const argv of [
+        ["git", "*", "[a]", "x\\y"],
+        ["git", "a", "a", "x\\y"],
+        ["rm", "-rf"],
+      ])
+        expect(checkArgv(r.policy, argv)).toEqual(checkArgv(plain.policy, argv));
+    }
+    // examples are checked on every load, against the host executables of the files before
+    const alone = await loadPolicyFiles([rules], { cacheDir });
+    expect(alone.cache?.hits).toEqual([rules]);
+    expect(alone.errors).toEqual([]);
+  });
+
+  it("normalised .rules files rebuild the same policy and example results (property)", () => {
+    const token = fc.constantFrom("a", "b", "*", "a?", "[x]", "\\", "x\\*", "é", " ", "-r");
+    const position = fc.oneof(
+      token.map((t) => JSON.stringify(t)),
+      fc.array(token, { minLength: 1, maxLength: 3 }).map((ts) => JSON.stringify(ts)),
+    );
+    const example = fc.array(token, { minLength: 1, maxLength: 3 }).map((ts) => JSON.stringify(ts));
+    const call = fc
+      .record({
+        pattern: fc.array(position, { minLength: 1, maxLength: 3 }),
+        decision: fc.constantFrom("allow", "prompt", "forbidden"),
+        match: fc.array(example, { maxLength: 2 }),
+        notMatch: fc.array(example, { maxLength: 2 }),
+      })
+      .map(
+        (c) =>
+          `prefix_rule(pattern=[${c.pattern.join(", ")}], decision="${c.decision}", match=[${c.match.join(", ")}], not_match=[${c.notMatch.join(", ")}])`,
+      );
+    const file = fc.array(call, { minLength: 1, maxLength: 5 }).map((cs) => cs.join("\n"));
+    const argv = fc.array(token, { minLength: 1, maxLength: 4 });
+    fc.assert(
+      fc.property(file, fc.array(argv, { maxLength: 6 }), (text, argvs) => {
+        let parsed: ReturnType<typeof parseRulesFile>;
+        try {
+          parsed = parseRulesFile(text, "g.rules");
+        } catch {
+          return; // a file that does not load is never cached
+        }
+        const copy: unknown = JSON.parse(JSON.stringify(normalizeRulesFile(parsed)));
+        expect(isNormalizedNativePolicy(copy)).toBe(true);
+        const rebuilt = buildNativePolicy(
+          copy as Parameters<typeof buildNativePolicy>[0],
+          "g.rules",
+        );
+        expect(rebuilt.policy.rules()).toEqual(parsed.policy.rules());
+        expect(rebuilt.exampleFailures).toEqual(parsed.exampleFailures);
+        for (const a of argvs)
+          expect(checkArgv(rebuilt.policy, a)).toEqual(checkArgv(parsed.policy, a));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
 describe("cacheDirFromEnv", () => {
   it("env override, then XDG_CACHE_HOME (absolute only), then ~/.cache", () => {
     expect(cacheDirFromEnv({ BOTTLEKIT_EXECPOLICY_CACHE_DIR: "/c", HOME: "/h" })).toBe("/c");
@@ -302,8 +386,10 @@ describe("cacheDirFromEnv", () => {
   });
 
   it("the key covers the bytes, not just their length", () => {
-    expect(cacheKey("a")).not.toBe(cacheKey("b"));
-    expect(cacheKey("a")).toMatch(/^[0-9a-f]{64}$/);
-    expect(cacheKey(Buffer.from("a"))).toBe(cacheKey("a"));
+    expect(cacheKey("a", "native")).not.toBe(cacheKey("b", "native"));
+    expect(cacheKey("a", "native")).toMatch(/^[0-9a-f]{64}$/);
+    expect(cacheKey(Buffer.from("a"), "native")).toBe(cacheKey("a", "native"));
+    // the same bytes mean different policies as .rules and as .yaml
+    expect(cacheKey("a", "codex")).not.toBe(cacheKey("a", "native"));
   });
 });

@@ -1,9 +1,9 @@
 /**
- * Content-addressed cache of compiled native (YAML) policies, so a CLI run whose YAML files have not
- * changed never loads zod or yaml (~90 ms of CPU).
+ * Content-addressed cache of compiled policy files, so a CLI run whose files have not changed never
+ * loads zod or yaml (~90 ms of CPU for a YAML file) and never re-runs a large Starlark file.
  *
- * - Key: SHA-256 of a prefix naming this package's version and the normalised-format version, then
- *   the file's bytes. Any change to the file, to execpolicy or to the format gives another key, so
+ * - Key: SHA-256 of a prefix naming this package's version, the normalised-format version and the
+ *   file's format (Codex `.rules` or native), then the file's bytes. Any change to the file, to execpolicy or to the format gives another key, so
  *   an entry is never trusted across content changes.
  * - Value: `{ format, key, policy }`, where `policy` is the validated, normalised policy
  *   (`NormalizedNativePolicy`). Examples are still checked on every load.
@@ -50,10 +50,12 @@ export function cacheDirFromEnv(env: NodeJS.ProcessEnv, cwd = process.cwd()): st
   return home && isAbsolute(home) ? join(home, ".cache", "bottlekit", "execpolicy") : undefined;
 }
 
-/** The cache key of a native policy file's bytes (hex SHA-256). */
-export function cacheKey(bytes: Uint8Array | string): string {
+/** The cache key of a policy file's bytes (hex SHA-256); the same bytes differ as `.rules` and `.yaml`. */
+export function cacheKey(bytes: Uint8Array | string, format: "codex" | "native"): string {
   return createHash("sha256")
-    .update(`${FORMAT}\0execpolicy@${pkg.version}\0format@${NORMALIZED_FORMAT_VERSION}\0`)
+    .update(
+      `${FORMAT}\0execpolicy@${pkg.version}\0format@${NORMALIZED_FORMAT_VERSION}\0${format}\0`,
+    )
     .update(bytes)
     .digest("hex");
 }

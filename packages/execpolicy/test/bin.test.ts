@@ -87,8 +87,8 @@ describe("execpolicy bin", () => {
     const doc = JSON.parse(cold.stdout);
     expect(doc.decision).toBe("forbidden");
     expect(cold.stderr).toBe("");
-    // the YAML file is now in the compiled-policy cache; a warm run answers the same
-    expect((await readdir(cacheDir)).filter((f) => f.endsWith(".json"))).toHaveLength(1);
+    // both files are now in the compiled-policy cache; a warm run answers the same
+    expect((await readdir(cacheDir)).filter((f) => f.endsWith(".json"))).toHaveLength(2);
     expect(await runBin(args)).toEqual(cold);
   });
 

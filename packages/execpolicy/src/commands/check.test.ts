@@ -161,7 +161,8 @@ describe("execpolicy check", () => {
     }
     expect(outputs[1]).toBe(outputs[0]);
     expect(JSON.parse(outputs[0] as string).decision).toBe("forbidden");
-    expect((await readdir(cache)).filter((f) => f.endsWith(".json"))).toHaveLength(1);
+    // one entry per file: the YAML and the .rules file
+    expect((await readdir(cache)).filter((f) => f.endsWith(".json"))).toHaveLength(2);
 
     const other = join(dir, "cache-unused");
     const c = capture();
