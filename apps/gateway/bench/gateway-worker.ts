@@ -16,6 +16,8 @@ const gw = await startGateway({
   listen: "127.0.0.1:0",
   store: `sqlite:${home}/bottlekit.db`,
   env: process.env,
+  // BENCH_STORE_WORKER=0 keeps the store on the event loop thread (for comparison).
+  storeInWorker: process.env["BENCH_STORE_WORKER"] !== "0",
 });
 process.send?.({ url: gw.url });
 process.on("message", async (m) => {

@@ -15,6 +15,7 @@ import { IdentityResolver } from "./identity.ts";
 import { createMetering } from "./metering.ts";
 import { Router } from "./router.ts";
 import { createGateway, type Gateway, type GatewayLogEvent } from "./server.ts";
+import { openStoreInWorker } from "./store-proxy.ts";
 import { routableModels, routingTable } from "./table.ts";
 
 export const DEFAULT_LISTEN = "127.0.0.1:4100";
@@ -30,6 +31,11 @@ export interface StartOptions {
   store?: string;
   env?: NodeJS.ProcessEnv;
   log?: (event: GatewayLogEvent) => void;
+  /**
+   * Run the budget store in a worker thread (default true), so synchronous SQLite never blocks
+   * the event loop and reserve/settle use another core.
+   */
+  storeInWorker?: boolean;
   /** Identity cache TTL (ms); tests set 0 so revocations apply at once. */
   identityCacheMs?: number;
 }
@@ -90,7 +96,24 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     });
   }
   const home = bottlekitHome(env);
-  const store = await openStore(options.store ?? config.store ?? defaultStoreUrl(home), { home });
+  const storeUrl = options.store ?? config.store ?? defaultStoreUrl(home);
+  let store: Store;
+  try {
+    store =
+      options.storeInWorker === false
+        ? await openStore(storeUrl, { home })
+        : await openStoreInWorker(storeUrl, { home });
+  } catch (error) {
+    const e = error as { message?: string; hint?: string };
+    throw new GatewayError(
+      "E_STORE",
+      `cannot open the budget store: ${e.message ?? String(error)}`,
+      {
+        hint: e.hint ?? "check --store (sqlite:<path>) and that $BOTTLEKIT_HOME is writable",
+        cause: error,
+      },
+    );
+  }
   try {
     const loopback = isLoopbackHost(listen.host);
     if (!loopback) {

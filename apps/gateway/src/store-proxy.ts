@@ -1,0 +1,145 @@
+import { createRequire } from "node:module";
+import { pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
+import type { Store } from "@bottlekit/budget-store";
+import { GatewayError } from "./errors.ts";
+
+type StoreMethod = Exclude<keyof Store, "backend" | "close">;
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+}
+
+/** An error from the worker, rebuilt with its name, code and hint (callers branch on `code`). */
+function rebuild(e: { name: string; message: string; code?: string; hint?: string }): Error {
+  const err = new Error(e.message) as Error & { code?: string; hint?: string };
+  err.name = e.name;
+  if (e.code !== undefined) err.code = e.code;
+  if (e.hint !== undefined) err.hint = e.hint;
+  return err;
+}
+
+/** How to start the worker: the built `.js` next to this module, or the `.ts` source through tsx. */
+function workerSpec(): { url: URL; execArgv: string[] } {
+  const here = import.meta.url;
+  if (!here.endsWith(".ts")) return { url: new URL("./store-worker.js", here), execArgv: [] };
+  // Source mode (tests, bench, demo): register tsx inside the worker, then load the TS entry with
+  // workspace packages resolved to their sources.
+  // require.resolve finds the CommonJS build; its ESM twin sits next to it.
+  const cjs = createRequire(here).resolve("tsx/esm/api");
+  const api = pathToFileURL(cjs.replace(/\.cjs$/, ".mjs")).href;
+  const entry = new URL("./store-worker.ts", here).href;
+  const boot = `const { register } = await import(${JSON.stringify(api)}); register(); await import(${JSON.stringify(entry)});`;
+  return {
+    url: new URL(`data:text/javascript,${encodeURIComponent(boot)}`),
+    execArgv: ["--conditions=@bottlekit/source"],
+  };
+}
+
+/**
+ * Opens the budget store in a worker thread and returns a `Store` that forwards every call to it.
+ * The gateway's event loop then never runs synchronous SQLite: a call costs one message each way
+ * (structured clone of a small object), and reserve/settle run on another core. If the worker
+ * dies, every pending and later call rejects, so the gateway refuses calls (fail closed).
+ */
+export async function openStoreInWorker(
+  url: string,
+  options: { home?: string } = {},
+): Promise<Store> {
+  const spec = workerSpec();
+  const worker = new Worker(spec.url, {
+    workerData: { url, ...(options.home !== undefined ? { home: options.home } : {}) },
+    execArgv: spec.execArgv,
+  });
+  const pending = new Map<number, Pending>();
+  let nextId = 1;
+  let dead: Error | undefined;
+  const fail = (e: Error): void => {
+    dead ??= e;
+    for (const p of pending.values()) p.reject(dead);
+    pending.clear();
+  };
+  const backend = await new Promise<string>((resolve, reject) => {
+    const onMessage = (m: {
+      ready?: boolean;
+      backend?: string;
+      error?: { name: string; message: string; code?: string; hint?: string };
+    }) => {
+      if (m.ready === true) resolve(m.backend ?? "sqlite");
+      else if (m.ready === false && m.error) reject(rebuild(m.error));
+    };
+    worker.once("message", onMessage);
+    worker.once("error", reject);
+  });
+  worker.on(
+    "message",
+    (m: {
+      id?: number;
+      ok?: boolean;
+      value?: unknown;
+      error?: { name: string; message: string; code?: string; hint?: string };
+    }) => {
+      if (m.id === undefined) return;
+      const p = pending.get(m.id);
+      if (p === undefined) return;
+      pending.delete(m.id);
+      if (m.ok) p.resolve(m.value);
+      else p.reject(rebuild(m.error ?? { name: "Error", message: "store call failed" }));
+    },
+  );
+  worker.on("error", (e) => fail(e instanceof Error ? e : new Error(String(e))));
+  worker.on("exit", (code) =>
+    fail(new GatewayError("E_STORE", `the budget store worker exited (code ${code})`)),
+  );
+
+  const call = (method: string, args: unknown[]): Promise<never> => {
+    if (dead !== undefined) return Promise.reject(dead);
+    const id = nextId++;
+    return new Promise((resolve, reject) => {
+      pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      worker.postMessage({ id, method, args });
+    });
+  };
+  const methods = [
+    "defineBudget",
+    "replaceBudgets",
+    "removeBudgets",
+    "listBudgets",
+    "setDefaultPolicy",
+    "getDefaultPolicy",
+    "reserve",
+    "settle",
+    "release",
+    "sweepExpired",
+    "isCutOff",
+    "cutoffState",
+    "cutOff",
+    "restore",
+    "actions",
+    "usage",
+    "events",
+    "remaining",
+    "createGatewayKey",
+    "verifyGatewayKey",
+    "listGatewayKeys",
+    "revokeGatewayKey",
+  ] as const satisfies readonly StoreMethod[];
+  // Compile-time check that every Store method is forwarded.
+  const complete: Exclude<StoreMethod, (typeof methods)[number]> extends never ? true : false =
+    true;
+  void complete;
+  const proxy: Record<string, unknown> = { backend };
+  for (const m of methods) proxy[m] = (...args: unknown[]) => call(m, args);
+  proxy["close"] = async () => {
+    if (dead === undefined) {
+      try {
+        await call("close", []);
+      } catch {
+        // already gone
+      }
+    }
+    await worker.terminate();
+  };
+  return proxy as unknown as Store;
+}
