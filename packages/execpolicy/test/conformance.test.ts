@@ -498,6 +498,18 @@ describe("lambda, closures and keyword arguments give the same rules as codex", 
       `prefix_rule(pattern=["{a}".format(a="git"), "{0}{0}".format("x"), "{{{}}}".format("y"), "{a!r}".format(a="q")])`,
       ["git", "xx", "{y}", '"q"'],
     ],
+    [
+      `prefix_rule(pattern=[str(i) + t for i, t in enumerate(["a", "b"], 3)] + [str(i) for i, _ in enumerate(["c"], start=7)])`,
+      ["3a", "4b", "7"],
+    ],
+    [
+      `prefix_rule(pattern=["xxgitxx".strip("x"), "--a--".lstrip("-"), "b..".rstrip("."), " c ".strip()])`,
+      ["git", "a--", "b", "c"],
+    ],
+    [
+      `prefix_rule(pattern=["git"], decision="prompt" if "git push".startswith(("hg", "git")) and "a.py".endswith((".rb", ".py")) else "allow")`,
+      ["git"],
+    ],
   ];
   for (const [text, argv] of same) {
     it(text.split("\n")[0] ?? text, async () => {
@@ -524,6 +536,11 @@ describe("lambda, closures and keyword arguments give the same rules as codex", 
     `prefix_rule(pattern=["{} {1}".format("p", "q")])`,
     `prefix_rule(pattern=["{b}".format(a=1)])`,
     `def f(x, x):\n    return [x]`,
+    `prefix_rule(pattern=["a".upper(1)])`,
+    `prefix_rule(pattern=[str(len([1], [2]))])`,
+    `L = []\nL.append("a", "b")`,
+    `prefix_rule(pattern=["a".replace("a", "b", 1, 2)])`,
+    `prefix_rule(pattern=[str("a".startswith(["a"]))])`,
   ];
   for (const text of rejectedByBoth) {
     it(`rejected by both: ${text.split("\n")[0]}`, async () => {

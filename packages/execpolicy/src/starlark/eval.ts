@@ -20,7 +20,51 @@ export class Builtin {
     readonly fn: (args: Value[], kwargs: [string, Value][], ctx: CallContext) => Value,
     /** False: keyword arguments are refused before `fn` runs (Starlark rejects unknown ones). */
     readonly acceptsKwargs = false,
+    /** More positional arguments than this are refused before `fn` runs (never silently ignored). */
+    readonly maxArgs = Number.POSITIVE_INFINITY,
   ) {}
+}
+
+/** Positional arity of the standard builtins and methods (those that take a fixed number). */
+const MAX_ARGS: Readonly<Record<string, number>> = {
+  len: 1,
+  str: 1,
+  list: 1,
+  type: 1,
+  bool: 1,
+  int: 1,
+  tuple: 1,
+  dict: 1,
+  reversed: 1,
+  any: 1,
+  all: 1,
+  repr: 1,
+  enumerate: 2,
+  sorted: 1,
+  range: 2,
+  split: 2,
+  join: 1,
+  strip: 1,
+  lstrip: 1,
+  rstrip: 1,
+  lower: 0,
+  upper: 0,
+  startswith: 1,
+  endswith: 1,
+  replace: 2,
+  append: 1,
+  extend: 1,
+  index: 1,
+  items: 0,
+  keys: 0,
+  values: 0,
+  get: 2,
+};
+
+/** The same builtin with its arity from `MAX_ARGS`. */
+function withArity(b: Builtin): Builtin {
+  const max = MAX_ARGS[b.name];
+  return max === undefined ? b : new Builtin(b.name, b.fn, b.acceptsKwargs, max);
 }
 
 /** A `def` or `lambda`. It sees the variables of the scope it was created in, by reference (as in Starlark). */
@@ -526,6 +570,13 @@ export class Interpreter {
 
   private callValue(fn: Value, args: Value[], kwargs: [string, Value][], e: Pos): Value {
     if (fn instanceof Builtin) {
+      if (args.length > fn.maxArgs) {
+        throw new StarlarkRuntimeError(
+          `${fn.name}() takes at most ${fn.maxArgs} positional argument${fn.maxArgs === 1 ? "" : "s"}, got ${args.length}`,
+          e.line,
+          e.col,
+        );
+      }
       if (!fn.acceptsKwargs && kwargs.length > 0) {
         throw new StarlarkRuntimeError(
           `${fn.name}() got an unexpected keyword argument '${(kwargs[0] as [string, Value])[0]}'`,
@@ -612,6 +663,25 @@ function percentFormat(format: string, arg: Value, p: Pos): string {
   return out;
 }
 
+/** Strips whitespace, or the characters of `chars`, from one end. */
+function stripChars(s: string, chars: Value | undefined, left: boolean): string {
+  if (chars === undefined || chars === null) return left ? s.trimStart() : s.trimEnd();
+  if (typeof chars !== "string") throw new Error("strip() takes a string of characters");
+  const set = new Set(chars);
+  let a = 0;
+  let b = s.length;
+  if (left) while (a < b && set.has(s[a] as string)) a++;
+  else while (b > a && set.has(s[b - 1] as string)) b--;
+  return s.slice(a, b);
+}
+
+/** The prefix or suffix argument of startswith/endswith: a string or a tuple of strings. */
+function affixes(x: Value | undefined, method: string): string[] {
+  if (typeof x === "string") return [x];
+  if (x instanceof Tuple && x.items.every((i) => typeof i === "string")) return x.items as string[];
+  throw new Error(`${method}() takes a string or a tuple of strings`);
+}
+
 const STRING_METHODS: Record<
   string,
   (s: string, args: Value[], kwargs: [string, Value][]) => Value
@@ -631,13 +701,13 @@ const STRING_METHODS: Record<
       throw new Error("join() takes a list of strings");
     return list.join(s);
   },
-  strip: (s) => s.trim(),
-  lstrip: (s) => s.trimStart(),
-  rstrip: (s) => s.trimEnd(),
+  strip: (s, [chars]) => stripChars(stripChars(s, chars, true), chars, false),
+  lstrip: (s, [chars]) => stripChars(s, chars, true),
+  rstrip: (s, [chars]) => stripChars(s, chars, false),
   lower: (s) => s.toLowerCase(),
   upper: (s) => s.toUpperCase(),
-  startswith: (s, [x]) => typeof x === "string" && s.startsWith(x),
-  endswith: (s, [x]) => typeof x === "string" && s.endsWith(x),
+  startswith: (s, [x]) => affixes(x, "startswith").some((a) => s.startsWith(a)),
+  endswith: (s, [x]) => affixes(x, "endswith").some((a) => s.endsWith(a)),
   replace: (s, [a, b]) => {
     if (typeof a !== "string" || typeof b !== "string")
       throw new Error("replace() takes two strings");
@@ -697,42 +767,52 @@ function boundMethod(obj: Value, name: string, p: Pos, guard: (v: Value) => void
   };
   if (typeof obj === "string") {
     const m = STRING_METHODS[name] ?? fail();
-    return new Builtin(`${name}`, (args, kwargs) => m(obj, args, kwargs), name === "format");
+    return withArity(
+      new Builtin(`${name}`, (args, kwargs) => m(obj, args, kwargs), name === "format"),
+    );
   }
   if (Array.isArray(obj)) {
     if (name === "append") {
-      return new Builtin("append", ([x]) => {
-        guard(obj);
-        obj.push(x as Value);
-        return null;
-      });
+      return withArity(
+        new Builtin("append", ([x]) => {
+          guard(obj);
+          obj.push(x as Value);
+          return null;
+        }),
+      );
     }
     if (name === "extend") {
-      return new Builtin("extend", ([x]) => {
-        const items = Array.isArray(x) ? x : x instanceof Tuple ? x.items : undefined;
-        if (!items) throw new Error("extend() takes a list");
-        guard(obj);
-        obj.push(...items);
-        return null;
-      });
+      return withArity(
+        new Builtin("extend", ([x]) => {
+          const items = Array.isArray(x) ? x : x instanceof Tuple ? x.items : undefined;
+          if (!items) throw new Error("extend() takes a list");
+          guard(obj);
+          obj.push(...items);
+          return null;
+        }),
+      );
     }
     if (name === "index") {
-      return new Builtin("index", ([x]) => {
-        const i = obj.findIndex((y) => equal(y, x as Value));
-        if (i < 0) throw new Error(`${repr(x as Value)} is not in list`);
-        return i;
-      });
+      return withArity(
+        new Builtin("index", ([x]) => {
+          const i = obj.findIndex((y) => equal(y, x as Value));
+          if (i < 0) throw new Error(`${repr(x as Value)} is not in list`);
+          return i;
+        }),
+      );
     }
     return fail();
   }
   if (obj instanceof Map) {
     if (name === "items")
-      return new Builtin("items", () => [...obj].map(([k, v]) => new Tuple([k, v])));
-    if (name === "keys") return new Builtin("keys", () => [...obj.keys()]);
-    if (name === "values") return new Builtin("values", () => [...obj.values()]);
+      return withArity(new Builtin("items", () => [...obj].map(([k, v]) => new Tuple([k, v]))));
+    if (name === "keys") return withArity(new Builtin("keys", () => [...obj.keys()]));
+    if (name === "values") return withArity(new Builtin("values", () => [...obj.values()]));
     if (name === "get")
-      return new Builtin("get", ([k, d]) =>
-        obj.has(k as Value) ? (obj.get(k as Value) as Value) : (d ?? null),
+      return withArity(
+        new Builtin("get", ([k, d]) =>
+          obj.has(k as Value) ? (obj.get(k as Value) as Value) : (d ?? null),
+        ),
       );
     return fail();
   }
@@ -740,6 +820,10 @@ function boundMethod(obj: Value, name: string, p: Pos, guard: (v: Value) => void
 }
 
 function standardBuiltins(): Builtin[] {
+  return uncheckedStandardBuiltins().map(withArity);
+}
+
+function uncheckedStandardBuiltins(): Builtin[] {
   const need = (cond: boolean, msg: string) => {
     if (!cond) throw new Error(msg);
   };
@@ -829,12 +913,24 @@ function standardBuiltins(): Builtin[] {
     new Builtin("fail", (args) => {
       throw new Error(`fail: ${args.map((a) => str(a)).join(" ")}`);
     }),
-    new Builtin("enumerate", (args) => {
-      const v = args[0];
-      const items = Array.isArray(v) ? v : v instanceof Tuple ? v.items : undefined;
-      need(items !== undefined, "enumerate() takes a list");
-      return (items as Value[]).map((x, i) => new Tuple([i, x]));
-    }),
+    new Builtin(
+      "enumerate",
+      (args, kwargs) => {
+        const v = args[0];
+        const items = Array.isArray(v) ? v : v instanceof Tuple ? v.items : undefined;
+        need(items !== undefined, "enumerate() takes a list");
+        let start = args[1];
+        for (const [k, x] of kwargs) {
+          need(k === "start", `enumerate() got an unexpected keyword argument '${k}'`);
+          need(start === undefined, "enumerate() got multiple values for 'start'");
+          start = x;
+        }
+        need(start === undefined || typeof start === "number", "enumerate(): start must be an int");
+        const from = (start as number | undefined) ?? 0;
+        return (items as Value[]).map((x, i) => new Tuple([from + i, x]));
+      },
+      true,
+    ),
     new Builtin("zip", (args) => {
       const lists = args.map((v) =>
         Array.isArray(v) ? v : v instanceof Tuple ? v.items : undefined,
