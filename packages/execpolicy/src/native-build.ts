@@ -17,10 +17,12 @@ import {
 } from "./policy.ts";
 
 /**
- * Version of the normalised form below. Bump it whenever its shape or meaning changes: it is part
- * of the cache key, so older cache entries are then never read.
+ * Version of the normalised form below and of what the loaders put in it. It is part of the cache
+ * key (with the package version), so older cache entries are never read again. Bump it whenever the
+ * shape changes or a loader would produce a different result for the same file (a Starlark builtin
+ * fixed, a YAML rule interpreted differently): unreleased builds share the package version.
  */
-export const NORMALIZED_FORMAT_VERSION = 1;
+export const NORMALIZED_FORMAT_VERSION = 2;
 
 /** Line and column (1-based) inside the policy file; the file name is added when building. */
 export interface NormalizedLocation {
