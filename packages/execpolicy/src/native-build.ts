@@ -22,7 +22,7 @@ import {
  * shape changes or a loader would produce a different result for the same file (a Starlark builtin
  * fixed, a YAML rule interpreted differently): unreleased builds share the package version.
  */
-export const NORMALIZED_FORMAT_VERSION = 2;
+export const NORMALIZED_FORMAT_VERSION = 3;
 
 /** Line and column (1-based) inside the policy file; the file name is added when building. */
 export interface NormalizedLocation {

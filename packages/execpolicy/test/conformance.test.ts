@@ -510,6 +510,10 @@ describe("lambda, closures and keyword arguments give the same rules as codex", 
       `prefix_rule(pattern=["git"], decision="prompt" if "git push".startswith(("hg", "git")) and "a.py".endswith((".rb", ".py")) else "allow")`,
       ["git"],
     ],
+    [
+      `prefix_rule(pattern=["%x-%o-%d%%" % (255, 8, -3), "%s" % ("a",), "%r" % "b"])`,
+      ["ff-10--3%", "a", '"b"'],
+    ],
   ];
   for (const [text, argv] of same) {
     it(text.split("\n")[0] ?? text, async () => {
@@ -541,6 +545,11 @@ describe("lambda, closures and keyword arguments give the same rules as codex", 
     `L = []\nL.append("a", "b")`,
     `prefix_rule(pattern=["a".replace("a", "b", 1, 2)])`,
     `prefix_rule(pattern=[str("a".startswith(["a"]))])`,
+    `prefix_rule(pattern=["%5s" % "a"])`,
+    `prefix_rule(pattern=["100%" % ()])`,
+    `prefix_rule(pattern=["%x" % ()])`,
+    `prefix_rule(pattern=["%(a)s" % {"a": 1}])`,
+    `prefix_rule(pattern=["%s" % ("a", "b")])`,
   ];
   for (const text of rejectedByBoth) {
     it(`rejected by both: ${text.split("\n")[0]}`, async () => {

@@ -649,13 +649,24 @@ export class Interpreter {
 function percentFormat(format: string, arg: Value, p: Pos): string {
   const args = arg instanceof Tuple ? [...arg.items] : [arg];
   let k = 0;
-  const out = format.replace(/%([sdr%])/g, (_, c: string) => {
+  // every % is a directive: %s %r %d %x %o or %%; anything else (widths, %(name)s, a lone %) is an error
+  const out = format.replace(/%([\s\S]?)/g, (_, c: string) => {
     if (c === "%") return "%";
+    if (!"srdxo".includes(c) || c === "")
+      throw new StarlarkRuntimeError(
+        c === "" ? "incomplete format: '%' at the end" : `unsupported format character '${c}'`,
+        p.line,
+        p.col,
+      );
     if (k >= args.length)
       throw new StarlarkRuntimeError("not enough arguments for format string", p.line, p.col);
     const v = args[k++] as Value;
-    if (c === "d" && typeof v !== "number")
-      throw new StarlarkRuntimeError(`%d needs an int, got ${typeName(v)}`, p.line, p.col);
+    if ("dxo".includes(c) && typeof v !== "number")
+      throw new StarlarkRuntimeError(`%${c} needs an int, got ${typeName(v)}`, p.line, p.col);
+    if (c === "x" || c === "o") {
+      const n = v as number;
+      return (n < 0 ? "-" : "") + Math.abs(n).toString(c === "x" ? 16 : 8);
+    }
     return c === "r" ? repr(v) : str(v);
   });
   if (k < args.length)
