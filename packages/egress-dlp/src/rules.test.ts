@@ -20,6 +20,19 @@ describe("token rules", () => {
     },
   );
 
+  it("prefilter hints are well-formed: afterAny on keyword-anchored rules, keywordMinTail on own keywords", () => {
+    for (const r of TOKEN_RULES) {
+      if (r.afterAny !== undefined) {
+        expect(r.window, r.id).not.toBe(true);
+        expect(r.afterAny.length, r.id).toBeGreaterThan(0);
+      }
+      for (const [k, n] of Object.entries(r.keywordMinTail ?? {})) {
+        expect(r.keywords, r.id).toContain(k);
+        expect(n, r.id).toBeGreaterThan(r.minTail ?? 0);
+      }
+    }
+  });
+
   it("the checker rejects unbounded and nested quantifiers", () => {
     expect(boundedRegexProblem("a+")).toContain("unbounded");
     expect(boundedRegexProblem("a*")).toContain("unbounded");

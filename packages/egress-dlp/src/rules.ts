@@ -22,6 +22,18 @@ export interface TokenRule {
    * which keeps floods of near-miss prefixes cheap.
    */
   minTail?: number;
+  /**
+   * Per keyword: a higher `minTail` for keywords that can only start the stricter alternative of
+   * the pattern (Twilio's `sk` is always followed by 32 hex digits; its `twilio` keyword is not).
+   */
+  keywordMinTail?: Readonly<Record<string, number>>;
+  /**
+   * For rules whose matches start at their keyword: every match holds one of these characters
+   * after the keyword (a URL's `@`, an assignment's `=` or `:`). Hits with none of them within
+   * `maxLength` are dropped before the regex runs; one native search per character set finds the
+   * next occurrence and is reused by later hits, so the check costs O(n) per scan in total.
+   */
+  afterAny?: string;
   /** For `window` rules: every match has at least this many such characters before its keyword. */
   minHead?: number;
   /** Upper bound of a match's length, in characters. */
@@ -101,6 +113,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     ),
     secret: 1,
     maxLength: 130,
+    afterAny: ":=,",
   },
   {
     id: "gitlab-token",
@@ -180,6 +193,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     ),
     secret: 1,
     maxLength: 130,
+    afterAny: ":=",
   },
   {
     id: "aws-account-id",
@@ -192,6 +206,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     ),
     secret: 1,
     maxLength: 90,
+    afterAny: ":=",
   },
   {
     id: "aws-session-token",
@@ -204,6 +219,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     ),
     secret: 1,
     maxLength: 1300,
+    afterAny: ":=",
   },
   {
     id: "aws-mws-auth-token",
@@ -272,6 +288,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     ),
     secret: 1,
     maxLength: 130,
+    afterAny: "=",
   },
   {
     id: "azure-app-config-connection-string",
@@ -307,6 +324,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     ),
     secret: 1,
     maxLength: 90,
+    afterAny: "=",
   },
   {
     id: "azure-client-secret",
@@ -402,6 +420,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     ),
     secret: 1,
     maxLength: 150,
+    afterAny: ".",
   },
   {
     id: "hashicorp-terraform-token",
@@ -660,6 +679,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     provider: "figma",
     description: "Figma personal access token",
     keywords: ["figd_", "figma"],
+    keywordMinTail: { figd_: 40 },
     pattern: rx(
       `${B}figd_[A-Za-z0-9_-]{40,60}${E_DASH}|figma.{0,20}\\b([0-9a-f]{4}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})${E}`,
       "i",
@@ -730,6 +750,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     keywords: ["twilio", "sk"],
     pattern: rx(`${B}SK[0-9a-fA-F]{32}${E}|twilio.{0,20}\\b(sk[a-f0-9]{32})${E}`, "i"),
     maxLength: 60,
+    keywordMinTail: { sk: 32 },
   },
   {
     id: "sendgrid-api-key",
@@ -1015,6 +1036,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     ),
     secret: 2,
     maxLength: 480,
+    afterAny: "@",
     placeholderCheck: true,
   },
   {
@@ -1038,6 +1060,7 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     ),
     secret: 2,
     maxLength: 480,
+    afterAny: "@",
     placeholderCheck: true,
   },
   {

@@ -1,6 +1,7 @@
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { nearMiss } from "../bench/corpus.ts";
+import type { TokenRule } from "./rules.ts";
 import { createScanner } from "./scan.ts";
 
 describe("createScanner", () => {
@@ -69,5 +70,72 @@ describe("createScanner", () => {
     };
     time(small);
     expect(time(big) / time(small)).toBeLessThan(10); // linear: about 4; quadratic: about 16
+  });
+});
+
+describe("keyword-hit prefilters", () => {
+  /** exec calls made on regexes with this source while `run` runs. */
+  function execCalls(source: string, run: () => void): number {
+    const spy = vi.spyOn(RegExp.prototype, "exec");
+    try {
+      run();
+      return spy.mock.contexts.filter((re) => (re as RegExp).source === source).length;
+    } finally {
+      spy.mockRestore();
+    }
+  }
+  const url: TokenRule = {
+    id: "test-url",
+    provider: "test",
+    description: "user:password@host after a zzproto:// keyword",
+    keywords: ["zzproto://"],
+    pattern: /zzproto:\/\/([a-z]{1,20}):([a-z0-9]{3,20})@[a-z.]{1,40}/g,
+    secret: 2,
+    maxLength: 100,
+    afterAny: "@",
+  };
+  const sid: TokenRule = {
+    id: "test-sid",
+    provider: "test",
+    description: "zq + 20 hex, or zqctx: + 20 hex",
+    keywords: ["zq", "zqctx"],
+    pattern: /zq[0-9a-f]{20}(?![0-9a-f])|zqctx:\s?zq[0-9a-f]{20}/g,
+    maxLength: 40,
+    keywordMinTail: { zq: 20 },
+  };
+  const scanner = createScanner({ detectors: ["token_patterns"], rules: [url, sid] });
+
+  it("afterAny: hits with no such character within maxLength never run the regex", () => {
+    const flood = "zzproto://user:pass ".repeat(500);
+    expect(execCalls(url.pattern.source, () => scanner.scan(flood))).toBe(0);
+    const real = `${flood}zzproto://user:hunter2@db.example`;
+    const found = scanner.scan(real).findings;
+    expect(found.map((f) => f.rule)).toEqual(["test-url"]);
+    expect(real.slice(found[0]?.start, found[0]?.end)).toBe("hunter2");
+  });
+
+  it("keywordMinTail: a keyword's own tail bound applies to that keyword only", () => {
+    const flood = "zq12ab zq9 zqff00 ".repeat(300);
+    expect(execCalls(sid.pattern.source, () => scanner.scan(flood))).toBe(0);
+    const hex = "0123456789abcdef0123";
+    expect(scanner.scan(`${flood} zq${hex} `).findings.map((f) => f.rule)).toEqual(["test-sid"]);
+    expect(scanner.scan(`zqctx: zq${hex}`).findings.length).toBeGreaterThan(0);
+  });
+
+  it("overlapping keyword hits read each tail character once", () => {
+    // "zq" repeated: every hit's tail is the rest of one long run; the memo makes this linear
+    const s = createScanner({ detectors: ["token_patterns"], rules: [sid] });
+    const time = (n: number) => {
+      const t = "zq".repeat(n);
+      let best = Number.POSITIVE_INFINITY;
+      for (let i = 0; i < 5; i++) {
+        const a = performance.now();
+        s.scan(t);
+        best = Math.min(best, performance.now() - a);
+      }
+      return best;
+    };
+    time(20_000);
+    expect(time(160_000) / time(20_000)).toBeLessThan(20); // linear: about 8; quadratic: 64
   });
 });

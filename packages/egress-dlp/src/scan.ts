@@ -191,8 +191,30 @@ function mostlyIn(
   return true;
 }
 
+/** Base64 alphabet index (standard or URL-safe) of a character, or -1. */
+const B64_INDEX = new Int8Array(65536).fill(-1);
+for (let k = 0; k < 64; k++) {
+  B64_INDEX["ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".charCodeAt(k)] = k;
+}
+B64_INDEX[45] = 62; // -
+B64_INDEX[95] = 63; // _
+
+/**
+ * Base64 of printable ASCII, group by group: the 1st character holds the top six bits of a byte
+ * below 0x80 (index < 32: A-Z, a-f) and the 2nd the top nibble of the next byte, 2-7 for
+ * printable characters (index mod 16 in 2..7). Random tokens pass a group one time in ten, so
+ * floods of token-like runs are not decoded; at most 16 groups are read, 20% may miss.
+ */
 function plausibleBase64Text(text: string, from: number, to: number): boolean {
-  return mostlyIn(text, from, to, 4, 65, 90, 97, 102); // A-Z, a-f
+  const groups = Math.min(16, (to - from) >> 2);
+  const allowed = Math.floor(groups * 0.2);
+  let misses = 0;
+  for (let g = 0, k = from; g < groups; g++, k += 4) {
+    const first = B64_INDEX[text.charCodeAt(k)] as number;
+    const nib = (B64_INDEX[text.charCodeAt(k + 1)] as number) & 15;
+    if ((first < 0 || first >= 32 || nib < 2 || nib > 7) && ++misses > allowed) return false;
+  }
+  return groups > 0;
 }
 
 function plausibleBase32Text(text: string, from: number, to: number): boolean {
@@ -417,6 +439,8 @@ export function encodedSegments(text: string, maxInflate: number, knownRuns?: nu
         hexOnly = false;
         b32 = false;
       }
+      // nothing left to learn: not hex, not base32, both cases seen (base64 wants exactly that)
+      if (!hexOnly && !b32 && upper > 0 && lower > 0) break;
     }
     // Binary results (random-looking runs decode to garbage) are not rescanned: secrets, their
     // encodings and nested encodings all decode to printable text.
@@ -490,9 +514,25 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
   const acTables = ac.tables();
   let hitBuffer: Int32Array = new Int32Array(4096);
   const kwLen = keywords.map((k) => k.length);
-  const ruleMinTail = Int32Array.from(rules, (r) => r.minTail ?? 0);
-  const kwMaxTail = Int32Array.from(keywordRules, (ris) =>
-    Math.max(0, ...ris.map((ri) => ruleMinTail[ri] as number)),
+  // Per (keyword, rule) pair: the token characters a match needs after that keyword (the rule's
+  // `minTail`, raised by `keywordMinTail` for keywords that only start the stricter alternative).
+  const pairMinTail: Int32Array[] = keywordRules.map((ris, id) =>
+    Int32Array.from(ris, (ri) => {
+      const r = rules[ri] as TokenRule;
+      return Math.max(r.minTail ?? 0, r.keywordMinTail?.[keywords[id] as string] ?? 0);
+    }),
+  );
+  const kwMaxTail = Int32Array.from(pairMinTail, (t) => Math.max(0, ...t));
+  const kwMinTail = Int32Array.from(pairMinTail, (t) => Math.min(...t));
+  // afterAny: per distinct character, the next occurrence a native indexOf found for one hit is
+  // reused by later hits (hits come in text order): one pass per character and scan at most.
+  const afterChars = [
+    ...new Set(rules.flatMap((r) => (r.window || !r.afterAny ? [] : [...r.afterAny]))),
+  ];
+  const ruleAfter = rules.map((r) =>
+    r.afterAny && !r.window
+      ? Int32Array.from(r.afterAny, (ch) => afterChars.indexOf(ch))
+      : undefined,
   );
   const anchored = rules.map((r) =>
     r.window ? undefined : new RegExp(r.pattern.source, `${r.pattern.flags.replace("g", "")}yd`),
@@ -553,21 +593,54 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
         encoding,
       });
     };
-    const onHit = (id: number, end: number): void => {
-      const start = end - (kwLen[id] as number);
-      // Token characters after the keyword, counted once per hit (up to what any rule needs).
-      const cap = kwMaxTail[id] as number;
-      let tail = 0;
-      if (cap > 0) {
-        const stop = Math.min(text.length, end + cap);
-        let k = end;
-        while (k < stop && TAIL[text.charCodeAt(k)] === 1) k++;
-        tail = k - end;
+    // Token characters after a keyword, up to what any of its rules needs. Hits arrive in text
+    // order, so the run of token characters measured for one hit is reused by the next hits
+    // inside it: every character is read at most once per scan, however the hits overlap.
+    const n = text.length;
+    let runFrom = 0;
+    let runTo = -1; // text[runFrom, runTo) are all token characters
+    let runClosed = false; // runTo is the run's real end (a non-token character or the text end)
+    const tailAfter = (end: number, cap: number): number => {
+      if (end < runFrom || end > runTo) {
+        runFrom = end;
+        runTo = end;
+        runClosed = false;
       }
-      for (const ri of keywordRules[id] as number[]) {
-        if (tail < (ruleMinTail[ri] as number)) continue;
+      if (!runClosed && runTo - end < cap) {
+        const stop = Math.min(n, end + cap);
+        let k = runTo;
+        while (k < stop && TAIL[text.charCodeAt(k)] === 1) k++;
+        runTo = k;
+        runClosed = k < stop || k === n;
+      }
+      return Math.min(cap, runTo - end);
+    };
+    const nextAt = new Float64Array(afterChars.length).fill(-1); // -1: not searched yet
+    const afterWithin = (set: Int32Array, from: number, limit: number): boolean => {
+      for (let x = 0; x < set.length; x++) {
+        const ch = set[x] as number;
+        let at = nextAt[ch] as number;
+        if (at < from) {
+          at = text.indexOf(afterChars[ch] as string, from);
+          if (at === -1) at = Number.POSITIVE_INFINITY;
+          nextAt[ch] = at;
+        }
+        if (at < limit) return true;
+      }
+      return false;
+    };
+    /** A keyword hit whose tail (token characters after it, up to what its rules need) is known. */
+    const onHit = (id: number, end: number, tail: number): void => {
+      const start = end - (kwLen[id] as number);
+      const ris = keywordRules[id] as number[];
+      const need = pairMinTail[id] as Int32Array;
+      for (let x = 0; x < ris.length; x++) {
+        const ri = ris[x] as number;
+        if (tail < (need[x] as number)) continue;
         const sticky = anchored[ri];
         if (sticky) {
+          const set = ruleAfter[ri];
+          if (set && !afterWithin(set, end, start + (rules[ri] as TokenRule).maxLength)) continue;
           // The match starts at the keyword: one sticky attempt, bounded by the rule's maxLength.
           sticky.lastIndex = start;
           const m = sticky.exec(text);
@@ -589,9 +662,37 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
       }
     };
     if (hits) {
-      for (let h = 0; h < nHits; h += 2) onHit(hits[h] as number, hits[h + 1] as number);
+      // The hot loop of keyword floods: tails measured inline (the same memo as `tailAfter`), and
+      // hits too short for every rule of their keyword dropped before any call.
+      for (let h = 0; h < nHits; h += 2) {
+        const id = hits[h] as number;
+        const end = hits[h + 1] as number;
+        const cap = kwMaxTail[id] as number;
+        let tail = 0;
+        if (cap > 0) {
+          if (end < runFrom || end > runTo) {
+            runFrom = end;
+            runTo = end;
+            runClosed = false;
+          }
+          if (!runClosed && runTo - end < cap) {
+            const stop = Math.min(n, end + cap);
+            let k = runTo;
+            while (k < stop && TAIL[text.charCodeAt(k)] === 1) k++;
+            runTo = k;
+            runClosed = k < stop || k === n;
+          }
+          tail = Math.min(cap, runTo - end);
+          if (tail < (kwMinTail[id] as number)) continue;
+        }
+        onHit(id, end, tail);
+      }
     } else {
-      ac.search(text, onHit);
+      ac.search(text, (id, end) => {
+        const cap = kwMaxTail[id] as number;
+        const tail = cap > 0 ? tailAfter(end, cap) : 0;
+        if (tail >= (kwMinTail[id] as number)) onHit(id, end, tail);
+      });
     }
     for (let ri = 0; ri < rules.length; ri++) {
       const ws = windows[ri] as number[];

@@ -87,9 +87,11 @@ describe("peer suites", () => {
 });
 
 describe("prefilter guards", () => {
-  it("minTail/minHead never change what the rules find on the peer corpora", async () => {
+  it("minTail/keywordMinTail/minHead/afterAny never change what the rules find on the peer corpora", async () => {
     const { TOKEN_RULES } = await import("../src/rules.ts");
-    const unguarded = TOKEN_RULES.map(({ minTail: _t, minHead: _h, ...rule }) => rule);
+    const unguarded = TOKEN_RULES.map(
+      ({ minTail: _t, minHead: _h, keywordMinTail: _k, afterAny: _a, ...rule }) => rule,
+    );
     const guardedScanner = createScanner({ detectors: ["token_patterns"] });
     const plainScanner = createScanner({ detectors: ["token_patterns"], rules: unguarded });
     const key = (f: { rule: string; start: number; end: number }) =>
