@@ -7,6 +7,7 @@ import type { OpenStoreOptions, Store } from "./types.ts";
 
 const DEFAULT_TTL_MS = 10 * 60_000;
 const DEFAULT_BUSY_MS = 5_000;
+const DEFAULT_GROUP_COMMIT_MS = 2;
 
 /** `$BOTTLEKIT_HOME`, else `~/.bottlekit`. */
 export function bottlekitHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -68,5 +69,6 @@ export async function openStore(url?: string, options: OpenStoreOptions = {}): P
     reservationTtlMs: options.reservationTtlMs ?? DEFAULT_TTL_MS,
     busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_MS,
     settleGraceMs: options.settleGraceMs ?? 60 * 60_000,
+    groupCommitMs: options.groupCommitMs ?? DEFAULT_GROUP_COMMIT_MS,
   });
 }

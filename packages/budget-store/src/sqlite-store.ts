@@ -45,6 +45,8 @@ export interface SqliteStoreOptions {
   busyTimeoutMs: number;
   /** How long an expired reservation can still be settled before the sweep deletes it. */
   settleGraceMs: number;
+  /** Longest wait of a settle or release for its group commit (default 0: next turn). */
+  groupCommitMs?: number;
 }
 
 const SOURCE_RANK: Record<BudgetSource, number> = { settings: 0, manifest: 1, flag: 2 };
@@ -145,6 +147,15 @@ interface Sum {
   u: number;
 }
 
+/** A metering call waiting for the group commit. */
+interface Pending {
+  fn: () => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
 function isBusy(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === "string" && (code.startsWith("SQLITE_BUSY") || code === "SQLITE_LOCKED");
@@ -227,6 +238,11 @@ export class SqliteStore implements Store {
       }
     | undefined;
   #closed = false;
+  /** reserve/settle/release calls waiting for the next group commit, in call order. */
+  #queue: Pending[] = [];
+  #immediate: NodeJS.Immediate | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #flushNow = (): void => this.#flush();
 
   constructor(conn: Connection, opts: SqliteStoreOptions) {
     this.#conn = conn;
@@ -255,8 +271,85 @@ export class SqliteStore implements Store {
     }
   }
 
+  /**
+   * Group commit. reserve, settle and release are queued and run together, in call order, in ONE
+   * IMMEDIATE transaction: one WAL commit, and the pages they share (usage buckets, the tails of
+   * the event and reservation tables and their indexes) written once for the whole batch. Each
+   * call runs in its own savepoint, so one that throws (an unknown reservation, say) is rolled
+   * back alone and the others commit. Every promise settles only after the batch committed, so an
+   * acknowledged settle is as durable as before. Each call sees the writes of the calls queued
+   * before it, so the result is exactly that of running them one after another: reserve stays an
+   * atomic check-and-hold and limits stay exact. Any other method first runs what is queued, so
+   * calls still take effect in the order they were made.
+   * When: a reserve (on its caller's critical path) at the next `setImmediate`, so it shares the
+   * commit with every call of the same event-loop turn; settle and release wait at most
+   * `groupCommitMs` (default 2 ms) for company, e.g. the next call's reserve.
+   */
+  #enqueue<T>(fn: () => T, urgent: boolean): Promise<T> {
+    this.#open();
+    return new Promise<T>((resolve, reject) => {
+      this.#queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      const wait = this.#opts.groupCommitMs ?? 0;
+      if (urgent || wait <= 0) this.#immediate ??= setImmediate(this.#flushNow);
+      else this.#timer ??= setTimeout(this.#flushNow, wait);
+    });
+  }
+
+  /** Commit what is queued (see #enqueue). Never throws: outcomes go to the queued promises. */
+  #flush(): void {
+    if (this.#immediate !== undefined) {
+      clearImmediate(this.#immediate);
+      this.#immediate = undefined;
+    }
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    const batch = this.#queue;
+    if (batch.length === 0) return;
+    this.#queue = [];
+    if (batch.length === 1) {
+      const op = batch[0] as Pending;
+      let value: unknown;
+      try {
+        value = this.#run("immediate", op.fn);
+      } catch (error) {
+        op.reject(error);
+        return;
+      }
+      op.resolve(value);
+      return;
+    }
+    let outcomes: Outcome[] = [];
+    try {
+      this.#run("immediate", () => {
+        // A retry after SQLITE_BUSY runs the whole batch again from a clean slate.
+        outcomes = [];
+        for (const op of batch) {
+          try {
+            outcomes.push({ ok: true, value: this.#tx(op.fn) }); // nested: a savepoint
+          } catch (error) {
+            if (isBusy(error)) throw error;
+            outcomes.push({ ok: false, error });
+          }
+        }
+      });
+    } catch (error) {
+      for (const op of batch) op.reject(error);
+      return;
+    }
+    for (let i = 0; i < batch.length; i++) {
+      const op = batch[i] as Pending;
+      const out = outcomes[i] as Outcome;
+      if (out.ok) op.resolve(out.value);
+      else op.reject(out.error);
+    }
+  }
+
   /** Run `fn` in a transaction, retrying on SQLITE_BUSY until the deadline. */
   #run<T>(mode: "immediate" | "deferred", fn: () => T): T {
+    // Queued metering calls were made earlier: they take effect first.
+    if (this.#queue.length > 0) this.#flush();
     this.#open();
     const deadline = Date.now() + this.#opts.busyTimeoutMs * 4;
     let pause = 1;
@@ -683,7 +776,9 @@ export class SqliteStore implements Store {
         : v.count(input.ttlMs, "reserve.ttlMs");
     const requestId =
       input.requestId === undefined ? null : v.name(input.requestId, "reserve.requestId");
-    return this.#run("immediate", (): ReserveResult => {
+    // Urgent: a reserve is on the caller's critical path; it commits at the next turn, together
+    // with whatever settles are waiting.
+    return this.#enqueue((): ReserveResult => {
       const now = this.#now();
       const chain = [s.bottle, ...s.parents];
       // One indexed read for the whole chain; the common case finds no row.
@@ -734,7 +829,7 @@ export class SqliteStore implements Store {
         estimateUsd,
       );
       return { ok: true, id, expiresAt };
-    });
+    }, true);
   }
 
   async settle(id: string, usage: SettleUsage): Promise<SettleResult> {
@@ -756,7 +851,7 @@ export class SqliteStore implements Store {
     const missing = usage.usageMissing === true;
     const usageRequestId =
       usage.requestId === undefined ? undefined : v.name(usage.requestId, "settle.usage.requestId");
-    return this.#run("immediate", (): SettleResult => {
+    return this.#enqueue((): SettleResult => {
       const now = this.#now();
       const r = this.#s("SELECT * FROM reservations WHERE id = ?").get(id) as
         | ReservationRow
@@ -833,7 +928,7 @@ export class SqliteStore implements Store {
         this.#recordCutoff(r.bottle, crossed.policy, now, until, crossed, "budget", reason);
       }
       return { eventId, chargedTokens: charged, crossed, crossings };
-    });
+    }, false);
   }
 
   #recordCutoff(
@@ -888,9 +983,9 @@ export class SqliteStore implements Store {
 
   async release(id: string): Promise<boolean> {
     v.name(id, "release.id");
-    return this.#run(
-      "immediate",
+    return this.#enqueue(
       () => this.#s("DELETE FROM reservations WHERE id = ?").run(id).changes > 0,
+      false,
     );
   }
 
@@ -1195,6 +1290,7 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    this.#flush();
     this.#closed = true;
     // The connection and its statements stay pinned after close (see connection.ts).
     this.#conn.close();

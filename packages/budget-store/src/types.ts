@@ -378,6 +378,12 @@ export interface OpenStoreOptions {
   settleGraceMs?: number;
   /** busy_timeout in milliseconds (default 5000). */
   busyTimeoutMs?: number;
+  /**
+   * Group commit window for settle and release, in milliseconds (default 2): they wait at most
+   * this long to share a transaction with other calls (a reserve that arrives meanwhile commits
+   * them at once). Their promises resolve only after the commit. 0 = next event-loop turn.
+   */
+  groupCommitMs?: number;
   /** Used to find the default database when `url` is omitted. Defaults to $BOTTLEKIT_HOME. */
   home?: string;
 }
