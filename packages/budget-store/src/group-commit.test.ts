@@ -93,6 +93,25 @@ describe("group commit of reserve, settle and release", () => {
     }
   });
 
+  it("with a window, a settle waits for company and a reserve commits it at once", async () => {
+    const store = await openStore("sqlite::memory:", { groupCommitMs: 60_000 });
+    const r = await store.reserve({ ...subject, estimateTokens: 10 });
+    if (!r.ok) throw new Error(r.reason);
+    let settled = false;
+    const settle = store.settle(r.id, { inputTokens: 4 }).then((out) => {
+      settled = true;
+      return out;
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(settled).toBe(false);
+    const next = await store.reserve({ ...subject, estimateTokens: 10 });
+    expect(next.ok).toBe(true);
+    expect(settled).toBe(true);
+    expect(await settle).toMatchObject({ chargedTokens: 4 });
+    await store.close();
+  });
+
   it("runs what is queued when the store closes", async () => {
     const db = join(dir, "close.db");
     const store = await openStore(`sqlite:${db}`);

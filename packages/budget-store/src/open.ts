@@ -7,7 +7,7 @@ import type { OpenStoreOptions, Store } from "./types.ts";
 
 const DEFAULT_TTL_MS = 10 * 60_000;
 const DEFAULT_BUSY_MS = 5_000;
-const DEFAULT_GROUP_COMMIT_MS = 2;
+const DEFAULT_GROUP_COMMIT_MS = 0;
 
 /** `$BOTTLEKIT_HOME`, else `~/.bottlekit`. */
 export function bottlekitHome(env: NodeJS.ProcessEnv = process.env): string {

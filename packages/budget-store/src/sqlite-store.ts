@@ -282,8 +282,8 @@ export class SqliteStore implements Store {
    * atomic check-and-hold and limits stay exact. Any other method first runs what is queued, so
    * calls still take effect in the order they were made.
    * When: a reserve (on its caller's critical path) at the next `setImmediate`, so it shares the
-   * commit with every call of the same event-loop turn; settle and release wait at most
-   * `groupCommitMs` (default 2 ms) for company, e.g. the next call's reserve.
+   * commit with every call of the same event-loop turn; settle and release likewise, or wait
+   * at most `groupCommitMs` (default 0) for company, e.g. the next call's reserve.
    */
   #enqueue<T>(fn: () => T, urgent: boolean): Promise<T> {
     this.#open();

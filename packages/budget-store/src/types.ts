@@ -379,9 +379,11 @@ export interface OpenStoreOptions {
   /** busy_timeout in milliseconds (default 5000). */
   busyTimeoutMs?: number;
   /**
-   * Group commit window for settle and release, in milliseconds (default 2): they wait at most
-   * this long to share a transaction with other calls (a reserve that arrives meanwhile commits
-   * them at once). Their promises resolve only after the commit. 0 = next event-loop turn.
+   * Group commit window for settle and release, in milliseconds (default 0: the next event-loop
+   * turn). Calls made in the same turn always share one transaction; a window > 0 lets a settle
+   * wait up to that long for more company (a reserve arriving meanwhile commits it at once).
+   * Promises resolve only after the commit, so a caller that awaits each settle in turn waits
+   * the window every time: use it only for servers with many calls in flight.
    */
   groupCommitMs?: number;
   /** Used to find the default database when `url` is omitted. Defaults to $BOTTLEKIT_HOME. */
