@@ -16,8 +16,11 @@ const gw = await startGateway({
   listen: "127.0.0.1:0",
   store: `sqlite:${home}/bottlekit.db`,
   env: process.env,
-  // BENCH_STORE_WORKER=0 keeps the store on the event loop thread (for comparison).
-  storeInWorker: process.env["BENCH_STORE_WORKER"] !== "0",
+  // BENCH_STORE_WORKER=1 moves the store to a worker thread (for comparison).
+  storeInWorker: process.env["BENCH_STORE_WORKER"] === "1",
+  ...(process.env["BENCH_GROUP_MS"] !== undefined
+    ? { storeGroupCommitMs: Number(process.env["BENCH_GROUP_MS"]) }
+    : {}),
 });
 process.send?.({ url: gw.url });
 process.on("message", async (m) => {

@@ -8,7 +8,7 @@
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
@@ -24,9 +24,10 @@ const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 5);
 function start(
   file: string,
   env: NodeJS.ProcessEnv,
+  extraArgv: string[] = [],
 ): Promise<{ child: ChildProcess; url: string }> {
   const child = fork(join(here, file), [], {
-    execArgv,
+    execArgv: [...execArgv, ...extraArgv],
     env: { ...process.env, ...env },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
@@ -122,14 +123,23 @@ function gatewayCpu(child: ChildProcess): Promise<number> {
   });
 }
 
+const load = (): string =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
+const loadBefore = load();
 const home = mkdtempSync(join(tmpdir(), "bottlekit-bench-"));
 const upstream = await start("upstream-worker.ts", { BENCH_UPSTREAM_KEY: KEY });
-const gateway = await start("gateway-worker.ts", {
-  BENCH_UPSTREAM_URL: upstream.url,
-  BOTTLEKIT_HOME: home,
-  OPENAI_API_KEY: KEY,
-  ANTHROPIC_API_KEY: "",
-});
+const gateway = await start(
+  "gateway-worker.ts",
+  {
+    BENCH_UPSTREAM_URL: upstream.url,
+    BOTTLEKIT_HOME: home,
+    OPENAI_API_KEY: KEY,
+    ANTHROPIC_API_KEY: "",
+  },
+  (process.env["BENCH_GATEWAY_ARGV"] ?? "").split(" ").filter((a) => a !== ""),
+);
 try {
   const direct: Target = {
     name: "direct",
@@ -206,6 +216,9 @@ try {
 
   const f = (x: number) => x.toFixed(3);
   console.log("bottle-gateway bench (same run, same local upstream; DLP + metering + budgets on)");
+  console.log(
+    `load average before ${loadBefore}, after ${load()} (2 cores; figures degrade on a busy machine)`,
+  );
   console.log(`(a) c=1 non-streaming, n=${N1} each`);
   console.log(`    direct  p50 ${f(pct(d, 50))} ms  p99 ${f(pct(d, 99))} ms`);
   console.log(`    gateway p50 ${f(pct(g, 50))} ms  p99 ${f(pct(g, 99))} ms`);

@@ -32,10 +32,17 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   log?: (event: GatewayLogEvent) => void;
   /**
-   * Run the budget store in a worker thread (default true), so synchronous SQLite never blocks
-   * the event loop and reserve/settle use another core.
+   * Run the budget store in a worker thread (default false). In the thread, synchronous SQLite
+   * (and waits on another process's write lock) never blocks the event loop, but every call pays
+   * two thread hops: measured, that costs more (about 0.1 ms CPU per call and 40% of the
+   * throughput at 64 concurrent calls) than the short group-committed transactions it moves away.
    */
   storeInWorker?: boolean;
+  /**
+   * Budget-store group commit window for settles (ms, default 1): a settle waits at most this
+   * long to share its SQLite transaction with other calls (the next reserve commits it at once).
+   */
+  storeGroupCommitMs?: number;
   /** Identity cache TTL (ms); tests set 0 so revocations apply at once. */
   identityCacheMs?: number;
 }
@@ -99,10 +106,11 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   const storeUrl = options.store ?? config.store ?? defaultStoreUrl(home);
   let store: Store;
   try {
+    const storeOptions = { home, groupCommitMs: options.storeGroupCommitMs ?? 1 };
     store =
-      options.storeInWorker === false
-        ? await openStore(storeUrl, { home })
-        : await openStoreInWorker(storeUrl, { home });
+      options.storeInWorker === true
+        ? await openStoreInWorker(storeUrl, storeOptions)
+        : await openStore(storeUrl, storeOptions);
   } catch (error) {
     const e = error as { message?: string; hint?: string };
     throw new GatewayError(

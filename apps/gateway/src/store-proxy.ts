@@ -1,7 +1,7 @@
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { Store } from "@bottlekit/budget-store";
+import type { OpenStoreOptions, Store } from "@bottlekit/budget-store";
 import { GatewayError } from "./errors.ts";
 
 type StoreMethod = Exclude<keyof Store, "backend" | "close">;
@@ -45,11 +45,11 @@ function workerSpec(): { url: URL; execArgv: string[] } {
  */
 export async function openStoreInWorker(
   url: string,
-  options: { home?: string } = {},
+  options: Pick<OpenStoreOptions, "home" | "groupCommitMs"> = {},
 ): Promise<Store> {
   const spec = workerSpec();
   const worker = new Worker(spec.url, {
-    workerData: { url, ...(options.home !== undefined ? { home: options.home } : {}) },
+    workerData: { url, options },
     execArgv: spec.execArgv,
   });
   const pending = new Map<number, Pending>();

@@ -2,7 +2,7 @@
 // or another process's write lock never stalls the gateway's event loop. Requests arrive as
 // { id, method, args } and are answered as { id, ok, value | error }.
 import { parentPort, workerData } from "node:worker_threads";
-import { openStore, type Store } from "@bottlekit/budget-store";
+import { type OpenStoreOptions, openStore, type Store } from "@bottlekit/budget-store";
 
 interface Request {
   id: number;
@@ -30,10 +30,10 @@ function serialize(error: unknown): {
 
 const port = parentPort;
 if (port === null) throw new Error("store-worker must run in a worker thread");
-const data = workerData as { url: string; home?: string };
+const data = workerData as { url: string; options: OpenStoreOptions };
 let store: Store;
 try {
-  store = await openStore(data.url, data.home !== undefined ? { home: data.home } : {});
+  store = await openStore(data.url, data.options);
   port.postMessage({ ready: true, backend: store.backend });
 } catch (error) {
   port.postMessage({ ready: false, error: serialize(error) });
