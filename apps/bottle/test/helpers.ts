@@ -1,24 +1,8 @@
-import { Writable } from "node:stream";
-import { createTempHome, type TempHome } from "@bottlekit/test-utils";
+import { captureIo, createTempHome, type TempHome } from "@bottlekit/test-utils";
 import { run } from "../src/cli.ts";
 
 /** Captures stdout and stderr of an in-process `run`. */
-export function capture(env: NodeJS.ProcessEnv = {}) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const sink = (into: string[]) =>
-    new Writable({
-      write(chunk, _enc, cb) {
-        into.push(String(chunk));
-        cb();
-      },
-    });
-  return {
-    io: { stdout: sink(out), stderr: sink(err), env },
-    out: () => out.join(""),
-    err: () => err.join(""),
-  };
-}
+export const capture = captureIo;
 
 /** Runs `bottle` in-process against a home; returns the exit code and the captured output. */
 export async function bottle(argv: string[], env: NodeJS.ProcessEnv = {}) {

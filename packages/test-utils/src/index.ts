@@ -5,6 +5,7 @@ export {
   type TestUtilsErrorOptions,
 } from "./errors.ts";
 export { createTempHome, type TempHome, withTempHome } from "./home.ts";
+export { type CapturedIo, captureIo } from "./io.ts";
 export {
   createFakeUpstream,
   type FakeApi,
