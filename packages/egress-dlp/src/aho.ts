@@ -12,6 +12,8 @@ export interface AhoTables {
   shift: number;
   outHead: Int32Array;
   outputs: Int32Array;
+  /** The most keywords that can end at one character (longest output list). */
+  maxOutputs: number;
 }
 
 export class AhoCorasick {
@@ -25,6 +27,7 @@ export class AhoCorasick {
   private readonly outHead: Int32Array;
   /** Flattened output lists: pattern ids, each list terminated by -1. */
   private readonly outputs: Int32Array;
+  private readonly maxOutputs: number;
   readonly patterns: readonly string[];
   private readonly lengths: Int32Array;
 
@@ -37,6 +40,7 @@ export class AhoCorasick {
       shift: this.shift,
       outHead: this.outHead,
       outputs: this.outputs,
+      maxOutputs: this.maxOutputs,
     };
   }
 
@@ -131,6 +135,7 @@ export class AhoCorasick {
     this.delta = packed;
     this.outHead = outHead;
     this.outputs = Int32Array.from(flat);
+    this.maxOutputs = Math.max(1, ...outLists.map((l) => l.length));
   }
 
   /** Calls `onHit(patternId, end)` for every occurrence; `end` is exclusive. */

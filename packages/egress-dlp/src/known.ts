@@ -184,38 +184,52 @@ function projectRuns(text: string, proj: Uint8Array, runs: number[]): number {
   return m;
 }
 
+/** `hits` itself when it has room for `need` values, else a larger copy. */
+function withRoom(hits: Int32Array, need: number): Int32Array {
+  if (need <= hits.length) return hits;
+  const grown = new Int32Array(Math.max(need, hits.length * 2));
+  grown.set(hits);
+  return grown;
+}
+
+/** Characters per block of the fused pass: the hit buffer is sized once per block. */
+const BLOCK = 4096;
+
 function projectFused(text: string, proj: Uint8Array, runs: number[], fused: FusedPass): number {
-  const { delta, shift, sym, outHead, outputs } = fused.ac;
+  const { delta, shift, sym, outHead, outputs, maxOutputs } = fused.ac;
   let hits = fused.hits;
   let nh = 0;
   const n = text.length;
   let m = 0;
   let s = 0;
   let runLen = 0;
-  for (let i = 0; i < n; i++) {
-    const c = text.charCodeAt(i);
-    const cl = CLASS16[c] as number;
-    proj[m] = c;
-    m += cl & 1;
-    const inRun = cl >> 1;
-    if (runLen >= 16 && inRun === 0) runs.push(i - runLen, i);
-    runLen = (runLen + 1) * inRun;
-    const v = delta[(s << shift) | (sym[c] as number)] as number;
-    s = v & 0x7fff;
-    if (v & 0x8000) {
-      for (let k = outHead[s] as number; outputs[k] !== -1; k++) {
-        if (nh + 2 > hits.length) {
-          const grown = new Int32Array(hits.length * 2 + 1024);
-          grown.set(hits);
-          hits = grown;
-          fused.hits = grown;
+  // The buffer check runs once per block, on every call, and never stores into `fused` inside
+  // the loop: code in the loop that has not run when V8 optimises it (a rare growth) would cost
+  // a deoptimisation, after which this loop was seen to run at half speed for the whole process.
+  // The last block has one extra iteration with a NUL sentinel (no class, no keyword symbol): it
+  // closes the final base64 run inside the loop, so no code after the loop depends on feedback.
+  for (let from = 0; from <= n; from += BLOCK) {
+    const to = Math.min(n + 1, from + BLOCK);
+    hits = withRoom(hits, nh + 2 * maxOutputs * (to - from));
+    for (let i = from; i < to; i++) {
+      const c = i < n ? text.charCodeAt(i) : 0;
+      const cl = CLASS16[c] as number;
+      proj[m] = c;
+      m += cl & 1;
+      const inRun = cl >> 1;
+      if (runLen >= 16 && inRun === 0) runs.push(i - runLen, i);
+      runLen = (runLen + 1) * inRun;
+      const v = delta[(s << shift) | (sym[c] as number)] as number;
+      s = v & 0x7fff;
+      if (v & 0x8000) {
+        for (let k = outHead[s] as number; outputs[k] !== -1; k++) {
+          hits[nh++] = outputs[k] as number;
+          hits[nh++] = i + 1;
         }
-        hits[nh++] = outputs[k] as number;
-        hits[nh++] = i + 1;
       }
     }
   }
-  if (runLen >= 16) runs.push(n - runLen, n);
+  fused.hits = hits;
   fused.nHits = nh;
   return m;
 }
@@ -247,7 +261,7 @@ export class KnownSecretIndex {
   /** Bitset over q-gram hashes (2 Mi bits): most text q-grams are rejected without a table probe. */
   private readonly bits = new Int32Array((BITS_MASK + 1) >>> 5);
   private proj = new Uint8Array(0);
-  private cand = new Int32Array(3072);
+  private cand: Int32Array = new Int32Array(3072);
 
   constructor(secrets: readonly KnownSecret[], options: KnownIndexOptions = {}) {
     this.secrets = secrets;
@@ -359,7 +373,7 @@ export class KnownSecretIndex {
    */
   scan(text: string, runs?: number[], fused?: FusedPass): KnownMatch[] {
     const n = text.length;
-    if (this.proj.length < n) this.proj = new Uint8Array(n);
+    if (this.proj.length <= n) this.proj = new Uint8Array(n + 1); // + the fused pass's sentinel
     const proj = this.proj;
     const mult = this.mult;
     const bits = this.bits;
@@ -368,6 +382,9 @@ export class KnownSecretIndex {
     // Pass 1, branch-free: every character is written, the output index only advances for letters
     // and digits (text alternates between classes unpredictably, so branches would mispredict).
     const m = projectText(text, proj, runs, fused);
+    // Room for every sample up front (two ints each): no growth path inside the loop (see BLOCK).
+    candidates = withRoom(candidates, 2 * (Math.floor(m / STEP) + 1));
+    this.cand = candidates;
     // Pass 2: hash every STEP-th q-gram of the projection and test it against a cache-resident
     // bitset before touching the hash table.
     for (let p = 0; p + Q <= m; p += STEP) {
@@ -376,12 +393,6 @@ export class KnownSecretIndex {
       const k = h === 0 ? 1 : h;
       const b = (k ^ (k >>> 13)) & BITS_MASK;
       if ((bits[b >>> 5] as number) & (1 << (b & 31))) {
-        if (nc + 2 > candidates.length) {
-          const grown = new Int32Array(candidates.length * 2 + 3072);
-          grown.set(candidates);
-          candidates = grown;
-          this.cand = grown;
-        }
         candidates[nc++] = p;
         candidates[nc++] = k;
       }

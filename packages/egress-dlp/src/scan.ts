@@ -471,6 +471,11 @@ export function encodedSegments(text: string, maxInflate: number, knownRuns?: nu
   return segs;
 }
 
+/** Exercises keyword hits, base64/hex runs, escapes and a decoded layer; contains no secret. */
+const WARMUP =
+  '{"token":"abcdefghijklmnopqrstuvwx","b":"aHR0cHM6Ly9leGFtcGxlLmNvbS9wYXRoP3E9MQ==",' +
+  '"h":"68747470733a2f2f6578616d706c652e636f6d","u":"https://example.com/a%41b\\u0041"}';
+
 /** Builds a scanner. Construction does the expensive work (automaton, variant index) once. */
 export function createScanner(options: ScannerOptions = {}): Scanner {
   const detectors = options.detectors ?? (["token_patterns", "known_secrets"] as const);
@@ -826,6 +831,13 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
     if (budget.exceeded) findings.push(budgetFinding(surface, "time", text.length));
     return { findings, blocked: findings.some((f) => f.severity === "block") };
   }
+
+  // Prime V8's type feedback on every path of the hot loops (keyword hits, base64 runs, decoded
+  // layers, code after the loops) with a small sample before real input arrives. Without it, the
+  // first large scan gets its loops compiled mid-flight (on-stack replacement) with no feedback
+  // for code that only runs after them; that code then deoptimises on every later scan and the
+  // process can stay at about half speed (seen as bimodal bench runs).
+  scan(WARMUP, "warmup");
 
   return {
     scan,
