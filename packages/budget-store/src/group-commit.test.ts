@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -110,6 +110,24 @@ describe("group commit of reserve, settle and release", () => {
     expect(settled).toBe(true);
     expect(await settle).toMatchObject({ chargedTokens: 4 });
     await store.close();
+  });
+
+  it("sets the connection's WAL auto-checkpoint from walAutocheckpointPages", async () => {
+    const db = join(dir, "autockpt.db");
+    const store = await openStore(`sqlite:${db}`, { walAutocheckpointPages: 5 });
+    const raw = openConnection(db);
+    try {
+      const held = await Promise.all(
+        Array.from({ length: 30 }, () => store.reserve({ ...subject, estimateTokens: 1 })),
+      );
+      for (const r of held) if (r.ok) await store.settle(r.id, { inputTokens: 1 });
+      // Checkpoints ran along the way, so the WAL kept restarting from its beginning: it never
+      // grew to the ~30 commits x several pages that one-by-one settles write without them.
+      expect(statSync(`${db}-wal`).size).toBeLessThan(30 * 4096);
+    } finally {
+      raw.close();
+      await store.close();
+    }
   });
 
   it("runs what is queued when the store closes", async () => {

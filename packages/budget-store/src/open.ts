@@ -70,5 +70,6 @@ export async function openStore(url?: string, options: OpenStoreOptions = {}): P
     busyTimeoutMs: options.busyTimeoutMs ?? DEFAULT_BUSY_MS,
     settleGraceMs: options.settleGraceMs ?? 60 * 60_000,
     groupCommitMs: options.groupCommitMs ?? DEFAULT_GROUP_COMMIT_MS,
+    walAutocheckpointPages: options.walAutocheckpointPages ?? 1000,
   });
 }

@@ -47,6 +47,8 @@ export interface SqliteStoreOptions {
   settleGraceMs: number;
   /** Longest wait of a settle or release for its group commit (default 0: next turn). */
   groupCommitMs?: number;
+  /** `wal_autocheckpoint` of this connection (default SQLite's 1000 pages). */
+  walAutocheckpointPages?: number;
 }
 
 const SOURCE_RANK: Record<BudgetSource, number> = { settings: 0, manifest: 1, flag: 2 };
@@ -1321,6 +1323,10 @@ export function openSqlite(path: string, opts: SqliteStoreOptions): SqliteStore 
       try {
         if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
         db.exec("PRAGMA synchronous = NORMAL");
+        // A whole number, so interpolating it is safe (as busy_timeout above).
+        db.exec(
+          `PRAGMA wal_autocheckpoint = ${Math.max(0, Math.floor(opts.walAutocheckpointPages ?? 1000))}`,
+        );
         db.exec("PRAGMA foreign_keys = ON");
         migrate(db, opts.clock());
         break;

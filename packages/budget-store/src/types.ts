@@ -386,6 +386,12 @@ export interface OpenStoreOptions {
    * the window every time: use it only for servers with many calls in flight.
    */
   groupCommitMs?: number;
+  /**
+   * WAL pages after which a commit also checkpoints (SQLite's `wal_autocheckpoint`, default
+   * 1000). The checkpoint (with its fsyncs) runs inside the commit that crosses the mark, so a
+   * busy server may raise it to make those slow commits rarer, at the cost of a larger WAL file.
+   */
+  walAutocheckpointPages?: number;
   /** Used to find the default database when `url` is omitted. Defaults to $BOTTLEKIT_HOME. */
   home?: string;
 }
