@@ -45,7 +45,7 @@ function workerSpec(): { url: URL; execArgv: string[] } {
  */
 export async function openStoreInWorker(
   url: string,
-  options: Pick<OpenStoreOptions, "home" | "groupCommitMs"> = {},
+  options: Pick<OpenStoreOptions, "home" | "groupCommitMs" | "walAutocheckpointPages"> = {},
 ): Promise<Store> {
   const spec = workerSpec();
   const worker = new Worker(spec.url, {
