@@ -206,13 +206,12 @@ function projectFused(text: string, proj: Uint8Array, runs: number[], fused: Fus
   // The buffer check runs once per block, on every call, and never stores into `fused` inside
   // the loop: code in the loop that has not run when V8 optimises it (a rare growth) would cost
   // a deoptimisation, after which this loop was seen to run at half speed for the whole process.
-  // The last block has one extra iteration with a NUL sentinel (no class, no keyword symbol): it
-  // closes the final base64 run inside the loop, so no code after the loop depends on feedback.
-  for (let from = 0; from <= n; from += BLOCK) {
-    const to = Math.min(n + 1, from + BLOCK);
+  // (Code after the loop gets its feedback from the scanner's warm-up scan, see createScanner.)
+  for (let from = 0; from < n; from += BLOCK) {
+    const to = Math.min(n, from + BLOCK);
     hits = withRoom(hits, nh + 2 * maxOutputs * (to - from));
     for (let i = from; i < to; i++) {
-      const c = i < n ? text.charCodeAt(i) : 0;
+      const c = text.charCodeAt(i);
       const cl = CLASS16[c] as number;
       proj[m] = c;
       m += cl & 1;
@@ -229,6 +228,7 @@ function projectFused(text: string, proj: Uint8Array, runs: number[], fused: Fus
       }
     }
   }
+  if (runLen >= 16) runs.push(n - runLen, n);
   fused.hits = hits;
   fused.nHits = nh;
   return m;
@@ -373,7 +373,7 @@ export class KnownSecretIndex {
    */
   scan(text: string, runs?: number[], fused?: FusedPass): KnownMatch[] {
     const n = text.length;
-    if (this.proj.length <= n) this.proj = new Uint8Array(n + 1); // + the fused pass's sentinel
+    if (this.proj.length < n) this.proj = new Uint8Array(n);
     const proj = this.proj;
     const mult = this.mult;
     const bits = this.bits;
