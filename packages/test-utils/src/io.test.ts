@@ -11,4 +11,11 @@ describe("captureIo", () => {
     expect(c.err()).toBe("log\n");
     expect(c.io.env).toEqual({ NO_COLOR: "1" });
   });
+
+  it("feeds the given stdin", async () => {
+    const c = captureIo({}, { stdin: "line 1\nline 2" });
+    let text = "";
+    for await (const chunk of c.io.stdin) text += String(chunk);
+    expect(text).toBe("line 1\nline 2");
+  });
 });

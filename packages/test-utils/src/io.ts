@@ -1,8 +1,8 @@
-import { Writable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 
 /** The streams and environment an in-process CLI `run(argv, io)` writes to and reads. */
 export interface CapturedIo {
-  io: { stdout: Writable; stderr: Writable; env: NodeJS.ProcessEnv };
+  io: { stdout: Writable; stderr: Writable; env: NodeJS.ProcessEnv; stdin: Readable };
   /** Everything written to stdout so far. */
   out: () => string;
   /** Everything written to stderr so far. */
@@ -11,9 +11,13 @@ export interface CapturedIo {
 
 /**
  * Captures what a CLI writes, for tests that call a bin's `run(argv, io)` in process.
- * The environment is exactly `env` (nothing is inherited from the test process).
+ * The environment is exactly `env` (nothing is inherited from the test process); stdin yields
+ * `options.stdin` (empty by default) and is not a TTY.
  */
-export function captureIo(env: NodeJS.ProcessEnv = {}): CapturedIo {
+export function captureIo(
+  env: NodeJS.ProcessEnv = {},
+  options: { stdin?: string | Uint8Array } = {},
+): CapturedIo {
   const out: string[] = [];
   const err: string[] = [];
   const sink = (into: string[]) =>
@@ -24,7 +28,12 @@ export function captureIo(env: NodeJS.ProcessEnv = {}): CapturedIo {
       },
     });
   return {
-    io: { stdout: sink(out), stderr: sink(err), env },
+    io: {
+      stdout: sink(out),
+      stderr: sink(err),
+      env,
+      stdin: Readable.from([Buffer.from(options.stdin ?? "")]),
+    },
     out: () => out.join(""),
     err: () => err.join(""),
   };

@@ -1,26 +1,11 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable, Writable } from "node:stream";
+import { captureIo } from "@bottlekit/test-utils";
 import { describe, expect, it } from "vitest";
 import { run } from "../cli.ts";
 
-function capture(env: NodeJS.ProcessEnv = {}, stdin = "") {
-  const out: string[] = [];
-  const err: string[] = [];
-  const sink = (into: string[]) =>
-    new Writable({
-      write(chunk, _enc, cb) {
-        into.push(String(chunk));
-        cb();
-      },
-    });
-  return {
-    io: { stdout: sink(out), stderr: sink(err), env, stdin: Readable.from([Buffer.from(stdin)]) },
-    out: () => out.join(""),
-    err: () => err.join(""),
-  };
-}
+const capture = (env: NodeJS.ProcessEnv = {}, stdin = "") => captureIo(env, { stdin });
 
 const dir = mkdtempSync(join(tmpdir(), "egress-dlp-cli-"));
 const clean = join(dir, "clean.txt");
