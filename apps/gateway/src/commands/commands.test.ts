@@ -1,22 +1,18 @@
-import { Writable } from "node:stream";
-import { createFakeUpstream, createTempHome, type TempHome } from "@bottlekit/test-utils";
+import {
+  captureIo,
+  createFakeUpstream,
+  createTempHome,
+  type TempHome,
+} from "@bottlekit/test-utils";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type CliIo, run } from "../cli.ts";
 
 const OPENAI_KEY = "sk-proj-CLItestKEY0123456789abcdefABCDEF0123456789";
 
 function capture(env: NodeJS.ProcessEnv, extra: Partial<CliIo> = {}) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const sink = (into: string[]) =>
-    new Writable({
-      write(chunk, _enc, cb) {
-        into.push(String(chunk));
-        cb();
-      },
-    });
-  const io: CliIo = { stdout: sink(out), stderr: sink(err), env, interactive: false, ...extra };
-  return { io, out: () => out.join(""), err: () => err.join("") };
+  const c = captureIo(env);
+  const io: CliIo = { ...c.io, interactive: false, ...extra };
+  return { io, out: c.out, err: c.err };
 }
 
 let home: TempHome;
