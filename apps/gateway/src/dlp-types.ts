@@ -39,6 +39,11 @@ export interface GatewayDlp {
   ): OutboundVerdict;
   /** A fresh inbound scanner for one response to `upstream` (a no-op when its route disables it). */
   inbound(upstream: { origin: string; path: string }): InboundScan;
+  /**
+   * Scans one complete response text for `upstream`: the same findings as `inbound(upstream)`
+   * fed `text` then ended, in one pass. Optional; the gateway falls back to `inbound`.
+   */
+  inboundOnce?(upstream: { origin: string; path: string }, text: string): DlpFinding[];
   /** What an inbound finding of severity "block" does: flag it only, or end the response. */
   readonly inboundAction: "warn" | "block";
   /**

@@ -11,7 +11,7 @@ import {
 import { listProviders } from "@bottlekit/provider-registry";
 import type { GatewayConfig } from "./config.ts";
 import type { DlpFinding, GatewayDlp, InboundScan, OutboundVerdict } from "./dlp-types.ts";
-import { createInjectionScan } from "./injection.ts";
+import { createInjectionScan, scanInjectionOnce } from "./injection.ts";
 
 /** The structural part of the registry used here: which env vars hold credentials. */
 interface RegistryLike {
@@ -89,6 +89,7 @@ export function createGatewayDlp(
 ): GatewayDlp {
   const secrets = knownSecrets(config, env, registry);
   const secretValues = new Set(secrets.map((s) => s.value));
+  const notProviderCredential = new Set<string>();
   const scanners = new Map<string, Scanner>();
   const scannerFor = (detectors: readonly OutboundDetector[]): Scanner | undefined => {
     if (detectors.length === 0) return undefined;
@@ -196,11 +197,23 @@ export function createGatewayDlp(
     inbound(upstream): InboundScan {
       return policyFor(upstream)?.inbound === true ? createInjectionScan() : NO_SCAN;
     },
+    inboundOnce(upstream, text): DlpFinding[] {
+      return policyFor(upstream)?.inbound === true ? scanInjectionOnce(text) : [];
+    },
     isProviderCredential(value: string): boolean {
       if (secretValues.has(value)) return true;
-      return credentialScanner
+      // A client re-sends the same non-provider credential on every call (e.g. a placeholder
+      // `Bearer local` on loopback): its negative verdict is remembered. Positive verdicts are
+      // never cached, so no provider credential is kept beyond the call.
+      if (notProviderCredential.has(value)) return false;
+      const found = credentialScanner
         .scan(value, "credential")
         .findings.some((f) => f.detector === "token_patterns" || f.detector === "known_secrets");
+      if (!found && value.length <= 512) {
+        if (notProviderCredential.size >= 1024) notProviderCredential.clear();
+        notProviderCredential.add(value);
+      }
+      return found;
     },
   };
 }

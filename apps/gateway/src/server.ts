@@ -618,8 +618,14 @@ export function createGateway(options: GatewayOptions): Gateway {
       } catch {
         usage = missingUsage();
       }
-      const scan = options.dlp.inbound(upstreamRef);
-      const findings = scan.write(responseText(api, parsed)).concat(scan.end());
+      const said = responseText(api, parsed);
+      let findings: DlpFinding[];
+      if (options.dlp.inboundOnce !== undefined)
+        findings = options.dlp.inboundOnce(upstreamRef, said);
+      else {
+        const scan = options.dlp.inbound(upstreamRef);
+        findings = scan.write(said).concat(scan.end());
+      }
       const blocking = findings.some((f) => f.severity === "block");
       if (findings.length > 0) {
         const action = blocking && options.dlp.inboundAction === "block" ? "block" : "warn";

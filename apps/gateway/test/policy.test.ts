@@ -113,6 +113,12 @@ describe("identity", () => {
     expect(h.up.requests.length + h.anthropicUp.requests.length).toBe(0);
     await h.openai("anything-local").chat.completions.create(chat("x"));
     expect((await h.store.events()).at(-1)).toMatchObject({ bottle: "default", agent: "default" });
+    // The negative verdict for a repeated credential is remembered; a provider key still is not.
+    await h.openai("anything-local").chat.completions.create(chat("x"));
+    await expect(h.openai(OPENAI_KEY).chat.completions.create(chat("x"))).rejects.toMatchObject({
+      status: 401,
+    });
+    expect(h.up.requests.length).toBe(2);
   });
 
   it("gateway keys decide the scope; without one, or revoked, calls are refused", async () => {
