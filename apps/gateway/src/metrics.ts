@@ -29,8 +29,10 @@ abstract class Metric {
   }
 }
 
-export class Counter extends Metric {
-  private readonly series: Series<number> = new Map();
+/** A metric with one number per label set; counters and gauges differ only in their type line. */
+abstract class ScalarMetric extends Metric {
+  protected abstract readonly type: "counter" | "gauge";
+  protected readonly series: Series<number> = new Map();
   inc(labels: readonly string[], by = 1): void {
     const key = labels.join("\u0001");
     const s = this.series.get(key);
@@ -41,7 +43,7 @@ export class Counter extends Metric {
     return this.series.get(labels.join("\u0001"))?.value ?? 0;
   }
   render(): string {
-    let out = this.header("counter");
+    let out = this.header(this.type);
     for (const s of this.series.values()) {
       out += `${this.name}${labelText(this.labelNames, s.labels)} ${s.value}\n`;
     }
@@ -49,29 +51,17 @@ export class Counter extends Metric {
   }
 }
 
-export class Gauge extends Metric {
-  private readonly series: Series<number> = new Map();
+export class Counter extends ScalarMetric {
+  protected readonly type = "counter";
+}
+
+export class Gauge extends ScalarMetric {
+  protected readonly type = "gauge";
   set(labels: readonly string[], value: number): void {
     const key = labels.join("\u0001");
     const s = this.series.get(key);
     if (s) s.value = value;
     else this.series.set(key, { labels: [...labels], value });
-  }
-  inc(labels: readonly string[], by = 1): void {
-    const key = labels.join("\u0001");
-    const s = this.series.get(key);
-    if (s) s.value += by;
-    else this.series.set(key, { labels: [...labels], value: by });
-  }
-  get(labels: readonly string[]): number {
-    return this.series.get(labels.join("\u0001"))?.value ?? 0;
-  }
-  render(): string {
-    let out = this.header("gauge");
-    for (const s of this.series.values()) {
-      out += `${this.name}${labelText(this.labelNames, s.labels)} ${s.value}\n`;
-    }
-    return out;
   }
 }
 
