@@ -613,35 +613,22 @@ export class SqliteStore implements Store {
       },
     ];
     const out: Applicable[] = [];
-    let governing: Applicable | undefined;
-    if (flag.size > 0) {
+    // The nearest scope in `budgets` governs: launch-flag budgets first, then the rest.
+    const nearest = (budgets: typeof map): Applicable | undefined => {
       for (const link of chain) {
-        const b = flag.get(link.lookup);
+        const b = budgets.get(link.lookup);
         if (b !== undefined) {
-          governing = {
+          return {
             budget: b,
             ref: link.ref,
             bucketScope: link.bucketScope,
             bucketKey: link.bucketKey,
           };
-          break;
         }
       }
-    }
-    if (governing === undefined) {
-      for (const link of chain) {
-        const b = map.get(link.lookup);
-        if (b !== undefined) {
-          governing = {
-            budget: b,
-            ref: link.ref,
-            bucketScope: link.bucketScope,
-            bucketKey: link.bucketKey,
-          };
-          break;
-        }
-      }
-    }
+      return undefined;
+    };
+    const governing = (flag.size > 0 ? nearest(flag) : undefined) ?? nearest(map);
     if (governing !== undefined) out.push(governing);
     const ceiling = map.get(`ceiling${SEP}*${SEP}${provider}`);
     if (ceiling !== undefined) {
