@@ -223,6 +223,23 @@ export function createGateway(options: GatewayOptions): Gateway {
     for (const f of findings) metrics.dlpFindings.inc([direction, f.detector, action]);
   }
 
+  /**
+   * Records and logs inbound findings; true when the policy blocks the response (a blocking
+   * finding and `inboundAction: block`), otherwise they are a warning.
+   */
+  function reportInbound(findings: DlpFinding[], requestId: string): boolean {
+    const block =
+      options.dlp.inboundAction === "block" && findings.some((f) => f.severity === "block");
+    recordFindings("inbound", findings, block ? "block" : "warn");
+    log({
+      level: "warn",
+      event: `dlp.inbound.${block ? "blocked" : "flagged"}`,
+      requestId,
+      findings,
+    });
+    return block;
+  }
+
   function updateRemaining(identity: CallerIdentity, provider: string): void {
     const key = `${identity.bottle}\u0001${identity.agent}\u0001${provider}`;
     const now = Date.now();
@@ -628,17 +645,8 @@ export function createGateway(options: GatewayOptions): Gateway {
         const scan = options.dlp.inbound(upstreamRef);
         findings = scan.write(said).concat(scan.end());
       }
-      const blocking = findings.some((f) => f.severity === "block");
       if (findings.length > 0) {
-        const action = blocking && options.dlp.inboundAction === "block" ? "block" : "warn";
-        recordFindings("inbound", findings, action);
-        log({
-          level: "warn",
-          event: `dlp.inbound.${action === "block" ? "blocked" : "flagged"}`,
-          requestId,
-          findings,
-        });
-        if (action === "block") {
+        if (reportInbound(findings, requestId)) {
           void settle(reservationId, identity, target, usage, requestId);
           return sendError(
             res,
@@ -681,20 +689,9 @@ export function createGateway(options: GatewayOptions): Gateway {
         tap.write(chunk);
         const said = extractor.push(chunk);
         const findings = said.length > 0 ? scan.write(said) : NO_FINDINGS;
-        if (findings.length > 0) {
-          const block =
-            options.dlp.inboundAction === "block" && findings.some((f) => f.severity === "block");
-          recordFindings("inbound", findings, block ? "block" : "warn");
-          log({
-            level: "warn",
-            event: `dlp.inbound.${block ? "blocked" : "flagged"}`,
-            requestId,
-            findings,
-          });
-          if (block) {
-            blocked = true;
-            break;
-          }
+        if (findings.length > 0 && reportInbound(findings, requestId)) {
+          blocked = true;
+          break;
         }
         const piece = stripper === undefined ? chunk : stripper.push(chunk);
         if (piece.length === 0) continue;
@@ -735,16 +732,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       // Whatever text was still buffered (an unterminated last line) gets scanned too.
       const tail = scan.write(extractor.end()).concat(scan.end());
       if (tail.length > 0) {
-        const block =
-          options.dlp.inboundAction === "block" && tail.some((f) => f.severity === "block");
-        recordFindings("inbound", tail, block ? "block" : "warn");
-        log({
-          level: "warn",
-          event: `dlp.inbound.${block ? "blocked" : "flagged"}`,
-          requestId,
-          findings: tail,
-        });
-        if (block) {
+        if (reportInbound(tail, requestId)) {
           res.end(
             errorEvent(
               api,
