@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { writeManifestTree } from "../test/tree.ts";
+import { writeManifestTree } from "@bottlekit/test-utils";
 
 const bin = join(dirname(fileURLToPath(import.meta.url)), "..", "bin", "bottle.js");
 

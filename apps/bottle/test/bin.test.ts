@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { writeManifestTree } from "@bottlekit/test-utils";
 import { afterAll, describe, expect, it } from "vitest";
-import { writeManifestTree } from "./tree.ts";
 
 const bin = join(dirname(fileURLToPath(import.meta.url)), "..", "bin", "bottle.js");
 const root = mkdtempSync(join(tmpdir(), "bk-bin-"));

@@ -5,8 +5,8 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { writeManifestTree } from "@bottlekit/test-utils";
 import { explainAgent, resolveAgent, validatePaths } from "../src/index.ts";
-import { writeTree } from "../test/gen-tree.ts";
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -18,7 +18,7 @@ let base = 0;
 for (const count of [200, 400, 800]) {
   const root = mkdtempSync(join(tmpdir(), "bk-bench-"));
   const home = join(root, "home");
-  const names = writeTree(home, count);
+  const names = writeManifestTree(home, count);
   const loc = { home, cwd: root, env: {} };
   const times: number[] = [];
   for (let i = 0; i < 5; i++) {

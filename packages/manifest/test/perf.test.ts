@@ -1,6 +1,6 @@
+import { writeManifestTree } from "@bottlekit/test-utils";
 import { afterEach, describe, expect, it } from "vitest";
 import { resolveAgent, validatePaths } from "../src/index.ts";
-import { writeTree } from "./gen-tree.ts";
 import { type TempTree, tempTree } from "./home.ts";
 
 let trees: TempTree[] = [];
@@ -12,7 +12,7 @@ afterEach(() => {
 function timeValidate(count: number): number {
   const t = tempTree();
   trees.push(t);
-  writeTree(t.home, count);
+  writeManifestTree(t.home, count);
   const loc = { home: t.home, cwd: t.cwd, env: {} };
   validatePaths([], loc); // warm up module code paths
   const times: number[] = [];
@@ -38,7 +38,7 @@ describe("performance bounds", () => {
   it("resolves an agent over a deep extends graph with every key attributed", () => {
     const t = tempTree();
     trees.push(t);
-    const names = writeTree(t.home, 200);
+    const names = writeManifestTree(t.home, 200);
     const a = resolveAgent(names[names.length - 1] as string, {
       home: t.home,
       cwd: t.cwd,

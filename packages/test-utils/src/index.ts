@@ -6,6 +6,7 @@ export {
 } from "./errors.ts";
 export { createTempHome, type TempHome, withTempHome } from "./home.ts";
 export { type CapturedIo, captureIo } from "./io.ts";
+export { writeManifestTree } from "./manifest-tree.ts";
 export {
   createFakeUpstream,
   type FakeApi,

@@ -3,9 +3,10 @@ import { join } from "node:path";
 
 /**
  * Writes a realistic manifest tree into `home`: `count` manifests, half bottles (layered with
- * single and multiple `extends`, so diamonds occur) and half agents. Returns the agent names.
+ * single and multiple `extends`, so diamonds occur) and half agents, all valid. Returns the
+ * agent names. Used by the manifest and bottle tests and benches.
  */
-export function writeTree(home: string, count: number): string[] {
+export function writeManifestTree(home: string, count: number): string[] {
   const bottles = Math.max(1, Math.floor(count / 2));
   const agents = count - bottles;
   mkdirSync(join(home, "bottles"), { recursive: true });
