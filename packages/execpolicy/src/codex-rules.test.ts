@@ -118,10 +118,11 @@ describe("lambda", () => {
       column: 15,
       message: "duplicated parameter name 'x'",
     });
-    expect(loadError(`f = lambda *a: a`)).toMatchObject({
+    expect(loadError(`f = lambda *: 1`)).toMatchObject({
       line: 1,
       column: 12,
-      message: "*args and **kwargs are not supported",
+      message:
+        "a bare '*' must be followed by a keyword-only parameter (write '*args' to accept extra positional arguments)",
     });
     expect(loadError(`f = lambda x: f(x)\nf(1)`).message).toMatch(/recursive call to 'lambda'/);
     expect(loadError(`x = "a b".split(sep=" ")`)).toMatchObject({

@@ -60,7 +60,7 @@ function bindArgs(
         `${fn}() got an unexpected keyword argument '${k}' (expected one of: ${names.join(", ")})`,
       );
     }
-    if (out.has(k)) throw new ArgError(`${fn}() got multiple values for '${k}'`);
+    if (out.has(k)) throw new ArgError(`${fn}() got multiple values for parameter '${k}'`);
     out.set(k, v);
   }
   return out;

@@ -561,11 +561,106 @@ export class Interpreter {
     return bad();
   }
 
+  /**
+   * Evaluates the callee and the arguments left to right, unpacks `*xs` (a list, a tuple or a
+   * dict's keys) after the positional arguments and `**d` (a dict with string keys) after the
+   * keyword arguments, then calls. A keyword given twice is refused here, whatever the callee.
+   */
   private call(e: Extract<Expr, { t: "call" }>, env: Map<string, Value>): Value {
     const fn = this.eval(e.fn, env);
     const args = e.args.map((a) => this.eval(a, env));
     const kwargs: [string, Value][] = e.kwargs.map(([k, v]) => [k, this.eval(v, env)]);
+    if (e.star) {
+      const xs = this.eval(e.star, env);
+      if (!(Array.isArray(xs) || xs instanceof Tuple || xs instanceof Map))
+        throw new StarlarkRuntimeError(
+          `the argument after * must be a list, tuple or dict, got ${typeName(xs)}`,
+          e.star.line,
+          e.star.col,
+        );
+      args.push(...this.iterable(xs, e.star));
+    }
+    if (e.starstar) {
+      const d = this.eval(e.starstar, env);
+      if (!(d instanceof Map))
+        throw new StarlarkRuntimeError(
+          `the argument after ** must be a dict, got ${typeName(d)}`,
+          e.starstar.line,
+          e.starstar.col,
+        );
+      const named = new Set(kwargs.map(([k]) => k));
+      for (const [k, v] of d) {
+        if (typeof k !== "string")
+          throw new StarlarkRuntimeError(
+            `keywords in the dict after ** must be strings, got ${typeName(k)} ${repr(k)}`,
+            e.starstar.line,
+            e.starstar.col,
+          );
+        if (named.has(k))
+          throw new StarlarkRuntimeError(
+            `${calleeName(fn)}() got multiple values for parameter '${k}'`,
+            e.line,
+            e.col,
+          );
+        kwargs.push([k, v]);
+      }
+    }
     return this.callValue(fn, args, kwargs, e);
+  }
+
+  /**
+   * Binds a call's arguments to `fn`'s parameters in `local`, as Starlark does: positional
+   * arguments fill the positional parameters in order, extra ones go to `*args` (a tuple); keyword
+   * arguments fill the positional and keyword-only parameters by name, unknown ones go to
+   * `**kwargs` (a new dict, in call order); then defaults fill what is left.
+   */
+  private bind(
+    fn: UserFunction,
+    args: readonly Value[],
+    kwargs: readonly [string, Value][],
+    local: Map<string, Value>,
+    e: Pos,
+  ): void {
+    const fail = (message: string): never => {
+      throw new StarlarkRuntimeError(`${fn.name}() ${message}`, e.line, e.col);
+    };
+    const params = fn.params;
+    // positional parameters come first (the parser enforces the order)
+    let npos = 0;
+    let varargs = false;
+    let varkw = false;
+    for (const p of params) {
+      if (p.kind === "pos") npos++;
+      else if (p.kind === "args") varargs = true;
+      else if (p.kind === "kwargs") varkw = true;
+    }
+    if (args.length > npos && !varargs)
+      fail(
+        `takes ${npos} positional argument${npos === 1 ? "" : "s"} but ${args.length} were given`,
+      );
+    for (let i = 0; i < npos && i < args.length; i++)
+      local.set((params[i] as Param).name, args[i] as Value);
+    const more = new Map<Value, Value>();
+    for (const [k, v] of kwargs) {
+      const p = params.find((x) => x.name === k && (x.kind === "pos" || x.kind === "kwonly"));
+      if (p === undefined) {
+        if (!varkw) fail(`got an unexpected keyword argument '${k}'`);
+        more.set(k, v);
+        continue;
+      }
+      if (local.has(k)) fail(`got multiple values for parameter '${k}'`);
+      local.set(k, v);
+    }
+    params.forEach((p, i) => {
+      if (p.kind === "args") local.set(p.name, new Tuple(args.slice(npos)));
+      else if (p.kind === "kwargs") local.set(p.name, more);
+      else if (!local.has(p.name)) {
+        const d = fn.defaults[i];
+        if (d === undefined)
+          fail(`missing ${p.kind === "kwonly" ? "keyword-only " : ""}argument '${p.name}'`);
+        local.set(p.name, d as Value);
+      }
+    });
   }
 
   private callValue(fn: Value, args: Value[], kwargs: [string, Value][], e: Pos): Value {
@@ -602,36 +697,9 @@ export class Interpreter {
       const name = fn.name;
       if (this.stack.includes(fn))
         throw new StarlarkRuntimeError(`recursive call to '${name}' is not allowed`, e.line, e.col);
-      const params = fn.params;
-      if (args.length > params.length) {
-        throw new StarlarkRuntimeError(
-          `${name}() takes ${params.length} arguments but ${args.length} were given`,
-          e.line,
-          e.col,
-        );
-      }
       const local = new Map<string, Value>();
       if (fn.closure) this.parents.set(local, fn.closure);
-      for (const [i, a] of args.entries()) local.set((params[i] as { name: string }).name, a);
-      for (const [k, v] of kwargs) {
-        if (!params.some((p) => p.name === k))
-          throw new StarlarkRuntimeError(
-            `${name}() got an unexpected keyword argument '${k}'`,
-            e.line,
-            e.col,
-          );
-        if (local.has(k))
-          throw new StarlarkRuntimeError(`${name}() got multiple values for '${k}'`, e.line, e.col);
-        local.set(k, v);
-      }
-      params.forEach((p, i) => {
-        if (!local.has(p.name)) {
-          const d = fn.defaults[i];
-          if (d === undefined)
-            throw new StarlarkRuntimeError(`${name}() missing argument '${p.name}'`, e.line, e.col);
-          local.set(p.name, d);
-        }
-      });
+      this.bind(fn, args, kwargs, local, e);
       this.stack.push(fn);
       try {
         if ("expr" in fn.body) return this.eval(fn.body.expr, local);
@@ -643,6 +711,11 @@ export class Interpreter {
     }
     throw new StarlarkRuntimeError(`${typeName(fn)} is not callable`, e.line, e.col);
   }
+}
+
+/** The name a call error gives the callee (`f` in `f() got …`). */
+function calleeName(fn: Value): string {
+  return fn instanceof Builtin || fn instanceof UserFunction ? fn.name : typeName(fn);
 }
 
 /** `%s` / `%d` / `%r` / `%%` formatting of strings. */
@@ -933,7 +1006,7 @@ function uncheckedStandardBuiltins(): Builtin[] {
         let start = args[1];
         for (const [k, x] of kwargs) {
           need(k === "start", `enumerate() got an unexpected keyword argument '${k}'`);
-          need(start === undefined, "enumerate() got multiple values for 'start'");
+          need(start === undefined, "enumerate() got multiple values for parameter 'start'");
           start = x;
         }
         need(start === undefined || typeof start === "number", "enumerate(): start must be an int");

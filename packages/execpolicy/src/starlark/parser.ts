@@ -1,7 +1,8 @@
 /**
  * Recursive-descent parser for the Starlark subset of Codex `.rules` files:
  * assignments, expression statements, `for`, `if`, `def`/`return`, list/tuple/dict displays,
- * list comprehensions, calls with keyword arguments, indexing, f-strings and the usual operators.
+ * list comprehensions, calls with keyword arguments and `*args`/`**kwargs`, indexing, f-strings and
+ * the usual operators.
  * Anything else is a syntax error with a line and column.
  */
 import { StarlarkSyntaxError, type Token, tokenize } from "./lexer.ts";
@@ -20,7 +21,16 @@ export type Expr =
   | ({ t: "tuple"; items: Expr[] } & Pos)
   | ({ t: "dict"; entries: [Expr, Expr][] } & Pos)
   | ({ t: "comp"; elt: Expr; clauses: CompClause[] } & Pos)
-  | ({ t: "call"; fn: Expr; args: Expr[]; kwargs: [string, Expr][] } & Pos)
+  | ({
+      t: "call";
+      fn: Expr;
+      args: Expr[];
+      kwargs: [string, Expr][];
+      /** `*xs`: unpacked after `args` (a list, tuple or dict's keys). */
+      star?: Expr;
+      /** `**d`: unpacked after `kwargs` (a dict with string keys). */
+      starstar?: Expr;
+    } & Pos)
   | ({ t: "index"; obj: Expr; index: Expr } & Pos)
   | ({ t: "attr"; obj: Expr; name: string } & Pos)
   | ({ t: "slice"; obj: Expr; start: Expr | undefined; end: Expr | undefined } & Pos)
@@ -29,9 +39,15 @@ export type Expr =
   | ({ t: "cond"; test: Expr; ifTrue: Expr; orelse: Expr } & Pos)
   | ({ t: "lambda"; params: Param[]; body: Expr } & Pos);
 
-/** A function parameter: a name and an optional default (evaluated when the function is created). */
+/**
+ * A function parameter: a name, its kind and an optional default (evaluated when the function is
+ * created). `pos` is filled by position or keyword; `kwonly` follows `*` or `*args` and is filled by
+ * keyword only; `args` (`*name`) collects extra positional arguments into a tuple; `kwargs`
+ * (`**name`) collects extra keyword arguments into a dict.
+ */
 export interface Param {
   name: string;
+  kind: "pos" | "kwonly" | "args" | "kwargs";
   default?: Expr;
 }
 
@@ -292,29 +308,65 @@ class Parser {
     );
   }
 
-  /** Parameters up to and including `close` (`)` for def, `:` for lambda), checked as Starlark does. */
+  /**
+   * Parameters up to and including `close` (`)` for def, `:` for lambda), checked as Starlark does:
+   * positional parameters (those without a default first), then at most one `*` or `*args`, then
+   * keyword-only parameters (defaults in any order), then at most one `**kwargs`, last. A bare `*`
+   * must be followed by a named parameter.
+   */
   private params(close: ")" | ":"): Param[] {
     const params: Param[] = [];
+    let star: Token | undefined; // the `*` or `*args` seen, if any
+    let bareStar: Token | undefined; // a bare `*` not yet followed by a named parameter
+    let starstar: Param | undefined;
+    const name = (what: string): Token => {
+      const t = this.expectKind("name", what);
+      if (params.some((x) => x.name === t.value))
+        throw new StarlarkSyntaxError(`duplicated parameter name '${t.value}'`, t.line, t.col);
+      return t;
+    };
     while (!this.isOp(close)) {
-      if (this.isOp("*") || this.isOp("**")) this.fail("*args and **kwargs are not supported");
       const t = this.peek();
-      const p = this.expectKind("name", "a parameter name").value;
-      if (params.some((x) => x.name === p))
-        throw new StarlarkSyntaxError(`duplicated parameter name '${p}'`, t.line, t.col);
-      if (this.isOp("=")) {
+      if (starstar)
+        this.fail(`'**${starstar.name}' must be the last parameter; move it to the end`, t);
+      if (this.isOp("*")) {
+        if (star) this.fail("only one '*' or '*args' is allowed in a parameter list", t);
         this.next();
-        params.push({ name: p, default: this.test() });
+        star = t;
+        if (this.peek().kind === "name")
+          params.push({ name: name("a parameter name after '*'").value, kind: "args" });
+        else bareStar = t;
+      } else if (this.isOp("**")) {
+        if (bareStar) break;
+        this.next();
+        starstar = { name: name("a parameter name after '**'").value, kind: "kwargs" };
+        params.push(starstar);
       } else {
-        if (params.some((x) => x.default !== undefined))
-          throw new StarlarkSyntaxError(
-            `parameter '${p}' without a default follows a parameter with one`,
-            t.line,
-            t.col,
-          );
-        params.push({ name: p });
+        const p = name("a parameter name").value;
+        bareStar = undefined;
+        const kind = star ? "kwonly" : "pos";
+        if (this.isOp("=")) {
+          this.next();
+          params.push({ name: p, kind, default: this.test() });
+        } else {
+          // keyword-only parameters may be required after optional ones; positional ones may not
+          if (kind === "pos" && params.some((x) => x.default !== undefined))
+            throw new StarlarkSyntaxError(
+              `parameter '${p}' without a default follows a parameter with one`,
+              t.line,
+              t.col,
+            );
+          params.push({ name: p, kind });
+        }
       }
       if (!this.isOp(close)) this.expectOp(",");
     }
+    if (bareStar)
+      throw new StarlarkSyntaxError(
+        "a bare '*' must be followed by a keyword-only parameter (write '*args' to accept extra positional arguments)",
+        bareStar.line,
+        bareStar.col,
+      );
     this.next();
     return params;
   }
@@ -418,14 +470,29 @@ class Parser {
         const open = this.next();
         const args: Expr[] = [];
         const kwargs: [string, Expr][] = [];
+        // Starlark's order: positional, keyword, at most one *args, at most one **kwargs
+        let star: Expr | undefined;
+        let starstar: Expr | undefined;
         while (!this.isOp(")")) {
-          if (this.isOp("*") || this.isOp("**")) this.fail("*args and **kwargs are not supported");
-          if (this.peek().kind === "name" && this.isOp("=", 1)) {
+          if (this.isOp("*")) {
+            if (star || starstar)
+              this.fail("only one *args is allowed in a call, and it must come before **kwargs");
+            this.next();
+            star = this.test();
+          } else if (this.isOp("**")) {
+            if (starstar) this.fail("only one **kwargs is allowed in a call");
+            this.next();
+            starstar = this.test();
+          } else if (this.peek().kind === "name" && this.isOp("=", 1)) {
+            if (star || starstar)
+              this.fail("keyword argument follows *args or **kwargs; move it before them");
             const k = this.next().value;
             this.next();
             if (kwargs.some(([n]) => n === k)) this.fail(`keyword argument '${k}' repeated`);
             kwargs.push([k, this.test()]);
           } else {
+            if (star || starstar)
+              this.fail("positional argument follows *args or **kwargs; move it before them");
             if (kwargs.length > 0) this.fail("positional argument follows keyword argument");
             args.push(this.test());
           }
@@ -437,6 +504,8 @@ class Parser {
           fn: e,
           args,
           kwargs,
+          ...(star ? { star } : {}),
+          ...(starstar ? { starstar } : {}),
           line: open.line === e.line ? e.line : e.line,
           col: e.col,
         };
