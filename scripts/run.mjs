@@ -32,7 +32,7 @@ const commands = {
   async policy(args) {
     pnpmInstall();
     build("@bottlekit/execpolicy");
-    const bin = join(root, "packages/execpolicy/bin/execpolicy.js");
+    const bin = join(root, "packages/execpolicy/bin/execpolicy.cjs");
     const examples = join(root, "packages/execpolicy/examples");
     const script =
       args[0] ??

@@ -1,13 +1,30 @@
 import { rmSync } from "node:fs";
+import { createRequire } from "node:module";
+import type { Plugin } from "esbuild";
 import { defineConfig } from "tsup";
 
-// Two builds so the CLI's chunks never pull in what only the library API needs: an argv check
-// must not load zod/yaml (native format) or web-tree-sitter (shell scripts) eagerly.
-// The output directory is cleaned once here because the two builds run concurrently.
+// Three builds. The output directory is cleaned once here because they run concurrently.
+// 1. The library (ESM, dependencies stay external).
+// 2. The CLI: ONE CommonJS file with everything it runs bundled in (commander, yaml, zod,
+//    web-tree-sitter). The bin compiles it with V8's code cache (src/code-cache.ts), which needs
+//    a single classic script; modules that only some commands need are still evaluated lazily.
+// 3. The code-cache loader the bin requires first.
 rmSync(new URL("./dist", import.meta.url), { recursive: true, force: true });
 
+const require = createRequire(import.meta.url);
+
+// web-tree-sitter's ESM build imports node:module dynamically, which a script run through
+// node:vm cannot do; its CommonJS build does not.
+const treeSitterCjs: Plugin = {
+  name: "web-tree-sitter-cjs",
+  setup(build) {
+    build.onResolve({ filter: /^web-tree-sitter$/ }, () => ({
+      path: require.resolve("web-tree-sitter"),
+    }));
+  },
+};
+
 const common = {
-  format: ["esm"] as const,
   sourcemap: true,
   target: "node20",
   platform: "node" as const,
@@ -16,17 +33,15 @@ const common = {
 };
 
 export default defineConfig([
-  { ...common, entry: ["src/index.ts"], dts: { entry: "src/index.ts" } },
+  { ...common, format: ["esm"], entry: ["src/index.ts"], dts: { entry: "src/index.ts" } },
   {
     ...common,
-    entry: ["src/cli.ts"],
-    splitting: true,
-    // Bundled into the CLI's chunks: importing zod and yaml from node_modules costs ~100 ms of CPU
-    // (hundreds of small modules), bundled ~30 ms. The library build keeps them as dependencies.
-    noExternal: ["commander", "yaml", "zod"],
-    // commander and yaml are CommonJS and require Node builtins: give every chunk a `require`.
-    banner: {
-      js: 'import { createRequire as __bottlekitCreateRequire } from "node:module";\nconst require = __bottlekitCreateRequire(import.meta.url);',
-    },
+    format: ["cjs"],
+    entry: { cli: "src/cli.ts" },
+    splitting: false,
+    shims: true,
+    noExternal: ["commander", "yaml", "zod", "web-tree-sitter"],
+    esbuildPlugins: [treeSitterCjs],
   },
+  { ...common, format: ["cjs"], entry: { "code-cache": "src/code-cache.ts" }, splitting: false },
 ]);

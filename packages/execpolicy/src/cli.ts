@@ -1,6 +1,8 @@
 import { Command, CommanderError, Option } from "commander";
 import pkg from "../package.json" with { type: "json" };
 import { isExecPolicyError } from "./errors.ts";
+import { isNativeFormatLoaded } from "./load.ts";
+import { isBashParserLoaded } from "./shell/parser.ts";
 
 /** Exit codes, documented in `--help`. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, policy: 3, interrupted: 130 } as const;
@@ -25,6 +27,19 @@ Exit codes:
   2    usage error or invalid input
   3    policy violation
   130  interrupted`;
+
+const commandsRun = new Set<string>();
+
+/**
+ * What this process has run so far: the commands, plus `native` once YAML policies were parsed and
+ * `shell` once the bash parser was loaded. The bin's code cache is rewritten when a run adds one.
+ */
+export function cliFeatures(): string[] {
+  const features = [...commandsRun];
+  if (isNativeFormatLoaded()) features.push("native");
+  if (isBashParserLoaded()) features.push("shell");
+  return features;
+}
 
 /** Builds the command tree. Command modules are imported lazily so `--help` stays fast. */
 function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
@@ -87,6 +102,7 @@ Examples:
   execpolicy check -r policy.rules --format codex --resolve-host-executables -- /usr/bin/git status`,
     )
     .action(async (argv: string[], opts: Record<string, unknown>) => {
+      commandsRun.add("check");
       const { checkCommandAction } = await import("./commands/check.ts");
       setExit(await checkCommandAction(argv, opts as never, io));
     });
@@ -100,6 +116,7 @@ Examples:
     .option("--json", "print one JSON document ({ ok, files, errors, warnings }) instead of text")
     .option("--no-cache", `do not use the compiled-policy cache for YAML files (${CACHE_NOTE})`)
     .action(async (files: string[], opts: { json?: boolean; cache?: boolean }) => {
+      commandsRun.add("test");
       const { testCommandAction } = await import("./commands/test.ts");
       setExit(await testCommandAction(files, io, opts.json === true, opts.cache !== false));
     });
@@ -108,6 +125,7 @@ Examples:
     .command("schema")
     .description("Print the JSON Schema of the native YAML policy format.")
     .action(async () => {
+      commandsRun.add("schema");
       const { schemaCommandAction } = await import("./commands/schema.ts");
       setExit(schemaCommandAction(io));
     });
@@ -128,14 +146,29 @@ Examples:
     .option("--project-dir <dir>", "project root for --scope project (default: cwd)")
     .argument("<prefix...>", "the command prefix, after --")
     .action(async (prefix: string[], opts: Record<string, unknown>) => {
+      commandsRun.add("amend");
       const { amendCommandAction } = await import("./commands/amend.ts");
       setExit(await amendCommandAction(prefix, opts as never, io));
     });
   return program;
 }
 
+/**
+ * Starts loading the bash grammar while the policy files load, when the command is sure to need it
+ * (`check --shell` / `check --stdin`). A failure here is dropped: the check itself loads the parser
+ * again and reports the error.
+ */
+function preloadShellParser(argv: readonly string[]): void {
+  const end = argv.indexOf("--");
+  const options = end === -1 ? argv : argv.slice(0, end);
+  if (options[0] !== "check") return;
+  if (!options.some((a) => a === "--shell" || a.startsWith("--shell=") || a === "--stdin")) return;
+  import("./shell/parser.ts").then((m) => m.loadBashParser()).catch(() => undefined);
+}
+
 /** Runs the CLI with `argv` (without node and script) and resolves to the exit code. */
 export async function run(argv: readonly string[], io: CliIo = defaultIo()): Promise<number> {
+  preloadShellParser(argv);
   let exitCode: number = EXIT.ok;
   const program = buildProgram(io, (code) => {
     exitCode = code;

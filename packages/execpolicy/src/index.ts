@@ -6,6 +6,7 @@ export {
   amendmentLine,
   amendmentRefusal,
 } from "./amend.ts";
+export { CACHE_DIR_ENV, cacheDirFromEnv } from "./cache-dir.ts";
 export {
   type CheckOptions,
   type CheckResult,
@@ -58,6 +59,5 @@ export {
   type RuleMatch,
   type SourceLocation,
 } from "./policy.ts";
-export { CACHE_DIR_ENV, cacheDirFromEnv } from "./policy-cache.ts";
 export { isDangerousVariable, type ShellAnalysis, type ShellCommand } from "./shell/extract.ts";
 export { isBashParserLoaded, loadBashParser } from "./shell/parser.ts";

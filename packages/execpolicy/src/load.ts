@@ -158,6 +158,20 @@ function broadAllowWarnings(policy: Policy): Diagnostic[] {
   return out;
 }
 
+let nativeFormatLoaded = false;
+
+/** The YAML format's parser and validator (yaml, zod), imported on first need. */
+async function importNativeFormat(): Promise<NativeNormalizer> {
+  const { normalizeNativePolicy } = await import("./native-format.ts");
+  nativeFormatLoaded = true;
+  return normalizeNativePolicy;
+}
+
+/** True once this process has loaded the YAML format's parser and validator. */
+export function isNativeFormatLoaded(): boolean {
+  return nativeFormatLoaded;
+}
+
 /**
  * Reads and loads policy files (Codex `.rules` or native `.yaml`). Unreadable files are load
  * errors. With `options.cacheDir`, native files are looked up in the compiled-policy cache first.
@@ -217,7 +231,7 @@ export async function loadPolicyFiles(
     }
   }
   const native = sources.some((s) => formatOf(s.path) === "native" && !cached.has(s))
-    ? (await import("./native-format.ts")).normalizeNativePolicy
+    ? await importNativeFormat()
     : undefined;
   const fresh =
     cacheDir === undefined ? undefined : new Map<PolicySource, NormalizedNativePolicy>();

@@ -13,13 +13,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { cacheDirFromEnv } from "./cache-dir.ts";
 import { checkArgv } from "./check.ts";
 import { parseRulesFile } from "./codex-rules.ts";
 import { loadPolicyFiles } from "./load.ts";
 import { buildNativePolicy, isNormalizedNativePolicy, normalizeRulesFile } from "./native-build.ts";
 import { normalizeNativePolicy } from "./native-format.ts";
 import {
-  cacheDirFromEnv,
   cacheKey,
   MAX_CACHE_ENTRIES,
   readCachedPolicy,

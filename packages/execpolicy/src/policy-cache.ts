@@ -14,11 +14,11 @@
  *   work, never change a decision.
  * - Cache failures (read-only home, full disk) are silent: the policy is then built from source.
  */
-import { createHash, randomBytes } from "node:crypto";
-import { constants } from "node:fs";
-import { lstat, mkdir, open, readdir, rename, stat, unlink, writeFile } from "node:fs/promises";
-import { isAbsolute, join, resolve } from "node:path";
+import { createHash } from "node:crypto";
+import { readdir, stat, unlink } from "node:fs/promises";
+import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
+import { readPrivateFileSync, writePrivateFileAtomic } from "./cache-dir.ts";
 import {
   isNormalizedNativePolicy,
   NORMALIZED_FORMAT_VERSION,
@@ -31,25 +31,6 @@ const MAX_ENTRY_BYTES = 32 * 1024 * 1024;
 /** After a write, the oldest entries beyond this count are removed. */
 export const MAX_CACHE_ENTRIES = 256;
 
-/** Environment variable naming the cache directory; `off` (or empty) disables the cache. */
-export const CACHE_DIR_ENV = "BOTTLEKIT_EXECPOLICY_CACHE_DIR";
-
-/**
- * The cache directory: `$BOTTLEKIT_EXECPOLICY_CACHE_DIR` (`off` or empty disables), else
- * `$XDG_CACHE_HOME/bottlekit/execpolicy` (when absolute, as the XDG spec requires), else
- * `$HOME/.cache/bottlekit/execpolicy`; undefined when none applies.
- */
-export function cacheDirFromEnv(env: NodeJS.ProcessEnv, cwd = process.cwd()): string | undefined {
-  const override = env[CACHE_DIR_ENV];
-  if (override !== undefined) {
-    return override === "" || override === "off" ? undefined : resolve(cwd, override);
-  }
-  const xdg = env.XDG_CACHE_HOME;
-  if (xdg && isAbsolute(xdg)) return join(xdg, "bottlekit", "execpolicy");
-  const home = env.HOME;
-  return home && isAbsolute(home) ? join(home, ".cache", "bottlekit", "execpolicy") : undefined;
-}
-
 /** The cache key of a policy file's bytes (hex SHA-256); the same bytes differ as `.rules` and `.yaml`. */
 export function cacheKey(bytes: Uint8Array | string, format: "codex" | "native"): string {
   return createHash("sha256")
@@ -60,13 +41,6 @@ export function cacheKey(bytes: Uint8Array | string, format: "codex" | "native")
     .digest("hex");
 }
 
-const uid = typeof process.getuid === "function" ? process.getuid() : undefined;
-
-/** True for a file or directory that only the current user may have written. */
-function ownedAndPrivate(st: { uid: number; mode: number }): boolean {
-  return (uid === undefined || st.uid === uid) && (st.mode & 0o022) === 0;
-}
-
 const entryPath = (dir: string, key: string) => join(dir, `${key}.json`);
 
 /** The cached normalised policy for `key`, or undefined (missing, foreign, corrupt: rebuild). */
@@ -74,20 +48,16 @@ export async function readCachedPolicy(
   dir: string,
   key: string,
 ): Promise<NormalizedNativePolicy | undefined> {
-  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  const bytes = readPrivateFileSync(entryPath(dir, key), MAX_ENTRY_BYTES);
+  if (bytes === undefined) return undefined;
   try {
-    handle = await open(entryPath(dir, key), constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
-    const st = await handle.stat();
-    if (!st.isFile() || !ownedAndPrivate(st) || st.size > MAX_ENTRY_BYTES) return undefined;
-    const doc: unknown = JSON.parse(await handle.readFile("utf8"));
+    const doc: unknown = JSON.parse(bytes.toString("utf8"));
     if (typeof doc !== "object" || doc === null) return undefined;
     const entry = doc as { format?: unknown; key?: unknown; policy?: unknown };
     if (entry.format !== FORMAT || entry.key !== key) return undefined;
     return isNormalizedNativePolicy(entry.policy) ? entry.policy : undefined;
   } catch {
     return undefined;
-  } finally {
-    await handle?.close().catch(() => undefined);
   }
 }
 
@@ -97,24 +67,13 @@ export async function writeCachedPolicy(
   key: string,
   policy: NormalizedNativePolicy,
 ): Promise<boolean> {
-  let tmp: string | undefined;
-  try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const st = await lstat(dir);
-    if (!st.isDirectory() || !ownedAndPrivate(st)) return false;
-    tmp = join(dir, `.${key}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
-    await writeFile(tmp, JSON.stringify({ format: FORMAT, key, policy }), {
-      mode: 0o600,
-      flag: "wx",
-    });
-    await rename(tmp, entryPath(dir, key));
-    tmp = undefined;
-    await prune(dir);
-    return true;
-  } catch {
-    if (tmp !== undefined) await unlink(tmp).catch(() => undefined);
-    return false;
-  }
+  const ok = await writePrivateFileAtomic(
+    dir,
+    `${key}.json`,
+    JSON.stringify({ format: FORMAT, key, policy }),
+  );
+  if (ok) await prune(dir).catch(() => undefined);
+  return ok;
 }
 
 /** Keeps the newest `MAX_CACHE_ENTRIES` entries. */

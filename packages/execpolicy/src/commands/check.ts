@@ -1,3 +1,4 @@
+import { cacheDirFromEnv } from "../cache-dir.ts";
 import { type CheckResult, checkCommand, checkShell } from "../check.ts";
 import type { CliIo } from "../cli.ts";
 import { renderCodex } from "../codex-format.ts";
@@ -5,7 +6,6 @@ import { atLeast, type Decision } from "../decision.ts";
 import { formatDiagnostic } from "../diagnostic.ts";
 import { ExecPolicyError } from "../errors.ts";
 import { loadPolicyFiles } from "../load.ts";
-import { cacheDirFromEnv } from "../policy-cache.ts";
 
 export interface CheckFlags {
   rules: string[];

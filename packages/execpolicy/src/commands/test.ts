@@ -1,7 +1,7 @@
+import { cacheDirFromEnv } from "../cache-dir.ts";
 import type { CliIo } from "../cli.ts";
 import { formatDiagnostic } from "../diagnostic.ts";
 import { loadPolicyFiles } from "../load.ts";
-import { cacheDirFromEnv } from "../policy-cache.ts";
 
 /**
  * `execpolicy test FILE…`: every match / not_match example must hold.

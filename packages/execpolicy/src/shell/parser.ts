@@ -3,6 +3,7 @@
  * first use, so argv-only checks never pay for it. The syntax tree is copied into plain objects
  * in one cursor walk (linear in the number of nodes) and the wasm tree is freed immediately.
  */
+import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { ExecPolicyError } from "../errors.ts";
 
@@ -61,10 +62,14 @@ export function loadBashParser(): Promise<void> {
   loading ??= (async () => {
     try {
       const { Parser, Language } = await import("web-tree-sitter");
-      await Parser.init();
+      // Both wasm files are read here, synchronously: no lookup relative to web-tree-sitter's own
+      // file (the CLI bundles it elsewhere) and no round trip through the thread pool.
       const require = createRequire(import.meta.url);
+      await Parser.init({
+        wasmBinary: readFileSync(require.resolve("web-tree-sitter/tree-sitter.wasm")),
+      });
       const language = await Language.load(
-        require.resolve("tree-sitter-bash/tree-sitter-bash.wasm"),
+        readFileSync(require.resolve("tree-sitter-bash/tree-sitter-bash.wasm")),
       );
       const p = new Parser();
       p.setLanguage(language);

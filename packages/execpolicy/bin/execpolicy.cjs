@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+"use strict";
+const { setFlagsFromString } = require("node:v8");
+const { join } = require("node:path");
+
+// Set before anything compiles wasm; the library never does this. A CLI run parses a few short
+// scripts, so the bash grammar should run as baseline-compiled wasm, never wait for optimized code:
+// - Node 20 honours --liftoff-only set at runtime;
+// - Node 22+ ignores it, and would optimize the grammar's lexer after a script of a few dozen
+//   characters, a ~400 ms background compile that exit then waits for. An unreachable tier-up
+//   budget prevents that on every version.
+setFlagsFromString("--liftoff-only");
+setFlagsFromString("--wasm-tiering-budget=2000000000");
+
+const dist = join(__dirname, "..", "dist");
+let loader;
+try {
+  loader = require(join(dist, "code-cache.cjs"));
+} catch (error) {
+  if (error?.code !== "MODULE_NOT_FOUND" || !String(error.message).includes(dist)) throw error;
+  process.stderr.write(
+    `execpolicy: ${join(dist, "cli.cjs")} is missing: this checkout is not built.\n` +
+      "hint: run `pnpm --filter @bottlekit/execpolicy build` first\n",
+  );
+  process.exit(1);
+}
+// The CLI bundle, compiled with V8's code cache from the execpolicy cache directory
+// ($BOTTLEKIT_EXECPOLICY_CACHE_DIR, `off` disables it).
+const cli = loader.requireWithCodeCache(join(dist, "cli.cjs"), loader.cacheDirFromEnv(process.env));
+cli.exports.run(process.argv.slice(2)).then(async (code) => {
+  process.exitCode = code;
+  await cli.save(cli.exports.cliFeatures());
+});
