@@ -146,9 +146,48 @@ export function smoke({
         );
       }
       if (help.status === 0 && version.status === 0) log(`ok   ${bin} --help, --version`);
+      if (bin === "execpolicy") checkExecpolicyShell(exe, project, fail, log);
     }
   }
   return { failures, workDir };
+}
+
+/**
+ * The installed execpolicy parses a script: its bundled bash parser finds both wasm files from the
+ * installed layout, twice (the second run through the code cache the first one wrote).
+ */
+function checkExecpolicyShell(exe, project, fail, log) {
+  const rules = join(
+    project,
+    "node_modules",
+    "@bottlekit",
+    "execpolicy",
+    "examples",
+    "policy.rules",
+  );
+  const env = {
+    ...process.env,
+    BOTTLEKIT_EXECPOLICY_CACHE_DIR: join(project, ".execpolicy-cache"),
+  };
+  for (const pass of ["first", "cached"]) {
+    const r = run(
+      exe,
+      ["check", "-r", rules, "--shell", "git status && rm -rf build"],
+      project,
+      env,
+    );
+    let decision;
+    try {
+      decision = JSON.parse(r.stdout).decision;
+    } catch {}
+    if (r.status !== 0 || decision !== "forbidden") {
+      fail(
+        `execpolicy check --shell (${pass} run) exited ${r.status}, decision ${decision}\n${r.stdout}${r.stderr}`,
+      );
+      return;
+    }
+  }
+  log("ok   execpolicy check --shell (bundled bash parser, code cache)");
 }
 
 /** Copies the workspace's compiled better-sqlite3 into the smoke project, or rebuilds it there. */
