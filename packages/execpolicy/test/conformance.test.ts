@@ -559,3 +559,255 @@ describe("lambda, closures and keyword arguments give the same rules as codex", 
     });
   }
 });
+
+describe("*args, **kwargs and keyword-only parameters give the same rules as codex", () => {
+  const same: [string, string[]][] = [
+    [
+      `common = {"decision": "prompt", "justification": "ask first"}\nprefix_rule(pattern=["git", "push"], **common)`,
+      ["git", "push"],
+    ],
+    [`prefix_rule(*[["rm"], "forbidden"])`, ["rm", "-rf"]],
+    [`prefix_rule(**{"pattern": ["a"], "decision": "forbidden", "justification": "no"})`, ["a"]],
+    [`prefix_rule(["a"], *[], **{})`, ["a"]],
+    [
+      `host_executable(**{"name": "git", "paths": ["/usr/bin/git"]})\nprefix_rule(*[["git"]], **{"decision": "prompt"})`,
+      ["git", "status"],
+    ],
+    [
+      `def rule(*pattern, **opts):\n    prefix_rule(pattern=list(pattern), **opts)\nrule("git", "push", decision="forbidden", justification="no")\nrule("git")`,
+      ["git", "push", "origin"],
+    ],
+    [
+      `def f(*args, **kwargs):\n    return " ".join([type(args), type(kwargs), str(args), str(kwargs)])\nprefix_rule(["a"], justification=f("x", 1, b=2, **{"c": 3, "a": 1}))`,
+      ["a"],
+    ],
+    [
+      `def f(a, b="B", *args, **kwargs):\n    return " ".join([a, b, str(args), str(kwargs)])\nprefix_rule(["a"], justification=f("x", *["y", "z"], **{"k": "v"}) + f(**{"k": "v", "a": "A"}))`,
+      ["a"],
+    ],
+    [
+      `def f(a, *args, b, **kw):\n    return str([a, b, args, kw])\nprefix_rule(["a"], justification=f("a", "c", b="b", z=1) + f(b=1, *[2, 3]))`,
+      ["a"],
+    ],
+    [
+      `def g(*, a="x"):\n    return a\nprefix_rule(["a"], justification=g() + g(a="y") + g(**{"a": "z"}))`,
+      ["a"],
+    ],
+    [
+      `def g(a, b, c):\n    return a + b + c\nprefix_rule([g("1", *["2"], **{"c": "3"}), g(c="3", *("1", "2")), g(*{"x": 0, "y": 0, "z": 0})])`,
+      ["123", "123", "xyz"],
+    ],
+    [
+      `def f(**kw):\n    kw["x"] = 1\n    return str(kw)\nd = {"a": 1}\nprefix_rule(["a"], justification=f(**d) + str(d) + f(kw=2) + f(**{"not an ident": 3, "": 4}))`,
+      ["a"],
+    ],
+    [
+      `f = lambda *a, **k,: str(a) + str(k) + repr(f)\ng = lambda x, *, y=2: [x, str(y)]\nprefix_rule(g("a", y=3), justification=f(1, *[2], **{"y": 4}))`,
+      ["a", "3"],
+    ],
+    [
+      `x = sorted(*[["b", "a"]], **{"reverse": True})\ny = "{}-{a}".format(*["p"], **{"a": "q"})\nprefix_rule(x + [y, str(len(*[[1, 2]]))], justification=str(dict(**{"z": 1})))`,
+      ["b", "a", "p-q", "2"],
+    ],
+    [`def f(*args):\n    return args\nprefix_rule(["a"], justification=str(f(*range(3))))`, ["a"]],
+  ];
+  for (const [text, argv] of same) {
+    it(text.split("\n")[0] ?? text, async () => {
+      const r = await samePath(text, argv);
+      expect(r.codexLoaded, r.codex).toBe(true);
+      expect(r.ours).toBe(r.codex);
+      expect(JSON.parse(r.ours).matchedRules.length).toBeGreaterThan(0);
+    });
+  }
+
+  const rejectedByBoth = [
+    `def f(*):\n    pass`,
+    `def f(*,):\n    pass`,
+    `def f(a, *, **kw):\n    pass`,
+    `f = lambda *: 1`,
+    `def f(*a, *b):\n    pass`,
+    `def f(*, *b):\n    pass`,
+    `def f(**kw, a):\n    pass`,
+    `def f(**kw, *a):\n    pass`,
+    `def f(**a, **b):\n    pass`,
+    `def f(a, *a):\n    pass`,
+    `def f(a, **a):\n    pass`,
+    `def f(a=1, b, *c):\n    pass`,
+    `def f(*a=1):\n    pass`,
+    `def f(a, b):\n    return [a, b]\nif False:\n    f(*["a"], "b")`,
+    `def f(a, b):\n    return [a, b]\nprefix_rule(f(*["a"], b="b"))`,
+    `prefix_rule(**{"pattern": ["a"]}, decision="forbidden")`,
+    `prefix_rule(**{"pattern": ["a"]}, *[])`,
+    `prefix_rule(*[["a"]], *[])`,
+    `prefix_rule(**{"pattern": ["a"]}, **{})`,
+    `def f(a, b):\n    return [a, b]\nprefix_rule(f(*"ab"))`,
+    `def f(a, b):\n    return [a, b]\nprefix_rule(f(*1))`,
+    `prefix_rule(*None)`,
+    `prefix_rule(**["a"])`,
+    `prefix_rule(**None)`,
+    `def f(**k):\n    return ["a"]\nprefix_rule(f(**{1: "a"}))`,
+    `def f(x, **kw):\n    return [x]\nprefix_rule(f(x="a", **{"x": "b"}))`,
+    `def f(a, b):\n    return [a, b]\nprefix_rule(f("a", **{"a": "a", "b": "b"}))`,
+    `def f(a, b):\n    return [a, b]\nprefix_rule(f("a", *["b"], **{"b": "b"}))`,
+    `prefix_rule(["a"], **{"pattern": ["a"]})`,
+    `prefix_rule(**{"pattern": ["a"], "bogus": 1})`,
+    `prefix_rule([str(len(**{"x": 1}))])`,
+    `prefix_rule(["a"], *[1, 2, 3, 4, 5, 6, 7])`,
+    `def f(a, b):\n    return [a, b]\nprefix_rule(f(*["a", "b", "c"]))`,
+    `def f(a, *, b):\n    return [a, b]\nprefix_rule(f("a", "b"))`,
+    `def f(a, *, b):\n    return [a, b]\nprefix_rule(f("a"))`,
+    `def f(*args):\n    return list(args)\nprefix_rule(f(args=["a"]))`,
+    `def f(*args):\n    args.append(1)\n    return ["a"]\nprefix_rule(f())`,
+  ];
+  for (const text of rejectedByBoth) {
+    it(`rejected by both: ${text.split("\n").slice(-1)[0]}`, async () => {
+      const r = await samePath(text, ["a"]);
+      expect(r.codexLoaded, r.codex).toBe(false);
+      expect(r.oursLoaded, r.ours).toBe(false);
+    });
+  }
+
+  // Random parameter lists and call arguments: the file loads in bottlekit exactly when it loads in
+  // codex, and when it does, the values bound to each parameter print the same. Most lists are in
+  // Starlark's order (positional, optional, `*`/`*args`, keyword-only, `**kw`), some in any order.
+  const orderedParams = fc
+    .tuple(
+      fc.subarray(["a", "b"]),
+      fc.subarray(["c=3", "d=4"]),
+      fc.constantFrom([], ["*args"], ["*"]),
+      fc.subarray(["e", "g=1"]),
+      fc.constantFrom([], ["**kw"]),
+    )
+    .map((parts) => parts.flat());
+  const paramList = fc.oneof(
+    { weight: 3, arbitrary: orderedParams },
+    {
+      weight: 1,
+      arbitrary: fc.uniqueArray(
+        fc.constantFrom("a", "b", "c=3", "d=4", "a=5", "*", "*args", "**kw", "e"),
+        { maxLength: 5 },
+      ),
+    },
+  );
+  const STAR = [`*["p", "q"]`, `*()`, `*("r",)`, `*{"s": 0}`, `*"s"`, `*None`];
+  const STARSTAR = [
+    `**{"b": "z"}`,
+    `**{"e": 7, "f": 8}`,
+    `**{}`,
+    `**{"a": 9}`,
+    `**[1]`,
+    `**{1: 2}`,
+  ];
+  const randomArgs = fc.array(
+    fc.constantFrom(`"x"`, `1`, `a="y"`, `c=5`, `e=6`, `kw=7`, ...STAR, ...STARSTAR),
+    { maxLength: 4 },
+  );
+  /** Arguments meant for `params`: some by position, some by keyword, parts of each unpacked. */
+  const fittedArgs = (params: string[]) => {
+    const star = params.findIndex((p) => p.startsWith("*") && !p.startsWith("**"));
+    const named = (p: string) => !p.startsWith("*");
+    const positional = (star < 0 ? params : params.slice(0, star)).filter(named);
+    const name = (p: string) => p.replace(/=.*$/, "");
+    return fc
+      .record({
+        npos: fc.nat(positional.length + 1),
+        optional: fc.subarray(params.filter((p) => named(p) && p.includes("=")).map(name)),
+        unknown: fc.constantFrom(false, false, false, true),
+        written: fc.nat(3),
+        writtenKw: fc.nat(3),
+      })
+      .map(({ npos, optional, unknown, written, writtenKw }) => {
+        const values = Array.from({ length: npos }, (_, i) => `"v${i}"`);
+        // the required parameters not given by position, some optional ones, maybe an unknown one
+        const byPosition = new Set(positional.slice(0, npos).map(name));
+        const required = params.filter((p) => named(p) && !p.includes("=")).map(name);
+        const byKeyword = [...required, ...optional, ...(unknown ? ["zz"] : [])].filter(
+          (k, i, all) => !byPosition.has(k) && all.indexOf(k) === i,
+        );
+        const kws = byKeyword.map((k) => [k, `"k${k}"`] as const);
+        const out = values.slice(0, written);
+        out.push(...kws.slice(0, writtenKw).map(([k, v]) => `${k}=${v}`));
+        if (values.length > written) out.push(`*[${values.slice(written).join(", ")}]`);
+        if (kws.length > writtenKw)
+          out.push(
+            `**{${kws
+              .slice(writtenKw)
+              .map(([k, v]) => `"${k}": ${v}`)
+              .join(", ")}}`,
+          );
+        return out;
+      });
+  };
+  const defAndCall = paramList.chain((params) =>
+    fc.tuple(
+      fc.constant(params),
+      fc.oneof({ weight: 3, arbitrary: fittedArgs(params) }, { weight: 1, arbitrary: randomArgs }),
+    ),
+  );
+  it("random def/lambda parameters × call arguments (300 files)", async () => {
+    let loaded = 0;
+    let refused = 0;
+    await fc.assert(
+      fc.asyncProperty(defAndCall, fc.boolean(), async ([params, args], isLambda) => {
+        const names = params.map((p) => p.replace(/^\*+/, "").replace(/=.*$/, "")).filter(Boolean);
+        const rule = `prefix_rule(pattern=["git"], justification=str([${names.join(", ")}]))`;
+        const def = isLambda
+          ? `f = lambda ${params.join(", ")}: ${rule}`
+          : `def f(${params.join(", ")}):\n    ${rule}`;
+        const text = `${def}\nf(${args.join(", ")})`;
+        const r = await samePath(text, ["git"]);
+        expect(r.oursLoaded, `${text}\n--- codex: ${r.codex}\n--- ours: ${r.ours}`).toBe(
+          r.codexLoaded,
+        );
+        if (r.codexLoaded) {
+          loaded++;
+          expect(r.ours, text).toBe(r.codex);
+        } else refused++;
+      }),
+      { numRuns: 300, seed: 4242 },
+    );
+    // both sides of the property must be exercised
+    expect(loaded).toBeGreaterThan(60);
+    expect(refused).toBeGreaterThan(60);
+  }, 120_000);
+
+  const builtinArgs = fc
+    .tuple(
+      fc.subarray([`["git"]`, `"prompt"`], { maxLength: 2 }),
+      fc.subarray([`pattern=["git"]`, `decision="prompt"`, `justification="j"`]),
+      fc.subarray([`*[["git"], "forbidden"]`, `*[["git"]]`, `*[]`, `*(["git", "x"],)`], {
+        maxLength: 1,
+      }),
+      fc.subarray(
+        [
+          `**{"decision": "forbidden"}`,
+          `**{"justification": "j2", "decision": "prompt"}`,
+          `**{"pattern": ["git"]}`,
+          `**{"pattern": ["git"], "match": ["git x"], "not_match": ["hg"]}`,
+          `**{"bogus": 1}`,
+          `**{}`,
+        ],
+        { maxLength: 1 },
+      ),
+    )
+    .map((parts) => parts.flat())
+    .filter((args) => args.length > 0);
+  it("random prefix_rule(*xs, **d) calls (150 files)", async () => {
+    let loaded = 0;
+    await fc.assert(
+      fc.asyncProperty(builtinArgs, async (args) => {
+        const text = `prefix_rule(${args.join(", ")})`;
+        const r = await samePath(text, ["git", "x"]);
+        expect(r.oursLoaded, `${text}\n--- codex: ${r.codex}\n--- ours: ${r.ours}`).toBe(
+          r.codexLoaded,
+        );
+        if (r.codexLoaded) {
+          loaded++;
+          expect(r.ours, text).toBe(r.codex);
+        }
+      }),
+      { numRuns: 150, seed: 777 },
+    );
+    expect(loaded).toBeGreaterThan(30);
+  }, 60_000);
+});
