@@ -578,7 +578,8 @@ export class Interpreter {
           e.star.line,
           e.star.col,
         );
-      args.push(...this.iterable(xs, e.star));
+      // a loop, not push(...xs): spreading a list of a million items overflows the stack
+      for (const x of this.iterable(xs, e.star)) args.push(x);
     }
     if (e.starstar) {
       const d = this.eval(e.starstar, env);

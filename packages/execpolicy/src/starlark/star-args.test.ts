@@ -182,6 +182,66 @@ describe("*args, **kwargs and keyword-only parameters", () => {
   });
 });
 
+describe("bounds", () => {
+  it("unpacking a list of 1.6 million items neither overflows the stack nor goes quadratic", () => {
+    const started = performance.now();
+    expect(
+      run(
+        [
+          "x = range(100000)",
+          "for _ in range(4):",
+          "    x = x + x",
+          "def f(*args):",
+          "    return len(args)",
+          "out(f(*x))",
+          "out(len(*[x]))",
+        ].join("\n"),
+      ),
+    ).toEqual(["1600000", "1600000"]);
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+
+  it("random text around * and ** gives a value or a located error, never a crash", () => {
+    const piece = fc.constantFrom(
+      "def f(",
+      "f = lambda ",
+      "):",
+      ": 1",
+      "\n    return 1\n",
+      "f(",
+      "prefix_rule(",
+      ")",
+      "*",
+      "**",
+      "args",
+      "kw",
+      "a",
+      "=",
+      "1",
+      ",",
+      '["x"]',
+      '{"a": 1}',
+      "{1: 2}",
+      '"s"',
+      "None",
+      "\n",
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 30 }), (pieces) => {
+        try {
+          parseRulesFile(pieces.join(""), "t.rules");
+        } catch (err) {
+          const d = err as Diagnostic;
+          expect(typeof d.message).toBe("string");
+          expect(d.line).toBeGreaterThanOrEqual(1);
+          expect(d.column).toBeGreaterThanOrEqual(1);
+        }
+      }),
+      { numRuns: 1000, seed: 5 },
+    );
+  });
+});
+
 describe("errors, at file:line:col", () => {
   const BARE =
     "a bare '*' must be followed by a keyword-only parameter (write '*args' to accept extra positional arguments)";
