@@ -436,6 +436,10 @@ describe("Starlark features give the same rules as codex", () => {
       `D = {}\nD["git"] = "prompt"\nD["rm"] = "forbidden"\nfor k, v in D.items():\n    prefix_rule(pattern=[k], decision=v)\nprefix_rule(pattern=[type(1), str(7 // 2), repr("x")])`,
       ["int", "3", '"x"'],
     ],
+    [
+      `d = {"git": 1, "npm": 2}\nx = ["a"]\nx += x\nx.extend(x)\nprefix_rule(pattern=[list(d), "status"], decision="forbidden", justification="n=%d t=%s" % (len(x), tuple(d)))`,
+      ["npm", "status"],
+    ],
   ];
   for (const [text, argv] of files) {
     it(text.split("\n")[0] ?? text, async () => {

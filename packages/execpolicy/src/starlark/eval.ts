@@ -246,7 +246,7 @@ export class Interpreter {
               ? this.eval(target, env)
               : this.lookup((target as { name: string }).name, env, target);
           if (Array.isArray(current) && Array.isArray(value)) {
-            current.push(...value);
+            appendAll(current, value);
             value = current;
           } else value = this.binary("+", current, value, s);
         }
@@ -760,6 +760,15 @@ function stripChars(s: string, chars: Value | undefined, left: boolean): string 
   return s.slice(a, b);
 }
 
+/**
+ * Appends `items` to `target` in a loop: `push(...items)` overflows the stack for a list of a
+ * million items. The length is read first, so `x += x` and `x.extend(x)` double the list once.
+ */
+function appendAll(target: Value[], items: readonly Value[]): void {
+  const n = items.length;
+  for (let i = 0; i < n; i++) target.push(items[i] as Value);
+}
+
 /** The prefix or suffix argument of startswith/endswith: a string or a tuple of strings. */
 function affixes(x: Value | undefined, method: string): string[] {
   if (typeof x === "string") return [x];
@@ -872,7 +881,7 @@ function boundMethod(obj: Value, name: string, p: Pos, guard: (v: Value) => void
           const items = Array.isArray(x) ? x : x instanceof Tuple ? x.items : undefined;
           if (!items) throw new Error("extend() takes a list");
           guard(obj);
-          obj.push(...items);
+          appendAll(obj, items);
           return null;
         }),
       );
@@ -931,6 +940,7 @@ function uncheckedStandardBuiltins(): Builtin[] {
       if (v === undefined) return [];
       if (Array.isArray(v)) return [...v];
       if (v instanceof Tuple) return [...v.items];
+      if (v instanceof Map) return [...v.keys()];
       throw new Error(`list() of ${typeName(v)}`);
     }),
     new Builtin("type", (args) => {
@@ -962,6 +972,7 @@ function uncheckedStandardBuiltins(): Builtin[] {
       if (v === undefined) return new Tuple([]);
       if (Array.isArray(v)) return new Tuple([...v]);
       if (v instanceof Tuple) return v;
+      if (v instanceof Map) return new Tuple([...v.keys()]);
       throw new Error(`tuple() of ${typeName(v)}`);
     }),
     new Builtin(

@@ -504,3 +504,33 @@ describe("property: f(*xs, **d) is f(xs[0], …, k=v, …)", () => {
     expect(errors).toBeGreaterThan(50);
   });
 });
+
+describe("growing and converting lists", () => {
+  it("+= and extend() take a list of a million items (no stack overflow)", () => {
+    const text = [
+      "big = range(62500)",
+      "for _ in range(4):",
+      "    big = big + big",
+      "y = []",
+      "y += big",
+      "z = []",
+      "z.extend(big)",
+      "out([len(y), len(z)])",
+    ].join("\n");
+    expect(run(text)).toEqual(["[1000000, 1000000]"]);
+  });
+
+  it("x += x and x.extend(x) double the list once", () => {
+    expect(run(["x = [1, 2]", "x += x", "out(x)", "x.extend(x)", "out(x)"].join("\n"))).toEqual([
+      "[1, 2, 1, 2]",
+      "[1, 2, 1, 2, 1, 2, 1, 2]",
+    ]);
+  });
+
+  it("list() and tuple() of a dict are its keys, in insertion order", () => {
+    expect(run(['d = {"b": 1, "a": 2}', "out(list(d))", "out(tuple(d))"].join("\n"))).toEqual([
+      '["b", "a"]',
+      '("b", "a")',
+    ]);
+  });
+});
