@@ -42,6 +42,11 @@ export default defineConfig([
     shims: true,
     noExternal: ["commander", "yaml", "zod", "web-tree-sitter"],
     esbuildPlugins: [treeSitterCjs],
+    // Smaller source to read and scan on a run without code cache (names kept for stack traces).
+    esbuildOptions(options) {
+      options.minifyWhitespace = true;
+      options.minifySyntax = true;
+    },
   },
   { ...common, format: ["cjs"], entry: { "code-cache": "src/code-cache.ts" }, splitting: false },
 ]);
