@@ -93,6 +93,36 @@ describe("group commit of reserve, settle and release", () => {
     }
   });
 
+  it("an idle store commits a reserve at once; with reservations in flight it waits for the batch", async () => {
+    const db = join(dir, "idle.db");
+    const store = await openStore(`sqlite:${db}`);
+    const raw = openConnection(db);
+    const count = (): number =>
+      (raw.prepare("SELECT count(*) AS n FROM reservations").get() as { n: number }).n;
+    try {
+      // nothing queued, nothing in flight: committed before reserve() returns its promise
+      const first = store.reserve({ ...subject, estimateTokens: 10 });
+      expect(count()).toBe(1);
+      const r1 = await first;
+      if (!r1.ok) throw new Error(r1.reason);
+      // one reservation in flight: the next reserve joins the turn's batch
+      const second = store.reserve({ ...subject, estimateTokens: 10 });
+      expect(count()).toBe(1);
+      const r2 = await second;
+      expect(count()).toBe(2);
+      if (!r2.ok) throw new Error(r2.reason);
+      await store.settle(r1.id, { inputTokens: 1 });
+      await store.release(r2.id);
+      // both gone: idle again
+      const third = store.reserve({ ...subject, estimateTokens: 10 });
+      expect(count()).toBe(1);
+      expect((await third).ok).toBe(true);
+    } finally {
+      raw.close();
+      await store.close();
+    }
+  });
+
   it("with a window, a settle waits for company and a reserve commits it at once", async () => {
     const store = await openStore("sqlite::memory:", { groupCommitMs: 60_000 });
     const r = await store.reserve({ ...subject, estimateTokens: 10 });

@@ -152,6 +152,8 @@ interface Sum {
 /** A metering call waiting for the group commit. */
 interface Pending {
   fn: () => unknown;
+  /** Runs once the call's result is committed (a retried batch runs `fn` again, never this). */
+  committed: ((value: unknown) => void) | undefined;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
@@ -242,6 +244,8 @@ export class SqliteStore implements Store {
   #closed = false;
   /** reserve/settle/release calls waiting for the next group commit, in call order. */
   #queue: Pending[] = [];
+  /** Reservations this store granted and has not yet seen settled or released (a load signal). */
+  #inFlight = 0;
   #immediate: NodeJS.Immediate | undefined;
   #timer: NodeJS.Timeout | undefined;
   readonly #flushNow = (): void => this.#flush();
@@ -284,13 +288,25 @@ export class SqliteStore implements Store {
    * atomic check-and-hold and limits stay exact. Any other method first runs what is queued, so
    * calls still take effect in the order they were made.
    * When: a reserve (on its caller's critical path) at the next `setImmediate`, so it shares the
-   * commit with every call of the same event-loop turn; settle and release likewise, or wait
-   * at most `groupCommitMs` (default 0) for company, e.g. the next call's reserve.
+   * commit with every call of the same event-loop turn, or at once when the store is idle
+   * (nothing queued, no reservation of this store in flight); settle and release at the next
+   * `setImmediate`, or after at most `groupCommitMs` (default 0) for company, e.g. the next
+   * call's reserve.
    */
-  #enqueue<T>(fn: () => T, urgent: boolean): Promise<T> {
+  #enqueue<T>(fn: () => T, urgent: boolean, committed?: (value: T) => void): Promise<T> {
     this.#open();
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      this.#queue.push({
+        fn,
+        committed: committed as ((value: unknown) => void) | undefined,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+      });
+      // Idle: a reserve with nothing queued and no reservation of this store in flight has no
+      // company to wait for. It commits now, saving its caller an event-loop turn (at concurrency
+      // 1 every reserve is in this case). Under load reservations are in flight, and reserves
+      // wait for the turn's batch as above.
+      if (urgent && this.#queue.length === 1 && this.#inFlight === 0) return this.#flush();
       const wait = this.#opts.groupCommitMs ?? 0;
       if (urgent || wait <= 0) this.#immediate ??= setImmediate(this.#flushNow);
       else this.#timer ??= setTimeout(this.#flushNow, wait);
@@ -319,6 +335,7 @@ export class SqliteStore implements Store {
         op.reject(error);
         return;
       }
+      op.committed?.(value);
       op.resolve(value);
       return;
     }
@@ -343,8 +360,10 @@ export class SqliteStore implements Store {
     for (let i = 0; i < batch.length; i++) {
       const op = batch[i] as Pending;
       const out = outcomes[i] as Outcome;
-      if (out.ok) op.resolve(out.value);
-      else op.reject(out.error);
+      if (out.ok) {
+        op.committed?.(out.value);
+        op.resolve(out.value);
+      } else op.reject(out.error);
     }
   }
 
@@ -378,6 +397,11 @@ export class SqliteStore implements Store {
 
   #now(): number {
     return this.#opts.clock();
+  }
+
+  /** A reservation was settled or released (by this store or another process: never below 0). */
+  #settled(): void {
+    if (this.#inFlight > 0) this.#inFlight--;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -767,58 +791,65 @@ export class SqliteStore implements Store {
       input.requestId === undefined ? null : v.name(input.requestId, "reserve.requestId");
     // Urgent: a reserve is on the caller's critical path; it commits at the next turn, together
     // with whatever settles are waiting.
-    return this.#enqueue((): ReserveResult => {
-      const now = this.#now();
-      const chain = [s.bottle, ...s.parents];
-      // One indexed read for the whole chain; the common case finds no row.
-      // The chain is passed as one JSON array so the SQL text is the same for any number of parents.
-      const rows = this.#s(
-        "SELECT bottle, until FROM cutoffs WHERE bottle IN (SELECT value FROM json_each(?))",
-      ).all(JSON.stringify(chain)) as Array<{ bottle: string; until: number | null }>;
-      if (rows.length > 0) {
-        const active = new Set<string>();
-        for (const row of rows) {
-          if (row.until !== null && now >= row.until) this.#liftExpired(row.bottle, now);
-          else active.add(row.bottle);
+    return this.#enqueue(
+      (): ReserveResult => {
+        const now = this.#now();
+        const chain = [s.bottle, ...s.parents];
+        // One indexed read for the whole chain; the common case finds no row.
+        // The chain is passed as one JSON array so the SQL text is the same for any number of parents.
+        const rows = this.#s(
+          "SELECT bottle, until FROM cutoffs WHERE bottle IN (SELECT value FROM json_each(?))",
+        ).all(JSON.stringify(chain)) as Array<{ bottle: string; until: number | null }>;
+        if (rows.length > 0) {
+          const active = new Set<string>();
+          for (const row of rows) {
+            if (row.until !== null && now >= row.until) this.#liftExpired(row.bottle, now);
+            else active.add(row.bottle);
+          }
+          const b = chain.find((x) => active.has(x));
+          if (b !== undefined) {
+            return {
+              ok: false,
+              reason: "cut-off",
+              scope: { scope: b === s.bottle ? "bottle" : "parent", key: b, provider: s.provider },
+              remaining: 0,
+            };
+          }
         }
-        const b = chain.find((x) => active.has(x));
-        if (b !== undefined) {
-          return {
-            ok: false,
-            reason: "cut-off",
-            scope: { scope: b === s.bottle ? "bottle" : "parent", key: b, provider: s.provider },
-            remaining: 0,
-          };
+        const applicable = this.#applicable(s.agent, s.bottle, s.parents, s.provider);
+        for (const e of this.#entries(applicable, now, true)) {
+          const ref: ScopeRef = { scope: e.scope, key: e.key, provider: e.provider };
+          if (e.used >= e.limit)
+            return { ok: false, reason: "exhausted", scope: ref, remaining: 0 };
+          const want = e.unit === "tokens" ? estimate : estimateUsd;
+          if (e.used + e.reserved + want > e.limit) {
+            return { ok: false, reason: "insufficient", scope: ref, remaining: e.remaining };
+          }
         }
-      }
-      const applicable = this.#applicable(s.agent, s.bottle, s.parents, s.provider);
-      for (const e of this.#entries(applicable, now, true)) {
-        const ref: ScopeRef = { scope: e.scope, key: e.key, provider: e.provider };
-        if (e.used >= e.limit) return { ok: false, reason: "exhausted", scope: ref, remaining: 0 };
-        const want = e.unit === "tokens" ? estimate : estimateUsd;
-        if (e.used + e.reserved + want > e.limit) {
-          return { ok: false, reason: "insufficient", scope: ref, remaining: e.remaining };
-        }
-      }
-      const id = `r_${randomUUID()}`;
-      const expiresAt = now + ttl;
-      this.#s(
-        `INSERT INTO reservations (id, created_at, expires_at, request_id, bottle, parents, agent, provider, tokens, usd)
+        const id = `r_${randomUUID()}`;
+        const expiresAt = now + ttl;
+        this.#s(
+          `INSERT INTO reservations (id, created_at, expires_at, request_id, bottle, parents, agent, provider, tokens, usd)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ).run(
-        id,
-        now,
-        expiresAt,
-        requestId,
-        s.bottle,
-        JSON.stringify(s.parents),
-        s.agent,
-        s.provider,
-        estimate,
-        estimateUsd,
-      );
-      return { ok: true, id, expiresAt };
-    }, true);
+        ).run(
+          id,
+          now,
+          expiresAt,
+          requestId,
+          s.bottle,
+          JSON.stringify(s.parents),
+          s.agent,
+          s.provider,
+          estimate,
+          estimateUsd,
+        );
+        return { ok: true, id, expiresAt };
+      },
+      true,
+      (r) => {
+        if (r.ok) this.#inFlight++;
+      },
+    );
   }
 
   async settle(id: string, usage: SettleUsage): Promise<SettleResult> {
@@ -840,84 +871,88 @@ export class SqliteStore implements Store {
     const missing = usage.usageMissing === true;
     const usageRequestId =
       usage.requestId === undefined ? undefined : v.name(usage.requestId, "settle.usage.requestId");
-    return this.#enqueue((): SettleResult => {
-      const now = this.#now();
-      const r = this.#s("SELECT * FROM reservations WHERE id = ?").get(id) as
-        | ReservationRow
-        | undefined;
-      if (r === undefined) {
-        throw new BudgetStoreError("E_UNKNOWN_RESERVATION", `reservation ${id} does not exist`, {
-          hint: "it was already settled or released, or it expired and was swept; record usage with a new reservation",
-        });
-      }
-      const parents = JSON.parse(r.parents) as string[];
-      // Fail closed: when usage is missing, charge at least what was reserved.
-      const charged = missing ? Math.max(total, r.tokens) : total;
-      const chargedUsd = cost === undefined ? r.usd : missing ? Math.max(cost, r.usd) : cost;
-      const requestId = usageRequestId ?? r.request_id;
-      const eventId = Number(
-        this.#s(
-          `INSERT INTO usage_events (at, request_id, reservation_id, bottle, parents, agent, provider, model,
-             input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, tokens, cost_usd, usage_missing)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        ).run(
-          now,
-          requestId,
-          id,
-          r.bottle,
-          r.parents,
-          r.agent,
-          r.provider,
-          model,
-          input,
-          output,
-          cacheRead,
-          cacheWrite,
-          reasoning,
-          charged,
-          cost ?? null,
-          missing ? 1 : 0,
-        ).lastInsertRowid,
-      );
-      const day = dayOf(now);
-      const bump = this.#s(
-        `INSERT INTO usage_buckets (scope, key, provider, day, tokens, usd) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT(scope, key, provider, day) DO UPDATE SET tokens = tokens + excluded.tokens, usd = usd + excluded.usd`,
-      );
-      bump.run("agent", r.agent, r.provider, day, charged, chargedUsd);
-      bump.run("bottle", r.bottle, r.provider, day, charged, chargedUsd);
-      for (const p of parents) bump.run("bottle", p, r.provider, day, charged, chargedUsd);
-      bump.run("global", "*", r.provider, day, charged, chargedUsd);
-      this.#s("DELETE FROM reservations WHERE id = ?").run(id);
-
-      const crossings: Crossing[] = [];
-      for (const e of this.#entries(
-        this.#applicable(r.agent, r.bottle, parents, r.provider),
-        now,
-        false,
-      )) {
-        if (e.used >= e.limit) {
-          crossings.push({
-            window: e.window,
-            scope: e.scope,
-            key: e.key,
-            provider: e.provider,
-            unit: e.unit,
-            limit: e.limit,
-            used: e.used,
-            policy: e.policy,
+    return this.#enqueue(
+      (): SettleResult => {
+        const now = this.#now();
+        const r = this.#s("SELECT * FROM reservations WHERE id = ?").get(id) as
+          | ReservationRow
+          | undefined;
+        if (r === undefined) {
+          throw new BudgetStoreError("E_UNKNOWN_RESERVATION", `reservation ${id} does not exist`, {
+            hint: "it was already settled or released, or it expired and was swept; record usage with a new reservation",
           });
         }
-      }
-      const crossed = crossings[0];
-      if (crossed !== undefined) this.#liftExpired(r.bottle, now);
-      if (crossed !== undefined && this.#cutoffRow(r.bottle, now) === undefined) {
-        const reason = `${crossed.scope} ${crossed.key === "*" ? "" : `${crossed.key} `}budget for ${crossed.provider} spent: ${crossed.used} of ${crossed.limit} ${crossed.unit}`;
-        const until = windowResetAt(crossed.window, now);
-        this.#recordCutoff(r.bottle, crossed.policy, now, until, crossed, "budget", reason);
-      }
-      return { eventId, chargedTokens: charged, crossed, crossings };
-    }, false);
+        const parents = JSON.parse(r.parents) as string[];
+        // Fail closed: when usage is missing, charge at least what was reserved.
+        const charged = missing ? Math.max(total, r.tokens) : total;
+        const chargedUsd = cost === undefined ? r.usd : missing ? Math.max(cost, r.usd) : cost;
+        const requestId = usageRequestId ?? r.request_id;
+        const eventId = Number(
+          this.#s(
+            `INSERT INTO usage_events (at, request_id, reservation_id, bottle, parents, agent, provider, model,
+             input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, tokens, cost_usd, usage_missing)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          ).run(
+            now,
+            requestId,
+            id,
+            r.bottle,
+            r.parents,
+            r.agent,
+            r.provider,
+            model,
+            input,
+            output,
+            cacheRead,
+            cacheWrite,
+            reasoning,
+            charged,
+            cost ?? null,
+            missing ? 1 : 0,
+          ).lastInsertRowid,
+        );
+        const day = dayOf(now);
+        const bump = this.#s(
+          `INSERT INTO usage_buckets (scope, key, provider, day, tokens, usd) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT(scope, key, provider, day) DO UPDATE SET tokens = tokens + excluded.tokens, usd = usd + excluded.usd`,
+        );
+        bump.run("agent", r.agent, r.provider, day, charged, chargedUsd);
+        bump.run("bottle", r.bottle, r.provider, day, charged, chargedUsd);
+        for (const p of parents) bump.run("bottle", p, r.provider, day, charged, chargedUsd);
+        bump.run("global", "*", r.provider, day, charged, chargedUsd);
+        this.#s("DELETE FROM reservations WHERE id = ?").run(id);
+
+        const crossings: Crossing[] = [];
+        for (const e of this.#entries(
+          this.#applicable(r.agent, r.bottle, parents, r.provider),
+          now,
+          false,
+        )) {
+          if (e.used >= e.limit) {
+            crossings.push({
+              window: e.window,
+              scope: e.scope,
+              key: e.key,
+              provider: e.provider,
+              unit: e.unit,
+              limit: e.limit,
+              used: e.used,
+              policy: e.policy,
+            });
+          }
+        }
+        const crossed = crossings[0];
+        if (crossed !== undefined) this.#liftExpired(r.bottle, now);
+        if (crossed !== undefined && this.#cutoffRow(r.bottle, now) === undefined) {
+          const reason = `${crossed.scope} ${crossed.key === "*" ? "" : `${crossed.key} `}budget for ${crossed.provider} spent: ${crossed.used} of ${crossed.limit} ${crossed.unit}`;
+          const until = windowResetAt(crossed.window, now);
+          this.#recordCutoff(r.bottle, crossed.policy, now, until, crossed, "budget", reason);
+        }
+        return { eventId, chargedTokens: charged, crossed, crossings };
+      },
+      false,
+      () => this.#settled(),
+    );
   }
 
   #recordCutoff(
@@ -975,6 +1010,9 @@ export class SqliteStore implements Store {
     return this.#enqueue(
       () => this.#s("DELETE FROM reservations WHERE id = ?").run(id).changes > 0,
       false,
+      (released) => {
+        if (released) this.#settled();
+      },
     );
   }
 
