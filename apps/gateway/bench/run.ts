@@ -20,6 +20,7 @@ const here = fileURLToPath(new URL(".", import.meta.url));
 const execArgv = ["--import", "tsx", "--conditions=@bottlekit/source"];
 const N1 = Number(process.env["BENCH_N"] ?? 4000);
 const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 5);
+const WARMUP = Number(process.env["BENCH_WARMUP"] ?? 500);
 
 function start(
   file: string,
@@ -140,6 +141,10 @@ const gateway = await start(
   },
   (process.env["BENCH_GATEWAY_ARGV"] ?? "").split(" ").filter((a) => a !== ""),
 );
+const floor = await start("floor-worker.ts", {
+  BENCH_UPSTREAM_URL: upstream.url,
+  OPENAI_API_KEY: KEY,
+});
 try {
   const direct: Target = {
     name: "direct",
@@ -153,7 +158,13 @@ try {
     path: "/v1/chat/completions",
     headers: { "content-type": "application/json", authorization: "Bearer local" },
   };
-  const targets = [direct, viaGateway];
+  const bare: Target = {
+    name: "floor",
+    pool: new Pool(floor.url, { connections: 64, pipelining: 1 }),
+    path: "/v1/chat/completions",
+    headers: { "content-type": "application/json" },
+  };
+  const targets = [direct, viaGateway, bare];
   // direct needs the upstream model id; the gateway gets the provider-prefixed one
   const directBody = body.replace("openai/gpt-4o-mini", "gpt-4o-mini");
   const call = (t: Target) => {
@@ -162,15 +173,16 @@ try {
   };
 
   // warm-up (JIT, pools, SQLite pages)
-  for (let i = 0; i < 500; i++) for (const t of targets) await call(t);
+  for (let i = 0; i < WARMUP; i++) for (const t of targets) await call(t);
 
   const lat = await latencies(targets, N1, call);
   const d = lat.get("direct") as number[];
   const g = lat.get("gateway") as number[];
   const added50 = pct(g, 50) - pct(d, 50);
   const added99 = pct(g, 99) - pct(d, 99);
+  const fl = lat.get("floor") as number[];
 
-  const tt = await latencies(targets, Math.min(N1, 2000), (t) => ttfb(t));
+  const tt = await latencies([direct, viaGateway], Math.min(N1, 2000), (t) => ttfb(t));
   const ttAdded = pct(tt.get("gateway") as number[], 50) - pct(tt.get("direct") as number[], 50);
 
   const rpsDirect = await throughput(direct, 64, SECONDS);
@@ -231,6 +243,9 @@ try {
   console.log(`    direct  p50 ${f(pct(d, 50))} ms  p99 ${f(pct(d, 99))} ms`);
   console.log(`    gateway p50 ${f(pct(g, 50))} ms  p99 ${f(pct(g, 99))} ms`);
   console.log(`    added   p50 ${f(added50)} ms (target < 0.5)  p99 ${f(added99)} ms (target < 3)`);
+  console.log(
+    `    floor: a bare node:http + undici proxy adds p50 ${f(pct(fl, 50) - pct(d, 50))} ms, p99 ${f(pct(fl, 99) - pct(d, 99))} ms`,
+  );
   console.log("(b) time to first streamed byte");
   console.log(`    added   p50 ${f(ttAdded)} ms (target < 1)`);
   console.log(`(c) c=64 non-streaming, ${SECONDS} s each`);
@@ -243,7 +258,9 @@ try {
   );
   await direct.pool.close();
   await viaGateway.pool.close();
+  await bare.pool.close();
 } finally {
+  floor.child.send("stop");
   gateway.child.send("stop");
   upstream.child.send("stop");
   await new Promise((r) => setTimeout(r, process.env["BENCH_PROF"] ? 3000 : 300));
