@@ -319,6 +319,24 @@ export function tokenize(src: string): Token[] {
       i = j;
       continue;
     }
+    // Brackets, commas and colons never start a longer operator: the most common tokens of a
+    // rules file skip the two- and three-character lookups.
+    if (
+      ch === "," ||
+      ch === "[" ||
+      ch === "]" ||
+      ch === "(" ||
+      ch === ")" ||
+      ch === "{" ||
+      ch === "}" ||
+      ch === ":"
+    ) {
+      if (ch === "(" || ch === "[" || ch === "{") depth++;
+      else if (ch === ")" || ch === "]" || ch === "}") depth = Math.max(0, depth - 1);
+      push("op", ch);
+      i++;
+      continue;
+    }
     const three = src.slice(i, i + 3);
     const two = src.slice(i, i + 2);
     const op = THREE_CHAR_OPS.has(three)

