@@ -10,8 +10,18 @@
  * ~/.codex in the user's home, under ~/.cache), or set `BOTTLEKIT_EXECPOLICY_CACHE_DIR=off`.
  */
 import { randomBytes } from "node:crypto";
-import { closeSync, constants, fstatSync, openSync, readFileSync } from "node:fs";
-import { lstat, mkdir, rename, unlink, writeFile } from "node:fs/promises";
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 
 /** Environment variable naming the cache directory; `off` (or empty) disables every cache. */
@@ -61,7 +71,9 @@ export function readPrivateFileSync(path: string, maxBytes: number): Buffer | un
 
 /**
  * Writes `data` to `dir/name` atomically (mode 0600, in a directory of mode 0700 that must be
- * owned by the current user). Returns false, leaving no partial file, on any failure.
+ * owned by the current user). Returns false, leaving no partial file, on any failure. The file
+ * system calls are synchronous: a cache entry is small, and a CLI run that waits for it would
+ * otherwise spend more time handing each call to the thread pool than doing it.
  */
 export async function writePrivateFileAtomic(
   dir: string,
@@ -70,16 +82,22 @@ export async function writePrivateFileAtomic(
 ): Promise<boolean> {
   let tmp: string | undefined;
   try {
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    const st = await lstat(dir);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const st = lstatSync(dir);
     if (!st.isDirectory() || !ownedAndPrivate(st)) return false;
     tmp = join(dir, `.${name}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
-    await writeFile(tmp, data, { mode: 0o600, flag: "wx" });
-    await rename(tmp, join(dir, name));
+    writeFileSync(tmp, data, { mode: 0o600, flag: "wx" });
+    renameSync(tmp, join(dir, name));
     tmp = undefined;
     return true;
   } catch {
-    if (tmp !== undefined) await unlink(tmp).catch(() => undefined);
+    if (tmp !== undefined) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // already gone
+      }
+    }
     return false;
   }
 }

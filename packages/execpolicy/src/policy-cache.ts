@@ -15,7 +15,7 @@
  * - Cache failures (read-only home, full disk) are silent: the policy is then built from source.
  */
 import { createHash } from "node:crypto";
-import { readdir, stat, unlink } from "node:fs/promises";
+import { readdirSync, statSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../package.json" with { type: "json" };
 import { readPrivateFileSync, writePrivateFileAtomic } from "./cache-dir.ts";
@@ -72,25 +72,34 @@ export async function writeCachedPolicy(
     `${key}.json`,
     JSON.stringify({ format: FORMAT, key, policy }),
   );
-  if (ok) await prune(dir).catch(() => undefined);
+  if (ok) {
+    try {
+      prune(dir);
+    } catch {
+      // pruning is housekeeping: a failure leaves the entry written
+    }
+  }
   return ok;
 }
 
-/** Keeps the newest `MAX_CACHE_ENTRIES` entries. */
-async function prune(dir: string): Promise<void> {
-  const names = (await readdir(dir)).filter((n) => /^[0-9a-f]{64}\.json$/.test(n));
+/** Keeps the newest `MAX_CACHE_ENTRIES` entries (synchronous, as the write before it). */
+function prune(dir: string): void {
+  const names = readdirSync(dir).filter((n) => /^[0-9a-f]{64}\.json$/.test(n));
   if (names.length <= MAX_CACHE_ENTRIES) return;
-  const dated = await Promise.all(
-    names.map(async (n) => ({
-      n,
-      t: await stat(join(dir, n)).then(
-        (s) => s.mtimeMs,
-        () => 0,
-      ),
-    })),
-  );
+  const mtime = (n: string): number => {
+    try {
+      return statSync(join(dir, n)).mtimeMs;
+    } catch {
+      return 0;
+    }
+  };
+  const dated = names.map((n) => ({ n, t: mtime(n) }));
   dated.sort((a, b) => b.t - a.t);
-  await Promise.all(
-    dated.slice(MAX_CACHE_ENTRIES).map(({ n }) => unlink(join(dir, n)).catch(() => undefined)),
-  );
+  for (const { n } of dated.slice(MAX_CACHE_ENTRIES)) {
+    try {
+      unlinkSync(join(dir, n));
+    } catch {
+      // removed by another process meanwhile
+    }
+  }
 }
