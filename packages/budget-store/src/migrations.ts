@@ -111,6 +111,17 @@ CREATE TABLE gateway_keys (
 ) WITHOUT ROWID;
 `,
   },
+  {
+    // Reservations live for one call: the table holds only what is in flight, and every query on
+    // it reads all live rows anyway (sums over a provider; parents are matched in JSON). Its two
+    // indexes only made each reserve and settle write two more B-tree pages (measured: about 12%
+    // of the store's CPU per reserve + settle pair).
+    version: 2,
+    sql: `
+DROP INDEX IF EXISTS reservations_provider;
+DROP INDEX IF EXISTS reservations_expires;
+`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -23,8 +23,18 @@ describe("SQLite backend", () => {
     const raw = openConnection(db);
     try {
       expect(raw.prepare("PRAGMA journal_mode").get()).toEqual({ journal_mode: "wal" });
-      const versions = raw.prepare("SELECT version FROM schema_version").all();
-      expect(versions).toEqual([{ version: LATEST_SCHEMA_VERSION }]);
+      // every migration exactly once, in order
+      const versions = raw.prepare("SELECT version FROM schema_version ORDER BY version").all();
+      expect(versions).toEqual(
+        Array.from({ length: LATEST_SCHEMA_VERSION }, (_, i) => ({ version: i + 1 })),
+      );
+      // version 2: the reservations table has no secondary index
+      const indexes = raw
+        .prepare(
+          "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'reservations' AND sql IS NOT NULL",
+        )
+        .all();
+      expect(indexes).toEqual([]);
     } finally {
       raw.close();
     }
