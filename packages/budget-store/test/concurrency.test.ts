@@ -32,9 +32,12 @@ describe("four processes on one database file", () => {
       const refused = results.reduce((n, r) => n + r.refused, 0);
       expect((await store.usage()).totals.events).toBe(cycles - refused);
 
-      // The governing budget was reached and exceeded by at most the largest settled-minus-reserved
-      // difference of a single call.
-      const maxOver = Math.max(...results.map((r) => r.maxOver));
+      // The governing budget was reached, and exceeded only by calls that used more than they
+      // reserved: each worker has at most one call in flight, so at most one such call per worker
+      // can be granted before the others settle (bound: workers × the largest settled-minus-
+      // reserved difference). A bound of one call's difference assumed the last calls never
+      // overlap; they can, and on a loaded CI machine did (25,006 against 25,005).
+      const maxOver = results.length * Math.max(...results.map((r) => r.maxOver));
       const used = (
         await store.usage({ bottle: "fleet", includeChildren: true, provider: "limited" })
       ).totals.tokens;
