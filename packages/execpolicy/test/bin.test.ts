@@ -121,6 +121,16 @@ describe("execpolicy bin", () => {
     expect(await fastest(["--shell", long])).toBeLessThan(argv + 150);
   });
 
+  it("loading the CLI bundle does not load node:child_process (commander gets a lazy proxy)", async () => {
+    const code = `require(${JSON.stringify(distCli)}); process.stdout.write(String(process.moduleLoadList.some((m) => m.includes("child_process"))));`;
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, ["-e", code], (err, stdout) =>
+        err ? reject(err) : resolve(stdout),
+      ),
+    );
+    expect(out).toBe("false");
+  });
+
   it("the example policies pass their own tests", async () => {
     const r = await runBin(["test", example("policy.rules"), example("policy.yaml")]);
     expect(r.code).toBe(0);
