@@ -465,6 +465,30 @@ async function samePath(text: string, argv: string[]) {
   };
 }
 
+/** One test per file: it loads in codex, and bottlekit prints the same answer (a rule matched). */
+function itLoadsAsInCodex(files: [string, string[]][]): void {
+  for (const [text, argv] of files) {
+    it(text.split("\n")[0] ?? text, async () => {
+      const r = await samePath(text, argv);
+      expect(r.codexLoaded, r.codex).toBe(true);
+      expect(r.ours).toBe(r.codex);
+      expect(JSON.parse(r.ours).matchedRules.length).toBeGreaterThan(0);
+    });
+  }
+}
+
+/** One test per file: neither codex nor bottlekit loads it (named by its first or last line). */
+function itRejectedByBoth(files: string[], name: "first" | "last", argv = ["git"]): void {
+  for (const text of files) {
+    const lines = text.split("\n");
+    it(`rejected by both: ${name === "first" ? lines[0] : lines[lines.length - 1]}`, async () => {
+      const r = await samePath(text, argv);
+      expect(r.codexLoaded, r.codex).toBe(false);
+      expect(r.oursLoaded, r.ours).toBe(false);
+    });
+  }
+}
+
 describe("lambda, closures and keyword arguments give the same rules as codex", () => {
   const same: [string, string[]][] = [
     [`f = lambda x: ["git", x]\nprefix_rule(pattern=f("status"))`, ["git", "status"]],
@@ -519,14 +543,7 @@ describe("lambda, closures and keyword arguments give the same rules as codex", 
       ["ff-10--3%", "a", '"b"'],
     ],
   ];
-  for (const [text, argv] of same) {
-    it(text.split("\n")[0] ?? text, async () => {
-      const r = await samePath(text, argv);
-      expect(r.codexLoaded, r.codex).toBe(true);
-      expect(r.ours).toBe(r.codex);
-      expect(JSON.parse(r.ours).matchedRules.length).toBeGreaterThan(0);
-    });
-  }
+  itLoadsAsInCodex(same);
 
   const rejectedByBoth = [
     `f = lambda x, x: [x]`,
@@ -555,13 +572,7 @@ describe("lambda, closures and keyword arguments give the same rules as codex", 
     `prefix_rule(pattern=["%(a)s" % {"a": 1}])`,
     `prefix_rule(pattern=["%s" % ("a", "b")])`,
   ];
-  for (const text of rejectedByBoth) {
-    it(`rejected by both: ${text.split("\n")[0]}`, async () => {
-      const r = await samePath(text, ["git"]);
-      expect(r.codexLoaded, r.codex).toBe(false);
-      expect(r.oursLoaded, r.ours).toBe(false);
-    });
-  }
+  itRejectedByBoth(rejectedByBoth, "first");
 });
 
 describe("*args, **kwargs and keyword-only parameters give the same rules as codex", () => {
@@ -615,14 +626,7 @@ describe("*args, **kwargs and keyword-only parameters give the same rules as cod
     ],
     [`def f(*args):\n    return args\nprefix_rule(["a"], justification=str(f(*range(3))))`, ["a"]],
   ];
-  for (const [text, argv] of same) {
-    it(text.split("\n")[0] ?? text, async () => {
-      const r = await samePath(text, argv);
-      expect(r.codexLoaded, r.codex).toBe(true);
-      expect(r.ours).toBe(r.codex);
-      expect(JSON.parse(r.ours).matchedRules.length).toBeGreaterThan(0);
-    });
-  }
+  itLoadsAsInCodex(same);
 
   const rejectedByBoth = [
     `def f(*):\n    pass`,
@@ -663,13 +667,7 @@ describe("*args, **kwargs and keyword-only parameters give the same rules as cod
     `def f(*args):\n    return list(args)\nprefix_rule(f(args=["a"]))`,
     `def f(*args):\n    args.append(1)\n    return ["a"]\nprefix_rule(f())`,
   ];
-  for (const text of rejectedByBoth) {
-    it(`rejected by both: ${text.split("\n").slice(-1)[0]}`, async () => {
-      const r = await samePath(text, ["a"]);
-      expect(r.codexLoaded, r.codex).toBe(false);
-      expect(r.oursLoaded, r.ours).toBe(false);
-    });
-  }
+  itRejectedByBoth(rejectedByBoth, "last", ["a"]);
 
   // Random parameter lists and call arguments: the file loads in bottlekit exactly when it loads in
   // codex, and when it does, the values bound to each parameter print the same. Most lists are in
