@@ -120,6 +120,29 @@ describe("actions", () => {
     expect(scanRequest(scanner, base({ host: "api.example-service.com" })).findings).toEqual([]);
   });
 
+  it("host labels and header names match upper-case token patterns whatever their case (AKIA…)", () => {
+    const key = "AKIAQYHM4F2VHK7DZW3X"; // the shape of an AWS access key id, not a real one
+    for (const host of [`${key.toLowerCase()}.evil.example`, `${key}.evil.example`]) {
+      const r = scanRequest(scanner, base({ host }));
+      expect(
+        r.findings.filter((f) => f.surface === "host").map((f) => f.rule),
+        host,
+      ).toHaveLength(1);
+      expect(r.blocked, host).toBe(true);
+    }
+    const named = scanRequest(
+      scanner,
+      base({ headers: { "content-type": "application/json", [`x-${key.toLowerCase()}`]: "1" } }),
+    );
+    expect(named.findings.some((f) => f.surface === "header-names")).toBe(true);
+    // the same letters elsewhere keep their case: a lower-case look-alike in a path is not a key
+    expect(scanRequest(scanner, base({ path: `/v1/${key.toLowerCase()}` })).findings).toEqual([]);
+    // ordinary host names stay clean
+    for (const host of ["api.openai.com", "akiafoo.example.com", "registry.npmjs.org"]) {
+      expect(scanRequest(scanner, base({ host })).findings, host).toEqual([]);
+    }
+  });
+
   it("header names are a surface, case-insensitive, and a secret there cannot be redacted", async () => {
     const name = `x-${canary.toLowerCase()}`;
     const r = scanRequest(

@@ -129,6 +129,9 @@ export function routeDetectors(route: Route | undefined): readonly OutboundDetec
   return d ?? DEFAULT_DETECTORS;
 }
 
+/** Surfaces whose case the network does not keep. */
+const CASELESS: ReadonlySet<string> = new Set(["host", HEADER_NAMES]);
+
 /** Scans every surface of a request. Findings are filtered to `detectors` (default: all of the scanner's). */
 export function scanRequest(
   scanner: Scanner,
@@ -150,7 +153,20 @@ export function scanRequest(
       findings.push(budgetFinding(s.surface, "time", s.text.length));
       break;
     }
-    for (const f of scanner.scan(s.text, s.surface).findings) {
+    const found = scanner.scan(s.text, s.surface).findings;
+    // Host labels and header names lose their case on the way (DNS, HTTP/2), so a token pattern
+    // with a fixed upper-case shape (AKIA…) must also be tried on the upper-cased text. ASCII
+    // letters only, so positions stay the same.
+    if (CASELESS.has(s.surface)) {
+      const upper = s.text.replace(/[a-z]+/g, (m) => m.toUpperCase());
+      if (upper !== s.text) {
+        const seen = new Set(found.map((f) => `${f.rule}\u0000${f.start}`));
+        for (const f of scanner.scan(upper, s.surface).findings) {
+          if (!seen.has(`${f.rule}\u0000${f.start}`)) found.push(f);
+        }
+      }
+    }
+    for (const f of found) {
       if (!wanted.has(f.detector)) continue;
       if (options.approved?.has(f.fingerprint) && f.detector !== "budget") continue;
       findings.push(f);
