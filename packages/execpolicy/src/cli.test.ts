@@ -1,7 +1,7 @@
 import { captureIo } from "@bottlekit/test-utils";
 import { describe, expect, it } from "vitest";
 import pkg from "../package.json" with { type: "json" };
-import { run } from "./cli.ts";
+import { cliFeatures, run } from "./cli.ts";
 
 describe("execpolicy cli", () => {
   it("prints help with exit codes", async () => {
@@ -21,5 +21,14 @@ describe("execpolicy cli", () => {
     const c = captureIo();
     expect(await run(["frobnicate"], c.io)).toBe(2);
     expect(c.err()).toContain("--help");
+  });
+
+  it("reports what a run loaded, for the bin's code cache", async () => {
+    const c = captureIo();
+    await run(["--help"], c.io);
+    expect(cliFeatures()).toEqual([]);
+    const yaml = new URL("../examples/policy.yaml", import.meta.url).pathname;
+    await run(["check", "-r", yaml, "--no-cache", "--shell", "ls"], captureIo().io);
+    expect(cliFeatures().sort()).toEqual(["check", "native", "shell"]);
   });
 });

@@ -1,7 +1,7 @@
 import { Command, CommanderError, Option } from "commander";
 import pkg from "../package.json" with { type: "json" };
 import { isExecPolicyError } from "./errors.ts";
-import { isNativeFormatLoaded } from "./load.ts";
+import { loaded } from "./loaded.ts";
 import { isBashParserLoaded } from "./shell/parser.ts";
 
 /** Exit codes, documented in `--help`. */
@@ -36,7 +36,7 @@ const commandsRun = new Set<string>();
  */
 export function cliFeatures(): string[] {
   const features = [...commandsRun];
-  if (isNativeFormatLoaded()) features.push("native");
+  if (loaded.nativeFormat) features.push("native");
   if (isBashParserLoaded()) features.push("shell");
   return features;
 }

@@ -8,6 +8,7 @@ import { amendmentRefusal } from "./amend.ts";
 import { parseRulesFile } from "./codex-rules.ts";
 import { stricter } from "./decision.ts";
 import type { Diagnostic } from "./diagnostic.ts";
+import { loaded } from "./loaded.ts";
 import {
   buildNativePolicy,
   type NormalizedNativePolicy,
@@ -158,18 +159,11 @@ function broadAllowWarnings(policy: Policy): Diagnostic[] {
   return out;
 }
 
-let nativeFormatLoaded = false;
-
 /** The YAML format's parser and validator (yaml, zod), imported on first need. */
 async function importNativeFormat(): Promise<NativeNormalizer> {
   const { normalizeNativePolicy } = await import("./native-format.ts");
-  nativeFormatLoaded = true;
+  loaded.nativeFormat = true;
   return normalizeNativePolicy;
-}
-
-/** True once this process has loaded the YAML format's parser and validator. */
-export function isNativeFormatLoaded(): boolean {
-  return nativeFormatLoaded;
 }
 
 /**
