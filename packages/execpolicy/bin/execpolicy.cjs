@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 "use strict";
 const { setFlagsFromString } = require("node:v8");
+const { existsSync } = require("node:fs");
 const { join } = require("node:path");
 
 // Set before anything compiles wasm; the library never does this. A CLI run parses a few short
@@ -13,20 +14,19 @@ setFlagsFromString("--liftoff-only");
 setFlagsFromString("--wasm-tiering-budget=2000000000");
 
 const dist = join(__dirname, "..", "dist");
-let loader;
-try {
-  loader = require(join(dist, "code-cache.cjs"));
-} catch (error) {
-  if (error?.code !== "MODULE_NOT_FOUND" || !String(error.message).includes(dist)) throw error;
+const cliFile = join(dist, "cli.cjs");
+const loaderFile = join(dist, "code-cache.cjs");
+if (!existsSync(cliFile) || !existsSync(loaderFile)) {
   process.stderr.write(
-    `execpolicy: ${join(dist, "cli.cjs")} is missing: this checkout is not built.\n` +
+    `execpolicy: ${cliFile} is missing: this checkout is not built.\n` +
       "hint: run `pnpm --filter @bottlekit/execpolicy build` first\n",
   );
   process.exit(1);
 }
+const loader = require(loaderFile);
 // The CLI bundle, compiled with V8's code cache from the execpolicy cache directory
 // ($BOTTLEKIT_EXECPOLICY_CACHE_DIR, `off` disables it).
-const cli = loader.requireWithCodeCache(join(dist, "cli.cjs"), loader.cacheDirFromEnv(process.env));
+const cli = loader.requireWithCodeCache(cliFile, loader.cacheDirFromEnv(process.env));
 cli.exports.run(process.argv.slice(2)).then(async (code) => {
   process.exitCode = code;
   await cli.save(cli.exports.cliFeatures());
