@@ -46,7 +46,29 @@ export function toolEnv(extra = {}) {
     join(root, "node_modules", ".bin"),
     process.env.PATH ?? "",
   ].join(delimiter);
-  return { ...process.env, PATH: path, TURBO_TELEMETRY_DISABLED: "1", DO_NOT_TRACK: "1", ...extra };
+  return {
+    ...process.env,
+    PATH: path,
+    TURBO_TELEMETRY_DISABLED: "1",
+    DO_NOT_TRACK: "1",
+    ...localNodeHeaders(),
+    ...extra,
+  };
+}
+
+/**
+ * Compiling better-sqlite3 needs Node's headers. node-gyp downloads them from nodejs.org unless
+ * told where they are, and CI has no network but the npm registry. When no `nodedir` is set and
+ * the running Node's install prefix ships its headers (`<prefix>/include/node/node.h`, as the
+ * Debian and tarball installs do), point node-gyp there.
+ */
+function localNodeHeaders() {
+  const env = process.env;
+  if (env.npm_config_nodedir || env.NPM_CONFIG_NODEDIR) return {};
+  const prefix = dirname(dirname(process.execPath));
+  return existsSync(join(prefix, "include", "node", "node.h"))
+    ? { npm_config_nodedir: prefix }
+    : {};
 }
 
 /**
