@@ -26,7 +26,13 @@ const commands = {
         "  $BOTTLEKIT_HOME/bottlekit.db (default ~/.bottlekit). Ctrl-C drains and stops.\n" +
         "  Point a client at it: OPENAI_BASE_URL=http://127.0.0.1:4100/v1\n\n",
     );
-    sh(process.execPath, [bin, "up", ...args]);
+    try {
+      sh(process.execPath, [bin, "up", ...args]);
+    } catch (error) {
+      // Ctrl-C: the gateway drained and stopped with its documented "interrupted" code.
+      if (error.exitCode !== 130) throw error;
+      process.exitCode = 130;
+    }
   },
 
   async policy(args) {
