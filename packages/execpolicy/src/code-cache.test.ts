@@ -1,8 +1,19 @@
-import { chmod, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  utimes,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { codeCacheName, requireWithCodeCache } from "./code-cache.ts";
+import { codeCacheName, MAX_CODE_CACHES, requireWithCodeCache } from "./code-cache.ts";
 
 let dir: string;
 let bundle: string;
@@ -127,6 +138,26 @@ describe("requireWithCodeCache", () => {
     await rm(join(shared, codeCacheName(bundle)));
     expect(await requireWithCodeCache<Bundle>(bundle, shared).save(["check"])).toBe(false);
     expect(await readdir(shared)).toEqual([]);
+  });
+
+  it("keeps the newest code caches when many installs share the directory", async () => {
+    await mkdir(cacheDir, { recursive: true, mode: 0o700 });
+    // older caches of other installs (other bundle paths), one per second in the past
+    const others = Array.from({ length: MAX_CODE_CACHES + 3 }, (_, i) => `code-x.cjs-${i}.v8cache`);
+    for (const [i, n] of others.entries()) {
+      await writeFile(join(cacheDir, n), "old", { mode: 0o600 });
+      const t = new Date(Date.now() - (others.length - i) * 1000);
+      await utimes(join(cacheDir, n), t, t);
+    }
+    await writeFile(join(cacheDir, "0123.json"), "{}", { mode: 0o600 }); // not a code cache
+    expect(await requireWithCodeCache<Bundle>(bundle, cacheDir).save(["check"])).toBe(true);
+    const left = (await readdir(cacheDir)).sort();
+    expect(left.filter((n) => n.endsWith(".v8cache"))).toHaveLength(MAX_CODE_CACHES);
+    expect(left).toContain(codeCacheName(bundle));
+    expect(left).toContain("0123.json");
+    // the newest of the others stayed, the oldest went
+    expect(left).toContain(others[others.length - 1]);
+    expect(left).not.toContain(others[0]);
   });
 
   it("names the cache after the bundle path and the running Node", () => {

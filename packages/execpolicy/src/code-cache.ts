@@ -16,7 +16,7 @@
  * The library never uses this: it is for the `execpolicy` bin only.
  */
 import { createHash } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, unlinkSync } from "node:fs";
 import { createRequire } from "node:module";
 import { basename, dirname, join } from "node:path";
 import { Script } from "node:vm";
@@ -140,13 +140,45 @@ export function requireWithCodeCache<T>(
         sha256: sha256(data),
         features: [...new Set([...known, ...features])].sort(),
       };
-      return writePrivateFileAtomic(
+      const written = await writePrivateFileAtomic(
         cacheDir,
         name,
         Buffer.concat([Buffer.from(`${MAGIC}${JSON.stringify(header)}\n`), data]),
       );
+      if (written) pruneCodeCaches(cacheDir, name);
+      return written;
     },
   };
+}
+
+/**
+ * Code caches kept per directory. Each install path and Node version gets its own file (npx gives
+ * every version a new path), so old ones are removed, oldest first, when a new one is written.
+ */
+export const MAX_CODE_CACHES = 8;
+
+function pruneCodeCaches(dir: string, keep: string): void {
+  try {
+    const dated = readdirSync(dir)
+      .filter((n) => n.startsWith("code-") && n.endsWith(".v8cache") && n !== keep)
+      .map((n) => {
+        try {
+          return { n, t: statSync(join(dir, n)).mtimeMs };
+        } catch {
+          return { n, t: 0 };
+        }
+      })
+      .sort((a, b) => b.t - a.t);
+    for (const { n } of dated.slice(MAX_CODE_CACHES - 1)) {
+      try {
+        unlinkSync(join(dir, n));
+      } catch {
+        // removed by another process meanwhile
+      }
+    }
+  } catch {
+    // housekeeping only
+  }
 }
 
 export { cacheDirFromEnv } from "./cache-dir.ts";
