@@ -56,37 +56,34 @@ export function optionalAmount(value: unknown, where: string): number | undefine
   return value === undefined ? undefined : amount(value, where);
 }
 
-export function policy(value: unknown, where: string): CutoffPolicy {
-  if (!POLICIES.includes(value as CutoffPolicy)) {
+/** `value` when it is one of `allowed`, else an error naming them ("use "a", "b" or "c"). */
+function oneOf<T extends string>(
+  value: unknown,
+  allowed: readonly T[],
+  where: string,
+  what: string,
+): T {
+  if (!allowed.includes(value as T)) {
+    const quoted = allowed.map((x) => JSON.stringify(x));
     throw invalid(
       where,
-      `unknown cutoff policy ${JSON.stringify(value)}`,
-      'use "cutoff", "freeze" or "kill"',
+      `unknown ${what} ${JSON.stringify(value)}`,
+      `use ${quoted.slice(0, -1).join(", ")} or ${quoted[quoted.length - 1]}`,
     );
   }
-  return value as CutoffPolicy;
+  return value as T;
+}
+
+export function policy(value: unknown, where: string): CutoffPolicy {
+  return oneOf(value, POLICIES, where, "cutoff policy");
 }
 
 export function scope(value: unknown, where: string): BudgetScope {
-  if (!SCOPES.includes(value as BudgetScope)) {
-    throw invalid(
-      where,
-      `unknown scope ${JSON.stringify(value)}`,
-      'use "agent", "bottle", "global" or "ceiling"',
-    );
-  }
-  return value as BudgetScope;
+  return oneOf(value, SCOPES, where, "scope");
 }
 
 export function source(value: unknown, where: string): BudgetSource {
-  if (!SOURCES.includes(value as BudgetSource)) {
-    throw invalid(
-      where,
-      `unknown budget source ${JSON.stringify(value)}`,
-      'use "settings", "manifest" or "flag"',
-    );
-  }
-  return value as BudgetSource;
+  return oneOf(value, SOURCES, where, "budget source");
 }
 
 export function parentList(value: unknown, where: string): string[] {
