@@ -169,11 +169,28 @@ export function shapePlaceholder(real: string, seed: Uint8Array): string {
   return out;
 }
 
+/** `host` must already be a valid, lower-cased host name (see `validHost`). */
 function hostMatches(pattern: string, host: string): boolean {
   if (pattern === host) return true;
   return (
     pattern.startsWith("*.") && host.endsWith(pattern.slice(1)) && host.length > pattern.length - 1
   );
+}
+
+const HOST_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+
+/**
+ * The request host, lower-cased without one trailing dot, when it is a plain DNS name or IP
+ * literal; undefined for anything else (`#`, `/`, `\\`, `@`, `:`, `%`, spaces, empty labels), so a
+ * crafted host can never satisfy a wildcard binding by its suffix.
+ */
+function validHost(host: string): string | undefined {
+  let h = host.toLowerCase();
+  if (h.endsWith(".")) h = h.slice(0, -1);
+  if (h.length === 0 || h.length > 253) return undefined;
+  if (/^\[[0-9a-f:.]+\]$/.test(h)) return h; // IPv6 literal
+  for (const label of h.split(".")) if (!HOST_LABEL.test(label)) return undefined;
+  return h;
 }
 
 function escapeRegex(s: string): string {
@@ -220,22 +237,79 @@ export function createPlaceholderResolver(
         )
       : undefined;
 
+  /**
+   * May `name` be sent to `host` on `route`? The host is checked here, not only by the route
+   * matcher: it must be a valid host name (no `#`, `/`, `\\`, userinfo, port or spaces), and a
+   * `token_ref` binding holds only for a host the route itself covers.
+   */
   function bound(name: string, route: Route | undefined, host: string): boolean {
     if (!route) return false;
-    if (route.auth?.token_ref === name) return true;
-    return (options.bindings?.[name] ?? []).some((h) =>
-      hostMatches(h.toLowerCase(), host.toLowerCase()),
+    const h = validHost(host);
+    if (h === undefined) return false;
+    if (route.auth?.token_ref === name && hostMatches(route.host, h)) return true;
+    return (options.bindings?.[name] ?? []).some((pattern) =>
+      hostMatches(pattern.toLowerCase(), h),
     );
+  }
+
+  /** A name taken from the request, unless it contains a credential value (then withheld). */
+  function safeName(name: string): string {
+    for (const value of Object.values(credentials)) {
+      if (value.length >= 4 && name.includes(value)) return "[WITHHELD]";
+    }
+    return name;
   }
 
   type Fail = Extract<ResolveResult, { ok: false }>;
   class Refused extends Error {
     constructor(readonly fail: Fail) {
-      super(fail.message);
+      super(fail.reason);
     }
   }
 
-  /** Replaces every placeholder in `text`; returns [resolved, masked]. */
+  interface Occurrence {
+    start: number;
+    end: number;
+    name: string;
+  }
+
+  /**
+   * Every placeholder in `text` (all three forms), found on the original text only, in text order;
+   * where two forms overlap the earlier one wins. Values are never searched for placeholders, so
+   * a placeholder spelled inside another one's name cannot splice a real value into anything.
+   */
+  function occurrences(text: string): Occurrence[] {
+    const found: Occurrence[] = [];
+    const collect = (pattern: RegExp | undefined, nameOf: (m: RegExpExecArray) => string) => {
+      if (!pattern) return;
+      pattern.lastIndex = 0;
+      for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) {
+        if (m[0].length === 0) {
+          pattern.lastIndex++;
+          continue;
+        }
+        found.push({ start: m.index, end: m.index + m[0].length, name: nameOf(m) });
+      }
+    };
+    collect(PLACEHOLDER_PATTERN, (m) => m[1] as string);
+    collect(ALIAS_PATTERN, (m) => m[1] as string);
+    collect(shapedPattern, (m) => shaped.get(m[0]) as string);
+    found.sort((a, b) => a.start - b.start || b.end - a.end);
+    const out: Occurrence[] = [];
+    let covered = 0;
+    for (const o of found) {
+      if (o.start < covered) continue;
+      out.push(o);
+      covered = o.end;
+    }
+    return out;
+  }
+
+  function hasPlaceholder(text: string): boolean {
+    return occurrences(text).length > 0;
+  }
+
+  /** Replaces every placeholder in `text` in one pass over the original; returns [resolved, masked]. */
   function substitute(
     text: string,
     surface: string,
@@ -245,74 +319,49 @@ export function createPlaceholderResolver(
     check: (value: string) => PlaceholderFailure | undefined,
     encode: (value: string) => string = (v) => v,
   ): [string, string] {
-    const replaceAll = (
-      input: string,
-      pattern: RegExp,
-      nameOf: (m: RegExpExecArray) => string,
-      replacement: (name: string) => string,
-      validate: boolean,
-    ): string => {
-      let out = "";
-      let at = 0;
-      pattern.lastIndex = 0;
-      for (let m = pattern.exec(input); m !== null; m = pattern.exec(input)) {
-        const name = nameOf(m);
-        if (validate) {
-          const value = credentials[name];
-          if (value === undefined) {
-            throw new Refused({
-              ok: false,
-              reason: "unknown_placeholder",
-              surface,
-              name,
-              message: `unknown placeholder for ${name} in ${surface}`,
-            });
-          }
-          if (!bound(name, route, host)) {
-            throw new Refused({
-              ok: false,
-              reason: "unbound_route",
-              surface,
-              name,
-              message: `placeholder for ${name} in ${surface} is headed to a route not bound to that credential`,
-            });
-          }
-          const problem = check(value);
-          if (problem) {
-            throw new Refused({
-              ok: false,
-              reason: problem,
-              surface,
-              name,
-              message: `resolved value of ${name} is not allowed in ${surface} (control characters or path syntax)`,
-            });
-          }
-          used.push({ name, surface });
-        }
-        out += input.slice(at, m.index) + replacement(name);
-        at = m.index + m[0].length;
+    const found = occurrences(text);
+    if (found.length === 0) return [text, text];
+    let resolved = "";
+    let masked = "";
+    let at = 0;
+    for (const o of found) {
+      const value = credentials[o.name];
+      if (value === undefined) {
+        const name = safeName(o.name);
+        throw new Refused({
+          ok: false,
+          reason: "unknown_placeholder",
+          surface,
+          name,
+          message: `unknown placeholder for ${name} in ${surface}`,
+        });
       }
-      return at === 0 ? input : out + input.slice(at);
-    };
-    let resolved = text;
-    let masked = text;
-    const passes: [RegExp | undefined, (m: RegExpExecArray) => string][] = [
-      [PLACEHOLDER_PATTERN, (m) => m[1] as string],
-      [ALIAS_PATTERN, (m) => m[1] as string],
-      [shapedPattern, (m) => shaped.get(m[0]) as string],
-    ];
-    for (const [pattern, nameOf] of passes) {
-      if (!pattern) continue;
-      resolved = replaceAll(
-        resolved,
-        pattern,
-        nameOf,
-        (name) => encode(credentials[name] as string),
-        true,
-      );
-      masked = replaceAll(masked, pattern, nameOf, () => MASK, false);
+      if (!bound(o.name, route, host)) {
+        throw new Refused({
+          ok: false,
+          reason: "unbound_route",
+          surface,
+          name: o.name,
+          message: `placeholder for ${o.name} in ${surface} is headed to a host or route not bound to that credential`,
+        });
+      }
+      const problem = check(value);
+      if (problem) {
+        throw new Refused({
+          ok: false,
+          reason: problem,
+          surface,
+          name: o.name,
+          message: `resolved value of ${o.name} is not allowed in ${surface} (control characters or path syntax)`,
+        });
+      }
+      used.push({ name: o.name, surface });
+      const between = text.slice(at, o.start);
+      resolved += between + encode(value);
+      masked += between + MASK;
+      at = o.end;
     }
-    return [resolved, masked];
+    return [resolved + text.slice(at), masked + text.slice(at)];
   }
 
   const ctl = (v: string): PlaceholderFailure | undefined =>
@@ -325,8 +374,7 @@ export function createPlaceholderResolver(
     const host = request.host;
     try {
       // host: placeholders never resolve there; any occurrence is refused
-      PLACEHOLDER_PATTERN.lastIndex = 0;
-      if (PLACEHOLDER_PATTERN.test(host) || [...shaped.keys()].some((p) => host.includes(p))) {
+      if (hasPlaceholder(host)) {
         return {
           ok: false,
           reason: "unbound_route",
@@ -373,6 +421,27 @@ export function createPlaceholderResolver(
         const outMasked: string[] = [];
         for (const v of values) {
           const surface = `header:${name.toLowerCase()}`;
+          const basicValue = /^\s*Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(v);
+          const carries =
+            hasPlaceholder(v) ||
+            (basicValue !== null &&
+              hasPlaceholder(Buffer.from(basicValue[1] as string, "base64").toString("utf8")));
+          if (carries && name.toLowerCase() === "host") {
+            throw new Refused({
+              ok: false,
+              reason: "unbound_route",
+              surface,
+              message: "placeholder in the Host header",
+            });
+          }
+          if (carries && /[\r\n\0]/.test(v)) {
+            throw new Refused({
+              ok: false,
+              reason: "invalid_value",
+              surface,
+              message: `header ${name.toLowerCase()} carries a placeholder and a CR, LF or NUL`,
+            });
+          }
           const basic = /^(\s*Basic\s+)([A-Za-z0-9+/=]+)\s*$/i.exec(v);
           if (basic) {
             const decoded = Buffer.from(basic[2] as string, "base64").toString("utf8");
@@ -396,13 +465,7 @@ export function createPlaceholderResolver(
         if (route?.body_placeholders) {
           [body, maskedBody] = substitute(body, "body", route, host, used, ctl);
         } else {
-          PLACEHOLDER_PATTERN.lastIndex = 0;
-          ALIAS_PATTERN.lastIndex = 0;
-          const hasPlaceholder =
-            PLACEHOLDER_PATTERN.test(body) ||
-            ALIAS_PATTERN.test(body) ||
-            (shapedPattern !== undefined && new RegExp(shapedPattern.source).test(body));
-          if (hasPlaceholder) {
+          if (hasPlaceholder(body)) {
             return {
               ok: false,
               reason: "body_denied",
