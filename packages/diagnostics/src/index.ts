@@ -1,0 +1,11 @@
+export type { Env, Painter, StyleFormat } from "./color.ts";
+export { paint, painter, shouldColor } from "./color.ts";
+export type { CodedErrorLike, CodedErrorOptions, SourceLocation } from "./errors.ts";
+export { CodedError, isCodedError } from "./errors.ts";
+export type { ExitCode } from "./exit.ts";
+export { EXIT, EXIT_CODES_HELP, exitCodeForErrorCode } from "./exit.ts";
+export { formatKeyPath, formatLocation, formatSourceLocation, lineColAt } from "./location.ts";
+export type { RenderOptions } from "./render.ts";
+export { renderCliError } from "./render.ts";
+export { guardPipes, writeJson } from "./stdio.ts";
+export { didYouMean, editDistance, suggest } from "./suggest.ts";
