@@ -1,0 +1,225 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { RouteInput } from "@bottlekit/egress-dlp";
+
+/**
+ * Public types of @bottlekit/egress-proxy: what the gateway, `bottle run`, the dashboard and
+ * approvals code against. Credential values never appear in any of these shapes except
+ * `CredentialSource`'s return value, which stays inside the controller process.
+ */
+
+/** A credential the agent may use without holding it. */
+export interface CredentialSpec {
+  /** Env var name the agent sees (it holds a placeholder inside the sandbox), e.g. `GITHUB_TOKEN`. */
+  name: string;
+  /** Env var of the controller process holding the real value. Default: `name`. */
+  hostEnv?: string;
+  /**
+   * Hosts the credential may be sent to (exact, or `*.example.com`). A route whose
+   * `auth.token_ref` is `name` is bound as well. A placeholder toward any other host is refused.
+   */
+  hosts?: string[];
+  /** Give the agent a format-preserving placeholder (same prefix, length, classes) instead of `bottlekit:resolve:env:NAME`. */
+  shaped?: boolean;
+}
+
+/** Reads a credential's real value in the controller. Default: `process.env[spec.hostEnv ?? spec.name]`. */
+export type CredentialSource = (spec: CredentialSpec) => string | undefined;
+
+/** What `register` needs to open a bottle session. */
+export interface SessionSpec {
+  /** Bottle name (`[A-Za-z0-9._-]`, 1-64): selects the per-bottle CA. */
+  bottle: string;
+  agent?: string;
+  /** Egress routes (egress-dlp's route schema). No route for a host means 403. */
+  routes: RouteInput[];
+  credentials?: CredentialSpec[];
+  /**
+   * Provider API hosts (from provider-registry) whose requests are intercepted and handed to the
+   * host's `llmHandler`. Without a handler they are ordinary routes (a route is then required).
+   */
+  llmHosts?: string[];
+  /** Opaque to the proxy: kept and listed for the controller (budgets are enforced by the gateway). */
+  budgets?: unknown;
+  /** Also listen on 127.0.0.1 (random port) guarded by a per-session `Proxy-Authorization` token. */
+  tcp?: boolean;
+}
+
+/** Returned by `register`. */
+export interface RegisterResult {
+  sessionId: string;
+  /** Unix socket the sandbox bridges to `127.0.0.1:PORT`; identity = this socket. */
+  proxySocketPath: string;
+  /** PEM of the bottle's CA (certificate only; the key stays 0600 under `$BOTTLEKIT_HOME/state/`). */
+  caCertPath: string;
+  /**
+   * Environment for the sandbox: each credential name mapped to its placeholder, and
+   * NODE_EXTRA_CA_CERTS, SSL_CERT_FILE, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, CODEX_CA_CERTIFICATE
+   * set to `caCertPath`. No proxy variables: the bridge port is chosen by the sandbox.
+   */
+  env: Record<string, string>;
+  /** Present when `tcp: true`: proxy URL `http://bottlekit:<token>@127.0.0.1:<port>`. */
+  tcp?: { host: "127.0.0.1"; port: number; token: string };
+}
+
+/** One row of `list`. */
+export interface SessionSummary {
+  sessionId: string;
+  bottle: string;
+  agent?: string;
+  proxySocketPath: string;
+  caCertPath: string;
+  tcpPort?: number;
+  cutoff: boolean;
+  routes: number;
+  /** Route hosts only (no credentials, no matches). */
+  hosts: string[];
+  credentials: string[];
+  llmHosts: string[];
+  budgets?: unknown;
+  createdAt: string;
+  openConnections: number;
+}
+
+/** Which session(s) a live-control command targets. */
+export type SessionTarget = { sessionId: string } | { bottle: string };
+
+/**
+ * Context handed to the LLM handler for a request to a provider API host. The request is the
+ * agent's decrypted HTTP/1.1 request (method, path with query, headers as sent by the agent,
+ * body unread); the handler owns the response.
+ */
+export interface LlmContext {
+  sessionId: string;
+  bottle: string;
+  agent?: string;
+  /** The CONNECT host (= SNI = Host header), lower case. */
+  host: string;
+  port: number;
+}
+
+/**
+ * The gateway's LLM pipeline: identity is `ctx` (the session), it injects the real key in place
+ * of whatever placeholder the agent sent, reserves, forwards, taps usage and settles. It must
+ * always answer `res` (or destroy it); a thrown error or rejected promise becomes a 502.
+ */
+export type LlmHandler = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: LlmContext,
+) => void | Promise<void>;
+
+export type AuditDecision =
+  /** CONNECT answered with a plain tunnel (bytes counted at close). */
+  | "tunnel"
+  /** Intercepted or plain-HTTP request forwarded upstream unchanged apart from credentials. */
+  | "allow"
+  /** Forwarded with DLP redactions. */
+  | "redact"
+  /** Handed to the LLM handler. */
+  | "llm"
+  /** WebSocket upgrade forwarded. */
+  | "websocket"
+  | "deny_route"
+  | "deny_cutoff"
+  | "deny_placeholder"
+  | "deny_dlp"
+  | "deny_injection"
+  | "deny_sni"
+  | "deny_auth"
+  | "deny_body_size"
+  | "deny_bad_request"
+  | "upstream_tls_error"
+  | "upstream_error"
+  /** A live tunnel or connection closed by `cutoff`. */
+  | "closed_by_cutoff";
+
+/**
+ * One audit record per decision. Never bodies, query strings, header values or credentials:
+ * `path` is the path without its query, with placeholders masked and any DLP finding replaced.
+ */
+export interface AuditEvent {
+  time: string;
+  sessionId: string;
+  bottle: string;
+  agent?: string;
+  host: string;
+  port: number;
+  method: string;
+  path: string;
+  /** Index into the session's routes of the route used, when one matched. */
+  route?: number;
+  decision: AuditDecision;
+  /** Short machine-readable reason (route matcher reason, placeholder failure, DLP rule ids). */
+  reason?: string;
+  status?: number;
+  /** Bytes from the agent (request body or tunnel upload). */
+  bytesIn: number;
+  /** Bytes to the agent (response body or tunnel download). */
+  bytesOut: number;
+  /** DLP findings without values. */
+  findings?: { detector: string; rule: string; surface: string; fingerprint: string }[];
+  /** Credential names resolved on this request (names only). */
+  credentials?: string[];
+}
+
+/** Counters for `/metrics`. */
+export interface ProxyMetrics {
+  sessions: number;
+  openConnections: number;
+  openTunnels: number;
+  decisions: Record<AuditDecision, number>;
+  bytesIn: number;
+  bytesOut: number;
+  leavesMinted: number;
+  leafCacheHits: number;
+}
+
+/** Options of `createProxyHost`. */
+export interface ProxyHostOptions {
+  /** `$BOTTLEKIT_HOME`; default `process.env.BOTTLEKIT_HOME` or `~/.bottlekit`. State goes in `<home>/state/`. */
+  home?: string;
+  /** Receives the LLM traffic of `llmHosts` (see `LlmHandler`). */
+  llmHandler?: LlmHandler;
+  /** Called for every decision. Must not throw (errors are swallowed). */
+  onAudit?: (event: AuditEvent) => void;
+  credentialSource?: CredentialSource;
+  /** Test/enterprise only: where to connect for a host (TLS still verifies the original host name). */
+  resolve?: (host: string, port: number) => { host: string; port: number };
+  /** Test/enterprise only: extra CA certificates (PEM) trusted for upstreams, on top of the system roots. */
+  upstreamCa?: string | string[];
+  /** Largest request body buffered for placeholders and DLP. Default 8 MiB; larger bodies get 413. */
+  maxBodyBytes?: number;
+  /** Largest response buffered for the inbound injection scan. Default 8 MiB; larger ones are cut (502). */
+  maxResponseScanBytes?: number;
+  /** Mode of each session's proxy socket. Default 0o600 (widen only for a sandbox user that must reach it). */
+  proxySocketMode?: number;
+}
+
+/**
+ * Control socket protocol: JSON lines over a unix socket (`<home>/state/egress-proxy.sock`, 0600).
+ * Each request line carries an `id` echoed in its one response line.
+ */
+export type ControlRequest =
+  | { id: number; op: "register"; session: SessionSpec }
+  | { id: number; op: "unregister"; sessionId: string }
+  | { id: number; op: "list" }
+  | { id: number; op: "cutoff"; target: SessionTarget }
+  | { id: number; op: "restore"; target: SessionTarget }
+  | { id: number; op: "replaceRoutes"; sessionId: string; routes: RouteInput[] }
+  | { id: number; op: "metrics" };
+
+export type ControlResponse =
+  | { id: number; ok: true; result: unknown }
+  | { id: number; ok: false; error: { code: string; message: string; hint?: string } };
+
+/** The control client (also what an in-process `ProxyHost` offers for the same operations). */
+export interface ControlApi {
+  register(session: SessionSpec): Promise<RegisterResult>;
+  unregister(sessionId: string): Promise<boolean>;
+  list(): Promise<SessionSummary[]>;
+  /** Drops every route of the target at once; returns how many sessions were affected. */
+  cutoff(target: SessionTarget): Promise<number>;
+  restore(target: SessionTarget): Promise<number>;
+  replaceRoutes(sessionId: string, routes: RouteInput[]): Promise<void>;
+  metrics(): Promise<ProxyMetrics>;
+}
