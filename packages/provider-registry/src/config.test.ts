@@ -112,6 +112,20 @@ describe("validateRegistryConfig", () => {
     );
   });
 
+  it("an alias may point at any model a provider/* wildcard configures", () => {
+    const base = { model_providers: [{ model: "openai/*" }] };
+    expect(
+      errorsOf({ ...base, model_aliases: { fast: { target: "openai/gpt-4o-mini" } } }),
+    ).toEqual([]);
+    // the wildcard covers its own provider only, and not the bare prefix
+    expect(errorsOf({ ...base, model_aliases: { a: { target: "anthropic/claude" } } })[0]).toMatch(
+      /"anthropic\/claude" is not a configured model/,
+    );
+    expect(errorsOf({ ...base, model_aliases: { a: { target: "openai/" } } })[0]).toMatch(
+      /is not a configured model/,
+    );
+  });
+
   it("refuses literal access keys without echoing them", () => {
     const errs = errorsOf({
       model_providers: [{ model: "openai/gpt-4o", access_key: "sk-live-abcdef123456" }],

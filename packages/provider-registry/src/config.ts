@@ -330,10 +330,16 @@ export function validateRegistryConfig(input: unknown): ValidationResult {
   const aliases: Record<string, string> = {};
   const aliasInput = data.model_aliases ?? {};
   const configured = new Set<string>();
+  // `openai/*` configures every `openai/<model>`: an alias may point at any of them.
+  const wildcardPrefixes: string[] = [];
   for (const e of list ?? []) {
     configured.add(e.name ?? e.model);
     configured.add(e.model);
+    if (e.model.endsWith("/*")) wildcardPrefixes.push(e.model.slice(0, -1));
   }
+  const isConfigured = (model: string): boolean =>
+    configured.has(model) ||
+    wildcardPrefixes.some((p) => model.length > p.length && model.startsWith(p));
   for (const [alias, { target }] of Object.entries(aliasInput)) {
     aliases[alias] = target;
     const at = `model_aliases.${alias}.target`;
@@ -345,7 +351,7 @@ export function validateRegistryConfig(input: unknown): ValidationResult {
     let cur = target;
     let ok = false;
     for (;;) {
-      if (configured.has(cur)) {
+      if (isConfigured(cur)) {
         ok = true;
         break;
       }

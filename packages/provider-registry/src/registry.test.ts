@@ -532,3 +532,16 @@ describe("listModels", () => {
     expect(configured.listModels({ include: "configured" })).toHaveLength(10);
   });
 });
+
+describe("aliases through wildcards", () => {
+  it("an alias to a model under a configured provider/* resolves through the wildcard", () => {
+    const registry = createRegistry({
+      model_providers: [{ model: "openai/*", access_key: "$OPENAI_API_KEY" }],
+      model_aliases: { fast: { target: "openai/gpt-4o-mini" } },
+    });
+    const r = registry.resolve("fast");
+    expect(r.provider).toBe("openai");
+    expect(r.model).toBe("gpt-4o-mini");
+    expect(r.aliasChain).toEqual(["fast"]);
+  });
+});
