@@ -1,7 +1,44 @@
+import { matchRoute, validateRoutes } from "@bottlekit/egress-dlp";
 import { createRegistry } from "@bottlekit/provider-registry";
 import { type CliIo, EXIT } from "../cli.ts";
 import { resolveConfig } from "../compose.ts";
-import { routingTable } from "../table.ts";
+import { type RouteRow, routingTable } from "../table.ts";
+
+/**
+ * With a `routes` list, a provider whose upstream no route covers gets 403 on every call. Say so
+ * at `check` time, naming the host and the route to add.
+ */
+export function uncoveredProviderWarnings(
+  routesInput: unknown,
+  rows: readonly RouteRow[],
+): string[] {
+  if (routesInput === undefined) return [];
+  const routes = validateRoutes(routesInput).value ?? [];
+  const out: string[] = [];
+  const seen = new Set<string>();
+  for (const r of rows) {
+    if (r.baseUrl === null || r.kind !== "network") continue;
+    let url: URL;
+    try {
+      url = new URL(r.baseUrl);
+    } catch {
+      continue;
+    }
+    const base = url.pathname.replace(/\/+$/, "");
+    const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
+    const covered = r.apis.some((api) => {
+      const path = `${base}${api === "anthropic-messages" ? "/v1/messages" : api === "openai-responses" ? "/responses" : "/chat/completions"}`;
+      return matchRoute(routes, { host: url.hostname, port, method: "POST", path }).ok;
+    });
+    const key = `${url.hostname}:${port}`;
+    if (covered || seen.has(key)) continue;
+    seen.add(key);
+    out.push(
+      `routes: no route covers ${r.provider} (${url.hostname}${url.port ? `:${url.port}` : ""}); every call to ${r.model} will be refused with 403. Add a route (\`- host: ${url.hostname}\`) or remove \`routes\` to allow every configured provider`,
+    );
+  }
+  return out;
+}
 
 /** `check [--config FILE] [--json]`: validates and prints the routing table; exit 2 when invalid. */
 export async function check(opts: { config?: string; json?: boolean }, io: CliIo): Promise<number> {
@@ -24,6 +61,7 @@ export async function check(opts: { config?: string; json?: boolean }, io: CliIo
   const registry = createRegistry(v.registryInput);
   const rows = routingTable(registry, io.env);
   const cfg = v.value;
+  v.warnings.push(...uncoveredProviderWarnings(cfg.routes, rows));
   if (opts.json) {
     io.stdout.write(
       `${JSON.stringify({

@@ -1,0 +1,86 @@
+import { captureIo, createTempHome, type TempHome } from "@bottlekit/test-utils";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { type CliIo, run } from "../cli.ts";
+
+const OPENAI_KEY = "sk-proj-CHECKtestKEY0123456789abcdefABCDEF0123456789";
+
+let home: TempHome;
+let env: NodeJS.ProcessEnv;
+beforeEach(async () => {
+  home = await createTempHome("bottlekit-check-");
+  env = { BOTTLEKIT_HOME: home.dir, OPENAI_API_KEY: OPENAI_KEY, PATH: process.env["PATH"] };
+});
+afterEach(() => home.cleanup());
+
+function capture() {
+  const c = captureIo(env);
+  const io: CliIo = { ...c.io, interactive: false };
+  return { io, out: c.out, err: c.err };
+}
+
+describe("check: routes that leave a provider unreachable", () => {
+  it("warns for each configured provider no route covers, naming the host and the fix", async () => {
+    const file = await home.write(
+      "gw.yml",
+      [
+        "model_providers:",
+        "  - model: openai/*",
+        "    access_key: $OPENAI_API_KEY",
+        "  - model: anthropic/*",
+        "routes:",
+        "  - host: api.anthropic.com",
+        "",
+      ].join("\n"),
+    );
+    const c = capture();
+    expect(await run(["check", "--config", file, "--json"], c.io)).toBe(0);
+    const doc = JSON.parse(c.out()) as { warnings: string[] };
+    const uncovered = doc.warnings.filter((w) => w.startsWith("routes: no route covers"));
+    expect(uncovered).toHaveLength(1);
+    expect(uncovered[0]).toContain("openai (api.openai.com)");
+    expect(uncovered[0]).toContain("- host: api.openai.com");
+  });
+
+  it("warns for every provider with `routes: []`, and not at all without `routes`", async () => {
+    const empty = await home.write(
+      "empty.yml",
+      "model_providers:\n  - model: openai/*\n  - model: anthropic/*\nroutes: []\n",
+    );
+    const c = capture();
+    expect(await run(["check", "--config", empty], c.io)).toBe(0);
+    expect(c.err().match(/no route covers/g)).toHaveLength(2);
+    const none = await home.write("none.yml", "model_providers:\n  - model: openai/*\n");
+    const d = capture();
+    expect(await run(["check", "--config", none], d.io)).toBe(0);
+    expect(d.err()).not.toContain("no route covers");
+  });
+});
+
+describe("documented configs", () => {
+  const repo = new URL("../../../../", import.meta.url);
+
+  async function checkFile(file: string) {
+    const c = capture();
+    env["ANTHROPIC_API_KEY"] = "sk-ant-api03-CHECKtestKEY0123456789abcdefABCDEF0123456789abcdef";
+    const code = await run(["check", "--config", file, "--json"], c.io);
+    return { code, doc: JSON.parse(c.out()) as { valid: boolean; warnings: string[] } };
+  }
+
+  it("examples/gateway.yml is valid, with no warning", async () => {
+    const { code, doc } = await checkFile(new URL("examples/gateway.yml", repo).pathname);
+    expect(code).toBe(0);
+    expect(doc.valid).toBe(true);
+    expect(doc.warnings).toEqual([]);
+  });
+
+  it("the gateway README's config block is valid, with no route warning", async () => {
+    const { readFile } = await import("node:fs/promises");
+    const readme = await readFile(new URL("apps/gateway/README.md", repo), "utf8");
+    const block = /## Config\s+```yaml\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(block).toBeDefined();
+    const file = await home.write("readme.yml", block as string);
+    const { code, doc } = await checkFile(file);
+    expect(code).toBe(0);
+    expect(doc.warnings.filter((w) => w.includes("no route covers"))).toEqual([]);
+  });
+});
