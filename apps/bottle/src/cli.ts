@@ -88,7 +88,143 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       setExit(await runExplain(agent, flags(cmd), io));
     });
 
+  // --- operator commands: usage, budget, cutoff, restore, actions, dashboard (issue 20) ---
+  registerOperatorCommands(program, io, setExit);
+
   return program;
+}
+
+const STORE_HELP =
+  "budget store: SQLite file, sqlite:<path> or postgres://… (env BOTTLEKIT_STORE; default $BOTTLEKIT_HOME/bottlekit.db)";
+
+/** The budget-store commands. Each imports its module lazily. */
+function registerOperatorCommands(
+  program: Command,
+  io: CliIo,
+  setExit: (code: number) => void,
+): void {
+  const withGlobals = <T>(cmd: Command): T => cmd.optsWithGlobals<T & object>();
+  const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+  program
+    .command("usage")
+    .description("tokens (input, output, cache), cost and missing-usage counts from the ledger")
+    .option(
+      "--by <columns>",
+      "group by bottle, agent, provider, model (repeat or comma-separate)",
+      collect,
+    )
+    .option("--since <time>", "from a duration ago (30m, 24h, 7d) or a date (2026-12-01, UTC)")
+    .option("--until <time>", "up to (same forms as --since; default now)")
+    .option("--bottle <name>", "only this bottle")
+    .option("--agent <name>", "only this agent")
+    .option("--provider <id>", "only this provider")
+    .option("--model <id>", "only this model")
+    .option("--store <url>", STORE_HELP)
+    .option("--json", "print one JSON document")
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { runUsage } = await import("./commands/usage.ts");
+      setExit(await runUsage(withGlobals(cmd), io));
+    });
+
+  const budget = program
+    .command("budget")
+    .description("operator budgets: list, set, rm (exit 1 when rm matches nothing)");
+  budget
+    .command("list")
+    .description("list every budget with its source")
+    .option("--scope <scope>", "only bottle, agent, global or ceiling budgets")
+    .option("--key <key>", "only this bottle/agent name")
+    .option("--provider <id>", "only this provider")
+    .option("--source <source>", "only budgets from settings, manifest or flag")
+    .option("--store <url>", STORE_HELP)
+    .option("--json", "print one JSON document")
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { runBudgetList } = await import("./commands/budget.ts");
+      setExit(await runBudgetList(withGlobals(cmd), io));
+    });
+  budget
+    .command("set")
+    .description(
+      "set an operator budget, e.g. `budget set bottle dev anthropic=200k/daily --policy cutoff`",
+    )
+    .argument("<scope>", "bottle, agent, global or ceiling")
+    .argument("<key>", "the bottle or agent name ('*' for global and ceiling)")
+    .argument(
+      "<limit>",
+      "<provider>=<tokens>[k|m|g][/<window>]; window none|daily|weekly|monthly|<N>d",
+    )
+    .option("--usd <amount>", "also a USD limit")
+    .option(
+      "--policy <policy>",
+      "when spent: cutoff, freeze or kill (default: the store's default)",
+    )
+    .option("--store <url>", STORE_HELP)
+    .option("--json", "print one JSON document")
+    .action(async (scope: string, key: string, limit: string, _opts: unknown, cmd: Command) => {
+      const { runBudgetSet } = await import("./commands/budget.ts");
+      setExit(await runBudgetSet(scope, key, limit, withGlobals(cmd), io));
+    });
+  budget
+    .command("rm")
+    .description("remove operator budgets of a scope and key (all providers unless one is named)")
+    .argument("<scope>", "bottle, agent, global or ceiling")
+    .argument("<key>", "the bottle or agent name ('*' for global and ceiling)")
+    .argument("[provider]", "only this provider")
+    .option("--source <source>", "remove budgets of this source instead (settings, manifest, flag)")
+    .option("--store <url>", STORE_HELP)
+    .option("--json", "print one JSON document")
+    .action(
+      async (
+        scope: string,
+        key: string,
+        provider: string | undefined,
+        _opts: unknown,
+        cmd: Command,
+      ) => {
+        const { runBudgetRm } = await import("./commands/budget.ts");
+        setExit(await runBudgetRm(scope, key, provider, withGlobals(cmd), io));
+      },
+    );
+
+  program
+    .command("cutoff")
+    .description("cut a bottle off now: its next call through the gateway gets 429 cut-off")
+    .argument("<bottle>", "bottle name")
+    .requiredOption("--reason <text>", "why (recorded in the audit trail)")
+    .option("--policy <policy>", "cutoff, freeze or kill (default: the store's default policy)")
+    .option("--store <url>", STORE_HELP)
+    .option("--json", "print one JSON document")
+    .action(async (bottle: string, _opts: unknown, cmd: Command) => {
+      const { runCutoff } = await import("./commands/cutoff.ts");
+      setExit(await runCutoff(bottle, withGlobals(cmd), io));
+    });
+
+  program
+    .command("restore")
+    .description("lift a bottle's cutoff (exit 1 when it was not cut off)")
+    .argument("<bottle>", "bottle name")
+    .requiredOption("--reason <text>", "why (recorded in the audit trail)")
+    .option("--store <url>", STORE_HELP)
+    .option("--json", "print one JSON document")
+    .action(async (bottle: string, _opts: unknown, cmd: Command) => {
+      const { runRestore } = await import("./commands/restore.ts");
+      setExit(await runRestore(bottle, withGlobals(cmd), io));
+    });
+
+  program
+    .command("actions")
+    .description("the enforcement audit trail: cutoffs, freezes, kills, restores")
+    .option("--bottle <name>", "only this bottle")
+    .option("--since <time>", "from a duration ago (30m, 24h, 7d) or a date")
+    .option("--limit <n>", "the newest N (default 100)")
+    .option("--store <url>", STORE_HELP)
+    .option("--json", "print one JSON document")
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { runActions } = await import("./commands/actions.ts");
+      setExit(await runActions(withGlobals(cmd), io));
+    });
+  // --- end of operator commands ---
 }
 
 /** Runs the CLI with `argv` (without node and script) and resolves to the exit code. */

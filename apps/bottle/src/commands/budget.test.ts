@@ -1,0 +1,112 @@
+import { join } from "node:path";
+import { openStore } from "@bottlekit/budget-store";
+import { createTempHome, type TempHome } from "@bottlekit/test-utils";
+import fc from "fast-check";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { bottle } from "../../test/helpers.ts";
+import { OPERATOR_SOURCE, parseBudgetSpec } from "./budget.ts";
+
+let home: TempHome;
+beforeEach(async () => {
+  home = await createTempHome("bk-budget-");
+});
+afterEach(() => home.cleanup());
+
+const db = () => join(home.dir, "bottlekit.db");
+
+describe("bottle budget", () => {
+  it("set stores an operator budget; list shows it; rm removes it", async () => {
+    const set = await bottle(
+      [
+        "budget",
+        "set",
+        "bottle",
+        "dev",
+        "anthropic=200k/daily",
+        "--usd",
+        "5",
+        "--policy",
+        "freeze",
+        "--json",
+      ],
+      home.env,
+    );
+    expect(set.code).toBe(0);
+    expect(JSON.parse(set.out).budget).toMatchObject({
+      scope: "bottle",
+      key: "dev",
+      provider: "anthropic",
+      tokens: 200_000,
+      usd: 5,
+      window: "daily",
+      policy: "freeze",
+      source: OPERATOR_SOURCE,
+    });
+    const store = await openStore(`sqlite:${db()}`);
+    expect(await store.listBudgets({ key: "dev" })).toHaveLength(1);
+    await store.close();
+
+    await bottle(["budget", "set", "global", "*", "openai=1m"], home.env);
+    const list = await bottle(["budget", "list"], home.env);
+    expect(list.code).toBe(0);
+    expect(list.out).toMatch(/bottle\s+dev\s+anthropic\s+200,000\s+\$5\s+daily\s+freeze/);
+    expect(list.out).toMatch(/global\s+\*\s+openai\s+1,000,000\s+-\s+none\s+\(cutoff\)/);
+    const only = JSON.parse(
+      (await bottle(["budget", "list", "--scope", "global", "--json"], home.env)).out,
+    );
+    expect(only.budgets.map((b: { key: string }) => b.key)).toEqual(["*"]);
+
+    const rm = await bottle(["budget", "rm", "bottle", "dev", "anthropic"], home.env);
+    expect(rm.code).toBe(0);
+    expect(rm.out).toContain("removed 1 budget");
+    const again = await bottle(["budget", "rm", "bottle", "dev"], home.env);
+    expect(again.code).toBe(1);
+    expect(again.err).toContain("no flag budget matched");
+  });
+
+  it("invalid budgets are usage errors naming the fix, and nothing is written", async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [["budget", "set", "botle", "dev", "openai=1k"], /did you mean "bottle"/],
+      [["budget", "set", "bottle", "dev", "openai=lots"], /not <provider>=<tokens>/],
+      [["budget", "set", "bottle", "dev", "openai=1k/hourly"], /unknown window "hourly"/],
+      [["budget", "set", "bottle", "dev", "openai"], /sets no limit/],
+      [["budget", "set", "global", "dev", "openai=1k"], /key must be "\*"/],
+      [["budget", "set", "bottle", "*", "openai=1k"], /not a bottle name/],
+      [["budget", "set", "bottle", "dev", "openai=1k", "--policy", "stop"], /--policy/],
+      [["budget", "set", "bottle", "dev", "openai=1k", "--usd", "-3"], /--usd "-3"/],
+      [["budget", "set", "bottle", "dev", "openai=0.5"], /whole number/],
+    ];
+    for (const [argv, message] of cases) {
+      const r = await bottle(argv, home.env);
+      expect(r.code, argv.join(" ")).toBe(2);
+      expect(r.err).toMatch(message);
+      expect(r.err).toContain("hint:");
+    }
+    const store = await openStore(`sqlite:${db()}`);
+    expect(await store.listBudgets()).toEqual([]);
+    await store.close();
+  });
+
+  it("a usd-only budget is accepted", async () => {
+    const r = await bottle(
+      ["budget", "set", "agent", "ops", "openai/monthly", "--usd", "20", "--json"],
+      home.env,
+    );
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out).budget).toMatchObject({ tokens: null, usd: 20, window: "monthly" });
+  });
+
+  it("parseBudgetSpec: any input either parses to a valid budget or throws a usage error", () => {
+    fc.assert(
+      fc.property(fc.string(), fc.string(), (spec, key) => {
+        try {
+          const b = parseBudgetSpec("bottle", key, spec, {});
+          expect(b.tokens === undefined || Number.isSafeInteger(b.tokens)).toBe(true);
+          expect(b.provider).toMatch(/^[A-Za-z0-9][\w.-]*$/);
+        } catch (error) {
+          expect((error as { code?: string }).code).toBe("E_USAGE");
+        }
+      }),
+    );
+  });
+});
