@@ -1,0 +1,397 @@
+import { type ChildProcess, type StdioOptions, spawn } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import { SandboxError } from "./errors.ts";
+import { inspectHost } from "./host.ts";
+import { type HostFacts, planSandbox, type SandboxPlan, type SandboxSpec } from "./plan.ts";
+import {
+  LAUNCHER_SOURCE,
+  PROBE_REFUSED_EXIT,
+  PROBE_SOURCE,
+  PROXY_SOCKET_IN_SANDBOX,
+  RUN_DIR,
+} from "./scripts.ts";
+import { buildSeccompFilter } from "./seccomp.ts";
+
+export interface ProbeCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface ProbeReport {
+  ok: boolean;
+  checks: ProbeCheck[];
+}
+
+/** The host side of the credential check: is any of these values (or an encoding of it) a secret the host holds? */
+export type EnvChecker = (env: Readonly<Record<string, string>>) => { ok: boolean; detail: string };
+
+export interface StartOptions {
+  /** Scans the environment seen inside the sandbox for host credentials (e.g. egress-dlp's known secrets). */
+  checkEnv?: EnvChecker;
+  /** stdio of the agent (default inherit). */
+  stdio?: "inherit" | "pipe";
+  /** Host facts; resolved with `inspectHost` when omitted. */
+  host?: HostFacts;
+  /** Undeclared host the probe asks the proxy for (must be refused). */
+  probeUndeclaredHost?: string;
+  /** Waits this long for the probe report. Default 15 s. */
+  probeTimeoutMs?: number;
+}
+
+export interface SandboxExit {
+  /** The agent's exit code; 3 when the probe refused to start it; 128+n for a signal. */
+  code: number;
+  signal: NodeJS.Signals | null;
+  probeRefused: boolean;
+}
+
+export interface SandboxProcess {
+  /** Host pid of the sandbox's outermost process (bwrap, after setpriv's exec). */
+  readonly pid: number;
+  readonly plan: SandboxPlan;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+  /** Settles once the probe has answered (or immediately with ok and no checks when there is none). */
+  readonly probe: Promise<ProbeReport>;
+  readonly exited: Promise<SandboxExit>;
+  /** Every host pid in the sandbox's process tree (outermost first). */
+  pids(): number[];
+  /** Sends a signal to every process of the tree (SIGSTOP / SIGCONT / SIGKILL …). */
+  signalTree(signal: NodeJS.Signals): number;
+  /** Kills the whole tree at once (SIGKILL) and waits for the exit. */
+  kill(): Promise<SandboxExit>;
+}
+
+/** A unix socket at `at` whose connections are piped to `target` (listening synchronously). */
+function relaySocket(at: string, target: string): net.Server {
+  const server = net.createServer((client) => {
+    const upstream = net.connect(target);
+    client.pipe(upstream).pipe(client);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("error", end);
+    upstream.on("error", end);
+    client.on("close", end);
+    upstream.on("close", end);
+  });
+  server.listen(at);
+  server.unref();
+  return server;
+}
+
+/** Host pids of `root` and all its descendants, read from /proc (outermost first). */
+export function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${name}/stat`, "utf8");
+    } catch {
+      continue;
+    }
+    // comm may hold spaces and parentheses: the fields after the last ')' are fixed.
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ppid = Number(rest[1]);
+    const list = children.get(ppid) ?? [];
+    list.push(Number(name));
+    children.set(ppid, list);
+  }
+  const out: number[] = [];
+  const queue = [root];
+  while (queue.length > 0) {
+    const pid = queue.shift() as number;
+    out.push(pid);
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
+
+function writeRunDir(
+  plan: SandboxPlan,
+  spec: SandboxSpec,
+  host: HostFacts,
+  options: StartOptions,
+): void {
+  const dir = plan.runDir;
+  const write = (name: string, data: string | Uint8Array) =>
+    fs.writeFileSync(path.join(dir, name), data, { mode: 0o444 });
+  write("launcher.mjs", LAUNCHER_SOURCE);
+  write("probe.mjs", PROBE_SOURCE);
+  write("seccomp.bpf", buildSeccompFilter());
+  write(
+    "config.json",
+    JSON.stringify({
+      bwrap: host.bwrap,
+      inner: plan.inner,
+      filter: `${RUN_DIR}/seccomp.bpf`,
+      probe: plan.probe,
+      bridge:
+        plan.proxyPort === undefined
+          ? null
+          : { port: plan.proxyPort, socket: PROXY_SOCKET_IN_SANDBOX },
+    }),
+  );
+  write(
+    "probe.json",
+    JSON.stringify({
+      unixProbePath: spec.proxy ? PROXY_SOCKET_IN_SANDBOX : "/run/bottle/no-such.sock",
+      tcpTargets: [
+        { host: "1.1.1.1", port: 443 },
+        { host: "8.8.8.8", port: 53 },
+      ],
+      dnsName: "example.com",
+      writeProbes: plan.writeProbes,
+      proxy:
+        plan.proxyPort === undefined
+          ? null
+          : {
+              port: plan.proxyPort,
+              undeclaredHost: options.probeUndeclaredHost ?? "bottle-probe.invalid",
+            },
+    }),
+  );
+  if (spec.caCertPath) {
+    const ca = fs.readFileSync(spec.caCertPath, "utf8");
+    write("ca.pem", ca);
+    const system = host.systemCaBundle ? fs.readFileSync(host.systemCaBundle, "utf8") : "";
+    write("ca-bundle.pem", `${system.trimEnd()}\n${ca}`);
+  }
+  if (host.account.drop) {
+    fs.chownSync(dir, host.account.uid, host.account.gid);
+  }
+}
+
+/** Checks, as the agent's account, that the writable paths are writable (root callers only). */
+function checkWritable(plan: SandboxPlan, spec: SandboxSpec): void {
+  if (!plan.account.drop) return;
+  for (const p of [spec.projectDir, ...(spec.readWrite ?? [])]) {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(p);
+    } catch (cause) {
+      throw new SandboxError("E_INVALID_SPEC", `${p}: does not exist`, {
+        cause,
+        hint: "create the directory first",
+      });
+    }
+    const { uid, gid } = plan.account;
+    const ok =
+      (st.uid === uid && (st.mode & 0o200) !== 0) ||
+      (st.gid === gid && (st.mode & 0o020) !== 0) ||
+      (st.mode & 0o002) !== 0;
+    if (!ok) {
+      throw new SandboxError(
+        "E_ROOT_REFUSED",
+        `${p}: not writable by ${plan.account.name} (uid ${uid}), the unprivileged account the agent runs as when bottle runs as root`,
+        { hint: `chown -R ${plan.account.name}: ${p}  (or run bottle as a regular user)` },
+      );
+    }
+  }
+}
+
+/**
+ * Plans and starts a sandbox: stage 1 (bridge) and stage 2 (seccomp, probe, agent). The probe's
+ * report is checked on the host (including `checkEnv`); on any failed check the agent never starts
+ * and the sandbox exits with 3.
+ */
+export function startSandbox(spec: SandboxSpec, options: StartOptions = {}): SandboxProcess {
+  const host = options.host ?? inspectHost(spec);
+  if (spec.proxy) {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(spec.proxy.socketPath);
+    } catch (cause) {
+      throw new SandboxError(
+        "E_INVALID_SPEC",
+        `proxy.socketPath: ${spec.proxy.socketPath} does not exist`,
+        { cause },
+      );
+    }
+    if (!st.isSocket())
+      throw new SandboxError(
+        "E_INVALID_SPEC",
+        `proxy.socketPath: ${spec.proxy.socketPath} is not a unix socket`,
+      );
+  }
+  const runDir = fs.mkdtempSync(path.join(os.tmpdir(), "bottle-sandbox-"));
+  let plan: SandboxPlan;
+  let relay: net.Server | undefined;
+  const cleanup = () => {
+    relay?.close();
+    fs.rmSync(runDir, { recursive: true, force: true });
+  };
+  try {
+    let effective = spec;
+    if (spec.proxy && host.account.drop) {
+      // The controller's socket sits in a directory only root may enter, and bwrap resolves bind
+      // sources as the agent's account: relay it through a socket that account owns.
+      const relayPath = path.join(runDir, "proxy.sock");
+      relay = relaySocket(relayPath, spec.proxy.socketPath);
+      fs.chownSync(relayPath, host.account.uid, host.account.gid);
+      fs.chmodSync(relayPath, 0o600);
+      effective = { ...spec, proxy: { ...spec.proxy, socketPath: relayPath } };
+    }
+    plan = planSandbox(effective, host, runDir);
+    checkWritable(plan, spec);
+    writeRunDir(plan, effective, host, options);
+  } catch (error) {
+    cleanup();
+    throw error;
+  }
+  const stdio: StdioOptions = [
+    options.stdio === "pipe" ? "pipe" : "inherit",
+    options.stdio === "pipe" ? "pipe" : "inherit",
+    options.stdio === "pipe" ? "pipe" : "inherit",
+    plan.probe ? "pipe" : "ignore",
+  ];
+  let child: ChildProcess;
+  try {
+    child = spawn(plan.argv[0] as string, plan.argv.slice(1), { stdio, env: plan.env, cwd: "/" });
+  } catch (cause) {
+    cleanup();
+    throw new SandboxError("E_SPAWN", `cannot start the sandbox: ${(cause as Error).message}`, {
+      cause,
+    });
+  }
+  const pid = child.pid ?? -1;
+  let probeRefused = false;
+
+  const probe = new Promise<ProbeReport>((resolve) => {
+    if (!plan.probe) {
+      resolve({ ok: true, checks: [] });
+      return;
+    }
+    const channel = child.stdio[3] as unknown as NodeJS.ReadWriteStream;
+    let buf = "";
+    let done = false;
+    const finish = (report: ProbeReport) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      probeRefused = !report.ok;
+      try {
+        channel.write(report.ok ? "go\n" : "stop\n");
+        channel.end();
+      } catch {}
+      resolve(report);
+    };
+    const timer = setTimeout(
+      () =>
+        finish({
+          ok: false,
+          checks: [{ name: "probe answered", ok: false, detail: "no report in time" }],
+        }),
+      options.probeTimeoutMs ?? 15_000,
+    );
+    timer.unref();
+    channel.on("error", () => {});
+    channel.on("data", (chunk: Buffer) => {
+      buf += chunk.toString("utf8");
+      if (buf.length > 4 * 1024 * 1024) {
+        finish({
+          ok: false,
+          checks: [{ name: "probe answered", ok: false, detail: "report too large" }],
+        });
+        return;
+      }
+      const nl = buf.indexOf("\n");
+      if (nl < 0) return;
+      let parsed: { checks?: ProbeCheck[]; env?: Record<string, string> };
+      try {
+        parsed = JSON.parse(buf.slice(0, nl));
+      } catch {
+        finish({
+          ok: false,
+          checks: [{ name: "probe answered", ok: false, detail: "unreadable report" }],
+        });
+        return;
+      }
+      const checks: ProbeCheck[] = Array.isArray(parsed.checks)
+        ? parsed.checks.map((c) => ({
+            name: String(c.name),
+            ok: c.ok === true,
+            detail: String(c.detail),
+          }))
+        : [];
+      const env = parsed.env ?? {};
+      if (options.checkEnv) {
+        let verdict: { ok: boolean; detail: string };
+        try {
+          verdict = options.checkEnv(env);
+        } catch {
+          verdict = { ok: false, detail: "the credential scan failed" };
+        }
+        checks.push({
+          name: "no credential in the environment",
+          ok: verdict.ok,
+          detail: verdict.detail,
+        });
+      }
+      const ok = checks.length > 0 && checks.every((c) => c.ok);
+      finish({ ok, checks });
+    });
+    child.on("exit", () =>
+      finish({
+        ok: false,
+        checks: [
+          {
+            name: "probe answered",
+            ok: false,
+            detail: "the sandbox exited before the probe reported",
+          },
+        ],
+      }),
+    );
+  });
+
+  const exited = new Promise<SandboxExit>((resolve) => {
+    child.on("error", () => {
+      cleanup();
+      resolve({ code: 125, signal: null, probeRefused: false });
+    });
+    child.on("exit", (code, signal) => {
+      cleanup();
+      const n = signal ? (os.constants.signals[signal] ?? 15) : 0;
+      const refused = probeRefused;
+      resolve({
+        code: refused ? PROBE_REFUSED_EXIT : signal ? 128 + n : (code ?? 1),
+        signal,
+        probeRefused: refused,
+      });
+    });
+  });
+
+  return {
+    pid,
+    plan,
+    stdout: child.stdout,
+    stderr: child.stderr,
+    probe,
+    exited,
+    pids: () => (pid > 0 ? processTree(pid) : []),
+    signalTree(signal) {
+      let n = 0;
+      for (const p of pid > 0 ? processTree(pid) : []) {
+        try {
+          process.kill(p, signal);
+          n++;
+        } catch {}
+      }
+      return n;
+    },
+    async kill() {
+      try {
+        child.kill("SIGKILL");
+      } catch {}
+      return exited;
+    },
+  };
+}
