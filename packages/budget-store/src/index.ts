@@ -6,6 +6,7 @@ export {
 } from "./errors.ts";
 export { parseBudgetFlag } from "./flag.ts";
 export { bottlekitHome, defaultStoreUrl, openStore, parseStoreUrl } from "./open.ts";
+export { newOwnerId } from "./owner.ts";
 export {
   applySettings,
   budgetsFromSettings,
@@ -36,6 +37,11 @@ export type {
   GatewayKeyInput,
   ManualCutoffInput,
   OpenStoreOptions,
+  OwnerInfo,
+  ReclaimCause,
+  ReclaimedReservation,
+  ReclaimInput,
+  ReclaimResult,
   RefusalReason,
   RemainingEntry,
   RemainingReport,

@@ -122,6 +122,25 @@ DROP INDEX IF EXISTS reservations_provider;
 DROP INDEX IF EXISTS reservations_expires;
 `,
   },
+  {
+    // Reservation owners and leases. Every store instance (a gateway process) registers itself as
+    // an owner and renews its lease while it lives; its reservations carry its id. When an owner
+    // is gone (lease expired, process dead on this host, or declared dead by its successor), any
+    // live store reclaims its reservations at once: charged as usage-missing events, audited.
+    // Rows written before this version have no owner and only expire by their TTL.
+    version: 3,
+    sql: `
+ALTER TABLE reservations ADD COLUMN owner TEXT;
+CREATE TABLE owners (
+  id TEXT PRIMARY KEY,
+  host TEXT NOT NULL,
+  pidns TEXT NOT NULL,
+  pid INTEGER NOT NULL,
+  started_at INTEGER NOT NULL,
+  lease_until INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -2,12 +2,15 @@ import { mkdirSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { BudgetStoreError } from "./errors.ts";
+import { newOwnerId } from "./owner.ts";
 import { openSqlite } from "./sqlite-store.ts";
 import type { OpenStoreOptions, Store } from "./types.ts";
+import { count, name } from "./validate.ts";
 
 const DEFAULT_TTL_MS = 10 * 60_000;
 const DEFAULT_BUSY_MS = 5_000;
 const DEFAULT_GROUP_COMMIT_MS = 0;
+const DEFAULT_LEASE_MS = 30_000;
 
 /** `$BOTTLEKIT_HOME`, else `~/.bottlekit`. */
 export function bottlekitHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -71,5 +74,9 @@ export async function openStore(url?: string, options: OpenStoreOptions = {}): P
     settleGraceMs: options.settleGraceMs ?? 60 * 60_000,
     groupCommitMs: options.groupCommitMs ?? DEFAULT_GROUP_COMMIT_MS,
     walAutocheckpointPages: options.walAutocheckpointPages ?? 1000,
+    owner: options.owner === undefined ? newOwnerId() : name(options.owner, "options.owner"),
+    leaseMs:
+      options.leaseMs === undefined ? DEFAULT_LEASE_MS : count(options.leaseMs, "options.leaseMs"),
+    reclaimOnOpen: options.reclaimOnOpen !== false,
   });
 }

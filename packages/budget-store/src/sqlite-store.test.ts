@@ -170,6 +170,8 @@ describe("statement cache bound (Node 24: no statement may be garbage-collected)
       reservationTtlMs: 60_000,
       busyTimeoutMs: 1000,
       settleGraceMs: 60_000,
+      owner: "test/1/statements",
+      leaseMs: 30_000,
     });
     const columns = ["bottle", "agent", "provider", "model"] as const;
     const permutations = (xs: readonly string[]): string[][] =>

@@ -3,6 +3,7 @@ import type Database from "better-sqlite3";
 import { type Connection, openConnection } from "./connection.ts";
 import { BudgetStoreError, isBudgetStoreError } from "./errors.ts";
 import { migrate } from "./migrations.ts";
+import { isLocalProcessGone, localIdentity } from "./owner.ts";
 import type {
   Budget,
   BudgetFilter,
@@ -19,6 +20,11 @@ import type {
   GatewayKeyInfo,
   GatewayKeyInput,
   ManualCutoffInput,
+  OwnerInfo,
+  ReclaimCause,
+  ReclaimedReservation,
+  ReclaimInput,
+  ReclaimResult,
   RemainingEntry,
   RemainingReport,
   ReserveInput,
@@ -49,6 +55,12 @@ export interface SqliteStoreOptions {
   groupCommitMs?: number;
   /** `wal_autocheckpoint` of this connection (default SQLite's 1000 pages). */
   walAutocheckpointPages?: number;
+  /** This store's owner id (see owner.ts). */
+  owner: string;
+  /** Lease of the owner registration; renewed every third of it. */
+  leaseMs: number;
+  /** Reclaim gone owners' reservations at open (default true). */
+  reclaimOnOpen?: boolean;
 }
 
 const SOURCE_RANK: Record<BudgetSource, number> = { settings: 0, manifest: 1, flag: 2 };
@@ -79,6 +91,7 @@ interface ReservationRow {
   provider: string;
   tokens: number;
   usd: number;
+  owner: string | null;
 }
 
 interface EventRow {
@@ -148,6 +161,35 @@ interface Sum {
   t: number;
   u: number;
 }
+
+/** Validated usage of a settle. */
+interface CheckedUsage {
+  input: number;
+  output: number;
+  cacheRead: number;
+  cacheWrite: number;
+  reasoning: number;
+  total: number;
+  cost: number | undefined;
+  model: string | null;
+  missing: boolean;
+  requestId: string | undefined;
+}
+
+/** How a reclaimed reservation is settled: usage missing, so its estimate is charged. */
+const RECLAIM_USAGE: CheckedUsage = {
+  input: 0,
+  output: 0,
+  cacheRead: 0,
+  cacheWrite: 0,
+  reasoning: 0,
+  total: 0,
+  cost: undefined,
+  model: null,
+  missing: true,
+  requestId: undefined,
+};
+const NO_OWNERS: ReadonlySet<string> = new Set();
 
 /** A metering call waiting for the group commit. */
 interface Pending {
@@ -230,6 +272,8 @@ function emptyTotals(): UsageTotals {
  */
 export class SqliteStore implements Store {
   readonly backend = "sqlite";
+  readonly owner: string;
+  #heartbeat: NodeJS.Timeout | undefined;
   readonly #conn: Connection;
   readonly #opts: SqliteStoreOptions;
   readonly #tx: Database.Transaction<(fn: () => unknown) => unknown>;
@@ -253,6 +297,7 @@ export class SqliteStore implements Store {
   constructor(conn: Connection, opts: SqliteStoreOptions) {
     this.#conn = conn;
     this.#opts = opts;
+    this.owner = opts.owner;
     this.#tx = conn.db.transaction((fn: () => unknown) => fn());
   }
 
@@ -829,8 +874,8 @@ export class SqliteStore implements Store {
         const id = `r_${randomUUID()}`;
         const expiresAt = now + ttl;
         this.#s(
-          `INSERT INTO reservations (id, created_at, expires_at, request_id, bottle, parents, agent, provider, tokens, usd)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          `INSERT INTO reservations (id, created_at, expires_at, request_id, bottle, parents, agent, provider, tokens, usd, owner)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         ).run(
           id,
           now,
@@ -842,6 +887,7 @@ export class SqliteStore implements Store {
           s.provider,
           estimate,
           estimateUsd,
+          this.owner,
         );
         return { ok: true, id, expiresAt };
       },
@@ -871,88 +917,104 @@ export class SqliteStore implements Store {
     const missing = usage.usageMissing === true;
     const usageRequestId =
       usage.requestId === undefined ? undefined : v.name(usage.requestId, "settle.usage.requestId");
+    const u: CheckedUsage = {
+      input,
+      output,
+      cacheRead,
+      cacheWrite,
+      reasoning,
+      total,
+      cost,
+      model,
+      missing,
+      requestId: usageRequestId,
+    };
     return this.#enqueue(
       (): SettleResult => {
-        const now = this.#now();
         const r = this.#s("SELECT * FROM reservations WHERE id = ?").get(id) as
           | ReservationRow
           | undefined;
         if (r === undefined) {
           throw new BudgetStoreError("E_UNKNOWN_RESERVATION", `reservation ${id} does not exist`, {
-            hint: "it was already settled or released, or it expired and was swept; record usage with a new reservation",
+            hint: "it was already settled or released, or it expired and was swept (or its owner was declared gone and it was reclaimed); record usage with a new reservation",
           });
         }
-        const parents = JSON.parse(r.parents) as string[];
-        // Fail closed: when usage is missing, charge at least what was reserved.
-        const charged = missing ? Math.max(total, r.tokens) : total;
-        const chargedUsd = cost === undefined ? r.usd : missing ? Math.max(cost, r.usd) : cost;
-        const requestId = usageRequestId ?? r.request_id;
-        const eventId = Number(
-          this.#s(
-            `INSERT INTO usage_events (at, request_id, reservation_id, bottle, parents, agent, provider, model,
-             input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, tokens, cost_usd, usage_missing)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          ).run(
-            now,
-            requestId,
-            id,
-            r.bottle,
-            r.parents,
-            r.agent,
-            r.provider,
-            model,
-            input,
-            output,
-            cacheRead,
-            cacheWrite,
-            reasoning,
-            charged,
-            cost ?? null,
-            missing ? 1 : 0,
-          ).lastInsertRowid,
-        );
-        const day = dayOf(now);
-        const bump = this.#s(
-          `INSERT INTO usage_buckets (scope, key, provider, day, tokens, usd) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT(scope, key, provider, day) DO UPDATE SET tokens = tokens + excluded.tokens, usd = usd + excluded.usd`,
-        );
-        bump.run("agent", r.agent, r.provider, day, charged, chargedUsd);
-        bump.run("bottle", r.bottle, r.provider, day, charged, chargedUsd);
-        for (const p of parents) bump.run("bottle", p, r.provider, day, charged, chargedUsd);
-        bump.run("global", "*", r.provider, day, charged, chargedUsd);
-        this.#s("DELETE FROM reservations WHERE id = ?").run(id);
-
-        const crossings: Crossing[] = [];
-        for (const e of this.#entries(
-          this.#applicable(r.agent, r.bottle, parents, r.provider),
-          now,
-          false,
-        )) {
-          if (e.used >= e.limit) {
-            crossings.push({
-              window: e.window,
-              scope: e.scope,
-              key: e.key,
-              provider: e.provider,
-              unit: e.unit,
-              limit: e.limit,
-              used: e.used,
-              policy: e.policy,
-            });
-          }
-        }
-        const crossed = crossings[0];
-        if (crossed !== undefined) this.#liftExpired(r.bottle, now);
-        if (crossed !== undefined && this.#cutoffRow(r.bottle, now) === undefined) {
-          const reason = `${crossed.scope} ${crossed.key === "*" ? "" : `${crossed.key} `}budget for ${crossed.provider} spent: ${crossed.used} of ${crossed.limit} ${crossed.unit}`;
-          const until = windowResetAt(crossed.window, now);
-          this.#recordCutoff(r.bottle, crossed.policy, now, until, crossed, "budget", reason);
-        }
-        return { eventId, chargedTokens: charged, crossed, crossings };
+        return this.#settleRow(r, u, this.#now());
       },
       false,
       () => this.#settled(),
     );
+  }
+
+  /** Inside a write transaction: turn a reservation into a usage event and report crossings. */
+  #settleRow(r: ReservationRow, u: CheckedUsage, now: number): SettleResult {
+    const parents = JSON.parse(r.parents) as string[];
+    // Fail closed: when usage is missing, charge at least what was reserved.
+    const charged = u.missing ? Math.max(u.total, r.tokens) : u.total;
+    const chargedUsd = u.cost === undefined ? r.usd : u.missing ? Math.max(u.cost, r.usd) : u.cost;
+    const requestId = u.requestId ?? r.request_id;
+    const eventId = Number(
+      this.#s(
+        `INSERT INTO usage_events (at, request_id, reservation_id, bottle, parents, agent, provider, model,
+         input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, tokens, cost_usd, usage_missing)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).run(
+        now,
+        requestId,
+        r.id,
+        r.bottle,
+        r.parents,
+        r.agent,
+        r.provider,
+        u.model,
+        u.input,
+        u.output,
+        u.cacheRead,
+        u.cacheWrite,
+        u.reasoning,
+        charged,
+        u.cost ?? null,
+        u.missing ? 1 : 0,
+      ).lastInsertRowid,
+    );
+    const day = dayOf(now);
+    const bump = this.#s(
+      `INSERT INTO usage_buckets (scope, key, provider, day, tokens, usd) VALUES (?, ?, ?, ?, ?, ?)
+     ON CONFLICT(scope, key, provider, day) DO UPDATE SET tokens = tokens + excluded.tokens, usd = usd + excluded.usd`,
+    );
+    bump.run("agent", r.agent, r.provider, day, charged, chargedUsd);
+    bump.run("bottle", r.bottle, r.provider, day, charged, chargedUsd);
+    for (const p of parents) bump.run("bottle", p, r.provider, day, charged, chargedUsd);
+    bump.run("global", "*", r.provider, day, charged, chargedUsd);
+    this.#s("DELETE FROM reservations WHERE id = ?").run(r.id);
+
+    const crossings: Crossing[] = [];
+    for (const e of this.#entries(
+      this.#applicable(r.agent, r.bottle, parents, r.provider),
+      now,
+      false,
+    )) {
+      if (e.used >= e.limit) {
+        crossings.push({
+          window: e.window,
+          scope: e.scope,
+          key: e.key,
+          provider: e.provider,
+          unit: e.unit,
+          limit: e.limit,
+          used: e.used,
+          policy: e.policy,
+        });
+      }
+    }
+    const crossed = crossings[0];
+    if (crossed !== undefined) this.#liftExpired(r.bottle, now);
+    if (crossed !== undefined && this.#cutoffRow(r.bottle, now) === undefined) {
+      const reason = `${crossed.scope} ${crossed.key === "*" ? "" : `${crossed.key} `}budget for ${crossed.provider} spent: ${crossed.used} of ${crossed.limit} ${crossed.unit}`;
+      const until = windowResetAt(crossed.window, now);
+      this.#recordCutoff(r.bottle, crossed.policy, now, until, crossed, "budget", reason);
+    }
+    return { eventId, chargedTokens: charged, crossed, crossings };
   }
 
   #recordCutoff(
@@ -1020,6 +1082,155 @@ export class SqliteStore implements Store {
     return this.#run("immediate", () => {
       const cutoff = this.#now() - this.#opts.settleGraceMs;
       return this.#s("DELETE FROM reservations WHERE expires_at <= ?").run(cutoff).changes;
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // owners and leases
+
+  /** Register (or re-register) this store as an owner with a fresh lease. */
+  #register(now: number): number {
+    const me = localIdentity();
+    const until = now + this.#opts.leaseMs;
+    this.#s(
+      `INSERT INTO owners (id, host, pidns, pid, started_at, lease_until) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT(id) DO UPDATE SET lease_until = excluded.lease_until`,
+    ).run(this.owner, me.host, me.pidns, me.pid, now, until);
+    return until;
+  }
+
+  async renewLease(): Promise<number> {
+    return this.#run("immediate", () => this.#register(this.#now()));
+  }
+
+  async listOwners(): Promise<OwnerInfo[]> {
+    return this.#run("deferred", () =>
+      (
+        this.#s(
+          `SELECT o.id, o.host, o.pid, o.started_at, o.lease_until,
+             (SELECT count(*) FROM reservations r WHERE r.owner = o.id) AS n
+           FROM owners o ORDER BY o.started_at, o.id`,
+        ).all() as Array<{
+          id: string;
+          host: string;
+          pid: number;
+          started_at: number;
+          lease_until: number;
+          n: number;
+        }>
+      ).map((r) => ({
+        id: r.id,
+        host: r.host,
+        pid: r.pid,
+        startedAt: r.started_at,
+        leaseUntil: r.lease_until,
+        reservations: r.n,
+      })),
+    );
+  }
+
+  async reclaim(input: ReclaimInput = {}): Promise<ReclaimResult> {
+    const declared = new Set((input.owners ?? []).map((o, i) => v.name(o, `reclaim.owners[${i}]`)));
+    declared.delete(this.owner);
+    const local = input.deadLocalProcesses !== false;
+    return this.#run("immediate", () => this.#reclaim(declared, local, this.#now()));
+  }
+
+  /**
+   * Inside a write transaction. Finds gone owners, closes each of their reservations as a
+   * usage-missing settle (charged the estimate) with a `reclaim` audit entry, and removes their
+   * registration. O(owners + reservations held by gone owners).
+   */
+  #reclaim(declared: ReadonlySet<string>, local: boolean, now: number): ReclaimResult {
+    const gone = new Map<string, ReclaimCause>();
+    const registered = new Set<string>();
+    for (const o of this.#s("SELECT id, host, pidns, pid, lease_until FROM owners").all() as Array<{
+      id: string;
+      host: string;
+      pidns: string;
+      pid: number;
+      lease_until: number;
+    }>) {
+      registered.add(o.id);
+      if (o.id === this.owner) continue;
+      if (declared.has(o.id)) gone.set(o.id, "declared-dead");
+      else if (o.lease_until <= now) gone.set(o.id, "lease-expired");
+      else if (local && isLocalProcessGone(o)) gone.set(o.id, "process-gone");
+    }
+    for (const id of declared) if (!registered.has(id)) gone.set(id, "declared-dead");
+    // Reservations whose owner never registered (or whose registration was removed).
+    const orphans = this.#s(
+      "SELECT * FROM reservations WHERE owner IS NOT NULL AND owner NOT IN (SELECT id FROM owners) ORDER BY created_at, id",
+    ).all() as ReservationRow[];
+    const rows: ReservationRow[] = [...orphans];
+    for (const r of rows)
+      if (!gone.has(r.owner as string)) gone.set(r.owner as string, "unknown-owner");
+    if (gone.size === 0) return { owners: [], reservations: [] };
+    const orphanIds = new Set(orphans.map((r) => r.id));
+    for (const id of gone.keys()) {
+      for (const r of this.#s(
+        "SELECT * FROM reservations WHERE owner = ? ORDER BY created_at, id",
+      ).all(id) as ReservationRow[]) {
+        if (!orphanIds.has(r.id)) rows.push(r);
+      }
+    }
+    const reservations: ReclaimedReservation[] = [];
+    for (const r of rows) {
+      const owner = r.owner as string;
+      const cause = gone.get(owner) as ReclaimCause;
+      // The audit entry first: it explains the usage event (and any cutoff) that follow.
+      this.#audit(
+        r.bottle,
+        "reclaim",
+        now,
+        undefined,
+        "reclaim",
+        `reservation ${r.id} of owner ${owner} (${cause}) charged its estimate of ${r.tokens} tokens: usage missing`,
+      );
+      const settled = this.#settleRow(r, RECLAIM_USAGE, now);
+      reservations.push({
+        id: r.id,
+        owner,
+        cause,
+        bottle: r.bottle,
+        agent: r.agent,
+        provider: r.provider,
+        requestId: r.request_id ?? undefined,
+        eventId: settled.eventId,
+        chargedTokens: settled.chargedTokens,
+        crossed: settled.crossed,
+      });
+    }
+    const del = this.#s("DELETE FROM owners WHERE id = ?");
+    for (const id of gone.keys()) del.run(id);
+    return { owners: [...gone.keys()], reservations };
+  }
+
+  /** Start renewing this store's lease (and reclaiming expired ones) every third of it. */
+  startHeartbeat(): void {
+    const every = Math.max(50, Math.floor(this.#opts.leaseMs / 3));
+    this.#heartbeat = setInterval(() => {
+      if (this.#closed) return;
+      try {
+        this.#run("immediate", () => {
+          const now = this.#now();
+          this.#register(now);
+          this.#reclaim(NO_OWNERS, true, now);
+        });
+      } catch {
+        // A busy or failing database: the next beat tries again. A lease that runs out while the
+        // database is unusable lets other stores reclaim, which is the safe direction.
+      }
+    }, every);
+    this.#heartbeat.unref();
+  }
+
+  /** At open: register this owner and (by default) reclaim what gone owners left behind. */
+  openOwner(reclaim: boolean): void {
+    this.#run("immediate", () => {
+      const now = this.#now();
+      this.#register(now);
+      if (reclaim) this.#reclaim(NO_OWNERS, true, now);
     });
   }
 
@@ -1318,6 +1529,18 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#flush();
+    if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
+    // Nothing of this owner can be settled after close: let any store reclaim what is left.
+    try {
+      this.#run("immediate", () =>
+        this.#s("UPDATE owners SET lease_until = ? WHERE id = ?").run(
+          Number.MIN_SAFE_INTEGER,
+          this.owner,
+        ),
+      );
+    } catch {
+      // closing anyway; the lease runs out by itself
+    }
     this.#closed = true;
     // The connection and its statements stay pinned after close (see connection.ts).
     this.#conn.close();
@@ -1372,5 +1595,8 @@ export function openSqlite(path: string, opts: SqliteStoreOptions): SqliteStore 
       },
     );
   }
-  return new SqliteStore(db, opts);
+  const store = new SqliteStore(db, opts);
+  store.openOwner(opts.reclaimOnOpen !== false);
+  store.startHeartbeat();
+  return store;
 }

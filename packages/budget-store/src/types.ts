@@ -185,7 +185,11 @@ export interface CutoffState {
   reason: string;
 }
 
-export type EnforcementActionKind = CutoffPolicy | "restore";
+/**
+ * What an audit entry records: a cutoff policy applied, a restore, or a reservation reclaimed
+ * from an owner that is gone (charged as a usage-missing event).
+ */
+export type EnforcementActionKind = CutoffPolicy | "restore" | "reclaim";
 
 /** One row of the enforcement audit trail. */
 export interface EnforcementAction {
@@ -318,10 +322,71 @@ export interface ManualCutoffInput {
   reason: string;
 }
 
-/** The backend-neutral store. SQLite now; Postgres later behind the same contract tests. */
+/** A store instance that holds (or held) reservations: one gateway process. */
+export interface OwnerInfo {
+  /** `<host>/<pid>/<random>`, unique per opened store. */
+  id: string;
+  host: string;
+  pid: number;
+  startedAt: number;
+  /** The owner is presumed gone once the clock passes this (epoch ms). */
+  leaseUntil: number;
+  /** Reservations it holds now. */
+  reservations: number;
+}
+
+/** Why a reservation was reclaimed. */
+export type ReclaimCause =
+  /** Its owner did not renew its lease in time (a crashed or partitioned host). */
+  | "lease-expired"
+  /** The caller declared the owner dead (e.g. the previous run of the same gateway home). */
+  | "declared-dead"
+  /** The owner ran on this host and its process no longer exists. */
+  | "process-gone"
+  /** The owner id is not registered (its registration was removed). */
+  | "unknown-owner";
+
+export interface ReclaimInput {
+  /** Owner ids to treat as dead whatever their lease says (never this store's own id). */
+  owners?: readonly string[];
+  /**
+   * Also reclaim owners that ran on this host (same host name and, on Linux, the same pid
+   * namespace) whose process is gone. Default true.
+   */
+  deadLocalProcesses?: boolean;
+}
+
+export interface ReclaimedReservation {
+  id: string;
+  owner: string;
+  cause: ReclaimCause;
+  bottle: string;
+  agent: string;
+  provider: string;
+  requestId: string | undefined;
+  /** The usage-missing event recorded for it. */
+  eventId: number;
+  /** The reservation's estimate, charged in full (fail closed). */
+  chargedTokens: number;
+  /** As SettleResult.crossed: a budget this charge spent (the bottle is then cut off). */
+  crossed: Crossing | undefined;
+}
+
+export interface ReclaimResult {
+  /** Owners found gone (their registration is removed). */
+  owners: string[];
+  reservations: ReclaimedReservation[];
+}
+
+/** The backend-neutral store. SQLite and Postgres pass the same contract tests. */
 export interface Store {
-  /** "sqlite" today. */
+  /** "sqlite" or "postgres". */
   readonly backend: string;
+  /**
+   * This store's owner id (`<host>/<pid>/<random>`, or `OpenStoreOptions.owner`). Every
+   * reservation it grants carries it; the store renews its lease while open.
+   */
+  readonly owner: string;
 
   // Budgets
   /** Insert or replace the budget for (scope, key, provider, source). */
@@ -344,6 +409,19 @@ export interface Store {
   release(id: string): Promise<boolean>;
   /** Delete reservations whose TTL has passed (also done inside reserve). Returns how many. */
   sweepExpired(): Promise<number>;
+
+  // Owners and leases
+  /** Extend this store's lease now (the store also does it on a timer). Returns the new end. */
+  renewLease(): Promise<number>;
+  /** Registered owners, with how many reservations each holds. */
+  listOwners(): Promise<OwnerInfo[]>;
+  /**
+   * Close the reservations of owners that are gone (lease expired, declared dead, or dead on
+   * this host): each becomes a usage event with `usageMissing`, charged its reservation, and an
+   * audit entry (`reclaim`); a budget it spends cuts the bottle off as a settle would. Runs at
+   * open and with every lease renewal; call it directly to act at once.
+   */
+  reclaim(input?: ReclaimInput): Promise<ReclaimResult>;
 
   // Cutoff state
   isCutOff(bottle: string): Promise<boolean>;
@@ -394,4 +472,14 @@ export interface OpenStoreOptions {
   walAutocheckpointPages?: number;
   /** Used to find the default database when `url` is omitted. Defaults to $BOTTLEKIT_HOME. */
   home?: string;
+  /** This store's owner id (default `<host>/<pid>/<random>`). Must be unique per open store. */
+  owner?: string;
+  /**
+   * Lease of this store's owner registration, in milliseconds (default 30 000). The store renews
+   * it every third of that and, at the same time, reclaims the reservations of owners whose lease
+   * ran out. Other stores reclaim this one's reservations once it stops renewing.
+   */
+  leaseMs?: number;
+  /** Reclaim gone owners' reservations while opening (default true). */
+  reclaimOnOpen?: boolean;
 }
