@@ -8,12 +8,14 @@ describe("editDistance", () => {
     expect(editDistance("", "abc")).toBe(3);
     expect(editDistance("abc", "abc")).toBe(0);
   });
-  it("is a metric (property)", () => {
+  it("is symmetric, zero only for equal strings, and bounded by the longer length (property)", () => {
     fc.assert(
-      fc.property(fc.string(), fc.string(), fc.string(), (a, b, c) => {
-        expect(editDistance(a, b)).toBe(editDistance(b, a));
-        expect(editDistance(a, c)).toBeLessThanOrEqual(editDistance(a, b) + editDistance(b, c));
-        expect(editDistance(a, b) === 0).toBe(a === b);
+      fc.property(fc.string(), fc.string(), (a, b) => {
+        const d = editDistance(a, b);
+        expect(d).toBe(editDistance(b, a));
+        expect(d === 0).toBe(a === b);
+        expect(d).toBeLessThanOrEqual(Math.max(a.length, b.length));
+        expect(d).toBeGreaterThanOrEqual(Math.abs(a.length - b.length));
       }),
     );
   });
@@ -50,5 +52,13 @@ describe("didYouMean", () => {
     expect(didYouMean([])).toBe("");
     expect(didYouMean(["a"])).toBe('did you mean "a"?');
     expect(didYouMean(["a", "b", "c"])).toBe('did you mean "a", "b" or "c"?');
+  });
+});
+
+describe("typos people make", () => {
+  it("a swap of two adjacent letters costs one edit; case and -/_ cost none", () => {
+    expect(editDistance("ab", "ba")).toBe(1);
+    expect(suggest("MODEL-ALIASES", ["model_aliases", "models"])).toEqual(["model_aliases"]);
+    expect(suggest("buget", ["budget", "bucket"])[0]).toBe("budget");
   });
 });

@@ -9,6 +9,29 @@ afterEach(() => {
 });
 
 describe("validatePaths", () => {
+  it("a home that does not exist is an error, not a pass with nothing checked", () => {
+    tree = tempTree();
+    const r = validatePaths([], { home: `${tree.root}/nowhere`, cwd: tree.cwd, env: {} });
+    expect(r.ok).toBe(false);
+    expect(r.issues[0]).toMatchObject({ code: "E_READ", severity: "error" });
+    expect(r.issues[0]?.hint).toContain("bottle init --home");
+  });
+
+  it("a rule file named by exec_policy.rules must exist (file:line:col, did-you-mean)", () => {
+    tree = tempTree({
+      "home/bottles/dev.md": md(
+        "exec_policy:\n  rules: [rules/default.rules, rules/defualt.rules]",
+      ),
+      "home/rules/default.rules": 'prefix_rule(pattern = ["ls"])\n',
+    });
+    const r = validatePaths([], { home: tree.home, cwd: tree.cwd, env: {} });
+    expect(r.ok).toBe(false);
+    const missing = r.issues.filter((i) => i.path.startsWith("exec_policy.rules"));
+    expect(missing).toHaveLength(1);
+    expect(missing[0]).toMatchObject({ path: "exec_policy.rules[1]", line: 3 });
+    expect(missing[0]?.message).toContain('did you mean "rules/default.rules"?');
+  });
+
   it("checks a standalone tree: agents resolve bottles from the sibling bottles/ directory", () => {
     tree = tempTree({
       "repo/manifests/bottles/base.md": md("cutoff: kill"),

@@ -1,5 +1,7 @@
 import { existsSync, readdirSync, statSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
+import { homedir } from "node:os";
+import { basename, dirname, join, relative, resolve } from "node:path";
+import { didYouMean as didYouMeanText, suggest } from "@bottlekit/diagnostics";
 import {
   type Locations,
   projectBottlesWarning,
@@ -50,6 +52,19 @@ export function validatePaths(paths: readonly string[], loc: Locations = {}): Tr
   const issues: ManifestIssue[] = [];
   const targets: { file: string; kind: ManifestKind | undefined }[] = [];
   if (paths.length === 0) {
+    if (!existsSync(dirs.home)) {
+      // A CI gate that checks nothing must not pass: a missing home is an error, not "0 checked".
+      issues.push({
+        code: "E_READ",
+        severity: "error",
+        file: dirs.home,
+        line: 1,
+        col: 1,
+        path: "",
+        message: "the bottlekit home does not exist, so there is nothing to validate",
+        hint: `create one with \`bottle init --home ${dirs.home}\`, or pass --home / BOTTLEKIT_HOME pointing at an existing home`,
+      });
+    }
     for (const file of scanNames(dirs.bottles, issues).values())
       targets.push({ file, kind: "bottle" });
     for (const file of scanNames(dirs.agents, issues).values())
@@ -82,6 +97,7 @@ export function validatePaths(paths: readonly string[], loc: Locations = {}): Tr
         if (own.value === undefined) issues.push(...own.issues);
         else {
           issues.push(...own.issues);
+          issues.push(...missingRuleFiles(loader, t.file, dirs.home));
           const out = resolver.resolveInternal(name);
           if (!out.ok) issues.push(...out.issues);
         }
@@ -96,6 +112,45 @@ export function validatePaths(paths: readonly string[], loc: Locations = {}): Tr
   }
   const deduped = dedupe(issues);
   return { files, issues: deduped, ok: !deduped.some((i) => i.severity === "error") };
+}
+
+/**
+ * `exec_policy.rules` entries of one bottle file whose file does not exist (paths are relative to
+ * `$BOTTLEKIT_HOME`): a policy that silently loads nothing would allow what it meant to refuse.
+ */
+function missingRuleFiles(loader: ManifestLoader, file: string, home: string): ManifestIssue[] {
+  const parsed = loader.load(file, "bottle").parsed;
+  const data = parsed.data as { exec_policy?: { rules?: unknown } } | null | undefined;
+  const rules = data?.exec_policy?.rules;
+  if (!Array.isArray(rules)) return [];
+  const out: ManifestIssue[] = [];
+  rules.forEach((rule, i) => {
+    if (typeof rule !== "string") return;
+    const full = resolve(home, rule.startsWith("~/") ? join(homedir(), rule.slice(2)) : rule);
+    if (existsSync(full)) return;
+    const pos = parsed.locate(["exec_policy", "rules", i]);
+    const dir = dirname(full);
+    const near = existsSync(dir)
+      ? suggest(
+          basename(full),
+          readdirSync(dir).filter(
+            (e) => e.endsWith(".rules") || e.endsWith(".yaml") || e.endsWith(".yml"),
+          ),
+        )
+      : [];
+    const guess = didYouMeanText(near.map((n) => relative(home, join(dir, n))));
+    out.push({
+      code: "E_READ",
+      severity: "error",
+      file,
+      line: pos.line,
+      col: pos.col,
+      path: `exec_policy.rules[${i}]`,
+      message: `rule file ${rule} does not exist (looked in ${full})${guess ? `; ${guess}` : ""}`,
+      hint: "rule paths are relative to $BOTTLEKIT_HOME; create the file or fix the path",
+    });
+  });
+  return out;
 }
 
 function badName(file: string, name: string): ManifestIssue {

@@ -11,6 +11,14 @@ export function writeManifestTree(home: string, count: number): string[] {
   const agents = count - bottles;
   mkdirSync(join(home, "bottles"), { recursive: true });
   mkdirSync(join(home, "agents"), { recursive: true });
+  // The rule files the bottles name (validation refuses a bottle whose rule file is missing).
+  mkdirSync(join(home, "rules"), { recursive: true });
+  for (let r = 0; r < Math.min(4, bottles); r++) {
+    writeFileSync(
+      join(home, "rules", `b${r}.rules`),
+      `prefix_rule(pattern = ["git", "status"], decision = "allow")\n`,
+    );
+  }
   for (let i = 0; i < bottles; i++) {
     // Layers of bounded depth, like real setups: 10 roots, then bottles extending one or two
     // bottles of lower layers (diamonds through shared roots). Depth stays 4 whatever `count`.
