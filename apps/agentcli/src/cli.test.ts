@@ -4,11 +4,12 @@ import pkg from "../package.json" with { type: "json" };
 import { run } from "./cli.ts";
 
 describe("agentcli cli", () => {
-  it("prints help with exit codes", async () => {
+  it("prints help with the exit codes", async () => {
     const c = captureIo();
     expect(await run(["--help"], c.io)).toBe(0);
-    expect(c.out()).toContain("Usage: agentcli");
+    expect(c.out()).toContain("Usage: agentcli [options] [prompt]");
     expect(c.out()).toContain("Exit codes:");
+    expect(c.out()).toContain("--max-steps");
   });
 
   it("prints the package version", async () => {
@@ -17,9 +18,18 @@ describe("agentcli cli", () => {
     expect(c.out().trim()).toBe(pkg.version);
   });
 
-  it("exits 2 with a hint on an unknown command", async () => {
+  it("exits 2 without a prompt", async () => {
     const c = captureIo();
-    expect(await run(["frobnicate"], c.io)).toBe(2);
-    expect(c.err()).toContain("--help");
+    expect(await run([], c.io)).toBe(2);
+    expect(c.err()).toContain("a prompt is required");
+  });
+
+  it("exits 2 on two prompts (quote the prompt) and on an unknown option, with a suggestion", async () => {
+    const c = captureIo();
+    expect(await run(["fix", "it"], c.io)).toBe(2);
+    expect(c.err()).toContain("too many arguments");
+    const d = captureIo();
+    expect(await run(["--max-step", "3", "x"], d.io)).toBe(2);
+    expect(d.err()).toContain("--max-steps");
   });
 });
