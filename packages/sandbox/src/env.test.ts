@@ -41,12 +41,13 @@ describe("buildSandboxEnv", () => {
   });
 
   it("refuses reserved and malformed names", () => {
-    for (const env of [
+    const cases: Record<string, string>[] = [
       { HOME: "/root" },
       { https_proxy: "http://evil" },
       { "1BAD": "x" },
       { "A-B": "x" },
-    ]) {
+    ];
+    for (const env of cases) {
       let error: unknown;
       try {
         buildSandboxEnv({ ...base, hostEnv: {}, env });
