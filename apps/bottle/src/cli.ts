@@ -50,6 +50,16 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
   const flags = (cmd: Command): GlobalFlags => cmd.optsWithGlobals<GlobalFlags>();
 
   program
+    .command("init")
+    .description("write a starter home: settings, a bottle, an agent and an exec policy, commented")
+    .option("--force", "overwrite files that already exist")
+    .option("--json", "print one JSON document")
+    .action(async (opts: { force?: boolean; json?: boolean }, cmd: Command) => {
+      const { runInit } = await import("./commands/init.ts");
+      setExit(await runInit({ ...opts, ...flags(cmd) }, io));
+    });
+
+  program
     .command("list")
     .description("list bottles and agents by name (project agents win a name clash)")
     .option("--json", "print one JSON document")

@@ -72,4 +72,9 @@ export {
   validateFrontmatter,
   validateManifestText,
 } from "./validate.ts";
-export { type FileReport, type TreeValidation, validatePaths } from "./validate-tree.ts";
+export {
+  type FileReport,
+  type TreeValidation,
+  type ValidateOptions as ValidatePathsOptions,
+  validatePaths,
+} from "./validate-tree.ts";

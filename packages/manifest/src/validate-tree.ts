@@ -37,7 +37,20 @@ export interface TreeValidation {
  * `.bottlekit`) or else from `$BOTTLEKIT_HOME/bottles`. Lists every problem; never throws on bad
  * content. Cost: linear in the total size of the files.
  */
-export function validatePaths(paths: readonly string[], loc: Locations = {}): TreeValidation {
+/** Checks the library cannot make itself (it knows no model catalog): injected by the caller. */
+export interface ValidateOptions {
+  /**
+   * Called with each agent's `model`; returns a problem (message and optional hint) when the
+   * model is not known, e.g. from `@bottlekit/provider-registry`'s catalog.
+   */
+  checkModel?: (model: string) => { message: string; hint?: string } | undefined;
+}
+
+export function validatePaths(
+  paths: readonly string[],
+  loc: Locations = {},
+  options: ValidateOptions = {},
+): TreeValidation {
   const dirs = resolveDirs(loc);
   const loader = new ManifestLoader();
   const resolvers = new Map<string, BottleResolver>();
@@ -106,6 +119,7 @@ export function validatePaths(paths: readonly string[], loc: Locations = {}): Tr
       if (!isValidName(name)) issues.push(badName(t.file, name));
       const resolver = resolverFor(bottlesDirFor(dir, dirs.bottles, dirs.home));
       issues.push(...checkAgentFile(t.file, resolver, loader));
+      if (options.checkModel) issues.push(...modelIssues(loader, t.file, options.checkModel));
     }
     const mine = issues.slice(before);
     files.push({ file: t.file, kind, ok: !mine.some((i) => i.severity === "error") });
@@ -151,6 +165,31 @@ function missingRuleFiles(loader: ManifestLoader, file: string, home: string): M
     });
   });
   return out;
+}
+
+function modelIssues(
+  loader: ManifestLoader,
+  file: string,
+  check: NonNullable<ValidateOptions["checkModel"]>,
+): ManifestIssue[] {
+  const parsed = loader.load(file, "agent").parsed;
+  const model = (parsed.data as { model?: unknown } | null | undefined)?.model;
+  if (typeof model !== "string") return [];
+  const problem = check(model);
+  if (problem === undefined) return [];
+  const pos = parsed.locate(["model"]);
+  return [
+    {
+      code: "E_SCHEMA",
+      severity: "error",
+      file,
+      line: pos.line,
+      col: pos.col,
+      path: "model",
+      message: problem.message,
+      ...(problem.hint !== undefined ? { hint: problem.hint } : {}),
+    },
+  ];
 }
 
 function badName(file: string, name: string): ManifestIssue {
