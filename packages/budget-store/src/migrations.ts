@@ -141,6 +141,40 @@ CREATE TABLE owners (
 ) WITHOUT ROWID;
 `,
   },
+  {
+    // Budget sources: the gateway config ("config") and the operator ("operator", e.g.
+    // `bottle budget set`) get their own sources next to settings, manifest and a run's
+    // `--budget` ("flag"). Until now the gateway config was stored as "flag": never removed when
+    // the config dropped a budget, and governing ahead of nearer scopes like a run's flag.
+    // Existing "flag" rows become "config" (in every released version only the gateway config
+    // wrote lasting "flag" rows; a run removes its own when it ends), so the gateway's next
+    // replaceBudgets("config", ...) brings them in line with its file. Every other row is kept.
+    version: 4,
+    sql: `
+CREATE TABLE budgets_v4 (
+  scope TEXT NOT NULL CHECK (scope IN ('agent','bottle','global','ceiling')),
+  key TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  source TEXT NOT NULL CHECK (source IN ('settings','config','manifest','operator','flag')),
+  tokens INTEGER CHECK (tokens IS NULL OR tokens >= 0),
+  usd REAL CHECK (usd IS NULL OR usd >= 0),
+  win TEXT NOT NULL,
+  policy TEXT CHECK (policy IS NULL OR policy IN ('cutoff','freeze','kill')),
+  updated_at INTEGER NOT NULL,
+  CHECK (tokens IS NOT NULL OR usd IS NOT NULL),
+  PRIMARY KEY (scope, key, provider, source)
+) WITHOUT ROWID;
+INSERT INTO budgets_v4 (scope, key, provider, source, tokens, usd, win, policy, updated_at)
+  SELECT scope, key, provider, CASE source WHEN 'flag' THEN 'config' ELSE source END,
+         tokens, usd, win, policy, updated_at
+  FROM budgets WHERE true
+  ON CONFLICT (scope, key, provider, source) DO NOTHING;
+DROP TABLE budgets;
+ALTER TABLE budgets_v4 RENAME TO budgets;
+INSERT INTO meta (key, value) VALUES ('budgets_version', '1')
+  ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1;
+`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
@@ -149,7 +183,12 @@ export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version 
  * Bring the database to the latest schema. Idempotent; safe to run from several processes.
  * Statements come from the connection's cache (see connection.ts for why).
  */
-export function migrate(conn: Connection, now: number): number {
+export function migrate(
+  conn: Connection,
+  now: number,
+  /** Stop at this version (tests build databases as older releases left them). */
+  upTo: number = LATEST_SCHEMA_VERSION,
+): number {
   const db = conn.db;
   conn.exec(
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
@@ -169,7 +208,7 @@ export function migrate(conn: Connection, now: number): number {
       );
     }
     for (const m of MIGRATIONS) {
-      if (m.version <= have) continue;
+      if (m.version <= have || m.version > upTo) continue;
       conn.exec(m.sql);
       conn
         .prepare("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)")

@@ -63,7 +63,13 @@ export interface SqliteStoreOptions {
   reclaimOnOpen?: boolean;
 }
 
-const SOURCE_RANK: Record<BudgetSource, number> = { settings: 0, manifest: 1, flag: 2 };
+const SOURCE_RANK: Record<BudgetSource, number> = {
+  settings: 0,
+  config: 1,
+  manifest: 2,
+  operator: 3,
+  flag: 4,
+};
 const GROUP_COLUMNS = ["bottle", "agent", "provider", "model"] as const;
 const KEY_PREFIX = "bk_";
 const SEP = "\u0000";

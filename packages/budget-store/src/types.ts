@@ -32,8 +32,17 @@ export type ResolvedScope = "agent" | "bottle" | "parent" | "global" | "ceiling"
  */
 export type BudgetWindow = "none" | "daily" | "weekly" | "monthly" | `${number}d`;
 
-/** Where a budget came from. For the same scope, key and provider: flag > manifest > settings. */
-export type BudgetSource = "settings" | "manifest" | "flag";
+/**
+ * Where a budget came from. For the same scope, key and provider the higher one wins:
+ * flag > operator > manifest > config > settings.
+ * - `settings`: `$BOTTLEKIT_HOME/settings.yml` (`applySettings`);
+ * - `config`: the gateway's config file (replaced as a whole when the gateway starts);
+ * - `manifest`: a bottle or agent manifest;
+ * - `operator`: set by hand (`bottle budget set`), until removed by hand;
+ * - `flag`: a run's `--budget`; it governs that run ahead of any nearer scope, and the run
+ *   removes it when it ends.
+ */
+export type BudgetSource = "settings" | "config" | "manifest" | "operator" | "flag";
 
 /** A budget as supplied by a caller. At least one of `tokens` or `usd` is required. */
 export interface BudgetInput {

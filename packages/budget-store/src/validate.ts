@@ -3,7 +3,13 @@ import type { BudgetScope, BudgetSource, CutoffPolicy } from "./types.ts";
 
 export const POLICIES: readonly CutoffPolicy[] = ["cutoff", "freeze", "kill"];
 export const SCOPES: readonly BudgetScope[] = ["agent", "bottle", "global", "ceiling"];
-export const SOURCES: readonly BudgetSource[] = ["settings", "manifest", "flag"];
+export const SOURCES: readonly BudgetSource[] = [
+  "settings",
+  "config",
+  "manifest",
+  "operator",
+  "flag",
+];
 
 const MAX_NAME = 256;
 

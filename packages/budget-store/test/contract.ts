@@ -179,6 +179,43 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
         expect((await reserve(70)).ok).toBe(true);
       });
 
+      it("sources for one scope: settings < config < manifest < operator < flag", async () => {
+        const order = ["settings", "config", "manifest", "operator", "flag"] as const;
+        for (const [i, source] of order.entries()) {
+          await budget({ scope: "bottle", key: "web", tokens: 10 * (i + 1), source });
+          expect(await store.remaining(who), source).toMatchObject({ limit: 10 * (i + 1) });
+        }
+        for (const [i, source] of [...order.entries()].reverse().slice(0, -1)) {
+          await store.removeBudgets({ source });
+          expect(await store.remaining(who), `without ${source}`).toMatchObject({ limit: 10 * i });
+        }
+      });
+
+      it("gateway-config and operator budgets do not outrank a nearer scope; only a run's flag does", async () => {
+        await budget({ scope: "agent", key: "coder", tokens: 10, source: "settings" });
+        await budget({ scope: "bottle", key: "web", tokens: 70, source: "config" });
+        await budget({ scope: "global", tokens: 90, source: "operator" });
+        expect(await store.remaining(who)).toMatchObject({ scope: "agent", limit: 10 });
+        await budget({ scope: "bottle", key: "team", tokens: 80, source: "flag" });
+        expect(await store.remaining(who)).toMatchObject({ scope: "parent", key: "team" });
+      });
+
+      it('replaceBudgets("config") drops the budgets the config no longer has', async () => {
+        await store.replaceBudgets("config", [
+          { scope: "bottle", key: "web", provider: "anthropic", tokens: 40 },
+          { scope: "global", provider: "anthropic", tokens: 400 },
+        ]);
+        await budget({ scope: "agent", key: "coder", tokens: 5, source: "operator" });
+        await store.replaceBudgets("config", [
+          { scope: "global", provider: "anthropic", tokens: 300 },
+        ]);
+        const all = await store.listBudgets();
+        expect(all.map((b) => [b.source, b.scope, b.tokens])).toEqual([
+          ["operator", "agent", 5],
+          ["config", "global", 300],
+        ]);
+      });
+
       it("replaceBudgets swaps one source atomically and leaves the others", async () => {
         await budget({ scope: "global", tokens: 10, source: "settings" });
         await budget({ scope: "bottle", key: "web", tokens: 20, source: "manifest" });
