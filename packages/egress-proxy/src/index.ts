@@ -1,9 +1,18 @@
+export { BottleCa } from "./ca.ts";
+export {
+  type ControlClient,
+  type ControlServer,
+  connectControl,
+  defaultControlSocketPath,
+  startControlServer,
+} from "./control.ts";
 export {
   EgressProxyError,
   type EgressProxyErrorCode,
   type EgressProxyErrorOptions,
   isEgressProxyError,
 } from "./errors.ts";
+export { createProxyHost, defaultHome, type ProxyHost } from "./host.ts";
 export type {
   AuditDecision,
   AuditEvent,

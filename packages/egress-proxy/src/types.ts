@@ -52,9 +52,15 @@ export interface RegisterResult {
   /** PEM of the bottle's CA (certificate only; the key stays 0600 under `$BOTTLEKIT_HOME/state/`). */
   caCertPath: string;
   /**
+   * The bottle's CA followed by the system roots (PEM): what OpenSSL-based clients need, since
+   * `SSL_CERT_FILE` and friends replace the default roots and plain tunnels still meet public
+   * certificates.
+   */
+  caBundlePath: string;
+  /**
    * Environment for the sandbox: each credential name mapped to its placeholder, and
    * NODE_EXTRA_CA_CERTS, SSL_CERT_FILE, REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, CODEX_CA_CERTIFICATE
-   * set to `caCertPath`. No proxy variables: the bridge port is chosen by the sandbox.
+   * set to `caBundlePath`. No proxy variables: the bridge port is chosen by the sandbox.
    */
   env: Record<string, string>;
   /** Present when `tcp: true`: proxy URL `http://bottlekit:<token>@127.0.0.1:<port>`. */

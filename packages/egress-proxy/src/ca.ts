@@ -1,0 +1,247 @@
+import { randomBytes, webcrypto } from "node:crypto";
+import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { isIP } from "node:net";
+import { dirname, join } from "node:path";
+import { createSecureContext, rootCertificates, type SecureContext } from "node:tls";
+import type * as X509 from "@peculiar/x509";
+import { EgressProxyError } from "./errors.ts";
+
+/**
+ * The per-bottle certificate authority: a P-256 key and a self-signed CA certificate created on
+ * first use under `<state>/egress-proxy/ca/<bottle>/` (key 0600, directory 0700), and leaf
+ * certificates minted per host with @peculiar/x509 and cached as SecureContexts.
+ *
+ * All leaves of one CA share one P-256 key generated in memory at load (mitmproxy does the same):
+ * minting is then one signature. Cost: one ECDSA signature + one SecureContext per new host;
+ * O(1) per cached host; the cache is bounded (least recently minted is dropped first).
+ */
+
+type X509Module = typeof X509;
+let x509Loading: Promise<X509Module> | undefined;
+
+/** @peculiar/x509 needs a Reflect polyfill loaded before it; loaded lazily so tunnels never pay for it. */
+function loadX509(): Promise<X509Module> {
+  x509Loading ??= (async () => {
+    await import("reflect-metadata");
+    const x509 = await import("@peculiar/x509");
+    (x509.cryptoProvider as { set(crypto: unknown): void }).set(webcrypto);
+    return x509;
+  })();
+  return x509Loading;
+}
+
+type CryptoKey = webcrypto.CryptoKey;
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
+
+const ALG = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
+const BOTTLE_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+const LEAF_DAYS = 30;
+const CA_YEARS = 10;
+const CACHE_LIMIT = 2048;
+
+function pem(label: string, der: ArrayBuffer): string {
+  const b64 = Buffer.from(der).toString("base64");
+  return `-----BEGIN ${label}-----\n${b64.replace(/.{64}/g, "$&\n").replace(/\n?$/, "\n")}-----END ${label}-----\n`;
+}
+
+function unpem(text: string): Buffer {
+  return Buffer.from(text.replace(/-----[^-]+-----/g, "").replace(/\s+/g, ""), "base64");
+}
+
+function serial(): string {
+  const b = randomBytes(16);
+  b[0] = (b[0] as number) & 0x7f; // positive
+  return b.toString("hex");
+}
+
+export function assertBottleName(bottle: string): void {
+  if (!BOTTLE_NAME.test(bottle) || bottle === "." || bottle === "..") {
+    throw new EgressProxyError(
+      "E_INVALID_INPUT",
+      `bottle: ${JSON.stringify(bottle)} is not a valid bottle name`,
+      {
+        hint: "use 1-64 characters from A-Z a-z 0-9 . _ - (the bottle manifest's name)",
+      },
+    );
+  }
+}
+
+export interface LeafStats {
+  minted: number;
+  cacheHits: number;
+}
+
+export class BottleCa {
+  readonly certPath: string;
+  readonly bundlePath: string;
+  readonly certPem: string;
+  private readonly contexts = new Map<string, SecureContext>();
+  private readonly pending = new Map<string, Promise<SecureContext>>();
+  readonly stats: LeafStats = { minted: 0, cacheHits: 0 };
+
+  private constructor(
+    private readonly x509: X509Module,
+    private readonly caCert: X509.X509Certificate,
+    private readonly caKey: CryptoKey,
+    private readonly leafKeys: CryptoKeyPair,
+    private readonly leafKeyPem: string,
+    private readonly aki: X509.Extension,
+    certPath: string,
+  ) {
+    this.certPath = certPath;
+    this.certPem = caCert.toString("pem");
+    this.bundlePath = join(dirname(certPath), "bundle.pem");
+    const bundle = `${this.certPem}\n${rootCertificates.join("\n")}\n`;
+    const tmp = `${this.bundlePath}.${process.pid}.tmp`;
+    writeFileSync(tmp, bundle, { mode: 0o644 });
+    renameSync(tmp, this.bundlePath);
+  }
+
+  /** Loads the bottle's CA from `stateDir`, creating it on first use. */
+  static async open(stateDir: string, bottle: string): Promise<BottleCa> {
+    assertBottleName(bottle);
+    const x509 = await loadX509();
+    const dir = join(stateDir, "egress-proxy", "ca", bottle);
+    const keyPath = join(dir, "ca.key");
+    const certPath = join(dir, "ca.crt");
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    let keyText: string | undefined;
+    let certText: string | undefined;
+    try {
+      const st = statSync(keyPath);
+      if ((st.mode & 0o077) !== 0) {
+        throw new EgressProxyError(
+          "E_CA",
+          `${keyPath}: CA private key is readable by group or others`,
+          {
+            hint: `chmod 600 ${keyPath} (or delete the directory to mint a new CA)`,
+          },
+        );
+      }
+      keyText = readFileSync(keyPath, "utf8");
+      certText = readFileSync(certPath, "utf8");
+    } catch (error) {
+      if (error instanceof EgressProxyError) throw error;
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
+        throw new EgressProxyError("E_CA", `${dir}: cannot read the bottle CA`, { cause: error });
+      }
+    }
+    let caKey: CryptoKey;
+    let caCert: X509.X509Certificate;
+    if (keyText !== undefined && certText !== undefined) {
+      try {
+        caKey = await webcrypto.subtle.importKey("pkcs8", unpem(keyText), ALG, false, ["sign"]);
+        caCert = new x509.X509Certificate(certText);
+      } catch (error) {
+        throw new EgressProxyError("E_CA", `${dir}: the bottle CA files cannot be parsed`, {
+          cause: error,
+          hint: "delete the directory to mint a new CA (sandboxes must then get the new ca.crt)",
+        });
+      }
+    } else {
+      const keys = (await webcrypto.subtle.generateKey(ALG, true, [
+        "sign",
+        "verify",
+      ])) as CryptoKeyPair;
+      const now = Date.now();
+      caCert = await x509.X509CertificateGenerator.createSelfSigned({
+        serialNumber: serial(),
+        name: `CN=bottlekit CA for ${bottle}, O=bottlekit`,
+        notBefore: new Date(now - 3600_000),
+        notAfter: new Date(now + CA_YEARS * 365 * 86400_000),
+        keys,
+        signingAlgorithm: ALG,
+        extensions: [
+          new x509.BasicConstraintsExtension(true, 0, true),
+          new x509.KeyUsagesExtension(
+            x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+            true,
+          ),
+          await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+        ],
+      });
+      const keyDer = await webcrypto.subtle.exportKey("pkcs8", keys.privateKey);
+      const tmpKey = `${keyPath}.${process.pid}.tmp`;
+      writeFileSync(tmpKey, pem("PRIVATE KEY", keyDer), { mode: 0o600, flag: "wx" });
+      chmodSync(tmpKey, 0o600);
+      const tmpCert = `${certPath}.${process.pid}.tmp`;
+      writeFileSync(tmpCert, caCert.toString("pem"), { mode: 0o644 });
+      // cert first: a reader that finds the key always finds its certificate
+      renameSync(tmpCert, certPath);
+      renameSync(tmpKey, keyPath);
+      caKey = keys.privateKey;
+    }
+    const leafKeys = (await webcrypto.subtle.generateKey(ALG, true, [
+      "sign",
+      "verify",
+    ])) as CryptoKeyPair;
+    const leafKeyPem = pem(
+      "PRIVATE KEY",
+      await webcrypto.subtle.exportKey("pkcs8", leafKeys.privateKey),
+    );
+    const aki = await x509.AuthorityKeyIdentifierExtension.create(caCert);
+    return new BottleCa(x509, caCert, caKey, leafKeys, leafKeyPem, aki, certPath);
+  }
+
+  /** The SecureContext presenting a leaf for `host` (minted once, then cached). */
+  contextFor(host: string): Promise<SecureContext> {
+    const hit = this.contexts.get(host);
+    if (hit) {
+      this.stats.cacheHits++;
+      return Promise.resolve(hit);
+    }
+    let p = this.pending.get(host);
+    if (!p) {
+      p = this.mint(host).finally(() => this.pending.delete(host));
+      this.pending.set(host, p);
+    }
+    return p;
+  }
+
+  /** The cached SecureContext for `host`, if minted already (synchronous path for SNICallback). */
+  cached(host: string): SecureContext | undefined {
+    const hit = this.contexts.get(host);
+    if (hit) this.stats.cacheHits++;
+    return hit;
+  }
+
+  /** Mints a leaf certificate (PEM) for `host`; exposed for the bench and tests. */
+  async mintLeafPem(host: string): Promise<string> {
+    const x = this.x509;
+    const now = Date.now();
+    const notAfter = Math.min(now + LEAF_DAYS * 86400_000, this.caCert.notAfter.getTime());
+    const san = isIP(host)
+      ? { type: "ip" as const, value: host }
+      : { type: "dns" as const, value: host };
+    const cert = await x.X509CertificateGenerator.create({
+      serialNumber: serial(),
+      subject: isIP(host) ? "CN=bottlekit leaf" : `CN=${host}`,
+      issuer: this.caCert.subject,
+      notBefore: new Date(now - 3600_000),
+      notAfter: new Date(notAfter),
+      signingAlgorithm: ALG,
+      publicKey: this.leafKeys.publicKey,
+      signingKey: this.caKey,
+      extensions: [
+        new x.BasicConstraintsExtension(false, undefined, true),
+        new x.KeyUsagesExtension(x.KeyUsageFlags.digitalSignature, true),
+        new x.ExtendedKeyUsageExtension([x.ExtendedKeyUsage.serverAuth]),
+        new x.SubjectAlternativeNameExtension([san]),
+        this.aki,
+      ],
+    });
+    return cert.toString("pem");
+  }
+
+  private async mint(host: string): Promise<SecureContext> {
+    const leaf = await this.mintLeafPem(host);
+    const ctx = createSecureContext({ key: this.leafKeyPem, cert: leaf, minVersion: "TLSv1.2" });
+    this.stats.minted++;
+    if (this.contexts.size >= CACHE_LIMIT) {
+      const oldest = this.contexts.keys().next().value;
+      if (oldest !== undefined) this.contexts.delete(oldest);
+    }
+    this.contexts.set(host, ctx);
+    return ctx;
+  }
+}

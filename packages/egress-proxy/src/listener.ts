@@ -1,0 +1,383 @@
+import { timingSafeEqual } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { connect as netConnect, type Socket } from "node:net";
+import { createSecureContext, TLSSocket } from "node:tls";
+import { normalizeHost } from "@bottlekit/egress-dlp";
+import {
+  audit,
+  handleRequest,
+  handleUpgrade,
+  type PipelineConfig,
+  type RequestInfo,
+  refusalText,
+  type Target,
+  upstreamFailure,
+} from "./pipeline.ts";
+import type { Session } from "./session.ts";
+import type { AuditDecision } from "./types.ts";
+
+/**
+ * A session's listener (unix socket, or loopback TCP with a Proxy-Authorization token): absolute-
+ * URI HTTP requests, CONNECT and upgrades. CONNECT decides between a plain tunnel (the host's
+ * routes need nothing at L7) and interception (TLS terminated with the bottle CA's leaf for the
+ * CONNECT host, SNI required to match it, then each request runs the pipeline).
+ */
+
+/** Server context with no certificate: a client sending no SNI (or a wrong one) cannot finish. */
+let noCertContext: ReturnType<typeof createSecureContext> | undefined;
+
+export function parseAuthority(authority: string): { host: string; port: number } | undefined {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+):(\d{1,5})$/.exec(authority);
+  if (!m) return undefined;
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) return undefined;
+  const host = normalizeHost(m[1] as string);
+  if (!host) return undefined;
+  return { host, port };
+}
+
+function tokenOk(header: string | undefined, token: string): boolean {
+  if (!header) return false;
+  let presented: string | undefined;
+  const basic = /^\s*Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
+  if (basic) {
+    const decoded = Buffer.from(basic[1] as string, "base64").toString("utf8");
+    const colon = decoded.indexOf(":");
+    presented = colon === -1 ? decoded : decoded.slice(colon + 1);
+  } else {
+    const bearer = /^\s*Bearer\s+(\S+)\s*$/i.exec(header);
+    if (bearer) presented = bearer[1];
+  }
+  if (presented === undefined) return false;
+  const a = Buffer.from(presented);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+function rawRefusal(
+  socket: Socket,
+  status: number,
+  decision: AuditDecision,
+  body: string,
+  extra = "",
+): void {
+  const reason =
+    status === 403
+      ? "Forbidden"
+      : status === 407
+        ? "Proxy Authentication Required"
+        : status === 400
+          ? "Bad Request"
+          : "Bad Gateway";
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+      `x-bottlekit-decision: ${decision}\r\nconnection: close\r\n${extra}\r\n${body}`,
+  );
+}
+
+/** Creates the intercepting HTTP server of a session (never listens: TLS sockets are handed to it). */
+export function createInterceptServer(
+  cfg: PipelineConfig,
+  session: Session,
+  targets: WeakMap<object, Target>,
+): Server {
+  const server = createServer({ keepAlive: true });
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    const target = targets.get(req.socket);
+    const url = req.url ?? "/";
+    if (!target || !url.startsWith("/")) {
+      res.writeHead(400, { "content-type": "text/plain", connection: "close" });
+      res.end("bottlekit egress-proxy: expected an origin-form request inside the tunnel\n");
+      return;
+    }
+    void handleRequest(cfg, session, req, res, target, url);
+  });
+  server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    const target = targets.get(req.socket);
+    const url = req.url ?? "/";
+    if (!target || !url.startsWith("/")) {
+      socket.destroy();
+      return;
+    }
+    void handleUpgrade(cfg, session, req, socket, head, target, url);
+  });
+  server.on("clientError", (_e, socket: Socket) => socket.destroy());
+  return server;
+}
+
+/** Creates one listener server for a session; `token` set = loopback TCP with Proxy-Authorization. */
+export function createListener(
+  cfg: PipelineConfig,
+  session: Session,
+  interceptServer: Server,
+  targets: WeakMap<object, Target>,
+  token: string | undefined,
+): Server {
+  const server = createServer({ keepAlive: true });
+  server.on("connection", (socket: Socket) => {
+    session.trackConn(socket, {
+      kind: "http",
+      host: "",
+      port: 0,
+      method: "",
+      path: "",
+      bytesIn: () => socket.bytesRead,
+      bytesOut: () => socket.bytesWritten,
+    });
+  });
+  server.on("clientError", (_e, socket: Socket) => socket.destroy());
+
+  const authorized = (req: IncomingMessage): boolean =>
+    token === undefined || tokenOk(req.headers["proxy-authorization"], token);
+
+  const denyAuth = (info: RequestInfo): string => {
+    audit(cfg, info, "deny_auth", { status: 407 });
+    return refusalText(info.target.host, info.target.port, "missing or wrong Proxy-Authorization");
+  };
+
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    const raw = req.url ?? "";
+    let url: URL | undefined;
+    try {
+      url = /^https?:\/\//i.test(raw) ? new URL(raw) : undefined;
+    } catch {
+      url = undefined;
+    }
+    const host = url ? normalizeHost(url.hostname) : undefined;
+    if (url?.protocol !== "http:" || !host) {
+      const body =
+        "bottlekit egress-proxy: this is a forward proxy; send absolute http:// URIs or CONNECT\n";
+      res.writeHead(400, {
+        "content-type": "text/plain",
+        "content-length": Buffer.byteLength(body),
+      });
+      res.end(body);
+      return;
+    }
+    const target: Target = { scheme: "http", host, port: url.port ? Number(url.port) : 80 };
+    const path = `${url.pathname}${url.search}`;
+    if (!authorized(req)) {
+      const body = denyAuth({ session, target, method: req.method ?? "GET", path });
+      res.writeHead(407, {
+        "proxy-authenticate": 'Basic realm="bottlekit"',
+        "content-type": "text/plain",
+        "content-length": Buffer.byteLength(body),
+      });
+      res.end(body);
+      return;
+    }
+    const conn = session.conns.get(req.socket);
+    if (conn) Object.assign(conn, { host, port: target.port });
+    req.headers.host = url.host;
+    void handleRequest(cfg, session, req, res, target, path);
+  });
+
+  server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    let url: URL | undefined;
+    try {
+      url = new URL(req.url ?? "");
+    } catch {
+      url = undefined;
+    }
+    const host = url ? normalizeHost(url.hostname) : undefined;
+    if (url?.protocol !== "http:" || !host) {
+      rawRefusal(socket, 400, "deny_bad_request", "expected an absolute http:// URI\n");
+      return;
+    }
+    const target: Target = { scheme: "http", host, port: url.port ? Number(url.port) : 80 };
+    const path = `${url.pathname}${url.search}`;
+    if (!authorized(req)) {
+      rawRefusal(
+        socket,
+        407,
+        "deny_auth",
+        denyAuth({ session, target, method: "GET", path }),
+        'proxy-authenticate: Basic realm="bottlekit"\r\n',
+      );
+      return;
+    }
+    req.headers.host = url.host;
+    void handleUpgrade(cfg, session, req, socket, head, target, path);
+  });
+
+  server.on("connect", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    socket.on("error", () => socket.destroy());
+    const parsed = parseAuthority(req.url ?? "");
+    if (!parsed) {
+      rawRefusal(socket, 400, "deny_bad_request", "CONNECT needs host:port\n");
+      return;
+    }
+    const target: Target = { scheme: "https", host: parsed.host, port: parsed.port };
+    const info: RequestInfo = { session, target, method: "CONNECT", path: "" };
+    if (!authorized(req)) {
+      rawRefusal(
+        socket,
+        407,
+        "deny_auth",
+        denyAuth(info),
+        'proxy-authenticate: Basic realm="bottlekit"\r\n',
+      );
+      return;
+    }
+    if (session.cutoff) {
+      audit(cfg, info, "deny_cutoff", { status: 403 });
+      rawRefusal(
+        socket,
+        403,
+        "deny_cutoff",
+        refusalText(target.host, target.port, "the bottle's egress is cut off"),
+      );
+      return;
+    }
+    const conn = session.conns.get(socket);
+    if (conn) Object.assign(conn, { host: target.host, port: target.port, method: "CONNECT" });
+    const llm = cfg.llmHandler !== undefined && session.isLlmHost(target.host);
+    const routes = session.hostRoutes(target.host, target.port);
+    if (!llm && routes.length === 0) {
+      audit(cfg, info, "deny_route", { status: 403, reason: "no_route_for_host" });
+      rawRefusal(
+        socket,
+        403,
+        "deny_route",
+        refusalText(target.host, target.port, "no route declares this host and port"),
+      );
+      return;
+    }
+    const needsL7 =
+      llm ||
+      session.hasCredentialFor(target.host) ||
+      routes.some(
+        ({ route }) =>
+          (route.matches !== undefined && route.matches.length > 0) ||
+          route.auth !== undefined ||
+          route.dlp !== undefined ||
+          route.body_placeholders === true,
+      );
+    if (!needsL7) {
+      const first = routes[0];
+      if (first) info.route = first.index;
+      tunnel(cfg, session, info, socket, head);
+      return;
+    }
+    intercept(cfg, session, info, socket, head, interceptServer, targets);
+  });
+  return server;
+}
+
+function tunnel(
+  cfg: PipelineConfig,
+  session: Session,
+  info: RequestInfo,
+  socket: Socket,
+  head: Buffer,
+): void {
+  const { host, port } = info.target;
+  const dest = cfg.resolve ? cfg.resolve(host, port) : { host, port };
+  const up = netConnect({ host: dest.host, port: dest.port });
+  session.trackUpstream(up);
+  const conn = session.conns.get(socket);
+  if (conn) {
+    conn.kind = "tunnel";
+    conn.bytesIn = () => up.bytesWritten;
+    conn.bytesOut = () => up.bytesRead;
+    if (info.route !== undefined) conn.route = info.route;
+  }
+  let connected = false;
+  let audited = false;
+  const finish = () => {
+    if (audited) return;
+    audited = true;
+    audit(cfg, info, "tunnel", { status: 200, bytesIn: up.bytesWritten, bytesOut: up.bytesRead });
+  };
+  up.once("connect", () => {
+    connected = true;
+    up.setNoDelay(true);
+    socket.setNoDelay(true);
+    socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+    if (head.length > 0) up.write(head);
+    socket.pipe(up);
+    up.pipe(socket);
+  });
+  up.on("error", (error: NodeJS.ErrnoException) => {
+    if (!connected) {
+      audited = true;
+      const f = upstreamFailure(error);
+      audit(cfg, info, f.decision, { status: 502, reason: f.reason });
+      rawRefusal(
+        socket,
+        502,
+        f.decision,
+        refusalText(host, port, "the upstream could not be reached"),
+      );
+      return;
+    }
+    socket.destroy();
+  });
+  up.on("close", () => {
+    if (connected) finish();
+    socket.destroy();
+  });
+  socket.on("close", () => up.destroy());
+}
+
+function intercept(
+  cfg: PipelineConfig,
+  session: Session,
+  info: RequestInfo,
+  socket: Socket,
+  head: Buffer,
+  server: Server,
+  targets: WeakMap<object, Target>,
+): void {
+  const host = info.target.host;
+  const ctx = session.ca.contextFor(host);
+  ctx.catch(() => undefined);
+  const conn = session.conns.get(socket);
+  if (conn) conn.kind = "intercept";
+  socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
+  if (head.length > 0) socket.unshift(head);
+  let sniProblem: string | undefined;
+  noCertContext ??= createSecureContext({});
+  const tlsSocket = new TLSSocket(socket, {
+    isServer: true,
+    secureContext: noCertContext,
+    ALPNProtocols: ["http/1.1"],
+    SNICallback: (servername, cb) => {
+      const name = servername.toLowerCase().replace(/\.$/, "");
+      if (name !== host) {
+        sniProblem = "sni_mismatch";
+        cb(new Error("SNI does not match the CONNECT host"), undefined);
+        return;
+      }
+      const cached = session.ca.cached(host);
+      if (cached) {
+        cb(null, cached);
+        return;
+      }
+      ctx.then(
+        (c) => cb(null, c),
+        (e: Error) => cb(e, undefined),
+      );
+    },
+  });
+  let secure = false;
+  tlsSocket.once("secure", () => {
+    const servername = (tlsSocket as TLSSocket & { servername?: string | false }).servername;
+    if (typeof servername !== "string" || servername.toLowerCase().replace(/\.$/, "") !== host) {
+      sniProblem = "missing_sni";
+      tlsSocket.destroy();
+      audit(cfg, info, "deny_sni", { reason: sniProblem });
+      return;
+    }
+    secure = true;
+    targets.set(tlsSocket, info.target);
+    server.emit("connection", tlsSocket);
+  });
+  tlsSocket.once("error", () => {
+    tlsSocket.destroy();
+    if (secure) return;
+    if (sniProblem === "sni_mismatch") audit(cfg, info, "deny_sni", { reason: sniProblem });
+    else
+      audit(cfg, info, "deny_bad_request", { reason: sniProblem ?? "client_tls_handshake_failed" });
+  });
+}

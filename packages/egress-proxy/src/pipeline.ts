@@ -1,0 +1,913 @@
+import type {
+  IncomingHttpHeaders,
+  IncomingMessage,
+  OutgoingHttpHeaders,
+  ServerResponse,
+} from "node:http";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { isIP, type Socket } from "node:net";
+import { checkServerIdentity, rootCertificates } from "node:tls";
+import {
+  createStreamScanner,
+  type Finding,
+  matchRoute,
+  type OutboundRequest,
+  PLACEHOLDER_PATTERN,
+  type PlaceholderRequest,
+  type Route,
+  redactRequest,
+  routeDetectors,
+  scanRequest,
+} from "@bottlekit/egress-dlp";
+import type { Auditor } from "./audit.ts";
+import type { Session } from "./session.ts";
+import type { AuditDecision, AuditEvent, LlmHandler } from "./types.ts";
+
+/**
+ * The request path of one intercepted (or plain-HTTP) request, as named stages composed in
+ * `handleRequest`: cutoff → host check → LLM hook → route → body → placeholders → DLP → forward
+ * → response (inbound injection scan) → audit. Each stage either passes a richer request on or
+ * answers the agent itself (a refusal) and audits why. Nothing reaches the upstream before every
+ * check has passed.
+ */
+
+export interface Target {
+  scheme: "http" | "https";
+  host: string;
+  port: number;
+}
+
+export interface PipelineConfig {
+  auditor: Auditor;
+  llmHandler: LlmHandler | undefined;
+  resolve: ((host: string, port: number) => { host: string; port: number }) | undefined;
+  /** Trusted roots for upstreams when an extra CA was given; undefined = Node's default roots. */
+  upstreamCa: string[] | undefined;
+  maxBodyBytes: number;
+  maxResponseScanBytes: number;
+}
+
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-authorization",
+  "proxy-authenticate",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
+
+const TLS_ERRORS = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "CERT_UNTRUSTED",
+  "CERT_REVOKED",
+  "CERT_SIGNATURE_FAILURE",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+  "HOSTNAME_MISMATCH",
+  "ERR_SSL_WRONG_VERSION_NUMBER",
+]);
+
+export function upstreamCaList(extra: string | string[] | undefined): string[] | undefined {
+  if (extra === undefined) return undefined;
+  return [...rootCertificates, ...(Array.isArray(extra) ? extra : [extra])];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit helpers
+
+const MASK = "[CREDENTIAL]";
+
+/** The path as audited: no query, placeholders masked, replaced whole if a secret is seen in it. */
+export function auditPath(session: Session, rawPath: string): string {
+  const q = rawPath.search(/[?#]/);
+  let path = q === -1 ? rawPath : rawPath.slice(0, q);
+  if (path.length > 2048) path = `${path.slice(0, 2048)}…`;
+  path = path.replace(new RegExp(PLACEHOLDER_PATTERN.source, "g"), MASK);
+  if (session.scanner.scan(path, "path").blocked) return "[REDACTED]";
+  return path;
+}
+
+function findingsView(findings: readonly Finding[]): AuditEvent["findings"] {
+  return findings
+    .filter((f) => f.severity === "block")
+    .map(({ detector, rule, surface, fingerprint }) => ({ detector, rule, surface, fingerprint }));
+}
+
+export interface RequestInfo {
+  session: Session;
+  target: Target;
+  method: string;
+  path: string;
+  route?: number;
+  credentials?: string[];
+}
+
+export function audit(
+  cfg: PipelineConfig,
+  info: RequestInfo,
+  decision: AuditDecision,
+  extra: Partial<Omit<AuditEvent, "time" | "decision">> = {},
+): void {
+  const s = info.session;
+  cfg.auditor.emit({
+    sessionId: s.id,
+    bottle: s.bottle,
+    ...(s.agent === undefined ? {} : { agent: s.agent }),
+    host: info.target.host,
+    port: info.target.port,
+    method: info.method,
+    path: auditPath(s, info.path),
+    ...(info.route === undefined ? {} : { route: info.route }),
+    ...(info.credentials && info.credentials.length > 0 ? { credentials: info.credentials } : {}),
+    decision,
+    bytesIn: 0,
+    bytesOut: 0,
+    ...extra,
+  });
+}
+
+/** The refusal body: names the host and says how to ask for access. Never echoes headers or bodies. */
+export function refusalText(host: string, port: number, why: string): string {
+  return (
+    `bottlekit egress-proxy refused this request to ${host}:${port}: ${why}\n` +
+    `To request access, add an egress route for ${host} to the bottle manifest ` +
+    "(egress.routes) or ask the operator for an approval.\n"
+  );
+}
+
+function refuse(
+  cfg: PipelineConfig,
+  info: RequestInfo,
+  res: ServerResponse,
+  status: number,
+  decision: AuditDecision,
+  why: string,
+  extra: Partial<Omit<AuditEvent, "time" | "decision">> = {},
+): void {
+  audit(cfg, info, decision, { status, ...extra });
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = refusalText(info.target.host, info.target.port, why);
+  res.writeHead(status, {
+    "content-type": "text/plain; charset=utf-8",
+    "content-length": Buffer.byteLength(body),
+    "x-bottlekit-decision": decision,
+  });
+  res.end(body);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stages
+
+/** Stage: cutoff. */
+function cutoffStage(cfg: PipelineConfig, info: RequestInfo, res: ServerResponse): boolean {
+  if (!info.session.cutoff) return true;
+  refuse(cfg, info, res, 403, "deny_cutoff", "the bottle's egress is cut off");
+  return false;
+}
+
+/** Stage: the Host header of an intercepted request must name the CONNECT host. */
+function hostStage(
+  cfg: PipelineConfig,
+  info: RequestInfo,
+  req: IncomingMessage,
+  res: ServerResponse,
+): boolean {
+  if (info.target.scheme === "http") return true;
+  const hostHeader = (req.headers.host ?? "").toLowerCase();
+  const bare = hostHeader.startsWith("[")
+    ? hostHeader.slice(0, hostHeader.indexOf("]") + 1)
+    : hostHeader.split(":")[0];
+  if (bare === info.target.host) return true;
+  refuse(
+    cfg,
+    info,
+    res,
+    421,
+    "deny_bad_request",
+    "the Host header does not name the tunnel's host",
+    {
+      reason: "host_mismatch",
+    },
+  );
+  return false;
+}
+
+/** Stage: route. */
+function routeStage(
+  cfg: PipelineConfig,
+  info: RequestInfo,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Route | undefined {
+  const m = matchRoute(info.session.routes, {
+    host: info.target.host,
+    port: info.target.port,
+    method: info.method,
+    path: info.path,
+    headers: req.headers,
+  });
+  if (m.ok) {
+    info.route = m.index;
+    return m.route;
+  }
+  refuse(cfg, info, res, 403, "deny_route", m.message, { reason: m.reason });
+  return undefined;
+}
+
+type BodyResult = { ok: true; body: Buffer | undefined } | { ok: false };
+
+/** Stage: body, buffered up to the limit (placeholders and DLP need all of it). */
+function bodyStage(
+  cfg: PipelineConfig,
+  info: RequestInfo,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<BodyResult> {
+  const declared = req.headers["content-length"];
+  const hasBody =
+    (declared !== undefined && declared !== "0") || req.headers["transfer-encoding"] !== undefined;
+  if (!hasBody)
+    return Promise.resolve({ ok: true, body: declared === "0" ? Buffer.alloc(0) : undefined });
+  const max = cfg.maxBodyBytes;
+  if (declared !== undefined && Number(declared) > max) {
+    res.setHeader("connection", "close");
+    refuse(
+      cfg,
+      info,
+      res,
+      413,
+      "deny_body_size",
+      `request body over ${max} bytes cannot be scanned`,
+    );
+    req.resume();
+    return Promise.resolve({ ok: false });
+  }
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    req.on("data", (chunk: Buffer) => {
+      if (done) return;
+      size += chunk.length;
+      if (size > max) {
+        done = true;
+        res.setHeader("connection", "close");
+        refuse(
+          cfg,
+          info,
+          res,
+          413,
+          "deny_body_size",
+          `request body over ${max} bytes cannot be scanned`,
+          {
+            bytesIn: size,
+          },
+        );
+        req.resume();
+        resolve({ ok: false });
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => {
+      if (done) return;
+      done = true;
+      resolve({ ok: true, body: Buffer.concat(chunks, size) });
+    });
+    req.on("error", () => {
+      if (done) return;
+      done = true;
+      resolve({ ok: false });
+    });
+  });
+}
+
+function isUtf8(buf: Buffer): boolean {
+  try {
+    new TextDecoder("utf-8", { fatal: true }).decode(buf);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function forwardHeaders(
+  headers: IncomingHttpHeaders,
+  keepUpgrade = false,
+): PlaceholderRequest["headers"] {
+  const drop = new Set(HOP_BY_HOP);
+  if (keepUpgrade) {
+    drop.delete("connection");
+    drop.delete("upgrade");
+  }
+  const listed = headers.connection;
+  if (listed && !keepUpgrade) for (const t of listed.split(",")) drop.add(t.trim().toLowerCase());
+  const out: PlaceholderRequest["headers"] = {};
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined || drop.has(k)) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+export interface Prepared {
+  route: Route;
+  /** What goes upstream (real credentials). Never log. */
+  method: string;
+  path: string;
+  headers: PlaceholderRequest["headers"];
+  body: Buffer | undefined;
+  decision: "allow" | "redact";
+  findings: Finding[];
+}
+
+/** Stage: placeholders (resolved for the bound host only) then DLP on the masked view. */
+function credentialAndDlpStage(
+  cfg: PipelineConfig,
+  info: RequestInfo,
+  route: Route,
+  req: IncomingMessage,
+  res: ServerResponse,
+  body: Buffer | undefined,
+  keepUpgrade: boolean,
+): Prepared | undefined {
+  const session = info.session;
+  const utf8 = body === undefined || isUtf8(body);
+  const bodyText = body === undefined ? undefined : body.toString(utf8 ? "utf8" : "latin1");
+  const phReq: PlaceholderRequest = {
+    method: info.method,
+    host: info.target.host,
+    port: info.target.port,
+    path: info.path,
+    headers: forwardHeaders(req.headers, keepUpgrade),
+    ...(bodyText === undefined ? {} : { body: bodyText }),
+  };
+  const resolved = session.credentials.resolver.resolve(phReq, route);
+  if (!resolved.ok) {
+    refuse(cfg, info, res, 403, "deny_placeholder", resolved.message, {
+      reason: `${resolved.reason}:${resolved.surface}`,
+      bytesIn: body?.length ?? 0,
+    });
+    return undefined;
+  }
+  info.credentials = [...new Set(resolved.used.map((u) => u.name))];
+  const view = resolved.scanView;
+  const toScan: OutboundRequest = {
+    method: view.method,
+    host: view.host,
+    port: info.target.port,
+    path: view.path,
+    headers: view.headers,
+    ...(view.body === undefined
+      ? {}
+      : { body: utf8 ? view.body : Buffer.from(view.body, "latin1") }),
+  };
+  const detectors = routeDetectors(route);
+  let out = resolved.request;
+  let decision: "allow" | "redact" = "allow";
+  let findings: Finding[] = [];
+  if (detectors.length > 0) {
+    const limits = { detectors, maxBodyBytes: cfg.maxBodyBytes };
+    const scan = scanRequest(session.scanner, toScan, limits);
+    findings = scan.findings;
+    if (scan.blocked) {
+      const blocking = scan.findings.filter((f) => f.severity === "block");
+      const mode = route.dlp?.outbound_on_match ?? "supervise";
+      const unredactable = blocking.some(
+        (f) => f.detector === "budget" || f.surface === "host" || f.surface === "header-names",
+      );
+      let merged: PlaceholderRequest | undefined;
+      if (mode === "redact" && !unredactable) {
+        const redacted = redactRequest(toScan, scan);
+        const again = scanRequest(session.scanner, redacted, limits);
+        if (!again.blocked)
+          merged = mergeRedacted(redacted, view, resolved.request, session, resolved.used);
+      }
+      if (!merged) {
+        const why =
+          mode === "supervise"
+            ? "secret in the outbound request (the route asks for supervision; no supervisor answers here)"
+            : "secret in the outbound request";
+        refuse(cfg, info, res, 403, "deny_dlp", why, {
+          reason: [...new Set(blocking.map((f) => f.rule))].join(","),
+          findings: findingsView(scan.findings),
+          bytesIn: body?.length ?? 0,
+        });
+        return undefined;
+      }
+      out = merged;
+      decision = "redact";
+    }
+  }
+  // route.auth: the real credential replaces whatever the agent sent in that header
+  const headers = { ...out.headers };
+  if (route.auth) {
+    const value = session.credentials.values.get(route.auth.token_ref);
+    if (value === undefined) {
+      refuse(
+        cfg,
+        info,
+        res,
+        403,
+        "deny_placeholder",
+        `credential ${route.auth.token_ref} is not loaded`,
+      );
+      return undefined;
+    }
+    const scheme = route.auth.scheme;
+    const lower = scheme.toLowerCase();
+    if (lower === "bearer" || lower === "token") {
+      headers.authorization = `${scheme} ${value}`;
+    } else {
+      headers[lower] = value;
+    }
+    if (!info.credentials.includes(route.auth.token_ref))
+      info.credentials.push(route.auth.token_ref);
+  }
+  let outBody: Buffer | undefined;
+  if (out.body !== undefined) {
+    const wide = /[^\u0000-\u00ff]/.test(out.body);
+    outBody = Buffer.from(out.body, utf8 || wide ? "utf8" : "latin1");
+  }
+  return { route, method: out.method, path: out.path, headers, body: outBody, decision, findings };
+}
+
+/**
+ * After a redaction of the masked view, puts the real credentials back where the view has
+ * `[CREDENTIAL]`. A surface the redaction did not touch is taken from the resolved request as is;
+ * a touched one is rebuilt segment by segment. Anything that cannot be aligned fails closed.
+ */
+function mergeRedacted(
+  redacted: OutboundRequest,
+  view: PlaceholderRequest,
+  resolved: PlaceholderRequest,
+  session: Session,
+  used: readonly { name: string }[],
+): PlaceholderRequest | undefined {
+  const candidates: string[] = [];
+  for (const { name } of used) {
+    const v = session.credentials.values.get(name);
+    if (v !== undefined) candidates.push(v, encodeURIComponent(v));
+  }
+  candidates.sort((a, b) => b.length - a.length);
+  const path = reinsert(redacted.path, view.path, resolved.path, candidates);
+  if (path === undefined) return undefined;
+  const headers: PlaceholderRequest["headers"] = {};
+  for (const [name, value] of Object.entries(redacted.headers)) {
+    if (value === undefined) continue;
+    const v = view.headers[name];
+    const r = resolved.headers[name];
+    if (typeof value === "string") {
+      if (typeof v !== "string" || typeof r !== "string") return undefined;
+      const merged = reinsert(value, v, r, candidates);
+      if (merged === undefined) return undefined;
+      headers[name] = merged;
+    } else {
+      if (!Array.isArray(v) || !Array.isArray(r) || v.length !== value.length) return undefined;
+      const list: string[] = [];
+      for (let i = 0; i < value.length; i++) {
+        const merged = reinsert(value[i] as string, v[i] as string, r[i] as string, candidates);
+        if (merged === undefined) return undefined;
+        list.push(merged);
+      }
+      headers[name] = list;
+    }
+  }
+  const out: PlaceholderRequest = { ...resolved, path, headers };
+  if (redacted.body !== undefined && view.body !== undefined && resolved.body !== undefined) {
+    const rb = typeof redacted.body === "string" ? redacted.body : undefined;
+    if (rb === undefined) {
+      out.body = resolved.body; // untouched bytes
+    } else {
+      const merged = reinsert(rb, view.body, resolved.body, candidates);
+      if (merged === undefined) return undefined;
+      out.body = merged;
+    }
+  }
+  return out;
+}
+
+export function reinsert(
+  redacted: string,
+  masked: string,
+  resolved: string,
+  candidates: readonly string[],
+): string | undefined {
+  if (redacted === masked) return resolved;
+  const m = masked.split(MASK);
+  const r = redacted.split(MASK);
+  if (m.length !== r.length) return undefined;
+  if (m.length === 1) return redacted;
+  const first = m[0] as string;
+  if (!resolved.startsWith(first)) return undefined;
+  let at = first.length;
+  let out = r[0] as string;
+  for (let i = 1; i < m.length; i++) {
+    const next = m[i] as string;
+    const last = i === m.length - 1;
+    const value = candidates.find(
+      (c) =>
+        resolved.startsWith(c, at) &&
+        (last
+          ? resolved.length === at + c.length + next.length && resolved.endsWith(next)
+          : resolved.startsWith(next, at + c.length)),
+    );
+    if (value === undefined) return undefined;
+    out += value + (r[i] as string);
+    at += value.length + next.length;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forward
+
+export interface UpstreamOptions {
+  target: Target;
+  method: string;
+  path: string;
+  headers: OutgoingHttpHeaders;
+}
+
+/** Opens the upstream request: verified TLS against the original host name, always. */
+export function openUpstream(cfg: PipelineConfig, session: Session, o: UpstreamOptions) {
+  const dest = cfg.resolve
+    ? cfg.resolve(o.target.host, o.target.port)
+    : { host: o.target.host, port: o.target.port };
+  const common = {
+    host: dest.host,
+    port: dest.port,
+    method: o.method,
+    path: o.path,
+    headers: o.headers,
+  };
+  const up =
+    o.target.scheme === "https"
+      ? httpsRequest({
+          ...common,
+          agent: session.agents.https,
+          ...(isIP(o.target.host) ? {} : { servername: o.target.host }),
+          ...(cfg.upstreamCa ? { ca: cfg.upstreamCa } : {}),
+          rejectUnauthorized: true,
+          checkServerIdentity: (_name: string, cert: Parameters<typeof checkServerIdentity>[1]) =>
+            checkServerIdentity(o.target.host, cert),
+        })
+      : httpRequest({ ...common, agent: session.agents.http });
+  up.on("socket", (s: Socket) => session.trackUpstream(s));
+  return up;
+}
+
+export function upstreamFailure(error: NodeJS.ErrnoException): {
+  decision: AuditDecision;
+  reason: string;
+} {
+  const code = error.code ?? "";
+  if (TLS_ERRORS.has(code) || /certificate|cert|ssl|tls/i.test(code)) {
+    return { decision: "upstream_tls_error", reason: code || "tls" };
+  }
+  return { decision: "upstream_error", reason: code || "error" };
+}
+
+function responseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  const listed = new Set(
+    (typeof headers.connection === "string" ? headers.connection : "")
+      .split(",")
+      .map((t) => t.trim().toLowerCase()),
+  );
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined || HOP_BY_HOP.has(k) || listed.has(k)) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+function inboundScanWanted(route: Route): boolean {
+  const d = route.dlp?.inbound_detectors;
+  if (d === false) return false;
+  return d === undefined || d.includes("naive_injection_detection");
+}
+
+const TEXTY =
+  /^(?:text\/|application\/(?:json|xml|javascript|x-ndjson|x-www-form-urlencoded)|[^;]*\+(?:json|xml))/i;
+
+// ---------------------------------------------------------------------------------------------
+// Composition
+
+/** Handles one request on an intercepted connection (`https`) or an absolute-URI request (`http`). */
+export async function handleRequest(
+  cfg: PipelineConfig,
+  session: Session,
+  req: IncomingMessage,
+  res: ServerResponse,
+  target: Target,
+  path: string,
+): Promise<void> {
+  const info: RequestInfo = { session, target, method: (req.method ?? "GET").toUpperCase(), path };
+  if (!cutoffStage(cfg, info, res)) return void req.resume();
+  if (!hostStage(cfg, info, req, res)) return void req.resume();
+  if (cfg.llmHandler && target.scheme === "https" && session.isLlmHost(target.host)) {
+    audit(cfg, info, "llm");
+    try {
+      await cfg.llmHandler(req, res, {
+        sessionId: session.id,
+        bottle: session.bottle,
+        ...(session.agent === undefined ? {} : { agent: session.agent }),
+        host: target.host,
+        port: target.port,
+      });
+    } catch {
+      if (!res.headersSent)
+        refuse(cfg, info, res, 502, "upstream_error", "the LLM pipeline failed", {
+          reason: "llm_handler",
+        });
+      else res.destroy();
+    }
+    return;
+  }
+  const route = routeStage(cfg, info, req, res);
+  if (!route) return void req.resume();
+  const body = await bodyStage(cfg, info, req, res);
+  if (!body.ok) return;
+  if (!cutoffStage(cfg, info, res)) return;
+  const prepared = credentialAndDlpStage(cfg, info, route, req, res, body.body, false);
+  if (!prepared) return;
+  forwardStage(cfg, info, prepared, res, body.body?.length ?? 0);
+}
+
+/** Stage: forward, then stream the response back (with the inbound scan where the route asks). */
+function forwardStage(
+  cfg: PipelineConfig,
+  info: RequestInfo,
+  p: Prepared,
+  res: ServerResponse,
+  bytesIn: number,
+): void {
+  const session = info.session;
+  const headers = { ...p.headers } as OutgoingHttpHeaders;
+  const scanIn = inboundScanWanted(p.route);
+  if (scanIn) headers["accept-encoding"] = "identity";
+  if (p.body !== undefined) {
+    headers["content-length"] = p.body.length;
+    delete headers["transfer-encoding"];
+  }
+  const up = openUpstream(cfg, session, {
+    target: info.target,
+    method: p.method,
+    path: p.path,
+    headers,
+  });
+  const extra = { findings: p.decision === "redact" ? findingsView(p.findings) : undefined };
+  let finished = false;
+  const fail = (error: NodeJS.ErrnoException) => {
+    if (finished) return;
+    finished = true;
+    const f = upstreamFailure(error);
+    refuse(cfg, info, res, 502, f.decision, "the upstream could not be reached securely", {
+      reason: f.reason,
+      bytesIn,
+    });
+  };
+  up.on("error", fail);
+  res.on("close", () => {
+    if (!finished) up.destroy();
+  });
+  up.on("response", (upRes) => {
+    const outHeaders = responseHeaders(upRes.headers);
+    const ct = String(upRes.headers["content-type"] ?? "");
+    let bytesOut = 0;
+    const done = (decision: AuditDecision, more: Partial<AuditEvent> = {}) => {
+      if (finished) return;
+      finished = true;
+      audit(cfg, info, decision, {
+        status: upRes.statusCode ?? 0,
+        bytesIn,
+        bytesOut,
+        ...extra,
+        ...more,
+      });
+    };
+    if (!scanIn || !TEXTY.test(ct) || info.method === "HEAD") {
+      res.writeHead(upRes.statusCode ?? 502, outHeaders);
+      upRes.on("data", (c: Buffer) => {
+        bytesOut += c.length;
+      });
+      upRes.pipe(res);
+      upRes.on("end", () => done(p.decision));
+      upRes.on("error", () => res.destroy());
+      return;
+    }
+    const encoding = String(upRes.headers["content-encoding"] ?? "identity").toLowerCase();
+    if (encoding !== "identity") {
+      upRes.destroy();
+      finished = false;
+      fail(
+        Object.assign(new Error("encoded response"), { code: "encoded_response_not_scannable" }),
+      );
+      return;
+    }
+    if (/^text\/event-stream/i.test(ct)) {
+      const stream = createStreamScanner(session.injection, { surface: "response" });
+      res.writeHead(upRes.statusCode ?? 502, outHeaders);
+      upRes.on("data", (c: Buffer) => {
+        if (finished) return;
+        stream.write(c);
+        if (stream.blocked) {
+          done("deny_injection", { reason: "naive_injection_detection" });
+          upRes.destroy();
+          res.destroy();
+          return;
+        }
+        bytesOut += c.length;
+        res.write(c);
+      });
+      upRes.on("end", () => {
+        stream.end();
+        if (stream.blocked) {
+          done("deny_injection", { reason: "naive_injection_detection" });
+          res.destroy();
+          return;
+        }
+        res.end();
+        done(p.decision);
+      });
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    upRes.on("data", (c: Buffer) => {
+      if (finished) return;
+      size += c.length;
+      if (size > cfg.maxResponseScanBytes) {
+        finished = true;
+        upRes.destroy();
+        refuse(
+          cfg,
+          info,
+          res,
+          502,
+          "deny_injection",
+          "the response is too large for the inbound scan",
+          {
+            reason: "response_over_scan_limit",
+            bytesIn,
+          },
+        );
+        return;
+      }
+      chunks.push(c);
+    });
+    upRes.on("end", () => {
+      if (finished) return;
+      const buf = Buffer.concat(chunks, size);
+      const scan = session.injection.scan(buf.toString("utf8"), "response");
+      if (scan.blocked) {
+        finished = true;
+        refuse(cfg, info, res, 502, "deny_injection", "the response carries a prompt injection", {
+          reason: "naive_injection_detection",
+          status: upRes.statusCode ?? 0,
+          bytesIn,
+        });
+        return;
+      }
+      outHeaders["content-length"] = buf.length;
+      delete outHeaders["transfer-encoding"];
+      res.writeHead(upRes.statusCode ?? 502, outHeaders);
+      bytesOut = buf.length;
+      res.end(buf);
+      done(p.decision);
+    });
+  });
+  up.end(p.body);
+}
+
+/** WebSocket (or other) upgrade on an allowed route: same checks, then a byte pipe. Frames are not scanned. */
+export async function handleUpgrade(
+  cfg: PipelineConfig,
+  session: Session,
+  req: IncomingMessage,
+  socket: Socket,
+  head: Buffer,
+  target: Target,
+  path: string,
+): Promise<void> {
+  const info: RequestInfo = { session, target, method: (req.method ?? "GET").toUpperCase(), path };
+  // a throwaway ServerResponse-like writer for refusals on a raw socket
+  const res = rawResponder(socket);
+  if (!cutoffStage(cfg, info, res)) return;
+  if (!hostStage(cfg, info, req, res)) return;
+  const route = routeStage(cfg, info, req, res);
+  if (!route) return;
+  const prepared = credentialAndDlpStage(cfg, info, route, req, res, undefined, true);
+  if (!prepared) return;
+  const up = openUpstream(cfg, session, {
+    target,
+    method: prepared.method,
+    path: prepared.path,
+    headers: prepared.headers as OutgoingHttpHeaders,
+  });
+  let settled = false;
+  up.on("error", (error: NodeJS.ErrnoException) => {
+    if (settled) return;
+    settled = true;
+    const f = upstreamFailure(error);
+    refuse(cfg, info, res, 502, f.decision, "the upstream could not be reached securely", {
+      reason: f.reason,
+    });
+  });
+  up.on("response", (upRes) => {
+    settled = true;
+    // no upgrade: relay the answer and close
+    const lines = [`HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage ?? ""}`];
+    for (let i = 0; i < upRes.rawHeaders.length; i += 2)
+      lines.push(`${upRes.rawHeaders[i]}: ${upRes.rawHeaders[i + 1]}`);
+    socket.write(`${lines.join("\r\n")}\r\n\r\n`);
+    upRes.pipe(socket);
+    audit(cfg, info, "allow", {
+      status: upRes.statusCode ?? 0,
+      reason: "upgrade_refused_by_upstream",
+    });
+  });
+  up.on("upgrade", (upRes, upSocket: Socket, upHead: Buffer) => {
+    settled = true;
+    session.trackUpstream(upSocket);
+    const lines = [`HTTP/1.1 ${upRes.statusCode} ${upRes.statusMessage ?? "Switching Protocols"}`];
+    for (let i = 0; i < upRes.rawHeaders.length; i += 2)
+      lines.push(`${upRes.rawHeaders[i]}: ${upRes.rawHeaders[i + 1]}`);
+    socket.write(`${lines.join("\r\n")}\r\n\r\n`);
+    if (upHead.length > 0) socket.write(upHead);
+    if (head.length > 0) upSocket.write(head);
+    let bytesIn = head.length;
+    let bytesOut = upHead.length;
+    socket.on("data", (c: Buffer) => {
+      bytesIn += c.length;
+    });
+    upSocket.on("data", (c: Buffer) => {
+      bytesOut += c.length;
+    });
+    const conn = session.conns.get(socket);
+    if (conn) {
+      conn.kind = "websocket";
+      conn.method = info.method;
+      conn.path = info.path;
+      if (info.route !== undefined) conn.route = info.route;
+    }
+    socket.pipe(upSocket);
+    upSocket.pipe(socket);
+    let closed = false;
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      socket.destroy();
+      upSocket.destroy();
+      audit(cfg, info, "websocket", { status: 101, bytesIn, bytesOut });
+    };
+    socket.on("close", close);
+    upSocket.on("close", close);
+    socket.on("error", close);
+    upSocket.on("error", close);
+  });
+  up.end();
+}
+
+/** Minimal ServerResponse stand-in for refusals on an upgrade socket. */
+function rawResponder(socket: Socket): ServerResponse {
+  let sent = false;
+  const headers: Record<string, string | number> = {};
+  const fake = {
+    get headersSent() {
+      return sent;
+    },
+    setHeader(k: string, v: string | number) {
+      headers[k] = v;
+    },
+    writeHead(status: number, h: Record<string, string | number>) {
+      sent = true;
+      const all = { ...headers, ...h, connection: "close" };
+      const lines = [`HTTP/1.1 ${status} ${status === 403 ? "Forbidden" : "Error"}`];
+      for (const [k, v] of Object.entries(all)) lines.push(`${k}: ${v}`);
+      socket.write(`${lines.join("\r\n")}\r\n\r\n`);
+      return fake;
+    },
+    end(body?: string) {
+      if (body === undefined) socket.end();
+      else socket.end(body);
+    },
+    destroy() {
+      socket.destroy();
+    },
+  };
+  return fake as unknown as ServerResponse;
+}

@@ -1,0 +1,225 @@
+import { randomBytes } from "node:crypto";
+import type { Agent as HttpAgent } from "node:http";
+import type { Agent as HttpsAgent } from "node:https";
+import type { Server, Socket } from "node:net";
+import {
+  createInjectionScanner,
+  createPlaceholderResolver,
+  createScanner,
+  type InjectionScanner,
+  type KnownSecret,
+  matchRoute,
+  normalizeHost,
+  OUTBOUND_DETECTORS,
+  type PlaceholderResolver,
+  type Route,
+  type Scanner,
+  validateRoutes,
+} from "@bottlekit/egress-dlp";
+import type { BottleCa } from "./ca.ts";
+import { EgressProxyError } from "./errors.ts";
+import type { CredentialSource, CredentialSpec, SessionSpec } from "./types.ts";
+
+/**
+ * One bottle session: its validated routes, placeholder resolver, scanners, live state (cutoff)
+ * and every socket it owns, so a cutoff can close them all at once.
+ */
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export interface ClientConn {
+  kind: "tunnel" | "intercept" | "http" | "websocket";
+  host: string;
+  port: number;
+  method: string;
+  path: string;
+  route?: number;
+  bytesIn: () => number;
+  bytesOut: () => number;
+}
+
+export interface SessionCredentials {
+  resolver: PlaceholderResolver;
+  /** Credential values by name: stays in this process, never logged. */
+  values: ReadonlyMap<string, string>;
+  /** Hosts each credential is bound to (spec hosts; routes' auth.token_ref bind implicitly). */
+  bindings: Readonly<Record<string, readonly string[]>>;
+  env: Record<string, string>;
+}
+
+function hostMatches(pattern: string, host: string): boolean {
+  if (pattern === host) return true;
+  return (
+    pattern.startsWith("*.") && host.endsWith(pattern.slice(1)) && host.length > pattern.length - 1
+  );
+}
+
+export function validateSessionRoutes(input: unknown, where = "routes"): Route[] {
+  const v = validateRoutes(input);
+  if (!v.value) {
+    throw new EgressProxyError(
+      "E_INVALID_INPUT",
+      v.errors.map((e) => `${where}${e.startsWith("[") ? "" : "."}${e}`).join("; "),
+      {
+        hint: "fix the routes (egress-dlp's route schema) and register again; nothing was changed",
+      },
+    );
+  }
+  return v.value;
+}
+
+/** Reads each credential from the controller's environment; fails closed on a missing one. */
+export function loadCredentials(
+  specs: readonly CredentialSpec[],
+  routes: readonly Route[],
+  source: CredentialSource,
+): SessionCredentials {
+  const all = [...specs];
+  specs.forEach((c, i) => {
+    if (!ENV_NAME.test(c.name)) {
+      throw new EgressProxyError(
+        "E_INVALID_INPUT",
+        `credentials[${i}].name: ${JSON.stringify(c.name)} is not an env var name`,
+        {
+          hint: "use letters, digits and _ (not starting with a digit)",
+        },
+      );
+    }
+    if (c.hostEnv !== undefined && !ENV_NAME.test(c.hostEnv)) {
+      throw new EgressProxyError(
+        "E_INVALID_INPUT",
+        `credentials[${i}].hostEnv: ${JSON.stringify(c.hostEnv)} is not an env var name`,
+      );
+    }
+    for (const [j, h] of (c.hosts ?? []).entries()) {
+      const bare = h.startsWith("*.") ? h.slice(2) : h;
+      if (normalizeHost(bare) !== bare) {
+        throw new EgressProxyError(
+          "E_INVALID_INPUT",
+          `credentials[${i}].hosts[${j}]: ${JSON.stringify(h)} is not a lower-case host name`,
+          {
+            hint: "use `api.example.com` or `*.example.com`",
+          },
+        );
+      }
+    }
+  });
+  for (const r of routes) {
+    const ref = r.auth?.token_ref;
+    if (ref && !all.some((c) => c.name === ref)) all.push({ name: ref });
+  }
+  const values = new Map<string, string>();
+  const credentials: Record<string, string> = {};
+  const bindings: Record<string, string[]> = {};
+  for (const c of all) {
+    const value = source(c);
+    if (value === undefined || value.length === 0) {
+      throw new EgressProxyError(
+        "E_CREDENTIAL_MISSING",
+        `credential ${c.name}: the controller's env var ${c.hostEnv ?? c.name} is not set`,
+        { hint: `set ${c.hostEnv ?? c.name} in the environment of the process running the proxy` },
+      );
+    }
+    values.set(c.name, value);
+    credentials[c.name] = value;
+    if (c.hosts && c.hosts.length > 0) bindings[c.name] = [...(bindings[c.name] ?? []), ...c.hosts];
+  }
+  const resolver = createPlaceholderResolver({ credentials, bindings });
+  const env = resolver.agentEnv(all.filter((c) => c.shaped).map((c) => c.name));
+  return { resolver, values, bindings, env };
+}
+
+export interface SessionInit {
+  spec: SessionSpec;
+  routes: Route[];
+  credentials: SessionCredentials;
+  ca: BottleCa;
+  agents: { http: HttpAgent; https: HttpsAgent };
+}
+
+export class Session {
+  readonly id = `s-${randomBytes(8).toString("hex")}`;
+  readonly bottle: string;
+  readonly agent: string | undefined;
+  readonly spec: SessionSpec;
+  readonly createdAt = new Date().toISOString();
+  routes: Route[];
+  readonly credentials: SessionCredentials;
+  readonly scanner: Scanner;
+  readonly injection: InjectionScanner;
+  readonly llmHosts: ReadonlySet<string>;
+  readonly ca: BottleCa;
+  readonly agents: { http: HttpAgent; https: HttpsAgent };
+  cutoff = false;
+  closed = false;
+  proxySocketPath = "";
+  tcp: { server: Server; port: number; token: string } | undefined;
+  unix: Server | undefined;
+  /** Client-side connections (tunnels, intercepted TLS, plain HTTP) with what they carry. */
+  readonly conns = new Map<Socket, ClientConn>();
+  /** Upstream sockets (tunnel targets, forwarded requests). */
+  readonly upstream = new Set<Socket>();
+
+  constructor(init: SessionInit) {
+    this.spec = init.spec;
+    this.bottle = init.spec.bottle;
+    this.agent = init.spec.agent;
+    this.routes = init.routes;
+    this.credentials = init.credentials;
+    this.ca = init.ca;
+    this.agents = init.agents;
+    this.llmHosts = new Set((init.spec.llmHosts ?? []).map((h) => h.toLowerCase()));
+    const known: KnownSecret[] = [...init.credentials.values].map(([name, value]) => ({
+      name: `credential:${name}`,
+      value,
+    }));
+    known.push(...init.credentials.resolver.canaries());
+    this.scanner = createScanner({ detectors: OUTBOUND_DETECTORS, knownSecrets: known });
+    this.injection = createInjectionScanner();
+  }
+
+  static newToken(): string {
+    return randomBytes(24).toString("base64url");
+  }
+
+  /** Routes for a host and port, whatever their L7 matches (index kept). */
+  hostRoutes(host: string, port: number): { route: Route; index: number }[] {
+    const out: { route: Route; index: number }[] = [];
+    this.routes.forEach((route, index) => {
+      const bare = { ...route, matches: undefined };
+      if (matchRoute([bare], { host, port, method: "GET", path: "/" }).ok)
+        out.push({ route, index });
+    });
+    return out;
+  }
+
+  /** True when some credential is bound to `host` (through `hosts`). */
+  hasCredentialFor(host: string): boolean {
+    for (const hosts of Object.values(this.credentials.bindings)) {
+      if (hosts.some((h) => hostMatches(h, host))) return true;
+    }
+    return false;
+  }
+
+  isLlmHost(host: string): boolean {
+    return this.llmHosts.has(host);
+  }
+
+  /** Tracks a client connection until it closes. */
+  trackConn(socket: Socket, conn: ClientConn): void {
+    this.conns.set(socket, conn);
+    socket.once("close", () => this.conns.delete(socket));
+  }
+
+  trackUpstream(socket: Socket): void {
+    if (this.upstream.has(socket)) return;
+    this.upstream.add(socket);
+    socket.once("close", () => this.upstream.delete(socket));
+  }
+
+  openTunnels(): number {
+    let n = 0;
+    for (const c of this.conns.values()) if (c.kind === "tunnel") n++;
+    return n;
+  }
+}
