@@ -290,11 +290,9 @@ export async function runCommand(a: ParsedArgs, io: CliIo): Promise<number> {
     audit.close();
   }
 
-  if (json) {
-    writeJson(io.stdout, { ...summary, audit: auditPath });
-    return summary.exitCode;
-  }
+  if (json) writeJson(io.stdout, { ...summary, audit: auditPath });
   if (summary.status === "final") {
+    if (json) return 0;
     if (stream) {
       if (streamed) io.stdout.write("\n");
     } else io.stdout.write(`${summary.answer ?? ""}\n`);
