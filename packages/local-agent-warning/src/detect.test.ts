@@ -156,11 +156,16 @@ describe("detectLocalAgentProviders", () => {
         i % 2 ? { model: `claude-cli/m${i}` } : { model: `openai/m${i}` },
       ),
     });
+    // The fastest of five runs: load from other processes only ever slows a run down.
     const time = (n: number): number => {
       const c = config(n);
-      const start = performance.now();
-      for (let r = 0; r < 5; r++) detectLocalAgentProviders(c);
-      return performance.now() - start;
+      let best = Number.POSITIVE_INFINITY;
+      for (let r = 0; r < 5; r++) {
+        const start = performance.now();
+        detectLocalAgentProviders(c);
+        best = Math.min(best, performance.now() - start);
+      }
+      return best;
     };
     time(2000);
     const small = time(4000);

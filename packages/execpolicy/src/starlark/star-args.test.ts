@@ -184,7 +184,8 @@ describe("*args, **kwargs and keyword-only parameters", () => {
 
 describe("bounds", () => {
   it("unpacking a list of 1.6 million items neither overflows the stack nor goes quadratic", () => {
-    const started = performance.now();
+    // No wall-clock bound here (a busy machine misses any): a quadratic unpack of 1.6 million
+    // items is ~10^12 steps and cannot finish within the test timeout, which is the bound.
     expect(
       run(
         [
@@ -198,7 +199,6 @@ describe("bounds", () => {
         ].join("\n"),
       ),
     ).toEqual(["1600000", "1600000"]);
-    expect(performance.now() - started).toBeLessThan(2000);
   });
 
   it("random text around * and ** gives a value or a located error, never a crash", () => {
