@@ -114,8 +114,12 @@ describe("budgets", () => {
       usage: { total: 200, modelCalls: 2 },
     });
     expect(sb.upstream.requests).toHaveLength(2);
-    expect((sb.upstream.requests[0]?.body as { max_tokens?: number }).max_tokens).toBe(150);
-    expect((sb.upstream.requests[1]?.body as { max_tokens?: number }).max_tokens).toBe(50);
+    expect((sb.upstream.requests[0]?.body as { max_tokens?: number } | undefined)?.max_tokens).toBe(
+      150,
+    );
+    expect((sb.upstream.requests[1]?.body as { max_tokens?: number } | undefined)?.max_tokens).toBe(
+      50,
+    );
   });
 
   it("ends with exit 1 and 'needs human review' when the steps run out", async () => {
