@@ -16,8 +16,10 @@ const NODE24 = "24.21.0";
 const commands = {
   async start(args) {
     pnpmInstall();
-    log("building");
-    build("@bottlekit/gateway...");
+    // Every package and bin, so that `bottle`, `agentcli`, `execpolicy` and `egress-dlp` work
+    // from the clone afterwards too (turbo caches: a second start builds nothing).
+    log("building every package");
+    build();
     const bin = join(root, "apps/gateway/bin/bottle-gateway.js");
     log(`bottle-gateway up ${args.join(" ")}`.trim());
     process.stderr.write(
