@@ -234,6 +234,16 @@ function registerOperatorCommands(
       const { runActions } = await import("./commands/actions.ts");
       setExit(await runActions(withGlobals(cmd), io));
     });
+
+  program
+    .command("dashboard")
+    .description("live table of every bottle's spend against its budgets; keys cut off and restore")
+    .option("--poll <ms>", "how often to read the store (default 500)")
+    .option("--store <url>", STORE_HELP)
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { runDashboard } = await import("./commands/dashboard.ts");
+      setExit(await runDashboard(withGlobals(cmd), io));
+    });
   // --- end of operator commands ---
 }
 

@@ -11,6 +11,8 @@ export interface MeteredCall {
   cacheRead?: number;
   costUsd?: number;
   usageMissing?: boolean;
+  /** The reservation's estimate (default input + output). */
+  estimate?: number;
 }
 
 /**
@@ -22,7 +24,7 @@ export async function meter(store: Store, call: MeteredCall) {
     bottle: call.bottle,
     agent: call.agent ?? "dev",
     provider: call.provider ?? "openai",
-    estimateTokens: call.input + call.output,
+    estimateTokens: call.estimate ?? call.input + call.output,
   });
   if (!reserved.ok) throw new Error(`reserve refused: ${reserved.reason}`);
   const usage: SettleUsage = {
