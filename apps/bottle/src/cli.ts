@@ -146,7 +146,7 @@ function registerOperatorCommands(
     .option("--scope <scope>", "only bottle, agent, global or ceiling budgets")
     .option("--key <key>", "only this bottle/agent name")
     .option("--provider <id>", "only this provider")
-    .option("--source <source>", "only budgets from settings, manifest or flag")
+    .option("--source <source>", "only budgets from settings, config, manifest, operator or flag")
     .option("--store <url>", STORE_HELP)
     .option("--json", "print one JSON document")
     .action(async (_opts: unknown, cmd: Command) => {
@@ -181,7 +181,10 @@ function registerOperatorCommands(
     .argument("<scope>", "bottle, agent, global or ceiling")
     .argument("<key>", "the bottle or agent name ('*' for global and ceiling)")
     .argument("[provider]", "only this provider")
-    .option("--source <source>", "remove budgets of this source instead (settings, manifest, flag)")
+    .option(
+      "--source <source>",
+      "remove budgets of this source instead of operator (settings, config, manifest, flag)",
+    )
     .option("--store <url>", STORE_HELP)
     .option("--json", "print one JSON document")
     .action(

@@ -1,4 +1,6 @@
-import { join } from "node:path";
+import { copyFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { openStore } from "@bottlekit/budget-store";
 import { createTempHome, type TempHome } from "@bottlekit/test-utils";
 import fc from "fast-check";
@@ -61,7 +63,7 @@ describe("bottle budget", () => {
     expect(rm.out).toContain("removed 1 budget");
     const again = await bottle(["budget", "rm", "bottle", "dev"], home.env);
     expect(again.code).toBe(1);
-    expect(again.err).toContain("no flag budget matched");
+    expect(again.err).toContain("no operator budget matched");
   });
 
   it("invalid budgets are usage errors naming the fix, and nothing is written", async () => {
@@ -85,6 +87,50 @@ describe("bottle budget", () => {
     const store = await openStore(`sqlite:${db()}`);
     expect(await store.listBudgets()).toEqual([]);
     await store.close();
+  });
+
+  it("on a database written by the previous release (schema v2): the migration keeps every row, the gateway's old flag budgets become config, operator budgets sit beside them", async () => {
+    const fixture = join(
+      dirname(fileURLToPath(import.meta.url)),
+      "..",
+      "..",
+      "test",
+      "fixtures",
+      "store-v2",
+      "bottlekit.db",
+    );
+    copyFileSync(fixture, db());
+    const list = await bottle(["budget", "list", "--json"], home.env);
+    expect(list.code).toBe(0);
+    const sources = JSON.parse(list.out).budgets.map(
+      (b: { scope: string; key: string; source: string }) => `${b.scope}/${b.key}/${b.source}`,
+    );
+    expect(sources.sort()).toEqual(["bottle/web/config", "global/*/settings"]);
+    const set = await bottle(["budget", "set", "bottle", "web", "openai=50k", "--json"], home.env);
+    expect(JSON.parse(set.out).budget).toMatchObject({ source: "operator", tokens: 50_000 });
+    const both = JSON.parse(
+      (await bottle(["budget", "list", "--key", "web", "--json"], home.env)).out,
+    );
+    expect(both.budgets.map((b: { source: string }) => b.source).sort()).toEqual([
+      "config",
+      "operator",
+    ]);
+    // The old ledger and audit trail read as before.
+    const usage = JSON.parse((await bottle(["usage", "--by", "bottle", "--json"], home.env)).out);
+    expect(
+      usage.groups.map((g: { bottle: string; tokens: number }) => [g.bottle, g.tokens]),
+    ).toEqual([
+      ["api", 55],
+      ["web", 1_120],
+    ]);
+    const actions = JSON.parse((await bottle(["actions", "--json"], home.env)).out);
+    expect(actions.actions).toMatchObject([{ bottle: "api", action: "cutoff", by: "ops" }]);
+    // rm removes only the operator's budget unless told otherwise.
+    expect((await bottle(["budget", "rm", "bottle", "web"], home.env)).code).toBe(0);
+    const left = JSON.parse(
+      (await bottle(["budget", "list", "--key", "web", "--json"], home.env)).out,
+    );
+    expect(left.budgets.map((b: { source: string }) => b.source)).toEqual(["config"]);
   });
 
   it("a usd-only budget is accepted", async () => {

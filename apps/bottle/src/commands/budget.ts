@@ -17,11 +17,10 @@ export const SCOPES: readonly BudgetScope[] = ["bottle", "agent", "global", "cei
 export const POLICIES: readonly CutoffPolicy[] = ["cutoff", "freeze", "kill"];
 
 /**
- * The source operator budgets are stored under. The store's sources today are
- * settings | manifest | flag; until it has a separate "operator" source, operator budgets share
- * "flag" with a run's `--budget` (see the README's "Budgets" section).
+ * The source operator budgets are stored under: kept until an operator removes them, ranked
+ * below a run's `--budget` (flag) and above manifests, the gateway config and settings.
  */
-export const OPERATOR_SOURCE: BudgetSource = "flag";
+export const OPERATOR_SOURCE: BudgetSource = "operator";
 
 export interface BudgetSetFlags extends StoreFlags {
   usd?: string;
@@ -180,7 +179,13 @@ function budgetJson(b: Budget): Record<string, unknown> {
   };
 }
 
-const SOURCES: readonly BudgetSource[] = ["settings", "manifest", "flag"];
+export const SOURCES: readonly BudgetSource[] = [
+  "settings",
+  "config",
+  "manifest",
+  "operator",
+  "flag",
+];
 
 /** `bottle budget list`. */
 export async function runBudgetList(flags: BudgetListFlags, io: CliIo): Promise<number> {
