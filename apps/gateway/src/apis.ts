@@ -20,12 +20,31 @@ export interface RequestFacts {
   stream: boolean;
   /** The client's own output cap, if it set one. */
   maxTokens: number | undefined;
+  /** The body key that holds the client's cap (`max_tokens`, `max_completion_tokens`, …). */
+  capKey: OutputCapKey | undefined;
   /** OpenAI chat: the client itself asked for `stream_options.include_usage`. */
   clientWantsUsage: boolean;
 }
 
-function num(v: unknown): number | undefined {
-  return typeof v === "number" && Number.isFinite(v) && v >= 0 ? Math.floor(v) : undefined;
+/** Body keys that cap a call's output, per wire API. */
+export type OutputCapKey = "max_tokens" | "max_completion_tokens" | "max_output_tokens";
+
+/**
+ * Largest output cap the gateway accepts (10 million tokens: far above any model's real limit,
+ * far below where token arithmetic loses integer precision). A larger or non-integer value is
+ * the client's mistake and gets a 400 naming the key, never a store error.
+ */
+export const MAX_OUTPUT_CAP = 10_000_000;
+
+/** A cap value: absent/null → undefined; a valid integer → the number; else an error message. */
+function cap(b: Record<string, unknown>, key: OutputCapKey): number | undefined | string {
+  const v = b[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > MAX_OUTPUT_CAP) {
+    const shown = typeof v === "number" ? String(v) : JSON.stringify(v);
+    return `${key}: must be an integer from 1 to ${MAX_OUTPUT_CAP} (got ${shown})`;
+  }
+  return v;
 }
 
 /** Reads the facts from a parsed body; returns an error message naming the key path when invalid. */
@@ -38,23 +57,44 @@ export function readFacts(api: ClientApi, body: unknown): RequestFacts | string 
   if (typeof model !== "string" || model.length === 0) {
     return 'model: required, a non-empty string such as "openai/gpt-4o-mini"';
   }
-  const stream = b["stream"] === true;
+  const st = b["stream"];
+  if (st !== undefined && st !== null && typeof st !== "boolean") {
+    return `stream: must be true or false (got ${JSON.stringify(st)})`;
+  }
+  const stream = st === true;
   let maxTokens: number | undefined;
+  let capKey: OutputCapKey | undefined;
   let clientWantsUsage = false;
   if (api === "openai-chat") {
-    maxTokens = num(b["max_completion_tokens"]) ?? num(b["max_tokens"]);
+    const mct = cap(b, "max_completion_tokens");
+    if (typeof mct === "string") return mct;
+    const mt = cap(b, "max_tokens");
+    if (typeof mt === "string") return mt;
+    if (mct !== undefined) {
+      maxTokens = mct;
+      capKey = "max_completion_tokens";
+    } else if (mt !== undefined) {
+      maxTokens = mt;
+      capKey = "max_tokens";
+    }
     const so = b["stream_options"];
     clientWantsUsage =
       typeof so === "object" &&
       so !== null &&
       (so as Record<string, unknown>)["include_usage"] === true;
   } else if (api === "openai-responses") {
-    maxTokens = num(b["max_output_tokens"]);
+    const mot = cap(b, "max_output_tokens");
+    if (typeof mot === "string") return mot;
+    maxTokens = mot;
+    if (mot !== undefined) capKey = "max_output_tokens";
   } else {
-    maxTokens = num(b["max_tokens"]);
-    if (maxTokens === undefined) return "max_tokens: required by the Anthropic messages API";
+    const mt = cap(b, "max_tokens");
+    if (typeof mt === "string") return mt;
+    if (mt === undefined) return "max_tokens: required by the Anthropic messages API";
+    maxTokens = mt;
+    capKey = "max_tokens";
   }
-  return { model, stream, maxTokens, clientWantsUsage };
+  return { model, stream, maxTokens, capKey, clientWantsUsage };
 }
 
 /** Error `type` values the gateway itself emits (upstream errors pass through unchanged). */

@@ -1,9 +1,9 @@
-import { Command, CommanderError, Option } from "commander";
+import { EXIT, renderCliError } from "@bottlekit/diagnostics";
+import { Command, Option } from "commander";
 import pkg from "../package.json" with { type: "json" };
-import { isGatewayError } from "./errors.ts";
 
-/** Exit codes, documented in `--help`. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, policy: 3, interrupted: 130 } as const;
+/** Exit codes, documented in `--help` (the table every bottlekit CLI shares). */
+export { EXIT };
 
 export interface CliIo {
   stdout: NodeJS.WritableStream;
@@ -140,23 +140,13 @@ export async function run(argv: readonly string[], io: CliIo = defaultIo()): Pro
   }
 }
 
+/**
+ * Every error ends here: a coded error from any library (the gateway's, egress-dlp's,
+ * budget-store's, provider-registry's…) is one line with its hint and its exit code; only an
+ * unexpected error prints a stack.
+ */
 function renderError(error: unknown, io: CliIo): number {
-  if (error instanceof CommanderError) {
-    if (error.code === "commander.helpDisplayed" || error.code === "commander.version") {
-      return EXIT.ok;
-    }
-    io.stderr.write(`Run 'bottle-gateway --help' to see the commands and options.\n`);
-    return EXIT.usage;
-  }
-  if (isGatewayError(error)) {
-    io.stderr.write(`bottle-gateway: ${error.message}\n`);
-    if (error.hint) io.stderr.write(`hint: ${error.hint}\n`);
-    return exitCodeOf(error.code);
-  }
-  const stack = error instanceof Error ? (error.stack ?? error.message) : String(error);
-  io.stderr.write(`bottle-gateway: unexpected error\n${stack}\n`);
-  io.stderr.write("This is a bug in bottlekit; please report it with the output above.\n");
-  return EXIT.failure;
+  return renderCliError(error, { program: "bottle-gateway", stderr: io.stderr, exitCodeOf });
 }
 
 /** Maps an error code to the process exit code. */

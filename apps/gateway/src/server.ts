@@ -10,11 +10,13 @@ import {
   errorEvent,
   errorJson,
   type GatewayErrorType,
+  type OutputCapKey,
   readFacts,
 } from "./apis.ts";
 import type { DlpFinding, GatewayDlp } from "./dlp-types.ts";
 import type { CallerIdentity, IdentityResolver } from "./identity.ts";
 import { GatewayMetrics } from "./metrics.ts";
+import { adviceHeaders, budgetRetryAdvice, forwardUpstreamHeaders } from "./retry-hints.ts";
 import type { Router, UpstreamTarget } from "./router.ts";
 import { UsageStripper } from "./sse.ts";
 import { responseText, TextExtractor } from "./text.ts";
@@ -67,6 +69,12 @@ export interface GatewayOptions {
   maxBodyBytes?: number;
   /** Output cap assumed when neither the client nor the catalog gives one. Default 4096. */
   defaultMaxTokens?: number;
+  /**
+   * Smallest output cap the gateway clamps a call down to when the budget cannot hold the
+   * client's cap (default 256): with less room than this left after the input estimate, the call
+   * is refused instead of being sent with a cap too small to be useful.
+   */
+  minClampTokens?: number;
   /** Connections per upstream origin. Default 128. */
   connectionsPerOrigin?: number;
   log?: (event: GatewayLogEvent) => void;
@@ -97,6 +105,13 @@ const FORWARDED_HEADERS = [
 
 const JSON_HEADERS = { "content-type": "application/json" } as const;
 const NO_FINDINGS: DlpFinding[] = [];
+
+/** The key that carries an output cap the client did not set (OpenAI's reasoning models refuse `max_tokens`). */
+function defaultCapKey(api: ClientApi, provider: string): OutputCapKey {
+  if (api === "openai-responses") return "max_output_tokens";
+  if (api === "openai-chat" && provider === "openai") return "max_completion_tokens";
+  return "max_tokens";
+}
 
 let requestCounter = 0;
 const REQUEST_ID_PREFIX = `gw-${process.pid.toString(36)}-${Date.now().toString(36)}-`;
@@ -170,6 +185,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   const bodyTimeout = options.streamIdleTimeoutMs ?? 120_000;
   const maxBody = options.maxBodyBytes ?? 16 * 1024 * 1024;
   const defaultMaxTokens = options.defaultMaxTokens ?? 4096;
+  const minClampTokens = Math.max(1, options.minClampTokens ?? 256);
   const connections = options.connectionsPerOrigin ?? 128;
   const pools = new Map<string, Pool>();
   let inFlight = 0;
@@ -199,9 +215,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     type: GatewayErrorType,
     message: string,
     extra?: Record<string, unknown>,
+    headers?: Record<string, string>,
   ): void {
     if (res.headersSent) return;
     const body = errorJson(api, type, message, extra);
+    // A client mistake or a policy refusal does not change on retry: the SDKs must not retry.
+    if (status < 500 && status !== 408 && status !== 409 && status !== 429)
+      res.setHeader("x-should-retry", "false");
+    if (headers !== undefined) for (const k in headers) res.setHeader(k, headers[k] as string);
     res.writeHead(status, {
       "content-type": "application/json",
       "content-length": Buffer.byteLength(body),
@@ -335,6 +356,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     const requestId = nextRequestId();
     let provider = "";
     res.setHeader("x-request-id", requestId);
+    res.setHeader("x-bottlekit-request-id", requestId);
     // A client that goes away at any point aborts the upstream request (or stops it being sent).
     // undici takes an EventEmitter as the signal ("abort" event): cheaper per call than an
     // AbortController, whose signal and EventTarget listener cost ~10 µs on every request.
@@ -475,21 +497,73 @@ export function createGateway(options: GatewayOptions): Gateway {
     } else {
       out = redacted ? text : raw;
     }
-    const outBytes = typeof out === "string" ? Buffer.byteLength(out) : out.length;
+    let outBytes = typeof out === "string" ? Buffer.byteLength(out) : out.length;
 
     // 7. reserve: input estimate (bytes / 4, rounded up) plus the output cap
-    const cap = facts.maxTokens ?? target.maxOutput ?? defaultMaxTokens;
-    const estimate = Math.ceil(outBytes / 4) + cap;
-    let reservation: ReserveResult;
-    try {
-      reservation = await options.store.reserve({
+    const requestedCap = facts.maxTokens ?? target.maxOutput ?? defaultMaxTokens;
+    let cap = requestedCap;
+    let estimate = Math.ceil(outBytes / 4) + cap;
+    const reserve = (tokens: number): Promise<ReserveResult> =>
+      options.store.reserve({
         bottle: identity.bottle,
         parents: identity.parents,
         agent: identity.agent,
         provider: target.provider,
-        estimateTokens: estimate,
+        estimateTokens: tokens,
         requestId,
       });
+    let reservation: ReserveResult;
+    let clamped = false;
+    try {
+      reservation = await reserve(estimate);
+      // The budget cannot hold the client's output cap: lower the cap in the forwarded request to
+      // what the budget still allows (re-serializing the body), rather than refusing. Refused only
+      // when the input estimate alone leaves less than `minClampTokens` of room. A retry covers a
+      // concurrent call taking the room between the two reserves.
+      for (
+        let attempt = 0;
+        attempt < 3 && !reservation.ok && reservation.reason === "insufficient";
+        attempt++
+      ) {
+        const b = body as Record<string, unknown>;
+        const key = facts.capKey ?? defaultCapKey(api, target.provider);
+        // The body's size depends on the cap's digits: settle the cap so that the new body's
+        // estimate plus the cap is exactly the room left (a few passes; digits only change
+        // by one), then trim whatever a last oscillation still overshoots.
+        let room = reservation.remaining - Math.ceil(outBytes / 4);
+        if (room < minClampTokens || room >= cap) break;
+        b["model"] = target.model;
+        let next = "";
+        let nextBytes = 0;
+        for (let pass = 0; pass < 4; pass++) {
+          b[key] = room;
+          next = JSON.stringify(b);
+          nextBytes = Buffer.byteLength(next);
+          const fit = reservation.remaining - Math.ceil(nextBytes / 4);
+          if (fit === room) break;
+          room = fit;
+        }
+        if (b[key] !== room) {
+          b[key] = room;
+          next = JSON.stringify(b);
+          nextBytes = Buffer.byteLength(next);
+        }
+        const over = Math.ceil(nextBytes / 4) + room - reservation.remaining;
+        if (over > 0) {
+          // A smaller cap has no more digits: this pass cannot overshoot again.
+          room -= over;
+          b[key] = room;
+          next = JSON.stringify(b);
+          nextBytes = Buffer.byteLength(next);
+        }
+        if (room < minClampTokens || Math.ceil(nextBytes / 4) + room > reservation.remaining) break;
+        cap = room;
+        out = next;
+        outBytes = nextBytes;
+        estimate = Math.ceil(outBytes / 4) + cap;
+        clamped = true;
+        reservation = await reserve(estimate);
+      }
     } catch (error) {
       log({ level: "error", event: "reserve.failed", requestId, error: String(error) });
       return sendError(
@@ -502,12 +576,20 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
     if (!reservation.ok) {
       metrics.budgetRefusals.inc([identity.bottle, target.provider, reservation.reason]);
+      const inputEstimate = Math.ceil(outBytes / 4);
+      const advice = await budgetRetryAdvice(options.store, identity, target.provider, reservation);
+      const resets =
+        advice.retryAfterS === undefined
+          ? ""
+          : ` (the budget's window resets in ${advice.retryAfterS} s)`;
       const why =
         reservation.reason === "cut-off"
-          ? `bottle "${identity.bottle}" is cut off after a budget crossing, until an operator restores it`
+          ? advice.retryAfterS === undefined
+            ? `bottle "${identity.bottle}" is cut off after a budget crossing, until an operator restores it`
+            : `bottle "${identity.bottle}" is cut off after a budget crossing${resets}`
           : reservation.reason === "exhausted"
-            ? `the ${reservation.scope.scope} budget "${reservation.scope.key}" for ${reservation.scope.provider} is spent`
-            : `the ${reservation.scope.scope} budget "${reservation.scope.key}" for ${reservation.scope.provider} has ${reservation.remaining} tokens left, less than this call may use (${estimate}: input estimate plus max tokens ${cap}); lower max tokens or raise the budget`;
+            ? `the ${reservation.scope.scope} budget "${reservation.scope.key}" for ${reservation.scope.provider} is spent${resets}`
+            : `the ${reservation.scope.scope} budget "${reservation.scope.key}" for ${reservation.scope.provider} has ${reservation.remaining} tokens left, not enough for this call's input (estimated ${inputEstimate} tokens) plus the smallest output cap the gateway clamps to (${minClampTokens}); shorten the conversation or raise the budget${resets}`;
       log({
         level: "warn",
         event: "budget.refused",
@@ -518,10 +600,31 @@ export function createGateway(options: GatewayOptions): Gateway {
         reason: reservation.reason,
         remaining: reservation.remaining,
       });
-      return sendError(res, api, 429, "budget_exceeded", why, {
-        reason: reservation.reason,
-        scope: reservation.scope,
-        remaining: reservation.remaining,
+      return sendError(
+        res,
+        api,
+        429,
+        "budget_exceeded",
+        why,
+        {
+          reason: reservation.reason,
+          scope: reservation.scope,
+          remaining: reservation.remaining,
+        },
+        adviceHeaders(advice),
+      );
+    }
+    if (clamped) {
+      res.setHeader("x-bottlekit-max-tokens-clamped", String(cap));
+      res.setHeader("x-bottlekit-max-tokens-requested", String(requestedCap));
+      log({
+        level: "info",
+        event: "budget.clamped",
+        requestId,
+        bottle: identity.bottle,
+        provider: target.provider,
+        requested: requestedCap,
+        clamped: cap,
       });
     }
     const reservationId = reservation.id;
@@ -532,6 +635,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       "content-length": String(outBytes),
       "x-request-id": requestId,
     };
+    const upstreamBody = out;
     const rh = req.headers;
     for (const h of FORWARDED_HEADERS) {
       const v = rh[h];
@@ -557,7 +661,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         path: target.path,
         method: "POST",
         headers,
-        body: out,
+        body: upstreamBody,
         signal: abortUpstream,
       });
     } catch (error) {
@@ -580,6 +684,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     metrics.upstreamLatency.observe([target.provider], (performance.now() - tUp) / 1000);
 
     const status = upstream.statusCode;
+    forwardUpstreamHeaders(upstream.headers, res);
     const ctype = upstream.headers["content-type"];
     const contentType = typeof ctype === "string" ? ctype : "application/json";
 
@@ -719,13 +824,8 @@ export function createGateway(options: GatewayOptions): Gateway {
           ),
         );
       }
-      await settle(
-        reservationId,
-        identity,
-        target,
-        { ...tap.end(), usageMissing: true },
-        requestId,
-      );
+      // Usage read from a terminal event before the block is final; otherwise charged in full.
+      await settle(reservationId, identity, target, tap.end(), requestId);
       return;
     }
     if (!clientGone && failure === undefined) {
@@ -749,10 +849,19 @@ export function createGateway(options: GatewayOptions): Gateway {
       const rest = stripper.end();
       if (rest.length > 0) res.write(rest);
     }
+    // Usage read from the terminal event is final: a client that closes right after it (openai
+    // 7.x stops reading at `[DONE]`, Codex at `response.completed`) or an upstream that then drops
+    // its connection does not make it a missing-usage call. `usageMissing` stays true, and the
+    // reservation is charged, only when no final usage report arrived.
     const usage = tap.end();
     if (clientGone) {
-      log({ level: "info", event: "client.disconnected", requestId, phase: "stream" });
-      await settle(reservationId, identity, target, { ...usage, usageMissing: true }, requestId);
+      log({
+        level: "info",
+        event: "client.disconnected",
+        requestId,
+        phase: usage.usageMissing ? "stream" : "after-usage",
+      });
+      await settle(reservationId, identity, target, usage, requestId);
       return;
     }
     if (failure === undefined && extractor.complete && usage.usageMissing) {
@@ -785,7 +894,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         kind: c.kind,
       });
       res.end(errorEvent(api, c.type, `${c.message} (provider ${target.provider})`));
-      await settle(reservationId, identity, target, { ...usage, usageMissing: true }, requestId);
+      await settle(reservationId, identity, target, usage, requestId);
       return;
     }
     res.end();

@@ -4,7 +4,7 @@ import { Worker } from "node:worker_threads";
 import type { OpenStoreOptions, Store } from "@bottlekit/budget-store";
 import { GatewayError } from "./errors.ts";
 
-type StoreMethod = Exclude<keyof Store, "backend" | "close">;
+type StoreMethod = Exclude<keyof Store, "backend" | "owner" | "close">;
 
 interface Pending {
   resolve: (v: unknown) => void;
@@ -60,18 +60,21 @@ export async function openStoreInWorker(
     for (const p of pending.values()) p.reject(dead);
     pending.clear();
   };
-  const backend = await new Promise<string>((resolve, reject) => {
-    const onMessage = (m: {
-      ready?: boolean;
-      backend?: string;
-      error?: { name: string; message: string; code?: string; hint?: string };
-    }) => {
-      if (m.ready === true) resolve(m.backend ?? "sqlite");
-      else if (m.ready === false && m.error) reject(rebuild(m.error));
-    };
-    worker.once("message", onMessage);
-    worker.once("error", reject);
-  });
+  const { backend, owner } = await new Promise<{ backend: string; owner: string }>(
+    (resolve, reject) => {
+      const onMessage = (m: {
+        ready?: boolean;
+        backend?: string;
+        owner?: string;
+        error?: { name: string; message: string; code?: string; hint?: string };
+      }) => {
+        if (m.ready === true) resolve({ backend: m.backend ?? "sqlite", owner: m.owner ?? "" });
+        else if (m.ready === false && m.error) reject(rebuild(m.error));
+      };
+      worker.once("message", onMessage);
+      worker.once("error", reject);
+    },
+  );
   worker.on(
     "message",
     (m: {
@@ -124,12 +127,15 @@ export async function openStoreInWorker(
     "verifyGatewayKey",
     "listGatewayKeys",
     "revokeGatewayKey",
+    "renewLease",
+    "listOwners",
+    "reclaim",
   ] as const satisfies readonly StoreMethod[];
   // Compile-time check that every Store method is forwarded.
   const complete: Exclude<StoreMethod, (typeof methods)[number]> extends never ? true : false =
     true;
   void complete;
-  const proxy: Record<string, unknown> = { backend };
+  const proxy: Record<string, unknown> = { backend, owner };
   for (const m of methods) proxy[m] = (...args: unknown[]) => call(m, args);
   proxy["close"] = async () => {
     if (dead === undefined) {

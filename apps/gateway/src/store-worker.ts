@@ -34,7 +34,7 @@ const data = workerData as { url: string; options: OpenStoreOptions };
 let store: Store;
 try {
   store = await openStore(data.url, data.options);
-  port.postMessage({ ready: true, backend: store.backend });
+  port.postMessage({ ready: true, backend: store.backend, owner: store.owner });
 } catch (error) {
   port.postMessage({ ready: false, error: serialize(error) });
   process.exit(1);

@@ -40,10 +40,22 @@ export interface FakeReply {
   toolCalls?: FakeToolCall[];
   /** Usage reported by the upstream. Defaults: input = ceil(request bytes / 4), output = pieces. */
   usage?: Partial<FakeUsage>;
+  /**
+   * Usage computed from the request (parsed body, raw body bytes), e.g. an output equal to the
+   * request's `max_tokens`; fields it returns override `usage`.
+   */
+  usageFrom?: (body: unknown, rawBytes: number) => Partial<FakeUsage>;
   /** Delay between streamed frames, to exercise backpressure and disconnects. */
   frameDelayMs?: number;
   /** For OpenAI chat streams: never send the usage chunk, even when asked. */
   omitUsage?: boolean;
+  /**
+   * Streams: keep the body open this long after the last frame before ending it (real upstreams
+   * end a few milliseconds after the terminal event; clients may close in between).
+   */
+  endDelayMs?: number;
+  /** Extra response headers (rate-limit and retry hints, request ids), on success and on faults. */
+  headers?: Record<string, string>;
   fault?: FakeFault;
 }
 
@@ -134,12 +146,13 @@ function resolveReply(
   }));
   const outputDefault =
     pieces.length + toolCalls.reduce((n, t) => n + Math.ceil(t.arguments.length / 4), 0);
+  const given = { ...reply.usage, ...reply.usageFrom?.(body, rawLength) };
   const usage: FakeUsage = {
-    input: reply.usage?.input ?? Math.max(1, Math.ceil(rawLength / 4)),
-    output: reply.usage?.output ?? Math.max(1, outputDefault),
-    cacheRead: reply.usage?.cacheRead ?? 0,
-    cacheWrite: reply.usage?.cacheWrite ?? 0,
-    reasoning: reply.usage?.reasoning ?? 0,
+    input: given.input ?? Math.max(1, Math.ceil(rawLength / 4)),
+    output: given.output ?? Math.max(1, outputDefault),
+    cacheRead: given.cacheRead ?? 0,
+    cacheWrite: given.cacheWrite ?? 0,
+    reasoning: given.reasoning ?? 0,
   };
   const model =
     typeof body === "object" &&
@@ -181,8 +194,14 @@ function errorBody(api: RecordedRequest["api"], status: number, message: string)
   return openaiErrorBody(message, type, code);
 }
 
-function sendJson(res: ServerResponse, status: number, body: string): void {
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: string,
+  headers: Record<string, string> = {},
+): void {
   res.writeHead(status, {
+    ...headers,
     "content-type": "application/json",
     "content-length": Buffer.byteLength(body),
   });
@@ -296,6 +315,7 @@ export async function createFakeUpstream(options: FakeUpstreamOptions = {}): Pro
         res,
         fault.status,
         errorBody(api, fault.status, fault.message ?? `upstream failure ${fault.status}`),
+        reply.headers,
       );
       return;
     }
@@ -310,7 +330,7 @@ export async function createFakeUpstream(options: FakeUpstreamOptions = {}): Pro
           : api === "openai-responses"
             ? openaiResponsesJson(resolved)
             : anthropicJson(resolved);
-      sendJson(res, 200, JSON.stringify(json));
+      sendJson(res, 200, JSON.stringify(json), reply.headers);
       return;
     }
 
@@ -323,6 +343,7 @@ export async function createFakeUpstream(options: FakeUpstreamOptions = {}): Pro
           : anthropicFrames(resolved);
     if (wantUsage) rec.usage = resolved.usage;
     res.writeHead(200, {
+      ...reply.headers,
       "content-type": "text/event-stream; charset=utf-8",
       "cache-control": "no-cache",
       connection: "keep-alive",
@@ -338,7 +359,9 @@ export async function createFakeUpstream(options: FakeUpstreamOptions = {}): Pro
         else res.write("", () => setImmediate(() => res.socket?.destroy()));
         return;
       }
-      res.end();
+      const endDelay = reply.endDelayMs ?? 0;
+      if (endDelay > 0) setTimeout(() => res.end(), endDelay);
+      else res.end();
     };
     const pump = (): void => {
       if (res.destroyed) return;

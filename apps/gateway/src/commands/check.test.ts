@@ -84,3 +84,24 @@ describe("documented configs", () => {
     expect(doc.warnings.filter((w) => w.includes("no route covers"))).toEqual([]);
   });
 });
+
+describe("check: credentials too short to protect", () => {
+  it("is an error from 8 characters on (up refuses them), never echoing the value", async () => {
+    env["OPENAI_API_KEY"] = "sk-abc123xyz";
+    const file = await home.write("gw.yml", "model_providers:\n  - model: openai/*\n");
+    const c = capture();
+    expect(await run(["check", "--config", file], c.io)).toBe(2);
+    expect(c.err()).toContain("OPENAI_API_KEY has 11 letters and digits");
+    expect(c.err()).not.toContain("sk-abc123xyz");
+  });
+
+  it("up refuses such a key with one line and a hint, not a stack", async () => {
+    env["OPENAI_API_KEY"] = "sk-abc123xyz";
+    const c = capture();
+    expect(await run(["up", "--listen", "127.0.0.1:0"], c.io)).toBe(2);
+    expect(c.err()).toContain("fewer than 12 letters and digits");
+    expect(c.err()).toContain("hint:");
+    expect(c.err()).not.toMatch(/unexpected error|\n\s+at /);
+    expect(c.err()).not.toContain("sk-abc123xyz");
+  });
+});

@@ -4,6 +4,46 @@ import { type CliIo, EXIT } from "../cli.ts";
 import { resolveConfig } from "../compose.ts";
 import { type RouteRow, routingTable } from "../table.ts";
 
+/** Letters and digits: what the known-secret scanner matches a credential by. */
+function scannableChars(value: string): number {
+  let n = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i) | 0x20;
+    if ((c >= 0x61 && c <= 0x7a) || (value.charCodeAt(i) >= 0x30 && value.charCodeAt(i) <= 0x39)) n++;
+  }
+  return n;
+}
+
+/**
+ * Credentials the known-secret scanner cannot protect: it needs 12 letters and digits to tell a
+ * key from ordinary text. From 8 characters on the gateway refuses to start with such a key (an
+ * error here); a shorter value is not scanned at all (a warning). Names only, never values.
+ */
+export function shortCredentialProblems(
+  rows: readonly RouteRow[],
+  env: NodeJS.ProcessEnv,
+): { errors: string[]; warnings: string[] } {
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  const seen = new Set<string>();
+  for (const r of rows) {
+    if (!r.credential.startsWith("env:")) continue;
+    const name = r.credential.slice(4);
+    if (seen.has(name)) continue;
+    seen.add(name);
+    const value = env[name] ?? "";
+    const chars = scannableChars(value);
+    if (chars >= 12) continue;
+    const why = `${name} has ${chars} letters and digits; the known-secret scanner needs at least 12 to tell a key from ordinary text`;
+    if (value.length >= 8) {
+      errors.push(`${why}, so \`up\` refuses to start. Set ${name} to the provider's real key`);
+    } else {
+      warnings.push(`${why}: it is not protected from leaking. Set ${name} to the provider's real key`);
+    }
+  }
+  return { errors, warnings };
+}
+
 /**
  * With a `routes` list, a provider whose upstream no route covers gets 403 on every call. Say so
  * at `check` time, naming the host and the route to add.
@@ -62,6 +102,19 @@ export async function check(opts: { config?: string; json?: boolean }, io: CliIo
   const rows = routingTable(registry, io.env);
   const cfg = v.value;
   v.warnings.push(...uncoveredProviderWarnings(cfg.routes, rows));
+  const short = shortCredentialProblems(rows, io.env);
+  v.warnings.push(...short.warnings);
+  if (short.errors.length > 0) {
+    if (opts.json)
+      io.stdout.write(
+        `${JSON.stringify({ valid: false, errors: short.errors, warnings: v.warnings })}\n`,
+      );
+    for (const e of short.errors) io.stderr.write(`error: ${e}\n`);
+    io.stderr.write(
+      `${short.errors.length} error(s); the gateway would refuse to start with this environment.\n`,
+    );
+    return EXIT.usage;
+  }
   if (opts.json) {
     io.stdout.write(
       `${JSON.stringify({
