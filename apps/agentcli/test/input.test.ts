@@ -180,11 +180,10 @@ describe("tools.json", () => {
     expect(toolResult(body, "a1")).toEqual({ got: { n: 1 }, token: "tok", other: "" });
     expect(toolResult(body, "b1")).toEqual({ got: { n: 2 }, token: "", other: "" });
     expect(toolResult(body, "u1")).toMatchObject({ error: { code: "UNKNOWN_TOOL" } });
-    const tools = (
-      sb.upstream.requests[0]?.body as {
-        tools: { function: { name: string; parameters: unknown } }[];
-      }
-    ).tools;
+    const first = sb.upstream.requests[0]?.body as
+      | { tools: { function: { name: string; parameters: unknown } }[] }
+      | undefined;
+    const tools = first?.tools ?? [];
     expect(tools.find((t) => t.function.name === "tool_a")?.function.parameters).toEqual({
       type: "object",
       properties: { n: { type: "number" } },
