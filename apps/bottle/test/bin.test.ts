@@ -47,4 +47,21 @@ describe("bottle bin", () => {
     );
     expect(bad.err).toContain("200 manifest(s) checked");
   });
+
+  it("ends quietly when its reader goes away (`| head -c 100`), with no EPIPE stack", async () => {
+    const home = join(root, "pipe-home");
+    writeManifestTree(home, 1600); // ~160 KB of JSON: more than a pipe holds
+    const out = await new Promise<{ err: string }>((resolve) => {
+      execFile(
+        "sh",
+        [
+          "-c",
+          `"${process.execPath}" "${bin}" validate --json --home "${home}" --cwd "${root}" | head -c 100 >/dev/null`,
+        ],
+        { env: { PATH: process.env["PATH"] ?? "", NO_COLOR: "1" } },
+        (_error, _stdout, stderr) => resolve({ err: stderr }),
+      );
+    });
+    expect(out.err).not.toMatch(/EPIPE|unexpected error|\n\s+at /);
+  });
 });

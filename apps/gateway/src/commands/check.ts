@@ -9,7 +9,8 @@ function scannableChars(value: string): number {
   let n = 0;
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i) | 0x20;
-    if ((c >= 0x61 && c <= 0x7a) || (value.charCodeAt(i) >= 0x30 && value.charCodeAt(i) <= 0x39)) n++;
+    if ((c >= 0x61 && c <= 0x7a) || (value.charCodeAt(i) >= 0x30 && value.charCodeAt(i) <= 0x39))
+      n++;
   }
   return n;
 }
@@ -38,7 +39,9 @@ export function shortCredentialProblems(
     if (value.length >= 8) {
       errors.push(`${why}, so \`up\` refuses to start. Set ${name} to the provider's real key`);
     } else {
-      warnings.push(`${why}: it is not protected from leaking. Set ${name} to the provider's real key`);
+      warnings.push(
+        `${why}: it is not protected from leaking. Set ${name} to the provider's real key`,
+      );
     }
   }
   return { errors, warnings };
