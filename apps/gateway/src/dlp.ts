@@ -176,20 +176,12 @@ export function createGatewayDlp(
       if (policy.onMatch === "block" || headerFindings.some((f) => f.severity === "block")) {
         return { action: "block", body, findings };
       }
-      // redact: replace block-severity ranges right to left, then re-scan.
-      const blockers = bodyFindings.filter((f) => f.severity === "block");
-      if (blockers.some((f) => f.detector === "budget")) return { action: "block", body, findings };
-      const ranges = blockers
-        .map((f) => [f.start, f.end, f.rule] as const)
-        .sort((a, b) => b[0] - a[0]);
-      let red = body;
-      let lastStart = Number.POSITIVE_INFINITY;
-      for (const [start, end, rule] of ranges) {
-        const e = Math.min(end, lastStart);
-        if (start >= e) continue;
-        red = `${red.slice(0, start)}[REDACTED:${rule.replace(/[^A-Za-z0-9_.-]/g, "_")}]${red.slice(e)}`;
-        lastStart = start;
+      // redact: in the decoded JSON string values (keys too), re-encoded, then re-scanned.
+      if (bodyFindings.some((f) => f.severity === "block" && f.detector === "budget")) {
+        return { action: "block", body, findings };
       }
+      const red = redactJsonBody(body, scanner);
+      if (red === undefined) return { action: "block", body, findings };
       const again = scanner.scan(red, "body");
       if (again.blocked) return { action: "block", body, findings };
       return { action: "redact", body: red, findings };
@@ -219,3 +211,62 @@ export function createGatewayDlp(
 }
 
 const NO_SCAN: InboundScan = { write: () => [], end: () => [] };
+
+/** The marker that replaces a redacted secret. */
+function marker(rule: string): string {
+  return `[REDACTED:${rule.replace(/[^A-Za-z0-9_.-]/g, "_")}]`;
+}
+
+/** Replaces each block-severity finding's range in `text`, right to left (overlaps merged). */
+function redactRanges(text: string, findings: readonly Finding[]): string {
+  const ranges = findings
+    .filter((f) => f.severity === "block")
+    .map((f) => [f.start, f.end, f.rule] as const)
+    .sort((a, b) => b[0] - a[0]);
+  let out = text;
+  let lastStart = Number.POSITIVE_INFINITY;
+  for (const [start, end, rule] of ranges) {
+    const e = Math.min(end, lastStart);
+    if (start >= e) continue;
+    out = `${out.slice(0, start)}${marker(rule)}${out.slice(e)}`;
+    lastStart = start;
+  }
+  return out;
+}
+
+/**
+ * Redacts secrets inside a JSON body where they live: in the decoded string values (and keys),
+ * not in the raw text, where escapes (`\\`, `\uXXXX`) shift offsets and a replacement could
+ * cut an escape in half. Each string is scanned on its own and the body is re-encoded with
+ * `JSON.stringify`, so everything but the secrets is unchanged and the result always parses.
+ * Undefined when the body is not JSON or a string cannot be scanned (the caller blocks).
+ * Linear in the body: one parse, one scan per string, one serialization.
+ */
+export function redactJsonBody(body: string, scanner: Scanner): string | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  let failed = false;
+  const clean = (text: string): string => {
+    if (text.length === 0) return text;
+    const r = scanner.scan(text, "body");
+    if (r.findings.some((f) => f.severity === "block" && f.detector === "budget")) failed = true;
+    return r.blocked ? redactRanges(text, r.findings) : text;
+  };
+  const walk = (v: unknown): unknown => {
+    if (typeof v === "string") return clean(v);
+    if (Array.isArray(v)) return v.map(walk);
+    if (typeof v === "object" && v !== null) {
+      // A null prototype: a "__proto__" key stays a plain key, as JSON.parse made it.
+      const out: Record<string, unknown> = Object.create(null);
+      for (const [k, val] of Object.entries(v)) out[clean(k)] = walk(val);
+      return out;
+    }
+    return v;
+  };
+  const result = JSON.stringify(walk(parsed));
+  return failed ? undefined : result;
+}
