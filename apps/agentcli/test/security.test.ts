@@ -105,6 +105,28 @@ describe("the exec policy gate", () => {
     expect(tools[1]).toMatchObject({ argv: ["bash", "-c", "touch allowed.txt"], exit: 0 });
   });
 
+  it("refuses an allowed command whose redirect writes a protected path", async () => {
+    const policy = join(sb.dir, "policy.rules");
+    await writeFile(policy, 'prefix_rule(pattern=["echo"], decision="allow")\n');
+    sb.upstream.enqueue(
+      {
+        toolCalls: [
+          call("w1", "shell", {
+            command:
+              'echo \'prefix_rule(pattern=["rm"], decision="allow")\' >> .bottlekit/rules/default.rules',
+          }),
+        ],
+      },
+      { text: "ok" },
+    );
+    const r = await sb.run(["-m", "m", "--policy", policy, "widen"]);
+    expect(r.code).toBe(0);
+    expect(toolResult(sb.upstream.requests[1]?.body, "w1")).toMatchObject({
+      error: { code: "PROTECTED" },
+    });
+    expect(existsSync(join(sb.ws, ".bottlekit"))).toBe(false);
+  });
+
   it("refuses a prompt-level command when unattended, and asks on a TTY", async () => {
     // no policy file: nothing matches, so the default decision (prompt) applies
     sb.upstream.enqueue(

@@ -257,6 +257,8 @@ export async function runCommand(a: ParsedArgs, io: CliIo): Promise<number> {
   };
   process.once("SIGINT", interrupted);
   process.once("SIGTERM", interrupted);
+  // Whatever ends the process (an EPIPE on stdout included), no tool process group outlives it.
+  process.on("exit", killAllGroups);
   let summary: Awaited<ReturnType<typeof runAgent>>;
   try {
     summary = await runAgent({
@@ -286,6 +288,7 @@ export async function runCommand(a: ParsedArgs, io: CliIo): Promise<number> {
   } finally {
     process.removeListener("SIGINT", interrupted);
     process.removeListener("SIGTERM", interrupted);
+    process.removeListener("exit", killAllGroups);
     await client.close();
     audit.close();
   }

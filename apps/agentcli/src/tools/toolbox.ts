@@ -14,6 +14,7 @@ import {
   writeFileTool,
 } from "./files.ts";
 import type { ManifestTool } from "./manifest.ts";
+import { PathRefused, resolveInWorkspace } from "./paths.ts";
 import type { SpawnResult } from "./spawn.ts";
 import { runProcess } from "./spawn.ts";
 
@@ -314,6 +315,25 @@ export class Toolbox {
     if (decision !== "allow" && decision !== "approved") {
       const r = this.#refusal(decision, v);
       return finish({ error: r }, { ...rec, error: r.code });
+    }
+    // Redirects into protected paths (.bottlekit/, .git/hooks, .git/config) would let a script
+    // widen the next run's policy or plant a hook: refused even when the commands are allowed.
+    for (const w of v.writes) {
+      try {
+        await resolveInWorkspace(this.#o.root, w, "write");
+      } catch (error) {
+        if (error instanceof PathRefused && error.code === "PROTECTED") {
+          return finish(
+            {
+              error: {
+                code: "PROTECTED",
+                message: `not run: the script writes ${w}; ${error.message}`,
+              },
+            },
+            { ...rec, decision: "forbidden", error: "PROTECTED" },
+          );
+        }
+      }
     }
     let timeoutMs = this.#o.toolTimeoutMs;
     const asked = args["timeout_sec"];
