@@ -2,8 +2,8 @@ import { statSync } from "node:fs";
 import { homedir, userInfo } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import type { Store } from "@bottlekit/budget-store";
+import { EXIT, renderCliError } from "@bottlekit/diagnostics";
 import type { CliIo } from "./cli.ts";
-import { writeJson } from "./context.ts";
 import { BottleError, isBottleError } from "./errors.ts";
 
 /** Flags of every command that reads or writes the budget store. */
@@ -155,7 +155,7 @@ export function asBottleError(error: unknown, context?: string): BottleError {
 
 /** Exit code of a BottleError: 2 for usage and invalid input, 1 otherwise. */
 export function exitCodeOf(error: BottleError): number {
-  return error.code === "E_USAGE" || error.code === "E_INVALID_INPUT" ? 2 : 1;
+  return error.code === "E_USAGE" || error.code === "E_INVALID_INPUT" ? EXIT.usage : EXIT.failure;
 }
 
 /**
@@ -180,16 +180,15 @@ export async function withStore(
   }
 }
 
-/** Writes a known error and returns its exit code. */
+/** Writes a known error (through the shared renderer) and returns its exit code. */
 export function reportError(error: BottleError, io: CliIo, json: boolean): number {
-  io.stderr.write(`bottle: ${error.message}\n`);
-  if (error.hint) io.stderr.write(`hint: ${error.hint}\n`);
-  if (json) {
-    writeJson(io, {
-      error: { code: error.code, message: error.message, hint: error.hint ?? null },
-    });
-  }
-  return exitCodeOf(error);
+  return renderCliError(error, {
+    program: "bottle",
+    stderr: io.stderr,
+    stdout: io.stdout,
+    json,
+    exitCodeOf: () => exitCodeOf(error),
+  });
 }
 
 /** Who an operator action is recorded as: `$USER`, else the OS account, else "operator". */

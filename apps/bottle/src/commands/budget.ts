@@ -7,6 +7,7 @@ import type {
   BudgetWindow,
   CutoffPolicy,
 } from "@bottlekit/budget-store";
+import { didYouMean, suggest } from "@bottlekit/diagnostics";
 import type { CliIo } from "../cli.ts";
 import { writeJson } from "../context.ts";
 import { BottleError } from "../errors.ts";
@@ -44,13 +45,11 @@ const SCALE: Record<string, number> = { "": 1, k: 1e3, m: 1e6, g: 1e9 };
 
 function oneOf<T extends string>(value: string, allowed: readonly T[], what: string): T {
   if ((allowed as readonly string[]).includes(value)) return value as T;
-  const near = allowed.find((a) => a.startsWith(value.slice(0, 2)) || value.startsWith(a));
+  const near = didYouMean(suggest(value, allowed, 1));
   throw new BottleError(
     "E_USAGE",
     `${what}: ${JSON.stringify(value)} is not one of ${allowed.join(", ")}`,
-    {
-      hint: near ? `did you mean "${near}"?` : `use one of ${allowed.join(", ")}`,
-    },
+    { hint: near || `use one of ${allowed.join(", ")}` },
   );
 }
 

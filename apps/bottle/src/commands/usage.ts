@@ -1,4 +1,5 @@
 import type { UsageGroup, UsageQuery, UsageTotals } from "@bottlekit/budget-store";
+import { didYouMean, suggest } from "@bottlekit/diagnostics";
 import type { CliIo } from "../cli.ts";
 import { writeJson } from "../context.ts";
 import { BottleError } from "../errors.ts";
@@ -54,9 +55,9 @@ export function parseGroupBy(values: readonly string[] | undefined): GroupKey[] 
       const key = part.trim();
       if (key === "") continue;
       if (!(GROUP_KEYS as readonly string[]).includes(key)) {
-        const near = GROUP_KEYS.find((k) => k.startsWith(key.slice(0, 2)));
+        const near = didYouMean(suggest(key, GROUP_KEYS, 1));
         throw new BottleError("E_USAGE", `--by: unknown column ${JSON.stringify(key)}`, {
-          hint: `${near ? `did you mean "${near}"? ` : ""}group by bottle, agent, provider or model (e.g. --by bottle,provider)`,
+          hint: `${near ? `${near} ` : ""}group by bottle, agent, provider or model (e.g. --by bottle,provider)`,
         });
       }
       if (!out.includes(key as GroupKey)) out.push(key as GroupKey);
