@@ -1,4 +1,6 @@
+import { existsSync } from "node:fs";
 import type { AddressInfo } from "node:net";
+import { dirname, resolve } from "node:path";
 import { bottlekitHome, defaultStoreUrl, openStore, type Store } from "@bottlekit/budget-store";
 import { createRegistry, listProviders } from "@bottlekit/provider-registry";
 import {
@@ -61,6 +63,46 @@ export interface RunningGateway {
   close(drainMs?: number): Promise<void>;
 }
 
+/**
+ * An explicitly named SQLite store must live in a directory that exists: creating directories
+ * wherever a typo points would scatter ledgers (only the default home is created on demand).
+ */
+function assertStoreDirExists(url: string): void {
+  if (!url.startsWith("sqlite:") || url === "sqlite::memory:") return;
+  const file = url.slice("sqlite:".length).replace(/^\/\/(?=\/)/, "");
+  const dir = dirname(resolve(file));
+  if (existsSync(dir)) return;
+  throw new GatewayError("E_USAGE", `the store's directory ${dir} does not exist`, {
+    hint: `create it first (mkdir -p ${dir}), or fix --store / the config's store`,
+  });
+}
+
+/** Why `listen` failed, as one line and a fix (the port is taken, or needs privileges). */
+function listenError(error: unknown, listenText: string): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === "EADDRINUSE") {
+    return new GatewayError(
+      "E_USAGE",
+      `cannot listen on ${listenText}: the address is already in use`,
+      {
+        hint: "another gateway may be running (stop it first), or pass --listen 127.0.0.1:<another port>",
+        cause: error,
+      },
+    );
+  }
+  if (code === "EACCES" || code === "EADDRNOTAVAIL") {
+    return new GatewayError(
+      "E_USAGE",
+      `cannot listen on ${listenText}: ${code === "EACCES" ? "permission denied" : "no such local address"}`,
+      {
+        hint: "use a port above 1023 on an address of this machine, e.g. --listen 127.0.0.1:4100",
+        cause: error,
+      },
+    );
+  }
+  return error;
+}
+
 /** Zero-config: one wildcard entry per network provider whose API-key env var is set. */
 export function zeroConfigProviders(
   env: NodeJS.ProcessEnv,
@@ -106,6 +148,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
   }
   const home = bottlekitHome(env);
   const storeUrl = options.store ?? config.store ?? defaultStoreUrl(home);
+  if (options.store !== undefined || config.store !== undefined) assertStoreDirExists(storeUrl);
   let store: Store;
   try {
     // A checkpoint (two fsyncs) runs inside the commit that crosses the WAL mark; at the default
@@ -180,7 +223,9 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       ...(options.log ? { log: options.log } : {}),
       listModels: () => models,
     });
-    const address = await gateway.listen(listen.host, listen.port);
+    const address = await gateway.listen(listen.host, listen.port).catch((error: unknown) => {
+      throw listenError(error, listenText);
+    });
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
     return {
       gateway,

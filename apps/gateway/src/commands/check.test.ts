@@ -105,3 +105,34 @@ describe("check: credentials too short to protect", () => {
     expect(c.err()).not.toContain("sk-abc123xyz");
   });
 });
+
+describe("up: ordinary mistakes are one line with a hint", () => {
+  it("a port already in use", async () => {
+    const { createServer } = await import("node:net");
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, "127.0.0.1", () => r()));
+    const port = (busy.address() as { port: number }).port;
+    try {
+      const c = capture();
+      expect(await run(["up", "--listen", `127.0.0.1:${port}`], c.io)).toBe(2);
+      expect(c.err()).toContain(
+        `cannot listen on 127.0.0.1:${port}: the address is already in use`,
+      );
+      expect(c.err()).toContain("hint: another gateway may be running");
+      expect(c.err()).not.toMatch(/unexpected error|\n\s+at /);
+    } finally {
+      busy.close();
+    }
+  });
+
+  it("--store in a directory that does not exist is refused, and nothing is created", async () => {
+    const { existsSync } = await import("node:fs");
+    const missing = `${home.dir}/no/such/dir`;
+    const c = capture();
+    expect(
+      await run(["up", "--listen", "127.0.0.1:0", "--store", `sqlite:${missing}/x.db`], c.io),
+    ).toBe(2);
+    expect(c.err()).toContain(`the store's directory ${missing} does not exist`);
+    expect(existsSync(`${home.dir}/no`)).toBe(false);
+  });
+});
