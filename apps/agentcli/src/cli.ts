@@ -80,6 +80,11 @@ function buildProgram(io: CliIo, onRun: (a: ParsedArgs) => void): Command {
     .option("-C, --workspace <dir>", "workspace root the tools are confined to (default: cwd)")
     .option("--tools <file>", "goagent-style tools.json (env AGENTCLI_TOOLS)")
     .option("--policy <file>", "exec policy file, .rules or .yaml (repeatable)", collect)
+    .addOption(
+      new Option("--rules <file>", "same as --policy (what bottle run passes)")
+        .argParser(collect)
+        .hideHelp(),
+    )
     .option("--shell-env <name>", "also pass this variable to shell (repeatable)", collect)
     .option("--tool-timeout <sec>", "per-call tool timeout, kills the process group (default 60)")
     .option("--tool-output-cap <bytes>", "bytes kept per tool stream (default 65536)")

@@ -86,7 +86,8 @@ describe("the exec policy gate", () => {
       { toolCalls: [call("f2", "shell", { command: "touch allowed.txt" })] },
       { text: "ok" },
     );
-    const r = await sb.run(["-m", "m", "--policy", policy, "clean up"]);
+    // --rules is what `bottle run` passes for agentcli (an alias of --policy)
+    const r = await sb.run(["-m", "m", "--rules", policy, "clean up"]);
     expect(r.code).toBe(0);
     const res = toolResult(sb.upstream.requests[1]?.body, "f1") as {
       error: { code: string; justification: string; message: string };

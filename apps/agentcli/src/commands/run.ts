@@ -115,8 +115,8 @@ function flagValues(o: Record<string, unknown>): FlagValues {
     const v = str(o[o2]);
     if (v !== undefined) (f as Record<string, unknown>)[k] = v;
   }
-  const policy = strs(o["policy"]);
-  if (policy) f.policy = policy;
+  const policy = [...(strs(o["policy"]) ?? []), ...(strs(o["rules"]) ?? [])];
+  if (policy.length > 0) f.policy = policy;
   const shellEnv = strs(o["shellEnv"]);
   if (shellEnv) f.shellEnv = shellEnv;
   return f;
