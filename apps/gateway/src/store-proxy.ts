@@ -4,8 +4,6 @@ import { Worker } from "node:worker_threads";
 import type { OpenStoreOptions, Store } from "@bottlekit/budget-store";
 import { GatewayError } from "./errors.ts";
 
-type StoreMethod = Exclude<keyof Store, "backend" | "owner" | "close">;
-
 interface Pending {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
@@ -104,40 +102,25 @@ export async function openStoreInWorker(
       worker.postMessage({ id, method, args });
     });
   };
-  const methods = [
-    "defineBudget",
-    "replaceBudgets",
-    "removeBudgets",
-    "listBudgets",
-    "setDefaultPolicy",
-    "getDefaultPolicy",
-    "reserve",
-    "settle",
-    "release",
-    "sweepExpired",
-    "isCutOff",
-    "cutoffState",
-    "cutOff",
-    "restore",
-    "actions",
-    "usage",
-    "events",
-    "remaining",
-    "createGatewayKey",
-    "verifyGatewayKey",
-    "listGatewayKeys",
-    "revokeGatewayKey",
-    "renewLease",
-    "listOwners",
-    "reclaim",
-  ] as const satisfies readonly StoreMethod[];
-  // Compile-time check that every Store method is forwarded.
-  const complete: Exclude<StoreMethod, (typeof methods)[number]> extends never ? true : false =
-    true;
-  void complete;
-  const proxy: Record<string, unknown> = { backend, owner };
-  for (const m of methods) proxy[m] = (...args: unknown[]) => call(m, args);
-  proxy["close"] = async () => {
+  // Every Store method is forwarded by name (the worker answers "no store method" for a name
+  // the store lacks), so methods the store gains need no change here.
+  const fixed: Record<string, unknown> = { backend, owner };
+  const forwarders = new Map<string, (...args: unknown[]) => Promise<never>>();
+  const proxy = new Proxy(fixed, {
+    get(target, prop) {
+      if (typeof prop !== "string") return undefined;
+      if (prop in target) return target[prop];
+      // Not a thenable: `await store` must not look for a `then` method in the worker.
+      if (prop === "then") return undefined;
+      let f = forwarders.get(prop);
+      if (f === undefined) {
+        f = (...args: unknown[]) => call(prop, args);
+        forwarders.set(prop, f);
+      }
+      return f;
+    },
+  });
+  fixed["close"] = async () => {
     if (dead === undefined) {
       try {
         await call("close", []);
