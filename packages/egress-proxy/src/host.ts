@@ -357,7 +357,17 @@ export function createProxyHost(options: ProxyHostOptions = {}): ProxyHost {
           );
         }
       }
-      if (s) s.routes = valid;
+      if (!s) return;
+      s.routes = valid;
+      // a tunnel opened under the old routes that the new ones would not open as a plain tunnel is closed
+      for (const [socket, conn] of s.conns) {
+        if (conn.kind !== "tunnel") continue;
+        if (
+          s.connectDecision(conn.host, conn.port, options.llmHandler !== undefined).kind !==
+          "tunnel"
+        )
+          socket.destroy();
+      }
     },
     async metrics() {
       return metricsNow();

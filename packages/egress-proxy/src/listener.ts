@@ -231,9 +231,12 @@ export function createListener(
     }
     const conn = session.conns.get(socket);
     if (conn) Object.assign(conn, { host: target.host, port: target.port, method: "CONNECT" });
-    const llm = cfg.llmHandler !== undefined && session.isLlmHost(target.host);
-    const routes = session.hostRoutes(target.host, target.port);
-    if (!llm && routes.length === 0) {
+    const decision = session.connectDecision(
+      target.host,
+      target.port,
+      cfg.llmHandler !== undefined,
+    );
+    if (decision.kind === "deny") {
       audit(cfg, info, "deny_route", { status: 403, reason: "no_route_for_host" });
       rawRefusal(
         socket,
@@ -243,19 +246,8 @@ export function createListener(
       );
       return;
     }
-    const needsL7 =
-      llm ||
-      session.hasCredentialFor(target.host) ||
-      routes.some(
-        ({ route }) =>
-          (route.matches !== undefined && route.matches.length > 0) ||
-          route.auth !== undefined ||
-          route.dlp !== undefined ||
-          route.body_placeholders === true,
-      );
-    if (!needsL7) {
-      const first = routes[0];
-      if (first) info.route = first.index;
+    if (decision.kind === "tunnel") {
+      if (decision.route !== undefined) info.route = decision.route;
       tunnel(cfg, session, info, socket, head);
       return;
     }

@@ -404,6 +404,67 @@ describe("refusals: each refused, audited, nothing forwarded", () => {
     await expect.poll(() => decisions("api.github.com").includes("deny_sni")).toBe(true);
   });
 
+  it("secret split across the chunks of a streamed (chunked) upload", async () => {
+    const before = up.seen.length;
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest({
+        socketPath: session.proxySocketPath,
+        method: "CONNECT",
+        path: "api.example.com:443",
+      });
+      req.on("connect", async (_res, socket) => {
+        const ca = (await host.ca("test-bottle")).certPem;
+        const tls = tlsConnect({ socket, servername: "api.example.com", ca: [ca] }, () => {
+          tls.write(
+            "POST /upload HTTP/1.1\r\nHost: api.example.com\r\nTransfer-Encoding: chunked\r\n\r\n",
+          );
+          tls.write("a\r\nkey=AKIAZ7\r\n");
+          setImmediate(() => tls.write("e\r\nQW3ERT5YUI8OPA\r\n0\r\n\r\n"));
+        });
+        let text = "";
+        tls.on("data", (c: Buffer) => {
+          text += c.toString();
+          if (text.includes("\r\n\r\n")) {
+            resolve(Number(text.split(" ")[1]));
+            tls.destroy();
+          }
+        });
+        tls.on("error", reject);
+      });
+      req.end();
+    });
+    expect(status).toBe(403);
+    expect(up.seen.length).toBe(before);
+  });
+
+  it("no SNI at all: the handshake fails", async () => {
+    const before = events.filter(
+      (e) => e.host === "api.example.com" && e.decision !== "allow",
+    ).length;
+    const outcome = await new Promise<string>((resolve) => {
+      const req = httpRequest({
+        socketPath: session.proxySocketPath,
+        method: "CONNECT",
+        path: "api.example.com:443",
+      });
+      req.on("connect", async (_res, socket) => {
+        const ca = (await host.ca("test-bottle")).certPem;
+        const tls = tlsConnect(
+          { socket, servername: "", ca: [ca], checkServerIdentity: () => undefined },
+          () => resolve("connected"),
+        );
+        tls.on("error", () => resolve("refused"));
+      });
+      req.end();
+    });
+    expect(outcome).toBe("refused");
+    await expect
+      .poll(
+        () => events.filter((e) => e.host === "api.example.com" && e.decision !== "allow").length,
+      )
+      .toBe(before + 1);
+  });
+
   it("upstream with an untrusted certificate: 502, the upstream never sees a request", async () => {
     const r = await curl("https://bad.example.com/x");
     expect(r.status).toBe(502);
@@ -521,6 +582,30 @@ describe("live control", () => {
     const [after] = (await host.list()).filter((s) => s.sessionId === other.sessionId);
     expect(after?.hosts).toEqual(["plain.example.com"]);
     expect(await host.unregister(other.sessionId)).toBe(true);
+  });
+
+  it("replacing routes closes tunnels the new routes would not open", async () => {
+    const other = await host.register({
+      bottle: "test-bottle",
+      routes: [{ host: "plain.example.com" }],
+    });
+    let closed: Promise<void> | undefined;
+    const status = await new Promise<number>((resolve) => {
+      const req = httpRequest({
+        socketPath: other.proxySocketPath,
+        method: "CONNECT",
+        path: "plain.example.com:443",
+      });
+      req.on("connect", (res, socket) => {
+        closed = new Promise<void>((r) => socket.on("close", () => r()));
+        resolve(res.statusCode ?? 0);
+      });
+      req.end();
+    });
+    expect(status).toBe(200);
+    await host.replaceRoutes(other.sessionId, [{ host: "api.example.com" }]);
+    await closed;
+    await host.unregister(other.sessionId);
   });
 
   it("cutoff closes open streams and tunnels, then refuses; restore re-opens", async () => {

@@ -193,6 +193,34 @@ export class Session {
     return out;
   }
 
+  /**
+   * What a CONNECT to host:port gets: `deny` (no route), `tunnel` (the host's routes need nothing
+   * at L7), or `intercept` (L7 matches, auth, DLP settings, body placeholders, a credential bound
+   * to the host, or a provider API host handed to the LLM handler).
+   */
+  connectDecision(
+    host: string,
+    port: number,
+    llmHandler: boolean,
+  ): { kind: "deny" | "tunnel" | "intercept"; route?: number } {
+    const llm = llmHandler && this.isLlmHost(host);
+    const routes = this.hostRoutes(host, port);
+    if (!llm && routes.length === 0) return { kind: "deny" };
+    const needsL7 =
+      llm ||
+      this.hasCredentialFor(host) ||
+      routes.some(
+        ({ route }) =>
+          (route.matches !== undefined && route.matches.length > 0) ||
+          route.auth !== undefined ||
+          route.dlp !== undefined ||
+          route.body_placeholders === true,
+      );
+    if (needsL7) return { kind: "intercept" };
+    const first = routes[0];
+    return first ? { kind: "tunnel", route: first.index } : { kind: "tunnel" };
+  }
+
   /** True when some credential is bound to `host` (through `hosts`). */
   hasCredentialFor(host: string): boolean {
     for (const hosts of Object.values(this.credentials.bindings)) {

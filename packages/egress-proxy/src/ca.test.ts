@@ -1,0 +1,53 @@
+import { X509Certificate } from "node:crypto";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { BottleCa } from "./index.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "bk-ca-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("BottleCa", () => {
+  it("creates a P-256 CA on first use with a 0600 key, and reuses it", async () => {
+    const a = await BottleCa.open(dir, "b1");
+    const keyPath = join(dir, "egress-proxy", "ca", "b1", "ca.key");
+    expect(statSync(keyPath).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, "egress-proxy", "ca", "b1")).mode & 0o777).toBe(0o700);
+    const cert = new X509Certificate(readFileSync(a.certPath));
+    expect(cert.ca).toBe(true);
+    expect(cert.publicKey.asymmetricKeyDetails?.namedCurve).toBe("prime256v1");
+    const b = await BottleCa.open(dir, "b1");
+    expect(b.certPem).toBe(a.certPem);
+    const other = await BottleCa.open(dir, "b2");
+    expect(other.certPem).not.toBe(a.certPem);
+    expect(readFileSync(a.bundlePath, "utf8").startsWith(a.certPem)).toBe(true);
+  });
+
+  it("mints leaves for the host that chain to the CA, and caches their contexts", async () => {
+    const ca = await BottleCa.open(dir, "b1");
+    const leaf = new X509Certificate(await ca.mintLeafPem("api.github.com"));
+    const root = new X509Certificate(ca.certPem);
+    expect(leaf.verify(root.publicKey)).toBe(true);
+    expect(leaf.checkIssued(root)).toBe(true);
+    expect(leaf.checkHost("api.github.com")).toBe("api.github.com");
+    expect(leaf.checkHost("evil.example.com")).toBeUndefined();
+    expect(leaf.ca).toBe(false);
+    const ip = new X509Certificate(await ca.mintLeafPem("127.0.0.1"));
+    expect(ip.checkIP("127.0.0.1")).toBe("127.0.0.1");
+    const first = await ca.contextFor("x.example.com");
+    const second = await ca.contextFor("x.example.com");
+    expect(second).toBe(first);
+    expect(ca.stats.minted).toBe(1);
+    expect(ca.stats.cacheHits).toBe(1);
+  });
+
+  it("refuses a CA key readable by others, and bad bottle names", async () => {
+    await BottleCa.open(dir, "b3");
+    const keyPath = join(dir, "egress-proxy", "ca", "b3", "ca.key");
+    chmodSync(keyPath, 0o644);
+    await expect(BottleCa.open(dir, "b3")).rejects.toMatchObject({ code: "E_CA" });
+    await expect(BottleCa.open(dir, "../x")).rejects.toMatchObject({ code: "E_INVALID_INPUT" });
+    await expect(BottleCa.open(dir, "")).rejects.toMatchObject({ code: "E_INVALID_INPUT" });
+  });
+});
