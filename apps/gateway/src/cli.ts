@@ -76,8 +76,9 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
 
   program
     .command("models")
-    .description("list the models the gateway can route")
+    .description("list the models and aliases the gateway can route")
     .option("--config <file>", "gateway config (default: zero-config from the environment)")
+    .option("--provider <id>", "only this provider's models (e.g. openai)")
     .option("--json", "print one JSON document on stdout")
     .action(async (opts) => {
       const m = await import("./commands/models.ts");

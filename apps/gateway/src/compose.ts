@@ -67,7 +67,7 @@ export interface RunningGateway {
  * An explicitly named SQLite store must live in a directory that exists: creating directories
  * wherever a typo points would scatter ledgers (only the default home is created on demand).
  */
-function assertStoreDirExists(url: string): void {
+export function assertStoreDirExists(url: string): void {
   if (!url.startsWith("sqlite:") || url === "sqlite::memory:") return;
   const file = url.slice("sqlite:".length).replace(/^\/\/(?=\/)/, "");
   const dir = dirname(resolve(file));

@@ -47,6 +47,14 @@ export function routingTable(registry: Registry, env: NodeJS.ProcessEnv): RouteR
   return rows;
 }
 
+/**
+ * Catalog entries that are name patterns rather than models (`openai/ft:gpt-3.5-turbo-`, the
+ * prefix of fine-tunes) end in a separator: nothing a client can call, so not listed.
+ */
+export function isConcreteModelId(id: string): boolean {
+  return /^[^/\s]+\/[A-Za-z0-9](?:[^\s]*[A-Za-z0-9])?$/.test(id);
+}
+
 /** Routable models: configured names, plus catalog models of wildcard providers that have a key. */
 export function routableModels(
   registry: Registry,
@@ -61,7 +69,7 @@ export function routableModels(
   }
   if (wildcardProviders.size > 0) {
     for (const m of registry.listModels({ include: "catalog" })) {
-      if (wildcardProviders.has(m.provider))
+      if (wildcardProviders.has(m.provider) && isConcreteModelId(m.id))
         out.push({ id: m.id, provider: m.provider, source: "catalog" });
     }
   }

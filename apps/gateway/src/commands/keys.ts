@@ -1,5 +1,10 @@
 import { bottlekitHome, defaultStoreUrl, openStore, type Store } from "@bottlekit/budget-store";
 import { type CliIo, EXIT } from "../cli.ts";
+import { assertStoreDirExists } from "../compose.ts";
+import { GatewayError } from "../errors.ts";
+
+/** Bottle and agent names, as manifests name them (the file name without `.md`). */
+const NAME = /^[a-z][a-z0-9-]*$/;
 
 interface StoreOpts {
   store?: string;
@@ -8,6 +13,7 @@ interface StoreOpts {
 
 async function withStore<T>(opts: StoreOpts, io: CliIo, fn: (s: Store) => Promise<T>): Promise<T> {
   const home = bottlekitHome(io.env);
+  if (opts.store !== undefined) assertStoreDirExists(opts.store);
   const store = await openStore(opts.store ?? defaultStoreUrl(home), { home });
   try {
     return await fn(store);
@@ -25,6 +31,17 @@ export async function create(
   opts: StoreOpts & { bottle: string; agent: string; label?: string },
   io: CliIo,
 ): Promise<number> {
+  for (const [flag, value] of [
+    ["--bottle", opts.bottle],
+    ["--agent", opts.agent],
+  ] as const) {
+    if (!NAME.test(value)) {
+      throw new GatewayError("E_USAGE", `${flag} "${value}" is not a valid name`, {
+        hint: "names are lower-case letters, digits and dashes, starting with a letter (as manifest file names: bottles/<name>.md)",
+      });
+    }
+  }
+  await warnWithoutManifest(opts.bottle, io);
   const k = await withStore(opts, io, (s) =>
     s.createGatewayKey({
       bottle: opts.bottle,
@@ -44,6 +61,25 @@ export async function create(
     );
   }
   return EXIT.ok;
+}
+
+/**
+ * A key for a bottle without a manifest still works (budgets from the config and settings apply),
+ * but routes, DLP settings and manifest budgets do not exist for it: say so, with the closest
+ * bottle names, so a typo does not silently create an unbounded identity.
+ */
+async function warnWithoutManifest(bottle: string, io: CliIo): Promise<void> {
+  const { listManifests } = await import("@bottlekit/manifest");
+  const home = bottlekitHome(io.env);
+  const names = listManifests({ home, cwd: home, env: io.env }).bottles.map((b) => b.name);
+  if (names.includes(bottle)) return;
+  const { didYouMean, suggest } = await import("@bottlekit/diagnostics");
+  const near = didYouMean(suggest(bottle, names));
+  io.stderr.write(
+    `warning: no bottle manifest named "${bottle}" in ${home}/bottles${near ? ` (${near})` : ""}; ` +
+      "the key will carry only the budgets of the gateway config and settings.yml. " +
+      "Create the bottle with `bottle init` or check the name.\n",
+  );
 }
 
 /** `keys list`: ids, scopes and dates; never a plaintext key. */
@@ -81,14 +117,41 @@ export async function list(opts: StoreOpts, io: CliIo): Promise<number> {
   return EXIT.ok;
 }
 
-/** `keys revoke <id>`: exit 1 when the id is unknown or already revoked. */
+/**
+ * `keys revoke <id>`: exit 1 when nothing was revoked, saying why: the id is a plaintext key
+ * (never echoed), the key was already revoked (and when), or no key has that id (closest ids).
+ */
 export async function revoke(id: string, opts: StoreOpts, io: CliIo): Promise<number> {
-  const ok = await withStore(opts, io, (s) => s.revokeGatewayKey(id));
-  if (opts.json) io.stdout.write(`${JSON.stringify({ id, revoked: ok })}\n`);
+  const { ok, keys } = await withStore(opts, io, async (s) => ({
+    ok: await s.revokeGatewayKey(id),
+    keys: await s.listGatewayKeys(),
+  }));
+  if (opts.json)
+    io.stdout.write(`${JSON.stringify({ id: id.startsWith("bk_") ? null : id, revoked: ok })}\n`);
   if (!ok) {
-    io.stderr.write(
-      `bottle-gateway: no active key with id ${id}\nhint: see \`bottle-gateway keys list\`\n`,
-    );
+    let why: string;
+    let hint = "see `bottle-gateway keys list` for the ids";
+    const known = keys.find((k) => k.id === id);
+    if (id.startsWith("bk_")) {
+      why =
+        "that is a key, not a key id (the key itself is never stored, so it cannot be looked up)";
+      hint =
+        "revoke by id (gk_…): `bottle-gateway keys list` shows each key's id, bottle and agent";
+    } else if (known?.revokedAt !== undefined) {
+      why = `key ${id} was already revoked on ${iso(known.revokedAt)}`;
+      hint = "nothing to do";
+    } else {
+      const { didYouMean, suggest } = await import("@bottlekit/diagnostics");
+      const near = didYouMean(
+        suggest(
+          id,
+          keys.map((k) => k.id),
+        ),
+      );
+      why = `no key has the id ${id}${near ? `; ${near}` : ""}`;
+      if (keys.length === 0) hint = "there are no gateway keys in this store (check --store)";
+    }
+    io.stderr.write(`bottle-gateway: ${why}\nhint: ${hint}\n`);
     return EXIT.failure;
   }
   if (!opts.json) io.stderr.write(`revoked ${id}\n`);
