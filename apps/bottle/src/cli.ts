@@ -101,7 +101,85 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
   // --- operator commands: usage, budget, cutoff, restore, actions, dashboard (issue 20) ---
   registerOperatorCommands(program, io, setExit);
 
+  // --- run, ps, stop, freeze (issue 15) ---
+  registerRunCommands(program, io, setExit);
+
   return program;
+}
+
+/** `bottle run`, `bottle ps`, `bottle stop|freeze <session>`. Each imports its module lazily. */
+function registerRunCommands(program: Command, io: CliIo, setExit: (code: number) => void): void {
+  const collect = (value: string, previous: string[] = []) => [...previous, value];
+  program
+    .command("run")
+    .description(
+      "run an agent (or a command after --) bottled: sandbox, egress proxy, probe, budgets",
+    )
+    .argument("[agent]", "agent name (omit to run only the command after --)")
+    .argument("[command...]", "after --: the command (custom agents) or extra agent CLI arguments")
+    .option("--dry-run", "print the plan (binds, env names, routes, budgets) and start nothing")
+    .option(
+      "--budget <limit>",
+      "budget for this run: <provider>=<tokens>[k|m][/<window>] (repeatable)",
+      collect,
+    )
+    .option("--resume <session>", "restore a frozen session's files and run its agent again")
+    .option("--agent-bin <path>", "the agent CLI to run (default: found on PATH)")
+    .option(
+      "--run-as <account>",
+      "account the agent runs as when bottle runs as root (default bottlekit-agent)",
+    )
+    .option("--json", "print one JSON document (--dry-run)")
+    .action(async (_agent: string | undefined, _rest: string[], _opts: unknown, cmd: Command) => {
+      // Operands after `--` are the command, even the first one: read the split from the raw argv.
+      const raw = (program as unknown as { rawArgs: string[] }).rawArgs ?? [];
+      const dd = raw.indexOf("--", raw.indexOf("run"));
+      const trailing = dd >= 0 ? raw.slice(dd + 1) : [];
+      const before = dd >= 0 ? cmd.args.slice(0, cmd.args.length - trailing.length) : cmd.args;
+      if (before.length > 1) {
+        io.stderr.write("bottle: put the command after --: bottle run <agent> -- <command…>\n");
+        setExit(2);
+        return;
+      }
+      const { runRun } = await import("./commands/run.ts");
+      setExit(await runRun(before[0], trailing, cmd.optsWithGlobals(), io));
+    });
+  program
+    .command("ps")
+    .description("live sessions: bottle, agent, pid, uptime, tokens against budgets")
+    .option("--json", "print one JSON document")
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { runPs } = await import("./commands/ps.ts");
+      setExit(await runPs(cmd.optsWithGlobals(), io));
+    });
+  program
+    .command("stop")
+    .description("stop a live session's agent now (--cutoff: drop its routes, it keeps running)")
+    .argument("<session>", "session id (or a unique prefix)")
+    .option("--cutoff", "cut the session's egress off instead of stopping it")
+    .option("--json", "print one JSON document")
+    .action(async (session: string, opts: { cutoff?: boolean }, cmd: Command) => {
+      const { runSessionControl } = await import("./commands/session-control.ts");
+      setExit(
+        await runSessionControl(
+          opts.cutoff ? "cutoff" : "stop",
+          session,
+          cmd.optsWithGlobals(),
+          io,
+        ),
+      );
+    });
+  program
+    .command("freeze")
+    .description(
+      "snapshot a live session's project (git ref or archive) and stop it; resume with run --resume",
+    )
+    .argument("<session>", "session id (or a unique prefix)")
+    .option("--json", "print one JSON document")
+    .action(async (session: string, _opts: unknown, cmd: Command) => {
+      const { runSessionControl } = await import("./commands/session-control.ts");
+      setExit(await runSessionControl("freeze", session, cmd.optsWithGlobals(), io));
+    });
 }
 
 const STORE_HELP =

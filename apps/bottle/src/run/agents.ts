@@ -1,0 +1,140 @@
+import fs from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import type { AgentKind } from "./plan.ts";
+
+/**
+ * The PreToolUse hook Claude Code runs before every Bash call. It asks execpolicy about the
+ * command and fails closed: anything but a clean "allow" is a deny JSON and exit 2 (Claude Code
+ * treats exit 1 as a non-blocking error and would run the command).
+ */
+export const CLAUDE_HOOK_SOURCE = String.raw`
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
+
+const config = JSON.parse(fs.readFileSync(new URL("./hook.json", import.meta.url), "utf8"));
+function deny(reason) {
+  process.stdout.write(JSON.stringify({
+    hookSpecificOutput: { hookEventName: "PreToolUse", permissionDecision: "deny", permissionDecisionReason: reason },
+  }) + "\n");
+  process.stderr.write(reason + "\n");
+  process.exit(2);
+}
+try {
+  const input = JSON.parse(fs.readFileSync(0, "utf8"));
+  if (input.tool_name !== "Bash") process.exit(0);
+  const command = input.tool_input && input.tool_input.command;
+  if (typeof command !== "string" || command.length === 0) deny("bottle: no command to check");
+  const args = [config.execpolicy, "check"];
+  for (const r of config.rules) args.push("-r", r);
+  args.push("--shell", command);
+  const r = spawnSync(config.node, args, { encoding: "utf8", timeout: 10000, maxBuffer: 8 * 1024 * 1024 });
+  if (r.error || (r.status !== 0 && r.status !== 3)) deny("bottle: the exec policy check failed; the command is refused");
+  const verdict = JSON.parse(r.stdout);
+  if (verdict.decision === "allow") {
+    process.stdout.write(JSON.stringify({ hookSpecificOutput: { hookEventName: "PreToolUse", permissionDecision: "allow", permissionDecisionReason: "bottle exec policy: allow" } }) + "\n");
+    process.exit(0);
+  }
+  const why = (verdict.matchedRules || []).map((m) => m.justification).filter(Boolean)[0];
+  deny("bottle exec policy: " + verdict.decision + (why ? " (" + why + ")" : ""));
+} catch (e) {
+  deny("bottle: the exec policy hook failed (" + (e && e.message ? e.message : "error") + "); the command is refused");
+}
+`;
+
+/** Where the execpolicy CLI lives (run inside the sandbox with the host's Node, read-only). */
+export function execpolicyBin(): string {
+  const require = createRequire(import.meta.url);
+  const pkg = require.resolve("@bottlekit/execpolicy/package.json");
+  return path.join(path.dirname(pkg), "bin", "execpolicy.cjs");
+}
+
+export interface AgentSetup {
+  /** Extra argv for the agent CLI (inserted after the program). */
+  args: string[];
+  /** Extra env (names and values; no credentials). */
+  env: Record<string, string>;
+  /** Host paths the sandbox must show read-only (rules, execpolicy). */
+  readOnly: string[];
+  /** Host paths the sandbox must make writable (e.g. CODEX_HOME). */
+  readWrite: string[];
+  /** Files written, relative to the agent dir (for --dry-run and tests). */
+  files: string[];
+}
+
+/** Renders a string as a TOML basic string. */
+function tomlString(s: string): string {
+  return JSON.stringify(s);
+}
+
+/**
+ * Writes the per-session agent files into `dir` (shown read-only in the sandbox at the same path,
+ * except CODEX_HOME which is writable) and returns how to start the agent with them.
+ */
+export function prepareAgent(
+  kind: AgentKind,
+  dir: string,
+  opts: { rules: string[]; node: string; llmBaseUrl?: string; model?: string },
+): AgentSetup {
+  const setup: AgentSetup = { args: [], env: {}, readOnly: [dir], readWrite: [], files: [] };
+  const write = (name: string, text: string, mode = 0o644) => {
+    const p = path.join(dir, name);
+    fs.mkdirSync(path.dirname(p), { recursive: true });
+    fs.writeFileSync(p, text, { mode });
+    setup.files.push(name);
+  };
+  const rules = opts.rules.filter((r) => fs.existsSync(r));
+  const codexRules = rules.filter((r) => r.endsWith(".rules"));
+  setup.readOnly.push(...rules);
+  if (kind === "claude") {
+    const execpolicy = execpolicyBin();
+    setup.readOnly.push(path.dirname(path.dirname(execpolicy)));
+    write("hook.mjs", CLAUDE_HOOK_SOURCE);
+    write("hook.json", JSON.stringify({ node: opts.node, execpolicy, rules }));
+    const settings = {
+      hooks: {
+        PreToolUse: [
+          {
+            matcher: "Bash",
+            hooks: [
+              {
+                type: "command",
+                command: `${opts.node} ${path.join(dir, "hook.mjs")}`,
+                timeout: 30,
+              },
+            ],
+          },
+        ],
+      },
+    };
+    write("claude-settings.json", `${JSON.stringify(settings, null, 2)}\n`);
+    setup.args.push("--settings", path.join(dir, "claude-settings.json"));
+    setup.env["DISABLE_AUTOUPDATER"] = "1";
+    setup.env["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] = "1";
+  } else if (kind === "codex") {
+    // CODEX_HOME must be writable (Codex keeps sessions and logs there): a host directory of the session.
+    const codexHome = path.join(dir, "codex-home");
+    fs.mkdirSync(path.join(codexHome, "rules"), { recursive: true });
+    codexRules.forEach((r, i) => {
+      fs.copyFileSync(
+        r,
+        path.join(
+          codexHome,
+          "rules",
+          `${String(i).padStart(2, "0")}-${path.basename(r).replace(/\.[^.]*$/, "")}.rules`,
+        ),
+      );
+      setup.files.push(`codex-home/rules/${path.basename(r)}`);
+    });
+    const lines = [`# written by bottle run for this session`];
+    if (opts.model) lines.push(`model = ${tomlString(opts.model)}`);
+    if (opts.llmBaseUrl) lines.push(`openai_base_url = ${tomlString(opts.llmBaseUrl)}`);
+    fs.writeFileSync(path.join(codexHome, "config.toml"), `${lines.join("\n")}\n`);
+    setup.files.push("codex-home/config.toml");
+    setup.env["CODEX_HOME"] = codexHome;
+    setup.readWrite.push(codexHome);
+  } else if (kind === "agentcli") {
+    for (const r of rules) setup.args.push("--rules", r);
+  }
+  return setup;
+}

@@ -1,0 +1,531 @@
+import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { openStore, type Store } from "@bottlekit/budget-store";
+import { painter } from "@bottlekit/diagnostics";
+import type { SessionSpec } from "@bottlekit/egress-proxy";
+import { type LaunchEnv, materializeEnv } from "@bottlekit/manifest";
+import {
+  type HostFacts,
+  inspectHost,
+  isSandboxError,
+  type ProbeReport,
+  planSandbox,
+  RESERVED_ENV_NAMES,
+  type SandboxProcess,
+  type SandboxSpec,
+  startSandbox,
+  which,
+} from "@bottlekit/sandbox";
+import type { CliIo } from "../cli.ts";
+import { BottleError } from "../errors.ts";
+import { prepareAgent } from "./agents.ts";
+import { type ControllerHandle, openController } from "./controller.ts";
+import { credentialChecker, hostCredentials } from "./credentials.ts";
+import { type PlannedBudget, planRun, type RunFlags, type RunPlan } from "./plan.ts";
+import {
+  audit,
+  CONTROL_SIGNALS,
+  type FrozenRecord,
+  readFrozen,
+  removeSession,
+  runsDir,
+  type SessionRecord,
+  writeFrozen,
+  writeSession,
+} from "./sessions.ts";
+import { restoreSnapshot, snapshotProject } from "./snapshot.ts";
+
+const EXIT_OK = 0;
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+const EXIT_POLICY = 3;
+const EXIT_INTERRUPTED = 130;
+
+/** How often the run checks the store for a budget cutoff (the 1 s bound is 4 polls). */
+const POLL_MS = 250;
+
+/** Facts for a plan that starts nothing (no account is created). */
+function factsForDryRun(flags: RunFlags): HostFacts {
+  try {
+    return inspectHost({ runAs: flags.runAs, createAccount: false });
+  } catch (error) {
+    if (isSandboxError(error) && error.code === "E_ROOT_REFUSED") {
+      const facts = inspectHost({ runAs: "nobody", createAccount: false });
+      return {
+        ...facts,
+        account: {
+          name: `${flags.runAs ?? "bottlekit-agent"} (created at first run)`,
+          uid: -1,
+          gid: -1,
+          drop: true,
+        },
+      };
+    }
+    throw error;
+  }
+}
+
+function budgetLine(b: PlannedBudget): string {
+  return `${b.provider}=${b.tokens}${b.window === "none" ? "" : `/${b.window}`} (${b.source})`;
+}
+
+/** `--dry-run`: the binds, env names, routes, budgets and enforcement, as text or one JSON document. */
+export function renderDryRun(plan: RunPlan, flags: RunFlags, io: CliIo): number {
+  const host = factsForDryRun(flags);
+  const sandbox = planSandbox(
+    {
+      command: plan.command,
+      projectDir: plan.projectDir,
+      readOnly: plan.readOnly.filter((p) => fs.existsSync(p)),
+      readWrite: plan.readWrite,
+      hidden: [...plan.hidden, plan.home],
+      proxy: {
+        socketPath: path.join(plan.home, "state", "egress-proxy", "sessions", "<session>.sock"),
+      },
+      caCertPath: "<bottle CA>",
+      env: Object.fromEntries(plan.env.map((e) => [e.name, "x"])),
+      hostEnv: io.env,
+    },
+    host,
+    "<run dir>",
+  );
+  const doc = {
+    agent: plan.agent,
+    bottle: plan.bottle,
+    kind: plan.kind,
+    command: plan.command,
+    projectDir: plan.projectDir,
+    runAs: host.account.name,
+    binds: sandbox.binds.map((b) => ({
+      kind: b.kind,
+      path: b.path,
+      ...(b.source && b.source !== b.path ? { source: b.source } : {}),
+    })),
+    env: [
+      ...Object.keys(sandbox.env)
+        .filter((n) => !plan.env.some((e) => e.name === n))
+        .map((name) => ({ name, source: "sandbox" })),
+      ...plan.env,
+      ...plan.credentials.map((name) => ({
+        name,
+        source: "placeholder (real value stays in the controller)",
+      })),
+    ],
+    routes: plan.routeSummaries,
+    llmHosts: plan.llmHosts,
+    credentials: plan.credentials,
+    budgets: plan.budgets,
+    cutoff: plan.cutoff,
+    execPolicyRules: plan.execPolicyRules,
+    enforced: plan.enforced,
+    notEnforced: plan.notEnforced,
+    probe: [
+      "not root",
+      "socket(AF_UNIX) refused",
+      "direct TCP fails",
+      "DNS fails",
+      "writes outside fail",
+      "proxy answers and refuses an undeclared host",
+      "no host credential in the env",
+    ],
+  };
+  if (flags.json) {
+    io.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+    return EXIT_OK;
+  }
+  const out: string[] = [];
+  out.push(
+    `bottle run (dry run): ${plan.agent ?? "(no agent)"} in bottle ${plan.bottle}, ${plan.kind}`,
+  );
+  out.push(`  command   ${plan.command.join(" ")}`);
+  out.push(`  project   ${plan.projectDir} (writable)`);
+  out.push(`  runs as   ${host.account.name}`);
+  out.push("binds:");
+  for (const b of doc.binds)
+    out.push(`  ${b.kind.padEnd(9)} ${b.path}${"source" in b ? ` <- ${b.source}` : ""}`);
+  out.push("env (names only):");
+  for (const e of doc.env) out.push(`  ${e.name}  <- ${e.source}`);
+  out.push("routes:");
+  if (plan.routeSummaries.length === 0) out.push("  (none: every host is refused)");
+  for (const r of plan.routeSummaries) out.push(`  ${r}`);
+  out.push("budgets:");
+  if (plan.budgets.length === 0) out.push("  (none)");
+  for (const b of plan.budgets) out.push(`  ${budgetLine(b)}`);
+  out.push(`  on crossing: ${plan.cutoff}`);
+  out.push("enforced:");
+  for (const e of plan.enforced) out.push(`  + ${e}`);
+  for (const e of plan.notEnforced) out.push(`  - ${e}`);
+  io.stdout.write(`${out.join("\n")}\n`);
+  return EXIT_OK;
+}
+
+function renderProbe(report: ProbeReport, io: CliIo): void {
+  const paint = painter(io.stderr, io.env);
+  const lines = report.checks.map(
+    (c) =>
+      `  ${c.ok ? paint("green", "✓") : paint("red", "✗")} ${c.name}${c.detail ? paint("dim", ` — ${c.detail}`) : ""}`,
+  );
+  io.stderr.write(`bottle: startup probe\n${lines.join("\n")}\n`);
+}
+
+async function askOnTty(
+  io: CliIo,
+): Promise<((name: string, prompt: string | undefined) => Promise<string>) | undefined> {
+  if (!process.stdin.isTTY || !(io.stderr as { isTTY?: boolean }).isTTY) return undefined;
+  const readline = await import("node:readline/promises");
+  return async (name, prompt) => {
+    const rl = readline.createInterface({
+      input: process.stdin,
+      output: io.stderr as NodeJS.WritableStream,
+      terminal: true,
+    });
+    try {
+      return await rl.question(`${prompt ?? name}: `);
+    } finally {
+      rl.close();
+    }
+  };
+}
+
+export interface RunOutcome {
+  code: number;
+  sessionId?: string;
+  probe?: ProbeReport;
+}
+
+/**
+ * `bottle run`: plan → store (budgets, cutoff state) → controller session → sandbox → probe →
+ * agent, then live enforcement until the agent exits.
+ */
+export async function executeRun(
+  agentName: string | undefined,
+  trailing: string[],
+  flags: RunFlags,
+  io: CliIo,
+): Promise<RunOutcome> {
+  let frozen: FrozenRecord | undefined;
+  const home0 = path.resolve(
+    flags.home ?? (io.env["BOTTLEKIT_HOME"] || path.join(os.homedir(), ".bottlekit")),
+  );
+  if (flags.resume !== undefined) {
+    frozen = readFrozen(home0, flags.resume);
+    if (!frozen) {
+      throw new BottleError("E_INVALID_INPUT", `--resume: no frozen session ${flags.resume}`, {
+        hint: "bottle ps lists live sessions; frozen ones are in $BOTTLEKIT_HOME/state/runs/frozen/",
+      });
+    }
+    agentName = frozen.agent ?? undefined;
+    trailing = frozen.trailing;
+    flags = { ...flags, cwd: frozen.projectDir };
+  }
+  const plan = planRun(agentName, trailing, flags, io.env);
+  if (flags.dryRun) return { code: renderDryRun(plan, flags, io) };
+
+  const host = inspectHost({ runAs: flags.runAs });
+  const sessionTag = crypto.randomBytes(6).toString("hex");
+  const stderr = io.stderr;
+
+  if (frozen) {
+    restoreSnapshot(frozen.projectDir, frozen.snapshot);
+    audit(plan.home, {
+      at: new Date().toISOString(),
+      sessionId: frozen.sessionId,
+      bottle: plan.bottle,
+      action: "resume",
+      by: os.userInfo().username,
+      reason: `resumed as a new session`,
+    });
+  }
+
+  const launchEnv: LaunchEnv = await materializeEnv(plan.envEntries, {
+    hostEnv: io.env,
+    ...(await askOnTty(io).then((ask) => (ask ? { ask } : {}))),
+  });
+
+  // Store: refuse a bottle that is cut off, record this run's budgets.
+  let store: Store | undefined;
+  try {
+    store = await openStore(io.env["BOTTLEKIT_STORE"] || undefined, { home: plan.home });
+  } catch (error) {
+    throw new BottleError(
+      "E_INTERNAL",
+      `cannot open the budget store: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  const startedAt = Date.now();
+  const state = await store.cutoffState(plan.bottle);
+  if (state) {
+    await store.close?.();
+    stderr.write(
+      `bottle: bottle ${plan.bottle} is cut off (${state.policy}, since ${new Date(state.since).toISOString()}: ${state.reason})\nhint: bottle restore ${plan.bottle} --reason <why>\n`,
+    );
+    return { code: EXIT_POLICY };
+  }
+  for (const b of plan.budgets) {
+    await store.defineBudget({
+      scope: "bottle",
+      key: plan.bottle,
+      provider: b.provider,
+      tokens: b.tokens,
+      source: b.source === "flag" ? "flag" : "manifest",
+      ...(b.window === "none" ? {} : { window: b.window as never }),
+      policy: plan.cutoff,
+    } as Parameters<Store["defineBudget"]>[0]);
+  }
+
+  // Controller session (routes, credentials as placeholders, CA).
+  const sessionSpec: SessionSpec = {
+    bottle: plan.bottle,
+    ...(plan.agent === null ? {} : { agent: plan.agent }),
+    routes: plan.routes,
+    credentials: plan.credentials.map((name) => ({ name })),
+    budgets: plan.budgets,
+  };
+  let controller: ControllerHandle;
+  try {
+    controller = await openController(plan.home, sessionSpec);
+  } catch (error) {
+    await store.close?.();
+    throw error;
+  }
+  const sessionId = controller.registration.sessionId;
+
+  // Per-session agent files.
+  const agentDir = fs.mkdtempSync(path.join(os.tmpdir(), `bottle-agent-${sessionTag}-`));
+  const setup = prepareAgent(plan.kind, agentDir, { rules: plan.execPolicyRules, node: host.node });
+  if (host.account.drop) {
+    for (const p of [agentDir, ...setup.readWrite])
+      chownTree(p, host.account.uid, host.account.gid);
+  }
+  let command = [...plan.command];
+  if (plan.kind !== "command") {
+    const bin = flags.agentBin ?? which(plan.command[0] as string, io.env);
+    if (!bin) {
+      await cleanup();
+      throw new BottleError("E_INVALID_INPUT", `${plan.command[0]}: not found on PATH`, {
+        hint: `install it, or pass --agent-bin <path>`,
+      });
+    }
+    command = [bin, ...setup.args, ...plan.command.slice(1)];
+  }
+  const regEnv = Object.fromEntries(
+    Object.entries(controller.registration.env).filter(([n]) => !RESERVED_ENV_NAMES.has(n)),
+  );
+  const spec: SandboxSpec = {
+    command,
+    projectDir: plan.projectDir,
+    readOnly: [
+      ...plan.readOnly.filter((p) => fs.existsSync(p)),
+      ...setup.readOnly,
+      ...binaryDirs(command[0] as string),
+    ],
+    readWrite: [...plan.readWrite, ...setup.readWrite],
+    hidden: [...plan.hidden, plan.home],
+    env: { ...launchEnv.expose(), ...regEnv, ...setup.env },
+    hostEnv: io.env,
+    proxy: { socketPath: controller.registration.proxySocketPath },
+    caCertPath: controller.registration.caCertPath,
+    ...(flags.runAs === undefined ? {} : { runAs: flags.runAs }),
+  };
+  const checkEnv = credentialChecker(hostCredentials(io.env, plan.credentials));
+
+  let sandbox: SandboxProcess;
+  try {
+    sandbox = startSandbox(spec, {
+      host,
+      checkEnv,
+      probeUndeclaredHost: `bottle-probe-${sessionTag}.invalid`,
+    });
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+
+  const record: SessionRecord = {
+    sessionId,
+    bottle: plan.bottle,
+    agent: plan.agent,
+    kind: plan.kind,
+    pid: process.pid,
+    sandboxPid: sandbox.pid,
+    startedAt: new Date(startedAt).toISOString(),
+    projectDir: plan.projectDir,
+    command: plan.command,
+    budgets: plan.budgets,
+    cutoff: plan.cutoff,
+    controller: controller.mode,
+    state: "running",
+  };
+  writeSession(plan.home, record);
+
+  let stoppedBy: "policy" | "interrupt" | undefined;
+  const apply = async (
+    action: "cutoff" | "freeze" | "kill" | "stop",
+    by: string,
+    reason: string,
+    t0: number,
+  ) => {
+    if (stoppedBy) return;
+    if (action === "cutoff") {
+      if (record.state === "cut-off") return;
+      await controller.api.cutoff({ sessionId });
+      record.state = "cut-off";
+      writeSession(plan.home, record);
+      audit(plan.home, {
+        at: new Date().toISOString(),
+        sessionId,
+        bottle: plan.bottle,
+        action,
+        by,
+        reason,
+        latencyMs: Date.now() - t0,
+      });
+      stderr.write(
+        `bottle: session ${sessionId} cut off (${reason}); the agent keeps running, its egress is refused\n`,
+      );
+      return;
+    }
+    stoppedBy = "policy";
+    if (action === "freeze") {
+      record.state = "freezing";
+      sandbox.signalTree("SIGSTOP");
+      const latencyMs = Date.now() - t0;
+      const snapshot = snapshotProject(
+        plan.projectDir,
+        sessionId,
+        path.join(runsDir(plan.home), "frozen"),
+      );
+      writeFrozen(plan.home, {
+        sessionId,
+        bottle: plan.bottle,
+        agent: plan.agent,
+        command: plan.command,
+        trailing,
+        projectDir: plan.projectDir,
+        frozenAt: new Date().toISOString(),
+        snapshot,
+      });
+      await sandbox.kill();
+      audit(plan.home, {
+        at: new Date().toISOString(),
+        sessionId,
+        bottle: plan.bottle,
+        action,
+        by,
+        reason,
+        latencyMs,
+      });
+      stderr.write(
+        `bottle: session ${sessionId} frozen (${reason}); resume with: bottle run --resume ${sessionId}\n`,
+      );
+      return;
+    }
+    record.state = "stopping";
+    await sandbox.kill();
+    audit(plan.home, {
+      at: new Date().toISOString(),
+      sessionId,
+      bottle: plan.bottle,
+      action,
+      by,
+      reason,
+      latencyMs: Date.now() - t0,
+    });
+    stderr.write(
+      `bottle: session ${sessionId} ${action === "kill" ? "killed" : "stopped"} (${reason})\n`,
+    );
+  };
+
+  const onSignal = (sig: NodeJS.Signals) => {
+    const t0 = Date.now();
+    if (sig === CONTROL_SIGNALS.freeze)
+      void apply("freeze", os.userInfo().username, "bottle freeze", t0);
+    else if (sig === CONTROL_SIGNALS.cutoff)
+      void apply("cutoff", os.userInfo().username, "bottle stop --cutoff", t0);
+    else if (sig === "SIGINT") {
+      stoppedBy = "interrupt";
+      void sandbox.kill();
+    } else void apply("stop", os.userInfo().username, `bottle stop (${sig})`, t0);
+  };
+  const signals: NodeJS.Signals[] = [
+    "SIGTERM",
+    "SIGINT",
+    "SIGHUP",
+    CONTROL_SIGNALS.freeze,
+    CONTROL_SIGNALS.cutoff,
+  ];
+  for (const s of signals) process.on(s, onSignal);
+
+  // Budget crossings (and `bottle cutoff <bottle> --policy …`) land in the store: poll it.
+  const timer = setInterval(() => {
+    const t0 = Date.now();
+    void store
+      ?.cutoffState(plan.bottle)
+      .then((s) => {
+        if (!s || s.since < startedAt - 1000) return;
+        const action = s.policy === "freeze" ? "freeze" : s.policy === "kill" ? "kill" : "cutoff";
+        return apply(action, s.by, s.reason, t0);
+      })
+      .catch(() => {});
+  }, POLL_MS);
+  timer.unref();
+
+  const probe = await sandbox.probe;
+  renderProbe(probe, io);
+  if (!probe.ok) {
+    audit(plan.home, {
+      at: new Date().toISOString(),
+      sessionId,
+      bottle: plan.bottle,
+      action: "probe-failed",
+      by: "bottle",
+      reason: probe.checks
+        .filter((c) => !c.ok)
+        .map((c) => c.name)
+        .join("; "),
+    });
+    stderr.write("bottle: the sandbox failed its startup probe; the agent was not started\n");
+  }
+  const exit = await sandbox.exited;
+  clearInterval(timer);
+  for (const s of signals) process.off(s, onSignal);
+  await cleanup();
+  if (!probe.ok) return { code: EXIT_POLICY, sessionId, probe };
+  if (stoppedBy === "policy") return { code: EXIT_POLICY, sessionId, probe };
+  if (stoppedBy === "interrupt") return { code: EXIT_INTERRUPTED, sessionId, probe };
+  return { code: exit.code, sessionId, probe };
+
+  async function cleanup(): Promise<void> {
+    removeSession(plan.home, sessionId);
+    fs.rmSync(agentDir, { recursive: true, force: true });
+    try {
+      await controller.close();
+    } catch {}
+    await store?.close?.();
+  }
+}
+
+/** Directories a program outside the read-only system needs (e.g. a CLI under /tmp or a home). */
+function binaryDirs(program: string): string[] {
+  if (!path.isAbsolute(program)) return [];
+  const real = fs.realpathSync(program);
+  const hiddenRoots = ["/tmp", "/home", "/root", "/run"];
+  return hiddenRoots.some((h) => real.startsWith(`${h}/`)) ? [path.dirname(real)] : [];
+}
+
+function chownTree(p: string, uid: number, gid: number): void {
+  fs.chownSync(p, uid, gid);
+  if (fs.statSync(p).isDirectory())
+    for (const n of fs.readdirSync(p)) chownTree(path.join(p, n), uid, gid);
+}
+
+export const RUN_EXIT = {
+  ok: EXIT_OK,
+  failure: EXIT_FAILURE,
+  usage: EXIT_USAGE,
+  policy: EXIT_POLICY,
+  interrupted: EXIT_INTERRUPTED,
+} as const;
