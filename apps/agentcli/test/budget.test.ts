@@ -102,6 +102,48 @@ describe("budgets", () => {
     }
   });
 
+  it("a call the gateway's DLP blocks ends the run with exit 3 (policy_stopped), never reaching the provider", async () => {
+    const gw = await startGateway({
+      config: {
+        model_providers: [
+          { model: "openai/*", base_url: `${sb.upstream.url}/v1`, access_key: "$OPENAI_API_KEY" },
+        ],
+        dlp: { outbound: { on_match: "block", detectors: ["token_patterns", "known_secrets"] } },
+      },
+      listen: "127.0.0.1:0",
+      env: { PATH: process.env["PATH"], BOTTLEKIT_HOME: sb.home, OPENAI_API_KEY: UPSTREAM_KEY },
+    });
+    try {
+      const key = await gw.store.createGatewayKey({
+        bottle: "b",
+        agent: "agentcli",
+        label: "test",
+      });
+      const r = await sb.run(
+        [
+          "-m",
+          "openai/gpt-4o-mini",
+          "--json",
+          `deploy with ghp_${"aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5"}`,
+        ],
+        {
+          AGENTCLI_BASE_URL: undefined,
+          AGENTCLI_API_KEY_ENV: undefined,
+          BOTTLEKIT_GATEWAY_URL: `${gw.url}/v1`,
+          BOTTLEKIT_GATEWAY_KEY: key.key,
+        },
+      );
+      expect(r.code).toBe(3);
+      expect(JSON.parse(r.out)).toMatchObject({
+        status: "policy_stopped",
+        error: { code: "E_POLICY" },
+      });
+      expect(sb.upstream.requests).toHaveLength(0);
+    } finally {
+      await gw.close(1_000);
+    }
+  });
+
   it("--max-tokens stops the run itself (exit 3) and caps each call's completion", async () => {
     sb.upstream.setDefaultReply({
       toolCalls: [call("t", "list_dir", {})],
