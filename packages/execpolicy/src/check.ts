@@ -8,6 +8,7 @@
  *   `prompt` at least: never allow.
  */
 import { type Decision, stricter } from "./decision.ts";
+import { execCapableHits } from "./exec-options.ts";
 import type { MatchOptions, Policy, RuleMatch } from "./policy.ts";
 import {
   extractArgv,
@@ -111,7 +112,24 @@ function evaluate(policy: Policy, c: ShellCommand, options: CheckOptions): Comma
   let decided: Decision | undefined;
   let floor = c.floor;
   if (!c.unreducible) {
-    for (const m of policy.match(c.argv, { ...options, dynamic: c.dynamic })) {
+    const matches = policy.match(c.argv, { ...options, dynamic: c.dynamic });
+    for (const hit of execCapableHits(c.argv, c.dynamic)) {
+      // an allow rule that names the option (or the word) explicitly allows it
+      if (
+        hit.option !== "*" &&
+        matches.some(
+          (m) => m.certain && m.decision === "allow" && namesOption(m, hit.token, hit.option),
+        )
+      )
+        continue;
+      floor = stricter(floor, "prompt");
+      notes.push(
+        hit.option === "*" || hit.option === "(script)"
+          ? hit.why
+          : `${hit.token}: ${hit.why}; no allow rule names ${hit.option}`,
+      );
+    }
+    for (const m of matches) {
       matched.push(report(m));
       if (m.certain) decided = decided === undefined ? m.decision : stricter(decided, m.decision);
       else if (m.decision !== "allow") {
@@ -144,6 +162,9 @@ function evaluate(policy: Policy, c: ShellCommand, options: CheckOptions): Comma
       .filter((m) => m.certain || m.decision !== "allow");
     for (const m of ms) {
       matched.push(report(m, program));
+      // a wrapper's rule can make the command stricter, never allow it: `bash` being allowed
+      // does not allow what `bash -c` runs
+      if (m.certain && m.decision === "allow") continue;
       decided =
         decided === undefined ? m.decision : stricter(decided, m.certain ? m.decision : "prompt");
     }
@@ -164,6 +185,16 @@ function evaluate(policy: Policy, c: ShellCommand, options: CheckOptions): Comma
   if (c.writes.length > 0) out.writes = c.writes;
   if (notes.length > 0) out.notes = notes;
   return out;
+}
+
+/** True when the rule's pattern (or the exception that applied) lists `option` or the token itself. */
+function namesOption(m: RuleMatch, token: string, option: string): boolean {
+  const positions = m.exception ? m.exception.rest : m.rule.rest;
+  return positions.some((pos) =>
+    pos.some((alt) =>
+      "literal" in alt ? alt.literal === option || alt.literal === token : alt.re.test(token),
+    ),
+  );
 }
 
 function combine(policy: Policy, analysis: ShellAnalysis, options: CheckOptions): CheckResult {

@@ -12,6 +12,17 @@
  */
 import { type Decision, stricter } from "../decision.ts";
 import { parseBash, type SyntaxNode } from "./parser.ts";
+import {
+  ARITHMETIC_TEST_OPERATORS,
+  arithmeticRisk,
+  builtinRisk,
+  expansionRisk,
+  INTERPRETERS as INTERPRETER_NAMES,
+  isDangerousVariable,
+  isSensitivePath,
+  RUNS_ANOTHER,
+  targetRisk,
+} from "./risk.ts";
 
 export interface ShellCommand {
   /** The command after wrappers were peeled off. Dynamic tokens hold their source text. */
@@ -40,58 +51,7 @@ export interface ShellAnalysis {
   floor: Decision;
 }
 
-/** Variables that change what a command loads or runs. Assigning them raises the decision to at least prompt. */
-const DANGEROUS_VARS = new Set([
-  "PATH",
-  "LD_PRELOAD",
-  "LD_LIBRARY_PATH",
-  "LD_AUDIT",
-  "BASH_ENV",
-  "ENV",
-  "SHELLOPTS",
-  "BASHOPTS",
-  "PS4",
-  "PROMPT_COMMAND",
-  "IFS",
-  "CDPATH",
-  "GLOBIGNORE",
-  "GIT_SSH",
-  "GIT_SSH_COMMAND",
-  "GIT_EXEC_PATH",
-  "GIT_ASKPASS",
-  "GIT_EDITOR",
-  "GIT_PAGER",
-  "GIT_DIR",
-  "GIT_WORK_TREE",
-  "SSH_ASKPASS",
-  "EDITOR",
-  "VISUAL",
-  "PAGER",
-  "MANPAGER",
-  "LESSOPEN",
-  "LESSCLOSE",
-  "PYTHONPATH",
-  "PYTHONSTARTUP",
-  "PYTHONHOME",
-  "PYTHONINSPECT",
-  "NODE_OPTIONS",
-  "NODE_PATH",
-  "PERL5LIB",
-  "PERL5OPT",
-  "PERLLIB",
-  "RUBYOPT",
-  "RUBYLIB",
-  "JAVA_TOOL_OPTIONS",
-  "_JAVA_OPTIONS",
-  "CLASSPATH",
-  "NPM_CONFIG_SCRIPT_SHELL",
-  "HOME",
-]);
-const DANGEROUS_PREFIXES = ["LD_", "DYLD_", "BASH_FUNC_", "GIT_CONFIG"];
-
-export function isDangerousVariable(name: string): boolean {
-  return DANGEROUS_VARS.has(name) || DANGEROUS_PREFIXES.some((p) => name.startsWith(p));
-}
+export { isDangerousVariable } from "./risk.ts";
 
 const SHELLS = new Set(["bash", "sh", "zsh", "dash", "ksh", "ash", "mksh", "yash", "busybox-sh"]);
 const DECLARATION_BUILTINS = new Set(["export", "declare", "typeset", "local", "readonly"]);
@@ -108,6 +68,18 @@ const HARMLESS_TARGETS = new Set(["/dev/null", "/dev/stdout", "/dev/stderr", "/d
 const REDIRECTS = new Set(["file_redirect", "heredoc_redirect", "herestring_redirect"]);
 
 const MAX_NESTING = 8;
+/**
+ * Scripts nested deeper than this (brackets, substitutions, `&&` chains: each is a level of the
+ * syntax tree) are not analysed: the answer is `prompt`, decided before any recursion, so it is the
+ * same on every machine and never a stack overflow.
+ */
+export const MAX_DEPTH = 400;
+
+/**
+ * Work done by the analyser, counted: syntax nodes audited and visited, tokens built, characters
+ * scanned by the pre-checks. Tests assert on it (linear in the input) instead of on wall time.
+ */
+export const analysisWork = { units: 0 };
 const MAX_WRAPPERS = 32;
 const MAX_SCRIPT_LENGTH = 256 * 1024;
 
@@ -116,7 +88,14 @@ interface Token {
   dynamic: boolean;
 }
 
-type WrapperResult = { inner: number; assignments?: Token[] } | { unreducible: string };
+type WrapperResult =
+  | {
+      inner: number;
+      assignments?: Token[];
+      /** xargs: the command also gets words read from stdin (and `replace` is substituted). */
+      input?: { replace?: string };
+    }
+  | { unreducible: string };
 
 /** Parses option-style wrappers: flags, options with a value (separate or attached), then the command. */
 function options(
@@ -276,47 +255,96 @@ const WRAPPERS: Record<string, (tokens: readonly Token[]) => WrapperResult> = {
   },
   exec: (t) => options(t, 1, { flags: ["-c", "-l"], withValue: ["-a"] }),
   xargs: (t) => {
-    const r = options(t, 1, {
-      flags: [
-        "-0",
-        "--null",
-        "-o",
-        "--open-tty",
-        "-p",
-        "--interactive",
-        "-r",
-        "--no-run-if-empty",
-        "-t",
-        "--verbose",
-        "-x",
-        "--exit",
-      ],
-      withValue: [
-        "-a",
-        "--arg-file",
-        "-d",
-        "--delimiter",
-        "-E",
-        "--eof",
-        "-I",
-        "--replace",
-        "-L",
-        "--max-lines",
-        "-n",
-        "--max-args",
-        "-P",
-        "--max-procs",
-        "-s",
-        "--max-chars",
-        "--process-slot-var",
-        "-i",
-        "-e",
-        "-l",
-      ],
-    });
-    return r;
+    // GNU xargs: -i, -e, -l and --replace, --eof, --max-lines take an optional value that must be
+    // attached; the others take a value attached or in the next word
+    let i = 1;
+    let replace: string | undefined;
+    while (i < t.length) {
+      const x = t[i] as Token;
+      if (x.dynamic) return { unreducible: `option ${x.value} of a wrapper is not a literal` };
+      const v = x.value;
+      if (v === "--") {
+        i++;
+        break;
+      }
+      if (!v.startsWith("-") || v === "-") break;
+      if (v.startsWith("--")) {
+        const eq = v.indexOf("=");
+        const name = eq < 0 ? v : v.slice(0, eq);
+        if (name === "--replace") replace = eq < 0 ? "{}" : v.slice(eq + 1);
+        if (XARGS_LONG_FLAGS.has(name) && (eq < 0 || XARGS_LONG_OPTIONAL.has(name))) {
+          i++;
+          continue;
+        }
+        if (XARGS_LONG_VALUES.has(name)) {
+          i += eq < 0 ? 2 : 1;
+          continue;
+        }
+        return { unreducible: `unknown option ${v}` };
+      }
+      let next = false;
+      for (let j = 1; j < v.length; j++) {
+        const ch = v[j] as string;
+        if ("0optrx".includes(ch)) continue;
+        if ("iel".includes(ch)) {
+          if (ch === "i") replace = v.length > j + 1 ? v.slice(j + 1) : "{}";
+          break;
+        }
+        if ("adEILnPs".includes(ch)) {
+          if (ch === "I") replace = v.length > j + 1 ? v.slice(j + 1) : t[i + 1]?.value;
+          if (j === v.length - 1) next = true;
+          break;
+        }
+        return { unreducible: `unknown option ${v}` };
+      }
+      i += next ? 2 : 1;
+    }
+    return { inner: i >= t.length ? -1 : i, input: replace === undefined ? {} : { replace } };
   },
 };
+
+const XARGS_LONG_OPTIONAL = new Set(["--replace", "--eof", "--max-lines"]);
+const XARGS_LONG_FLAGS = new Set([
+  ...XARGS_LONG_OPTIONAL,
+  "--null",
+  "--open-tty",
+  "--interactive",
+  "--no-run-if-empty",
+  "--verbose",
+  "--exit",
+  "--show-limits",
+]);
+const XARGS_LONG_VALUES = new Set([
+  "--arg-file",
+  "--delimiter",
+  "--max-args",
+  "--max-procs",
+  "--max-chars",
+  "--process-slot-var",
+]);
+
+/** Programs that write the files named in their arguments. */
+const WRITERS = new Set([
+  "tee",
+  "cp",
+  "mv",
+  "ln",
+  "install",
+  "dd",
+  "rsync",
+  "patch",
+  "tar",
+  "unzip",
+  "curl",
+  "wget",
+  "split",
+  "sort",
+  "sed",
+  "perl",
+  "truncate",
+]);
+/** Of these, the ones whose arguments are mostly destinations: a run-time argument is an unknown write. */
+const DESTINATION_WRITERS = new Set(["tee", "cp", "mv", "ln", "install", "dd", "rsync", "patch"]);
 
 export interface ExtractOptions {
   /** Parse time budget per script in ms (default 40). */
@@ -326,8 +354,39 @@ export interface ExtractOptions {
 /** Reduces `script` to its commands. Requires the bash parser to be loaded. */
 export function extractCommands(script: string, options: ExtractOptions = {}): ShellAnalysis {
   const out: ShellAnalysis = { commands: [], notes: [], floor: "allow" };
-  analyze(script, 0, out, options);
+  const ctx: Ctx = { ...options, written: new Set() };
+  analyze(script, 0, out, ctx);
+  runsWritten(out, ctx.written);
   return out;
+}
+
+/** Options plus what the whole analysis shares: the files the script writes. */
+interface Ctx extends ExtractOptions {
+  written: Set<string>;
+}
+
+function normalizePath(p: string): string {
+  return p
+    .replace(/^(\.\/)+/, "")
+    .replace(/\/\.\//g, "/")
+    .replace(/\/+/g, "/");
+}
+
+/** A program (or a script handed to a shell or interpreter) that the same script writes first is not understood. */
+function runsWritten(out: ShellAnalysis, written: Set<string>): void {
+  if (written.size === 0) return;
+  for (const c of out.commands) {
+    const program = c.argv[0] ?? "";
+    const base = program.slice(program.lastIndexOf("/") + 1);
+    const runsFiles = SHELLS.has(base) || INTERPRETER_NAMES.has(base);
+    const hit = c.argv.find(
+      (a, i) => (i === 0 ? a.includes("/") : runsFiles) && written.has(normalizePath(a)),
+    );
+    if (hit !== undefined) {
+      c.notes.push(`runs ${hit}, which the script itself writes`);
+      raise(c, "prompt");
+    }
+  }
 }
 
 /** Reduces an argv (as an agent would exec it) to its commands: wrappers and `bash -c` are seen through. */
@@ -344,7 +403,7 @@ export function extractArgv(argv: readonly string[], options: ExtractOptions = {
     floor: "allow",
     unreducible: false,
   };
-  new Walker("", 0, out, options).finish(
+  new Walker("", 0, out, { ...options, written: new Set() }).finish(
     cmd,
     argv.map((value) => ({ value, dynamic: false })),
   );
@@ -355,7 +414,7 @@ function raise(a: { floor: Decision }, d: Decision): void {
   a.floor = stricter(a.floor, d);
 }
 
-function analyze(script: string, depth: number, out: ShellAnalysis, options: ExtractOptions): void {
+function analyze(script: string, depth: number, out: ShellAnalysis, options: Ctx): void {
   if (depth > MAX_NESTING) {
     out.notes.push(`nested shell scripts deeper than ${MAX_NESTING} levels are not analysed`);
     raise(out, "prompt");
@@ -366,7 +425,17 @@ function analyze(script: string, depth: number, out: ShellAnalysis, options: Ext
     raise(out, "prompt");
     return;
   }
+  if (bracketDepth(script) > MAX_DEPTH) {
+    out.notes.push(`nesting deeper than ${MAX_DEPTH} levels is not analysed`);
+    raise(out, "prompt");
+    return;
+  }
   let parsed = parseBash(script, options.parseBudgetMs);
+  if (!parsed.timedOut && parsed.depth > MAX_DEPTH) {
+    out.notes.push(`nesting deeper than ${MAX_DEPTH} levels is not analysed`);
+    raise(out, "prompt");
+    return;
+  }
   let src = script;
   let coproc: Map<number, string[]> | undefined;
   // a coproc inside a coproc's body only shows once the outer one is blanked: repeat, bounded
@@ -395,6 +464,7 @@ function analyze(script: string, depth: number, out: ShellAnalysis, options: Ext
     );
     raise(out, "prompt");
   }
+  audit(parsed.root, src, out);
   const walker = new Walker(src, depth, out, options, coproc);
   walker.visit(parsed.root, []);
   for (const [, argv] of coproc ?? []) {
@@ -473,13 +543,130 @@ function coprocCompounds(root: SyntaxNode, src: string): CoprocCompound {
   return found;
 }
 
-function findError(n: SyntaxNode): SyntaxNode | undefined {
-  if (n.type === "ERROR") return n;
-  for (const c of n.children) {
-    const f = findError(c);
-    if (f) return f;
+function findError(root: SyntaxNode): SyntaxNode | undefined {
+  const stack = [root];
+  for (let n = stack.pop(); n !== undefined; n = stack.pop()) {
+    if (n.type === "ERROR") return n;
+    for (let i = n.children.length - 1; i >= 0; i--) stack.push(n.children[i] as SyntaxNode);
   }
   return undefined;
+}
+
+/** The deepest run of open brackets, counted on the raw text (quotes ignored: an over-count only fails closed). */
+function bracketDepth(script: string): number {
+  analysisWork.units += script.length >> 6;
+  let depth = 0;
+  let max = 0;
+  for (let i = 0; i < script.length; i++) {
+    const c = script.charCodeAt(i);
+    if (c === 40 || c === 123 || c === 91) {
+      if (++depth > max) max = depth;
+    } else if ((c === 41 || c === 125 || c === 93) && depth > 0) depth--;
+  }
+  return max;
+}
+
+/**
+ * Constructs that make bash run code while it expands a word, or that assign a variable in a way
+ * the walker does not see as an assignment: each one found lowers the script to `prompt` with a
+ * note. Iterative, linear in the number of nodes.
+ */
+function audit(root: SyntaxNode, src: string, out: ShellAnalysis): void {
+  const seen = new Set<string>();
+  const flag = (why: string) => {
+    if (seen.has(why)) return;
+    seen.add(why);
+    out.notes.push(why);
+    raise(out, "prompt");
+  };
+  const text = (n: SyntaxNode) => src.slice(n.start, n.end);
+  const stack = [root];
+  for (let n = stack.pop(); n !== undefined; n = stack.pop()) {
+    analysisWork.units++;
+    for (const c of n.children) stack.push(c);
+    switch (n.type) {
+      case "command_substitution": {
+        // inside heredoc bodies tree-sitter-bash reads $((x)) as $( (x) ): it is arithmetic
+        const t = text(n);
+        if (t.startsWith("$((")) {
+          const r = arithmeticRisk(t.slice(3, -2));
+          if (r) flag(r);
+        }
+        break;
+      }
+      case "array":
+        // ( [i]=v … ): the subscripts of an indexed array are arithmetic
+        for (const c of n.children) {
+          const m = /^\[([^\]]*)\]\+?=/.exec(text(c));
+          if (m && !/^[0-9]+$/.test(m[1] as string))
+            flag("an array subscript is arithmetic and can run code hidden in variables");
+        }
+        break;
+      case "arithmetic_expansion": {
+        const t = text(n);
+        const inner = t.startsWith("$((") ? t.slice(3, -2) : t.slice(2, -1);
+        const r = arithmeticRisk(inner);
+        if (r) flag(r);
+        break;
+      }
+      case "compound_statement":
+      case "c_style_for_statement": {
+        const t = text(n);
+        const open = t.indexOf("((");
+        if (n.type === "compound_statement" && open !== 0) break;
+        const close = t.indexOf("))", open);
+        const r = arithmeticRisk(
+          t.slice(open + 2, close < 0 ? t.length : close).replace(/;/g, ","),
+        );
+        if (r) flag(r);
+        break;
+      }
+      case "subscript": {
+        const t = text(n);
+        const index = t.slice(t.indexOf("[") + 1, t.lastIndexOf("]"));
+        if (!/^([0-9]+|[@*])$/.test(index))
+          flag("an array subscript is arithmetic and can run code hidden in variables");
+        break;
+      }
+      case "expansion": {
+        const r = expansionRisk(text(n));
+        if (r) flag(r);
+        break;
+      }
+      case "binary_expression":
+      case "unary_expression": {
+        const op = n.children.find((c) => c.type === "test_operator");
+        if (!op) break;
+        const o = text(op);
+        const operands = n.children.filter((c) => c !== op);
+        if (ARITHMETIC_TEST_OPERATORS.has(o)) {
+          if (operands.some((c) => !/^-?[0-9]+$/.test(text(c))))
+            flag(`[[ … ${o} … ]] evaluates its operands as arithmetic, which can run code`);
+        } else if (o === "-v") {
+          if (operands.some((c) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(text(c))))
+            flag("[[ -v … ]] evaluates a subscript, which can run code");
+        }
+        break;
+      }
+      case "for_statement": {
+        const v = n.children.find((c) => c.type === "variable_name");
+        if (v) {
+          const how = text(n).startsWith("select") ? "select" : "for";
+          const r = targetRisk(text(v), false, how);
+          if (r) flag(r);
+        }
+        break;
+      }
+      case "variable_assignment": {
+        const name = n.children[0];
+        if (name && name.type !== "variable_name" && name.type !== "subscript")
+          flag("an assignment whose target is not a plain name");
+        break;
+      }
+      default:
+        break;
+    }
+  }
 }
 
 class Walker {
@@ -487,7 +674,7 @@ class Walker {
     private readonly src: string,
     private readonly depth: number,
     private readonly out: ShellAnalysis,
-    private readonly options: ExtractOptions,
+    private readonly options: Ctx,
     /** Compound commands run by `coproc` (see `coprocCompounds`), by start offset; consumed when visited. */
     private readonly coproc?: Map<number, string[]>,
   ) {}
@@ -498,6 +685,7 @@ class Walker {
 
   /** Visits a statement-level node. `writes` are redirect targets applying to the commands inside. */
   visit(n: SyntaxNode, writes: readonly string[], stdin?: Token): void {
+    analysisWork.units++;
     const coproc = COMPOUND_NODES.has(n.type) ? this.coproc?.get(n.start) : undefined;
     if (coproc) {
       // the compound a coproc runs: its commands are checked with `coproc [NAME]` as their wrapper
@@ -541,11 +729,25 @@ class Walker {
         this.assignment(n, null);
         return;
       case "declaration_command":
+      case "unset_command": {
+        const keyword = /^\S+/.exec(this.text(n))?.[0] ?? "";
+        const words: Token[] = [];
         for (const c of n.children) {
-          if (c.type === "variable_assignment") this.assignment(c, null);
-          else this.visitExpansions(c);
+          if (c.type === "variable_assignment") {
+            const name = this.assignment(c, null);
+            words.push({ value: `${name}=`, dynamic: false });
+          } else {
+            words.push(this.token(c));
+            this.visitExpansions(c);
+          }
+        }
+        const why = builtinRisk(keyword, [{ value: keyword, dynamic: false }, ...words]);
+        if (why) {
+          this.out.notes.push(why);
+          raise(this.out, "prompt");
         }
         return;
+      }
       case "heredoc_body":
         // data, except expansions (they run when the delimiter is unquoted)
         this.visitExpansions(n);
@@ -583,10 +785,9 @@ class Walker {
       return word ? this.token(word) : undefined;
     }
     if (r.type === "heredoc_redirect") {
-      const body = r.children.find((c) => c.type === "heredoc_body");
-      if (!body) return { value: "", dynamic: false };
-      const dynamic = body.children.some((c) => DYNAMIC_NODES.has(c.type));
-      return { value: this.text(body), dynamic };
+      const body = this.heredocBody(r);
+      if (!body) return { value: "", dynamic: true };
+      return { value: body.text, dynamic: !body.quoted && /[`$\\]/.test(body.text) };
     }
     return undefined;
   }
@@ -602,7 +803,8 @@ class Walker {
 
   private assignment(n: SyntaxNode, cmd: ShellCommand | null): string {
     const [nameNode, ...values] = n.children;
-    const name = nameNode ? this.text(nameNode).replace(/\[.*$/, "") : "";
+    const name = nameNode ? this.text(nameNode).replace(/\[.*$/s, "") : "";
+    if (nameNode) this.visitExpansions(nameNode);
     for (const c of values) this.visitExpansions(c);
     if (isDangerousVariable(name)) {
       const note = `assignment to ${name} can change what runs`;
@@ -619,16 +821,100 @@ class Walker {
 
   private redirect(n: SyntaxNode, writes: string[]): void {
     for (const c of n.children) this.visitExpansions(c);
+    if (n.type === "heredoc_redirect") {
+      this.heredocBackticks(n);
+      return;
+    }
     if (n.type !== "file_redirect") return;
     const dest = n.children.find((c) => c.type !== "file_descriptor");
     if (!dest) return;
     const fd = n.children.find((c) => c.type === "file_descriptor");
     // the operator is the anonymous token between the descriptor (if any) and the destination
     const op = this.src.slice(fd ? fd.end : n.start, dest.start).trim();
-    if (!WRITE_OPERATORS.has(op)) return;
-    if (op === ">&" && dest.type === "number") return; // fd duplication
     const target = this.token(dest);
-    if (!HARMLESS_TARGETS.has(target.value)) writes.push(target.value);
+    if (/^\/dev\/(tcp|udp)\//.test(target.value)) {
+      this.flag(`a redirect to ${target.value} opens a network connection`);
+      return;
+    }
+    if (!WRITE_OPERATORS.has(op)) {
+      if (target.dynamic && !/^[<]&$/.test(op) && dest.type !== "number")
+        this.flag(
+          `a redirect from ${target.value} (only known at run time) could open a network connection`,
+        );
+      return;
+    }
+    if ((op === ">&" || op === "<&") && (dest.type === "number" || target.value === "-")) return; // fd duplication
+    if (HARMLESS_TARGETS.has(target.value)) return;
+    writes.push(target.value);
+    this.wrote(target);
+  }
+
+  /** A write to `target`: recorded, and not understood when it is unknown or a file later programs read as code. */
+  private wrote(target: Token): void {
+    if (target.dynamic) {
+      this.flag(`writes to ${target.value}, a path only known at run time`);
+      return;
+    }
+    this.options.written.add(normalizePath(target.value));
+    if (isSensitivePath(target.value))
+      this.flag(`writes ${target.value}, which a later program can read as code or configuration`);
+  }
+
+  private flag(why: string): void {
+    if (!this.out.notes.includes(why)) this.out.notes.push(why);
+    raise(this.out, "prompt");
+  }
+
+  /**
+   * The body bash reads for a heredoc, taken from the source: from the line after the operator to
+   * the delimiter line (leading tabs stripped for `<<-`). `trusted` is false when tree-sitter read
+   * the body differently (it mis-parses some, e.g. one starting with a backslash), so its
+   * expansions were not seen as nodes.
+   */
+  private heredocBody(
+    r: SyntaxNode,
+  ): { text: string; quoted: boolean; trusted: boolean } | undefined {
+    const start = r.children.find((c) => c.type === "heredoc_start");
+    const end = r.children.find((c) => c.type === "heredoc_end");
+    const body = r.children.find((c) => c.type === "heredoc_body");
+    if (!start || !end) return undefined;
+    const quoted = /['"\\]/.test(this.text(start));
+    const stripTabs = this.src.slice(r.start, start.start).includes("<<-");
+    const nl = this.src.indexOf("\n", start.end);
+    if (nl < 0 || nl >= end.start) return { text: "", quoted, trusted: body === undefined };
+    let text = this.src.slice(nl + 1, end.start).replace(/\t+$/, "");
+    if (stripTabs) text = text.replace(/^\t+/gm, "");
+    let parsed = body ? this.text(body) : "";
+    if (stripTabs) parsed = parsed.replace(/^\t+/gm, "").replace(/\t+$/, "");
+    // redirects after the operator on the same line (`cat <<EOF > out`) are fine; anything else
+    // outside the body means tree-sitter read the body as words
+    const stray = r.children.some(
+      (c) =>
+        !["heredoc_start", "heredoc_end", "heredoc_body", "file_descriptor"].includes(c.type) &&
+        c.end > nl,
+    );
+    return { text, quoted, trusted: parsed === text && !stray };
+  }
+
+  /** Backticks in an unquoted heredoc body are command substitutions (tree-sitter-bash leaves them as text). */
+  private heredocBackticks(n: SyntaxNode): void {
+    const body = this.heredocBody(n);
+    if (!body) {
+      this.flag("a heredoc whose body could not be read as bash reads it");
+      return;
+    }
+    if (body.quoted) return; // quoted delimiter: the body is data
+    if (!body.trusted && body.text.includes("$")) {
+      this.flag("a heredoc body with expansions that the parser did not read as bash does");
+      return;
+    }
+    for (const script of backtickScripts(body.text)) {
+      if (script === undefined) {
+        this.flag("an unterminated backtick in a heredoc body");
+        return;
+      }
+      if (script.trim() !== "") analyze(script, this.depth + 1, this.out, this.options);
+    }
   }
 
   private command(n: SyntaxNode, writes: readonly string[], stdin?: Token): void {
@@ -717,7 +1003,18 @@ class Walker {
       if (SHELLS.has(base)) {
         const script = shellScriptArg(tokens);
         if (script === undefined) {
-          if (!shellReadsStdin(tokens)) break;
+          const startup = shellStartupRisk(tokens);
+          if (startup) {
+            cmd.notes.push(startup);
+            raise(cmd, "prompt");
+          }
+          if (!shellReadsStdin(tokens)) {
+            if (tokens.length > 1) {
+              cmd.notes.push(`${base} runs a script file, which is not analysed`);
+              raise(cmd, "prompt");
+            }
+            break;
+          }
           // `bash <<'EOF' … EOF`, `sh <<< "…"`, `curl … | sh`: the script comes from stdin
           if (stdin === undefined || stdin.dynamic) {
             cmd.notes.push(`${base} reads commands from stdin, which cannot be analysed`);
@@ -727,6 +1024,11 @@ class Walker {
           cmd.wrappers.push(snapshot(tokens));
           this.nested(stdin.value, cmd);
           return;
+        }
+        const startup = shellStartupRisk(tokens);
+        if (startup) {
+          cmd.notes.push(startup);
+          raise(cmd, "prompt");
         }
         if (script.dynamic) {
           cmd.notes.push(`${base} -c runs a script that is only known at run time`);
@@ -747,7 +1049,21 @@ class Walker {
         raise(cmd, "prompt");
         break;
       }
-      if (r.inner < 0) break;
+      if (r.inner < 0 && r.input === undefined) break;
+      if (r.input !== undefined) {
+        // xargs adds words read from stdin to the command (echo when none is given)
+        const inner: Token[] =
+          r.inner < 0 ? [{ value: "echo", dynamic: false }] : tokens.slice(r.inner);
+        const replace = r.input.replace;
+        const marked = inner.map((t) =>
+          replace !== undefined && replace !== "" && t.value.includes(replace)
+            ? { value: t.value, dynamic: true }
+            : t,
+        );
+        cmd.wrappers.push(snapshot(tokens));
+        tokens = replace === undefined ? [...marked, { value: "{stdin}", dynamic: true }] : marked;
+        continue;
+      }
       for (const a of r.assignments ?? []) {
         const name = a.value.slice(0, a.value.indexOf("="));
         cmd.assignments.push(name);
@@ -761,9 +1077,57 @@ class Walker {
       cmd.wrappers.push(snapshot(tokens));
       tokens = tokens.slice(r.inner);
     }
+    this.commandRisks(cmd, tokens);
     cmd.argv = tokens.map((t) => t.value);
     cmd.dynamic = tokens.map((t) => t.dynamic);
     this.out.commands.push(cmd);
+  }
+
+  /** Builtins that change bash's state, programs that run others, writes that later programs run. */
+  private commandRisks(cmd: ShellCommand, tokens: readonly Token[]): void {
+    const head = tokens[0];
+    if (!head || head.dynamic) return;
+    const base = head.value.slice(head.value.lastIndexOf("/") + 1);
+    const why = builtinRisk(base, tokens);
+    if (why) {
+      cmd.notes.push(why);
+      raise(cmd, "prompt");
+    }
+    if (RUNS_ANOTHER.has(base) && WRAPPERS[base] === undefined) {
+      cmd.notes.push(`${base} runs another program, which is not analysed`);
+      raise(cmd, "prompt");
+    }
+    if (base === "cd" || base === "pushd") {
+      const to = tokens[1];
+      if (to && (to.dynamic || isSensitivePath(`${to.value}/x`) || to.value === "-")) {
+        cmd.notes.push(`${base} into ${to.value}: later relative writes cannot be placed`);
+        raise(cmd, "prompt");
+      }
+    }
+    if (!WRITERS.has(base)) return;
+    if (base === "sed" || base === "perl") {
+      if (!tokens.some((t) => /^-[A-Za-z]*i|^--in-place/.test(t.value))) return;
+    }
+    for (const t of tokens.slice(1)) {
+      const value = t.value.startsWith("of=") ? t.value.slice(3) : t.value;
+      if (t.dynamic) {
+        if (DESTINATION_WRITERS.has(base) || base === "sed" || base === "perl") {
+          cmd.notes.push(`${base} writes to ${t.value}, a path only known at run time`);
+          raise(cmd, "prompt");
+        }
+        continue;
+      }
+      if (value.startsWith("-") && !value.includes("=")) continue;
+      const path =
+        value.includes("=") && value.startsWith("-") ? value.slice(value.indexOf("=") + 1) : value;
+      this.options.written.add(normalizePath(path));
+      if (isSensitivePath(path)) {
+        cmd.notes.push(
+          `${base} may write ${path}, which a later program can read as code or configuration`,
+        );
+        raise(cmd, "prompt");
+      }
+    }
   }
 
   /** A nested script (bash -c, eval): its commands are analysed; the wrapper is recorded on each. */
@@ -827,6 +1191,7 @@ class Walker {
 
   /** The value of a word-like node. */
   token(n: SyntaxNode): Token {
+    analysisWork.units++;
     switch (n.type) {
       case "word":
       case "command_name": {
@@ -1006,4 +1371,58 @@ function decodeAnsiC(s: string): string {
       return m;
     },
   );
+}
+
+/** The scripts of the backtick substitutions in a heredoc body; `undefined` for an unterminated one. */
+function backtickScripts(body: string): (string | undefined)[] {
+  const out: (string | undefined)[] = [];
+  let open = -1;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (c === "\\") {
+      i++;
+      continue;
+    }
+    if (c !== "`") continue;
+    if (open < 0) open = i;
+    else {
+      out.push(body.slice(open + 1, i).replace(/\\([`$\\])/g, "$1"));
+      open = -1;
+    }
+  }
+  if (open >= 0) out.push(undefined);
+  return out;
+}
+
+const RISKY_SHOPT = new Set(["expand_aliases", "extdebug", "login_shell"]);
+
+/** Shell options that read start-up files or change what later words run. */
+function shellStartupRisk(tokens: readonly Token[]): string | undefined {
+  for (let i = 1; i < tokens.length; i++) {
+    const t = tokens[i] as Token;
+    const v = t.value;
+    if (t.dynamic) return undefined;
+    if (v === "--rcfile" || v === "--init-file" || v === "--debugger")
+      return `${v} makes the shell run a start-up file`;
+    if (v === "-O" || v === "+O") {
+      const opt = tokens[i + 1];
+      if (!opt || opt.dynamic || RISKY_SHOPT.has(opt.value))
+        return `the shell starts with shopt ${opt?.value ?? ""} (aliases or the debugger)`;
+      i++;
+      continue;
+    }
+    if (v === "-o" || v === "+o") {
+      i++;
+      continue;
+    }
+    if (v === "--") return undefined;
+    if (/^-[A-Za-z]+$/.test(v)) {
+      if (v.includes("i")) return "an interactive shell (-i) reads ~/.bashrc and expands aliases";
+      if (v.includes("c")) return undefined;
+      continue;
+    }
+    if (v.startsWith("--") || /^\+[A-Za-z]+$/.test(v)) continue;
+    return undefined;
+  }
+  return undefined;
 }

@@ -25,6 +25,8 @@ export interface ParsedScript {
   hasError: boolean;
   /** True when parsing was cancelled because it exceeded the time budget. */
   timedOut: boolean;
+  /** Depth of the deepest named node (the root is 0). */
+  depth: number;
 }
 
 interface TsNode {
@@ -136,10 +138,12 @@ export function parseBash(script: string, budgetMs = 40): ParsedScript {
       },
       hasError: true,
       timedOut: true,
+      depth: 0,
     };
   }
   try {
-    return { root: copy(tree.rootNode), hasError: tree.rootNode.hasError, timedOut };
+    const { root, depth } = copy(tree.rootNode);
+    return { root, hasError: tree.rootNode.hasError, timedOut, depth };
   } finally {
     tree.delete();
   }
@@ -169,7 +173,7 @@ const LEAVES = new Set([
  * is several times cheaper than stepping a TreeCursor. Iterative, so deep nesting cannot overflow
  * the JS stack. Linear in the number of nodes.
  */
-function copy(rootNode: TsNode): SyntaxNode {
+function copy(rootNode: TsNode): { root: SyntaxNode; depth: number } {
   const make = (n: TsNode): SyntaxNode => ({
     type: n.typeId === 65535 ? "ERROR" : (typeNames[n.typeId] ?? "ERROR"),
     start: n.startIndex,
@@ -177,16 +181,18 @@ function copy(rootNode: TsNode): SyntaxNode {
     children: [],
   });
   const root = make(rootNode);
-  const stack: [TsNode, SyntaxNode][] = [[rootNode, root]];
+  let depth = 0;
+  const stack: [TsNode, SyntaxNode, number][] = [[rootNode, root, 0]];
   for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
-    const [ts, out] = top;
+    const [ts, out, d] = top;
+    if (d > depth) depth = d;
     if (LEAVES.has(out.type)) continue;
     for (const child of ts.namedChildren) {
       if (child === null) continue;
       const copyOfChild = make(child);
       out.children.push(copyOfChild);
-      stack.push([child, copyOfChild]);
+      stack.push([child, copyOfChild, d + 1]);
     }
   }
-  return root;
+  return { root, depth };
 }
