@@ -225,6 +225,78 @@ describe("the exec policy gate", () => {
   });
 });
 
+describe("tool processes", () => {
+  it("caps output with a marker and passes shell no variable outside its allowlist", async () => {
+    const kit = join(sb.dir, "kit");
+    await script(join(kit, "tools/bin/big"), "#!/bin/sh\nhead -c 3000 /dev/zero | tr '\\0' b\n");
+    await writeFile(
+      join(kit, "tools.json"),
+      JSON.stringify({
+        tools: [
+          { name: "big", command: ["./tools/bin/big"] },
+          { name: "unruled", command: ["/bin/true"] },
+        ],
+      }),
+    );
+    const policy = join(sb.dir, "p.rules");
+    await writeFile(
+      policy,
+      'prefix_rule(pattern=["head"], decision="allow")\nprefix_rule(pattern=["tr"], decision="allow")\nprefix_rule(pattern=["printenv"], decision="allow")\nprefix_rule(pattern=["./tools/bin/big"], decision="allow")\n',
+    );
+    sb.upstream.enqueue(
+      {
+        toolCalls: [
+          call("o1", "shell", { command: "head -c 5000 /dev/zero | tr '\\0' a" }),
+          call("o2", "big", {}),
+          call("o3", "shell", { command: "printenv" }),
+          call("o4", "unruled", {}),
+        ],
+      },
+      { text: "ok" },
+    );
+    const r = await sb.run(
+      [
+        "-m",
+        "m",
+        "--tools",
+        join(kit, "tools.json"),
+        "--policy",
+        policy,
+        "--tool-output-cap",
+        "1000",
+        "--shell-env",
+        "EXTRA_OK",
+        "go",
+      ],
+      {
+        BOTTLEKIT_GATEWAY_KEY: "bk_should_not_leak_0123456789",
+        EXTRA_OK: "yes",
+        UNRELATED: "no",
+      },
+    );
+    expect(r.code).toBe(0);
+    const body = sb.upstream.requests[1]?.body;
+    const o1 = toolResult(body, "o1") as { stdout: string; exit_code: number };
+    expect(o1.exit_code).toBe(0);
+    expect(o1.stdout).toBe(`${"a".repeat(1000)}\n[truncated: 4000 more bytes]`);
+    expect(toolResult(body, "o2")).toMatchObject({
+      truncated: true,
+      totalBytes: 3000,
+      output: "b".repeat(1000),
+      marker: "[truncated: 2000 more bytes]",
+    });
+    const envOut = (toolResult(body, "o3") as { stdout: string }).stdout;
+    expect(envOut).toContain("EXTRA_OK=yes");
+    expect(envOut).not.toContain("UNRELATED");
+    expect(envOut).not.toContain("bk_should_not_leak");
+    expect(envOut).not.toContain("TEST_UPSTREAM_KEY");
+    // a tools.json command no rule allows is prompt-level: refused unattended, never run
+    expect(toolResult(body, "o4")).toMatchObject({ error: { code: "APPROVAL_REQUIRED" } });
+    const rec = (await sb.auditLines()).find((l) => l["event"] === "tool.call" && l["id"] === "o1");
+    expect(rec).toMatchObject({ stdoutBytes: 5000, truncated: true });
+  });
+});
+
 describe("the audit log", () => {
   it("records decisions and sizes but no secret from tool output, arguments or the environment", async () => {
     const token = `ghp_${"aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5"}`;
