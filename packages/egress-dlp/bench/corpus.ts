@@ -114,3 +114,72 @@ export function knownNearMiss(size: number, secrets: { value: string }[], seed =
   }
   return flat(out.slice(0, size));
 }
+
+const ENGLISH = (
+  "the of and to in is that it was for on are as with his they at be this from have or by one had " +
+  "not but what all were when we there can an your which their said if do will each about how up out " +
+  "them then she many some so these would other into has more her two like him see time could no make " +
+  "than first been its who now people my made over did down only way find use may water long little " +
+  "very after words called just where most know get through back much before go good new write our used"
+).split(" ");
+
+/** Random English words and sentences, `size` characters: the baseline of the adversarial bench. */
+export function englishText(size: number, seed = 11): string {
+  const r = rng(seed);
+  let out = "";
+  let sentence = 0;
+  while (out.length < size) {
+    const w = ENGLISH[Math.floor(r() * ENGLISH.length)] as string;
+    out += sentence === 0 ? w[0]?.toUpperCase() + w.slice(1) : w;
+    sentence++;
+    if (sentence > 6 + r() * 12) {
+      out += r() < 0.2 ? ".\n" : ". ";
+      sentence = 0;
+    } else out += r() < 0.05 ? ", " : " ";
+  }
+  return flat(out.slice(0, size));
+}
+
+function repeatTo(unit: string, size: number): string {
+  return flat(unit.repeat(Math.ceil(size / unit.length)).slice(0, size));
+}
+
+/**
+ * The adversarial inputs of issue 17, each `size` characters: entity floods, gzip bombs, gzip
+ * magic runs, PEM and JWT header floods, nested escapes, near-miss token prefixes and more.
+ */
+export function adversarialInputs(
+  size: number,
+  gzip: (data: Uint8Array) => Buffer,
+  deflateRaw: (data: Uint8Array) => Buffer,
+): Record<string, string> {
+  const bomb = gzip(Buffer.alloc(64 * 1024 * 1024)).toString("base64");
+  const zbomb = deflateRaw(Buffer.alloc(64 * 1024 * 1024)).toString("base64");
+  return {
+    "entity flood &#": repeatTo("&#", size),
+    "entity flood &#1": repeatTo("&#1", size),
+    "entity flood &#x41;": repeatTo("&#x41;", size),
+    "gzip bomb (base64, 64 MiB of zeros each)": repeatTo(`${bomb} `, size),
+    "deflate bomb (base64, raw deflate)": repeatTo(`${zbomb} `, size),
+    "gzip magic runs H4sIAAAAAAAAAAAA": repeatTo("H4sIAAAAAAAAAAAA ", size),
+    "gzip magic run, one long": `H4sI${repeatTo("A", size - 4)}`,
+    "zlib magic runs": repeatTo("eJwAAAAAAAAAAAAAAAAA ", size),
+    "zip magic runs": repeatTo("UEsDBAAAAAAAAAAAAAAAAAAA ", size),
+    "PEM header flood": repeatTo("-----BEGIN RSA PRIVATE KEY-----\n", size),
+    "PEM header + body flood": repeatTo(
+      "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n",
+      size,
+    ),
+    "JWT header flood": repeatTo("eyJhbGciOiJIUzI1NiJ9.", size),
+    "JWT prefix flood eyJ": repeatTo("eyJ", size),
+    "nested escapes %25": repeatTo("%25", size),
+    "nested escapes \\\\u005c": repeatTo("\\u005c", size),
+    "octal flood": repeatTo("\\101", size),
+    "zero-width joiners": repeatTo("ab\u200b", size),
+    "JSON \\n between token characters": repeatTo("abc\\n", size),
+    "separated escapes": repeatTo("\\ u 0 0 4 1 ", size),
+    "near-miss token prefixes": nearMiss(size),
+    "long base64 run": repeatTo("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo", size),
+    "long hex run": repeatTo("4142434445464748", size),
+  };
+}

@@ -63,21 +63,14 @@ describe("naive_injection_detection", () => {
     );
   });
 
-  it("stays linear: four times the phrases just outside the window take about four times as long", () => {
+  it("stays linear: four times the phrases just outside the window, about four times the work", () => {
+    // counted work (characters normalised and searched, merge steps, sort), not time
     const unit = `ignore previous instructions ${"x".repeat(501)} system prompt ${"y".repeat(501)}`;
-    const small = unit.repeat(500);
-    const big = unit.repeat(2000);
-    const time = (t: string) => {
-      let best = Number.POSITIVE_INFINITY;
-      for (let i = 0; i < 9; i++) {
-        const a = performance.now();
-        expect(scanInbound(t).blocked).toBe(false);
-        best = Math.min(best, performance.now() - a);
-      }
-      return best;
-    };
-    time(small);
-    const ratio = time(big) / time(small);
-    expect(ratio).toBeLessThan(10); // linear: about 4; quadratic: about 16
+    const scanner = createInjectionScanner();
+    const small = scanner.measure(unit.repeat(500));
+    const big = scanner.measure(unit.repeat(2000));
+    expect(small.blocked).toBe(false);
+    expect(big.blocked).toBe(false);
+    expect(big.work / small.work).toBeLessThan(5); // linear: about 4; quadratic: about 16
   });
 });

@@ -176,6 +176,8 @@ interface Hit {
 
 export interface InjectionScanner {
   scan(text: string, surface?: string): ScanResult;
+  /** `scan`, plus the work it counted (for linearity tests). */
+  measure(text: string, surface?: string): ScanResult & { work: number };
 }
 
 export function createInjectionScanner(options: InjectionOptions = {}): InjectionScanner {
@@ -193,6 +195,15 @@ export function createInjectionScanner(options: InjectionOptions = {}): Injectio
   const fp = (s: string) => createHmac("sha256", key).update(s).digest("hex").slice(0, 16);
 
   function scan(text: string, surface = options.surface ?? "body"): ScanResult {
+    const { findings, blocked } = measure(text, surface);
+    return { findings, blocked };
+  }
+
+  /** The scan, plus its counted work: characters normalised and searched, hits merged and sorted. */
+  function measure(
+    text: string,
+    surface = options.surface ?? "body",
+  ): ScanResult & { work: number } {
     const norm = normalizeForInjection(text);
     const t = norm.text;
     const dHits: Hit[] = [];
@@ -220,9 +231,14 @@ export function createInjectionScanner(options: InjectionOptions = {}): Injectio
     const gap = (a: Hit, b: Hit) =>
       a.end <= b.start ? b.start - a.end : b.end <= a.start ? a.start - b.end : 0;
     let j = 0;
+    let steps = 0;
     for (let i = 0; i < dHits.length; i++) {
       const d = dHits[i] as Hit;
-      while (j + 1 < jHits.length && (jHits[j + 1] as Hit).start <= d.start) j++;
+      steps++;
+      while (j + 1 < jHits.length && (jHits[j + 1] as Hit).start <= d.start) {
+        j++;
+        steps++;
+      }
       for (const k of [j, j + 1]) {
         const jh = jHits[k];
         if (!jh) continue;
@@ -268,7 +284,9 @@ export function createInjectionScanner(options: InjectionOptions = {}): Injectio
       });
     }
     findings.sort((a, b) => a.start - b.start || b.end - a.end);
-    return { findings, blocked: findings.some((f) => f.severity === "block") };
+    const hits = dHits.length + jHits.length;
+    const work = text.length + t.length + steps + Math.ceil(hits * Math.log2(hits + 2));
+    return { findings, blocked: findings.some((f) => f.severity === "block"), work };
 
     function finding(
       rule: string,
@@ -289,7 +307,7 @@ export function createInjectionScanner(options: InjectionOptions = {}): Injectio
     }
   }
 
-  return { scan };
+  return { scan, measure };
 }
 
 let defaultScanner: InjectionScanner | undefined;

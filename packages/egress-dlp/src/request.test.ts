@@ -135,8 +135,10 @@ describe("actions", () => {
       base({ headers: { "content-type": "application/json", [`x-${key.toLowerCase()}`]: "1" } }),
     );
     expect(named.findings.some((f) => f.surface === "header-names")).toBe(true);
-    // the same letters elsewhere keep their case: a lower-case look-alike in a path is not a key
-    expect(scanRequest(scanner, base({ path: `/v1/${key.toLowerCase()}` })).findings).toEqual([]);
+    // a lower-cased key id is a key anywhere (issue 17: an agent can change the case of any text)
+    expect(
+      scanRequest(scanner, base({ path: `/v1/${key.toLowerCase()}` })).findings.map((f) => f.rule),
+    ).toEqual(["aws-access-key-id-lowercase"]);
     // ordinary host names stay clean
     for (const host of ["api.openai.com", "akiafoo.example.com", "registry.npmjs.org"]) {
       expect(scanRequest(scanner, base({ host })).findings, host).toEqual([]);

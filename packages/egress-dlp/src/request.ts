@@ -160,9 +160,10 @@ export function scanRequest(
     if (CASELESS.has(s.surface)) {
       const upper = s.text.replace(/[a-z]+/g, (m) => m.toUpperCase());
       if (upper !== s.text) {
-        const seen = new Set(found.map((f) => `${f.rule}\u0000${f.start}`));
+        // one finding per span: the lower-case AWS rule and the upper-cased rescan see the same key
+        const seen = new Set(found.map((f) => `${f.start}\u0000${f.end}`));
         for (const f of scanner.scan(upper, s.surface).findings) {
-          if (!seen.has(`${f.rule}\u0000${f.start}`)) found.push(f);
+          if (!seen.has(`${f.start}\u0000${f.end}`)) found.push(f);
         }
       }
     }

@@ -60,7 +60,7 @@ function rx(source: string, flags = ""): RegExp {
 const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
 const ASSIGN = `["'\`]?[ \\t]{0,20}(?::|=>|:=|=|,)[ \\t]{0,20}["'\`]?`;
 
-export const TOKEN_RULES: readonly TokenRule[] = [
+const BASE_RULES: readonly TokenRule[] = [
   // --- source hosting -----------------------------------------------------------------------
   {
     id: "github-pat",
@@ -1097,6 +1097,93 @@ export const TOKEN_RULES: readonly TokenRule[] = [
     secret: 1,
     maxLength: 2050,
     placeholderCheck: true,
+  },
+];
+
+/**
+ * Rules whose tokens start with a distinctive prefix (`ghp_`, `AKIA`, `sk-ant-`, `xoxb-`, …) are
+ * found wherever they start: a character stuck in front (`x`, `_`, `1`) or after a fixed-length
+ * token must not hide it, raw or once decoded. Their boundary assertions are dropped; the prefix
+ * and the fixed shape after it keep false positives down (measured in `bench/false-positives.ts`).
+ * Rules with short or word-like keywords (`hf_`, `secret_`, `cio`, `sk`) keep their boundaries.
+ */
+export const ANYWHERE: ReadonlySet<string> = new Set([
+  "github-pat",
+  "github-app-installation-token",
+  "github-refresh-token",
+  "github-fine-grained-pat",
+  "gitlab-token",
+  "gitlab-pipeline-trigger-token",
+  "gitlab-runner-registration-token",
+  "atlassian-api-token",
+  "aws-access-key-id",
+  "gcp-api-key",
+  "gcp-oauth-client-secret",
+  "digitalocean-token",
+  "cloudflare-api-token",
+  "heroku-api-key-v2",
+  "hashicorp-vault-token",
+  "anthropic-api-key",
+  "anthropic-admin-key",
+  "anthropic-oauth-token",
+  "openai-api-key",
+  "groq-api-key",
+  "xai-api-key",
+  "perplexity-api-key",
+  "tavily-api-key",
+  "jina-api-key",
+  "slack-bot-token",
+  "slack-legacy-bot-token",
+  "slack-user-token",
+  "slack-token",
+  "slack-app-token",
+  "linear-api-key",
+  "onepassword-service-account-token",
+  "postman-api-key",
+  "stripe-key",
+  "stripe-webhook-secret",
+  "shopify-token",
+  "sendgrid-api-key",
+  "npm-token",
+  "pypi-token",
+  "rubygems-api-key",
+  "dockerhub-pat",
+  "grafana-token",
+  "sourcegraph-token",
+  "newrelic-key",
+  "age-secret-key",
+  "doppler-token",
+  "facebook-access-token",
+  "tailscale-key",
+]);
+
+const BOUNDARIES = [
+  "(?<![A-Za-z0-9_])",
+  "(?<![A-Za-z0-9_-])",
+  "(?<![A-Za-z])",
+  "(?![A-Za-z0-9_])",
+  "(?![A-Za-z0-9_-])",
+  "(?![A-Za-z0-9_=])",
+];
+
+function unanchored(rule: TokenRule): TokenRule {
+  if (!ANYWHERE.has(rule.id)) return rule;
+  let source = rule.pattern.source;
+  for (const b of BOUNDARIES) source = source.split(b).join("");
+  return { ...rule, pattern: new RegExp(source, rule.pattern.flags) };
+}
+
+/** The built-in token rules. */
+export const TOKEN_RULES: readonly TokenRule[] = [
+  ...BASE_RULES.map(unanchored),
+  {
+    id: "aws-access-key-id-lowercase",
+    provider: "aws",
+    description: "AWS access key id written in lower case (the case an agent can change)",
+    keywords: ["akia", "asia", "aroa", "aida"],
+    pattern: rx("(?:akia|asia|aroa|aida)(?=[a-z]{0,15}[2-7])[a-z2-7]{16}(?![a-z0-9])"),
+    maxLength: 20,
+    minTail: 16,
   },
 ];
 

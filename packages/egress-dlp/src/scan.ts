@@ -1,6 +1,7 @@
 import { createHmac, randomBytes } from "node:crypto";
-import { gunzipSync } from "node:zlib";
 import { AhoCorasick } from "./aho.ts";
+import { type Budget, charge, createBudget, stop } from "./budget.ts";
+import { binaryLayers, latin1Bytes, mostlyPrintable, startsLikeBinary } from "./decode.ts";
 import { EgressDlpError } from "./errors.ts";
 import { type FusedPass, type KnownSecret, KnownSecretIndex } from "./known.ts";
 import { isDefaultPasswordPkcs12 } from "./pkcs12.ts";
@@ -54,24 +55,31 @@ export interface ScannerOptions {
   maxChars?: number;
   /** Time budget of one scan in milliseconds. Default 2000. */
   maxMs?: number;
-  /** How many nested encodings (base64, hex, base32, escapes, separators, gzip) are decoded. Default 4. */
+  /** How many nested encodings (base64, hex, base32, escapes, separators, gzip) are decoded. Default 4; a further encoded layer is a blocking `decode-depth-exceeded` finding. */
   maxDecodeDepth?: number;
-  /** Bytes one decoded gzip blob may expand to. Default 4 MiB. */
+  /** Bytes all decompressed blobs (gzip, zlib, deflate, zip) of one scan may expand to together. Default 4 MiB; more is a blocking `inflate-cap-exceeded` finding. */
   maxInflateBytes?: number;
+  /**
+   * Work budget of one scan, in units (characters or bytes visited by a stage, plus a fixed cost
+   * per decompressor call and the bound of every regex attempt). Default
+   * `maxWorkPerChar` × input length + 32 Mi. Exceeding it is a blocking `work-budget-exceeded` finding.
+   */
+  maxWork?: number;
+  /** Work units allowed per input character when `maxWork` is not given. Default 32. */
+  maxWorkPerChar?: number;
+  /** Clock for the time budget (milliseconds); `performance.now` when omitted. */
+  clock?: () => number;
 }
 
 export interface Scanner {
   /** Scans one surface. Never throws on content; over budget, returns a blocking `budget` finding. */
   scan(text: string, surface?: string): ScanResult;
+  /** `scan`, plus the work units the scan used (for linearity tests and benchmarks). */
+  measure(text: string, surface?: string): ScanResult & { work: number };
   /** Fingerprint of a value under this scanner's key (for allowlists and audit). */
   fingerprint(value: string): string;
   readonly detectors: readonly OutboundDetector[];
   readonly knownSecretCount: number;
-}
-
-interface Budget {
-  deadline: number;
-  exceeded: boolean;
 }
 
 // Trigger regexes for the decoders: V8 scans for them natively; each is a plain character-class
@@ -79,7 +87,9 @@ interface Budget {
 /** Base64 / base32 / hex candidates: runs of the base64url ∪ base64 alphabet, padding after. */
 const RUN_RE = /(?:^|[^A-Za-z0-9+/_-])([A-Za-z0-9+/_-]{16,})/g;
 /** Forward escapes: `\u`, `\x`, `\\`, `%XX`, `&#`. */
-const ESC_RE = /\\[uUx\\]|%[0-9A-Fa-f]{2}|&#/g;
+const ESC_RE = /\\[uUx\\/]|\\[0-3][0-7]{2}|%[0-9A-Fa-f]{2}|&#/g;
+/** Octal escapes (`\\163`) anywhere. */
+const OCTAL_RE = /\\[0-3][0-7]{2}/;
 /** Reversed escapes: `Xu\\` (from `\uXXXX`) and `XX%` (from `%XX`). */
 const REV_RE = /[0-9A-Fa-f]u\\|[0-9A-Fa-f]{2}%/g;
 /** Characters that can follow a token keyword: [A-Za-z0-9_.+/=~-]. */
@@ -151,18 +161,6 @@ for (const c of [32, 45, 95, 46, 58, 44, 59, 124, 47, 10, 13, 9])
 
 function isB64(c: number): boolean {
   return ((CLASS[c] as number) & C_B64) !== 0;
-}
-
-/** Share of printable ASCII (and tab/CR/LF) in decoded bytes; rescanning binary garbage is wasted work. */
-function mostlyPrintable(text: string): boolean {
-  if (text.length === 0) return false;
-  let ok = 0;
-  const n = Math.min(text.length, 4096);
-  for (let i = 0; i < n; i++) {
-    const c = text.charCodeAt(i);
-    if ((c >= 32 && c < 127) || c === 9 || c === 10 || c === 13) ok++;
-  }
-  return ok >= n * 0.85;
 }
 
 /**
@@ -247,7 +245,7 @@ function reversedEscapeSegments(text: string, segs: Segment[]): void {
     while (start > 0 && isEscapeRegionChar(text.charCodeAt(start - 1))) start--;
     let j = i + 1;
     while (j < n && isEscapeRegionChar(text.charCodeAt(j))) j++;
-    const reversed = [...text.slice(start, j)].reverse().join("");
+    const reversed = reverseString(text, start, j);
     segs.push({
       start,
       end: j,
@@ -258,28 +256,43 @@ function reversedEscapeSegments(text: string, segs: Segment[]): void {
   }
 }
 
+/** `text[from, to)` reversed by UTF-16 unit (an astral character's halves swap: none is in a token). */
+function reverseString(text: string, from: number, to: number): string {
+  const buf = new Uint16Array(to - from);
+  for (let k = from, o = to - from - 1; k < to; k++, o--) buf[o] = text.charCodeAt(k);
+  return Buffer.from(buf.buffer, 0, buf.length * 2).toString("utf16le");
+}
+
 /**
  * Characters interleaved with one repeated separator (`s-k-a-n-t`, `\ u 0 0 7 3`): the even
  * characters form a segment, so encodings hidden behind separators decode too. Linear.
  */
 function separatedSegments(text: string, segs: Segment[]): void {
   SEP_RE.lastIndex = 0;
+  const buf = new Uint16Array((text.length >> 1) + 2);
   for (let m = SEP_RE.exec(text); m !== null; m = SEP_RE.exec(text)) {
     const sep = text.charCodeAt(m.index + 1);
     let j = m.index;
-    let out = "";
+    let o = 0;
     const n = text.length;
-    while (j < n && text.charCodeAt(j) !== sep && !/\s/.test(text[j] as string)) {
-      out += text[j];
+    while (j < n && text.charCodeAt(j) !== sep && !isSpace(text.charCodeAt(j))) {
+      buf[o++] = text.charCodeAt(j);
       if (text.charCodeAt(j + 1) !== sep) {
         j += 1;
         break;
       }
       j += 2;
     }
-    if (out.length >= 16) segs.push({ start: m.index, end: j, kind: "separated", text: out });
+    if (o >= 16) {
+      const out = Buffer.from(buf.buffer, 0, o * 2).toString("utf16le");
+      segs.push({ start: m.index, end: j, kind: "separated", text: out });
+    }
     SEP_RE.lastIndex = Math.max(j, m.index + 1);
   }
+}
+
+function isSpace(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0x2028 || c === 0x2029;
 }
 
 interface Segment {
@@ -289,18 +302,43 @@ interface Segment {
   text: string;
 }
 
-/** Decodes `\uXXXX`, `\xXX`, `%XX`, `&#NN;`/`&#xNN;` inside one region. */
+/** JSON single-character escapes: `\n` is 0x0A, and so on. */
+const JSON_ESCAPES: Record<number, number> = { 110: 10, 116: 9, 114: 13, 98: 8, 102: 12 };
+
+/**
+ * Decodes `\uXXXX`, `\xXX`, octal `\NNN`, JSON escapes (`\n \t \r \b \f \/ \"`), `%XX` and
+ * `&#NN;` / `&#xNN;` (the `;` is optional, as browsers accept) inside one region. Every escape is
+ * read with a fixed lookahead (at most 8 characters for `&#`), so the pass is linear whatever the
+ * region holds (`&#` floods included).
+ */
 function unescapeRegion(text: string, from: number, to: number): string {
-  let out = "";
+  // UTF-16 units into a typed buffer (output is never longer than the region), decoded once:
+  // string concatenation per character was 400 ns a character.
+  const buf = new Uint16Array(to - from + 1);
+  let o = 0;
+  let changed = false;
+  const push = (v: number): void => {
+    if (v > 0xffff) {
+      buf[o++] = 0xd800 + ((v - 0x10000) >> 10);
+      buf[o++] = 0xdc00 + ((v - 0x10000) & 0x3ff);
+    } else buf[o++] = v;
+    changed = true;
+  };
   let i = from;
   while (i < to) {
     const c = text.charCodeAt(i);
     if (c === 92 /* \ */ && i + 1 < to) {
       const n = text.charCodeAt(i + 1);
-      if ((n === 117 || n === 85) && i + 5 < to + 0 && i + 6 <= to) {
-        const v = Number.parseInt(text.slice(i + 2, i + 6), 16);
-        if (!Number.isNaN(v) && /^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) {
-          out += String.fromCharCode(v);
+      if ((n === 117 || n === 85) && i + 6 <= to) {
+        let v = 0;
+        let k = i + 2;
+        for (; k < i + 6; k++) {
+          const h = hexVal(text.charCodeAt(k));
+          if (h < 0) break;
+          v = v * 16 + h;
+        }
+        if (k === i + 6) {
+          push(v);
           i += 6;
           continue;
         }
@@ -309,12 +347,26 @@ function unescapeRegion(text: string, from: number, to: number): string {
         const a = hexVal(text.charCodeAt(i + 2));
         const b = hexVal(text.charCodeAt(i + 3));
         if (a >= 0 && b >= 0) {
-          out += String.fromCharCode(a * 16 + b);
+          push(a * 16 + b);
           i += 4;
           continue;
         }
       }
-      out += text[i + 1];
+      if (n >= 48 && n <= 55) {
+        // octal: up to three digits, value below 256
+        let v = n - 48;
+        let k = i + 2;
+        while (k < to && k < i + 4) {
+          const d = text.charCodeAt(k);
+          if (d < 48 || d > 55 || v * 8 + (d - 48) > 255) break;
+          v = v * 8 + (d - 48);
+          k++;
+        }
+        push(v);
+        i = k;
+        continue;
+      }
+      push(JSON_ESCAPES[n] ?? n);
       i += 2;
       continue;
     }
@@ -322,30 +374,33 @@ function unescapeRegion(text: string, from: number, to: number): string {
       const a = hexVal(text.charCodeAt(i + 1));
       const b = hexVal(text.charCodeAt(i + 2));
       if (a >= 0 && b >= 0) {
-        out += String.fromCharCode(a * 16 + b);
+        push(a * 16 + b);
         i += 3;
         continue;
       }
     }
     if (c === 38 /* & */ && text.charCodeAt(i + 1) === 35 /* # */) {
-      const semi = text.indexOf(";", i);
-      if (semi !== -1 && semi < to && semi - i <= 10) {
-        const body = text.slice(i + 2, semi);
-        const v =
-          body[0] === "x" || body[0] === "X"
-            ? Number.parseInt(body.slice(1), 16)
-            : Number.parseInt(body, 10);
-        if (Number.isFinite(v) && v >= 0 && v < 0x110000) {
-          out += String.fromCodePoint(v);
-          i = semi + 1;
-          continue;
-        }
+      const hex = (text.charCodeAt(i + 2) | 0x20) === 120;
+      let k = hex ? i + 3 : i + 2;
+      const digitsFrom = k;
+      let v = 0;
+      while (k < to && k - digitsFrom < 7) {
+        const d = hex ? hexVal(text.charCodeAt(k)) : text.charCodeAt(k) - 48;
+        if (d < 0 || d > (hex ? 15 : 9)) break;
+        v = v * (hex ? 16 : 10) + d;
+        k++;
+      }
+      if (k > digitsFrom && v < 0x110000) {
+        push(v);
+        i = k < to && text.charCodeAt(k) === 59 /* ; */ ? k + 1 : k;
+        continue;
       }
     }
-    out += text[i];
+    buf[o++] = c;
     i++;
   }
-  return out;
+  if (!changed) return text.slice(from, to);
+  return Buffer.from(buf.buffer, 0, o * 2).toString("utf16le");
 }
 
 function decodeBase32(run: string): string {
@@ -367,19 +422,99 @@ function decodeBase32(run: string): string {
   return out;
 }
 
+/** Zero-width and soft-hyphen characters: invisible joiners an agent can sprinkle into a token. */
+const INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad"];
+const INVISIBLE_SET = new Set(INVISIBLE.map((c) => c.charCodeAt(0)));
+/** 1: token character ([A-Za-z0-9_.+/=~-]); 2: invisible joiner. */
+const JOIN_CLASS = new Uint8Array(65536);
+for (let c = 0; c < 65536; c++) if (TAIL[c] === 1) JOIN_CLASS[c] = 1;
+for (const c of INVISIBLE_SET) JOIN_CLASS[c] = 2;
+
 /**
- * Finds encoded regions in one linear pass: escape regions, base64/base32/hex runs.
- * Bound: O(n) to find runs; decoding output is at most the run length.
+ * Tokens cut by invisible characters (any number) or by JSON whitespace escapes (`\n`, `\t`,
+ * `\r`, at least two in one run of token characters): each such run, with the joiners dropped,
+ * goes into ONE segment (runs separated by a space), so a body full of them costs one more layer,
+ * not one layer per run. One forward pass; nothing runs unless a joiner occurs at all.
  */
-export function encodedSegments(text: string, maxInflate: number, knownRuns?: number[]): Segment[] {
+function joinedSegments(text: string, segs: Segment[], budget: Budget): void {
+  const hasInvisible = INVISIBLE.some((ch) => text.indexOf(ch) !== -1);
+  const hasEscape =
+    text.indexOf("\\n") !== -1 || text.indexOf("\\t") !== -1 || text.indexOf("\\r") !== -1;
+  if (!hasInvisible && !hasEscape) return;
+  if (charge(budget, text.length)) return;
+  const n = text.length;
+  // joined runs go into one UTF-16 buffer, a space between runs: no per-piece strings (GC)
+  const buf = new Uint16Array(n + 1);
+  let o = 0;
+  let first = -1;
+  let last = 0;
+  let k = 0;
+  while (k < n) {
+    // a run: token characters and joiners, starting with a token character
+    if (JOIN_CLASS[text.charCodeAt(k)] !== 1) {
+      k++;
+      continue;
+    }
+    const start = k;
+    const runAt = o;
+    let invisible = 0;
+    let escapes = 0;
+    while (k < n) {
+      const c = text.charCodeAt(k);
+      const cls = JOIN_CLASS[c];
+      if (cls === 1) {
+        buf[o++] = c;
+        k++;
+      } else if (cls === 2) {
+        invisible++;
+        k++;
+      } else if (c === 92) {
+        const d = text.charCodeAt(k + 1);
+        if ((d === 110 || d === 116 || d === 114) && JOIN_CLASS[text.charCodeAt(k + 2)] === 1) {
+          escapes++;
+          k += 2;
+        } else break;
+      } else break;
+    }
+    if (invisible > 0 || escapes >= 2) {
+      buf[o++] = 32;
+      if (first === -1) first = start;
+      last = k;
+    } else o = runAt; // an ordinary run: drop it
+  }
+  if (o > 0) {
+    const joined = Buffer.from(buf.buffer, 0, o * 2).toString("utf16le");
+    segs.push({ start: first, end: last, kind: "joined", text: joined });
+  }
+}
+
+/**
+ * Finds encoded regions in one linear pass: escape regions, base64/base32/hex runs, binary
+ * containers (gzip, zlib, zip, UTF-16, raw deflate) at the start of the text or inside a decoded
+ * run, and joined (invisible-character or JSON-escape cut) tokens. Every pass is charged to the
+ * budget; when it runs out, what was found so far is returned and the budget says why.
+ * Bound: O(n) to find runs; decoding output is at most the run length, except decompression,
+ * which is capped for the whole scan.
+ */
+export function encodedSegments(text: string, budget: Budget, knownRuns?: number[]): Segment[] {
   const segs: Segment[] = [];
   const n = text.length;
+  if (charge(budget, n)) return segs;
+  // A layer that is itself a container (a gzip body without Content-Encoding, a zip, UTF-16).
+  if (startsLikeBinary(text)) {
+    for (const layer of binaryLayers(latin1Bytes(text), budget, false)) {
+      segs.push({ start: 0, end: n, kind: layer.kind, text: layer.text });
+    }
+    if (budget.exceeded) return segs;
+  }
+  joinedSegments(text, segs, budget);
   // Separated letters and digits need no decoding (the known-secret projection drops the
   // separators); only separated escape sequences (`\\ u 0 0 7 3`, `% 2 F`) do.
   if (hasSeparatedEscape(text)) separatedSegments(text, segs);
   // Native substring searches decide whether the escape passes can find anything at all.
   const pct = text.indexOf("%") !== -1;
   if (pct || text.indexOf("u\\") !== -1) reversedEscapeSegments(text, segs);
+  if (charge(budget, n)) return segs;
   let covered = 0;
   const maybeEscapes =
     pct ||
@@ -387,6 +522,8 @@ export function encodedSegments(text: string, maxInflate: number, knownRuns?: nu
     text.indexOf("\\U") !== -1 ||
     text.indexOf("\\x") !== -1 ||
     text.indexOf("\\\\") !== -1 ||
+    text.indexOf("\\/") !== -1 ||
+    OCTAL_RE.test(text) ||
     text.indexOf("&#") !== -1;
   ESC_RE.lastIndex = maybeEscapes ? 0 : n;
   for (let m = ESC_RE.exec(text); m !== null; m = ESC_RE.exec(text)) {
@@ -395,7 +532,12 @@ export function encodedSegments(text: string, maxInflate: number, knownRuns?: nu
     while (start > covered && isEscapeRegionChar(text.charCodeAt(start - 1))) start--;
     let j = m.index + 1;
     while (j < n && isEscapeRegionChar(text.charCodeAt(j))) j++;
-    segs.push({ start, end: j, kind: "escapes", text: unescapeRegion(text, start, j) });
+    if (charge(budget, 2 * (j - start))) return segs;
+    const decoded = unescapeRegion(text, start, j);
+    // a region with nothing to decode (`&#&#&#…`) is not a layer: rescanning it would repeat work
+    if (decoded.length !== j - start || decoded !== text.slice(start, j)) {
+      segs.push({ start, end: j, kind: "escapes", text: decoded });
+    }
     covered = j;
     ESC_RE.lastIndex = j;
   }
@@ -407,15 +549,18 @@ export function encodedSegments(text: string, maxInflate: number, knownRuns?: nu
       const start = m.index + m[0].length - (m[1] as string).length;
       runs.push(start, start + (m[1] as string).length);
     }
+    if (charge(budget, n)) return segs;
   }
   for (let r = 0; r < runs.length; r += 2) {
     const i = runs[r] as number;
     const j = runs[r + 1] as number;
     const len = j - i;
-    const maybeB64 = text.startsWith("H4sI", i) || plausibleBase64Text(text, i, j);
-    const maybeHex = len >= 24 && plausibleHexText(text, i, j);
+    if (charge(budget, 64)) return segs;
+    const maybeB64 = plausibleBase64Binary(text, i, j) || plausibleBase64Text(text, i, j);
+    const maybeHex = len >= 24 && (plausibleHexText(text, i, j) || plausibleHexBinary(text, i));
     const maybeB32 = plausibleBase32Text(text, i, j);
     if (!maybeB64 && !maybeHex && !maybeB32) continue;
+    if (charge(budget, 3 * len)) return segs;
     const run = text.slice(i, j);
     let end = j;
     while (end < n && end - j < 2 && text.charCodeAt(end) === 61) end++;
@@ -442,12 +587,20 @@ export function encodedSegments(text: string, maxInflate: number, knownRuns?: nu
       // nothing left to learn: not hex, not base32, both cases seen (base64 wants exactly that)
       if (!hexOnly && !b32 && upper > 0 && lower > 0) break;
     }
-    // Binary results (random-looking runs decode to garbage) are not rescanned: secrets, their
-    // encodings and nested encodings all decode to printable text.
+    // Binary results (random-looking runs decode to garbage) are not rescanned unless they open
+    // as a container (gzip, zlib, zip, UTF-16) or inflate as raw deflate: secrets, their encodings
+    // and nested encodings all decode to printable text.
     // hex and base32 alphabets are case-insensitive: mixed-case hex and lowercase base32 decode too
     if (maybeHex && hexOnly) {
-      const decoded = Buffer.from(run.slice(0, len & ~1), "hex").toString("latin1");
+      const bytes = Buffer.from(run.slice(0, len & ~1), "hex");
+      const decoded = bytes.toString("latin1");
       if (mostlyPrintable(decoded)) segs.push({ start: i, end, kind: "hex", text: decoded });
+      else {
+        for (const layer of binaryLayers(bytes, budget, true)) {
+          segs.push({ start: i, end, kind: `hex+${layer.kind}`, text: layer.text });
+        }
+        if (budget.exceeded) return segs;
+      }
     }
     if (maybeB32 && b32 && (upper === 0) !== (lower === 0) && digit > 0) {
       const decoded = decodeBase32(run);
@@ -455,20 +608,84 @@ export function encodedSegments(text: string, maxInflate: number, knownRuns?: nu
     }
     if (maybeB64 && upper > 0 && lower > 0) {
       const bytes = Buffer.from(run.replace(/-/g, "+").replace(/_/g, "/"), "base64");
-      if (bytes.length > 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
-        try {
-          const inflated = gunzipSync(bytes, { maxOutputLength: maxInflate });
-          segs.push({ start: i, end, kind: "base64+gzip", text: inflated.toString("latin1") });
-        } catch {
-          segs.push({ start: i, end, kind: "base64+gzip-undecodable", text: "" });
+      const decoded = bytes.toString("latin1");
+      if (mostlyPrintable(decoded)) segs.push({ start: i, end, kind: "base64", text: decoded });
+      else {
+        for (const layer of binaryLayers(bytes, budget, true)) {
+          segs.push({ start: i, end, kind: `base64+${layer.kind}`, text: layer.text });
         }
-      } else {
-        const decoded = bytes.toString("latin1");
-        if (mostlyPrintable(decoded)) segs.push({ start: i, end, kind: "base64", text: decoded });
+        if (budget.exceeded) return segs;
+        // binary or non-ASCII bytes before a base64'd token: the printable stretches decode too
+        const tail = printableStretch(decoded);
+        if (tail !== undefined) segs.push({ start: i, end, kind: "base64", text: tail });
       }
     }
   }
   return segs;
+}
+
+/**
+ * The printable ASCII part of mostly-binary decoded bytes (each stretch of at least 16 printable
+ * characters, joined by a space), when there is one: a token base64'd behind a few binary or
+ * non-ASCII bytes.
+ */
+function printableStretch(decoded: string): string | undefined {
+  let out = "";
+  let from = -1;
+  const n = decoded.length;
+  for (let k = 0; k <= n; k++) {
+    const c = k < n ? decoded.charCodeAt(k) : -1;
+    const printable = c >= 32 && c < 127;
+    if (printable && from === -1) from = k;
+    if (!printable && from !== -1) {
+      if (k - from >= 16) out += `${decoded.slice(from, k)} `;
+      from = -1;
+    }
+  }
+  return out.length > 0 ? out : undefined;
+}
+
+/** Base64 of a container: gzip (`H4sI`), zlib (`eJ`, `eN`, `eF`, `eA`), zip (`UEsDB`), UTF-16 BOMs. */
+function plausibleBase64Binary(text: string, i: number, j: number): boolean {
+  if (j - i < 12) return false;
+  return (
+    text.startsWith("H4sI", i) ||
+    text.startsWith("UEsDB", i) ||
+    text.startsWith("//4", i) ||
+    text.startsWith("/v8", i) ||
+    text.startsWith("_v8", i) ||
+    text.startsWith("__4", i) ||
+    (text.charCodeAt(i) === 101 /* e */ && "JNFAaXy2".includes(text[i + 1] as string)) ||
+    utf16Base64(text, i, j)
+  );
+}
+
+/** Base64 of ASCII UTF-16: every group of 8 characters has `A` where the zero bytes fall. */
+function utf16Base64(text: string, i: number, j: number): boolean {
+  if (j - i < 16) return false;
+  let hits = 0;
+  let groups = 0;
+  for (let k = i; k + 8 <= j && groups < 8; k += 8, groups++) {
+    // UTF-16LE of ASCII "ab" = 61 00 62 00 -> base64 "YQBi": the 2nd character's low bits are 0
+    const c1 = B64_INDEX[text.charCodeAt(k + 1)] as number;
+    const c2 = B64_INDEX[text.charCodeAt(k + 2)] as number;
+    if ((c1 >= 0 && (c1 & 15) === 0) || (c2 >= 0 && c2 >> 2 === 0)) hits++;
+  }
+  return groups >= 2 && hits >= groups * 0.75;
+}
+
+/** Hex of a container: gzip `1f8b`, zlib `78..`, zip `504b0304`, UTF-16 BOMs or NUL-interleaved ASCII. */
+function plausibleHexBinary(text: string, i: number): boolean {
+  const head = text.slice(i, i + 8).toLowerCase();
+  return (
+    head.startsWith("1f8b") ||
+    head.startsWith("78") ||
+    head.startsWith("504b0304") ||
+    head.startsWith("fffe") ||
+    head.startsWith("feff") ||
+    /^(?:[2-7][0-9a-f]00){2}/.test(head) ||
+    /^(?:00[2-7][0-9a-f]){2}/.test(head)
+  );
 }
 
 /** Exercises keyword hits, base64/hex runs, escapes and a decoded layer; contains no secret. */
@@ -493,6 +710,9 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
   const maxMs = options.maxMs ?? 2000;
   const maxDepth = options.maxDecodeDepth ?? 4;
   const maxInflate = options.maxInflateBytes ?? 4 * 1024 * 1024;
+  const workPerChar = options.maxWorkPerChar ?? 32;
+  const workBase = 32 * 1024 * 1024;
+  const clock = options.clock ?? (() => performance.now());
   const secrets = options.knownSecrets ?? [];
   const index =
     useKnown && secrets.length > 0
@@ -605,6 +825,7 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
     let runFrom = 0;
     let runTo = -1; // text[runFrom, runTo) are all token characters
     let runClosed = false; // runTo is the run's real end (a non-token character or the text end)
+    let visited = 0; // tail characters read, charged to the budget
     const tailAfter = (end: number, cap: number): number => {
       if (end < runFrom || end > runTo) {
         runFrom = end;
@@ -615,6 +836,7 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
         const stop = Math.min(n, end + cap);
         let k = runTo;
         while (k < stop && TAIL[text.charCodeAt(k)] === 1) k++;
+        visited += k - runTo + 1;
         runTo = k;
         runClosed = k < stop || k === n;
       }
@@ -646,7 +868,9 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
         if (sticky) {
           const set = ruleAfter[ri];
           if (set && !afterWithin(set, end, start + (rules[ri] as TokenRule).maxLength)) continue;
-          // The match starts at the keyword: one sticky attempt, bounded by the rule's maxLength.
+          // The match starts at the keyword: one sticky attempt, bounded by the rule's maxLength
+          // (charged as such: floods of a long rule's keyword run out of budget, never of time).
+          if (charge(budget, Math.min((rules[ri] as TokenRule).maxLength, n - start))) return;
           sticky.lastIndex = start;
           const m = sticky.exec(text);
           if (m) record(ri, m, 0);
@@ -684,6 +908,7 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
             const stop = Math.min(n, end + cap);
             let k = runTo;
             while (k < stop && TAIL[text.charCodeAt(k)] === 1) k++;
+            visited += k - runTo + 1;
             runTo = k;
             runClosed = k < stop || k === n;
           }
@@ -691,24 +916,29 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
           if (tail < (kwMinTail[id] as number)) continue;
         }
         onHit(id, end, tail);
+        if (budget.exceeded) return;
       }
+      if (charge(budget, (nHits >> 1) + visited)) return;
     } else {
+      if (charge(budget, n)) return;
       ac.search(text, (id, end) => {
+        if (budget.exceeded) return;
         const cap = kwMaxTail[id] as number;
         const tail = cap > 0 ? tailAfter(end, cap) : 0;
+        charge(budget, 1);
         if (tail >= (kwMinTail[id] as number)) onHit(id, end, tail);
       });
+      if (budget.exceeded || charge(budget, visited)) return;
     }
     for (let ri = 0; ri < rules.length; ri++) {
       const ws = windows[ri] as number[];
       if (ws.length === 0) continue;
       const re = regexes[ri] as RegExp;
       for (let w = 0; w < ws.length; w += 2) {
-        if (performance.now() > budget.deadline) {
-          budget.exceeded = true;
-          return;
-        }
         const ws0 = ws[w] as number;
+        // a window regex may try every start position, each for up to maxLength characters
+        const r = rules[ri] as TokenRule;
+        if (charge(budget, ((ws[w + 1] as number) - ws0) * Math.min(64, r.maxLength >> 2))) return;
         const sub = text.slice(ws0, ws[w + 1]);
         re.lastIndex = 0;
         for (let m = re.exec(sub); m !== null; m = re.exec(sub)) {
@@ -779,29 +1009,35 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
     budget: Budget,
   ): Finding[] {
     const out: Finding[] = [];
-    const runs: number[] | undefined = index && depth < maxDepth ? [] : undefined;
+    if (charge(budget, text.length)) return out;
+    const runs: number[] | undefined = index ? [] : undefined;
     // With a known-secret index the keyword automaton runs inside its projection pass.
     const fused: FusedPass | undefined =
       index && runs && useTokens ? { ac: acTables, hits: hitBuffer, nHits: 0 } : undefined;
     if (useKnown) scanKnown(text, surface, out, encoding, runs, fused);
     if (fused) hitBuffer = fused.hits; // keep a grown buffer for the next scan
-    if (useTokens) scanTokens(text, surface, out, encoding, budget, fused?.hits, fused?.nHits);
-    if (useEntropy && depth === 0) scanEntropy(text, surface, out);
-    if (performance.now() > budget.deadline) budget.exceeded = true;
-    if (budget.exceeded || depth >= maxDepth || (!useTokens && !useKnown)) return out;
-    for (const seg of encodedSegments(text, maxInflate, runs)) {
-      if (seg.kind.endsWith("undecodable")) continue;
+    if (useTokens && !charge(budget, text.length))
+      scanTokens(text, surface, out, encoding, budget, fused?.hits, fused?.nHits);
+    if (useEntropy && depth === 0 && !charge(budget, text.length)) scanEntropy(text, surface, out);
+    if (budget.exceeded || (!useTokens && !useKnown)) return out;
+    const segments = encodedSegments(text, budget, runs);
+    if (depth >= maxDepth) {
+      // one more encoded layer than may be decoded: fail closed
+      if (segments.some((seg) => seg.text.length > 0 && seg.text !== text)) stop(budget, "depth");
+      return out;
+    }
+    for (const seg of segments) {
+      if (budget.exceeded) break;
       if (seg.text.length === 0) continue;
       const enc = encoding === "raw" ? `decoded:${seg.kind}` : `${encoding}>${seg.kind}`;
       for (const f of scanLayer(seg.text, surface, depth + 1, enc, budget)) {
         out.push({ ...f, start: seg.start, end: seg.end });
       }
-      if (budget.exceeded) break;
     }
     return out;
   }
 
-  function scan(text: string, surface = "body"): ScanResult {
+  function scanWithBudget(text: string, surface: string): ScanResult & { work: number } {
     if (typeof text !== "string") {
       throw new EgressDlpError("E_INVALID_INPUT", "scan() takes a string; decode bytes first");
     }
@@ -809,9 +1045,15 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
       return {
         findings: [budgetFinding(surface, "bytes", text.length)],
         blocked: true,
+        work: 0,
       };
     }
-    const budget: Budget = { deadline: performance.now() + maxMs, exceeded: false };
+    const budget = createBudget(
+      maxMs,
+      options.maxWork ?? workPerChar * text.length + workBase,
+      maxInflate,
+      clock,
+    );
     const raw = scanLayer(text, surface, 0, "raw", budget);
     // One finding per (detector, rule) and overlapping span: the same secret seen raw and through
     // a decoded layer becomes one finding covering both spans.
@@ -828,8 +1070,19 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
       open.set(k, copy);
       findings.push(copy);
     }
-    if (budget.exceeded) findings.push(budgetFinding(surface, "time", text.length));
-    return { findings, blocked: findings.some((f) => f.severity === "block") };
+    if (budget.exceeded) {
+      findings.push(budgetFinding(surface, budget.reason ?? "time", text.length));
+    }
+    return {
+      findings,
+      blocked: findings.some((f) => f.severity === "block"),
+      work: budget.work,
+    };
+  }
+
+  function scan(text: string, surface = "body"): ScanResult {
+    const { findings, blocked } = scanWithBudget(text, surface);
+    return { findings, blocked };
   }
 
   // Prime V8's type feedback on every path of the hot loops (keyword hits, base64 runs, decoded
@@ -841,16 +1094,30 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
 
   return {
     scan,
+    measure: (text, surface = "body") => scanWithBudget(text, surface),
     fingerprint,
     detectors: [...detectors],
     knownSecretCount: secrets.length,
   };
 }
 
-export function budgetFinding(surface: string, kind: "time" | "bytes", length: number): Finding {
+const BUDGET_RULES = {
+  time: "time-budget-exceeded",
+  bytes: "byte-budget-exceeded",
+  work: "work-budget-exceeded",
+  inflate: "inflate-cap-exceeded",
+  depth: "decode-depth-exceeded",
+} as const;
+
+/** The blocking finding of a scan stopped by a limit. */
+export function budgetFinding(
+  surface: string,
+  kind: keyof typeof BUDGET_RULES,
+  length: number,
+): Finding {
   return {
     detector: "budget",
-    rule: kind === "time" ? "time-budget-exceeded" : "byte-budget-exceeded",
+    rule: BUDGET_RULES[kind],
     surface,
     start: 0,
     end: length,
