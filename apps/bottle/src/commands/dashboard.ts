@@ -1,6 +1,10 @@
+import { existsSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
 import type { CutoffPolicy, Store } from "@bottlekit/budget-store";
 import type { CliIo } from "../cli.ts";
 import { colorEnabled } from "../color.ts";
+import type { DashboardModel } from "../dashboard/model.ts";
 import { BottleError } from "../errors.ts";
 import { operatorName, reportError, type StoreFlags, withStore } from "../store.ts";
 
@@ -13,22 +17,86 @@ export interface DashboardIo extends CliIo {
   stdin?: NodeJS.ReadStream;
 }
 
-const NO_CONTROL =
-  "no control socket in this bottlekit yet, so the live session is not signalled; the gateway refuses the bottle's next call";
+const NO_CONTROL = "no control socket reachable, so live sessions are not signalled";
 
-/** Store-backed actions the dashboard's keys call. */
-export function storeActions(store: Store, env: NodeJS.ProcessEnv) {
+/** What the dashboard uses of the egress proxy's control socket. */
+export interface LiveControl {
+  list(): Promise<Array<{ bottle: string }>>;
+  cutoff(target: { bottle: string }): Promise<number>;
+  restore(target: { bottle: string }): Promise<number>;
+  close(): void;
+}
+
+/**
+ * Connects to the controller's control socket (`<home>/state/egress-proxy.sock`) when one is
+ * listening; undefined when there is none or it does not answer within `timeoutMs`.
+ */
+export async function connectLiveControl(
+  home: string,
+  timeoutMs = 2_000,
+): Promise<LiveControl | undefined> {
+  const { connectControl, defaultControlSocketPath } = await import("@bottlekit/egress-proxy");
+  const path = defaultControlSocketPath(join(home, "state"));
+  if (!existsSync(path)) return undefined;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const client = await Promise.race([
+      connectControl(path),
+      new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), timeoutMs);
+      }),
+    ]);
+    if (client === undefined) return undefined;
+    await client.list();
+    return client;
+  } catch {
+    return undefined;
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}
+
+function sessionsText(n: number): string {
+  return `${n} live session${n === 1 ? "" : "s"}`;
+}
+
+/**
+ * The actions behind the dashboard's keys: the store records the cutoff (the gateway refuses
+ * the bottle's next call) and, with a control socket, the bottle's live sessions lose their
+ * routes at once. The control socket has no freeze or kill yet: f and k drop routes too.
+ */
+export function storeActions(store: Store, env: NodeJS.ProcessEnv, control?: LiveControl) {
   const by = operatorName(env);
   return {
     async cutOff(bottle: string, policy: CutoffPolicy): Promise<string> {
       const s = await store.cutOff(bottle, { by, reason: `dashboard: ${policy}`, policy });
       const what = policy === "cutoff" ? "cut off" : policy === "freeze" ? "frozen" : "killed";
-      return `${bottle} ${what} (${s.policy}) by ${s.by}${policy === "cutoff" ? "" : `; ${NO_CONTROL}`}`;
+      let live = "";
+      if (control !== undefined) {
+        const n = await control.cutoff({ bottle });
+        live = `; ${sessionsText(n)}: routes dropped${policy === "cutoff" ? "" : " (no freeze/kill on the control socket yet: the process keeps running)"}`;
+      } else if (policy !== "cutoff") {
+        live = `; ${NO_CONTROL}`;
+      }
+      return `${bottle} ${what} (${s.policy}) by ${s.by}${live}`;
     },
     async restore(bottle: string): Promise<string> {
       const ok = await store.restore(bottle, { by, reason: "dashboard: restore" });
-      return ok ? `${bottle} restored by ${by}` : `${bottle} is not cut off; nothing changed`;
+      const n = control === undefined ? 0 : await control.restore({ bottle });
+      const live = control === undefined ? "" : `; ${sessionsText(n)} restored`;
+      return ok
+        ? `${bottle} restored by ${by}${live}`
+        : `${bottle} is not cut off in the store; nothing changed${live}`;
     },
+  };
+}
+
+/** The dashboard's poll: live sessions (when there is a control socket), then the store. */
+export function dashboardLoader(model: DashboardModel, control?: LiveControl) {
+  return async () => {
+    const sessions =
+      control === undefined ? undefined : await control.list().catch(() => undefined);
+    return model.refresh(sessions);
   };
 }
 
@@ -73,18 +141,23 @@ export async function runDashboard(flags: DashboardFlags, io: DashboardIo): Prom
       import("../dashboard/model.ts"),
     ]);
     const model = new DashboardModel(store);
+    const envHome = io.env["BOTTLEKIT_HOME"];
+    const home =
+      flags.home ??
+      (envHome !== undefined && envHome !== "" ? envHome : join(homedir(), ".bottlekit"));
+    const control = await connectLiveControl(home);
     let code = 0;
     // The alternate screen, as full-screen tools do: the shell's scrollback is left as it was.
     stdout.write("\u001b[?1049h\u001b[H");
     try {
       const app = render(
         createElement(Dashboard, {
-          load: () => model.refresh(),
-          actions: storeActions(store, io.env),
+          load: dashboardLoader(model, control),
+          actions: storeActions(store, io.env, control),
           storeLabel: resolved.display,
           color: colorEnabled(stdout, io.env),
           pollMs,
-          liveControl: false,
+          liveControl: control !== undefined,
           onExit: (c: number) => {
             code = c;
           },
@@ -100,6 +173,7 @@ export async function runDashboard(flags: DashboardFlags, io: DashboardIo): Prom
       await app.waitUntilExit();
     } finally {
       stdout.write("\u001b[?1049l");
+      control?.close();
     }
     return code;
   });

@@ -137,7 +137,7 @@ describe("Dashboard", () => {
     await until(() => frame().includes("beta"), "the table");
     await press(app, "?");
     expect(frame()).toContain("c          cut off the selected bottle");
-    expect(frame()).toContain("no control socket here");
+    expect(frame()).toContain("no control socket reachable");
     await press(app, "x");
     await press(app, "a");
     expect(frame()).toContain("no approvals queue yet");

@@ -41,6 +41,7 @@ type Mode =
   | { kind: "approvals" };
 
 const STATE_COLOR: Record<BottleState, string> = {
+  running: "greenBright",
   active: "green",
   idle: "gray",
   "cut off": "red",
@@ -387,8 +388,8 @@ export function Dashboard(props: DashboardProps): ReactNode {
         { dimColor: props.color },
         fit(
           props.liveControl
-            ? "press any key"
-            : "freeze/kill: no control socket here, so live processes are not stopped; the gateway refuses their calls. Press any key",
+            ? "c/f/k also drop the live sessions' routes (the control socket has no freeze or kill yet). Press any key"
+            : "no control socket reachable: c/f/k are recorded in the store and the gateway refuses the bottle's calls; live sessions are not signalled. Press any key",
           width,
         ),
       ),
@@ -445,7 +446,11 @@ export function Dashboard(props: DashboardProps): ReactNode {
     const cut = current.cutoff
       ? ` · ${current.cutoff.policy} by ${current.cutoff.by}: ${current.cutoff.reason}`
       : "";
-    detail = `${current.bottle}: ${tokens(current.tokens, 15)} tokens, ${current.events} calls, ${Math.round(current.ratePerMin)}/min · ${b}${cut}`;
+    const live =
+      current.sessions === undefined
+        ? ""
+        : ` · ${current.sessions} live session${current.sessions === 1 ? "" : "s"}`;
+    detail = `${current.bottle}: ${tokens(current.tokens, 15)} tokens, ${current.events} calls, ${Math.round(current.ratePerMin)}/min${live} · ${b}${cut}`;
   }
 
   let footer: ReactNode;

@@ -9,7 +9,12 @@ import type {
 } from "@bottlekit/budget-store";
 
 /** How a bottle looks on the dashboard. */
-export type BottleState = "active" | "idle" | "cut off" | "frozen" | "killed";
+export type BottleState = "running" | "active" | "idle" | "cut off" | "frozen" | "killed";
+
+/** A live session as the control socket lists it (only the fields the dashboard reads). */
+export interface LiveSession {
+  bottle: string;
+}
 
 /** Minutes of history in the burn-rate sparkline. */
 export const BURN_MINUTES = 15;
@@ -40,6 +45,8 @@ export interface BottleRow {
   agents: string[];
   providers: string[];
   state: BottleState;
+  /** Live sessions on the control socket; undefined when no control socket is reachable. */
+  sessions: number | undefined;
   events: number;
   /** Billable tokens, all time. */
   tokens: number;
@@ -173,8 +180,13 @@ export class DashboardModel {
   }
 
   /** Reads what changed since the last refresh and returns the whole table. */
-  async refresh(): Promise<DashboardSnapshot> {
+  async refresh(sessions?: readonly LiveSession[]): Promise<DashboardSnapshot> {
     const now = this.#clock();
+    const live = sessions === undefined ? undefined : new Map<string, number>();
+    for (const s of sessions ?? []) {
+      live?.set(s.bottle, (live.get(s.bottle) ?? 0) + 1);
+      this.#total(s.bottle);
+    }
     let queries = 0;
     const changed = new Set<string>();
     if (!this.#loaded) {
@@ -273,10 +285,10 @@ export class DashboardModel {
         }
       }
     }
-    return { at: now, rows: this.#rows(now), approvals: undefined, queries };
+    return { at: now, rows: this.#rows(now, live), approvals: undefined, queries };
   }
 
-  #rows(now: number): BottleRow[] {
+  #rows(now: number, live: Map<string, number> | undefined): BottleRow[] {
     const minute = Math.floor(now / 60_000);
     const burns = new Map<string, number[]>();
     for (const r of this.#recent) {
@@ -305,7 +317,8 @@ export class DashboardModel {
         bottle,
         agents: [...new Set([...t.subjects].map((s) => s.split(SUBJECT_SEP)[0] ?? ""))].sort(),
         providers: [...new Set([...t.subjects].map((s) => s.split(SUBJECT_SEP)[1] ?? ""))].sort(),
-        state: stateOf(cutoff, t.lastUsageAt, now),
+        state: stateOf(cutoff, live?.get(bottle) ?? 0, t.lastUsageAt, now),
+        sessions: live === undefined ? undefined : (live.get(bottle) ?? 0),
         events: t.events,
         tokens: t.tokens,
         costUsd: t.costUsd,
@@ -330,6 +343,7 @@ export class DashboardModel {
 
 function stateOf(
   cutoff: CutoffState | undefined,
+  sessions: number,
   lastAt: number | undefined,
   now: number,
 ): BottleState {
@@ -338,6 +352,7 @@ function stateOf(
     if (cutoff.policy === "kill") return "killed";
     return "cut off";
   }
+  if (sessions > 0) return "running";
   return lastAt !== undefined && now - lastAt <= ACTIVE_MS ? "active" : "idle";
 }
 
