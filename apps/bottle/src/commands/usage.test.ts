@@ -122,6 +122,13 @@ describe("bottle usage", () => {
     const since = await bottle(["usage", "--since", "yesterday"], home.env);
     expect(since.code).toBe(2);
     expect(since.err).toContain("--since");
+    const pg = await bottle(
+      ["usage", "--json", "--store", "postgres://ops:s3cretPW@127.0.0.1:1/ledger"],
+      home.env,
+    );
+    expect([1, 2]).toContain(pg.code);
+    expect(JSON.parse(pg.out).error.message).toContain("postgres://ops:***@127.0.0.1:1/ledger");
+    expect(pg.out + pg.err).not.toContain("s3cretPW");
     const scheme = await bottle(["usage", "--store", "mysql://u:hunter2@h/db"], home.env);
     expect(scheme.code).toBe(2);
     expect(scheme.err).not.toContain("hunter2");
