@@ -123,8 +123,8 @@ export async function resolveConfig(
 ): Promise<ConfigValidation> {
   const env = options.env ?? process.env;
   let v: ConfigValidation;
-  if (options.configFile !== undefined) v = await loadGatewayConfig(options.configFile);
-  else if (options.config !== undefined) v = validateGatewayConfig(options.config);
+  if (options.configFile !== undefined) v = await loadGatewayConfig(options.configFile, env);
+  else if (options.config !== undefined) v = validateGatewayConfig(options.config, env);
   else v = validateGatewayConfig({ model_providers: zeroConfigProviders(env) });
   return v;
 }

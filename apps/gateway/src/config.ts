@@ -1,7 +1,14 @@
 import { readFile } from "node:fs/promises";
+import {
+  didYouMean,
+  formatKeyPath,
+  formatSchemaIssue,
+  lineColAt,
+  suggest,
+} from "@bottlekit/diagnostics";
 import { validateRoutes } from "@bottlekit/egress-dlp";
 import { validateRegistryConfig } from "@bottlekit/provider-registry";
-import { parseDocument } from "yaml";
+import { type Document, isMap, isScalar, isSeq, parseDocument } from "yaml";
 import { z } from "zod";
 import { GatewayError } from "./errors.ts";
 
@@ -104,46 +111,8 @@ export interface ConfigValidation {
 
 const TOP_KEYS = Object.keys(gatewaySchema.shape);
 
-function pathText(path: readonly PropertyKey[]): string {
-  let out = "";
-  for (const p of path)
-    out += typeof p === "number" ? `[${p}]` : out === "" ? String(p) : `.${String(p)}`;
-  return out === "" ? "(top level)" : out;
-}
-
-function closest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const c of candidates) {
-    const d = editDistance(word, c);
-    if (d < bestD) {
-      bestD = d;
-      best = c;
-    }
-  }
-  return bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0] as number;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j] as number;
-      row[j] = Math.min(
-        (row[j] as number) + 1,
-        (row[j - 1] as number) + 1,
-        prev + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-      prev = tmp;
-    }
-  }
-  return row[b.length] as number;
-}
-
 /** Validates a parsed config object. Never throws. */
-export function validateGatewayConfig(input: unknown): ConfigValidation {
+export function validateGatewayConfig(input: unknown, env?: NodeJS.ProcessEnv): ConfigValidation {
   const warnings: string[] = [];
   const errors: string[] = [];
   const obj = input ?? {};
@@ -152,7 +121,7 @@ export function validateGatewayConfig(input: unknown): ConfigValidation {
       value: undefined,
       registryInput: {},
       warnings,
-      errors: ["(top level): the config must be a mapping of keys"],
+      errors: ["(root): the config must be a mapping of keys"],
     };
   }
   const parsed = gatewaySchema.safeParse(obj);
@@ -160,12 +129,12 @@ export function validateGatewayConfig(input: unknown): ConfigValidation {
     for (const issue of parsed.error.issues) {
       if (issue.code === "unrecognized_keys") {
         for (const k of issue.keys) {
-          const where = pathText([...issue.path, k]);
-          const guess = issue.path.length === 0 ? closest(k, TOP_KEYS) : undefined;
-          errors.push(`${where}: unknown key${guess ? `; did you mean "${guess}"?` : ""}`);
+          const where = formatKeyPath([...issue.path, k]);
+          const guess = issue.path.length === 0 ? didYouMean(suggest(k, TOP_KEYS, 1)) : "";
+          errors.push(`${where}: unknown key${guess ? `; ${guess}` : ""}`);
         }
       } else {
-        errors.push(`${pathText(issue.path)}: ${issue.message}`);
+        errors.push(formatSchemaIssue(issue, obj));
       }
     }
   }
@@ -188,6 +157,14 @@ export function validateGatewayConfig(input: unknown): ConfigValidation {
             : `routes${e.startsWith("[") ? "" : "."}${e}`
           : String(e),
       );
+  }
+  if (parsed.success) {
+    for (const name of parsed.data.dlp.outbound.canary_env) {
+      if ((env?.[name] ?? "") === "")
+        warnings.push(
+          `dlp.outbound.canary_env: ${name} is not set, so no canary is planted for it; export ${name} with a canary token or remove it`,
+        );
+    }
   }
   if (parsed.success && parsed.data.listen !== undefined) {
     const err = checkListen(parsed.data.listen);
@@ -222,7 +199,10 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 /** Reads and validates a YAML (or JSON) config file; errors name the file and key path. */
-export async function loadGatewayConfig(file: string): Promise<ConfigValidation> {
+export async function loadGatewayConfig(
+  file: string,
+  env?: NodeJS.ProcessEnv,
+): Promise<ConfigValidation> {
   let text: string;
   try {
     text = await readFile(file, "utf8");
@@ -248,10 +228,46 @@ export async function loadGatewayConfig(file: string): Promise<ConfigValidation>
       }),
     };
   }
-  const v = validateGatewayConfig(doc.toJS());
-  return {
-    ...v,
-    errors: v.errors.map((e) => `${file}: ${e}`),
-    warnings: v.warnings.map((w) => `${file}: ${w}`),
-  };
+  const v = validateGatewayConfig(doc.toJS(), env);
+  const at = (entry: string) => `${file}${positionOf(doc, text, entry)}: ${entry}`;
+  return { ...v, errors: v.errors.map(at), warnings: v.warnings.map(at) };
+}
+
+/**
+ * `:line:col` of the key path an entry starts with (`budgets[0].scope: …`), found in the YAML
+ * document: the value's position, or the key's when the entry is about an unknown key. "" when
+ * the path is not in the file (a default, or a message without a path).
+ */
+function positionOf(doc: Document, text: string, entry: string): string {
+  const m = /^((?:[A-Za-z_][\w-]*|\[\d+\]|\["(?:[^"\\]|\\.)*"\]|\.)+): /.exec(entry);
+  if (!m) return "";
+  const path: (string | number)[] = [];
+  for (const seg of (m[1] as string).matchAll(
+    /([A-Za-z_][\w-]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]/g,
+  )) {
+    if (seg[1] !== undefined) path.push(seg[1]);
+    else if (seg[2] !== undefined) path.push(Number(seg[2]));
+    else path.push(JSON.parse(seg[3] as string) as string);
+  }
+  const wantKey = /^[^:]+: unknown key/.test(entry);
+  let node: unknown = doc.contents;
+  let offset: number | undefined;
+  for (const seg of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && p.key.value === seg);
+      if (!pair) break;
+      const keyRange = isScalar(pair.key) ? pair.key.range : undefined;
+      const valueRange = (pair.value as { range?: [number, number, number] } | null)?.range;
+      offset = (wantKey ? keyRange?.[0] : (valueRange?.[0] ?? keyRange?.[0])) ?? offset;
+      node = pair.value;
+    } else if (isSeq(node) && typeof seg === "number") {
+      const item = node.items[seg] as { range?: [number, number, number] } | undefined;
+      if (!item) break;
+      offset = item.range?.[0] ?? offset;
+      node = item;
+    } else break;
+  }
+  if (offset === undefined) return "";
+  const { line, col } = lineColAt(text, offset);
+  return `:${line}:${col}`;
 }

@@ -7,5 +7,7 @@ export { EXIT, EXIT_CODES_HELP, exitCodeForErrorCode } from "./exit.ts";
 export { formatKeyPath, formatLocation, formatSourceLocation, lineColAt } from "./location.ts";
 export type { RenderOptions } from "./render.ts";
 export { renderCliError } from "./render.ts";
+export type { SchemaIssueLike } from "./schema-issues.ts";
+export { describeSchemaIssue, formatSchemaIssue, valueAt } from "./schema-issues.ts";
 export { guardPipes, writeJson } from "./stdio.ts";
 export { didYouMean, editDistance, suggest } from "./suggest.ts";

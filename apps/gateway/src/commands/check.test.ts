@@ -136,3 +136,52 @@ describe("up: ordinary mistakes are one line with a hint", () => {
     expect(existsSync(`${home.dir}/no`)).toBe(false);
   });
 });
+
+describe("check: config errors in our words, at file:line:col", () => {
+  it("names the position, what the value must be, what it was, and the closest option", async () => {
+    const file = await home.write(
+      "bad.yml",
+      [
+        "model_providers:",
+        "  - model: openai/gpt-4o",
+        "budgets:",
+        "  - scope: bottel",
+        "    provider: openai",
+        "    tokens: -5",
+        "dlp:",
+        "  outbound:",
+        "    on_match: explode",
+        "listen: 8080",
+        "routez: []",
+        "",
+      ].join("\n"),
+    );
+    const c = capture();
+    expect(await run(["check", "--config", file], c.io)).toBe(2);
+    const err = c.err();
+    expect(err).toContain(
+      `${file}:4:12: budgets[0].scope: must be one of agent, bottle, global or ceiling (got "bottel"); did you mean "bottle"?`,
+    );
+    expect(err).toContain(`${file}:6:13: budgets[0].tokens: must be greater than 0 (got -5)`);
+    expect(err).toContain(
+      `${file}:9:15: dlp.outbound.on_match: must be one of block or redact (got "explode")`,
+    );
+    expect(err).toContain(`${file}:10:9: listen: must be a string (got 8080)`);
+    expect(err).toContain(`${file}:11:1: routez: unknown key; did you mean "routes"?`);
+    expect(err).not.toMatch(/Invalid (input|option)|expected one of/);
+  });
+
+  it("warns when a canary variable is not set", async () => {
+    const file = await home.write(
+      "canary.yml",
+      "model_providers:\n  - model: openai/*\ndlp:\n  outbound: { canary_env: [MY_CANARY] }\n",
+    );
+    const c = capture();
+    expect(await run(["check", "--config", file], c.io)).toBe(0);
+    expect(c.err()).toContain("dlp.outbound.canary_env: MY_CANARY is not set");
+    env["MY_CANARY"] = "canary-0123456789abcdefghijklmnop";
+    const d = capture();
+    expect(await run(["check", "--config", file], d.io)).toBe(0);
+    expect(d.err()).not.toContain("MY_CANARY is not set");
+  });
+});
