@@ -13,6 +13,8 @@ export interface CliIo {
   stopSignal?: Promise<string>;
   /** Whether stdin/stdout are a terminal (decides the local-agent gate's attended mode). */
   interactive?: boolean;
+  /** Asks a yes/no question (tests); default: a readline prompt on the terminal. */
+  ask?: (question: string) => Promise<boolean>;
 }
 
 const EXIT_HELP = `
@@ -54,6 +56,10 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .option(
       "--ack-local-agents",
       "acknowledge local-agent providers (equals BOTTLEKIT_ACK_LOCAL_AGENTS=1)",
+    )
+    .option(
+      "--revoke-local-agents",
+      "forget every local-agent acknowledgement first, so the warning shows (and asks) again",
     )
     .option("--json-logs", "write logs to stderr as one JSON object per line")
     .action(async (opts) => {

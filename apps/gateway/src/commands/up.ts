@@ -1,8 +1,11 @@
 import { bottlekitHome } from "@bottlekit/budget-store";
 import {
+  acknowledgePending,
   evaluateLocalAgentGate,
   gateResultJson,
+  isYes,
   renderLocalAgentGate,
+  revokeAck,
   shouldUseColor,
   type TtyLike,
 } from "@bottlekit/local-agent-warning";
@@ -16,7 +19,27 @@ export interface UpOptions {
   listen?: string;
   store?: string;
   ackLocalAgents?: boolean;
+  /** Forget every local-agent acknowledgement first, so the gate asks (or refuses) again. */
+  revokeLocalAgents?: boolean;
   jsonLogs?: boolean;
+}
+
+/** The commands the local-agent panel names: both are flags of `up`. */
+const PANEL = {
+  ackCommand: "bottle-gateway up --ack-local-agents",
+  revokeCommand: "bottle-gateway up --revoke-local-agents",
+};
+
+/** Asks one yes/no question on the terminal; only "y"/"yes" is yes. */
+async function askYesNo(question: string, io: CliIo): Promise<boolean> {
+  if (io.ask) return io.ask(question);
+  const { createInterface } = await import("node:readline/promises");
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    return isYes(await rl.question(question));
+  } finally {
+    rl.close();
+  }
 }
 
 /** Formats one log event for stderr: JSON lines with --json-logs, else `level event k=v …`. */
@@ -48,6 +71,14 @@ export async function up(opts: UpOptions, io: CliIo): Promise<number> {
   }
   for (const w of v.warnings) log({ level: "warn", event: "config.warning", message: w });
 
+  if (opts.revokeLocalAgents) {
+    const revoked = await revokeAck(undefined, { env: io.env, home: bottlekitHome(io.env) });
+    io.stderr.write(
+      revoked.length
+        ? `revoked the local-agent acknowledgement of ${revoked.join(", ")}\n`
+        : "no local-agent acknowledgement to revoke\n",
+    );
+  }
   const gate = await evaluateLocalAgentGate({
     config: v.registryInput,
     ackFlag: opts.ackLocalAgents === true,
@@ -61,7 +92,7 @@ export async function up(opts: UpOptions, io: CliIo): Promise<number> {
       io.stderr.write(
         renderLocalAgentGate(gate, {
           color: shouldUseColor(io.stderr as TtyLike, io.env),
-          ackCommand: "bottle-gateway up --ack-local-agents",
+          ...PANEL,
         }),
       );
       io.stderr.write("\n");
@@ -77,8 +108,19 @@ export async function up(opts: UpOptions, io: CliIo): Promise<number> {
       });
     else
       io.stderr.write(
-        `${renderLocalAgentGate(gate, { color: shouldUseColor(io.stderr as TtyLike, io.env), ackCommand: "bottle-gateway up --ack-local-agents" })}\n`,
+        `${renderLocalAgentGate(gate, { color: shouldUseColor(io.stderr as TtyLike, io.env), ...PANEL })}\n`,
       );
+    // An attended run asks once, as documented: yes records the acknowledgement, anything else
+    // stops the run with the policy exit code.
+    if (gate.action === "warn") {
+      const yes = await askYesNo("Acknowledge these local agents and start? [y/N] ", io);
+      if (!yes) {
+        io.stderr.write("not acknowledged; the gateway did not start\n");
+        return EXIT.policy;
+      }
+      await acknowledgePending(gate, { env: io.env, home: bottlekitHome(io.env) });
+      io.stderr.write("acknowledged; later runs stay quiet until the configuration changes\n");
+    }
   }
 
   let running: Awaited<ReturnType<typeof startGateway>>;
