@@ -1,4 +1,4 @@
-import { EXIT, EXIT_CODES_HELP, renderCliError } from "@bottlekit/diagnostics";
+import { EXIT, renderCliError } from "@bottlekit/diagnostics";
 import { Command, Option } from "commander";
 import pkg from "../package.json" with { type: "json" };
 import { exitCodeOf } from "./errors.ts";
@@ -148,5 +148,3 @@ function defaultIo(): CliIo {
     cwd: process.cwd(),
   };
 }
-
-void EXIT_CODES_HELP;

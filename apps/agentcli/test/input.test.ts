@@ -80,6 +80,19 @@ describe("prompt and messages", () => {
     expect(sb.upstream.requests).toHaveLength(0);
   });
 
+  it("refuses to run as root unless AGENTCLI_ALLOW_ROOT=1 (CI containers run as root)", async () => {
+    sb.upstream.setDefaultReply({ text: "ran" });
+    const r = await sb.run(["-m", "m", "task"], { AGENTCLI_ALLOW_ROOT: undefined });
+    if (process.getuid?.() === 0) {
+      expect(r.code).toBe(3);
+      expect(r.err).toContain("refusing to run an agent as root");
+      expect(sb.upstream.requests).toHaveLength(0);
+    } else {
+      expect(r.code).toBe(0);
+      expect(r.out).toBe("ran\n");
+    }
+  });
+
   it("--print-config names each setting's source and never prints the key", async () => {
     const r = await sb.run(["--print-config", "--max-steps", "7", "--json"], {
       AGENTCLI_MODEL: "openai/gpt-x",
