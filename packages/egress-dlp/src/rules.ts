@@ -57,6 +57,10 @@ function rx(source: string, flags = ""): RegExp {
   return new RegExp(source, `g${flags}`);
 }
 
+/** A line break: real, or written as a JSON/C escape (`\\n`, `\\r\\n`). */
+const LB = "(?:\\\\r\\\\n|\\\\n|\\r?\\n)";
+/** One optional armor header line (`Version: GnuPG v2`, `Comment: …`, `Proc-Type: 4,ENCRYPTED`). */
+const PEM_HEADER = `(?:[A-Za-z-]{2,20}: [^\\r\\n\\\\]{0,200}${LB})?`;
 const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
 const ASSIGN = `["'\`]?[ \\t]{0,20}(?::|=>|:=|=|,)[ \\t]{0,20}["'\`]?`;
 
@@ -992,12 +996,26 @@ const BASE_RULES: readonly TokenRule[] = [
   {
     id: "private-key",
     provider: "private-key",
-    description: "PEM private key block",
+    description: "PEM or PGP private key block (header lines allowed, END line optional)",
     keywords: ["-----begin"],
+    // The body may not run into another BEGIN line (`-` only when not starting `-----BEGIN`), so
+    // a flood of headers costs one body's length per header, not 12,000 characters each.
     pattern: rx(
-      `-----BEGIN[ A-Z0-9]{0,25}PRIVATE KEY( BLOCK)?-----(?:\\\\r|\\\\n|[A-Za-z0-9+/=\\s"',:-]){50,12000}?-----END[ A-Z0-9]{0,25}PRIVATE KEY( BLOCK)?-----`,
+      `-----BEGIN[ A-Z0-9]{0,25}PRIVATE KEY(?: BLOCK)?-----[ \\t]{0,4}${LB}${PEM_HEADER}${PEM_HEADER}${PEM_HEADER}${PEM_HEADER}[ \\t]{0,4}${LB}?[ \\t]{0,4}[A-Za-z0-9+/]{40}(?:\\\\r|\\\\n|[A-Za-z0-9+/=\\s"',:]|-(?!----BEGIN)){0,12000}`,
     ),
-    maxLength: 12100,
+    maxLength: 13200,
+  },
+  {
+    id: "private-key-der",
+    provider: "private-key",
+    description:
+      "Base64 DER private key without PEM lines (PKCS#1 RSA, PKCS#8 RSA/EC/Ed25519, SEC1 EC)",
+    keywords: ["mii", "mig", "mih", "mhccaqee", "mc4caqaw"],
+    pattern: rx(
+      `(?:MII[A-Za-z0-9+/]{3}IBAAKC|MII[A-Za-z0-9+/]{3}IBADANBgkqhkiG9w0BAQEFAASC|MHcCAQEE|MC4CAQAwBQYDK2VwBCIEI|MI[GH][A-Za-z0-9+/]AgEAMB[AM]GByqGSM49AgE)[A-Za-z0-9+/]{24}`,
+    ),
+    maxLength: 80,
+    minTail: 29,
   },
   {
     id: "private-key-base64",
