@@ -8,7 +8,7 @@ import { Auditor } from "./audit.ts";
 import { assertBottleName, BottleCa } from "./ca.ts";
 import { EgressProxyError } from "./errors.ts";
 import { createInterceptServer, createListener } from "./listener.ts";
-import { type PipelineConfig, type Target, upstreamCaList } from "./pipeline.ts";
+import { type PipelineConfig, type Target, upstreamCaContext } from "./pipeline.ts";
 import { loadCredentials, Session, validateSessionRoutes } from "./session.ts";
 import type {
   ControlApi,
@@ -140,7 +140,7 @@ export function createProxyHost(options: ProxyHostOptions = {}): ProxyHost {
     auditor,
     llmHandler: options.llmHandler,
     resolve: options.resolve,
-    upstreamCa: upstreamCaList(options.upstreamCa),
+    upstreamCa: upstreamCaContext(options.upstreamCa),
     maxBodyBytes: options.maxBodyBytes ?? 8 * 1024 * 1024,
     maxResponseScanBytes: options.maxResponseScanBytes ?? 8 * 1024 * 1024,
   };

@@ -7,7 +7,12 @@ import type {
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { isIP, type Socket } from "node:net";
-import { checkServerIdentity, rootCertificates } from "node:tls";
+import {
+  checkServerIdentity,
+  createSecureContext,
+  rootCertificates,
+  type SecureContext,
+} from "node:tls";
 import {
   createStreamScanner,
   type Finding,
@@ -42,8 +47,8 @@ export interface PipelineConfig {
   auditor: Auditor;
   llmHandler: LlmHandler | undefined;
   resolve: ((host: string, port: number) => { host: string; port: number }) | undefined;
-  /** Trusted roots for upstreams when an extra CA was given; undefined = Node's default roots. */
-  upstreamCa: string[] | undefined;
+  /** Trusted roots for upstreams when an extra CA was given (built once); undefined = Node's default roots. */
+  upstreamCa: SecureContext | undefined;
   maxBodyBytes: number;
   maxResponseScanBytes: number;
 }
@@ -76,9 +81,12 @@ const TLS_ERRORS = new Set([
   "ERR_SSL_WRONG_VERSION_NUMBER",
 ]);
 
-export function upstreamCaList(extra: string | string[] | undefined): string[] | undefined {
+/** System roots plus the extra CA, as one SecureContext built once (not a CA list per request). */
+export function upstreamCaContext(extra: string | string[] | undefined): SecureContext | undefined {
   if (extra === undefined) return undefined;
-  return [...rootCertificates, ...(Array.isArray(extra) ? extra : [extra])];
+  return createSecureContext({
+    ca: [...rootCertificates, ...(Array.isArray(extra) ? extra : [extra])],
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -559,7 +567,7 @@ export function openUpstream(cfg: PipelineConfig, session: Session, o: UpstreamO
           ...common,
           agent: session.agents.https,
           ...(isIP(o.target.host) ? {} : { servername: o.target.host }),
-          ...(cfg.upstreamCa ? { ca: cfg.upstreamCa } : {}),
+          ...(cfg.upstreamCa ? { secureContext: cfg.upstreamCa } : {}),
           rejectUnauthorized: true,
           checkServerIdentity: (_name: string, cert: Parameters<typeof checkServerIdentity>[1]) =>
             checkServerIdentity(o.target.host, cert),
