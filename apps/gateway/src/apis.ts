@@ -7,12 +7,50 @@
 /** The client-facing APIs the gateway serves. */
 export type ClientApi = "openai-chat" | "openai-responses" | "anthropic-messages";
 
-/** Request path → client API. Exact match on the path without its query string. */
-export const API_BY_PATH: ReadonlyMap<string, ClientApi> = new Map([
-  ["/v1/chat/completions", "openai-chat"],
-  ["/v1/responses", "openai-responses"],
-  ["/v1/messages", "anthropic-messages"],
+/**
+ * What a POST endpoint does with its call:
+ * - `generate`: a model call, metered (reserve, settle);
+ * - `compact`: OpenAI's `/responses/compact`, a metered model call answered as JSON;
+ * - `embeddings`: OpenAI's `/embeddings`, metered on its input tokens (no output cap);
+ * - `count_tokens`: Anthropic's token counter, free: forwarded unmetered where the provider
+ *   has it, otherwise answered with the gateway's own estimate, marked as such.
+ */
+export type EndpointKind = "generate" | "compact" | "embeddings" | "count_tokens";
+
+export interface Endpoint {
+  api: ClientApi;
+  kind: EndpointKind;
+}
+
+/** Request path → endpoint. Exact match on the path without its query string. */
+export const ENDPOINT_BY_PATH: ReadonlyMap<string, Endpoint> = new Map<string, Endpoint>([
+  ["/v1/chat/completions", { api: "openai-chat", kind: "generate" }],
+  ["/v1/responses", { api: "openai-responses", kind: "generate" }],
+  ["/v1/messages", { api: "anthropic-messages", kind: "generate" }],
+  ["/v1/responses/compact", { api: "openai-responses", kind: "compact" }],
+  ["/v1/embeddings", { api: "openai-chat", kind: "embeddings" }],
+  ["/v1/messages/count_tokens", { api: "anthropic-messages", kind: "count_tokens" }],
 ]);
+
+/** Request path → client API, for the model-call endpoints. */
+export const API_BY_PATH: ReadonlyMap<string, ClientApi> = new Map(
+  [...ENDPOINT_BY_PATH].map(([path, e]) => [path, e.api]),
+);
+
+/**
+ * The upstream path of a non-`generate` endpoint, from the routed path of its API (which may
+ * carry a query-style credential after `?`).
+ */
+export function endpointUpstreamPath(routedPath: string, kind: EndpointKind): string {
+  if (kind === "generate") return routedPath;
+  const q = routedPath.indexOf("?");
+  const path = q === -1 ? routedPath : routedPath.slice(0, q);
+  const query = q === -1 ? "" : routedPath.slice(q);
+  if (kind === "embeddings")
+    return `${path.replace(/\/chat\/completions$/, "")}/embeddings${query}`;
+  if (kind === "compact") return `${path}/compact${query}`;
+  return `${path}/count_tokens${query}`;
+}
 
 /** The request fields the gateway reads. Parsed once, from the client's JSON body. */
 export interface RequestFacts {
@@ -48,7 +86,11 @@ function cap(b: Record<string, unknown>, key: OutputCapKey): number | undefined 
 }
 
 /** Reads the facts from a parsed body; returns an error message naming the key path when invalid. */
-export function readFacts(api: ClientApi, body: unknown): RequestFacts | string {
+export function readFacts(
+  api: ClientApi,
+  body: unknown,
+  kind: EndpointKind = "generate",
+): RequestFacts | string {
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     return "request body must be a JSON object";
   }
@@ -62,6 +104,12 @@ export function readFacts(api: ClientApi, body: unknown): RequestFacts | string 
     return `stream: must be true or false (got ${JSON.stringify(st)})`;
   }
   const stream = st === true;
+  if (kind !== "generate") {
+    // No output cap to read: embeddings and token counts have no output; a compaction's
+    // output is bounded by the gateway's default cap.
+    if (stream) return "stream: not supported on this endpoint";
+    return { model, stream, maxTokens: undefined, capKey: undefined, clientWantsUsage: false };
+  }
   let maxTokens: number | undefined;
   let capKey: OutputCapKey | undefined;
   let clientWantsUsage = false;

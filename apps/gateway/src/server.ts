@@ -5,8 +5,10 @@ import { performance } from "node:perf_hooks";
 import type { ReserveResult, SettleUsage, Store } from "@bottlekit/budget-store";
 import { Pool } from "undici";
 import {
-  API_BY_PATH,
   type ClientApi,
+  ENDPOINT_BY_PATH,
+  type EndpointKind,
+  endpointUpstreamPath,
   errorEvent,
   errorJson,
   type GatewayErrorType,
@@ -347,6 +349,7 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   async function handleLlm(
     api: ClientApi,
+    kind: EndpointKind,
     endpoint: string,
     req: IncomingMessage,
     res: ServerResponse,
@@ -392,7 +395,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         "the request body is not valid JSON",
       );
     }
-    const facts = readFacts(api, body);
+    const facts = readFacts(api, body, kind);
     if (typeof facts === "string") return sendError(res, api, 400, "invalid_request_error", facts);
 
     // 3. route
@@ -498,9 +501,13 @@ export function createGateway(options: GatewayOptions): Gateway {
       out = redacted ? text : raw;
     }
     let outBytes = typeof out === "string" ? Buffer.byteLength(out) : out.length;
+    if (kind === "count_tokens") {
+      return countTokens(res, identity, target, out, outBytes, clientCredential, req, requestId);
+    }
 
     // 7. reserve: input estimate (bytes / 4, rounded up) plus the output cap
-    const requestedCap = facts.maxTokens ?? target.maxOutput ?? defaultMaxTokens;
+    const requestedCap =
+      kind === "embeddings" ? 0 : (facts.maxTokens ?? target.maxOutput ?? defaultMaxTokens);
     let cap = requestedCap;
     let estimate = Math.ceil(outBytes / 4) + cap;
     const reserve = (tokens: number): Promise<ReserveResult> =>
@@ -630,22 +637,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     const reservationId = reservation.id;
 
     // 8. forward
-    const headers: Record<string, string> = {
-      "content-type": "application/json",
-      "content-length": String(outBytes),
-      "x-request-id": requestId,
-    };
+    const headers = upstreamHeaders(req, target, outBytes, requestId, clientCredential);
     const upstreamBody = out;
-    const rh = req.headers;
-    for (const h of FORWARDED_HEADERS) {
-      const v = rh[h];
-      if (typeof v === "string") headers[h] = v;
-    }
-    for (const k in target.headers) headers[k] = target.headers[k] as string;
-    if (clientCredential !== undefined && target.authHeader !== undefined) {
-      headers[target.authHeader] =
-        target.authHeader === "authorization" ? `Bearer ${clientCredential}` : clientCredential;
-    }
 
     if (clientGone) {
       // The client left while we were checking: nothing goes upstream.
@@ -658,7 +651,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     let upstream: Awaited<ReturnType<Pool["request"]>>;
     try {
       upstream = await poolFor(target.origin).request({
-        path: target.path,
+        path: kind === "generate" ? target.path : endpointUpstreamPath(target.path, kind),
         method: "POST",
         headers,
         body: upstreamBody,
@@ -901,6 +894,94 @@ export function createGateway(options: GatewayOptions): Gateway {
     await settle(reservationId, identity, target, usage, requestId);
   }
 
+  /** Headers of the upstream request: the client's allowed headers, then the provider's. */
+  function upstreamHeaders(
+    req: IncomingMessage,
+    target: UpstreamTarget,
+    bytes: number,
+    requestId: string,
+    clientCredential: string | undefined,
+  ): Record<string, string> {
+    const headers: Record<string, string> = {
+      "content-type": "application/json",
+      "content-length": String(bytes),
+      "x-request-id": requestId,
+    };
+    const rh = req.headers;
+    for (const h of FORWARDED_HEADERS) {
+      const v = rh[h];
+      if (typeof v === "string") headers[h] = v;
+    }
+    for (const k in target.headers) headers[k] = target.headers[k] as string;
+    if (clientCredential !== undefined && target.authHeader !== undefined) {
+      headers[target.authHeader] =
+        target.authHeader === "authorization" ? `Bearer ${clientCredential}` : clientCredential;
+    }
+    return headers;
+  }
+
+  /**
+   * `POST /v1/messages/count_tokens`: free, so not metered. Forwarded (after identity, routing
+   * and the outbound DLP scan, like any call) to the provider's own counter; when the provider
+   * has none (404/405), or the bottle is cut off (nothing leaves a cut-off bottle), answered
+   * with the gateway's estimate (bytes / 4), marked `x-bottlekit-token-count: estimate`.
+   */
+  async function countTokens(
+    res: ServerResponse,
+    identity: CallerIdentity,
+    target: UpstreamTarget,
+    out: Buffer | string,
+    outBytes: number,
+    clientCredential: string | undefined,
+    req: IncomingMessage,
+    requestId: string,
+  ): Promise<void> {
+    const estimate = (): void => {
+      const body = JSON.stringify({ input_tokens: Math.ceil(outBytes / 4) });
+      res.writeHead(200, {
+        "content-type": "application/json",
+        "content-length": Buffer.byteLength(body),
+        "x-bottlekit-token-count": "estimate",
+      });
+      res.end(body);
+    };
+    let cutOff: boolean;
+    try {
+      cutOff = await options.store.isCutOff(identity.bottle);
+    } catch {
+      cutOff = true;
+    }
+    if (cutOff) return estimate();
+    let upstream: Awaited<ReturnType<Pool["request"]>>;
+    try {
+      upstream = await poolFor(target.origin).request({
+        path: endpointUpstreamPath(target.path, "count_tokens"),
+        method: "POST",
+        headers: upstreamHeaders(req, target, outBytes, requestId, clientCredential),
+        body: out,
+      });
+    } catch (error) {
+      const c = classifyUpstreamError(error);
+      return sendError(
+        res,
+        "anthropic-messages",
+        c.status,
+        c.type,
+        `${c.message} (provider ${target.provider})`,
+      );
+    }
+    const buf = Buffer.from(await upstream.body.arrayBuffer().catch(() => new ArrayBuffer(0)));
+    if (upstream.statusCode === 404 || upstream.statusCode === 405) return estimate();
+    forwardUpstreamHeaders(upstream.headers, res);
+    const ct = upstream.headers["content-type"];
+    res.writeHead(upstream.statusCode, {
+      "content-type": typeof ct === "string" ? ct : "application/json",
+      "content-length": buf.length,
+      "x-bottlekit-token-count": "provider",
+    });
+    res.end(buf);
+  }
+
   function missingUsage(): MeteredUsage {
     return {
       inputTokens: 0,
@@ -917,11 +998,12 @@ export function createGateway(options: GatewayOptions): Gateway {
     const url = req.url ?? "/";
     const q = url.indexOf("?");
     const path = q === -1 ? url : url.slice(0, q);
-    const api = API_BY_PATH.get(path);
-    if (api === undefined) {
+    const ep = ENDPOINT_BY_PATH.get(path);
+    if (ep === undefined) {
       handleOther(req, res, path);
       return;
     }
+    const api = ep.api;
     if (req.method !== "POST") {
       res.setHeader("allow", "POST");
       sendError(res, api, 405, "invalid_request_error", `${path} accepts POST only`);
@@ -979,7 +1061,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         return;
       }
       const raw = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
-      handleLlm(api, path, req, res, raw, t0)
+      handleLlm(api, ep.kind, path, req, res, raw, t0)
         .catch((error: unknown) => {
           log({
             level: "error",
@@ -994,10 +1076,15 @@ export function createGateway(options: GatewayOptions): Gateway {
   }
 
   function handleOther(req: IncomingMessage, res: ServerResponse, path: string): void {
-    if (req.method === "GET" && path === "/healthz") {
+    const get = req.method === "GET" || req.method === "HEAD";
+    if (get && (path === "/healthz" || path === "/api/hello" || path === "/")) {
+      // Health probes: ours, and Claude Code's `HEAD /api/hello` connectivity check.
       const body = JSON.stringify({ status: draining ? "draining" : "ok", inFlight });
-      res.writeHead(draining ? 503 : 200, JSON_HEADERS);
-      res.end(body);
+      res.writeHead(draining ? 503 : 200, {
+        ...JSON_HEADERS,
+        "content-length": Buffer.byteLength(body),
+      });
+      res.end(req.method === "HEAD" ? undefined : body);
       return;
     }
     if (req.method === "GET" && path === "/metrics") {
@@ -1005,15 +1092,43 @@ export function createGateway(options: GatewayOptions): Gateway {
       res.end(metrics.render());
       return;
     }
-    if (req.method === "GET" && path === "/v1/models") {
-      const data = (options.listModels?.() ?? []).map((m) => ({
-        id: m.id,
-        object: "model",
-        created: 0,
-        owned_by: m.owned_by,
-      }));
-      res.writeHead(200, JSON_HEADERS);
-      res.end(JSON.stringify({ object: "list", data }));
+    if (get && (path === "/v1/models" || path.startsWith("/v1/models/"))) {
+      // The list in the shape of the API the client speaks: Anthropic's clients send
+      // `anthropic-version`; everything else gets OpenAI's.
+      const anthropic = req.headers["anthropic-version"] !== undefined;
+      const models = options.listModels?.() ?? [];
+      const one = (m: { id: string; owned_by: string }) =>
+        anthropic
+          ? { type: "model", id: m.id, display_name: m.id, created_at: "1970-01-01T00:00:00Z" }
+          : { id: m.id, object: "model", created: 0, owned_by: m.owned_by };
+      let body: string;
+      if (path === "/v1/models") {
+        const data = models.map(one);
+        body = anthropic
+          ? JSON.stringify({
+              data,
+              has_more: false,
+              first_id: models[0]?.id ?? null,
+              last_id: models.at(-1)?.id ?? null,
+            })
+          : JSON.stringify({ object: "list", data });
+      } else {
+        const id = decodeURIComponent(path.slice("/v1/models/".length));
+        const m = models.find((x) => x.id === id);
+        if (m === undefined) {
+          sendError(
+            res,
+            anthropic ? "anthropic-messages" : undefined,
+            404,
+            "not_found_error",
+            `model "${id}" is not routable through this gateway; GET /v1/models lists those that are`,
+          );
+          return;
+        }
+        body = JSON.stringify(one(m));
+      }
+      res.writeHead(200, { ...JSON_HEADERS, "content-length": Buffer.byteLength(body) });
+      res.end(req.method === "HEAD" ? undefined : body);
       return;
     }
     const api: ClientApi | undefined = path.startsWith("/v1/messages")
@@ -1024,11 +1139,23 @@ export function createGateway(options: GatewayOptions): Gateway {
       api,
       404,
       "not_found_error",
-      `no endpoint ${req.method} ${path}; see GET /v1/models, POST /v1/chat/completions, /v1/responses, /v1/messages`,
+      `no endpoint ${req.method} ${path}; see GET /v1/models, POST /v1/chat/completions, /v1/responses, /v1/responses/compact, /v1/messages, /v1/messages/count_tokens, /v1/embeddings`,
     );
   }
 
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, handle);
+  // A WebSocket upgrade (Codex tries the Responses API over a WebSocket first) is refused with
+  // 426 before any handshake, so the client falls back to HTTP at once instead of waiting.
+  server.on("upgrade", (_req, socket) => {
+    const body = errorJson(
+      undefined,
+      "invalid_request_error",
+      "this gateway serves the Responses API over HTTP only (no WebSocket); use HTTPS streaming",
+    );
+    socket.end(
+      `HTTP/1.1 426 Upgrade Required\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-should-retry: false\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
   server.on("clientError", (_err, socket) => {
     if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
   });

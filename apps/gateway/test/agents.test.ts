@@ -6,6 +6,7 @@
  * matters (Codex closes its connection right after `response.completed`).
  */
 import Anthropic from "@anthropic-ai/sdk";
+import { createFakeUpstream } from "@bottlekit/test-utils";
 import OpenAI from "openai";
 import OpenAI7 from "openai7";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -520,5 +521,143 @@ describe("item 4: upstream retry hints, rate-limit and request-id headers pass t
       .withResponse();
     expect(response.headers.get("anthropic-ratelimit-tokens-remaining")).toBe("12345");
     expect(response.headers.get("request-id")).toBe("req_ok");
+  });
+});
+
+describe("item 7: what real agents send is served", () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({
+      budgets: [
+        { scope: "bottle", key: "default", provider: "openai", tokens: 10_000_000 },
+        { scope: "bottle", key: "default", provider: "anthropic", tokens: 10_000_000 },
+      ],
+    });
+  });
+  afterAll(() => h.close());
+
+  it("POST /v1/messages/count_tokens (Claude Code, ?beta=true): forwarded to the provider's counter, unmetered", async () => {
+    const before = (await h.store.events()).length;
+    const client = h.anthropic();
+    const r = await client.messages
+      .countTokens({ model: CLAUDE, messages: [{ role: "user", content: "count me" }] })
+      .withResponse();
+    const fwd = h.anthropicUp.requests.at(-1);
+    expect(fwd?.api).toBe("anthropic-count-tokens");
+    expect(fwd?.headers["x-api-key"]).toBeDefined();
+    expect(r.data.input_tokens).toBe(Math.ceil(Buffer.byteLength(fwd?.rawBody ?? "") / 4) - 1);
+    expect(r.response.headers.get("x-bottlekit-token-count")).toBe("provider");
+    const q = await fetch(`${h.gw.url}/v1/messages/count_tokens?beta=true`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "anthropic-version": "2023-06-01" },
+      body: JSON.stringify({ model: CLAUDE, messages: [{ role: "user", content: "x" }] }),
+    });
+    expect(q.status).toBe(200);
+    expect((await h.store.events()).length).toBe(before);
+  });
+
+  it("count_tokens where the provider has no counter: the gateway's estimate, marked as such", async () => {
+    const bare = await createFakeUpstream({ countTokens: false });
+    const g = await startHarness(() => ({
+      model_providers: [
+        { model: "anthropic/*", base_url: `${bare.url}/v1`, access_key: "$ANTHROPIC_API_KEY" },
+      ],
+    }));
+    try {
+      const res = await fetch(`${g.gw.url}/v1/messages/count_tokens`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "anthropic-version": "2023-06-01" },
+        body: JSON.stringify({ model: CLAUDE, messages: [{ role: "user", content: "hi" }] }),
+      });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("x-bottlekit-token-count")).toBe("estimate");
+      const sent = bare.requests.at(-1);
+      expect(sent?.api).toBe("anthropic-count-tokens");
+      expect(((await res.json()) as { input_tokens: number }).input_tokens).toBe(
+        Math.ceil(Buffer.byteLength(sent?.rawBody ?? "") / 4),
+      );
+    } finally {
+      await g.close();
+      await bare.close();
+    }
+  });
+
+  it("HEAD /api/hello, HEAD and GET /healthz answer 200", async () => {
+    for (const [method, path] of [
+      ["HEAD", "/api/hello"],
+      ["GET", "/api/hello"],
+      ["HEAD", "/healthz"],
+    ] as const) {
+      const res = await fetch(`${h.gw.url}${path}`, { method });
+      expect(res.status, `${method} ${path}`).toBe(200);
+      await res.arrayBuffer();
+    }
+  });
+
+  it("GET /v1/models in the shape of the client's API: the Anthropic SDK lists and retrieves, openai lists", async () => {
+    const page = await h.anthropic().models.list();
+    const ids = page.data.map((m) => m.id);
+    expect(ids.length).toBeGreaterThan(0);
+    expect(page.data[0]).toMatchObject({ type: "model", display_name: expect.any(String) });
+    const first = ids[0] as string;
+    const one = await h.anthropic().models.retrieve(first);
+    expect(one.id).toBe(first);
+    const oa = await h.openai().models.list();
+    expect(oa.data[0]).toMatchObject({ object: "model" });
+    const missing = await h
+      .anthropic()
+      .models.retrieve("nope/none")
+      .catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(Anthropic.NotFoundError);
+  });
+
+  it("POST /v1/embeddings (openai 7.x): forwarded with the key injected, metered on its input tokens", async () => {
+    const before = (await h.store.events()).length;
+    h.up.enqueue({ usage: { input: 42 } });
+    const r = await openai7(h).embeddings.create({
+      model: "openai/text-embedding-3-small",
+      input: "embed me",
+      encoding_format: "float",
+    });
+    expect(r.data[0]?.embedding).toEqual([0.25, -0.5, 0.125]);
+    expect(h.up.requests.at(-1)?.api).toBe("openai-embeddings");
+    expect(h.up.requests.at(-1)?.headers.authorization).toMatch(/^Bearer sk-proj-/);
+    const ev = (await settledEvents(h, before + 1)).at(-1);
+    expect(ev).toMatchObject({ inputTokens: 42, outputTokens: 0, usageMissing: false });
+  });
+
+  it("POST /v1/responses/compact (Codex): forwarded and metered exactly", async () => {
+    const before = (await h.store.events()).length;
+    h.up.enqueue({ usage: { input: 900, output: 120 } });
+    const res = await fetch(`${h.gw.url}/v1/responses/compact`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: CHAT, input: [{ role: "user", content: "long history" }] }),
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { object: string }).object).toBe("response.compaction");
+    expect(h.up.requests.at(-1)?.path).toBe("/v1/responses/compact");
+    const ev = (await settledEvents(h, before + 1)).at(-1);
+    expect(ev).toMatchObject({ inputTokens: 900, outputTokens: 120, usageMissing: false });
+  });
+
+  it("a WebSocket upgrade is refused with 426 at once (no handshake), so Codex falls back to HTTP", async () => {
+    const { connect } = await import("node:net");
+    const port = h.gw.address.port;
+    const answer = await new Promise<string>((resolve, reject) => {
+      const sock = connect(port, "127.0.0.1", () => {
+        sock.write(
+          "GET /v1/responses HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        );
+      });
+      let got = "";
+      sock.on("data", (d) => {
+        got += d.toString();
+      });
+      sock.on("end", () => resolve(got));
+      sock.on("error", reject);
+    });
+    expect(answer.startsWith("HTTP/1.1 426 Upgrade Required")).toBe(true);
+    expect(answer).toContain("HTTP only");
   });
 });

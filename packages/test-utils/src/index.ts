@@ -10,6 +10,7 @@ export { writeManifestTree } from "./manifest-tree.ts";
 export {
   createFakeUpstream,
   type FakeApi,
+  type FakeExtraEndpoint,
   type FakeFault,
   type FakeReply,
   type FakeUpstream,

@@ -60,8 +60,14 @@ export interface FakeReply {
 }
 
 /** One request the upstream received, with what it reported back. */
+/**
+ * Endpoints the fake upstream answers besides the three model-call APIs: OpenAI embeddings and
+ * Responses compaction (both with usage), Anthropic's token counter.
+ */
+export type FakeExtraEndpoint = "openai-embeddings" | "openai-compact" | "anthropic-count-tokens";
+
 export interface RecordedRequest {
-  api: FakeApi | "models" | "unknown";
+  api: FakeApi | FakeExtraEndpoint | "models" | "unknown";
   method: string;
   path: string;
   headers: Record<string, string | string[] | undefined>;
@@ -86,6 +92,8 @@ export interface FakeUpstreamOptions {
   port?: number;
   /** Record requests (default true). Turn off for benchmarks. */
   record?: boolean;
+  /** Answer `POST …/messages/count_tokens` (default true); false → 404, as providers without it. */
+  countTokens?: boolean;
 }
 
 export interface FakeUpstream {
@@ -114,6 +122,9 @@ function apiOf(method: string, path: string): RecordedRequest["api"] {
   const p = path.split("?")[0] ?? path;
   if (method === "GET" && p.endsWith("/models")) return "models";
   if (method !== "POST") return "unknown";
+  if (p.endsWith("/embeddings")) return "openai-embeddings";
+  if (p.endsWith("/responses/compact")) return "openai-compact";
+  if (p.endsWith("/messages/count_tokens")) return "anthropic-count-tokens";
   if (p.endsWith("/chat/completions")) return "openai-chat";
   if (p.endsWith("/responses")) return "openai-responses";
   if (p.endsWith("/messages")) return "anthropic-messages";
@@ -171,7 +182,7 @@ function resolveReply(
 }
 
 function errorBody(api: RecordedRequest["api"], status: number, message: string): string {
-  if (api === "anthropic-messages") {
+  if (api === "anthropic-messages" || api === "anthropic-count-tokens") {
     const type =
       status === 401
         ? "authentication_error"
@@ -284,13 +295,13 @@ export async function createFakeUpstream(options: FakeUpstreamOptions = {}): Pro
       );
       return;
     }
-    if (api === "unknown") {
+    if (api === "unknown" || (api === "anthropic-count-tokens" && options.countTokens === false)) {
       sendJson(res, 404, errorBody(api, 404, `no route for ${method} ${path}`));
       return;
     }
     if (options.requireKey !== undefined) {
       const presented =
-        api === "anthropic-messages"
+        api === "anthropic-messages" || api === "anthropic-count-tokens"
           ? req.headers["x-api-key"]
           : (req.headers.authorization ?? "").replace(/^Bearer /, "");
       if (presented !== options.requireKey) {
@@ -303,6 +314,13 @@ export async function createFakeUpstream(options: FakeUpstreamOptions = {}): Pro
       return;
     }
 
+    if (api === "anthropic-count-tokens") {
+      // Deterministic: a quarter of the request bytes, minus one (so it differs from an estimate).
+      const n = Math.max(1, Math.ceil(Buffer.byteLength(rawBody) / 4) - 1);
+      sendJson(res, 200, JSON.stringify({ input_tokens: n }));
+      rec.completed = true;
+      return;
+    }
     const reply = queue.shift() ?? defaultReply;
     const fault = reply.fault;
     if (fault?.kind === "timeout") return; // hold the request open until the client gives up
@@ -320,6 +338,34 @@ export async function createFakeUpstream(options: FakeUpstreamOptions = {}): Pro
       return;
     }
 
+    if (api === "openai-embeddings" || api === "openai-compact") {
+      const resolved = resolveReply("openai-responses", reply, body, Buffer.byteLength(rawBody));
+      const u = resolved.usage;
+      rec.usage = api === "openai-embeddings" ? { ...u, output: 0 } : u;
+      const json =
+        api === "openai-embeddings"
+          ? {
+              object: "list",
+              data: [{ object: "embedding", index: 0, embedding: [0.25, -0.5, 0.125] }],
+              model: resolved.model,
+              usage: { prompt_tokens: u.input, total_tokens: u.input },
+            }
+          : {
+              id: resolved.id,
+              object: "response.compaction",
+              created_at: resolved.created,
+              output: [{ id: "cmp_1", type: "compaction", encrypted_content: "c29tZS1zdW1tYXJ5" }],
+              usage: {
+                input_tokens: u.input,
+                input_tokens_details: { cached_tokens: u.cacheRead ?? 0 },
+                output_tokens: u.output,
+                output_tokens_details: { reasoning_tokens: u.reasoning ?? 0 },
+                total_tokens: u.input + u.output,
+              },
+            };
+      sendJson(res, 200, JSON.stringify(json), reply.headers);
+      return;
+    }
     const resolved = resolveReply(api, reply, body, Buffer.byteLength(rawBody));
     const stream = rec.stream;
     if (!stream) {
