@@ -31,6 +31,9 @@ async function until(check: () => boolean | Promise<boolean>, what: string): Pro
   throw new Error(`timed out waiting for ${what}`);
 }
 
+const see = (frame: () => string, text: string) =>
+  until(() => frame().includes(text), JSON.stringify(text));
+
 function mount(onExit: (code: number) => void = () => undefined) {
   const model = new DashboardModel(store);
   const app = render(
@@ -73,16 +76,16 @@ describe("Dashboard", () => {
     const { app, frame } = mount();
     await until(() => frame().includes("> alpha"), "the table");
     await press(app, "c");
-    expect(frame()).toContain("Cut off alpha? y to confirm");
+    await see(frame, "Cut off alpha? y to confirm");
     await press(app, "n");
-    expect(frame()).toContain("cancelled");
+    await see(frame, "cancelled");
     expect(await store.isCutOff("alpha")).toBe(false);
 
     await press(app, "c");
     await press(app, "y");
     await until(() => /> alpha\s+cut off/.test(frame()), "alpha cut off on screen");
     expect(await store.cutoffState("alpha")).toMatchObject({ policy: "cutoff", by: "tester" });
-    expect(frame()).toContain("alpha cut off (cutoff) by tester");
+    await see(frame, "alpha cut off (cutoff) by tester");
 
     await press(app, "r");
     await until(() => /> alpha\s+active/.test(frame()), "alpha restored on screen");
@@ -98,12 +101,12 @@ describe("Dashboard", () => {
     const { app, frame } = mount();
     await until(() => frame().includes("beta"), "the table");
     await press(app, "\u001b[B");
-    expect(frame()).toContain("> beta");
+    await see(frame, "> beta");
     await press(app, "k");
-    expect(frame()).toContain("Kill beta? y to confirm");
+    await see(frame, "Kill beta? y to confirm");
     await press(app, "y");
     await until(() => /> beta\s+killed/.test(frame()), "beta killed");
-    expect(frame()).toContain("no control socket");
+    await see(frame, "no control socket");
     expect((await store.cutoffState("beta"))?.policy).toBe("kill");
     await press(app, "r");
     await press(app, "\u001b[A");
@@ -118,14 +121,14 @@ describe("Dashboard", () => {
     await until(() => frame().includes("beta"), "the table");
     await press(app, "/");
     await press(app, "anthro");
-    expect(frame()).toContain("filter: anthro");
+    await see(frame, "filter: anthro");
     await press(app, "\r");
-    expect(frame()).toContain("1/2 bottles");
+    await see(frame, "1/2 bottles");
     expect(frame()).not.toMatch(/alpha\s+active/);
     await press(app, "/");
     await press(app, "zzz");
     await press(app, "\r");
-    expect(frame()).toContain('no bottle matches "zzz"');
+    await see(frame, 'no bottle matches "zzz"');
     await press(app, "\u001b");
     await until(() => frame().includes("2 bottles ·"), "filter cleared");
     app.unmount();
@@ -136,16 +139,18 @@ describe("Dashboard", () => {
     const { app, frame } = mount((c) => codes.push(c));
     await until(() => frame().includes("beta"), "the table");
     await press(app, "?");
-    expect(frame()).toContain("c          cut off the selected bottle");
-    expect(frame()).toContain("no control socket reachable");
+    await see(frame, "c          cut off the selected bottle");
+    await see(frame, "no control socket reachable");
     await press(app, "x");
     await press(app, "a");
-    expect(frame()).toContain("no approvals queue yet");
+    await see(frame, "no approvals queue yet");
     await press(app, "xq");
+    await until(() => codes.length === 1, "q to exit");
     expect(codes).toEqual([0]);
     const second = mount((c) => codes.push(c));
     await until(() => second.frame().includes("beta"), "the table");
     await press(second.app, "\u0003");
+    await until(() => codes.length === 2, "Ctrl-C to exit");
     expect(codes).toEqual([0, 130]);
   });
 
