@@ -21,6 +21,8 @@ Exit codes:
 
 Environment:
   BOTTLEKIT_HOME  where bottles/ and agents/ live (default ~/.bottlekit; --home wins)
+  BOTTLEKIT_STORE budget store of usage, budget, cutoff, restore, actions, dashboard
+                  (SQLite path or postgres://; default $BOTTLEKIT_HOME/bottlekit.db; --store wins)
   NO_COLOR        disable colour`;
 
 interface GlobalFlags {
