@@ -69,6 +69,10 @@ function buildProgram(io: CliIo, onRun: (a: ParsedArgs) => void): Command {
       "OpenAI-compatible base URL instead of the gateway (env AGENTCLI_BASE_URL)",
     )
     .option(
+      "--direct",
+      "call the model's provider on its own endpoint (provider-registry), not the gateway",
+    )
+    .option(
       "--api-key-env <name>",
       "environment variable holding the key (default BOTTLEKIT_GATEWAY_KEY)",
     )

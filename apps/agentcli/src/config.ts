@@ -5,6 +5,7 @@
  */
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
+import { didYouMean, suggest } from "@bottlekit/diagnostics";
 import { AgentCliError } from "./errors.ts";
 
 export interface Sourced<T> {
@@ -30,6 +31,7 @@ export interface FlagValues {
   audit?: string;
   system?: string;
   shellEnv?: string[];
+  direct?: boolean;
 }
 
 export interface Settings {
@@ -53,6 +55,8 @@ export interface Settings {
   system: Sourced<string>;
   shellEnv: Sourced<string[]>;
   proxy: Sourced<string | undefined>;
+  /** With --direct: the provider whose own endpoint is called. */
+  direct: Sourced<string | undefined>;
 }
 
 export const DEFAULT_GATEWAY_URL = "http://127.0.0.1:4100/v1";
@@ -141,6 +145,12 @@ const envName = (raw: string, where: string): string => {
 
 export function resolveSettings(flags: FlagValues, env: NodeJS.ProcessEnv, cwd: string): Settings {
   const id = (s: string) => s;
+  const direct = flags.direct === true || env["AGENTCLI_DIRECT"] === "1";
+  if (direct && flags.baseUrl !== undefined) {
+    throw new AgentCliError("E_USAGE", "--direct and --base-url are mutually exclusive", {
+      hint: "--direct takes the endpoint from the provider in --model; --base-url names one yourself",
+    });
+  }
   const baseUrl = pick(
     flags.baseUrl,
     "--base-url",
@@ -149,7 +159,8 @@ export function resolveSettings(flags: FlagValues, env: NodeJS.ProcessEnv, cwd: 
     DEFAULT_GATEWAY_URL,
     url,
   );
-  const viaGateway = baseUrl.source === "default" || baseUrl.source === "env BOTTLEKIT_GATEWAY_URL";
+  const viaGateway =
+    !direct && (baseUrl.source === "default" || baseUrl.source === "env BOTTLEKIT_GATEWAY_URL");
   const model = pick(
     flags.model,
     "--model",
@@ -160,7 +171,7 @@ export function resolveSettings(flags: FlagValues, env: NodeJS.ProcessEnv, cwd: 
       const m = raw.trim();
       if (m === "" || /\s/.test(m))
         throw new AgentCliError("E_USAGE", `${where}: "${raw}" is not a model name`);
-      if (viaGateway && !m.includes("/")) {
+      if ((viaGateway || direct) && !m.includes("/")) {
         throw new AgentCliError(
           "E_USAGE",
           `${where}: "${raw}": the gateway routes provider/model names`,
@@ -297,6 +308,75 @@ export function resolveSettings(flags: FlagValues, env: NodeJS.ProcessEnv, cwd: 
     proxy: proxyVar
       ? { value: env[proxyVar], source: `env ${proxyVar}` }
       : { value: undefined, source: "default" },
+    direct: direct
+      ? { value: "", source: flags.direct === true ? "flag --direct" : "env AGENTCLI_DIRECT" }
+      : { value: undefined, source: "default" },
+  };
+}
+
+/**
+ * `--direct`: call the provider of `--model provider/model` on its own OpenAI-compatible
+ * endpoint (from @bottlekit/provider-registry) instead of the gateway. Its key variable is the
+ * provider's (unless --api-key-env names one) and the model id loses its provider prefix. Under
+ * `bottle run` this goes through the proxy door, where the controller meters it.
+ */
+export async function applyDirect(
+  s: Settings,
+  flags: FlagValues,
+  env: NodeJS.ProcessEnv,
+): Promise<Settings> {
+  if (s.direct.value === undefined) return s;
+  const { getProvider, listProviders } = await import("@bottlekit/provider-registry");
+  const slash = s.model.value.indexOf("/");
+  const providerName = s.model.value.slice(0, slash);
+  const modelId = s.model.value.slice(slash + 1);
+  const p = getProvider(providerName);
+  if (p === undefined) {
+    const dym = didYouMean(
+      suggest(
+        providerName,
+        listProviders().map((x) => x.id),
+      ),
+    );
+    throw new AgentCliError(
+      "E_USAGE",
+      `${s.model.source}: unknown provider "${providerName}"${dym ? `; ${dym}` : ""}`,
+      {
+        hint: "use a provider id of @bottlekit/provider-registry, or --base-url for any other endpoint",
+      },
+    );
+  }
+  const ep = p.endpoints["openai-chat"];
+  const suffix = "/chat/completions";
+  if (
+    ep === undefined ||
+    p.baseUrl === undefined ||
+    !ep.path.endsWith(suffix) ||
+    ep.path.includes("{")
+  ) {
+    throw new AgentCliError(
+      "E_USAGE",
+      `${s.model.source}: provider "${p.id}" has no OpenAI chat completions endpoint agentcli can call directly`,
+      {
+        hint: "go through bottle-gateway (drop --direct), or give --base-url of an OpenAI-compatible endpoint",
+      },
+    );
+  }
+  const base = `${p.baseUrl.replace(/\/+$/, "")}${ep.path.slice(0, -suffix.length)}`;
+  const keyEnv =
+    flags.apiKeyEnv !== undefined || (env["AGENTCLI_API_KEY_ENV"] ?? "") !== ""
+      ? s.apiKeyEnv
+      : {
+          value:
+            p.apiKeyEnv.find((n) => (env[n] ?? "") !== "") ?? p.apiKeyEnv[0] ?? "OPENAI_API_KEY",
+          source: `provider-registry (${p.id})`,
+        };
+  return {
+    ...s,
+    baseUrl: { value: base, source: `provider-registry (${p.id})` },
+    apiKeyEnv: keyEnv,
+    model: { value: modelId, source: s.model.source },
+    direct: { value: p.id, source: s.direct.source },
   };
 }
 
@@ -345,5 +425,6 @@ export function describeSettings(
     },
     shellEnv: s.shellEnv,
     proxy: { value: redactUrl(s.proxy.value), source: s.proxy.source },
+    direct: { value: s.direct.value ?? null, source: s.direct.source },
   };
 }

@@ -80,6 +80,33 @@ describe("prompt and messages", () => {
     expect(sb.upstream.requests).toHaveLength(0);
   });
 
+  it("--direct takes the endpoint and key variable from provider-registry", async () => {
+    const noBase = { AGENTCLI_BASE_URL: undefined, AGENTCLI_API_KEY_ENV: undefined };
+    const cfg = async (model: string) => {
+      const r = await sb.run(["--direct", "-m", model, "--print-config", "--json"], noBase);
+      return { code: r.code, err: r.err, s: r.code === 0 ? JSON.parse(r.out).settings : undefined };
+    };
+    const openai = await cfg("openai/gpt-4o");
+    expect(openai.s).toMatchObject({
+      baseUrl: { value: "https://api.openai.com/v1", source: "provider-registry (openai)" },
+      model: { value: "gpt-4o", source: "flag --model" },
+      apiKey: { value: "unset (OPENAI_API_KEY is empty)", source: "provider-registry (openai)" },
+      direct: { value: "openai", source: "flag --direct" },
+    });
+    expect((await cfg("gemini/gemini-2.0-flash")).s.baseUrl.value).toBe(
+      "https://generativelanguage.googleapis.com/v1beta/openai",
+    );
+    const anthropic = await cfg("anthropic/claude-sonnet-4-5");
+    expect(anthropic.code).toBe(2);
+    expect(anthropic.err).toContain("has no OpenAI chat completions endpoint");
+    const typo = await cfg("opnai/gpt-4o");
+    expect(typo.code).toBe(2);
+    expect(typo.err).toContain('did you mean "openai"?');
+    const both = await sb.run(["--direct", "--base-url", "http://x/v1", "-m", "openai/x", "go"]);
+    expect(both.code).toBe(2);
+    expect(both.err).toContain("mutually exclusive");
+  });
+
   it("refuses to run as root unless AGENTCLI_ALLOW_ROOT=1 (CI containers run as root)", async () => {
     sb.upstream.setDefaultReply({ text: "ran" });
     const r = await sb.run(["-m", "m", "task"], { AGENTCLI_ALLOW_ROOT: undefined });

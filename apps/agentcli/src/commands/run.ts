@@ -12,7 +12,7 @@ import { runAgent } from "../agent.ts";
 import { AuditLog, defaultAuditPath } from "../audit.ts";
 import type { CliIo, ParsedArgs } from "../cli.ts";
 import { ChatClient, type ChatMessage } from "../client.ts";
-import { describeSettings, type FlagValues, resolveSettings } from "../config.ts";
+import { applyDirect, describeSettings, type FlagValues, resolveSettings } from "../config.ts";
 import { AgentCliError } from "../errors.ts";
 import { PolicyGate } from "../gate.ts";
 import { Redactor } from "../redact.ts";
@@ -119,6 +119,7 @@ function flagValues(o: Record<string, unknown>): FlagValues {
   if (policy.length > 0) f.policy = policy;
   const shellEnv = strs(o["shellEnv"]);
   if (shellEnv) f.shellEnv = shellEnv;
+  if (o["direct"] === true) f.direct = true;
   return f;
 }
 
@@ -141,7 +142,8 @@ export async function runCommand(a: ParsedArgs, io: CliIo): Promise<number> {
   const env = io.env;
   const json = a.opts["json"] === true;
   const verbose = a.opts["verbose"] === true && a.opts["quiet"] !== true;
-  const settings = resolveSettings(flagValues(a.opts), env, cwd);
+  const flags = flagValues(a.opts);
+  const settings = await applyDirect(resolveSettings(flags, env, cwd), flags, env);
   const auditPath = settings.audit.value ?? defaultAuditPath(settings.home.value);
 
   if (a.opts["printConfig"] === true) {
