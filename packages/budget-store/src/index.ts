@@ -20,12 +20,18 @@ export {
   settingsSchema,
 } from "./settings.ts";
 export type {
+  ActionsQuery,
   Budget,
   BudgetFilter,
   BudgetInput,
   BudgetScope,
   BudgetSource,
+  BudgetStatus,
+  BudgetUse,
   BudgetWindow,
+  BurnRate,
+  BurnRateQuery,
+  BurnSeries,
   CreatedGatewayKey,
   Crossing,
   CutoffPolicy,

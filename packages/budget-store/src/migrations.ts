@@ -175,6 +175,65 @@ INSERT INTO meta (key, value) VALUES ('budgets_version', '1')
   ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1;
 `,
   },
+  {
+    // Report rollups: usage per UTC hour and per UTC day and (bottle, parents, agent, provider,
+    // model), so a usage report over a big ledger reads whole days and hours from these and only
+    // the partial hours at its edges from usage_events. They are folded in lazily, by event id,
+    // before each report (the metering path writes nothing more). An index on the audit trail's
+    // time for the dashboard's "latest actions".
+    version: 5,
+    sql: `
+CREATE TABLE usage_hourly (
+  hour INTEGER NOT NULL,
+  bottle TEXT NOT NULL,
+  parents TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  model TEXT NOT NULL,
+  events INTEGER NOT NULL,
+  input_tokens INTEGER NOT NULL,
+  output_tokens INTEGER NOT NULL,
+  cache_read_tokens INTEGER NOT NULL,
+  cache_write_tokens INTEGER NOT NULL,
+  reasoning_tokens INTEGER NOT NULL,
+  tokens INTEGER NOT NULL,
+  cost_usd REAL NOT NULL,
+  unpriced INTEGER NOT NULL,
+  usage_missing INTEGER NOT NULL,
+  PRIMARY KEY (hour, bottle, agent, provider, model, parents)
+) WITHOUT ROWID;
+CREATE TABLE usage_daily (
+  day INTEGER NOT NULL,
+  bottle TEXT NOT NULL,
+  parents TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  model TEXT NOT NULL,
+  events INTEGER NOT NULL,
+  input_tokens INTEGER NOT NULL,
+  output_tokens INTEGER NOT NULL,
+  cache_read_tokens INTEGER NOT NULL,
+  cache_write_tokens INTEGER NOT NULL,
+  reasoning_tokens INTEGER NOT NULL,
+  tokens INTEGER NOT NULL,
+  cost_usd REAL NOT NULL,
+  unpriced INTEGER NOT NULL,
+  usage_missing INTEGER NOT NULL,
+  PRIMARY KEY (day, bottle, agent, provider, model, parents)
+) WITHOUT ROWID;
+INSERT INTO usage_hourly SELECT at / 3600000 - (at % 3600000 < 0), bottle, parents, agent, provider, coalesce(model, ''),
+  count(*), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens),
+  sum(reasoning_tokens), sum(tokens), coalesce(sum(cost_usd), 0), sum(cost_usd IS NULL), sum(usage_missing)
+  FROM usage_events GROUP BY 1, 2, 3, 4, 5, 6;
+INSERT INTO usage_daily SELECT hour / 24 - (hour % 24 < 0), bottle, parents, agent, provider, model,
+  sum(events), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens),
+  sum(reasoning_tokens), sum(tokens), sum(cost_usd), sum(unpriced), sum(usage_missing)
+  FROM usage_hourly GROUP BY 1, 2, 3, 4, 5, 6;
+INSERT INTO meta (key, value) VALUES ('rollup_watermark', (SELECT coalesce(max(id), 0) FROM usage_events))
+  ON CONFLICT(key) DO UPDATE SET value = excluded.value;
+CREATE INDEX enforcement_actions_at ON enforcement_actions (at);
+`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

@@ -4,13 +4,29 @@ import { type Connection, openConnection } from "./connection.ts";
 import { BudgetStoreError, isBudgetStoreError } from "./errors.ts";
 import { migrate } from "./migrations.ts";
 import { isLocalProcessGone, localIdentity } from "./owner.ts";
+import {
+  bound,
+  burnMinutes,
+  burnSeries,
+  GROUP_COLUMNS,
+  groupColumns,
+  MINUTE_MS,
+  minuteGrid,
+  reportFilter,
+  rollupRanges,
+  shapeReport,
+} from "./reports.ts";
 import type {
+  ActionsQuery,
   Budget,
   BudgetFilter,
   BudgetInput,
   BudgetScope,
   BudgetSource,
+  BudgetStatus,
   BudgetWindow,
+  BurnRate,
+  BurnRateQuery,
   CreatedGatewayKey,
   Crossing,
   CutoffPolicy,
@@ -37,10 +53,8 @@ import type {
   Store,
   Subject,
   UsageEvent,
-  UsageGroup,
   UsageQuery,
   UsageReport,
-  UsageTotals,
 } from "./types.ts";
 import * as v from "./validate.ts";
 import { assertBudgetWindow, dayOf, windowResetAt, windowStartDay } from "./window.ts";
@@ -70,7 +84,6 @@ const SOURCE_RANK: Record<BudgetSource, number> = {
   operator: 3,
   flag: 4,
 };
-const GROUP_COLUMNS = ["bottle", "agent", "provider", "model"] as const;
 const KEY_PREFIX = "bk_";
 const SEP = "\u0000";
 
@@ -218,14 +231,6 @@ function sleepMs(ms: number): void {
   Atomics.wait(sleepCell, 0, 0, ms);
 }
 
-/** SQLite's ascending order for TEXT under the BINARY collation: NULL first, then UTF-8 bytes. */
-function compareSqlite(a: unknown, b: unknown): number {
-  if (a === b) return 0;
-  if (a === null || a === undefined) return -1;
-  if (b === null || b === undefined) return 1;
-  return Buffer.compare(Buffer.from(String(a), "utf8"), Buffer.from(String(b), "utf8"));
-}
-
 function rowToBudget(r: BudgetRow): Budget {
   return {
     scope: r.scope,
@@ -250,21 +255,6 @@ function scopeRef(
 
 function hashKey(plaintext: string): string {
   return createHash("sha256").update(plaintext, "utf8").digest("hex");
-}
-
-function emptyTotals(): UsageTotals {
-  return {
-    events: 0,
-    inputTokens: 0,
-    outputTokens: 0,
-    cacheReadTokens: 0,
-    cacheWriteTokens: 0,
-    reasoningTokens: 0,
-    tokens: 0,
-    costUsd: 0,
-    unpricedEvents: 0,
-    usageMissingEvents: 0,
-  };
 }
 
 /**
@@ -1302,14 +1292,16 @@ export class SqliteStore implements Store {
     });
   }
 
-  async actions(filter: { bottle?: string; since?: number } = {}): Promise<EnforcementAction[]> {
+  async actions(filter: ActionsQuery = {}): Promise<EnforcementAction[]> {
     const bottle = filter.bottle === undefined ? null : v.name(filter.bottle, "actions.bottle");
     const since = filter.since === undefined ? null : v.count(filter.since, "actions.since");
+    const limit = filter.limit === undefined ? -1 : v.count(filter.limit, "actions.limit");
     return this.#run("deferred", () =>
       (
         this.#s(
-          "SELECT * FROM enforcement_actions WHERE (? IS NULL OR bottle = ?) AND (? IS NULL OR at >= ?) ORDER BY id",
-        ).all(bottle, bottle, since, since) as ActionRow[]
+          `SELECT * FROM (SELECT * FROM enforcement_actions WHERE (? IS NULL OR bottle = ?) AND (? IS NULL OR at >= ?)
+           ORDER BY id DESC LIMIT ?) ORDER BY id`,
+        ).all(bottle, bottle, since, since, limit) as ActionRow[]
       ).map((r) => ({
         id: r.id,
         at: r.at,
@@ -1363,55 +1355,169 @@ export class SqliteStore implements Store {
     return { where: ` WHERE ${parts.join(" AND ")}`, args };
   }
 
-  async usage(query: UsageQuery = {}): Promise<UsageReport> {
-    const { where, args } = this.#usageWhere(query);
-    const cols = `count(*) AS events, coalesce(sum(input_tokens),0) AS inputTokens, coalesce(sum(output_tokens),0) AS outputTokens,
-      coalesce(sum(cache_read_tokens),0) AS cacheReadTokens, coalesce(sum(cache_write_tokens),0) AS cacheWriteTokens,
-      coalesce(sum(reasoning_tokens),0) AS reasoningTokens, coalesce(sum(tokens),0) AS tokens,
-      coalesce(sum(cost_usd),0) AS costUsd, coalesce(sum(cost_usd IS NULL),0) AS unpricedEvents,
-      coalesce(sum(usage_missing),0) AS usageMissingEvents`;
-    const groupBy = [...new Set(query.groupBy ?? [])].map((g) => {
-      if (!(GROUP_COLUMNS as readonly string[]).includes(g)) {
-        throw new BudgetStoreError(
-          "E_INVALID_INPUT",
-          `usage.groupBy: unknown column ${JSON.stringify(g)}`,
-          {
-            hint: 'group by "bottle", "agent", "provider" or "model"',
-          },
-        );
-      }
-      return g;
+  /**
+   * Fold the events written since the last fold into the hourly and daily rollups (one write
+   * transaction; O(new events)). Reports call it first, so the metering path writes nothing more.
+   */
+  #fold(): void {
+    const { wm, top } = this.#s(
+      `SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'rollup_watermark'), 0) AS wm,
+              coalesce((SELECT max(id) FROM usage_events), 0) AS top`,
+    ).get() as { wm: number; top: number };
+    if (top <= wm) return;
+    this.#run("immediate", () => {
+      const w = (
+        this.#s(
+          "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'rollup_watermark'), 0) AS w",
+        ).get() as { w: number }
+      ).w;
+      const upsert = (table: string, unit: string, expr: string) =>
+        `INSERT INTO ${table} SELECT ${expr}, bottle, parents, agent, provider, coalesce(model, ''),
+           count(*), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens),
+           sum(reasoning_tokens), sum(tokens), coalesce(sum(cost_usd), 0), sum(cost_usd IS NULL), sum(usage_missing)
+         FROM usage_events WHERE id > ? AND id <= ? GROUP BY 1, 2, 3, 4, 5, 6
+         ON CONFLICT(${unit}, bottle, agent, provider, model, parents) DO UPDATE SET
+           events = events + excluded.events, input_tokens = input_tokens + excluded.input_tokens,
+           output_tokens = output_tokens + excluded.output_tokens,
+           cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+           cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+           reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+           tokens = tokens + excluded.tokens, cost_usd = cost_usd + excluded.cost_usd,
+           unpriced = unpriced + excluded.unpriced, usage_missing = usage_missing + excluded.usage_missing`;
+      this.#s(upsert("usage_hourly", "hour", "CAST(at / 3600000 AS INTEGER)")).run(w, top);
+      this.#s(upsert("usage_daily", "day", "CAST(at / 86400000 AS INTEGER)")).run(w, top);
+      this.#s(
+        "INSERT INTO meta (key, value) VALUES ('rollup_watermark', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+      ).run(String(Math.max(w, top)));
     });
-    // The SQL groups by the chosen columns in one fixed order (15 texts, not 64 orderings); the
-    // rows are then ordered as asked, with SQLite's own ordering (NULL first, then UTF-8 bytes).
+  }
+
+  /**
+   * Usage over whole days and hours comes from the rollups, the partial hours at the edges from
+   * the events (see rollupRanges): a report costs O(days + hours + events of 2 hours) rows per
+   * group, not O(events in the range). 16 SQL texts (one per set of group columns).
+   */
+  async usage(query: UsageQuery = {}): Promise<UsageReport> {
+    const f = reportFilter(query, "usage");
+    const groupBy = groupColumns(query.groupBy);
+    // One SQL text per set of columns, in a fixed order; shapeReport orders rows as asked.
     const canonical = GROUP_COLUMNS.filter((c) => groupBy.includes(c));
+    const r = rollupRanges(f.since, f.until);
+    this.#open();
+    this.#fold();
+    const sums = `sum(events) AS events, sum(input_tokens) AS inputTokens, sum(output_tokens) AS outputTokens,
+      sum(cache_read_tokens) AS cacheReadTokens, sum(cache_write_tokens) AS cacheWriteTokens,
+      sum(reasoning_tokens) AS reasoningTokens, sum(tokens) AS tokens, sum(cost_usd) AS costUsd,
+      sum(unpriced) AS unpricedEvents, sum(usage_missing) AS usageMissingEvents`;
+    const cols =
+      "bottle, parents, agent, provider, model, events, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, tokens, cost_usd, unpriced, usage_missing";
+    const eventCols =
+      "bottle, parents, agent, provider, coalesce(model, '') AS model, 1 AS events, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, tokens, coalesce(cost_usd, 0) AS cost_usd, cost_usd IS NULL AS unpriced, usage_missing";
+    const filter = `(@bottle IS NULL OR bottle = @bottle OR (@children AND instr(parents, @bottleJson) > 0))
+      AND (@agent IS NULL OR agent = @agent) AND (@provider IS NULL OR provider = @provider)
+      AND (@model IS NULL OR model = @model)`;
+    const g = canonical.join(", ");
+    const sql = `SELECT ${g === "" ? "" : `${g}, `}${sums} FROM (
+        SELECT ${cols} FROM usage_daily WHERE day >= @d0 AND day < @d1
+        UNION ALL SELECT ${cols} FROM usage_hourly WHERE hour >= @h0 AND hour < @h1
+        UNION ALL SELECT ${cols} FROM usage_hourly WHERE hour >= @h2 AND hour < @h3
+        UNION ALL SELECT ${eventCols} FROM usage_events WHERE at >= @e0 AND at < @e1
+        UNION ALL SELECT ${eventCols} FROM usage_events WHERE at >= @e2 AND at < @e3
+      ) WHERE ${filter}${g === "" ? "" : ` GROUP BY ${g}`}`;
+    const params = {
+      bottle: f.bottle,
+      children: f.children ? 1 : 0,
+      bottleJson: f.bottleJson,
+      agent: f.agent,
+      provider: f.provider,
+      model: f.model,
+      d0: bound(r.days.lo),
+      d1: bound(r.days.hi),
+      h0: bound(r.hours[0].lo),
+      h1: bound(r.hours[0].hi),
+      h2: bound(r.hours[1].lo),
+      h3: bound(r.hours[1].hi),
+      e0: bound(r.events[0].lo),
+      e1: bound(r.events[0].hi),
+      e2: bound(r.events[1].lo),
+      e3: bound(r.events[1].hi),
+    };
     return this.#run("deferred", () => {
-      const totals = {
-        ...emptyTotals(),
-        ...(this.#s(`SELECT ${cols} FROM usage_events${where}`).get(...args) as UsageTotals),
-      };
-      let groups: UsageGroup[] = [];
-      if (canonical.length > 0) {
-        const g = canonical.join(", ");
-        const rows = this.#s(`SELECT ${g}, ${cols} FROM usage_events${where} GROUP BY ${g}`).all(
-          ...args,
-        ) as Array<Record<string, unknown>>;
-        rows.sort((a, b) => {
-          for (const c of groupBy) {
-            const d = compareSqlite(a[c], b[c]);
-            if (d !== 0) return d;
-          }
-          return 0;
-        });
-        groups = rows.map((row) => {
-          const out: Record<string, unknown> = {};
-          for (const c of groupBy) out[c] = row[c];
-          for (const [k, val] of Object.entries(row)) if (!(k in out)) out[k] = val;
-          if (out["model"] === null) delete out["model"];
-          return out as unknown as UsageGroup;
-        });
-      }
-      return { totals, groups };
+      const rows = (this.#s(sql).all(params) as Array<Record<string, unknown>>).filter(
+        (row) => Number(row["events"] ?? 0) > 0,
+      );
+      return shapeReport(rows, groupBy);
+    });
+  }
+
+  async budgetStatus(filter: BudgetFilter = {}): Promise<BudgetStatus[]> {
+    const { where, args } = this.#filterSql(filter);
+    return this.#run("deferred", () => {
+      const now = this.#now();
+      const { map } = this.#budgets();
+      const policyDefault = this.#defaultPolicy();
+      const rows = this.#s(
+        `SELECT * FROM budgets${where} ORDER BY provider, scope, key, source`,
+      ).all(...args) as BudgetRow[];
+      return rows.map((row) => {
+        const budget = rowToBudget(row);
+        const a: Applicable = {
+          budget,
+          ref: { scope: budget.scope, key: budget.key, provider: budget.provider },
+          bucketScope:
+            budget.scope === "agent" ? "agent" : budget.scope === "bottle" ? "bottle" : "global",
+          bucketKey: budget.key,
+        };
+        const used = this.#used(a, now);
+        const reserved = this.#reserved(a, now);
+        const use = (limit: number | undefined, u: number, r: number) =>
+          limit === undefined
+            ? undefined
+            : { limit, used: u, reserved: r, remaining: Math.max(0, limit - u - r) };
+        const start = windowStartDay(budget.window, now);
+        return {
+          budget,
+          effective:
+            map.get(budget.scope + SEP + budget.key + SEP + budget.provider)?.source ===
+            budget.source,
+          windowStart: budget.window === "none" ? undefined : start * 86_400_000,
+          policy: budget.policy ?? policyDefault,
+          tokens: use(budget.tokens, used.t, reserved.t),
+          usd: use(budget.usd, used.u, reserved.u),
+        };
+      });
+    });
+  }
+
+  async burnRate(query: BurnRateQuery = {}): Promise<BurnRate> {
+    const minutes = burnMinutes(query.minutes, "burnRate.minutes");
+    const f = reportFilter(query, "burnRate");
+    const byBottle = query.byBottle === true;
+    return this.#run("deferred", () => {
+      const { since, until } = minuteGrid(this.#now(), minutes);
+      const rows = this.#s(
+        `SELECT ${byBottle ? "bottle" : "NULL"} AS bottle, CAST((at - @since) / ${MINUTE_MS} AS INTEGER) AS m,
+           count(*) AS events, sum(tokens) AS tokens, coalesce(sum(cost_usd), 0) AS cost
+         FROM usage_events WHERE at >= @since AND at < @until
+           AND (@bottle IS NULL OR bottle = @bottle OR (@children AND instr(parents, @bottleJson) > 0))
+           AND (@agent IS NULL OR agent = @agent) AND (@provider IS NULL OR provider = @provider)
+         GROUP BY 1, 2`,
+      ).all({
+        since,
+        until,
+        bottle: f.bottle,
+        children: f.children ? 1 : 0,
+        bottleJson: f.bottleJson,
+        agent: f.agent,
+        provider: f.provider,
+      }) as Array<{
+        bottle: string | null;
+        m: number;
+        events: number;
+        tokens: number;
+        cost: number;
+      }>;
+      return burnSeries(rows, since, until, minutes, byBottle);
     });
   }
 

@@ -255,6 +255,71 @@ export interface UsageReport {
   groups: UsageGroup[];
 }
 
+/** Use of one unit (tokens or USD) of a budget in its current window. */
+export interface BudgetUse {
+  limit: number;
+  used: number;
+  /** Held by reservations in flight. */
+  reserved: number;
+  /** max(0, limit - used - reserved). */
+  remaining: number;
+}
+
+/** A stored budget with its use in the current window (the dashboard's budget bars). */
+export interface BudgetStatus {
+  budget: Budget;
+  /**
+   * False when a higher source defines the same scope, key and provider: this budget is shadowed
+   * and decides nothing.
+   */
+  effective: boolean;
+  /** First instant of the current window (epoch ms), undefined for `none`. */
+  windowStart: number | undefined;
+  /** The policy applied when it is spent (the store's default when the budget names none). */
+  policy: CutoffPolicy;
+  tokens: BudgetUse | undefined;
+  usd: BudgetUse | undefined;
+}
+
+export interface BurnRateQuery {
+  /** Whole minutes ending with the current one (1 to 1440, default 15). */
+  minutes?: number;
+  bottle?: string;
+  /** With `bottle`: also count bottles that list it as a parent. */
+  includeChildren?: boolean;
+  agent?: string;
+  provider?: string;
+  /** One series per bottle instead of one for everything selected. */
+  byBottle?: boolean;
+}
+
+export interface BurnSeries {
+  /** Set when `byBottle`. */
+  bottle?: string;
+  /** Per minute, oldest first: `minutes` entries each. */
+  events: number[];
+  tokens: number[];
+  costUsd: number[];
+}
+
+export interface BurnRate {
+  /** Start of the first minute (epoch ms). */
+  since: number;
+  /** End of the last (current) minute. */
+  until: number;
+  bucketMs: number;
+  /** Without `byBottle`: exactly one series. With it: one per bottle that used anything. */
+  series: BurnSeries[];
+}
+
+export interface ActionsQuery {
+  bottle?: string;
+  /** Inclusive lower bound on `at`, epoch milliseconds. */
+  since?: number;
+  /** Only the latest `limit` entries (still oldest first). */
+  limit?: number;
+}
+
 /** One usage event of the ledger. */
 export interface UsageEvent {
   id: number;
@@ -439,12 +504,17 @@ export interface Store {
   cutOff(bottle: string, input: ManualCutoffInput): Promise<CutoffState>;
   /** Lift a cutoff. Returns false when the bottle was not cut off. */
   restore(bottle: string, input: RestoreInput): Promise<boolean>;
-  actions(filter?: { bottle?: string; since?: number }): Promise<EnforcementAction[]>;
+  /** The audit trail, oldest first. */
+  actions(filter?: ActionsQuery): Promise<EnforcementAction[]>;
 
   // Reports
   usage(query?: UsageQuery): Promise<UsageReport>;
   events(query?: Omit<UsageQuery, "groupBy"> & { limit?: number }): Promise<UsageEvent[]>;
   remaining(subject: Subject): Promise<RemainingReport | undefined>;
+  /** Every stored budget (or those matching) with its use in the current window. */
+  budgetStatus(filter?: BudgetFilter): Promise<BudgetStatus[]>;
+  /** Usage per minute over the last minutes (the dashboard's sparklines). */
+  burnRate(query?: BurnRateQuery): Promise<BurnRate>;
 
   // Gateway keys
   createGatewayKey(input: GatewayKeyInput): Promise<CreatedGatewayKey>;

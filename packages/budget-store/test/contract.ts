@@ -662,5 +662,216 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
         expect(other.key).not.toBe(created.key);
       });
     });
+
+    describe("report queries (rollups, budget status, burn rate, audit)", () => {
+      const HOUR = 3_600_000;
+      /** A deterministic spread of calls over three days, on several bottles, agents, models. */
+      const seed = async () => {
+        let x = 12345;
+        const rnd = (n: number) => {
+          x = (x * 1103515245 + 12345) % 2147483648;
+          return x % n;
+        };
+        const start = T0 - 36 * HOUR;
+        for (let i = 0; i < 120; i++) {
+          now = start + rnd(72 * HOUR);
+          const bottle = ["web", "api", "cli"][rnd(3)] as string;
+          const parents = bottle === "cli" ? [] : ["team"];
+          const provider = ["anthropic", "openai"][rnd(2)] as string;
+          const r = await store.reserve({
+            bottle,
+            parents,
+            agent: ["coder", "reviewer"][rnd(2)] as string,
+            provider,
+            estimateTokens: 50,
+          });
+          if (!r.ok) throw new Error("refused");
+          const missing = rnd(10) === 0;
+          await store.settle(r.id, {
+            inputTokens: 1 + rnd(40),
+            outputTokens: rnd(9),
+            cacheReadTokens: rnd(2),
+            ...(rnd(4) === 0 ? {} : { model: `${provider}-m${rnd(2)}` }),
+            ...(rnd(3) === 0 ? {} : { costUsd: rnd(100) / 1000 }),
+            ...(missing ? { usageMissing: true } : {}),
+          });
+        }
+        now = T0;
+      };
+
+      it("usage equals a recount of the events for any range, filter and grouping", async () => {
+        await seed();
+        const all = await store.events();
+        expect(all).toHaveLength(120);
+        const instants = [
+          undefined,
+          T0 - 36 * HOUR,
+          T0 - 36 * HOUR + 1,
+          T0 - 24 * HOUR - 1,
+          Date.parse("2026-01-31T00:00:00Z"),
+          Date.parse("2026-01-30T13:30:00Z"),
+          T0 - 7 * 60_000,
+          T0,
+          Date.parse("2026-02-01T00:00:00Z"),
+          Date.parse("2026-02-01T23:59:59.999Z"),
+          T0 + 36 * HOUR,
+        ];
+        const groupings = [[], ["bottle"], ["bottle", "provider"], ["model", "agent"]] as const;
+        const filters = [
+          {},
+          { bottle: "team", includeChildren: true },
+          { bottle: "web" },
+          { provider: "openai", model: "openai-m1" },
+        ];
+        let checked = 0;
+        for (const since of instants) {
+          for (const until of instants) {
+            for (const g of groupings) {
+              for (const f of filters) {
+                const q = {
+                  ...f,
+                  ...(since === undefined ? {} : { since }),
+                  ...(until === undefined ? {} : { until }),
+                };
+                const picked = all.filter(
+                  (e) =>
+                    (since === undefined || e.at >= since) &&
+                    (until === undefined || e.at < until) &&
+                    ("bottle" in f
+                      ? e.bottle === f.bottle ||
+                        (f.includeChildren === true && e.parents.includes(f.bottle))
+                      : true) &&
+                    ("provider" in f ? e.provider === f.provider && e.model === f.model : true),
+                );
+                const report = await store.usage({ ...q, groupBy: [...g] });
+                expect(report.totals.events).toBe(picked.length);
+                expect(report.totals.tokens).toBe(picked.reduce((n, e) => n + e.tokens, 0));
+                expect(report.totals.inputTokens).toBe(
+                  picked.reduce((n, e) => n + e.inputTokens, 0),
+                );
+                expect(report.totals.usageMissingEvents).toBe(
+                  picked.filter((e) => e.usageMissing).length,
+                );
+                expect(report.totals.unpricedEvents).toBe(
+                  picked.filter((e) => e.costUsd === undefined).length,
+                );
+                expect(report.totals.costUsd).toBeCloseTo(
+                  picked.reduce((n, e) => n + (e.costUsd ?? 0), 0),
+                  9,
+                );
+                const key = (e: Record<string, unknown>) =>
+                  g.map((c) => String(e[c] ?? "")).join("|");
+                const expected = new Map<string, number>();
+                if (g.length > 0)
+                  for (const e of picked)
+                    expected.set(
+                      key(e as unknown as Record<string, unknown>),
+                      (expected.get(key(e as unknown as Record<string, unknown>)) ?? 0) + e.tokens,
+                    );
+                expect(
+                  new Map(
+                    report.groups.map((x) => [
+                      key(x as unknown as Record<string, unknown>),
+                      x.tokens,
+                    ]),
+                  ),
+                ).toEqual(expected);
+                checked++;
+              }
+            }
+          }
+        }
+        expect(checked).toBe(11 * 11 * 4 * 4);
+        // A report after more usage sees it (the rollups catch up).
+        await spend(7, { bottle: "web", parents: ["team"] });
+        expect((await store.usage({ since: T0 })).totals.tokens).toBe(
+          all.filter((e) => e.at >= T0).reduce((n, e) => n + e.tokens, 0) + 7,
+        );
+      });
+
+      it("budgetStatus: every budget with its use in the window, shadowed ones marked", async () => {
+        await budget({
+          scope: "bottle",
+          key: "web",
+          tokens: 100,
+          source: "settings",
+          window: "daily",
+        });
+        await budget({
+          scope: "bottle",
+          key: "web",
+          tokens: 200,
+          usd: 5,
+          source: "operator",
+          window: "daily",
+        });
+        await budget({ scope: "global", tokens: 1_000, policy: "freeze" });
+        now = T0 - 24 * HOUR;
+        await spend(30, { bottle: "web", parents: ["team"] }); // yesterday: outside the daily window
+        now = T0;
+        await spend(40, { bottle: "web", parents: ["team"] });
+        const held = await reserve(25);
+        expect(held.ok).toBe(true);
+        const status = await store.budgetStatus();
+        expect(
+          status.map((s) => [
+            s.budget.scope,
+            s.budget.source,
+            s.effective,
+            s.tokens?.used,
+            s.tokens?.reserved,
+            s.tokens?.remaining,
+            s.policy,
+          ]),
+        ).toEqual([
+          ["bottle", "operator", true, 40, 25, 135, "cutoff"],
+          ["bottle", "settings", false, 40, 25, 35, "cutoff"],
+          ["global", "settings", true, 70, 25, 905, "freeze"],
+        ]);
+        expect(status[0]?.usd).toEqual({ limit: 5, used: 0, reserved: 0, remaining: 5 });
+        expect(status[0]?.windowStart).toBe(Date.parse("2026-01-31T00:00:00Z"));
+        expect(status[2]?.windowStart).toBeUndefined();
+        expect(await store.budgetStatus({ scope: "global" })).toHaveLength(1);
+      });
+
+      it("burnRate: usage per minute over the last minutes, per bottle when asked", async () => {
+        now = T0 - 10 * 60_000; // outside a 5-minute window
+        await spend(99, { bottle: "api" });
+        now = T0 - 4 * 60_000 + 5;
+        await spend(10, { bottle: "web" });
+        now = T0 - 1;
+        await spend(3, { bottle: "api" });
+        now = T0 + 30_000;
+        await spend(5, { bottle: "web" });
+        const all = await store.burnRate({ minutes: 5 });
+        expect(all.since).toBe(T0 - 4 * 60_000);
+        expect(all.until).toBe(T0 + 60_000);
+        expect(all.series).toEqual([
+          { events: [1, 0, 0, 1, 1], tokens: [10, 0, 0, 3, 5], costUsd: [0, 0, 0, 0, 0] },
+        ]);
+        const per = await store.burnRate({ minutes: 5, byBottle: true });
+        expect(per.series.map((x) => [x.bottle, x.tokens])).toEqual([
+          ["api", [0, 0, 0, 3, 0]],
+          ["web", [10, 0, 0, 0, 5]],
+        ]);
+        expect((await store.burnRate({ minutes: 5, bottle: "web" })).series[0]?.tokens).toEqual([
+          10, 0, 0, 0, 5,
+        ]);
+        await expect(store.burnRate({ minutes: 0 })).rejects.toMatchObject({
+          code: "E_INVALID_INPUT",
+        });
+      });
+
+      it("actions: the latest N entries, oldest first", async () => {
+        for (let i = 0; i < 5; i++) {
+          now = T0 + i;
+          await store.cutOff("web", { by: "ops", reason: `r${i}` });
+        }
+        expect((await store.actions({ limit: 2 })).map((a) => a.reason)).toEqual(["r3", "r4"]);
+        expect(
+          (await store.actions({ bottle: "web", since: T0 + 1, limit: 10 })).map((a) => a.reason),
+        ).toEqual(["r1", "r2", "r3", "r4"]);
+      });
+    });
   });
 }
