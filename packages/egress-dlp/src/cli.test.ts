@@ -1,3 +1,8 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { captureIo } from "@bottlekit/test-utils";
 import { describe, expect, it } from "vitest";
 import pkg from "../package.json" with { type: "json" };
@@ -22,4 +27,30 @@ describe("egress-dlp cli", () => {
     expect(await run(["frobnicate"], c.io)).toBe(2);
     expect(c.err()).toContain("--help");
   });
+
+  it("exits quietly when its output is piped to a reader that goes away (| head)", async () => {
+    // the bin's two lines (guardPipes, run) on the sources, stdout closed after the first chunk
+    const dir = mkdtempSync(join(tmpdir(), "egress-dlp-epipe-"));
+    const file = join(dir, "many.env");
+    writeFileSync(file, "T=ghp_4U3LSowpDx8XvYE7A8GH56oxU5aWnY2mzIbV\n".repeat(20_000));
+    const cli = fileURLToPath(new URL("./cli.ts", import.meta.url));
+    const script = `import { guardPipes } from "@bottlekit/diagnostics";
+import { run } from ${JSON.stringify(cli)};
+guardPipes();
+process.exitCode = await run(["scan", ${JSON.stringify(file)}]);`;
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", "--conditions=@bottlekit/source", "--input-type=module", "-e", script],
+      { cwd: fileURLToPath(new URL("..", import.meta.url)), stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let stderr = "";
+    child.stderr.on("data", (d) => {
+      stderr += String(d);
+    });
+    child.stdout.once("data", () => child.stdout.destroy());
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    expect(stderr).not.toContain("EPIPE");
+    expect(stderr).not.toContain("Error");
+    expect([0, 3]).toContain(code);
+  }, 60_000);
 });

@@ -1,9 +1,9 @@
-import { Command, CommanderError } from "commander";
+import { EXIT, EXIT_CODES_HELP, renderCliError } from "@bottlekit/diagnostics";
+import { Command } from "commander";
 import pkg from "../package.json" with { type: "json" };
-import { isEgressDlpError } from "./errors.ts";
 
-/** Exit codes, documented in `--help`. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, policy: 3, interrupted: 130 } as const;
+/** Exit codes, documented in `--help` (the table every bottlekit CLI shares). */
+export { EXIT };
 
 export interface CliIo {
   stdout: NodeJS.WritableStream;
@@ -13,13 +13,12 @@ export interface CliIo {
   stdin?: NodeJS.ReadableStream;
 }
 
-const EXIT_HELP = `
-Exit codes:
-  0    ok
-  1    failure
-  2    usage error or invalid input
-  3    policy violation
-  130  interrupted`;
+const EXIT_HELP = `\n${EXIT_CODES_HELP}`;
+
+/** `--known-secret-env` is repeatable and takes one name each time (it never swallows files). */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
 
 /** Builds the command tree. Command modules are imported lazily so `--help` stays fast. */
 function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
@@ -44,15 +43,21 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
     .argument("[files...]", "files to scan; - or nothing reads stdin")
     .option("--inbound", "run the inbound prompt-injection detector instead of the secret scanners")
     .option(
-      "--known-secret-env <names...>",
-      "names of environment variables holding known secrets or canaries",
+      "--known-secret-env <name>",
+      "name of an environment variable holding a known secret or canary (repeatable)",
+      collect,
+      [],
+    )
+    .option(
+      "--max-bytes <n>",
+      "largest file scanned whole; a larger file is scanned up to this size and reported as not scanned (default 16 MiB)",
     )
     .option("--json", "print one JSON document on stdout")
     .addHelpText("after", EXIT_HELP)
     .action(
       async (
         files: string[],
-        opts: { inbound?: boolean; knownSecretEnv?: string[]; json?: boolean },
+        opts: { inbound?: boolean; knownSecretEnv?: string[]; json?: boolean; maxBytes?: string },
       ) => {
         const { runScan } = await import("./commands/scan.ts");
         setExit(await runScan(files, opts, io));
@@ -80,22 +85,12 @@ export async function run(argv: readonly string[], io: CliIo = defaultIo()): Pro
 }
 
 function renderError(error: unknown, io: CliIo): number {
-  if (error instanceof CommanderError) {
-    if (error.code === "commander.helpDisplayed" || error.code === "commander.version") {
-      return EXIT.ok;
-    }
-    io.stderr.write(`Run 'egress-dlp --help' to see the commands and options.\n`);
-    return EXIT.usage;
-  }
-  if (isEgressDlpError(error)) {
-    io.stderr.write(`egress-dlp: ${error.message}\n`);
-    if (error.hint) io.stderr.write(`hint: ${error.hint}\n`);
-    return error.code === "E_USAGE" || error.code === "E_INVALID_INPUT" ? EXIT.usage : EXIT.failure;
-  }
-  const stack = error instanceof Error ? (error.stack ?? error.message) : String(error);
-  io.stderr.write(`egress-dlp: unexpected error\n${stack}\n`);
-  io.stderr.write("This is a bug in bottlekit; please report it with the output above.\n");
-  return EXIT.failure;
+  return renderCliError(error, {
+    program: "egress-dlp",
+    stderr: io.stderr,
+    exitCodeOf: (code) =>
+      code === "E_USAGE" || code === "E_INVALID_INPUT" ? EXIT.usage : EXIT.failure,
+  });
 }
 
 function defaultIo(): CliIo {

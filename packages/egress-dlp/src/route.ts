@@ -1,3 +1,4 @@
+import { suggest } from "@bottlekit/diagnostics";
 import { RE2JS } from "re2js";
 import { z } from "zod";
 
@@ -164,34 +165,7 @@ export function validateRoutes(input: unknown): RouteValidation {
 }
 
 function closest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = 3;
-  for (const c of candidates) {
-    const d = editDistance(word, c);
-    if (d < bestDistance) {
-      best = c;
-      bestDistance = d;
-    }
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0] ?? 0;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j] ?? 0;
-      row[j] = Math.min(
-        (row[j] ?? 0) + 1,
-        (row[j - 1] ?? 0) + 1,
-        prev + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-      prev = tmp;
-    }
-  }
-  return row[b.length] ?? 0;
+  return suggest(word, candidates, 1)[0];
 }
 
 // ---------------------------------------------------------------------------------------------
