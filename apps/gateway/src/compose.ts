@@ -14,6 +14,7 @@ import {
 import { createGatewayDlp } from "./dlp.ts";
 import { GatewayError } from "./errors.ts";
 import { IdentityResolver } from "./identity.ts";
+import { loadManifestPolicies } from "./manifests.ts";
 import { createMetering } from "./metering.ts";
 import { Router } from "./router.ts";
 import { createGateway, type Gateway, type GatewayLogEvent } from "./server.ts";
@@ -188,8 +189,11 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       }
     }
     if (config.default_policy !== undefined) await store.setDefaultPolicy(config.default_policy);
-    for (const b of config.budgets) {
-      await store.defineBudget({
+    // The config's budgets are one source, replaced as a whole at each start (a budget removed
+    // from the file is gone); operator and run budgets (other sources) are left alone.
+    await store.replaceBudgets(
+      "config",
+      config.budgets.map((b) => ({
         scope: b.scope,
         ...(b.key !== undefined ? { key: b.key } : {}),
         provider: b.provider,
@@ -197,15 +201,21 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
         ...(b.usd !== undefined ? { usd: b.usd } : {}),
         ...(b.window !== undefined ? { window: b.window as `${number}d` } : {}),
         ...(b.policy !== undefined ? { policy: b.policy } : {}),
-        source: "flag",
-      });
-    }
+      })),
+    );
+    // Bottle and agent manifests of the home: their budgets (source "manifest") and each
+    // bottle's extends chain as its budget parents.
+    const manifests = loadManifestPolicies(home, env);
+    await store.replaceBudgets("manifest", manifests.budgets);
+    for (const p of manifests.problems)
+      options.log?.({ level: "warn", event: "manifest.skipped", message: p });
     const registry = createRegistry(v.registryInput);
     const models = routableModels(registry, env).map((m) => ({ id: m.id, owned_by: m.provider }));
     const router = new Router(registry, env);
     const dlp = createGatewayDlp(config, env, registry);
     const identity = new IdentityResolver(store, {
       loopback,
+      parentsOf: (bottle) => manifests.parents.get(bottle) ?? [],
       ...(options.identityCacheMs !== undefined
         ? { cacheTtlMs: options.identityCacheMs, keysRefreshMs: options.identityCacheMs }
         : {}),

@@ -29,6 +29,8 @@ export interface IdentityOptions {
   /** How often "are any keys configured?" is re-read from the store, in ms. */
   keysRefreshMs?: number;
   defaultBottle?: string;
+  /** A bottle's parent bottles, nearest first (from its manifest's `extends`); default none. */
+  parentsOf?: (bottle: string) => readonly string[];
 }
 
 const GATEWAY_KEY_PREFIX = "bk_";
@@ -80,7 +82,7 @@ export class IdentityResolver {
     this.defaultIdentity = {
       bottle: options.defaultBottle ?? "default",
       agent: "default",
-      parents: [],
+      parents: options.parentsOf?.(options.defaultBottle ?? "default") ?? [],
       keyId: undefined,
     };
   }
@@ -138,7 +140,14 @@ export class IdentityResolver {
     if (hit !== undefined && now - hit.at < this.ttl) return hit.id;
     const v = await this.store.verifyGatewayKey(key);
     const id: CallerIdentity | undefined =
-      v === undefined ? undefined : { bottle: v.bottle, agent: v.agent, parents: [], keyId: v.id };
+      v === undefined
+        ? undefined
+        : {
+            bottle: v.bottle,
+            agent: v.agent,
+            parents: this.options.parentsOf?.(v.bottle) ?? [],
+            keyId: v.id,
+          };
     if (this.ttl > 0) {
       if (this.cache.size > 10_000) this.cache.clear();
       this.cache.set(key, { at: now, id });
