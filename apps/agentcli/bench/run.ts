@@ -9,6 +9,8 @@
  *
  *   pnpm --filter @bottlekit/agentcli bench
  */
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -133,6 +135,27 @@ try {
     gateMs += performance.now() - t;
   }
   line("policy: check of a 3-command script", `${(gateMs / SPAWNS).toFixed(3)} ms`);
+  // Start-up: `agentcli --help` (built bin) against a bare `node -e 0`, when dist exists.
+  const bin = new URL("../bin/agentcli.js", import.meta.url).pathname;
+  const dist = new URL("../dist/cli.js", import.meta.url).pathname;
+  if (existsSync(dist)) {
+    const time = (args: string[]) => {
+      const t = performance.now();
+      spawnSync(process.execPath, args, { stdio: "ignore" });
+      return performance.now() - t;
+    };
+    let helpMs = 0;
+    let nodeMs = 0;
+    const n = 10;
+    for (let i = 0; i < n; i++) {
+      nodeMs += time(["-e", "0"]);
+      helpMs += time([bin, "--help"]);
+    }
+    line(
+      "start-up: agentcli --help",
+      `${(helpMs / n).toFixed(1)} ms (node -e 0: ${(nodeMs / n).toFixed(1)} ms)`,
+    );
+  } else line("start-up", "skipped (run pnpm build first)");
   audit.close();
   await client.close();
 } finally {

@@ -38,8 +38,13 @@ describe("file edits through a scripted conversation", () => {
       },
       { text: "Done: wrote src/new.txt and patched greet.txt." },
     );
-    const r = await sb.run(["--model", "gpt-test", "Edit the files"]);
-    expect(r.err).toBe("");
+    const r = await sb.run(["--model", "gpt-test", "-v", "Edit the files"]);
+    // -v: one progress line per tool call on stderr, nothing else
+    expect(r.err.split("\n").filter((l) => l !== "")).toEqual([
+      "agentcli: step 1: write_file builtin",
+      "agentcli: step 1: apply_patch builtin",
+      "agentcli: step 2: read_file builtin",
+    ]);
     expect(r.code).toBe(0);
     expect(r.out).toBe("Done: wrote src/new.txt and patched greet.txt.\n");
     expect(await readFile(join(sb.ws, "src/new.txt"), "utf8")).toBe("fresh\n");
@@ -87,6 +92,7 @@ describe("file edits through a scripted conversation", () => {
     ).toEqual({
       include_usage: true,
     });
+    expect(r.err).toBe("");
     const json = await sb.run(["--model", "gpt-test", "--stream", "--json", "again"]);
     expect(JSON.parse(json.out)).toMatchObject({
       status: "final",
