@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { bottle } from "../../test/helpers.ts";
 import { meter } from "../dashboard/fixtures.ts";
 import { DashboardModel } from "../dashboard/model.ts";
-import { connectLiveControl, dashboardLoader, storeActions } from "./dashboard.ts";
+import { connectLiveControl, dashboardLoader, localRuns, storeActions } from "./dashboard.ts";
 
 let home: TempHome;
 beforeEach(async () => {
@@ -65,7 +65,7 @@ describe("the dashboard's live control (egress proxy control socket)", () => {
       expect(await store.isCutOff("alpha")).toBe(false);
 
       expect(await actions.cutOff("alpha", "kill")).toContain(
-        "no freeze/kill on the control socket yet: the process keeps running",
+        "no local run to stop: the process keeps running without egress",
       );
       expect((await host.list()).find((s) => s.bottle === "alpha")?.cutoff).toBe(true);
     } finally {
@@ -73,6 +73,78 @@ describe("the dashboard's live control (egress proxy control socket)", () => {
       await store.close();
       await server.close();
       await host.close();
+    }
+  });
+});
+
+describe("the dashboard's keys and local bottle runs", () => {
+  it("f tells the bottle's live run to freeze (SIGUSR1, as bottle freeze does), k to stop; other bottles' runs are left alone", async () => {
+    const { spawn } = await import("node:child_process");
+    const { readFileSync } = await import("node:fs");
+    const { writeSession } = await import("../run/sessions.ts");
+    const got = join(home.dir, "signals");
+    const child = (name: string) =>
+      spawn(
+        process.execPath,
+        [
+          "-e",
+          `const fs=require("fs");for(const s of ["SIGUSR1","SIGUSR2","SIGTERM"])process.on(s,()=>fs.appendFileSync(${JSON.stringify(got)},"${name}:"+s+"\\n"));setInterval(()=>{},1000);process.stdout.write("ready")`,
+        ],
+        { stdio: ["ignore", "pipe", "ignore"] },
+      );
+    const procs = [child("alpha"), child("beta")];
+    try {
+      await Promise.all(procs.map((p) => new Promise((r) => p.stdout?.once("data", r))));
+      procs.forEach((p, i) => {
+        writeSession(home.dir, {
+          sessionId: `s${i}`,
+          bottle: i === 0 ? "alpha" : "beta",
+          agent: "dev",
+          kind: "command",
+          pid: p.pid ?? 0,
+          sandboxPid: p.pid ?? 0,
+          startedAt: new Date().toISOString(),
+          projectDir: home.dir,
+          command: ["true"],
+          budgets: [],
+          cutoff: "cutoff",
+          controller: "in-process",
+          state: "running",
+        });
+      });
+      const store = await openStore(`sqlite:${join(home.dir, "bottlekit.db")}`);
+      try {
+        const runs = await localRuns(home.dir);
+        const snap = await dashboardLoader(new DashboardModel(store), undefined, runs)();
+        expect(snap.rows.map((r) => [r.bottle, r.state, r.sessions])).toEqual([
+          ["alpha", "running", 1],
+          ["beta", "running", 1],
+        ]);
+        const actions = storeActions(store, { USER: "ops" }, undefined, runs);
+        expect(await actions.cutOff("alpha", "freeze")).toBe(
+          "alpha frozen (freeze) by ops; 1 run told to freeze",
+        );
+        await actions.restore("alpha");
+        expect(await actions.cutOff("alpha", "kill")).toBe(
+          "alpha killed (kill) by ops; 1 run told to stop",
+        );
+        const lines = () => {
+          try {
+            return readFileSync(got, "utf8").trim().split("\n");
+          } catch {
+            return [];
+          }
+        };
+        for (let i = 0; i < 200 && lines().length < 2; i++)
+          await new Promise((r) => setTimeout(r, 10));
+        // Two pending signals may be delivered in either order.
+        expect(lines().sort()).toEqual(["alpha:SIGTERM", "alpha:SIGUSR1"]);
+        expect((await store.cutoffState("alpha"))?.policy).toBe("kill");
+      } finally {
+        await store.close();
+      }
+    } finally {
+      for (const p of procs) p.kill("SIGKILL");
     }
   });
 });

@@ -56,29 +56,70 @@ export async function connectLiveControl(
   }
 }
 
+/** Live `bottle run` processes on this host (their session records under `<home>/state/runs`). */
+export interface LocalRuns {
+  list(): Array<{ sessionId: string; bottle: string; pid: number }>;
+  /** Signals one run: it applies the action to its process tree and audits it. */
+  signal(pid: number, action: "stop" | "freeze" | "cutoff"): void;
+}
+
+/** The runs recorded in `home` (what `bottle ps` lists), signalled as `bottle stop|freeze` do. */
+export async function localRuns(home: string): Promise<LocalRuns> {
+  const { CONTROL_SIGNALS, listSessions } = await import("../run/sessions.ts");
+  return {
+    list: () => listSessions(home),
+    signal: (pid, action) => {
+      process.kill(pid, CONTROL_SIGNALS[action]);
+    },
+  };
+}
+
+const RUN_ACTION = { cutoff: "cutoff", freeze: "freeze", kill: "stop" } as const;
+
 function sessionsText(n: number): string {
   return `${n} live session${n === 1 ? "" : "s"}`;
 }
 
 /**
  * The actions behind the dashboard's keys: the store records the cutoff (the gateway refuses
- * the bottle's next call) and, with a control socket, the bottle's live sessions lose their
- * routes at once. The control socket has no freeze or kill yet: f and k drop routes too.
+ * the bottle's next call); with a control socket the bottle's live sessions lose their routes at
+ * once; and each live `bottle run` of the bottle is signalled to apply the policy to its process
+ * tree (cutoff, freeze = snapshot then stop, kill = stop), as `bottle stop|freeze` do.
  */
-export function storeActions(store: Store, env: NodeJS.ProcessEnv, control?: LiveControl) {
+export function storeActions(
+  store: Store,
+  env: NodeJS.ProcessEnv,
+  control?: LiveControl,
+  runs?: LocalRuns,
+) {
   const by = operatorName(env);
   return {
     async cutOff(bottle: string, policy: CutoffPolicy): Promise<string> {
       const s = await store.cutOff(bottle, { by, reason: `dashboard: ${policy}`, policy });
       const what = policy === "cutoff" ? "cut off" : policy === "freeze" ? "frozen" : "killed";
-      let live = "";
+      const notes: string[] = [];
       if (control !== undefined) {
         const n = await control.cutoff({ bottle });
-        live = `; ${sessionsText(n)}: routes dropped${policy === "cutoff" ? "" : " (no freeze/kill on the control socket yet: the process keeps running)"}`;
-      } else if (policy !== "cutoff") {
-        live = `; ${NO_CONTROL}`;
+        notes.push(`${sessionsText(n)}: routes dropped`);
       }
-      return `${bottle} ${what} (${s.policy}) by ${s.by}${live}`;
+      const mine = (runs?.list() ?? []).filter((r) => r.bottle === bottle);
+      let signalled = 0;
+      for (const r of mine) {
+        try {
+          runs?.signal(r.pid, RUN_ACTION[policy]);
+          signalled++;
+        } catch {
+          // the run ended meanwhile
+        }
+      }
+      if (signalled > 0) {
+        notes.push(`${signalled} run${signalled === 1 ? "" : "s"} told to ${RUN_ACTION[policy]}`);
+      } else if (policy !== "cutoff" && control !== undefined) {
+        notes.push("no local run to stop: the process keeps running without egress");
+      }
+      if (control === undefined && runs === undefined && policy !== "cutoff")
+        notes.push(NO_CONTROL);
+      return `${bottle} ${what} (${s.policy}) by ${s.by}${notes.length ? `; ${notes.join("; ")}` : ""}`;
     },
     async restore(bottle: string): Promise<string> {
       const ok = await store.restore(bottle, { by, reason: "dashboard: restore" });
@@ -92,10 +133,28 @@ export function storeActions(store: Store, env: NodeJS.ProcessEnv, control?: Liv
 }
 
 /** The dashboard's poll: live sessions (when there is a control socket), then the store. */
-export function dashboardLoader(model: DashboardModel, control?: LiveControl) {
+export function dashboardLoader(model: DashboardModel, control?: LiveControl, runs?: LocalRuns) {
   return async () => {
-    const sessions =
+    const fromSocket =
       control === undefined ? undefined : await control.list().catch(() => undefined);
+    let fromRuns: Array<{ sessionId: string; bottle: string }> | undefined;
+    try {
+      fromRuns = runs?.list();
+    } catch {
+      fromRuns = undefined;
+    }
+    if (fromSocket === undefined && fromRuns === undefined) return model.refresh();
+    // One entry per session: a run registered with the controller is listed by both.
+    const seen = new Set<string>();
+    const sessions: Array<{ bottle: string }> = [];
+    for (const s of [...(fromSocket ?? []), ...(fromRuns ?? [])]) {
+      const id = (s as { sessionId?: unknown }).sessionId;
+      if (typeof id === "string") {
+        if (seen.has(id)) continue;
+        seen.add(id);
+      }
+      sessions.push({ bottle: s.bottle });
+    }
     return model.refresh(sessions);
   };
 }
@@ -146,18 +205,19 @@ export async function runDashboard(flags: DashboardFlags, io: DashboardIo): Prom
       flags.home ??
       (envHome !== undefined && envHome !== "" ? envHome : join(homedir(), ".bottlekit"));
     const control = await connectLiveControl(home);
+    const runs = await localRuns(home);
     let code = 0;
     // The alternate screen, as full-screen tools do: the shell's scrollback is left as it was.
     stdout.write("\u001b[?1049h\u001b[H");
     try {
       const app = render(
         createElement(Dashboard, {
-          load: dashboardLoader(model, control),
-          actions: storeActions(store, io.env, control),
+          load: dashboardLoader(model, control, runs),
+          actions: storeActions(store, io.env, control, runs),
           storeLabel: resolved.display,
           color: colorEnabled(stdout, io.env),
           pollMs,
-          liveControl: control !== undefined,
+          liveControl: true,
           onExit: (c: number) => {
             code = c;
           },

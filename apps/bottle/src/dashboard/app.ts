@@ -388,7 +388,7 @@ export function Dashboard(props: DashboardProps): ReactNode {
         { dimColor: props.color },
         fit(
           props.liveControl
-            ? "c/f/k also drop the live sessions' routes (the control socket has no freeze or kill yet). Press any key"
+            ? "c/f/k also reach live sessions: routes dropped (control socket), each bottle run told to cut off, freeze or stop. Press any key"
             : "no control socket reachable: c/f/k are recorded in the store and the gateway refuses the bottle's calls; live sessions are not signalled. Press any key",
           width,
         ),
