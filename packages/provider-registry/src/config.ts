@@ -1,6 +1,6 @@
+import { didYouMean, suggest } from "@bottlekit/diagnostics";
 import { z } from "zod";
 import { allProviderNames, getProvider } from "./providers.ts";
-import { didYouMean, suggest } from "./suggest.ts";
 import type { ProviderInfo } from "./types.ts";
 import { formatIssues } from "./zod-issues.ts";
 

@@ -1,3 +1,4 @@
+import { didYouMean, suggest } from "@bottlekit/diagnostics";
 import {
   type ProviderEntry,
   type RegistryConfig,
@@ -8,7 +9,6 @@ import { ProviderRegistryError } from "./errors.ts";
 import { ModelCatalog } from "./models.ts";
 import type { ModelOverrides } from "./overrides.ts";
 import { allProviderNames, getProvider, listProviders } from "./providers.ts";
-import { didYouMean, suggest } from "./suggest.ts";
 import type {
   ExplainStep,
   Explanation,

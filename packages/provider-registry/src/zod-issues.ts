@@ -1,5 +1,5 @@
+import { didYouMean, suggest } from "@bottlekit/diagnostics";
 import type { z } from "zod";
-import { didYouMean, suggest } from "./suggest.ts";
 
 /** `model_providers[0].base_url`, with odd record keys quoted: `models["a.b"]`. */
 export function formatPath(path: readonly PropertyKey[]): string {
