@@ -1,3 +1,5 @@
+import { CodedError, type CodedErrorOptions } from "@bottlekit/diagnostics";
+
 /** Machine-readable error codes of @bottlekit/sandbox. Callers branch on these, never on message text. */
 export type SandboxErrorCode =
   /** The spec is invalid (relative path, bad env name, overlapping paths…); nothing was started. */
@@ -13,23 +15,11 @@ export type SandboxErrorCode =
   /** The startup probe found a hole (or could not run); the agent was not started. */
   | "E_PROBE_FAILED";
 
-export interface SandboxErrorOptions {
-  cause?: unknown;
-  /** A suggested fix, shown after the message. */
-  hint?: string;
-}
+export type SandboxErrorOptions = CodedErrorOptions;
 
-/** The one error class thrown by @bottlekit/sandbox. */
-export class SandboxError extends Error {
+/** The one error class thrown by @bottlekit/sandbox (a diagnostics CodedError: `code`, `hint`, `cause`). */
+export class SandboxError extends CodedError<SandboxErrorCode> {
   override readonly name = "SandboxError";
-  readonly code: SandboxErrorCode;
-  readonly hint: string | undefined;
-
-  constructor(code: SandboxErrorCode, message: string, options: SandboxErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-    this.hint = options.hint;
-  }
 }
 
 /** True when `value` is a SandboxError (also across duplicated module copies). */
