@@ -1,12 +1,17 @@
 import type { Finding, ScanResult } from "./scan.ts";
 
 /**
- * Incremental scanning with carry-over: each chunk is scanned together with the last `carry`
- * characters of what came before, so a secret (or a phrase pair) split across chunks is still
- * found. Findings carry absolute offsets and are reported once.
+ * Incremental scanning with carry-over: each scanned piece is scanned together with the last
+ * `carry` characters of what came before, so a secret (or a phrase pair) split across writes is
+ * still found. Findings carry absolute offsets and are reported once.
  *
- * Bound: every character is scanned at most 1 + carry/chunk times; the dedupe set only keeps
- * findings that can still be seen again (those ending inside the carried tail).
+ * Small writes are collected until `minScan` characters are pending (or `flush()`/`end()` is
+ * called), so the cost per character is about the same whatever the write size: every character
+ * is scanned at most 1 + carry/minScan times (with minScan 4096 and the default carry, 5 times;
+ * 1-character writes then cost within a small factor of 64 KiB writes instead of thousands of
+ * times more). The price: a write shorter than `minScan` is reported when enough text has
+ * followed it, or at `flush()`. The default, minScan 0, scans every write at once.
+ * The dedupe set only keeps findings that can still be seen again (those ending in the tail).
  */
 
 export interface TextScanner {
@@ -16,18 +21,29 @@ export interface TextScanner {
 export interface StreamScanner {
   /** Scans one more chunk; returns findings not reported before. */
   write(chunk: string | Uint8Array): Finding[];
+  /** Scans what is pending now, however short, and returns its findings. */
+  flush(): Finding[];
   /** Flushes the decoder and returns any last findings. */
   end(): Finding[];
   /** True once any blocking finding has been reported. */
   readonly blocked: boolean;
-  /** Characters consumed so far. */
+  /** Characters received so far (scanned or pending). */
   readonly offset: number;
+  /** Characters received but not scanned yet (less than `minScan`). */
+  readonly pending: number;
 }
 
 export interface StreamOptions {
   surface?: string;
   /** Characters kept from previous chunks. Default 16 384 (longer than every token rule and variant window). */
   carry?: number;
+  /**
+   * Characters collected before a scan runs. Default 0: every write is scanned at once (what a
+   * caller that forwards each write right after scanning it needs). Set it (e.g. min(4096,
+   * carry / 2)) to make small writes cost about the same per character as large ones, and call
+   * `flush()` where text must not wait.
+   */
+  minScan?: number;
 }
 
 export function createStreamScanner(
@@ -36,6 +52,9 @@ export function createStreamScanner(
 ): StreamScanner {
   const surface = options.surface ?? "body";
   const carry = options.carry ?? 16_384;
+  const minScan = options.minScan ?? 0;
+  let pending = "";
+  let received = 0;
   const decoder = new TextDecoder("utf-8");
   let tail = "";
   let tailStart = 0; // absolute offset of tail[0]
@@ -70,18 +89,34 @@ export function createStreamScanner(
     return fresh;
   }
 
+  function flush(): Finding[] {
+    const text = pending;
+    pending = "";
+    return feed(text);
+  }
+
   return {
     write(chunk) {
-      return feed(typeof chunk === "string" ? chunk : decoder.decode(chunk, { stream: true }));
+      const text = typeof chunk === "string" ? chunk : decoder.decode(chunk, { stream: true });
+      received += text.length;
+      pending += text;
+      return pending.length >= minScan ? flush() : [];
     },
+    flush,
     end() {
-      return feed(decoder.decode());
+      const last = decoder.decode();
+      received += last.length;
+      pending += last;
+      return flush();
     },
     get blocked() {
       return blocked;
     },
     get offset() {
-      return consumed;
+      return received;
+    },
+    get pending() {
+      return pending.length;
     },
   };
 }
