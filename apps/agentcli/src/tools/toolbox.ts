@@ -245,7 +245,7 @@ export class Toolbox {
           return finish(r, { argv: [name, ...r.files.map((f) => f.path)] });
         }
         case "shell":
-          return await this.#shell(args, base, finish, failure);
+          return await this.#shell(args, finish, failure);
         default: {
           const tool = this.#manifest.get(name);
           if (tool === undefined) {
@@ -300,7 +300,6 @@ export class Toolbox {
 
   async #shell(
     args: Record<string, unknown>,
-    base: ToolRecord,
     finish: (c: unknown, r: Partial<ToolRecord>) => ToolOutcome,
     failure: (code: string, message: string, r?: Partial<ToolRecord>) => ToolOutcome,
   ): Promise<ToolOutcome> {
@@ -346,7 +345,6 @@ export class Toolbox {
       timeoutMs,
       capBytes: this.#o.capBytes,
     });
-    void base;
     return finish(this.#processResult(r), {
       ...rec,
       ...this.#processRecord(r),
