@@ -297,6 +297,59 @@ describe("tool processes", () => {
   });
 });
 
+describe("tool failures", () => {
+  it("a tools.json failure passes its stderr JSON through; a failing shell command reports its exit code", async () => {
+    const kit = join(sb.dir, "kit");
+    await script(
+      join(kit, "tools/bin/boom"),
+      '#!/bin/sh\necho \'{"error":"boom","detail":42}\' >&2\nexit 3\n',
+    );
+    await script(join(kit, "tools/bin/plain"), "#!/bin/sh\necho not json >&2\nexit 4\n");
+    await writeFile(
+      join(kit, "tools.json"),
+      JSON.stringify({
+        tools: [
+          { name: "boom", command: ["./tools/bin/boom"] },
+          { name: "plain", command: ["./tools/bin/plain"] },
+        ],
+      }),
+    );
+    const policy = join(sb.dir, "p.rules");
+    await writeFile(
+      policy,
+      'prefix_rule(pattern=[["./tools/bin/boom", "./tools/bin/plain", "false"]], decision="allow")\n',
+    );
+    sb.upstream.enqueue(
+      {
+        toolCalls: [
+          call("x1", "boom", {}),
+          call("x2", "plain", {}),
+          call("x3", "shell", { command: "false" }),
+        ],
+      },
+      { text: "ok" },
+    );
+    const r = await sb.run([
+      "-m",
+      "m",
+      "--tools",
+      join(kit, "tools.json"),
+      "--policy",
+      policy,
+      "go",
+    ]);
+    expect(r.code).toBe(0);
+    const body = sb.upstream.requests[1]?.body;
+    expect(toolResult(body, "x1")).toEqual({
+      error: { code: "TOOL_FAILED", exit: 3, message: { error: "boom", detail: 42 } },
+    });
+    expect(toolResult(body, "x2")).toEqual({
+      error: { code: "TOOL_FAILED", exit: 4, message: "not json" },
+    });
+    expect(toolResult(body, "x3")).toMatchObject({ exit_code: 1, timed_out: false });
+  });
+});
+
 describe("the audit log", () => {
   it("records decisions and sizes but no secret from tool output, arguments or the environment", async () => {
     const token = `ghp_${"aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5"}`;
