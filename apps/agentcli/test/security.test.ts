@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from "node:fs";
-import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
+import { mkdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough, Writable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -379,6 +379,7 @@ describe("the audit log", () => {
       stdout: `GITHUB_TOKEN=${token}\n`,
     });
     const text = await readFile(sb.audit, "utf8");
+    expect((await stat(sb.audit)).mode & 0o777).toBe(0o600);
     expect(text).not.toContain(token);
     expect(text).not.toContain(envSecret);
     expect(text).not.toContain(sb.env["TEST_UPSTREAM_KEY"] as string);
