@@ -83,9 +83,18 @@ export function prepareAgent(
     fs.writeFileSync(p, text, { mode });
     setup.files.push(name);
   };
-  const rules = opts.rules.filter((r) => fs.existsSync(r));
+  // The rules are copied into the session directory: the home they live in is hidden in the
+  // sandbox (and may be readable by root only).
+  const rules = opts.rules
+    .filter((r) => fs.existsSync(r))
+    .map((r, i) => {
+      const copy = path.join(dir, "rules", `${String(i).padStart(2, "0")}-${path.basename(r)}`);
+      fs.mkdirSync(path.dirname(copy), { recursive: true });
+      fs.copyFileSync(r, copy);
+      setup.files.push(path.relative(dir, copy));
+      return copy;
+    });
   const codexRules = rules.filter((r) => r.endsWith(".rules"));
-  setup.readOnly.push(...rules);
   if (kind === "claude") {
     const execpolicy = execpolicyBin();
     setup.readOnly.push(path.dirname(path.dirname(execpolicy)));
