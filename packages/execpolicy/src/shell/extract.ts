@@ -552,6 +552,29 @@ function findError(root: SyntaxNode): SyntaxNode | undefined {
   return undefined;
 }
 
+const RESERVED_WORDS = new Set([
+  "!",
+  "{",
+  "}",
+  "if",
+  "then",
+  "else",
+  "elif",
+  "fi",
+  "do",
+  "done",
+  "case",
+  "esac",
+  "while",
+  "until",
+  "for",
+  "in",
+  "function",
+  "select",
+  "[[",
+  "]]",
+]);
+
 /** The deepest run of open brackets, counted on the raw text (quotes ignored: an over-count only fails closed). */
 function bracketDepth(script: string): number {
   analysisWork.units += script.length >> 6;
@@ -657,6 +680,14 @@ function audit(root: SyntaxNode, src: string, out: ShellAnalysis): void {
         }
         break;
       }
+      case "command_name":
+        // a reserved word read as a program name means tree-sitter misread the script
+        // (`! { a; }` comes out as the command `{` with arguments)
+        if (RESERVED_WORDS.has(text(n)))
+          flag(
+            `the parser read the reserved word ${text(n)} as a command; the script is not understood`,
+          );
+        break;
       case "variable_assignment": {
         const name = n.children[0];
         if (name && name.type !== "variable_name" && name.type !== "subscript")
@@ -786,7 +817,7 @@ class Walker {
     }
     if (r.type === "heredoc_redirect") {
       const body = this.heredocBody(r);
-      if (!body) return { value: "", dynamic: true };
+      if (!body?.bounds) return { value: "", dynamic: true };
       return { value: body.text, dynamic: !body.quoted && /[`$\\]/.test(body.text) };
     }
     return undefined;
@@ -873,7 +904,7 @@ class Walker {
    */
   private heredocBody(
     r: SyntaxNode,
-  ): { text: string; quoted: boolean; trusted: boolean } | undefined {
+  ): { text: string; quoted: boolean; trusted: boolean; bounds: boolean } | undefined {
     const start = r.children.find((c) => c.type === "heredoc_start");
     const end = r.children.find((c) => c.type === "heredoc_end");
     const body = r.children.find((c) => c.type === "heredoc_body");
@@ -881,7 +912,8 @@ class Walker {
     const quoted = /['"\\]/.test(this.text(start));
     const stripTabs = this.src.slice(r.start, start.start).includes("<<-");
     const nl = this.src.indexOf("\n", start.end);
-    if (nl < 0 || nl >= end.start) return { text: "", quoted, trusted: body === undefined };
+    if (nl < 0 || nl >= end.start)
+      return { text: "", quoted, trusted: body === undefined, bounds: body === undefined };
     let text = this.src.slice(nl + 1, end.start).replace(/\t+$/, "");
     if (stripTabs) text = text.replace(/^\t+/gm, "");
     let parsed = body ? this.text(body) : "";
@@ -893,7 +925,22 @@ class Walker {
         !["heredoc_start", "heredoc_end", "heredoc_body", "file_descriptor"].includes(c.type) &&
         c.end > nl,
     );
-    return { text, quoted, trusted: parsed === text && !stray };
+    // bash ends the body only at a line that is exactly the delimiter (after tabs for <<-)
+    const lineStart = this.src.lastIndexOf("\n", end.start - 1) + 1;
+    const before = this.src.slice(lineStart, end.start);
+    const after = this.src[end.end];
+    const delimiterLine =
+      (before === "" || (stripTabs && /^\t+$/.test(before))) &&
+      (after === undefined || after === "\n");
+    // …and at the first such line: one inside the body means bash ended earlier than the parser
+    const word = this.text(start).replace(/['"\\]/g, "");
+    const interior = text.split("\n").some((l) => (stripTabs ? l.replace(/^\t+/, "") : l) === word);
+    return {
+      text,
+      quoted,
+      trusted: parsed === text && !stray,
+      bounds: delimiterLine && !interior && this.text(end) === word,
+    };
   }
 
   /** Backticks in an unquoted heredoc body are command substitutions (tree-sitter-bash leaves them as text). */
@@ -901,6 +948,10 @@ class Walker {
     const body = this.heredocBody(n);
     if (!body) {
       this.flag("a heredoc whose body could not be read as bash reads it");
+      return;
+    }
+    if (!body.bounds) {
+      this.flag("a heredoc whose end the parser placed differently from bash");
       return;
     }
     if (body.quoted) return; // quoted delimiter: the body is data
@@ -1150,7 +1201,13 @@ class Walker {
       c.floor = stricter(c.floor, via.floor);
       this.out.commands.push(c);
     }
-    if (inner.commands.length === 0 && via.floor !== "allow") {
+    if (inner.commands.length === 0 && via.wrappers.length > 0) {
+      // no command inside (`bash -c 'x=1'`): the shell itself still runs and must be listed
+      via.argv = via.wrappers.at(-1)?.argv ?? [];
+      via.dynamic = via.wrappers.at(-1)?.dynamic ?? [];
+      via.wrappers.pop();
+      this.out.commands.push(via);
+    } else if (inner.commands.length === 0 && via.floor !== "allow") {
       // nothing ran inside, but the wrapper raised the floor (e.g. eval): keep that visible
       this.out.notes.push(...via.notes);
       raise(this.out, via.floor);
