@@ -3,7 +3,17 @@
  * search_files, write_file, apply_patch. Each returns a JSON-able result or throws ToolFailure.
  */
 import { randomBytes } from "node:crypto";
-import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import {
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import { applyHunks, PatchError, parseUnifiedDiff } from "./patch.ts";
 import { PathRefused, resolveInWorkspace } from "./paths.ts";
@@ -20,6 +30,8 @@ const READ_CAP = 256 * 1024;
 const LIST_CAP = 1000;
 const SEARCH_CAP = 200;
 const SEARCH_FILE_MAX = 1024 * 1024;
+/** Files looked at per search: a huge tree without matches stops here instead of running on. */
+const SEARCH_FILES_CAP = 20_000;
 const SKIP_DIRS = new Set([".git", "node_modules"]);
 
 function str(args: Record<string, unknown>, key: string, required = true): string | undefined {
@@ -43,14 +55,20 @@ export async function readFileTool(root: string, args: Record<string, unknown>) 
   const st = await stat(p.real).catch(() => undefined);
   if (st === undefined) throw new ToolFailure("NOT_FOUND", `${p.rel}: no such file`);
   if (st.isDirectory()) throw new ToolFailure("IS_DIR", `${p.rel}: a directory (use list_dir)`);
-  const buf = await readFile(p.real);
-  const truncated = buf.length > READ_CAP;
-  return {
-    path: p.rel,
-    sizeBytes: buf.length,
-    content: buf.subarray(0, READ_CAP).toString("utf8"),
-    truncated,
-  };
+  // Only the first READ_CAP bytes are read: a huge file costs no more than a small one.
+  const fh = await open(p.real, "r");
+  try {
+    const buf = Buffer.alloc(Math.min(READ_CAP, st.size));
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    return {
+      path: p.rel,
+      sizeBytes: st.size,
+      content: buf.subarray(0, bytesRead).toString("utf8"),
+      truncated: st.size > READ_CAP,
+    };
+  } finally {
+    await fh.close();
+  }
 }
 
 export async function listDirTool(root: string, args: Record<string, unknown>) {
@@ -84,16 +102,18 @@ export async function searchFilesTool(root: string, args: Record<string, unknown
   const start = await resolvePath(root, args["path"] ?? ".", "read");
   const matches: { path: string; line: number; text: string }[] = [];
   let skipped = 0;
+  let seen = 0;
   const walk = async (dir: string): Promise<void> => {
     const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
     entries.sort((a, b) => (a.name < b.name ? -1 : 1));
     for (const e of entries) {
-      if (matches.length >= SEARCH_CAP) return;
+      if (matches.length >= SEARCH_CAP || seen >= SEARCH_FILES_CAP) return;
       const full = join(dir, e.name);
       if (e.isDirectory()) {
         if (!SKIP_DIRS.has(e.name)) await walk(full);
       } else if (e.isFile()) {
         // lstat-based Dirent: symbolic links are never followed
+        seen++;
         const st = await lstat(full);
         if (st.size > SEARCH_FILE_MAX) {
           skipped++;
@@ -118,7 +138,12 @@ export async function searchFilesTool(root: string, args: Record<string, unknown
   const st = await stat(start.real).catch(() => undefined);
   if (st === undefined) throw new ToolFailure("NOT_FOUND", `${start.rel}: no such path`);
   await walk(start.real);
-  return { matches, truncated: matches.length >= SEARCH_CAP, skippedLargeFiles: skipped };
+  return {
+    matches,
+    truncated: matches.length >= SEARCH_CAP || seen >= SEARCH_FILES_CAP,
+    filesSearched: seen,
+    skippedLargeFiles: skipped,
+  };
 }
 
 async function atomicWrite(target: string, content: string): Promise<void> {
