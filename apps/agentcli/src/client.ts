@@ -322,10 +322,11 @@ export class ChatClient {
         // Refusals, final HTTP statuses and malformed bodies end here; network failures,
         // timeouts and streams cut short are retried.
         if (error instanceof AgentCliError) throw error;
+        const cause = (error as { cause?: { code?: unknown } }).cause;
         lastError = ac.signal.aborted
           ? `no response within ${this.#o.timeoutMs} ms`
           : error instanceof Error
-            ? error.message
+            ? `${error.message}${typeof cause?.code === "string" ? ` (${cause.code})` : ""}`
             : String(error);
         if (attempt > this.#o.retries || emitted) {
           this.#o.onAttempt?.({ attempt, status: undefined, error: lastError });

@@ -107,6 +107,17 @@ describe("model calls", () => {
     }
   });
 
+  it("an endpoint that is down: retried, then exit 1 naming the cause", async () => {
+    const srv = await scriptedServer([]);
+    const url = srv.url;
+    await srv.close(); // nothing listens there any more
+    const r = await sb.run(["-m", "m", "--http-retries", "1", "hi"], { AGENTCLI_BASE_URL: url });
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("ECONNREFUSED");
+    const attempts = (await sb.auditLines()).filter((l) => l["event"] === "http.attempt");
+    expect(attempts).toHaveLength(2);
+  });
+
   it("a wrong key is exit 1 with a hint, not retried", async () => {
     const r = await sb.run(["-m", "m", "hi"], { TEST_UPSTREAM_KEY: "wrong" });
     expect(r.code).toBe(1);
