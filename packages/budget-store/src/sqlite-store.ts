@@ -1,5 +1,29 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import type Database from "better-sqlite3";
+import {
+  type Applicable,
+  applicable,
+  applicableOf,
+  budgetKey,
+  budgetMaps,
+  type CheckedBudget,
+  type CheckedSubject,
+  type CheckedUsage,
+  charge,
+  checkBudget,
+  checkReplace,
+  checkSubject,
+  checkUsage,
+  crossings,
+  cutOffRefusal,
+  cutoffFor,
+  entries,
+  RECLAIM_USAGE,
+  reclaimReason,
+  remainingReport,
+  reserveRefusal,
+  type Sum,
+} from "./brain.ts";
 import { type Connection, openConnection } from "./connection.ts";
 import { BudgetStoreError, isBudgetStoreError } from "./errors.ts";
 import { migrate } from "./migrations.ts";
@@ -28,7 +52,6 @@ import type {
   BurnRate,
   BurnRateQuery,
   CreatedGatewayKey,
-  Crossing,
   CutoffPolicy,
   CutoffState,
   EnforcementAction,
@@ -57,7 +80,7 @@ import type {
   UsageReport,
 } from "./types.ts";
 import * as v from "./validate.ts";
-import { assertBudgetWindow, dayOf, windowResetAt, windowStartDay } from "./window.ts";
+import { dayOf, windowStartDay } from "./window.ts";
 
 export interface SqliteStoreOptions {
   clock: () => number;
@@ -77,15 +100,7 @@ export interface SqliteStoreOptions {
   reclaimOnOpen?: boolean;
 }
 
-const SOURCE_RANK: Record<BudgetSource, number> = {
-  settings: 0,
-  config: 1,
-  manifest: 2,
-  operator: 3,
-  flag: 4,
-};
 const KEY_PREFIX = "bk_";
-const SEP = "\u0000";
 
 interface BudgetRow {
   scope: BudgetScope;
@@ -165,51 +180,6 @@ interface KeyRow {
   revoked_at: number | null;
 }
 
-/** A budget that applies to a subject, with where its usage is counted. */
-interface Applicable {
-  budget: Budget;
-  ref: ScopeRef;
-  bucketScope: "agent" | "bottle" | "global";
-  bucketKey: string;
-}
-
-type CheckedBudget = Required<Omit<BudgetInput, "policy" | "tokens" | "usd">> &
-  Pick<BudgetInput, "policy" | "tokens" | "usd">;
-
-interface Sum {
-  t: number;
-  u: number;
-}
-
-/** Validated usage of a settle. */
-interface CheckedUsage {
-  input: number;
-  output: number;
-  cacheRead: number;
-  cacheWrite: number;
-  reasoning: number;
-  total: number;
-  cost: number | undefined;
-  model: string | null;
-  missing: boolean;
-  requestId: string | undefined;
-}
-
-/** How a reclaimed reservation is settled: usage missing, so its estimate is charged. */
-const RECLAIM_USAGE: CheckedUsage = {
-  input: 0,
-  output: 0,
-  cacheRead: 0,
-  cacheWrite: 0,
-  reasoning: 0,
-  total: 0,
-  cost: undefined,
-  model: null,
-  missing: true,
-  requestId: undefined,
-};
-const NO_OWNERS: ReadonlySet<string> = new Set();
-
 /** A metering call waiting for the group commit. */
 interface Pending {
   fn: () => unknown;
@@ -230,6 +200,8 @@ const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 function sleepMs(ms: number): void {
   Atomics.wait(sleepCell, 0, 0, ms);
 }
+
+const NO_OWNERS: ReadonlySet<string> = new Set();
 
 function rowToBudget(r: BudgetRow): Budget {
   return {
@@ -454,46 +426,6 @@ export class SqliteStore implements Store {
     ).run();
   }
 
-  #checkBudget(input: BudgetInput, where: string): CheckedBudget {
-    if (input === null || typeof input !== "object") {
-      throw new BudgetStoreError("E_INVALID_INPUT", `${where}: a budget must be an object`, {
-        hint: "pass { scope, key, provider, tokens }",
-      });
-    }
-    const scope = v.scope(input.scope, `${where}.scope`);
-    const key =
-      scope === "global" || scope === "ceiling"
-        ? input.key === undefined || input.key === "*"
-          ? "*"
-          : (() => {
-              throw new BudgetStoreError(
-                "E_INVALID_INPUT",
-                `${where}.key: a ${scope} budget has no key`,
-                {
-                  hint: 'omit key or use "*"',
-                },
-              );
-            })()
-        : v.name(input.key, `${where}.key`);
-    const tokens = v.optionalCount(input.tokens, `${where}.tokens`);
-    const usd = v.optionalAmount(input.usd, `${where}.usd`);
-    if (tokens === undefined && usd === undefined) {
-      throw new BudgetStoreError("E_INVALID_INPUT", `${where}: a budget needs tokens or usd`, {
-        hint: "set tokens (a whole number) and/or usd",
-      });
-    }
-    return {
-      scope,
-      key,
-      provider: v.name(input.provider, `${where}.provider`),
-      tokens,
-      usd,
-      window: assertBudgetWindow(input.window ?? "none", `${where}.window`),
-      policy: input.policy === undefined ? undefined : v.policy(input.policy, `${where}.policy`),
-      source: v.source(input.source ?? "settings", `${where}.source`),
-    };
-  }
-
   #upsertBudget(b: CheckedBudget, now: number): Budget {
     this.#s(
       `INSERT INTO budgets (scope, key, provider, source, tokens, usd, win, policy, updated_at)
@@ -526,7 +458,7 @@ export class SqliteStore implements Store {
   }
 
   async defineBudget(input: BudgetInput): Promise<Budget> {
-    const b = this.#checkBudget(input, "budget");
+    const b = checkBudget(input, "budget");
     return this.#run("immediate", () => {
       const out = this.#upsertBudget(b, this.#now());
       this.#bumpBudgets();
@@ -536,16 +468,7 @@ export class SqliteStore implements Store {
 
   async replaceBudgets(source: BudgetSource, inputs: readonly BudgetInput[]): Promise<Budget[]> {
     const src = v.source(source, "source");
-    const checked = inputs.map((input, i) => {
-      if (input.source !== undefined && input.source !== src) {
-        throw new BudgetStoreError(
-          "E_INVALID_INPUT",
-          `budgets[${i}].source: is "${input.source}" but replaceBudgets was called for "${src}"`,
-          { hint: "omit source on the inputs or make it match" },
-        );
-      }
-      return this.#checkBudget({ ...input, source: src }, `budgets[${i}]`);
-    });
+    const checked = checkReplace(src, inputs);
     return this.#run("immediate", () => {
       const now = this.#now();
       this.#s("DELETE FROM budgets WHERE source = ?").run(src);
@@ -626,85 +549,16 @@ export class SqliteStore implements Store {
       | undefined;
     const version = row?.value ?? "0";
     if (this.#budgetCache?.version === version) return this.#budgetCache;
-    const map = new Map<string, Budget>();
-    const flag = new Map<string, Budget>();
-    for (const r of this.#s("SELECT * FROM budgets").all() as BudgetRow[]) {
-      const b = rowToBudget(r);
-      const k = b.scope + SEP + b.key + SEP + b.provider;
-      const prev = map.get(k);
-      if (prev === undefined || SOURCE_RANK[b.source] > SOURCE_RANK[prev.source]) map.set(k, b);
-      if (b.source === "flag") flag.set(k, b);
-    }
+    const { map, flag } = budgetMaps(
+      (this.#s("SELECT * FROM budgets").all() as BudgetRow[]).map(rowToBudget),
+    );
     // setDefaultPolicy bumps the same version, so the cached default is as fresh as the budgets.
     this.#budgetCache = { version, map, flag, defaultPolicy: this.#defaultPolicy() };
     return this.#budgetCache;
   }
 
-  /**
-   * The budgets that apply to a subject: the governing one (a flag budget on any scope of the
-   * subject first, else the nearest scope agent → bottle → parents → global) and the ceiling.
-   */
-  #applicable(
-    agent: string,
-    bottle: string,
-    parents: readonly string[],
-    provider: string,
-  ): Applicable[] {
-    const { map, flag } = this.#budgets();
-    const chain: Array<Omit<Applicable, "budget"> & { lookup: string }> = [
-      {
-        lookup: `agent${SEP}${agent}${SEP}${provider}`,
-        ref: { scope: "agent", key: agent, provider },
-        bucketScope: "agent",
-        bucketKey: agent,
-      },
-      {
-        lookup: `bottle${SEP}${bottle}${SEP}${provider}`,
-        ref: { scope: "bottle", key: bottle, provider },
-        bucketScope: "bottle",
-        bucketKey: bottle,
-      },
-      ...parents.map((p) => ({
-        lookup: `bottle${SEP}${p}${SEP}${provider}`,
-        ref: { scope: "parent" as const, key: p, provider },
-        bucketScope: "bottle" as const,
-        bucketKey: p,
-      })),
-      {
-        lookup: `global${SEP}*${SEP}${provider}`,
-        ref: { scope: "global", key: "*", provider },
-        bucketScope: "global",
-        bucketKey: "*",
-      },
-    ];
-    const out: Applicable[] = [];
-    // The nearest scope in `budgets` governs: launch-flag budgets first, then the rest.
-    const nearest = (budgets: typeof map): Applicable | undefined => {
-      for (const link of chain) {
-        const b = budgets.get(link.lookup);
-        if (b !== undefined) {
-          return {
-            budget: b,
-            ref: link.ref,
-            bucketScope: link.bucketScope,
-            bucketKey: link.bucketKey,
-          };
-        }
-      }
-      return undefined;
-    };
-    const governing = (flag.size > 0 ? nearest(flag) : undefined) ?? nearest(map);
-    if (governing !== undefined) out.push(governing);
-    const ceiling = map.get(`ceiling${SEP}*${SEP}${provider}`);
-    if (ceiling !== undefined) {
-      out.push({
-        budget: ceiling,
-        ref: { scope: "ceiling", key: "*", provider },
-        bucketScope: "global",
-        bucketKey: "*",
-      });
-    }
-    return out;
+  #applicable(s: CheckedSubject): Applicable[] {
+    return applicable(this.#budgets(), s);
   }
 
   #used(a: Applicable, now: number): Sum {
@@ -736,39 +590,16 @@ export class SqliteStore implements Store {
     }
   }
 
-  #entries(applicable: Applicable[], now: number, withReserved: boolean): RemainingEntry[] {
-    const policyDefault = applicable.some((a) => a.budget.policy === undefined)
+  #entries(apps: Applicable[], now: number, withReserved: boolean): RemainingEntry[] {
+    const policyDefault = apps.some((a) => a.budget.policy === undefined)
       ? (this.#budgetCache?.defaultPolicy ?? this.#defaultPolicy())
       : "cutoff";
-    const out: RemainingEntry[] = [];
-    for (const a of applicable) {
-      const used = this.#used(a, now);
-      const reserved = withReserved ? this.#reserved(a, now) : { t: 0, u: 0 };
-      const base = { ...a.ref, window: a.budget.window, policy: a.budget.policy ?? policyDefault };
-      if (a.budget.tokens !== undefined) {
-        const limit = a.budget.tokens;
-        out.push({
-          ...base,
-          unit: "tokens",
-          limit,
-          used: used.t,
-          reserved: reserved.t,
-          remaining: Math.max(0, limit - used.t - reserved.t),
-        });
-      }
-      if (a.budget.usd !== undefined) {
-        const limit = a.budget.usd;
-        out.push({
-          ...base,
-          unit: "usd",
-          limit,
-          used: used.u,
-          reserved: reserved.u,
-          remaining: Math.max(0, limit - used.u - reserved.u),
-        });
-      }
-    }
-    return out;
+    return entries(
+      apps,
+      apps.map((a) => this.#used(a, now)),
+      withReserved ? apps.map((a) => this.#reserved(a, now)) : undefined,
+      policyDefault,
+    );
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -799,29 +630,8 @@ export class SqliteStore implements Store {
     );
   }
 
-  #subject(
-    s: Subject,
-    where: string,
-  ): { bottle: string; parents: string[]; agent: string; provider: string } {
-    if (s === null || typeof s !== "object") {
-      throw new BudgetStoreError("E_INVALID_INPUT", `${where}: expected an object`, {
-        hint: "pass { bottle, parents, agent, provider }",
-      });
-    }
-    const bottle = v.name(s.bottle, `${where}.bottle`);
-    const parents = [...new Set(v.parentList(s.parents, `${where}.parents`))].filter(
-      (p) => p !== bottle,
-    );
-    return {
-      bottle,
-      parents,
-      agent: v.name(s.agent, `${where}.agent`),
-      provider: v.name(s.provider, `${where}.provider`),
-    };
-  }
-
   async reserve(input: ReserveInput): Promise<ReserveResult> {
-    const s = this.#subject(input, "reserve");
+    const s = checkSubject(input, "reserve");
     const estimate = v.count(input.estimateTokens, "reserve.estimateTokens");
     const estimateUsd = v.optionalAmount(input.estimateUsd, "reserve.estimateUsd") ?? 0;
     const ttl =
@@ -847,26 +657,15 @@ export class SqliteStore implements Store {
             if (row.until !== null && now >= row.until) this.#liftExpired(row.bottle, now);
             else active.add(row.bottle);
           }
-          const b = chain.find((x) => active.has(x));
-          if (b !== undefined) {
-            return {
-              ok: false,
-              reason: "cut-off",
-              scope: { scope: b === s.bottle ? "bottle" : "parent", key: b, provider: s.provider },
-              remaining: 0,
-            };
-          }
+          const refused = cutOffRefusal(s, active);
+          if (refused !== undefined) return refused;
         }
-        const applicable = this.#applicable(s.agent, s.bottle, s.parents, s.provider);
-        for (const e of this.#entries(applicable, now, true)) {
-          const ref: ScopeRef = { scope: e.scope, key: e.key, provider: e.provider };
-          if (e.used >= e.limit)
-            return { ok: false, reason: "exhausted", scope: ref, remaining: 0 };
-          const want = e.unit === "tokens" ? estimate : estimateUsd;
-          if (e.used + e.reserved + want > e.limit) {
-            return { ok: false, reason: "insufficient", scope: ref, remaining: e.remaining };
-          }
-        }
+        const refused = reserveRefusal(
+          this.#entries(this.#applicable(s), now, true),
+          estimate,
+          estimateUsd,
+        );
+        if (refused !== undefined) return refused;
         const id = `r_${randomUUID()}`;
         const expiresAt = now + ttl;
         this.#s(
@@ -896,35 +695,7 @@ export class SqliteStore implements Store {
 
   async settle(id: string, usage: SettleUsage): Promise<SettleResult> {
     v.name(id, "settle.id");
-    if (usage === null || typeof usage !== "object") {
-      throw new BudgetStoreError("E_INVALID_INPUT", "settle.usage: expected an object", {
-        hint: "pass the usage parsed from the upstream response",
-      });
-    }
-    const input = v.optionalCount(usage.inputTokens, "settle.usage.inputTokens") ?? 0;
-    const output = v.optionalCount(usage.outputTokens, "settle.usage.outputTokens") ?? 0;
-    const cacheRead = v.optionalCount(usage.cacheReadTokens, "settle.usage.cacheReadTokens") ?? 0;
-    const cacheWrite =
-      v.optionalCount(usage.cacheWriteTokens, "settle.usage.cacheWriteTokens") ?? 0;
-    const reasoning = v.optionalCount(usage.reasoningTokens, "settle.usage.reasoningTokens") ?? 0;
-    const total = v.optionalCount(usage.totalTokens, "settle.usage.totalTokens") ?? input + output;
-    const cost = v.optionalAmount(usage.costUsd, "settle.usage.costUsd");
-    const model = usage.model === undefined ? null : v.name(usage.model, "settle.usage.model");
-    const missing = usage.usageMissing === true;
-    const usageRequestId =
-      usage.requestId === undefined ? undefined : v.name(usage.requestId, "settle.usage.requestId");
-    const u: CheckedUsage = {
-      input,
-      output,
-      cacheRead,
-      cacheWrite,
-      reasoning,
-      total,
-      cost,
-      model,
-      missing,
-      requestId: usageRequestId,
-    };
+    const u = checkUsage(usage);
     return this.#enqueue(
       (): SettleResult => {
         const r = this.#s("SELECT * FROM reservations WHERE id = ?").get(id) as
@@ -946,8 +717,7 @@ export class SqliteStore implements Store {
   #settleRow(r: ReservationRow, u: CheckedUsage, now: number): SettleResult {
     const parents = JSON.parse(r.parents) as string[];
     // Fail closed: when usage is missing, charge at least what was reserved.
-    const charged = u.missing ? Math.max(u.total, r.tokens) : u.total;
-    const chargedUsd = u.cost === undefined ? r.usd : u.missing ? Math.max(u.cost, r.usd) : u.cost;
+    const { tokens: charged, usd: chargedUsd } = charge(u, r);
     const requestId = u.requestId ?? r.request_id;
     const eventId = Number(
       this.#s(
@@ -984,33 +754,20 @@ export class SqliteStore implements Store {
     bump.run("global", "*", r.provider, day, charged, chargedUsd);
     this.#s("DELETE FROM reservations WHERE id = ?").run(r.id);
 
-    const crossings: Crossing[] = [];
-    for (const e of this.#entries(
-      this.#applicable(r.agent, r.bottle, parents, r.provider),
-      now,
-      false,
-    )) {
-      if (e.used >= e.limit) {
-        crossings.push({
-          window: e.window,
-          scope: e.scope,
-          key: e.key,
-          provider: e.provider,
-          unit: e.unit,
-          limit: e.limit,
-          used: e.used,
-          policy: e.policy,
-        });
-      }
-    }
-    const crossed = crossings[0];
+    const spent = crossings(
+      this.#entries(
+        this.#applicable({ bottle: r.bottle, parents, agent: r.agent, provider: r.provider }),
+        now,
+        false,
+      ),
+    );
+    const crossed = spent[0];
     if (crossed !== undefined) this.#liftExpired(r.bottle, now);
     if (crossed !== undefined && this.#cutoffRow(r.bottle, now) === undefined) {
-      const reason = `${crossed.scope} ${crossed.key === "*" ? "" : `${crossed.key} `}budget for ${crossed.provider} spent: ${crossed.used} of ${crossed.limit} ${crossed.unit}`;
-      const until = windowResetAt(crossed.window, now);
+      const { reason, until } = cutoffFor(crossed, now);
       this.#recordCutoff(r.bottle, crossed.policy, now, until, crossed, "budget", reason);
     }
-    return { eventId, chargedTokens: charged, crossed, crossings };
+    return { eventId, chargedTokens: charged, crossed, crossings: spent };
   }
 
   #recordCutoff(
@@ -1181,7 +938,7 @@ export class SqliteStore implements Store {
         now,
         undefined,
         "reclaim",
-        `reservation ${r.id} of owner ${owner} (${cause}) charged its estimate of ${r.tokens} tokens: usage missing`,
+        reclaimReason(r.id, owner, cause, r.tokens),
       );
       const settled = this.#settleRow(r, RECLAIM_USAGE, now);
       reservations.push({
@@ -1461,13 +1218,7 @@ export class SqliteStore implements Store {
       ).all(...args) as BudgetRow[];
       return rows.map((row) => {
         const budget = rowToBudget(row);
-        const a: Applicable = {
-          budget,
-          ref: { scope: budget.scope, key: budget.key, provider: budget.provider },
-          bucketScope:
-            budget.scope === "agent" ? "agent" : budget.scope === "bottle" ? "bottle" : "global",
-          bucketKey: budget.key,
-        };
+        const a = applicableOf(budget);
         const used = this.#used(a, now);
         const reserved = this.#reserved(a, now);
         const use = (limit: number | undefined, u: number, r: number) =>
@@ -1477,9 +1228,7 @@ export class SqliteStore implements Store {
         const start = windowStartDay(budget.window, now);
         return {
           budget,
-          effective:
-            map.get(budget.scope + SEP + budget.key + SEP + budget.provider)?.source ===
-            budget.source,
+          effective: map.get(budgetKey(budget))?.source === budget.source,
           windowStart: budget.window === "none" ? undefined : start * 86_400_000,
           policy: budget.policy ?? policyDefault,
           tokens: use(budget.tokens, used.t, reserved.t),
@@ -1554,20 +1303,10 @@ export class SqliteStore implements Store {
   }
 
   async remaining(subject: Subject): Promise<RemainingReport | undefined> {
-    const s = this.#subject(subject, "remaining");
-    return this.#run("deferred", () => {
-      const entries = this.#entries(
-        this.#applicable(s.agent, s.bottle, s.parents, s.provider),
-        this.#now(),
-        true,
-      );
-      if (entries.length === 0) return undefined;
-      // The binding entry: spent first, else the smallest remaining as a share of its limit.
-      let best = entries[0] as RemainingEntry;
-      const share = (e: RemainingEntry) => (e.limit === 0 ? 0 : e.remaining / e.limit);
-      for (const e of entries) if (share(e) < share(best)) best = e;
-      return { ...best, entries };
-    });
+    const s = checkSubject(subject, "remaining");
+    return this.#run("deferred", () =>
+      remainingReport(this.#entries(this.#applicable(s), this.#now(), true)),
+    );
   }
 
   // ---------------------------------------------------------------------------------------------
