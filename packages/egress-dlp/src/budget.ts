@@ -5,7 +5,7 @@
  * next charge and the scan reports a blocking `budget` finding: over budget always blocks.
  */
 
-export type BudgetKind = "time" | "work" | "inflate" | "depth";
+export type BudgetKind = "time" | "work" | "inflate" | "depth" | "error";
 
 export interface Budget {
   deadline: number;

@@ -84,10 +84,10 @@ export interface Scanner {
 
 // Trigger regexes for the decoders: V8 scans for them natively; each is a plain character-class
 // search or a fixed-length sequence (no nested quantifiers), so each pass is linear.
-/** Base64 / base32 / hex candidates: runs of the base64url ∪ base64 alphabet, padding after. */
-const RUN_RE = /(?:^|[^A-Za-z0-9+/_-])([A-Za-z0-9+/_-]{16,})/g;
 /** Forward escapes: `\u`, `\x`, `\\`, `%XX`, `&#`. */
 const ESC_RE = /\\[uUx\\/]|\\[0-3][0-7]{2}|%[0-9A-Fa-f]{2}|&#/g;
+const REGION_PIECE = 65_536;
+const REGION_OVERLAP = 512;
 /** Octal escapes (`\\163`) anywhere. */
 const OCTAL_RE = /\\[0-3][0-7]{2}/;
 /** Reversed escapes: `Xu\\` (from `\uXXXX`) and `XX%` (from `%XX`). */
@@ -532,22 +532,35 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: number
     while (start > covered && isEscapeRegionChar(text.charCodeAt(start - 1))) start--;
     let j = m.index + 1;
     while (j < n && isEscapeRegionChar(text.charCodeAt(j))) j++;
-    if (charge(budget, 2 * (j - start))) return segs;
-    const decoded = unescapeRegion(text, start, j);
-    // a region with nothing to decode (`&#&#&#…`) is not a layer: rescanning it would repeat work
-    if (decoded.length !== j - start || decoded !== text.slice(start, j)) {
-      segs.push({ start, end: j, kind: "escapes", text: decoded });
+    // long regions in pieces of 64 Ki (overlapping by 512, longer than any token): the budget
+    // is checked between pieces, so one huge region cannot hold the event loop
+    for (let from = start; from < j; from += REGION_PIECE - REGION_OVERLAP) {
+      const to = Math.min(j, from + REGION_PIECE);
+      if (charge(budget, 2 * (to - from))) return segs;
+      const decoded = unescapeRegion(text, from, to);
+      // a region with nothing to decode (`&#&#&#…`) is not a layer: rescanning it repeats work
+      if (decoded.length !== to - from || decoded !== text.slice(from, to)) {
+        segs.push({ start: from, end: to, kind: "escapes", text: decoded });
+      }
+      if (to === j) break;
     }
     covered = j;
     ESC_RE.lastIndex = j;
   }
   let runs = knownRuns;
   if (!runs) {
+    // runs of the base64url ∪ base64 alphabet, 16 or more: a plain loop (a regex with `{16,}`
+    // overflowed V8's backtracking stack on runs of millions of characters)
     runs = [];
-    RUN_RE.lastIndex = 0;
-    for (let m = RUN_RE.exec(text); m !== null; m = RUN_RE.exec(text)) {
-      const start = m.index + m[0].length - (m[1] as string).length;
-      runs.push(start, start + (m[1] as string).length);
+    let k = 0;
+    while (k < n) {
+      if (!isB64(text.charCodeAt(k))) {
+        k++;
+        continue;
+      }
+      const from = k;
+      while (k < n && isB64(text.charCodeAt(k))) k++;
+      if (k - from >= 16) runs.push(from, k);
     }
     if (charge(budget, n)) return segs;
   }
@@ -1054,7 +1067,15 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
       maxInflate,
       clock,
     );
-    const raw = scanLayer(text, surface, 0, "raw", budget);
+    let raw: Finding[];
+    try {
+      raw = scanLayer(text, surface, 0, "raw", budget);
+    } catch (error) {
+      // content must never make a scan throw; if some engine limit does, fail closed
+      if (!(error instanceof RangeError)) throw error;
+      raw = [];
+      stop(budget, "error");
+    }
     // One finding per (detector, rule) and overlapping span: the same secret seen raw and through
     // a decoded layer becomes one finding covering both spans.
     const findings: Finding[] = [];
@@ -1107,6 +1128,7 @@ const BUDGET_RULES = {
   work: "work-budget-exceeded",
   inflate: "inflate-cap-exceeded",
   depth: "decode-depth-exceeded",
+  error: "scan-failed",
 } as const;
 
 /** The blocking finding of a scan stopped by a limit. */
