@@ -78,6 +78,16 @@ describe("prompt and messages", () => {
       expect(r.err).not.toContain("    at "); // no stack trace for ordinary errors
     }
     expect(sb.upstream.requests).toHaveLength(0);
+    // with --json, stdout is still one JSON document
+    const j = await sb.run(["-m", "m", "--json", "--max-steps", "0", "x"]);
+    expect(j.code).toBe(2);
+    expect(JSON.parse(j.out)).toEqual({
+      error: {
+        code: "E_USAGE",
+        message: expect.stringContaining("--max-steps"),
+        hint: expect.any(String),
+      },
+    });
   });
 
   it("--direct takes the endpoint and key variable from provider-registry", async () => {
