@@ -234,3 +234,32 @@ describe("escape attempts from inside the sandbox", () => {
     }
   });
 });
+
+describe("protected paths inside the project", () => {
+  it("keeps .git/hooks read-only while the rest of the project is writable", async () => {
+    const project = projectDir();
+    try {
+      fs.mkdirSync(path.join(project, ".git", "hooks"), { recursive: true });
+      // Owned by the agent's account: only the read-only bind can stop the write.
+      const { uid, gid } = fs.statSync(project);
+      fs.chownSync(path.join(project, ".git"), uid, gid);
+      fs.chownSync(path.join(project, ".git", "hooks"), uid, gid);
+      const r = await runIn({
+        command: [
+          "/bin/sh",
+          "-c",
+          "echo x > .git/hooks/pre-commit; echo rc=$?; echo y > ok.txt; touch .git/other && echo git-writable",
+        ],
+        projectDir: project,
+        protect: [path.join(project, ".git", "hooks"), path.join(project, ".git", "config")],
+        probe: false,
+      });
+      expect(r.stdout).toMatch(/rc=[1-9]/);
+      expect(fs.existsSync(path.join(project, ".git", "hooks", "pre-commit"))).toBe(false);
+      expect(fs.readFileSync(path.join(project, "ok.txt"), "utf8")).toBe("y\n");
+      expect(r.stdout).toContain("git-writable");
+    } finally {
+      fs.rmSync(project, { recursive: true, force: true });
+    }
+  });
+});

@@ -17,6 +17,11 @@ export interface SandboxSpec {
   readWrite?: readonly string[];
   /** Paths replaced by an empty directory (or /dev/null for a file). */
   hidden?: readonly string[];
+  /**
+   * Paths inside writable paths kept read-only (those that exist): e.g. a project's `.git/hooks`
+   * and `.git/config`, which the host would otherwise run or obey after the agent is gone.
+   */
+  protect?: readonly string[];
   /** The caller's variables (manifest env, credential placeholders), literal values. */
   env?: Readonly<Record<string, string>>;
   /** Where the allowlisted variables (PATH, TERM, LANG, …) come from. Default: process.env. */
@@ -157,6 +162,10 @@ export function planSandbox(spec: SandboxSpec, host: HostFacts, runDir: string):
   for (const p of readOnly) binds.push({ kind: "ro", source: p, path: p });
   binds.push({ kind: "rw", source: project, path: project });
   for (const p of readWrite) binds.push({ kind: "rw", source: p, path: p });
+  for (const [i, p] of (spec.protect ?? []).entries()) {
+    const abs = absolute(`protect[${i}]`, p);
+    if (host.exists(abs) !== "none") binds.push({ kind: "ro", source: abs, path: abs });
+  }
 
   const bindArgs: string[] = [];
   for (const b of binds) {

@@ -43,6 +43,9 @@ const EXIT_USAGE = 2;
 const EXIT_POLICY = 3;
 const EXIT_INTERRUPTED = 130;
 
+/** Project files kept read-only: git hooks and config, the project's bottlekit agents, direnv. */
+const PROTECTED_IN_PROJECT = [".git/hooks", ".git/config", ".bottlekit", ".envrc"];
+
 /** How often the run checks the store for a budget cutoff (the 1 s bound is 4 polls). */
 const POLL_MS = 250;
 
@@ -324,6 +327,8 @@ export async function executeRun(
     ],
     readWrite: [...plan.readWrite, ...setup.readWrite],
     hidden: [...plan.hidden, plan.home],
+    // Files the host runs or obeys after the agent is gone stay read-only.
+    protect: PROTECTED_IN_PROJECT.map((p) => path.join(plan.projectDir, p)),
     env: { ...launchEnv.expose(), ...regEnv, ...setup.env },
     hostEnv: io.env,
     proxy: { socketPath: controller.registration.proxySocketPath },
