@@ -535,20 +535,22 @@ describe("matcher cost", () => {
         Array.from({ length: n }, (_, i) => `prefix_rule(["tool${i}", "x"])`).join("\n") +
           `\nprefix_rule(["git", "status"])`,
       );
-    const time = (p: Policy) => {
-      let best = Number.POSITIVE_INFINITY;
-      for (let r = 0; r < 5; r++) {
-        const t0 = performance.now();
-        for (let i = 0; i < 20000; i++) checkArgv(p, ["git", "status", "-s"]);
-        best = Math.min(best, performance.now() - t0);
-      }
-      return best;
+    const batch = (p: Policy) => {
+      const t0 = performance.now();
+      for (let i = 0; i < 20000; i++) checkArgv(p, ["git", "status", "-s"]);
+      return performance.now() - t0;
     };
     const small = make(10);
     const large = make(5000);
-    time(small);
-    // a scan over all rules would be ~500x slower; allow generous noise
-    expect(time(large)).toBeLessThan(time(small) * 5);
+    // interleaved, minimum of 9 rounds each: a busy machine slows both sides alike; a scan over
+    // all rules would be ~500x slower, so the bound stays generous (exact figures: bench/run.ts)
+    let bestSmall = Number.POSITIVE_INFINITY;
+    let bestLarge = Number.POSITIVE_INFINITY;
+    for (let r = 0; r < 9; r++) {
+      bestSmall = Math.min(bestSmall, batch(small));
+      bestLarge = Math.min(bestLarge, batch(large));
+    }
+    expect(bestLarge).toBeLessThan(bestSmall * 25);
   });
 });
 
@@ -592,8 +594,47 @@ describe("parse budget", () => {
     const r = extractCommands(script, { parseBudgetMs: 0.001 });
     expect(r.floor).toBe("prompt");
     expect(r.commands).toEqual([]);
-    expect(r.notes.join(" ")).toContain("took too long");
+    expect(r.notes.join(" ")).toContain("too long or too deeply nested");
     expect(extractCommands(script).commands).toHaveLength(600);
+  });
+});
+
+describe("size and nesting limits fail closed, deterministically", () => {
+  const p = () => rules(`prefix_rule(["ls"])\nprefix_rule(["rm"], "forbidden")`);
+  const deep: [string, string][] = [
+    ["(", `${"(".repeat(5000)}ls${")".repeat(5000)}`],
+    ["$(", `echo ${"$(".repeat(5000)}ls${")".repeat(5000)}`],
+    ["{", `${"{ ".repeat(5000)}ls${"; }".repeat(5000)}`],
+    ["&&", `${"ls && ".repeat(5000)}ls`],
+    ["||", `${"ls || ".repeat(5000)}ls`],
+    ["|", `${"ls | ".repeat(5000)}ls`],
+    ["[[ ( ) ]]", `[[ ${"( ".repeat(5000)}x${" )".repeat(5000)} ]]`],
+    ["bash -c", "bash -c ".repeat(12).concat("ls")],
+    ["if", `${"if ls; then ".repeat(3000)}ls${"; fi".repeat(3000)}`],
+    ["1 MB", `ls && ${"echo aaaaaaaa; ".repeat(100_000)}`],
+  ];
+  for (const [what, script] of deep) {
+    it(`${what}: prompt with a reason, never an exception`, async () => {
+      const { TOO_BIG_NOTE } = await import("./shell/extract.ts");
+      const r = checkShellSync(p(), script);
+      expect(r.decision).toBe("prompt");
+      const again = checkShellSync(p(), script);
+      expect(again.notes).toEqual(r.notes);
+      if (what !== "bash -c" && what !== "|") expect(r.notes).toContain(TOO_BIG_NOTE);
+    });
+  }
+  it("the reason is the same whichever limit fires first", async () => {
+    const { extractCommands, TOO_BIG_NOTE } = await import("./shell/extract.ts");
+    const chain = `${"ls && ".repeat(5000)}ls`;
+    expect(extractCommands(chain).notes).toEqual([TOO_BIG_NOTE]);
+    // with a tiny parse budget the parse time limit fires instead: same answer
+    expect(extractCommands(chain, { parseBudgetMs: 0.001 }).notes).toEqual([TOO_BIG_NOTE]);
+    expect(extractCommands("x".repeat(300_000)).notes).toEqual([TOO_BIG_NOTE]);
+  });
+  it("a forbidden command inside a too-deep script is never allowed", () => {
+    expect(checkShellSync(p(), `${"(".repeat(900)}rm -rf /${")".repeat(900)}`).decision).not.toBe(
+      "allow",
+    );
   });
 });
 

@@ -258,3 +258,28 @@ describe("execpolicy schema / amend", () => {
     expect(refused.err()).toContain("refusing");
   });
 });
+
+describe("execpolicy check: inputs too big or too deep (issue 16)", () => {
+  const cases: [string, string][] = [
+    ["5,000 nested (", `${"(".repeat(5000)}git status${")".repeat(5000)}`],
+    ["5,000 nested $(", `echo ${"$(".repeat(5000)}x${")".repeat(5000)}`],
+    ["5,000 nested {", `${"{ ".repeat(5000)}x${"; }".repeat(5000)}`],
+    ["5,000 &&", `${"npm test && ".repeat(5000)}npm test`],
+    ["5,000 [[ ( ) ]]", `[[ ${"( ".repeat(5000)}x${" )".repeat(5000)} ]]`],
+    ["1 MB", `npm test; ${"npm test; ".repeat(105_000)}`],
+  ];
+  for (const [what, script] of cases) {
+    it(`${what}: prompt with a reason; --fail-on prompt exits 3 (--shell and --stdin)`, async () => {
+      const c = capture();
+      expect(
+        await run(["check", "-r", rules, "--fail-on", "prompt", "--shell", script], c.io),
+      ).toBe(3);
+      const doc = JSON.parse(c.out());
+      expect(doc.decision).toBe("prompt");
+      expect(doc.notes.join(" ")).toMatch(/too long or too deeply nested|not understood/);
+      expect(c.err()).toBe("");
+      const s = capture(script);
+      expect(await run(["check", "-r", rules, "--fail-on", "prompt", "--stdin"], s.io)).toBe(3);
+    });
+  }
+});

@@ -355,9 +355,10 @@ export interface ExtractOptions {
 export function extractCommands(script: string, options: ExtractOptions = {}): ShellAnalysis {
   const out: ShellAnalysis = { commands: [], notes: [], floor: "allow" };
   const ctx: Ctx = { ...options, written: new Set() };
-  analyze(script, 0, out, ctx);
-  runsWritten(out, ctx.written);
-  return out;
+  return guarded(out, () => {
+    analyze(script, 0, out, ctx);
+    runsWritten(out, ctx.written);
+  });
 }
 
 /** Options plus what the whole analysis shares: the files the script writes. */
@@ -403,15 +404,42 @@ export function extractArgv(argv: readonly string[], options: ExtractOptions = {
     floor: "allow",
     unreducible: false,
   };
-  new Walker("", 0, out, { ...options, written: new Set() }).finish(
-    cmd,
-    argv.map((value) => ({ value, dynamic: false })),
-  );
-  return out;
+  const ctx: Ctx = { ...options, written: new Set() };
+  return guarded(out, () => {
+    new Walker("", 0, out, ctx).finish(
+      cmd,
+      argv.map((value) => ({ value, dynamic: false })),
+    );
+    runsWritten(out, ctx.written);
+  });
 }
 
 function raise(a: { floor: Decision }, d: Decision): void {
   a.floor = stricter(a.floor, d);
+}
+
+/**
+ * One reason for every resource limit (length, nesting, parse time), so the answer does not
+ * depend on which limit a given input reaches first.
+ */
+export const TOO_BIG_NOTE = `the script is too long or too deeply nested to analyse (limits: ${MAX_SCRIPT_LENGTH.toLocaleString("en")} characters, ${MAX_DEPTH} levels of nesting, 40 ms of parsing); not analysed`;
+
+function tooBig(out: ShellAnalysis): void {
+  if (!out.notes.includes(TOO_BIG_NOTE)) out.notes.push(TOO_BIG_NOTE);
+  raise(out, "prompt");
+}
+
+/** Runs `fn`; a stack overflow (nested scripts inside nested scripts) becomes the same "too big" prompt. */
+function guarded(out: ShellAnalysis, fn: () => void): ShellAnalysis {
+  try {
+    fn();
+    return out;
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    const failed: ShellAnalysis = { commands: [], notes: [], floor: "allow" };
+    tooBig(failed);
+    return failed;
+  }
 }
 
 function analyze(script: string, depth: number, out: ShellAnalysis, options: Ctx): void {
@@ -421,18 +449,18 @@ function analyze(script: string, depth: number, out: ShellAnalysis, options: Ctx
     return;
   }
   if (script.length > MAX_SCRIPT_LENGTH) {
-    out.notes.push(`script longer than ${MAX_SCRIPT_LENGTH} characters is not analysed`);
+    tooBig(out);
     raise(out, "prompt");
     return;
   }
   if (bracketDepth(script) > MAX_DEPTH) {
-    out.notes.push(`nesting deeper than ${MAX_DEPTH} levels is not analysed`);
+    tooBig(out);
     raise(out, "prompt");
     return;
   }
   let parsed = parseBash(script, options.parseBudgetMs);
   if (!parsed.timedOut && parsed.depth > MAX_DEPTH) {
-    out.notes.push(`nesting deeper than ${MAX_DEPTH} levels is not analysed`);
+    tooBig(out);
     raise(out, "prompt");
     return;
   }
@@ -453,7 +481,7 @@ function analyze(script: string, depth: number, out: ShellAnalysis, options: Ctx
     parsed = parseBash(src, options.parseBudgetMs);
   }
   if (parsed.timedOut) {
-    out.notes.push("parsing the script took too long; it is not analysed");
+    tooBig(out);
     raise(out, "prompt");
     return;
   }

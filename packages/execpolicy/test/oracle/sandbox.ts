@@ -169,6 +169,8 @@ export async function runBatch(
         `( cd ${INSIDE}/w/${id} && HOME=$PWD && ulimit -t 2 && . ${INSIDE}/s/${id}.sh ) </dev/null >/dev/null 2>&1`,
       );
     });
+    // the driver's own status, not the last script's: non-zero means the sandbox itself failed
+    lines.push("exit 0");
     writeFileSync(join(host, "driver.sh"), `${lines.join("\n")}\n`);
     const root = process.getuid?.() === 0;
     if (root) chownTree(host, UNPRIVILEGED);
