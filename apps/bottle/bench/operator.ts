@@ -97,9 +97,17 @@ try {
     sinceTimes.push(performance.now() - t0);
   }
 
-  const store = await openStore(`sqlite:${db}`);
-  const model = new DashboardModel(store);
   let t0 = performance.now();
+  const store = await openStore(`sqlite:${db}`);
+  const openMs = performance.now() - t0;
+  const queryTimes: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    t0 = performance.now();
+    await store.usage({ groupBy: ["bottle", "provider"] });
+    queryTimes.push(performance.now() - t0);
+  }
+  const model = new DashboardModel(store);
+  t0 = performance.now();
   const first = await model.refresh();
   const firstMs = performance.now() - t0;
   const refreshTimes: number[] = [];
@@ -125,6 +133,9 @@ try {
   );
   console.log(
     `bottle usage --by bottle,provider:   ${median(usageTimes).toFixed(1)} ms median of 5 (target < 100 ms)`,
+  );
+  console.log(
+    `  of which store.usage() alone:      ${median(queryTimes).toFixed(1)} ms median of 5; openStore ${openMs.toFixed(1)} ms`,
   );
   console.log(
     `bottle usage --since 24h --by bottle: ${median(sinceTimes).toFixed(1)} ms median of 5`,

@@ -98,12 +98,12 @@ describe("DashboardModel", () => {
     expect(first.rows).toHaveLength(60);
     now += 1_000;
     const idle = await model.refresh();
-    expect(idle.queries).toBe(3);
+    expect(idle.queries).toBe(5);
     await meter(store, { bottle: "bottle-7", input: 1, output: 1 });
     now += 1_000;
     const one = await model.refresh();
-    // events + actions + budgets, then the changed bottle's cutoff state and its one subject.
-    expect(one.queries).toBe(5);
+    // two minutes, actions, the live window, budgets; then the changed bottle's cutoff state and its one subject.
+    expect(one.queries).toBe(7);
     expect(one.rows.find((r) => r.bottle === "bottle-7")?.tokens).toBe(4);
   });
 });

@@ -5,7 +5,6 @@ import type {
   EnforcementAction,
   RemainingEntry,
   Store,
-  UsageEvent,
 } from "@bottlekit/budget-store";
 
 /** How a bottle looks on the dashboard. */
@@ -18,8 +17,8 @@ export interface LiveSession {
 
 /** Minutes of history in the burn-rate sparkline. */
 export const BURN_MINUTES = 15;
-/** A bottle with usage in this many ms is "active". */
-export const ACTIVE_MS = 2 * 60_000;
+/** A bottle with usage in the current minute or the ACTIVE_MINUTES before it is "active". */
+export const ACTIVE_MINUTES = 2;
 /**
  * How far back (ms) each poll re-reads events, so that an event stamped by another process's
  * slightly earlier clock is still seen. Events are deduplicated by id.
@@ -54,7 +53,6 @@ export interface BottleRow {
   /** Events without a price (their cost is not in costUsd). */
   unpricedEvents: number;
   usageMissingEvents: number;
-  lastUsageAt: number | undefined;
   /** Tokens per minute, oldest first, BURN_MINUTES entries ending with the current minute. */
   burn: number[];
   /** Tokens per minute over the last 5 minutes. */
@@ -82,31 +80,59 @@ interface Totals {
   costUsd: number;
   unpricedEvents: number;
   usageMissingEvents: number;
-  lastUsageAt: number | undefined;
-  subjects: Set<string>;
+}
+
+interface Minute {
+  events: number;
+  tokens: number;
 }
 
 const SUBJECT_SEP = "\u0000";
+/** The live window re-read on every refresh starts at least this long before now. */
+const LIVE_MS = 60_000;
+/** Once the live window is this long, its older part is folded into the base totals. */
+const REBASE_MS = 5 * 60_000;
+
+function emptyTotals(): Totals {
+  return { events: 0, tokens: 0, costUsd: 0, unpricedEvents: 0, usageMissingEvents: 0 };
+}
+
+function add(into: Totals, g: Totals): void {
+  into.events += g.events;
+  into.tokens += g.tokens;
+  into.costUsd += g.costUsd;
+  into.unpricedEvents += g.unpricedEvents;
+  into.usageMissingEvents += g.usageMissingEvents;
+}
 
 /**
  * Keeps a dashboard's view of the ledger up to date with cheap polls.
  *
- * The first `refresh` reads the ledger once (one grouped usage query, the audit trail, budgets).
- * Every later `refresh` reads only what changed: events since the last one seen (an index range
- * on time), enforcement actions since the last one, the budget list, and the remaining budget of
- * bottles that changed. Its cost is linear in new events and changed bottles, not in the ledger.
+ * The first `refresh` reads the ledger once: totals per bottle, agent and provider up to a start
+ * time T0 (one grouped query over the whole ledger), each of the sparkline's minutes, and the
+ * audit trail. Every later `refresh` reads only recent data, through the usage table's time
+ * index: the totals since T0 (a minute or a few), the current and previous minute, enforcement
+ * actions since the last one seen, the budget list, and the remaining budget of bottles whose
+ * figures changed. Every five minutes the older part of the live window is folded into the base
+ * (events stamped more than a minute late by a writer's clock are the only ones it could miss).
+ * A refresh costs O(events in the live window + changed bottles), not O(ledger).
  */
 export class DashboardModel {
   readonly #store: Store;
   readonly #clock: () => number;
-  readonly #totals = new Map<string, Totals>();
-  /** Recent events (for the sparkline and the rate), oldest first, pruned to BURN_MINUTES. */
-  #recent: Array<{ at: number; bottle: string; tokens: number }> = [];
+  /** Totals before T0, per bottle. */
+  readonly #base = new Map<string, Totals>();
+  /** Totals per bottle as of the last refresh (base + live window). */
+  #shown = new Map<string, Totals>();
+  readonly #subjects = new Map<string, Set<string>>();
+  /** Per minute (epoch minute) and bottle: events and tokens. */
+  readonly #minutes = new Map<number, Map<string, Minute>>();
   readonly #cutoffs = new Map<string, CutoffState | undefined>();
   readonly #lastAction = new Map<string, EnforcementAction>();
   readonly #bars = new Map<string, BudgetBar[]>();
-  #lastEventId = 0;
-  #lastEventAt = 0;
+  /** Bottles known without usage (an action or a live session). */
+  readonly #known = new Set<string>();
+  #t0 = 0;
   #lastActionId = 0;
   #lastActionAt = 0;
   #budgetsKey = "";
@@ -118,57 +144,44 @@ export class DashboardModel {
     this.#clock = clock;
   }
 
-  #total(bottle: string): Totals {
-    let t = this.#totals.get(bottle);
-    if (t === undefined) {
-      t = {
-        events: 0,
-        tokens: 0,
-        costUsd: 0,
-        unpricedEvents: 0,
-        usageMissingEvents: 0,
-        lastUsageAt: undefined,
-        subjects: new Set(),
-      };
-      this.#totals.set(bottle, t);
+  #subject(bottle: string, agent: string | undefined, provider: string | undefined): void {
+    let set = this.#subjects.get(bottle);
+    if (set === undefined) {
+      set = new Set();
+      this.#subjects.set(bottle, set);
     }
-    return t;
+    set.add(`${agent ?? ""}${SUBJECT_SEP}${provider ?? ""}`);
   }
 
-  async #initialLoad(now: number): Promise<number> {
-    const report = await this.#store.usage({ groupBy: ["bottle", "agent", "provider"] });
+  async #fold(into: Map<string, Totals>, since: number | undefined, until: number): Promise<void> {
+    const report = await this.#store.usage({
+      ...(since !== undefined ? { since } : {}),
+      until,
+      groupBy: ["bottle", "agent", "provider"],
+    });
     for (const g of report.groups) {
       if (g.bottle === undefined) continue;
-      const t = this.#total(g.bottle);
-      t.events += g.events;
-      t.tokens += g.tokens;
-      t.costUsd += g.costUsd;
-      t.unpricedEvents += g.unpricedEvents;
-      t.usageMissingEvents += g.usageMissingEvents;
-      t.subjects.add(`${g.agent ?? ""}${SUBJECT_SEP}${g.provider ?? ""}`);
+      let t = into.get(g.bottle);
+      if (t === undefined) {
+        t = emptyTotals();
+        into.set(g.bottle, t);
+      }
+      add(t, g);
+      this.#subject(g.bottle, g.agent, g.provider);
     }
-    // The recent window: the sparkline's minutes, and the newest id (the watermark).
-    const recent = await this.#store.events({ since: now - BURN_MINUTES * 60_000 });
-    for (const e of recent) {
-      this.#recent.push({ at: e.at, bottle: e.bottle, tokens: e.tokens });
-      const t = this.#total(e.bottle);
-      t.lastUsageAt = Math.max(t.lastUsageAt ?? 0, e.at);
-      this.#watermark(e);
-    }
-    if (recent.length === 0) {
-      // Nothing recent: the watermark is the newest event of all (read from its time).
-      const last = await this.#store.events({ since: Math.max(0, now - CLOCK_SKEW_MS) });
-      for (const e of last) this.#watermark(e);
-      if (this.#lastEventId === 0) this.#lastEventAt = now;
-    }
-    const actions = await this.#store.actions();
-    for (const a of actions) this.#noteAction(a);
-    return 3 + (recent.length === 0 ? 1 : 0);
   }
 
-  #watermark(e: UsageEvent): void {
-    if (e.id > this.#lastEventId) this.#lastEventId = e.id;
-    if (e.at > this.#lastEventAt) this.#lastEventAt = e.at;
+  async #readMinute(m: number): Promise<void> {
+    const report = await this.#store.usage({
+      since: m * 60_000,
+      until: (m + 1) * 60_000,
+      groupBy: ["bottle"],
+    });
+    const per = new Map<string, Minute>();
+    for (const g of report.groups) {
+      if (g.bottle !== undefined) per.set(g.bottle, { events: g.events, tokens: g.tokens });
+    }
+    this.#minutes.set(m, per);
   }
 
   #noteAction(a: EnforcementAction): void {
@@ -176,42 +189,43 @@ export class DashboardModel {
     if (a.at > this.#lastActionAt) this.#lastActionAt = a.at;
     const prev = this.#lastAction.get(a.bottle);
     if (prev === undefined || prev.id < a.id) this.#lastAction.set(a.bottle, a);
-    this.#total(a.bottle);
+    this.#known.add(a.bottle);
   }
 
   /** Reads what changed since the last refresh and returns the whole table. */
   async refresh(sessions?: readonly LiveSession[]): Promise<DashboardSnapshot> {
     const now = this.#clock();
+    const minute = Math.floor(now / 60_000);
     const live = sessions === undefined ? undefined : new Map<string, number>();
     for (const s of sessions ?? []) {
       live?.set(s.bottle, (live.get(s.bottle) ?? 0) + 1);
-      this.#total(s.bottle);
+      this.#known.add(s.bottle);
     }
     let queries = 0;
     const changed = new Set<string>();
     if (!this.#loaded) {
-      queries += await this.#initialLoad(now);
-      for (const b of this.#totals.keys()) changed.add(b);
+      this.#t0 = now - LIVE_MS;
+      await this.#fold(this.#base, undefined, this.#t0);
+      queries++;
+      for (let m = minute - BURN_MINUTES + 1; m <= minute; m++) {
+        await this.#readMinute(m);
+        queries++;
+      }
+      for (const a of await this.#store.actions()) this.#noteAction(a);
+      queries++;
       this.#loaded = true;
     } else {
-      const fresh = await this.#store.events({
-        since: Math.max(0, this.#lastEventAt - CLOCK_SKEW_MS),
-      });
-      queries++;
-      for (const e of fresh) {
-        if (e.id <= this.#lastEventId) continue;
-        const t = this.#total(e.bottle);
-        t.events++;
-        t.tokens += e.tokens;
-        if (e.costUsd === undefined) t.unpricedEvents++;
-        else t.costUsd += e.costUsd;
-        if (e.usageMissing) t.usageMissingEvents++;
-        t.lastUsageAt = Math.max(t.lastUsageAt ?? 0, e.at);
-        t.subjects.add(`${e.agent}${SUBJECT_SEP}${e.provider}`);
-        this.#recent.push({ at: e.at, bottle: e.bottle, tokens: e.tokens });
-        this.#watermark(e);
-        changed.add(e.bottle);
+      if (now - this.#t0 >= REBASE_MS) {
+        const t1 = now - LIVE_MS;
+        await this.#fold(this.#base, this.#t0, t1);
+        queries++;
+        this.#t0 = t1;
       }
+      for (const m of [minute - 1, minute]) {
+        await this.#readMinute(m);
+        queries++;
+      }
+      for (const m of this.#minutes.keys()) if (m <= minute - BURN_MINUTES) this.#minutes.delete(m);
       const actions = await this.#store.actions({
         since: Math.max(0, this.#lastActionAt - CLOCK_SKEW_MS),
       });
@@ -222,10 +236,18 @@ export class DashboardModel {
         changed.add(a.bottle);
       }
     }
-    const horizon = now - BURN_MINUTES * 60_000;
-    if (this.#recent.length > 0 && (this.#recent[0]?.at ?? 0) < horizon) {
-      this.#recent = this.#recent.filter((r) => r.at >= horizon);
+    // Totals: base + the live window since T0.
+    const shown = new Map<string, Totals>();
+    for (const [b, t] of this.#base) shown.set(b, { ...t });
+    await this.#fold(shown, this.#t0, now + 1);
+    queries++;
+    for (const [b, t] of shown) {
+      const before = this.#shown.get(b);
+      if (before === undefined || before.events !== t.events) changed.add(b);
     }
+    if (this.#shown.size === 0) for (const b of this.#known) changed.add(b);
+    for (const b of this.#known) if (!this.#shown.has(b) && !shown.has(b)) changed.add(b);
+    this.#shown = shown;
 
     const budgets = await this.#store.listBudgets();
     queries++;
@@ -234,7 +256,7 @@ export class DashboardModel {
     if (full) {
       this.#budgetsKey = budgetsKey;
       this.#lastFull = now;
-      for (const b of this.#totals.keys()) changed.add(b);
+      for (const b of this.#allBottles()) changed.add(b);
     }
     // A windowed cutoff lifts by itself when its window resets.
     for (const [b, c] of this.#cutoffs) {
@@ -244,7 +266,7 @@ export class DashboardModel {
       this.#cutoffs.set(bottle, await this.#store.cutoffState(bottle));
       queries++;
       const bars: BudgetBar[] = [];
-      for (const subject of this.#total(bottle).subjects) {
+      for (const subject of this.#subjects.get(bottle) ?? []) {
         const [agent = "", provider = ""] = subject.split(SUBJECT_SEP);
         const report = await this.#store.remaining({ bottle, agent, provider });
         queries++;
@@ -288,21 +310,31 @@ export class DashboardModel {
     return { at: now, rows: this.#rows(now, live), approvals: undefined, queries };
   }
 
+  #allBottles(): Set<string> {
+    return new Set([...this.#shown.keys(), ...this.#known]);
+  }
+
   #rows(now: number, live: Map<string, number> | undefined): BottleRow[] {
     const minute = Math.floor(now / 60_000);
     const burns = new Map<string, number[]>();
-    for (const r of this.#recent) {
-      const idx = BURN_MINUTES - 1 - (minute - Math.floor(r.at / 60_000));
+    const lastActive = new Map<string, number>();
+    for (const [m, per] of this.#minutes) {
+      const idx = BURN_MINUTES - 1 - (minute - m);
       if (idx < 0 || idx >= BURN_MINUTES) continue;
-      let arr = burns.get(r.bottle);
-      if (arr === undefined) {
-        arr = new Array<number>(BURN_MINUTES).fill(0);
-        burns.set(r.bottle, arr);
+      for (const [bottle, v] of per) {
+        let arr = burns.get(bottle);
+        if (arr === undefined) {
+          arr = new Array<number>(BURN_MINUTES).fill(0);
+          burns.set(bottle, arr);
+        }
+        arr[idx] = (arr[idx] ?? 0) + v.tokens;
+        if (v.events > 0) lastActive.set(bottle, Math.max(lastActive.get(bottle) ?? 0, m));
       }
-      arr[idx] = (arr[idx] ?? 0) + r.tokens;
     }
     const rows: BottleRow[] = [];
-    for (const [bottle, t] of this.#totals) {
+    for (const bottle of this.#allBottles()) {
+      const t = this.#shown.get(bottle) ?? emptyTotals();
+      const subjects = [...(this.#subjects.get(bottle) ?? [])];
       const burn = burns.get(bottle) ?? new Array<number>(BURN_MINUTES).fill(0);
       const last5 = burn.slice(-5).reduce((a, b) => a + b, 0);
       // The current minute is partial: rate over the elapsed part of it plus four whole minutes.
@@ -315,16 +347,15 @@ export class DashboardModel {
       const cutoff = this.#cutoffs.get(bottle);
       rows.push({
         bottle,
-        agents: [...new Set([...t.subjects].map((s) => s.split(SUBJECT_SEP)[0] ?? ""))].sort(),
-        providers: [...new Set([...t.subjects].map((s) => s.split(SUBJECT_SEP)[1] ?? ""))].sort(),
-        state: stateOf(cutoff, live?.get(bottle) ?? 0, t.lastUsageAt, now),
+        agents: [...new Set(subjects.map((s) => s.split(SUBJECT_SEP)[0] ?? ""))].sort(),
+        providers: [...new Set(subjects.map((s) => s.split(SUBJECT_SEP)[1] ?? ""))].sort(),
+        state: stateOf(cutoff, live?.get(bottle) ?? 0, lastActive.get(bottle), minute),
         sessions: live === undefined ? undefined : (live.get(bottle) ?? 0),
         events: t.events,
         tokens: t.tokens,
         costUsd: t.costUsd,
         unpricedEvents: t.unpricedEvents,
         usageMissingEvents: t.usageMissingEvents,
-        lastUsageAt: t.lastUsageAt,
         burn,
         ratePerMin,
         budgets,
@@ -341,11 +372,12 @@ export class DashboardModel {
   }
 }
 
+/** `lastMinute`: the latest minute with usage; active when within ACTIVE_MINUTES of `minute`. */
 function stateOf(
   cutoff: CutoffState | undefined,
   sessions: number,
-  lastAt: number | undefined,
-  now: number,
+  lastMinute: number | undefined,
+  minute: number,
 ): BottleState {
   if (cutoff !== undefined) {
     if (cutoff.policy === "freeze") return "frozen";
@@ -353,7 +385,7 @@ function stateOf(
     return "cut off";
   }
   if (sessions > 0) return "running";
-  return lastAt !== undefined && now - lastAt <= ACTIVE_MS ? "active" : "idle";
+  return lastMinute !== undefined && minute - lastMinute <= ACTIVE_MINUTES ? "active" : "idle";
 }
 
 function sameBar(b: BudgetBar, e: RemainingEntry): boolean {
