@@ -3,6 +3,8 @@
  * the client and the sink then do not share its event loop. Reads one JSON config line on stdin,
  * answers `{ socketPath }`, then answers each "mem" line with its own memory and open tunnels.
  */
+import { connect, createServer } from "node:net";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { createProxyHost } from "../src/index.ts";
 
@@ -17,7 +19,17 @@ for await (const line of lines) {
       resolve: () => ({ host: "127.0.0.1", port: cfg.sinkPort }),
     });
     const s = await host.register({ bottle: "bench", routes: [{ host: "sink.bench.test" }] });
-    send({ socketPath: s.proxySocketPath });
+    // the floor: the least a user-space relay can do (no CONNECT parsing, no tracking)
+    const relayPath = join(cfg.home, "relay.sock");
+    const relay = createServer((c) => {
+      const u = connect(cfg.sinkPort, "127.0.0.1");
+      c.pipe(u);
+      u.pipe(c);
+      c.on("error", () => u.destroy());
+      u.on("error", () => c.destroy());
+    });
+    await new Promise<void>((r) => relay.listen(relayPath, () => r()));
+    send({ socketPath: s.proxySocketPath, relayPath });
     continue;
   }
   if (line === "mem") {
@@ -35,3 +47,5 @@ for await (const line of lines) {
     process.exit(0);
   }
 }
+// stdin closed: the parent is gone
+process.exit(0);

@@ -89,9 +89,10 @@ async function ask<T>(line: string): Promise<T> {
   const next = await childLines.next();
   return JSON.parse(next.value as string) as T;
 }
-const childSocket = (
-  await ask<{ socketPath: string }>(JSON.stringify({ home: join(home, "child"), sinkPort }))
-).socketPath;
+const childInfo = await ask<{ socketPath: string; relayPath: string }>(
+  JSON.stringify({ home: join(home, "child"), sinkPort }),
+);
+const childSocket = childInfo.socketPath;
 
 function connectVia(target: string, socketPath = session.proxySocketPath): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -131,9 +132,10 @@ function upload(s: Socket): Promise<number> {
   });
 }
 
-// (a) passthrough
+// (a) passthrough, rounds interleaved: direct, through the proxy, through a bare pipe relay
 const direct: number[] = [];
 const viaProxy: number[] = [];
+const viaRelay: number[] = [];
 for (let r = 0; r < ROUNDS; r++) {
   const d = netConnect(sinkPort, "127.0.0.1");
   await new Promise((res) => d.once("connect", res));
@@ -142,12 +144,19 @@ for (let r = 0; r < ROUNDS; r++) {
   const p = await connectVia("sink.bench.test:443", childSocket);
   viaProxy.push(await upload(p));
   p.destroy();
+  const q = netConnect(childInfo.relayPath);
+  await new Promise((res) => q.once("connect", res));
+  viaRelay.push(await upload(q));
+  q.destroy();
 }
 const bestDirect = Math.min(...direct);
 const bestProxy = Math.min(...viaProxy);
+const bestRelay = Math.min(...viaRelay);
 const mbps = (ms: number) => (UPLOAD / MB / (ms / 1000)).toFixed(0);
 out(
-  `(a) CONNECT passthrough ${UPLOAD / MB} MB (proxy in its own process, unix socket listener): direct ${mbps(bestDirect)} MB/s, via proxy ${mbps(bestProxy)} MB/s, ratio ${(bestDirect / bestProxy).toFixed(2)}x (target >= 0.8x)`,
+  `(a) CONNECT passthrough ${UPLOAD / MB} MB (proxy in its own process, unix socket listener): direct ${mbps(bestDirect)} MB/s, ` +
+    `via proxy ${mbps(bestProxy)} MB/s, ratio ${(bestDirect / bestProxy).toFixed(2)}x (target >= 0.8x); ` +
+    `a bare socket.pipe relay in the same process: ${mbps(bestRelay)} MB/s (${(bestDirect / bestRelay).toFixed(2)}x), proxy/relay ${(bestRelay / bestProxy).toFixed(2)}x`,
 );
 
 // (b) intercepted keep-alive request vs direct TLS, both one kept-alive connection, sequential
