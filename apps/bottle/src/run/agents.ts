@@ -74,7 +74,7 @@ function tomlString(s: string): string {
 export function prepareAgent(
   kind: AgentKind,
   dir: string,
-  opts: { rules: string[]; node: string; llmBaseUrl?: string; model?: string },
+  opts: { rules: string[]; node: string; llmBaseUrl?: string; model?: string; credential?: string },
 ): AgentSetup {
   const setup: AgentSetup = { args: [], env: {}, readOnly: [dir], readWrite: [], files: [] };
   const write = (name: string, text: string, mode = 0o644) => {
@@ -135,9 +135,19 @@ export function prepareAgent(
       );
       setup.files.push(`codex-home/rules/${path.basename(r)}`);
     });
-    const lines = [`# written by bottle run for this session`];
-    if (opts.model) lines.push(`model = ${tomlString(opts.model)}`);
-    if (opts.llmBaseUrl) lines.push(`openai_base_url = ${tomlString(opts.llmBaseUrl)}`);
+    // The provider is reached through the egress proxy (which injects the real key); Codex sends
+    // Authorization only from the env_key variable, which holds a placeholder inside.
+    const lines = [
+      "# written by bottle run for this session",
+      ...(opts.model ? [`model = ${tomlString(opts.model)}`] : []),
+      'model_provider = "bottlekit"',
+      "",
+      "[model_providers.bottlekit]",
+      'name = "OpenAI through the egress proxy"',
+      `base_url = ${tomlString(opts.llmBaseUrl ?? "https://api.openai.com/v1")}`,
+      `env_key = ${tomlString(opts.credential ?? "OPENAI_API_KEY")}`,
+      'wire_api = "responses"',
+    ];
     fs.writeFileSync(path.join(codexHome, "config.toml"), `${lines.join("\n")}\n`);
     setup.files.push("codex-home/config.toml");
     setup.env["CODEX_HOME"] = codexHome;

@@ -298,7 +298,12 @@ export async function executeRun(
 
   // Per-session agent files.
   const agentDir = fs.mkdtempSync(path.join(os.tmpdir(), `bottle-agent-${sessionTag}-`));
-  const setup = prepareAgent(plan.kind, agentDir, { rules: plan.execPolicyRules, node: host.node });
+  const setup = prepareAgent(plan.kind, agentDir, {
+    rules: plan.execPolicyRules,
+    node: host.node,
+    ...(plan.model === undefined ? {} : { model: plan.model }),
+    ...(plan.credentials[0] === undefined ? {} : { credential: plan.credentials[0] }),
+  });
   if (host.account.drop) {
     for (const p of [agentDir, ...setup.readWrite])
       chownTree(p, host.account.uid, host.account.gid);

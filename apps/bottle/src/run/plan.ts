@@ -55,6 +55,8 @@ export interface RunPlan {
   budgets: PlannedBudget[];
   cutoff: CutoffPolicy;
   execPolicyRules: string[];
+  /** The agent's model, when its manifest sets one. */
+  model?: string;
   readOnly: string[];
   readWrite: string[];
   hidden: string[];
@@ -174,11 +176,13 @@ export function planRun(
   let readOnly: string[] = [];
   let readWrite: string[] = [];
   let hidden: string[] = [];
+  let model: string | undefined;
 
   if (agentName !== undefined) {
     const agent = resolveAgent(agentName, loc);
     const c = agent.config;
     bottle = c.bottle;
+    model = c.model;
     envEntries = c.env;
     routes = c.egress.routes;
     cutoff = c.cutoff;
@@ -257,6 +261,7 @@ export function planRun(
     budgets,
     cutoff,
     execPolicyRules: rules,
+    ...(model === undefined ? {} : { model }),
     readOnly,
     readWrite,
     hidden,
