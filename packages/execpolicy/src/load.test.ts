@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkArgv } from "./check.ts";
 import { formatDiagnostic } from "./diagnostic.ts";
+import { EXEC_CAPABLE_OPTIONS } from "./exec-options.ts";
 import { loadPolicyFiles, loadRulesDirectory } from "./load.ts";
 import { loadPolicySources } from "./load-sources.ts";
 
@@ -53,6 +54,7 @@ describe("per-file isolation", () => {
     expect(r.warnings.map(formatDiagnostic)).toEqual([
       'w.rules:1:1: warning: allowing "bash -lc": bash -lc runs arbitrary code',
       'w.rules:2:1: warning: allowing "sudo": sudo runs other commands; amend the wrapped command instead',
+      `w.rules:3:1: warning: allowing "git status" does not allow its exec-capable options (${EXEC_CAPABLE_OPTIONS.git?.options.concat(EXEC_CAPABLE_OPTIONS.git?.words ?? []).join(", ")}): ${EXEC_CAPABLE_OPTIONS.git?.why}; checks that use them answer prompt unless an allow rule names the option`,
     ]);
   });
 

@@ -2,19 +2,21 @@
  * Loading several policy files with per-file isolation: a broken file is reported with its
  * location and skipped, and every other file still applies.
  */
+
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { amendmentRefusal } from "./amend.ts";
 import { parseRulesFile } from "./codex-rules.ts";
 import { stricter } from "./decision.ts";
 import type { Diagnostic } from "./diagnostic.ts";
+import { EXEC_CAPABLE_OPTIONS } from "./exec-options.ts";
 import { loaded } from "./loaded.ts";
 import {
   buildNativePolicy,
   type NormalizedNativePolicy,
   normalizeRulesFile,
 } from "./native-build.ts";
-import { Policy } from "./policy.ts";
+import { Policy, type PrefixRule } from "./policy.ts";
 import { cacheKey, readCachedPolicy, writeCachedPolicy } from "./policy-cache.ts";
 
 export interface PolicySource {
@@ -146,6 +148,8 @@ function broadAllowWarnings(policy: Policy): Diagnostic[] {
       literal.push(pos[0].literal);
     }
     if (literal.length !== rule.rest.length + 1) continue;
+    const exec = execCapableWarning(rule);
+    if (exec) out.push(exec);
     const why = amendmentRefusal(literal);
     if (why && !why.includes("empty") && !why.includes("newline")) {
       out.push({
@@ -157,6 +161,28 @@ function broadAllowWarnings(policy: Policy): Diagnostic[] {
     }
   }
   return out;
+}
+
+/**
+ * An allow rule for a program with exec-capable options (see exec-options.ts) that does not name
+ * them: the options stay at `prompt`, and the author is told so once at load time.
+ */
+function execCapableWarning(rule: PrefixRule): Diagnostic | undefined {
+  const entry = Object.hasOwn(EXEC_CAPABLE_OPTIONS, rule.program)
+    ? EXEC_CAPABLE_OPTIONS[rule.program]
+    : undefined;
+  if (!entry) return undefined;
+  const named = new Set(
+    rule.rest.flatMap((pos) => pos.flatMap((a) => ("literal" in a ? [a.literal] : []))),
+  );
+  const open = [...entry.options, ...(entry.words ?? [])].filter((o) => !named.has(o));
+  if (open.length === 0) return undefined;
+  return {
+    file: rule.source.file,
+    line: rule.source.line,
+    column: rule.source.column,
+    message: `warning: allowing ${JSON.stringify([rule.program, ...rule.rest.map((p) => (p[0] && "literal" in p[0] ? p[0].literal : "…"))].join(" "))} does not allow its exec-capable options (${open.join(", ")}): ${entry.why}; checks that use them answer prompt unless an allow rule names the option`,
+  };
 }
 
 /** The YAML format's parser and validator (yaml, zod), imported on first need. */
