@@ -425,6 +425,10 @@ function decodeBase32(run: string): string {
 /** Zero-width and soft-hyphen characters: invisible joiners an agent can sprinkle into a token. */
 const INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad"];
 const INVISIBLE_SET = new Set(INVISIBLE.map((c) => c.charCodeAt(0)));
+const ALNUM_CLASS = new Uint8Array(65536);
+for (let c = 48; c < 123; c++) {
+  if ((c <= 57 || c >= 97 || (c >= 65 && c <= 90)) && !(c > 90 && c < 97)) ALNUM_CLASS[c] = 1;
+}
 /** 1: token character ([A-Za-z0-9_.+/=~-]); 2: invisible joiner. */
 const JOIN_CLASS = new Uint8Array(65536);
 for (let c = 0; c < 65536; c++) if (TAIL[c] === 1) JOIN_CLASS[c] = 1;
@@ -437,54 +441,82 @@ for (const c of INVISIBLE_SET) JOIN_CLASS[c] = 2;
  * not one layer per run. One forward pass; nothing runs unless a joiner occurs at all.
  */
 function joinedSegments(text: string, segs: Segment[], budget: Budget): void {
-  const hasInvisible = INVISIBLE.some((ch) => text.indexOf(ch) !== -1);
-  const hasEscape =
-    text.indexOf("\\n") !== -1 || text.indexOf("\\t") !== -1 || text.indexOf("\\r") !== -1;
-  if (!hasInvisible && !hasEscape) return;
-  if (charge(budget, text.length)) return;
   const n = text.length;
-  // joined runs go into one UTF-16 buffer, a space between runs: no per-piece strings (GC)
-  const buf = new Uint16Array(n + 1);
-  let o = 0;
+  const joinerAt = (k: number): number => {
+    const c = text.charCodeAt(k);
+    if (JOIN_CLASS[c] === 2) return 1;
+    if (c === 92) {
+      const d = text.charCodeAt(k + 1);
+      if ((d === 110 || d === 116 || d === 114) && JOIN_CLASS[text.charCodeAt(k + 2)] === 1)
+        return 2;
+    }
+    return 0;
+  };
+  const pieces: string[] = [];
   let first = -1;
   let last = 0;
-  let k = 0;
-  while (k < n) {
-    // a run: token characters and joiners, starting with a token character
-    if (JOIN_CLASS[text.charCodeAt(k)] !== 1) {
-      k++;
-      continue;
+  let covered = 0;
+  // Only the runs around a joiner are read (native searches find the joiners: a backslash, and
+  // each invisible character, which a one-byte string cannot even hold): prose with JSON line
+  // breaks costs one short look per line break, not a pass over the text.
+  const found: number[] = [];
+  for (let i = text.indexOf("\\"); i !== -1; i = text.indexOf("\\", i + 2)) {
+    const d = text.charCodeAt(i + 1);
+    if (
+      (d === 110 || d === 116 || d === 114) &&
+      ALNUM_CLASS[text.charCodeAt(i - 1)] === 1 &&
+      ALNUM_CLASS[text.charCodeAt(i + 2)] === 1
+    )
+      found.push(i);
+  }
+  const escapesFound = found.length;
+  for (const ch of INVISIBLE) {
+    for (let i = text.indexOf(ch); i !== -1; i = text.indexOf(ch, i + 1)) found.push(i);
+  }
+  if (found.length === 0) return;
+  const candidates =
+    escapesFound === found.length || escapesFound === 0 ? found : Int32Array.from(found).sort();
+  for (const at of candidates) {
+    if (at < covered) continue;
+    // the run: token characters and joiners around `at`
+    let start = at;
+    while (start > covered) {
+      const c = text.charCodeAt(start - 1);
+      if (JOIN_CLASS[c] !== 0) start--;
+      else if (start >= 2 + covered && joinerAt(start - 2) === 2) start -= 2;
+      else break;
     }
-    const start = k;
-    const runAt = o;
+    let k = start;
     let invisible = 0;
     let escapes = 0;
     while (k < n) {
-      const c = text.charCodeAt(k);
-      const cls = JOIN_CLASS[c];
-      if (cls === 1) {
-        buf[o++] = c;
-        k++;
-      } else if (cls === 2) {
-        invisible++;
-        k++;
-      } else if (c === 92) {
-        const d = text.charCodeAt(k + 1);
-        if ((d === 110 || d === 116 || d === 114) && JOIN_CLASS[text.charCodeAt(k + 2)] === 1) {
-          escapes++;
-          k += 2;
-        } else break;
-      } else break;
+      const w = joinerAt(k);
+      if (w === 1) invisible++;
+      else if (w === 2) escapes++;
+      else if (JOIN_CLASS[text.charCodeAt(k)] !== 1) break;
+      k += w === 0 ? 1 : w;
     }
-    if (invisible > 0 || escapes >= 2) {
-      buf[o++] = 32;
+    covered = Math.max(k, at + 1);
+    if (charge(budget, k - start)) return;
+    if (invisible === 0 && escapes < 2) continue;
+    const buf = new Uint16Array(k - start);
+    let o = 0;
+    for (let x = start; x < k; ) {
+      const w = joinerAt(x);
+      if (w > 0) {
+        x += w;
+        continue;
+      }
+      buf[o++] = text.charCodeAt(x++);
+    }
+    if (o >= 8) {
+      pieces.push(Buffer.from(buf.buffer, 0, o * 2).toString("utf16le"));
       if (first === -1) first = start;
       last = k;
-    } else o = runAt; // an ordinary run: drop it
+    }
   }
-  if (o > 0) {
-    const joined = Buffer.from(buf.buffer, 0, o * 2).toString("utf16le");
-    segs.push({ start: first, end: last, kind: "joined", text: joined });
+  if (pieces.length > 0) {
+    segs.push({ start: first, end: last, kind: "joined", text: pieces.join(" ") });
   }
 }
 
