@@ -1,3 +1,5 @@
+import { CodedError, type CodedErrorOptions } from "@bottlekit/diagnostics";
+
 /** Machine-readable error codes of @bottlekit/egress-proxy. Callers branch on these, never on message text. */
 export type EgressProxyErrorCode =
   | "E_INVALID_INPUT"
@@ -8,23 +10,14 @@ export type EgressProxyErrorCode =
   | "E_CLOSED"
   | "E_INTERNAL";
 
-export interface EgressProxyErrorOptions {
-  cause?: unknown;
-  /** A suggested fix, shown after the message. */
-  hint?: string;
-}
+export type EgressProxyErrorOptions = CodedErrorOptions;
 
-/** The one error class thrown by @bottlekit/egress-proxy. Messages never hold credential values. */
-export class EgressProxyError extends Error {
+/**
+ * The one error class thrown by @bottlekit/egress-proxy (the shared `CodedError` shape, so
+ * `renderCliError` shows message, hint and exit code). Messages never hold credential values.
+ */
+export class EgressProxyError extends CodedError<EgressProxyErrorCode> {
   override readonly name = "EgressProxyError";
-  readonly code: EgressProxyErrorCode;
-  readonly hint: string | undefined;
-
-  constructor(code: EgressProxyErrorCode, message: string, options: EgressProxyErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-    this.hint = options.hint;
-  }
 }
 
 /** True when `value` is an EgressProxyError (also across duplicated module copies). */

@@ -55,6 +55,8 @@ export interface PipelineConfig {
 
 const HOP_BY_HOP = new Set([
   "connection",
+  // the whole body is read before forwarding; the proxy answered any 100-continue itself
+  "expect",
   "keep-alive",
   "proxy-authorization",
   "proxy-authenticate",

@@ -255,6 +255,23 @@ describe("real clients", () => {
     expect(host.metricsNow().leavesMinted).toBeGreaterThan(0);
   });
 
+  it("a larger upload with Expect: 100-continue is read whole, scanned and forwarded", async () => {
+    const { writeFileSync } = await import("node:fs");
+    const file = join(home, "upload.txt");
+    writeFileSync(file, "lorem ipsum dolor sit amet ".repeat(8000));
+    const before = up.seen.length;
+    const r = await curl("https://api.example.com/upload", [
+      "-H",
+      "Expect: 100-continue",
+      "--data-binary",
+      `@${file}`,
+    ]);
+    expect(r.status).toBe(200);
+    expect(up.seen.length).toBe(before + 1);
+    expect(up.seen.at(-1)?.body.length).toBe(27 * 8000);
+    expect(up.seen.at(-1)?.headers.expect).toBeUndefined();
+  });
+
   it("the unix socket listener needs no token (identity = the socket)", async () => {
     const before = up.seen.length;
     const status = await new Promise<number>((resolve, reject) => {
