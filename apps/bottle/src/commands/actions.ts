@@ -51,10 +51,12 @@ export async function runActions(
         );
       }
     }
-    const all = await store.actions(filter);
-    const shown = all.slice(Math.max(0, all.length - limit));
+    // One more than asked tells whether older entries were left out.
+    const newest = await store.actions({ ...filter, limit: limit + 1 });
+    const truncated = newest.length > limit;
+    const shown = truncated ? newest.slice(1) : newest;
     if (flags.json === true) {
-      writeJson(io, { total: all.length, actions: shown.map(actionJson) });
+      writeJson(io, { truncated, actions: shown.map(actionJson) });
       return 0;
     }
     if (shown.length === 0) {
@@ -70,10 +72,8 @@ export async function runActions(
       a.reason,
     ]);
     io.stdout.write(formatTable(["at (UTC)", "bottle", "action", "scope", "by", "reason"], rows));
-    if (all.length > shown.length) {
-      io.stderr.write(
-        `note: showing the newest ${shown.length} of ${all.length}; use --limit or --since\n`,
-      );
+    if (truncated) {
+      io.stderr.write(`note: showing the newest ${shown.length}; older ones: --limit or --since\n`);
     }
     return 0;
   });

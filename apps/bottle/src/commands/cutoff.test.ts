@@ -62,7 +62,13 @@ describe("bottle cutoff / restore / actions", () => {
     expect(text.out).toMatch(/at \(UTC\)\s+bottle\s+action\s+scope\s+by\s+reason/);
     expect(text.out).toMatch(/dev\s+restore\s+-\s+alice\s+fixed/);
     const limited = JSON.parse((await bottle(["actions", "--limit", "1", "--json"], env())).out);
-    expect(limited).toMatchObject({ total: 2, actions: [{ action: "restore" }] });
+    expect(limited).toMatchObject({ truncated: true, actions: [{ action: "restore" }] });
+    expect(limited.actions).toHaveLength(1);
+    const all = JSON.parse((await bottle(["actions", "--limit", "2", "--json"], env())).out);
+    expect(all).toMatchObject({
+      truncated: false,
+      actions: [{ action: "cutoff" }, { action: "restore" }],
+    });
   });
 
   it("--policy kill is recorded; a second cutoff says it already was", async () => {
