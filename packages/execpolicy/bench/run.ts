@@ -97,6 +97,23 @@ console.log(
   `4 KB script (${big.length} chars, 180 commands) p50 ${fmt(b.p50 / 1000)} ms  p99 ${fmt(b.p99 / 1000)} ms  budget < 50 ms`,
 );
 
+// Inputs that must answer prompt quickly (issue 16): deep nesting and 1 MB, budget < 50 ms each
+const hostile: [string, string][] = [
+  ["5,000 nested (", `${"(".repeat(5000)}ls${")".repeat(5000)}`],
+  ["5,000 nested $(", `echo ${"$(".repeat(5000)}ls${")".repeat(5000)}`],
+  ["5,000 nested {", `${"{ ".repeat(5000)}ls${"; }".repeat(5000)}`],
+  ["5,000 &&", `${"ls && ".repeat(5000)}ls`],
+  ["5,000 [[ ( ) ]]", `[[ ${"( ".repeat(5000)}x${" )".repeat(5000)} ]]`],
+  ["1 MB script", `ls; ${"echo aaaaaaaa; ".repeat(70_000)}`],
+];
+for (const [what, text] of hostile) {
+  const h = stats(measure(() => checkShellSync(policy, text), 20));
+  const c = cpu(() => checkShellSync(policy, text), 5) / 1000;
+  console.log(
+    `${what.padEnd(16)} ${checkShellSync(policy, text).decision}  p50 ${fmt(h.p50 / 1000)} ms  max ${fmt(h.p99 / 1000)} ms  CPU ${fmt(c)} ms  budget < 50 ms`,
+  );
+}
+
 const bin = join(here, "..", "bin", "execpolicy.cjs");
 if (existsSync(join(here, "..", "dist", "cli.cjs"))) {
   const dir = mkdtempSync(join(tmpdir(), "execpolicy-bench-"));
@@ -214,6 +231,37 @@ if (existsSync(join(here, "..", "dist", "cli.cjs"))) {
     const sh = cli(["check", ...files, ...shell], cache);
     console.log(
       `  ${name.padEnd(31)} argv ${fmt(a.cpu)} / ${fmt(a.wall)} ms   --shell ${fmt(sh.cpu)} / ${fmt(sh.wall)} ms`,
+    );
+  }
+  // hostile inputs through the CLI (--stdin, warm caches): the time over a plain --shell run is
+  // the analysis; exit 3 with --fail-on prompt
+  const warmHostile = seeded();
+  const plain = cli(["check", ...rulesEx, ...shell], "warm");
+  console.log(
+    `CLI hostile inputs (--stdin, --fail-on prompt), p50 of 5; plain --shell ${fmt(plain.wall)} ms`,
+  );
+  for (const [what, text] of hostile) {
+    const walls: number[] = [];
+    let code = 0;
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      try {
+        execFileSync(
+          process.execPath,
+          [bin, "check", ...rulesEx, "--fail-on", "prompt", "--stdin"],
+          {
+            input: text,
+            stdio: ["pipe", "ignore", "ignore"],
+            env: { ...process.env, BOTTLEKIT_EXECPOLICY_CACHE_DIR: warmHostile },
+          },
+        );
+      } catch (e) {
+        code = (e as { status?: number }).status ?? -1;
+      }
+      walls.push(performance.now() - t0);
+    }
+    console.log(
+      `  ${what.padEnd(16)} exit ${code}  wall ${fmt(stats(walls).p50)} ms (${fmt(stats(walls).p50 - plain.wall)} ms over plain)`,
     );
   }
   rmSync(dir, { recursive: true, force: true });
