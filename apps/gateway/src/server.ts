@@ -115,6 +115,23 @@ function defaultCapKey(api: ClientApi, provider: string): OutputCapKey {
   return "max_tokens";
 }
 
+/**
+ * HTTP status of a budget refusal: 429. Codex (0.169, measured) retries every 429, 402, 403 and
+ * 422 whatever `x-should-retry` says ("Reconnecting... 5/5", ~10 s) and after a 429 prints only
+ * the status line; a 400 it sends once and prints with its body. So a refusal that retrying
+ * cannot clear is answered 400 to Codex (recognized by its `originator` header or user agent),
+ * with the same `budget_exceeded` body.
+ */
+function refusalStatus(req: IncomingMessage, shouldRetry: boolean): number {
+  if (shouldRetry) return 429;
+  const originator = req.headers["originator"];
+  const ua = req.headers["user-agent"];
+  const codex =
+    (typeof originator === "string" && originator.startsWith("codex")) ||
+    (typeof ua === "string" && ua.startsWith("codex"));
+  return codex ? 400 : 429;
+}
+
 let requestCounter = 0;
 const REQUEST_ID_PREFIX = `gw-${process.pid.toString(36)}-${Date.now().toString(36)}-`;
 function nextRequestId(): string {
@@ -610,7 +627,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       return sendError(
         res,
         api,
-        429,
+        refusalStatus(req, advice.shouldRetry),
         "budget_exceeded",
         why,
         {

@@ -443,6 +443,19 @@ describe("item 3: the gateway's own refusals stop retries", () => {
     expect(refusals() - n).toBe(after <= 60 ? 3 : 1);
   });
 
+  it("to Codex (which retries every 429 and hides its body) a refusal that cannot clear is a 400 with the same body", async () => {
+    const res = await fetch(`${h.gw.url}/v1/responses`, {
+      method: "POST",
+      headers: { "content-type": "application/json", originator: "codex_exec" },
+      body: JSON.stringify({ model: CHAT, input: "x", max_output_tokens: 1 }),
+    });
+    expect(res.status).toBe(400);
+    expect(res.headers.get("x-should-retry")).toBe("false");
+    const body = (await res.json()) as { error: { type: string; message: string } };
+    expect(body.error.type).toBe("budget_exceeded");
+    expect(body.error.message).toContain("is cut off");
+  });
+
   it("other refusals of the gateway (unknown model, bad JSON) carry x-should-retry: false", async () => {
     const res = await fetch(`${h.gw.url}/v1/chat/completions`, {
       method: "POST",
