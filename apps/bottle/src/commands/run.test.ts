@@ -105,3 +105,20 @@ describe("bottle run", () => {
     expect(r.code).toBe(2);
   });
 });
+
+describe("bottle run: host problems", () => {
+  it("names the install command and exits 2 when bubblewrap is missing", async () => {
+    const { bottle } = await import("../../test/helpers.ts");
+    const emptyBin = fs.mkdtempSync("/var/tmp/bottle-nobwrap-");
+    try {
+      const r = await bottle(["run", "--home", home.dir, "--cwd", project, "--", "/bin/true"], {
+        PATH: emptyBin,
+      });
+      expect(r.code).toBe(2);
+      expect(r.err).toContain("bubblewrap (bwrap) is not installed");
+      expect(r.err).toContain("hint: apt-get install bubblewrap");
+    } finally {
+      fs.rmSync(emptyBin, { recursive: true, force: true });
+    }
+  });
+});

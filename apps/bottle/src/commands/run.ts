@@ -1,4 +1,4 @@
-import { isSandboxError } from "@bottlekit/sandbox";
+import { renderCliError } from "@bottlekit/diagnostics";
 import type { CliIo } from "../cli.ts";
 import { executeRun, RUN_EXIT } from "../run/execute.ts";
 import type { RunFlags } from "../run/plan.ts";
@@ -12,6 +12,9 @@ const SANDBOX_EXIT: Record<string, number> = {
   E_SPAWN: RUN_EXIT.failure,
   E_PROBE_FAILED: RUN_EXIT.policy,
 };
+
+/** Errors of the libraries `bottle run` composes that the CLI's top-level catch does not know. */
+const RENDERED_HERE = new Set(["SandboxError", "EgressProxyError"]);
 
 /**
  * `bottle run [agent] [-- command…]`: the agent in a sandbox whose only way out is the egress
@@ -27,20 +30,14 @@ export async function runRun(
     const outcome = await executeRun(agent, trailing, flags, io);
     return outcome.code;
   } catch (error) {
-    if (isSandboxError(error)) {
-      io.stderr.write(`bottle: ${error.message}\n`);
-      if (error.hint) io.stderr.write(`hint: ${error.hint}\n`);
-      if (flags.json)
-        io.stdout.write(
-          `${JSON.stringify({ error: { code: error.code, message: error.message, hint: error.hint ?? null } }, null, 2)}\n`,
-        );
-      return SANDBOX_EXIT[error.code] ?? RUN_EXIT.failure;
-    }
-    if (error instanceof Error && error.name === "EgressProxyError" && "code" in error) {
-      const e = error as Error & { code: string; hint?: string };
-      io.stderr.write(`bottle: ${e.message}\n`);
-      if (e.hint) io.stderr.write(`hint: ${e.hint}\n`);
-      return e.code === "E_INVALID_INPUT" ? RUN_EXIT.usage : RUN_EXIT.failure;
+    if (error instanceof Error && RENDERED_HERE.has(error.name)) {
+      return renderCliError(error, {
+        program: "bottle",
+        stderr: io.stderr,
+        stdout: io.stdout,
+        json: flags.json === true,
+        exitCodeOf: (code) => (error.name === "SandboxError" ? SANDBOX_EXIT[code] : undefined),
+      });
     }
     throw error;
   }

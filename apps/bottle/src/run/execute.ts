@@ -50,12 +50,12 @@ const PROTECTED_IN_PROJECT = [".git/hooks", ".git/config", ".bottlekit", ".envrc
 const POLL_MS = 250;
 
 /** Facts for a plan that starts nothing (no account is created). */
-function factsForDryRun(flags: RunFlags): HostFacts {
+function factsForDryRun(flags: RunFlags, env: NodeJS.ProcessEnv): HostFacts {
   try {
-    return inspectHost({ runAs: flags.runAs, createAccount: false });
+    return inspectHost({ runAs: flags.runAs, createAccount: false }, { env });
   } catch (error) {
     if (isSandboxError(error) && error.code === "E_ROOT_REFUSED") {
-      const facts = inspectHost({ runAs: "nobody", createAccount: false });
+      const facts = inspectHost({ runAs: "nobody", createAccount: false }, { env });
       return {
         ...facts,
         account: {
@@ -76,7 +76,7 @@ function budgetLine(b: PlannedBudget): string {
 
 /** `--dry-run`: the binds, env names, routes, budgets and enforcement, as text or one JSON document. */
 export function renderDryRun(plan: RunPlan, flags: RunFlags, io: CliIo): number {
-  const host = factsForDryRun(flags);
+  const host = factsForDryRun(flags, io.env);
   const sandbox = planSandbox(
     {
       command: plan.command,
@@ -226,7 +226,7 @@ export async function executeRun(
   const plan = planRun(agentName, trailing, flags, io.env);
   if (flags.dryRun) return { code: renderDryRun(plan, flags, io) };
 
-  const host = inspectHost({ runAs: flags.runAs });
+  const host = inspectHost({ runAs: flags.runAs }, { env: io.env });
   const sessionTag = crypto.randomBytes(6).toString("hex");
   const stderr = io.stderr;
 
