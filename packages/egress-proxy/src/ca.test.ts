@@ -13,7 +13,8 @@ describe("BottleCa", () => {
     const a = await BottleCa.open(dir, "b1");
     const keyPath = join(dir, "egress-proxy", "ca", "b1", "ca.key");
     expect(statSync(keyPath).mode & 0o777).toBe(0o600);
-    expect(statSync(join(dir, "egress-proxy", "ca", "b1")).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, "egress-proxy", "ca", "b1")).mode & 0o777).toBe(0o755);
+    expect(statSync(a.certPath).mode & 0o777).toBe(0o644);
     const cert = new X509Certificate(readFileSync(a.certPath));
     expect(cert.ca).toBe(true);
     expect(cert.publicKey.asymmetricKeyDetails?.namedCurve).toBe("prime256v1");

@@ -8,7 +8,7 @@ import { EgressProxyError } from "./errors.ts";
 
 /**
  * The per-bottle certificate authority: a P-256 key and a self-signed CA certificate created on
- * first use under `<state>/egress-proxy/ca/<bottle>/` (key 0600, directory 0700), and leaf
+ * first use under `<state>/egress-proxy/ca/<bottle>/` (key 0600, certificates 0644), and leaf
  * certificates minted per host with @peculiar/x509 and cached as SecureContexts.
  *
  * All leaves of one CA share one P-256 key generated in memory at load (mitmproxy does the same):
@@ -94,6 +94,7 @@ export class BottleCa {
     const bundle = `${this.certPem}\n${rootCertificates.join("\n")}\n`;
     const tmp = `${this.bundlePath}.${process.pid}.tmp`;
     writeFileSync(tmp, bundle, { mode: 0o644 });
+    chmodSync(tmp, 0o644);
     renameSync(tmp, this.bundlePath);
   }
 
@@ -104,7 +105,10 @@ export class BottleCa {
     const dir = join(stateDir, "egress-proxy", "ca", bottle);
     const keyPath = join(dir, "ca.key");
     const certPath = join(dir, "ca.crt");
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // the directory stays traversable: the sandbox user must read ca.crt and bundle.pem; the key
+    // itself is 0600
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    chmodSync(dir, 0o755);
     let keyText: string | undefined;
     let certText: string | undefined;
     try {
@@ -166,6 +170,7 @@ export class BottleCa {
       chmodSync(tmpKey, 0o600);
       const tmpCert = `${certPath}.${process.pid}.tmp`;
       writeFileSync(tmpCert, caCert.toString("pem"), { mode: 0o644 });
+      chmodSync(tmpCert, 0o644);
       // cert first: a reader that finds the key always finds its certificate
       renameSync(tmpCert, certPath);
       renameSync(tmpKey, keyPath);

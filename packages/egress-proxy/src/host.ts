@@ -213,7 +213,9 @@ export function createProxyHost(options: ProxyHostOptions = {}): ProxyHost {
       },
     });
     const dir = join(stateDir, "egress-proxy", "sessions");
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // traverse-only, so `proxySocketMode` decides who may connect (default: the owner only)
+    mkdirSync(dir, { recursive: true, mode: 0o711 });
+    chmodSync(dir, 0o711);
     const socketPath = join(dir, `${session.id}.sock`);
     if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) {
       throw new EgressProxyError(

@@ -157,3 +157,53 @@ export async function startUpstreams(hosts: readonly string[]): Promise<Upstream
     },
   };
 }
+
+export interface TlsFront {
+  caPem: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * A TLS front for provider hosts (api.anthropic.com, ...): presents a test-CA leaf for each host
+ * and relays every request to a plain-HTTP upstream (the fake provider of @bottlekit/test-utils).
+ */
+export async function startTlsFront(
+  hosts: readonly string[],
+  targetPort: number,
+): Promise<TlsFront> {
+  const dir = mkdtempSync(join(tmpdir(), "bk-front-"));
+  const ca = await BottleCa.open(dir, "front-ca");
+  const contexts = new Map<string, import("node:tls").SecureContext>();
+  for (const h of hosts) contexts.set(h, await ca.contextFor(h));
+  const { request } = await import("node:http");
+  const server = createHttpsServer(
+    { SNICallback: (name, cb) => cb(null, contexts.get(name)) },
+    (req, res) => {
+      const out = request(
+        {
+          host: "127.0.0.1",
+          port: targetPort,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+        },
+        (upRes) => {
+          res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+          upRes.pipe(res);
+        },
+      );
+      out.on("error", () => res.destroy());
+      req.pipe(out);
+    },
+  );
+  const port = await listen(server);
+  return {
+    caPem: ca.certPem,
+    port,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
