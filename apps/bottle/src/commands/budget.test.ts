@@ -51,8 +51,10 @@ describe("bottle budget", () => {
     await bottle(["budget", "set", "global", "*", "openai=1m"], home.env);
     const list = await bottle(["budget", "list"], home.env);
     expect(list.code).toBe(0);
-    expect(list.out).toMatch(/bottle\s+dev\s+anthropic\s+200,000\s+\$5\s+daily\s+freeze/);
-    expect(list.out).toMatch(/global\s+\*\s+openai\s+1,000,000\s+-\s+none\s+\(cutoff\)/);
+    expect(list.out).toMatch(
+      /bottle\s+dev\s+anthropic\s+200,000\s+0\s+\$5\s+\$0\.00\s+daily\s+freeze\s+operator/,
+    );
+    expect(list.out).toMatch(/global\s+\*\s+openai\s+1,000,000\s+0\s+-\s+-\s+none\s+\(cutoff\)/);
     const only = JSON.parse(
       (await bottle(["budget", "list", "--scope", "global", "--json"], home.env)).out,
     );
@@ -111,10 +113,16 @@ describe("bottle budget", () => {
     const both = JSON.parse(
       (await bottle(["budget", "list", "--key", "web", "--json"], home.env)).out,
     );
-    expect(both.budgets.map((b: { source: string }) => b.source).sort()).toEqual([
-      "config",
-      "operator",
-    ]);
+    const bySource = Object.fromEntries(
+      both.budgets.map((b: { source: string; effective: boolean; used: { tokens: number } }) => [
+        b.source,
+        [b.effective, b.used.tokens],
+      ]),
+    );
+    // The operator's budget outranks the config's; both count the ledger's 1,120 tokens of web.
+    expect(bySource).toEqual({ config: [false, 1_120], operator: [true, 1_120] });
+    const text = await bottle(["budget", "list", "--key", "web"], home.env);
+    expect(text.out).toMatch(/bottle\s+web\s+openai\s+80,000\s+1,120\s+.*config \(shadowed\)/);
     // The old ledger and audit trail read as before.
     const usage = JSON.parse((await bottle(["usage", "--by", "bottle", "--json"], home.env)).out);
     expect(

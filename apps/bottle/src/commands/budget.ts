@@ -194,31 +194,59 @@ export async function runBudgetList(flags: BudgetListFlags, io: CliIo): Promise<
     if (flags.key !== undefined) filter.key = flags.key;
     if (flags.provider !== undefined) filter.provider = flags.provider;
     if (flags.source !== undefined) filter.source = oneOf(flags.source, SOURCES, "--source");
-    const budgets = await store.listBudgets(filter);
+    const statuses = await store.budgetStatus(filter);
     const defaultPolicy = await store.getDefaultPolicy();
     if (flags.json === true) {
-      writeJson(io, { defaultPolicy, budgets: budgets.map(budgetJson) });
+      writeJson(io, {
+        defaultPolicy,
+        budgets: statuses.map((s) => ({
+          ...budgetJson(s.budget),
+          effective: s.effective,
+          windowStart: s.windowStart === undefined ? null : new Date(s.windowStart).toISOString(),
+          used: {
+            tokens: s.tokens === undefined ? null : s.tokens.used,
+            usd: s.usd === undefined ? null : s.usd.used,
+          },
+          remaining: {
+            tokens: s.tokens === undefined ? null : s.tokens.remaining,
+            usd: s.usd === undefined ? null : s.usd.remaining,
+          },
+        })),
+      });
       return 0;
     }
-    if (budgets.length === 0) {
+    if (statuses.length === 0) {
       io.stdout.write("no budgets\n");
       return 0;
     }
-    const rows = budgets.map((b) => [
+    const rows = statuses.map(({ budget: b, tokens, usd, effective }) => [
       b.scope,
       b.key,
       b.provider,
       b.tokens === undefined ? "-" : formatCount(b.tokens),
+      tokens === undefined ? "-" : formatCount(tokens.used),
       b.usd === undefined ? "-" : `$${b.usd}`,
+      usd === undefined ? "-" : `$${usd.used.toFixed(2)}`,
       b.window,
       b.policy ?? `(${defaultPolicy})`,
-      b.source,
+      effective ? b.source : `${b.source} (shadowed)`,
     ]);
     io.stdout.write(
       formatTable(
-        ["scope", "key", "provider", "tokens", "usd", "window", "policy", "source"],
+        [
+          "scope",
+          "key",
+          "provider",
+          "tokens",
+          "used",
+          "usd",
+          "usd used",
+          "window",
+          "policy",
+          "source",
+        ],
         rows,
-        new Set([3, 4]),
+        new Set([3, 4, 5, 6]),
       ),
     );
     return 0;
