@@ -6,7 +6,13 @@ import type { TempHome } from "@bottlekit/test-utils";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { bottle, homeWith, md } from "../../test/helpers.ts";
 import { listSessions, readAudit, readFrozen } from "../run/sessions.ts";
-import { agentProject, collect, spawnBottle, waitFor } from "../run/test-helpers.ts";
+import {
+  agentProject,
+  collect,
+  runBottle as runBottleOnce,
+  spawnBottle,
+  waitFor,
+} from "../run/test-helpers.ts";
 
 let home: TempHome;
 let project: string;
@@ -157,5 +163,51 @@ describe("live control of a bottled agent", () => {
     expect(readAudit(home.dir).map((a) => a.action)).toEqual(
       expect.arrayContaining(["freeze", "resume"]),
     );
+  });
+
+  it("a freeze cutoff recorded in the store archives a non-git project and stops the tree", async () => {
+    const child = collect(
+      spawnBottle(
+        [
+          "run",
+          "coder",
+          "--home",
+          home.dir,
+          "--cwd",
+          project,
+          "--",
+          "echo state > state.txt; sleep 60",
+        ],
+        {},
+      ),
+    );
+    const session = await waitFor("the session record", () => listSessions(home.dir)[0]);
+    await waitFor("the agent's state", () => fs.existsSync(path.join(project, "state.txt")));
+    const store = await openStore(undefined, { home: home.dir });
+    try {
+      await store.cutOff("dev", { policy: "freeze", by: "test", reason: "budget spent" });
+    } finally {
+      await store.close();
+    }
+    const done = await child.done;
+    expect(done.code).toBe(3);
+    expect(treeAlive(session.sandboxPid)).toBe(false);
+    const frozen = readFrozen(home.dir, session.sessionId);
+    expect(frozen?.snapshot.kind).toBe("archive");
+    const file = frozen?.snapshot.kind === "archive" ? frozen.snapshot.file : "";
+    expect(execFileSync("tar", ["-tf", file], { encoding: "utf8" })).toContain("./state.txt");
+    // The bottle stays cut off: the next run is refused with 3 until an operator restores it.
+    const again = await runBottleOnce([
+      "run",
+      "coder",
+      "--home",
+      home.dir,
+      "--cwd",
+      project,
+      "--",
+      "true",
+    ]);
+    expect(again.code).toBe(3);
+    expect(again.err).toContain("is cut off");
   });
 });
