@@ -1,0 +1,139 @@
+/**
+ * The neutral form a call takes between two wire APIs (OpenAI Chat Completions, OpenAI
+ * Responses, Anthropic Messages). Each API has a reader (its JSON → IR) and a writer (IR → its
+ * JSON), for requests, responses and stream events; translating A → B is B.write(A.read(x)).
+ * Whatever a reader meets that the IR cannot carry is refused with the field's path, so a
+ * translation never silently drops meaning.
+ */
+
+export type WireApi = "openai-chat" | "openai-responses" | "anthropic-messages";
+
+export type IrPart =
+  | { type: "text"; text: string }
+  | { type: "image"; url?: string; mediaType?: string; data?: string }
+  | { type: "tool_call"; id: string; name: string; arguments: string }
+  | { type: "tool_result"; id: string; content: string; isError?: boolean }
+  | { type: "thinking"; text: string; signature?: string };
+
+export interface IrMessage {
+  role: "user" | "assistant";
+  parts: IrPart[];
+}
+
+export interface IrTool {
+  name: string;
+  description?: string;
+  /** JSON Schema of the arguments. */
+  parameters: Record<string, unknown>;
+}
+
+export type IrToolChoice = "auto" | "none" | "required" | { name: string };
+
+export interface IrRequest {
+  model: string;
+  /** System and developer instructions, in order. */
+  system: string[];
+  messages: IrMessage[];
+  tools: IrTool[];
+  toolChoice?: IrToolChoice;
+  parallelToolCalls?: boolean;
+  maxTokens?: number;
+  temperature?: number;
+  topP?: number;
+  stop?: string[];
+  stream: boolean;
+  /** An end-user id for the provider's abuse monitoring. */
+  user?: string;
+}
+
+export type IrFinish = "stop" | "length" | "tool_calls" | "content_filter";
+
+export interface IrUsage {
+  input: number;
+  output: number;
+  cacheRead?: number;
+  cacheWrite?: number;
+  reasoning?: number;
+}
+
+export interface IrResponse {
+  id: string;
+  model: string;
+  parts: IrPart[];
+  finish: IrFinish;
+  usage?: IrUsage;
+}
+
+/** One streamed step, in the order the content appears. */
+export type IrEvent =
+  | { type: "start"; id: string; model: string; usage?: Partial<IrUsage> }
+  | { type: "text"; delta: string }
+  | { type: "thinking"; delta: string }
+  | { type: "signature"; signature: string }
+  | { type: "tool_start"; index: number; id: string; name: string }
+  | { type: "tool_args"; index: number; delta: string }
+  | { type: "usage"; usage: Partial<IrUsage> }
+  | { type: "finish"; finish: IrFinish }
+  | { type: "error"; message: string; errorType?: string };
+
+/** A request or response the target API cannot express, named by its key path. */
+export class TranslationError extends Error {
+  override readonly name = "TranslationError";
+  readonly code = "E_UNTRANSLATABLE" as const;
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+  }
+}
+
+/** Refuses every key of `body` outside `known` (or ignorable), naming the first such field. */
+export function refuseUnknown(
+  body: Record<string, unknown>,
+  known: ReadonlySet<string>,
+  from: WireApi,
+  prefix = "",
+): void {
+  for (const key of Object.keys(body)) {
+    if (known.has(key) || body[key] === undefined || body[key] === null) continue;
+    throw new TranslationError(
+      `${prefix}${key}`,
+      `is not translated from ${from}: the model's provider speaks another API, and this field has no equivalent there (remove it, or use a model whose provider speaks ${from})`,
+    );
+  }
+}
+
+export function asRecord(v: unknown, field: string): Record<string, unknown> {
+  if (v === null || typeof v !== "object" || Array.isArray(v))
+    throw new TranslationError(field, "must be an object");
+  return v as Record<string, unknown>;
+}
+
+export function asArray(v: unknown, field: string): unknown[] {
+  if (!Array.isArray(v)) throw new TranslationError(field, "must be a list");
+  return v;
+}
+
+export function asString(v: unknown, field: string): string {
+  if (typeof v !== "string") throw new TranslationError(field, "must be a string");
+  return v;
+}
+
+/** Tool-call arguments as the JSON text every API carries on the wire. */
+export function argsText(v: unknown): string {
+  return typeof v === "string" ? v : JSON.stringify(v ?? {});
+}
+
+/** Parsed tool-call arguments (Anthropic carries an object); invalid JSON is refused. */
+export function argsObject(text: string, field: string): Record<string, unknown> {
+  if (text.trim() === "") return {};
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (v !== null && typeof v === "object" && !Array.isArray(v))
+      return v as Record<string, unknown>;
+  } catch {
+    // fall through
+  }
+  throw new TranslationError(field, "tool-call arguments must be a JSON object");
+}
