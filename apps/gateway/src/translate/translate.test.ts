@@ -58,7 +58,11 @@ const irRequest: fc.Arbitrary<IrRequest> = fc
     const messages: IrRequest["messages"] = [];
     const seen = new Set<string>();
     for (const t of turns) {
-      const calls = t.calls.filter((c) => !seen.has(c.id) && (seen.add(c.id), true));
+      const calls = t.calls.filter((c) => {
+        if (seen.has(c.id)) return false;
+        seen.add(c.id);
+        return true;
+      });
       messages.push({ role: "user", parts: [{ type: "text", text: t.user }] });
       messages.push({
         role: "assistant",
