@@ -141,6 +141,16 @@ describe("bottle budget", () => {
     expect(left.budgets.map((b: { source: string }) => b.source)).toEqual(["config"]);
   });
 
+  it("warns about a provider bottlekit does not know (a custom one is allowed)", async () => {
+    const r = await bottle(["budget", "set", "bottle", "dev", "opneai=1k"], home.env);
+    expect(r.code).toBe(0);
+    expect(r.err).toContain(
+      'warning: "opneai" is not a provider bottlekit knows; did you mean "openai"?',
+    );
+    const ok = await bottle(["budget", "set", "bottle", "dev", "anthropic=1k"], home.env);
+    expect(ok.err).toBe("");
+  });
+
   it("a usd-only budget is accepted", async () => {
     const r = await bottle(
       ["budget", "set", "agent", "ops", "openai/monthly", "--usd", "20", "--json"],

@@ -263,6 +263,24 @@ export async function runBudgetSet(
 ): Promise<number> {
   return withStore(flags, io, async (store) => {
     const input = parseBudgetSpec(scope, key, spec, flags);
+    // Custom providers from a gateway config are allowed, so an unknown id is a warning: a
+    // budget for a misspelt provider would never apply.
+    const { getProvider, listProviders } = await import("@bottlekit/provider-registry");
+    const known = getProvider(input.provider);
+    if (known === undefined) {
+      const near = didYouMean(
+        suggest(
+          input.provider,
+          listProviders().map((p) => p.id),
+          1,
+        ),
+      );
+      io.stderr.write(
+        `warning: "${input.provider}" is not a provider bottlekit knows${near ? `; ${near}` : ""} (fine for a custom provider of your gateway config)\n`,
+      );
+    } else if (known.id !== input.provider) {
+      input.provider = known.id;
+    }
     const saved = await store.defineBudget(input);
     if (flags.json === true) writeJson(io, { budget: budgetJson(saved) });
     else io.stdout.write(`set ${describe(saved)} (policy ${saved.policy ?? "default"})\n`);

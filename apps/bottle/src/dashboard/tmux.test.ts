@@ -131,6 +131,8 @@ describe("bottle dashboard in tmux against a live gateway", () => {
       shellQuote(appDir),
       "&&",
       "NO_COLOR=1",
+      // The temp home: no control socket or runs of this machine's real home are touched.
+      `BOTTLEKIT_HOME=${shellQuote(home.dir)}`,
       shellQuote(process.execPath),
       "--conditions=@bottlekit/source",
       "--import",
