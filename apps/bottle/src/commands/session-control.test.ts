@@ -197,16 +197,10 @@ describe("live control of a bottled agent", () => {
     const file = frozen?.snapshot.kind === "archive" ? frozen.snapshot.file : "";
     expect(execFileSync("tar", ["-tf", file], { encoding: "utf8" })).toContain("./state.txt");
     // The bottle stays cut off: the next run is refused with 3 until an operator restores it.
-    const again = await runBottleOnce([
-      "run",
-      "coder",
-      "--home",
-      home.dir,
-      "--cwd",
-      project,
-      "--",
-      "true",
-    ]);
+    const again = await runBottleOnce(
+      ["run", "coder", "--home", home.dir, "--cwd", project, "--", "true"],
+      {},
+    );
     expect(again.code).toBe(3);
     expect(again.err).toContain("is cut off");
   });
