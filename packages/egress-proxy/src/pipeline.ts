@@ -373,6 +373,21 @@ function credentialAndDlpStage(
     return undefined;
   }
   info.credentials = [...new Set(resolved.used.map((u) => u.name))];
+  if (info.target.scheme === "http" && (resolved.used.length > 0 || route.auth !== undefined)) {
+    refuse(
+      cfg,
+      info,
+      res,
+      403,
+      "deny_placeholder",
+      "credentials are only sent over TLS; use https://",
+      {
+        reason: "credential_over_plain_http",
+        bytesIn: body?.length ?? 0,
+      },
+    );
+    return undefined;
+  }
   const view = resolved.scanView;
   const toScan: OutboundRequest = {
     method: view.method,

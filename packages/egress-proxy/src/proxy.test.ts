@@ -527,6 +527,20 @@ describe("plain HTTP, WebSocket, LLM hook", () => {
     expect(up.seen.length).toBe(before);
   });
 
+  it("a bound credential is never sent over plain HTTP", async () => {
+    const before = up.seen.length;
+    const r = await curl("http://api.github.com/repos/o/r", [
+      "-H",
+      `Authorization: Bearer ${session.env.GITHUB_TOKEN}`,
+    ]);
+    expect(r.status).toBe(403);
+    expect(up.seen.length).toBe(before);
+    const ev = events
+      .filter((e) => e.host === "api.github.com" && e.decision === "deny_placeholder")
+      .at(-1);
+    expect(ev?.reason).toBe("credential_over_plain_http");
+  });
+
   it("WebSocket upgrade on an allowed route", async () => {
     const echoed = await new Promise<string>((resolve, reject) => {
       const req = httpRequest({
