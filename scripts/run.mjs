@@ -7,9 +7,18 @@
 //   npm run test:node24  the package test suites again on Node 24 (fetched from the npm registry)
 //   npm run demo         end-to-end gateway demo against a local upstream
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { log, pnpmInstall, root, sh, toolEnv, toolsDir, workspacePackages } from "./lib.mjs";
+import {
+  log,
+  pnpmInstall,
+  publishablePackages,
+  root,
+  sh,
+  toolEnv,
+  toolsDir,
+  workspacePackages,
+} from "./lib.mjs";
 
 const NODE24 = "24.21.0";
 
@@ -63,6 +72,7 @@ const commands = {
 
   async test() {
     const started = Date.now();
+    ensureSystemTools();
     pnpmInstall();
     log("build, typecheck and test every package (turbo)");
     sh("pnpm", [
@@ -88,6 +98,7 @@ const commands = {
 
   async "test-node24"() {
     const started = Date.now();
+    ensureSystemTools();
     pnpmInstall();
     build();
     const nodeDir = ensureNode24();
@@ -103,12 +114,71 @@ const commands = {
     summarize(started, ` on Node ${NODE24}`);
   },
 
+  /**
+   * Packs every publishable package into .tools/packs/ (as it will be published), so that a
+   * clone can be installed before the first npm release:
+   *   npm run pack && npm install -g .tools/packs/*.tgz
+   */
+  async pack() {
+    pnpmInstall();
+    log("building every package");
+    build();
+    const dest = join(toolsDir, "packs");
+    rmSync(dest, { recursive: true, force: true });
+    mkdirSync(dest, { recursive: true });
+    for (const { dir, manifest } of publishablePackages()) {
+      sh("pnpm", ["pack", "--pack-destination", dest], { cwd: dir });
+      log(`packed ${manifest.name}`);
+    }
+    process.stdout.write(
+      `\nPacked into ${dest}. Install every bin and library together (they depend on each other):\n` +
+        `  npm install -g ${dest}/*.tgz\n`,
+    );
+  },
+
   async demo() {
     pnpmInstall();
     build("@bottlekit/gateway...");
     sh("pnpm", ["--filter", "@bottlekit/gateway", "demo"]);
   },
 };
+
+/**
+ * System tools the tests use: bubblewrap (the sandbox of `bottle run`, the exec-policy oracle),
+ * strace (the oracle records every execve) and tmux (the dashboard's end-to-end test). On Debian
+ * as root they are installed with apt-get when missing; otherwise the command to run is printed
+ * and the run stops before anything else (a test suite that silently skips the sandbox would
+ * prove nothing).
+ */
+function ensureSystemTools() {
+  const tools = [
+    ["bwrap", "bubblewrap"],
+    ["strace", "strace"],
+    ["tmux", "tmux"],
+  ];
+  const has = (cmd) =>
+    spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0;
+  const missing = tools.filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg);
+  if (missing.length === 0) return;
+  if (process.platform !== "linux") {
+    throw new Error(`the tests need ${missing.join(", ")} (Linux only: the sandbox is bubblewrap)`);
+  }
+  const root = typeof process.getuid === "function" && process.getuid() === 0;
+  if (root && has("apt-get")) {
+    log(`installing ${missing.join(", ")} with apt-get (needed by the sandbox tests)`);
+    sh("apt-get", ["update", "-qq"], { env: process.env });
+    sh("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...missing], {
+      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+    });
+    return;
+  }
+  const err = new Error(
+    `the tests need ${missing.join(", ")}; install ${missing.length > 1 ? "them" : "it"} first:\n` +
+      `  sudo apt-get install ${missing.join(" ")}   (Debian/Ubuntu; other distributions have the same package names)`,
+  );
+  err.exitCode = 2;
+  throw err;
+}
 
 /** Builds with turbo (cached), optionally only `filter` and what it depends on. */
 function build(filter) {
