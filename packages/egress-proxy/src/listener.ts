@@ -75,6 +75,21 @@ function rawRefusal(
   );
 }
 
+/**
+ * A bug in a stage must not take the process down or leave the agent hanging: the request fails
+ * closed (500 if nothing was sent yet, otherwise the connection is dropped).
+ */
+function guard(work: Promise<void>, out: ServerResponse | Socket): void {
+  work.catch(() => {
+    if ("headersSent" in out && !out.headersSent) {
+      out.writeHead(500, { "content-type": "text/plain", connection: "close" });
+      out.end("bottlekit egress-proxy: internal error; the request was not forwarded\n");
+      return;
+    }
+    out.destroy();
+  });
+}
+
 /** Creates the intercepting HTTP server of a session (never listens: TLS sockets are handed to it). */
 export function createInterceptServer(
   cfg: PipelineConfig,
@@ -90,7 +105,7 @@ export function createInterceptServer(
       res.end("bottlekit egress-proxy: expected an origin-form request inside the tunnel\n");
       return;
     }
-    void handleRequest(cfg, session, req, res, target, url);
+    guard(handleRequest(cfg, session, req, res, target, url), res);
   });
   server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
     const target = targets.get(req.socket);
@@ -99,7 +114,7 @@ export function createInterceptServer(
       socket.destroy();
       return;
     }
-    void handleUpgrade(cfg, session, req, socket, head, target, url);
+    guard(handleUpgrade(cfg, session, req, socket, head, target, url), socket);
   });
   server.on("clientError", (_e, socket: Socket) => socket.destroy());
   return server;
@@ -169,7 +184,7 @@ export function createListener(
     const conn = session.conns.get(req.socket);
     if (conn) Object.assign(conn, { host, port: target.port });
     req.headers.host = url.host;
-    void handleRequest(cfg, session, req, res, target, path);
+    guard(handleRequest(cfg, session, req, res, target, path), res);
   });
 
   server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
@@ -197,10 +212,17 @@ export function createListener(
       return;
     }
     req.headers.host = url.host;
-    void handleUpgrade(cfg, session, req, socket, head, target, path);
+    guard(handleUpgrade(cfg, session, req, socket, head, target, path), socket);
   });
 
   server.on("connect", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    try {
+      onConnect(req, socket, head);
+    } catch {
+      socket.destroy(); // fail closed: nothing was forwarded
+    }
+  });
+  const onConnect = (req: IncomingMessage, socket: Socket, head: Buffer): void => {
     socket.on("error", () => socket.destroy());
     const parsed = parseAuthority(req.url ?? "");
     if (!parsed) {
@@ -252,7 +274,7 @@ export function createListener(
       return;
     }
     intercept(cfg, session, info, socket, head, interceptServer, targets);
-  });
+  };
   return server;
 }
 
