@@ -59,7 +59,7 @@ export default defineConfig([
     entry: { cli: "src/cli.ts" },
     splitting: false,
     shims: true,
-    noExternal: ["commander", "yaml", "zod", "web-tree-sitter"],
+    noExternal: ["@bottlekit/diagnostics", "commander", "yaml", "zod", "web-tree-sitter"],
     esbuildPlugins: [treeSitterCjs, lazyChildProcess],
     // keep `node:` specifiers, so the plugin above sees commander's `node:child_process`
     removeNodeProtocol: false,

@@ -1,11 +1,11 @@
-import { Command, CommanderError, Option } from "commander";
+import { EXIT, EXIT_CODES_HELP, guardPipes, renderCliError } from "@bottlekit/diagnostics";
+import { Command, Option } from "commander";
 import pkg from "../package.json" with { type: "json" };
-import { isExecPolicyError } from "./errors.ts";
 import { loaded } from "./loaded.ts";
 import { isBashParserLoaded } from "./shell/parser.ts";
 
-/** Exit codes, documented in `--help`. */
-export const EXIT = { ok: 0, failure: 1, usage: 2, policy: 3, interrupted: 130 } as const;
+/** Exit codes, documented in `--help` (the shared table of `@bottlekit/diagnostics`). */
+export { EXIT };
 
 export interface CliIo {
   stdout: NodeJS.WritableStream;
@@ -21,12 +21,7 @@ const CACHE_NOTE =
   "$BOTTLEKIT_EXECPOLICY_CACHE_DIR, else $XDG_CACHE_HOME/bottlekit/execpolicy or ~/.cache/bottlekit/execpolicy; 'off' disables";
 
 const EXIT_HELP = `
-Exit codes:
-  0    ok
-  1    failure
-  2    usage error or invalid input
-  3    policy violation
-  130  interrupted`;
+${EXIT_CODES_HELP}`;
 
 const commandsRun = new Set<string>();
 
@@ -185,29 +180,19 @@ export async function run(argv: readonly string[], io: CliIo = defaultIo()): Pro
   }
 }
 
+/** Usage and invalid-input errors exit 2; every other known error 1 (`renderCliError` prints them). */
+const USAGE_CODES = new Set(["E_USAGE", "E_INVALID_INPUT", "E_AMEND_REFUSED"]);
+
 function renderError(error: unknown, io: CliIo): number {
-  if (error instanceof CommanderError) {
-    if (error.code === "commander.helpDisplayed" || error.code === "commander.version") {
-      return EXIT.ok;
-    }
-    io.stderr.write(`Run 'execpolicy --help' to see the commands and options.\n`);
-    return EXIT.usage;
-  }
-  if (isExecPolicyError(error)) {
-    io.stderr.write(`execpolicy: ${error.message}\n`);
-    if (error.hint) io.stderr.write(`hint: ${error.hint}\n`);
-    return error.code === "E_USAGE" ||
-      error.code === "E_INVALID_INPUT" ||
-      error.code === "E_AMEND_REFUSED"
-      ? EXIT.usage
-      : EXIT.failure;
-  }
-  const stack = error instanceof Error ? (error.stack ?? error.message) : String(error);
-  io.stderr.write(`execpolicy: unexpected error\n${stack}\n`);
-  io.stderr.write("This is a bug in bottlekit; please report it with the output above.\n");
-  return EXIT.failure;
+  return renderCliError(error, {
+    program: "execpolicy",
+    stderr: io.stderr,
+    exitCodeOf: (code) => (USAGE_CODES.has(code) ? EXIT.usage : EXIT.failure),
+  });
 }
 
 function defaultIo(): CliIo {
+  // `execpolicy check … | head` closes stdout early: end quietly instead of an EPIPE stack
+  guardPipes([process.stdout, process.stderr]);
   return { stdout: process.stdout, stderr: process.stderr, env: process.env };
 }

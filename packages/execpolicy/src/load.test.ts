@@ -54,7 +54,7 @@ describe("per-file isolation", () => {
     expect(r.warnings.map(formatDiagnostic)).toEqual([
       'w.rules:1:1: warning: allowing "bash -lc": bash -lc runs arbitrary code',
       'w.rules:2:1: warning: allowing "sudo": sudo runs other commands; amend the wrapped command instead',
-      `w.rules:3:1: warning: allowing "git status" does not allow its exec-capable options (${EXEC_CAPABLE_OPTIONS.git?.options.concat(EXEC_CAPABLE_OPTIONS.git?.words ?? []).join(", ")}): ${EXEC_CAPABLE_OPTIONS.git?.why}; checks that use them answer prompt unless an allow rule names the option`,
+      `w.rules:3:1: warning: this allow rule for git leaves its exec-capable options at prompt unless a rule names them (-c, --config-env, --exec-path, --git-dir, --work-tree, --upload-pack, … 30 in all): ${EXEC_CAPABLE_OPTIONS.git?.why}`,
     ]);
   });
 
@@ -94,5 +94,21 @@ describe("per-file isolation", () => {
       join(d, "b.rules"),
       join(d, "c.yaml"),
     ]);
+  });
+});
+
+describe("a failing example drops the file's rules, and says which", () => {
+  it("names every dropped rule in a warning", () => {
+    const r = loadPolicySources([
+      {
+        path: "x.rules",
+        text: `prefix_rule(["ls"], match=["ls -la"])\nprefix_rule(["git", "push"], "forbidden", match=["git status"])`,
+      },
+    ]);
+    expect(r.errors.length).toBeGreaterThan(0);
+    const dropped = r.warnings.map(formatDiagnostic).find((w) => w.includes("none of this file"));
+    expect(dropped).toContain("x.rules:1:1: warning: an example failed");
+    expect(dropped).toContain("allow [ls] (line 1)");
+    expect(dropped).toContain("forbidden [git push] (line 2)");
   });
 });

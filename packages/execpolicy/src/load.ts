@@ -106,6 +106,7 @@ export function loadSourcesWith(
       }
       if (parsed.exampleFailures.length > 0) {
         errors.push(...parsed.exampleFailures);
+        warnings.push(droppedRules(src.path, parsed.policy));
         files.push({ path: src.path, format, ok: false, rules: 0 });
         continue;
       }
@@ -140,6 +141,8 @@ export function loadSourcesWith(
 /** Allow rules whose literal prefix would be refused as an amendment: they let arbitrary code run. */
 function broadAllowWarnings(policy: Policy): Diagnostic[] {
   const out: Diagnostic[] = [];
+  // one exec-capable warning per program per rule statement (a statement may expand to many rules)
+  const execWarned = new Set<string>();
   for (const rule of policy.rules()) {
     if (rule.decision !== "allow" || rule.exceptions) continue;
     const literal: string[] = [rule.program];
@@ -149,7 +152,11 @@ function broadAllowWarnings(policy: Policy): Diagnostic[] {
     }
     if (literal.length !== rule.rest.length + 1) continue;
     const exec = execCapableWarning(rule);
-    if (exec) out.push(exec);
+    const key = `${rule.source.file}:${rule.source.line}:${rule.program}`;
+    if (exec && !execWarned.has(key)) {
+      execWarned.add(key);
+      out.push(exec);
+    }
     const why = amendmentRefusal(literal);
     if (why && !why.includes("empty") && !why.includes("newline")) {
       out.push({
@@ -161,6 +168,24 @@ function broadAllowWarnings(policy: Policy): Diagnostic[] {
     }
   }
   return out;
+}
+
+/** Says which rules a file's failing example made the loader drop (the whole file is not loaded). */
+function droppedRules(path: string, dropped: Policy): Diagnostic {
+  const rules = dropped.rules();
+  const shown = rules
+    .slice(0, 10)
+    .map(
+      (r) =>
+        `${r.decision} [${[r.program, ...r.rest.map((p) => p.map((a) => ("literal" in a ? a.literal : a.glob)).join("|"))].join(" ")}] (line ${r.source.line})`,
+    );
+  const more = rules.length > shown.length ? `, and ${rules.length - shown.length} more` : "";
+  return {
+    file: path,
+    line: 1,
+    column: 1,
+    message: `warning: an example failed, so none of this file's ${rules.length} rule(s) apply: dropped ${shown.join(", ")}${more}; fix the example or the rule it exercises`,
+  };
 }
 
 /**
@@ -177,11 +202,13 @@ function execCapableWarning(rule: PrefixRule): Diagnostic | undefined {
   );
   const open = [...entry.options, ...(entry.words ?? [])].filter((o) => !named.has(o));
   if (open.length === 0) return undefined;
+  const listed =
+    open.length > 6 ? `${open.slice(0, 6).join(", ")}, … ${open.length} in all` : open.join(", ");
   return {
     file: rule.source.file,
     line: rule.source.line,
     column: rule.source.column,
-    message: `warning: allowing ${JSON.stringify([rule.program, ...rule.rest.map((p) => (p[0] && "literal" in p[0] ? p[0].literal : "…"))].join(" "))} does not allow its exec-capable options (${open.join(", ")}): ${entry.why}; checks that use them answer prompt unless an allow rule names the option`,
+    message: `warning: this allow rule for ${rule.program} leaves its exec-capable options at prompt unless a rule names them (${listed}): ${entry.why}`,
   };
 }
 

@@ -16,6 +16,7 @@
  *     options_anywhere: true
  * ```
  */
+import { suggest } from "@bottlekit/diagnostics";
 import { isMap, isSeq, LineCounter, parseDocument } from "yaml";
 import * as z from "zod";
 import { normalizeNetworkHost } from "./codex-rules.ts";
@@ -151,38 +152,9 @@ function keysAt(path: readonly PropertyKey[]): readonly string[] {
   return [];
 }
 
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0] as number;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = row[j] as number;
-      row[j] = Math.min(
-        cur + 1,
-        (row[j - 1] as number) + 1,
-        prev + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-      prev = cur;
-    }
-  }
-  return row[b.length] as number;
-}
-
-/** The known key closest to `key`, when it is close enough to be a typo. */
+/** The known key closest to `key`, when it is close enough to be a typo (`@bottlekit/diagnostics`). */
 export function didYouMean(key: string, known: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const k of known) {
-    const d = distance(key, k);
-    if (d < bestDistance) {
-      best = k;
-      bestDistance = d;
-    }
-  }
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(key.length / 3))
-    ? best
-    : undefined;
+  return suggest(key, known, 1)[0];
 }
 
 function issueMessage(issue: Issue): string {

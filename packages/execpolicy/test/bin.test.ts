@@ -89,7 +89,10 @@ describe("execpolicy bin", () => {
     expect(cold.code).toBe(3);
     const doc = JSON.parse(cold.stdout);
     expect(doc.decision).toBe("forbidden");
-    expect(cold.stderr).toBe("");
+    // only the load-time notes about exec-capable options of allowed git/rg rules
+    expect(cold.stderr.split("\n").filter((l) => l && !l.includes("exec-capable options"))).toEqual(
+      [],
+    );
     // both files are now in the compiled-policy cache, the CLI's code in the code cache;
     // a warm run answers the same
     const files = await readdir(cacheDir);
@@ -173,6 +176,29 @@ describe("execpolicy bin", () => {
       chain,
     ]);
     expect(c.code).toBe(3);
+  });
+
+  it("piped into head, it ends quietly instead of crashing with EPIPE (issue 23)", async () => {
+    const script = "ls -la; ".repeat(3000);
+    const r = await new Promise<{ code: number; stderr: string }>((resolve) => {
+      execFile(
+        "/bin/bash",
+        [
+          "-c",
+          `"$0" "$1" check -r "$2" --pretty --shell "$3" | head -c 10 >/dev/null; echo "\${PIPESTATUS[0]}" >&2`,
+          process.execPath,
+          bin,
+          example("policy.rules"),
+          script,
+        ],
+        { env: { ...process.env, NO_COLOR: "1", BOTTLEKIT_EXECPOLICY_CACHE_DIR: cacheDir } },
+        (err, _stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stderr }),
+      );
+    });
+    expect(r.code).toBe(0);
+    // the bin's own exit status (PIPESTATUS) is 0 and nothing but load-time warnings was printed
+    const lines = r.stderr.split("\n").filter((l) => l && !l.includes("exec-capable options"));
+    expect(lines).toEqual(["0"]);
   });
 
   it("the example policies pass their own tests", async () => {
