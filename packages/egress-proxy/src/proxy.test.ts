@@ -513,6 +513,75 @@ describe("refusals: each refused, audited, nothing forwarded", () => {
   });
 });
 
+describe("limits and streamed responses", () => {
+  it("an SSE response is cut at the first blocking injection finding", async () => {
+    const before = events.filter((e) => e.decision === "deny_injection").length;
+    const r = await curl("https://inject.example.com/sse-injection", ["-N"]);
+    expect(r.code).not.toBe(0); // the connection was dropped mid-stream
+    expect(r.body).not.toContain("ignore previous instructions");
+    expect(events.filter((e) => e.decision === "deny_injection").length).toBe(before + 1);
+  });
+
+  it("bodies over maxBodyBytes get 413 and responses over maxResponseScanBytes get 502, nothing forwarded", async () => {
+    const small = createProxyHost({
+      home: join(home, "small"),
+      onAudit: (e) => events.push(e),
+      resolve: () => ({ host: "127.0.0.1", port: up.tlsPort }),
+      upstreamCa: up.caPem,
+      maxBodyBytes: 1000,
+      maxResponseScanBytes: 20,
+    });
+    try {
+      const s = await small.register({
+        bottle: "small",
+        tcp: true,
+        routes: [{ host: "api.example.com", matches: ALL }],
+      });
+      const tcp = s.tcp as NonNullable<RegisterResult["tcp"]>;
+      const url = `http://bottlekit:${tcp.token}@127.0.0.1:${tcp.port}`;
+      const ca = (await small.ca("small")).bundlePath;
+      const before = up.seen.length;
+      const big = await run("curl", [
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-x",
+        url,
+        "--cacert",
+        ca,
+        "--data-binary",
+        "x".repeat(5000),
+        "https://api.example.com/up",
+      ]);
+      expect(big.stdout).toBe("413");
+      expect(up.seen.length).toBe(before);
+      const long = await run("curl", [
+        "-sS",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-x",
+        url,
+        "--cacert",
+        ca,
+        "https://api.example.com/long",
+      ]);
+      expect(long.stdout).toBe("502");
+      expect(
+        events.some((e) => e.sessionId === s.sessionId && e.decision === "deny_body_size"),
+      ).toBe(true);
+      expect(
+        events.some((e) => e.sessionId === s.sessionId && e.reason === "response_over_scan_limit"),
+      ).toBe(true);
+    } finally {
+      await small.close();
+    }
+  });
+});
+
 describe("plain HTTP, WebSocket, LLM hook", () => {
   it("absolute-URI HTTP with placeholders refused toward an unbound host", async () => {
     const ok = await curl("http://http.example.com/hello");
