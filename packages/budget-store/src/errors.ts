@@ -5,7 +5,7 @@ export type BudgetStoreErrorCode =
   | "E_INTERNAL"
   /** settings.yml cannot be read, parsed or validated. */
   | "E_SETTINGS"
-  /** The store URL is not `sqlite:<path>` or `sqlite::memory:`. */
+  /** The store URL is not `sqlite:<path>`, `sqlite::memory:` or `postgres://host/db`. */
   | "E_STORE_URL"
   /** The database cannot be opened or migrated. */
   | "E_STORE_OPEN"

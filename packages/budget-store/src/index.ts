@@ -5,7 +5,14 @@ export {
   isBudgetStoreError,
 } from "./errors.ts";
 export { parseBudgetFlag } from "./flag.ts";
-export { bottlekitHome, defaultStoreUrl, openStore, parseStoreUrl } from "./open.ts";
+export {
+  bottlekitHome,
+  defaultStoreUrl,
+  openStore,
+  parseStoreUrl,
+  redactStoreUrl,
+  type StoreTarget,
+} from "./open.ts";
 export { newOwnerId } from "./owner.ts";
 export {
   applySettings,

@@ -2,7 +2,13 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { bottlekitHome, defaultStoreUrl, openStore, parseStoreUrl } from "./open.ts";
+import {
+  bottlekitHome,
+  defaultStoreUrl,
+  openStore,
+  parseStoreUrl,
+  redactStoreUrl,
+} from "./open.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "budget-store-open-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -12,7 +18,10 @@ describe("parseStoreUrl", () => {
     expect(parseStoreUrl("sqlite::memory:")).toEqual({ backend: "sqlite", path: ":memory:" });
     expect(parseStoreUrl("sqlite:/var/x.db")).toEqual({ backend: "sqlite", path: "/var/x.db" });
     expect(parseStoreUrl("sqlite:///var/x.db")).toEqual({ backend: "sqlite", path: "/var/x.db" });
-    expect(parseStoreUrl("sqlite:rel/x.db").path).toBe(resolve("rel/x.db"));
+    expect(parseStoreUrl("sqlite:rel/x.db")).toEqual({
+      backend: "sqlite",
+      path: resolve("rel/x.db"),
+    });
   });
 
   it("rejects other schemes with E_STORE_URL and a hint", () => {
@@ -21,9 +30,18 @@ describe("parseStoreUrl", () => {
         expect.objectContaining({ code: "E_STORE_URL" }),
       );
     }
-    expect(() => parseStoreUrl("postgres://h/db")).toThrow(
-      expect.objectContaining({ code: "E_STORE_URL", hint: expect.stringContaining("sqlite:") }),
+    expect(parseStoreUrl("postgres://u:p@h:5432/db")).toEqual({
+      backend: "postgres",
+      url: "postgres://u:p@h:5432/db",
+    });
+    expect(parseStoreUrl("postgresql://h/db").backend).toBe("postgres");
+    expect(() => parseStoreUrl("postgres:///db")).toThrow(
+      expect.objectContaining({
+        code: "E_STORE_URL",
+        hint: expect.stringContaining("postgres://"),
+      }),
     );
+    expect(redactStoreUrl("postgres://me:s3cret@h/db")).toBe("postgres://me:***@h/db");
   });
 });
 

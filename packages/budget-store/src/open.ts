@@ -3,6 +3,7 @@ import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { BudgetStoreError } from "./errors.ts";
 import { newOwnerId } from "./owner.ts";
+import { openPostgres } from "./pg-store.ts";
 import { openSqlite } from "./sqlite-store.ts";
 import type { OpenStoreOptions, Store } from "./types.ts";
 import { count, name } from "./validate.ts";
@@ -23,28 +24,44 @@ export function defaultStoreUrl(home: string = bottlekitHome()): string {
   return `sqlite:${join(home, "bottlekit.db")}`;
 }
 
-/** Parse a store URL into a SQLite path (`:memory:` for `sqlite::memory:`). */
-export function parseStoreUrl(url: string): { backend: "sqlite"; path: string } {
+/** Where a store URL points. */
+export type StoreTarget =
+  | { backend: "sqlite"; path: string }
+  | { backend: "postgres"; url: string };
+
+/** The URL without its password, for messages (a URL is never printed with its secret). */
+export function redactStoreUrl(url: string): string {
+  return url.replace(/^(postgres(?:ql)?:\/\/[^:/@]*):[^@/]*@/i, "$1:***@");
+}
+
+/**
+ * Parse a store URL: `sqlite:<path>`, `sqlite::memory:`, or `postgres://user:pass@host:port/db`
+ * (also `postgresql://`; query parameters such as `sslmode` are passed to the client).
+ */
+export function parseStoreUrl(url: string): StoreTarget {
   if (typeof url !== "string" || url.length === 0) {
     throw new BudgetStoreError("E_STORE_URL", "store URL is empty", {
-      hint: "use sqlite:<path> or sqlite::memory:",
+      hint: "use sqlite:<path>, sqlite::memory: or postgres://user@host:5432/db",
     });
   }
   if (/^postgres(ql)?:/i.test(url)) {
-    throw new BudgetStoreError(
-      "E_STORE_URL",
-      "the Postgres backend is not available in this version",
-      {
-        hint: "use sqlite:<path> for now; Postgres arrives behind the same Store interface",
-      },
-    );
+    if (!/^postgres(ql)?:\/\/[^/]/i.test(url)) {
+      throw new BudgetStoreError(
+        "E_STORE_URL",
+        `store URL ${JSON.stringify(redactStoreUrl(url))} has no host`,
+        {
+          hint: "use postgres://user:password@host:5432/database",
+        },
+      );
+    }
+    return { backend: "postgres", url };
   }
   if (!url.startsWith("sqlite:")) {
     throw new BudgetStoreError(
       "E_STORE_URL",
       `unsupported store URL scheme in ${JSON.stringify(url.split(":")[0])}`,
       {
-        hint: "use sqlite:<path> or sqlite::memory:",
+        hint: "use sqlite:<path>, sqlite::memory: or postgres://user@host:5432/db",
       },
     );
   }
@@ -60,12 +77,34 @@ export function parseStoreUrl(url: string): { backend: "sqlite"; path: string } 
 }
 
 /**
- * Open the budget store at `url` (default `sqlite:$BOTTLEKIT_HOME/bottlekit.db`), creating the
- * file and running forward migrations as needed.
+ * Open the budget store at `url`, else `$BOTTLEKIT_STORE`, else
+ * `sqlite:$BOTTLEKIT_HOME/bottlekit.db`, creating the file or schema and running forward
+ * migrations as needed.
  */
 export async function openStore(url?: string, options: OpenStoreOptions = {}): Promise<Store> {
-  const target = url ?? defaultStoreUrl(options.home ?? bottlekitHome());
-  const { path } = parseStoreUrl(target);
+  const env = process.env["BOTTLEKIT_STORE"];
+  const target =
+    url ??
+    (env !== undefined && env !== "" ? env : defaultStoreUrl(options.home ?? bottlekitHome()));
+  const parsed = parseStoreUrl(target);
+  const owner = options.owner === undefined ? newOwnerId() : name(options.owner, "options.owner");
+  const leaseMs =
+    options.leaseMs === undefined ? DEFAULT_LEASE_MS : count(options.leaseMs, "options.leaseMs");
+  if (parsed.backend === "postgres") {
+    return openPostgres(parsed.url, {
+      clock: options.clock ?? Date.now,
+      reservationTtlMs: options.reservationTtlMs ?? DEFAULT_TTL_MS,
+      settleGraceMs: options.settleGraceMs ?? 60 * 60_000,
+      owner,
+      leaseMs,
+      reclaimOnOpen: options.reclaimOnOpen !== false,
+      ...(options.poolSize === undefined
+        ? {}
+        : { poolSize: count(options.poolSize, "options.poolSize") }),
+      ...(options.ssl === undefined ? {} : { ssl: options.ssl }),
+    });
+  }
+  const { path } = parsed;
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
   return openSqlite(path, {
     clock: options.clock ?? Date.now,
@@ -74,9 +113,8 @@ export async function openStore(url?: string, options: OpenStoreOptions = {}): P
     settleGraceMs: options.settleGraceMs ?? 60 * 60_000,
     groupCommitMs: options.groupCommitMs ?? DEFAULT_GROUP_COMMIT_MS,
     walAutocheckpointPages: options.walAutocheckpointPages ?? 1000,
-    owner: options.owner === undefined ? newOwnerId() : name(options.owner, "options.owner"),
-    leaseMs:
-      options.leaseMs === undefined ? DEFAULT_LEASE_MS : count(options.leaseMs, "options.leaseMs"),
+    owner,
+    leaseMs,
     reclaimOnOpen: options.reclaimOnOpen !== false,
   });
 }

