@@ -1,3 +1,19 @@
+/**
+ * @bottlekit/egress-proxy: the bottle's only way out.
+ *
+ * For the gateway (the LLM hook), the exact types, defined in ./types.ts:
+ *
+ *   type LlmHandler = (req: IncomingMessage, res: ServerResponse, ctx: LlmContext) => void | Promise<void>;
+ *   interface LlmContext { sessionId: string; bottle: string; agent?: string; host: string; port: number }
+ *
+ * `createProxyHost({ llmHandler })` hands every intercepted request whose CONNECT host is in the
+ * session's `llmHosts` to the handler, after the cutoff and Host checks and before any route,
+ * placeholder or DLP stage: `req` is the agent's decrypted HTTP/1.1 request (path with query,
+ * headers as the agent sent them, body unread), `host` the CONNECT host (= SNI = Host), `port` the
+ * CONNECT port. The handler must answer `res`; a throw or rejection becomes a 502 (or a dropped
+ * connection once headers are out). `cutoff` closes the agent's connection under a running
+ * handler. Counters for `/metrics`: `host.metricsNow()`; audit: `onAudit`.
+ */
 export { BottleCa } from "./ca.ts";
 export {
   type ControlClient,
