@@ -55,7 +55,7 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
   program
     .command("check")
     .description(
-      "Check an argv (after --) or a shell script against policy files. Prints one JSON document.",
+      "Check an argv (after --) or a shell script against policy files. Prints one JSON document (one line per command on a terminal).",
     )
     .requiredOption(
       "-r, --rules <file>",
@@ -64,7 +64,10 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       [],
     )
     .addOption(
-      new Option("--format <format>", "output format").choices(["json", "codex"]).default("json"),
+      new Option(
+        "--format <format>",
+        "output format (default: text on a terminal, json otherwise)",
+      ).choices(["json", "text", "codex"]),
     )
     .option("--shell <script>", "check a shell script instead of an argv")
     .option("--stdin", "read the shell script from stdin")
@@ -83,6 +86,10 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       "JSON output (the default format; kept for symmetry with other bottlekit CLIs)",
     )
     .option("--pretty", "pretty-print the JSON")
+    .option(
+      "--no-amendments",
+      "do not load the amendment files 'execpolicy amend' writes (<cwd>/.bottlekit/rules/default.rules, $BOTTLEKIT_HOME/rules/default.rules)",
+    )
     .option("--no-cache", `do not use the compiled-policy cache for YAML files (${CACHE_NOTE})`)
     .argument("[argv...]", "the command to check, after --")
     .addHelpText(

@@ -290,3 +290,57 @@ describe("execpolicy check: inputs too big or too deep (issue 16)", () => {
     });
   }
 });
+
+describe("execpolicy check for people (issue 23)", () => {
+  it("on a terminal: one line per command, then the overall decision; JSON stays for --json", async () => {
+    const c = capture();
+    (c.io.stdout as { isTTY?: boolean }).isTTY = true;
+    expect(await run(["check", "-r", rules, "--shell", "npm test && git push origin"], c.io)).toBe(
+      0,
+    );
+    const lines = c.out().trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^allow\s+npm test\s+npm test \(.*policy\.rules:3:1\)$/);
+    expect(lines[1]).toMatch(
+      /^forbidden\s+git push origin\s+git push \(.*policy\.rules:2:1\) — no pushing$/,
+    );
+    expect(lines.at(-1)).toBe("decision: forbidden — `git push origin` rejected: no pushing");
+    const j = capture();
+    (j.io.stdout as { isTTY?: boolean }).isTTY = true;
+    await run(["check", "-r", rules, "--json", "--", "npm", "test"], j.io);
+    expect(JSON.parse(j.out()).decision).toBe("allow");
+    const t = capture();
+    await run(["check", "-r", rules, "--format", "text", "--", "uploader"], t.io);
+    expect(t.out()).toContain("prompt     uploader  no rule matches (default)");
+    expect(
+      await run(["check", "-r", rules, "--json", "--format", "text", "--", "x"], capture().io),
+    ).toBe(2);
+  });
+
+  it("loads the amendment files 'execpolicy amend' writes; --no-amendments does not", async () => {
+    const project = await mkdtemp(join(tmpdir(), "execpolicy-amended-"));
+    const home = await mkdtemp(join(tmpdir(), "execpolicy-home-"));
+    try {
+      const p = capture(undefined, project);
+      expect(await run(["amend", "--project-dir", project, "--", "cargo", "build"], p.io)).toBe(0);
+      const u = capture(undefined, project);
+      u.io.env.BOTTLEKIT_HOME = home;
+      expect(await run(["amend", "--scope", "user", "--", "make", "lint"], u.io)).toBe(0);
+      const check = async (args: string[]) => {
+        const c = capture(undefined, project);
+        c.io.env.BOTTLEKIT_HOME = home;
+        await run(["check", "-r", rules, ...args], c.io);
+        return JSON.parse(c.out()).decision;
+      };
+      expect(await check(["--", "cargo", "build"])).toBe("allow");
+      expect(await check(["--", "make", "lint"])).toBe("allow");
+      expect(await check(["--no-amendments", "--", "cargo", "build"])).toBe("prompt");
+      // an amendment never loosens a stricter rule of the -r files
+      const a = capture(undefined, project);
+      await run(["amend", "--project-dir", project, "--", "git", "push", "origin"], a.io);
+      expect(await check(["--", "git", "push", "origin"])).toBe("forbidden");
+    } finally {
+      await rm(project, { recursive: true, force: true });
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+});
