@@ -81,6 +81,11 @@ beforeAll(async () => {
           : { host: "127.0.0.1", port: up.tlsPort },
     upstreamCa: up.caPem,
     llmHandler: (req, res, ctx) => {
+      if (req.url?.startsWith("/v1/hang")) {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        res.write("data: partial\n\n"); // a stream the cutoff must close
+        return;
+      }
       let n = 0;
       req.on("data", (c: Buffer) => {
         n += c.length;
@@ -740,16 +745,43 @@ describe("live control", () => {
       req.on("connect", (_res, socket) => socket.on("close", () => resolve()));
       req.end();
     });
+    const llmClosed = new Promise<string>((resolve, reject) => {
+      const req = httpRequest({
+        socketPath: session.proxySocketPath,
+        method: "CONNECT",
+        path: "api.anthropic.com:443",
+      });
+      req.on("connect", async (_res, socket) => {
+        const ca = (await host.ca("test-bottle")).certPem;
+        const tls = tlsConnect({ socket, servername: "api.anthropic.com", ca: [ca] }, () => {
+          tls.write(
+            "POST /v1/hang HTTP/1.1\r\nHost: api.anthropic.com\r\nContent-Length: 0\r\n\r\n",
+          );
+        });
+        let got = "";
+        tls.on("data", (c: Buffer) => {
+          got += c.toString();
+        });
+        tls.on("error", () => undefined);
+        tls.on("close", () => resolve(got));
+      });
+      req.on("error", reject);
+      req.end();
+    });
     await expect.poll(() => up.streaming.size).toBe(1);
+    await expect
+      .poll(() => events.filter((e) => e.decision === "llm" && e.path === "/v1/hang").length)
+      .toBe(1);
     await expect.poll(() => host.metricsNow().openTunnels).toBeGreaterThanOrEqual(1);
     const closedBefore = events.filter((e) => e.decision === "closed_by_cutoff").length;
     expect(await host.cutoff({ bottle: "test-bottle" })).toBe(1);
     const got = await streamClosed;
+    expect(await llmClosed).toContain("data: partial");
     await tunnelClosed;
     expect(got).toContain("first-chunk");
     expect(
       events.filter((e) => e.decision === "closed_by_cutoff").length - closedBefore,
-    ).toBeGreaterThanOrEqual(2);
+    ).toBeGreaterThanOrEqual(3); // the stream, the LLM stream and the tunnel
     await expect.poll(() => up.streaming.size).toBe(0);
     const before = up.seen.length;
     const r = await curl("https://api.github.com/repos/o/r");
