@@ -263,3 +263,31 @@ describe("protected paths inside the project", () => {
     }
   });
 });
+
+describe("read-only mounts in the home", () => {
+  it("an agent cannot replace, remove or edit a mounted settings file", async () => {
+    const project = projectDir();
+    const settings = path.join(hostDir("settings"), "settings.json");
+    fs.writeFileSync(settings, '{"hooks":{}}\n', { mode: 0o644 });
+    fs.chmodSync(path.dirname(settings), 0o755);
+    try {
+      const r = await runIn({
+        command: [
+          "/bin/sh",
+          "-c",
+          'cd "$HOME/.claude" && { echo "{}" > settings.json; echo "w=$?"; echo "{}" > new.json && mv -f new.json settings.json; echo "mv=$?"; rm -f settings.json; echo "rm=$?"; cat settings.json; }',
+        ],
+        projectDir: project,
+        mounts: [{ source: settings, target: "/home/bottle/.claude/settings.json" }],
+        probe: false,
+      });
+      expect(r.stdout).toMatch(/w=[1-9]/);
+      expect(r.stdout).toMatch(/mv=[1-9]/);
+      expect(r.stdout).toMatch(/rm=[1-9]/);
+      expect(r.stdout).toContain('{"hooks":{}}');
+    } finally {
+      fs.rmSync(project, { recursive: true, force: true });
+      fs.rmSync(path.dirname(settings), { recursive: true, force: true });
+    }
+  });
+});

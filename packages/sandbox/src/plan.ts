@@ -22,6 +22,11 @@ export interface SandboxSpec {
    * and `.git/config`, which the host would otherwise run or obey after the agent is gone.
    */
   protect?: readonly string[];
+  /**
+   * Host files shown read-only at another path, after the home is created (e.g. an agent's
+   * settings file at `/home/bottle/.claude/settings.json`, which the agent cannot replace).
+   */
+  mounts?: readonly { source: string; target: string }[];
   /** The caller's variables (manifest env, credential placeholders), literal values. */
   env?: Readonly<Record<string, string>>;
   /** Where the allowlisted variables (PATH, TERM, LANG, …) come from. Default: process.env. */
@@ -162,6 +167,16 @@ export function planSandbox(spec: SandboxSpec, host: HostFacts, runDir: string):
   for (const p of readOnly) binds.push({ kind: "ro", source: p, path: p });
   binds.push({ kind: "rw", source: project, path: project });
   for (const p of readWrite) binds.push({ kind: "rw", source: p, path: p });
+  for (const [i, m] of (spec.mounts ?? []).entries()) {
+    const source = absolute(`mounts[${i}].source`, m.source);
+    const target = absolute(`mounts[${i}].target`, m.target);
+    if (inside(target, RUN_DIR) || inside(target, "/proc") || inside(target, "/dev")) {
+      throw new SandboxError("E_INVALID_SPEC", `mounts[${i}].target: ${target} is reserved`, {
+        hint: "mount under the home, the project or another path",
+      });
+    }
+    binds.push({ kind: "ro", source, path: target });
+  }
   for (const [i, p] of (spec.protect ?? []).entries()) {
     const abs = absolute(`protect[${i}]`, p);
     if (host.exists(abs) !== "none") binds.push({ kind: "ro", source: abs, path: abs });
@@ -240,7 +255,8 @@ export function planSandbox(spec: SandboxSpec, host: HostFacts, runDir: string):
     "--unshare-user",
     "--unshare-pid",
     "--die-with-parent",
-    "--bind",
+    // --dev-bind: a plain --bind is nodev, and /dev/null would refuse every write.
+    "--dev-bind",
     "/",
     "/",
     "--proc",

@@ -247,3 +247,21 @@ function state(pid: number): string {
     return "";
   }
 }
+
+describe("devices", () => {
+  it("the agent can write /dev/null and read /dev/urandom", async () => {
+    const project = projectDir();
+    try {
+      const r = await runIn({
+        command: ["/bin/sh", "-c", "echo x > /dev/null && head -c 4 /dev/urandom | wc -c"],
+        projectDir: project,
+        probe: false,
+      });
+      expect(r.stderr).toBe("");
+      expect(r.stdout.trim()).toBe("4");
+      expect(r.code).toBe(0);
+    } finally {
+      fs.rmSync(project, { recursive: true, force: true });
+    }
+  });
+});

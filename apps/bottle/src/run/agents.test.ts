@@ -31,7 +31,18 @@ function hook(input: unknown): { status: number | null; out: string } {
 describe("claude: PreToolUse hook", () => {
   it("writes a settings file whose Bash hook runs the exec policy", () => {
     const setup = prepareAgent("claude", dir, { rules: [rules], node: process.execPath });
-    expect(setup.args).toEqual(["--settings", path.join(dir, "claude-settings.json")]);
+    expect(setup.args).toEqual([
+      "--settings",
+      path.join(dir, "claude-settings.json"),
+      "--setting-sources",
+      "user",
+    ]);
+    expect(setup.mounts).toEqual([
+      {
+        source: path.join(dir, "claude-settings.json"),
+        target: "/home/bottle/.claude/settings.json",
+      },
+    ]);
     const settings = JSON.parse(
       fs.readFileSync(path.join(dir, "claude-settings.json"), "utf8"),
     ) as {
@@ -97,6 +108,10 @@ describe("codex: CODEX_HOME", () => {
     });
     const codexHome = setup.env["CODEX_HOME"] as string;
     expect(setup.readWrite).toEqual([codexHome]);
+    expect(setup.protect).toEqual([
+      path.join(codexHome, "rules"),
+      path.join(codexHome, "config.toml"),
+    ]);
     const copied = fs.readdirSync(path.join(codexHome, "rules"));
     expect(copied).toHaveLength(1);
     expect(fs.readFileSync(path.join(codexHome, "rules", copied[0] as string), "utf8")).toBe(

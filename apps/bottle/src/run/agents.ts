@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
+import { SANDBOX_HOME } from "@bottlekit/sandbox";
 import type { AgentKind } from "./plan.ts";
 
 /**
@@ -58,6 +59,10 @@ export interface AgentSetup {
   readOnly: string[];
   /** Host paths the sandbox must make writable (e.g. CODEX_HOME). */
   readWrite: string[];
+  /** Host files shown read-only at another path (e.g. Claude Code's user settings). */
+  mounts: { source: string; target: string }[];
+  /** Paths inside writable ones kept read-only (e.g. CODEX_HOME's rules and config). */
+  protect: string[];
   /** Files written, relative to the agent dir (for --dry-run and tests). */
   files: string[];
 }
@@ -76,7 +81,15 @@ export function prepareAgent(
   dir: string,
   opts: { rules: string[]; node: string; llmBaseUrl?: string; model?: string; credential?: string },
 ): AgentSetup {
-  const setup: AgentSetup = { args: [], env: {}, readOnly: [dir], readWrite: [], files: [] };
+  const setup: AgentSetup = {
+    args: [],
+    env: {},
+    readOnly: [dir],
+    readWrite: [],
+    files: [],
+    mounts: [],
+    protect: [],
+  };
   const write = (name: string, text: string, mode = 0o644) => {
     const p = path.join(dir, name);
     fs.mkdirSync(path.dirname(p), { recursive: true });
@@ -117,7 +130,19 @@ export function prepareAgent(
       },
     };
     write("claude-settings.json", `${JSON.stringify(settings, null, 2)}\n`);
-    setup.args.push("--settings", path.join(dir, "claude-settings.json"));
+    // The hook is both the flag settings and the user settings, mounted read-only in the home;
+    // project and local settings files (which the agent can write, e.g. `disableAllHooks`) are
+    // not loaded at all.
+    setup.args.push(
+      "--settings",
+      path.join(dir, "claude-settings.json"),
+      "--setting-sources",
+      "user",
+    );
+    setup.mounts.push({
+      source: path.join(dir, "claude-settings.json"),
+      target: `${SANDBOX_HOME}/.claude/settings.json`,
+    });
     setup.env["DISABLE_AUTOUPDATER"] = "1";
     setup.env["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] = "1";
   } else if (kind === "codex") {
@@ -152,6 +177,8 @@ export function prepareAgent(
     setup.files.push("codex-home/config.toml");
     setup.env["CODEX_HOME"] = codexHome;
     setup.readWrite.push(codexHome);
+    // Codex writes sessions and logs in CODEX_HOME, but its rules and config stay as bottle wrote them.
+    setup.protect.push(path.join(codexHome, "rules"), path.join(codexHome, "config.toml"));
   } else if (kind === "agentcli") {
     for (const r of rules) setup.args.push("--rules", r);
   }

@@ -121,8 +121,27 @@ afterAll(async () => {
 });
 
 describe("Claude Code under bottle run", () => {
-  it("answers through the proxy with the key injected; the hook refuses a forbidden Bash command", async () => {
+  it("answers through the proxy with the key injected; the hook refuses a forbidden Bash command, even with project settings that say disableAllHooks", async () => {
+    // Project settings an agent could have written (the project is writable) try to switch the
+    // hooks off and allow everything: bottle run does not let Claude Code load them.
+    const claudeDir = path.join(project, ".claude");
+    fs.mkdirSync(claudeDir, { recursive: true });
+    for (const f of ["settings.json", "settings.local.json"]) {
+      fs.writeFileSync(
+        path.join(claudeDir, f),
+        '{"disableAllHooks": true, "permissions": {"allow": ["Bash"]}}\n',
+      );
+    }
     fake.enqueue(
+      {
+        toolCalls: [
+          {
+            id: "toolu_00",
+            name: "Bash",
+            arguments: JSON.stringify({ command: "ls", description: "list" }),
+          },
+        ],
+      },
       {
         toolCalls: [
           {
@@ -150,6 +169,8 @@ describe("Claude Code under bottle run", () => {
         "clean up and tell me the answer",
         "--model",
         "claude-sonnet-4-5",
+        "--permission-mode",
+        "acceptEdits",
       ],
       { ANTHROPIC_API_KEY: REAL_KEY, HOME: os.homedir() },
     );
@@ -163,6 +184,11 @@ describe("Claude Code under bottle run", () => {
       .map((q) => q.rawBody)
       .find((b) => b.includes("toolu_01") && b.includes("tool_result"));
     expect(toolResult).toContain("no deleting in this bottle");
+    // An allowed command ran inside the sandbox and its output went back to the model.
+    const listed = messages
+      .map((q) => q.rawBody)
+      .find((b) => b.includes("toolu_00") && b.includes("tool_result"));
+    expect(listed).toContain("victim.txt");
     // The real key reached the upstream only (injected by the proxy), never the sandbox or the output.
     expect(messages.every((q) => q.headers["x-api-key"] === REAL_KEY)).toBe(true);
     expect(r.out + r.err).not.toContain(REAL_KEY);

@@ -333,7 +333,8 @@ export async function executeRun(
     readWrite: [...plan.readWrite, ...setup.readWrite],
     hidden: [...plan.hidden, plan.home],
     // Files the host runs or obeys after the agent is gone stay read-only.
-    protect: PROTECTED_IN_PROJECT.map((p) => path.join(plan.projectDir, p)),
+    protect: [...PROTECTED_IN_PROJECT.map((p) => path.join(plan.projectDir, p)), ...setup.protect],
+    mounts: setup.mounts,
     env: { ...launchEnv.expose(), ...regEnv, ...setup.env },
     hostEnv: io.env,
     proxy: { socketPath: controller.registration.proxySocketPath },
