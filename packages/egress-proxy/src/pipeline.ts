@@ -67,6 +67,8 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
+const RETRYABLE = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED"]);
+
 const TLS_ERRORS = new Set([
   "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
   "UNABLE_TO_GET_ISSUER_CERT",
@@ -679,6 +681,7 @@ function forwardStage(
   p: Prepared,
   res: ServerResponse,
   bytesIn: number,
+  attempt = 0,
 ): void {
   const session = info.session;
   const headers = { ...p.headers } as OutgoingHttpHeaders;
@@ -696,9 +699,16 @@ function forwardStage(
   });
   const extra = { findings: p.decision === "redact" ? findingsView(p.findings) : undefined };
   let finished = false;
+  let responded = false;
   const fail = (error: NodeJS.ErrnoException) => {
     if (finished) return;
     finished = true;
+    // A pooled keep-alive connection the upstream closed while idle: the request never reached
+    // it, so it is sent once more on a fresh connection (the body is buffered).
+    if (attempt === 0 && !responded && up.reusedSocket && RETRYABLE.has(error.code ?? "")) {
+      forwardStage(cfg, info, p, res, bytesIn, 1);
+      return;
+    }
     const f = upstreamFailure(error);
     refuse(cfg, info, res, 502, f.decision, "the upstream could not be reached securely", {
       reason: f.reason,
@@ -710,6 +720,7 @@ function forwardStage(
     if (!finished) up.destroy();
   });
   up.on("response", (upRes) => {
+    responded = true;
     const outHeaders = responseHeaders(upRes.headers);
     const ct = String(upRes.headers["content-type"] ?? "");
     let bytesOut = 0;

@@ -715,6 +715,10 @@ describe("live control", () => {
 
   it("cutoff closes open streams and tunnels, then refuses; restore re-opens", async () => {
     // an intercepted response that never ends, and an idle plain tunnel
+    let firstChunk: () => void = () => undefined;
+    const gotFirstChunk = new Promise<void>((r) => {
+      firstChunk = r;
+    });
     const streamClosed = new Promise<string>((resolve, reject) => {
       const req = httpRequest({
         socketPath: session.proxySocketPath,
@@ -729,6 +733,7 @@ describe("live control", () => {
         let got = "";
         tls.on("data", (c: Buffer) => {
           got += c.toString();
+          if (got.includes("first-chunk")) firstChunk();
         });
         tls.on("error", () => undefined);
         tls.on("close", () => resolve(got));
@@ -744,6 +749,10 @@ describe("live control", () => {
       });
       req.on("connect", (_res, socket) => socket.on("close", () => resolve()));
       req.end();
+    });
+    let llmFirst: () => void = () => undefined;
+    const gotLlmFirst = new Promise<void>((r) => {
+      llmFirst = r;
     });
     const llmClosed = new Promise<string>((resolve, reject) => {
       const req = httpRequest({
@@ -761,6 +770,7 @@ describe("live control", () => {
         let got = "";
         tls.on("data", (c: Buffer) => {
           got += c.toString();
+          if (got.includes("data: partial")) llmFirst();
         });
         tls.on("error", () => undefined);
         tls.on("close", () => resolve(got));
@@ -773,6 +783,8 @@ describe("live control", () => {
       .poll(() => events.filter((e) => e.decision === "llm" && e.path === "/v1/hang").length)
       .toBe(1);
     await expect.poll(() => host.metricsNow().openTunnels).toBeGreaterThanOrEqual(1);
+    await gotFirstChunk;
+    await gotLlmFirst;
     const closedBefore = events.filter((e) => e.decision === "closed_by_cutoff").length;
     expect(await host.cutoff({ bottle: "test-bottle" })).toBe(1);
     const got = await streamClosed;
