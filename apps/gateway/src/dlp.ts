@@ -217,6 +217,17 @@ function marker(rule: string): string {
   return `[REDACTED:${rule.replace(/[^A-Za-z0-9_.-]/g, "_")}]`;
 }
 
+/** Block-severity findings that do not contain another block finding's range. */
+function narrowest(findings: readonly Finding[]): Finding[] {
+  const block = findings.filter((f) => f.severity === "block");
+  return block.filter(
+    (f) =>
+      !block.some(
+        (g) => g !== f && g.start >= f.start && g.end <= f.end && g.end - g.start < f.end - f.start,
+      ),
+  );
+}
+
 /** Replaces each block-severity finding's range in `text`, right to left (overlaps merged). */
 function redactRanges(text: string, findings: readonly Finding[]): string {
   const ranges = findings
@@ -250,11 +261,24 @@ export function redactJsonBody(body: string, scanner: Scanner): string | undefin
     return undefined;
   }
   let failed = false;
+  // A string holding a backslash is also scanned as decoded escapes, and a finding in that
+  // layer spans the whole string; the same secret is found in the plain layer with its exact
+  // range. Redact the narrowest findings first, re-scan, and widen only while something is left
+  // (a secret that exists only in a decoded layer); still blocked after that: refuse.
   const clean = (text: string): string => {
     if (text.length === 0) return text;
-    const r = scanner.scan(text, "body");
-    if (r.findings.some((f) => f.severity === "block" && f.detector === "budget")) failed = true;
-    return r.blocked ? redactRanges(text, r.findings) : text;
+    let out = text;
+    for (let round = 0; round < 3; round++) {
+      const r = scanner.scan(out, "body");
+      if (r.findings.some((f) => f.severity === "block" && f.detector === "budget")) {
+        failed = true;
+        return out;
+      }
+      if (!r.blocked) return out;
+      out = redactRanges(out, narrowest(r.findings));
+    }
+    if (scanner.scan(out, "body").blocked) failed = true;
+    return out;
   };
   const walk = (v: unknown): unknown => {
     if (typeof v === "string") return clean(v);
