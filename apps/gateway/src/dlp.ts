@@ -180,7 +180,7 @@ export function createGatewayDlp(
       if (bodyFindings.some((f) => f.severity === "block" && f.detector === "budget")) {
         return { action: "block", body, findings };
       }
-      const red = redactJsonBody(body, scanner);
+      const red = redactJsonBody(body, scanner, secrets);
       if (red === undefined) return { action: "block", body, findings };
       const again = scanner.scan(red, "body");
       if (again.blocked) return { action: "block", body, findings };
@@ -253,7 +253,11 @@ function redactRanges(text: string, findings: readonly Finding[]): string {
  * Undefined when the body is not JSON or a string cannot be scanned (the caller blocks).
  * Linear in the body: one parse, one scan per string, one serialization.
  */
-export function redactJsonBody(body: string, scanner: Scanner): string | undefined {
+export function redactJsonBody(
+  body: string,
+  scanner: Scanner,
+  known: readonly { name: string; value: string }[] = [],
+): string | undefined {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
@@ -267,7 +271,11 @@ export function redactJsonBody(body: string, scanner: Scanner): string | undefin
   // (a secret that exists only in a decoded layer); still blocked after that: refuse.
   const clean = (text: string): string => {
     if (text.length === 0) return text;
+    // Known secrets are replaced where they literally are first: egress-dlp reports one finding
+    // per secret, and after a `\\` that finding spans the decoded-escape layer (from the start
+    // of the string), not the secret.
     let out = text;
+    for (const k of known) if (out.includes(k.value)) out = out.replaceAll(k.value, marker(k.name));
     for (let round = 0; round < 3; round++) {
       const r = scanner.scan(out, "body");
       if (r.findings.some((f) => f.severity === "block" && f.detector === "budget")) {

@@ -4,9 +4,10 @@ import { describe, expect, it } from "vitest";
 import { redactJsonBody } from "./dlp.ts";
 
 const SECRET = "sk-proj-PLANTEDsecretFORtheREDACTIONproperty0123456789abcdef";
+const KNOWN = [{ name: "OPENAI_API_KEY", value: SECRET }];
 const scanner = createScanner({
   detectors: ["token_patterns", "known_secrets"],
-  knownSecrets: [{ name: "OPENAI_API_KEY", value: SECRET }],
+  knownSecrets: KNOWN,
 });
 const MARK = /\[REDACTED:[A-Za-z0-9_.-]*\]/g;
 
@@ -57,7 +58,7 @@ describe("redactJsonBody", () => {
             /[\u007f-\uffff]/g,
             (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
           );
-        const red = redactJsonBody(raw, scanner);
+        const red = redactJsonBody(raw, scanner, KNOWN);
         expect(red).toBeDefined();
         const parsed = JSON.parse(red as string) as unknown;
         expect(red).not.toContain(SECRET);
@@ -70,21 +71,35 @@ describe("redactJsonBody", () => {
           );
         }
       }),
-      { numRuns: 300 },
+      { numRuns: 1000 },
     );
   });
 
   it("keeps a message with \\\\ and \\u escapes around the secret intact (the damage the raw-range redaction did)", () => {
     const raw = `{"model":"m","messages":[{"role":"user","content":"path C:\\\\Users\\\\me \\u00e9t\\u00e9 key ${SECRET} end \\"q\\""}]}`;
-    const red = redactJsonBody(raw, scanner) as string;
+    const red = redactJsonBody(raw, scanner, KNOWN) as string;
     const content = (JSON.parse(red) as { messages: { content: string }[] }).messages[0]?.content;
     expect(content).toMatch(/^path C:\\Users\\me été key \[REDACTED:[^\]]+\] end "q"$/);
   });
 
+  it("a known secret after \\\\ is replaced where it is (egress-dlp's finding spans the whole string there)", () => {
+    const red = redactJsonBody(
+      JSON.stringify({ a: `\\\\ ${SECRET} end` }),
+      scanner,
+      KNOWN,
+    ) as string;
+    expect((JSON.parse(red) as { a: string }).a).toBe("\\\\ [REDACTED:OPENAI_API_KEY] end");
+  });
+
+  it("without the literal values, a secret found only by scanning is still removed (the whole finding)", () => {
+    const red = redactJsonBody(JSON.stringify({ a: `\\\\ ${SECRET} end` }), scanner) as string;
+    expect(red).not.toContain(SECRET);
+  });
+
   it("a __proto__ key stays a plain key; non-JSON is refused (undefined)", () => {
-    const red = redactJsonBody(`{"__proto__":{"x":"${SECRET}"},"a":1}`, scanner) as string;
+    const red = redactJsonBody(`{"__proto__":{"x":"${SECRET}"},"a":1}`, scanner, KNOWN) as string;
     expect(red).not.toContain(SECRET);
     expect(Object.keys(JSON.parse(red) as object)).toEqual(["__proto__", "a"]);
-    expect(redactJsonBody(`not json ${SECRET}`, scanner)).toBeUndefined();
+    expect(redactJsonBody(`not json ${SECRET}`, scanner, KNOWN)).toBeUndefined();
   });
 });
