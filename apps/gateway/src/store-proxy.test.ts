@@ -45,7 +45,7 @@ describe("budget store in a worker thread", () => {
   });
 
   it("reports an unopenable store at start", async () => {
-    await expect(openStoreInWorker("postgres://nope")).rejects.toMatchObject({
+    await expect(openStoreInWorker("mysql://nope")).rejects.toMatchObject({
       code: "E_STORE_URL",
     });
   });
