@@ -2,8 +2,10 @@
  * A stand-in for one gateway on its own host, against a shared store.
  * argv: <store url> <mode> [estimate]
  *   run:   after "go" on stdin, 16 concurrent call loops on bottle "shared": reserve, wait a few
- *          ms (the "stream"), settle with a usage that can exceed the estimate; a loop stops at
- *          its first refusal. Prints {"owner","settled","tokens","maxOver","refusals"}.
+ *          ms (the "stream"), settle with a usage that can exceed the estimate by up to 40. On
+ *          "insufficient" a loop lowers its estimate to what is left (as the gateway clamps
+ *          max tokens) or waits for room; it stops at "cut-off" or "exhausted".
+ *          Prints {"owner","settled","tokens","maxOver","refusals"}.
  *   hold:  takes 16 reservations and prints {"owner","ids"}, then waits to be killed.
  *   watch: calls reclaim() every 100 ms and prints each non-empty result as a JSON line.
  */
@@ -47,16 +49,22 @@ if (mode === "hold") {
   let n = 0;
   await Promise.all(
     Array.from({ length: 16 }, async () => {
+      let want = estimate;
       for (;;) {
-        const r = await store.reserve({ ...subject, estimateTokens: estimate });
+        const r = await store.reserve({ ...subject, estimateTokens: want });
         if (!r.ok) {
           refusals[r.reason] = (refusals[r.reason] ?? 0) + 1;
-          return;
+          if (r.reason !== "insufficient") return;
+          // As the gateway does: lower the call's cap to what is left, or wait for room.
+          if (r.remaining > 0) want = r.remaining;
+          else await sleep(2);
+          continue;
         }
         await sleep(1 + (n++ % 7));
         // Usage between 60% of the estimate and the estimate plus 40 (an output cap overrun).
-        const used = Math.floor(estimate * 0.6) + ((n * 37) % (Math.floor(estimate * 0.4) + 41));
-        maxOver = Math.max(maxOver, used - estimate);
+        const used = Math.floor(want * 0.6) + ((n * 37) % (Math.floor(want * 0.4) + 41));
+        maxOver = Math.max(maxOver, used - want);
+        want = estimate;
         await store.settle(r.id, { inputTokens: used });
         settled++;
         tokens += used;
