@@ -1,4 +1,4 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer as createHttpServer, type IncomingMessage, type Server } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo, Socket } from "node:net";
@@ -154,6 +154,7 @@ export async function startUpstreams(hosts: readonly string[]): Promise<Upstream
       for (const s of streaming) s.destroy();
       for (const server of [tls, http, bad]) server.closeAllConnections();
       await Promise.all([tls, http, bad].map((s) => new Promise((r) => s.close(r))));
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
@@ -204,6 +205,7 @@ export async function startTlsFront(
     async close() {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
