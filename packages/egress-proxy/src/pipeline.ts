@@ -912,6 +912,10 @@ export async function handleUpgrade(
     };
     socket.on("close", close);
     upSocket.on("close", close);
+    // WebSocket has its own close handshake and no use for TCP half-close: once a side has
+    // ended, its own write side is ended too (after what is queued is flushed; pipe ends the other)
+    socket.on("end", () => socket.end());
+    upSocket.on("end", () => upSocket.end());
     socket.on("error", close);
     upSocket.on("error", close);
   });

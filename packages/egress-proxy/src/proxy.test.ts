@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { request as httpRequest } from "node:http";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
@@ -645,6 +646,31 @@ describe("plain HTTP, WebSocket, LLM hook", () => {
     });
     expect(echoed).toMatch(/^HTTP\/1.1 101/);
     await expect.poll(() => decisions("ws.example.com").includes("websocket")).toBe(true);
+  });
+
+  it("WebSocket upgrade with an absolute http:// URI (ws:// through the proxy)", async () => {
+    const before = up.seen.length;
+    const echoed = await new Promise<string>((resolve, reject) => {
+      const s = connect(session.proxySocketPath, () => {
+        s.write(
+          "GET http://http.example.com/ws HTTP/1.1\r\nHost: http.example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGVzdA==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        );
+      });
+      let text = "";
+      s.on("data", (c: Buffer) => {
+        text += c.toString();
+        if (text.includes("\r\n\r\n") && !text.includes("ping")) s.write("ping");
+        if (text.includes("echo:ping")) {
+          resolve(text);
+          s.destroy();
+        }
+      });
+      s.on("error", reject);
+    });
+    expect(echoed).toMatch(/^HTTP\/1.1 101/);
+    expect(up.seen.length).toBe(before + 1);
+    expect(up.seen.at(-1)?.url).toBe("/ws");
+    await expect.poll(() => decisions("http.example.com").includes("websocket")).toBe(true);
   });
 
   it("provider API hosts go to the LLM handler with the session as identity", async () => {

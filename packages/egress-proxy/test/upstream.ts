@@ -116,6 +116,7 @@ export async function startUpstreams(hosts: readonly string[]): Promise<Upstream
   const seen: Seen[] = [];
   const badRequests: Seen[] = [];
   const streaming = new Set<Socket>();
+  const upgraded = new Set<Socket>();
   const tls = createHttpsServer(
     {
       SNICallback: (name, cb) => cb(null, contexts.get(name)),
@@ -134,8 +135,29 @@ export async function startUpstreams(hosts: readonly string[]): Promise<Upstream
       "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: test\r\n\r\n",
     );
     socket.on("data", (c: Buffer) => socket.write(Buffer.concat([Buffer.from("echo:"), c])));
+    // a WebSocket peer closes when the other side ends (no TCP half-close)
+    socket.on("end", () => socket.destroy());
+    upgraded.add(socket);
+    socket.on("close", () => upgraded.delete(socket));
   });
   const http = createHttpServer(handler(seen, streaming));
+  http.on("upgrade", (req: IncomingMessage, socket: Socket) => {
+    seen.push({
+      method: req.method ?? "",
+      url: req.url ?? "",
+      host: req.headers.host ?? "",
+      headers: req.headers,
+      body: "",
+    });
+    socket.write(
+      "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n",
+    );
+    socket.on("data", (c: Buffer) => socket.write(Buffer.concat([Buffer.from("echo:"), c])));
+    // a WebSocket peer closes when the other side ends (no TCP half-close)
+    socket.on("end", () => socket.destroy());
+    upgraded.add(socket);
+    socket.on("close", () => upgraded.delete(socket));
+  });
   const badCtx = await rogue.contextFor("bad.example.com");
   const bad = createHttpsServer(
     { SNICallback: (_n, cb) => cb(null, badCtx) },
@@ -152,6 +174,7 @@ export async function startUpstreams(hosts: readonly string[]): Promise<Upstream
     streaming,
     async close() {
       for (const s of streaming) s.destroy();
+      for (const s of upgraded) s.destroy();
       for (const server of [tls, http, bad]) server.closeAllConnections();
       await Promise.all([tls, http, bad].map((s) => new Promise((r) => s.close(r))));
       rmSync(dir, { recursive: true, force: true });
