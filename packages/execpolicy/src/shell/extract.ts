@@ -608,11 +608,27 @@ function bracketDepth(script: string): number {
   analysisWork.units += script.length >> 6;
   let depth = 0;
   let max = 0;
+  // `a && b || c | d …` nests one syntax-tree level per operator until a `;` or a line end
+  // that does not follow an operator
+  let chain = 0;
+  let afterOperator = false;
   for (let i = 0; i < script.length; i++) {
     const c = script.charCodeAt(i);
     if (c === 40 || c === 123 || c === 91) {
       if (++depth > max) max = depth;
     } else if ((c === 41 || c === 125 || c === 93) && depth > 0) depth--;
+    else if (c === 38 || c === 124) {
+      // && || |
+      if (script.charCodeAt(i + 1) === c) i++;
+      else if (c === 38) {
+        chain = 0; // a single & ends the statement
+        continue;
+      }
+      if (++chain > max) max = chain;
+      afterOperator = true;
+      continue;
+    } else if (c === 59 || (c === 10 && !afterOperator)) chain = 0;
+    if (c !== 32 && c !== 9 && c !== 10) afterOperator = false;
   }
   return max;
 }
