@@ -77,7 +77,7 @@ export function plausibleDeflate(bytes: Uint8Array, from: number): boolean {
   }
   if (type === 1) {
     // fixed Huffman: the first symbols of text are literals (nothing to copy from yet)
-    for (let s = 0; s < 3; s++) {
+    for (let s = 0; s < 5; s++) {
       let code = 0;
       for (let k = 0; k < 7; k++) code = (code << 1) | r.bit();
       if (code < 0) return false;
@@ -121,6 +121,10 @@ function inflateWith(fn: Inflate, bytes: Uint8Array, budget: Budget): Buffer | u
     stop(budget, "inflate");
     return undefined;
   }
+  // zlib reports bad data by throwing; building a stack trace for each of many look-alike blobs
+  // cost more than the decompression
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
   try {
     const out = fn(bytes, { maxOutputLength: left, finishFlush: constants.Z_SYNC_FLUSH });
     budget.inflated += out.length;
@@ -129,6 +133,8 @@ function inflateWith(fn: Inflate, bytes: Uint8Array, budget: Budget): Buffer | u
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") stop(budget, "inflate");
     return undefined;
+  } finally {
+    Error.stackTraceLimit = limit;
   }
 }
 
@@ -223,7 +229,7 @@ export function binaryLayers(bytes: Buffer, budget: Budget, tryRawDeflate: boole
     out.push({ kind: `utf16${order}`, text: decodeUtf16(bytes, order) });
     return out;
   }
-  if (tryRawDeflate && bytes.length >= 8 && plausibleDeflate(bytes, 0)) {
+  if (tryRawDeflate && bytes.length >= 20 && plausibleDeflate(bytes, 0)) {
     const inflated = inflateWith(inflateRawSync, bytes, budget);
     if (inflated && inflated.length > 0) {
       const text = inflated.toString("latin1");

@@ -68,10 +68,10 @@ export interface ScannerOptions {
   /**
    * Work budget of one scan, in units (characters or bytes visited by a stage, plus a fixed cost
    * per decompressor call and the bound of every regex attempt). Default
-   * `maxWorkPerChar` × input length + 32 Mi. Exceeding it is a blocking `work-budget-exceeded` finding.
+   * `maxWorkPerChar` × input length + 8 Mi. Exceeding it is a blocking `work-budget-exceeded` finding.
    */
   maxWork?: number;
-  /** Work units allowed per input character when `maxWork` is not given. Default 32. */
+  /** Work units allowed per input character when `maxWork` is not given. Default 16. */
   maxWorkPerChar?: number;
   /** Clock for the time budget (milliseconds); `performance.now` when omitted. */
   clock?: () => number;
@@ -672,12 +672,13 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: number
       plausibleBase64Text(text, i, j) ||
       (len >= 24 && plausibleBase64Text(text, i + 8, j)) ||
       (len >= 32 && plausibleBase64Text(text, i + ((len - 24) & ~3), j)) ||
-      (len >= 16 && plausibleDeflate(Buffer.from(text.slice(i, i + 12), "base64"), 0));
+      (len >= 28 && plausibleDeflate(Buffer.from(text.slice(i, i + 12), "base64"), 0));
     const maybeHex =
       len >= 24 &&
       (plausibleHexText(text, i, j) ||
         plausibleHexBinary(text, i) ||
-        (hexVal(text.charCodeAt(i)) >= 0 &&
+        (len >= 40 &&
+          hexVal(text.charCodeAt(i)) >= 0 &&
           plausibleDeflate(Buffer.from(text.slice(i, i + 16), "hex"), 0)));
     const maybeB32 = plausibleBase32Text(text, i, j);
     if (!maybeB64 && !maybeHex && !maybeB32) continue;
@@ -769,16 +770,36 @@ function printableStretch(decoded: string): string | undefined {
 /** Base64 of a container: gzip (`H4sI`), zlib (`eJ`, `eN`, `eF`, `eA`), zip (`UEsDB`), UTF-16 BOMs. */
 function plausibleBase64Binary(text: string, i: number, j: number): boolean {
   if (j - i < 12) return false;
-  return (
+  const magic =
     text.startsWith("H4sI", i) ||
     text.startsWith("UEsDB", i) ||
+    (text.charCodeAt(i) === 101 /* e */ && "JNFAaXy2".includes(text[i + 1] as string));
+  // a container's header is checked on its first 18 bytes before the run is decoded: floods of
+  // `H4sIAAAA…` or `eJwAAAA…` look-alikes cost one small decode each, never a zlib call
+  if (magic && plausibleContainer(Buffer.from(text.slice(i, i + 24), "base64"))) return true;
+  return (
+    text.startsWith("//4", i) ||
     text.startsWith("//4", i) ||
     text.startsWith("/v8", i) ||
     text.startsWith("_v8", i) ||
     text.startsWith("__4", i) ||
-    (text.charCodeAt(i) === 101 /* e */ && "JNFAaXy2".includes(text[i + 1] as string)) ||
     utf16Base64(text, i, j)
   );
+}
+
+/** The first bytes of a gzip, zlib or zip blob: a header whose deflate stream can hold text. */
+function plausibleContainer(head: Buffer): boolean {
+  const b0 = head[0] as number;
+  const b1 = head[1] as number;
+  if (b0 === 0x1f && b1 === 0x8b) {
+    if (head[2] !== 8) return false;
+    return head[3] !== 0 || plausibleDeflate(head, 10);
+  }
+  if (b0 === 0x50 && b1 === 0x4b) {
+    const method = head.length >= 10 ? head.readUInt16LE(8) : -1;
+    return method === 0 || method === 8;
+  }
+  return (b0 & 0x0f) === 8 && ((b0 << 8) | b1) % 31 === 0 && plausibleDeflate(head, 2);
 }
 
 /** Base64 of ASCII UTF-16: every group of 8 characters has `A` where the zero bytes fall. */
@@ -831,8 +852,8 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
   const maxMs = options.maxMs ?? 2000;
   const maxDepth = options.maxDecodeDepth ?? 4;
   const maxInflate = options.maxInflateBytes ?? 4 * 1024 * 1024;
-  const workPerChar = options.maxWorkPerChar ?? 32;
-  const workBase = 32 * 1024 * 1024;
+  const workPerChar = options.maxWorkPerChar ?? 16;
+  const workBase = 8 * 1024 * 1024;
   const clock = options.clock ?? (() => performance.now());
   const secrets = options.knownSecrets ?? [];
   const index =
@@ -989,11 +1010,15 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
         if (sticky) {
           const set = ruleAfter[ri];
           if (set && !afterWithin(set, end, start + (rules[ri] as TokenRule).maxLength)) continue;
-          // The match starts at the keyword: one sticky attempt, bounded by the rule's maxLength
-          // (charged as such: floods of a long rule's keyword run out of budget, never of time).
-          if (charge(budget, Math.min((rules[ri] as TokenRule).maxLength, n - start))) return;
+          // The match starts at the keyword: one sticky attempt, bounded by the rule's maxLength.
+          // Charged by what it read: the match, or for a miss the keyword's token tail (rules
+          // with minTail match token characters only) or at most 256 characters (a miss of the
+          // others fails within its fixed header: `PRIVATE KEY-----`, `Bearer `, `key`).
           sticky.lastIndex = start;
           const m = sticky.exec(text);
+          const r = rules[ri] as TokenRule;
+          const miss = r.minTail !== undefined ? end - start + tail + 16 : 256;
+          if (charge(budget, m ? m[0].length : Math.min(miss, r.maxLength))) return;
           if (m) record(ri, m, 0);
           continue;
         }
