@@ -20,10 +20,13 @@ describe("host checks", () => {
 
   it("names the install command when bwrap is missing", () => {
     let error: unknown;
+    const empty = hostDir("empty-path");
     try {
-      inspectHost({}, { env: { PATH: hostDir("empty-path") } });
+      inspectHost({}, { env: { PATH: empty } });
     } catch (e) {
       error = e;
+    } finally {
+      fs.rmSync(empty, { recursive: true, force: true });
     }
     expect(isSandboxError(error) && error.code).toBe("E_BWRAP_MISSING");
     expect(isSandboxError(error) && error.hint).toBe("apt-get install bubblewrap");

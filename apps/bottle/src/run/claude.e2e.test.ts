@@ -47,10 +47,11 @@ let fake: FakeUpstream;
 let front: https.Server;
 let host: ProxyHost;
 let control: { close(): Promise<void> };
+let caDir: string;
 
 beforeAll(async () => {
   fake = await createFakeUpstream({ requireKey: REAL_KEY });
-  const caDir = fs.mkdtempSync(path.join(os.tmpdir(), "bottle-e2e-ca-"));
+  caDir = fs.mkdtempSync(path.join(os.tmpdir(), "bottle-e2e-ca-"));
   const ca = await BottleCa.open(caDir, "anthropic-standin");
   const ctx = await ca.contextFor("api.anthropic.com");
   // TLS in front of the fake upstream, presenting api.anthropic.com.
@@ -118,6 +119,7 @@ afterAll(async () => {
   await fake?.close();
   await home?.cleanup();
   if (project) fs.rmSync(project, { recursive: true, force: true });
+  if (caDir) fs.rmSync(caDir, { recursive: true, force: true });
 });
 
 describe("Claude Code under bottle run", () => {

@@ -35,13 +35,12 @@ let fake: FakeUpstream;
 let front: https.Server;
 let host: ProxyHost;
 let control: { close(): Promise<void> };
+let caDir: string;
 
 beforeAll(async () => {
   fake = await createFakeUpstream({ requireKey: REAL_KEY });
-  const ca = await BottleCa.open(
-    fs.mkdtempSync(path.join(os.tmpdir(), "bottle-e2e-ca-")),
-    "openai-standin",
-  );
+  caDir = fs.mkdtempSync(path.join(os.tmpdir(), "bottle-e2e-ca-"));
+  const ca = await BottleCa.open(caDir, "openai-standin");
   const ctx = await ca.contextFor("api.openai.com");
   front = https.createServer({ SNICallback: (_n, cb) => cb(null, ctx) }, (req, res) => {
     const up = http.request(
@@ -100,6 +99,7 @@ afterAll(async () => {
   await fake?.close();
   await home?.cleanup();
   if (project) fs.rmSync(project, { recursive: true, force: true });
+  if (caDir) fs.rmSync(caDir, { recursive: true, force: true });
 });
 
 describe("Codex under bottle run", () => {
