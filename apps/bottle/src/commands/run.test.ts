@@ -27,7 +27,7 @@ afterEach(async () => {
   fs.rmSync(project, { recursive: true, force: true });
 });
 
-describe("bottle run", () => {
+describe("bottle run", { timeout: 120_000 }, () => {
   it("--dry-run prints binds, env names, routes and budgets, and starts nothing", async () => {
     const r = await runBottle(
       [

@@ -38,7 +38,8 @@ function treeAlive(pid: number): boolean {
   }
 }
 
-describe("live control of a bottled agent", () => {
+// Each test starts `bottle` from source (tsx) and a sandbox: generous bounds for loaded machines.
+describe("live control of a bottled agent", { timeout: 120_000 }, () => {
   it("bottle ps lists the session; bottle stop stops the tree (exit 3, audited)", async () => {
     const child = collect(
       spawnBottle(["run", "--home", home.dir, "--cwd", project, "--", "/bin/sleep", "60"], {}),
@@ -203,5 +204,19 @@ describe("live control of a bottled agent", () => {
     );
     expect(again.code).toBe(3);
     expect(again.err).toContain("is cut off");
+  });
+
+  it("Ctrl-C (SIGINT) stops the tree and exits 130", async () => {
+    const proc = spawnBottle(
+      ["run", "--home", home.dir, "--cwd", project, "--", "/bin/sleep", "60"],
+      {},
+    );
+    const child = collect(proc);
+    const session = await waitFor("the session record", () => listSessions(home.dir)[0]);
+    await waitFor("the probe", () => child.err().includes("startup probe"));
+    proc.kill("SIGINT");
+    const done = await child.done;
+    expect(done.code).toBe(130);
+    expect(treeAlive(session.sandboxPid)).toBe(false);
   });
 });

@@ -59,7 +59,7 @@ export function agentProject(): string {
 export async function waitFor<T>(
   what: string,
   fn: () => T | undefined | false,
-  tries = 400,
+  tries = 1200,
   everyMs = 50,
 ): Promise<T> {
   for (let i = 0; i < tries; i++) {
