@@ -92,6 +92,8 @@ export interface Scanner {
 // search or a fixed-length sequence (no nested quantifiers), so each pass is linear.
 /** Forward escapes: `\u`, `\x`, `\\`, `%XX`, `&#`. */
 const ESC_RE = /\\[uUx\\/]|\\[0-3][0-7]{2}|%[0-9A-Fa-f]{2}|&#/g;
+/** Work units charged per finding (its HMAC fingerprint costs about as much as scanning 1 KiB). */
+const FINDING_COST = 1024;
 const REGION_PIECE = 65_536;
 const REGION_OVERLAP = 512;
 /** Octal escapes (`\\163`) anywhere. */
@@ -949,6 +951,9 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
       const value = m[group] ?? m[0];
       if (!idx) return;
       if (rule.placeholderCheck && looksLikePlaceholder(value)) return;
+      // a finding costs a keyed hash and an object (microseconds): floods of matches run out of
+      // work budget instead of holding the event loop
+      charge(budget, FINDING_COST);
       out.push({
         detector: "token_patterns",
         rule: rule.id,
