@@ -62,6 +62,10 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       "forget every local-agent acknowledgement first, so the warning shows (and asks) again",
     )
     .option("--json-logs", "write logs to stderr as one JSON object per line")
+    .option(
+      "--no-proxy-door",
+      "serve the API door only: no egress proxy for bottles and no control socket in $BOTTLEKIT_HOME/state/",
+    )
     .action(async (opts) => {
       const m = await import("./commands/up.ts");
       setExit(await m.up(opts, io));

@@ -2,6 +2,13 @@ import { existsSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { dirname, resolve } from "node:path";
 import { bottlekitHome, defaultStoreUrl, openStore, type Store } from "@bottlekit/budget-store";
+import {
+  type ControlServer,
+  createProxyHost,
+  type ProxyHost,
+  type ProxyHostOptions,
+  startControlServer,
+} from "@bottlekit/egress-proxy";
 import { createRegistry, listProviders } from "@bottlekit/provider-registry";
 import {
   type ConfigValidation,
@@ -42,6 +49,15 @@ export interface StartOptions {
    */
   storeInWorker?: boolean;
   /**
+   * The proxy door (default false): also start the egress-proxy host, whose intercepted requests
+   * to provider API hosts run through this gateway's pipeline (identity = the bottle session),
+   * and serve its control socket under `$BOTTLEKIT_HOME/state/` (0600). `bottle run` embeds a
+   * controller this way; `bottle-gateway up` turns it on.
+   */
+  proxyDoor?: boolean;
+  /** Proxy door, tests and enterprise setups only: passed to the egress-proxy host. */
+  proxyOptions?: Pick<ProxyHostOptions, "resolve" | "upstreamCa" | "credentialSource">;
+  /**
    * Budget-store group commit window for settles (ms, default 0: a settle commits on the next
    * event-loop turn, with whatever else is queued by then). With 1 ms, a settle at c=1 rode in
    * the next call's reserve transaction, on that call's critical path: measured +0.1 ms added
@@ -61,6 +77,8 @@ export interface RunningGateway {
   config: GatewayConfig;
   /** Configured routes and their credential source (names only), for the startup log. */
   providers: string[];
+  /** The proxy door, when enabled: the egress-proxy host and its control socket path. */
+  proxy?: { host: ProxyHost; controlSocketPath: string };
   close(drainMs?: number): Promise<void>;
 }
 
@@ -237,6 +255,22 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       throw listenError(error, listenText);
     });
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+    let proxy: { host: ProxyHost; control: ControlServer } | undefined;
+    if (options.proxyDoor === true) {
+      const proxyHost = createProxyHost({
+        home,
+        ...options.proxyOptions,
+        llmHandler: (req, res, ctx) => gateway.handleProxied(req, res, ctx),
+        onAudit: (e) => options.log?.({ level: "info", event: "proxy.decision", ...e }),
+      });
+      try {
+        proxy = { host: proxyHost, control: await startControlServer(proxyHost) };
+      } catch (error) {
+        await proxyHost.close();
+        await gateway.close(0);
+        throw error;
+      }
+    }
     return {
       gateway,
       store,
@@ -244,7 +278,14 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       url: `http://${host}:${address.port}`,
       config,
       providers: routingTable(registry, env).map((r) => `${r.model} (${r.credential})`),
+      ...(proxy !== undefined
+        ? { proxy: { host: proxy.host, controlSocketPath: proxy.control.socketPath } }
+        : {}),
       async close(drainMs = config.timeouts.drain_ms) {
+        if (proxy !== undefined) {
+          await proxy.control.close();
+          await proxy.host.close();
+        }
         await gateway.close(drainMs);
         await store.close();
       },

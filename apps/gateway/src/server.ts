@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
 import type { ReserveResult, SettleUsage, Store } from "@bottlekit/budget-store";
+import { listProviders } from "@bottlekit/provider-registry";
 import { Pool } from "undici";
 import {
   type ClientApi,
@@ -16,7 +17,7 @@ import {
   readFacts,
 } from "./apis.ts";
 import type { DlpFinding, GatewayDlp } from "./dlp-types.ts";
-import type { CallerIdentity, IdentityResolver } from "./identity.ts";
+import type { CallerIdentity, IdentityResolver, IdentityResult } from "./identity.ts";
 import { GatewayMetrics } from "./metrics.ts";
 import { adviceHeaders, budgetRetryAdvice, forwardUpstreamHeaders } from "./retry-hints.ts";
 import type { Router, UpstreamTarget } from "./router.ts";
@@ -84,8 +85,28 @@ export interface GatewayOptions {
   listModels?: () => { id: string; owned_by: string }[];
 }
 
+/**
+ * The proxy door's view of a call: the bottle session it came from (identity) and the provider
+ * API host the agent addressed (routing). Shaped like `@bottlekit/egress-proxy`'s `LlmContext`.
+ */
+export interface ProxiedCall {
+  sessionId: string;
+  bottle: string;
+  agent?: string;
+  /** The CONNECT host (= SNI), lower case, e.g. `api.anthropic.com`. */
+  host: string;
+  port: number;
+}
+
 export interface Gateway {
   readonly server: Server;
+  /**
+   * The proxy door: an intercepted request to a provider API host, answered through the same
+   * pipeline as the API door. Identity is the bottle session; the provider is the one whose API
+   * host was addressed; whatever key or placeholder the agent sent is dropped (never scanned as a
+   * foreign credential, never forwarded) and the gateway's own credential is injected.
+   */
+  handleProxied(req: IncomingMessage, res: ServerResponse, call: ProxiedCall): void;
   readonly metrics: GatewayMetrics;
   listen(host: string, port: number): Promise<AddressInfo>;
   /** Stops accepting, lets in-flight calls (streams included) finish within `drainMs`, then closes. */
@@ -130,6 +151,31 @@ function refusalStatus(req: IncomingMessage, shouldRetry: boolean): number {
     (typeof originator === "string" && originator.startsWith("codex")) ||
     (typeof ua === "string" && ua.startsWith("codex"));
   return codex ? 400 : 429;
+}
+
+/** API host name → provider id, from provider-registry's catalog (built once). */
+let hostProviders: Map<string, string> | undefined;
+function providerOfHost(host: string): string | undefined {
+  if (hostProviders === undefined) {
+    hostProviders = new Map();
+    for (const p of listProviders()) {
+      if (p.baseUrl === undefined) continue;
+      try {
+        const h = new URL(p.baseUrl).hostname.toLowerCase();
+        if (!hostProviders.has(h)) hostProviders.set(h, p.id);
+      } catch {
+        // a catalog entry without a usable URL has no host to match
+      }
+    }
+  }
+  return hostProviders.get(host.toLowerCase());
+}
+
+/** The header that carries the agent's (placeholder) key on the proxy door; it is dropped. */
+function agentCredentialHeader(req: IncomingMessage): string | undefined {
+  if (req.headers["x-api-key"] !== undefined) return "x-api-key";
+  if (req.headers.authorization !== undefined) return "authorization";
+  return undefined;
 }
 
 let requestCounter = 0;
@@ -372,6 +418,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     res: ServerResponse,
     raw: Buffer,
     t0: number,
+    proxied?: ProxiedCall,
   ): Promise<void> {
     const requestId = nextRequestId();
     let provider = "";
@@ -393,8 +440,34 @@ export function createGateway(options: GatewayOptions): Gateway {
       metrics.latency.observe([endpoint, provider], (performance.now() - t0) / 1000);
     });
 
-    // 1. identity
-    const who = await options.identity.resolve(req.headers);
+    // 1. identity: the gateway key (API door) or the bottle session (proxy door)
+    let proxiedProvider: string | undefined;
+    if (proxied !== undefined) {
+      proxiedProvider = providerOfHost(proxied.host);
+      if (proxiedProvider === undefined) {
+        return sendError(
+          res,
+          api,
+          403,
+          "permission_error",
+          `${proxied.host} is not the API host of a known provider`,
+        );
+      }
+    }
+    const who: IdentityResult =
+      proxied === undefined
+        ? await options.identity.resolve(req.headers)
+        : {
+            ok: true,
+            identity: {
+              bottle: proxied.bottle,
+              agent: proxied.agent ?? "default",
+              parents: [],
+              keyId: undefined,
+            },
+            credentialHeader: agentCredentialHeader(req),
+            foreignCredential: undefined,
+          };
     if (!who.ok) return sendError(res, api, who.status, "authentication_error", who.message);
     const identity = who.identity;
 
@@ -415,8 +488,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     const facts = readFacts(api, body, kind);
     if (typeof facts === "string") return sendError(res, api, 400, "invalid_request_error", facts);
 
-    // 3. route
-    const routed = options.router.route(api, facts.model);
+    // 3. route (the proxy door routes to the provider whose host the agent addressed)
+    const routed = options.router.route(
+      api,
+      proxiedProvider !== undefined && !facts.model.startsWith(`${proxiedProvider}/`)
+        ? `${proxiedProvider}/${facts.model}`
+        : facts.model,
+    );
     if (!routed.ok) return sendError(res, api, routed.status, routed.type, routed.message);
     const target = routed.target;
     provider = target.provider;
@@ -1010,7 +1088,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     };
   }
 
-  function handle(req: IncomingMessage, res: ServerResponse): void {
+  function handle(req: IncomingMessage, res: ServerResponse, proxied?: ProxiedCall): void {
     const t0 = performance.now();
     const url = req.url ?? "/";
     const q = url.indexOf("?");
@@ -1078,7 +1156,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         return;
       }
       const raw = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
-      handleLlm(api, ep.kind, path, req, res, raw, t0)
+      handleLlm(api, ep.kind, path, req, res, raw, t0, proxied)
         .catch((error: unknown) => {
           log({
             level: "error",
@@ -1160,7 +1238,9 @@ export function createGateway(options: GatewayOptions): Gateway {
     );
   }
 
-  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, handle);
+  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) =>
+    handle(req, res),
+  );
   // A WebSocket upgrade (Codex tries the Responses API over a WebSocket first) is refused with
   // 426 before any handshake, so the client falls back to HTTP at once instead of waiting.
   server.on("upgrade", (_req, socket) => {
@@ -1180,6 +1260,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   return {
     server,
     metrics,
+    handleProxied: (req, res, call) => handle(req, res, call),
     inFlight: () => inFlight,
     listen(host, port) {
       return new Promise((resolve, reject) => {

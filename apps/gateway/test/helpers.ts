@@ -7,7 +7,7 @@ import {
   type TempHome,
 } from "@bottlekit/test-utils";
 import OpenAI from "openai";
-import { type RunningGateway, startGateway } from "../src/compose.ts";
+import { type RunningGateway, type StartOptions, startGateway } from "../src/compose.ts";
 import type { GatewayLogEvent } from "../src/server.ts";
 
 export const OPENAI_KEY = "sk-proj-FAKEupstreamKEYforTESTS0123456789abcdefABCDEF";
@@ -35,6 +35,7 @@ export async function startHarness(
     | Record<string, unknown>
     | ((urls: { openai: string; anthropic: string }) => Record<string, unknown>) = {},
   extraEnv: Record<string, string> = {},
+  start: Pick<StartOptions, "proxyDoor" | "proxyOptions"> = {},
 ): Promise<Harness> {
   const up = await createFakeUpstream({ requireKey: OPENAI_KEY });
   const anthropicUp = await createFakeUpstream({ requireKey: ANTHROPIC_KEY });
@@ -64,6 +65,7 @@ export async function startHarness(
     env,
     identityCacheMs: 0,
     log: (e) => logs.push(e),
+    ...start,
   });
   return {
     up,

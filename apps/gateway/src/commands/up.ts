@@ -22,6 +22,8 @@ export interface UpOptions {
   /** Forget every local-agent acknowledgement first, so the gate asks (or refuses) again. */
   revokeLocalAgents?: boolean;
   jsonLogs?: boolean;
+  /** The proxy door (egress-proxy host + control socket); default on, `--no-proxy-door` turns it off. */
+  proxyDoor?: boolean;
 }
 
 /** The commands the local-agent panel names: both are flags of `up`. */
@@ -131,6 +133,7 @@ export async function up(opts: UpOptions, io: CliIo): Promise<number> {
       ...(opts.store !== undefined ? { store: opts.store } : {}),
       env: io.env,
       log,
+      proxyDoor: opts.proxyDoor !== false,
     });
   } catch (error) {
     if (isGatewayError(error)) {
@@ -156,6 +159,7 @@ export async function up(opts: UpOptions, io: CliIo): Promise<number> {
     url: running.url,
     providers: [...new Set(running.providers)],
     store: running.store.backend,
+    ...(running.proxy !== undefined ? { controlSocket: running.proxy.controlSocketPath } : {}),
   });
   const signal = await (io.stopSignal ?? new Promise<string>(() => {}));
   log({ level: "info", event: "draining", signal, inFlight: running.gateway.inFlight() });
