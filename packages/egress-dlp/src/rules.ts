@@ -1001,7 +1001,7 @@ const BASE_RULES: readonly TokenRule[] = [
     // The body may not run into another BEGIN line (`-` only when not starting `-----BEGIN`), so
     // a flood of headers costs one body's length per header, not 12,000 characters each.
     pattern: rx(
-      `-----BEGIN[ A-Z0-9]{0,25}PRIVATE KEY(?: BLOCK)?-----[ \\t]{0,4}${LB}${PEM_HEADER}${PEM_HEADER}${PEM_HEADER}${PEM_HEADER}[ \\t]{0,4}${LB}?[ \\t]{0,4}[A-Za-z0-9+/]{40}(?:\\\\r|\\\\n|[A-Za-z0-9+/=\\s"',:]|-(?!----BEGIN)){0,12000}`,
+      `-----BEGIN[ A-Z0-9]{0,25}PRIVATE KEY(?: BLOCK)?-----[ \\t"'+,]{0,8}${LB}?${PEM_HEADER}${PEM_HEADER}${PEM_HEADER}${PEM_HEADER}[ \\t"'+,]{0,8}${LB}?[ \\t"']{0,4}[A-Za-z0-9+/]{40}(?:\\\\r|\\\\n|[A-Za-z0-9+/=\\s"',:]|-(?!----BEGIN)){0,12000}`,
     ),
     maxLength: 13200,
   },
