@@ -29,5 +29,6 @@ export {
   type GatewayOptions,
   type MeteredUsage,
   type Metering,
+  type ProxiedCall,
   type UsageTap,
 } from "./server.ts";
