@@ -1,11 +1,14 @@
 /**
  * Budget-store figures: reserve+settle pairs per second in one process and in aggregate with
- * four processes on one database file. Targets: >= 5,000/s single, >= 3,000/s aggregate.
+ * four processes on one database file, then the same on Postgres (one process and four, with 1
+ * and 8 calls in flight each). Targets: SQLite >= 5,000/s single, >= 3,000/s aggregate;
+ * Postgres >= 2,000/s aggregate with four processes.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { openStore } from "../src/index.ts";
+import { startTestPostgres } from "../test/pg.ts";
 import { runCycleWorkers } from "../test/workers/spawn.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "budget-store-bench-"));
@@ -70,6 +73,39 @@ try {
     console.log(
       `${procs} process(es): ${Math.round(rate)} pairs/s aggregate (${pairs} pairs, ${errors} errors${procs === 4 ? "; target >= 3000" : ""})`,
     );
+  }
+  // Postgres (a throwaway embedded server, or BOTTLEKIT_TEST_POSTGRES_URL), same workload and
+  // run: one process and four, each with 1 and with 8 calls in flight.
+  const pg = await startTestPostgres();
+  try {
+    for (const [procs, inFlight] of [
+      [1, 1],
+      [1, 8],
+      [4, 1],
+      [4, 8],
+    ] as const) {
+      const url = await pg.newDatabase();
+      const setup = await openStore(url);
+      await setup.defineBudget({
+        scope: "bottle",
+        key: "fleet",
+        provider: "limited",
+        tokens: 1e12,
+      });
+      await setup.close();
+      const cycles = 2_000;
+      const results = await runCycleWorkers(url, procs, cycles, 10, inFlight);
+      const start = Math.min(...results.map((r) => r.started));
+      const end = Math.max(...results.map((r) => r.finished));
+      const pairs = results.reduce((n, r) => n + cycles - r.refused - r.errors.length, 0);
+      const errors = results.reduce((n, r) => n + r.errors.length, 0);
+      const rate = pairs / ((end - start) / 1000);
+      console.log(
+        `postgres, ${procs} process(es) x ${inFlight} in flight: ${Math.round(rate)} pairs/s aggregate (${pairs} pairs, ${errors} errors${procs === 4 && inFlight === 8 ? "; target >= 2000" : ""})`,
+      );
+    }
+  } finally {
+    await pg.stop();
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -368,7 +368,11 @@ export class PgStore implements Store {
   /** Serialize on the usage counters the applicable budgets count (sorted: no deadlocks). */
   async #lock(tx: Tx, apps: readonly Applicable[]): Promise<void> {
     const keys = [...new Set(apps.map(lockKey))].sort();
-    for (const k of keys) await tx`SELECT pg_advisory_xact_lock(hashtextextended(${k}, 0))`;
+    if (keys.length === 0) return;
+    // unnest yields the (sorted) keys in order: every transaction locks in the same order.
+    // execute(): sent now, so a pipelined batch runs in the order its queries were written.
+    await tx`SELECT pg_advisory_xact_lock(hashtextextended(k, 0))
+      FROM unnest(${keys}::text[]) WITH ORDINALITY AS t(k, o) ORDER BY o`.execute();
   }
 
   /** Used (and reserved) sums of each applicable budget, read in one statement: one snapshot. */
@@ -395,7 +399,7 @@ export class PgStore implements Store {
           AND (a.bs = 'global' OR (a.bs = 'agent' AND x.agent = a.bk)
                OR (a.bs = 'bottle' AND (x.bottle = a.bk OR x.parents ? a.bk)))
       ) r
-      ORDER BY a.i`;
+      ORDER BY a.i`.execute();
     return {
       used: rows.map((r) => ({ t: r.ut, u: r.uu })),
       reserved: rows.map((r) => ({ t: r.rt, u: r.ru })),
@@ -475,13 +479,39 @@ export class PgStore implements Store {
     const requestId =
       input.requestId === undefined ? null : v.name(input.requestId, "reserve.requestId");
     return this.#tx(async (tx) => {
-      const state = await this.#state(tx);
-      const apps = applicable(state.maps, s);
-      await this.#lock(tx, apps);
-      const now = this.#now();
-      const cut = cutOffRefusal(s, await this.#activeCutoffs(tx, [s.bottle, ...s.parents], now));
+      // Optimistic: decide with the cached budgets and send the version check, the locks, the
+      // cutoffs and the sums in one pipelined batch (they run in that order on the server, the
+      // sums after the locks are held). If the budgets changed meanwhile, reload and redo.
+      let state = this.#cache ?? (await this.#state(tx));
+      let apps: Applicable[];
+      let now: number;
+      let cutRows: Array<{ bottle: string; until: number | null }>;
+      let sums: { used: Sum[]; reserved: Sum[] };
+      for (;;) {
+        apps = applicable(state.maps, s);
+        now = this.#now();
+        const [ver, , cuts, got] = await Promise.all([
+          tx<
+            Array<{ v: string }>
+          >`SELECT value AS v FROM meta WHERE key = 'budgets_version'`.execute(),
+          this.#lock(tx, apps),
+          tx<Array<{ bottle: string; until: number | null }>>`
+            SELECT bottle, until FROM cutoffs WHERE bottle = ANY(${[s.bottle, ...s.parents]}::text[])`.execute(),
+          this.#sums(tx, apps, now),
+        ]);
+        cutRows = cuts;
+        sums = got;
+        if ((ver[0]?.v ?? "0") === (this.#cache?.version ?? "")) break;
+        this.#cache = undefined;
+        state = await this.#state(tx);
+      }
+      const active = new Set<string>();
+      for (const r of cutRows) {
+        if (r.until !== null && now >= r.until) await this.#liftExpired(tx, r.bottle, now);
+        else active.add(r.bottle);
+      }
+      const cut = cutOffRefusal(s, active);
       if (cut !== undefined) return cut;
-      const sums = await this.#sums(tx, apps, now);
       const refused = reserveRefusal(
         entries(apps, sums.used, sums.reserved, state.defaultPolicy),
         estimate,
@@ -506,32 +536,20 @@ export class PgStore implements Store {
   ): Promise<{ r: ReservationRow; result: SettleResult }> {
     const [peek] = await tx<ReservationRow[]>`SELECT * FROM reservations WHERE id = ${id}`;
     if (peek === undefined) throw unknownReservation(id);
-    const state = await this.#state(tx);
+    let state = this.#cache ?? (await this.#state(tx));
     const subject = {
       bottle: peek.bottle,
       parents: peek.parents,
       agent: peek.agent,
       provider: peek.provider,
     };
-    const apps = applicable(state.maps, subject);
-    await this.#lock(tx, apps);
-    const [r] = await tx<ReservationRow[]>`DELETE FROM reservations WHERE id = ${id} RETURNING *`;
-    if (r === undefined) throw unknownReservation(id); // settled by another process meanwhile
-    const now = this.#now();
-    if (audit !== undefined) await audit(r);
-    const { tokens: charged, usd: chargedUsd } = charge(u, r);
-    const [ev] = await tx<
-      Array<{ id: number }>
-    >`INSERT INTO usage_events (at, request_id, reservation_id, bottle, parents, agent, provider, model,
-        input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, tokens, cost_usd, usage_missing)
-      VALUES (${now}, ${u.requestId ?? r.request_id}, ${r.id}, ${r.bottle}, ${tx.json(r.parents)}, ${r.agent}, ${r.provider}, ${u.model},
-        ${u.input}, ${u.output}, ${u.cacheRead}, ${u.cacheWrite}, ${u.reasoning}, ${charged}, ${u.cost ?? null}, ${u.missing})
-      RETURNING id`;
+    if (audit !== undefined) await audit(peek);
+    const { tokens: charged, usd: chargedUsd } = charge(u, peek);
     // Counter rows in one global order, so concurrent settles never wait on each other in a cycle.
     const counters: Array<[string, string]> = [
-      ["agent", r.agent],
-      ["bottle", r.bottle],
-      ...r.parents.map((p): [string, string] => ["bottle", p]),
+      ["agent", peek.agent],
+      ["bottle", peek.bottle],
+      ...peek.parents.map((p): [string, string] => ["bottle", p]),
       ["global", "*"],
     ];
     counters.sort((a, b) => {
@@ -539,14 +557,44 @@ export class PgStore implements Store {
       const y = `${b[0]}\u0000${b[1]}`;
       return x < y ? -1 : x > y ? 1 : 0;
     });
+    const now = this.#now();
     const day = dayOf(now);
-    await tx`INSERT INTO usage_buckets (scope, key, provider, day, tokens, usd)
-      SELECT s, k, ${r.provider}, ${day}, ${charged}, ${chargedUsd}
-      FROM unnest(${counters.map((c) => c[0])}::text[], ${counters.map((c) => c[1])}::text[]) WITH ORDINALITY AS c(s, k, o)
-      ORDER BY o
-      ON CONFLICT (scope, key, provider, day) DO UPDATE SET tokens = usage_buckets.tokens + excluded.tokens,
-        usd = usage_buckets.usd + excluded.usd`;
-    const sums = await this.#sums(tx, apps, now);
+    let apps = applicable(state.maps, subject);
+    // One pipelined batch, run in order on the server: version check, locks, claim the row
+    // (a concurrent settle or reclaim that took it first leaves none: we roll back), the event,
+    // the counters, and the sums for the crossing check.
+    const [ver, , deleted, evRows, , got] = await Promise.all([
+      tx<Array<{ v: string }>>`SELECT value AS v FROM meta WHERE key = 'budgets_version'`.execute(),
+      this.#lock(tx, apps),
+      tx<ReservationRow[]>`DELETE FROM reservations WHERE id = ${id} RETURNING id`.execute(),
+      tx<
+        Array<{ id: number }>
+      >`INSERT INTO usage_events (at, request_id, reservation_id, bottle, parents, agent, provider, model,
+          input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, tokens, cost_usd, usage_missing)
+        VALUES (${now}, ${u.requestId ?? peek.request_id}, ${peek.id}, ${peek.bottle}, ${tx.json(peek.parents)}, ${peek.agent},
+          ${peek.provider}, ${u.model}, ${u.input}, ${u.output}, ${u.cacheRead}, ${u.cacheWrite}, ${u.reasoning}, ${charged},
+          ${u.cost ?? null}, ${u.missing})
+        RETURNING id`.execute(),
+      tx`INSERT INTO usage_buckets (scope, key, provider, day, tokens, usd)
+        SELECT s, k, ${peek.provider}, ${day}, ${charged}, ${chargedUsd}
+        FROM unnest(${counters.map((c) => c[0])}::text[], ${counters.map((c) => c[1])}::text[]) WITH ORDINALITY AS c(s, k, o)
+        ORDER BY o
+        ON CONFLICT (scope, key, provider, day) DO UPDATE SET tokens = usage_buckets.tokens + excluded.tokens,
+          usd = usage_buckets.usd + excluded.usd`.execute(),
+      this.#sums(tx, apps, now),
+    ]);
+    if (deleted.length === 0) throw unknownReservation(id); // rolled back with the whole batch
+    let sums = got;
+    if ((ver[0]?.v ?? "0") !== (this.#cache?.version ?? "")) {
+      // Budgets changed since they were cached: decide the crossing with the current ones.
+      this.#cache = undefined;
+      state = await this.#state(tx);
+      apps = applicable(state.maps, subject);
+      await this.#lock(tx, apps);
+      sums = await this.#sums(tx, apps, now);
+    }
+    const r = peek;
+    const ev = evRows[0];
     const spent = crossings(entries(apps, sums.used, undefined, state.defaultPolicy));
     const crossed = spent[0];
     if (crossed !== undefined) {

@@ -54,9 +54,10 @@ export async function runCycleWorkers(
   count: number,
   cycles: number,
   estimate = 10,
+  inFlight = 1,
 ): Promise<WorkerResult[]> {
   const children = Array.from({ length: count }, (_, i) =>
-    spawnTs("./cycles.ts", [dbPath, String(i), String(cycles), String(estimate)]),
+    spawnTs("./cycles.ts", [dbPath, String(i), String(cycles), String(estimate), String(inFlight)]),
   );
   let ready = 0;
   const stderr: string[] = children.map(() => "");
