@@ -1,6 +1,17 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { chownSync, mkdirSync } from "node:fs";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -99,15 +110,77 @@ export function agentDir(path: string): string {
 
 const require = createRequire(import.meta.url);
 
+const NOBODY = ["--reuid=65534", "--regid=65534", "--clear-groups", "--"];
+
+/** Under root: whether `nobody` can read (and traverse to) `path`. */
+function nobodyCanRead(path: string): boolean {
+  // Forces the copy, to check that path on a machine where the checkout is readable.
+  if (process.env["BOTTLEKIT_E2E_COPY_AGENTS"] === "1") return false;
+  if (process.getuid?.() !== 0) return true;
+  return spawnSync("setpriv", [...NOBODY, "test", "-r", path]).status === 0;
+}
+
+/**
+ * A place `nobody` can read, for agent binaries when the checkout is not (e.g. under /root in
+ * CI): created once per machine and reused while the copy has the same size.
+ */
+function sharedCopy(name: string, copy: (dir: string) => void, probe: string): string {
+  const root = join(tmpdir(), "bottlekit-e2e-agents");
+  const dir = join(root, name);
+  if (!existsSync(join(dir, probe))) {
+    mkdirSync(root, { recursive: true });
+    chmodSync(root, 0o755);
+    const tmp = `${dir}.${process.pid}`;
+    mkdirSync(tmp, { recursive: true });
+    copy(tmp);
+    spawnSync("chmod", ["-R", "a+rX", tmp]);
+    try {
+      renameSync(tmp, dir);
+    } catch (error) {
+      // Another test file made the same copy first: use it.
+      rmSync(tmp, { recursive: true, force: true });
+      if (!existsSync(join(dir, probe))) throw error;
+    }
+  }
+  return dir;
+}
+
 /** The pinned Claude Code's native binary (the wrapper's postinstall is not needed to run it). */
 export function claudeBinary(): string {
   const pkg = dirname(require.resolve("@anthropic-ai/claude-code/package.json"));
   const native = `@anthropic-ai/claude-code-${process.platform}-${process.arch}`;
   const fromPkg = createRequire(join(pkg, "package.json"));
-  return join(dirname(fromPkg.resolve(`${native}/package.json`)), "claude");
+  const bin = join(dirname(fromPkg.resolve(`${native}/package.json`)), "claude");
+  if (nobodyCanRead(bin)) return bin;
+  const version = (fromPkg(`${native}/package.json`) as { version: string }).version;
+  const dir = sharedCopy(
+    `claude-${version}-${statSync(bin).size}`,
+    (d) => copyFileSync(bin, join(d, "claude")),
+    "claude",
+  );
+  return join(dir, "claude");
 }
 
 /** The pinned Codex CLI's launcher (`codex.js`, run with this Node). */
 export function codexLauncher(): string {
-  return join(dirname(require.resolve("@openai/codex/package.json")), "bin", "codex.js");
+  const pkgJson = require.resolve("@openai/codex/package.json");
+  const launcher = join(dirname(pkgJson), "bin", "codex.js");
+  if (nobodyCanRead(launcher)) return launcher;
+  // codex.js falls back to `<its dir>/../vendor` when the platform package is not resolvable.
+  const fromPkg = createRequire(pkgJson);
+  const platformPkg = fromPkg.resolve(
+    `@openai/codex-${process.platform}-${process.arch}/package.json`,
+  );
+  const version = (fromPkg("@openai/codex/package.json") as { version: string }).version;
+  const dir = sharedCopy(
+    `codex-${version}`,
+    (d) => {
+      mkdirSync(join(d, "bin"));
+      copyFileSync(launcher, join(d, "bin", "codex.js"));
+      copyFileSync(pkgJson, join(d, "package.json"));
+      cpSync(join(dirname(platformPkg), "vendor"), join(d, "vendor"), { recursive: true });
+    },
+    "bin/codex.js",
+  );
+  return join(dir, "bin", "codex.js");
 }
