@@ -13,7 +13,7 @@ export interface CliIo {
   stdin?: NodeJS.ReadableStream;
 }
 
-const EXIT_HELP = `\n${EXIT_CODES_HELP}`;
+const EXIT_HELP = `\n${EXIT_CODES_HELP}\n`;
 
 /** `--known-secret-env` is repeatable and takes one name each time (it never swallows files). */
 function collect(value: string, previous: string[]): string[] {
