@@ -16,7 +16,9 @@ export type BudgetStoreErrorCode =
   /** The database stayed locked by other writers for longer than the busy budget. */
   | "E_STORE_BUSY"
   /** The store was closed. */
-  | "E_CLOSED";
+  | "E_CLOSED"
+  /** copyStore: the target is not empty, or the copy's totals do not match (nothing written). */
+  | "E_STORE_COPY";
 
 export interface BudgetStoreErrorOptions {
   cause?: unknown;

@@ -1,3 +1,4 @@
+export { type CopyResult, type CopyTotals, copyStore } from "./copy.ts";
 export {
   BudgetStoreError,
   type BudgetStoreErrorCode,

@@ -406,18 +406,6 @@ export class PgStore implements Store {
     };
   }
 
-  /** Active cutoffs among `bottles`; ones whose window reset are lifted (audited). */
-  async #activeCutoffs(tx: Q, bottles: readonly string[], now: number): Promise<Set<string>> {
-    const rows = await tx<Array<{ bottle: string; until: number | null }>>`
-      SELECT bottle, until FROM cutoffs WHERE bottle = ANY(${bottles as string[]}::text[])`;
-    const active = new Set<string>();
-    for (const r of rows) {
-      if (r.until !== null && now >= r.until) await this.#liftExpired(tx, r.bottle, now);
-      else active.add(r.bottle);
-    }
-    return active;
-  }
-
   async #liftExpired(tx: Q, bottle: string, now: number): Promise<void> {
     const rows = await tx<CutoffRow[]>`DELETE FROM cutoffs WHERE bottle = ${bottle}
       AND until IS NOT NULL AND until <= ${now} RETURNING *`;
