@@ -479,6 +479,22 @@ const REVERSED_PREFIXES = [
   "dckr_pat_",
 ].map((p) => [...p].reverse().join(""));
 
+/**
+ * Can the last 16 characters before `j` hold a reversed prefix? Every one has `_`, `-` or `.`,
+ * or `ai` (`aika`, `aisa`, `azia`): a check without allocation before the real one.
+ */
+function reversedHint(text: string, j: number): boolean {
+  for (let k = j - 16; k < j; k++) {
+    const c = text.charCodeAt(k);
+    if (c === 95 || c === 45 || c === 46) return true;
+    if ((c | 32) === 97) {
+      const d = text.charCodeAt(k + 1) | 32;
+      if (d === 105 || d === 122) return true; // ai, az
+    }
+  }
+  return false;
+}
+
 /** Zero-width and soft-hyphen characters: invisible joiners an agent can sprinkle into a token. */
 const INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad"];
 const INVISIBLE_SET = new Set(INVISIBLE.map((c) => c.charCodeAt(0)));
@@ -660,7 +676,7 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: number
     if (charge(budget, 64)) return segs;
     // A token written backwards ends with its prefix reversed (`…_phg`, `…AIKA`, `…-bxox`),
     // give or take a few characters stuck after it: only the last 16 characters are looked at.
-    if (len >= 20) {
+    if (len >= 20 && reversedHint(text, j)) {
       const tail = text.slice(j - 16, j).toLowerCase();
       if (REVERSED_PREFIXES.some((p) => tail.includes(p))) {
         const from = Math.max(i, j - 4096);
@@ -776,9 +792,9 @@ function plausibleBase64Binary(text: string, i: number, j: number): boolean {
     text.startsWith("H4sI", i) ||
     text.startsWith("UEsDB", i) ||
     (text.charCodeAt(i) === 101 /* e */ && "JNFAaXy2".includes(text[i + 1] as string));
-  // a container's header is checked on its first 18 bytes before the run is decoded: floods of
+  // a container's header is checked on its first 24 bytes before the run is decoded: floods of
   // `H4sIAAAA…` or `eJwAAAA…` look-alikes cost one small decode each, never a zlib call
-  if (magic && plausibleContainer(Buffer.from(text.slice(i, i + 24), "base64"))) return true;
+  if (magic && plausibleContainer(Buffer.from(text.slice(i, i + 32), "base64"))) return true;
   return (
     text.startsWith("//4", i) ||
     text.startsWith("//4", i) ||
@@ -798,8 +814,11 @@ function plausibleContainer(head: Buffer): boolean {
     return head[3] !== 0 || plausibleDeflate(head, 10);
   }
   if (b0 === 0x50 && b1 === 0x4b) {
-    const method = head.length >= 10 ? head.readUInt16LE(8) : -1;
-    return method === 0 || method === 8;
+    // a local file header: stored or deflated, and something in it (or sized later: flag bit 3)
+    if (head.length < 22) return false;
+    const method = head.readUInt16LE(8);
+    const sizedLater = (head.readUInt16LE(6) & 8) !== 0;
+    return (method === 0 || method === 8) && (sizedLater || head.readUInt32LE(18) !== 0);
   }
   return (b0 & 0x0f) === 8 && ((b0 << 8) | b1) % 31 === 0 && plausibleDeflate(head, 2);
 }
