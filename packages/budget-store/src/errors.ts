@@ -1,3 +1,5 @@
+import { CodedError } from "@bottlekit/diagnostics";
+
 /** Machine-readable error codes of @bottlekit/budget-store. Callers branch on these, never on message text. */
 export type BudgetStoreErrorCode =
   | "E_INVALID_INPUT"
@@ -26,17 +28,9 @@ export interface BudgetStoreErrorOptions {
   hint?: string;
 }
 
-/** The one error class thrown by @bottlekit/budget-store. */
-export class BudgetStoreError extends Error {
+/** The one error class thrown by @bottlekit/budget-store (a diagnostics CodedError). */
+export class BudgetStoreError extends CodedError<BudgetStoreErrorCode> {
   override readonly name = "BudgetStoreError";
-  readonly code: BudgetStoreErrorCode;
-  readonly hint: string | undefined;
-
-  constructor(code: BudgetStoreErrorCode, message: string, options: BudgetStoreErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-    this.hint = options.hint;
-  }
 }
 
 /** True when `value` is a BudgetStoreError (also across duplicated module copies). */

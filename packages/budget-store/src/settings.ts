@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { didYouMean as diagnosticsDidYouMean, suggest } from "@bottlekit/diagnostics";
 import { isMap, isScalar, LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
 import { BudgetStoreError } from "./errors.ts";
@@ -65,37 +66,10 @@ export interface SettingsValidation {
   errors: string[];
 }
 
-function levenshtein(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0] as number;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j] as number;
-      row[j] = Math.min(
-        (row[j] as number) + 1,
-        (row[j - 1] as number) + 1,
-        prev + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-      prev = tmp;
-    }
-  }
-  return row[b.length] as number;
-}
-
+/** " (did you mean "x"?)" for the closest known key, from @bottlekit/diagnostics. */
 function didYouMean(key: string, candidates: readonly string[]): string {
-  let best: string | undefined;
-  let bestD = Number.POSITIVE_INFINITY;
-  for (const c of candidates) {
-    const d = levenshtein(key, c);
-    if (d < bestD) {
-      best = c;
-      bestD = d;
-    }
-  }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(key.length / 3))
-    ? ` (did you mean "${best}"?)`
-    : "";
+  const hint = diagnosticsDidYouMean(suggest(key, candidates, 1));
+  return hint === "" ? "" : ` (${hint})`;
 }
 
 const KNOWN_KEYS: Record<string, readonly string[]> = {
