@@ -14,7 +14,15 @@ const SANDBOX_EXIT: Record<string, number> = {
 };
 
 /** Errors of the libraries `bottle run` composes that the CLI's top-level catch does not know. */
-const RENDERED_HERE = new Set(["SandboxError", "EgressProxyError"]);
+const RENDERED_HERE = new Set(["SandboxError", "EgressProxyError", "GatewayError"]);
+
+/** Exit code of each error of the embedded gateway (a bad BOTTLEKIT_GATEWAY_CONFIG is 2). */
+const GATEWAY_EXIT: Record<string, number> = {
+  E_CONFIG: RUN_EXIT.usage,
+  E_USAGE: RUN_EXIT.usage,
+  E_INVALID_INPUT: RUN_EXIT.usage,
+  E_POLICY: RUN_EXIT.policy,
+};
 
 /**
  * `bottle run [agent] [-- command…]`: the agent in a sandbox whose only way out is the egress
@@ -36,7 +44,12 @@ export async function runRun(
         stderr: io.stderr,
         stdout: io.stdout,
         json: flags.json === true,
-        exitCodeOf: (code) => (error.name === "SandboxError" ? SANDBOX_EXIT[code] : undefined),
+        exitCodeOf: (code) =>
+          error.name === "SandboxError"
+            ? SANDBOX_EXIT[code]
+            : error.name === "GatewayError"
+              ? GATEWAY_EXIT[code]
+              : undefined,
       });
     }
     throw error;

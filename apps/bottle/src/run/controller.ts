@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { ControlApi, RegisterResult, SessionSpec } from "@bottlekit/egress-proxy";
+import { BottleError } from "../errors.ts";
 
 /** How `bottle run` reached the host controller for this session. */
 export interface ControllerHandle {
@@ -11,14 +12,29 @@ export interface ControllerHandle {
   close(): Promise<void>;
 }
 
+export interface ControllerOptions {
+  /** The host environment (provider keys for the embedded gateway, `BOTTLEKIT_STORE`, …). */
+  env: NodeJS.ProcessEnv;
+  /** Store URL of the home (`BOTTLEKIT_STORE`, else the embedded SQLite file). */
+  store?: string;
+  /**
+   * Gateway config for the embedded controller (`bottle-gateway up --config` format); default:
+   * `BOTTLEKIT_GATEWAY_CONFIG`, else zero-config (every provider whose key is set).
+   */
+  gatewayConfig?: string;
+}
+
 /**
  * Registers the session with the host controller over its control socket
- * (`<home>/state/egress-proxy.sock`); when none runs, starts a proxy host in this process for
- * the run (the embedded default).
+ * (`<home>/state/egress-proxy.sock`, served by `bottle-gateway up`); when none runs, starts the
+ * controller in this process for the run (the embedded default): the gateway with its proxy
+ * door, so the agent's calls to its provider's API host are metered into the home's store
+ * against the bottle's budgets, with the real key injected there.
  */
 export async function openController(
   home: string,
   session: SessionSpec,
+  options: ControllerOptions = { env: process.env },
 ): Promise<ControllerHandle> {
   const proxy = await import("@bottlekit/egress-proxy");
   const socketPath = proxy.defaultControlSocketPath(path.join(home, "state"));
@@ -45,9 +61,31 @@ export async function openController(
         },
       };
     }
+    // Nothing answers there: the embedded controller replaces it with its own control socket.
   }
-  const host = proxy.createProxyHost({ home });
-  const registration = await host.register(session);
+  const { startGateway } = await import("@bottlekit/gateway");
+  const configFile =
+    options.gatewayConfig ?? (options.env["BOTTLEKIT_GATEWAY_CONFIG"] || undefined);
+  const gateway = await startGateway({
+    proxyDoor: true,
+    listen: "127.0.0.1:0",
+    env: { ...options.env, BOTTLEKIT_HOME: home },
+    ...(options.store === undefined ? {} : { store: options.store }),
+    ...(configFile === undefined ? {} : { configFile }),
+  });
+  const door = gateway.proxy;
+  if (door === undefined) {
+    await gateway.close(0);
+    throw new BottleError("E_INTERNAL", "the embedded gateway started without its proxy door");
+  }
+  const host = door.host;
+  let registration: RegisterResult;
+  try {
+    registration = await host.register(session);
+  } catch (error) {
+    await gateway.close(0);
+    throw error;
+  }
   return {
     mode: "in-process",
     api: host,
@@ -56,7 +94,8 @@ export async function openController(
       try {
         await host.unregister(registration.sessionId);
       } finally {
-        await host.close();
+        // The run is over: nothing of this session is left in flight worth draining.
+        await gateway.close(0);
       }
     },
   };

@@ -267,30 +267,42 @@ export async function executeRun(
     );
     return { code: EXIT_POLICY };
   }
-  for (const b of plan.budgets) {
-    await store.defineBudget({
-      scope: "bottle",
-      key: plan.bottle,
-      provider: b.provider,
-      tokens: b.tokens,
-      source: b.source === "flag" ? "flag" : "manifest",
-      ...(b.window === "none" ? {} : { window: b.window as never }),
-      policy: plan.cutoff,
-    } as Parameters<Store["defineBudget"]>[0]);
-  }
-
   // Controller session (routes, credentials as placeholders, CA).
   const sessionSpec: SessionSpec = {
     bottle: plan.bottle,
     ...(plan.agent === null ? {} : { agent: plan.agent }),
     routes: plan.routes,
     credentials: plan.credentials.map((name) => ({ name })),
+    // The provider's API hosts go through the controller's LLM pipeline (metered, key injected).
+    llmHosts: plan.llmHosts,
     budgets: plan.budgets,
   };
   let controller: ControllerHandle;
   try {
-    controller = await openController(plan.home, sessionSpec);
+    controller = await openController(plan.home, sessionSpec, {
+      env: io.env,
+      ...(io.env["BOTTLEKIT_STORE"] ? { store: io.env["BOTTLEKIT_STORE"] } : {}),
+    });
   } catch (error) {
+    await store.close?.();
+    throw error;
+  }
+  // This run's budgets, defined after the controller started: an embedded one reloads the
+  // home's manifest budgets as a whole when it starts.
+  try {
+    for (const b of plan.budgets) {
+      await store.defineBudget({
+        scope: "bottle",
+        key: plan.bottle,
+        provider: b.provider,
+        tokens: b.tokens,
+        source: b.source === "flag" ? "flag" : "manifest",
+        ...(b.window === "none" ? {} : { window: b.window as never }),
+        policy: plan.cutoff,
+      } as Parameters<Store["defineBudget"]>[0]);
+    }
+  } catch (error) {
+    await controller.close().catch(() => {});
     await store.close?.();
     throw error;
   }
