@@ -19,7 +19,13 @@ export interface UpstreamTarget {
   model: string;
   /** The client's model string; the body is rewritten only when it differs from `model`. */
   clientModel: string;
+  /** The API the upstream is called in: the client's own, or the provider's native one when translated. */
   api: ClientApi;
+  /**
+   * The provider does not speak the client's API: the request, response and errors go through
+   * the translation stage (`translate-stage.ts`). False for every same-API call.
+   */
+  translated: boolean;
   /** `http://host:port`: the key of the connection pool. */
   origin: string;
   /** Path (with query) on the origin. May carry a query-style credential: never log it. */
@@ -54,6 +60,23 @@ const DEFAULT_PATH: Record<ClientApi, string> = {
   "anthropic-messages": "/messages",
 };
 
+/**
+ * The native API a translated call uses, in order of preference: Anthropic Messages first (its
+ * stream carries usage without being asked and has typed content blocks, so the least is lost),
+ * then OpenAI Chat Completions (the widest spoken), then OpenAI Responses.
+ */
+export const UPSTREAM_API_PREFERENCE: readonly ClientApi[] = [
+  "anthropic-messages",
+  "openai-chat",
+  "openai-responses",
+];
+
+/** The API a provider speaking `apis` is called in for a client speaking `client`. */
+export function upstreamApiFor(client: ClientApi, apis: readonly string[]): ClientApi | undefined {
+  if (apis.includes(client)) return client;
+  return UPSTREAM_API_PREFERENCE.find((a) => apis.includes(a));
+}
+
 /** Reads an API key from the environment: the first env var in `names` that is set and non-empty. */
 export function keyFromEnv(
   names: readonly string[],
@@ -67,8 +90,9 @@ export function keyFromEnv(
 }
 
 /**
- * Routes (client API, model) to an upstream through provider-registry, same-API passthrough only:
- * the provider must speak the client's wire API. Results are cached, so the hot path costs one
+ * Routes (client API, model) to an upstream through provider-registry: to the provider's endpoint
+ * for the client's own API when it speaks it (passthrough), else to its native API with
+ * `translated` set (see `UPSTREAM_API_PREFERENCE`). Results are cached, so the hot path costs one
  * Map lookup after the first call for a model. The cache is bounded (cleared when it grows past
  * `maxEntries`) so arbitrary client model strings cannot grow memory without bound.
  */
@@ -104,13 +128,22 @@ export class Router {
         message: `model "${model}" is not routable: ${msg}${hint}`.trim(),
       };
     }
-    if (!resolved.apis.includes(api as WireApi)) {
+    // A provider that does not speak the client's API is called in its native one, translated.
+    const upstreamApi = upstreamApiFor(api, resolved.apis);
+    if (upstreamApi === undefined) {
       return {
         ok: false,
         status: 400,
         type: "invalid_request_error",
-        message: `model "${model}" resolves to provider "${resolved.provider}", which speaks ${resolved.apis.join(", ")}, not ${api}; call it through the matching endpoint`,
+        message: `model "${model}" resolves to provider "${resolved.provider}", which speaks ${resolved.apis.join(", ") || "no wire API"}; the gateway cannot translate ${api} to it`,
       };
+    }
+    if (upstreamApi !== api && resolved.api !== upstreamApi) {
+      try {
+        resolved = this.resolver.resolve(model, { api: upstreamApi as WireApi });
+      } catch {
+        // resolved once already: the same model resolves again
+      }
     }
     if (resolved.baseUrl === undefined) {
       return {
@@ -121,14 +154,14 @@ export class Router {
       };
     }
     const info = getProvider(resolved.provider);
-    const endpoint = info?.endpoints[api as WireApi];
-    const rawPath = (endpoint?.path ?? DEFAULT_PATH[api]).replace(
+    const endpoint = info?.endpoints[upstreamApi as WireApi];
+    const rawPath = (endpoint?.path ?? DEFAULT_PATH[upstreamApi]).replace(
       "{model}",
       encodeURIComponent(resolved.model),
     );
     // The registry's URL has the provider's path quirks applied; use it when it is for our API.
     const full =
-      resolved.api === api && resolved.url !== undefined
+      resolved.api === upstreamApi && resolved.url !== undefined
         ? new URL(resolved.url)
         : new URL(`${resolved.baseUrl.replace(/\/+$/, "")}${rawPath}`);
     const base = full;
@@ -164,7 +197,8 @@ export class Router {
         provider: resolved.provider,
         model: resolved.model,
         clientModel: model,
-        api,
+        api: upstreamApi,
+        translated: upstreamApi !== api,
         origin: base.origin,
         path,
         pathname: full.pathname,

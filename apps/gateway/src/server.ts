@@ -23,6 +23,13 @@ import { adviceHeaders, budgetRetryAdvice, forwardUpstreamHeaders } from "./retr
 import type { Router, UpstreamTarget } from "./router.ts";
 import { UsageStripper } from "./sse.ts";
 import { responseText, TextExtractor } from "./text.ts";
+import {
+  StreamStage,
+  translateErrorBody,
+  translateRequestBody,
+  translateResponseText,
+  upstreamCapKey,
+} from "./translate-stage.ts";
 
 /** Token counts of one call, normalized across wire APIs (provider-registry's `UsageResult`). */
 export interface MeteredUsage {
@@ -579,9 +586,36 @@ export function createGateway(options: GatewayOptions): Gateway {
 
     // 6. the upstream body: re-serialized only when something must change
     const injectUsage =
-      facts.stream && api === "openai-chat" && target.streamUsageOption && !facts.clientWantsUsage;
+      !target.translated &&
+      facts.stream &&
+      api === "openai-chat" &&
+      target.streamUsageOption &&
+      !facts.clientWantsUsage;
     let out: Buffer | string;
-    if (target.model !== facts.model || injectUsage) {
+    if (target.translated) {
+      // Translation stage: the body in the provider's native API (model id included).
+      if (kind !== "generate") {
+        return sendError(
+          res,
+          api,
+          400,
+          "invalid_request_error",
+          `${endpoint} is not translated: model "${facts.model}" resolves to provider ${target.provider}, which speaks ${target.api}, not ${api}`,
+        );
+      }
+      const t = translateRequestBody(
+        api,
+        target.api,
+        target.model,
+        body as Record<string, unknown>,
+        target.maxOutput ?? defaultMaxTokens,
+      );
+      if (!t.ok) {
+        return sendError(res, api, 400, "invalid_request_error", t.message, { param: t.field });
+      }
+      body = t.body;
+      out = JSON.stringify(t.body);
+    } else if (target.model !== facts.model || injectUsage) {
       const b = body as Record<string, unknown>;
       b["model"] = target.model;
       if (injectUsage) {
@@ -628,7 +662,9 @@ export function createGateway(options: GatewayOptions): Gateway {
         attempt++
       ) {
         const b = body as Record<string, unknown>;
-        const key = facts.capKey ?? defaultCapKey(api, target.provider);
+        const key = target.translated
+          ? upstreamCapKey(target.api)
+          : (facts.capKey ?? defaultCapKey(api, target.provider));
         // The body's size depends on the cap's digits: settle the cap so that the new body's
         // estimate plus the cap is exactly the room left (a few passes; digits only change
         // by one), then trim whatever a last oscillation still overshoots.
@@ -802,6 +838,20 @@ export function createGateway(options: GatewayOptions): Gateway {
           `the upstream answered HTTP ${status} (provider ${target.provider})`,
         );
       }
+      if (target.translated) {
+        // The upstream's error in the client API's shape (its message and type kept).
+        const translated = translateErrorBody(api, errBody);
+        if (translated === undefined) {
+          return sendError(
+            res,
+            api,
+            status >= 500 ? 502 : status,
+            "upstream_error",
+            `the upstream answered HTTP ${status} (provider ${target.provider})`,
+          );
+        }
+        errBody = Buffer.from(translated);
+      }
       if (!res.headersSent) {
         res.writeHead(status, { "content-type": contentType, "content-length": errBody.length });
         res.end(errBody);
@@ -826,11 +876,11 @@ export function createGateway(options: GatewayOptions): Gateway {
       let parsed: unknown;
       try {
         parsed = JSON.parse(buf.toString("utf8"));
-        usage = options.metering.parse(api, parsed);
+        usage = options.metering.parse(target.api, parsed);
       } catch {
         usage = missingUsage();
       }
-      const said = responseText(api, parsed);
+      const said = responseText(target.api, parsed);
       let findings: DlpFinding[];
       if (options.dlp.inboundOnce !== undefined)
         findings = options.dlp.inboundOnce(upstreamRef, said);
@@ -858,17 +908,45 @@ export function createGateway(options: GatewayOptions): Gateway {
         }
         res.setHeader("x-bottlekit-inbound-findings", String(findings.length));
       }
-      res.writeHead(status, { "content-type": contentType, "content-length": buf.length });
-      res.end(buf);
+      if (target.translated) {
+        let answer: string;
+        try {
+          answer = translateResponseText(target.api, api, parsed);
+        } catch (error) {
+          // The upstream answered and is charged; the client gets why it cannot see the answer.
+          await settle(reservationId, identity, target, usage, requestId);
+          metrics.upstreamErrors.inc([target.provider, "untranslatable"]);
+          return sendError(
+            res,
+            api,
+            502,
+            "upstream_error",
+            `the upstream's ${target.api} response cannot be translated to ${api}: ${error instanceof Error ? error.message : String(error)} (provider ${target.provider})`,
+          );
+        }
+        res.writeHead(status, {
+          "content-type": "application/json",
+          "content-length": Buffer.byteLength(answer),
+        });
+        res.end(answer);
+      } else {
+        res.writeHead(status, { "content-type": contentType, "content-length": buf.length });
+        res.end(buf);
+      }
       await settle(reservationId, identity, target, usage, requestId);
       return;
     }
 
     // Streamed: forward chunk by chunk with backpressure, tapping usage and scanning as we go.
-    const tap = options.metering.tap(api);
+    // Usage tap, scan and completeness read the upstream's own bytes in its own API; a translated
+    // stream is re-framed for the client after them.
+    const tap = options.metering.tap(target.api);
     const scan = options.dlp.inbound(upstreamRef);
-    const extractor = new TextExtractor(api);
+    const extractor = new TextExtractor(target.api);
     const stripper = injectUsage ? new UsageStripper() : undefined;
+    const stage = target.translated
+      ? new StreamStage(target.api, api, facts.clientWantsUsage)
+      : undefined;
     let first = true;
     let failure: unknown;
     let blocked = false;
@@ -886,7 +964,12 @@ export function createGateway(options: GatewayOptions): Gateway {
           blocked = true;
           break;
         }
-        const piece = stripper === undefined ? chunk : stripper.push(chunk);
+        const piece =
+          stage !== undefined
+            ? stage.push(chunk)
+            : stripper === undefined
+              ? chunk
+              : stripper.push(chunk);
         if (piece.length === 0) continue;
         if (first) {
           first = false;
@@ -935,6 +1018,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
     if (stripper !== undefined && !clientGone && failure === undefined) {
       const rest = stripper.end();
+      if (rest.length > 0) res.write(rest);
+    }
+    if (stage !== undefined && !clientGone && failure === undefined && extractor.complete) {
+      const rest = stage.end();
       if (rest.length > 0) res.write(rest);
     }
     // Usage read from the terminal event is final: a client that closes right after it (openai

@@ -183,17 +183,15 @@ describe("Anthropic messages", () => {
     });
   });
 
-  it("an OpenAI-only model called through /v1/messages is refused in Anthropic's error shape", async () => {
-    await expect(
-      h.anthropic().messages.create({
-        model: "openai/gpt-4o-mini",
-        max_tokens: 5,
-        messages: [{ role: "user", content: "x" }],
-      }),
-    ).rejects.toMatchObject({
-      status: 400,
-      error: { type: "error", error: { type: "invalid_request_error" } },
+  it("an OpenAI-only model called through /v1/messages is translated to Chat Completions (see translate.test.ts)", async () => {
+    h.up.enqueue({ text: "ok", usage: { input: 3, output: 1 } });
+    const m = await h.anthropic().messages.create({
+      model: "openai/gpt-4o-mini",
+      max_tokens: 5,
+      messages: [{ role: "user", content: "x" }],
     });
+    expect(m.content[0]).toMatchObject({ type: "text", text: "ok" });
+    expect(h.up.requests[0]?.api).toBe("openai-chat");
   });
 });
 

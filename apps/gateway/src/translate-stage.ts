@@ -1,0 +1,113 @@
+// The translation stage of the pipeline: used only for a route whose provider does not speak
+// the client's wire API (`UpstreamTarget.translated`). A same-API call never enters this module.
+import type { ClientApi, OutputCapKey } from "./apis.ts";
+import {
+  createStreamTranslator,
+  type StreamTranslator,
+  TranslationError,
+  translateRequest,
+  translateResponse,
+} from "./translate/index.ts";
+
+/** The key of a translated request's output cap: the one the upstream API's writer uses. */
+export function upstreamCapKey(upstream: ClientApi): OutputCapKey {
+  if (upstream === "anthropic-messages") return "max_tokens";
+  if (upstream === "openai-responses") return "max_output_tokens";
+  return "max_completion_tokens";
+}
+
+export type TranslatedRequest =
+  | { ok: true; body: Record<string, unknown> }
+  | { ok: false; field: string; message: string };
+
+/**
+ * The client's body, rewritten for the upstream's API and model. What the upstream cannot
+ * express is refused (the field named), never dropped.
+ */
+export function translateRequestBody(
+  client: ClientApi,
+  upstream: ClientApi,
+  upstreamModel: string,
+  body: Record<string, unknown>,
+  defaultMaxTokens: number,
+): TranslatedRequest {
+  let out: Record<string, unknown>;
+  try {
+    out = translateRequest(client, upstream, body, { defaultMaxTokens });
+  } catch (error) {
+    if (error instanceof TranslationError) {
+      return {
+        ok: false,
+        field: error.field,
+        message: `${error.message} (the model's provider speaks ${upstream}, not ${client}; the gateway translates, and this cannot be expressed there)`,
+      };
+    }
+    throw error;
+  }
+  out["model"] = upstreamModel;
+  return { ok: true, body: out };
+}
+
+/** A complete JSON response of the upstream's API as the client's API writes it. */
+export function translateResponseText(
+  upstream: ClientApi,
+  client: ClientApi,
+  parsed: unknown,
+): string {
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+    throw new TranslationError("(response)", "the upstream response is not a JSON object");
+  return JSON.stringify(translateResponse(upstream, client, parsed as Record<string, unknown>));
+}
+
+/** The message and type of an upstream error body, whichever API's shape it has. */
+function readUpstreamError(buf: Buffer): { message: string; type: string } | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(buf.toString("utf8"));
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== "object" || parsed === null) return undefined;
+  const err = (parsed as Record<string, unknown>)["error"];
+  if (typeof err === "object" && err !== null) {
+    const e = err as Record<string, unknown>;
+    const message = typeof e["message"] === "string" ? e["message"] : undefined;
+    const type =
+      typeof e["type"] === "string" ? e["type"] : typeof e["code"] === "string" ? e["code"] : "";
+    if (message !== undefined) return { message, type: type || "upstream_error" };
+  }
+  return undefined;
+}
+
+/**
+ * An upstream error body (non-2xx JSON in the upstream's API) in the client API's error shape,
+ * keeping the upstream's message and type. Undefined when the body is no recognizable error.
+ */
+export function translateErrorBody(client: ClientApi, buf: Buffer): string | undefined {
+  const e = readUpstreamError(buf);
+  if (e === undefined) return undefined;
+  if (client === "anthropic-messages")
+    return JSON.stringify({ type: "error", error: { type: e.type, message: e.message } });
+  return JSON.stringify({
+    error: { message: e.message, type: e.type, param: null, code: e.type },
+  });
+}
+
+/**
+ * Re-frames the upstream's SSE bytes as the client's stream. UTF-8 sequences split across
+ * chunks are held back until complete.
+ */
+export class StreamStage {
+  private readonly decoder = new TextDecoder("utf-8");
+  private readonly translator: StreamTranslator;
+  constructor(upstream: ClientApi, client: ClientApi, includeUsage: boolean) {
+    this.translator = createStreamTranslator(upstream, client, { includeUsage });
+  }
+  push(chunk: Uint8Array): string {
+    return this.translator.push(this.decoder.decode(chunk, { stream: true }));
+  }
+  end(): string {
+    const rest = this.decoder.decode();
+    return (rest.length > 0 ? this.translator.push(rest) : "") + this.translator.end();
+  }
+}
