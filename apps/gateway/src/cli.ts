@@ -130,6 +130,24 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       setExit(await m.revoke(id, opts, io));
     });
 
+  program
+    .command("store")
+    .description("manage the budget store")
+    .command("migrate")
+    .description(
+      "copy a SQLite store into an empty Postgres store (budgets, keys, ledger, audit) and verify the totals",
+    )
+    .requiredOption("--from <url>", "source store, e.g. sqlite:$HOME/.bottlekit/bottlekit.db")
+    .option(
+      "--to <url>",
+      "target store, postgres://… (default $BOTTLEKIT_STORE; keep passwords in PGPASSWORD, not argv)",
+    )
+    .option("--json", "print one JSON document on stdout")
+    .action(async (opts) => {
+      const m = await import("./commands/store.ts");
+      setExit(await m.migrate(opts, io));
+    });
+
   return program;
 }
 
