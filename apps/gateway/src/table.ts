@@ -1,5 +1,8 @@
 import { type createRegistry, getProvider } from "@bottlekit/provider-registry";
-import { keyFromEnv } from "./router.ts";
+import type { ClientApi } from "./apis.ts";
+import { keyFromEnv, upstreamApiFor } from "./router.ts";
+
+const CLIENT_APIS: readonly ClientApi[] = ["openai-chat", "openai-responses", "anthropic-messages"];
 
 type Registry = ReturnType<typeof createRegistry>;
 
@@ -17,6 +20,21 @@ export interface RouteRow {
   wildcard: boolean;
   default: boolean;
   kind: "network" | "local-agent";
+  /** Client APIs the provider does not speak, each with the native API the gateway translates to. */
+  translated: { client: ClientApi; upstream: ClientApi }[];
+}
+
+/** The client APIs a provider speaking `apis` is reached from through translation. */
+export function translatedApis(
+  apis: readonly string[],
+): { client: ClientApi; upstream: ClientApi }[] {
+  const out: { client: ClientApi; upstream: ClientApi }[] = [];
+  for (const client of CLIENT_APIS) {
+    if (apis.includes(client)) continue;
+    const upstream = upstreamApiFor(client, apis);
+    if (upstream !== undefined) out.push({ client, upstream });
+  }
+  return out;
 }
 
 /** The resolved routing table of the configured entries (names and env var names only). */
@@ -42,6 +60,7 @@ export function routingTable(registry: Registry, env: NodeJS.ProcessEnv): RouteR
       wildcard: e.wildcard,
       default: e.default,
       kind: e.interface.kind,
+      translated: e.interface.kind === "network" ? translatedApis(e.interface.apis) : [],
     });
   }
   return rows;

@@ -146,6 +146,11 @@ export async function check(opts: { config?: string; json?: boolean }, io: CliIo
         `${(r.model + (r.default ? " (default)" : "")).padEnd(30)} ${r.provider.padEnd(14)} ${r.upstreamModel.padEnd(26)} ${r.apis.join(",").padEnd(37)} ${r.credential}\n`,
       );
     }
+    for (const r of rows)
+      if (r.translated.length > 0)
+        io.stdout.write(
+          `translated ${r.model}: ${r.translated.map((t) => `${t.client} -> ${t.upstream}`).join(", ")}\n`,
+        );
     for (const [alias, target] of Object.entries(registry.config.aliases))
       io.stdout.write(`alias ${alias} -> ${target}\n`);
     for (const b of cfg.budgets) {
