@@ -4,7 +4,9 @@
  * load generator. Prints:
  *  (a) latency added at concurrency 1, non-streaming: p50, p99;
  *  (b) time to first streamed byte added, p50;
- *  (c) requests/s at concurrency 64 (gateway and direct) and gateway CPU time per request.
+ *  (c) requests/s at concurrency 64 (gateway and direct) and gateway CPU time per request;
+ *  (d) a translated call (Anthropic Messages client → Chat-Completions-only model) against the
+ *      same-API call, p50 and time to first streamed byte, interleaved in the same run.
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -52,12 +54,24 @@ const body = JSON.stringify({
   max_tokens: 64,
 });
 const streamBody = JSON.stringify({ ...JSON.parse(body), stream: true });
+// The same conversation in Anthropic's Messages API, for a model whose provider speaks Chat
+// Completions only: the gateway translates the request, the response and the stream.
+const messagesBody = JSON.stringify({
+  model: "openai/gpt-4o-mini",
+  system: "You are a helpful assistant.",
+  messages: [{ role: "user", content: "Write one sentence about foxes and dogs, please." }],
+  max_tokens: 64,
+});
+const messagesStreamBody = JSON.stringify({ ...JSON.parse(messagesBody), stream: true });
 
 interface Target {
   name: string;
   pool: Pool;
   path: string;
   headers: Record<string, string>;
+  /** Request bodies when not the chat ones. */
+  payload?: string;
+  streamPayload?: string;
 }
 
 async function once(t: Target, payload: string): Promise<void> {
@@ -79,7 +93,7 @@ async function ttfb(t: Target): Promise<number> {
     path: t.path,
     method: "POST",
     headers: t.headers,
-    body: streamBody,
+    body: t.streamPayload ?? streamBody,
   });
   let first = 0;
   for await (const _ of r.body) {
@@ -169,12 +183,26 @@ try {
     path: "/v1/chat/completions",
     headers: { "content-type": "application/json" },
   };
-  const targets = [direct, viaGateway, bare];
+  const translated: Target = {
+    name: "translated",
+    pool: new Pool(gateway.url, { connections: 64, pipelining: 1 }),
+    path: "/v1/messages",
+    headers: {
+      "content-type": "application/json",
+      authorization: "Bearer local",
+      "anthropic-version": "2023-06-01",
+    },
+    payload: messagesBody,
+    streamPayload: messagesStreamBody,
+  };
+  const targets = [direct, viaGateway, bare, translated];
   // direct needs the upstream model id; the gateway gets the provider-prefixed one
   const directBody = body.replace("openai/gpt-4o-mini", "gpt-4o-mini");
   const call = (t: Target) => {
     const t0 = performance.now();
-    return once(t, t === direct ? directBody : body).then(() => performance.now() - t0);
+    return once(t, t.payload ?? (t === direct ? directBody : body)).then(
+      () => performance.now() - t0,
+    );
   };
 
   // warm-up (JIT, pools, SQLite pages): see WARMUP
@@ -187,8 +215,11 @@ try {
   const added99 = pct(g, 99) - pct(d, 99);
   const fl = lat.get("floor") as number[];
 
-  const tt = await latencies([direct, viaGateway], Math.min(N1, 2000), (t) => ttfb(t));
+  const tr = lat.get("translated") as number[];
+  const tt = await latencies([direct, viaGateway, translated], Math.min(N1, 2000), (t) => ttfb(t));
   const ttAdded = pct(tt.get("gateway") as number[], 50) - pct(tt.get("direct") as number[], 50);
+  const ttTranslated =
+    pct(tt.get("translated") as number[], 50) - pct(tt.get("gateway") as number[], 50);
 
   const rpsDirect = await throughput(direct, 64, SECONDS);
   const cpu0 = await gatewayCpu(gateway.child);
@@ -261,6 +292,12 @@ try {
   console.log(
     `    budget store reserve+settle measured alone (same run): ${f(storeMs)} ms/pair one at a time, ${f(storeMs64)} ms/pair 64 at a time`,
   );
+  console.log("(d) translated (Messages client → Chat Completions model) vs the same-API call");
+  console.log(
+    `    translated p50 ${f(pct(tr, 50))} ms  p99 ${f(pct(tr, 99))} ms; added over same-API p50 ${f(pct(tr, 50) - pct(g, 50))} ms (target <= 0.2)`,
+  );
+  console.log(`    time to first streamed byte added over same-API p50 ${f(ttTranslated)} ms`);
+  await translated.pool.close();
   await direct.pool.close();
   await viaGateway.pool.close();
   await bare.pool.close();
