@@ -594,6 +594,17 @@ export function createGateway(options: GatewayOptions): Gateway {
     let out: Buffer | string;
     if (target.translated) {
       // Translation stage: the body in the provider's native API (model id included).
+      if (kind === "count_tokens") {
+        // The provider has no Anthropic token counter: the gateway's estimate, marked as such.
+        const estimate = JSON.stringify({ input_tokens: Math.ceil(Buffer.byteLength(text) / 4) });
+        res.writeHead(200, {
+          "content-type": "application/json",
+          "content-length": Buffer.byteLength(estimate),
+          "x-bottlekit-token-count": "estimate",
+        });
+        res.end(estimate);
+        return;
+      }
       if (kind !== "generate") {
         return sendError(
           res,

@@ -188,6 +188,7 @@ describe("OpenAI SDK Responses API → an Anthropic model", () => {
     const seen = h.anthropicUp.requests[0];
     expect(seen?.api).toBe("anthropic-messages");
     expect(seen?.headers["x-api-key"]).toBe(ANTHROPIC_KEY);
+    expect(seen?.headers["anthropic-version"]).toBeDefined();
     const sent = seen?.body as Record<string, unknown>;
     expect(sent).toMatchObject({ model: "claude-sonnet-4-5", max_tokens: 500 });
     expect(JSON.stringify(sent["system"])).toContain("be brief");
@@ -278,6 +279,21 @@ describe("same-API calls are not translated", () => {
       messages: [{ role: "user", content: "hi" }],
     });
     expect(h.anthropicUp.requests[0]?.api).toBe("anthropic-messages");
+    expect(h.up.requests.length).toBe(0);
+  });
+
+  it("count_tokens for a model whose provider has no Anthropic counter is the gateway's estimate", async () => {
+    const r = await fetch(`${h.gw.url}/v1/messages/count_tokens`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "anthropic-version": "2023-06-01" },
+      body: JSON.stringify({
+        model: "openai/gpt-4o-mini",
+        messages: [{ role: "user", content: "hello there" }],
+      }),
+    });
+    expect(r.status).toBe(200);
+    expect(r.headers.get("x-bottlekit-token-count")).toBe("estimate");
+    expect(((await r.json()) as { input_tokens: number }).input_tokens).toBeGreaterThan(0);
     expect(h.up.requests.length).toBe(0);
   });
 
