@@ -13,6 +13,7 @@ import {
   type IrTool,
   type IrToolChoice,
   type IrUsage,
+  readOpenAiUsage,
   refuseUnknown,
   TranslationError,
 } from "./ir.ts";
@@ -247,20 +248,12 @@ function readFinish(v: unknown): IrFinish {
 }
 
 function readUsage(u: unknown): IrUsage | undefined {
-  if (u === null || typeof u !== "object") return undefined;
-  const r = u as Record<string, unknown>;
-  const cached = (r["prompt_tokens_details"] as Record<string, unknown> | undefined)?.[
-    "cached_tokens"
-  ];
-  const reasoning = (r["completion_tokens_details"] as Record<string, unknown> | undefined)?.[
-    "reasoning_tokens"
-  ];
-  return {
-    input: Number(r["prompt_tokens"] ?? 0),
-    output: Number(r["completion_tokens"] ?? 0),
-    ...(typeof cached === "number" && cached > 0 ? { cacheRead: cached } : {}),
-    ...(typeof reasoning === "number" && reasoning > 0 ? { reasoning } : {}),
-  };
+  return readOpenAiUsage(u, {
+    input: "prompt_tokens",
+    output: "completion_tokens",
+    inputDetails: "prompt_tokens_details",
+    outputDetails: "completion_tokens_details",
+  });
 }
 
 function writeUsage(u: IrUsage): Record<string, unknown> {

@@ -137,3 +137,25 @@ export function argsObject(text: string, field: string): Record<string, unknown>
   }
   throw new TranslationError(field, "tool-call arguments must be a JSON object");
 }
+
+/**
+ * An OpenAI usage object — Chat Completions (`prompt_tokens`, `prompt_tokens_details`, …) or
+ * Responses (`input_tokens`, `input_tokens_details`, …): the same shape under two sets of names.
+ */
+export function readOpenAiUsage(
+  u: unknown,
+  names: { input: string; output: string; inputDetails: string; outputDetails: string },
+): IrUsage | undefined {
+  if (u === null || typeof u !== "object") return undefined;
+  const r = u as Record<string, unknown>;
+  const detail = (key: string, field: string): unknown =>
+    (r[key] as Record<string, unknown> | undefined)?.[field];
+  const cached = detail(names.inputDetails, "cached_tokens");
+  const reasoning = detail(names.outputDetails, "reasoning_tokens");
+  return {
+    input: Number(r[names.input] ?? 0),
+    output: Number(r[names.output] ?? 0),
+    ...(typeof cached === "number" && cached > 0 ? { cacheRead: cached } : {}),
+    ...(typeof reasoning === "number" && reasoning > 0 ? { reasoning } : {}),
+  };
+}

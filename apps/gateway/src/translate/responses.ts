@@ -13,6 +13,7 @@ import {
   type IrTool,
   type IrToolChoice,
   type IrUsage,
+  readOpenAiUsage,
   refuseUnknown,
   TranslationError,
 } from "./ir.ts";
@@ -226,20 +227,12 @@ export function writeResponsesRequest(ir: IrRequest): Record<string, unknown> {
 }
 
 function readUsage(u: unknown): IrUsage | undefined {
-  if (u === null || typeof u !== "object") return undefined;
-  const r = u as Record<string, unknown>;
-  const cached = (r["input_tokens_details"] as Record<string, unknown> | undefined)?.[
-    "cached_tokens"
-  ];
-  const reasoning = (r["output_tokens_details"] as Record<string, unknown> | undefined)?.[
-    "reasoning_tokens"
-  ];
-  return {
-    input: Number(r["input_tokens"] ?? 0),
-    output: Number(r["output_tokens"] ?? 0),
-    ...(typeof cached === "number" && cached > 0 ? { cacheRead: cached } : {}),
-    ...(typeof reasoning === "number" && reasoning > 0 ? { reasoning } : {}),
-  };
+  return readOpenAiUsage(u, {
+    input: "input_tokens",
+    output: "output_tokens",
+    inputDetails: "input_tokens_details",
+    outputDetails: "output_tokens_details",
+  });
 }
 
 function writeUsage(u: IrUsage): Record<string, unknown> {
