@@ -270,6 +270,45 @@ describe("OpenAI SDK Responses API → an Anthropic model", () => {
   });
 });
 
+describe("OpenAI SDK Chat Completions → an Anthropic model", () => {
+  for (const includeUsage of [true, false]) {
+    it(`streamed, include_usage ${includeUsage}: text, usage chunk only when asked; ledger = upstream usage`, async () => {
+      h.anthropicUp.enqueue({ text: "alpha beta gamma", usage: { input: 19, output: 3 } });
+      const stream = await h.openai().chat.completions.create({
+        model: "anthropic/claude-sonnet-4-5",
+        messages: [
+          { role: "system", content: "terse" },
+          { role: "user", content: "three words" },
+        ],
+        max_tokens: 40,
+        stream: true,
+        ...(includeUsage ? { stream_options: { include_usage: true } } : {}),
+      });
+      let text = "";
+      let usage: { prompt_tokens: number; completion_tokens: number } | undefined;
+      let finish: string | null | undefined;
+      for await (const c of stream) {
+        text += c.choices[0]?.delta.content ?? "";
+        if (c.choices[0]?.finish_reason) finish = c.choices[0].finish_reason;
+        if (c.usage) usage = c.usage;
+      }
+      expect(text).toBe("alpha beta gamma");
+      expect(finish).toBe("stop");
+      if (includeUsage) expect(usage).toMatchObject({ prompt_tokens: 19, completion_tokens: 3 });
+      else expect(usage).toBeUndefined();
+      const sent = (h.anthropicUp.requests[0]?.body ?? {}) as Record<string, unknown>;
+      expect(sent).toMatchObject({ model: "claude-sonnet-4-5", max_tokens: 40, stream: true });
+      expect(JSON.stringify(sent["system"])).toContain("terse");
+      expect(await lastEvent()).toMatchObject({
+        provider: "anthropic",
+        inputTokens: 19,
+        outputTokens: 3,
+        usageMissing: false,
+      });
+    });
+  }
+});
+
 describe("same-API calls are not translated", () => {
   it("the Anthropic SDK on an Anthropic model reaches /messages with the client's own body", async () => {
     h.anthropicUp.enqueue({ text: "hi", usage: { input: 5, output: 1 } });
