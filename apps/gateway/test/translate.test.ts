@@ -254,6 +254,16 @@ describe("OpenAI SDK Responses API → an Anthropic model", () => {
     });
   });
 
+  it("an Anthropic error is answered in the OpenAI error shape, its type kept", async () => {
+    h.anthropicUp.enqueue({ fault: { kind: "status", status: 429, message: "slow down" } });
+    const err = await h
+      .openai()
+      .responses.create({ model: "anthropic/claude-sonnet-4-5", input: "hi" })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 429, type: "rate_limit_error" });
+    expect(String((err as Error).message)).toContain("slow down");
+  });
+
   it("a field Anthropic cannot express is refused with a 400 naming it; nothing is sent", async () => {
     const err = await h
       .openai()
