@@ -1,19 +1,8 @@
-import { didYouMean, suggest } from "@bottlekit/diagnostics";
+import { didYouMean, formatKeyPath, suggest } from "@bottlekit/diagnostics";
 import type { z } from "zod";
 
 /** `model_providers[0].base_url`, with odd record keys quoted: `models["a.b"]`. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = "";
-  for (const seg of path) {
-    if (typeof seg === "number") out += `[${seg}]`;
-    else {
-      const s = String(seg);
-      if (/^[A-Za-z_][\w-]*$/.test(s)) out += out ? `.${s}` : s;
-      else out += `[${JSON.stringify(s)}]`;
-    }
-  }
-  return out || "(root)";
-}
+export const formatPath = formatKeyPath;
 
 /**
  * zod issues as `"key.path: message"` lines. Unknown keys get a "did you mean" against the keys
