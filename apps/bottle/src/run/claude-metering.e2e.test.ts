@@ -1,7 +1,9 @@
+import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { openStore, type UsageEvent } from "@bottlekit/budget-store";
+import { startGateway } from "@bottlekit/gateway";
 import {
   createFakeUpstream,
   type FakeUpstream,
@@ -58,7 +60,7 @@ beforeAll(async () => {
   fake = await createFakeUpstream({ requireKey: REAL_KEY });
   home = await homeWith({
     "policy.rules":
-      'prefix_rule(pattern = ["ls"], decision = "allow")\nprefix_rule(pattern = ["sleep"], decision = "allow")\n',
+      'prefix_rule(pattern = ["ls"], decision = "allow")\nprefix_rule(pattern = ["cat"], decision = "allow")\n',
     "bottles/metered.md": BOTTLE("cutoff"),
     "bottles/tight.md": BOTTLE("kill"),
     "agents/coder.md": md("bottle: metered"),
@@ -78,6 +80,8 @@ beforeAll(async () => {
   project = agentProject();
   fs.writeFileSync(path.join(project, "notes.txt"), "hello\n");
   fs.chownSync(path.join(project, "notes.txt"), fs.statSync(project).uid, fs.statSync(project).gid);
+  // Reading this FIFO blocks until a writer opens it, and none ever does.
+  execFileSync("mkfifo", ["-m", "0666", path.join(project, "gate.fifo")]);
 }, 60_000);
 
 afterAll(async () => {
@@ -227,7 +231,7 @@ describe("Claude Code under bottle run, metered by the embedded gateway", () => 
           {
             id: "toolu_s1",
             name: "Bash",
-            arguments: JSON.stringify({ command: "sleep 600", description: "wait" }),
+            arguments: JSON.stringify({ command: "cat gate.fifo", description: "wait" }),
           },
         ],
         usage: { input: 2_000_000, output: 20 },
@@ -251,6 +255,39 @@ describe("Claude Code under bottle run, metered by the embedded gateway", () => 
       expect((await store.cutoffState("tight"))?.policy).toBe("kill");
     } finally {
       await store.close();
+    }
+  }, 180_000);
+
+  it("with a controller running (the gateway's proxy door, as bottle-gateway up serves it), bottle run registers over its socket and is metered there", async () => {
+    const running = await startGateway({
+      proxyDoor: true,
+      listen: "127.0.0.1:0",
+      configFile: gatewayConfig,
+      env: { BOTTLEKIT_HOME: home.dir, ANTHROPIC_API_KEY: REAL_KEY, PATH: process.env["PATH"] },
+      // The proxy host checks declared credentials against its own source (by default this
+      // process's environment, which the test leaves alone).
+      proxyOptions: {
+        credentialSource: (spec) => (spec.name === "ANTHROPIC_API_KEY" ? REAL_KEY : undefined),
+      },
+    });
+    try {
+      expect(running.proxy?.controlSocketPath).toBe(
+        path.join(home.dir, "state", "egress-proxy.sock"),
+      );
+      const before = fake.requests.length;
+      const eventsBefore = (await running.store.events({ bottle: "metered" })).length;
+      fake.enqueue({ text: "Metered by the host controller.", usage: { input: 321, output: 9 } });
+      fake.setDefaultReply({ text: "Metered by the host controller." });
+      const r = await claude("coder", "say something");
+      expect(r.out).toContain("Metered by the host controller.");
+      expect(r.code).toBe(0);
+      const served = fake.requests.slice(before);
+      expect(served.every((q) => q.headers["x-api-key"] === REAL_KEY)).toBe(true);
+      const events = (await running.store.events({ bottle: "metered" })).slice(eventsBefore);
+      expect(ledger(events)).toEqual(reported(served));
+      expect(ledger(events).calls).toBeGreaterThanOrEqual(1);
+    } finally {
+      await running.close(0);
     }
   }, 180_000);
 });

@@ -47,7 +47,13 @@ export async function openController(
     }
     if (client) {
       const c = client;
-      const registration = await c.register(session);
+      let registration: RegisterResult;
+      try {
+        registration = await c.register(session);
+      } catch (error) {
+        c.close(); // an open control connection would keep this process alive
+        throw error;
+      }
       return {
         mode: "socket",
         api: c,
