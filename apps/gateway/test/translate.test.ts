@@ -389,3 +389,34 @@ describe("the injection scan reads a translated response", () => {
     expect(text).not.toContain("id_rsa");
   });
 });
+
+describe("a budget clamp on a translated call lowers the upstream API's own cap key", () => {
+  const LIMIT = 3_000;
+  let b: Harness;
+  beforeAll(async () => {
+    b = await startHarness({
+      budgets: [{ scope: "bottle", key: "default", provider: "openai", tokens: LIMIT }],
+    });
+  });
+  afterAll(() => b.close());
+
+  it("Anthropic client, max_tokens 128000, Chat Completions upstream: max_completion_tokens clamped to the room left", async () => {
+    b.up.enqueue({ text: "ok", usage: { input: 10, output: 1 } });
+    const r = await b
+      .anthropic()
+      .messages.create({
+        model: "openai/gpt-4o-mini",
+        max_tokens: 128_000,
+        messages: [{ role: "user", content: "say hi" }],
+      })
+      .withResponse();
+    expect(r.data.content[0]).toMatchObject({ type: "text", text: "ok" });
+    const fwd = b.up.requests.at(-1);
+    if (fwd === undefined) throw new Error("the upstream got no request");
+    const sent = fwd.body as Record<string, unknown>;
+    expect(sent["max_tokens"]).toBeUndefined();
+    const cap = sent["max_completion_tokens"] as number;
+    expect(r.response.headers.get("x-bottlekit-max-tokens-clamped")).toBe(String(cap));
+    expect(Math.ceil(Buffer.byteLength(fwd.rawBody) / 4) + cap).toBe(LIMIT);
+  });
+});
