@@ -616,8 +616,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       const t = translateRequestBody(
         api,
-        target.api,
-        target.model,
+        target,
         body as Record<string, unknown>,
         target.maxOutput ?? defaultMaxTokens,
       );
@@ -674,7 +673,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       ) {
         const b = body as Record<string, unknown>;
         const key = target.translated
-          ? upstreamCapKey(target.api)
+          ? upstreamCapKey(target.api, target.provider)
           : (facts.capKey ?? defaultCapKey(api, target.provider));
         // The body's size depends on the cap's digits: settle the cap so that the new body's
         // estimate plus the cap is exactly the room left (a few passes; digits only change

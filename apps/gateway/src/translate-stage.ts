@@ -9,11 +9,24 @@ import {
   translateResponse,
 } from "./translate/index.ts";
 
-/** The key of a translated request's output cap: the one the upstream API's writer uses. */
-export function upstreamCapKey(upstream: ClientApi): OutputCapKey {
+/**
+ * The key of a translated request's output cap. Chat Completions: OpenAI's own API takes
+ * `max_completion_tokens` (its reasoning models refuse `max_tokens`); the other providers that
+ * speak it (Mistral, Groq, local servers) take `max_tokens`, some refusing the newer key.
+ */
+export function upstreamCapKey(upstream: ClientApi, provider: string): OutputCapKey {
   if (upstream === "anthropic-messages") return "max_tokens";
   if (upstream === "openai-responses") return "max_output_tokens";
-  return "max_completion_tokens";
+  return provider === "openai" ? "max_completion_tokens" : "max_tokens";
+}
+
+/** The upstream facts the request stage needs (a subset of `UpstreamTarget`). */
+export interface TranslateTarget {
+  api: ClientApi;
+  model: string;
+  provider: string;
+  /** Chat Completions streams: usage must be asked for with `stream_options.include_usage`. */
+  streamUsageOption: boolean;
 }
 
 export type TranslatedRequest =
@@ -26,11 +39,11 @@ export type TranslatedRequest =
  */
 export function translateRequestBody(
   client: ClientApi,
-  upstream: ClientApi,
-  upstreamModel: string,
+  target: TranslateTarget,
   body: Record<string, unknown>,
   defaultMaxTokens: number,
 ): TranslatedRequest {
+  const upstream = target.api;
   let out: Record<string, unknown>;
   try {
     out = translateRequest(client, upstream, body, { defaultMaxTokens });
@@ -44,7 +57,16 @@ export function translateRequestBody(
     }
     throw error;
   }
-  out["model"] = upstreamModel;
+  out["model"] = target.model;
+  if (upstream === "openai-chat") {
+    const key = upstreamCapKey(upstream, target.provider);
+    if (key !== "max_completion_tokens" && out["max_completion_tokens"] !== undefined) {
+      out[key] = out["max_completion_tokens"];
+      delete out["max_completion_tokens"];
+    }
+    // A provider that reports stream usage unasked may refuse the option.
+    if (!target.streamUsageOption) delete out["stream_options"];
+  }
   return { ok: true, body: out };
 }
 

@@ -61,6 +61,9 @@ describe("Anthropic SDK → a Chat-Completions-only model", () => {
       expect(seen?.headers.authorization).toBe(`Bearer ${OPENAI_KEY}`);
       const sent = seen?.body as Record<string, unknown>;
       expect(sent["model"]).toBe(model === "local/qwen3" ? "qwen3" : "gpt-4o-mini");
+      // OpenAI's own API gets max_completion_tokens; other Chat Completions servers max_tokens.
+      if (model === "local/qwen3") expect(sent).toMatchObject({ max_tokens: 300 });
+      else expect(sent).toMatchObject({ max_completion_tokens: 300 });
       expect(sent["messages"]).toEqual([
         { role: "system", content: "be brief" },
         { role: "user", content: "weather in Paris?" },
