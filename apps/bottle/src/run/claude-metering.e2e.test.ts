@@ -13,7 +13,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { homeWith, md } from "../../test/helpers.ts";
 import { readAudit } from "./sessions.ts";
-import { agentProject, runBottle } from "./test-helpers.ts";
+import { agentProject, collect, runBottle, spawnBottle, waitFor } from "./test-helpers.ts";
 
 /**
  * The real Claude Code (pinned devDependency) under `bottle run` with no controller running:
@@ -65,6 +65,8 @@ beforeAll(async () => {
     "bottles/tight.md": BOTTLE("kill"),
     "agents/coder.md": md("bottle: metered"),
     "agents/spender.md": md("bottle: tight"),
+    "bottles/capped.md": BOTTLE("cutoff"),
+    "agents/capper.md": md("bottle: capped"),
   });
   gatewayConfig = path.join(home.dir, "gateway.yaml");
   fs.writeFileSync(
@@ -91,31 +93,36 @@ afterAll(async () => {
 });
 
 function claude(agent: string, prompt: string, extra: string[] = []) {
-  return runBottle(
-    [
-      "run",
-      agent,
-      "--home",
-      home.dir,
-      "--cwd",
-      project,
-      "--agent-bin",
-      platformBinary(),
-      ...extra,
-      "--",
-      "-p",
-      prompt,
-      "--model",
-      "claude-sonnet-4-5",
-      "--permission-mode",
-      "acceptEdits",
-    ],
-    {
-      ANTHROPIC_API_KEY: REAL_KEY,
-      HOME: os.homedir(),
-      BOTTLEKIT_GATEWAY_CONFIG: gatewayConfig,
-    },
-  );
+  return runBottle(claudeArgs(agent, prompt, extra), claudeEnv());
+}
+
+function claudeEnv(): NodeJS.ProcessEnv {
+  return {
+    ANTHROPIC_API_KEY: REAL_KEY,
+    HOME: os.homedir(),
+    BOTTLEKIT_GATEWAY_CONFIG: gatewayConfig,
+  };
+}
+
+function claudeArgs(agent: string, prompt: string, extra: string[]): string[] {
+  return [
+    "run",
+    agent,
+    "--home",
+    home.dir,
+    "--cwd",
+    project,
+    "--agent-bin",
+    platformBinary(),
+    ...extra,
+    "--",
+    "-p",
+    prompt,
+    "--model",
+    "claude-sonnet-4-5",
+    "--permission-mode",
+    "acceptEdits",
+  ];
 }
 
 interface Totals {
@@ -256,6 +263,61 @@ describe("Claude Code under bottle run, metered by the embedded gateway", () => 
     } finally {
       await store.close();
     }
+  }, 180_000);
+
+  it("with the cutoff policy, a budget the second call spends cuts the live session off and the agent keeps running", async () => {
+    const before = fake.requests.length;
+    fake.enqueue(
+      {
+        toolCalls: [
+          {
+            id: "toolu_c0",
+            name: "Bash",
+            arguments: JSON.stringify({ command: "ls", description: "list" }),
+          },
+        ],
+        usage: { input: 1000, output: 10 },
+      },
+      {
+        toolCalls: [
+          {
+            id: "toolu_c1",
+            name: "Bash",
+            arguments: JSON.stringify({ command: "cat gate.fifo", description: "wait" }),
+          },
+        ],
+        usage: { input: 2_000_000, output: 20 },
+      },
+    );
+    fake.setDefaultReply({ text: "should not be asked" });
+    const child = spawnBottle(
+      claudeArgs("capper", "spend it", ["--budget", "anthropic=1000000"]),
+      claudeEnv(),
+    );
+    const run = collect(child);
+    try {
+      await waitFor("the cutoff", () => /cut off \(bottle capped budget/.test(run.err()));
+      expect(run.err()).toContain("the agent keeps running, its egress is refused");
+      // Still alive after the cutoff: the agent's `cat` is there to read what the test writes
+      // (opening a FIFO for writing waits for its reader).
+      const gate = await fs.promises.open(path.join(project, "gate.fifo"), "w");
+      await gate.write("released\n");
+      await gate.close();
+    } finally {
+      // Claude Code retries refused calls with backoff: the operator stops the session.
+      child.kill("SIGTERM");
+    }
+    const r = await run.done;
+    expect(r.code).toBe(3);
+    const actions = readAudit(home.dir)
+      .filter((a) => a.bottle === "capped")
+      .map((a) => a.action);
+    expect(actions).toEqual(["cutoff", "stop"]);
+    const served = fake.requests.slice(before);
+    // Nothing after the crossing (the released tool's result) reached the upstream.
+    expect(served.some((q) => q.rawBody.includes("toolu_c1"))).toBe(false);
+    const events = await storeEvents("capped");
+    expect(ledger(events)).toEqual(reported(served));
   }, 180_000);
 
   it("with a controller running (the gateway's proxy door, as bottle-gateway up serves it), bottle run registers over its socket and is metered there", async () => {
