@@ -182,7 +182,10 @@ export function writeChatRequest(ir: IrRequest): Record<string, unknown> {
     content: s,
   }));
   for (const m of ir.messages) {
-    if (m.role === "user") {
+    if (m.role === "system") {
+      const text = m.parts.flatMap((p) => (p.type === "text" ? [p.text] : [])).join("");
+      messages.push({ role: "system", content: text });
+    } else if (m.role === "user") {
       const rest: Record<string, unknown>[] = [];
       for (const p of m.parts) {
         if (p.type === "tool_result")

@@ -16,7 +16,8 @@ export type IrPart =
   | { type: "thinking"; text: string; signature?: string };
 
 export interface IrMessage {
-  role: "user" | "assistant";
+  /** `system`: instructions in the middle of a conversation (text only; Claude Code sends them). */
+  role: "user" | "assistant" | "system";
   parts: IrPart[];
 }
 

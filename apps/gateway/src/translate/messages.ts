@@ -32,6 +32,10 @@ const REQUEST_KEYS = new Set([
   "tool_choice",
   "metadata",
   "thinking",
+  // Server-side context editing (Claude Code sends it): an upstream without it keeps the whole
+  // conversation, which changes what the model is shown, never what the client asked for.
+  "context_management",
+  "output_config",
 ]);
 const BLOCK_HINTS = new Set(["cache_control", "citations"]);
 
@@ -147,20 +151,39 @@ function readToolChoice(v: unknown): { choice?: IrToolChoice; parallel?: boolean
 export function readMessagesRequest(body: Record<string, unknown>): IrRequest {
   refuseUnknown(body, REQUEST_KEYS, API);
   const thinking = body["thinking"];
-  if (thinking !== undefined && asRecord(thinking, "thinking")["type"] !== "disabled")
+  // `adaptive` leaves it to the model whether to think, as a model without the option does.
+  const thinkingType =
+    thinking === undefined || thinking === null
+      ? undefined
+      : asRecord(thinking, "thinking")["type"];
+  if (thinkingType !== undefined && thinkingType !== "disabled" && thinkingType !== "adaptive")
     throw new TranslationError(
       "thinking",
       "extended thinking has no equivalent on the target model; remove it or use a Claude model",
     );
+  // `output_config.effort` is a hint (like Responses' `reasoning` effort, dropped); a structured
+  // output `format` changes what the model must write and is refused.
+  const oc = body["output_config"];
+  if (oc !== undefined && oc !== null)
+    refuseUnknown(asRecord(oc, "output_config"), new Set(["effort"]), API, "output_config.");
   const messages: IrMessage[] = asArray(body["messages"], "messages").map((raw, i) => {
     const m = asRecord(raw, `messages[${i}]`);
     const role = m["role"];
-    if (role !== "user" && role !== "assistant")
+    if (role !== "user" && role !== "assistant" && role !== "system")
       throw new TranslationError(
         `messages[${i}].role`,
         `role "${String(role)}" cannot be translated`,
       );
-    return { role, parts: readBlocks(m["content"], `messages[${i}].content`) };
+    const parts = readBlocks(m["content"], `messages[${i}].content`);
+    if (role === "system") {
+      const j = parts.findIndex((p) => p.type !== "text");
+      if (j !== -1)
+        throw new TranslationError(
+          `messages[${i}].content[${j}]`,
+          "a system message in the conversation can be translated only with text blocks",
+        );
+    }
+    return { role, parts };
   });
   const tools: IrTool[] =
     body["tools"] === undefined
@@ -172,7 +195,12 @@ export function readMessagesRequest(body: Record<string, unknown>): IrRequest {
               `tools[${i}].type`,
               `server tool "${String(t["type"])}" runs only on Anthropic's side`,
             );
-          blockKeys(t, ["type", "name", "description", "input_schema"], `tools[${i}]`);
+          // `defer_loading` (tool search): the tool is offered in full instead.
+          blockKeys(
+            t,
+            ["type", "name", "description", "input_schema", "defer_loading"],
+            `tools[${i}]`,
+          );
           return {
             name: asString(t["name"], `tools[${i}].name`),
             ...(typeof t["description"] === "string" ? { description: t["description"] } : {}),

@@ -184,7 +184,7 @@ export function writeResponsesRequest(ir: IrRequest): Record<string, unknown> {
     };
     for (const p of m.parts) {
       if (p.type === "text")
-        content.push({ type: m.role === "user" ? "input_text" : "output_text", text: p.text });
+        content.push({ type: m.role === "assistant" ? "output_text" : "input_text", text: p.text });
       else if (p.type === "image")
         content.push({
           type: "input_image",
