@@ -31,6 +31,8 @@ const HINTS = [
   "service_tier",
   "reasoning",
   "metadata",
+  // Codex's own client tags (installation and session ids), like `metadata`.
+  "client_metadata",
   "text",
   "truncation",
 ];
