@@ -55,6 +55,12 @@ export interface StartOptions {
    * controller this way; `bottle-gateway up` turns it on.
    */
   proxyDoor?: boolean;
+  /**
+   * With the proxy door: serve its control socket (default true). An embedded controller
+   * (`bottle run`) turns it off, so that another run never registers with a controller that
+   * goes away when this run ends.
+   */
+  proxyControlSocket?: boolean;
   /** Proxy door, tests and enterprise setups only: passed to the egress-proxy host. */
   proxyOptions?: Pick<ProxyHostOptions, "resolve" | "upstreamCa" | "credentialSource">;
   /**
@@ -78,7 +84,7 @@ export interface RunningGateway {
   /** Configured routes and their credential source (names only), for the startup log. */
   providers: string[];
   /** The proxy door, when enabled: the egress-proxy host and its control socket path. */
-  proxy?: { host: ProxyHost; controlSocketPath: string };
+  proxy?: { host: ProxyHost; controlSocketPath: string | undefined };
   close(drainMs?: number): Promise<void>;
 }
 
@@ -208,19 +214,23 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     }
     if (config.default_policy !== undefined) await store.setDefaultPolicy(config.default_policy);
     // The config's budgets are one source, replaced as a whole at each start (a budget removed
-    // from the file is gone); operator and run budgets (other sources) are left alone.
-    await store.replaceBudgets(
-      "config",
-      config.budgets.map((b) => ({
-        scope: b.scope,
-        ...(b.key !== undefined ? { key: b.key } : {}),
-        provider: b.provider,
-        ...(b.tokens !== undefined ? { tokens: b.tokens } : {}),
-        ...(b.usd !== undefined ? { usd: b.usd } : {}),
-        ...(b.window !== undefined ? { window: b.window as `${number}d` } : {}),
-        ...(b.policy !== undefined ? { policy: b.policy } : {}),
-      })),
-    );
+    // from the file is gone); operator and run budgets (other sources) are left alone. A
+    // zero-config start (an embedded controller, `npm start`) has no config budgets to say
+    // anything about, so it leaves those another gateway's config wrote.
+    const explicitConfig = options.configFile !== undefined || options.config !== undefined;
+    if (explicitConfig)
+      await store.replaceBudgets(
+        "config",
+        config.budgets.map((b) => ({
+          scope: b.scope,
+          ...(b.key !== undefined ? { key: b.key } : {}),
+          provider: b.provider,
+          ...(b.tokens !== undefined ? { tokens: b.tokens } : {}),
+          ...(b.usd !== undefined ? { usd: b.usd } : {}),
+          ...(b.window !== undefined ? { window: b.window as `${number}d` } : {}),
+          ...(b.policy !== undefined ? { policy: b.policy } : {}),
+        })),
+      );
     // Bottle and agent manifests of the home: their budgets (source "manifest") and each
     // bottle's extends chain as its budget parents.
     const manifests = loadManifestPolicies(home, env);
@@ -255,16 +265,22 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       throw listenError(error, listenText);
     });
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-    let proxy: { host: ProxyHost; control: ControlServer } | undefined;
+    let proxy: { host: ProxyHost; control: ControlServer | undefined } | undefined;
     if (options.proxyDoor === true) {
       const proxyHost = createProxyHost({
         home,
+        // Credentials come from the environment this gateway was given, not the process's.
+        credentialSource: (spec) => env[spec.hostEnv ?? spec.name],
         ...options.proxyOptions,
         llmHandler: (req, res, ctx) => gateway.handleProxied(req, res, ctx),
         onAudit: (e) => options.log?.({ level: "info", event: "proxy.decision", ...e }),
       });
       try {
-        proxy = { host: proxyHost, control: await startControlServer(proxyHost) };
+        proxy = {
+          host: proxyHost,
+          control:
+            options.proxyControlSocket === false ? undefined : await startControlServer(proxyHost),
+        };
       } catch (error) {
         await proxyHost.close();
         await gateway.close(0);
@@ -279,11 +295,11 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       config,
       providers: routingTable(registry, env).map((r) => `${r.model} (${r.credential})`),
       ...(proxy !== undefined
-        ? { proxy: { host: proxy.host, controlSocketPath: proxy.control.socketPath } }
+        ? { proxy: { host: proxy.host, controlSocketPath: proxy.control?.socketPath } }
         : {}),
       async close(drainMs = config.timeouts.drain_ms) {
         if (proxy !== undefined) {
-          await proxy.control.close();
+          await proxy.control?.close();
           await proxy.host.close();
         }
         await gateway.close(drainMs);

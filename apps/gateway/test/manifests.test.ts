@@ -101,6 +101,19 @@ describe("the gateway honours bottle manifests", () => {
     const left = await g2.store.listBudgets({ source: "config" });
     expect(left.map((b) => [b.scope, b.tokens])).toEqual([["global", 99]]);
     expect(await g2.store.listBudgets({ source: "flag" })).toEqual([]);
+    await g2.close(100);
+    // A zero-config start (an embedded controller) says nothing about config budgets: kept.
+    const env = {
+      BOTTLEKIT_HOME: (home as TempHome).dir,
+      OPENAI_API_KEY: OPENAI_KEY,
+      PATH: process.env["PATH"],
+    };
+    gw = await startGateway({
+      listen: "127.0.0.1:0",
+      store: `sqlite:${(home as TempHome).dir}/bottlekit.db`,
+      env,
+    });
+    expect((await gw.store.listBudgets({ source: "config" })).map((b) => b.tokens)).toEqual([99]);
   });
 });
 

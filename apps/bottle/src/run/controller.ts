@@ -74,6 +74,8 @@ export async function openController(
     options.gatewayConfig ?? (options.env["BOTTLEKIT_GATEWAY_CONFIG"] || undefined);
   const gateway = await startGateway({
     proxyDoor: true,
+    // This controller ends with the run: another run must not register with it.
+    proxyControlSocket: false,
     listen: "127.0.0.1:0",
     env: { ...options.env, BOTTLEKIT_HOME: home },
     ...(options.store === undefined ? {} : { store: options.store }),

@@ -159,7 +159,9 @@ export async function up(opts: UpOptions, io: CliIo): Promise<number> {
     url: running.url,
     providers: [...new Set(running.providers)],
     store: running.store.backend,
-    ...(running.proxy !== undefined ? { controlSocket: running.proxy.controlSocketPath } : {}),
+    ...(running.proxy?.controlSocketPath !== undefined
+      ? { controlSocket: running.proxy.controlSocketPath }
+      : {}),
   });
   const signal = await (io.stopSignal ?? new Promise<string>(() => {}));
   log({ level: "info", event: "draining", signal, inFlight: running.gateway.inFlight() });
