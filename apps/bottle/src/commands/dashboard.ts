@@ -193,6 +193,13 @@ export async function runDashboard(flags: DashboardFlags, io: DashboardIo): Prom
     }
   }
   return withStore(flags, io, async (store, resolved) => {
+    // ink renders only the last frame when it thinks it runs in CI (CI or CONTINUOUS_INTEGRATION
+    // set, read once when ink loads). The dashboard runs only on a terminal (checked above), so
+    // a CI variable inherited by an interactive shell (or a tmux server started from CI) must not
+    // blank the screen until exit.
+    for (const name of ["CI", "CONTINUOUS_INTEGRATION"]) {
+      if (process.env[name] !== undefined) process.env[name] = "false";
+    }
     const [{ render }, { createElement }, { Dashboard }, { DashboardModel }] = await Promise.all([
       import("ink"),
       import("react"),
