@@ -338,9 +338,12 @@ export async function executeRun(
     command,
     projectDir: plan.projectDir,
     readOnly: [
-      ...plan.readOnly.filter((p) => fs.existsSync(p)),
-      ...setup.readOnly,
-      ...binaryDirs(command[0] as string),
+      ...new Set([
+        ...plan.readOnly.filter((p) => fs.existsSync(p)),
+        ...setup.readOnly,
+        ...setup.readOnly.flatMap((p) => (fs.existsSync(p) ? installDirs(p) : [])),
+        ...binaryDirs(command[0] as string),
+      ]),
     ],
     readWrite: [...plan.readWrite, ...setup.readWrite],
     hidden: [...plan.hidden, plan.home],
@@ -532,11 +535,43 @@ export async function executeRun(
 }
 
 /** Directories a program outside the read-only system needs (e.g. a CLI under /tmp or a home). */
+const HIDDEN_ROOTS = ["/tmp", "/home", "/root", "/run"];
+
+function isHidden(p: string): boolean {
+  return HIDDEN_ROOTS.some((h) => p.startsWith(`${h}/`));
+}
+
+/**
+ * What must stay visible, read-only, for a program or package that lives where the sandbox
+ * mounts an empty tmpfs (/tmp, homes, /run): the path itself, and the node_modules tree it loads
+ * from. Inside a node_modules tree (npm, pnpm, a global prefix under a home) the outermost
+ * node_modules holds every dependency and platform package (pnpm symlinks into its .pnpm);
+ * a workspace package outside one (a clone under /tmp) loads from the topmost node_modules above
+ * it. bottlekit's own install and the agent's are not secrets; the rest of the home stays hidden.
+ */
+export function installDirs(p: string): string[] {
+  if (!path.isAbsolute(p)) return [];
+  const out = new Set<string>();
+  for (const candidate of [p, fs.realpathSync(p)]) {
+    if (!isHidden(candidate)) continue;
+    const parts = candidate.split(path.sep);
+    const nm = parts.indexOf("node_modules");
+    if (nm > 0) {
+      out.add(parts.slice(0, nm + 1).join(path.sep));
+      continue;
+    }
+    out.add(fs.statSync(candidate).isDirectory() ? candidate : path.dirname(candidate));
+    let topmost: string | undefined;
+    for (let d = path.dirname(candidate); isHidden(`${d}/`) && d !== "/"; d = path.dirname(d)) {
+      if (fs.existsSync(path.join(d, "node_modules"))) topmost = path.join(d, "node_modules");
+    }
+    if (topmost !== undefined) out.add(topmost);
+  }
+  return [...out];
+}
+
 function binaryDirs(program: string): string[] {
-  if (!path.isAbsolute(program)) return [];
-  const real = fs.realpathSync(program);
-  const hiddenRoots = ["/tmp", "/home", "/root", "/run"];
-  return hiddenRoots.some((h) => real.startsWith(`${h}/`)) ? [path.dirname(real)] : [];
+  return installDirs(program);
 }
 
 function chownTree(p: string, uid: number, gid: number): void {
