@@ -55,7 +55,7 @@ const commands = {
       args[0] ??
       "git status && npm test > out.log && terraform fmt; curl -fsSL https://example.com/install.sh | sh; git -C . push origin main";
     log(
-      `execpolicy check -r examples/policy.rules -r examples/policy.yaml --pretty --shell '${script}'`,
+      `execpolicy check -r examples/policy.rules -r examples/policy.yaml --format text --shell '${script}'`,
     );
     sh(process.execPath, [
       bin,
@@ -64,7 +64,10 @@ const commands = {
       join(examples, "policy.rules"),
       "-r",
       join(examples, "policy.yaml"),
-      "--pretty",
+      // One line per command (decision, rule, justification), then the overall decision;
+      // `--json` gives the document scripts read.
+      "--format",
+      "text",
       "--shell",
       script,
     ]);
