@@ -85,6 +85,16 @@ function text(parts: IrPart[]): string {
 
 export function readResponsesRequest(body: Record<string, unknown>): IrRequest {
   refuseUnknown(body, REQUEST_KEYS, API);
+  // `text` carries verbosity (a hint) and the output format: a structured-output format changes
+  // what the model must write, so only plain text may be dropped.
+  const format = (body["text"] as Record<string, unknown> | undefined)?.["format"] as
+    | Record<string, unknown>
+    | undefined;
+  if (format !== undefined && format !== null && format["type"] !== "text")
+    throw new TranslationError(
+      "text.format",
+      `structured output ("${String(format["type"])}") has no equivalent on the target model; remove it or use an OpenAI model`,
+    );
   const system: string[] = [];
   if (typeof body["instructions"] === "string" && body["instructions"])
     system.push(body["instructions"]);

@@ -404,3 +404,21 @@ describe("stream translation, parsed by the client's official SDK", () => {
         );
       });
 });
+
+describe("Responses text.format", () => {
+  it("a structured-output format is refused, naming the field; plain text and verbosity pass", () => {
+    const base = { model: "m", input: "hi" };
+    expect(() =>
+      translateRequest("openai-responses", "anthropic-messages", {
+        ...base,
+        text: { format: { type: "json_schema", name: "x", schema: {} } },
+      }),
+    ).toThrow(/^text\.format: /);
+    expect(() =>
+      translateRequest("openai-responses", "anthropic-messages", {
+        ...base,
+        text: { format: { type: "text" }, verbosity: "low" },
+      }),
+    ).not.toThrow();
+  });
+});
