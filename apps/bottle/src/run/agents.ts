@@ -181,6 +181,8 @@ export function prepareAgent(
     setup.protect.push(path.join(codexHome, "rules"), path.join(codexHome, "config.toml"));
   } else if (kind === "agentcli") {
     for (const r of rules) setup.args.push("--rules", r);
+    // Straight to the model's provider through the proxy, which meters it and injects the key.
+    if (opts.model) setup.args.push("--direct", "--model", opts.model);
   }
   return setup;
 }

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { isBottleError } from "../errors.ts";
-import { windowOf } from "./plan.ts";
+import { agentcliUpstream, windowOf } from "./plan.ts";
 
 describe("windowOf (manifest window -> store window)", () => {
   it("maps whole days, weeks and multiples of 24h", () => {
@@ -41,5 +41,20 @@ describe("windowOf (manifest window -> store window)", () => {
         }
       }),
     );
+  });
+});
+
+describe("agentcliUpstream (the provider host and key a bottled agentcli uses)", () => {
+  it("takes the API host and key variable of the model's provider", () => {
+    expect(agentcliUpstream("openai/gpt-4o-mini")).toEqual({
+      host: "api.openai.com",
+      keyEnv: "OPENAI_API_KEY",
+    });
+    expect(agentcliUpstream("anthropic/claude-sonnet-4-5")).toEqual({
+      host: "api.anthropic.com",
+      keyEnv: "ANTHROPIC_API_KEY",
+    });
+    expect(agentcliUpstream("no-slash")).toBeUndefined();
+    expect(agentcliUpstream("nosuchprovider/m")).toBeUndefined();
   });
 });

@@ -10,6 +10,7 @@ import {
   resolveDirs,
   summarizeRoute,
 } from "@bottlekit/manifest";
+import { getProvider } from "@bottlekit/provider-registry";
 import { BottleError } from "../errors.ts";
 
 /** The agent CLIs `bottle run` knows, plus any custom command. */
@@ -242,6 +243,18 @@ export function planRun(
     }
   }
 
+  // agentcli talks to whichever provider its model names: declare that provider's API host (so
+  // the proxy meters it) and its key (a placeholder inside, the real value in the controller).
+  let llmHosts = LLM_HOSTS[kind];
+  if (kind === "agentcli" && model !== undefined) {
+    const upstream = agentcliUpstream(model);
+    if (upstream !== undefined) {
+      llmHosts = [upstream.host];
+      if (credentials.length === 0 && upstream.keyEnv !== undefined)
+        credentials = [upstream.keyEnv];
+    }
+  }
+
   const { enforced, notEnforced } = enforcementOf(kind, rules.length > 0);
   return {
     agent: agentName ?? null,
@@ -257,7 +270,7 @@ export function planRun(
     routes,
     routeSummaries: routes.map((r) => summarizeRoute(r)),
     credentials,
-    llmHosts: LLM_HOSTS[kind],
+    llmHosts,
     budgets,
     cutoff,
     execPolicyRules: rules,
@@ -269,4 +282,15 @@ export function planRun(
     notEnforced,
     home: dirs.home,
   };
+}
+
+/** The API host and key variable of the provider a `provider/model` string names. */
+export function agentcliUpstream(model: string): { host: string; keyEnv?: string } | undefined {
+  const slash = model.indexOf("/");
+  if (slash <= 0) return undefined;
+  const info = getProvider(model.slice(0, slash));
+  if (info?.baseUrl === undefined) return undefined;
+  const host = new URL(info.baseUrl).hostname;
+  const keyEnv = info.apiKeyEnv[0];
+  return keyEnv === undefined ? { host } : { host, keyEnv };
 }
