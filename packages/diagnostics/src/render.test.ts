@@ -75,6 +75,17 @@ describe("renderCliError", () => {
     });
     expect(code).toBe(EXIT.usage);
   });
+  it("knows commander's errors by their code even when a bundle renamed the class", () => {
+    const err = sink();
+    const version = Object.assign(new Error("0.0.0"), {
+      name: "t",
+      code: "commander.version",
+      exitCode: 0,
+    });
+    expect(renderCliError(version, { program: "demo", stderr: err.stream })).toBe(EXIT.ok);
+    expect(err.text()).toBe("");
+  });
+
   it("maps commander's usage errors to 2 and --help to 0", () => {
     const err = sink();
     const usage = Object.assign(new Error("unknown option"), {

@@ -22,13 +22,14 @@ interface UsageErrorLike {
   message: string;
 }
 
-/** commander's errors (unknown option, missing argument, --help, --version). */
+/**
+ * commander's errors (unknown option, missing argument, --help, --version), known by their
+ * `commander.*` code: a minified bundle renames the class, so its name cannot be relied on.
+ */
 function isCommanderError(error: unknown): error is UsageErrorLike {
-  return (
-    error instanceof Error &&
-    error.name === "CommanderError" &&
-    typeof (error as { code?: unknown }).code === "string"
-  );
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string" && code.startsWith("commander.");
 }
 
 /**
