@@ -4,20 +4,59 @@ import os from "node:os";
 import path from "node:path";
 import type { FrozenRecord } from "./sessions.ts";
 
-function git(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): string {
+/**
+ * Who writes into the project: its owner. `bottle run` (and so a freeze) may run as root while the
+ * project belongs to a user or to the agent's account; git objects, refs and restored files
+ * written as root would leave the project with files its owner cannot change or delete. Off root,
+ * the process can only write as itself: undefined (no switch).
+ */
+export interface ProjectWriter {
+  uid: number;
+  gid: number;
+}
+
+export function projectWriter(projectDir: string): ProjectWriter | undefined {
+  if (typeof process.getuid !== "function" || process.getuid() !== 0) return undefined;
+  const st = fs.statSync(projectDir);
+  if (st.uid === 0) return undefined;
+  return { uid: st.uid, gid: st.gid };
+}
+
+interface Run {
+  writer: ProjectWriter | undefined;
+  /** A private directory the writer owns: HOME for git, the temporary index. */
+  scratch: string;
+}
+
+function scratchFor(prefix: string, writer: ProjectWriter | undefined): Run {
+  const scratch = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  if (writer) fs.chownSync(scratch, writer.uid, writer.gid);
+  return { writer, scratch };
+}
+
+function git(cwd: string, run: Run, args: string[], env: NodeJS.ProcessEnv = {}): string {
   return execFileSync("git", ["-c", "safe.directory=*", ...args], {
     cwd,
     encoding: "utf8",
-    env: { ...process.env, ...env, GIT_TERMINAL_PROMPT: "0" },
+    // HOME is the scratch directory: the writer may not read root's ~/.gitconfig (git fails on an
+    // unreadable one), and the project's snapshot must not depend on root's settings.
+    env: {
+      PATH: process.env["PATH"] ?? "/usr/bin:/bin",
+      HOME: run.scratch,
+      XDG_CONFIG_HOME: run.scratch,
+      ...env,
+      GIT_TERMINAL_PROMPT: "0",
+    },
     stdio: ["ignore", "pipe", "pipe"],
+    ...(run.writer ? { uid: run.writer.uid, gid: run.writer.gid } : {}),
   }).trim();
 }
 
-function isGitRepo(dir: string): boolean {
+function isGitRepo(dir: string, run: Run): boolean {
   try {
     return (
-      git(dir, ["rev-parse", "--is-inside-work-tree"]) === "true" &&
-      git(dir, ["rev-parse", "--show-toplevel"]) === fs.realpathSync(dir)
+      git(dir, run, ["rev-parse", "--is-inside-work-tree"]) === "true" &&
+      git(dir, run, ["rev-parse", "--show-toplevel"]) === fs.realpathSync(dir)
     );
   } catch {
     return false;
@@ -27,40 +66,42 @@ function isGitRepo(dir: string): boolean {
 /**
  * Snapshots the writable state of `projectDir` without touching it: a commit (tracked and untracked
  * files, through a temporary index) under `refs/bottlekit/freeze/<session>` when the project is a
- * git repository, else a tar archive under `archiveDir`.
+ * git repository, else a tar archive under `archiveDir`. Git objects and the ref are written as
+ * the project's owner (see `projectWriter`); the archive lives in bottlekit's home, not the project.
  */
 export function snapshotProject(
   projectDir: string,
   sessionId: string,
   archiveDir: string,
 ): FrozenRecord["snapshot"] {
-  if (isGitRepo(projectDir)) {
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bottle-freeze-"));
-    try {
+  const run = scratchFor("bottle-freeze-", projectWriter(projectDir));
+  try {
+    if (isGitRepo(projectDir, run)) {
       const env = {
-        GIT_INDEX_FILE: path.join(tmp, "index"),
+        GIT_INDEX_FILE: path.join(run.scratch, "index"),
         GIT_AUTHOR_NAME: "bottlekit",
         GIT_AUTHOR_EMAIL: "bottlekit@localhost",
         GIT_COMMITTER_NAME: "bottlekit",
         GIT_COMMITTER_EMAIL: "bottlekit@localhost",
       };
-      git(projectDir, ["add", "-A", "."], env);
-      const tree = git(projectDir, ["write-tree"], env);
+      git(projectDir, run, ["add", "-A", "."], env);
+      const tree = git(projectDir, run, ["write-tree"], env);
       let parent: string[] = [];
       try {
-        parent = ["-p", git(projectDir, ["rev-parse", "--verify", "HEAD"])];
+        parent = ["-p", git(projectDir, run, ["rev-parse", "--verify", "HEAD"])];
       } catch {}
       const commit = git(
         projectDir,
+        run,
         ["commit-tree", tree, ...parent, "-m", `bottle freeze ${sessionId}`],
         env,
       );
       const ref = `refs/bottlekit/freeze/${sessionId}`;
-      git(projectDir, ["update-ref", ref, commit]);
+      git(projectDir, run, ["update-ref", ref, commit]);
       return { kind: "git", ref, commit };
-    } finally {
-      fs.rmSync(tmp, { recursive: true, force: true });
     }
+  } finally {
+    fs.rmSync(run.scratch, { recursive: true, force: true });
   }
   fs.mkdirSync(archiveDir, { recursive: true, mode: 0o700 });
   const file = path.join(archiveDir, `${sessionId}.tar`);
@@ -70,20 +111,31 @@ export function snapshotProject(
   return { kind: "archive", file };
 }
 
-/** Writes the snapshot's files back into the project (files created after it stay). */
+/**
+ * Writes the snapshot's files back into the project (files created after it stay), as the
+ * project's owner: restored files belong to it, and a symlink planted in the project cannot make
+ * the restore write where its owner could not.
+ */
 export function restoreSnapshot(projectDir: string, snapshot: FrozenRecord["snapshot"]): void {
-  if (snapshot.kind === "git") {
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bottle-resume-"));
-    try {
-      const env = { GIT_INDEX_FILE: path.join(tmp, "index") };
-      git(projectDir, ["read-tree", snapshot.commit], env);
-      git(projectDir, ["checkout-index", "-a", "-f"], env);
-    } finally {
-      fs.rmSync(tmp, { recursive: true, force: true });
+  const run = scratchFor("bottle-resume-", projectWriter(projectDir));
+  try {
+    if (snapshot.kind === "git") {
+      const env = { GIT_INDEX_FILE: path.join(run.scratch, "index") };
+      git(projectDir, run, ["read-tree", snapshot.commit], env);
+      git(projectDir, run, ["checkout-index", "-a", "-f"], env);
+      return;
     }
-    return;
+    // The archive sits in bottlekit's private home: this process opens it, tar reads stdin.
+    const fd = fs.openSync(snapshot.file, "r");
+    try {
+      execFileSync("tar", ["-xf", "-", "-C", projectDir], {
+        stdio: [fd, "ignore", "pipe"],
+        ...(run.writer ? { uid: run.writer.uid, gid: run.writer.gid } : {}),
+      });
+    } finally {
+      fs.closeSync(fd);
+    }
+  } finally {
+    fs.rmSync(run.scratch, { recursive: true, force: true });
   }
-  execFileSync("tar", ["-xf", snapshot.file, "-C", projectDir], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
 }
