@@ -529,28 +529,24 @@ describe("fuzz: random scripts up to 4 KB", () => {
 });
 
 describe("matcher cost", () => {
-  it("an argv check does not depend on the total number of rules (indexed by program)", () => {
+  it("an argv check does not depend on the total number of rules (indexed by program)", async () => {
+    const { matchWork } = await import("./policy.ts");
     const make = (n: number) =>
       rules(
         Array.from({ length: n }, (_, i) => `prefix_rule(["tool${i}", "x"])`).join("\n") +
           `\nprefix_rule(["git", "status"])`,
       );
-    const batch = (p: Policy) => {
-      const t0 = performance.now();
-      for (let i = 0; i < 20000; i++) checkArgv(p, ["git", "status", "-s"]);
-      return performance.now() - t0;
+    // Counted work, not time (the timing is in bench/run.ts): rules compared per lookup.
+    const compared = (p: Policy) => {
+      const before = matchWork.rules;
+      for (let i = 0; i < 1000; i++)
+        expect(checkArgv(p, ["git", "status", "-s"]).decision).toBe("allow");
+      return matchWork.rules - before;
     };
-    const small = make(10);
-    const large = make(5000);
-    // interleaved, minimum of 9 rounds each: a busy machine slows both sides alike; a scan over
-    // all rules would be ~500x slower, so the bound stays generous (exact figures: bench/run.ts)
-    let bestSmall = Number.POSITIVE_INFINITY;
-    let bestLarge = Number.POSITIVE_INFINITY;
-    for (let r = 0; r < 9; r++) {
-      bestSmall = Math.min(bestSmall, batch(small));
-      bestLarge = Math.min(bestLarge, batch(large));
-    }
-    expect(bestLarge).toBeLessThan(bestSmall * 25);
+    const small = compared(make(10));
+    const large = compared(make(5000));
+    expect(small).toBeGreaterThan(0);
+    expect(large).toBe(small);
   });
 });
 

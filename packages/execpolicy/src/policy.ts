@@ -201,6 +201,9 @@ export function absolutizeProgram(program: string, cwd: string, home: string | u
   return `/${parts.join("/")}`;
 }
 
+/** Rules compared by lookups so far: counted work, read by the tests (not public API). */
+export const matchWork = { rules: 0 };
+
 export class Policy {
   private readonly index = new Map<string, PrefixRule[]>();
   readonly hostExecutables = new Map<string, readonly string[]>();
@@ -266,6 +269,7 @@ export class Policy {
     const list = this.index.get(key);
     if (list === undefined) return [];
     const out: RuleMatch[] = [];
+    matchWork.rules += list.length;
     for (const rule of list) {
       const { tri, taken } = matchRest(rule, rule.optionsAnywhere, argv, dyn);
       if (tri === 0) continue;
