@@ -66,12 +66,16 @@ async function dispatch(host: ProxyHost, req: Record<string, unknown>): Promise<
       return null;
     case "metrics":
       return host.metrics();
+    case "service":
+      if (typeof req.service !== "string" || typeof req.call !== "string")
+        throw new EgressProxyError("E_INVALID_INPUT", "service, call: expected strings");
+      return host.service(req.service, req.call, req.args);
     default:
       throw new EgressProxyError(
         "E_INVALID_INPUT",
         `op: unknown operation ${JSON.stringify(req.op)}`,
         {
-          hint: "one of register, unregister, list, cutoff, restore, replaceRoutes, metrics",
+          hint: "one of register, unregister, list, cutoff, restore, replaceRoutes, metrics, service",
         },
       );
   }
@@ -249,6 +253,13 @@ export function connectControl(socketPath: string): Promise<ControlClient> {
           await call<null>({ op: "replaceRoutes", sessionId, routes });
         },
         metrics: () => call<ProxyMetrics>({ op: "metrics" }),
+        service: (service, name, args) =>
+          call<unknown>({
+            op: "service",
+            service,
+            call: name,
+            ...(args === undefined ? {} : { args }),
+          }),
         close: () => socket.end(),
       });
     });

@@ -4,6 +4,7 @@ import { CodedError, type CodedErrorOptions } from "@bottlekit/diagnostics";
 export type EgressProxyErrorCode =
   | "E_INVALID_INPUT"
   | "E_UNKNOWN_SESSION"
+  | "E_UNKNOWN_SERVICE"
   | "E_CREDENTIAL_MISSING"
   | "E_CA"
   | "E_CONTROL"

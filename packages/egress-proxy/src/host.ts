@@ -8,14 +8,21 @@ import { Auditor } from "./audit.ts";
 import { assertBottleName, BottleCa } from "./ca.ts";
 import { EgressProxyError } from "./errors.ts";
 import { createInterceptServer, createListener } from "./listener.ts";
-import { type PipelineConfig, type Target, upstreamCaContext } from "./pipeline.ts";
+import {
+  type PipelineConfig,
+  type ServiceRegistry,
+  type Target,
+  upstreamCaContext,
+} from "./pipeline.ts";
 import { loadCredentials, Session, validateSessionRoutes } from "./session.ts";
 import type {
   ControlApi,
   CredentialSpec,
   ProxyHostOptions,
   ProxyMetrics,
+  ProxyService,
   RegisterResult,
+  SessionDetails,
   SessionSpec,
   SessionSummary,
   SessionTarget,
@@ -34,7 +41,21 @@ export interface ProxyHost extends ControlApi {
   metricsNow(): ProxyMetrics;
   /** Closes every session and listener. */
   close(): Promise<void>;
+  /**
+   * Adds a service answering reserved hosts (see `ProxyService`). A host or name already taken
+   * is refused (`E_INVALID_INPUT`). Sessions already open are announced to it.
+   */
+  addService(service: ProxyService): void;
+  /** A live session's routes and credential bindings (no values); undefined when unknown. */
+  session(sessionId: string): SessionDetails | undefined;
+  /**
+   * Replaces a live session's credentials (each value read from the controller's environment as
+   * at register). Fails closed and changes nothing when a value is missing or a spec is invalid.
+   */
+  setCredentials(sessionId: string, credentials: CredentialSpec[]): Promise<void>;
 }
+
+const SERVICE_NAME = /^[a-z][a-z0-9-]*$/;
 
 const CA_ENV = [
   "NODE_EXTRA_CA_CERTS",
@@ -136,8 +157,10 @@ export function createProxyHost(options: ProxyHostOptions = {}): ProxyHost {
   const home = options.home ?? defaultHome();
   const stateDir = join(home, "state");
   const auditor = new Auditor(options.onAudit);
+  const services: ServiceRegistry = { byHost: new Map(), byName: new Map() };
   const cfg: PipelineConfig = {
     auditor,
+    services,
     llmHandler: options.llmHandler,
     resolve: options.resolve,
     upstreamCa: upstreamCaContext(options.upstreamCa),
@@ -147,8 +170,59 @@ export function createProxyHost(options: ProxyHostOptions = {}): ProxyHost {
   const source = options.credentialSource ?? defaultSource;
   const socketMode = options.proxySocketMode ?? 0o600;
   const sessions = new Map<string, Session>();
+  // services given as options are added once the host's state exists (below)
   const cas = new Map<string, Promise<BottleCa>>();
   let closed = false;
+
+  function details(s: Session): SessionDetails {
+    return {
+      sessionId: s.id,
+      bottle: s.bottle,
+      ...(s.agent === undefined ? {} : { agent: s.agent }),
+      routes: structuredClone(s.routes),
+      credentials: s.credentialSpecs.map((c) => ({
+        name: c.name,
+        ...(c.hostEnv === undefined ? {} : { hostEnv: c.hostEnv }),
+        hosts: [...(c.hosts ?? [])],
+        ...(c.shaped === undefined ? {} : { shaped: c.shaped }),
+      })),
+      cutoff: s.cutoff,
+    };
+  }
+
+  function announce(fn: (service: ProxyService) => void): void {
+    for (const service of services.byName.values()) {
+      try {
+        fn(service);
+      } catch {
+        // a service's hook must not break the proxy
+      }
+    }
+  }
+
+  function addService(service: ProxyService): void {
+    if (!SERVICE_NAME.test(service.name) || services.byName.has(service.name)) {
+      throw new EgressProxyError(
+        "E_INVALID_INPUT",
+        `service.name: ${JSON.stringify(service.name)} is taken or not [a-z][a-z0-9-]*`,
+      );
+    }
+    const hosts = service.hosts.map((h) => h.toLowerCase());
+    for (const h of hosts) {
+      if (services.byHost.has(h)) {
+        throw new EgressProxyError("E_INVALID_INPUT", `service.hosts: ${h} is already reserved`);
+      }
+    }
+    services.byName.set(service.name, service);
+    for (const h of hosts) services.byHost.set(h, service);
+    for (const s of sessions.values()) {
+      try {
+        service.sessionOpened?.(details(s));
+      } catch {
+        // ignored, as above
+      }
+    }
+  }
 
   function caFor(bottle: string): Promise<BottleCa> {
     assertBottleName(bottle);
@@ -251,6 +325,7 @@ export function createProxyHost(options: ProxyHostOptions = {}): ProxyHost {
       tcp = { host: "127.0.0.1", port, token };
     }
     sessions.set(session.id, session);
+    announce((svc) => svc.sessionOpened?.(details(session)));
     const env: Record<string, string> = { ...credentials.env };
     for (const k of CA_ENV) env[k] = ca.bundlePath;
     return {
@@ -267,6 +342,7 @@ export function createProxyHost(options: ProxyHostOptions = {}): ProxyHost {
     const session = sessions.get(sessionId);
     if (!session) return false;
     sessions.delete(sessionId);
+    announce((svc) => svc.sessionClosed?.(sessionId));
     session.closed = true;
     session.cutoff = true;
     const closing = [closeServer(session.unix), closeServer(session.tcp?.server)];
@@ -323,7 +399,7 @@ export function createProxyHost(options: ProxyHostOptions = {}): ProxyHost {
     });
   }
 
-  return {
+  const host: ProxyHost = {
     stateDir,
     register,
     unregister,
@@ -374,6 +450,34 @@ export function createProxyHost(options: ProxyHostOptions = {}): ProxyHost {
     async metrics() {
       return metricsNow();
     },
+    async service(name: string, call: string, args?: unknown) {
+      const svc = services.byName.get(name);
+      if (!svc?.control) {
+        throw new EgressProxyError(
+          "E_UNKNOWN_SERVICE",
+          `no service ${JSON.stringify(name)} in this proxy host`,
+          {
+            hint: "the controller runs without it; start it with the service enabled",
+          },
+        );
+      }
+      return svc.control(call, args);
+    },
+    addService,
+    session(sessionId: string) {
+      const s = sessions.get(sessionId);
+      return s ? details(s) : undefined;
+    },
+    async setCredentials(sessionId: string, specs: CredentialSpec[]) {
+      const [s] = targets({ sessionId });
+      if (!s) return;
+      validateSpec({ bottle: s.bottle, routes: [], credentials: specs });
+      const loaded = loadCredentials(specs, s.routes, source);
+      s.setCredentials(
+        loaded,
+        specs.map((c) => ({ ...c, ...(c.hosts ? { hosts: [...c.hosts] } : {}) })),
+      );
+    },
     metricsNow,
     async ca(bottle: string) {
       const ca = await caFor(bottle);
@@ -384,4 +488,6 @@ export function createProxyHost(options: ProxyHostOptions = {}): ProxyHost {
       await Promise.all([...sessions.keys()].map((id) => unregister(id)));
     },
   };
+  for (const service of options.services ?? []) addService(service);
+  return host;
 }

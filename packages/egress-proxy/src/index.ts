@@ -41,8 +41,12 @@ export type {
   LlmHandler,
   ProxyHostOptions,
   ProxyMetrics,
+  ProxyService,
   RegisterResult,
+  ServiceContext,
+  SessionDetails,
   SessionSpec,
   SessionSummary,
   SessionTarget,
+  SupervisedRequest,
 } from "./types.ts";

@@ -253,6 +253,11 @@ export function createListener(
     }
     const conn = session.conns.get(socket);
     if (conn) Object.assign(conn, { host: target.host, port: target.port, method: "CONNECT" });
+    if (cfg.services.byHost.has(target.host)) {
+      // a reserved host: always intercepted and answered by its service, never forwarded
+      intercept(cfg, session, info, socket, head, interceptServer, targets);
+      return;
+    }
     const decision = session.connectDecision(
       target.host,
       target.port,

@@ -27,7 +27,7 @@ import {
 } from "@bottlekit/egress-dlp";
 import type { Auditor } from "./audit.ts";
 import type { Session } from "./session.ts";
-import type { AuditDecision, AuditEvent, LlmHandler } from "./types.ts";
+import type { AuditDecision, AuditEvent, LlmHandler, ProxyService } from "./types.ts";
 
 /**
  * The request path of one intercepted (or plain-HTTP) request, as named stages composed in
@@ -43,8 +43,15 @@ export interface Target {
   port: number;
 }
 
+/** The host's services: by reserved host, by name, and the one that supervises DLP holds. */
+export interface ServiceRegistry {
+  byHost: Map<string, ProxyService>;
+  byName: Map<string, ProxyService>;
+}
+
 export interface PipelineConfig {
   auditor: Auditor;
+  services: ServiceRegistry;
   llmHandler: LlmHandler | undefined;
   resolve: ((host: string, port: number) => { host: string; port: number }) | undefined;
   /** Trusted roots for upstreams when an extra CA was given (built once); undefined = Node's default roots. */
@@ -343,6 +350,10 @@ export interface Prepared {
   body: Buffer | undefined;
   decision: "allow" | "redact";
   findings: Finding[];
+  /** Set when the route's DLP action is `supervise` and a supervisor exists: the request is held. */
+  hold?: Finding[];
+  /** Audit reason of the forwarded request (e.g. `supervise_approved`). */
+  reason?: string;
 }
 
 /** Stage: placeholders (resolved for the bound host only) then DLP on the masked view. */
@@ -422,6 +433,27 @@ function credentialAndDlpStage(
         if (!again.blocked)
           merged = mergeRedacted(redacted, view, resolved.request, session, resolved.used);
       }
+      if (!merged && mode === "supervise" && supervisorOf(cfg) !== undefined && !keepUpgrade) {
+        // held: the operator decides; on approval the request goes out as the agent sent it
+        return withAuth(
+          cfg,
+          info,
+          route,
+          res,
+          {
+            route,
+            method: out.method,
+            path: out.path,
+            headers: out.headers,
+            body: undefined,
+            decision: "allow",
+            findings: scan.findings,
+            hold: blocking,
+          },
+          out.body,
+          utf8,
+        );
+      }
       if (!merged) {
         const why =
           mode === "supervise"
@@ -438,10 +470,45 @@ function credentialAndDlpStage(
       decision = "redact";
     }
   }
+  return withAuth(
+    cfg,
+    info,
+    route,
+    res,
+    {
+      route,
+      method: out.method,
+      path: out.path,
+      headers: out.headers,
+      body: undefined,
+      decision,
+      findings,
+    },
+    out.body,
+    utf8,
+  );
+}
+
+/** The first service that supervises DLP holds, if any. */
+function supervisorOf(cfg: PipelineConfig): ProxyService | undefined {
+  for (const s of cfg.services.byName.values()) if (s.supervise) return s;
+  return undefined;
+}
+
+/** Last part of the credential stage: `route.auth` injected, the body encoded back. */
+function withAuth(
+  cfg: PipelineConfig,
+  info: RequestInfo,
+  route: Route,
+  res: ServerResponse,
+  prepared: Prepared,
+  bodyText: string | undefined,
+  utf8: boolean,
+): Prepared | undefined {
   // route.auth: the real credential replaces whatever the agent sent in that header
-  const headers = { ...out.headers };
+  const headers = { ...prepared.headers };
   if (route.auth) {
-    const value = session.credentials.values.get(route.auth.token_ref);
+    const value = info.session.credentials.values.get(route.auth.token_ref);
     if (value === undefined) {
       refuse(
         cfg,
@@ -460,15 +527,16 @@ function credentialAndDlpStage(
     } else {
       headers[lower] = value;
     }
+    info.credentials ??= [];
     if (!info.credentials.includes(route.auth.token_ref))
       info.credentials.push(route.auth.token_ref);
   }
   let outBody: Buffer | undefined;
-  if (out.body !== undefined) {
-    const wide = /[^\u0000-\u00ff]/.test(out.body);
-    outBody = Buffer.from(out.body, utf8 || wide ? "utf8" : "latin1");
+  if (bodyText !== undefined) {
+    const wide = /[^\u0000-\u00ff]/.test(bodyText);
+    outBody = Buffer.from(bodyText, utf8 || wide ? "utf8" : "latin1");
   }
-  return { route, method: out.method, path: out.path, headers, body: outBody, decision, findings };
+  return { ...prepared, headers, body: outBody };
 }
 
 /**
@@ -645,6 +713,8 @@ export async function handleRequest(
   const info: RequestInfo = { session, target, method: (req.method ?? "GET").toUpperCase(), path };
   if (!cutoffStage(cfg, info, res)) return void req.resume();
   if (!hostStage(cfg, info, req, res)) return void req.resume();
+  const service = cfg.services.byHost.get(target.host);
+  if (service) return serviceStage(cfg, info, service, req, res);
   if (cfg.llmHandler && target.scheme === "https" && session.isLlmHost(target.host)) {
     audit(cfg, info, "llm");
     try {
@@ -671,7 +741,92 @@ export async function handleRequest(
   if (!cutoffStage(cfg, info, res)) return;
   const prepared = credentialAndDlpStage(cfg, info, route, req, res, body.body, false);
   if (!prepared) return;
+  if (prepared.hold && !(await superviseStage(cfg, info, prepared, res, body.body?.length ?? 0)))
+    return;
+  if (!cutoffStage(cfg, info, res)) return;
   forwardStage(cfg, info, prepared, res, body.body?.length ?? 0);
+}
+
+/**
+ * Stage: a reserved host answered by a proxy service inside this process (never forwarded). The
+ * service learns who asks from the session the request came through, not from anything it sent.
+ */
+async function serviceStage(
+  cfg: PipelineConfig,
+  info: RequestInfo,
+  service: ProxyService,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  const s = info.session;
+  try {
+    await service.handle(req, res, {
+      sessionId: s.id,
+      bottle: s.bottle,
+      ...(s.agent === undefined ? {} : { agent: s.agent }),
+      host: info.target.host,
+      port: info.target.port,
+    });
+    audit(cfg, info, "service", { status: res.statusCode, reason: service.name });
+  } catch {
+    if (!res.headersSent) {
+      refuse(cfg, info, res, 500, "service", `the ${service.name} service failed`, {
+        reason: `${service.name}:error`,
+      });
+    } else res.destroy();
+  }
+}
+
+/**
+ * Stage: supervise. The route's DLP action is `supervise` and a supervisor exists: the request is
+ * held (nothing forwarded) until the supervisor decides within its own bounded wait; anything but
+ * an approval (denial, timeout, error) refuses it.
+ */
+async function superviseStage(
+  cfg: PipelineConfig,
+  info: RequestInfo,
+  p: Prepared,
+  res: ServerResponse,
+  bytesIn: number,
+): Promise<boolean> {
+  const supervisor = supervisorOf(cfg);
+  const s = info.session;
+  let approved = false;
+  if (supervisor?.supervise) {
+    try {
+      approved = await supervisor.supervise({
+        sessionId: s.id,
+        bottle: s.bottle,
+        ...(s.agent === undefined ? {} : { agent: s.agent }),
+        host: info.target.host,
+        port: info.target.port,
+        method: info.method,
+        path: auditPath(s, info.path),
+        route: info.route ?? -1,
+        findings: findingsView(p.hold ?? []) ?? [],
+      });
+    } catch {
+      approved = false;
+    }
+  }
+  if (approved === true) {
+    p.reason = "supervise_approved";
+    return true;
+  }
+  refuse(
+    cfg,
+    info,
+    res,
+    403,
+    "deny_dlp",
+    "secret in the outbound request; the operator did not approve it",
+    {
+      reason: "supervise_denied",
+      findings: findingsView(p.hold ?? []),
+      bytesIn,
+    },
+  );
+  return false;
 }
 
 /** Stage: forward, then stream the response back (with the inbound scan where the route asks). */
@@ -697,7 +852,10 @@ function forwardStage(
     path: p.path,
     headers,
   });
-  const extra = { findings: p.decision === "redact" ? findingsView(p.findings) : undefined };
+  const extra = {
+    findings: p.decision === "redact" ? findingsView(p.findings) : undefined,
+    ...(p.reason === undefined ? {} : { reason: p.reason }),
+  };
   let finished = false;
   let responded = false;
   const fail = (error: NodeJS.ErrnoException) => {

@@ -144,12 +144,14 @@ export class Session {
   readonly spec: SessionSpec;
   readonly createdAt = new Date().toISOString();
   routes: Route[];
-  readonly credentials: SessionCredentials;
-  readonly scanner: Scanner;
+  credentials: SessionCredentials;
+  scanner: Scanner;
   readonly injection: InjectionScanner;
   readonly llmHosts: ReadonlySet<string>;
   readonly ca: BottleCa;
   readonly agents: { http: HttpAgent; https: HttpsAgent };
+  /** The credential specs in force (names, host env names, bound hosts; no values). */
+  credentialSpecs: CredentialSpec[];
   cutoff = false;
   closed = false;
   proxySocketPath = "";
@@ -166,16 +168,28 @@ export class Session {
     this.agent = init.spec.agent;
     this.routes = init.routes;
     this.credentials = init.credentials;
+    this.credentialSpecs = [...(init.spec.credentials ?? [])];
     this.ca = init.ca;
     this.agents = init.agents;
     this.llmHosts = new Set((init.spec.llmHosts ?? []).map((h) => h.toLowerCase()));
-    const known: KnownSecret[] = [...init.credentials.values].map(([name, value]) => ({
+    this.scanner = Session.scannerFor(init.credentials);
+    this.injection = createInjectionScanner();
+  }
+
+  private static scannerFor(credentials: SessionCredentials): Scanner {
+    const known: KnownSecret[] = [...credentials.values].map(([name, value]) => ({
       name: `credential:${name}`,
       value,
     }));
-    known.push(...init.credentials.resolver.canaries());
-    this.scanner = createScanner({ detectors: OUTBOUND_DETECTORS, knownSecrets: known });
-    this.injection = createInjectionScanner();
+    known.push(...credentials.resolver.canaries());
+    return createScanner({ detectors: OUTBOUND_DETECTORS, knownSecrets: known });
+  }
+
+  /** Replaces the session's credentials live (placeholder resolver, bindings and secret scanner). */
+  setCredentials(credentials: SessionCredentials, specs: CredentialSpec[]): void {
+    this.scanner = Session.scannerFor(credentials);
+    this.credentials = credentials;
+    this.credentialSpecs = specs;
   }
 
   static newToken(): string {

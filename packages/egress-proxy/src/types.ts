@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { RouteInput } from "@bottlekit/egress-dlp";
+import type { Route, RouteInput } from "@bottlekit/egress-dlp";
 
 /**
  * Public types of @bottlekit/egress-proxy: what the gateway, `bottle run`, the dashboard and
@@ -137,7 +137,9 @@ export type AuditDecision =
   | "upstream_tls_error"
   | "upstream_error"
   /** A live tunnel or connection closed by `cutoff`. */
-  | "closed_by_cutoff";
+  | "closed_by_cutoff"
+  /** A request to a reserved host answered by a proxy service (e.g. approvals); never forwarded. */
+  | "service";
 
 /**
  * One audit record per decision. Never bodies, query strings, header values or credentials:
@@ -199,6 +201,67 @@ export interface ProxyHostOptions {
   maxResponseScanBytes?: number;
   /** Mode of each session's proxy socket. Default 0o600 (widen only for a sandbox user that must reach it). */
   proxySocketMode?: number;
+  /** Services answering reserved hosts inside the proxy (see `ProxyService`); more with `addService`. */
+  services?: ProxyService[];
+}
+
+/** Who is asking a proxy service: the proxy session the request came through (never a header). */
+export interface ServiceContext {
+  sessionId: string;
+  bottle: string;
+  agent?: string;
+  /** The reserved host addressed (lower case) and port. */
+  host: string;
+  port: number;
+}
+
+/** A request held by a route whose DLP action is `supervise`, as a service sees it (no values). */
+export interface SupervisedRequest {
+  sessionId: string;
+  bottle: string;
+  agent?: string;
+  host: string;
+  port: number;
+  method: string;
+  /** The audited path: no query, placeholders masked, `[REDACTED]` when a secret is in it. */
+  path: string;
+  route: number;
+  findings: { detector: string; rule: string; surface: string; fingerprint: string }[];
+}
+
+/** A session as a service sees it: routes and credential bindings, never a credential value. */
+export interface SessionDetails {
+  sessionId: string;
+  bottle: string;
+  agent?: string;
+  /** The routes in force now (validated). */
+  routes: Route[];
+  /** Credentials loaded for the session: names and the hosts each is bound to. */
+  credentials: CredentialSpec[];
+  cutoff: boolean;
+}
+
+/**
+ * A service living inside the proxy host, reachable by a bottled agent only through its own proxy
+ * listener, at a reserved host name that is never forwarded upstream (identity = the session).
+ */
+export interface ProxyService {
+  /** `[a-z][a-z0-9-]*`: control-socket calls are addressed to it by this name. */
+  name: string;
+  /** Reserved hosts (lower case) it answers, on any port, plain http:// or CONNECT (intercepted). */
+  hosts: readonly string[];
+  /** Answers a request to a reserved host. A throw becomes a 500. */
+  handle(req: IncomingMessage, res: ServerResponse, ctx: ServiceContext): void | Promise<void>;
+  /** Calls over the control socket (`{"op":"service","service":name,"call":…,"args":…}`). */
+  control?(call: string, args: unknown): Promise<unknown>;
+  /**
+   * Decides a request held by a `supervise` DLP action: resolves true to forward it as sent,
+   * false to refuse it. Must resolve within its own bounded wait (fail closed: false).
+   */
+  supervise?(request: SupervisedRequest): Promise<boolean>;
+  /** A session was registered (routes as registered) or unregistered. Must not throw. */
+  sessionOpened?(session: SessionDetails): void;
+  sessionClosed?(sessionId: string): void;
 }
 
 /**
@@ -212,7 +275,8 @@ export type ControlRequest =
   | { id: number; op: "cutoff"; target: SessionTarget }
   | { id: number; op: "restore"; target: SessionTarget }
   | { id: number; op: "replaceRoutes"; sessionId: string; routes: RouteInput[] }
-  | { id: number; op: "metrics" };
+  | { id: number; op: "metrics" }
+  | { id: number; op: "service"; service: string; call: string; args?: unknown };
 
 export type ControlResponse =
   | { id: number; ok: true; result: unknown }
@@ -228,4 +292,6 @@ export interface ControlApi {
   restore(target: SessionTarget): Promise<number>;
   replaceRoutes(sessionId: string, routes: RouteInput[]): Promise<void>;
   metrics(): Promise<ProxyMetrics>;
+  /** A call to a service of the host (e.g. approvals); `E_UNKNOWN_SERVICE` when none has that name. */
+  service(name: string, call: string, args?: unknown): Promise<unknown>;
 }
