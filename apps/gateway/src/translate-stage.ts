@@ -3,11 +3,15 @@
 import type { ClientApi, OutputCapKey } from "./apis.ts";
 import {
   createStreamTranslator,
+  EMPTY_CONTEXT,
   type StreamTranslator,
+  type TranslationContext,
   TranslationError,
-  translateRequest,
+  translateRequestWithContext,
   translateResponse,
 } from "./translate/index.ts";
+
+export type { TranslationContext } from "./translate/index.ts";
 
 /**
  * The key of a translated request's output cap. Chat Completions: OpenAI's own API takes
@@ -30,7 +34,8 @@ export interface TranslateTarget {
 }
 
 export type TranslatedRequest =
-  | { ok: true; body: Record<string, unknown> }
+  /** `context`: what the response's translation must know (hand it to the response stage). */
+  | { ok: true; body: Record<string, unknown>; context: TranslationContext }
   | { ok: false; field: string; message: string };
 
 /**
@@ -45,8 +50,11 @@ export function translateRequestBody(
 ): TranslatedRequest {
   const upstream = target.api;
   let out: Record<string, unknown>;
+  let context: TranslationContext;
   try {
-    out = translateRequest(client, upstream, body, { defaultMaxTokens });
+    ({ body: out, context } = translateRequestWithContext(client, upstream, body, {
+      defaultMaxTokens,
+    }));
   } catch (error) {
     if (error instanceof TranslationError) {
       return {
@@ -67,7 +75,7 @@ export function translateRequestBody(
     // A provider that reports stream usage unasked may refuse the option.
     if (!target.streamUsageOption) delete out["stream_options"];
   }
-  return { ok: true, body: out };
+  return { ok: true, body: out, context };
 }
 
 /** A complete JSON response of the upstream's API as the client's API writes it. */
@@ -75,10 +83,13 @@ export function translateResponseText(
   upstream: ClientApi,
   client: ClientApi,
   parsed: unknown,
+  context: TranslationContext = EMPTY_CONTEXT,
 ): string {
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
     throw new TranslationError("(response)", "the upstream response is not a JSON object");
-  return JSON.stringify(translateResponse(upstream, client, parsed as Record<string, unknown>));
+  return JSON.stringify(
+    translateResponse(upstream, client, parsed as Record<string, unknown>, context),
+  );
 }
 
 /** The message and type of an upstream error body, whichever API's shape it has. */
@@ -122,8 +133,13 @@ export function translateErrorBody(client: ClientApi, buf: Buffer): string | und
 export class StreamStage {
   private readonly decoder = new TextDecoder("utf-8");
   private readonly translator: StreamTranslator;
-  constructor(upstream: ClientApi, client: ClientApi, includeUsage: boolean) {
-    this.translator = createStreamTranslator(upstream, client, { includeUsage });
+  constructor(
+    upstream: ClientApi,
+    client: ClientApi,
+    includeUsage: boolean,
+    context: TranslationContext = EMPTY_CONTEXT,
+  ) {
+    this.translator = createStreamTranslator(upstream, client, { includeUsage, context });
   }
   push(chunk: Uint8Array): string {
     return this.translator.push(this.decoder.decode(chunk, { stream: true }));

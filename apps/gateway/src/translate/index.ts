@@ -9,9 +9,11 @@ import {
   writeChatResponse,
 } from "./chat.ts";
 import {
+  EMPTY_CONTEXT,
   type IrEvent,
   type IrRequest,
   type IrResponse,
+  type TranslationContext,
   TranslationError,
   type WireApi,
 } from "./ir.ts";
@@ -32,8 +34,15 @@ import {
   writeResponsesResponse,
 } from "./responses.ts";
 
-export type { IrEvent, IrRequest, IrResponse, WireApi } from "./ir.ts";
-export { TranslationError } from "./ir.ts";
+export type {
+  IrEvent,
+  IrRequest,
+  IrResponse,
+  NamespacedName,
+  TranslationContext,
+  WireApi,
+} from "./ir.ts";
+export { EMPTY_CONTEXT, TranslationError } from "./ir.ts";
 
 export interface TranslateOptions {
   /** Output cap for a target that requires one (Anthropic) when the client set none. */
@@ -62,9 +71,13 @@ export function readResponse(api: WireApi, body: Record<string, unknown>): IrRes
   return readMessagesResponse(body);
 }
 
-export function writeResponse(api: WireApi, ir: IrResponse): Record<string, unknown> {
+export function writeResponse(
+  api: WireApi,
+  ir: IrResponse,
+  context: TranslationContext = EMPTY_CONTEXT,
+): Record<string, unknown> {
   if (api === "openai-chat") return writeChatResponse(ir);
-  if (api === "openai-responses") return writeResponsesResponse(ir);
+  if (api === "openai-responses") return writeResponsesResponse(ir, context);
   return writeMessagesResponse(ir);
 }
 
@@ -75,7 +88,24 @@ export function translateRequest(
   body: Record<string, unknown>,
   options: TranslateOptions = {},
 ): Record<string, unknown> {
-  return writeRequest(to, readRequest(from, body), options);
+  return translateRequestWithContext(from, to, body, options).body;
+}
+
+/**
+ * Like `translateRequest`, with what the response's translation must know about the request
+ * (the flattened names of namespaced tools).
+ */
+export function translateRequestWithContext(
+  from: WireApi,
+  to: WireApi,
+  body: Record<string, unknown>,
+  options: TranslateOptions = {},
+): { body: Record<string, unknown>; context: TranslationContext } {
+  const ir = readRequest(from, body);
+  return {
+    body: writeRequest(to, ir, options),
+    context: ir.toolNames === undefined ? EMPTY_CONTEXT : { toolNames: ir.toolNames },
+  };
 }
 
 /** A complete (non-streamed) response body of API `from`, as API `to` writes it. */
@@ -83,8 +113,9 @@ export function translateResponse(
   from: WireApi,
   to: WireApi,
   body: Record<string, unknown>,
+  context: TranslationContext = EMPTY_CONTEXT,
 ): Record<string, unknown> {
-  return writeResponse(to, readResponse(from, body));
+  return writeResponse(to, readResponse(from, body), context);
 }
 
 export interface StreamTranslator {
@@ -104,7 +135,7 @@ export interface StreamTranslator {
 export function createStreamTranslator(
   from: WireApi,
   to: WireApi,
-  options: { includeUsage?: boolean } = {},
+  options: { includeUsage?: boolean; context?: TranslationContext } = {},
 ): StreamTranslator {
   const reader =
     from === "openai-chat"
@@ -116,7 +147,7 @@ export function createStreamTranslator(
     to === "openai-chat"
       ? new ChatStreamWriter(options.includeUsage === true)
       : to === "openai-responses"
-        ? new ResponsesStreamWriter()
+        ? new ResponsesStreamWriter(options.context)
         : new MessagesStreamWriter();
   const events: IrEvent[] = [];
   let buffer = "";

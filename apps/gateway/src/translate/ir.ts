@@ -30,6 +30,35 @@ export interface IrTool {
 
 export type IrToolChoice = "auto" | "none" | "required" | { name: string };
 
+/** Where a flattened tool name came from: a function tool inside a Responses `namespace` tool. */
+export interface NamespacedName {
+  namespace: string;
+  name: string;
+}
+
+/**
+ * What a request's translation must remember for its response: the flattened names of
+ * namespaced tools (Codex groups tools in Responses `namespace` tools, which the other APIs do
+ * not have), so the calls the model makes are handed back under their namespace.
+ */
+export interface TranslationContext {
+  readonly toolNames: ReadonlyMap<string, NamespacedName>;
+}
+
+export const EMPTY_CONTEXT: TranslationContext = { toolNames: new Map() };
+
+/** Tool names every API accepts: OpenAI's and Anthropic's common rule. */
+export const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+
+/**
+ * The flat name of tool `name` in namespace `namespace` (`namespace__name`), as the APIs without
+ * namespaces call it. The mapping is kept per request, so it is reversible even when a plain tool
+ * name contains the separator.
+ */
+export function flatToolName(namespace: string, name: string): string {
+  return `${namespace}__${name}`;
+}
+
 export interface IrRequest {
   model: string;
   /** System and developer instructions, in order. */
@@ -45,6 +74,8 @@ export interface IrRequest {
   stream: boolean;
   /** An end-user id for the provider's abuse monitoring. */
   user?: string;
+  /** Flattened names of namespaced tools (Responses clients only; see `TranslationContext`). */
+  toolNames?: Map<string, NamespacedName>;
 }
 
 export type IrFinish = "stop" | "length" | "tool_calls" | "content_filter";

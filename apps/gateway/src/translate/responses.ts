@@ -4,6 +4,8 @@ import {
   asArray,
   asRecord,
   asString,
+  EMPTY_CONTEXT,
+  flatToolName,
   type IrEvent,
   type IrFinish,
   type IrMessage,
@@ -13,8 +15,11 @@ import {
   type IrTool,
   type IrToolChoice,
   type IrUsage,
+  type NamespacedName,
   readOpenAiUsage,
   refuseUnknown,
+  TOOL_NAME,
+  type TranslationContext,
   TranslationError,
 } from "./ir.ts";
 
@@ -83,6 +88,102 @@ function text(parts: IrPart[]): string {
   return parts.flatMap((p) => (p.type === "text" ? [p.text] : [])).join("");
 }
 
+/**
+ * The flat name of a namespaced tool (see `flatToolName`), remembered in `names`. Refused when
+ * the flat name is not a valid tool name for the other APIs (too long, odd characters).
+ */
+function namespaced(
+  namespace: string,
+  name: string,
+  at: string,
+  names: Map<string, NamespacedName>,
+): string {
+  const flat = flatToolName(namespace, name);
+  if (!TOOL_NAME.test(flat))
+    throw new TranslationError(
+      at,
+      `tool "${name}" of namespace "${namespace}" becomes "${flat}" on the target API, which allows only letters, digits, "_" and "-" up to 64 characters; shorten the namespace or the tool name`,
+    );
+  names.set(flat, { namespace, name });
+  return flat;
+}
+
+/** Hosted tools OpenAI runs on its own servers: no other provider can run them for the client. */
+const HOSTED_TOOL_FIX: Record<string, string> = {
+  web_search:
+    'remove the tool (Codex: set web_search = "disabled" in its config.toml) or use an OpenAI model',
+  web_search_preview: "remove the tool or use an OpenAI model",
+};
+
+function functionTool(t: Record<string, unknown>, name: string): IrTool {
+  return {
+    name,
+    ...(typeof t["description"] === "string" ? { description: t["description"] } : {}),
+    parameters: (t["parameters"] as Record<string, unknown> | undefined) ?? {
+      type: "object",
+      properties: {},
+    },
+  };
+}
+
+/**
+ * Responses tools as IR tools: function tools as they are, the function tools of a `namespace`
+ * tool flattened (`namespace__name`, remembered in `names` so calls go back under their
+ * namespace). Tools only OpenAI can run (hosted search, file search, computer use, code
+ * interpreter, custom grammar tools) are refused, named.
+ */
+function readTools(raw: unknown, names: Map<string, NamespacedName>): IrTool[] {
+  if (raw === undefined || raw === null) return [];
+  const out: IrTool[] = [];
+  const seen = new Set<string>();
+  const add = (tool: IrTool, at: string) => {
+    if (seen.has(tool.name))
+      throw new TranslationError(
+        at,
+        `two tools are called "${tool.name}" once namespaces are flattened; rename one`,
+      );
+    seen.add(tool.name);
+    out.push(tool);
+  };
+  asArray(raw, "tools").forEach((item, i) => {
+    const at = `tools[${i}]`;
+    const t = asRecord(item, at);
+    const type = t["type"];
+    if (type === "function") {
+      add(functionTool(t, asString(t["name"], `${at}.name`)), `${at}.name`);
+      return;
+    }
+    if (type === "namespace") {
+      const ns = asString(t["name"], `${at}.name`);
+      asArray(t["tools"], `${at}.tools`).forEach((innerRaw, j) => {
+        const iat = `${at}.tools[${j}]`;
+        const inner = asRecord(innerRaw, iat);
+        if (inner["type"] !== "function")
+          throw new TranslationError(
+            `${iat}.type`,
+            `tool type "${String(inner["type"])}" inside namespace "${ns}" runs only on OpenAI's side; only function tools can be translated`,
+          );
+        const name = asString(inner["name"], `${iat}.name`);
+        const tool = functionTool(inner, namespaced(ns, name, `${iat}.name`, names));
+        // The namespace's description tells the model what the group is for: keep it.
+        const groupDescription = typeof t["description"] === "string" ? t["description"] : "";
+        if (groupDescription && tool.description === undefined)
+          tool.description = `(${ns}: ${groupDescription})`;
+        else if (groupDescription)
+          tool.description = `${tool.description} (${ns}: ${groupDescription})`;
+        add(tool, `${iat}.name`);
+      });
+      return;
+    }
+    const fix = HOSTED_TOOL_FIX[String(type)] ?? "remove the tool or use an OpenAI model";
+    throw new TranslationError(
+      `${at}.type`,
+      `tool type "${String(type)}" runs only on OpenAI's side and the target model's provider cannot run it; ${fix}`,
+    );
+  });
+  return out;
+}
+
 export function readResponsesRequest(body: Record<string, unknown>): IrRequest {
   refuseUnknown(body, REQUEST_KEYS, API);
   // `text` carries verbosity (a hint) and the output format: a structured-output format changes
@@ -95,6 +196,8 @@ export function readResponsesRequest(body: Record<string, unknown>): IrRequest {
       "text.format",
       `structured output ("${String(format["type"])}") has no equivalent on the target model; remove it or use an OpenAI model`,
     );
+  const toolNames = new Map<string, NamespacedName>();
+  const tools = readTools(body["tools"], toolNames);
   const system: string[] = [];
   if (typeof body["instructions"] === "string" && body["instructions"])
     system.push(body["instructions"]);
@@ -114,11 +217,15 @@ export function readResponsesRequest(body: Record<string, unknown>): IrRequest {
         else
           throw new TranslationError(`${at}.role`, `role "${String(role)}" cannot be translated`);
       } else if (type === "function_call") {
+        const name = asString(item["name"], `${at}.name`);
         push(messages, "assistant", [
           {
             type: "tool_call",
             id: asString(item["call_id"], `${at}.call_id`),
-            name: asString(item["name"], `${at}.name`),
+            name:
+              typeof item["namespace"] === "string"
+                ? namespaced(item["namespace"], name, `${at}.namespace`, toolNames)
+                : name,
             arguments: argsText(item["arguments"]),
           },
         ]);
@@ -142,30 +249,19 @@ export function readResponsesRequest(body: Record<string, unknown>): IrRequest {
           `input item "${String(type)}" has no equivalent in the target API`,
         );
     });
-  const tools: IrTool[] =
-    body["tools"] === undefined
-      ? []
-      : asArray(body["tools"], "tools").map((raw, i) => {
-          const t = asRecord(raw, `tools[${i}]`);
-          if (t["type"] !== "function")
-            throw new TranslationError(
-              `tools[${i}].type`,
-              `tool type "${String(t["type"])}" runs only on OpenAI's side`,
-            );
-          return {
-            name: asString(t["name"], `tools[${i}].name`),
-            ...(typeof t["description"] === "string" ? { description: t["description"] } : {}),
-            parameters: (t["parameters"] as Record<string, unknown> | undefined) ?? {
-              type: "object",
-              properties: {},
-            },
-          };
-        });
   let toolChoice: IrToolChoice | undefined;
   const tc = body["tool_choice"];
   if (tc === "auto" || tc === "none" || tc === "required") toolChoice = tc;
-  else if (tc !== undefined && tc !== null)
-    toolChoice = { name: asString(asRecord(tc, "tool_choice")["name"], "tool_choice.name") };
+  else if (tc !== undefined && tc !== null) {
+    const c = asRecord(tc, "tool_choice");
+    const name = asString(c["name"], "tool_choice.name");
+    toolChoice = {
+      name:
+        typeof c["namespace"] === "string"
+          ? namespaced(c["namespace"], name, "tool_choice.namespace", toolNames)
+          : name,
+    };
+  }
   return {
     model: asString(body["model"], "model"),
     system,
@@ -182,6 +278,7 @@ export function readResponsesRequest(body: Record<string, unknown>): IrRequest {
     ...(typeof body["top_p"] === "number" ? { topP: body["top_p"] } : {}),
     stream: body["stream"] === true,
     ...(typeof body["user"] === "string" ? { user: body["user"] } : {}),
+    ...(toolNames.size > 0 ? { toolNames } : {}),
   };
 }
 
@@ -297,7 +394,17 @@ export function readResponsesResponse(body: Record<string, unknown>): IrResponse
 }
 
 /** Output items of a finished response, with ids (`msg_…`, `fc_…`, `rs_…`). */
-function outputItems(id: string, parts: readonly IrPart[]): Record<string, unknown>[] {
+/** A function call's name as the Responses client declared it: under its namespace, if any. */
+function callName(name: string, context: TranslationContext): Record<string, string> {
+  const n = context.toolNames.get(name);
+  return n === undefined ? { name } : { name: n.name, namespace: n.namespace };
+}
+
+function outputItems(
+  id: string,
+  parts: readonly IrPart[],
+  context: TranslationContext,
+): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
   const thinking = parts.flatMap((p) => (p.type === "thinking" ? [p.text] : [])).join("");
   if (thinking)
@@ -321,7 +428,7 @@ function outputItems(id: string, parts: readonly IrPart[]): Record<string, unkno
         type: "function_call",
         id: `fc_${id}_${i}`,
         call_id: p.id,
-        name: p.name,
+        ...callName(p.name, context),
         arguments: p.arguments,
         status: "completed",
       });
@@ -358,7 +465,10 @@ function responseObject(
   };
 }
 
-export function writeResponsesResponse(ir: IrResponse): Record<string, unknown> {
+export function writeResponsesResponse(
+  ir: IrResponse,
+  context: TranslationContext = EMPTY_CONTEXT,
+): Record<string, unknown> {
   const id = ir.id.startsWith("resp_") ? ir.id : `resp_${ir.id}`;
   const status =
     ir.finish === "length" || ir.finish === "content_filter" ? "incomplete" : "completed";
@@ -366,7 +476,7 @@ export function writeResponsesResponse(ir: IrResponse): Record<string, unknown> 
     id,
     ir.model,
     status,
-    outputItems(id.slice(5), ir.parts),
+    outputItems(id.slice(5), ir.parts, context),
     ir.finish,
     ir.usage,
   );
@@ -459,6 +569,8 @@ export class ResponsesStreamWriter {
   private usage: Partial<IrUsage> = {};
   private started = false;
 
+  constructor(private readonly context: TranslationContext = EMPTY_CONTEXT) {}
+
   private ev(type: string, data: Record<string, unknown>): string {
     return `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: this.seq++, ...data })}\n\n`;
   }
@@ -483,7 +595,7 @@ export class ResponsesStreamWriter {
       type: "function_call",
       id: it.id,
       call_id: it.callId,
-      name: it.name,
+      ...callName(it.name, this.context),
       arguments: done ? it.args : "",
       status,
     };

@@ -12,6 +12,7 @@ import {
   readRequest,
   TranslationError,
   translateRequest,
+  translateRequestWithContext,
   translateResponse,
   type WireApi,
   writeRequest,
@@ -420,5 +421,172 @@ describe("Responses text.format", () => {
         text: { format: { type: "text" }, verbosity: "low" },
       }),
     ).not.toThrow();
+  });
+});
+
+describe("Responses namespace tools (Codex) on a model without namespaces", () => {
+  const codexLike = {
+    model: "m",
+    input: [
+      { type: "message", role: "user", content: [{ type: "input_text", text: "spawn" }] },
+      {
+        type: "function_call",
+        call_id: "call_1",
+        namespace: "multi_agent_v1",
+        name: "spawn_agent",
+        arguments: '{"task":"x"}',
+      },
+      { type: "function_call_output", call_id: "call_1", output: "agent a1" },
+    ],
+    tools: [
+      { type: "function", name: "exec_command", parameters: { type: "object", properties: {} } },
+      {
+        type: "namespace",
+        name: "multi_agent_v1",
+        description: "Tools for sub-agents.",
+        tools: [
+          {
+            type: "function",
+            name: "spawn_agent",
+            description: "Spawn one.",
+            parameters: { type: "object", properties: { task: { type: "string" } } },
+          },
+          { type: "function", name: "close_agent", parameters: { type: "object" } },
+        ],
+      },
+    ],
+    tool_choice: "auto",
+  };
+
+  it("flattens a namespace's function tools and the history's namespaced calls", () => {
+    for (const to of ["anthropic-messages", "openai-chat"] as const) {
+      const { body, context } = translateRequestWithContext("openai-responses", to, codexLike);
+      const names = JSON.stringify(body);
+      expect(names).toContain('"multi_agent_v1__spawn_agent"');
+      expect(names).toContain('"multi_agent_v1__close_agent"');
+      expect(names).toContain("Tools for sub-agents.");
+      expect([...context.toolNames.keys()].sort()).toEqual([
+        "multi_agent_v1__close_agent",
+        "multi_agent_v1__spawn_agent",
+      ]);
+      const ir = readRequest(to, body);
+      expect(ir.tools.map((t) => t.name)).toEqual([
+        "exec_command",
+        "multi_agent_v1__spawn_agent",
+        "multi_agent_v1__close_agent",
+      ]);
+      const call = ir.messages.flatMap((m) => m.parts).find((p) => p.type === "tool_call");
+      expect(call).toMatchObject({ id: "call_1", name: "multi_agent_v1__spawn_agent" });
+    }
+  });
+
+  it("a call the model makes to a flattened tool goes back under its namespace (JSON and stream)", () => {
+    const { context } = translateRequestWithContext(
+      "openai-responses",
+      "anthropic-messages",
+      codexLike,
+    );
+    const answer = {
+      id: "msg_1",
+      type: "message",
+      role: "assistant",
+      model: "claude",
+      content: [
+        { type: "tool_use", id: "toolu_1", name: "multi_agent_v1__close_agent", input: {} },
+        { type: "tool_use", id: "toolu_2", name: "exec_command", input: { cmd: "ls" } },
+      ],
+      stop_reason: "tool_use",
+      usage: { input_tokens: 5, output_tokens: 2 },
+    };
+    const out = translateResponse("anthropic-messages", "openai-responses", answer, context);
+    const calls = (out["output"] as Record<string, unknown>[]).filter(
+      (o) => o["type"] === "function_call",
+    );
+    expect(calls.map((c) => [c["namespace"], c["name"]])).toEqual([
+      ["multi_agent_v1", "close_agent"],
+      [undefined, "exec_command"],
+    ]);
+    // Without the request's context, the flat name is all there is.
+    const bare = translateResponse("anthropic-messages", "openai-responses", answer);
+    expect(JSON.stringify(bare)).toContain('"name":"multi_agent_v1__close_agent"');
+
+    const t = createStreamTranslator("anthropic-messages", "openai-responses", { context });
+    const sse = [
+      {
+        type: "message_start",
+        message: { id: "msg_1", model: "claude", usage: { input_tokens: 5, output_tokens: 0 } },
+      },
+      {
+        type: "content_block_start",
+        index: 0,
+        content_block: {
+          type: "tool_use",
+          id: "toolu_1",
+          name: "multi_agent_v1__close_agent",
+          input: {},
+        },
+      },
+      {
+        type: "content_block_delta",
+        index: 0,
+        delta: { type: "input_json_delta", partial_json: "{}" },
+      },
+      { type: "content_block_stop", index: 0 },
+      { type: "message_delta", delta: { stop_reason: "tool_use" }, usage: { output_tokens: 2 } },
+      { type: "message_stop" },
+    ]
+      .map((e) => `event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`)
+      .join("");
+    const text = t.push(sse) + t.end();
+    const done = text
+      .split("\n")
+      .filter((l) => l.startsWith("data: "))
+      .map((l) => JSON.parse(l.slice(6)) as Record<string, unknown>)
+      .filter((e) => e["type"] === "response.output_item.done");
+    expect(done.map((e) => e["item"])).toMatchObject([
+      {
+        type: "function_call",
+        call_id: "toolu_1",
+        namespace: "multi_agent_v1",
+        name: "close_agent",
+      },
+    ]);
+  });
+
+  it("refuses what only OpenAI can run, naming the field and the fix", () => {
+    const withSearch = { ...codexLike, tools: [...codexLike.tools, { type: "web_search" }] };
+    expect(() => translateRequest("openai-responses", "anthropic-messages", withSearch)).toThrow(
+      /^tools\[2\]\.type: .*web_search = "disabled"/,
+    );
+    const nsHosted = {
+      ...codexLike,
+      tools: [{ type: "namespace", name: "n", tools: [{ type: "file_search" }] }],
+    };
+    expect(() => translateRequest("openai-responses", "openai-chat", nsHosted)).toThrow(
+      /^tools\[0\]\.tools\[0\]\.type: /,
+    );
+    const clash = {
+      ...codexLike,
+      tools: [
+        { type: "function", name: "a__b" },
+        { type: "namespace", name: "a", tools: [{ type: "function", name: "b" }] },
+      ],
+    };
+    expect(() => translateRequest("openai-responses", "openai-chat", clash)).toThrow(
+      /^tools\[1\]\.tools\[0\]\.name: two tools/,
+    );
+    const long = {
+      ...codexLike,
+      tools: [
+        {
+          type: "namespace",
+          name: "n".repeat(40),
+          tools: [{ type: "function", name: "t".repeat(30) }],
+        },
+      ],
+    };
+    expect(() => translateRequest("openai-responses", "openai-chat", long)).toThrow(
+      /^tools\[0\]\.tools\[0\]\.name: .*64 characters/,
+    );
   });
 });
