@@ -64,11 +64,18 @@ export interface LocalRuns {
 }
 
 /** The runs recorded in `home` (what `bottle ps` lists), signalled as `bottle stop|freeze` do. */
-export async function localRuns(home: string): Promise<LocalRuns> {
-  const { CONTROL_SIGNALS, listSessions } = await import("../run/sessions.ts");
+export async function localRuns(home: string, by = "operator"): Promise<LocalRuns> {
+  const [{ CONTROL_SIGNALS, listSessions }, { writeControlRequest }] = await Promise.all([
+    import("../run/sessions.ts"),
+    import("../run/session-audit.ts"),
+  ]);
   return {
     list: () => listSessions(home),
     signal: (pid, action) => {
+      const run = listSessions(home).find((s) => s.pid === pid);
+      // The dashboard recorded the bottle's cutoff in the store already: the run only applies it.
+      if (run !== undefined)
+        writeControlRequest(home, run.sessionId, { action, by, at: Date.now(), recorded: true });
       process.kill(pid, CONTROL_SIGNALS[action]);
     },
   };
@@ -212,7 +219,7 @@ export async function runDashboard(flags: DashboardFlags, io: DashboardIo): Prom
       flags.home ??
       (envHome !== undefined && envHome !== "" ? envHome : join(homedir(), ".bottlekit"));
     const control = await connectLiveControl(home);
-    const runs = await localRuns(home);
+    const runs = await localRuns(home, operatorName(io.env));
     let code = 0;
     // The alternate screen, as full-screen tools do: the shell's scrollback is left as it was.
     stdout.write("\u001b[?1049h\u001b[H");

@@ -13,6 +13,7 @@ import {
   spawnBottle,
   waitFor,
 } from "../run/test-helpers.ts";
+import { operatorName } from "../store.ts";
 
 let home: TempHome;
 let project: string;
@@ -29,6 +30,16 @@ afterEach(async () => {
   await home.cleanup();
   fs.rmSync(project, { recursive: true, force: true });
 });
+
+/** The store's audit trail for the home: [action, by, reason]. */
+async function storeActions(dir: string): Promise<string[][]> {
+  const store = await openStore(undefined, { home: dir });
+  try {
+    return (await store.actions()).map((a) => [a.action, a.by, a.reason]);
+  } finally {
+    await store.close();
+  }
+}
 
 function treeAlive(pid: number): boolean {
   try {
@@ -63,6 +74,12 @@ describe("live control of a bottled agent", { timeout: 120_000 }, () => {
     expect(treeAlive(session.sandboxPid)).toBe(false);
     expect(readAudit(home.dir).map((a) => a.action)).toContain("stop");
     expect(listSessions(home.dir)).toEqual([]);
+    // In the store's audit trail, under the operator's name (not the signal's): a kill of the
+    // session, then a restore (a session stop does not keep the bottle cut off).
+    const trail = await storeActions(home.dir);
+    expect(trail.map((a) => a[0])).toEqual(["kill", "restore"]);
+    expect(trail[0]?.[1]).toBe(operatorName({}));
+    expect(trail[0]?.[2]).toBe(`session ${session.sessionId}: bottle stop (SIGTERM)`);
   });
 
   it("a kill cutoff recorded in the store stops the agent (the bottle's policy)", async () => {
@@ -118,7 +135,14 @@ describe("live control of a bottled agent", { timeout: 120_000 }, () => {
     expect(cut.code).toBe(0);
     await waitFor("a refusal", () => / 403 /.test(child.out()));
     expect(treeAlive(session.sandboxPid)).toBe(true);
-    expect(readAudit(home.dir).map((a) => a.action)).toContain("cutoff");
+    await waitFor("the session log", () => readAudit(home.dir).some((a) => a.action === "cutoff"));
+    let trail: string[][] = [];
+    for (let i = 0; i < 400 && trail.length < 2; i++) {
+      trail = await storeActions(home.dir);
+      if (trail.length < 2) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(trail.map((a) => a[0])).toEqual(["cutoff", "restore"]);
+    expect(trail[0]?.[2]).toBe(`session ${session.sessionId}: bottle stop --cutoff`);
     fs.writeFileSync(path.join(project, "stop"), "");
     const done = await child.done;
     expect(done.code).toBe(0);
@@ -164,6 +188,11 @@ describe("live control of a bottled agent", { timeout: 120_000 }, () => {
     expect(readAudit(home.dir).map((a) => a.action)).toEqual(
       expect.arrayContaining(["freeze", "resume"]),
     );
+    // The store: the bottle was frozen by the operator, and the resume lifted it.
+    expect((await storeActions(home.dir)).map((a) => [a[0], a[2]])).toEqual([
+      ["freeze", `session ${session.sessionId}: bottle freeze`],
+      ["restore", `session ${session.sessionId}: bottle run --resume`],
+    ]);
   });
 
   it("a freeze cutoff recorded in the store archives a non-git project and stops the tree", async () => {

@@ -2,7 +2,9 @@ import os from "node:os";
 import path from "node:path";
 import type { CliIo } from "../cli.ts";
 import { BottleError } from "../errors.ts";
+import { writeControlRequest } from "../run/session-audit.ts";
 import { CONTROL_SIGNALS, findSession, listSessions } from "../run/sessions.ts";
+import { operatorName } from "../store.ts";
 
 export type ControlAction = "stop" | "freeze" | "cutoff";
 
@@ -13,7 +15,8 @@ export interface ControlFlags {
 
 /**
  * `bottle stop|freeze <session>` and `bottle stop --cutoff <session>`: signals the session's
- * `bottle run`, which applies the action to the live process tree and audits it.
+ * `bottle run`, which applies the action to the live process tree and records it in the budget
+ * store's audit trail under the operator's name (see `run/session-audit.ts`).
  */
 export async function runSessionControl(
   action: ControlAction,
@@ -34,6 +37,12 @@ export async function runSessionControl(
           : "bottle ps lists live sessions (there are none)",
     });
   }
+  // The run records the action in the store's audit trail under the name left here.
+  writeControlRequest(home, session.sessionId, {
+    action,
+    by: operatorName(io.env),
+    at: Date.now(),
+  });
   process.kill(session.pid, CONTROL_SIGNALS[action]);
   if (flags.json) {
     io.stdout.write(

@@ -20,10 +20,19 @@ import {
 } from "@bottlekit/sandbox";
 import type { CliIo } from "../cli.ts";
 import { BottleError } from "../errors.ts";
+import { operatorName } from "../store.ts";
 import { prepareAgent } from "./agents.ts";
 import { type ControllerHandle, openController } from "./controller.ts";
 import { credentialChecker, hostCredentials } from "./credentials.ts";
 import { type PlannedBudget, planRun, type RunFlags, type RunPlan } from "./plan.ts";
+import {
+  forOtherSession,
+  recordSessionAction,
+  removeControlRequest,
+  restoreForResume,
+  type SessionAction,
+  takeControlRequest,
+} from "./session-audit.ts";
 import {
   audit,
   CONTROL_SIGNALS,
@@ -230,18 +239,6 @@ export async function executeRun(
   const sessionTag = crypto.randomBytes(6).toString("hex");
   const stderr = io.stderr;
 
-  if (frozen) {
-    restoreSnapshot(frozen.projectDir, frozen.snapshot);
-    audit(plan.home, {
-      at: new Date().toISOString(),
-      sessionId: frozen.sessionId,
-      bottle: plan.bottle,
-      action: "resume",
-      by: os.userInfo().username,
-      reason: `resumed as a new session`,
-    });
-  }
-
   const launchEnv: LaunchEnv = await materializeEnv(plan.envEntries, {
     hostEnv: io.env,
     ...(await askOnTty(io).then((ask) => (ask ? { ask } : {}))),
@@ -259,6 +256,26 @@ export async function executeRun(
     );
   }
   const startedAt = Date.now();
+  if (frozen) {
+    // Resuming lifts the bottle's freeze (audited in the store as a restore); a cutoff of another
+    // policy stays for an operator's `bottle restore`, and the run is refused below.
+    const lifted = await restoreForResume(store, {
+      bottle: plan.bottle,
+      sessionId: frozen.sessionId,
+      by: operatorName(io.env),
+    });
+    if (lifted) {
+      restoreSnapshot(frozen.projectDir, frozen.snapshot);
+      audit(plan.home, {
+        at: new Date().toISOString(),
+        sessionId: frozen.sessionId,
+        bottle: plan.bottle,
+        action: "resume",
+        by: operatorName(io.env),
+        reason: `resumed as a new session`,
+      });
+    }
+  }
   const state = await store.cutoffState(plan.bottle);
   if (state) {
     await store.close?.();
@@ -388,11 +405,36 @@ export async function executeRun(
   writeSession(plan.home, record);
 
   let stoppedBy: "policy" | "interrupt" | undefined;
+  /**
+   * Records an operator's action on this session in the store's audit trail (a budget's or a
+   * `bottle cutoff` action is already there). Never blocks the action itself.
+   */
+  const recordOperator = async (action: SessionAction, by: string, reason: string) => {
+    try {
+      const r = await recordSessionAction(store as Store, {
+        bottle: plan.bottle,
+        sessionId,
+        action,
+        by,
+        reason,
+      });
+      if (r === "already-cut-off") {
+        stderr.write(
+          `bottle: bottle ${plan.bottle} is already cut off in the store; its cutoff is kept and this ${action} is logged in ${path.join(runsDir(plan.home), "audit.jsonl")} only\n`,
+        );
+      }
+    } catch (error) {
+      stderr.write(
+        `bottle: could not record the ${action} in the budget store: ${(error as Error).message}\n`,
+      );
+    }
+  };
   const apply = async (
     action: "cutoff" | "freeze" | "kill" | "stop",
     by: string,
     reason: string,
     t0: number,
+    operator = false,
   ) => {
     if (stoppedBy) return;
     if (action === "cutoff") {
@@ -412,6 +454,7 @@ export async function executeRun(
       stderr.write(
         `bottle: session ${sessionId} cut off (${reason}); the agent keeps running, its egress is refused\n`,
       );
+      if (operator) await recordOperator("cutoff", by, reason);
       return;
     }
     stoppedBy = "policy";
@@ -435,6 +478,7 @@ export async function executeRun(
         snapshot,
       });
       await sandbox.kill();
+      if (operator) await recordOperator("freeze", by, reason);
       audit(plan.home, {
         at: new Date().toISOString(),
         sessionId,
@@ -451,6 +495,7 @@ export async function executeRun(
     }
     record.state = "stopping";
     await sandbox.kill();
+    if (operator) await recordOperator("stop", by, reason);
     audit(plan.home, {
       at: new Date().toISOString(),
       sessionId,
@@ -465,16 +510,26 @@ export async function executeRun(
     );
   };
 
+  // The operator who asked (`bottle stop|freeze` leaves a request), else the signal's name.
+  const operatorAction = (
+    action: SessionAction,
+    sig: NodeJS.Signals,
+    reason: string,
+    t0: number,
+  ): void => {
+    const req = takeControlRequest(plan.home, sessionId, action);
+    const by = req?.by ?? `signal ${sig}`;
+    void apply(action, by, reason, t0, req?.recorded !== true);
+  };
   const onSignal = (sig: NodeJS.Signals) => {
     const t0 = Date.now();
-    if (sig === CONTROL_SIGNALS.freeze)
-      void apply("freeze", os.userInfo().username, "bottle freeze", t0);
+    if (sig === CONTROL_SIGNALS.freeze) operatorAction("freeze", sig, "bottle freeze", t0);
     else if (sig === CONTROL_SIGNALS.cutoff)
-      void apply("cutoff", os.userInfo().username, "bottle stop --cutoff", t0);
+      operatorAction("cutoff", sig, "bottle stop --cutoff", t0);
     else if (sig === "SIGINT") {
       stoppedBy = "interrupt";
       void sandbox.kill();
-    } else void apply("stop", os.userInfo().username, `bottle stop (${sig})`, t0);
+    } else operatorAction("stop", sig, `bottle stop (${sig})`, t0);
   };
   const signals: NodeJS.Signals[] = [
     "SIGTERM",
@@ -491,7 +546,7 @@ export async function executeRun(
     void store
       ?.cutoffState(plan.bottle)
       .then((s) => {
-        if (!s || s.since < startedAt - 1000) return;
+        if (!s || s.since < startedAt - 1000 || forOtherSession(s.reason, sessionId)) return;
         const action = s.policy === "freeze" ? "freeze" : s.policy === "kill" ? "kill" : "cutoff";
         return apply(action, s.by, s.reason, t0);
       })
@@ -526,6 +581,7 @@ export async function executeRun(
 
   async function cleanup(): Promise<void> {
     removeSession(plan.home, sessionId);
+    removeControlRequest(plan.home, sessionId);
     fs.rmSync(agentDir, { recursive: true, force: true });
     try {
       await controller.close();
