@@ -31,19 +31,20 @@ export function mostlyPrintable(text: string): boolean {
 
 type Inflate = typeof inflateSync;
 
-/** Reads bits least-significant first, as deflate packs them. */
+/** Reads bits least-significant first, as deflate packs them, from `bytes[from, end)`. */
 class BitReader {
   private at = 0;
   constructor(
     private readonly bytes: Uint8Array,
     private readonly from: number,
+    private readonly end: number,
   ) {}
   bits(count: number): number {
     let v = 0;
     for (let k = 0; k < count; k++) {
       const pos = this.from * 8 + this.at++;
-      const byte = this.bytes[pos >> 3];
-      if (byte === undefined) return -1;
+      if (pos >> 3 >= this.end) return -1;
+      const byte = this.bytes[pos >> 3] as number;
       v |= ((byte >> (pos & 7)) & 1) << k;
     }
     return v;
@@ -63,14 +64,19 @@ function printableLiteral(symbol: number): boolean {
  * zlib call (a call costs microseconds; floods of look-alike blobs must not buy them): a stored
  * block's LEN/NLEN are complements; a fixed-Huffman block starts with printable literals; a
  * dynamic block's code-length code is a complete prefix code. Random bytes pass about 1 in 50.
+ * Only `bytes[0, length)` is read (a reused scratch buffer can be passed).
  */
-export function plausibleDeflate(bytes: Uint8Array, from: number): boolean {
-  const r = new BitReader(bytes, from);
+export function plausibleDeflate(
+  bytes: Uint8Array,
+  from: number,
+  length: number = bytes.length,
+): boolean {
+  const r = new BitReader(bytes, from, length);
   r.bits(1); // BFINAL
   const type = r.bits(2);
   if (type === 0) {
     const at = from + 1;
-    if (bytes.length < at + 4) return false;
+    if (length < at + 4) return false;
     const len = (bytes[at] as number) | ((bytes[at + 1] as number) << 8);
     const nlen = (bytes[at + 2] as number) | ((bytes[at + 3] as number) << 8);
     return (len ^ nlen) === 0xffff;

@@ -9,7 +9,13 @@ import {
   startsLikeBinary,
 } from "./decode.ts";
 import { EgressDlpError } from "./errors.ts";
-import { type FusedPass, type KnownSecret, KnownSecretIndex } from "./known.ts";
+import {
+  createRunList,
+  type FusedPass,
+  type KnownSecret,
+  KnownSecretIndex,
+  type RunList,
+} from "./known.ts";
 import { isDefaultPasswordPkcs12 } from "./pkcs12.ts";
 import type { OutboundDetector } from "./route.ts";
 import { looksLikePlaceholder, TOKEN_RULES, type TokenRule } from "./rules.ts";
@@ -188,6 +194,45 @@ for (let k = 0; k < 64; k++) {
 }
 B64_INDEX[45] = 62; // -
 B64_INDEX[95] = 63; // _
+
+/**
+ * The first bytes of a run, decoded into one reused scratch buffer: the plausibility checks run
+ * once per run, and floods of short look-alike runs must not pay an allocation (or a read past
+ * the run's end) for each.
+ */
+const HEAD = new Uint8Array(24);
+
+/** Base64 `text[i, min(j, i + 32))` into HEAD; returns the number of bytes. */
+function base64Head(text: string, i: number, j: number): number {
+  const end = Math.min(j, i + 32);
+  let o = 0;
+  let acc = 0;
+  let bits = 0;
+  for (let k = i; k < end; k++) {
+    const v = B64_INDEX[text.charCodeAt(k)] as number;
+    if (v < 0) break;
+    acc = ((acc << 6) | v) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      HEAD[o++] = (acc >> bits) & 0xff;
+    }
+  }
+  return o;
+}
+
+/** Hex `text[i, min(j, i + 32))` into HEAD; returns the number of bytes. */
+function hexHead(text: string, i: number, j: number): number {
+  const end = Math.min(j, i + 32);
+  let o = 0;
+  for (let k = i; k + 1 < end; k += 2) {
+    const a = hexVal(text.charCodeAt(k));
+    const b = hexVal(text.charCodeAt(k + 1));
+    if (a < 0 || b < 0) break;
+    HEAD[o++] = a * 16 + b;
+  }
+  return o;
+}
 
 /**
  * Base64 of printable ASCII, group by group: the 1st character holds the top six bits of a byte
@@ -593,6 +638,29 @@ function joinedSegments(text: string, segs: Segment[], budget: Budget): void {
   }
 }
 
+/** Base64-alphabet runs of 16+ characters, for scanners without a known-secret index (whose projection pass collects them). */
+function findRuns(text: string): RunList {
+  const n = text.length;
+  const runs = createRunList(Math.max(16, 2 * Math.ceil(n / 17) + 4));
+  const at = runs.at;
+  let nr = 0;
+  let k = 0;
+  while (k < n) {
+    if (!isB64(text.charCodeAt(k))) {
+      k++;
+      continue;
+    }
+    const from = k;
+    while (k < n && isB64(text.charCodeAt(k))) k++;
+    if (k - from >= 16) {
+      at[nr++] = from;
+      at[nr++] = k;
+    }
+  }
+  runs.n = nr;
+  return runs;
+}
+
 /**
  * Finds encoded regions in one linear pass: escape regions, base64/base32/hex runs, binary
  * containers (gzip, zlib, zip, UTF-16, raw deflate) at the start of the text or inside a decoded
@@ -601,7 +669,7 @@ function joinedSegments(text: string, segs: Segment[], budget: Budget): void {
  * Bound: O(n) to find runs; decoding output is at most the run length, except decompression,
  * which is capped for the whole scan.
  */
-export function encodedSegments(text: string, budget: Budget, knownRuns?: number[]): Segment[] {
+export function encodedSegments(text: string, budget: Budget, knownRuns?: RunList): Segment[] {
   const segs: Segment[] = [];
   const n = text.length;
   if (charge(budget, n)) return segs;
@@ -656,22 +724,13 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: number
   if (!runs) {
     // runs of the base64url ∪ base64 alphabet, 16 or more: a plain loop (a regex with `{16,}`
     // overflowed V8's backtracking stack on runs of millions of characters)
-    runs = [];
-    let k = 0;
-    while (k < n) {
-      if (!isB64(text.charCodeAt(k))) {
-        k++;
-        continue;
-      }
-      const from = k;
-      while (k < n && isB64(text.charCodeAt(k))) k++;
-      if (k - from >= 16) runs.push(from, k);
-    }
+    runs = findRuns(text);
     if (charge(budget, n)) return segs;
   }
-  for (let r = 0; r < runs.length; r += 2) {
-    const i = runs[r] as number;
-    const j = runs[r + 1] as number;
+  const runAt = runs.at;
+  for (let r = 0; r < runs.n; r += 2) {
+    const i = runAt[r] as number;
+    const j = runAt[r + 1] as number;
     const len = j - i;
     if (charge(budget, 64)) return segs;
     // A token written backwards ends with its prefix reversed (`…_phg`, `…AIKA`, `…-bxox`),
@@ -690,18 +749,17 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: number
       plausibleBase64Text(text, i, j) ||
       (len >= 24 && plausibleBase64Text(text, i + 8, j)) ||
       (len >= 32 && plausibleBase64Text(text, i + ((len - 24) & ~3), j)) ||
-      (len >= 28 && plausibleDeflate(Buffer.from(text.slice(i, i + 12), "base64"), 0));
+      (len >= 28 && plausibleDeflate(HEAD, 0, Math.min(9, base64Head(text, i, j))));
     const maybeHex =
       len >= 24 &&
       (plausibleHexText(text, i, j) ||
         plausibleHexBinary(text, i) ||
         (len >= 40 &&
           hexVal(text.charCodeAt(i)) >= 0 &&
-          plausibleDeflate(Buffer.from(text.slice(i, i + 16), "hex"), 0)));
+          plausibleDeflate(HEAD, 0, Math.min(8, hexHead(text, i, j)))));
     const maybeB32 = plausibleBase32Text(text, i, j);
     if (!maybeB64 && !maybeHex && !maybeB32) continue;
     if (charge(budget, 3 * len)) return segs;
-    const run = text.slice(i, j);
     let end = j;
     while (end < n && end - j < 2 && text.charCodeAt(end) === 61) end++;
     let upper = 0;
@@ -709,8 +767,8 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: number
     let digit = 0;
     let hexOnly = true;
     let b32 = true;
-    for (let k = 0; k < len; k++) {
-      const d = run.charCodeAt(k);
+    for (let k = i; k < j; k++) {
+      const d = text.charCodeAt(k);
       if (d >= 65 && d <= 90) {
         upper++;
         if (d > 70) hexOnly = false;
@@ -732,7 +790,7 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: number
     // and nested encodings all decode to printable text.
     // hex and base32 alphabets are case-insensitive: mixed-case hex and lowercase base32 decode too
     if (maybeHex && hexOnly) {
-      const bytes = Buffer.from(run.slice(0, len & ~1), "hex");
+      const bytes = Buffer.from(text.slice(i, i + (len & ~1)), "hex");
       const decoded = bytes.toString("latin1");
       if (mostlyPrintable(decoded)) segs.push({ start: i, end, kind: "hex", text: decoded });
       else {
@@ -743,11 +801,11 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: number
       }
     }
     if (maybeB32 && b32 && (upper === 0) !== (lower === 0) && digit > 0) {
-      const decoded = decodeBase32(run);
+      const decoded = decodeBase32(text.slice(i, j));
       if (mostlyPrintable(decoded)) segs.push({ start: i, end, kind: "base32", text: decoded });
     }
     if (maybeB64 && upper > 0 && lower > 0) {
-      const bytes = Buffer.from(run.replace(/-/g, "+").replace(/_/g, "/"), "base64");
+      const bytes = Buffer.from(text.slice(i, j).replace(/-/g, "+").replace(/_/g, "/"), "base64");
       const decoded = bytes.toString("latin1");
       if (mostlyPrintable(decoded)) segs.push({ start: i, end, kind: "base64", text: decoded });
       else {
@@ -794,7 +852,7 @@ function plausibleBase64Binary(text: string, i: number, j: number): boolean {
     (text.charCodeAt(i) === 101 /* e */ && "JNFAaXy2".includes(text[i + 1] as string));
   // a container's header is checked on its first 24 bytes before the run is decoded: floods of
   // `H4sIAAAA…` or `eJwAAAA…` look-alikes cost one small decode each, never a zlib call
-  if (magic && plausibleContainer(Buffer.from(text.slice(i, i + 32), "base64"))) return true;
+  if (magic && plausibleContainer(HEAD, base64Head(text, i, j))) return true;
   return (
     text.startsWith("//4", i) ||
     text.startsWith("//4", i) ||
@@ -805,22 +863,28 @@ function plausibleBase64Binary(text: string, i: number, j: number): boolean {
   );
 }
 
-/** The first bytes of a gzip, zlib or zip blob: a header whose deflate stream can hold text. */
-function plausibleContainer(head: Buffer): boolean {
+/** The first bytes of a gzip, zlib or zip blob (`head[0, n)`): a header whose deflate stream can hold text. */
+function plausibleContainer(head: Uint8Array, n: number): boolean {
+  if (n < 2) return false;
   const b0 = head[0] as number;
   const b1 = head[1] as number;
   if (b0 === 0x1f && b1 === 0x8b) {
-    if (head[2] !== 8) return false;
-    return head[3] !== 0 || plausibleDeflate(head, 10);
+    if (n < 4 || head[2] !== 8) return false;
+    return head[3] !== 0 || plausibleDeflate(head, 10, n);
   }
   if (b0 === 0x50 && b1 === 0x4b) {
     // a local file header: stored or deflated, and something in it (or sized later: flag bit 3)
-    if (head.length < 22) return false;
-    const method = head.readUInt16LE(8);
-    const sizedLater = (head.readUInt16LE(6) & 8) !== 0;
-    return (method === 0 || method === 8) && (sizedLater || head.readUInt32LE(18) !== 0);
+    if (n < 22) return false;
+    const method = (head[8] as number) | ((head[9] as number) << 8);
+    const sizedLater = ((head[6] as number) & 8) !== 0;
+    const size =
+      (head[18] as number) |
+      ((head[19] as number) << 8) |
+      ((head[20] as number) << 16) |
+      ((head[21] as number) << 24);
+    return (method === 0 || method === 8) && (sizedLater || size !== 0);
   }
-  return (b0 & 0x0f) === 8 && ((b0 << 8) | b1) % 31 === 0 && plausibleDeflate(head, 2);
+  return (b0 & 0x0f) === 8 && ((b0 << 8) | b1) % 31 === 0 && plausibleDeflate(head, 2, n);
 }
 
 /** Base64 of ASCII UTF-16: every group of 8 characters has `A` where the zero bytes fall. */
@@ -901,6 +965,8 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
   const ac = new AhoCorasick(keywords);
   const acTables = ac.tables();
   let hitBuffer: Int32Array = new Int32Array(4096);
+  // Reused by every layer: a layer's runs are consumed (encodedSegments) before its children run.
+  const runBuffer = createRunList(4096);
   const kwLen = keywords.map((k) => k.length);
   // Per (keyword, rule) pair: the token characters a match needs after that keyword (the rule's
   // `minTail`, raised by `keywordMinTail` for keywords that only start the stricter alternative).
@@ -1127,7 +1193,7 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
     surface: string,
     out: Finding[],
     encoding: string,
-    runs?: number[],
+    runs?: RunList,
     fused?: FusedPass,
   ): void {
     if (!index) return;
@@ -1180,7 +1246,8 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
   ): Finding[] {
     const out: Finding[] = [];
     if (charge(budget, text.length)) return out;
-    const runs: number[] | undefined = index ? [] : undefined;
+    const runs: RunList | undefined = index ? runBuffer : undefined;
+    if (runs) runs.n = 0;
     // With a known-secret index the keyword automaton runs inside its projection pass.
     const fused: FusedPass | undefined =
       index && runs && useTokens ? { ac: acTables, hits: hitBuffer, nHits: 0 } : undefined;
