@@ -1,0 +1,343 @@
+// The local-agent bridge: an upstream on loopback that speaks Anthropic Messages and answers
+// each request by running the operator's Claude Code CLI once. The gateway routes `claude-cli/*`
+// here like any provider, so its router, translation (any client API), metering and budgets
+// apply unchanged. Every request checks, fail-closed: the gateway listens on loopback, the
+// local-agent acknowledgement covers the binary and permission mode that would run, the CLI
+// would not run as root, and the caller holds the bridge's per-start secret.
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import { chownSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { evaluateLocalAgentGate } from "@bottlekit/local-agent-warning";
+import type { IrEvent, IrUsage } from "../translate/ir.ts";
+import { MessagesStreamWriter, writeMessagesResponse } from "../translate/messages.ts";
+import { ClaudeEventReader, claudeTurn, LocalCliRequestError } from "./claude.ts";
+import {
+  agentEnv,
+  killTree,
+  LocalCliRefusal,
+  localCliConfig,
+  spawnCli,
+  type UidSource,
+} from "./process.ts";
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** The header carrying the bridge's secret (the gateway adds it as a provider header). */
+export const BRIDGE_HEADER = "x-bottlekit-local-cli";
+
+export interface BridgeLogEvent {
+  level: "info" | "warn" | "error";
+  event: string;
+  [key: string]: unknown;
+}
+
+export interface LocalCliBridgeOptions {
+  /** The gateway's environment: the CLI's configuration and its vendor's variables. */
+  env: Env;
+  /** `$BOTTLEKIT_HOME`, where the acknowledgement is kept. */
+  home: string;
+  /** Whether the gateway listens on loopback only; otherwise every request is refused. */
+  loopback: boolean;
+  log?: (e: BridgeLogEvent) => void;
+  /** The caller's uid (default `process.getuid`). */
+  uid?: UidSource;
+  /** Largest request body accepted (bytes). */
+  maxBodyBytes?: number;
+}
+
+export interface LocalCliBridge {
+  /** `http://127.0.0.1:PORT` */
+  url: string;
+  /** The header value the gateway must send (never logged). */
+  secret: string;
+  /** Runs in progress (for tests and drain). */
+  running(): number;
+  close(): Promise<void>;
+}
+
+const IFACE = "claude-cli";
+const STEM = "CLAUDE_CLI";
+
+function sendError(res: ServerResponse, status: number, type: string, message: string): void {
+  if (res.headersSent) return void res.end();
+  const body = JSON.stringify({ type: "error", error: { type, message } });
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > max) {
+        resolve(undefined);
+        req.destroy();
+      } else chunks.push(c);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
+
+/** Whether the operator's acknowledgement covers what would run now (fails closed). */
+async function acknowledged(options: LocalCliBridgeOptions): Promise<LocalCliRefusal | undefined> {
+  try {
+    const gate = await evaluateLocalAgentGate({
+      config: { model_providers: [{ model: `${IFACE}/*` }] },
+      env: options.env,
+      home: options.home,
+      interactive: false,
+    });
+    if (gate.action === "acknowledged" || gate.action === "already-acknowledged") return undefined;
+    return new LocalCliRefusal(
+      "unacknowledged",
+      `the local-agent provider ${IFACE} is not acknowledged for the binary and permission mode that would run (${gate.pending.map((p) => p.reasons.join("+")).join(", ") || "no acknowledgement"})`,
+      "read the local-agent warning and acknowledge it: bottle-gateway up --ack-local-agents (or BOTTLEKIT_ACK_LOCAL_AGENTS=1)",
+    );
+  } catch (error) {
+    return new LocalCliRefusal(
+      "unacknowledged",
+      `the local-agent acknowledgement cannot be read: ${error instanceof Error ? error.message : String(error)}`,
+      "check $BOTTLEKIT_HOME, then acknowledge again",
+    );
+  }
+}
+
+function refusalStatus(r: LocalCliRefusal): number {
+  return r.code === "no-binary" || r.code === "bad-config" ? 503 : 403;
+}
+
+/** Starts the Claude Code bridge on 127.0.0.1 (a free port). */
+export async function startClaudeBridge(options: LocalCliBridgeOptions): Promise<LocalCliBridge> {
+  const secret = randomBytes(24).toString("base64url");
+  const expected = Buffer.from(secret);
+  const uid: UidSource = options.uid ?? (() => process.getuid?.());
+  const log = options.log ?? (() => {});
+  const runs = new Set<() => void>();
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const given = Buffer.from(String(req.headers[BRIDGE_HEADER] ?? ""));
+    if (given.length !== expected.length || !timingSafeEqual(given, expected))
+      return sendError(
+        res,
+        403,
+        "permission_error",
+        "the local-agent bridge serves the gateway only",
+      );
+    const path = (req.url ?? "").split("?")[0];
+    if (req.method !== "POST" || path !== "/v1/messages")
+      return sendError(
+        res,
+        404,
+        "not_found_error",
+        `${req.method} ${path} is not served by a local agent CLI`,
+      );
+    const raw = await readBody(req, options.maxBodyBytes ?? 32 * 1024 * 1024);
+    if (raw === undefined)
+      return sendError(res, 413, "request_too_large", "the request is too large");
+    const refuse = (r: LocalCliRefusal) => {
+      log({ level: "warn", event: "local_cli.refused", interface: IFACE, code: r.code });
+      sendError(res, refusalStatus(r), "permission_error", `${r.message}; ${r.hint}`);
+    };
+    if (!options.loopback)
+      return refuse(
+        new LocalCliRefusal(
+          "not-loopback",
+          `the local-agent provider ${IFACE} is served only by a gateway listening on loopback`,
+          "listen on 127.0.0.1, or use a network provider",
+        ),
+      );
+    const notAcked = await acknowledged(options);
+    if (notAcked !== undefined) return refuse(notAcked);
+    let body: unknown;
+    try {
+      body = JSON.parse(raw.toString("utf8"));
+    } catch {
+      return sendError(res, 400, "invalid_request_error", "the body is not JSON");
+    }
+    if (typeof body !== "object" || body === null || Array.isArray(body))
+      return sendError(res, 400, "invalid_request_error", "the body must be a JSON object");
+    let turn: ReturnType<typeof claudeTurn>;
+    try {
+      turn = claudeTurn(body as Record<string, unknown>);
+    } catch (error) {
+      if (error instanceof LocalCliRequestError)
+        return sendError(res, 400, "invalid_request_error", error.message);
+      throw error;
+    }
+    let config: ReturnType<typeof localCliConfig>;
+    try {
+      config = localCliConfig(IFACE, options.env, STEM);
+    } catch (error) {
+      if (error instanceof LocalCliRefusal) return refuse(error);
+      throw error;
+    }
+    const root = uid() === 0;
+    if (root && (config.runAs === undefined || config.runAs.uid === 0)) {
+      // Checked again by spawnCli; refused here before anything is written to disk.
+      return refuse(
+        new LocalCliRefusal(
+          "as-root",
+          `refusing to run ${IFACE} as root: the gateway runs as root and an agent never does`,
+          `run the gateway as your own user, or set ${STEM}_RUN_AS to an unprivileged account such as nobody`,
+        ),
+      );
+    }
+    // A private directory per run: the system prompt file (never argv), and the default cwd/HOME.
+    const dir = mkdtempSync(join(tmpdir(), "bottlekit-local-cli-"));
+    const owner = root ? config.runAs : undefined;
+    if (owner !== undefined) chownSync(dir, owner.uid, owner.gid);
+    const args = [
+      "-p",
+      "--input-format",
+      "stream-json",
+      "--output-format",
+      "stream-json",
+      "--verbose",
+      "--no-session-persistence",
+      "--permission-mode",
+      config.permissionMode,
+      "--tools",
+      ...(config.tools === "" ? [""] : config.tools.split(/[\s,]+/).filter(Boolean)),
+    ];
+    if (turn.model !== "" && turn.model !== "default") args.push("--model", turn.model);
+    if (turn.system !== "") {
+      const file = join(dir, "system-prompt.txt");
+      writeFileSync(file, turn.system, { mode: 0o600 });
+      if (owner !== undefined) chownSync(file, owner.uid, owner.gid);
+      args.push("--append-system-prompt-file", file);
+    }
+    const home = config.home ?? (owner !== undefined ? dir : (options.env["HOME"] ?? dir));
+    let child: ReturnType<typeof spawnCli>;
+    try {
+      child = spawnCli(config, args, {
+        cwd: config.cwd ?? dir,
+        env: agentEnv(options.env, ["ANTHROPIC_", "CLAUDE_"], STEM, home),
+        uid,
+      });
+    } catch (error) {
+      rmSync(dir, { recursive: true, force: true });
+      if (error instanceof LocalCliRefusal) return refuse(error);
+      throw error;
+    }
+    const pid = child.pid;
+    log({
+      level: "info",
+      event: "local_cli.spawn",
+      interface: IFACE,
+      pid,
+      permissionMode: config.permissionMode,
+      ...(owner !== undefined ? { runAs: owner.name } : {}),
+    });
+    let finished = false;
+    const stop = () => killTree(child);
+    runs.add(stop);
+    // The client (the gateway, for its client) went away before the answer ended: the whole
+    // process tree goes with it.
+    res.on("close", () => {
+      if (!finished) {
+        log({ level: "info", event: "local_cli.cancelled", interface: IFACE, pid });
+        stop();
+      }
+    });
+    child.on("error", () => undefined);
+    child.stdin?.on("error", () => undefined);
+    child.stdin?.end(turn.stdin);
+    let stderrBytes = 0;
+    child.stderr?.on("data", (d: Buffer) => {
+      stderrBytes += d.length;
+    });
+    const reader = new ClaudeEventReader();
+    const writer = turn.stream ? new MessagesStreamWriter() : undefined;
+    const events: IrEvent[] = [];
+    if (writer !== undefined)
+      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+    child.stdout?.setEncoding("utf8");
+    child.stdout?.on("data", (chunk: string) => {
+      for (const e of reader.push(chunk)) {
+        if (writer !== undefined) res.write(writer.write(e));
+        else events.push(e);
+      }
+    });
+    child.on("close", (code, signal) => {
+      finished = true;
+      runs.delete(stop);
+      stop(); // stragglers the CLI left behind
+      rmSync(dir, { recursive: true, force: true });
+      log({
+        level: reader.done ? "info" : "warn",
+        event: "local_cli.exit",
+        interface: IFACE,
+        pid,
+        code,
+        signal,
+        stderrBytes,
+      });
+      if (res.destroyed) return;
+      const failure = reader.done
+        ? undefined
+        : `the local agent CLI ended without an answer (exit ${code ?? signal})`;
+      if (writer !== undefined) {
+        if (failure !== undefined)
+          res.write(writer.write({ type: "error", message: failure, errorType: "api_error" }));
+        res.end(writer.end());
+        return;
+      }
+      const error = events.find((e) => e.type === "error");
+      if (failure !== undefined || error !== undefined)
+        return sendError(res, 502, "api_error", failure ?? (error as { message: string }).message);
+      const start = events.find((e) => e.type === "start");
+      const usage: IrUsage = { input: 0, output: 0 };
+      for (const e of events) if (e.type === "usage") Object.assign(usage, e.usage);
+      const text = events.map((e) => (e.type === "text" ? e.delta : "")).join("");
+      const answer = JSON.stringify(
+        writeMessagesResponse({
+          id: start?.type === "start" ? start.id : "msg_local",
+          model: start?.type === "start" ? start.model : "",
+          parts: text ? [{ type: "text", text }] : [],
+          finish: "stop",
+          usage,
+        }),
+      );
+      res.writeHead(200, {
+        "content-type": "application/json",
+        "content-length": Buffer.byteLength(answer),
+      });
+      res.end(answer);
+    });
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((error: unknown) => {
+      log({
+        level: "error",
+        event: "local_cli.failed",
+        message: error instanceof Error ? error.message : String(error),
+      });
+      sendError(res, 500, "api_error", "the local-agent bridge failed");
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    secret,
+    running: () => runs.size,
+    async close() {
+      for (const stop of runs) stop();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
