@@ -21,6 +21,7 @@ import {
 import { createGatewayDlp } from "./dlp.ts";
 import { GatewayError } from "./errors.ts";
 import { IdentityResolver } from "./identity.ts";
+import { type LocalCli, startLocalCli } from "./local-cli/index.ts";
 import { loadManifestPolicies } from "./manifests.ts";
 import { createMetering } from "./metering.ts";
 import { Router } from "./router.ts";
@@ -198,6 +199,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       },
     );
   }
+  let localCli: LocalCli | undefined;
   try {
     const loopback = isLoopbackHost(listen.host);
     if (!loopback) {
@@ -237,7 +239,14 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     await store.replaceBudgets("manifest", manifests.budgets);
     for (const p of manifests.problems)
       options.log?.({ level: "warn", event: "manifest.skipped", message: p });
-    const registry = createRegistry(v.registryInput);
+    // local-cli wiring: claude-cli entries are pointed at a loopback bridge that spawns the CLI
+    localCli = await startLocalCli(v.registryInput, {
+      env,
+      home,
+      loopback,
+      ...(options.log ? { log: options.log } : {}),
+    });
+    const registry = createRegistry(localCli.registryInput);
     const models = routableModels(registry, env).map((m) => ({ id: m.id, owned_by: m.provider }));
     const router = new Router(registry, env);
     const dlp = createGatewayDlp(config, env, registry);
@@ -303,10 +312,12 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
           await proxy.host.close();
         }
         await gateway.close(drainMs);
+        await localCli?.close();
         await store.close();
       },
     };
   } catch (error) {
+    await localCli?.close();
     await store.close();
     throw error;
   }
