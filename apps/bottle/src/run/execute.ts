@@ -230,7 +230,13 @@ export async function executeRun(
     }
     agentName = frozen.agent ?? undefined;
     trailing = frozen.trailing;
-    flags = { ...flags, cwd: frozen.projectDir };
+    flags = {
+      ...flags,
+      cwd: frozen.projectDir,
+      ...(flags.agentBin === undefined && frozen.agentBin !== undefined
+        ? { agentBin: frozen.agentBin }
+        : {}),
+    };
   }
   const plan = planRun(agentName, trailing, flags, io.env);
   if (flags.dryRun) return { code: renderDryRun(plan, flags, io) };
@@ -473,6 +479,7 @@ export async function executeRun(
         agent: plan.agent,
         command: plan.command,
         trailing,
+        ...(flags.agentBin === undefined ? {} : { agentBin: flags.agentBin }),
         projectDir: plan.projectDir,
         frozenAt: new Date().toISOString(),
         snapshot,

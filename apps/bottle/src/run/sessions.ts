@@ -27,6 +27,8 @@ export interface FrozenRecord {
   agent: string | null;
   command: string[];
   trailing: string[];
+  /** `--agent-bin` of the frozen run, used again by `--resume` unless it is given anew. */
+  agentBin?: string;
   projectDir: string;
   frozenAt: string;
   snapshot: { kind: "git"; ref: string; commit: string } | { kind: "archive"; file: string };
