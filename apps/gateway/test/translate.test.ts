@@ -423,3 +423,65 @@ describe("a budget clamp on a translated call lowers the upstream API's own cap 
     expect(Math.ceil(Buffer.byteLength(fwd.rawBody) / 4) + cap).toBe(LIMIT);
   });
 });
+
+describe("Codex namespace tools → an Anthropic model, through the gateway", () => {
+  const body = {
+    model: "anthropic/claude-sonnet-4-5",
+    input: "spawn a helper",
+    tools: [
+      {
+        type: "namespace",
+        name: "multi_agent_v1",
+        description: "Tools for sub-agents.",
+        tools: [
+          {
+            type: "function",
+            name: "spawn_agent",
+            parameters: { type: "object", properties: { task: { type: "string" } } },
+          },
+        ],
+      },
+    ],
+  };
+
+  for (const stream of [false, true]) {
+    it(`${stream ? "streamed" : "JSON"}: the flattened tool reaches Claude, the call comes back under its namespace`, async () => {
+      h.anthropicUp.enqueue({
+        toolCalls: [
+          { id: "toolu_9", name: "multi_agent_v1__spawn_agent", arguments: '{"task":"t"}' },
+        ],
+        usage: { input: 40, output: 6 },
+      });
+      const res = await fetch(`${h.gw.url}/v1/responses`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ ...body, stream }),
+      });
+      expect(res.status).toBe(200);
+      const sent = h.anthropicUp.requests[0]?.body as { tools: { name: string }[] };
+      expect(sent.tools.map((t) => t.name)).toEqual(["multi_agent_v1__spawn_agent"]);
+      const text = await res.text();
+      const output = stream
+        ? (
+            text
+              .split("\n")
+              .filter((l) => l.startsWith("data: "))
+              .map((l) => JSON.parse(l.slice(6)) as Record<string, unknown>)
+              .find((e) => e["type"] === "response.completed")?.["response"] as {
+              output: unknown[];
+            }
+          ).output
+        : (JSON.parse(text) as { output: unknown[] }).output;
+      expect(output).toMatchObject([
+        {
+          type: "function_call",
+          call_id: "toolu_9",
+          namespace: "multi_agent_v1",
+          name: "spawn_agent",
+          arguments: '{"task":"t"}',
+        },
+      ]);
+      await expect.poll(async () => (await lastEvent())?.outputTokens, { timeout: 5_000 }).toBe(6);
+    });
+  }
+});
