@@ -461,16 +461,13 @@ describe("Codex namespace tools → an Anthropic model, through the gateway", ()
       const sent = h.anthropicUp.requests[0]?.body as { tools: { name: string }[] };
       expect(sent.tools.map((t) => t.name)).toEqual(["multi_agent_v1__spawn_agent"]);
       const text = await res.text();
+      const completed = text
+        .split("\n")
+        .filter((l) => l.startsWith("data: "))
+        .map((l) => JSON.parse(l.slice(6)) as Record<string, unknown>)
+        .find((e) => e["type"] === "response.completed");
       const output = stream
-        ? (
-            text
-              .split("\n")
-              .filter((l) => l.startsWith("data: "))
-              .map((l) => JSON.parse(l.slice(6)) as Record<string, unknown>)
-              .find((e) => e["type"] === "response.completed")?.["response"] as {
-              output: unknown[];
-            }
-          ).output
+        ? (completed?.["response"] as { output: unknown[] } | undefined)?.output
         : (JSON.parse(text) as { output: unknown[] }).output;
       expect(output).toMatchObject([
         {
