@@ -11,6 +11,8 @@ import { openStore } from "../src/index.ts";
 import { startTestPostgres } from "../test/pg.ts";
 import { runCycleWorkers } from "../test/workers/spawn.ts";
 
+/** BENCH_ONLY=sqlite or postgres runs one backend (a quick look; the full run compares both). */
+const only = process.env["BENCH_ONLY"];
 const dir = mkdtempSync(join(tmpdir(), "budget-store-bench-"));
 try {
   console.log(
@@ -18,6 +20,13 @@ try {
       .map((l) => l.toFixed(2))
       .join(" ")} (figures drop on a busy machine)`,
   );
+  if (only !== "postgres") await sqliteFigures();
+  if (only !== "sqlite") await postgresFigures();
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+async function sqliteFigures(): Promise<void> {
   // Single process, file database (WAL), budgets on several scopes so the full check path runs.
   const single: number[] = [];
   for (const url of [
@@ -74,6 +83,9 @@ try {
       `${procs} process(es): ${Math.round(rate)} pairs/s aggregate (${pairs} pairs, ${errors} errors${procs === 4 ? "; target >= 3000" : ""})`,
     );
   }
+}
+
+async function postgresFigures(): Promise<void> {
   // Postgres (a throwaway embedded server, or BOTTLEKIT_TEST_POSTGRES_URL), same workload and
   // run: one process and four, each with 1 and with 8 calls in flight.
   const pg = await startTestPostgres();
@@ -107,6 +119,4 @@ try {
   } finally {
     await pg.stop();
   }
-} finally {
-  rmSync(dir, { recursive: true, force: true });
 }

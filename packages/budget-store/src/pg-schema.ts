@@ -110,6 +110,162 @@ CREATE TABLE gateway_keys (
 );
 `,
   },
+  {
+    // Group commit in one round trip: the reserves and settles a store has queued go
+    // to the server as one statement, bk_meter(), which is one transaction: it checks the budgets
+    // version the caller resolved against, takes the advisory locks of every call in sorted
+    // order, and runs the calls in order (each sees the ones before it). The functions hold no
+    // budget semantics of their own: the caller passes the budgets it resolved with the brain
+    // (lock keys, limits, window start days) and decides every refusal and crossing from the
+    // sums they return. What they enforce is the brain's grant rule (used < limit and used +
+    // reserved + estimate <= limit on every entry), checked again by the caller on each result;
+    // anything else (a cutoff to lift, a settle that spends a budget) they hand back untouched
+    // for the caller's full transaction.
+    version: 2,
+    sql: `
+CREATE FUNCTION bk_texts(j jsonb) RETURNS text[] LANGUAGE sql IMMUTABLE AS $f$
+  SELECT coalesce(array_agg(x ORDER BY o), '{}') FROM jsonb_array_elements_text(j) WITH ORDINALITY AS t(x, o)
+$f$;
+
+CREATE FUNCTION bk_floats(j jsonb) RETURNS float8[] LANGUAGE sql IMMUTABLE AS $f$
+  SELECT coalesce(array_agg(x::float8 ORDER BY o), '{}') FROM jsonb_array_elements_text(j) WITH ORDINALITY AS t(x, o)
+$f$;
+
+CREATE FUNCTION bk_ints(j jsonb) RETURNS int[] LANGUAGE sql IMMUTABLE AS $f$
+  SELECT coalesce(array_agg(x::int ORDER BY o), '{}') FROM jsonb_array_elements_text(j) WITH ORDINALITY AS t(x, o)
+$f$;
+
+-- plpgsql, not sql: its statement's plan is prepared once per connection and reused
+CREATE FUNCTION bk_sums(p_provider text, p_scopes text[], p_keys text[], p_days int[], p_now bigint,
+  OUT ut float8[], OUT uu float8[], OUT rt float8[], OUT ru float8[])
+LANGUAGE plpgsql STABLE AS $f$
+BEGIN
+  IF cardinality(p_scopes) = 0 THEN
+    ut := '{}'; uu := '{}'; rt := '{}'; ru := '{}';
+    RETURN;
+  END IF;
+  SELECT coalesce(array_agg(su.t ORDER BY a.i), '{}'), coalesce(array_agg(su.u ORDER BY a.i), '{}'),
+         coalesce(array_agg(sr.t ORDER BY a.i), '{}'), coalesce(array_agg(sr.u ORDER BY a.i), '{}')
+    INTO ut, uu, rt, ru
+  FROM unnest(p_scopes, p_keys, p_days) WITH ORDINALITY AS a(bs, bk, d, i)
+  CROSS JOIN LATERAL (
+    SELECT coalesce(sum(b.tokens), 0)::float8 AS t, coalesce(sum(b.usd), 0)::float8 AS u
+    FROM usage_buckets b WHERE b.scope = a.bs AND b.key = a.bk AND b.provider = p_provider AND b.day >= a.d
+  ) su
+  CROSS JOIN LATERAL (
+    SELECT coalesce(sum(x.tokens), 0)::float8 AS t, coalesce(sum(x.usd), 0)::float8 AS u
+    FROM reservations x WHERE p_now IS NOT NULL AND x.provider = p_provider AND x.expires_at > p_now
+      AND (a.bs = 'global' OR (a.bs = 'agent' AND x.agent = a.bk)
+           OR (a.bs = 'bottle' AND (x.bottle = a.bk OR x.parents ? a.bk)))
+  ) sr;
+END $f$;
+
+CREATE FUNCTION bk_reserve_op(op jsonb, p_owner text) RETURNS jsonb LANGUAGE plpgsql AS $f$
+DECLARE
+  v_now bigint := (op->>'now')::bigint;
+  v_est float8 := (op->>'est')::float8;
+  v_est_usd float8 := (op->>'estUsd')::float8;
+  v_tok float8[] := bk_floats(op->'tok');
+  v_usd float8[] := bk_floats(op->'usd');
+  v_cut text[];
+  v_lifts boolean;
+  s record;
+  i int;
+BEGIN
+  SELECT coalesce(array_agg(c.bottle) FILTER (WHERE c.until IS NULL OR c.until > v_now), '{}'),
+         coalesce(bool_or(c.until IS NOT NULL AND c.until <= v_now), false)
+    INTO v_cut, v_lifts FROM cutoffs c WHERE c.bottle = ANY(bk_texts(op->'chain'));
+  IF v_lifts THEN
+    RETURN jsonb_build_object('s', 'lift');
+  END IF;
+  IF cardinality(v_cut) > 0 THEN
+    RETURN jsonb_build_object('s', 'refused', 'cut', to_jsonb(v_cut));
+  END IF;
+  SELECT * INTO s FROM bk_sums(op->>'provider', bk_texts(op->'scopes'), bk_texts(op->'keys'),
+    bk_ints(op->'days'), v_now);
+  FOR i IN 1 .. cardinality(v_tok) LOOP
+    IF (v_tok[i] IS NOT NULL AND (s.ut[i] >= v_tok[i] OR s.ut[i] + s.rt[i] + v_est > v_tok[i]))
+       OR (v_usd[i] IS NOT NULL AND (s.uu[i] >= v_usd[i] OR s.uu[i] + s.ru[i] + v_est_usd > v_usd[i])) THEN
+      RETURN jsonb_build_object('s', 'refused', 'ut', to_jsonb(s.ut), 'uu', to_jsonb(s.uu),
+        'rt', to_jsonb(s.rt), 'ru', to_jsonb(s.ru));
+    END IF;
+  END LOOP;
+  INSERT INTO reservations (id, created_at, expires_at, request_id, bottle, parents, agent, provider, tokens, usd, owner)
+    VALUES (op->>'id', v_now, (op->>'exp')::bigint, op->>'req', op->>'bottle', op->'parents', op->>'agent',
+            op->>'provider', (op->>'est')::bigint, v_est_usd, p_owner);
+  RETURN jsonb_build_object('s', 'granted', 'ut', to_jsonb(s.ut), 'uu', to_jsonb(s.uu),
+    'rt', to_jsonb(s.rt), 'ru', to_jsonb(s.ru));
+END $f$;
+
+CREATE FUNCTION bk_settle_op(op jsonb) RETURNS jsonb LANGUAGE plpgsql AS $f$
+DECLARE
+  v_now bigint := (op->>'now')::bigint;
+  v_tokens bigint := (op->>'tokens')::bigint;
+  v_usd_charged float8 := (op->>'cusd')::float8;
+  v_tok float8[] := bk_floats(op->'tok');
+  v_usd float8[] := bk_floats(op->'usd');
+  v_event bigint;
+  s record;
+  i int;
+BEGIN
+  -- used before this charge; every applicable counter gets the whole charge (its day is in
+  -- every window), so used after = used before + charge
+  SELECT * INTO s FROM bk_sums(op->>'provider', bk_texts(op->'scopes'), bk_texts(op->'keys'),
+    bk_ints(op->'days'), NULL);
+  FOR i IN 1 .. cardinality(v_tok) LOOP
+    IF (v_tok[i] IS NOT NULL AND s.ut[i] + v_tokens >= v_tok[i])
+       OR (v_usd[i] IS NOT NULL AND s.uu[i] + v_usd_charged >= v_usd[i]) THEN
+      -- this charge spends a budget: nothing written; the caller's full transaction records
+      -- the charge and the cutoff together
+      RETURN jsonb_build_object('s', 'crossing');
+    END IF;
+  END LOOP;
+  DELETE FROM reservations WHERE id = op->>'id';
+  IF NOT FOUND THEN
+    RETURN jsonb_build_object('s', 'unknown');
+  END IF;
+  INSERT INTO usage_events (at, request_id, reservation_id, bottle, parents, agent, provider, model,
+      input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, tokens,
+      cost_usd, usage_missing)
+    VALUES (v_now, op->>'req', op->>'id', op->>'bottle', op->'parents', op->>'agent', op->>'provider',
+      op->>'model', (op->>'in')::bigint, (op->>'out')::bigint, (op->>'cr')::bigint, (op->>'cw')::bigint,
+      (op->>'rs')::bigint, v_tokens, (op->>'cost')::float8, (op->>'missing')::boolean)
+    RETURNING id INTO v_event;
+  INSERT INTO usage_buckets (scope, key, provider, day, tokens, usd)
+    SELECT c.s, c.k, op->>'provider', (op->>'day')::int, v_tokens, v_usd_charged
+    FROM unnest(bk_texts(op->'cs'), bk_texts(op->'ck')) WITH ORDINALITY AS c(s, k, o) ORDER BY c.o
+    ON CONFLICT (scope, key, provider, day) DO UPDATE SET tokens = usage_buckets.tokens + excluded.tokens,
+      usd = usage_buckets.usd + excluded.usd;
+  RETURN jsonb_build_object('s', 'settled', 'e', v_event, 'ut', to_jsonb(s.ut), 'uu', to_jsonb(s.uu));
+END $f$;
+
+CREATE FUNCTION bk_meter(p_version text, p_owner text, p_locks text[], p_ops jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $f$
+DECLARE
+  k text;
+  op jsonb;
+  results jsonb[] := '{}';
+BEGIN
+  IF coalesce((SELECT value FROM meta WHERE key = 'budgets_version'), '0') <> p_version THEN
+    RETURN NULL; -- the caller resolved with older budgets: it reloads them and sends again
+  END IF;
+  -- sorted by the caller: every transaction locks in the same order, never a deadlock
+  FOREACH k IN ARRAY p_locks LOOP
+    PERFORM pg_advisory_xact_lock(hashtextextended(k, 0));
+  END LOOP;
+  FOR op IN SELECT x FROM jsonb_array_elements(p_ops) WITH ORDINALITY AS t(x, o) ORDER BY o LOOP
+    IF op->>'k' = 'r' THEN
+      results := results || bk_reserve_op(op, p_owner);
+    ELSIF op->>'k' = 's' THEN
+      results := results || bk_settle_op(op);
+    ELSE
+      RAISE EXCEPTION 'bk_meter: unknown operation kind %', op->>'k';
+    END IF;
+  END LOOP;
+  RETURN to_jsonb(results);
+END $f$;
+`,
+  },
 ];
 
 export const PG_LATEST_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]?.version ?? 0;

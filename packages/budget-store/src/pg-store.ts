@@ -16,6 +16,7 @@ import {
   type BudgetMaps,
   budgetKey,
   budgetMaps,
+  type CheckedSubject,
   type CheckedUsage,
   charge,
   checkBudget,
@@ -57,6 +58,7 @@ import type {
   BurnRate,
   BurnRateQuery,
   CreatedGatewayKey,
+  Crossing,
   CutoffPolicy,
   CutoffState,
   EnforcementAction,
@@ -195,12 +197,104 @@ function lockKey(a: Pick<Applicable, "bucketScope" | "bucketKey" | "ref">): stri
   return `${a.bucketScope}\u001f${a.bucketKey}\u001f${a.ref.provider}`;
 }
 
+/** The advisory lock keys of the usage counters the applicable budgets count, sorted. */
+function lockKeys(apps: readonly Applicable[]): string[] {
+  return [...new Set(apps.map(lockKey))].sort();
+}
+
+/** The usage counter rows a settle adds to, in one global order (no waits in a cycle). */
+function counterRows(s: CheckedSubject): Array<[string, string]> {
+  const counters: Array<[string, string]> = [
+    ["agent", s.agent],
+    ["bottle", s.bottle],
+    ...s.parents.map((p): [string, string] => ["bottle", p]),
+    ["global", "*"],
+  ];
+  return counters.sort((a, b) => {
+    const x = `${a[0]}\u0000${a[1]}`;
+    const y = `${b[0]}\u0000${b[1]}`;
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
+}
+
+/** What bk_sums() needs per applicable budget: counter, window start day, limits. */
+function sumParams(apps: readonly Applicable[], now: number) {
+  return {
+    scopes: apps.map((a) => a.bucketScope),
+    keys: apps.map((a) => a.bucketKey),
+    days: apps.map((a) => Math.max(windowStartDay(a.budget.window, now), -2_147_483_648)),
+    tok: apps.map((a) => a.budget.tokens ?? null),
+    usd: apps.map((a) => a.budget.usd ?? null),
+  };
+}
+
+/** Sums returned as two parallel arrays. */
+function sums(t: readonly number[] | undefined, u: readonly number[] | undefined): Sum[] {
+  return (t ?? []).map((x, i) => ({ t: x, u: u?.[i] ?? 0 }));
+}
+
+/** Calls per bk_meter() statement at most. */
+const MAX_BATCH = 64;
+
+/** One reserve ("r") or settle ("s") of a bk_meter() batch, as the functions read it. */
+type MeterOp = { k: "r" | "s" } & Record<
+  string,
+  string | number | boolean | null | string[] | Array<number | null>
+>;
+
+/** What bk_meter() returns per call. */
+interface MeterResult {
+  s: "granted" | "refused" | "lift" | "settled" | "unknown" | "crossing";
+  cut?: string[];
+  ut?: number[];
+  uu?: number[];
+  rt?: number[];
+  ru?: number[];
+  e?: number;
+}
+
+interface Queued {
+  version: string;
+  locks: readonly string[];
+  op: MeterOp;
+  resolve: (r: MeterResult | undefined) => void;
+  reject: (err: unknown) => void;
+}
+
+interface CheckedReserve {
+  s: CheckedSubject;
+  estimate: number;
+  estimateUsd: number;
+  ttl: number;
+  requestId: string | null;
+}
+
+/** A reservation this store granted: enough to settle it in one round trip. */
+interface MyReservation {
+  subject: CheckedSubject;
+  tokens: number;
+  usd: number;
+  requestId: string | null;
+  expiresAt: number;
+}
+
+interface CachedState {
+  version: string;
+  maps: BudgetMaps;
+  defaultPolicy: CutoffPolicy;
+}
+
 export class PgStore implements Store {
   readonly backend = "postgres";
   readonly owner: string;
   readonly #sql: Sql;
   readonly #opts: PgStoreOptions;
-  #cache: { version: string; maps: BudgetMaps; defaultPolicy: CutoffPolicy } | undefined;
+  #cache: CachedState | undefined;
+  /** Reservations granted here and not yet settled or released (pruned after their grace). */
+  readonly #mine = new Map<string, MyReservation>();
+  #queue: Queued[] = [];
+  #flushing = false;
+  #scheduled = false;
   #closed = false;
   #heartbeat: NodeJS.Timeout | undefined;
 
@@ -344,7 +438,7 @@ export class PgStore implements Store {
   }
 
   /** Effective budgets and the default policy, cached until the budgets version changes. */
-  async #state(q: Q): Promise<{ maps: BudgetMaps; defaultPolicy: CutoffPolicy }> {
+  async #state(q: Q): Promise<CachedState> {
     const [row] = await q<
       Array<{ v: string | null }>
     >`SELECT value AS v FROM meta WHERE key = 'budgets_version'`;
@@ -367,7 +461,7 @@ export class PgStore implements Store {
 
   /** Serialize on the usage counters the applicable budgets count (sorted: no deadlocks). */
   async #lock(tx: Tx, apps: readonly Applicable[]): Promise<void> {
-    const keys = [...new Set(apps.map(lockKey))].sort();
+    const keys = lockKeys(apps);
     if (keys.length === 0) return;
     // unnest yields the (sorted) keys in order: every transaction locks in the same order.
     // execute(): sent now, so a pipelined batch runs in the order its queries were written.
@@ -456,6 +550,16 @@ export class PgStore implements Store {
     await tx`SELECT pg_notify('bottlekit_cutoff', ${bottle})`;
   }
 
+  /** A settle spent a budget: cut the bottle off unless it already is (in the settle's tx). */
+  async #cutForCrossing(tx: Q, bottle: string, crossed: Crossing, now: number): Promise<void> {
+    await this.#liftExpired(tx, bottle, now);
+    const [cut] =
+      await tx`SELECT 1 FROM cutoffs WHERE bottle = ${bottle} AND (until IS NULL OR until > ${now})`;
+    if (cut !== undefined) return;
+    const { reason, until } = cutoffFor(crossed, now);
+    await this.#recordCutoff(tx, bottle, crossed.policy, now, until, crossed, "budget", reason);
+  }
+
   async reserve(input: ReserveInput): Promise<ReserveResult> {
     const s = checkSubject(input, "reserve");
     const estimate = v.count(input.estimateTokens, "reserve.estimateTokens");
@@ -466,6 +570,126 @@ export class PgStore implements Store {
         : v.count(input.ttlMs, "reserve.ttlMs");
     const requestId =
       input.requestId === undefined ? null : v.name(input.requestId, "reserve.requestId");
+    const r: CheckedReserve = { s, estimate, estimateUsd, ttl, requestId };
+    return (await this.#reserveFast(r)) ?? this.#reserveFull(r);
+  }
+
+  /**
+   * Group commit: reserves and settles queued while a batch is on its way go to the server
+   * together as one statement (bk_meter, one transaction, one round trip), in call order. One
+   * batch in flight per store; the next leaves as soon as it returns. Undefined: the budgets
+   * changed since `version` was read (nothing was done; reload and send again).
+   */
+  #meter(version: string, locks: readonly string[], op: MeterOp): Promise<MeterResult | undefined> {
+    this.#open();
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ version, locks, op, resolve, reject });
+      this.#schedule();
+    });
+  }
+
+  #schedule(): void {
+    if (this.#flushing || this.#scheduled || this.#queue.length === 0) return;
+    this.#scheduled = true;
+    // The next turn: calls made in this one (and the continuations of the last batch) join.
+    setImmediate(() => {
+      this.#scheduled = false;
+      void this.#flush();
+    });
+  }
+
+  async #flush(): Promise<void> {
+    this.#flushing = true;
+    const first = this.#queue[0];
+    const batch: Queued[] = [];
+    const rest: Queued[] = [];
+    for (const q of this.#queue) {
+      if (q.version === first?.version && batch.length < MAX_BATCH) batch.push(q);
+      else rest.push(q);
+    }
+    this.#queue = rest;
+    try {
+      const locks = [...new Set(batch.flatMap((q) => q.locks))].sort();
+      const [row] = await this.#sql<Array<{ r: MeterResult[] | null }>>`
+        SELECT bk_meter(${first?.version ?? ""}::text, ${this.owner}::text, ${locks}::text[],
+          ${this.#sql.json(batch.map((q) => q.op) as unknown as postgres.JSONValue)}) AS r`;
+      const results = row?.r;
+      for (const [i, q] of batch.entries()) q.resolve(results?.[i]);
+    } catch (err) {
+      const e = wrap(err);
+      for (const q of batch) q.reject(e);
+    } finally {
+      this.#flushing = false;
+      this.#schedule();
+    }
+  }
+
+  /**
+   * The reserve of the batch: bk_reserve_op() reads cutoffs and sums under the batch's locks and
+   * holds the estimate when the brain's grant rule allows it. Every result is checked with the
+   * brain; undefined hands the call to the full transaction (a cutoff to lift, a disagreement,
+   * or budgets that keep changing).
+   */
+  async #reserveFast(r: CheckedReserve): Promise<ReserveResult | undefined> {
+    const { s, estimate, estimateUsd, ttl, requestId } = r;
+    let state = this.#cache ?? (await this.#q((sql) => this.#state(sql)));
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const apps = applicable(state.maps, s);
+      const now = this.#now();
+      const id = `r_${randomUUID()}`;
+      const expiresAt = now + ttl;
+      const res = await this.#meter(state.version, lockKeys(apps), {
+        k: "r",
+        chain: [s.bottle, ...s.parents],
+        ...sumParams(apps, now),
+        now,
+        est: estimate,
+        estUsd: estimateUsd,
+        id,
+        exp: expiresAt,
+        req: requestId,
+        bottle: s.bottle,
+        parents: s.parents,
+        agent: s.agent,
+        provider: s.provider,
+      });
+      if (res === undefined) {
+        this.#cache = undefined;
+        state = await this.#q((sql) => this.#state(sql));
+        continue;
+      }
+      if (res.s === "lift") return undefined;
+      const cut = cutOffRefusal(s, new Set(res.cut ?? []));
+      if (cut !== undefined) return cut;
+      if (res.ut === undefined) return undefined;
+      const refused = reserveRefusal(
+        entries(apps, sums(res.ut, res.uu), sums(res.rt, res.ru), state.defaultPolicy),
+        estimate,
+        estimateUsd,
+      );
+      if (res.s === "granted") {
+        if (refused !== undefined) {
+          // The brain refuses what the server held: fail closed, drop the hold.
+          await this.release(id);
+          return refused;
+        }
+        this.#mine.set(id, {
+          subject: s,
+          tokens: estimate,
+          usd: estimateUsd,
+          requestId,
+          expiresAt,
+        });
+        return { ok: true, id, expiresAt };
+      }
+      return refused; // undefined (the brain would grant): the full transaction decides
+    }
+    return undefined;
+  }
+
+  /** The full reserve: a transaction of several pipelined round trips (lifts expired cutoffs). */
+  async #reserveFull(r: CheckedReserve): Promise<ReserveResult> {
+    const { s, estimate, estimateUsd, ttl, requestId } = r;
     return this.#tx(async (tx) => {
       // Optimistic: decide with the cached budgets and send the version check, the locks, the
       // cutoffs and the sums in one pipelined batch (they run in that order on the server, the
@@ -511,6 +735,7 @@ export class PgStore implements Store {
       await tx`INSERT INTO reservations (id, created_at, expires_at, request_id, bottle, parents, agent, provider, tokens, usd, owner)
         VALUES (${id}, ${now}, ${expiresAt}, ${requestId}, ${s.bottle}, ${tx.json(s.parents)}, ${s.agent}, ${s.provider},
                 ${estimate}, ${estimateUsd}, ${this.owner})`;
+      this.#mine.set(id, { subject: s, tokens: estimate, usd: estimateUsd, requestId, expiresAt });
       return { ok: true as const, id, expiresAt };
     });
   }
@@ -533,18 +758,7 @@ export class PgStore implements Store {
     };
     if (audit !== undefined) await audit(peek);
     const { tokens: charged, usd: chargedUsd } = charge(u, peek);
-    // Counter rows in one global order, so concurrent settles never wait on each other in a cycle.
-    const counters: Array<[string, string]> = [
-      ["agent", peek.agent],
-      ["bottle", peek.bottle],
-      ...peek.parents.map((p): [string, string] => ["bottle", p]),
-      ["global", "*"],
-    ];
-    counters.sort((a, b) => {
-      const x = `${a[0]}\u0000${a[1]}`;
-      const y = `${b[0]}\u0000${b[1]}`;
-      return x < y ? -1 : x > y ? 1 : 0;
-    });
+    const counters = counterRows(subject);
     const now = this.#now();
     const day = dayOf(now);
     let apps = applicable(state.maps, subject);
@@ -585,24 +799,7 @@ export class PgStore implements Store {
     const ev = evRows[0];
     const spent = crossings(entries(apps, sums.used, undefined, state.defaultPolicy));
     const crossed = spent[0];
-    if (crossed !== undefined) {
-      await this.#liftExpired(tx, r.bottle, now);
-      const [cut] =
-        await tx`SELECT 1 FROM cutoffs WHERE bottle = ${r.bottle} AND (until IS NULL OR until > ${now})`;
-      if (cut === undefined) {
-        const { reason, until } = cutoffFor(crossed, now);
-        await this.#recordCutoff(
-          tx,
-          r.bottle,
-          crossed.policy,
-          now,
-          until,
-          crossed,
-          "budget",
-          reason,
-        );
-      }
-    }
+    if (crossed !== undefined) await this.#cutForCrossing(tx, r.bottle, crossed, now);
     return {
       r,
       result: { eventId: Number(ev?.id), chargedTokens: charged, crossed, crossings: spent },
@@ -612,11 +809,84 @@ export class PgStore implements Store {
   async settle(id: string, usage: SettleUsage): Promise<SettleResult> {
     v.name(id, "settle.id");
     const u = checkUsage(usage);
-    return this.#tx(async (tx) => (await this.#settleIn(tx, id, u)).result);
+    const mine = this.#mine.get(id);
+    if (mine !== undefined) {
+      const fast = await this.#settleFast(id, mine, u);
+      if (fast !== undefined) return fast;
+    }
+    try {
+      return await this.#tx(async (tx) => (await this.#settleIn(tx, id, u)).result);
+    } finally {
+      this.#mine.delete(id);
+    }
+  }
+
+  /**
+   * The settle of the batch, for a reservation this store granted (its subject is known here):
+   * bk_settle_op() reads the used sums under the batch's locks, claims the row, and writes the
+   * event and the counters. A charge that spends a budget is not written there: the full
+   * transaction records it together with the cutoff. Undefined hands the call to it.
+   */
+  async #settleFast(
+    id: string,
+    mine: MyReservation,
+    u: CheckedUsage,
+  ): Promise<SettleResult | undefined> {
+    let state = this.#cache ?? (await this.#q((sql) => this.#state(sql)));
+    const { tokens: charged, usd: chargedUsd } = charge(u, mine);
+    const counters = counterRows(mine.subject);
+    const s = mine.subject;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const apps = applicable(state.maps, s);
+      const now = this.#now();
+      const res = await this.#meter(state.version, lockKeys(apps), {
+        k: "s",
+        id,
+        now,
+        req: u.requestId ?? mine.requestId,
+        bottle: s.bottle,
+        parents: s.parents,
+        agent: s.agent,
+        provider: s.provider,
+        model: u.model,
+        in: u.input,
+        out: u.output,
+        cr: u.cacheRead,
+        cw: u.cacheWrite,
+        rs: u.reasoning,
+        tokens: charged,
+        cost: u.cost ?? null,
+        missing: u.missing,
+        cusd: chargedUsd,
+        cs: counters.map((c) => c[0]),
+        ck: counters.map((c) => c[1]),
+        day: dayOf(now),
+        ...sumParams(apps, now),
+      });
+      if (res === undefined) {
+        this.#cache = undefined;
+        state = await this.#q((sql) => this.#state(sql));
+        continue;
+      }
+      if (res.s === "crossing") return undefined;
+      this.#mine.delete(id);
+      if (res.s === "unknown") throw unknownReservation(id);
+      // Used after the charge: every applicable counter received all of it.
+      const after = sums(res.ut, res.uu).map((x) => ({ t: x.t + charged, u: x.u + chargedUsd }));
+      const spent = crossings(entries(apps, after, undefined, state.defaultPolicy));
+      const crossed = spent[0];
+      if (crossed !== undefined) {
+        // The server's rule saw no spent budget but the brain does: record the cutoff now.
+        await this.#tx((tx) => this.#cutForCrossing(tx, s.bottle, crossed, now));
+      }
+      return { eventId: Number(res.e), chargedTokens: charged, crossed, crossings: spent };
+    }
+    return undefined;
   }
 
   async release(id: string): Promise<boolean> {
     v.name(id, "release.id");
+    this.#mine.delete(id);
     return this.#q(async (sql) => (await sql`DELETE FROM reservations WHERE id = ${id}`).count > 0);
   }
 
@@ -752,6 +1022,9 @@ export class PgStore implements Store {
     const every = Math.max(50, Math.floor(this.#opts.leaseMs / 3));
     this.#heartbeat = setInterval(() => {
       if (this.#closed) return;
+      // Forget holds past their settle grace (swept by now): bounded by the calls in flight.
+      const stale = this.#now() - this.#opts.settleGraceMs;
+      for (const [id, m] of this.#mine) if (m.expiresAt <= stale) this.#mine.delete(id);
       this.renewLease()
         .then(() => this.#reclaim(NO_OWNERS, true))
         .catch(() => {
