@@ -106,7 +106,62 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
   // --- run, ps, stop, freeze (issue 15) ---
   registerRunCommands(program, io, setExit);
 
+  // --- approvals (issue 19) ---
+  registerApprovalsCommands(program, io, setExit);
+
   return program;
+}
+
+/** `bottle approvals [list] | approve | deny | history`. The module is imported lazily. */
+function registerApprovalsCommands(
+  program: Command,
+  io: CliIo,
+  setExit: (code: number) => void,
+): void {
+  const approvals = program
+    .command("approvals")
+    .description("the agents' proposals: list with the manifest diff and widening, approve, deny");
+  approvals
+    .command("list", { isDefault: true })
+    .description("pending proposals with the exact change as a manifest diff and its widening")
+    .option("--all", "also decided and expired proposals")
+    .option("--json", "print one JSON document")
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { runApprovalsList } = await import("./commands/approvals.ts");
+      setExit(await runApprovalsList(cmd.optsWithGlobals(), io));
+    });
+  approvals
+    .command("approve")
+    .description("approve a proposal: live for the session (default), --for a while, or --persist")
+    .argument("<id>", "proposal id (p-…)")
+    .option("--for <duration>", "live for this long (30m, 1h, 1d), then reverted")
+    .option("--session", "live until the session ends (the default)")
+    .option("--persist", "write it into the bottle's manifest (and live now); prints the diff")
+    .option("--reason <text>", "a note for the audit trail")
+    .option("--json", "print one JSON document")
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const { runApprovalsApprove } = await import("./commands/approvals.ts");
+      setExit(await runApprovalsApprove(id, cmd.optsWithGlobals(), io));
+    });
+  approvals
+    .command("deny")
+    .description("deny a proposal (the agent sees the reason)")
+    .argument("<id>", "proposal id (p-…)")
+    .requiredOption("--reason <text>", "why (shown to the agent, recorded in the audit trail)")
+    .option("--json", "print one JSON document")
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const { runApprovalsDeny } = await import("./commands/approvals.ts");
+      setExit(await runApprovalsDeny(id, cmd.optsWithGlobals(), io));
+    });
+  approvals
+    .command("history")
+    .description("the audit trail of the queue (one proposal, or all)")
+    .argument("[id]", "proposal id")
+    .option("--json", "print one JSON document")
+    .action(async (id: string | undefined, _opts: unknown, cmd: Command) => {
+      const { runApprovalsHistory } = await import("./commands/approvals.ts");
+      setExit(await runApprovalsHistory(id, cmd.optsWithGlobals(), io));
+    });
 }
 
 /** `bottle run`, `bottle ps`, `bottle stop|freeze <session>`. Each imports its module lazily. */
