@@ -24,6 +24,7 @@ import { IdentityResolver } from "./identity.ts";
 import { type LocalCli, startLocalCli } from "./local-cli/index.ts";
 import { loadManifestPolicies } from "./manifests.ts";
 import { createMetering } from "./metering.ts";
+import { ProxyCutoffs } from "./proxy-cutoffs.ts";
 import { Router } from "./router.ts";
 import { createGateway, type Gateway, type GatewayLogEvent } from "./server.ts";
 import { openStoreInWorker } from "./store-proxy.ts";
@@ -257,6 +258,8 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
         ? { cacheTtlMs: options.identityCacheMs, keysRefreshMs: options.identityCacheMs }
         : {}),
     });
+    // The proxy door, once started: a budget that cuts a bottle off drops its live egress there.
+    let cutoffs: ProxyCutoffs | undefined;
     const gateway = createGateway({
       router,
       store,
@@ -269,6 +272,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       maxBodyBytes: config.max_body_bytes,
       ...(options.log ? { log: options.log } : {}),
       listModels: () => models,
+      onCutoff: (notice) => cutoffs?.apply(notice),
     });
     const address = await gateway.listen(listen.host, listen.port).catch((error: unknown) => {
       throw listenError(error, listenText);
@@ -284,6 +288,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
         llmHandler: (req, res, ctx) => gateway.handleProxied(req, res, ctx),
         onAudit: (e) => options.log?.({ level: "info", event: "proxy.decision", ...e }),
       });
+      cutoffs = new ProxyCutoffs(proxyHost, store, options.log);
       try {
         proxy = {
           host: proxyHost,
@@ -291,6 +296,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
             options.proxyControlSocket === false ? undefined : await startControlServer(proxyHost),
         };
       } catch (error) {
+        cutoffs.close();
         await proxyHost.close();
         await gateway.close(0);
         throw error;
@@ -307,6 +313,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
         ? { proxy: { host: proxy.host, controlSocketPath: proxy.control?.socketPath } }
         : {}),
       async close(drainMs = config.timeouts.drain_ms) {
+        cutoffs?.close();
         if (proxy !== undefined) {
           await proxy.control?.close();
           await proxy.host.close();

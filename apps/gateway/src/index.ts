@@ -23,6 +23,7 @@ export {
 } from "./errors.ts";
 export { GatewayMetrics } from "./metrics.ts";
 export {
+  type CutoffNotice,
   createGateway,
   type Gateway,
   type GatewayLogEvent,

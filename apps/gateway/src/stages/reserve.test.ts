@@ -92,6 +92,7 @@ describe("stage: reserve", () => {
     expect(r.status).toBe(429);
     expect(r.headers["x-should-retry"]).toBe("false");
     expect(JSON.parse(r.body).error.message).toContain('bottle "stopped" is cut off');
+    await expect.poll(() => h.cutoffs.filter((c) => c.bottle === "stopped").length).toBe(1);
     expect(h.cutoffs.filter((c) => c.bottle === "stopped")).toEqual([
       {
         bottle: "stopped",

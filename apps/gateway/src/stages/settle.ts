@@ -29,24 +29,36 @@ export function updateRemaining(p: Pipeline, identity: CallerIdentity, provider:
     .catch(() => {});
 }
 
-/** Tells the gateway's owner that the budget cut a bottle off. Never throws. */
+/**
+ * Tells the gateway's owner that the budget cut a bottle off. Never throws. Told once this
+ * call's response is complete (or its client gone): on the proxy door the cutoff destroys the
+ * bottle's connections, and the call that learned of it must first deliver its own answer (the
+ * crossing call's last bytes, or the refusal that says why).
+ */
 export function notifyCutoff(p: Pipeline, call: Call, reason: CutoffNotice["reason"]): void {
-  if (p.onCutoff === undefined) return;
-  try {
-    p.onCutoff({
-      bottle: call.identity.bottle,
-      reason,
-      sessionId: call.proxied?.sessionId,
-      requestId: call.requestId,
-    });
-  } catch (error) {
-    p.log({
-      level: "error",
-      event: "cutoff.notify_failed",
-      requestId: call.requestId,
-      error: String(error),
-    });
-  }
+  const onCutoff = p.onCutoff;
+  if (onCutoff === undefined) return;
+  const notice: CutoffNotice = {
+    bottle: call.identity.bottle,
+    reason,
+    sessionId: call.proxied?.sessionId,
+    requestId: call.requestId,
+  };
+  const fire = (): void => {
+    try {
+      onCutoff(notice);
+    } catch (error) {
+      p.log({
+        level: "error",
+        event: "cutoff.notify_failed",
+        requestId: call.requestId,
+        error: String(error),
+      });
+    }
+  };
+  const res = call.res;
+  if (res.closed || res.destroyed) fire();
+  else res.once("close", fire);
 }
 
 export async function settle(p: Pipeline, call: Call, usage: MeteredUsage): Promise<void> {
