@@ -1,6 +1,7 @@
-// The local-agent bridge: an upstream on loopback that speaks Anthropic Messages and answers
-// each request by running the operator's Claude Code CLI once. The gateway routes `claude-cli/*`
-// here like any provider, so its router, translation (any client API), metering and budgets
+// The local-agent bridge: an upstream on loopback that speaks the agent's own vendor API
+// (Anthropic Messages for Claude Code, OpenAI Responses for Codex) and answers each request by
+// running the operator's CLI once. The gateway routes `claude-cli/*` and `codex-cli/*` here like
+// any provider, so its router, translation (any client API), metering and budgets
 // apply unchanged. Every request checks, fail-closed: the gateway listens on loopback, the
 // local-agent acknowledgement covers the binary and permission mode that would run, the CLI
 // would not run as root, and the caller holds the bridge's per-start secret.
@@ -11,9 +12,11 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { evaluateLocalAgentGate } from "@bottlekit/local-agent-warning";
-import type { IrEvent, IrUsage } from "../translate/ir.ts";
+import type { IrEvent, IrResponse, IrUsage } from "../translate/ir.ts";
 import { MessagesStreamWriter, writeMessagesResponse } from "../translate/messages.ts";
-import { ClaudeEventReader, claudeTurn, LocalCliRequestError } from "./claude.ts";
+import { ResponsesStreamWriter, writeResponsesResponse } from "../translate/responses.ts";
+import { type AgentTurn, ClaudeEventReader, claudeTurn, LocalCliRequestError } from "./claude.ts";
+import { CodexEventReader, codexTurn } from "./codex.ts";
 import {
   agentEnv,
   killTree,
@@ -58,12 +61,88 @@ export interface LocalCliBridge {
   close(): Promise<void>;
 }
 
-const IFACE = "claude-cli";
-const STEM = "CLAUDE_CLI";
+/** One agent CLI: the API its bridge speaks, how a request becomes a run, how events come back. */
+interface AgentSpec {
+  iface: string;
+  stem: string;
+  api: "anthropic-messages" | "openai-responses";
+  path: string;
+  /** Vendor variables the agent keeps (its login, base URL, home). */
+  envPrefixes: readonly string[];
+  turn(body: Record<string, unknown>): AgentTurn;
+  args(permissionMode: string, tools: string, turn: AgentTurn, systemFile?: string): string[];
+  reader(): { push(chunk: string): IrEvent[]; done: boolean; lastError: string | undefined };
+  /** Writers of the bridge's API: a stream, or a whole answer. */
+  streamWriter(): { write(e: IrEvent): string; end(): string };
+  answer(ir: IrResponse): Record<string, unknown>;
+}
 
-function sendError(res: ServerResponse, status: number, type: string, message: string): void {
+const CLAUDE: AgentSpec = {
+  iface: "claude-cli",
+  stem: "CLAUDE_CLI",
+  api: "anthropic-messages",
+  path: "/v1/messages",
+  envPrefixes: ["ANTHROPIC_", "CLAUDE_"],
+  turn: claudeTurn,
+  args(permissionMode, tools, turn, systemFile) {
+    const out = [
+      "-p",
+      "--input-format",
+      "stream-json",
+      "--output-format",
+      "stream-json",
+      "--verbose",
+      "--no-session-persistence",
+      "--permission-mode",
+      permissionMode,
+      "--tools",
+      ...(tools === "" ? [""] : tools.split(/[\s,]+/).filter(Boolean)),
+    ];
+    if (turn.model !== "" && turn.model !== "default") out.push("--model", turn.model);
+    if (systemFile !== undefined) out.push("--append-system-prompt-file", systemFile);
+    return out;
+  },
+  reader: () => new ClaudeEventReader(),
+  streamWriter: () => new MessagesStreamWriter(),
+  answer: writeMessagesResponse,
+};
+
+const CODEX: AgentSpec = {
+  iface: "codex-cli",
+  stem: "CODEX_CLI",
+  api: "openai-responses",
+  path: "/v1/responses",
+  envPrefixes: ["OPENAI_", "CODEX_"],
+  turn: codexTurn,
+  // Codex's permission modes are its sandbox modes, and its tools are its own (no --tools).
+  // The prompt is read from stdin.
+  args(permissionMode, _tools, turn) {
+    const out = ["exec", "--json", "--skip-git-repo-check", "--color", "never"];
+    out.push("--sandbox", permissionMode);
+    if (turn.model !== "" && turn.model !== "default") out.push("--model", turn.model);
+    return out;
+  },
+  reader: () => new CodexEventReader(),
+  streamWriter: () => new ResponsesStreamWriter(),
+  answer: (ir) => writeResponsesResponse(ir),
+};
+
+const AGENTS = { "claude-cli": CLAUDE, "codex-cli": CODEX } as const;
+export type BridgedInterface = keyof typeof AGENTS;
+
+function sendError(
+  res: ServerResponse,
+  status: number,
+  type: string,
+  message: string,
+  api: AgentSpec["api"],
+): void {
   if (res.headersSent) return void res.end();
-  const body = JSON.stringify({ type: "error", error: { type, message } });
+  const body = JSON.stringify(
+    api === "anthropic-messages"
+      ? { type: "error", error: { type, message } }
+      : { error: { message, type, param: null, code: type } },
+  );
   res.writeHead(status, {
     "content-type": "application/json",
     "content-length": Buffer.byteLength(body),
@@ -88,7 +167,10 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined
 }
 
 /** Whether the operator's acknowledgement covers what would run now (fails closed). */
-async function acknowledged(options: LocalCliBridgeOptions): Promise<LocalCliRefusal | undefined> {
+async function acknowledged(
+  IFACE: string,
+  options: LocalCliBridgeOptions,
+): Promise<LocalCliRefusal | undefined> {
   try {
     const gate = await evaluateLocalAgentGate({
       config: { model_providers: [{ model: `${IFACE}/*` }] },
@@ -116,7 +198,20 @@ function refusalStatus(r: LocalCliRefusal): number {
 }
 
 /** Starts the Claude Code bridge on 127.0.0.1 (a free port). */
-export async function startClaudeBridge(options: LocalCliBridgeOptions): Promise<LocalCliBridge> {
+export function startClaudeBridge(options: LocalCliBridgeOptions): Promise<LocalCliBridge> {
+  return startBridge("claude-cli", options);
+}
+
+/** Starts the bridge of `iface` on 127.0.0.1 (a free port). */
+export async function startBridge(
+  iface: BridgedInterface,
+  options: LocalCliBridgeOptions,
+): Promise<LocalCliBridge> {
+  const agent: AgentSpec = AGENTS[iface];
+  const IFACE = agent.iface;
+  const STEM = agent.stem;
+  const fail = (res: ServerResponse, status: number, type: string, message: string) =>
+    sendError(res, status, type, message, agent.api);
   const secret = randomBytes(24).toString("base64url");
   const expected = Buffer.from(secret);
   const uid: UidSource = options.uid ?? (() => process.getuid?.());
@@ -126,26 +221,20 @@ export async function startClaudeBridge(options: LocalCliBridgeOptions): Promise
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const given = Buffer.from(String(req.headers[BRIDGE_HEADER] ?? ""));
     if (given.length !== expected.length || !timingSafeEqual(given, expected))
-      return sendError(
-        res,
-        403,
-        "permission_error",
-        "the local-agent bridge serves the gateway only",
-      );
+      return fail(res, 403, "permission_error", "the local-agent bridge serves the gateway only");
     const path = (req.url ?? "").split("?")[0];
-    if (req.method !== "POST" || path !== "/v1/messages")
-      return sendError(
+    if (req.method !== "POST" || path !== agent.path)
+      return fail(
         res,
         404,
         "not_found_error",
         `${req.method} ${path} is not served by a local agent CLI`,
       );
     const raw = await readBody(req, options.maxBodyBytes ?? 32 * 1024 * 1024);
-    if (raw === undefined)
-      return sendError(res, 413, "request_too_large", "the request is too large");
+    if (raw === undefined) return fail(res, 413, "request_too_large", "the request is too large");
     const refuse = (r: LocalCliRefusal) => {
       log({ level: "warn", event: "local_cli.refused", interface: IFACE, code: r.code });
-      sendError(res, refusalStatus(r), "permission_error", `${r.message}; ${r.hint}`);
+      fail(res, refusalStatus(r), "permission_error", `${r.message}; ${r.hint}`);
     };
     if (!options.loopback)
       return refuse(
@@ -155,22 +244,22 @@ export async function startClaudeBridge(options: LocalCliBridgeOptions): Promise
           "listen on 127.0.0.1, or use a network provider",
         ),
       );
-    const notAcked = await acknowledged(options);
+    const notAcked = await acknowledged(IFACE, options);
     if (notAcked !== undefined) return refuse(notAcked);
     let body: unknown;
     try {
       body = JSON.parse(raw.toString("utf8"));
     } catch {
-      return sendError(res, 400, "invalid_request_error", "the body is not JSON");
+      return fail(res, 400, "invalid_request_error", "the body is not JSON");
     }
     if (typeof body !== "object" || body === null || Array.isArray(body))
-      return sendError(res, 400, "invalid_request_error", "the body must be a JSON object");
-    let turn: ReturnType<typeof claudeTurn>;
+      return fail(res, 400, "invalid_request_error", "the body must be a JSON object");
+    let turn: AgentTurn;
     try {
-      turn = claudeTurn(body as Record<string, unknown>);
+      turn = agent.turn(body as Record<string, unknown>);
     } catch (error) {
       if (error instanceof LocalCliRequestError)
-        return sendError(res, 400, "invalid_request_error", error.message);
+        return fail(res, 400, "invalid_request_error", error.message);
       throw error;
     }
     let config: ReturnType<typeof localCliConfig>;
@@ -195,32 +284,19 @@ export async function startClaudeBridge(options: LocalCliBridgeOptions): Promise
     const dir = mkdtempSync(join(tmpdir(), "bottlekit-local-cli-"));
     const owner = root ? config.runAs : undefined;
     if (owner !== undefined) chownSync(dir, owner.uid, owner.gid);
-    const args = [
-      "-p",
-      "--input-format",
-      "stream-json",
-      "--output-format",
-      "stream-json",
-      "--verbose",
-      "--no-session-persistence",
-      "--permission-mode",
-      config.permissionMode,
-      "--tools",
-      ...(config.tools === "" ? [""] : config.tools.split(/[\s,]+/).filter(Boolean)),
-    ];
-    if (turn.model !== "" && turn.model !== "default") args.push("--model", turn.model);
+    let systemFile: string | undefined;
     if (turn.system !== "") {
-      const file = join(dir, "system-prompt.txt");
-      writeFileSync(file, turn.system, { mode: 0o600 });
-      if (owner !== undefined) chownSync(file, owner.uid, owner.gid);
-      args.push("--append-system-prompt-file", file);
+      systemFile = join(dir, "system-prompt.txt");
+      writeFileSync(systemFile, turn.system, { mode: 0o600 });
+      if (owner !== undefined) chownSync(systemFile, owner.uid, owner.gid);
     }
+    const args = agent.args(config.permissionMode, config.tools, turn, systemFile);
     const home = config.home ?? (owner !== undefined ? dir : (options.env["HOME"] ?? dir));
     let child: ReturnType<typeof spawnCli>;
     try {
       child = spawnCli(config, args, {
         cwd: config.cwd ?? dir,
-        env: agentEnv(options.env, ["ANTHROPIC_", "CLAUDE_"], STEM, home),
+        env: agentEnv(options.env, agent.envPrefixes, STEM, home),
         uid,
       });
     } catch (error) {
@@ -255,8 +331,8 @@ export async function startClaudeBridge(options: LocalCliBridgeOptions): Promise
     child.stderr?.on("data", (d: Buffer) => {
       stderrBytes += d.length;
     });
-    const reader = new ClaudeEventReader();
-    const writer = turn.stream ? new MessagesStreamWriter() : undefined;
+    const reader = agent.reader();
+    const writer = turn.stream ? agent.streamWriter() : undefined;
     const events: IrEvent[] = [];
     if (writer !== undefined)
       res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
@@ -284,7 +360,7 @@ export async function startClaudeBridge(options: LocalCliBridgeOptions): Promise
       if (res.destroyed) return;
       const failure = reader.done
         ? undefined
-        : `the local agent CLI ended without an answer (exit ${code ?? signal})`;
+        : `the local agent CLI ended without an answer (exit ${code ?? signal})${reader.lastError !== undefined ? `: ${reader.lastError}` : ""}`;
       if (writer !== undefined) {
         if (failure !== undefined)
           res.write(writer.write({ type: "error", message: failure, errorType: "api_error" }));
@@ -293,13 +369,13 @@ export async function startClaudeBridge(options: LocalCliBridgeOptions): Promise
       }
       const error = events.find((e) => e.type === "error");
       if (failure !== undefined || error !== undefined)
-        return sendError(res, 502, "api_error", failure ?? (error as { message: string }).message);
+        return fail(res, 502, "api_error", failure ?? (error as { message: string }).message);
       const start = events.find((e) => e.type === "start");
       const usage: IrUsage = { input: 0, output: 0 };
       for (const e of events) if (e.type === "usage") Object.assign(usage, e.usage);
       const text = events.map((e) => (e.type === "text" ? e.delta : "")).join("");
       const answer = JSON.stringify(
-        writeMessagesResponse({
+        agent.answer({
           id: start?.type === "start" ? start.id : "msg_local",
           model: start?.type === "start" ? start.model : "",
           parts: text ? [{ type: "text", text }] : [],
@@ -322,7 +398,7 @@ export async function startClaudeBridge(options: LocalCliBridgeOptions): Promise
         event: "local_cli.failed",
         message: error instanceof Error ? error.message : String(error),
       });
-      sendError(res, 500, "api_error", "the local-agent bridge failed");
+      sendError(res, 500, "api_error", "the local-agent bridge failed", agent.api);
     });
   });
   await new Promise<void>((resolve, reject) => {

@@ -15,8 +15,8 @@ export class LocalCliRequestError extends Error {
   }
 }
 
-/** What one CLI run is given: the argv tail, the stdin lines and the system prompt (a file). */
-export interface ClaudeTurn {
+/** What one CLI run is given: the model, the system prompt (a file) and stdin. */
+export interface AgentTurn {
   model: string;
   /** System prompt text (written to a private file, never put in argv). */
   system: string;
@@ -52,7 +52,7 @@ function blocksOf(content: unknown, at: string): Record<string, unknown>[] {
  * handed over as a transcript at the start of that turn (the CLI keeps no state between requests).
  * Linear in the request size.
  */
-export function claudeTurn(body: Record<string, unknown>): ClaudeTurn {
+export function claudeTurn(body: Record<string, unknown>): AgentTurn {
   for (const key of Object.keys(body)) {
     const v = body[key];
     if (KNOWN.has(key) || v === undefined || v === null) continue;
@@ -134,6 +134,7 @@ export class ClaudeEventReader {
   private texts = 0;
   /** Set once the `result` event was read. */
   done = false;
+  lastError: string | undefined;
 
   push(chunk: string): IrEvent[] {
     this.buffer += chunk;
