@@ -55,6 +55,28 @@ const EXIT_INTERRUPTED = 130;
 /** Project files kept read-only: git hooks and config, the project's bottlekit agents, direnv. */
 const PROTECTED_IN_PROJECT = [".git/hooks", ".git/config", ".bottlekit", ".envrc"];
 
+/**
+ * Start-up phases of a run, as `performance` marks named `bottle-run:<phase>` (the bench reads
+ * them: bench/startup.ts). A mark costs well under a microsecond.
+ */
+export const RUN_PHASES = [
+  "start",
+  "planned",
+  "host",
+  "store",
+  "controller",
+  "budgets",
+  "agent-files",
+  "sandbox-spawned",
+  "probe",
+  "exited",
+  "cleaned",
+] as const;
+
+function mark(phase: (typeof RUN_PHASES)[number]): void {
+  performance.mark(`bottle-run:${phase}`);
+}
+
 /** How often the run checks the store for a budget cutoff (the 1 s bound is 4 polls). */
 const POLL_MS = 250;
 
@@ -217,6 +239,7 @@ export async function executeRun(
   flags: RunFlags,
   io: CliIo,
 ): Promise<RunOutcome> {
+  mark("start");
   let frozen: FrozenRecord | undefined;
   const home0 = path.resolve(
     flags.home ?? (io.env["BOTTLEKIT_HOME"] || path.join(os.homedir(), ".bottlekit")),
@@ -240,8 +263,10 @@ export async function executeRun(
   }
   const plan = planRun(agentName, trailing, flags, io.env);
   if (flags.dryRun) return { code: renderDryRun(plan, flags, io) };
+  mark("planned");
 
   const host = inspectHost({ runAs: flags.runAs }, { env: io.env });
+  mark("host");
   const sessionTag = crypto.randomBytes(6).toString("hex");
   const stderr = io.stderr;
 
@@ -262,6 +287,7 @@ export async function executeRun(
     );
   }
   const startedAt = Date.now();
+  mark("store");
   if (frozen) {
     // Resuming lifts the bottle's freeze (audited in the store as a restore); a cutoff of another
     // policy stays for an operator's `bottle restore`, and the run is refused below.
@@ -310,6 +336,7 @@ export async function executeRun(
     await store.close?.();
     throw error;
   }
+  mark("controller");
   // This run's budgets, defined after the controller started: an embedded one reloads the
   // home's manifest budgets as a whole when it starts.
   try {
@@ -330,6 +357,7 @@ export async function executeRun(
     throw error;
   }
   const sessionId = controller.registration.sessionId;
+  mark("budgets");
 
   // Per-session agent files.
   const agentDir = fs.mkdtempSync(path.join(os.tmpdir(), `bottle-agent-${sessionTag}-`));
@@ -380,6 +408,7 @@ export async function executeRun(
     ...(flags.runAs === undefined ? {} : { runAs: flags.runAs }),
   };
   const checkEnv = credentialChecker(hostCredentials(io.env, plan.credentials));
+  mark("agent-files");
 
   let sandbox: SandboxProcess;
   try {
@@ -393,6 +422,7 @@ export async function executeRun(
     throw error;
   }
 
+  mark("sandbox-spawned");
   const record: SessionRecord = {
     sessionId,
     bottle: plan.bottle,
@@ -562,6 +592,7 @@ export async function executeRun(
   timer.unref();
 
   const probe = await sandbox.probe;
+  mark("probe");
   renderProbe(probe, io);
   if (!probe.ok) {
     audit(plan.home, {
@@ -578,9 +609,11 @@ export async function executeRun(
     stderr.write("bottle: the sandbox failed its startup probe; the agent was not started\n");
   }
   const exit = await sandbox.exited;
+  mark("exited");
   clearInterval(timer);
   for (const s of signals) process.off(s, onSignal);
   await cleanup();
+  mark("cleaned");
   if (!probe.ok) return { code: EXIT_POLICY, sessionId, probe };
   if (stoppedBy === "policy") return { code: EXIT_POLICY, sessionId, probe };
   if (stoppedBy === "interrupt") return { code: EXIT_INTERRUPTED, sessionId, probe };

@@ -1,0 +1,148 @@
+/**
+ * Where the start-up time of `bottle run -- /bin/true` goes, in one run (compare ratios, not
+ * absolute times across runs; the machine's load is printed). Medians of N iterations:
+ *   - baselines: /bin/true spawned directly, and a bare Node process (`node -e 0`);
+ *   - the bottle CLI process: `bottle --version` (Node + CLI module load);
+ *   - the sandbox alone (@bottlekit/sandbox, no probe / with the probe);
+ *   - `executeRun` in process, by phase (performance marks `bottle-run:<phase>`);
+ *   - the whole command as a user runs it: `node bin/bottle.js run -- /bin/true` (needs dist/).
+ * Usage: pnpm --filter @bottlekit/bottle exec tsx --conditions=@bottlekit/source bench/startup.ts [N]
+ */
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Writable } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { inspectHost, startSandbox } from "@bottlekit/sandbox";
+import type { CliIo } from "../src/cli.ts";
+import { executeRun, RUN_PHASES } from "../src/run/execute.ts";
+
+const N = Number(process.argv[2] ?? 7);
+const bin = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "bin", "bottle.js");
+const home = fs.mkdtempSync(path.join(os.tmpdir(), "bottle-bench-home-"));
+const project = fs.mkdtempSync("/var/tmp/bottle-bench-project-");
+const host = inspectHost({});
+if (host.account.drop) fs.chownSync(project, host.account.uid, host.account.gid);
+const env = { PATH: process.env["PATH"] ?? "/usr/bin:/bin", NO_COLOR: "1" };
+
+const sink = new Writable({ write: (_c, _e, cb) => cb() });
+const io: CliIo = { stdout: sink, stderr: sink, env };
+
+function spawnWait(cmd: string, args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(cmd, args, { stdio: "ignore", env });
+    c.on("exit", (code) => resolve(code ?? 1));
+    c.on("error", reject);
+  });
+}
+
+async function time(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? Number.NaN;
+};
+
+const series: Record<string, number[]> = {};
+const add = (name: string, ms: number) => {
+  (series[name] ??= []).push(ms);
+};
+
+async function inProcessRun(): Promise<void> {
+  performance.clearMarks();
+  const r = await executeRun(undefined, ["/bin/true"], { home, cwd: project }, io);
+  if (r.code !== 0) throw new Error(`bottle run exited ${r.code}`);
+  const at = (p: string) => performance.getEntriesByName(`bottle-run:${p}`, "mark")[0]?.startTime;
+  for (let i = 1; i < RUN_PHASES.length; i++) {
+    const a = at(RUN_PHASES[i - 1] as string);
+    const b = at(RUN_PHASES[i] as string);
+    if (a !== undefined && b !== undefined) add(`phase ${RUN_PHASES[i]}`, b - a);
+  }
+  const a = at("start");
+  const b = at("cleaned");
+  if (a !== undefined && b !== undefined) add("executeRun total", b - a);
+}
+
+const haveDist = fs.existsSync(path.join(path.dirname(bin), "..", "dist", "cli.js"));
+// Warm-up (page cache, account lookup, the CA written once in the home).
+await inProcessRun();
+for (let i = 0; i < N; i++) {
+  add("/bin/true directly", await time(() => spawnWait("/bin/true", [])));
+  add("node -e 0", await time(() => spawnWait(process.execPath, ["-e", "0"])));
+  if (haveDist) add("bottle --version", await time(() => spawnWait(process.execPath, [bin, "-V"])));
+  add(
+    "sandbox, no probe",
+    await time(
+      () =>
+        startSandbox(
+          { command: ["/bin/true"], projectDir: project, probe: false },
+          { host, stdio: "pipe" },
+        ).exited,
+    ),
+  );
+  add(
+    "sandbox + probe",
+    await time(
+      () =>
+        startSandbox({ command: ["/bin/true"], projectDir: project }, { host, stdio: "pipe" })
+          .exited,
+    ),
+  );
+  await inProcessRun();
+  if (haveDist) {
+    add(
+      "bottle run -- /bin/true (CLI)",
+      await time(async () => {
+        const code = await spawnWait(process.execPath, [
+          bin,
+          "run",
+          "--home",
+          home,
+          "--cwd",
+          project,
+          "--",
+          "/bin/true",
+        ]);
+        if (code !== 0) throw new Error(`bottle run exited ${code}`);
+      }),
+    );
+  }
+}
+
+const m = (k: string) => median(series[k] ?? []);
+const d = m("/bin/true directly");
+const line = (label: string, ms: number, note = "") =>
+  console.log(`  ${label.padEnd(34)} ${ms.toFixed(1).padStart(8)} ms${note}`);
+console.log(
+  `bottle run start-up: cpus ${os.cpus().length}, load ${os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ")}, root ${host.account.drop}, ${N} iterations, medians`,
+);
+line("/bin/true directly", d);
+line("node -e 0", m("node -e 0"), "  (one Node process start)");
+if (haveDist) line("bottle --version", m("bottle --version"), "  (CLI process, modules loaded)");
+line(
+  "sandbox, no probe",
+  m("sandbox, no probe"),
+  `  (+${(m("sandbox, no probe") - d).toFixed(1)})`,
+);
+line("sandbox + probe", m("sandbox + probe"), `  (+${(m("sandbox + probe") - d).toFixed(1)})`);
+console.log("  executeRun in process, by phase:");
+for (const p of RUN_PHASES.slice(1)) line(`  ${p}`, m(`phase ${p}`));
+line("executeRun total", m("executeRun total"), `  (+${(m("executeRun total") - d).toFixed(1)})`);
+if (haveDist) {
+  const full = m("bottle run -- /bin/true (CLI)");
+  line(
+    "bottle run -- /bin/true (CLI)",
+    full,
+    `  (+${(full - d).toFixed(1)} added; target < 300 ms)`,
+  );
+} else console.log("  (no dist/: build first for the CLI figures)");
+fs.rmSync(home, { recursive: true, force: true });
+fs.rmSync(project, { recursive: true, force: true });
