@@ -121,6 +121,7 @@ export async function decide(
       );
     }
     persisted = persistChange(file, before.change);
+    store.audit(id, "persisted", "operator", { file: persisted.file });
   }
   store.decide(
     id,
@@ -133,7 +134,6 @@ export async function decide(
     },
     "operator",
   );
-  if (persisted) store.audit(id, "persisted", "operator", { file: persisted.file });
   const viaSocket = await nudge(o.home);
   // wait (bounded) for the controller to report it in force
   const deadline = Date.now() + (o.waitMs ?? 5000);
