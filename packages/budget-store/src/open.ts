@@ -116,5 +116,8 @@ export async function openStore(url?: string, options: OpenStoreOptions = {}): P
     owner,
     leaseMs,
     reclaimOnOpen: options.reclaimOnOpen !== false,
+    ...(options.cutoffPollMs === undefined
+      ? {}
+      : { cutoffPollMs: Math.max(1, count(options.cutoffPollMs, "options.cutoffPollMs")) }),
   });
 }

@@ -33,6 +33,7 @@ import {
   reserveRefusal,
   type Sum,
 } from "./brain.ts";
+import { CutoffFeed } from "./cutoff-feed.ts";
 import { BudgetStoreError, isBudgetStoreError } from "./errors.ts";
 import { isLocalProcessGone, localIdentity } from "./owner.ts";
 import { PG_LATEST_VERSION, PG_MIGRATION_LOCK, PG_MIGRATIONS } from "./pg-schema.ts";
@@ -59,8 +60,10 @@ import type {
   BurnRateQuery,
   CreatedGatewayKey,
   Crossing,
+  CutoffListener,
   CutoffPolicy,
   CutoffState,
+  CutoffSubscription,
   EnforcementAction,
   GatewayKeyIdentity,
   GatewayKeyInfo,
@@ -188,6 +191,23 @@ function toState(r: CutoffRow): CutoffState {
   };
 }
 
+type ActionRow = CutoffRow & { id: number; at: number; action: EnforcementAction["action"] };
+
+function toAction(r: ActionRow): EnforcementAction {
+  return {
+    id: Number(r.id),
+    at: Number(r.at),
+    bottle: r.bottle,
+    action: r.action,
+    scope: scopeRef(r.scope, r.scope_key, r.scope_provider),
+    by: r.by,
+    reason: r.reason,
+  };
+}
+
+/** The NOTIFY channel of cutoffs and restores (payload: the audit row as JSON). */
+const CUTOFF_CHANNEL = "bottlekit_cutoff";
+
 function hashKey(plaintext: string): string {
   return createHash("sha256").update(plaintext, "utf8").digest("hex");
 }
@@ -292,6 +312,8 @@ export class PgStore implements Store {
   #cache: CachedState | undefined;
   /** Reservations granted here and not yet settled or released (pruned after their grace). */
   readonly #mine = new Map<string, MyReservation>();
+  readonly #feed = new CutoffFeed({ start: () => this.#listen(), stop: () => this.#unlisten() });
+  #listening: postgres.ListenMeta | undefined;
   #queue: Queued[] = [];
   #flushing = false;
   #scheduled = false;
@@ -525,8 +547,13 @@ export class PgStore implements Store {
     by: string,
     reason: string,
   ): Promise<void> {
-    await tx`INSERT INTO enforcement_actions (at, bottle, action, scope, scope_key, scope_provider, by, reason)
-      VALUES (${now}, ${bottle}, ${action}, ${ref?.scope ?? null}, ${ref?.key ?? null}, ${ref?.provider ?? null}, ${by}, ${reason})`;
+    // Cutoffs and restores are also announced to every listening store (onCutoff), as the
+    // audit row itself: NOTIFY is delivered when this transaction commits, in commit order.
+    await tx`WITH a AS (
+        INSERT INTO enforcement_actions (at, bottle, action, scope, scope_key, scope_provider, by, reason)
+        VALUES (${now}, ${bottle}, ${action}, ${ref?.scope ?? null}, ${ref?.key ?? null}, ${ref?.provider ?? null}, ${by}, ${reason})
+        RETURNING *)
+      SELECT pg_notify(${CUTOFF_CHANNEL}, row_to_json(a)::text) FROM a WHERE a.action <> 'reclaim'`;
   }
 
   async #recordCutoff(
@@ -545,9 +572,8 @@ export class PgStore implements Store {
       ON CONFLICT (bottle) DO UPDATE SET policy = excluded.policy, since = excluded.since, until = excluded.until,
         scope = excluded.scope, scope_key = excluded.scope_key, scope_provider = excluded.scope_provider,
         by = excluded.by, reason = excluded.reason`;
+    // Other gateways read cutoffs in every reserve; listeners hear it at once (see #audit).
     await this.#audit(tx, bottle, policy, now, ref, by, reason);
-    // Other gateways read cutoffs in every reserve; listeners (dashboards) hear it at once.
-    await tx`SELECT pg_notify('bottlekit_cutoff', ${bottle})`;
   }
 
   /** A settle spent a budget: cut the bottle off unless it already is (in the settle's tx). */
@@ -1091,7 +1117,6 @@ export class PgStore implements Store {
         by,
         reason,
       );
-      await tx`SELECT pg_notify('bottlekit_cutoff', ${b})`;
       return true;
     });
   }
@@ -1102,21 +1127,56 @@ export class PgStore implements Store {
     const limit = filter.limit === undefined ? null : v.count(filter.limit, "actions.limit");
     return this.#q(async (sql) =>
       (
-        await sql<
-          Array<CutoffRow & { id: number; at: number; action: EnforcementAction["action"] }>
-        >`
+        await sql<ActionRow[]>`
           SELECT * FROM (SELECT * FROM enforcement_actions WHERE (${bottle}::text IS NULL OR bottle = ${bottle})
             AND (${since}::bigint IS NULL OR at >= ${since}) ORDER BY id DESC LIMIT ${limit}::bigint) x ORDER BY id`
-      ).map((r) => ({
-        id: Number(r.id),
-        at: r.at,
-        bottle: r.bottle,
-        action: r.action,
-        scope: scopeRef(r.scope, r.scope_key, r.scope_provider),
-        by: r.by,
-        reason: r.reason,
-      })),
+      ).map(toAction),
     );
+  }
+
+  onCutoff(listener: CutoffListener): CutoffSubscription {
+    this.#open();
+    return this.#feed.subscribe(listener);
+  }
+
+  /** LISTEN on the cutoff channel; on every (re)connect, read back what was missed. */
+  async #listen(): Promise<void> {
+    this.#open();
+    const [row] = await this.#q(
+      (sql) =>
+        sql<
+          Array<{ m: number }>
+        >`SELECT coalesce(max(id), 0)::float8 AS m FROM enforcement_actions`,
+    );
+    let since = row?.m ?? 0;
+    const catchUp = async () => {
+      const from = Math.max(since, this.#feed.maxId);
+      const rows = await this.#sql<ActionRow[]>`SELECT * FROM enforcement_actions
+        WHERE id > ${from} AND action <> 'reclaim' ORDER BY id`;
+      since = Math.max(since, ...rows.map((r) => Number(r.id)));
+      this.#feed.deliver(rows.map(toAction));
+    };
+    this.#listening = await this.#sql.listen(
+      CUTOFF_CHANNEL,
+      (payload) => {
+        try {
+          this.#feed.deliver([toAction(JSON.parse(payload) as ActionRow)]);
+        } catch {
+          // not one of ours: ignore
+        }
+      },
+      () => {
+        void catchUp().catch(() => {
+          // the connection dropped again: the next onlisten catches up
+        });
+      },
+    );
+  }
+
+  async #unlisten(): Promise<void> {
+    const l = this.#listening;
+    this.#listening = undefined;
+    if (l !== undefined && !this.#closed) await l.unlisten();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1317,6 +1377,7 @@ export class PgStore implements Store {
     } catch {
       // closing anyway; the lease runs out by itself
     }
+    await this.#feed.close();
     this.#closed = true;
     await this.#sql.end({ timeout: 5 });
   }

@@ -25,6 +25,7 @@ import {
   type Sum,
 } from "./brain.ts";
 import { type Connection, openConnection } from "./connection.ts";
+import { CutoffFeed } from "./cutoff-feed.ts";
 import { BudgetStoreError, isBudgetStoreError } from "./errors.ts";
 import { migrate } from "./migrations.ts";
 import { isLocalProcessGone, localIdentity } from "./owner.ts";
@@ -52,8 +53,10 @@ import type {
   BurnRate,
   BurnRateQuery,
   CreatedGatewayKey,
+  CutoffListener,
   CutoffPolicy,
   CutoffState,
+  CutoffSubscription,
   EnforcementAction,
   GatewayKeyIdentity,
   GatewayKeyInfo,
@@ -98,6 +101,8 @@ export interface SqliteStoreOptions {
   leaseMs: number;
   /** Reclaim gone owners' reservations at open (default true). */
   reclaimOnOpen?: boolean;
+  /** How often cutoff listeners read the audit trail (default 200 ms). */
+  cutoffPollMs?: number;
 }
 
 const KEY_PREFIX = "bk_";
@@ -169,6 +174,18 @@ interface ActionRow {
   scope_provider: string | null;
   by: string;
   reason: string;
+}
+
+function toAction(r: ActionRow): EnforcementAction {
+  return {
+    id: r.id,
+    at: r.at,
+    bottle: r.bottle,
+    action: r.action,
+    scope: scopeRef(r.scope, r.scope_key, r.scope_provider),
+    by: r.by,
+    reason: r.reason,
+  };
 }
 
 interface KeyRow {
@@ -261,6 +278,13 @@ export class SqliteStore implements Store {
   #immediate: NodeJS.Immediate | undefined;
   #timer: NodeJS.Timeout | undefined;
   readonly #flushNow = (): void => this.#flush();
+  readonly #feed = new CutoffFeed({
+    start: async () => this.#startPoll(),
+    stop: async () => this.#stopPoll(),
+  });
+  #poll: NodeJS.Timeout | undefined;
+  /** The last audit id read by the cutoff poll. */
+  #pollFrom = 0;
 
   constructor(conn: Connection, opts: SqliteStoreOptions) {
     this.#conn = conn;
@@ -805,6 +829,8 @@ export class SqliteStore implements Store {
     by: string,
     reason: string,
   ) {
+    // This store's own listeners hear it right after the commit, not at the next poll.
+    if (action !== "reclaim" && this.#feed.active) setImmediate(() => this.#readCutoffs());
     this.#s(
       `INSERT INTO enforcement_actions (at, bottle, action, scope, scope_key, scope_provider, by, reason)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -1059,16 +1085,59 @@ export class SqliteStore implements Store {
           `SELECT * FROM (SELECT * FROM enforcement_actions WHERE (? IS NULL OR bottle = ?) AND (? IS NULL OR at >= ?)
            ORDER BY id DESC LIMIT ?) ORDER BY id`,
         ).all(bottle, bottle, since, since, limit) as ActionRow[]
-      ).map((r) => ({
-        id: r.id,
-        at: r.at,
-        bottle: r.bottle,
-        action: r.action,
-        scope: scopeRef(r.scope, r.scope_key, r.scope_provider),
-        by: r.by,
-        reason: r.reason,
-      })),
+      ).map(toAction),
     );
+  }
+
+  onCutoff(listener: CutoffListener): CutoffSubscription {
+    this.#open();
+    return this.#feed.subscribe(listener);
+  }
+
+  /** Take the audit trail's position and read it from there on a timer (while anyone listens). */
+  #startPoll(): void {
+    this.#open();
+    this.#pollFrom = this.#run(
+      "deferred",
+      () =>
+        (
+          this.#s("SELECT coalesce(max(id), 0) AS m FROM enforcement_actions").get() as {
+            m: number;
+          }
+        ).m,
+    );
+    if (this.#poll === undefined) {
+      this.#poll = setInterval(() => this.#readCutoffs(), this.#opts.cutoffPollMs ?? 200);
+      this.#poll.unref();
+    }
+  }
+
+  #stopPoll(): void {
+    if (this.#poll !== undefined) clearInterval(this.#poll);
+    this.#poll = undefined;
+  }
+
+  /**
+   * Cutoffs and restores written since the last read, by any process: one indexed read that
+   * usually finds nothing. Writes are serialized, so ids grow in commit order.
+   */
+  #readCutoffs(): void {
+    if (this.#closed || !this.#feed.active) return;
+    try {
+      const rows = this.#run(
+        "deferred",
+        () =>
+          this.#s(
+            "SELECT * FROM enforcement_actions WHERE id > ? AND action <> 'reclaim' ORDER BY id",
+          ).all(this.#pollFrom) as ActionRow[],
+      );
+      const last = rows[rows.length - 1];
+      if (last === undefined) return;
+      this.#pollFrom = last.id;
+      this.#feed.deliver(rows.map(toAction));
+    } catch {
+      // a busy or closing database: the next tick reads again
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1381,6 +1450,8 @@ export class SqliteStore implements Store {
     if (this.#closed) return;
     this.#flush();
     if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
+    await this.#feed.close();
+    this.#stopPoll();
     // Nothing of this owner can be settled after close: let any store reclaim what is left.
     try {
       this.#run("immediate", () =>

@@ -212,6 +212,27 @@ export interface EnforcementAction {
   reason: string;
 }
 
+/**
+ * A cutoff or restore of a bottle, recorded by any store sharing the database (this one
+ * included): the audit entry, with `action` the policy applied or "restore".
+ */
+export interface CutoffEvent extends EnforcementAction {
+  action: CutoffPolicy | "restore";
+}
+
+/** Called once per cutoff event; a listener that throws does not affect others. */
+export type CutoffListener = (event: CutoffEvent) => void;
+
+export interface CutoffSubscription {
+  /**
+   * Resolves once events recorded from then on are delivered (Postgres: LISTEN is active;
+   * SQLite: the audit trail position is taken). Rejects when the store cannot listen.
+   */
+  ready: Promise<void>;
+  /** Stop delivering to this listener (idempotent). */
+  close(): void;
+}
+
 export interface UsageQuery {
   bottle?: string;
   /** With `bottle`: also count bottles that list it as a parent. */
@@ -506,6 +527,15 @@ export interface Store {
   restore(bottle: string, input: RestoreInput): Promise<boolean>;
   /** The audit trail, oldest first. */
   actions(filter?: ActionsQuery): Promise<EnforcementAction[]>;
+  /**
+   * Hear every cutoff and restore any store sharing this database records (this one included),
+   * from `ready` on, each once: a gateway applies another gateway's cutoff to its live calls.
+   * Postgres: LISTEN/NOTIFY, delivered as the deciding transaction commits (after a dropped
+   * connection, missed entries are read back from the audit trail). SQLite: the audit trail is
+   * read every `cutoffPollMs` (and at once after this store records one). A cutoff of a parent
+   * bottle applies to its children: match `event.bottle` against a call's bottle and parents.
+   */
+  onCutoff(listener: CutoffListener): CutoffSubscription;
 
   // Reports
   usage(query?: UsageQuery): Promise<UsageReport>;
@@ -561,6 +591,11 @@ export interface OpenStoreOptions {
   leaseMs?: number;
   /** Reclaim gone owners' reservations while opening (default true). */
   reclaimOnOpen?: boolean;
+  /**
+   * SQLite: how often `onCutoff` subscribers read the audit trail for entries other processes
+   * wrote, in milliseconds (default 200). Only while someone listens.
+   */
+  cutoffPollMs?: number;
   /** Postgres: connections in the pool (default 10). */
   poolSize?: number;
   /**

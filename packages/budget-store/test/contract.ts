@@ -4,7 +4,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isBudgetStoreError } from "../src/errors.ts";
-import type { BudgetInput, ReserveInput, Store } from "../src/types.ts";
+import type { BudgetInput, CutoffEvent, ReserveInput, Store } from "../src/types.ts";
 
 export interface ContractStoreOptions {
   clock: () => number;
@@ -551,6 +551,81 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
         const s2 = await store.settle(second.id, { inputTokens: 4 });
         expect(s2.crossed).toMatchObject({ scope: "global", used: 12 });
         expect(await store.actions()).toHaveLength(1);
+      });
+    });
+
+    describe("cutoff events (onCutoff)", () => {
+      /** Wait until `done()` holds; the deadline is a hang guard only, not a timing claim. */
+      const until = async (done: () => boolean, what: string) => {
+        const deadline = Date.now() + 20_000;
+        while (!done()) {
+          if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      };
+
+      it("a listener hears each cutoff and restore this store records, once, in order", async () => {
+        const heard: CutoffEvent[] = [];
+        const sub = store.onCutoff((e) => heard.push(e));
+        await sub.ready;
+        await budget({ scope: "bottle", key: "web", tokens: 10, policy: "freeze" });
+        await spend(10);
+        now += 1000;
+        await store.restore("web", { by: "alice", reason: "raised budget" });
+        await store.cutOff("team", { by: "ops", reason: "incident", policy: "kill" });
+        await until(() => heard.length >= 3, "three events");
+        expect(heard.map((e) => [e.bottle, e.action, e.by, e.at - T0])).toEqual([
+          ["web", "freeze", "budget", 0],
+          ["web", "restore", "alice", 1000],
+          ["team", "kill", "ops", 1000],
+        ]);
+        expect(heard[0]?.scope).toEqual({ scope: "bottle", key: "web", provider: "anthropic" });
+        // The events are the audit entries themselves.
+        expect(heard).toEqual(await store.actions());
+        sub.close();
+        sub.close(); // idempotent
+      });
+
+      it("a closed subscription hears nothing more; a throwing listener does not stop others", async () => {
+        const first: CutoffEvent[] = [];
+        const second: CutoffEvent[] = [];
+        const a = store.onCutoff((e) => first.push(e));
+        const thrower = store.onCutoff(() => {
+          throw new Error("listener bug");
+        });
+        const b = store.onCutoff((e) => second.push(e));
+        await Promise.all([a.ready, b.ready, thrower.ready]);
+        await store.cutOff("web", { by: "ops", reason: "one" });
+        await until(() => first.length === 1 && second.length === 1, "the first event");
+        a.close();
+        await store.restore("web", { by: "ops", reason: "two" });
+        await until(() => second.length === 2, "the second event");
+        expect(first.map((e) => e.action)).toEqual(["cutoff"]);
+        expect(second.map((e) => e.action)).toEqual(["cutoff", "restore"]);
+        b.close();
+        thrower.close();
+      });
+
+      it("a window reset that lifts a cutoff is heard as a restore", async () => {
+        await budget({ scope: "bottle", key: "web", tokens: 10, window: "daily" });
+        const heard: CutoffEvent[] = [];
+        const sub = store.onCutoff((e) => heard.push(e));
+        await sub.ready;
+        await spend(10);
+        now += 24 * 3_600_000;
+        expect((await reserve(1)).ok).toBe(true);
+        await until(() => heard.length >= 2, "cutoff and restore");
+        expect(heard.map((e) => [e.action, e.by])).toEqual([
+          ["cutoff", "budget"],
+          ["restore", "window-reset"],
+        ]);
+        sub.close();
+      });
+
+      it("refuses a listener that is not a function", () => {
+        expect(() => store.onCutoff("nope" as unknown as () => void)).toThrow(
+          expect.objectContaining({ code: "E_INVALID_INPUT" }),
+        );
       });
     });
 
