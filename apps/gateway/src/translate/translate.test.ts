@@ -16,6 +16,7 @@ import {
   translateResponse,
   type WireApi,
   writeRequest,
+  writeResponse,
 } from "./index.ts";
 import { MessagesStreamWriter } from "./messages.ts";
 import { ResponsesStreamWriter } from "./responses.ts";
@@ -587,6 +588,82 @@ describe("Responses namespace tools (Codex) on a model without namespaces", () =
     };
     expect(() => translateRequest("openai-responses", "openai-chat", long)).toThrow(
       /^tools\[0\]\.tools\[0\]\.name: .*64 characters/,
+    );
+  });
+});
+
+describe("namespaced tools round trip (property)", () => {
+  const name = fc.string({ minLength: 1, maxLength: 12, unit: fc.constantFrom(..."abcxyz_-19") });
+  it("Responses → B → a B tool call → Responses: every call comes back under its own namespace", () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(name, { minLength: 1, maxLength: 3 }),
+        fc.uniqueArray(name, { minLength: 1, maxLength: 3 }),
+        fc.uniqueArray(name, { maxLength: 2 }),
+        fc.constantFrom("openai-chat" as const, "anthropic-messages" as const),
+        (namespaces, inner, plain, to) => {
+          const tools = [
+            ...plain.map((n) => ({
+              type: "function",
+              name: `p${n}`,
+              parameters: { type: "object" },
+            })),
+            ...namespaces.map((ns) => ({
+              type: "namespace",
+              name: ns,
+              tools: inner.map((n) => ({
+                type: "function",
+                name: n,
+                parameters: { type: "object" },
+              })),
+            })),
+          ];
+          let translated: ReturnType<typeof translateRequestWithContext>;
+          try {
+            translated = translateRequestWithContext("openai-responses", to, {
+              model: "m",
+              input: "x",
+              tools,
+            });
+          } catch (error) {
+            // Only a clash of flat names may be refused (e.g. namespace "a_" + "_b" vs "a" + "__b").
+            expect(error).toBeInstanceOf(TranslationError);
+            expect((error as TranslationError).message).toMatch(/two tools are called/);
+            return;
+          }
+          const flat = readRequest(to, translated.body).tools.map((t) => t.name);
+          const expected = [
+            ...plain.map((n) => ({ name: `p${n}` })),
+            ...namespaces.flatMap((ns) => inner.map((n) => ({ namespace: ns, name: n }))),
+          ];
+          expect(flat.length).toBe(expected.length);
+          const answer = translateResponse(
+            to,
+            "openai-responses",
+            writeResponse(to, {
+              id: "r1",
+              model: "m",
+              parts: flat.map((n, i) => ({
+                type: "tool_call",
+                id: `c${i}`,
+                name: n,
+                arguments: "{}",
+              })),
+              finish: "tool_calls",
+              usage: { input: 1, output: 1 },
+            }),
+            translated.context,
+          );
+          const calls = (answer["output"] as Record<string, unknown>[])
+            .filter((o) => o["type"] === "function_call")
+            .map((o) =>
+              o["namespace"] === undefined
+                ? { name: o["name"] }
+                : { namespace: o["namespace"], name: o["name"] },
+            );
+          expect(calls).toEqual(expected);
+        },
+      ),
     );
   });
 });
