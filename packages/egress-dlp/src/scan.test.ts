@@ -122,3 +122,43 @@ describe("keyword-hit prefilters", () => {
     expect(work(160_000) / work(20_000)).toBeLessThan(10); // linear: about 8; quadratic: 64
   });
 });
+
+describe("floods of small decoded pieces and overlapping matches", () => {
+  const token = "ghp_4U3LSowpDx8XvYE7A8GH56oxU5aWnY2mzIbV";
+  const b64 = (s: string) => Buffer.from(s).toString("base64");
+
+  it("a token in one of many small base64 runs is reported at that run's span", () => {
+    const scanner = createScanner();
+    const runs = Array.from({ length: 400 }, (_, i) => b64(`{"alg":"HS256","n":${i}}`));
+    const at = 237;
+    runs[at] = b64(`{"t":"${token}"}`);
+    const text = runs.join(" ");
+    const start = runs.slice(0, at).join(" ").length + 1;
+    const r = scanner.scan(text);
+    const f = r.findings.find((x) => x.rule === "github-pat");
+    expect(f).toMatchObject({ start, end: start + (runs[at] as string).length });
+    expect(f?.encoding).toBe("decoded:base64");
+    expect(f?.fingerprint).toBe(scanner.fingerprint(token));
+    // the same with the token in the first and in the last run
+    for (const k of [0, runs.length - 1]) {
+      const moved = runs.slice();
+      moved[at] = runs[(at + 1) % runs.length] as string;
+      moved[k] = runs[at] as string;
+      const s = moved.slice(0, k).join(" ").length + (k === 0 ? 0 : 1);
+      const g = scanner.scan(moved.join(" ")).findings.find((x) => x.rule === "github-pat");
+      expect(g).toMatchObject({ start: s, end: s + (runs[at] as string).length });
+    }
+  });
+
+  it("chained JWT-shaped matches become one finding, fingerprinted once, within budget", () => {
+    const scanner = createScanner();
+    const flood = "eyJhbGciOiJIUzI1NiJ9.".repeat(20_000);
+    const r = scanner.measure(flood);
+    const jwt = r.findings.filter((f) => f.rule === "jwt");
+    expect(jwt).toHaveLength(1);
+    expect(jwt[0]?.fingerprint).toMatch(/^[0-9a-f]{16}$/);
+    expect(r.findings.some((f) => f.detector === "budget")).toBe(false);
+    // linear: four times the flood, about four times the work
+    expect(scanner.measure(flood.repeat(4)).work / r.work).toBeLessThan(5);
+  });
+});

@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from "node:crypto";
 import { AhoCorasick } from "./aho.ts";
-import { type Budget, charge, createBudget, stop } from "./budget.ts";
+import { type Budget, CHECK_EVERY, charge, createBudget, stop } from "./budget.ts";
 import {
   binaryLayers,
   latin1Bytes,
@@ -46,6 +46,13 @@ export interface Finding {
    */
   encoding?: string;
 }
+
+/**
+ * A finding inside one scan: the matched value rides along and is fingerprinted only if the
+ * finding survives the merge of overlapping findings (a flood of overlapping matches costs one
+ * keyed hash, not one per match). `value` never leaves this module.
+ */
+type RawFinding = Finding & { value?: string };
 
 export interface ScanResult {
   findings: Finding[];
@@ -98,8 +105,17 @@ export interface Scanner {
 // search or a fixed-length sequence (no nested quantifiers), so each pass is linear.
 /** Forward escapes: `\u`, `\x`, `\\`, `%XX`, `&#`. */
 const ESC_RE = /\\[uUx\\/]|\\[0-3][0-7]{2}|%[0-9A-Fa-f]{2}|&#/g;
-/** Work units charged per finding (its HMAC fingerprint costs about as much as scanning 1 KiB). */
+/** Work units charged per finding (an object, and a keyed hash if it survives the merge). */
 const FINDING_COST = 1024;
+/** Work units charged for a match that only extends the previous finding of its rule. */
+const MERGED_COST = 16;
+/**
+ * Decoded segments shorter than this are scanned together, SMALL_BATCH characters at a time,
+ * joined by a line feed (which ends every token, escape region and encoded run): a flood of tiny
+ * decodable runs costs one layer per batch, not one layer (and its fixed cost) per run.
+ */
+const SMALL_SEGMENT = 4096;
+const SMALL_BATCH = 65_536;
 const REGION_PIECE = 65_536;
 const REGION_OVERLAP = 512;
 /** Octal escapes (`\\163`) anywhere. */
@@ -219,6 +235,47 @@ function base64Head(text: string, i: number, j: number): number {
     }
   }
   return o;
+}
+
+/** Runs shorter than this are decoded by `decodeBase64Short` (longer ones natively). */
+const SHORT_RUN = 4096;
+/** Base64 (standard or URL-safe) `text[i, j)` into `out` at `o`; returns the number of bytes. */
+function decodeBase64Into(text: string, i: number, j: number, out: Uint8Array, o0: number): number {
+  let o = o0;
+  let acc = 0;
+  let bits = 0;
+  for (let k = i; k < j; k++) {
+    acc = ((acc << 6) | (B64_INDEX[text.charCodeAt(k)] as number)) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (acc >> bits) & 0xff;
+    }
+  }
+  return o - o0;
+}
+
+/** `mostlyPrintable` on `bytes[from, from + n)`: at least 85% printable ASCII (or tab, CR, LF) in the first 4 KiB. */
+function printableBytes(bytes: Uint8Array, from: number, n: number): boolean {
+  if (n === 0) return false;
+  const m = Math.min(n, 4096);
+  let ok = 0;
+  for (let k = from; k < from + m; k++) {
+    const c = bytes[k] as number;
+    if ((c >= 32 && c < 127) || c === 9 || c === 10 || c === 13) ok++;
+  }
+  return ok >= m * 0.85;
+}
+
+/** True when `bytes[from, from + n)` holds 16 printable ASCII bytes in a row (what `printableStretch` keeps). */
+function printableRun(bytes: Uint8Array, from: number, n: number): boolean {
+  let run = 0;
+  for (let k = from; k < from + n; k++) {
+    const c = bytes[k] as number;
+    run = c >= 32 && c < 127 ? run + 1 : 0;
+    if (run >= 16) return true;
+  }
+  return false;
 }
 
 /** Hex `text[i, min(j, i + 32))` into HEAD; returns the number of bytes. */
@@ -371,6 +428,101 @@ interface Segment {
   end: number;
   kind: string;
   text: string;
+  /**
+   * For a segment that batches several decoded pieces (joined by a line feed): where each piece
+   * starts in `text`, and the span [start, end) of the input it was decoded from.
+   */
+  parts?: { at: Int32Array; start: Int32Array; end: Int32Array };
+}
+
+/** The input span of the part(s) of a batched segment that `text[from, to)` lies in. */
+function partSpan(seg: Segment, from: number, to: number): [number, number] {
+  const parts = seg.parts;
+  if (!parts) return [seg.start, seg.end];
+  const find = (offset: number): number => {
+    let lo = 0;
+    let hi = parts.at.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if ((parts.at[mid] as number) <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  };
+  const a = find(from);
+  const b = find(Math.max(from, to - 1));
+  return [parts.start[a] as number, Math.max(parts.end[a] as number, parts.end[b] as number)];
+}
+
+/**
+ * Collects short decoded pieces into one batched segment (see SMALL_BATCH): bytes go into one
+ * reused buffer, so a flood of small decodable runs costs one string per batch, not one string,
+ * one segment and one scanned layer per run.
+ */
+class PieceBatch {
+  private bytes = new Uint8Array(SMALL_BATCH + 4 * SHORT_RUN);
+  private buf = Buffer.from(this.bytes.buffer);
+  private at: Int32Array<ArrayBuffer> = new Int32Array(1024);
+  private from: Int32Array<ArrayBuffer> = new Int32Array(1024);
+  private to: Int32Array<ArrayBuffer> = new Int32Array(1024);
+  /** Bytes used; a piece is decoded at `n` and kept by `keep`. */
+  n = 0;
+  private count = 0;
+  constructor(private readonly kind: string) {}
+  get target(): Uint8Array {
+    return this.bytes;
+  }
+  view(from: number, to: number): Buffer {
+    return this.buf.subarray(from, to);
+  }
+  /** Keeps the `len` bytes decoded at `n` as the piece of input span [start, end). */
+  keep(len: number, start: number, end: number, segs: Segment[]): void {
+    if (this.count === this.at.length) {
+      const grow = (a: Int32Array): Int32Array<ArrayBuffer> => {
+        const b = new Int32Array(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.at = grow(this.at);
+      this.from = grow(this.from);
+      this.to = grow(this.to);
+    }
+    this.at[this.count] = this.n;
+    this.from[this.count] = start;
+    this.to[this.count] = end;
+    this.count++;
+    this.n += len;
+    this.bytes[this.n++] = 10;
+    if (this.n >= SMALL_BATCH) this.flush(segs);
+  }
+  reset(): void {
+    this.n = 0;
+    this.count = 0;
+  }
+  flush(segs: Segment[]): void {
+    if (this.count === 0) return;
+    const c = this.count;
+    const text = this.buf.toString("latin1", 0, this.n - 1);
+    const start = this.from[0] as number;
+    const end = this.to[c - 1] as number;
+    segs.push(
+      c === 1
+        ? { start, end, kind: this.kind, text }
+        : {
+            start,
+            end,
+            kind: this.kind,
+            text,
+            parts: {
+              at: this.at.slice(0, c),
+              start: this.from.slice(0, c),
+              end: this.to.slice(0, c),
+            },
+          },
+    );
+    this.n = 0;
+    this.count = 0;
+  }
 }
 
 /** JSON single-character escapes: `\n` is 0x0A, and so on. */
@@ -555,11 +707,28 @@ for (const c of INVISIBLE_SET) JOIN_CLASS[c] = 2;
 /**
  * Tokens cut by invisible characters (any number) or by JSON whitespace escapes (`\n`, `\t`,
  * `\r`, at least two in one run of token characters): each such run, with the joiners dropped,
- * goes into ONE segment (runs separated by a space), so a body full of them costs one more layer,
- * not one layer per run. One forward pass; nothing runs unless a joiner occurs at all.
+ * goes into ONE segment (runs separated by a space, each mapped back to its own span), so a body
+ * full of them costs one more layer, not one layer per run.
+ *
+ * Bound: linear. Joiners are found by native searches (a backslash, and each invisible
+ * character, which a one-byte string cannot even hold), each needle searched again only once
+ * the scan has passed its last hit; where joiners come close together (floods), the search
+ * switches to one plain pass until 1 Ki characters go by without one, so no joiner costs a
+ * native call of its own. Only the runs around joiners are read, each character once, and the
+ * pieces are written into one buffer (one string for the whole segment).
  */
 function joinedSegments(text: string, segs: Segment[], budget: Budget): void {
   const n = text.length;
+  /** A JSON `\n`, `\t` or `\r` between two letters or digits starts a run. */
+  const escapeStarts = (i: number): boolean => {
+    const d = text.charCodeAt(i + 1);
+    return (
+      (d === 110 || d === 116 || d === 114) &&
+      ALNUM_CLASS[text.charCodeAt(i - 1)] === 1 &&
+      ALNUM_CLASS[text.charCodeAt(i + 2)] === 1
+    );
+  };
+  /** 1 for an invisible joiner at k, 2 for a JSON whitespace escape before a token character, else 0. */
   const joinerAt = (k: number): number => {
     const c = text.charCodeAt(k);
     if (JOIN_CLASS[c] === 2) return 1;
@@ -570,32 +739,68 @@ function joinedSegments(text: string, segs: Segment[], budget: Budget): void {
     }
     return 0;
   };
-  const pieces: string[] = [];
+  const memo = new Float64Array(INVISIBLE.length + 1).fill(-1); // next hit per needle; -1: not searched
+  let dense = 0; // candidates found close together in a row
+  let visited = 0;
+  /** The next candidate at or after `from`, or -1. */
+  const next = (from: number): number => {
+    let pos = from;
+    for (;;) {
+      if (dense >= 8) {
+        const stop = Math.min(n, pos + 1024);
+        for (let i = pos; i < stop; i++) {
+          const c = text.charCodeAt(i);
+          if (JOIN_CLASS[c] === 2 || (c === 92 && escapeStarts(i))) {
+            visited += i - pos;
+            return i;
+          }
+        }
+        visited += stop - pos;
+        dense = 0;
+        if (stop >= n) return -1;
+        pos = stop;
+      }
+      let best = Number.POSITIVE_INFINITY;
+      for (let x = 0; x < INVISIBLE.length; x++) {
+        let at = memo[x] as number;
+        if (at < pos) {
+          at = text.indexOf(INVISIBLE[x] as string, pos);
+          if (at === -1) at = Number.POSITIVE_INFINITY;
+          memo[x] = at;
+        }
+        if (at < best) best = at;
+      }
+      let b = memo[INVISIBLE.length] as number;
+      if (b < pos) {
+        let at = text.indexOf("\\", pos);
+        let misses = 0;
+        while (at !== -1 && !escapeStarts(at)) {
+          // backslashes that start nothing, close together: read this stretch by hand
+          if (++misses >= 8 && at - pos < 128 * misses) break;
+          at = text.indexOf("\\", at + 1);
+        }
+        if (at !== -1 && !escapeStarts(at)) {
+          dense = 8;
+          continue;
+        }
+        b = at === -1 ? Number.POSITIVE_INFINITY : at;
+        memo[INVISIBLE.length] = b;
+      }
+      if (b < best) best = b;
+      if (best === Number.POSITIVE_INFINITY) return -1;
+      dense = best - from < 64 ? dense + 1 : 0;
+      return best;
+    }
+  };
+  let out: Uint16Array | undefined;
+  let o = 0;
   let first = -1;
   let last = 0;
+  const partAt: number[] = [];
+  const partStart: number[] = [];
+  const partEnd: number[] = [];
   let covered = 0;
-  // Only the runs around a joiner are read (native searches find the joiners: a backslash, and
-  // each invisible character, which a one-byte string cannot even hold): prose with JSON line
-  // breaks costs one short look per line break, not a pass over the text.
-  const found: number[] = [];
-  for (let i = text.indexOf("\\"); i !== -1; i = text.indexOf("\\", i + 2)) {
-    const d = text.charCodeAt(i + 1);
-    if (
-      (d === 110 || d === 116 || d === 114) &&
-      ALNUM_CLASS[text.charCodeAt(i - 1)] === 1 &&
-      ALNUM_CLASS[text.charCodeAt(i + 2)] === 1
-    )
-      found.push(i);
-  }
-  const escapesFound = found.length;
-  for (const ch of INVISIBLE) {
-    for (let i = text.indexOf(ch); i !== -1; i = text.indexOf(ch, i + 1)) found.push(i);
-  }
-  if (found.length === 0) return;
-  const candidates =
-    escapesFound === found.length || escapesFound === 0 ? found : Int32Array.from(found).sort();
-  for (const at of candidates) {
-    if (at < covered) continue;
+  for (let at = next(0); at !== -1; at = next(covered)) {
     // the run: token characters and joiners around `at`
     let start = at;
     while (start > covered) {
@@ -615,27 +820,51 @@ function joinedSegments(text: string, segs: Segment[], budget: Budget): void {
       k += w === 0 ? 1 : w;
     }
     covered = Math.max(k, at + 1);
-    if (charge(budget, k - start)) return;
+    visited += k - start;
+    if (visited >= CHECK_EVERY) {
+      if (charge(budget, visited)) return;
+      visited = 0;
+    }
     if (invisible === 0 && escapes < 2) continue;
-    const buf = new Uint16Array(k - start);
-    let o = 0;
+    out ??= new Uint16Array(n - start + 1);
+    const from = o;
     for (let x = start; x < k; ) {
       const w = joinerAt(x);
       if (w > 0) {
         x += w;
         continue;
       }
-      buf[o++] = text.charCodeAt(x++);
+      out[o++] = text.charCodeAt(x++);
     }
-    if (o >= 8) {
-      pieces.push(Buffer.from(buf.buffer, 0, o * 2).toString("utf16le"));
-      if (first === -1) first = start;
-      last = k;
+    if (o - from < 8) {
+      o = from;
+      continue;
     }
+    out[o++] = 32;
+    partAt.push(from);
+    partStart.push(start);
+    partEnd.push(k);
+    if (first === -1) first = start;
+    last = k;
   }
-  if (pieces.length > 0) {
-    segs.push({ start: first, end: last, kind: "joined", text: pieces.join(" ") });
-  }
+  if (charge(budget, visited)) return;
+  if (out === undefined || o === 0) return;
+  const joined = Buffer.from(out.buffer, 0, (o - 1) * 2).toString("utf16le");
+  segs.push(
+    partAt.length === 1
+      ? { start: first, end: last, kind: "joined", text: joined }
+      : {
+          start: first,
+          end: last,
+          kind: "joined",
+          text: joined,
+          parts: {
+            at: Int32Array.from(partAt),
+            start: Int32Array.from(partStart),
+            end: Int32Array.from(partEnd),
+          },
+        },
+  );
 }
 
 /** Base64-alphabet runs of 16+ characters, for scanners without a known-secret index (whose projection pass collects them). */
@@ -660,6 +889,8 @@ function findRuns(text: string): RunList {
   runs.n = nr;
   return runs;
 }
+
+const SMALL_BASE64 = new PieceBatch("base64");
 
 /**
  * Finds encoded regions in one linear pass: escape regions, base64/base32/hex runs, binary
@@ -728,6 +959,10 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
     if (charge(budget, n)) return segs;
   }
   const runAt = runs.at;
+  // one batch per module: encodedSegments never runs inside itself (decoded layers are scanned
+  // after it returns), and every call starts it empty
+  const small = SMALL_BASE64;
+  small.reset();
   for (let r = 0; r < runs.n; r += 2) {
     const i = runAt[r] as number;
     const j = runAt[r + 1] as number;
@@ -804,7 +1039,22 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
       const decoded = decodeBase32(text.slice(i, j));
       if (mostlyPrintable(decoded)) segs.push({ start: i, end, kind: "base32", text: decoded });
     }
-    if (maybeB64 && upper > 0 && lower > 0) {
+    if (maybeB64 && upper > 0 && lower > 0 && len < SHORT_RUN) {
+      // short runs (floods of them) are decoded in JS straight into one batch buffer
+      const at = small.n;
+      const o = decodeBase64Into(text, i, j, small.target, at);
+      if (printableBytes(small.target, at, o)) small.keep(o, i, end, segs);
+      else {
+        for (const layer of binaryLayers(small.view(at, at + o), budget, true)) {
+          segs.push({ start: i, end, kind: `base64+${layer.kind}`, text: layer.text });
+        }
+        if (budget.exceeded) return segs;
+        if (printableRun(small.target, at, o)) {
+          const tail = printableStretch(small.view(at, at + o).toString("latin1"));
+          if (tail !== undefined) segs.push({ start: i, end, kind: "base64", text: tail });
+        }
+      }
+    } else if (maybeB64 && upper > 0 && lower > 0) {
       const bytes = Buffer.from(text.slice(i, j).replace(/-/g, "+").replace(/_/g, "/"), "base64");
       const decoded = bytes.toString("latin1");
       if (mostlyPrintable(decoded)) segs.push({ start: i, end, kind: "base64", text: decoded });
@@ -819,6 +1069,7 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
       }
     }
   }
+  small.flush(segs);
   return segs;
 }
 
@@ -1006,7 +1257,7 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
   function scanTokens(
     text: string,
     surface: string,
-    out: Finding[],
+    out: RawFinding[],
     encoding: string,
     budget: Budget,
     hits?: Int32Array,
@@ -1024,11 +1275,14 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
         start: 0,
         end: text.length,
         severity: "block",
-        fingerprint: fingerprint(text.slice(0, 4096)),
+        fingerprint: "",
+        value: text.slice(0, 4096),
         encoding,
       });
     }
     const windows: number[][] = rules.map(() => []);
+    // The last finding of each rule in this layer: an overlapping match extends it.
+    const last: (RawFinding | undefined)[] = [];
     const record = (ri: number, m: RegExpExecArray, offset: number): void => {
       const rule = rules[ri] as TokenRule;
       const group = rule.secret ?? 0;
@@ -1036,19 +1290,33 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
       const value = m[group] ?? m[0];
       if (!idx) return;
       if (rule.placeholderCheck && looksLikePlaceholder(value)) return;
-      // a finding costs a keyed hash and an object (microseconds): floods of matches run out of
-      // work budget instead of holding the event loop
+      const start = offset + idx[0];
+      const end = offset + idx[1];
+      // Overlapping matches of one rule become one finding anyway (see scanWithBudget): a flood
+      // of overlapping matches (JWT headers chained by dots) extends one finding
+      const prev = last[ri];
+      if (prev !== undefined && start < prev.end && end > prev.start) {
+        if (start < prev.start) prev.start = start;
+        if (end > prev.end) prev.end = end;
+        charge(budget, MERGED_COST);
+        return;
+      }
+      // a new finding costs an object and, if it survives the merge, a keyed hash: floods of
+      // matches run out of work budget instead of holding the event loop
       charge(budget, FINDING_COST);
-      out.push({
+      const f: RawFinding = {
         detector: "token_patterns",
         rule: rule.id,
         surface,
-        start: offset + idx[0],
-        end: offset + idx[1],
+        start,
+        end,
         severity: "block",
-        fingerprint: fingerprint(value),
+        fingerprint: "",
+        value,
         encoding,
-      });
+      };
+      last[ri] = f;
+      out.push(f);
     };
     // Token characters after a keyword, up to what any of its rules needs. Hits arrive in text
     // order, so the run of token characters measured for one hit is reused by the next hits
@@ -1191,7 +1459,7 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
   function scanKnown(
     text: string,
     surface: string,
-    out: Finding[],
+    out: RawFinding[],
     encoding: string,
     runs?: RunList,
     fused?: FusedPass,
@@ -1206,13 +1474,14 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
         start: m.start,
         end: m.end,
         severity: "block",
-        fingerprint: fingerprint(s.value),
+        fingerprint: "",
+        value: s.value,
         encoding: encoding === "raw" ? m.variant : `${encoding}>${m.variant}`,
       });
     }
   }
 
-  function scanEntropy(text: string, surface: string, out: Finding[]): void {
+  function scanEntropy(text: string, surface: string, out: RawFinding[]): void {
     const n = text.length;
     let i = 0;
     while (i < n) {
@@ -1230,7 +1499,8 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
           start: i,
           end: j,
           severity: "warn",
-          fingerprint: fingerprint(text.slice(i, j)),
+          fingerprint: "",
+          value: text.slice(i, j),
         });
       }
       i = j;
@@ -1243,8 +1513,8 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
     depth: number,
     encoding: string,
     budget: Budget,
-  ): Finding[] {
-    const out: Finding[] = [];
+  ): RawFinding[] {
+    const out: RawFinding[] = [];
     if (charge(budget, text.length)) return out;
     const runs: RunList | undefined = index ? runBuffer : undefined;
     if (runs) runs.n = 0;
@@ -1263,14 +1533,60 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
       if (segments.some((seg) => seg.text.length > 0 && seg.text !== text)) stop(budget, "depth");
       return out;
     }
+    const layer = (seg: Segment): void => {
+      const enc = encoding === "raw" ? `decoded:${seg.kind}` : `${encoding}>${seg.kind}`;
+      for (const f of scanLayer(seg.text, surface, depth + 1, enc, budget)) {
+        const [start, end] = partSpan(seg, f.start, f.end);
+        out.push({ ...f, start, end });
+      }
+    };
+    // Small segments of one kind are scanned as one batch (see SMALL_SEGMENT); a finding is
+    // mapped back to the segment(s) it lies in.
+    let batch: Segment[] = [];
+    let batchChars = 0;
+    const flush = (): void => {
+      if (batch.length === 1) layer(batch[0] as Segment);
+      else if (batch.length > 1) {
+        const c = batch.length;
+        const parts = { at: new Int32Array(c), start: new Int32Array(c), end: new Int32Array(c) };
+        const texts: string[] = [];
+        let pos = 0;
+        for (let b = 0; b < c; b++) {
+          const seg = batch[b] as Segment;
+          parts.at[b] = pos;
+          parts.start[b] = seg.start;
+          parts.end[b] = seg.end;
+          texts.push(seg.text);
+          pos += seg.text.length + 1;
+        }
+        const first = batch[0] as Segment;
+        layer({
+          start: first.start,
+          end: (batch[c - 1] as Segment).end,
+          kind: first.kind,
+          text: texts.join("\n"),
+          parts,
+        });
+      }
+      batch = [];
+      batchChars = 0;
+    };
     for (const seg of segments) {
       if (budget.exceeded) break;
       if (seg.text.length === 0) continue;
-      const enc = encoding === "raw" ? `decoded:${seg.kind}` : `${encoding}>${seg.kind}`;
-      for (const f of scanLayer(seg.text, surface, depth + 1, enc, budget)) {
-        out.push({ ...f, start: seg.start, end: seg.end });
+      if (seg.text.length >= SMALL_SEGMENT || seg.parts) {
+        layer(seg);
+        continue;
       }
+      if (
+        batch.length > 0 &&
+        ((batch[0] as Segment).kind !== seg.kind || batchChars >= SMALL_BATCH)
+      )
+        flush();
+      batch.push(seg);
+      batchChars += seg.text.length + 1;
     }
+    if (!budget.exceeded) flush();
     return out;
   }
 
@@ -1291,7 +1607,7 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
       maxInflate,
       clock,
     );
-    let raw: Finding[];
+    let raw: RawFinding[];
     try {
       raw = scanLayer(text, surface, 0, "raw", budget);
     } catch (error) {
@@ -1311,7 +1627,16 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
         if (f.end > prev.end) prev.end = f.end;
         continue;
       }
-      const copy = { ...f };
+      const copy: Finding = {
+        detector: f.detector,
+        rule: f.rule,
+        surface: f.surface,
+        start: f.start,
+        end: f.end,
+        severity: f.severity,
+        fingerprint: f.value === undefined ? f.fingerprint : fingerprint(f.value),
+      };
+      if (f.encoding !== undefined) copy.encoding = f.encoding;
       open.set(k, copy);
       findings.push(copy);
     }
