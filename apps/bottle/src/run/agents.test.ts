@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { prepareAgent } from "./agents.ts";
+import { APPROVALS_MCP_URL, prepareAgent } from "./agents.ts";
 
 let dir: string;
 let rules: string;
@@ -32,6 +32,8 @@ describe("claude: PreToolUse hook", () => {
   it("writes a settings file whose Bash hook runs the exec policy", () => {
     const setup = prepareAgent("claude", dir, { rules: [rules], node: process.execPath });
     expect(setup.args).toEqual([
+      "--mcp-config",
+      JSON.stringify({ mcpServers: { bottlekit: { type: "http", url: APPROVALS_MCP_URL } } }),
       "--settings",
       path.join(dir, "claude-settings.json"),
       "--setting-sources",

@@ -67,6 +67,16 @@ export interface AgentSetup {
   files: string[];
 }
 
+/**
+ * The approvals MCP server (@bottlekit/approvals' `APPROVALS_URL`): served by the host controller
+ * at a reserved host that only the bottle's own proxy answers, so it needs no credential.
+ */
+export const APPROVALS_MCP_NAME = "bottlekit";
+export const APPROVALS_MCP_URL = "https://policy.bottlekit.internal/mcp";
+const APPROVALS_MCP_CONFIG = {
+  mcpServers: { [APPROVALS_MCP_NAME]: { type: "http", url: APPROVALS_MCP_URL } },
+};
+
 /** Renders a string as a TOML basic string. */
 function tomlString(s: string): string {
   return JSON.stringify(s);
@@ -130,6 +140,9 @@ export function prepareAgent(
       },
     };
     write("claude-settings.json", `${JSON.stringify(settings, null, 2)}\n`);
+    // --- approvals (issue 19): the controller's MCP server, reached through the bottle's proxy.
+    // Before the --settings flags: --mcp-config takes several values and a flag ends the list.
+    setup.args.push("--mcp-config", JSON.stringify(APPROVALS_MCP_CONFIG));
     // The hook is both the flag settings and the user settings, mounted read-only in the home;
     // project and local settings files (which the agent can write, e.g. `disableAllHooks`) are
     // not loaded at all.
@@ -172,6 +185,10 @@ export function prepareAgent(
       `base_url = ${tomlString(opts.llmBaseUrl ?? "https://api.openai.com/v1")}`,
       `env_key = ${tomlString(opts.credential ?? "OPENAI_API_KEY")}`,
       'wire_api = "responses"',
+      "",
+      // --- approvals (issue 19): the controller's MCP server, through the bottle's proxy.
+      `[mcp_servers.${APPROVALS_MCP_NAME}]`,
+      `url = ${tomlString(APPROVALS_MCP_URL)}`,
     ];
     fs.writeFileSync(path.join(codexHome, "config.toml"), `${lines.join("\n")}\n`);
     setup.files.push("codex-home/config.toml");
