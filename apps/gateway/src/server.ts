@@ -315,7 +315,14 @@ export function createGateway(options: GatewayOptions): Gateway {
   );
   // A WebSocket upgrade (Codex tries the Responses API over a WebSocket first) is refused with
   // 426 before any handshake, so the client falls back to HTTP at once instead of waiting.
-  server.on("upgrade", (_req, socket) => {
+  server.on("upgrade", (req, socket) => {
+    const url = req.url ?? "/";
+    const q = url.indexOf("?");
+    const path = q === -1 ? url : url.slice(0, q);
+    // A fixed label set: the path is the client's, and /metrics must not grow with it.
+    const endpoint = ENDPOINT_BY_PATH.has(path) ? path : "other";
+    metrics.requests.inc([endpoint, "426", ""]);
+    log({ level: "info", event: "websocket.refused", path: endpoint });
     const body = errorJson(
       undefined,
       "invalid_request_error",

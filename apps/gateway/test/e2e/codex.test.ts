@@ -63,7 +63,7 @@ async function gateway(budget?: number): Promise<{ url: string; db: string }> {
   return { url: await running.url, db: join(home.dir, "bottlekit.db") };
 }
 
-function codex(prompt: string, url: string, timeoutMs: number) {
+function codex(prompt: string, url: string, timeoutMs: number, providerExtra: string[] = []) {
   const codexHome = agentDir(join(home.dir, "codex-home"));
   const workdir = agentDir(join(home.dir, "work"));
   const config = join(codexHome, "config.toml");
@@ -77,6 +77,7 @@ function codex(prompt: string, url: string, timeoutMs: number) {
       `base_url = "${url}/v1"`,
       'env_key = "CODEX_API_KEY"',
       'wire_api = "responses"',
+      ...providerExtra,
       "",
     ].join("\n"),
   );
@@ -135,5 +136,28 @@ describe("Codex through bottle-gateway up", () => {
     expect(up.requests.length).toBe(0);
     // Sent once: Codex did not retry.
     expect(running?.logs().filter((l) => l["event"] === "budget.refused").length).toBe(1);
+  });
+
+  it("Codex with WebSockets on (as for OpenAI's own endpoint) is refused the upgrade with 426 and falls back to HTTP at once: the answer reaches the user, the ledger is exact", async () => {
+    const { url, db } = await gateway();
+    up.enqueue({ text: "Fell back to HTTP." });
+    const r = await codex("which transport?", url, 60_000, ["supports_websockets = true"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe("Fell back to HTTP.");
+    const logs = running?.logs() ?? [];
+    // Codex asked for the WebSocket first, and was refused before any handshake ...
+    const refused = logs.filter((l) => l["event"] === "websocket.refused");
+    expect(refused.length).toBeGreaterThanOrEqual(1);
+    expect(refused[0]?.["path"]).toBe("/v1/responses");
+    // ... without retrying it (one upgrade per codex run), and did not tell the user it failed
+    expect(refused.length).toBe(1);
+    expect(r.stderr).not.toMatch(/Reconnecting/i);
+    await running?.stop();
+    const events = await ledger(db);
+    const reported = up.requests
+      .filter((q) => q.api === "openai-responses")
+      .map((q) => (q.usage?.input ?? 0) + (q.usage?.output ?? 0));
+    expect(reported.length).toBe(1);
+    expect(events.map((e) => e.tokens)).toEqual(reported);
   });
 });
