@@ -138,12 +138,17 @@ describe("claude-cli/* answers an openai SDK client from the real Claude Code bi
       stream_options: { include_usage: true },
     });
     let text = "";
+    let pieces = 0;
     let usage: OpenAI.CompletionUsage | undefined | null;
     for await (const chunk of stream) {
-      text += chunk.choices[0]?.delta?.content ?? "";
+      const piece = chunk.choices[0]?.delta?.content ?? "";
+      if (piece !== "") pieces++;
+      text += piece;
       if (chunk.usage) usage = chunk.usage;
     }
     expect(text).toBe("Streaming from the stand-in.");
+    // Token deltas, as the stand-in streamed them to Claude Code (4 words), not one block.
+    expect(pieces).toBe(4);
     expect(usage).toMatchObject({ prompt_tokens: 700, completion_tokens: 11 });
     await expect
       .poll(async () => (await gw?.store.events())?.map((e) => [e.inputTokens, e.outputTokens]), {

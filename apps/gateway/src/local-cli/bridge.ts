@@ -92,6 +92,8 @@ const CLAUDE: AgentSpec = {
       "--output-format",
       "stream-json",
       "--verbose",
+      // Token deltas as they come (stream_event), not only whole messages.
+      "--include-partial-messages",
       "--no-session-persistence",
       "--permission-mode",
       permissionMode,

@@ -132,6 +132,10 @@ export class ClaudeEventReader {
   private buffer = "";
   private started = false;
   private texts = 0;
+  /** Messages whose text arrived as partial deltas (`stream_event`): their whole copy is skipped. */
+  private readonly streamed = new Set<string>();
+  private current = "";
+  private firstDelta = false;
   /** Set once the `result` event was read. */
   done = false;
   lastError: string | undefined;
@@ -156,8 +160,38 @@ export class ClaudeEventReader {
     }
     if (!isRecord(e)) return [];
     const out: IrEvent[] = [];
-    if (e["type"] === "assistant" && isRecord(e["message"])) {
+    // A sub-agent's messages (parent_tool_use_id set) are the agent's own work, not the answer.
+    const own = e["parent_tool_use_id"] === undefined || e["parent_tool_use_id"] === null;
+    if (e["type"] === "stream_event" && own && isRecord(e["event"])) {
+      const ev = e["event"];
+      if (ev["type"] === "message_start" && isRecord(ev["message"])) {
+        const m = ev["message"];
+        this.current = String(m["id"] ?? "");
+        this.firstDelta = true;
+        if (!this.started) {
+          this.started = true;
+          out.push({
+            type: "start",
+            id: this.current || "msg_local",
+            model: String(m["model"] ?? ""),
+          });
+        }
+      } else if (
+        ev["type"] === "content_block_delta" &&
+        isRecord(ev["delta"]) &&
+        ev["delta"]["type"] === "text_delta" &&
+        typeof ev["delta"]["text"] === "string"
+      ) {
+        const text = ev["delta"]["text"];
+        this.streamed.add(this.current);
+        const sep = this.firstDelta && this.texts > 0 ? "\n\n" : "";
+        if (this.firstDelta) this.texts++;
+        this.firstDelta = false;
+        out.push({ type: "text", delta: `${sep}${text}` });
+      }
+    } else if (e["type"] === "assistant" && own && isRecord(e["message"])) {
       const m = e["message"];
+      if (this.streamed.has(String(m["id"] ?? ""))) return out;
       if (!this.started) {
         this.started = true;
         out.push({

@@ -9,6 +9,8 @@ const word = fc.string({ maxLength: 12, unit: fc.constantFrom(...'abc é"\\\n{}'
 /** A run of Claude Code's stream-json output: init, assistant messages, result. */
 const claudeRun = fc.record({
   texts: fc.array(word, { minLength: 1, maxLength: 3 }),
+  /** Per message: whether its text also came as partial deltas (--include-partial-messages). */
+  partial: fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }),
   input: fc.nat({ max: 100_000 }),
   output: fc.nat({ max: 100_000 }),
   cacheRead: fc.nat({ max: 1000 }),
@@ -17,6 +19,7 @@ const claudeRun = fc.record({
 
 function claudeLines(r: {
   texts: string[];
+  partial: boolean[];
   input: number;
   output: number;
   cacheRead: number;
@@ -24,10 +27,25 @@ function claudeLines(r: {
 }): string {
   const lines: unknown[] = [{ type: "system", subtype: "init", tools: [] }];
   r.texts.forEach((t, i) => {
+    if (r.partial[i]) {
+      const half = Math.floor(t.length / 2);
+      const ev = (event: unknown) => ({ type: "stream_event", event, parent_tool_use_id: null });
+      lines.push(ev({ type: "message_start", message: { id: `msg_${i}`, model: "claude-x" } }));
+      for (const piece of [t.slice(0, half), t.slice(half)])
+        lines.push(
+          ev({ type: "content_block_delta", index: 0, delta: { type: "text_delta", text: piece } }),
+        );
+    }
+    // A sub-agent's message is never part of the answer.
+    lines.push({
+      type: "assistant",
+      parent_tool_use_id: "toolu_task",
+      message: { id: "msg_sub", content: [{ type: "text", text: "SUBAGENT" }] },
+    });
     lines.push({
       type: "assistant",
       message: {
-        id: "msg_1",
+        id: `msg_${i}`,
         model: "claude-x",
         content: [
           { type: "tool_use", id: `t${i}`, name: "Read", input: {} },
@@ -75,7 +93,7 @@ describe("Claude Code events → IR", () => {
           const reader = new ClaudeEventReader();
           const events = split(claudeLines(run), cuts).flatMap((c) => reader.push(c));
           expect(reader.done).toBe(true);
-          expect(events[0]).toMatchObject({ type: "start", id: "msg_1", model: "claude-x" });
+          expect(events[0]).toMatchObject({ type: "start", id: "msg_0", model: "claude-x" });
           const text = events.map((e) => (e.type === "text" ? e.delta : "")).join("");
           expect(text).toBe(run.texts.join("\n\n"));
           expect(events.find((e) => e.type === "usage")).toMatchObject({
