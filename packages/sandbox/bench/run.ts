@@ -1,10 +1,15 @@
 // @bottlekit/sandbox figures, in one run: /bin/true directly, in the sandbox without and with the
-// startup probe, and the seccomp filter build. Compare the ratios, not absolute times across runs.
+// startup probe, and the seccomp filter build (fresh and cached). With git history available it
+// also runs the sandbox as it was at BENCH_BEFORE (default d1dccd1: the probe as a second Node
+// process in stage 2, the filter rebuilt every start), so the before/after pair comes from one
+// run. Compare the ratios, not absolute times across runs.
 // Usage: pnpm --filter @bottlekit/sandbox bench [iterations]
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
-import { buildSeccompFilter, inspectHost, startSandbox } from "../src/index.ts";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { buildSeccompFilter, inspectHost, seccompFilter, startSandbox } from "../src/index.ts";
 
 const N = Number(process.argv[2] ?? 10);
 const host = inspectHost({});
@@ -25,47 +30,88 @@ const direct = () =>
     c.on("error", reject);
   });
 
+/** The library's source at `rev`, written next to this package so its imports resolve. */
+async function before(
+  rev: string,
+): Promise<{ start: typeof startSandbox; dir: string } | undefined> {
+  const pkg = path.join(path.dirname(fileURLToPath(import.meta.url)), "..");
+  const dir = path.join(pkg, `.bench-before-${rev}`);
+  try {
+    const files = execFileSync(
+      "git",
+      ["ls-tree", "--full-tree", "--name-only", rev, "packages/sandbox/src/"],
+      {
+        cwd: pkg,
+        encoding: "utf8",
+      },
+    )
+      .split("\n")
+      .filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts"));
+    fs.mkdirSync(path.join(dir, "src"), { recursive: true });
+    for (const f of files) {
+      fs.writeFileSync(
+        path.join(dir, "src", path.basename(f)),
+        execFileSync("git", ["show", `${rev}:${f}`], { cwd: pkg }),
+      );
+    }
+    const mod = (await import(path.join(dir, "src", "index.ts"))) as {
+      startSandbox: typeof startSandbox;
+    };
+    return { start: mod.startSandbox, dir };
+  } catch (error) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    console.error(`(no before figures: ${(error as Error).message.split("\n")[0]})`);
+    return undefined;
+  }
+}
+
+const old = await before(process.env["BENCH_BEFORE"] ?? "d1dccd1");
 const a: number[] = [];
 const b: number[] = [];
 const c: number[] = [];
-await startSandbox({ command: ["/bin/true"], projectDir: project }, { host, stdio: "pipe" }).exited;
-for (let i = 0; i < N; i++) {
-  a.push(await time(direct));
-  b.push(
-    await time(
-      () =>
-        startSandbox(
-          { command: ["/bin/true"], projectDir: project, probe: false },
-          { host, stdio: "pipe" },
-        ).exited,
-    ),
-  );
-  c.push(
-    await time(
-      () =>
-        startSandbox({ command: ["/bin/true"], projectDir: project }, { host, stdio: "pipe" })
-          .exited,
-    ),
-  );
+const ob: number[] = [];
+const oc: number[] = [];
+const run = (start: typeof startSandbox, probe: boolean) => () =>
+  start({ command: ["/bin/true"], projectDir: project, probe }, { host, stdio: "pipe" }).exited;
+await run(startSandbox, true)();
+if (old) await run(old.start, true)();
+try {
+  for (let i = 0; i < N; i++) {
+    a.push(await time(direct));
+    b.push(await time(run(startSandbox, false)));
+    c.push(await time(run(startSandbox, true)));
+    if (old) {
+      ob.push(await time(run(old.start, false)));
+      oc.push(await time(run(old.start, true)));
+    }
+  }
+} finally {
+  if (old) fs.rmSync(old.dir, { recursive: true, force: true });
 }
-const t0 = performance.now();
+let t0 = performance.now();
 for (let i = 0; i < 1000; i++) buildSeccompFilter();
 const filterUs = ((performance.now() - t0) / 1000) * 1000;
+t0 = performance.now();
+for (let i = 0; i < 1000; i++) seccompFilter();
+const cachedUs = ((performance.now() - t0) / 1000) * 1000;
 
+const d = median(a);
+const row = (label: string, xs: number[]) =>
+  console.log(
+    `  ${label.padEnd(40)} ${median(xs).toFixed(1).padStart(7)} ms  (+${(median(xs) - d).toFixed(1)} ms)`,
+  );
 console.log(
   `cpus ${os.cpus().length}, load ${os
     .loadavg()
     .map((l) => l.toFixed(2))
     .join(" ")}, root: ${host.account.drop}, ${N} iterations, medians:`,
 );
-console.log(`  /bin/true directly          ${median(a).toFixed(1)} ms`);
+console.log(`  ${"/bin/true directly".padEnd(40)} ${d.toFixed(1).padStart(7)} ms`);
+if (old) row("before: sandbox, no probe", ob);
+row("now:    sandbox, no probe", b);
+if (old) row("before: sandbox + probe (2nd Node in stage 2)", oc);
+row("now:    sandbox + probe (in the launcher + gate)", c);
 console.log(
-  `  sandbox (two bwrap stages)  ${median(b).toFixed(1)} ms  (+${(median(b) - median(a)).toFixed(1)} ms)`,
-);
-console.log(
-  `  sandbox + startup probe     ${median(c).toFixed(1)} ms  (+${(median(c) - median(a)).toFixed(1)} ms)`,
-);
-console.log(
-  `  seccomp filter build        ${filterUs.toFixed(1)} µs (${buildSeccompFilter().byteLength} bytes)`,
+  `  seccomp filter: build ${filterUs.toFixed(1)} µs, cached ${cachedUs.toFixed(2)} µs (${seccompFilter().byteLength} bytes)`,
 );
 fs.rmSync(project, { recursive: true, force: true });

@@ -40,6 +40,7 @@ export {
   SECCOMP_RULES,
   type SeccompArch,
   type SeccompRule,
+  seccompFilter,
 } from "./seccomp.ts";
 export {
   type EnvChecker,

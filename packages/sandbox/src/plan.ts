@@ -1,7 +1,7 @@
 import path from "node:path";
 import { buildSandboxEnv } from "./env.ts";
 import { SandboxError } from "./errors.ts";
-import { PROXY_SOCKET_IN_SANDBOX, RUN_DIR } from "./scripts.ts";
+import { GATE_SCRIPT, PROXY_SOCKET_IN_SANDBOX, RUN_DIR } from "./scripts.ts";
 
 /** What to run and what it may touch. Every path is absolute. */
 export interface SandboxSpec {
@@ -243,13 +243,7 @@ export function planSandbox(spec: SandboxSpec, host: HostFacts, runDir: string):
   const probe = spec.probe ?? true;
   // Stage 2: the agent's own user and pid namespaces (it cannot see or trace the bridge) and the filter.
   const agentArgv = probe
-    ? [
-        "/bin/sh",
-        "-c",
-        `"$0" ${RUN_DIR}/probe.mjs ${RUN_DIR}/probe.json || exit 3; exec 3>&-; exec "$@"`,
-        host.node,
-        ...spec.command,
-      ]
+    ? ["/bin/sh", "-c", GATE_SCRIPT, "bottle-gate", host.node, ...spec.command]
     : [...spec.command];
   const inner = [
     "--unshare-user",

@@ -1,25 +1,50 @@
 /**
- * The two small programs that run inside the sandbox, kept as plain JavaScript source so the
- * library ships them without a build step of their own. They run under the sandbox's Node
- * (the host's `process.execPath`, visible read-only).
+ * The programs that run inside the sandbox, kept as plain source so the library ships them without
+ * a build step of their own. The launcher runs under the sandbox's Node (the host's
+ * `process.execPath`, visible read-only); the gate is a POSIX shell script.
  *
- * launcher.mjs — stage 1, no seccomp filter yet: closes inherited descriptors it was not given
- * on purpose, starts the proxy bridge (127.0.0.1:PORT → the bind-mounted unix socket), then
- * starts stage 2: a nested bwrap with `--seccomp 9` (own user and pid namespaces, so the agent
- * cannot see or trace the bridge) that runs the probe and then execs the agent. It relays the
- * agent's exit status and forwards termination signals.
+ * launcher.mjs — stage 1, no seccomp filter yet: closes inherited descriptors it was not given on
+ * purpose, starts the proxy bridge (127.0.0.1:PORT → the bind-mounted unix socket), then starts
+ * stage 2: a nested bwrap with `--seccomp 9` (own user and pid namespaces, so the agent cannot see
+ * or trace the bridge). With the startup probe, it also checks the walls (direct TCP, DNS, writes,
+ * the proxy) while stage 2 starts — stage 2 shares its network and mounts — and stage 2 begins
+ * with the gate, which reports what only the agent's side can show, sends the whole report to
+ * the host on fd 3, and passes the host's verdict to the gate. It relays the agent's exit status
+ * and forwards termination signals. One Node process per sandbox: the gate is a shell.
  *
- * probe.mjs — stage 2, under the filter: checks the walls from the inside, sends its report
- * (and the environment it sees) to the host on fd 3, and waits for the host's verdict.
+ * gate (GATE_SCRIPT) — stage 2, under the filter, before the agent: tries to connect to a unix
+ * socket the launcher listens on (util-linux `logger -u`, else a one-line Node check), and sends
+ * the result, its own /proc status (uid, capabilities, seccomp mode) and environment (what the
+ * agent will get) to the launcher on fd 4; then waits for the verdict on fd 5 and execs the agent.
  */
 
 export const RUN_DIR = "/run/bottle";
 export const PROXY_SOCKET_IN_SANDBOX = "/run/bottle-proxy.sock";
 /** Exit status of the sandbox when the probe refused to start the agent. */
 export const PROBE_REFUSED_EXIT = 3;
+/** The unix socket the launcher listens on for the gate's AF_UNIX check (/tmp is the sandbox's own tmpfs). */
+export const GATE_UNIX_PROBE = "/tmp/.bottle-gate-probe.sock";
+
+/**
+ * Stage 2's first program. `$1` is the Node binary (fallback for the AF_UNIX check when there is
+ * no `logger`), then the agent's argv. Descriptors 4 and 5 are closed before the agent starts.
+ */
+export const GATE_SCRIPT = [
+  'node="$1"; shift',
+  `if command -v logger >/dev/null 2>&1; then u=$(LC_ALL=C logger --socket-errors=on -u ${GATE_UNIX_PROBE} -- bottle-probe 2>&1); c=$?;`,
+  `else u=$("$node" -e 'require("net").connect(process.argv[1]).on("connect",()=>{console.log("connected");process.exit(0)}).on("error",(e)=>{console.log(e.code);process.exit(1)})' ${GATE_UNIX_PROBE} 2>&1); c=$?; fi`,
+  'printf "unix %s %s\\n" "$c" "$(printf %s "$u" | tr "\\n" " ")" >&4',
+  "cat /proc/self/status >&4",
+  'printf "environ %s\\nend\\n" "$(base64 -w0 /proc/self/environ)" >&4',
+  "exec 4>&-",
+  'v=""; read -r v <&5; exec 5<&-',
+  `[ "$v" = go ] || exit ${PROBE_REFUSED_EXIT}`,
+  'exec "$@"',
+].join("\n");
 
 export const LAUNCHER_SOURCE = String.raw`
 import { spawn } from "node:child_process";
+import dns from "node:dns";
 import fs from "node:fs";
 import net from "node:net";
 
@@ -50,13 +75,139 @@ function startBridge() {
   });
 }
 
+// ---- the probe's checks that stage 1 can make for stage 2 (same network namespace, same mounts) ----
+const within = (ms, p) => Promise.race([p, new Promise((r) => setTimeout(() => r({ timeout: true }), ms))]);
+
+function tryConnect(opts) {
+  return new Promise((resolve) => {
+    const s = net.connect(opts);
+    s.on("connect", () => { s.destroy(); resolve({ connected: true }); });
+    s.on("error", (e) => resolve({ connected: false, code: e.code }));
+  });
+}
+
+async function checkTcp(p, add) {
+  const bad = [];
+  for (const target of p.tcpTargets) {
+    const r = await within(1500, tryConnect({ host: target.host, port: target.port }));
+    if (r.connected) bad.push(target.host + ":" + target.port);
+  }
+  add("direct TCP fails", bad.length === 0, bad.length ? "connected to " + bad.join(", ") : "refused or unreachable");
+}
+
+async function checkDns(p, add) {
+  const r = await within(2000, dns.promises.lookup(p.dnsName).then((a) => ({ address: a.address }), (e) => ({ code: e.code })));
+  const ok = r.timeout || r.address === undefined;
+  add("DNS fails", ok, r.timeout ? "no answer" : r.address ? p.dnsName + " resolved to " + r.address : String(r.code));
+}
+
+async function checkWrites(p, add) {
+  const wrote = [];
+  for (const dir of p.writeProbes) {
+    const file = dir.replace(/\/$/, "") + "/.bottle-probe-" + process.pid;
+    try {
+      fs.writeFileSync(file, "x", { flag: "wx" });
+      wrote.push(dir);
+      try { fs.unlinkSync(file); } catch {}
+    } catch {}
+  }
+  add("writes outside the writable paths fail", wrote.length === 0, wrote.length ? "wrote in " + wrote.join(", ") : p.writeProbes.length + " paths refused");
+}
+
+async function checkProxy(p, add) {
+  if (!p.proxy) return;
+  const answer = await within(3000, new Promise((resolve) => {
+    const s = net.connect({ host: "127.0.0.1", port: p.proxy.port });
+    let buf = "";
+    s.on("connect", () => s.write("CONNECT " + p.proxy.undeclaredHost + ":443 HTTP/1.1\r\nHost: " + p.proxy.undeclaredHost + ":443\r\n\r\n"));
+    s.on("data", (d) => { buf += d; if (buf.includes("\r\n")) { s.destroy(); resolve({ line: buf.split("\r\n")[0] }); } });
+    s.on("error", (e) => resolve({ code: e.code }));
+    s.on("end", () => resolve({ line: buf.split("\r\n")[0] }));
+  }));
+  const m = answer.line && /^HTTP\/1\.[01] (\d{3})/.exec(answer.line);
+  add("proxy answers", Boolean(m), m ? answer.line : answer.timeout ? "no answer" : String(answer.code ?? answer.line));
+  const status = m ? Number(m[1]) : 0;
+  add("proxy refuses an undeclared host", Boolean(m) && (status < 200 || status >= 300), m ? p.proxy.undeclaredHost + " → " + status : "no answer");
+}
+
+/** What the gate (stage 2, under the filter) reported on fd 4, up to its "end" line. */
+function readGate(stream) {
+  return new Promise((resolve) => {
+    let text = "";
+    const done = () => resolve(text);
+    stream.on("data", (d) => {
+      text += d.toString("latin1");
+      if (/(^|\n)end\n/.test(text) || text.length > 4 * 1024 * 1024) { stream.removeAllListeners("data"); done(); }
+    });
+    stream.on("error", done);
+    stream.on("close", done);
+  });
+}
+
+function gateChecks(text, unixConnections, add) {
+  const unixLine = /^unix (\d+) (.*)$/m.exec(text);
+  const refused = unixLine !== null && unixLine[1] !== "0" && /Operation not permitted|EPERM/.test(unixLine[2]);
+  const unixDetail = unixConnections > 0 ? "connected to " + ${JSON.stringify(GATE_UNIX_PROBE)} : unixLine === null ? "the agent's side did not report" : refused ? "EPERM" : unixLine[2].trim() || "exit " + unixLine[1];
+  const uid = /^Uid:\s+(\d+)/m.exec(text)?.[1];
+  const capEff = /^CapEff:\s+([0-9a-f]+)/m.exec(text)?.[1] ?? "?";
+  const seccomp = /^Seccomp:\s+(\d+)/m.exec(text)?.[1] ?? "?";
+  add("not root, no capabilities", uid !== undefined && uid !== "0" && /^0+$/.test(capEff), "uid " + (uid ?? "?") + ", CapEff " + capEff);
+  add("socket(AF_UNIX) refused", refused && unixConnections === 0 && seccomp === "2", unixDetail + (seccomp === "2" ? "" : ", seccomp mode " + seccomp));
+  const env = {};
+  const b64 = /^environ ([A-Za-z0-9+/=]*)$/m.exec(text)?.[1] ?? "";
+  for (const entry of Buffer.from(b64, "base64").toString("utf8").split("\0")) {
+    const eq = entry.indexOf("=");
+    if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1);
+  }
+  return env;
+}
+
+async function probeAndGate(child) {
+  const p = JSON.parse(fs.readFileSync(config.probeConfig, "utf8"));
+  const checks = [];
+  const add = (name, ok, detail) => checks.push({ name, ok, detail });
+  const gate = readGate(child.stdio[4]);
+  const [raw] = await Promise.all([
+    within(15000, gate),
+    checkTcp(p, add), checkDns(p, add), checkWrites(p, add), checkProxy(p, add),
+  ]);
+  const env = raw && !raw.timeout ? gateChecks(raw, unixConnections, add) : (add("not root, no capabilities", false, "the agent's side did not report"), add("socket(AF_UNIX) refused", false, "the agent's side did not report"), {});
+  const order = ["not root", "socket(AF_UNIX)", "direct TCP", "DNS", "writes", "proxy answers", "proxy refuses"];
+  checks.sort((a, b) => order.findIndex((o) => a.name.startsWith(o)) - order.findIndex((o) => b.name.startsWith(o)));
+  const verdict = await hostVerdict(JSON.stringify({ checks, env }) + "\n");
+  unixServer.close();
+  child.stdio[5].end(verdict + "\n");
+}
+
+/** Sends the report to the host on fd 3 and resolves to its verdict ("go" or "stop"). */
+function hostVerdict(report) {
+  return new Promise((resolve) => {
+    let channel;
+    try { channel = new net.Socket({ fd: 3, readable: true, writable: true }); } catch { resolve("stop"); return; }
+    let buf = "";
+    const finish = (v) => { clearTimeout(timer); channel.destroy(); resolve(v); };
+    const timer = setTimeout(() => finish("stop"), 30000);
+    channel.on("data", (d) => { buf += d; if (buf.includes("\n")) finish(buf.trim() === "go" ? "go" : "stop"); });
+    channel.on("error", () => finish("stop"));
+    channel.on("end", () => finish(buf.trim() === "go" ? "go" : "stop"));
+    channel.write(report);
+  });
+}
+
+let unixConnections = 0;
+let unixServer;
+
 async function main() {
   if (config.bridge) await startBridge();
+  if (config.probe) {
+    unixServer = net.createServer((c) => { unixConnections++; c.destroy(); });
+    await new Promise((resolve, reject) => { unixServer.on("error", reject); unixServer.listen(${JSON.stringify(GATE_UNIX_PROBE)}, resolve); });
+    unixServer.unref();
+  }
   const filter = fs.openSync(config.filter, "r");
-  const stdio = ["inherit", "inherit", "inherit", config.probe ? 3 : "ignore", "ignore", "ignore", "ignore", "ignore", "ignore", filter];
+  const stdio = ["inherit", "inherit", "inherit", "ignore", config.probe ? "pipe" : "ignore", config.probe ? "pipe" : "ignore", "ignore", "ignore", "ignore", filter];
   const child = spawn(config.bwrap, config.inner, { stdio });
   fs.closeSync(filter);
-  if (config.probe) { try { fs.closeSync(3); } catch {} }
   for (const sig of ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"]) {
     process.on(sig, () => { try { child.kill(sig); } catch {} });
   }
@@ -68,102 +219,7 @@ async function main() {
     }
     process.exit(code ?? 1);
   });
+  if (config.probe) await probeAndGate(child);
 }
 main().catch((e) => { process.stderr.write("bottle sandbox: " + e.message + "\n"); process.exit(125); });
-`;
-
-export const PROBE_SOURCE = String.raw`
-import dns from "node:dns";
-import fs from "node:fs";
-import net from "node:net";
-
-const config = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
-const checks = [];
-const add = (name, ok, detail) => checks.push({ name, ok, detail });
-const within = (ms, p) => Promise.race([p, new Promise((r) => setTimeout(() => r({ timeout: true }), ms))]);
-
-function tryConnect(opts) {
-  return new Promise((resolve) => {
-    const s = net.connect(opts);
-    s.on("connect", () => { s.destroy(); resolve({ connected: true }); });
-    s.on("error", (e) => resolve({ connected: false, code: e.code }));
-  });
-}
-
-async function checkUid() {
-  const uid = process.getuid();
-  const status = fs.readFileSync("/proc/self/status", "utf8");
-  const capEff = /CapEff:\s*([0-9a-f]+)/.exec(status)?.[1] ?? "?";
-  const ok = uid !== 0 && /^0+$/.test(capEff);
-  add("not root, no capabilities", ok, "uid " + uid + ", CapEff " + capEff);
-}
-
-async function checkUnix() {
-  const r = await within(1000, tryConnect({ path: config.unixProbePath }));
-  const ok = !r.timeout && !r.connected && (r.code === "EPERM" || r.code === "EACCES");
-  add("socket(AF_UNIX) refused", ok, r.timeout ? "no answer" : r.connected ? "connected to " + config.unixProbePath : String(r.code));
-}
-
-async function checkTcp() {
-  const bad = [];
-  for (const target of config.tcpTargets) {
-    const r = await within(1500, tryConnect({ host: target.host, port: target.port }));
-    if (r.connected) bad.push(target.host + ":" + target.port);
-  }
-  add("direct TCP fails", bad.length === 0, bad.length ? "connected to " + bad.join(", ") : "refused or unreachable");
-}
-
-async function checkDns() {
-  const r = await within(2000, dns.promises.lookup(config.dnsName).then((a) => ({ address: a.address }), (e) => ({ code: e.code })));
-  const ok = r.timeout || r.address === undefined;
-  add("DNS fails", ok, r.timeout ? "no answer" : r.address ? config.dnsName + " resolved to " + r.address : String(r.code));
-}
-
-async function checkWrites() {
-  const wrote = [];
-  for (const dir of config.writeProbes) {
-    const file = dir.replace(/\/$/, "") + "/.bottle-probe-" + process.pid;
-    try {
-      fs.writeFileSync(file, "x", { flag: "wx" });
-      wrote.push(dir);
-      try { fs.unlinkSync(file); } catch {}
-    } catch {}
-  }
-  add("writes outside the writable paths fail", wrote.length === 0, wrote.length ? "wrote in " + wrote.join(", ") : config.writeProbes.length + " paths refused");
-}
-
-async function checkProxy() {
-  if (!config.proxy) return;
-  const answer = await within(3000, new Promise((resolve) => {
-    const s = net.connect({ host: "127.0.0.1", port: config.proxy.port });
-    let buf = "";
-    s.on("connect", () => s.write("CONNECT " + config.proxy.undeclaredHost + ":443 HTTP/1.1\r\nHost: " + config.proxy.undeclaredHost + ":443\r\n\r\n"));
-    s.on("data", (d) => { buf += d; if (buf.includes("\r\n")) { s.destroy(); resolve({ line: buf.split("\r\n")[0] }); } });
-    s.on("error", (e) => resolve({ code: e.code }));
-    s.on("end", () => resolve({ line: buf.split("\r\n")[0] }));
-  }));
-  const m = answer.line && /^HTTP\/1\.[01] (\d{3})/.exec(answer.line);
-  add("proxy answers", Boolean(m), m ? answer.line : answer.timeout ? "no answer" : String(answer.code ?? answer.line));
-  const status = m ? Number(m[1]) : 0;
-  add("proxy refuses an undeclared host", Boolean(m) && (status < 200 || status >= 300), m ? config.proxy.undeclaredHost + " → " + status : "no answer");
-}
-
-async function main() {
-  // All checks at once (each is bounded by its own timeout); the report keeps a fixed order.
-  await Promise.all([checkUid(), checkUnix(), checkTcp(), checkDns(), checkWrites(), checkProxy()]);
-  const order = ["not root", "socket(AF_UNIX)", "direct TCP", "DNS", "writes", "proxy answers", "proxy refuses"];
-  checks.sort((a, b) => order.findIndex((o) => a.name.startsWith(o)) - order.findIndex((o) => b.name.startsWith(o)));
-  const report = JSON.stringify({ checks, env: process.env }) + "\n";
-  fs.writeSync(3, report);
-  const buf = Buffer.alloc(16);
-  let n = 0;
-  // The channel may be non-blocking: retry EAGAIN (for up to ~30 s) instead of reading nothing.
-  const nap = new Int32Array(new SharedArrayBuffer(4));
-  for (let i = 0; i < 3000; i++) {
-    try { n = fs.readSync(3, buf, 0, 16, null); break; } catch (e) { if (e.code !== "EAGAIN") break; Atomics.wait(nap, 0, 0, 10); }
-  }
-  const verdict = buf.subarray(0, n).toString("utf8").trim();
-  process.exit(verdict === "go" ? 0 : ${PROBE_REFUSED_EXIT});
-}
-main().catch(() => process.exit(${PROBE_REFUSED_EXIT}));
 `;

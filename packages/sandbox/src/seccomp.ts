@@ -222,6 +222,21 @@ export function buildSeccompFilter(arch: SeccompArch = currentSeccompArch()): Ui
   return bytes;
 }
 
+const built = new Map<SeccompArch, Uint8Array>();
+
+/**
+ * The filter for this host's architecture, built once per process and reused by every sandbox it
+ * starts (a copy each time: callers may not change the cached bytes).
+ */
+export function seccompFilter(arch: SeccompArch = currentSeccompArch()): Uint8Array {
+  let bytes = built.get(arch);
+  if (bytes === undefined) {
+    bytes = buildSeccompFilter(arch);
+    built.set(arch, bytes);
+  }
+  return bytes.slice();
+}
+
 /** A listing of the filter, one instruction per line (for `--dry-run` and reviews). */
 export function describeSeccomp(arch: SeccompArch = currentSeccompArch()): string[] {
   return assemble(arch).map((insn, i) => {

@@ -10,11 +10,10 @@ import { type HostFacts, planSandbox, type SandboxPlan, type SandboxSpec } from 
 import {
   LAUNCHER_SOURCE,
   PROBE_REFUSED_EXIT,
-  PROBE_SOURCE,
   PROXY_SOCKET_IN_SANDBOX,
   RUN_DIR,
 } from "./scripts.ts";
-import { buildSeccompFilter } from "./seccomp.ts";
+import { seccompFilter } from "./seccomp.ts";
 
 export interface ProbeCheck {
   name: string;
@@ -124,8 +123,7 @@ function writeRunDir(
   const write = (name: string, data: string | Uint8Array) =>
     fs.writeFileSync(path.join(dir, name), data, { mode: 0o444 });
   write("launcher.mjs", LAUNCHER_SOURCE);
-  write("probe.mjs", PROBE_SOURCE);
-  write("seccomp.bpf", buildSeccompFilter());
+  write("seccomp.bpf", seccompFilter());
   write(
     "config.json",
     JSON.stringify({
@@ -133,6 +131,7 @@ function writeRunDir(
       inner: plan.inner,
       filter: `${RUN_DIR}/seccomp.bpf`,
       probe: plan.probe,
+      probeConfig: `${RUN_DIR}/probe.json`,
       bridge:
         plan.proxyPort === undefined
           ? null
