@@ -102,6 +102,8 @@ export interface PgStoreOptions {
   poolSize?: number;
   /** Passed to the client as is: false, a libpq sslmode, or node:tls connect options. */
   ssl?: PgSslOption;
+  /** Internal, for tests that count round trips: called with the text of every statement sent. */
+  onStatement?: (text: string) => void;
 }
 
 export type PgSslOption =
@@ -1430,6 +1432,9 @@ export async function openPostgres(url: string, opts: PgStoreOptions): Promise<P
       : { ssl: opts.ssl as postgres.Options<Record<string, never>>["ssl"] }),
     types: { bigint: BIGINT_AS_NUMBER },
     onnotice: () => {},
+    ...(opts.onStatement === undefined
+      ? {}
+      : { debug: (_c: number, text: string) => opts.onStatement?.(text) }),
     connection: { application_name: "bottlekit-budget-store" },
   }) as unknown as Sql;
   try {
