@@ -36,7 +36,27 @@ interface PasswdEntry {
   gid: number;
 }
 
+function parsePasswdLine(line: string, name: string): PasswdEntry | undefined {
+  const [n, , uid, gid] = line.trim().split(":");
+  if (n !== name || uid === undefined || gid === undefined) return undefined;
+  if (!/^\d+$/.test(uid) || !/^\d+$/.test(gid)) return undefined;
+  return { name, uid: Number(uid), gid: Number(gid) };
+}
+
+/**
+ * `/etc/passwd` first (as NSS's usual `files` source, without starting a process on every run),
+ * then `getent passwd` for accounts from other NSS sources.
+ */
 function lookupAccount(name: string): PasswdEntry | undefined {
+  try {
+    for (const line of fs.readFileSync("/etc/passwd", "utf8").split("\n")) {
+      if (!line.startsWith(`${name}:`)) continue;
+      const entry = parsePasswdLine(line, name);
+      if (entry) return entry;
+    }
+  } catch {
+    // no readable /etc/passwd: ask NSS
+  }
   let text = "";
   try {
     text = execFileSync("getent", ["passwd", name], {
@@ -46,9 +66,7 @@ function lookupAccount(name: string): PasswdEntry | undefined {
   } catch {
     return undefined;
   }
-  const [n, , uid, gid] = text.trim().split(":");
-  if (n !== name || uid === undefined || gid === undefined) return undefined;
-  return { name, uid: Number(uid), gid: Number(gid) };
+  return parsePasswdLine(text, name);
 }
 
 /**
