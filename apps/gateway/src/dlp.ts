@@ -11,7 +11,7 @@ import {
 import { listProviders } from "@bottlekit/provider-registry";
 import type { GatewayConfig } from "./config.ts";
 import type { DlpFinding, GatewayDlp, InboundScan, OutboundVerdict } from "./dlp-types.ts";
-import { createInjectionScan, scanInjectionOnce } from "./injection.ts";
+import { createInjectionScan, scanInjectionOnce, WARN_MIN_SCAN } from "./injection.ts";
 
 /** The structural part of the registry used here: which env vars hold credentials. */
 interface RegistryLike {
@@ -160,6 +160,7 @@ export function createGatewayDlp(
     return out;
   }
 
+  const inboundMinScan = config.dlp.inbound.on_match === "block" ? 0 : WARN_MIN_SCAN;
   return {
     inboundAction: config.dlp.inbound.on_match,
     outbound(headers, body, skipHeader, upstream): OutboundVerdict {
@@ -187,7 +188,10 @@ export function createGatewayDlp(
       return { action: "redact", body: red, findings };
     },
     inbound(upstream): InboundScan {
-      return policyFor(upstream)?.inbound === true ? createInjectionScan() : NO_SCAN;
+      if (policyFor(upstream)?.inbound !== true) return NO_SCAN;
+      // Findings that only warn may be reported a few hundred characters late: batch the
+      // scanner's work. Findings that block are found before the piece that carries them leaves.
+      return createInjectionScan({ minScan: inboundMinScan });
     },
     inboundOnce(upstream, text): DlpFinding[] {
       return policyFor(upstream)?.inbound === true ? scanInjectionOnce(text) : [];

@@ -2,6 +2,7 @@ import {
   createInjectionScanner,
   createStreamScanner,
   type InjectionScanner,
+  type TextScanner,
 } from "@bottlekit/egress-dlp";
 import type { DlpFinding, InboundScan } from "./dlp-types.ts";
 
@@ -11,16 +12,40 @@ import type { DlpFinding, InboundScan } from "./dlp-types.ts";
  */
 const CARRY = 1024;
 
+/**
+ * Characters collected before the stream scanner runs when findings only warn (half the carry):
+ * a streamed answer arrives in pieces of a few characters, and scanning each with the 1 KiB carry
+ * cost ~1 KiB of scanning per piece; batched, every character is scanned at most
+ * 1 + CARRY / WARN_MIN_SCAN = 3 times. A finding is then reported up to this many characters
+ * later (or at the end), which is fine for a warning. When findings block, every piece is
+ * scanned before it is forwarded (minScan 0): nothing unscanned reaches the client.
+ */
+export const WARN_MIN_SCAN = CARRY / 2;
+
+export interface InjectionScanOptions {
+  /** Characters collected before a scan runs (egress-dlp's `minScan`); default 0, every piece. */
+  minScan?: number;
+  /** The text scanner (default: egress-dlp's injection detector); tests count its work. */
+  scanner?: TextScanner;
+}
+
 let shared: InjectionScanner | undefined;
 
 /**
  * Incremental prompt-injection scan of a response's text, on egress-dlp's injection detector and
- * streaming scanner (carry-over between pieces, each finding reported once). Every piece is
- * scanned as it arrives, before it is forwarded. Cost per piece: O(piece + CARRY).
+ * streaming scanner (carry-over between pieces, each finding reported once). With `minScan` 0
+ * every piece is scanned as it arrives, before it is forwarded: cost per piece O(piece + CARRY).
+ * With `minScan` N, pieces are batched until N characters are pending: cost per character
+ * O(1 + CARRY / N), findings reported up to N characters late (all of them by `end()`).
  */
-export function createInjectionScan(): InboundScan {
+export function createInjectionScan(options: InjectionScanOptions = {}): InboundScan {
   shared ??= createInjectionScanner({ surface: "response" });
-  const stream = createStreamScanner(shared, { surface: "response", carry: CARRY });
+  const scanner = options.scanner ?? shared;
+  const stream = createStreamScanner(scanner, {
+    surface: "response",
+    carry: CARRY,
+    minScan: options.minScan ?? 0,
+  });
   const convert = (fs: ReturnType<typeof stream.write>): DlpFinding[] =>
     fs.map((f) => ({
       detector: f.detector,
