@@ -243,6 +243,30 @@ describe("claude-cli/* refusals and cancellation", () => {
     expect(up.requests.length).toBe(0);
   });
 
+  it("a CLI that exits without an answer: a 502 saying so, streamed or not; nothing metered", async () => {
+    await newHome();
+    // The acknowledged binary is one that prints nothing and fails.
+    const client = await start({ ...cliEnv(), CLAUDE_CLI_BIN: "/bin/false" }, true);
+    const err = await client.chat.completions
+      .create({ model: "claude-cli/sonnet", messages: [{ role: "user", content: "hi" }] })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.InternalServerError);
+    expect(String((err as Error).message)).toMatch(/ended without an answer \(exit 1\)/);
+    const streamed = await client.chat.completions
+      .create({
+        model: "claude-cli/sonnet",
+        messages: [{ role: "user", content: "hi" }],
+        stream: true,
+      })
+      .then(async (s) => {
+        for await (const _ of s) void _;
+      })
+      .catch((e: unknown) => e);
+    expect(String((streamed as Error).message)).toMatch(/ended without an answer/);
+    expect(spawned().length).toBe(2);
+    expect(up.requests.length).toBe(0);
+  });
+
   it("a client that disconnects mid-answer: the CLI's process tree is killed", async () => {
     await newHome();
     const client = await start(cliEnv(), true);

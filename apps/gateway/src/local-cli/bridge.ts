@@ -326,7 +326,10 @@ export async function startBridge(
         stop();
       }
     });
-    child.on("error", () => undefined);
+    // A CLI that cannot start (or fails to) ends the request like one that exits without an answer.
+    child.on("error", () => end(null, null));
+    // At exit, whatever it left running is killed, so no grandchild holds its pipes open.
+    child.on("exit", () => stop());
     child.stdin?.on("error", () => undefined);
     child.stdin?.end(turn.stdin);
     let stderrBytes = 0;
@@ -345,7 +348,9 @@ export async function startBridge(
         else events.push(e);
       }
     });
-    child.on("close", (code, signal) => {
+    child.on("close", (code, signal) => end(code, signal));
+    function end(code: number | null, signal: NodeJS.Signals | null): void {
+      if (finished) return;
       finished = true;
       runs.delete(stop);
       stop(); // stragglers the CLI left behind
@@ -370,8 +375,10 @@ export async function startBridge(
         return;
       }
       const error = events.find((e) => e.type === "error");
-      if (failure !== undefined || error !== undefined)
-        return fail(res, 502, "api_error", failure ?? (error as { message: string }).message);
+      if (failure !== undefined || error !== undefined) {
+        fail(res, 502, "api_error", failure ?? (error as { message: string }).message);
+        return;
+      }
       const start = events.find((e) => e.type === "start");
       const usage: IrUsage = { input: 0, output: 0 };
       for (const e of events) if (e.type === "usage") Object.assign(usage, e.usage);
@@ -390,7 +397,7 @@ export async function startBridge(
         "content-length": Buffer.byteLength(answer),
       });
       res.end(answer);
-    });
+    }
   };
 
   const server = createServer((req, res) => {
