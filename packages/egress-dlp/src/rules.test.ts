@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { boundedRegexProblem, TOKEN_RULES } from "./rules.ts";
+import { boundedRegexProblem, looksSequential, TOKEN_RULES } from "./rules.ts";
 import { createScanner } from "./scan.ts";
 
 describe("token rules", () => {
@@ -58,5 +58,20 @@ describe("token rules", () => {
     expect(scanner.scan("https://user:password@example.com/").findings).toEqual([]);
     expect(scanner.scan("https://user:$" + "{PASSWORD}@example.com/").findings).toEqual([]);
     expect(scanner.scan("https://deploy:s3cur3K3y2024@example.com/").findings).toHaveLength(1);
+  });
+});
+
+describe("looksSequential", () => {
+  it("flags repeated or alphabetical stretches of 8 with a letter, not random tokens or digits alone", () => {
+    for (const v of ["AAAAAAAA", "xabcdefghx", "aAbBcCdD", "aBcDeFgHiJ", "BBBBBBBBBBBB-x"])
+      expect(looksSequential(v)).toBe(true);
+    for (const v of [
+      "4eC39HqLyjWDarjtT1zdp7dc",
+      "hWay-wis3QpoSXob5gz_jyHmBQeyTg0l4IRsl4rnZw0tMbiT8h6X",
+      "123456789012",
+      "AAAA-AAAA",
+      "abcdefg",
+    ])
+      expect(looksSequential(v)).toBe(false);
   });
 });

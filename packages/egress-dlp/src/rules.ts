@@ -1184,6 +1184,14 @@ const BOUNDARIES = [
   "(?![A-Za-z0-9_=])",
 ];
 
+/**
+ * The patterns of the ANYWHERE rules as written, boundaries included (rule id → pattern): a match
+ * that only the unanchored pattern finds has a character stuck to it.
+ */
+export const BOUNDED_PATTERNS: ReadonlyMap<string, RegExp> = new Map(
+  BASE_RULES.filter((r) => ANYWHERE.has(r.id)).map((r) => [r.id, r.pattern]),
+);
+
 function unanchored(rule: TokenRule): TokenRule {
   if (!ANYWHERE.has(rule.id)) return rule;
   let source = rule.pattern.source;
@@ -1219,6 +1227,40 @@ const PLACEHOLDER_WORDS = new Set([
   "xxxx",
   "****",
 ]);
+
+/**
+ * True when `value` holds 8 or more letters or digits in a row, letters among them, that each
+ * repeat the previous one or follow it in the alphabet, case ignored: `AAAAAAAA`, `abcdefgh`,
+ * `aAbBcCdD`, `aBcDeF12`. Documentation and test fixtures write tokens that way; a real token is
+ * random, and the chance of such a stretch in a random 40-character base62 token is about 1 in
+ * 10^7. (Digits alone do not count: numeric ids inside tokens are less random than that.)
+ */
+export function looksSequential(value: string): boolean {
+  let run = 1;
+  let letters = 0;
+  let prev = -2;
+  for (let i = 0; i < value.length; i++) {
+    let c = value.charCodeAt(i);
+    if (c >= 65 && c <= 90) c += 32;
+    const letter = c >= 97 && c <= 122;
+    if (!letter && !(c >= 48 && c <= 57)) {
+      run = 1;
+      letters = 0;
+      prev = -2;
+      continue;
+    }
+    const step = c - prev;
+    if (step === 0 || step === 1) run++;
+    else {
+      run = 1;
+      letters = 0;
+    }
+    if (letter) letters++;
+    if (run >= 8 && letters > 0) return true;
+    prev = c;
+  }
+  return false;
+}
 
 export function looksLikePlaceholder(value: string): boolean {
   const v = value.toLowerCase();

@@ -162,3 +162,26 @@ describe("floods of small decoded pieces and overlapping matches", () => {
     expect(scanner.measure(flood.repeat(4)).work / r.work).toBeLessThan(5);
   });
 });
+
+describe("a character stuck to a prefix-anchored token", () => {
+  const scanner = createScanner({ detectors: ["token_patterns"] });
+  const rules = (text: string) => scanner.scan(text).findings.map((f) => f.rule);
+
+  it("hides no random token, but a stuck documentation placeholder is not a token", () => {
+    const random = "sk_live_4eC39HqLyjWDarjtT1zdp7dc";
+    for (const t of [`x${random}`, `foo${random}`, `1${random}1`, random])
+      expect(rules(t)).toContain("stripe-key");
+    // the fixtures secretlint keeps as negatives: a prefix inside a word, a fake value
+    for (const t of [
+      "xsk_live_AAAAAAAAAAAAAAAAAAAAAAAA",
+      "foosk_test_BBBBBBBBBBBBBBBBBBBBBBBB",
+      "wordgsk_aBcDeFgHiJkLmNoPqRsT1234567890abcdefghijklmnopqrstuv",
+      "xcfat_aAbBcCdDeEfFgGhHiIjJkKlLmMnNoOpPqQrRsStT03fa099b",
+      "abctskey-api-AAAAAAAAAAAA-BBBBBBBBBBBBBBBBBBBBBBBB",
+    ])
+      expect(rules(t)).toEqual([]);
+    // on a word boundary a token is reported whatever its value
+    expect(rules("sk_live_AAAAAAAAAAAAAAAAAAAAAAAA")).toContain("stripe-key");
+    expect(rules("0tskey-api-AAAAAAAAAAAA-BBBBBBBBBBBBBBBBBBBBBBBB")).toContain("tailscale-key");
+  });
+});

@@ -18,7 +18,13 @@ import {
 } from "./known.ts";
 import { isDefaultPasswordPkcs12 } from "./pkcs12.ts";
 import type { OutboundDetector } from "./route.ts";
-import { looksLikePlaceholder, TOKEN_RULES, type TokenRule } from "./rules.ts";
+import {
+  BOUNDED_PATTERNS,
+  looksLikePlaceholder,
+  looksSequential,
+  TOKEN_RULES,
+  type TokenRule,
+} from "./rules.ts";
 
 export type Severity = "block" | "warn";
 export type DetectorName =
@@ -1239,6 +1245,13 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
       ? Int32Array.from(r.afterAny, (ch) => afterChars.indexOf(ch))
       : undefined,
   );
+  // For rules found wherever they start: their pattern with its boundaries, sticky.
+  const boundedSticky = rules.map((r) => {
+    const p = BOUNDED_PATTERNS.get(r.id);
+    return p && p.source !== r.pattern.source
+      ? new RegExp(p.source, `${p.flags.replace(/[gy]/g, "")}y`)
+      : undefined;
+  });
   const anchored = rules.map((r) =>
     r.window ? undefined : new RegExp(r.pattern.source, `${r.pattern.flags.replace("g", "")}yd`),
   );
@@ -1290,6 +1303,18 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
       const value = m[group] ?? m[0];
       if (!idx) return;
       if (rule.placeholderCheck && looksLikePlaceholder(value)) return;
+      // A prefix-anchored token with a word character stuck to it is reported (issue 17: `x` +
+      // token must not hide a token), unless its value is a documentation placeholder
+      // (`xsk_live_AAAA…`, `wordgsk_aBcDeF…`): a real token is random, and stuck or not, one
+      // that stands on a word boundary is reported whatever its value.
+      const bounded = boundedSticky[ri];
+      if (bounded !== undefined && looksSequential(value)) {
+        const whole = m.indices?.[0];
+        if (whole) {
+          bounded.lastIndex = whole[0];
+          if (bounded.exec(m.input) === null) return;
+        }
+      }
       const start = offset + idx[0];
       const end = offset + idx[1];
       // Overlapping matches of one rule become one finding anyway (see scanWithBudget): a flood

@@ -524,7 +524,8 @@ export function formatScore(name: string, s: PeerScore): string {
         `false positives ${pct(c.falsePositives, c.negatives)}% (${c.falsePositives}/${c.negatives})`,
       `  missed: ${s.missed.join(", ") || "none"}`,
       `  false positives: ${s.falsePositives.join(", ") || "none"}`,
-      `  reported on purpose (token with a character stuck to it; secretlint counts these as ok): ${c.boundaryPolicyReports}/${c.negatives + c.boundaryPolicyReports}: ${s.boundaryPolicyReports.join(", ") || "none"}`,
+      `  reported on purpose (a real-looking token with a character stuck to it; secretlint counts these as ok): ${c.boundaryPolicyReports}/${c.negatives + c.boundaryPolicyReports}: ${s.boundaryPolicyReports.join(", ") || "none"}`,
+      `  false positives if those count too: ${pct(c.falsePositives + c.boundaryPolicyReports, c.negatives + c.boundaryPolicyReports)}% (${c.falsePositives + c.boundaryPolicyReports}/${c.negatives + c.boundaryPolicyReports})`,
       `  uncovered (${s.uncoveredCases} cases): ${s.uncoveredSources.join(", ")}`,
     ].join("\n");
   }
