@@ -5,13 +5,18 @@
  *   - `bottle usage --by bottle,provider` (the command's code in process, JSON to a sink),
  *     median of 5 (target < 100 ms);
  *   - one dashboard refresh after a settle (target < 50 ms), and the first load;
- *   - `bottle usage --since 24h --by bottle`.
+ *   - `bottle usage --since 24h --by bottle`;
+ *   - `bottle usage --by bottle,provider` as a user runs it (a fresh process of the built bin)
+ *     against `node -e 0`, and its phases in a fresh process: CLI modules, the budget store's
+ *     dependencies one by one, open, query, close.
  * BENCH_EVENTS overrides the event count; BENCH_DB keeps the seeded file for later runs.
  */
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { Writable } from "node:stream";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { openStore } from "@bottlekit/budget-store";
 import { runUsage } from "../src/commands/usage.ts";
 import { meter } from "../src/dashboard/fixtures.ts";
@@ -73,6 +78,71 @@ async function seed(): Promise<void> {
   await store.close();
 }
 
+const here = dirname(fileURLToPath(import.meta.url));
+const bin = join(here, "..", "bin", "bottle.js");
+
+/**
+ * Phases of `bottle usage` in a fresh Node process: the CLI modules, then what the budget store
+ * loads (its heavy dependencies first, each on its own, so their share shows), open, query, close.
+ */
+const PHASES_SCRIPT = `
+const t = {}; let t0 = performance.now();
+const lap = (k) => { const n = performance.now(); t[k] = n - t0; t0 = n; };
+const { createRequire } = await import("node:module");
+const req = createRequire(process.argv[1]);
+await import(process.argv[2]); lap("bottle cli");
+for (const dep of ["zod", "yaml", "postgres", "better-sqlite3"]) {
+  try { await import(req.resolve(dep)); } catch {}
+  lap(dep);
+}
+const { openStore } = await import("@bottlekit/budget-store"); lap("budget-store itself");
+const store = await openStore("sqlite:" + process.argv[3]); lap("open");
+await store.usage({ groupBy: ["bottle", "provider"] }); lap("usage()");
+await store.close(); lap("close");
+console.log(JSON.stringify(t));
+`;
+
+function freshProcess(): { cli: number; node: number; phases: Record<string, number> } | undefined {
+  if (!existsSync(join(here, "..", "dist", "cli.js"))) return undefined;
+  const cli: number[] = [];
+  const node: number[] = [];
+  const phases: Record<string, number[]> = {};
+  const budgetStorePkg = join(here, "..", "..", "..", "packages", "budget-store", "package.json");
+  for (let i = 0; i < 5; i++) {
+    let t0 = performance.now();
+    execFileSync(process.execPath, ["-e", "0"]);
+    node.push(performance.now() - t0);
+    t0 = performance.now();
+    execFileSync(
+      process.execPath,
+      [bin, "usage", "--by", "bottle,provider", "--store", db, "--json"],
+      {
+        stdio: ["ignore", "ignore", "inherit"],
+      },
+    );
+    cli.push(performance.now() - t0);
+    const out = execFileSync(
+      process.execPath,
+      [
+        "--input-type=module",
+        "-e",
+        PHASES_SCRIPT,
+        budgetStorePkg,
+        pathToFileURL(join(here, "..", "dist", "cli.js")).href,
+        db,
+      ],
+      { cwd: join(here, ".."), encoding: "utf8" },
+    );
+    for (const [k, v] of Object.entries(JSON.parse(out) as Record<string, number>))
+      (phases[k] ??= []).push(v);
+  }
+  return {
+    cli: median(cli),
+    node: median(node),
+    phases: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, median(v)])),
+  };
+}
+
 const sink = () =>
   new Writable({
     write(_chunk, _enc, cb) {
@@ -127,6 +197,9 @@ try {
   }
   await store.close();
 
+  // The command as a user runs it: a fresh process (needs dist/), and where its time goes.
+  const startup = freshProcess();
+
   const total = first.rows.reduce((n, r) => n + r.events, 0);
   console.log(
     `operator bench: ${total.toLocaleString("en")} events, ${first.rows.length} bottles (${db})`,
@@ -147,6 +220,17 @@ try {
     `dashboard refresh, nothing new:       ${median(idleTimes).toFixed(1)} ms median of 9`,
   );
   console.log(`dashboard first load:                 ${firstMs.toFixed(0)} ms (once, at start)`);
+  if (startup === undefined) console.log("(no dist/: build first for the fresh-process figures)");
+  else {
+    console.log(
+      `bottle usage --by bottle,provider, fresh process: ${startup.cli.toFixed(0)} ms median of 5; node -e 0 ${startup.node.toFixed(0)} ms (target < 100 ms)`,
+    );
+    console.log(
+      `  in a fresh process, by phase (median of 5): ${Object.entries(startup.phases)
+        .map(([k, v]) => `${k} ${v.toFixed(1)}`)
+        .join(", ")} ms`,
+    );
+  }
 } finally {
   if (dir) rmSync(dir, { recursive: true, force: true });
 }
