@@ -781,8 +781,9 @@ function joinedSegments(text: string, segs: Segment[], budget: Budget): void {
         let at = text.indexOf("\\", pos);
         let misses = 0;
         while (at !== -1 && !escapeStarts(at)) {
-          // backslashes that start nothing, close together: read this stretch by hand
-          if (++misses >= 8 && at - pos < 128 * misses) break;
+          // backslashes that start nothing, one every 16 characters or closer (escape floods, not
+          // the JSON line breaks of prose): read this stretch by hand
+          if (++misses >= 8 && at - pos < 16 * misses) break;
           at = text.indexOf("\\", at + 1);
         }
         if (at !== -1 && !escapeStarts(at)) {
