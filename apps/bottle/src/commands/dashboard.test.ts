@@ -65,7 +65,7 @@ describe("the dashboard's live control (egress proxy control socket)", () => {
       expect(await store.isCutOff("alpha")).toBe(false);
 
       expect(await actions.cutOff("alpha", "kill")).toContain(
-        "no local run to stop: the process keeps running without egress",
+        "no local run signalled: a bottle run reading this store applies it within 1 s; any other session keeps running without egress",
       );
       expect((await host.list()).find((s) => s.bottle === "alpha")?.cutoff).toBe(true);
     } finally {

@@ -122,7 +122,9 @@ export function storeActions(
       if (signalled > 0) {
         notes.push(`${signalled} run${signalled === 1 ? "" : "s"} told to ${RUN_ACTION[policy]}`);
       } else if (policy !== "cutoff" && control !== undefined) {
-        notes.push("no local run to stop: the process keeps running without egress");
+        notes.push(
+          "no local run signalled: a bottle run reading this store applies it within 1 s; any other session keeps running without egress",
+        );
       }
       if (control === undefined && runs === undefined && policy !== "cutoff")
         notes.push(NO_CONTROL);

@@ -3,6 +3,7 @@ import path from "node:path";
 import { openStore } from "@bottlekit/budget-store";
 import type { CliIo } from "../cli.ts";
 import { listSessions } from "../run/sessions.ts";
+import { resolveStoreUrl } from "../store.ts";
 
 export interface PsFlags {
   home?: string;
@@ -29,7 +30,8 @@ export async function runPs(flags: PsFlags, io: CliIo): Promise<number> {
   const tokens = new Map<string, string>();
   if (sessions.length > 0) {
     try {
-      const store = await openStore(io.env["BOTTLEKIT_STORE"] || undefined, { home });
+      const url = io.env["BOTTLEKIT_STORE"] ? resolveStoreUrl({}, io.env).url : undefined;
+      const store = await openStore(url, { home });
       try {
         for (const s of sessions) {
           const parts: string[] = [];

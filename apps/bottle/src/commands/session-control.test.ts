@@ -14,6 +14,7 @@ import {
   waitFor,
 } from "../run/test-helpers.ts";
 import { operatorName } from "../store.ts";
+import { localRuns, storeActions } from "./dashboard.ts";
 
 let home: TempHome;
 let project: string;
@@ -32,7 +33,7 @@ afterEach(async () => {
 });
 
 /** The store's audit trail for the home: [action, by, reason]. */
-async function storeActions(dir: string): Promise<string[][]> {
+async function auditTrail(dir: string): Promise<string[][]> {
   const store = await openStore(undefined, { home: dir });
   try {
     return (await store.actions()).map((a) => [a.action, a.by, a.reason]);
@@ -76,7 +77,7 @@ describe("live control of a bottled agent", { timeout: 120_000 }, () => {
     expect(listSessions(home.dir)).toEqual([]);
     // In the store's audit trail, under the operator's name (not the signal's): a kill of the
     // session, then a restore (a session stop does not keep the bottle cut off).
-    const trail = await storeActions(home.dir);
+    const trail = await auditTrail(home.dir);
     expect(trail.map((a) => a[0])).toEqual(["kill", "restore"]);
     expect(trail[0]?.[1]).toBe(operatorName({}));
     expect(trail[0]?.[2]).toBe(`session ${session.sessionId}: bottle stop (SIGTERM)`);
@@ -138,7 +139,7 @@ describe("live control of a bottled agent", { timeout: 120_000 }, () => {
     await waitFor("the session log", () => readAudit(home.dir).some((a) => a.action === "cutoff"));
     let trail: string[][] = [];
     for (let i = 0; i < 400 && trail.length < 2; i++) {
-      trail = await storeActions(home.dir);
+      trail = await auditTrail(home.dir);
       if (trail.length < 2) await new Promise((r) => setTimeout(r, 50));
     }
     expect(trail.map((a) => a[0])).toEqual(["cutoff", "restore"]);
@@ -189,7 +190,7 @@ describe("live control of a bottled agent", { timeout: 120_000 }, () => {
       expect.arrayContaining(["freeze", "resume"]),
     );
     // The store: the bottle was frozen by the operator, and the resume lifted it.
-    expect((await storeActions(home.dir)).map((a) => [a[0], a[2]])).toEqual([
+    expect((await auditTrail(home.dir)).map((a) => [a[0], a[2]])).toEqual([
       ["freeze", `session ${session.sessionId}: bottle freeze`],
       ["restore", `session ${session.sessionId}: bottle run --resume`],
     ]);
@@ -233,6 +234,67 @@ describe("live control of a bottled agent", { timeout: 120_000 }, () => {
     );
     expect(again.code).toBe(3);
     expect(again.err).toContain("is cut off");
+  });
+
+  it("the dashboard's k stops the bottle's live run (signalled, as bottle stop does) and the store records it once", async () => {
+    const child = collect(
+      spawnBottle(["run", "coder", "--home", home.dir, "--cwd", project, "--", "sleep 60"], {}),
+    );
+    const session = await waitFor("the session record", () => listSessions(home.dir)[0]);
+    await waitFor("the probe", () => child.err().includes("startup probe"));
+    const store = await openStore(undefined, { home: home.dir });
+    try {
+      const actions = storeActions(store, { USER: "ops" }, undefined, await localRuns(home.dir));
+      expect(await actions.cutOff("dev", "kill")).toBe(
+        "dev killed (kill) by ops; 1 run told to stop",
+      );
+    } finally {
+      await store.close();
+    }
+    const done = await child.done;
+    expect(done.code).toBe(3);
+    expect(treeAlive(session.sandboxPid)).toBe(false);
+    expect(await auditTrail(home.dir)).toEqual([["kill", "ops", "dashboard: kill"]]);
+  });
+
+  it("the dashboard's f freezes a live run it has no session record of (another home, the same store)", async () => {
+    const other = await homeWith({});
+    const storeFile = path.join(other.dir, "shared.db");
+    try {
+      const child = collect(
+        spawnBottle(
+          [
+            "run",
+            "coder",
+            "--home",
+            home.dir,
+            "--cwd",
+            project,
+            "--",
+            "echo state > state.txt; sleep 60",
+          ],
+          { BOTTLEKIT_STORE: storeFile },
+        ),
+      );
+      const session = await waitFor("the session record", () => listSessions(home.dir)[0]);
+      await waitFor("the agent's state", () => fs.existsSync(path.join(project, "state.txt")));
+      const store = await openStore(`sqlite:${storeFile}`);
+      try {
+        const runs = await localRuns(other.dir);
+        expect(runs.list()).toEqual([]);
+        const actions = storeActions(store, { USER: "ops" }, undefined, runs);
+        expect(await actions.cutOff("dev", "freeze")).toBe("dev frozen (freeze) by ops");
+      } finally {
+        await store.close();
+      }
+      const done = await child.done;
+      expect(done.code).toBe(3);
+      expect(done.err).toContain("frozen (dashboard: freeze)");
+      expect(treeAlive(session.sandboxPid)).toBe(false);
+      expect(readFrozen(home.dir, session.sessionId)?.snapshot.kind).toBe("archive");
+    } finally {
+      await other.cleanup();
+    }
   });
 
   it("Ctrl-C (SIGINT) stops the tree and exits 130", async () => {

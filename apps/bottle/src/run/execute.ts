@@ -20,7 +20,7 @@ import {
 } from "@bottlekit/sandbox";
 import type { CliIo } from "../cli.ts";
 import { BottleError } from "../errors.ts";
-import { operatorName } from "../store.ts";
+import { operatorName, resolveStoreUrl } from "../store.ts";
 import { prepareAgent } from "./agents.ts";
 import { type ControllerHandle, openController } from "./controller.ts";
 import { credentialChecker, hostCredentials } from "./credentials.ts";
@@ -275,10 +275,12 @@ export async function executeRun(
     ...(await askOnTty(io).then((ask) => (ask ? { ask } : {}))),
   });
 
-  // Store: refuse a bottle that is cut off, record this run's budgets.
+  // Store: refuse a bottle that is cut off, record this run's budgets. BOTTLEKIT_STORE takes the
+  // forms the operator commands take (a plain path is a SQLite file).
+  const storeUrl = io.env["BOTTLEKIT_STORE"] ? resolveStoreUrl({}, io.env).url : undefined;
   let store: Store | undefined;
   try {
-    store = await openStore(io.env["BOTTLEKIT_STORE"] || undefined, { home: plan.home });
+    store = await openStore(storeUrl, { home: plan.home });
   } catch (error) {
     throw new BottleError(
       "E_INTERNAL",
@@ -330,7 +332,7 @@ export async function executeRun(
   try {
     controller = await openController(plan.home, sessionSpec, {
       env: io.env,
-      ...(io.env["BOTTLEKIT_STORE"] ? { store: io.env["BOTTLEKIT_STORE"] } : {}),
+      ...(storeUrl === undefined ? {} : { store: storeUrl }),
     });
   } catch (error) {
     await store.close?.();
