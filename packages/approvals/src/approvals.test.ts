@@ -267,6 +267,17 @@ describe("providers, budgets, timeouts, rate limits, auto", () => {
     expect(u.error).toMatch(/no host-managed credential/);
   });
 
+  it("a route proposal cannot carry a credential that is not bound to its host", async () => {
+    const before = operator.list().length;
+    const r = await call(agentA, "propose_route_change", {
+      op: "add",
+      route: { host: "evil.example.com", auth: { scheme: "Bearer", token_ref: "GH_TOKEN" } },
+      justification: "x",
+    });
+    expect(r.error).toMatch(/credential GH_TOKEN is not bound to evil\.example\.com/);
+    expect(operator.list().length).toBe(before);
+  });
+
   it("an approved provider is attached live, bound to the one host; the value never leaves the controller", async () => {
     const p = await call(agentA, "request_provider", {
       provider: "GH_TOKEN",

@@ -282,6 +282,25 @@ export function createApprovals(host: ProxyHost, options: ApprovalsOptions = {})
         ) {
           throw new ApprovalsError("E_INVALID_INPUT", `no route for ${routeKey(route)} to remove`);
         }
+        if (route.auth) {
+          // a route may carry only a credential already bound to its host: anything else is
+          // an attachment, asked for with request_provider (checked against the catalogue)
+          const d = host.session(ctx.sessionId);
+          const ref = route.auth.token_ref;
+          const bound =
+            d?.credentials.some(
+              (c) => c.name === ref && (c.hosts ?? []).some((h) => hostMatches(h, route.host)),
+            ) || d?.routes.some((r) => r.auth?.token_ref === ref && r.host === route.host);
+          if (!bound) {
+            throw new ApprovalsError(
+              "E_INVALID_INPUT",
+              `proposal: route.auth: credential ${ref} is not bound to ${route.host}`,
+              {
+                hint: "ask for a host-managed credential with request_provider (list_providers shows them)",
+              },
+            );
+          }
+        }
         const input =
           args.op === "remove"
             ? { host: route.host, ...(route.port === undefined ? {} : { port: route.port }) }
