@@ -234,6 +234,8 @@ describe("claude-cli/* refusals and cancellation", () => {
       expect(body.error.type).toBe("permission_error");
       expect(body.error.message).toMatch(/refusing to run claude-cli as root.*CLAUDE_CLI_RUN_AS/);
       expect(bridgeLogs.some((l) => l.event === "local_cli.spawn")).toBe(false);
+      // Said at start as well.
+      expect(bridgeLogs.some((l) => l.event === "local_cli.as_root")).toBe(true);
       // Without the bridge's secret, nobody else on the host is served.
       const stranger = await fetch(`${bridge.url}/v1/messages`, { method: "POST", body: "{}" });
       expect(stranger.status).toBe(403);

@@ -415,6 +415,22 @@ export async function startBridge(
     server.listen(0, "127.0.0.1", () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  // Said once at start too, so an operator sees it before the first request is refused.
+  if (uid() === 0) {
+    let runAs: string | undefined;
+    try {
+      runAs = localCliConfig(IFACE, options.env, STEM).runAs?.name;
+    } catch {
+      runAs = undefined; // a bad run-as value is refused, named, with each request
+    }
+    if (runAs === undefined)
+      log({
+        level: "warn",
+        event: "local_cli.as_root",
+        interface: IFACE,
+        message: `the gateway runs as root: ${IFACE} requests will be refused until ${STEM}_RUN_AS names an unprivileged account`,
+      });
+  }
   return {
     url: `http://127.0.0.1:${port}`,
     secret,
