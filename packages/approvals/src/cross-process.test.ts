@@ -66,3 +66,72 @@ describe("the queue across processes", () => {
     });
   });
 });
+
+describe("auto: non-widening", () => {
+  it("approves at once only what widens nothing", async () => {
+    const h = makeHome();
+    const px = createProxyHost({ home: h });
+    const ap = createApprovals(px, {
+      home: h,
+      config: {
+        timeoutMs: 60_000,
+        holdTimeoutMs: 60_000,
+        rateLimit: { proposals: 10, perMs: 60_000 },
+        auto: "non-widening",
+        providers: [],
+      },
+    });
+    const r = await px.register({
+      bottle: "work",
+      tcp: true,
+      routes: [
+        { host: "a.example.com" },
+        { host: "b.example.com", matches: [{ methods: ["GET"] }] },
+      ],
+    });
+    const t = r.tcp as NonNullable<RegisterResult["tcp"]>;
+    const c = await mcpClient(
+      APPROVALS_URL,
+      `http://bottlekit:${t.token}@127.0.0.1:${t.port}`,
+      readFileSync(r.caCertPath, "utf8"),
+    );
+    try {
+      const removal = await call(c, "propose_route_change", {
+        op: "remove",
+        route: { host: "a.example.com" },
+        justification: "done with it",
+      });
+      expect(removal).toMatchObject({ status: "approved", scope: "auto", widening: [] });
+      expect(await call(c, "proposal_status", { id: removal.id, wait_seconds: 5 })).toMatchObject({
+        in_force: true,
+      });
+      expect(px.session(r.sessionId)?.routes.map((x) => x.host)).toEqual(["b.example.com"]);
+      const wider = await call(c, "propose_route_change", {
+        op: "widen",
+        route: { host: "b.example.com", matches: [{ methods: ["GET", "POST"] }] },
+        justification: "post too",
+      });
+      expect(wider).toMatchObject({
+        status: "pending",
+        widening: [{ kind: "broader-methods", host: "b.example.com", detail: "adds POST" }],
+      });
+      const narrower = await call(c, "propose_route_change", {
+        op: "widen",
+        route: {
+          host: "b.example.com",
+          matches: [{ methods: ["GET"], paths: [{ type: "prefix", value: "/v1" }] }],
+        },
+        justification: "less",
+      });
+      expect(narrower).toMatchObject({ status: "approved", scope: "auto" });
+      expect(ap.store.auditLog(narrower.id as string).map((e) => e.event)).toContain(
+        "auto_approved",
+      );
+    } finally {
+      await c.close();
+      await ap.close();
+      await px.close();
+      rmSync(h, { recursive: true, force: true });
+    }
+  });
+});
