@@ -185,3 +185,19 @@ describe("a character stuck to a prefix-anchored token", () => {
     expect(rules("0tskey-api-AAAAAAAAAAAA-BBBBBBBBBBBBBBBBBBBBBBBB")).toContain("tailscale-key");
   });
 });
+
+describe("separated tokens and sampling", () => {
+  it("a token with a separator between its characters is found at every offset", () => {
+    const scanner = createScanner({ detectors: ["token_patterns"] });
+    // the shortest kind of token (20 characters) spreads over 39: every sample step must see it
+    const token = "AKIAZ7Q3XK5LMPR2TWD4";
+    for (const sep of ["-", " ", ".", "|"]) {
+      const spread = [...token].join(sep);
+      for (let at = 0; at < 30; at++) {
+        const text = `${"see the notes ".slice(0, at % 14)}${"word ".repeat(at)}${spread} and so on`;
+        const rules = scanner.scan(text).findings.map((f) => f.rule);
+        expect(rules, `separator ${JSON.stringify(sep)} at ${at}`).toContain("aws-access-key-id");
+      }
+    }
+  });
+});
