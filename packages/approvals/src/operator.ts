@@ -85,6 +85,11 @@ export async function decide(
       hint: "bottle approvals list shows the pending ones",
     });
   }
+  if (before.status !== "pending") {
+    throw new ApprovalsError("E_STATE", `proposal ${id} is already ${before.status}`, {
+      hint: "only pending proposals can be approved or denied",
+    });
+  }
   if (!o.approve) {
     if (!o.reason || o.reason.trim().length === 0) {
       throw new ApprovalsError("E_INVALID_INPUT", "deny: --reason is required", {

@@ -743,6 +743,8 @@ export async function handleRequest(
   if (!prepared) return;
   if (prepared.hold && !(await superviseStage(cfg, info, prepared, res, body.body?.length ?? 0)))
     return;
+  // the agent went away while its request was held: a released request is not sent for nobody
+  if (prepared.hold && req.socket.destroyed) return;
   if (!cutoffStage(cfg, info, res)) return;
   forwardStage(cfg, info, prepared, res, body.body?.length ?? 0);
 }
