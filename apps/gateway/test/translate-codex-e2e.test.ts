@@ -140,5 +140,6 @@ describe("Codex on an Anthropic model, translated by the gateway", () => {
       [900, 20],
       [1100, 9],
     ]);
-  });
+    // A hang guard above Codex's own 90 s bound (two CLI turns on a loaded 2-core machine).
+  }, 120_000);
 });
