@@ -123,17 +123,16 @@ CREATE TABLE gateway_keys (
     // for the caller's full transaction.
     version: 2,
     sql: `
-CREATE FUNCTION bk_texts(j jsonb) RETURNS text[] LANGUAGE sql IMMUTABLE AS $f$
-  SELECT coalesce(array_agg(x ORDER BY o), '{}') FROM jsonb_array_elements_text(j) WITH ORDINALITY AS t(x, o)
-$f$;
-
-CREATE FUNCTION bk_floats(j jsonb) RETURNS float8[] LANGUAGE sql IMMUTABLE AS $f$
-  SELECT coalesce(array_agg(x::float8 ORDER BY o), '{}') FROM jsonb_array_elements_text(j) WITH ORDINALITY AS t(x, o)
-$f$;
-
-CREATE FUNCTION bk_ints(j jsonb) RETURNS int[] LANGUAGE sql IMMUTABLE AS $f$
-  SELECT coalesce(array_agg(x::int ORDER BY o), '{}') FROM jsonb_array_elements_text(j) WITH ORDINALITY AS t(x, o)
-$f$;
+-- One call of a bk_meter() batch, as the caller sends it (JSON object keys = these names): a
+-- reserve (k = 'r') or a settle (k = 's'). JSON arrays become SQL arrays in one parse.
+CREATE TYPE bk_op AS (
+  k text, id text, now bigint, req text, bottle text, parents jsonb, agent text, provider text,
+  chain text[], est bigint, est_usd float8, expires bigint,
+  model text, input bigint, output bigint, cache_read bigint, cache_write bigint, reasoning bigint,
+  tokens bigint, cost float8, missing boolean, charged_usd float8, counter_scopes text[],
+  counter_keys text[], day int,
+  scopes text[], keys text[], days int[], tok float8[], usd float8[]
+);
 
 -- plpgsql, not sql: its statement's plan is prepared once per connection and reused
 CREATE FUNCTION bk_sums(p_provider text, p_scopes text[], p_keys text[], p_days int[], p_now bigint,
@@ -160,80 +159,67 @@ BEGIN
   ) sr;
 END $f$;
 
-CREATE FUNCTION bk_reserve_op(op jsonb, p_owner text) RETURNS jsonb LANGUAGE plpgsql AS $f$
+CREATE FUNCTION bk_reserve_op(op bk_op, p_owner text) RETURNS jsonb LANGUAGE plpgsql AS $f$
 DECLARE
-  v_now bigint := (op->>'now')::bigint;
-  v_est float8 := (op->>'est')::float8;
-  v_est_usd float8 := (op->>'estUsd')::float8;
-  v_tok float8[] := bk_floats(op->'tok');
-  v_usd float8[] := bk_floats(op->'usd');
   v_cut text[];
   v_lifts boolean;
   s record;
   i int;
 BEGIN
-  SELECT coalesce(array_agg(c.bottle) FILTER (WHERE c.until IS NULL OR c.until > v_now), '{}'),
-         coalesce(bool_or(c.until IS NOT NULL AND c.until <= v_now), false)
-    INTO v_cut, v_lifts FROM cutoffs c WHERE c.bottle = ANY(bk_texts(op->'chain'));
+  SELECT coalesce(array_agg(c.bottle) FILTER (WHERE c.until IS NULL OR c.until > op.now), '{}'),
+         coalesce(bool_or(c.until IS NOT NULL AND c.until <= op.now), false)
+    INTO v_cut, v_lifts FROM cutoffs c WHERE c.bottle = ANY(op.chain);
   IF v_lifts THEN
     RETURN jsonb_build_object('s', 'lift');
   END IF;
   IF cardinality(v_cut) > 0 THEN
     RETURN jsonb_build_object('s', 'refused', 'cut', to_jsonb(v_cut));
   END IF;
-  SELECT * INTO s FROM bk_sums(op->>'provider', bk_texts(op->'scopes'), bk_texts(op->'keys'),
-    bk_ints(op->'days'), v_now);
-  FOR i IN 1 .. cardinality(v_tok) LOOP
-    IF (v_tok[i] IS NOT NULL AND (s.ut[i] >= v_tok[i] OR s.ut[i] + s.rt[i] + v_est > v_tok[i]))
-       OR (v_usd[i] IS NOT NULL AND (s.uu[i] >= v_usd[i] OR s.uu[i] + s.ru[i] + v_est_usd > v_usd[i])) THEN
+  SELECT * INTO s FROM bk_sums(op.provider, op.scopes, op.keys, op.days, op.now);
+  FOR i IN 1 .. coalesce(cardinality(op.tok), 0) LOOP
+    IF (op.tok[i] IS NOT NULL AND (s.ut[i] >= op.tok[i] OR s.ut[i] + s.rt[i] + op.est > op.tok[i]))
+       OR (op.usd[i] IS NOT NULL AND (s.uu[i] >= op.usd[i] OR s.uu[i] + s.ru[i] + op.est_usd > op.usd[i])) THEN
       RETURN jsonb_build_object('s', 'refused', 'ut', to_jsonb(s.ut), 'uu', to_jsonb(s.uu),
         'rt', to_jsonb(s.rt), 'ru', to_jsonb(s.ru));
     END IF;
   END LOOP;
   INSERT INTO reservations (id, created_at, expires_at, request_id, bottle, parents, agent, provider, tokens, usd, owner)
-    VALUES (op->>'id', v_now, (op->>'exp')::bigint, op->>'req', op->>'bottle', op->'parents', op->>'agent',
-            op->>'provider', (op->>'est')::bigint, v_est_usd, p_owner);
+    VALUES (op.id, op.now, op.expires, op.req, op.bottle, op.parents, op.agent, op.provider, op.est,
+            op.est_usd, p_owner);
   RETURN jsonb_build_object('s', 'granted', 'ut', to_jsonb(s.ut), 'uu', to_jsonb(s.uu),
     'rt', to_jsonb(s.rt), 'ru', to_jsonb(s.ru));
 END $f$;
 
-CREATE FUNCTION bk_settle_op(op jsonb) RETURNS jsonb LANGUAGE plpgsql AS $f$
+CREATE FUNCTION bk_settle_op(op bk_op) RETURNS jsonb LANGUAGE plpgsql AS $f$
 DECLARE
-  v_now bigint := (op->>'now')::bigint;
-  v_tokens bigint := (op->>'tokens')::bigint;
-  v_usd_charged float8 := (op->>'cusd')::float8;
-  v_tok float8[] := bk_floats(op->'tok');
-  v_usd float8[] := bk_floats(op->'usd');
   v_event bigint;
   s record;
   i int;
 BEGIN
   -- used before this charge; every applicable counter gets the whole charge (its day is in
   -- every window), so used after = used before + charge
-  SELECT * INTO s FROM bk_sums(op->>'provider', bk_texts(op->'scopes'), bk_texts(op->'keys'),
-    bk_ints(op->'days'), NULL);
-  FOR i IN 1 .. cardinality(v_tok) LOOP
-    IF (v_tok[i] IS NOT NULL AND s.ut[i] + v_tokens >= v_tok[i])
-       OR (v_usd[i] IS NOT NULL AND s.uu[i] + v_usd_charged >= v_usd[i]) THEN
+  SELECT * INTO s FROM bk_sums(op.provider, op.scopes, op.keys, op.days, NULL);
+  FOR i IN 1 .. coalesce(cardinality(op.tok), 0) LOOP
+    IF (op.tok[i] IS NOT NULL AND s.ut[i] + op.tokens >= op.tok[i])
+       OR (op.usd[i] IS NOT NULL AND s.uu[i] + op.charged_usd >= op.usd[i]) THEN
       -- this charge spends a budget: nothing written; the caller's full transaction records
       -- the charge and the cutoff together
       RETURN jsonb_build_object('s', 'crossing');
     END IF;
   END LOOP;
-  DELETE FROM reservations WHERE id = op->>'id';
+  DELETE FROM reservations WHERE id = op.id;
   IF NOT FOUND THEN
     RETURN jsonb_build_object('s', 'unknown');
   END IF;
   INSERT INTO usage_events (at, request_id, reservation_id, bottle, parents, agent, provider, model,
       input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, tokens,
       cost_usd, usage_missing)
-    VALUES (v_now, op->>'req', op->>'id', op->>'bottle', op->'parents', op->>'agent', op->>'provider',
-      op->>'model', (op->>'in')::bigint, (op->>'out')::bigint, (op->>'cr')::bigint, (op->>'cw')::bigint,
-      (op->>'rs')::bigint, v_tokens, (op->>'cost')::float8, (op->>'missing')::boolean)
+    VALUES (op.now, op.req, op.id, op.bottle, op.parents, op.agent, op.provider, op.model, op.input,
+      op.output, op.cache_read, op.cache_write, op.reasoning, op.tokens, op.cost, op.missing)
     RETURNING id INTO v_event;
   INSERT INTO usage_buckets (scope, key, provider, day, tokens, usd)
-    SELECT c.s, c.k, op->>'provider', (op->>'day')::int, v_tokens, v_usd_charged
-    FROM unnest(bk_texts(op->'cs'), bk_texts(op->'ck')) WITH ORDINALITY AS c(s, k, o) ORDER BY c.o
+    SELECT c.s, c.k, op.provider, op.day, op.tokens, op.charged_usd
+    FROM unnest(op.counter_scopes, op.counter_keys) WITH ORDINALITY AS c(s, k, o) ORDER BY c.o
     ON CONFLICT (scope, key, provider, day) DO UPDATE SET tokens = usage_buckets.tokens + excluded.tokens,
       usd = usage_buckets.usd + excluded.usd;
   RETURN jsonb_build_object('s', 'settled', 'e', v_event, 'ut', to_jsonb(s.ut), 'uu', to_jsonb(s.uu));
@@ -243,7 +229,7 @@ CREATE FUNCTION bk_meter(p_version text, p_owner text, p_locks text[], p_ops jso
 LANGUAGE plpgsql AS $f$
 DECLARE
   k text;
-  op jsonb;
+  op bk_op;
   results jsonb[] := '{}';
 BEGIN
   IF coalesce((SELECT value FROM meta WHERE key = 'budgets_version'), '0') <> p_version THEN
@@ -253,13 +239,15 @@ BEGIN
   FOREACH k IN ARRAY p_locks LOOP
     PERFORM pg_advisory_xact_lock(hashtextextended(k, 0));
   END LOOP;
-  FOR op IN SELECT x FROM jsonb_array_elements(p_ops) WITH ORDINALITY AS t(x, o) ORDER BY o LOOP
-    IF op->>'k' = 'r' THEN
+  -- (LATERAL, not (f(x)).*, which would call f once per column)
+  FOR op IN SELECT r.* FROM jsonb_array_elements(p_ops) WITH ORDINALITY AS t(x, o)
+      CROSS JOIN LATERAL jsonb_populate_record(NULL::bk_op, t.x) AS r ORDER BY t.o LOOP
+    IF op.k = 'r' THEN
       results := results || bk_reserve_op(op, p_owner);
-    ELSIF op->>'k' = 's' THEN
+    ELSIF op.k = 's' THEN
       results := results || bk_settle_op(op);
     ELSE
-      RAISE EXCEPTION 'bk_meter: unknown operation kind %', op->>'k';
+      RAISE EXCEPTION 'bk_meter: unknown operation kind %', op.k;
     END IF;
   END LOOP;
   RETURN to_jsonb(results);
