@@ -18,6 +18,7 @@ import {
   parseListen,
   validateGatewayConfig,
 } from "./config.ts";
+import { followStoreCutoffs } from "./cutoff-feed.ts";
 import { createGatewayDlp } from "./dlp.ts";
 import { GatewayError } from "./errors.ts";
 import { IdentityResolver } from "./identity.ts";
@@ -302,6 +303,9 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
         throw error;
       }
     }
+    // Cutoffs recorded by any gateway on this store stop the bottle's running calls here.
+    const feed = followStoreCutoffs(store, gateway, () => cutoffs, options.log);
+    await feed.ready;
     return {
       gateway,
       store,
@@ -313,6 +317,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
         ? { proxy: { host: proxy.host, controlSocketPath: proxy.control?.socketPath } }
         : {}),
       async close(drainMs = config.timeouts.drain_ms) {
+        feed.close();
         cutoffs?.close();
         if (proxy !== undefined) {
           await proxy.control?.close();

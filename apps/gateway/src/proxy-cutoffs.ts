@@ -33,7 +33,7 @@ export class ProxyCutoffs {
         this.log?.({
           level: "warn",
           event: "proxy.cutoff",
-          requestId: notice.requestId,
+          ...(notice.requestId === undefined ? {} : { requestId: notice.requestId }),
           bottle: notice.bottle,
           reason: notice.reason,
           ...(notice.sessionId === undefined ? {} : { sessionId: notice.sessionId }),
@@ -49,7 +49,7 @@ export class ProxyCutoffs {
         this.log?.({
           level: "error",
           event: "proxy.cutoff_failed",
-          requestId: notice.requestId,
+          ...(notice.requestId === undefined ? {} : { requestId: notice.requestId }),
           bottle: notice.bottle,
           error: String(error),
         });

@@ -10,6 +10,7 @@ import { GatewayMetrics } from "./metrics.ts";
 import type { Router } from "./router.ts";
 import { LLM_STAGES, openCall, runStages } from "./stages/index.ts";
 import { JSON_HEADERS, sendError } from "./stages/reply.ts";
+import { stopCalls } from "./stages/stop.ts";
 import type {
   CutoffNotice,
   GatewayLogEvent,
@@ -77,6 +78,12 @@ export interface Gateway {
   close(drainMs?: number): Promise<void>;
   /** Number of calls in flight. */
   inFlight(): number;
+  /**
+   * Stops the running calls of a bottle that was cut off elsewhere (another gateway's crossing,
+   * an operator): each ends with a `budget_exceeded` error carrying `message`, its upstream
+   * request aborted. Returns how many were stopped.
+   */
+  stopBottle(bottle: string, message: string): number;
 }
 
 let requestCounter = 0;
@@ -134,6 +141,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     poolFor,
     onCutoff: options.onCutoff,
     lastRemainingUpdate: new Map(),
+    live: new Set(),
   };
 
   function finishInFlight(): void {
@@ -157,7 +165,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       { api, kind, endpoint, req, res, raw, t0, proxied, requestId: nextRequestId() },
       pipeline,
     );
-    return runStages(LLM_STAGES, call, pipeline);
+    pipeline.live.add(call);
+    return runStages(LLM_STAGES, call, pipeline).finally(() => pipeline.live.delete(call));
   }
 
   function handle(req: IncomingMessage, res: ServerResponse, proxied?: ProxiedCall): void {
@@ -341,6 +350,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     metrics,
     handleProxied: (req, res, call) => handle(req, res, call),
     inFlight: () => inFlight,
+    stopBottle: (bottle, message) => stopCalls(pipeline, bottle, message),
     listen(host, port) {
       return new Promise((resolve, reject) => {
         server.once("error", reject);

@@ -1,3 +1,4 @@
+import { openStore } from "@bottlekit/budget-store";
 import { createTempHome } from "@bottlekit/test-utils";
 import { describe, expect, it } from "vitest";
 import { openStoreInWorker } from "./store-proxy.ts";
@@ -48,5 +49,36 @@ describe("budget store in a worker thread", () => {
     await expect(openStoreInWorker("mysql://nope")).rejects.toMatchObject({
       code: "E_STORE_URL",
     });
+  });
+
+  it("relays cutoff events from the worker's store: another store's cutoff and restore are heard, in order", async () => {
+    const home = await createTempHome("bottlekit-proxy-");
+    const url = `sqlite:${home.dir}/b.db`;
+    const store = await openStoreInWorker(url, { home: home.dir });
+    const other = await openStore(url, { home: home.dir });
+    try {
+      const heard: string[] = [];
+      const sub = store.onCutoff((e) => heard.push(`${e.action}:${e.bottle}`));
+      await sub.ready;
+      await other.cutOff("elsewhere", { by: "operator", reason: "test" });
+      await other.restore("elsewhere", { by: "operator", reason: "test" });
+      await expect
+        .poll(() => heard, { timeout: 10_000 })
+        .toEqual(["cutoff:elsewhere", "restore:elsewhere"]);
+      sub.close();
+      await other.cutOff("after-close", { by: "operator", reason: "test" });
+      // a later event reaches no closed subscription: a fresh one hears only what follows it
+      const late: string[] = [];
+      const sub2 = store.onCutoff((e) => late.push(e.bottle));
+      await sub2.ready;
+      await other.cutOff("later", { by: "operator", reason: "test" });
+      await expect.poll(() => late, { timeout: 10_000 }).toEqual(["later"]);
+      expect(heard).toEqual(["cutoff:elsewhere", "restore:elsewhere"]);
+      sub2.close();
+    } finally {
+      await other.close();
+      await store.close();
+      await home.cleanup();
+    }
   });
 });

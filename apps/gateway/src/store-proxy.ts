@@ -1,7 +1,13 @@
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { OpenStoreOptions, Store } from "@bottlekit/budget-store";
+import type {
+  CutoffEvent,
+  CutoffListener,
+  CutoffSubscription,
+  OpenStoreOptions,
+  Store,
+} from "@bottlekit/budget-store";
 import { GatewayError } from "./errors.ts";
 
 interface Pending {
@@ -51,6 +57,8 @@ export async function openStoreInWorker(
     execArgv: spec.execArgv,
   });
   const pending = new Map<number, Pending>();
+  // Cutoff events: the worker subscribes and posts each event; the listener stays on this side.
+  const cutoffListeners = new Map<number, CutoffListener>();
   let nextId = 1;
   let dead: Error | undefined;
   const fail = (e: Error): void => {
@@ -80,7 +88,17 @@ export async function openStoreInWorker(
       ok?: boolean;
       value?: unknown;
       error?: { name: string; message: string; code?: string; hint?: string };
+      cutoff?: { sub: number; event: CutoffEvent };
     }) => {
+      if (m.cutoff !== undefined) {
+        const listener = cutoffListeners.get(m.cutoff.sub);
+        try {
+          listener?.(m.cutoff.event);
+        } catch {
+          // a listener that throws does not affect others (the store's contract)
+        }
+        return;
+      }
       if (m.id === undefined) return;
       const p = pending.get(m.id);
       if (p === undefined) return;
@@ -120,6 +138,20 @@ export async function openStoreInWorker(
       return f;
     },
   });
+  let nextSub = 1;
+  fixed["onCutoff"] = (listener: CutoffListener): CutoffSubscription => {
+    const subId = nextSub++;
+    cutoffListeners.set(subId, listener);
+    const ready = call("subscribeCutoffs", [subId]) as Promise<void>;
+    ready.catch(() => cutoffListeners.delete(subId));
+    return {
+      ready,
+      close() {
+        if (!cutoffListeners.delete(subId)) return;
+        call("unsubscribeCutoffs", [subId]).catch(() => {});
+      },
+    };
+  };
   fixed["close"] = async () => {
     if (dead === undefined) {
       try {

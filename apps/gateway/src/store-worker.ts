@@ -39,7 +39,28 @@ try {
   port.postMessage({ ready: false, error: serialize(error) });
   process.exit(1);
 }
+// Cutoff subscriptions made for the gateway thread: each event is posted as { cutoff }.
+const subscriptions = new Map<number, { close(): void }>();
+function subscribeCutoffs(subId: number): Promise<void> {
+  const sub = store.onCutoff((event) => port?.postMessage({ cutoff: { sub: subId, event } }));
+  subscriptions.set(subId, sub);
+  return sub.ready;
+}
+function unsubscribeCutoffs(subId: number): Promise<void> {
+  subscriptions.get(subId)?.close();
+  subscriptions.delete(subId);
+  return Promise.resolve();
+}
+
 port.on("message", (req: Request) => {
+  if (req.method === "subscribeCutoffs" || req.method === "unsubscribeCutoffs") {
+    const op = req.method === "subscribeCutoffs" ? subscribeCutoffs : unsubscribeCutoffs;
+    op(req.args[0] as number).then(
+      () => port.postMessage({ id: req.id, ok: true, value: undefined }),
+      (error: unknown) => port.postMessage({ id: req.id, ok: false, error: serialize(error) }),
+    );
+    return;
+  }
   const fn = (store as unknown as Record<string, unknown>)[req.method];
   if (typeof fn !== "function") {
     port.postMessage({

@@ -134,6 +134,7 @@ export async function startStageHarness(
     },
     onCutoff: (n) => cutoffs.push(n),
     lastRemainingUpdate: new Map(),
+    live: new Set(),
   };
 
   let pending: { stages: readonly Stage[]; proxied: ProxiedCall | undefined } | undefined;

@@ -7,6 +7,7 @@ import { endpointUpstreamPath } from "../apis.ts";
 import type { UpstreamTarget } from "../router.ts";
 import { classifyUpstreamError, sendError } from "./reply.ts";
 import { release } from "./settle.ts";
+import { endStopped } from "./stop.ts";
 import type { Call, Pipeline } from "./types.ts";
 
 // Headers a client may send that are forwarded upstream. Everything else (cookies, the gateway
@@ -61,6 +62,12 @@ export async function forward(call: Call, p: Pipeline): Promise<boolean> {
     p.log({ level: "info", event: "client.disconnected", requestId, phase: "before-upstream" });
     return false;
   }
+  if (call.stopped !== undefined) {
+    // The bottle was cut off while we were checking: nothing goes upstream.
+    await release(p, call);
+    endStopped(call.res, call.api, call.stopped);
+    return false;
+  }
   const tUp = performance.now();
   try {
     call.upstream = await p.poolFor(target.origin).request({
@@ -72,6 +79,10 @@ export async function forward(call: Call, p: Pipeline): Promise<boolean> {
     });
   } catch (error) {
     await release(p, call);
+    if (call.stopped !== undefined) {
+      endStopped(call.res, call.api, call.stopped);
+      return false;
+    }
     if (call.clientGone) {
       p.log({ level: "info", event: "client.disconnected", requestId, phase: "headers" });
       return false;

@@ -6,6 +6,7 @@ import { translateResponseText } from "../translate-stage.ts";
 import { reportInbound } from "./findings.ts";
 import { classifyUpstreamError, missingUsage, sendError } from "./reply.ts";
 import { settle } from "./settle.ts";
+import { endStopped } from "./stop.ts";
 import type { Call, MeteredUsage, Pipeline } from "./types.ts";
 
 export async function respondJson(call: Call, p: Pipeline, contentType: string): Promise<void> {
@@ -15,6 +16,7 @@ export async function respondJson(call: Call, p: Pipeline, contentType: string):
     buf = Buffer.from(await upstream.body.arrayBuffer());
   } catch (error) {
     await settle(p, call, missingUsage());
+    if (call.stopped !== undefined) return endStopped(res, api, call.stopped);
     if (call.clientGone) return;
     const c = classifyUpstreamError(error);
     p.metrics.upstreamErrors.inc([target.provider, c.kind]);

@@ -11,6 +11,7 @@ import { StreamStage } from "../translate-stage.ts";
 import { reportInbound } from "./findings.ts";
 import { classifyUpstreamError, NO_FINDINGS } from "./reply.ts";
 import { settle } from "./settle.ts";
+import { endStopped } from "./stop.ts";
 import type { Call, Pipeline } from "./types.ts";
 
 const BLOCKED = "the upstream response was blocked by the gateway's prompt-injection policy";
@@ -55,7 +56,7 @@ export async function respondStream(call: Call, p: Pipeline, contentType: string
           (performance.now() - call.t0) / 1000,
         );
       }
-      if (call.clientGone) break;
+      if (call.clientGone || call.stopped !== undefined) break;
       if (!res.write(piece)) {
         if (!res.destroyed) await Promise.race([once(res, "drain"), once(res, "close")]);
         if (call.clientGone) break;
@@ -63,6 +64,14 @@ export async function respondStream(call: Call, p: Pipeline, contentType: string
     }
   } catch (error) {
     failure = error;
+  }
+  if (call.stopped !== undefined && !call.clientGone) {
+    // Cut off while streaming: the client is told why; usage read from a terminal event before
+    // the stop is final, otherwise the reservation is charged.
+    call.abortUpstream.emit("abort");
+    endStopped(res, api, call.stopped);
+    await settle(p, call, tap.end());
+    return;
   }
   if (blocked) {
     call.abortUpstream.emit("abort");

@@ -70,7 +70,8 @@ export interface CutoffNotice {
   reason: "crossed" | "cut-off";
   /** The proxy session the call came through (proxy door only). */
   sessionId: string | undefined;
-  requestId: string;
+  /** The call that learned of it; undefined when the store's cutoff feed told the gateway. */
+  requestId: string | undefined;
 }
 
 /** A request to an upstream, answered (undici's response data). */
@@ -95,6 +96,8 @@ export interface Pipeline {
   readonly onCutoff: ((notice: CutoffNotice) => void) | undefined;
   /** Per (bottle, agent, provider): when the remaining-budget gauge was last refreshed. */
   readonly lastRemainingUpdate: Map<string, number>;
+  /** Calls in flight (from body read to their last stage), for `stopCalls`. */
+  readonly live: Set<Call>;
 }
 
 /** Static facts of one call, known when its body has been read. */
@@ -131,6 +134,13 @@ export class Call {
   readonly abortUpstream: EventEmitter;
   /** The client closed its connection before the response was complete. */
   clientGone = false;
+  /**
+   * Set when the bottle was cut off while this call ran (another gateway's crossing, an
+   * operator): why, in words for the client. The upstream request is aborted; the call ends
+   * with a `budget_exceeded` error and is charged as far as it got (its reservation when the
+   * usage never arrived).
+   */
+  stopped: string | undefined = undefined;
 
   // identify
   identity!: CallerIdentity;
