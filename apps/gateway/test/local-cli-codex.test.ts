@@ -41,7 +41,7 @@ afterEach(async () => {
   await home.cleanup();
 });
 
-async function start(): Promise<OpenAI> {
+async function start(ack = true): Promise<OpenAI> {
   home = await createTempHome("bottlekit-local-codex-");
   chmodSync(home.dir, 0o755);
   const codexHome = agentDir(join(home.dir, "codex-home"));
@@ -74,13 +74,15 @@ async function start(): Promise<OpenAI> {
     model_providers: [{ model: "codex-cli/*" }],
     timeouts: { upstream_ms: 60_000, stream_idle_ms: 60_000, drain_ms: 1_000 },
   };
-  const gate = await evaluateLocalAgentGate({
-    config: gwConfig,
-    ackFlag: true,
-    env,
-    home: home.dir,
-  });
-  expect(gate.action).toBe("acknowledged");
+  if (ack) {
+    const gate = await evaluateLocalAgentGate({
+      config: gwConfig,
+      ackFlag: true,
+      env,
+      home: home.dir,
+    });
+    expect(gate.action).toBe("acknowledged");
+  }
   logs = [];
   gw = await startGateway({
     config: gwConfig,
@@ -142,5 +144,45 @@ describe("codex-cli/* answers openai SDK clients from the real Codex CLI", {
         ["codex-cli", 1200, 30],
         ["codex-cli", 800, 12],
       ]);
+  });
+
+  it("without the acknowledgement: refused in the Responses error shape, nothing spawned", async () => {
+    const client = await start(false);
+    const err = await client.responses
+      .create({ model: "codex-cli/gpt-5-codex", input: "hi" })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.PermissionDeniedError);
+    expect(String((err as Error).message)).toMatch(/codex-cli is not acknowledged/);
+    expect(logs.filter((l) => l.event === "local_cli.spawn")).toEqual([]);
+    expect(up.requests.length).toBe(0);
+  });
+
+  it("a client that disconnects mid-answer: Codex's process tree is killed", async () => {
+    const client = await start();
+    up.enqueue({ pieces: Array.from({ length: 200 }, (_, i) => `w${i} `), frameDelayMs: 100 });
+    const ac = new AbortController();
+    const pending = client.responses
+      .create({ model: "codex-cli/gpt-5-codex", input: "go", stream: true }, { signal: ac.signal })
+      .then(async (s) => {
+        for await (const _ of s) void _;
+      })
+      .catch((e: unknown) => e);
+    await expect.poll(() => up.requests.length, { timeout: 60_000 }).toBeGreaterThan(0);
+    const pid = Number(logs.find((l) => l.event === "local_cli.spawn")?.["pid"]);
+    expect(pid).toBeGreaterThan(0);
+    ac.abort();
+    await pending;
+    // The whole process group (the launcher and the native binary it starts) is gone.
+    const alive = () => {
+      try {
+        process.kill(-pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await expect.poll(alive, { timeout: 10_000 }).toBe(false);
+    expect(logs.some((l) => l.event === "local_cli.cancelled" && l["pid"] === pid)).toBe(true);
+    await up.waitForAbort(10_000);
   });
 });

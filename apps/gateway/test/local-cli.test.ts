@@ -91,9 +91,10 @@ function spawned(): number[] {
   return logs.filter((l) => l.event === "local_cli.spawn").map((l) => Number(l["pid"]));
 }
 
+/** Whether any process of the CLI's process group (its pid is the group's id) is still there. */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
+    process.kill(-pid, 0);
     return true;
   } catch {
     return false;
