@@ -35,7 +35,7 @@ export async function startHarness(
     | Record<string, unknown>
     | ((urls: { openai: string; anthropic: string }) => Record<string, unknown>) = {},
   extraEnv: Record<string, string> = {},
-  start: Pick<StartOptions, "proxyDoor" | "proxyOptions"> = {},
+  start: Pick<StartOptions, "proxyDoor" | "proxyOptions" | "store"> = {},
 ): Promise<Harness> {
   const up = await createFakeUpstream({ requireKey: OPENAI_KEY });
   const anthropicUp = await createFakeUpstream({ requireKey: ANTHROPIC_KEY });
