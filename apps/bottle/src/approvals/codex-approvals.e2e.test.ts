@@ -136,7 +136,8 @@ describe("Codex under bottle run (approvals)", () => {
     expect(r.out + r.err).not.toContain(REAL_KEY);
     // Codex reached the approvals MCP server through the bottle's proxy and offers its tools
     const tools =
-      (calls[0]?.body as { tools?: { name?: string; tools?: { name: string }[] }[] }).tools ?? [];
+      (calls[0]?.body as { tools?: { name?: string; tools?: { name: string }[] }[] } | undefined)
+        ?.tools ?? [];
     const ns = tools.find((t) => t.name === "mcp__bottlekit");
     expect((ns?.tools ?? []).map((t) => t.name).sort()).toEqual([...TOOL_NAMES].sort());
   }, 180_000);
