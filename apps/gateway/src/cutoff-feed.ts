@@ -7,6 +7,7 @@
 import type { CutoffEvent, Store } from "@bottlekit/budget-store";
 import type { ProxyCutoffs } from "./proxy-cutoffs.ts";
 import type { Gateway, GatewayLogEvent } from "./server.ts";
+import { afterAnswered } from "./stages/answered.ts";
 
 export interface CutoffFeed {
   /** True once events are delivered; false when the store cannot deliver them (logged). */
@@ -42,12 +43,16 @@ export function followStoreCutoffs(
         void proxy()?.recheck();
         return;
       }
-      const stopped = gateway.stopBottle(event.bottle, stopMessage(event));
-      void proxy()?.apply({
-        bottle: event.bottle,
-        reason: "cut-off",
-        sessionId: undefined,
-        requestId: undefined,
+      const { stopped, responses } = gateway.stopBottle(event.bottle, stopMessage(event));
+      // The bottle's calls here deliver their answers (the crossing call's last bytes, the
+      // stopped calls' reason) before the proxy door cuts the bottle's connections.
+      afterAnswered(responses, () => {
+        void proxy()?.apply({
+          bottle: event.bottle,
+          reason: "cut-off",
+          sessionId: undefined,
+          requestId: undefined,
+        });
       });
       log?.({
         level: "warn",

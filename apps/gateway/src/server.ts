@@ -81,9 +81,10 @@ export interface Gateway {
   /**
    * Stops the running calls of a bottle that was cut off elsewhere (another gateway's crossing,
    * an operator): each ends with a `budget_exceeded` error carrying `message`, its upstream
-   * request aborted. Returns how many were stopped.
+   * request aborted. Returns how many were stopped, and the responses of the bottle's live calls
+   * (to wait for their delivery before the bottle's connections are cut).
    */
-  stopBottle(bottle: string, message: string): number;
+  stopBottle(bottle: string, message: string): { stopped: number; responses: ServerResponse[] };
 }
 
 let requestCounter = 0;

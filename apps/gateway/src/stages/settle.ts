@@ -4,6 +4,7 @@
 // drops the bottle's live egress on the proxy door.
 import type { SettleUsage } from "@bottlekit/budget-store";
 import type { CallerIdentity } from "../identity.ts";
+import { afterAnswered } from "./answered.ts";
 import type { Call, CutoffNotice, MeteredUsage, Pipeline } from "./types.ts";
 
 /** Refreshes the remaining-budget gauge, at most once a second per (bottle, agent, provider). */
@@ -31,9 +32,9 @@ export function updateRemaining(p: Pipeline, identity: CallerIdentity, provider:
 
 /**
  * Tells the gateway's owner that the budget cut a bottle off. Never throws. Told once this
- * call's response is complete (or its client gone): on the proxy door the cutoff destroys the
- * bottle's connections, and the call that learned of it must first deliver its own answer (the
- * crossing call's last bytes, or the refusal that says why).
+ * call's response is delivered (or its client gone; at most `ANSWER_GRACE_MS` later): on the
+ * proxy door the cutoff destroys the bottle's connections, and the call that learned of it must
+ * first deliver its own answer (the crossing call's last bytes, or the refusal that says why).
  */
 export function notifyCutoff(p: Pipeline, call: Call, reason: CutoffNotice["reason"]): void {
   const onCutoff = p.onCutoff;
@@ -56,9 +57,7 @@ export function notifyCutoff(p: Pipeline, call: Call, reason: CutoffNotice["reas
       });
     }
   };
-  const res = call.res;
-  if (res.closed || res.destroyed) fire();
-  else res.once("close", fire);
+  afterAnswered([call.res], fire);
 }
 
 export async function settle(p: Pipeline, call: Call, usage: MeteredUsage): Promise<void> {

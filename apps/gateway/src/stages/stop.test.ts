@@ -36,7 +36,11 @@ describe("stage helper: stop", () => {
     let stopped = -1;
     const cut: Stage = (call, p) => {
       p.live.add(call);
-      stopped = stopCalls(p, "runner", 'bottle "runner" was cut off by op while this call ran');
+      stopped = stopCalls(
+        p,
+        "runner",
+        'bottle "runner" was cut off by op while this call ran',
+      ).stopped;
       p.live.delete(call);
       return true;
     };
@@ -59,7 +63,11 @@ describe("stage helper: stop", () => {
       (bottle: string): Stage =>
       (call, p) => {
         p.live.add(call);
-        counts.push(stopCalls(p, bottle, "stop"), stopCalls(p, bottle, "stop"));
+        const first = stopCalls(p, bottle, "stop");
+        const again = stopCalls(p, bottle, "stop");
+        counts.push(first.stopped, again.stopped);
+        // the stopped call's response is still listed, to wait for its delivery
+        expect(again.responses).toEqual(first.responses);
         p.live.delete(call);
         return true;
       };
@@ -80,7 +88,7 @@ describe("stage helper: stop", () => {
     let n = -1;
     const early: Stage = (call, p) => {
       p.live.add(call);
-      n = stopCalls(p, "default", "stop");
+      n = stopCalls(p, "default", "stop").stopped;
       p.live.delete(call);
       return true;
     };

@@ -18,13 +18,22 @@ function ofBottle(call: Call, bottle: string): boolean {
 }
 
 /**
- * Stops every live call of `bottle` whose response is not complete. Returns how many. A call not
- * yet identified is not stopped here: its reserve will see the cutoff in the store.
+ * Stops every live call of `bottle` whose response is not complete. Returns how many, and the
+ * responses of all the bottle's live calls (stopped or already ending), for whoever must wait
+ * until they are delivered. A call not yet identified is not stopped here: its reserve will see
+ * the cutoff in the store.
  */
-export function stopCalls(p: Pipeline, bottle: string, message: string): number {
+export function stopCalls(
+  p: Pipeline,
+  bottle: string,
+  message: string,
+): { stopped: number; responses: ServerResponse[] } {
   let n = 0;
+  const responses: ServerResponse[] = [];
   for (const call of p.live) {
-    if (call.stopped !== undefined || call.res.writableEnded || !ofBottle(call, bottle)) continue;
+    if (!ofBottle(call, bottle)) continue;
+    responses.push(call.res);
+    if (call.stopped !== undefined || call.res.writableEnded) continue;
     call.stopped = message;
     call.abortUpstream.emit("abort");
     n++;
@@ -36,7 +45,7 @@ export function stopCalls(p: Pipeline, bottle: string, message: string): number 
       provider: call.provider,
     });
   }
-  return n;
+  return { stopped: n, responses };
 }
 
 /** Ends a stopped call's response: a JSON error, or an error event on a stream already begun. */
