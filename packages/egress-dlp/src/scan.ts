@@ -725,6 +725,8 @@ function reversedHint(text: string, j: number): boolean {
 /** Zero-width and soft-hyphen characters: invisible joiners an agent can sprinkle into a token. */
 const INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad"];
 const INVISIBLE_SET = new Set(INVISIBLE.map((c) => c.charCodeAt(0)));
+/** The invisible joiners above U+00FF (every one but the soft hyphen). */
+const WIDE_JOINER = /[\u200b-\u200d\u2060\ufeff]/g;
 const ALNUM_CLASS = new Uint8Array(65536);
 for (let c = 48; c < 123; c++) {
   if ((c <= 57 || c >= 97 || (c >= 65 && c <= 90)) && !(c > 90 && c < 97)) ALNUM_CLASS[c] = 1;
@@ -769,7 +771,8 @@ function joinedSegments(text: string, segs: Segment[], budget: Budget): void {
     }
     return 0;
   };
-  const memo = new Float64Array(INVISIBLE.length + 1).fill(-1); // next hit per needle; -1: not searched
+  // next hit of: the soft hyphen, the other invisible joiners, a backslash escape; -1: not searched
+  const memo = new Float64Array(3).fill(-1);
   let dense = 0; // candidates found close together in a row
   let visited = 0;
   /** The next candidate at or after `from`, or -1. */
@@ -790,17 +793,23 @@ function joinedSegments(text: string, segs: Segment[], budget: Budget): void {
         if (stop >= n) return -1;
         pos = stop;
       }
-      let best = Number.POSITIVE_INFINITY;
-      for (let x = 0; x < INVISIBLE.length; x++) {
-        let at = memo[x] as number;
-        if (at < pos) {
-          at = text.indexOf(INVISIBLE[x] as string, pos);
-          if (at === -1) at = Number.POSITIVE_INFINITY;
-          memo[x] = at;
-        }
-        if (at < best) best = at;
+      // The soft hyphen (Latin-1) by a native search; the other joiners (above U+00FF) by one
+      // class regex: V8 answers it at once for a one-byte string, and on a two-byte string one
+      // regex pass cost a fifth of five native searches for characters above U+00FF.
+      let best = memo[0] as number;
+      if (best < pos) {
+        best = text.indexOf("\u00ad", pos);
+        if (best === -1) best = Number.POSITIVE_INFINITY;
+        memo[0] = best;
       }
-      let b = memo[INVISIBLE.length] as number;
+      let wide = memo[1] as number;
+      if (wide < pos) {
+        WIDE_JOINER.lastIndex = pos;
+        wide = WIDE_JOINER.test(text) ? WIDE_JOINER.lastIndex - 1 : Number.POSITIVE_INFINITY;
+        memo[1] = wide;
+      }
+      if (wide < best) best = wide;
+      let b = memo[2] as number;
       if (b < pos) {
         let at = text.indexOf("\\", pos);
         let misses = 0;
@@ -815,7 +824,7 @@ function joinedSegments(text: string, segs: Segment[], budget: Budget): void {
           continue;
         }
         b = at === -1 ? Number.POSITIVE_INFINITY : at;
-        memo[INVISIBLE.length] = b;
+        memo[2] = b;
       }
       if (b < best) best = b;
       if (best === Number.POSITIVE_INFINITY) return -1;
@@ -844,11 +853,16 @@ function joinedSegments(text: string, segs: Segment[], budget: Budget): void {
     let invisible = 0;
     let escapes = 0;
     while (k < n) {
-      const w = joinerAt(k);
-      if (w === 1) invisible++;
-      else if (w === 2) escapes++;
-      else if (JOIN_CLASS[text.charCodeAt(k)] !== 1) break;
-      k += w === 0 ? 1 : w;
+      const c = text.charCodeAt(k);
+      const cl = JOIN_CLASS[c] as number;
+      if (cl === 1) k++;
+      else if (cl === 2) {
+        invisible++;
+        k++;
+      } else if (c === 92 && joinerAt(k) === 2) {
+        escapes++;
+        k += 2;
+      } else break;
     }
     covered = Math.max(k, at + 1);
     visited += k - start;
@@ -859,13 +873,14 @@ function joinedSegments(text: string, segs: Segment[], budget: Budget): void {
     if (invisible === 0 && escapes < 2) continue;
     out ??= new Uint16Array(n - start + 1);
     const from = o;
+    // inside the run: token characters, invisible joiners and two-character escapes only
     for (let x = start; x < k; ) {
-      const w = joinerAt(x);
-      if (w > 0) {
-        x += w;
-        continue;
-      }
-      out[o++] = text.charCodeAt(x++);
+      const c = text.charCodeAt(x);
+      const cl = JOIN_CLASS[c] as number;
+      if (cl === 1) {
+        out[o++] = c;
+        x++;
+      } else x += cl === 2 ? 1 : 2;
     }
     if (o - from < 8) {
       o = from;
@@ -1120,22 +1135,27 @@ function printableStretch(decoded: string): string | undefined {
 /** Base64 of a container: gzip (`H4sI`), zlib (`eJ`, `eN`, `eF`, `eA`), zip (`UEsDB`), UTF-16 BOMs. */
 function plausibleBase64Binary(text: string, i: number, j: number): boolean {
   if (j - i < 12) return false;
-  const magic =
-    text.startsWith("H4sI", i) ||
-    text.startsWith("UEsDB", i) ||
-    (text.charCodeAt(i) === 101 /* e */ && "JNFAaXy2".includes(text[i + 1] as string));
-  // a container's header is checked on its first 24 bytes before the run is decoded: floods of
-  // `H4sIAAAA…` or `eJwAAAA…` look-alikes cost one small decode each, never a zlib call
+  // one switch on the first character, then at most one header decode: floods of `H4sIAAAA…`,
+  // `eJwAAAA…` or JWT headers (`eyJ…`) cost a few character reads each, never a zlib call
+  const c0 = text.charCodeAt(i);
+  const c1 = text.charCodeAt(i + 1);
+  let magic = false;
+  if (c0 === 72 /* H */) magic = text.startsWith("H4sI", i);
+  else if (c0 === 85 /* U */) magic = text.startsWith("UEsDB", i);
+  else if (c0 === 101 /* e */) magic = ZLIB_SECOND[c1] === 1;
+  else if (c0 === 47 /* / */) {
+    if (text.startsWith("//4", i) || text.startsWith("/v8", i)) return true;
+  } else if (c0 === 95 /* _ */) {
+    if (text.startsWith("_v8", i) || text.startsWith("__4", i)) return true;
+  }
+  // a container's header is checked on its first 24 bytes before the run is decoded
   if (magic && plausibleContainer(HEAD, base64Head(text, i, j))) return true;
-  return (
-    text.startsWith("//4", i) ||
-    text.startsWith("//4", i) ||
-    text.startsWith("/v8", i) ||
-    text.startsWith("_v8", i) ||
-    text.startsWith("__4", i) ||
-    utf16Base64(text, i, j)
-  );
+  return utf16Base64(text, i, j);
 }
+
+/** Second characters of base64 zlib headers (`eJ`, `eN`, `eF`, `eA`, `ea`, `eX`, `ey`, `e2`). */
+const ZLIB_SECOND = new Uint8Array(65536);
+for (const ch of "JNFAaXy2") ZLIB_SECOND[ch.charCodeAt(0)] = 1;
 
 /** The first bytes of a gzip, zlib or zip blob (`head[0, n)`): a header whose deflate stream can hold text. */
 function plausibleContainer(head: Uint8Array, n: number): boolean {
@@ -1269,16 +1289,16 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
       ? new RegExp(p.source, `${p.flags.replace(/[gy]/g, "")}y`)
       : undefined;
   });
+  // Match indices (the `d` flag) cost an allocation per match: only rules whose secret is a
+  // capture group ask for them; for the others the match itself is the secret.
+  const flagsOf = (r: TokenRule, sticky: boolean): string => {
+    const base = r.pattern.flags.replace(/[dgy]/g, "");
+    return `${base}${sticky ? "y" : "g"}${(r.secret ?? 0) !== 0 ? "d" : ""}`;
+  };
   const anchored = rules.map((r) =>
-    r.window ? undefined : new RegExp(r.pattern.source, `${r.pattern.flags.replace("g", "")}yd`),
+    r.window ? undefined : new RegExp(r.pattern.source, flagsOf(r, true)),
   );
-  const regexes = rules.map(
-    (r) =>
-      new RegExp(
-        r.pattern.source,
-        r.pattern.flags.includes("d") ? r.pattern.flags : `${r.pattern.flags}d`,
-      ),
-  );
+  const regexes = rules.map((r) => new RegExp(r.pattern.source, flagsOf(r, false)));
 
   function fingerprint(value: string): string {
     return createHmac("sha256", key).update(value).digest("hex").slice(0, 16);
@@ -1313,27 +1333,41 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
     const windows: number[][] = rules.map(() => []);
     // The last finding of each rule in this layer: an overlapping match extends it.
     const last: (RawFinding | undefined)[] = [];
-    const record = (ri: number, m: RegExpExecArray, offset: number): void => {
+    /**
+     * A match of rule `ri` on `input` at [from, to) (the secret's span), `input` starting at
+     * `offset` in the layer; `group` is the secret when it is a capture group. The value is only
+     * sliced when a check or a new finding needs it: a match that extends the previous finding
+     * of its rule allocates nothing.
+     */
+    const recordSpan = (
+      ri: number,
+      input: string,
+      matchAt: number,
+      from: number,
+      to: number,
+      offset: number,
+      group: string | undefined,
+    ): void => {
       const rule = rules[ri] as TokenRule;
-      const group = rule.secret ?? 0;
-      const idx = m.indices?.[group] ?? m.indices?.[0];
-      const value = m[group] ?? m[0];
-      if (!idx) return;
-      if (rule.placeholderCheck && looksLikePlaceholder(value)) return;
+      let value = group;
+      if (rule.placeholderCheck) {
+        value ??= input.slice(from, to);
+        if (looksLikePlaceholder(value)) return;
+      }
       // A prefix-anchored token with a word character stuck to it is reported (issue 17: `x` +
       // token must not hide a token), unless its value is a documentation placeholder
       // (`xsk_live_AAAA…`, `wordgsk_aBcDeF…`): a real token is random, and stuck or not, one
       // that stands on a word boundary is reported whatever its value.
       const bounded = boundedSticky[ri];
-      if (bounded !== undefined && looksSequential(value)) {
-        const whole = m.indices?.[0];
-        if (whole) {
-          bounded.lastIndex = whole[0];
-          if (bounded.exec(m.input) === null) return;
+      if (bounded !== undefined) {
+        value ??= input.slice(from, to);
+        if (looksSequential(value)) {
+          bounded.lastIndex = matchAt;
+          if (!bounded.test(input)) return;
         }
       }
-      const start = offset + idx[0];
-      const end = offset + idx[1];
+      const start = offset + from;
+      const end = offset + to;
       // Overlapping matches of one rule become one finding anyway (see scanWithBudget): a flood
       // of overlapping matches (JWT headers chained by dots) extends one finding
       const prev = last[ri];
@@ -1354,11 +1388,19 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
         end,
         severity: "block",
         fingerprint: "",
-        value,
+        value: value ?? input.slice(from, to),
         encoding,
       };
       last[ri] = f;
       out.push(f);
+    };
+    const record = (ri: number, m: RegExpExecArray, offset: number): void => {
+      const group = (rules[ri] as TokenRule).secret ?? 0;
+      const idx = group === 0 ? undefined : m.indices?.[group];
+      const value = idx ? m[group] : undefined;
+      if (idx && value !== undefined)
+        recordSpan(ri, m.input, m.index, idx[0], idx[1], offset, value);
+      else recordSpan(ri, m.input, m.index, m.index, m.index + m[0].length, offset, m[0]);
     };
     // Token characters after a keyword, up to what any of its rules needs. Hits arrive in text
     // order, so the run of token characters measured for one hit is reused by the next hits
@@ -1415,9 +1457,17 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
           // with minTail match token characters only) or at most 256 characters (a miss of the
           // others fails within its fixed header: `PRIVATE KEY-----`, `Bearer `, `key`).
           sticky.lastIndex = start;
-          const m = sticky.exec(text);
           const r = rules[ri] as TokenRule;
           const miss = r.minTail !== undefined ? end - start + tail + 16 : 256;
+          if ((r.secret ?? 0) === 0) {
+            // the whole match is the secret: `test` leaves its end in lastIndex, no match array
+            const hit = sticky.test(text);
+            const to = hit ? sticky.lastIndex : start;
+            if (charge(budget, hit ? to - start : Math.min(miss, r.maxLength))) return;
+            if (hit) recordSpan(ri, text, start, start, to, 0, undefined);
+            continue;
+          }
+          const m = sticky.exec(text);
           if (charge(budget, m ? m[0].length : Math.min(miss, r.maxLength))) return;
           if (m) record(ri, m, 0);
           continue;
