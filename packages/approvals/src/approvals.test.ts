@@ -193,6 +193,7 @@ describe("a route: proposed, approved for a while, live, reverted at expiry, per
   it("another bottle cannot see it", async () => {
     const r = await call(agentB, "proposal_status", { id });
     expect(r.error).toMatch(/no proposal/);
+    expect(await call(agentB, "list_routes")).toMatchObject({ bottle: "other", routes: [] });
   });
 
   it("approve --for: in force through the control socket, the next request succeeds; revert at expiry", async () => {
