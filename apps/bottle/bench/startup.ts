@@ -5,10 +5,12 @@
  *   - the bottle CLI process: `bottle --version` (Node + CLI module load);
  *   - the sandbox alone (@bottlekit/sandbox, no probe / with the probe);
  *   - `executeRun` in process, by phase (performance marks `bottle-run:<phase>`);
- *   - the whole command as a user runs it: `node bin/bottle.js run -- /bin/true` (needs dist/).
+ *   - the whole command as a user runs it: `node bin/bottle.js run -- /bin/true` (needs dist/);
+ *   - as root, the agent account lookup before (`getent passwd`) and now (/etc/passwd).
+ * The sandbox's own before/after (the probe's second Node process) is in packages/sandbox/bench.
  * Usage: pnpm --filter @bottlekit/bottle exec tsx --conditions=@bottlekit/source bench/startup.ts [N]
  */
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -114,6 +116,17 @@ for (let i = 0; i < N; i++) {
   }
 }
 
+// The agent account lookup as root, before (a getent process per run) and now (/etc/passwd).
+if (host.account.drop) {
+  for (let i = 0; i < N; i++) {
+    add(
+      "account: getent (before)",
+      await time(async () => execFileSync("getent", ["passwd", host.account.name])),
+    );
+    add("account: inspectHost (now)", await time(async () => inspectHost({})));
+  }
+}
+
 const m = (k: string) => median(series[k] ?? []);
 const d = m("/bin/true directly");
 const line = (label: string, ms: number, note = "") =>
@@ -133,6 +146,10 @@ line(
   `  (+${(m("sandbox, no probe") - d).toFixed(1)})`,
 );
 line("sandbox + probe", m("sandbox + probe"), `  (+${(m("sandbox + probe") - d).toFixed(1)})`);
+if (host.account.drop) {
+  line("root: getent passwd (before)", m("account: getent (before)"));
+  line("root: inspectHost (now)", m("account: inspectHost (now)"), "  (reads /etc/passwd)");
+}
 console.log("  executeRun in process, by phase:");
 for (const p of RUN_PHASES.slice(1)) line(`  ${p}`, m(`phase ${p}`));
 line("executeRun total", m("executeRun total"), `  (+${(m("executeRun total") - d).toFixed(1)})`);
