@@ -133,8 +133,11 @@ function freshProcess(): { cli: number; node: number; phases: Record<string, num
       ],
       { cwd: join(here, ".."), encoding: "utf8" },
     );
-    for (const [k, v] of Object.entries(JSON.parse(out) as Record<string, number>))
-      (phases[k] ??= []).push(v);
+    for (const [k, v] of Object.entries(JSON.parse(out) as Record<string, number>)) {
+      const list = phases[k] ?? [];
+      list.push(v);
+      phases[k] = list;
+    }
   }
   return {
     cli: median(cli),

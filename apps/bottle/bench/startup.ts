@@ -52,7 +52,9 @@ const median = (xs: number[]) => {
 
 const series: Record<string, number[]> = {};
 const add = (name: string, ms: number) => {
-  (series[name] ??= []).push(ms);
+  const list = series[name] ?? [];
+  list.push(ms);
+  series[name] = list;
 };
 
 async function inProcessRun(): Promise<void> {
