@@ -317,6 +317,9 @@ export class PgStore implements Store {
   readonly #feed = new CutoffFeed({ start: () => this.#listen(), stop: () => this.#unlisten() });
   #listening: postgres.ListenMeta | undefined;
   #queue: Queued[] = [];
+  /** Metering calls made and not yet answered (close() waits for them). */
+  #active = 0;
+  #closing = false;
   #flushing = false;
   #scheduled = false;
   #closed = false;
@@ -332,8 +335,8 @@ export class PgStore implements Store {
     return this.#opts.clock();
   }
 
-  #open(): void {
-    if (this.#closed) {
+  #open(closing = false): void {
+    if (this.#closed || closing) {
       throw new BudgetStoreError("E_CLOSED", "the budget store is closed", {
         hint: "open a new store with openStore()",
       });
@@ -599,7 +602,18 @@ export class PgStore implements Store {
     const requestId =
       input.requestId === undefined ? null : v.name(input.requestId, "reserve.requestId");
     const r: CheckedReserve = { s, estimate, estimateUsd, ttl, requestId };
-    return (await this.#reserveFast(r)) ?? this.#reserveFull(r);
+    return this.#track(async () => (await this.#reserveFast(r)) ?? this.#reserveFull(r));
+  }
+
+  /** A metering call: refused once close() began; close() waits for those already made. */
+  async #track<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#closing) this.#open(true);
+    this.#active++;
+    try {
+      return await fn();
+    } finally {
+      this.#active--;
+    }
   }
 
   /**
@@ -698,7 +712,7 @@ export class PgStore implements Store {
       if (res.s === "granted") {
         if (refused !== undefined) {
           // The brain refuses what the server held: fail closed, drop the hold.
-          await this.release(id);
+          await this.#q((sql) => sql`DELETE FROM reservations WHERE id = ${id}`);
           return refused;
         }
         this.#mine.set(id, {
@@ -837,16 +851,18 @@ export class PgStore implements Store {
   async settle(id: string, usage: SettleUsage): Promise<SettleResult> {
     v.name(id, "settle.id");
     const u = checkUsage(usage);
-    const mine = this.#mine.get(id);
-    if (mine !== undefined) {
-      const fast = await this.#settleFast(id, mine, u);
-      if (fast !== undefined) return fast;
-    }
-    try {
-      return await this.#tx(async (tx) => (await this.#settleIn(tx, id, u)).result);
-    } finally {
-      this.#mine.delete(id);
-    }
+    return this.#track(async () => {
+      const mine = this.#mine.get(id);
+      if (mine !== undefined) {
+        const fast = await this.#settleFast(id, mine, u);
+        if (fast !== undefined) return fast;
+      }
+      try {
+        return await this.#tx(async (tx) => (await this.#settleIn(tx, id, u)).result);
+      } finally {
+        this.#mine.delete(id);
+      }
+    });
   }
 
   /**
@@ -914,8 +930,12 @@ export class PgStore implements Store {
 
   async release(id: string): Promise<boolean> {
     v.name(id, "release.id");
-    this.#mine.delete(id);
-    return this.#q(async (sql) => (await sql`DELETE FROM reservations WHERE id = ${id}`).count > 0);
+    return this.#track(async () => {
+      this.#mine.delete(id);
+      return this.#q(
+        async (sql) => (await sql`DELETE FROM reservations WHERE id = ${id}`).count > 0,
+      );
+    });
   }
 
   async sweepExpired(): Promise<number> {
@@ -1373,6 +1393,11 @@ export class PgStore implements Store {
   async close(): Promise<void> {
     if (this.#closed) return;
     if (this.#heartbeat !== undefined) clearInterval(this.#heartbeat);
+    // Metering calls already made are answered first; new ones are refused (E_CLOSED).
+    this.#closing = true;
+    while (this.#active > 0 || this.#queue.length > 0 || this.#flushing || this.#scheduled) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     try {
       await this
         .#sql`UPDATE owners SET lease_until = ${Number.MIN_SAFE_INTEGER} WHERE id = ${this.owner}`;

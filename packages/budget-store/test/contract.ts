@@ -554,6 +554,15 @@ export function describeStoreContract(backend: string, factory: StoreFactory): v
       });
     });
 
+    it("close answers the metering calls already made, then refuses new ones", async () => {
+      await budget({ scope: "bottle", key: "web", tokens: 100 });
+      const pending = [reserve(10), reserve(20)];
+      await store.close();
+      const [a, b] = await Promise.all(pending);
+      expect([a?.ok, b?.ok]).toEqual([true, true]);
+      await expect(reserve(1)).rejects.toMatchObject({ code: "E_CLOSED" });
+    });
+
     describe("cutoff events (onCutoff)", () => {
       /** Wait until `done()` holds; the deadline is a hang guard only, not a timing claim. */
       const until = async (done: () => boolean, what: string) => {
