@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { APPROVALS_URL, type Approvals, createApprovals } from "@bottlekit/approvals";
@@ -175,6 +175,16 @@ describe("bottle approvals", () => {
     expect(
       (await bottle(["approvals", "approve", "p-x", "--for", "1h", "--persist"], env())).code,
     ).toBe(2);
+  });
+
+  it("a home without a queue: nothing to list, nothing created", async () => {
+    const empty = join(home.dir, "no-such-home");
+    const list = await bottle(["approvals", "--home", empty], env());
+    expect(list).toMatchObject({ code: 0, out: "no pending proposals\n" });
+    const approve = await bottle(["approvals", "approve", "p-0000000000", "--home", empty], env());
+    expect(approve.code).toBe(2);
+    expect(approve.err).toContain("has no approvals queue");
+    expect(existsSync(empty)).toBe(false);
   });
 
   it("history shows every step", async () => {

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import type { Proposal } from "@bottlekit/approvals";
 import { exitCodeForErrorCode } from "@bottlekit/diagnostics";
 import type { CliIo } from "../cli.ts";
@@ -25,6 +26,21 @@ async function homeOf(flags: LocationFlags, io: CliIo): Promise<string> {
   const { resolveDirs } = await import("@bottlekit/manifest");
   return resolveDirs({ env: io.env, ...(flags.home === undefined ? {} : { home: flags.home }) })
     .home;
+}
+
+/**
+ * Opens the queue of `home`. No queue yet (no controller ever filed a proposal there): `undefined`
+ * — nothing is created, so a mistyped --home does not leave directories behind.
+ */
+async function openQueue(home: string) {
+  const { ApprovalStore, defaultDbPath } = await import("@bottlekit/approvals");
+  return existsSync(defaultDbPath(home)) ? ApprovalStore.open(home) : undefined;
+}
+
+function noQueue(home: string, id: string): never {
+  throw new BottleError("E_INVALID_INPUT", `no proposal ${id}: ${home} has no approvals queue`, {
+    hint: "check --home / BOTTLEKIT_HOME; bottle approvals lists the pending proposals",
+  });
 }
 
 function describeChange(p: Proposal): string {
@@ -65,9 +81,14 @@ async function guarded(
 /** `bottle approvals [list] [--all] [--json]` */
 export async function runApprovalsList(flags: ApprovalsFlags, io: CliIo): Promise<number> {
   return guarded(io, flags.json, async () => {
-    const { ApprovalStore, manifestPreview } = await import("@bottlekit/approvals");
+    const { manifestPreview } = await import("@bottlekit/approvals");
     const home = await homeOf(flags, io);
-    const store = ApprovalStore.open(home);
+    const store = await openQueue(home);
+    if (!store) {
+      if (flags.json) writeJson(io, { home, proposals: [] });
+      else io.stdout.write(flags.all ? "no proposals\n" : "no pending proposals\n");
+      return 0;
+    }
     try {
       store.expirePending();
       const list = flags.all ? store.list() : store.list({ status: "pending" });
@@ -133,7 +154,7 @@ export async function runApprovalsApprove(
     });
   }
   return guarded(io, flags.json, async () => {
-    const { ApprovalStore, decide, parseDuration } = await import("@bottlekit/approvals");
+    const { decide, parseDuration } = await import("@bottlekit/approvals");
     let forMs: number | undefined;
     if (flags.for !== undefined) {
       forMs = parseDuration(flags.for);
@@ -144,7 +165,7 @@ export async function runApprovalsApprove(
       }
     }
     const home = await homeOf(flags, io);
-    const store = ApprovalStore.open(home);
+    const store = (await openQueue(home)) ?? noQueue(home, id);
     try {
       const r = await decide(store, id, {
         home,
@@ -200,9 +221,9 @@ export async function runApprovalsDeny(
     );
   }
   return guarded(io, flags.json, async () => {
-    const { ApprovalStore, decide } = await import("@bottlekit/approvals");
+    const { decide } = await import("@bottlekit/approvals");
     const home = await homeOf(flags, io);
-    const store = ApprovalStore.open(home);
+    const store = (await openQueue(home)) ?? noQueue(home, id);
     try {
       const r = await decide(store, id, { home, approve: false, reason });
       if (flags.json) writeJson(io, { proposal: r.proposal, controller: r.controller });
@@ -221,9 +242,12 @@ export async function runApprovalsHistory(
   io: CliIo,
 ): Promise<number> {
   return guarded(io, flags.json, async () => {
-    const { ApprovalStore } = await import("@bottlekit/approvals");
     const home = await homeOf(flags, io);
-    const store = ApprovalStore.open(home);
+    const store = await openQueue(home);
+    if (!store) {
+      if (flags.json) writeJson(io, { audit: [] });
+      return 0;
+    }
     try {
       const log = store.auditLog(id);
       if (flags.json) writeJson(io, { audit: log });
