@@ -1153,9 +1153,12 @@ function plausibleBase64Binary(text: string, i: number, j: number): boolean {
   return utf16Base64(text, i, j);
 }
 
-/** Second characters of base64 zlib headers (`eJ`, `eN`, `eF`, `eA`, `ea`, `eX`, `ey`, `e2`). */
+/**
+ * Second characters of a base64 zlib header: CMF 0x78 is `e` plus two zero bits, so the second
+ * character is A-P (`eJ`, `eN`, `eF`, `eA`, …); `ey` (a JWT's `{"`) can never start one.
+ */
 const ZLIB_SECOND = new Uint8Array(65536);
-for (const ch of "JNFAaXy2") ZLIB_SECOND[ch.charCodeAt(0)] = 1;
+for (const ch of "ABCDEFGHIJKLMNOP") ZLIB_SECOND[ch.charCodeAt(0)] = 1;
 
 /** The first bytes of a gzip, zlib or zip blob (`head[0, n)`): a header whose deflate stream can hold text. */
 function plausibleContainer(head: Uint8Array, n: number): boolean {
