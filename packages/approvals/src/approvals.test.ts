@@ -1,4 +1,5 @@
 import { readFileSync, rmSync } from "node:fs";
+import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import {
   type ControlServer,
@@ -170,6 +171,33 @@ describe("a route: proposed, approved for a while, live, reverted at expiry, per
 
   it("the agent proposes a host it cannot reach; the operator sees the widening and the manifest diff", async () => {
     expect(await egress(a, "https://data.example.com/v1/items")).toBe(0);
+    // the refusal tells the agent how to ask (plain http: the 403 body reaches the client)
+    const t = a.tcp as NonNullable<RegisterResult["tcp"]>;
+    const refused = await new Promise<string>((resolve, reject) => {
+      const req = httpRequest(
+        {
+          host: "127.0.0.1",
+          port: t.port,
+          path: "http://data.example.com/v1/items",
+          headers: {
+            "proxy-authorization": `Basic ${Buffer.from(`bottlekit:${t.token}`).toString("base64")}`,
+          },
+        },
+        (res) => {
+          let body = "";
+          res.on("data", (c: Buffer) => {
+            body += c.toString("utf8");
+          });
+          res.on("end", () => resolve(`${res.statusCode} ${body}`));
+        },
+      );
+      req.on("error", reject);
+      req.end();
+    });
+    expect(refused).toMatch(/^403 /);
+    expect(refused).toContain(
+      `call propose_route_change on the bottlekit MCP server (${APPROVALS_URL})`,
+    );
     const p = await call(agentA, "propose_route_change", {
       op: "add",
       route: {

@@ -466,6 +466,7 @@ export function createApprovals(host: ProxyHost, options: ApprovalsOptions = {})
   const service: ProxyService = {
     name: "approvals",
     hosts: [APPROVALS_HOST],
+    refusalHint: `This bottle can ask for it: call propose_route_change on the bottlekit MCP server (${APPROVALS_URL}) with a justification, then proposal_status.`,
     handle,
     supervise,
     async control(call) {

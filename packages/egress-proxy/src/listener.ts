@@ -4,6 +4,7 @@ import { connect as netConnect, type Socket } from "node:net";
 import { createSecureContext, TLSSocket } from "node:tls";
 import { normalizeHost } from "@bottlekit/egress-dlp";
 import {
+  askHint,
   audit,
   handleRequest,
   handleUpgrade,
@@ -269,7 +270,7 @@ export function createListener(
         socket,
         403,
         "deny_route",
-        refusalText(target.host, target.port, "no route declares this host and port"),
+        refusalText(target.host, target.port, "no route declares this host and port", askHint(cfg)),
       );
       return;
     }

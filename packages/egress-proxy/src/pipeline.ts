@@ -155,12 +155,19 @@ export function audit(
 }
 
 /** The refusal body: names the host and says how to ask for access. Never echoes headers or bodies. */
-export function refusalText(host: string, port: number, why: string): string {
+export function refusalText(host: string, port: number, why: string, hint?: string): string {
   return (
     `bottlekit egress-proxy refused this request to ${host}:${port}: ${why}\n` +
     `To request access, add an egress route for ${host} to the bottle manifest ` +
-    "(egress.routes) or ask the operator for an approval.\n"
+    "(egress.routes) or ask the operator for an approval.\n" +
+    (hint ? `${hint}\n` : "")
   );
+}
+
+/** How a bottled agent can ask for a missing route, from the first service that says so. */
+export function askHint(cfg: PipelineConfig): string | undefined {
+  for (const s of cfg.services.byName.values()) if (s.refusalHint) return s.refusalHint;
+  return undefined;
 }
 
 function refuse(
@@ -177,7 +184,12 @@ function refuse(
     res.destroy();
     return;
   }
-  const body = refusalText(info.target.host, info.target.port, why);
+  const body = refusalText(
+    info.target.host,
+    info.target.port,
+    why,
+    decision === "deny_route" ? askHint(cfg) : undefined,
+  );
   res.writeHead(status, {
     "content-type": "text/plain; charset=utf-8",
     "content-length": Buffer.byteLength(body),

@@ -38,6 +38,7 @@ let verdict: boolean | "throw" = false;
 const service: ProxyService = {
   name: "probe",
   hosts: [RESERVED],
+  refusalHint: "Ask with the probe service.",
   handle(req, res, ctx) {
     asked.push(ctx);
     res.writeHead(200, { "content-type": "application/json" });
@@ -132,6 +133,13 @@ describe("services on reserved hosts", () => {
       "service",
       "service",
     ]);
+  });
+
+  it("a route refusal tells the agent how to ask", async () => {
+    const r = await curl(b, "http://nowhere.example.com/x");
+    expect(r.status).toBe(403);
+    expect(r.body).toContain("no route");
+    expect(r.body.trim().endsWith("Ask with the probe service.")).toBe(true);
   });
 
   it("a cut-off session cannot reach the service", async () => {

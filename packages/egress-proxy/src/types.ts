@@ -259,6 +259,8 @@ export interface ProxyService {
    * false to refuse it. Must resolve within its own bounded wait (fail closed: false).
    */
   supervise?(request: SupervisedRequest): Promise<boolean>;
+  /** One line appended to route refusals (403 `deny_route`) telling the agent how to ask for access. */
+  refusalHint?: string;
   /** A session was registered (routes as registered) or unregistered. Must not throw. */
   sessionOpened?(session: SessionDetails): void;
   sessionClosed?(sessionId: string): void;
