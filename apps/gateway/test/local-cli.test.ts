@@ -249,6 +249,42 @@ describe("claude-cli/* refusals and cancellation", { timeout: 120_000 }, () => {
     expect(up.requests.length).toBe(0);
   });
 
+  it("a gateway that does not listen on loopback: refused, nothing spawned", async () => {
+    await newHome();
+    const env = cliEnv();
+    await evaluateLocalAgentGate({
+      config: { model_providers: [{ model: "claude-cli/*" }] },
+      ackFlag: true,
+      env,
+      home: home.dir,
+    });
+    const bridgeLogs: { event: string }[] = [];
+    const bridge = await startClaudeBridge({
+      env,
+      home: home.dir,
+      loopback: false,
+      log: (e) => bridgeLogs.push(e),
+    });
+    try {
+      const res = await fetch(`${bridge.url}/v1/messages`, {
+        method: "POST",
+        headers: { "content-type": "application/json", [BRIDGE_HEADER]: bridge.secret },
+        body: JSON.stringify({
+          model: "sonnet",
+          max_tokens: 100,
+          messages: [{ role: "user", content: "hi" }],
+        }),
+      });
+      expect(res.status).toBe(403);
+      const body = (await res.json()) as { error: { message: string } };
+      expect(body.error.message).toMatch(/only by a gateway listening on loopback/);
+      expect(bridgeLogs.some((l) => l.event === "local_cli.spawn")).toBe(false);
+    } finally {
+      await bridge.close();
+    }
+    expect(up.requests.length).toBe(0);
+  });
+
   it("a CLI that exits without an answer: a 502 saying so, streamed or not; nothing metered", async () => {
     await newHome();
     // The acknowledged binary is one that prints nothing and fails.
