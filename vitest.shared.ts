@@ -9,8 +9,10 @@ export default defineConfig({
   ssr: { resolve: { conditions, externalConditions: ["@bottlekit/source"] } },
   test: {
     include: ["src/**/*.test.ts", "test/**/*.test.ts"],
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
+    // Hang guards only (no test asserts on elapsed time): e2e tests start real agent CLIs,
+    // gateways and Postgres, which on a loaded 2-core machine can take well over 30 s.
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
     pool: "forks",
     // The JSON report feeds the closing "N passed, N failed" line of `npm test`.
     reporters: ["default", "json"],
