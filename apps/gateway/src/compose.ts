@@ -251,7 +251,9 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     const registry = createRegistry(localCli.registryInput);
     const models = routableModels(registry, env).map((m) => ({ id: m.id, owned_by: m.provider }));
     const router = new Router(registry, env);
-    const dlp = createGatewayDlp(config, env, registry);
+    const dlp = createGatewayDlp(config, env, registry, (bottle) =>
+      manifests.dlpRoutes.get(bottle),
+    );
     const identity = new IdentityResolver(store, {
       loopback,
       parentsOf: (bottle) => manifests.parents.get(bottle) ?? [],

@@ -29,21 +29,27 @@ export interface InboundScan {
 export interface GatewayDlp {
   /**
    * Scans the client's headers (minus its gateway credential) and body before forwarding, with the
-   * policy of the egress route that covers `upstream` (or the config's `dlp.outbound` policy).
+   * policy of the egress route that covers `upstream` (or the config's `dlp.outbound` policy),
+   * made stricter by the `dlp` of the calling bottle's manifest route for that host, if any.
    */
   outbound(
     headers: IncomingHttpHeaders,
     body: string,
     skipHeader: string | undefined,
     upstream: { origin: string; path: string },
+    bottle?: string,
   ): OutboundVerdict;
   /** A fresh inbound scanner for one response to `upstream` (a no-op when its route disables it). */
-  inbound(upstream: { origin: string; path: string }): InboundScan;
+  inbound(upstream: { origin: string; path: string }, bottle?: string): InboundScan;
   /**
    * Scans one complete response text for `upstream`: the same findings as `inbound(upstream)`
    * fed `text` then ended, in one pass. Optional; the gateway falls back to `inbound`.
    */
-  inboundOnce?(upstream: { origin: string; path: string }, text: string): DlpFinding[];
+  inboundOnce?(
+    upstream: { origin: string; path: string },
+    text: string,
+    bottle?: string,
+  ): DlpFinding[];
   /** What an inbound finding of severity "block" does: flag it only, or end the response. */
   readonly inboundAction: "warn" | "block";
   /**

@@ -86,6 +86,8 @@ export function createGatewayDlp(
   config: GatewayConfig,
   env: NodeJS.ProcessEnv,
   registry: RegistryLike,
+  /** A bottle's effective manifest routes that carry `dlp` settings (see manifests.ts). */
+  bottleRoutes?: (bottle: string) => readonly Route[] | undefined,
 ): GatewayDlp {
   const secrets = knownSecrets(config, env, registry);
   const secretValues = new Set(secrets.map((s) => s.value));
@@ -143,6 +145,52 @@ export function createGatewayDlp(
     return p;
   }
 
+  /**
+   * The config's policy for `upstream`, made stricter by the `dlp` of the calling bottle's own
+   * manifest route for that host: detectors are the union, `block` (or `supervise`, which has no
+   * supervisor here) beats `redact`, and the inbound scan runs when either side asks for it. A
+   * bottle's manifest can only tighten what the gateway config allows, never loosen it.
+   */
+  const bottlePolicies = new Map<string, Policy | undefined>();
+  function policyForBottle(
+    upstream: { origin: string; path: string },
+    bottle: string | undefined,
+  ): Policy | undefined {
+    const base = policyFor(upstream);
+    if (base === undefined || bottle === undefined || bottleRoutes === undefined) return base;
+    const own = bottleRoutes(bottle);
+    if (own === undefined || own.length === 0) return base;
+    const key = `${bottle}\u0000${upstream.origin}${upstream.path}`;
+    if (bottlePolicies.has(key)) return bottlePolicies.get(key);
+    const url = new URL(upstream.origin + upstream.path);
+    const m = matchRoute(own, {
+      host: url.hostname,
+      port: Number(url.port || (url.protocol === "https:" ? 443 : 80)),
+      method: "POST",
+      path: url.pathname,
+    });
+    let p = base;
+    const d = m.ok ? m.route.dlp : undefined;
+    if (d !== undefined) {
+      const baseDetectors = base.scanner?.detectors ?? [];
+      const own =
+        d.outbound_detectors === false
+          ? []
+          : d.outbound_detectors === undefined
+            ? (["token_patterns", "known_secrets"] as const)
+            : d.outbound_detectors;
+      const detectors = [...new Set<OutboundDetector>([...baseDetectors, ...own])];
+      p = {
+        scanner: scannerFor(detectors),
+        onMatch: base.onMatch === "block" || d.outbound_on_match !== "redact" ? "block" : "redact",
+        inbound:
+          base.inbound || (d.inbound_detectors !== false && d.inbound_detectors !== undefined),
+      };
+    }
+    bottlePolicies.set(key, p);
+    return p;
+  }
+
   function scanHeaders(
     scanner: Scanner,
     headers: IncomingHttpHeaders,
@@ -163,8 +211,8 @@ export function createGatewayDlp(
   const inboundMinScan = config.dlp.inbound.on_match === "block" ? 0 : WARN_MIN_SCAN;
   return {
     inboundAction: config.dlp.inbound.on_match,
-    outbound(headers, body, skipHeader, upstream): OutboundVerdict {
-      const policy = policyFor(upstream);
+    outbound(headers, body, skipHeader, upstream, bottle): OutboundVerdict {
+      const policy = policyForBottle(upstream, bottle);
       if (policy === undefined) return { action: "no_route", body, findings: [] };
       const scanner = policy.scanner;
       if (scanner === undefined) return { action: "allow", body, findings: [] };
@@ -187,14 +235,14 @@ export function createGatewayDlp(
       if (again.blocked) return { action: "block", body, findings };
       return { action: "redact", body: red, findings };
     },
-    inbound(upstream): InboundScan {
-      if (policyFor(upstream)?.inbound !== true) return NO_SCAN;
+    inbound(upstream, bottle): InboundScan {
+      if (policyForBottle(upstream, bottle)?.inbound !== true) return NO_SCAN;
       // Findings that only warn may be reported a few hundred characters late: batch the
       // scanner's work. Findings that block are found before the piece that carries them leaves.
       return createInjectionScan({ minScan: inboundMinScan });
     },
-    inboundOnce(upstream, text): DlpFinding[] {
-      return policyFor(upstream)?.inbound === true ? scanInjectionOnce(text) : [];
+    inboundOnce(upstream, text, bottle): DlpFinding[] {
+      return policyForBottle(upstream, bottle)?.inbound === true ? scanInjectionOnce(text) : [];
     },
     isProviderCredential(value: string): boolean {
       if (secretValues.has(value)) return true;

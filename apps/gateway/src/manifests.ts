@@ -1,5 +1,6 @@
 import type { BudgetInput, BudgetWindow, CutoffPolicy } from "@bottlekit/budget-store";
-import { listManifests, ManifestLoader } from "@bottlekit/manifest";
+import type { Route } from "@bottlekit/egress-dlp";
+import { BottleResolver, listManifests, ManifestLoader, resolveDirs } from "@bottlekit/manifest";
 
 /**
  * What the gateway takes from the bottle and agent manifests of `$BOTTLEKIT_HOME`: each
@@ -15,6 +16,11 @@ export interface ManifestPolicies {
   problems: string[];
   /** Windows that had to be rounded up to whole days (the ledger counts days). */
   notes: string[];
+  /**
+   * Bottle → its effective egress routes (own and inherited through `extends`) that carry `dlp`
+   * settings; the gateway applies them, on top of its own config, to that bottle's calls.
+   */
+  dlpRoutes: ReadonlyMap<string, readonly Route[]>;
 }
 
 /**
@@ -39,6 +45,8 @@ export function ledgerWindow(window: string | undefined): {
 export function loadManifestPolicies(home: string, env: NodeJS.ProcessEnv): ManifestPolicies {
   const listing = listManifests({ home, cwd: home, env });
   const loader = new ManifestLoader();
+  const resolver = new BottleResolver(resolveDirs({ home, cwd: home, env }).bottles, loader);
+  const dlpRoutes = new Map<string, readonly Route[]>();
   const budgets: BudgetInput[] = [];
   const problems: string[] = [];
   const notes: string[] = [];
@@ -81,6 +89,12 @@ export function loadManifestPolicies(home: string, env: NodeJS.ProcessEnv): Mani
     directParents.set(ref.name, ext === undefined ? [] : Array.isArray(ext) ? [...ext] : [ext]);
     policyOf.set(ref.name, loaded.value.cutoff);
     add("bottle", ref.name, ref.file, loaded.value.budget, loaded.value.cutoff);
+    try {
+      const routes = resolver.resolve(ref.name).config.egress.routes.filter((r) => r.dlp);
+      if (routes.length > 0) dlpRoutes.set(ref.name, routes);
+    } catch (error) {
+      problems.push(`${ref.file}: ${error instanceof Error ? error.message : String(error)}`);
+    }
   }
   for (const ref of listing.agents) {
     if (ref.source !== "home") continue; // project agents are not the gateway's to trust
@@ -110,5 +124,5 @@ export function loadManifestPolicies(home: string, env: NodeJS.ProcessEnv): Mani
     }
     parents.set(name, out);
   }
-  return { budgets, parents, problems, notes };
+  return { budgets, parents, problems, notes, dlpRoutes };
 }

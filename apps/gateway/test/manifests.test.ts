@@ -24,7 +24,7 @@ afterEach(async () => {
 
 const md = (front: string) => `---\n${front}\n---\n`;
 
-async function start(budgets: unknown[] = []) {
+async function start(budgets: unknown[] = [], extra: Record<string, unknown> = {}) {
   up ??= await createFakeUpstream({ requireKey: OPENAI_KEY });
   const env = {
     BOTTLEKIT_HOME: (home as TempHome).dir,
@@ -37,6 +37,7 @@ async function start(budgets: unknown[] = []) {
         { model: "openai/*", base_url: `${up.url}/v1`, access_key: "$OPENAI_API_KEY" },
       ],
       budgets,
+      ...extra,
     },
     listen: "127.0.0.1:0",
     store: `sqlite:${(home as TempHome).dir}/bottlekit.db`,
@@ -114,6 +115,77 @@ describe("the gateway honours bottle manifests", () => {
       env,
     });
     expect((await gw.store.listBudgets({ source: "config" })).map((b) => b.tokens)).toEqual([99]);
+  });
+});
+
+describe("a bottle manifest's DLP settings", () => {
+  // A GitHub-token-shaped value (assembled so no scanner flags this file).
+  const token = `ghp_${"R8xTq2LmZ4vN7pK1wY9sB3dF6hJ0cE5gA2uQ"}`;
+  const leaky = {
+    ...chat,
+    messages: [{ role: "user" as const, content: `deploy with ${token} please` }],
+  };
+
+  it("tighten the gateway's own for that bottle's calls only: redact in the config, block in the manifest", async () => {
+    home = await createTempHome("bk-gw-manifest-dlp-");
+    up = await createFakeUpstream({ requireKey: OPENAI_KEY });
+    await home.write(
+      "bottles/strict.md",
+      md(
+        [
+          "egress:",
+          "  routes:",
+          "    - host: 127.0.0.1",
+          `      port: ${new URL(up.url).port}`,
+          "      dlp: { outbound_on_match: block, outbound_detectors: [token_patterns] }",
+        ].join("\n"),
+      ),
+    );
+    await home.write("bottles/strict-child.md", md("extends: strict"));
+    await home.write("bottles/plain.md", md("cutoff: kill"));
+    const g = await start([], { dlp: { outbound: { on_match: "redact" } } });
+    const client = async (bottle: string) => {
+      const key = await g.store.createGatewayKey({ bottle, agent: "a" });
+      return new OpenAI({ apiKey: key.key, baseURL: `${g.url}/v1`, maxRetries: 0 });
+    };
+    // plain: the config's redact applies, the upstream sees no token
+    up?.enqueue({ text: "ok", usage: { input: 5, output: 1 } });
+    await (await client("plain")).chat.completions.create(leaky);
+    expect(up?.requests).toHaveLength(1);
+    expect(JSON.stringify(up?.requests[0]?.body)).not.toContain(token);
+    expect(JSON.stringify(up?.requests[0]?.body)).toContain("deploy with");
+    // strict, and a bottle that inherits its route: blocked, nothing forwarded
+    for (const bottle of ["strict", "strict-child"]) {
+      const refused = await (await client(bottle)).chat.completions
+        .create(leaky)
+        .catch((e: unknown) => e);
+      expect(refused).toMatchObject({ status: 403 });
+      expect(String((refused as Error).message)).not.toContain(token);
+    }
+    expect(up?.requests).toHaveLength(1);
+  });
+
+  it("cannot loosen the gateway's: a manifest route that turns detectors off still gets the config's block", async () => {
+    home = await createTempHome("bk-gw-manifest-dlp-loose-");
+    up = await createFakeUpstream({ requireKey: OPENAI_KEY });
+    await home.write(
+      "bottles/loose.md",
+      md(
+        [
+          "egress:",
+          "  routes:",
+          "    - host: 127.0.0.1",
+          `      port: ${new URL(up.url).port}`,
+          "      dlp: { outbound_on_match: redact, outbound_detectors: false }",
+        ].join("\n"),
+      ),
+    );
+    const g = await start();
+    const key = await g.store.createGatewayKey({ bottle: "loose", agent: "a" });
+    const c = new OpenAI({ apiKey: key.key, baseURL: `${g.url}/v1`, maxRetries: 0 });
+    const refused = await c.chat.completions.create(leaky).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ status: 403 });
+    expect(up?.requests).toHaveLength(0);
   });
 });
 

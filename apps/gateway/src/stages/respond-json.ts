@@ -32,9 +32,10 @@ export async function respondJson(call: Call, p: Pipeline, contentType: string):
   }
   const said = responseText(target.api, parsed);
   let findings: DlpFinding[];
-  if (p.dlp.inboundOnce !== undefined) findings = p.dlp.inboundOnce(call.upstreamRef, said);
+  if (p.dlp.inboundOnce !== undefined)
+    findings = p.dlp.inboundOnce(call.upstreamRef, said, call.identity.bottle);
   else {
-    const scan = p.dlp.inbound(call.upstreamRef);
+    const scan = p.dlp.inbound(call.upstreamRef, call.identity.bottle);
     findings = scan.write(said).concat(scan.end());
   }
   if (findings.length > 0) {

@@ -19,7 +19,7 @@ const BLOCKED = "the upstream response was blocked by the gateway's prompt-injec
 export async function respondStream(call: Call, p: Pipeline, contentType: string): Promise<void> {
   const { upstream, target, res, api, requestId } = call;
   const tap = p.metering.tap(target.api);
-  const scan = p.dlp.inbound(call.upstreamRef);
+  const scan = p.dlp.inbound(call.upstreamRef, call.identity.bottle);
   const extractor = new TextExtractor(target.api);
   const stripper = call.injectUsage ? new UsageStripper() : undefined;
   const stage = target.translated

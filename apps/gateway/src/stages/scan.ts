@@ -8,7 +8,13 @@ export function scanOutbound(call: Call, p: Pipeline): boolean {
   const { res, api, target, requestId } = call;
   const upstreamRef = { origin: target.origin, path: target.pathname };
   call.upstreamRef = upstreamRef;
-  const verdict = p.dlp.outbound(call.req.headers, call.text, call.credentialHeader, upstreamRef);
+  const verdict = p.dlp.outbound(
+    call.req.headers,
+    call.text,
+    call.credentialHeader,
+    upstreamRef,
+    call.identity.bottle,
+  );
   if (verdict.action === "no_route") {
     sendError(
       res,
