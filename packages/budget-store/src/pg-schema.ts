@@ -229,26 +229,37 @@ CREATE FUNCTION bk_meter(p_version text, p_owner text, p_locks text[], p_ops jso
 LANGUAGE plpgsql AS $f$
 DECLARE
   k text;
-  op bk_op;
-  results jsonb[] := '{}';
+  c record;
+  pass int;
+  results jsonb[] := array_fill(NULL::jsonb, ARRAY[jsonb_array_length(p_ops)]);
 BEGIN
   IF coalesce((SELECT value FROM meta WHERE key = 'budgets_version'), '0') <> p_version THEN
     RETURN NULL; -- the caller resolved with older budgets: it reloads them and sends again
   END IF;
-  -- sorted by the caller: every transaction locks in the same order, never a deadlock
-  FOREACH k IN ARRAY p_locks LOOP
-    PERFORM pg_advisory_xact_lock(hashtextextended(k, 0));
-  END LOOP;
-  -- (LATERAL, not (f(x)).*, which would call f once per column)
-  FOR op IN SELECT r.* FROM jsonb_array_elements(p_ops) WITH ORDINALITY AS t(x, o)
-      CROSS JOIN LATERAL jsonb_populate_record(NULL::bk_op, t.x) AS r ORDER BY t.o LOOP
-    IF op.k = 'r' THEN
-      results := results || bk_reserve_op(op, p_owner);
-    ELSIF op.k = 's' THEN
-      results := results || bk_settle_op(op);
-    ELSE
-      RAISE EXCEPTION 'bk_meter: unknown operation kind %', op.k;
+  -- Pass 1 runs the calls no budget governs (no locks, no sums), pass 2 takes the locks and
+  -- runs the others, so other stores wait for these locks only as long as budgeted calls take.
+  -- Their order does not matter: a call no budget governs writes no counter and no hold that a
+  -- budgeted call of the batch reads (its provider has no budget on any scope of its chain,
+  -- global and ceiling included), and a batch writes no cutoff.
+  FOR pass IN 1 .. 2 LOOP
+    IF pass = 2 THEN
+      -- sorted by the caller: every transaction locks in the same order, never a deadlock
+      FOREACH k IN ARRAY p_locks LOOP
+        PERFORM pg_advisory_xact_lock(hashtextextended(k, 0));
+      END LOOP;
     END IF;
+    -- (LATERAL, not (f(x)).*, which would call f once per column)
+    FOR c IN SELECT t.o, r AS op FROM jsonb_array_elements(p_ops) WITH ORDINALITY AS t(x, o)
+        CROSS JOIN LATERAL jsonb_populate_record(NULL::bk_op, t.x) AS r ORDER BY t.o LOOP
+      CONTINUE WHEN (coalesce(cardinality((c.op).scopes), 0) = 0) <> (pass = 1);
+      IF (c.op).k = 'r' THEN
+        results[c.o] := bk_reserve_op(c.op, p_owner);
+      ELSIF (c.op).k = 's' THEN
+        results[c.o] := bk_settle_op(c.op);
+      ELSE
+        RAISE EXCEPTION 'bk_meter: unknown operation kind %', (c.op).k;
+      END IF;
+    END LOOP;
   END LOOP;
   RETURN to_jsonb(results);
 END $f$;

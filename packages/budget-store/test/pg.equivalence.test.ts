@@ -264,6 +264,19 @@ describe("Postgres metering round trips", () => {
       // Eight reserves in one statement, eight settles in one.
       expect(statements).toHaveLength(2);
       expect((await store.usage()).totals).toMatchObject({ events: 29, tokens: 1 + 180 + 80 });
+      // One batch mixing calls no budget governs (run first, without locks) with budgeted ones:
+      // each answer still reaches its own call, and the budgeted ones keep call order.
+      await store.defineBudget({ scope: "bottle", key: "web", provider: "m", tokens: 25 });
+      await store.remaining({ ...who, provider: "m" });
+      statements.length = 0;
+      const mixed = await Promise.all(
+        ["m", "m", "m", "z", "z"].map((provider) =>
+          store.reserve({ ...who, provider, estimateTokens: 10 }),
+        ),
+      );
+      expect(statements.filter((t) => t.includes("bk_meter("))).toHaveLength(1);
+      expect(mixed.map((r) => r.ok)).toEqual([true, true, false, true, true]);
+      expect(mixed[2]).toMatchObject({ reason: "insufficient", remaining: 5 });
     } finally {
       await store.close();
     }
