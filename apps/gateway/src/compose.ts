@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { dirname, resolve } from "node:path";
+import { type Approvals, createApprovals } from "@bottlekit/approvals";
 import { bottlekitHome, defaultStoreUrl, openStore, type Store } from "@bottlekit/budget-store";
 import {
   type ControlServer,
@@ -281,7 +282,9 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       throw listenError(error, listenText);
     });
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
-    let proxy: { host: ProxyHost; control: ControlServer | undefined } | undefined;
+    let proxy:
+      | { host: ProxyHost; control: ControlServer | undefined; approvals: Approvals }
+      | undefined;
     if (options.proxyDoor === true) {
       const proxyHost = createProxyHost({
         home,
@@ -292,14 +295,43 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
         onAudit: (e) => options.log?.({ level: "info", event: "proxy.decision", ...e }),
       });
       cutoffs = new ProxyCutoffs(proxyHost, store, options.log);
+      // Approvals: the agent-facing MCP server on the proxy's reserved host, the operator's queue
+      // (`bottle approvals`), and approved changes put in force in this proxy.
+      const approvals = createApprovals(proxyHost, {
+        home,
+        onBudget: async (grant) => {
+          // Raise the bottle's budget to the approved figure, keeping the window and policy of
+          // the budget that governs it today (the highest-precedence source wins).
+          const existing = await store.listBudgets({
+            scope: "bottle",
+            key: grant.bottle,
+            provider: grant.provider,
+          });
+          const rank = ["settings", "config", "manifest", "operator", "flag"];
+          const governing = existing.sort(
+            (a, b) => rank.indexOf(b.source) - rank.indexOf(a.source),
+          )[0];
+          await store.defineBudget({
+            scope: "bottle",
+            key: grant.bottle,
+            provider: grant.provider,
+            tokens: grant.tokens,
+            ...(governing !== undefined ? { window: governing.window } : {}),
+            ...(governing?.policy !== undefined ? { policy: governing.policy } : {}),
+            source: governing?.source === "flag" ? "flag" : "operator",
+          });
+        },
+      });
       try {
         proxy = {
           host: proxyHost,
           control:
             options.proxyControlSocket === false ? undefined : await startControlServer(proxyHost),
+          approvals,
         };
       } catch (error) {
         cutoffs.close();
+        await approvals.close();
         await proxyHost.close();
         await gateway.close(0);
         throw error;
@@ -323,6 +355,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
         cutoffs?.close();
         if (proxy !== undefined) {
           await proxy.control?.close();
+          await proxy.approvals.close();
           await proxy.host.close();
         }
         await gateway.close(drainMs);

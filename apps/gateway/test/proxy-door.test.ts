@@ -44,6 +44,31 @@ describe("the proxy door", () => {
     await h.close();
   });
 
+  it("serves the approvals MCP server to its sessions on the reserved host", async () => {
+    const { fetch } = await import("undici");
+    const res = await fetch("https://policy.bottlekit.internal/mcp", {
+      method: "POST",
+      dispatcher: agent,
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+      },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "initialize",
+        params: {
+          protocolVersion: "2025-06-18",
+          capabilities: {},
+          clientInfo: { name: "proxy-door-test", version: "0" },
+        },
+      }),
+    });
+    const text = await res.text();
+    expect(res.status).toBe(200);
+    expect(text).toContain('"serverInfo"');
+  });
+
   it("serves its control socket under $BOTTLEKIT_HOME/state/ with mode 0600", () => {
     const path = h.gw.proxy?.controlSocketPath ?? "";
     expect(path.startsWith(`${h.home.dir}/state/`)).toBe(true);
