@@ -162,8 +162,7 @@ const claudeArgs = (prompt: string) => [
   "claude-sonnet-4-5",
   "--permission-mode",
   "acceptEdits",
-  "--allowedTools",
-  "mcp__bottlekit__propose_route_change,mcp__bottlekit__proposal_status",
+  // no --allowedTools: bottle run allows the approvals tools in the agent's settings
 ];
 const runEnv = () => ({ ANTHROPIC_API_KEY: REAL_KEY, HOME: os.homedir() });
 const CURL = {

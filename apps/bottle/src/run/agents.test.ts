@@ -48,8 +48,11 @@ describe("claude: PreToolUse hook", () => {
     const settings = JSON.parse(
       fs.readFileSync(path.join(dir, "claude-settings.json"), "utf8"),
     ) as {
+      permissions: { allow: string[] };
       hooks: { PreToolUse: { matcher: string; hooks: { command: string }[] }[] };
     };
+    // the approvals tools (list and propose only) are allowed without a prompt; nothing else is
+    expect(settings.permissions.allow).toEqual(["mcp__bottlekit"]);
     expect(settings.hooks.PreToolUse[0]?.matcher).toBe("Bash");
     expect(settings.hooks.PreToolUse[0]?.hooks[0]?.command).toContain("hook.mjs");
   });

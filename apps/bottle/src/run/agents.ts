@@ -124,6 +124,9 @@ export function prepareAgent(
     write("hook.mjs", CLAUDE_HOOK_SOURCE);
     write("hook.json", JSON.stringify({ node: opts.node, execpolicy, rules }));
     const settings = {
+      // The approvals tools only list and propose (nothing approves from inside the bottle), so
+      // the agent may call them without a permission prompt, which `-p` mode could not answer.
+      permissions: { allow: [`mcp__${APPROVALS_MCP_NAME}`] },
       hooks: {
         PreToolUse: [
           {
