@@ -9,6 +9,7 @@ export const DECISIONS: readonly AuditDecision[] = [
   "llm",
   "websocket",
   "deny_route",
+  "deny_websocket",
   "deny_cutoff",
   "deny_placeholder",
   "deny_dlp",
@@ -20,6 +21,7 @@ export const DECISIONS: readonly AuditDecision[] = [
   "upstream_tls_error",
   "upstream_error",
   "closed_by_cutoff",
+  "service",
 ];
 
 export class Auditor {

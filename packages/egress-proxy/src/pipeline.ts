@@ -4,7 +4,7 @@ import type {
   OutgoingHttpHeaders,
   ServerResponse,
 } from "node:http";
-import { request as httpRequest } from "node:http";
+import { request as httpRequest, STATUS_CODES } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { isIP, type Socket } from "node:net";
 import {
@@ -1016,6 +1016,7 @@ export async function handleUpgrade(
   const res = rawResponder(socket);
   if (!cutoffStage(cfg, info, res)) return;
   if (!hostStage(cfg, info, req, res)) return;
+  if (!llmUpgradeStage(cfg, info, socket)) return;
   const route = routeStage(cfg, info, req, res);
   if (!route) return;
   const prepared = credentialAndDlpStage(cfg, info, route, req, res, undefined, true);
@@ -1094,6 +1095,32 @@ export async function handleUpgrade(
   up.end();
 }
 
+/**
+ * Stage (upgrades only): a provider API host never gets a WebSocket. LLM traffic is metered per
+ * HTTP request by the LLM pipeline, so an upgrade is answered 426 (Upgrade Required) before any
+ * handshake or route lookup, as the gateway's API door does: Codex then falls back to HTTPS
+ * streaming at once instead of waiting on a refused socket. Nothing is forwarded.
+ */
+function llmUpgradeStage(cfg: PipelineConfig, info: RequestInfo, socket: Socket): boolean {
+  if (!info.session.isLlmHost(info.target.host)) return true;
+  audit(cfg, info, "deny_websocket", { status: 426, reason: "websocket_to_llm_host" });
+  const body = JSON.stringify({
+    error: {
+      message: `bottlekit egress-proxy: ${info.target.host} is served over HTTP only here (no WebSocket); use HTTPS streaming`,
+      type: "invalid_request_error",
+      param: null,
+      code: "websocket_not_supported",
+    },
+  });
+  socket.end(
+    "HTTP/1.1 426 Upgrade Required\r\ncontent-type: application/json\r\n" +
+      `content-length: ${Buffer.byteLength(body)}\r\nx-should-retry: false\r\n` +
+      "x-bottlekit-decision: deny_websocket\r\nconnection: close\r\n\r\n" +
+      body,
+  );
+  return false;
+}
+
 /** Minimal ServerResponse stand-in for refusals on an upgrade socket. */
 function rawResponder(socket: Socket): ServerResponse {
   let sent = false;
@@ -1108,7 +1135,7 @@ function rawResponder(socket: Socket): ServerResponse {
     writeHead(status: number, h: Record<string, string | number>) {
       sent = true;
       const all = { ...headers, ...h, connection: "close" };
-      const lines = [`HTTP/1.1 ${status} ${status === 403 ? "Forbidden" : "Error"}`];
+      const lines = [`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? "Error"}`];
       for (const [k, v] of Object.entries(all)) lines.push(`${k}: ${v}`);
       socket.write(`${lines.join("\r\n")}\r\n\r\n`);
       return fake;

@@ -103,7 +103,7 @@ beforeAll(async () => {
     bottle: "test-bottle",
     agent: "claude",
     tcp: true,
-    llmHosts: ["api.anthropic.com"],
+    llmHosts: ["api.anthropic.com", "api.openai.com"],
     credentials: [
       {
         name: "GITHUB_TOKEN",
@@ -646,6 +646,76 @@ describe("plain HTTP, WebSocket, LLM hook", () => {
     });
     expect(echoed).toMatch(/^HTTP\/1.1 101/);
     await expect.poll(() => decisions("ws.example.com").includes("websocket")).toBe(true);
+  });
+
+  /** A raw HTTP/1.1 WebSocket upgrade inside an intercepted CONNECT; resolves with all the proxy sent until it closed. */
+  function upgradeVia(target: string, path: string): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+      const req = httpRequest({
+        socketPath: session.proxySocketPath,
+        method: "CONNECT",
+        path: `${target}:443`,
+      });
+      req.on("connect", async (res, socket) => {
+        if (res.statusCode !== 200) return reject(new Error(`CONNECT ${res.statusCode}`));
+        const ca = (await host.ca("test-bottle")).certPem;
+        const tls = tlsConnect({ socket, servername: target, ca: [ca] }, () => {
+          tls.write(
+            `GET ${path} HTTP/1.1\r\nHost: ${target}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+              "Authorization: Bearer placeholder\r\nSec-WebSocket-Key: dGVzdA==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+          );
+        });
+        let text = "";
+        tls.on("data", (c: Buffer) => {
+          text += c.toString();
+        });
+        tls.on("error", reject);
+        tls.on("close", () => resolve(text));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+  }
+
+  it("a WebSocket upgrade to a provider API host is answered 426 so the client falls back to HTTP", async () => {
+    const before = up.seen.length;
+    const llmBefore = events.filter((e) => e.decision === "llm").length;
+    const countedBefore = host.metricsNow().decisions.deny_websocket;
+    const text = await upgradeVia("api.openai.com", "/v1/responses");
+    expect(text).toMatch(/^HTTP\/1.1 426 Upgrade Required\r\n/);
+    const [head = "", body = ""] = text.split("\r\n\r\n");
+    expect(head).toMatch(/\r\ncontent-type: application\/json\r\n/i);
+    expect(head).toMatch(/\r\nx-bottlekit-decision: deny_websocket\r\n/i);
+    expect(head).toMatch(new RegExp(`\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`, "i"));
+    const parsed = JSON.parse(body) as { error: { code: string; message: string } };
+    expect(parsed.error.code).toBe("websocket_not_supported");
+    expect(parsed.error.message).toContain("api.openai.com");
+    expect(body).not.toContain("placeholder");
+    // refused before anything else: no upstream request, no LLM handler call
+    expect(up.seen.length).toBe(before);
+    expect(events.filter((e) => e.decision === "llm").length).toBe(llmBefore);
+    const ev = events.filter((e) => e.host === "api.openai.com").at(-1);
+    expect(ev).toMatchObject({
+      decision: "deny_websocket",
+      status: 426,
+      method: "GET",
+      path: "/v1/responses",
+      reason: "websocket_to_llm_host",
+      bytesIn: 0,
+      bytesOut: 0,
+    });
+    expect(host.metricsNow().decisions.deny_websocket).toBe(countedBefore + 1);
+  });
+
+  it("a WebSocket upgrade to a non-provider host with no matching route keeps the 403", async () => {
+    const before = up.seen.length;
+    const countedBefore = host.metricsNow().decisions.deny_websocket;
+    const text = await upgradeVia("ws.example.com", "/not-ws");
+    expect(text).toMatch(/^HTTP\/1.1 403 Forbidden\r\n/);
+    expect(text).toContain("ws.example.com");
+    expect(up.seen.length).toBe(before);
+    expect(decisions("ws.example.com").at(-1)).toBe("deny_route");
+    expect(host.metricsNow().decisions.deny_websocket).toBe(countedBefore);
   });
 
   it("WebSocket upgrade with an absolute http:// URI (ws:// through the proxy)", async () => {

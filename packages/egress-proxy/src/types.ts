@@ -126,6 +126,11 @@ export type AuditDecision =
   /** WebSocket upgrade forwarded. */
   | "websocket"
   | "deny_route"
+  /**
+   * A WebSocket (or other) upgrade toward a provider API host, answered 426 so the client falls
+   * back to HTTP at once (LLM traffic is metered per HTTP request; a socket would bypass that).
+   */
+  | "deny_websocket"
   | "deny_cutoff"
   | "deny_placeholder"
   | "deny_dlp"
