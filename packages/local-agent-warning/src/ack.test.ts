@@ -5,7 +5,9 @@ import fc from "fast-check";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   type AckInput,
+  type AckRecord,
   ackFilePath,
+  configFingerprint,
   isLocalAgentWarningError,
   parseAck,
   readAck,
@@ -67,11 +69,20 @@ describe("writeAck", () => {
       home: home.dir,
       now: () => new Date("2026-05-05T10:00:00.123Z"),
     });
+    const settings = { tools: null, cwd: null, home: null, runAs: null };
     expect((await readAck({ home: home.dir })).get("claude-cli")).toEqual({
       acknowledgedAt: "2026-05-05T10:00:00Z",
       binary: "agent",
       binaryPath: null,
       permissionMode: "plan",
+      settings,
+      fingerprint: configFingerprint({
+        interface: "claude-cli",
+        binary: "agent",
+        binaryPath: null,
+        permissionMode: "plan",
+        settings,
+      }),
     });
   });
 
@@ -156,6 +167,65 @@ describe("readAck", () => {
     expect([...state.keys()]).toEqual(["claude-cli"]);
   });
 
+  it("reads a version-1 record (no settings) as covering only a configuration that sets none", () => {
+    const v1 = {
+      version: 1,
+      interfaces: {
+        "claude-cli": {
+          acknowledgedAt: "2026-01-01T00:00:00Z",
+          binary: "claude",
+          binaryPath: "/usr/bin/claude",
+          permissionMode: "plan",
+        },
+      },
+    };
+    const record = parseAck(JSON.stringify(v1)).get("claude-cli");
+    expect(record?.settings).toEqual({ tools: null, cwd: null, home: null, runAs: null });
+    expect(record?.fingerprint).toBe(
+      configFingerprint({
+        interface: "claude-cli",
+        binary: "claude",
+        binaryPath: "/usr/bin/claude",
+        permissionMode: "plan",
+        settings: { tools: null, cwd: null, home: null, runAs: null },
+      }),
+    );
+    // Rewritten as version 2 with the settings and fingerprint spelled out.
+    const rewritten = JSON.parse(serializeAck(parseAck(JSON.stringify(v1))));
+    expect(rewritten.version).toBe(2);
+    expect(rewritten.interfaces["claude-cli"].settings).toEqual(record?.settings);
+    expect(rewritten.interfaces["claude-cli"].fingerprint).toBe(record?.fingerprint);
+  });
+
+  it("drops a record whose fingerprint does not match its fields, or whose settings are malformed", async () => {
+    await writeAck(
+      [ack("claude-cli", { settings: { tools: "Read", cwd: null, home: null, runAs: null } })],
+      {
+        home: home.dir,
+      },
+    );
+    const text = await readFile(ackFilePath({ home: home.dir }), "utf8");
+    expect(parseAck(text).get("claude-cli")?.settings.tools).toBe("Read");
+    const edit = (change: (r: Record<string, unknown>) => void): string => {
+      const doc = JSON.parse(text);
+      change(doc.interfaces["claude-cli"]);
+      return JSON.stringify(doc);
+    };
+    // Tools widened by hand: the fingerprint no longer matches, so nothing is acknowledged.
+    expect(
+      parseAck(edit((r) => ((r["settings"] as Record<string, unknown>)["tools"] = "Bash,Read")))
+        .size,
+    ).toBe(0);
+    expect(parseAck(edit((r) => (r["fingerprint"] = "sha256:00"))).size).toBe(0);
+    expect(parseAck(edit((r) => delete r["settings"])).size).toBe(0);
+    expect(parseAck(edit((r) => (r["settings"] = { tools: "Read" }))).size).toBe(0);
+    expect(
+      parseAck(edit((r) => ((r["settings"] as Record<string, unknown>)["cwd"] = 7))).size,
+    ).toBe(0);
+    // A fingerprint from another version of the format (e.g. one that fingerprints more) covers nothing.
+    expect(parseAck(edit((r) => (r["fingerprint"] = `${String(r["fingerprint"])}0`))).size).toBe(0);
+  });
+
   it("property: parseAck never throws and round-trips what serializeAck writes", () => {
     fc.assert(
       fc.property(fc.string(), (text) => {
@@ -163,6 +233,7 @@ describe("readAck", () => {
       }),
       { numRuns: 300 },
     );
+    const setting = fc.option(fc.string({ minLength: 1 }), { nil: null });
     const record = fc.record({
       acknowledgedAt: fc
         .date({ min: new Date("2000-01-01"), max: new Date("2100-01-01"), noInvalidDate: true })
@@ -170,10 +241,16 @@ describe("readAck", () => {
       binary: fc.option(fc.string(), { nil: null }),
       binaryPath: fc.option(fc.string(), { nil: null }),
       permissionMode: fc.string(),
+      settings: fc.record({ tools: setting, cwd: setting, home: setting, runAs: setting }),
     });
     fc.assert(
       fc.property(fc.dictionary(fc.stringMatching(/^[a-z][a-z0-9-]{0,12}$/), record), (dict) => {
-        const state = new Map(Object.entries(dict));
+        const state = new Map<string, AckRecord>(
+          Object.entries(dict).map(([k, r]) => [
+            k,
+            { ...r, fingerprint: configFingerprint({ interface: k, ...r }) },
+          ]),
+        );
         expect(parseAck(serializeAck(state))).toEqual(state);
       }),
       { numRuns: 200 },

@@ -5,6 +5,12 @@ import { hostname } from "node:os";
 import { dirname, join } from "node:path";
 import { type Env, resolveBottlekitHome } from "./env.ts";
 import { LocalAgentWarningError } from "./errors.ts";
+import {
+  configFingerprint,
+  type LocalAgentSettings,
+  SETTING_KEYS,
+  UNSET_SETTINGS,
+} from "./fingerprint.ts";
 import { canonicalInterface } from "./registry.ts";
 
 /** What was acknowledged for one interface, and when. */
@@ -17,6 +23,13 @@ export interface AckRecord {
   binaryPath: string | null;
   /** The permission mode the agent was going to run with. */
   permissionMode: string;
+  /**
+   * Tools, working directory, HOME and run-as account acknowledged. A record written before
+   * these were recorded reads as all unset: it covers only a configuration that sets none.
+   */
+  settings: LocalAgentSettings;
+  /** Fingerprint of the whole acknowledged configuration (see `configFingerprint`). */
+  fingerprint: string;
 }
 
 /** Acknowledged interfaces keyed by canonical interface id. */
@@ -28,6 +41,8 @@ export interface AckInput {
   binary: string | null;
   binaryPath: string | null;
   permissionMode: string;
+  /** The settings that will run; omitted = none set. */
+  settings?: LocalAgentSettings;
 }
 
 export interface AckLocation {
@@ -44,7 +59,8 @@ export interface WriteAckOptions extends AckLocation {
   lockTimeoutMs?: number;
 }
 
-const FILE_VERSION = 1;
+// Version 2 added `settings` and `fingerprint` per interface; version-1 records are still read.
+const FILE_VERSION = 2;
 const STALE_LOCK_MS = 10_000;
 
 /** `<home>/state/local_agent_ack.json`. */
@@ -64,9 +80,29 @@ function stringOrNull(value: unknown): string | null | undefined {
 }
 
 /**
+ * The settings of a record: all unset for a record written before settings existed (neither
+ * `settings` nor `fingerprint`); undefined (the record is dropped) when they are malformed.
+ */
+function parseSettings(raw: Record<string, unknown>): LocalAgentSettings | undefined {
+  const settings = raw["settings"];
+  if (settings === undefined && raw["fingerprint"] === undefined) return { ...UNSET_SETTINGS };
+  if (!isRecord(settings)) return undefined;
+  const out: Partial<LocalAgentSettings> = {};
+  for (const key of SETTING_KEYS) {
+    const value = stringOrNull(settings[key]);
+    if (value === undefined || value === "") return undefined;
+    out[key] = value;
+  }
+  return out as LocalAgentSettings;
+}
+
+/**
  * Parses ack-file text. Anything that is not the expected shape yields no acknowledgement:
  * bad JSON, a non-object top level, a non-object `interfaces`. Individual entries that are
- * malformed are dropped; well-formed ones are kept. Keys are lowercased.
+ * malformed are dropped; well-formed ones are kept. Keys are lowercased. A record whose
+ * `fingerprint` does not match its own fields (edited, or written by a version that
+ * fingerprints more) is dropped: it covers nothing. A record from before settings were recorded
+ * reads with every setting unset.
  */
 export function parseAck(text: string): AckState {
   const state: AckState = new Map();
@@ -90,7 +126,18 @@ export function parseAck(text: string): AckState {
     if (typeof acknowledgedAt !== "string" || Number.isNaN(Date.parse(acknowledgedAt))) continue;
     if (binary === undefined || binaryPath === undefined) continue;
     if (typeof permissionMode !== "string") continue;
-    state.set(iface, { acknowledgedAt, binary, binaryPath, permissionMode });
+    const settings = parseSettings(raw);
+    if (settings === undefined) continue;
+    const fingerprint = configFingerprint({
+      interface: iface,
+      binary,
+      binaryPath,
+      permissionMode,
+      settings,
+    });
+    const stored = raw["fingerprint"];
+    if (stored !== undefined && stored !== fingerprint) continue;
+    state.set(iface, { acknowledgedAt, binary, binaryPath, permissionMode, settings, fingerprint });
   }
   return state;
 }
@@ -100,11 +147,26 @@ export function serializeAck(state: AckState): string {
   const interfaces: Record<string, AckRecord> = {};
   for (const key of [...state.keys()].sort()) {
     const r = state.get(key)!;
+    const settings = {
+      tools: r.settings.tools,
+      cwd: r.settings.cwd,
+      home: r.settings.home,
+      runAs: r.settings.runAs,
+    };
     interfaces[key] = {
       acknowledgedAt: r.acknowledgedAt,
       binary: r.binary,
       binaryPath: r.binaryPath,
       permissionMode: r.permissionMode,
+      settings,
+      // Recomputed, never copied: what is written always matches the fields beside it.
+      fingerprint: configFingerprint({
+        interface: key,
+        binary: r.binary,
+        binaryPath: r.binaryPath,
+        permissionMode: r.permissionMode,
+        settings,
+      }),
     };
   }
   return `${JSON.stringify({ interfaces, version: FILE_VERSION }, null, 2)}\n`;
@@ -299,11 +361,20 @@ export async function writeAck(
     for (const input of inputs) {
       const iface = canonicalInterface(input.interface);
       if (iface === "") continue;
+      const settings = { ...(input.settings ?? UNSET_SETTINGS) };
       state.set(iface, {
         acknowledgedAt: at,
         binary: input.binary,
         binaryPath: input.binaryPath,
         permissionMode: input.permissionMode,
+        settings,
+        fingerprint: configFingerprint({
+          interface: iface,
+          binary: input.binary,
+          binaryPath: input.binaryPath,
+          permissionMode: input.permissionMode,
+          settings,
+        }),
       });
     }
     await writeAtomic(path, state);

@@ -8,6 +8,7 @@ import {
   isTruthyEnvValue,
   type TtyLike,
 } from "./env.ts";
+import { comparableBinary, type LocalAgentSettingKey, SETTING_KEYS } from "./fingerprint.ts";
 import {
   type LocalAgentRuntime,
   type RuntimeOverride,
@@ -18,7 +19,23 @@ import {
 export type GateAction = "none" | "acknowledged" | "already-acknowledged" | "warn" | "refuse";
 
 /** Why an interface still needs an acknowledgement. */
-export type PendingReason = "new" | "binary-changed" | "permission-mode-changed";
+export type PendingReason =
+  | "new"
+  | "binary-changed"
+  | "permission-mode-changed"
+  | "tools-changed"
+  | "cwd-changed"
+  | "home-changed"
+  | "run-as-changed"
+  | "configuration-changed";
+
+/** The reason a changed setting gives. */
+export const SETTING_REASON: Readonly<Record<LocalAgentSettingKey, PendingReason>> = {
+  tools: "tools-changed",
+  cwd: "cwd-changed",
+  home: "home-changed",
+  runAs: "run-as-changed",
+};
 
 /** One interface that is detected but not (or no longer) acknowledged. */
 export interface PendingInterface extends LocalAgentRuntime {
@@ -72,7 +89,7 @@ export interface GateOptions {
   interactive?: boolean;
   /** The streams to test for a TTY when `interactive` is not given (default process stdin/stdout). */
   streams?: { stdin?: TtyLike; stdout?: TtyLike };
-  /** Per-interface binary / permission-mode overrides (keys: interface ids or aliases). */
+  /** Per-interface overrides of binary, permission mode and settings (keys: ids or aliases). */
   overrides?: Readonly<Record<string, RuntimeOverride>>;
   /** Working directory for relative binary paths. */
   cwd?: string;
@@ -80,12 +97,12 @@ export interface GateOptions {
   now?: () => Date;
 }
 
-function comparableBinary(binary: string | null, binaryPath: string | null): string {
-  if (binaryPath !== null) return `path:${binaryPath}`;
-  return `unresolved:${binary ?? ""}`;
-}
-
-/** Why `runtime` is not covered by `record` (empty when it is). */
+/**
+ * Why `runtime` is not covered by `record` (empty when it is). Covered means the same
+ * fingerprint: binary, permission mode, tools, working directory, HOME and run-as account all
+ * equal. Each differing field is named; a fingerprint that differs otherwise gives
+ * `configuration-changed`.
+ */
 export function pendingReasons(
   runtime: LocalAgentRuntime,
   record: AckRecord | undefined,
@@ -99,6 +116,12 @@ export function pendingReasons(
     reasons.push("binary-changed");
   }
   if (record.permissionMode !== runtime.permissionMode) reasons.push("permission-mode-changed");
+  for (const key of SETTING_KEYS) {
+    if (record.settings[key] !== runtime.settings[key]) reasons.push(SETTING_REASON[key]);
+  }
+  if (reasons.length === 0 && record.fingerprint !== runtime.fingerprint) {
+    reasons.push("configuration-changed");
+  }
   return reasons;
 }
 
@@ -109,6 +132,7 @@ export function toAckInputs(runtimes: readonly LocalAgentRuntime[]): AckInput[] 
     binary: r.binary,
     binaryPath: r.binaryPath,
     permissionMode: r.permissionMode,
+    settings: r.settings,
   }));
 }
 
@@ -118,8 +142,9 @@ export function toAckInputs(runtimes: readonly LocalAgentRuntime[]): AckInput[] 
  * 1. nothing detected -> `none`;
  * 2. `ackFlag` or a truthy BOTTLEKIT_ACK_LOCAL_AGENTS -> every detected interface is written to
  *    the ack file -> `acknowledged`;
- * 3. the ack file covers every detected interface with the same binary path and permission
- *    mode -> `already-acknowledged`;
+ * 3. the ack file covers every detected interface with the same configuration (fingerprint:
+ *    binary path, permission mode, tools, working directory, HOME, run-as account)
+ *    -> `already-acknowledged`;
  * 4. otherwise, interactive -> `warn` (render the panel, ask once, then `acknowledgePending`);
  *    unattended (no TTY, or CI set) -> `refuse` with a machine-readable reason.
  *

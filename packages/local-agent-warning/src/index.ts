@@ -36,6 +36,16 @@ export {
   type LocalAgentWarningErrorOptions,
 } from "./errors.ts";
 export {
+  configFingerprint,
+  type FingerprintInput,
+  type LocalAgentSettingKey,
+  type LocalAgentSettings,
+  normalizeSettings,
+  normalizeTools,
+  SETTING_KEYS,
+  UNSET_SETTINGS,
+} from "./fingerprint.ts";
+export {
   type AcknowledgeOptions,
   acknowledgePending,
   evaluateLocalAgentGate,
@@ -46,6 +56,7 @@ export {
   type PendingInterface,
   type PendingReason,
   pendingReasons,
+  SETTING_REASON,
 } from "./gate.ts";
 export {
   type AskOptions,
@@ -58,6 +69,7 @@ export {
 } from "./prompt.ts";
 export {
   DOCS_URL,
+  describeSettings,
   type GateResultJson,
   gateResultJson,
   type RenderOptions,

@@ -1,6 +1,8 @@
 import { styleText } from "node:util";
 import { ACK_ENV_VAR } from "./env.ts";
+import { type LocalAgentSettingKey, type LocalAgentSettings, SETTING_KEYS } from "./fingerprint.ts";
 import type { GateResult, PendingInterface, PendingReason } from "./gate.ts";
+import { envStem } from "./runtime.ts";
 
 /** Where the long-form explanation lives. */
 export const DOCS_URL =
@@ -36,17 +38,55 @@ const REASON_TEXT: Record<PendingReason, string> = {
   new: "not acknowledged on this host yet",
   "binary-changed": "the agent binary changed since it was acknowledged",
   "permission-mode-changed": "the permission mode changed since it was acknowledged",
+  "tools-changed": "the tools changed since they were acknowledged",
+  "cwd-changed": "the working directory changed since it was acknowledged",
+  "home-changed": "HOME changed since it was acknowledged",
+  "run-as-changed": "the run-as account changed since it was acknowledged",
+  "configuration-changed": "the configuration changed since it was acknowledged",
 };
+
+/** How each setting is labelled in the panel, and the env-var suffix that sets it. */
+const SETTING_LABEL: Readonly<Record<LocalAgentSettingKey, { label: string; suffix: string }>> = {
+  tools: { label: "tools", suffix: "TOOLS" },
+  cwd: { label: "working directory", suffix: "CWD" },
+  home: { label: "HOME", suffix: "HOME" },
+  runAs: { label: "runs as", suffix: "RUN_AS" },
+};
+
+const REASON_SETTING: Partial<Record<PendingReason, LocalAgentSettingKey>> = {
+  "tools-changed": "tools",
+  "cwd-changed": "cwd",
+  "home-changed": "home",
+  "run-as-changed": "runAs",
+};
+
+function settingText(value: string | null): string {
+  return value === null ? "not set" : sanitizeForTerminal(value);
+}
+
+/** One line per setting: label, value (or "not set") and the variable that sets it. */
+export function describeSettings(iface: string, settings: LocalAgentSettings): string[] {
+  const stem = envStem(iface);
+  const width = Math.max(...SETTING_KEYS.map((k) => SETTING_LABEL[k].label.length));
+  return SETTING_KEYS.map((key) => {
+    const { label, suffix } = SETTING_LABEL[key];
+    return `${label.padEnd(width)}  ${settingText(settings[key])} (${stem}_${suffix})`;
+  });
+}
 
 function describeChange(p: PendingInterface): string[] {
   const lines: string[] = [];
   for (const reason of p.reasons) {
     let line = REASON_TEXT[reason];
+    const setting = REASON_SETTING[reason];
     if (reason === "binary-changed" && p.previous) {
       line += ` (was ${sanitizeForTerminal(p.previous.binaryPath ?? p.previous.binary ?? "unknown")})`;
     }
     if (reason === "permission-mode-changed" && p.previous) {
       line += ` (was ${sanitizeForTerminal(p.previous.permissionMode)})`;
+    }
+    if (setting !== undefined && p.previous) {
+      line += ` (was ${settingText(p.previous.settings[setting])})`;
     }
     lines.push(line);
   }
@@ -111,6 +151,7 @@ export function renderLocalAgentWarning(
     line(
       `  spawns ${sanitizeForTerminal(binary)} with permission mode ${sanitizeForTerminal(p.permissionMode)}`,
     );
+    for (const setting of describeSettings(p.interface, p.settings)) line(`    ${setting}`);
     if (p.credentials !== undefined) {
       line(`  can use ${sanitizeForTerminal(p.credentials)}`);
     }
@@ -153,7 +194,7 @@ export function renderLocalAgentGate(result: GateResult, options: RenderOptions 
     case "none":
       return "";
     case "acknowledged":
-      return `${paint("green", "✓")} Acknowledged local-agent provider: ${ifaces(result.acknowledged)} (won't warn again unless the binary or permission mode changes)\n`;
+      return `${paint("green", "✓")} Acknowledged local-agent provider: ${ifaces(result.acknowledged)} (won't warn again unless the binary, permission mode, tools, working directory, HOME or run-as account changes)\n`;
     case "already-acknowledged":
       return `${paint("dim", `local-agent provider: ${ifaces(result.runtimes.map((r) => r.interface))} (acknowledged)`)}\n`;
     case "warn":
@@ -176,6 +217,8 @@ export interface GateResultJson {
     interface: string;
     binaryPath: string | null;
     permissionMode: string;
+    settings: LocalAgentSettings;
+    fingerprint: string;
     reasons: PendingReason[];
     entries: string[];
   }[];
@@ -203,6 +246,8 @@ export function gateResultJson(result: GateResult): GateResultJson {
       interface: p.interface,
       binaryPath: p.binaryPath,
       permissionMode: p.permissionMode,
+      settings: { ...p.settings },
+      fingerprint: p.fingerprint,
       reasons: p.reasons,
       entries: p.entries.map((e) => e.name),
     })),

@@ -1,6 +1,7 @@
 import { accessSync, constants, statSync } from "node:fs";
 import { delimiter, isAbsolute, join, resolve } from "node:path";
 import type { Env } from "./env.ts";
+import { configFingerprint, type LocalAgentSettings, normalizeSettings } from "./fingerprint.ts";
 import { canonicalInterface, lookupLocalAgent } from "./registry.ts";
 
 /** What an acknowledgement covers for one interface: the binary that runs and how it runs. */
@@ -15,12 +16,20 @@ export interface LocalAgentRuntime {
   permissionMode: string;
   /** Which credentials the agent can use (from the registry; names and locations only). */
   credentials: string | undefined;
+  /** Tools, working directory, HOME and run-as account (null = not set, the app's default). */
+  settings: LocalAgentSettings;
+  /** Fingerprint of the whole configuration (see `configFingerprint`). */
+  fingerprint: string;
 }
 
 /** Per-interface overrides an app may pass when it spawns agents with non-default settings. */
 export interface RuntimeOverride {
   binary?: string;
   permissionMode?: string;
+  tools?: string;
+  cwd?: string;
+  home?: string;
+  runAs?: string;
 }
 
 /**
@@ -88,7 +97,9 @@ export interface ResolveRuntimeOptions {
 /**
  * What would run for `iface` on this host: binary and permission mode from the app's override,
  * else `<STEM>_BIN` / `<STEM>_PERMISSION_MODE` in `env`, else the registry's defaults; the binary
- * resolved to an absolute path. Apps that spawn local agents should use the same function so
+ * resolved to an absolute path. Tools, working directory, HOME and run-as account likewise from
+ * the override, else `<STEM>_TOOLS`, `<STEM>_CWD`, `<STEM>_HOME`, `<STEM>_RUN_AS` (directories
+ * made absolute against `cwd`), else not set. Apps that spawn local agents should use the same function so
  * the acknowledgement matches what actually runs.
  */
 export function resolveLocalAgentRuntime(
@@ -104,12 +115,28 @@ export function resolveLocalAgentRuntime(
   const binary = nonEmpty(override?.binary) ?? envBinary ?? spec?.binary ?? null;
   const permissionMode =
     nonEmpty(override?.permissionMode) ?? envMode ?? spec?.defaultPermissionMode ?? "unknown";
+  const pick = (key: "tools" | "cwd" | "home" | "runAs", suffix: string): string | undefined =>
+    override !== undefined && override[key] !== undefined
+      ? override[key]
+      : options.env[`${stem}_${suffix}`];
+  const settings = normalizeSettings(
+    {
+      tools: pick("tools", "TOOLS"),
+      cwd: pick("cwd", "CWD"),
+      home: pick("home", "HOME"),
+      runAs: pick("runAs", "RUN_AS"),
+    },
+    options.cwd ?? process.cwd(),
+  );
+  const binaryPath = binary === null ? null : resolveBinaryPath(binary, options.env, options.cwd);
   return {
     interface: id,
     binary,
-    binaryPath: binary === null ? null : resolveBinaryPath(binary, options.env, options.cwd),
+    binaryPath,
     permissionMode,
     credentials: spec?.credentials,
+    settings,
+    fingerprint: configFingerprint({ interface: id, binary, binaryPath, permissionMode, settings }),
   };
 }
 
