@@ -176,8 +176,12 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     });
   }
   const home = bottlekitHome(env);
-  const storeUrl = options.store ?? config.store ?? defaultStoreUrl(home);
-  if (options.store !== undefined || config.store !== undefined) assertStoreDirExists(storeUrl);
+  // $BOTTLEKIT_STORE (of the environment this gateway was given) as the other commands read it:
+  // a store URL, or a plain path meaning a SQLite file.
+  const envStore = env["BOTTLEKIT_STORE"] ? storeFromEnv(env["BOTTLEKIT_STORE"]) : undefined;
+  const storeUrl = options.store ?? config.store ?? envStore ?? defaultStoreUrl(home);
+  if (options.store !== undefined || config.store !== undefined || envStore !== undefined)
+    assertStoreDirExists(storeUrl);
   let store: Store;
   try {
     // A checkpoint (two fsyncs) runs inside the commit that crosses the WAL mark; at the default
@@ -368,4 +372,9 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     await store.close();
     throw error;
   }
+}
+
+/** `$BOTTLEKIT_STORE`: a `sqlite:` or `postgres://` URL as is; anything else is a SQLite file path. */
+export function storeFromEnv(value: string): string {
+  return /^(sqlite:|postgres(ql)?:)/i.test(value) ? value : `sqlite:${value}`;
 }
