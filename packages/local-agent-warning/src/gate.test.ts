@@ -1,4 +1,4 @@
-import { rm } from "node:fs/promises";
+import { chmod, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { createTempHome, type TempHome } from "@bottlekit/test-utils";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -213,5 +213,96 @@ describe("evaluateLocalAgentGate", () => {
     });
     expect(result).toMatchObject({ action: "none", detected: [], pending: [] });
     expect((await readAck({ home: home.dir })).size).toBe(0);
+  });
+
+  it("the acknowledgement covers tools, working directory, HOME and run-as account too", async () => {
+    const base = { PATH: binA };
+    const configured = {
+      ...base,
+      CLAUDE_CLI_TOOLS: "Read, Grep",
+      CLAUDE_CLI_CWD: "/srv/work",
+      CLAUDE_CLI_HOME: "/home/agent",
+      CLAUDE_CLI_RUN_AS: "agent",
+    };
+    expect((await gate({ env: configured, ackFlag: true })).action).toBe("acknowledged");
+    const record = (await readAck({ home: home.dir })).get("claude-cli");
+    expect(record?.settings).toEqual({
+      tools: "Grep,Read",
+      cwd: "/srv/work",
+      home: "/home/agent",
+      runAs: "agent",
+    });
+    // The same configuration, spelled differently: still covered.
+    expect(
+      (await gate({ env: { ...configured, CLAUDE_CLI_TOOLS: "Grep Read,Read" } })).action,
+    ).toBe("already-acknowledged");
+    const changes: [Record<string, string>, string][] = [
+      [{ CLAUDE_CLI_TOOLS: "Read,Grep,Bash" }, "tools-changed"],
+      [{ CLAUDE_CLI_TOOLS: "" }, "tools-changed"],
+      [{ CLAUDE_CLI_CWD: "/" }, "cwd-changed"],
+      [{ CLAUDE_CLI_HOME: "/root" }, "home-changed"],
+      [{ CLAUDE_CLI_RUN_AS: "nobody" }, "run-as-changed"],
+    ];
+    for (const [change, reason] of changes) {
+      const result = await gate({ env: { ...configured, ...change }, interactive: false });
+      expect(result.action).toBe("refuse");
+      expect(result.pending[0]?.reasons).toEqual([reason]);
+      expect(result.pending[0]?.fingerprint).not.toBe(record?.fingerprint);
+    }
+    // Two changes at once are both named.
+    const both = await gate({
+      env: { ...configured, CLAUDE_CLI_CWD: "/tmp", CLAUDE_CLI_RUN_AS: "1000:1000" },
+    });
+    expect(both.pending[0]?.reasons).toEqual(["cwd-changed", "run-as-changed"]);
+    // Overrides from the app count the same as the environment.
+    const viaOverride = await gate({
+      env: base,
+      overrides: {
+        "claude-code": {
+          tools: "Read,Grep",
+          cwd: "/srv/work",
+          home: "/home/agent",
+          runAs: "agent",
+        },
+      },
+    });
+    expect(viaOverride.action).toBe("already-acknowledged");
+    // A relative working directory is taken against the app's cwd: moving it is a change.
+    const relative = { ...configured, CLAUDE_CLI_CWD: "work" };
+    expect((await gate({ env: relative, cwd: "/srv", ackFlag: true })).action).toBe("acknowledged");
+    expect((await gate({ env: relative, cwd: "/srv" })).action).toBe("already-acknowledged");
+    expect((await gate({ env: relative, cwd: "/opt" })).pending[0]?.reasons).toEqual([
+      "cwd-changed",
+    ]);
+  });
+
+  it("an acknowledgement written before settings were recorded covers only a configuration without them", async () => {
+    await home.write(
+      "state/local_agent_ack.json",
+      JSON.stringify({
+        version: 1,
+        interfaces: {
+          "claude-cli": {
+            acknowledgedAt: "2026-01-01T00:00:00Z",
+            binary: "claude",
+            binaryPath: join(binA, "claude"),
+            permissionMode: "bypassPermissions",
+          },
+        },
+      }),
+    );
+    await chmod(join(home.dir, "state", "local_agent_ack.json"), 0o600);
+    expect((await gate()).action).toBe("already-acknowledged");
+    for (const [key, setting, reason] of [
+      ["CLAUDE_CLI_TOOLS", "tools", "tools-changed"],
+      ["CLAUDE_CLI_CWD", "cwd", "cwd-changed"],
+      ["CLAUDE_CLI_HOME", "home", "home-changed"],
+      ["CLAUDE_CLI_RUN_AS", "runAs", "run-as-changed"],
+    ] as const) {
+      const result = await gate({ env: { PATH: binA, [key]: "x" }, interactive: false });
+      expect(result.action).toBe("refuse");
+      expect(result.pending[0]?.reasons).toEqual([reason]);
+      expect(result.pending[0]?.previous?.settings[setting]).toBeNull();
+    }
   });
 });

@@ -127,6 +127,47 @@ describe("renderLocalAgentWarning", () => {
     expect(text).toContain("the permission mode changed since it was acknowledged (was plan)");
   });
 
+  it("shows tools, working directory, HOME and run-as account, and what changed", async () => {
+    const env = {
+      PATH: "",
+      CLAUDE_CLI_TOOLS: "Read,Grep",
+      CLAUDE_CLI_CWD: "/srv/work",
+      CODEX_CLI_RUN_AS: "nobody",
+    };
+    const fresh = renderLocalAgentGate(await gate({ env }));
+    expect(fresh).toMatch(/tools +Grep,Read \(CLAUDE_CLI_TOOLS\)/);
+    expect(fresh).toMatch(/working directory +\/srv\/work \(CLAUDE_CLI_CWD\)/);
+    expect(fresh).toMatch(/HOME +not set \(CLAUDE_CLI_HOME\)/);
+    expect(fresh).toMatch(/runs as +not set \(CLAUDE_CLI_RUN_AS\)/);
+    expect(fresh).toMatch(/runs as +nobody \(CODEX_CLI_RUN_AS\)/);
+    expect(fresh).toMatch(/tools +not set \(CODEX_CLI_TOOLS\)/);
+    await writeAck(
+      [
+        {
+          interface: "claude-cli",
+          binary: "claude",
+          binaryPath: null,
+          permissionMode: "bypassPermissions",
+          settings: { tools: "Read", cwd: "/srv/work", home: null, runAs: null },
+        },
+      ],
+      { home: home.dir },
+    );
+    const result = await gate({ env });
+    const text = renderLocalAgentGate(result);
+    expect(text).toContain("the tools changed since they were acknowledged (was Read)");
+    expect(text).not.toContain("working directory changed");
+    const json = gateResultJson(result).pending.find((p) => p.interface === "claude-cli");
+    expect(json?.reasons).toEqual(["tools-changed"]);
+    expect(json?.settings).toEqual({
+      tools: "Grep,Read",
+      cwd: "/srv/work",
+      home: null,
+      runAs: null,
+    });
+    expect(json?.fingerprint).toMatch(/^sha256:[0-9a-f]{64}$/);
+  });
+
   it("escapes terminal control and bidi characters coming from the config", async () => {
     const result = await gate({
       config: {
