@@ -1,7 +1,8 @@
 /**
  * The proxy in its own process for the bench, as in production (the gateway process serves it):
  * the client and the sink then do not share its event loop. Reads one JSON config line on stdin,
- * answers `{ socketPath }`, then answers each "mem" line with its own memory and open tunnels.
+ * answers `{ socketPath }`, then answers each "mem" line with its own memory and open tunnels and
+ * each "cpu" line with its CPU time so far.
  */
 import { connect, createServer } from "node:net";
 import { join } from "node:path";
@@ -32,7 +33,12 @@ for await (const line of lines) {
     send({ socketPath: s.proxySocketPath, relayPath });
     continue;
   }
-  if (line === "mem") {
+  if (line === "cpu") {
+    // CPU time this process has used so far (user + system, microseconds): the bench takes the
+    // difference around one upload, a figure the shared machine's load barely moves
+    const c = process.cpuUsage();
+    send({ user: c.user, system: c.system });
+  } else if (line === "mem") {
     const gc = (globalThis as { gc?: () => void }).gc;
     gc?.();
     gc?.();
