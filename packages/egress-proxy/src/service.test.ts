@@ -133,6 +133,8 @@ describe("services on reserved hosts", () => {
       "service",
       "service",
     ]);
+    // counted for /metrics like every other decision
+    expect(host.metricsNow().decisions.service).toBe(2);
   });
 
   it("a route refusal tells the agent how to ask", async () => {
