@@ -87,6 +87,34 @@ async function newHome(): Promise<void> {
   chmodSync(home.dir, 0o755);
 }
 
+/** One request straight to a bridge started with `env`: the status, error message and logs. */
+async function refusedBy(
+  env: NodeJS.ProcessEnv,
+): Promise<{ status: number; message: string; logs: { event: string; [k: string]: unknown }[] }> {
+  const bridgeLogs: { event: string; [k: string]: unknown }[] = [];
+  const bridge = await startClaudeBridge({
+    env,
+    home: home.dir,
+    loopback: true,
+    log: (e) => bridgeLogs.push(e),
+  });
+  try {
+    const res = await fetch(`${bridge.url}/v1/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json", [BRIDGE_HEADER]: bridge.secret },
+      body: JSON.stringify({
+        model: "sonnet",
+        max_tokens: 100,
+        messages: [{ role: "user", content: "hi" }],
+      }),
+    });
+    const body = (await res.json()) as { error: { message: string } };
+    return { status: res.status, message: body.error.message, logs: bridgeLogs };
+  } finally {
+    await bridge.close();
+  }
+}
+
 function spawned(): number[] {
   return logs.filter((l) => l.event === "local_cli.spawn").map((l) => Number(l["pid"]));
 }
@@ -201,8 +229,87 @@ describe("claude-cli/* refusals and cancellation", { timeout: 120_000 }, () => {
       .create({ model: "claude-cli/sonnet", messages: [{ role: "user", content: "hi" }] })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.PermissionDeniedError);
-    expect(String((err as Error).message)).toContain("permission-mode-changed");
+    expect(String((err as Error).message)).toContain(
+      "the permission mode changed (CLAUDE_CLI_PERMISSION_MODE)",
+    );
     expect(spawned()).toEqual([]);
+  });
+
+  it("an acknowledgement covers tools, working directory, HOME and run-as account: any change is refused, named, with the command", async () => {
+    await newHome();
+    const env = { ...cliEnv(), CLAUDE_CLI_TOOLS: "Read", CLAUDE_CLI_CWD: home.dir };
+    await evaluateLocalAgentGate({
+      config: { model_providers: [{ model: "claude-cli/*" }] },
+      ackFlag: true,
+      env,
+      home: home.dir,
+    });
+    const changes: [NodeJS.ProcessEnv, string, string][] = [
+      [{ CLAUDE_CLI_TOOLS: "Read,Bash" }, "the tools changed (CLAUDE_CLI_TOOLS)", "tools-changed"],
+      [{ CLAUDE_CLI_TOOLS: "" }, "the tools changed (CLAUDE_CLI_TOOLS)", "tools-changed"],
+      [{ CLAUDE_CLI_CWD: "/" }, "the working directory changed (CLAUDE_CLI_CWD)", "cwd-changed"],
+      [{ CLAUDE_CLI_HOME: home.dir }, "HOME changed (CLAUDE_CLI_HOME)", "home-changed"],
+      [
+        { CLAUDE_CLI_RUN_AS: ROOT ? "65534" : "nobody" },
+        "the run-as account changed (CLAUDE_CLI_RUN_AS)",
+        "run-as-changed",
+      ],
+    ];
+    for (const [change, named, reason] of changes) {
+      const body = await refusedBy({ ...env, ...change });
+      expect(body.status).toBe(403);
+      expect(body.message).toContain(named);
+      expect(body.message).toContain("--ack-local-agents");
+      expect(body.logs.some((l) => l.event === "local_cli.spawn")).toBe(false);
+      const refused = body.logs.find((l) => l.event === "local_cli.refused");
+      expect(refused?.["reasons"]).toEqual([reason]);
+    }
+    // Acknowledged again for the new tools: covered (not refused for the acknowledgement).
+    const widened = { ...env, CLAUDE_CLI_TOOLS: "Read,Bash" };
+    await evaluateLocalAgentGate({
+      config: { model_providers: [{ model: "claude-cli/*" }] },
+      ackFlag: true,
+      env: widened,
+      home: home.dir,
+    });
+    const again = await refusedBy({ ...widened, CLAUDE_CLI_BIN: "/nonexistent/claude" });
+    // Only the binary differs now, so only the binary is named.
+    expect(again.message).toContain("the binary changed (CLAUDE_CLI_BIN)");
+    expect(again.message).not.toContain("tools changed");
+    expect(up.requests.length).toBe(0);
+  });
+
+  it("an acknowledgement file from before settings were recorded does not cover a configuration that sets them", async () => {
+    await newHome();
+    const env = cliEnv(); // sets CLAUDE_CLI_HOME (and, as root, CLAUDE_CLI_RUN_AS)
+    const gate = await evaluateLocalAgentGate({
+      config: { model_providers: [{ model: "claude-cli/*" }] },
+      env,
+      home: home.dir,
+      interactive: false,
+    });
+    const runtime = gate.runtimes[0];
+    // A version-1 file, as written before settings were recorded: binary and mode only.
+    await home.write(
+      "state/local_agent_ack.json",
+      JSON.stringify({
+        version: 1,
+        interfaces: {
+          "claude-cli": {
+            acknowledgedAt: "2026-01-01T00:00:00Z",
+            binary: runtime?.binary,
+            binaryPath: runtime?.binaryPath,
+            permissionMode: runtime?.permissionMode,
+          },
+        },
+      }),
+    );
+    chmodSync(join(home.dir, "state", "local_agent_ack.json"), 0o600);
+    const body = await refusedBy(env);
+    expect(body.status).toBe(403);
+    expect(body.message).toContain("HOME changed (CLAUDE_CLI_HOME)");
+    expect(body.message).toContain("--ack-local-agents");
+    expect(body.logs.some((l) => l.event === "local_cli.spawn")).toBe(false);
   });
 
   it("as root with no unprivileged account to run as: refused with the fix, nothing spawned", async () => {

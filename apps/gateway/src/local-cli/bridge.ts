@@ -3,15 +3,22 @@
 // running the operator's CLI once. The gateway routes `claude-cli/*` and `codex-cli/*` here like
 // any provider, so its router, translation (any client API), metering and budgets
 // apply unchanged. Every request checks, fail-closed: the gateway listens on loopback, the
-// local-agent acknowledgement covers the binary and permission mode that would run, the CLI
-// would not run as root, and the caller holds the bridge's per-start secret.
+// local-agent acknowledgement covers the whole configuration that would run (binary, permission
+// mode, tools, working directory, HOME, run-as account: its fingerprint), the CLI would not run
+// as root, and the caller holds the bridge's per-start secret. What runs is the configuration
+// the acknowledgement was checked against, never a second reading of the environment.
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { chownSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { evaluateLocalAgentGate } from "@bottlekit/local-agent-warning";
+import {
+  evaluateLocalAgentGate,
+  type LocalAgentRuntime,
+  type PendingInterface,
+  type PendingReason,
+} from "@bottlekit/local-agent-warning";
 import type { IrEvent, IrResponse, IrUsage } from "../translate/ir.ts";
 import { MessagesStreamWriter, writeMessagesResponse } from "../translate/messages.ts";
 import { ResponsesStreamWriter, writeResponsesResponse } from "../translate/responses.ts";
@@ -168,11 +175,38 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined
   });
 }
 
-/** Whether the operator's acknowledgement covers what would run now (fails closed). */
+/** What each reason says changed, and the variable that changes it. */
+const CHANGED: Record<PendingReason, (stem: string) => string> = {
+  new: () => "no acknowledgement on this host",
+  "binary-changed": (stem) => `the binary changed (${stem}_BIN)`,
+  "permission-mode-changed": (stem) => `the permission mode changed (${stem}_PERMISSION_MODE)`,
+  "tools-changed": (stem) => `the tools changed (${stem}_TOOLS)`,
+  "cwd-changed": (stem) => `the working directory changed (${stem}_CWD)`,
+  "home-changed": (stem) => `HOME changed (${stem}_HOME)`,
+  "run-as-changed": (stem) => `the run-as account changed (${stem}_RUN_AS)`,
+  "configuration-changed": () => "the configuration changed",
+};
+
+/** The reasons of `pending`, in words: what changed since the acknowledgement. */
+export function describePending(pending: PendingInterface | undefined, stem: string): string {
+  if (pending === undefined) return CHANGED.new(stem);
+  return pending.reasons.map((r) => CHANGED[r](stem)).join(", ");
+}
+
+const ACK_COMMAND =
+  "bottle-gateway up --ack-local-agents (or BOTTLEKIT_ACK_LOCAL_AGENTS=1), after reading the local-agent warning it shows";
+
+/**
+ * Whether the operator's acknowledgement covers the whole configuration that would run now
+ * (fails closed). Covered: the runtime to run with. Not: the refusal, naming what changed.
+ */
 async function acknowledged(
   IFACE: string,
+  STEM: string,
   options: LocalCliBridgeOptions,
-): Promise<LocalCliRefusal | undefined> {
+): Promise<
+  { runtime: LocalAgentRuntime } | { refusal: LocalCliRefusal; pending?: PendingInterface }
+> {
   try {
     const gate = await evaluateLocalAgentGate({
       config: { model_providers: [{ model: `${IFACE}/*` }] },
@@ -180,18 +214,29 @@ async function acknowledged(
       home: options.home,
       interactive: false,
     });
-    if (gate.action === "acknowledged" || gate.action === "already-acknowledged") return undefined;
-    return new LocalCliRefusal(
-      "unacknowledged",
-      `the local-agent provider ${IFACE} is not acknowledged for the binary and permission mode that would run (${gate.pending.map((p) => p.reasons.join("+")).join(", ") || "no acknowledgement"})`,
-      "read the local-agent warning and acknowledge it: bottle-gateway up --ack-local-agents (or BOTTLEKIT_ACK_LOCAL_AGENTS=1)",
-    );
+    const runtime = gate.runtimes.find((r) => r.interface === IFACE);
+    if (
+      runtime !== undefined &&
+      (gate.action === "acknowledged" || gate.action === "already-acknowledged")
+    )
+      return { runtime };
+    const pending = gate.pending.find((p) => p.interface === IFACE);
+    return {
+      refusal: new LocalCliRefusal(
+        "unacknowledged",
+        `the local-agent provider ${IFACE} is not acknowledged for the configuration that would run (binary, permission mode, tools, working directory, HOME, run-as account): ${describePending(pending, STEM)}`,
+        `acknowledge it again: ${ACK_COMMAND}`,
+      ),
+      ...(pending !== undefined ? { pending } : {}),
+    };
   } catch (error) {
-    return new LocalCliRefusal(
-      "unacknowledged",
-      `the local-agent acknowledgement cannot be read: ${error instanceof Error ? error.message : String(error)}`,
-      "check $BOTTLEKIT_HOME, then acknowledge again",
-    );
+    return {
+      refusal: new LocalCliRefusal(
+        "unacknowledged",
+        `the local-agent acknowledgement cannot be read: ${error instanceof Error ? error.message : String(error)}`,
+        `check $BOTTLEKIT_HOME, then acknowledge again: ${ACK_COMMAND}`,
+      ),
+    };
   }
 }
 
@@ -234,8 +279,21 @@ export async function startBridge(
       );
     const raw = await readBody(req, options.maxBodyBytes ?? 32 * 1024 * 1024);
     if (raw === undefined) return fail(res, 413, "request_too_large", "the request is too large");
-    const refuse = (r: LocalCliRefusal) => {
-      log({ level: "warn", event: "local_cli.refused", interface: IFACE, code: r.code });
+    const refuse = (r: LocalCliRefusal, pending?: PendingInterface) => {
+      log({
+        level: "warn",
+        event: "local_cli.refused",
+        interface: IFACE,
+        code: r.code,
+        // What changed, for the operator: the reasons and the settings now (never credentials).
+        ...(pending !== undefined
+          ? {
+              reasons: pending.reasons,
+              permissionMode: pending.permissionMode,
+              settings: pending.settings,
+            }
+          : {}),
+      });
       fail(res, refusalStatus(r), "permission_error", `${r.message}; ${r.hint}`);
     };
     if (!options.loopback)
@@ -246,8 +304,8 @@ export async function startBridge(
           "listen on 127.0.0.1, or use a network provider",
         ),
       );
-    const notAcked = await acknowledged(IFACE, options);
-    if (notAcked !== undefined) return refuse(notAcked);
+    const ack = await acknowledged(IFACE, STEM, options);
+    if ("refusal" in ack) return refuse(ack.refusal, ack.pending);
     let body: unknown;
     try {
       body = JSON.parse(raw.toString("utf8"));
@@ -266,7 +324,7 @@ export async function startBridge(
     }
     let config: ReturnType<typeof localCliConfig>;
     try {
-      config = localCliConfig(IFACE, options.env, STEM);
+      config = localCliConfig(IFACE, options.env, STEM, ack.runtime);
     } catch (error) {
       if (error instanceof LocalCliRefusal) return refuse(error);
       throw error;

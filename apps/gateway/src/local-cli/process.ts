@@ -2,7 +2,7 @@
 // (resolved exactly as @bottlekit/local-agent-warning resolves them), never as root, in its own
 // process group so the whole tree can be killed, with a scrubbed environment.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { resolveLocalAgentRuntime } from "@bottlekit/local-agent-warning";
+import { type LocalAgentRuntime, resolveLocalAgentRuntime } from "@bottlekit/local-agent-warning";
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -66,21 +66,27 @@ export function parseRunAs(value: string): { uid: number; gid: number; name: str
 }
 
 /**
- * The configuration of `iface` from the gateway's environment: `<STEM>_BIN` and
- * `<STEM>_PERMISSION_MODE` (as the acknowledgement records them), `<STEM>_TOOLS`, `<STEM>_CWD`,
- * `<STEM>_HOME` and `<STEM>_RUN_AS` (stem: `CLAUDE_CLI` for claude-cli).
+ * The configuration of `iface` from the gateway's environment: `<STEM>_BIN`,
+ * `<STEM>_PERMISSION_MODE`, `<STEM>_TOOLS`, `<STEM>_CWD`, `<STEM>_HOME` and `<STEM>_RUN_AS`
+ * (stem: `CLAUDE_CLI` for claude-cli), every one of them resolved and normalised by
+ * @bottlekit/local-agent-warning exactly as its acknowledgement records them. Pass the `runtime`
+ * the acknowledgement was checked against, so what runs is what was acknowledged.
  */
-export function localCliConfig(iface: string, env: Env, stem: string): LocalCliConfig {
-  const runtime = resolveLocalAgentRuntime(iface, { env });
-  const runAs = nonEmpty(env[`${stem}_RUN_AS`]);
+export function localCliConfig(
+  iface: string,
+  env: Env,
+  _stem: string,
+  runtime: LocalAgentRuntime = resolveLocalAgentRuntime(iface, { env }),
+): LocalCliConfig {
+  const runAs = nonEmpty(runtime.settings.runAs ?? undefined);
   return {
     interface: runtime.interface,
     binary: runtime.binary,
     binaryPath: runtime.binaryPath,
     permissionMode: runtime.permissionMode,
-    tools: env[`${stem}_TOOLS`]?.trim() ?? "",
-    cwd: nonEmpty(env[`${stem}_CWD`]),
-    home: nonEmpty(env[`${stem}_HOME`]),
+    tools: runtime.settings.tools ?? "",
+    cwd: runtime.settings.cwd ?? undefined,
+    home: runtime.settings.home ?? undefined,
     runAs: runAs === undefined ? undefined : parseRunAs(runAs),
   };
 }
