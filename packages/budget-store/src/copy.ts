@@ -4,7 +4,7 @@
  * counters, cutoffs and the audit trail, in one Postgres transaction, then verified by totals.
  * Reservations are not copied: stop the gateways first; calls in flight do not move.
  */
-import postgres from "postgres";
+import type postgres from "postgres";
 import { openConnection } from "./connection.ts";
 import { BudgetStoreError } from "./errors.ts";
 import { openStore, parseStoreUrl, redactStoreUrl } from "./open.ts";
@@ -61,6 +61,8 @@ export async function copyStore(
   const b = await openStore(to, { reclaimOnOpen: false });
   await b.close();
   const lite = openConnection(src.path, { readonly: true });
+  // Loaded only here: a SQLite-only process never pays for the Postgres driver.
+  const { default: postgres } = await import("postgres");
   const sql = postgres(dst.url, { max: 1, onnotice: () => {} });
   try {
     const from_ = sqliteTotals(lite);

@@ -15,18 +15,6 @@ export {
   type StoreTarget,
 } from "./open.ts";
 export { newOwnerId } from "./owner.ts";
-export {
-  applySettings,
-  budgetsFromSettings,
-  type LoadedSettings,
-  loadSettings,
-  parseSettings,
-  type Settings,
-  type SettingsLimit,
-  type SettingsValidation,
-  settingsJsonSchema,
-  settingsSchema,
-} from "./settings.ts";
 export type {
   ActionsQuery,
   Budget,

@@ -3,7 +3,6 @@ import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { BudgetStoreError } from "./errors.ts";
 import { newOwnerId } from "./owner.ts";
-import { openPostgres } from "./pg-store.ts";
 import { openSqlite } from "./sqlite-store.ts";
 import type { OpenStoreOptions, Store } from "./types.ts";
 import { count, name } from "./validate.ts";
@@ -91,6 +90,8 @@ export async function openStore(url?: string, options: OpenStoreOptions = {}): P
   const leaseMs =
     options.leaseMs === undefined ? DEFAULT_LEASE_MS : count(options.leaseMs, "options.leaseMs");
   if (parsed.backend === "postgres") {
+    // Loaded only for a postgres:// store: a SQLite-only process never pays for the driver.
+    const { openPostgres } = await import("./pg-store.ts");
     return openPostgres(parsed.url, {
       clock: options.clock ?? Date.now,
       reservationTtlMs: options.reservationTtlMs ?? DEFAULT_TTL_MS,
