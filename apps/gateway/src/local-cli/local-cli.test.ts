@@ -1,8 +1,10 @@
+import { resolveLocalAgentRuntime } from "@bottlekit/local-agent-warning";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { describePending } from "./bridge.ts";
 import { ClaudeEventReader, claudeTurn, LocalCliRequestError } from "./claude.ts";
 import { CodexEventReader, codexTurn } from "./codex.ts";
-import { agentEnv, parseRunAs } from "./process.ts";
+import { agentEnv, localCliConfig, parseRunAs } from "./process.ts";
 
 const word = fc.string({ maxLength: 12, unit: fc.constantFrom(...'abc é"\\\n{}') });
 
@@ -315,5 +317,40 @@ describe("the agent's environment and account", () => {
     expect(parseRunAs("root")).toMatchObject({ uid: 0 });
     expect(() => parseRunAs("no-such-account-bk")).toThrow(/does not exist/);
     expect(() => parseRunAs("a b;rm")).toThrow(/not an account name/);
+  });
+
+  it("what runs is the acknowledged runtime: tools, cwd, HOME and run-as as the acknowledgement normalised them", () => {
+    const env = {
+      PATH: "/nonexistent",
+      CLAUDE_CLI_TOOLS: " Read, Bash Read ",
+      CLAUDE_CLI_CWD: "work",
+      CLAUDE_CLI_HOME: "/home/agent/",
+      CLAUDE_CLI_RUN_AS: "65534:65534",
+    };
+    const runtime = resolveLocalAgentRuntime("claude-cli", { env, cwd: "/srv" });
+    const config = localCliConfig("claude-cli", env, "CLAUDE_CLI", runtime);
+    expect(config).toMatchObject({
+      tools: "Bash,Read",
+      cwd: "/srv/work",
+      home: "/home/agent",
+      runAs: { uid: 65534, gid: 65534 },
+    });
+    // Nothing set: no tools (Claude Code gets --tools ""), a private cwd and HOME, no account.
+    const bare = localCliConfig("claude-cli", { PATH: "/nonexistent" }, "CLAUDE_CLI");
+    expect(bare).toMatchObject({ tools: "", cwd: undefined, home: undefined, runAs: undefined });
+  });
+
+  it("a refusal names each change and the variable that makes it", () => {
+    const runtime = resolveLocalAgentRuntime("codex-cli", { env: { PATH: "" } });
+    const pending = {
+      ...runtime,
+      entries: [],
+      previous: undefined,
+      reasons: ["tools-changed", "cwd-changed", "home-changed", "run-as-changed"] as const,
+    };
+    expect(describePending({ ...pending, reasons: [...pending.reasons] }, "CODEX_CLI")).toBe(
+      "the tools changed (CODEX_CLI_TOOLS), the working directory changed (CODEX_CLI_CWD), HOME changed (CODEX_CLI_HOME), the run-as account changed (CODEX_CLI_RUN_AS)",
+    );
+    expect(describePending(undefined, "CODEX_CLI")).toBe("no acknowledgement on this host");
   });
 });
