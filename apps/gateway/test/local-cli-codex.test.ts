@@ -41,7 +41,8 @@ afterEach(async () => {
   await home.cleanup();
 });
 
-async function start(ack = true): Promise<OpenAI> {
+/** `later`: settings changed after the acknowledgement, before the gateway starts. */
+async function start(ack = true, later: NodeJS.ProcessEnv = {}): Promise<OpenAI> {
   home = await createTempHome("bottlekit-local-codex-");
   chmodSync(home.dir, 0o755);
   const codexHome = agentDir(join(home.dir, "codex-home"));
@@ -88,7 +89,7 @@ async function start(ack = true): Promise<OpenAI> {
     config: gwConfig,
     listen: "127.0.0.1:0",
     store: `sqlite:${home.dir}/bottlekit.db`,
-    env,
+    env: { ...env, ...later },
     identityCacheMs: 0,
     log: (e) => logs.push(e),
   });
@@ -154,6 +155,28 @@ describe("codex-cli/* answers openai SDK clients from the real Codex CLI", {
     expect(err).toBeInstanceOf(OpenAI.PermissionDeniedError);
     expect(String((err as Error).message)).toMatch(/codex-cli is not acknowledged/);
     expect(logs.filter((l) => l.event === "local_cli.spawn")).toEqual([]);
+    expect(up.requests.length).toBe(0);
+  });
+
+  it("a working directory or tools changed since the acknowledgement: refused, named, nothing spawned", async () => {
+    for (const [later, named] of [
+      [{ CODEX_CLI_CWD: "/" }, "the working directory changed (CODEX_CLI_CWD)"],
+      [{ CODEX_CLI_TOOLS: "shell" }, "the tools changed (CODEX_CLI_TOOLS)"],
+    ] as const) {
+      const client = await start(true, later);
+      const err = await client.responses
+        .create({ model: "codex-cli/gpt-5-codex", input: "hi" })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OpenAI.PermissionDeniedError);
+      expect(String((err as Error).message)).toContain(named);
+      expect(String((err as Error).message)).toContain("--ack-local-agents");
+      expect(logs.filter((l) => l.event === "local_cli.spawn")).toEqual([]);
+      await gw?.close(1_000);
+      gw = undefined;
+      await home.cleanup();
+    }
+    // afterEach cleans the last home again; give it one to clean.
+    home = await createTempHome("bottlekit-local-codex-");
     expect(up.requests.length).toBe(0);
   });
 
