@@ -4,6 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
+  configFingerprint,
   detectLocalAgentProviders,
   evaluateLocalAgentGate,
   readAck,
@@ -45,6 +46,37 @@ try {
   await evaluateLocalAgentGate({ config: cfg, env, home, ackFlag: true });
   await time("gate, already acknowledged (read + PATH lookup)", 500, () =>
     evaluateLocalAgentGate({ config: cfg, env, home, interactive: false }),
+  );
+  const withSettings = {
+    ...env,
+    CLAUDE_CLI_TOOLS: "Read,Grep,Bash",
+    CLAUDE_CLI_CWD: "/srv/work",
+    CLAUDE_CLI_HOME: "/home/agent",
+    CLAUDE_CLI_RUN_AS: "nobody",
+  };
+  const settingsHome = join(home, "settings");
+  await evaluateLocalAgentGate({
+    config: cfg,
+    env: withSettings,
+    home: settingsHome,
+    ackFlag: true,
+  });
+  await time("gate, already acknowledged, all four settings set", 500, () =>
+    evaluateLocalAgentGate({
+      config: cfg,
+      env: withSettings,
+      home: settingsHome,
+      interactive: false,
+    }),
+  );
+  await time("configFingerprint", 20_000, () =>
+    configFingerprint({
+      interface: "claude-cli",
+      binary: "claude",
+      binaryPath: "/usr/bin/claude",
+      permissionMode: "default",
+      settings: { tools: "Bash,Grep,Read", cwd: "/srv/work", home: "/home/agent", runAs: "nobody" },
+    }),
   );
   await time("readAck", 1_000, () => readAck({ home }));
   await time("writeAck (lock + fsync + rename)", 100, () =>
