@@ -5,7 +5,7 @@
  * `openai` SDK client through translation. Claude Code never runs as root: when the tests run as
  * root (CI) the bridge runs it as `nobody` (CLAUDE_CLI_RUN_AS), and without that it refuses.
  */
-import { chmodSync } from "node:fs";
+import { chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { evaluateLocalAgentGate } from "@bottlekit/local-agent-warning";
 import {
@@ -157,6 +157,28 @@ describe("claude-cli/* answers an openai SDK client from the real Claude Code bi
     expect(events?.map((e) => [e.provider, e.inputTokens, e.outputTokens, e.usageMissing])).toEqual(
       [["claude-cli", 900, 20, false]],
     );
+  });
+
+  it("the acknowledged tools are the ones Claude Code offers its provider", async () => {
+    await newHome();
+    const work = join(home.dir, "work");
+    mkdirSync(work, { mode: 0o755 });
+    const client = await start(
+      { ...cliEnv(), CLAUDE_CLI_TOOLS: "Read, Grep", CLAUDE_CLI_CWD: work },
+      true,
+    );
+    up.enqueue({ text: "ok", usage: { input: 10, output: 1 } });
+    const r = await client.chat.completions.create({
+      model: "claude-cli/sonnet",
+      messages: [{ role: "user", content: "hi" }],
+    });
+    expect(r.choices[0]?.message.content).toBe("ok");
+    const call = up.requests.find((q) => q.api === "anthropic-messages");
+    const tools = ((call?.body as { tools?: { name: string }[] }).tools ?? []).map((t) => t.name);
+    expect(tools).toContain("Read");
+    expect(tools).toContain("Grep");
+    expect(tools).not.toContain("Bash");
+    expect(tools).not.toContain("Write");
   });
 
   it("streamed (include_usage): the same text in deltas, the usage chunk, the ledger", async () => {
