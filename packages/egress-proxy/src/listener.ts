@@ -293,7 +293,10 @@ function tunnel(
 ): void {
   const { host, port } = info.target;
   const dest = cfg.resolve ? cfg.resolve(host, port) : { host, port };
-  const up = netConnect({ host: dest.host, port: dest.port });
+  // upstream → agent without a stream in between: see `relayReads`
+  const relay = relayReads(socket);
+  const up = netConnect({ host: dest.host, port: dest.port, onread: relay.onread });
+  relay.source(up);
   session.trackUpstream(up);
   const conn = session.conns.get(socket);
   if (conn) {
@@ -316,7 +319,12 @@ function tunnel(
     socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
     if (head.length > 0) up.write(head);
     socket.pipe(up);
-    up.pipe(socket);
+  });
+  // the upstream finished sending: the agent gets the rest (writes may still be in flight), then FIN
+  let upEnded = false;
+  up.on("end", () => {
+    upEnded = true;
+    socket.end();
   });
   up.on("error", (error: NodeJS.ErrnoException) => {
     if (!connected) {
@@ -333,11 +341,62 @@ function tunnel(
     }
     socket.destroy();
   });
-  up.on("close", () => {
+  up.on("close", (hadError: boolean) => {
     if (connected) finish();
-    socket.destroy();
+    if (hadError || !upEnded) socket.destroy();
   });
   socket.on("close", () => up.destroy());
+}
+
+const RELAY_FIRST = 16 * 1024;
+const RELAY_MAX = 1024 * 1024;
+
+/**
+ * The download side of a plain tunnel (upstream → agent), relayed straight from the upstream
+ * socket's reads. A `pipe` costs one fresh 64 KiB buffer per read, a 'data' event and the stream
+ * machinery for every chunk; here the upstream reads into buffers the tunnel owns and each read is
+ * written to the agent as it is, with no copy: two buffers take turns, so one can be written while
+ * the next read fills the other, and reading pauses while both are still being written (that is
+ * the backpressure). A buffer is only read into again once the write holding it has completed
+ * (socket writes complete in order). An idle tunnel holds one 16 KiB buffer; a read that fills its
+ * buffer switches the tunnel to 1 MiB buffers, which is what makes bulk transfers cheap.
+ */
+function relayReads(to: Socket): {
+  onread: { buffer: () => Buffer; callback: (n: number, buf: Buffer) => boolean };
+  source: (from: Socket) => void;
+} {
+  let from: Socket | undefined;
+  let size = RELAY_FIRST;
+  const bufs: (Buffer | undefined)[] = [undefined, undefined];
+  let turn = 0;
+  let inFlight = 0;
+  const written = () => {
+    inFlight--;
+    // unconditional: a read paused by the callback returning false is not `isPaused()`
+    if (from && !from.destroyed) from.resume();
+  };
+  return {
+    onread: {
+      buffer: () => {
+        let b = bufs[turn];
+        if (b === undefined || b.length < size) {
+          b = Buffer.allocUnsafe(size);
+          bufs[turn] = b;
+        }
+        return b;
+      },
+      callback: (n, buf) => {
+        if (n === buf.length && size < RELAY_MAX) size = RELAY_MAX;
+        inFlight++;
+        turn ^= 1;
+        to.write(buf.subarray(0, n), written);
+        return inFlight < 2;
+      },
+    },
+    source: (s) => {
+      from = s;
+    },
+  };
 }
 
 function intercept(

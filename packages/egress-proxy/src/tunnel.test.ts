@@ -1,0 +1,119 @@
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type AuditEvent, createProxyHost, type ProxyHost, type RegisterResult } from "./index.ts";
+
+/**
+ * Bulk transfers through a plain tunnel, both ways, byte for byte: the download side is relayed
+ * from the upstream's reads into buffers the tunnel reuses, so what arrives must be exactly what
+ * was sent, in order, also when the agent stops reading for a while (backpressure).
+ */
+
+const DOWN = randomBytes(6 * 1024 * 1024 + 12_345);
+const UP_SIZE = 3 * 1024 * 1024 + 777;
+
+let upstream: Server;
+let home: string;
+let host: ProxyHost;
+let session: RegisterResult;
+const events: AuditEvent[] = [];
+const received: { hash: string; bytes: number }[] = [];
+
+const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+
+beforeAll(async () => {
+  // the upstream: hashes what it receives, then sends DOWN and closes
+  upstream = createServer((s) => {
+    const h = createHash("sha256");
+    let n = 0;
+    s.on("data", (c: Buffer) => {
+      h.update(c);
+      n += c.length;
+      if (n === UP_SIZE) {
+        received.push({ hash: h.digest("hex"), bytes: n });
+        s.end(DOWN);
+      }
+    });
+    s.on("error", () => undefined);
+  });
+  await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", () => r()));
+  const port = (upstream.address() as AddressInfo).port;
+  home = mkdtempSync(join(tmpdir(), "bk-pxt-"));
+  host = createProxyHost({
+    home,
+    onAudit: (e) => events.push(e),
+    resolve: () => ({ host: "127.0.0.1", port }),
+  });
+  session = await host.register({ bottle: "bulk", routes: [{ host: "bulk.example.com" }] });
+});
+
+afterAll(async () => {
+  await host?.close();
+  await new Promise((r) => upstream?.close(r));
+  rmSync(home, { recursive: true, force: true });
+});
+
+function openTunnel(): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(session.proxySocketPath, () =>
+      s.write("CONNECT bulk.example.com:443 HTTP/1.1\r\nHost: bulk.example.com:443\r\n\r\n"),
+    );
+    s.on("error", reject);
+    let head = Buffer.alloc(0);
+    const onData = (c: Buffer) => {
+      head = Buffer.concat([head, c]);
+      const end = head.indexOf("\r\n\r\n");
+      if (end === -1) return;
+      s.off("data", onData);
+      const status = head.subarray(0, end).toString("latin1");
+      if (!status.startsWith("HTTP/1.1 200")) return reject(new Error(status));
+      const rest = head.subarray(end + 4);
+      if (rest.length > 0) s.unshift(rest);
+      resolve(s);
+    };
+    s.on("data", onData);
+  });
+}
+
+describe("plain tunnel, bulk", () => {
+  it("relays megabytes both ways intact, with the agent pausing its reads", async () => {
+    const s = await openTunnel();
+    const chunks: Buffer[] = [];
+    let got = 0;
+    let pauses = 0;
+    const done = new Promise<void>((resolve, reject) => {
+      s.on("data", (c: Buffer) => {
+        chunks.push(c);
+        got += c.length;
+        // stop reading now and then so the tunnel's writes to the agent back up
+        if (pauses < 3 && got > (pauses + 1) * 1024 * 1024) {
+          pauses++;
+          s.pause();
+          setTimeout(() => s.resume(), 50);
+        }
+      });
+      s.on("end", () => resolve());
+      s.on("error", reject);
+    });
+    const upload = randomBytes(UP_SIZE);
+    s.write(upload);
+    await done;
+    s.destroy();
+    expect(pauses).toBe(3);
+    expect(received.at(-1)).toEqual({ hash: sha(upload), bytes: UP_SIZE });
+    const all = Buffer.concat(chunks);
+    expect(all.length).toBe(DOWN.length);
+    expect(sha(all)).toBe(sha(DOWN));
+    await expect
+      .poll(() => events.filter((e) => e.decision === "tunnel").length, { timeout: 10_000 })
+      .toBe(1);
+    expect(events.find((e) => e.decision === "tunnel")).toMatchObject({
+      host: "bulk.example.com",
+      bytesIn: UP_SIZE,
+      bytesOut: DOWN.length,
+    });
+  });
+});
