@@ -40,13 +40,32 @@ function pct(xs: number[], p: number): number {
 const home = mkdtempSync(join(tmpdir(), "bk-pxb-"));
 const up = await startUpstreams(["api.bench.test"]);
 
-// a TCP sink: counts bytes, answers one byte once `UPLOAD` bytes have arrived
+// a TCP sink: counts bytes, answers one byte once `UPLOAD` bytes have arrived; a connection whose
+// first byte is "D" is a download instead: it is sent `UPLOAD` bytes
 const sinkSockets = new Set<Socket>();
 const sink = createNetServer((s) => {
   sinkSockets.add(s);
   s.on("close", () => sinkSockets.delete(s));
   let n = 0;
+  let first = true;
   s.on("data", (c: Buffer) => {
+    if (first && c.length === 1 && c[0] === 68) {
+      const block = Buffer.alloc(256 * 1024, 98);
+      let left = UPLOAD;
+      const pump = () => {
+        while (left > 0) {
+          const k = Math.min(left, block.length);
+          left -= k;
+          if (!s.write(k === block.length ? block : block.subarray(0, k))) {
+            s.once("drain", pump);
+            return;
+          }
+        }
+      };
+      pump();
+      return;
+    }
+    first = false;
     n += c.length;
     if (n >= UPLOAD) {
       n = 0;
@@ -132,6 +151,18 @@ function upload(s: Socket): Promise<number> {
   });
 }
 
+function download(s: Socket): Promise<number> {
+  return new Promise((resolve) => {
+    let got = 0;
+    const t0 = performance.now();
+    s.on("data", (c: Buffer) => {
+      got += c.length;
+      if (got >= UPLOAD) resolve(performance.now() - t0);
+    });
+    s.write("D");
+  });
+}
+
 // (a) passthrough, rounds interleaved: direct, through the proxy, through a bare pipe relay.
 // Wall time is what the target is about; the proxy process's CPU time per upload is printed too
 // (proxy vs the bare relay in the same process): unlike wall time it barely moves with the load
@@ -165,6 +196,29 @@ for (let r = 0; r < ROUNDS; r++) {
   relayCpu.push(viaR.cpuMs);
   q.destroy();
 }
+// the same the other way (upstream → agent: a download), where the tunnel relays from its own reads
+const directDown: number[] = [];
+const proxyDown: number[] = [];
+const relayDown: number[] = [];
+const proxyDownCpu: number[] = [];
+const relayDownCpu: number[] = [];
+for (let r = 0; r < ROUNDS; r++) {
+  const d = netConnect(sinkPort, "127.0.0.1");
+  await new Promise((res) => d.once("connect", res));
+  directDown.push(await download(d));
+  d.destroy();
+  const p = await connectVia("sink.bench.test:443", childSocket);
+  const viaP = await cpuAround(() => download(p));
+  proxyDown.push(viaP.value);
+  proxyDownCpu.push(viaP.cpuMs);
+  p.destroy();
+  const q = netConnect(childInfo.relayPath);
+  await new Promise((res) => q.once("connect", res));
+  const viaR = await cpuAround(() => download(q));
+  relayDown.push(viaR.value);
+  relayDownCpu.push(viaR.cpuMs);
+  q.destroy();
+}
 const bestDirect = Math.min(...direct);
 const bestProxy = Math.min(...viaProxy);
 const bestRelay = Math.min(...viaRelay);
@@ -178,6 +232,15 @@ out(
   `    floor: a bare socket.pipe relay in the proxy's process ${mbps(bestRelay)} MB/s (${(bestDirect / bestRelay).toFixed(2)}x of direct), ` +
     `proxy/relay ${(bestRelay / bestProxy).toFixed(2)}x; proxy process CPU per ${UPLOAD / MB} MB: ` +
     `tunnel p50 ${pct(proxyCpu, 0.5).toFixed(0)} ms, bare relay p50 ${pct(relayCpu, 0.5).toFixed(0)} ms`,
+);
+const bestDirectDown = Math.min(...directDown);
+const bestProxyDown = Math.min(...proxyDown);
+const bestRelayDown = Math.min(...relayDown);
+out(
+  `(a) download the same way round (upstream → agent): direct ${mbps(bestDirectDown)} MB/s, via proxy ${mbps(bestProxyDown)} MB/s, ` +
+    `ratio ${(bestDirectDown / bestProxyDown).toFixed(2)}x; bare socket.pipe relay ${mbps(bestRelayDown)} MB/s ` +
+    `(${(bestDirectDown / bestRelayDown).toFixed(2)}x); proxy process CPU per ${UPLOAD / MB} MB: tunnel p50 ` +
+    `${pct(proxyDownCpu, 0.5).toFixed(0)} ms, bare relay p50 ${pct(relayDownCpu, 0.5).toFixed(0)} ms`,
 );
 
 // (b) intercepted keep-alive request vs direct TLS, both one kept-alive connection, sequential
