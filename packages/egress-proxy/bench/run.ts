@@ -1,6 +1,8 @@
 /**
  * egress-proxy bench, all printed from one run:
- *  (a) CONNECT passthrough of a 100 MB upload vs a direct loopback TCP copy (target >= 0.8x);
+ *  (a) CONNECT passthrough of a 100 MB upload vs a direct loopback TCP copy (target >= 0.8x), then
+ *      a 100 MB download the same way; each with a bare pipe relay as the floor and the proxy
+ *      process's CPU time per upload/download;
  *  (b) intercepted keep-alive request: added p50 over direct TLS to the same server, leaf cached
  *      (target < 1 ms);
  *  (c) leaf minting p50 (target < 5 ms);
