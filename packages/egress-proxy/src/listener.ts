@@ -318,7 +318,7 @@ function tunnel(
     socket.setNoDelay(true);
     socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
     if (head.length > 0) up.write(head);
-    socket.pipe(up);
+    batchWrites(socket, up);
   });
   // the upstream finished sending: the agent gets the rest (writes may still be in flight), then FIN
   let upEnded = false;
@@ -346,6 +346,36 @@ function tunnel(
     if (hadError || !upEnded) socket.destroy();
   });
   socket.on("close", () => up.destroy());
+}
+
+/**
+ * The upload side of a plain tunnel (agent → upstream). The agent's socket is accepted by the
+ * listener, so it cannot read into the tunnel's own buffers (Node offers that only on sockets it
+ * connects) and each read arrives as its own 64 KiB chunk. Instead of one write per chunk (what
+ * `pipe` does), the chunks that arrive in one turn of the event loop are written together (one
+ * `writev`): the upstream is corked at the first chunk and uncorked once the loop has handled the
+ * reads of that turn. Backpressure as with `pipe`: reading pauses until the upstream drains.
+ */
+function batchWrites(from: Socket, to: Socket): void {
+  let corked = false;
+  const flush = () => {
+    corked = false;
+    if (to.destroyed) return;
+    to.uncork();
+    if (to.writableNeedDrain && !from.isPaused()) {
+      from.pause();
+      to.once("drain", () => from.resume());
+    }
+  };
+  from.on("data", (chunk: Buffer) => {
+    if (!corked) {
+      corked = true;
+      to.cork();
+      setImmediate(flush);
+    }
+    to.write(chunk);
+  });
+  from.on("end", () => to.end());
 }
 
 const RELAY_FIRST = 8 * 1024;

@@ -21,17 +21,26 @@ let host: ProxyHost;
 let session: RegisterResult;
 const events: AuditEvent[] = [];
 const received: { hash: string; bytes: number }[] = [];
+let upstreamStops = 0;
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 beforeAll(async () => {
-  // the upstream: hashes what it receives, then sends DOWN and closes
+  // the upstream: hashes what it receives (stopping now and then, so the tunnel's writes to it
+  // back up), then sends DOWN and closes
   upstream = createServer((s) => {
     const h = createHash("sha256");
     let n = 0;
+    let stops = 0;
     s.on("data", (c: Buffer) => {
       h.update(c);
       n += c.length;
+      if (stops < 3 && n > (stops + 1) * 1024 * 1024) {
+        stops++;
+        upstreamStops++;
+        s.pause();
+        setTimeout(() => s.resume(), 50);
+      }
       if (n === UP_SIZE) {
         received.push({ hash: h.digest("hex"), bytes: n });
         s.end(DOWN);
@@ -79,7 +88,7 @@ function openTunnel(): Promise<Socket> {
 }
 
 describe("plain tunnel, bulk", () => {
-  it("relays megabytes both ways intact, with the agent pausing its reads", async () => {
+  it("relays megabytes both ways intact, with the agent and the upstream pausing their reads", async () => {
     const s = await openTunnel();
     const chunks: Buffer[] = [];
     let got = 0;
@@ -103,6 +112,7 @@ describe("plain tunnel, bulk", () => {
     await done;
     s.destroy();
     expect(pauses).toBe(3);
+    expect(upstreamStops).toBe(3);
     expect(received.at(-1)).toEqual({ hash: sha(upload), bytes: UP_SIZE });
     const all = Buffer.concat(chunks);
     expect(all.length).toBe(DOWN.length);
