@@ -174,7 +174,9 @@ describe("claude-cli/* answers an openai SDK client from the real Claude Code bi
     });
     expect(r.choices[0]?.message.content).toBe("ok");
     const call = up.requests.find((q) => q.api === "anthropic-messages");
-    const tools = ((call?.body as { tools?: { name: string }[] }).tools ?? []).map((t) => t.name);
+    expect(call).toBeDefined();
+    const body = (call?.body ?? {}) as { tools?: { name: string }[] };
+    const tools = (body.tools ?? []).map((t) => t.name);
     expect(tools).toContain("Read");
     expect(tools).toContain("Grep");
     expect(tools).not.toContain("Bash");
