@@ -146,7 +146,23 @@ export class ApprovalStore {
     return this.#now();
   }
 
+  /**
+   * Statements are prepared once and kept for the store's life. Statement objects left to the
+   * garbage collector crashed Node 24 in better-sqlite3's destructor (an assertion in
+   * RemoveEnvironmentCleanupHook) inside `bottle run`, where the queue is polled every 200 ms.
+   */
+  readonly #statements = new Map<string, Database.Statement>();
+  #prepare(sql: string): Database.Statement {
+    let st = this.#statements.get(sql);
+    if (st === undefined) {
+      st = this.#db.prepare(sql);
+      this.#statements.set(sql, st);
+    }
+    return st;
+  }
+
   close(): void {
+    this.#statements.clear();
     this.#db.close();
   }
 
@@ -156,22 +172,22 @@ export class ApprovalStore {
     actor: AuditRecord["actor"],
     detail?: Record<string, unknown>,
   ): void {
-    this.#db
-      .prepare("INSERT INTO audit (time, proposal_id, event, actor, detail) VALUES (?, ?, ?, ?, ?)")
-      .run(
-        this.#now(),
-        proposalId,
-        event,
-        actor,
-        detail === undefined ? null : JSON.stringify(detail),
-      );
+    this.#prepare(
+      "INSERT INTO audit (time, proposal_id, event, actor, detail) VALUES (?, ?, ?, ?, ?)",
+    ).run(
+      this.#now(),
+      proposalId,
+      event,
+      actor,
+      detail === undefined ? null : JSON.stringify(detail),
+    );
   }
 
   auditLog(proposalId?: string): AuditRecord[] {
     const rows = (
       proposalId === undefined
-        ? this.#db.prepare("SELECT * FROM audit ORDER BY seq").all()
-        : this.#db.prepare("SELECT * FROM audit WHERE proposal_id = ? ORDER BY seq").all(proposalId)
+        ? this.#prepare("SELECT * FROM audit ORDER BY seq").all()
+        : this.#prepare("SELECT * FROM audit WHERE proposal_id = ? ORDER BY seq").all(proposalId)
     ) as {
       seq: number;
       time: number;
@@ -192,32 +208,30 @@ export class ApprovalStore {
 
   /** Proposals a session filed since `sinceMs` (the rate limit). */
   countSince(sessionId: string, sinceMs: number): number {
-    const r = this.#db
-      .prepare("SELECT count(*) AS n FROM proposals WHERE session_id = ? AND created_at >= ?")
-      .get(sessionId, sinceMs) as { n: number };
+    const r = this.#prepare(
+      "SELECT count(*) AS n FROM proposals WHERE session_id = ? AND created_at >= ?",
+    ).get(sessionId, sinceMs) as { n: number };
     return r.n;
   }
 
   insert(p: NewProposal): Proposal {
     const id = `p-${randomBytes(5).toString("hex")}`;
     const now = this.#now();
-    this.#db
-      .prepare(
-        `INSERT INTO proposals (id, session_id, bottle, agent, kind, change, justification, status,
+    this.#prepare(
+      `INSERT INTO proposals (id, session_id, bottle, agent, kind, change, justification, status,
           created_at, expires_at, widening) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)`,
-      )
-      .run(
-        id,
-        p.sessionId,
-        p.bottle,
-        p.agent ?? null,
-        p.change.kind,
-        JSON.stringify(p.change),
-        p.justification,
-        now,
-        p.expiresAt,
-        JSON.stringify(p.widening),
-      );
+    ).run(
+      id,
+      p.sessionId,
+      p.bottle,
+      p.agent ?? null,
+      p.change.kind,
+      JSON.stringify(p.change),
+      p.justification,
+      now,
+      p.expiresAt,
+      JSON.stringify(p.widening),
+    );
     this.audit(id, "proposed", "agent", {
       session: p.sessionId,
       bottle: p.bottle,
@@ -228,7 +242,7 @@ export class ApprovalStore {
   }
 
   get(id: string): Proposal | undefined {
-    const r = this.#db.prepare("SELECT * FROM proposals WHERE id = ?").get(id) as Row | undefined;
+    const r = this.#prepare("SELECT * FROM proposals WHERE id = ?").get(id) as Row | undefined;
     return r ? toProposal(r) : undefined;
   }
 
@@ -244,7 +258,7 @@ export class ApprovalStore {
       args.push(filter.sessionId);
     }
     const sql = `SELECT * FROM proposals${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at, id`;
-    return (this.#db.prepare(sql).all(...args) as Row[]).map(toProposal);
+    return (this.#prepare(sql).all(...args) as Row[]).map(toProposal);
   }
 
   /**
@@ -254,9 +268,7 @@ export class ApprovalStore {
   decide(id: string, d: Decision, actor: AuditRecord["actor"]): Proposal {
     const now = this.#now();
     const tx = this.#db.transaction(() => {
-      const row = this.#db.prepare("SELECT * FROM proposals WHERE id = ?").get(id) as
-        | Row
-        | undefined;
+      const row = this.#prepare("SELECT * FROM proposals WHERE id = ?").get(id) as Row | undefined;
       if (!row) {
         throw new ApprovalsError("E_NOT_FOUND", `no proposal ${id}`, {
           hint: "bottle approvals list shows the pending ones",
@@ -276,23 +288,21 @@ export class ApprovalStore {
           },
         );
       }
-      this.#db
-        .prepare(
-          "UPDATE proposals SET status = ?, decided_by = ?, decided_at = ?, scope = ?, until = ?, reason = ? WHERE id = ?",
-        )
-        .run(
-          d.approve
-            ? "approved"
-            : d.by === "timeout" || d.by === "session-ended"
-              ? "expired"
-              : "denied",
-          d.by,
-          now,
-          d.scope ?? null,
-          d.until ?? null,
-          d.reason ?? null,
-          id,
-        );
+      this.#prepare(
+        "UPDATE proposals SET status = ?, decided_by = ?, decided_at = ?, scope = ?, until = ?, reason = ? WHERE id = ?",
+      ).run(
+        d.approve
+          ? "approved"
+          : d.by === "timeout" || d.by === "session-ended"
+            ? "expired"
+            : "denied",
+        d.by,
+        now,
+        d.scope ?? null,
+        d.until ?? null,
+        d.reason ?? null,
+        id,
+      );
       const event: AuditRecord["event"] = d.approve
         ? d.by === "auto"
           ? "auto_approved"
@@ -312,18 +322,16 @@ export class ApprovalStore {
   }
 
   markApplied(id: string): void {
-    const r = this.#db
-      .prepare("UPDATE proposals SET applied_at = ? WHERE id = ? AND applied_at IS NULL")
-      .run(this.#now(), id);
+    const r = this.#prepare(
+      "UPDATE proposals SET applied_at = ? WHERE id = ? AND applied_at IS NULL",
+    ).run(this.#now(), id);
     if (r.changes > 0) this.audit(id, "applied", "controller");
   }
 
   markReverted(id: string, why: string): void {
-    const r = this.#db
-      .prepare(
-        "UPDATE proposals SET reverted_at = ? WHERE id = ? AND reverted_at IS NULL AND status = 'approved'",
-      )
-      .run(this.#now(), id);
+    const r = this.#prepare(
+      "UPDATE proposals SET reverted_at = ? WHERE id = ? AND reverted_at IS NULL AND status = 'approved'",
+    ).run(this.#now(), id);
     if (r.changes > 0) this.audit(id, "reverted", "controller", { why });
   }
 
@@ -331,9 +339,9 @@ export class ApprovalStore {
   expirePending(): string[] {
     const now = this.#now();
     const ids = (
-      this.#db
-        .prepare("SELECT id FROM proposals WHERE status = 'pending' AND expires_at <= ?")
-        .all(now) as { id: string }[]
+      this.#prepare("SELECT id FROM proposals WHERE status = 'pending' AND expires_at <= ?").all(
+        now,
+      ) as { id: string }[]
     ).map((r) => r.id);
     for (const id of ids) {
       try {
