@@ -126,8 +126,9 @@ export class ApprovalStore {
     const fresh = !existsSync(path);
     try {
       this.#db = new Database(path);
-      this.#db.pragma("journal_mode = WAL");
-      this.#db.pragma("busy_timeout = 5000");
+      // exec, not db.pragma(): pragma() prepares a throwaway statement on every call.
+      this.#db.exec("PRAGMA journal_mode = WAL");
+      this.#db.exec("PRAGMA busy_timeout = 5000");
       this.#db.exec(SCHEMA);
     } catch (error) {
       throw new ApprovalsError("E_STORE", `cannot open the approvals queue ${path}`, {
