@@ -2,7 +2,13 @@ import { existsSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { dirname, resolve } from "node:path";
 import { type Approvals, createApprovals } from "@bottlekit/approvals";
-import { bottlekitHome, defaultStoreUrl, openStore, type Store } from "@bottlekit/budget-store";
+import {
+  BUDGET_SOURCE_RANK,
+  bottlekitHome,
+  defaultStoreUrl,
+  openStore,
+  type Store,
+} from "@bottlekit/budget-store";
 import {
   type ControlServer,
   createProxyHost,
@@ -311,9 +317,8 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
             key: grant.bottle,
             provider: grant.provider,
           });
-          const rank = ["settings", "config", "manifest", "operator", "flag"];
           const governing = existing.sort(
-            (a, b) => rank.indexOf(b.source) - rank.indexOf(a.source),
+            (a, b) => BUDGET_SOURCE_RANK[b.source] - BUDGET_SOURCE_RANK[a.source],
           )[0];
           await store.defineBudget({
             scope: "bottle",

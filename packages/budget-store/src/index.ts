@@ -1,3 +1,5 @@
+/** Budget sources by precedence: for the same scope, key and provider the higher one wins. */
+export { SOURCE_RANK as BUDGET_SOURCE_RANK } from "./brain.ts";
 export { type CopyResult, type CopyTotals, copyStore } from "./copy.ts";
 export {
   BudgetStoreError,
