@@ -3,9 +3,11 @@
 // work) until it is killed or its time is up: the load issue 23 runs CI under.
 //
 //   node scripts/stress.mjs [--workers N] [--seconds S]
-//   node scripts/stress.mjs --ci [RUNS]   CI=true bash .ci/run, RUNS times in a row (default 3),
-//                                         under that load; stops at the first failure.
-import { spawn } from "node:child_process";
+//   node scripts/stress.mjs --ci [RUNS]   CI=true bash .ci/run in a fresh clone of HEAD, RUNS times
+//                                         in a row (default 3), under that load; stops at the
+//                                         first failure (and keeps that clone).
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -48,21 +50,30 @@ if (ci >= 0) {
   const runs = Number(args[ci + 1] ?? 3) || 3;
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
   for (let n = 1; n <= runs; n++) {
+    // Each run is a fresh clone of the committed HEAD (no turbo cache, no build output), with the
+    // shared reference data beside it as in the checkout.
+    const dir = mkdtempSync(path.join(os.tmpdir(), `bottlekit-stress-ci-${n}-`));
+    const clone = path.join(dir, "main");
+    const git = spawnSync("git", ["clone", "-q", root, clone], { stdio: "inherit" });
+    if (git.status !== 0) stop(1);
+    const shared = path.join(root, "..", "shared");
+    if (existsSync(shared)) symlinkSync(shared, path.join(dir, "shared"));
     const t0 = Date.now();
     // The workers keep spinning on their own threads while this one waits for CI.
-    const r = await new Promise((resolve) => {
+    const code = await new Promise((resolve) => {
       const child = spawn("bash", [".ci/run"], {
-        cwd: root,
+        cwd: clone,
         stdio: "inherit",
         env: { ...process.env, CI: "true" },
       });
-      child.on("close", (code) => resolve(code ?? 1));
+      child.on("close", (c) => resolve(c ?? 1));
     });
     const min = ((Date.now() - t0) / 60000).toFixed(1);
     console.error(
-      `stress: CI run ${n}/${runs} ${r === 0 ? "passed" : `FAILED (exit ${r})`} in ${min} min under load`,
+      `stress: CI run ${n}/${runs} in ${clone} ${code === 0 ? "passed" : `FAILED (exit ${code})`} in ${min} min under load`,
     );
-    if (r !== 0) stop(1);
+    if (code !== 0) stop(1);
+    rmSync(dir, { recursive: true, force: true });
   }
   stop(0);
 } else {
