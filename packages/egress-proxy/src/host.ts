@@ -8,6 +8,7 @@ import { Auditor } from "./audit.ts";
 import { assertBottleName, BottleCa } from "./ca.ts";
 import { EgressProxyError } from "./errors.ts";
 import { createInterceptServer, createListener } from "./listener.ts";
+import { locateRelay, NATIVE_RELAY_AFTER_BYTES, type NativeRelayConfig } from "./native-relay.ts";
 import {
   type PipelineConfig,
   type ServiceRegistry,
@@ -153,6 +154,18 @@ function validateSpec(spec: unknown): SessionSpec {
   return s as unknown as SessionSpec;
 }
 
+function nativeRelayConfig(option: ProxyHostOptions["nativeRelay"]): NativeRelayConfig {
+  if (option === false) return { binary: undefined, afterBytes: 0, handedOff: 0 };
+  const afterBytes = option?.afterBytes ?? NATIVE_RELAY_AFTER_BYTES;
+  if (!Number.isSafeInteger(afterBytes) || afterBytes < 0) {
+    throw new EgressProxyError(
+      "E_INVALID_INPUT",
+      `nativeRelay.afterBytes: expected a whole number of bytes >= 0, got ${String(afterBytes)}`,
+    );
+  }
+  return { binary: locateRelay(option?.binary), afterBytes, handedOff: 0 };
+}
+
 export function createProxyHost(options: ProxyHostOptions = {}): ProxyHost {
   const home = options.home ?? defaultHome();
   const stateDir = join(home, "state");
@@ -166,6 +179,7 @@ export function createProxyHost(options: ProxyHostOptions = {}): ProxyHost {
     upstreamCa: upstreamCaContext(options.upstreamCa),
     maxBodyBytes: options.maxBodyBytes ?? 8 * 1024 * 1024,
     maxResponseScanBytes: options.maxResponseScanBytes ?? 8 * 1024 * 1024,
+    nativeRelay: nativeRelayConfig(options.nativeRelay),
   };
   const source = options.credentialSource ?? defaultSource;
   const socketMode = options.proxySocketMode ?? 0o600;
@@ -394,6 +408,7 @@ export function createProxyHost(options: ProxyHostOptions = {}): ProxyHost {
       sessions: sessions.size,
       openConnections,
       openTunnels,
+      nativeRelayTunnels: cfg.nativeRelay.handedOff,
       leavesMinted,
       leafCacheHits,
     });

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect as netConnect, type Socket } from "node:net";
 import { createSecureContext, TLSSocket } from "node:tls";
 import { normalizeHost } from "@bottlekit/egress-dlp";
+import { type RelayHandle, startRelay } from "./native-relay.ts";
 import {
   askHint,
   audit,
@@ -293,8 +294,17 @@ function tunnel(
 ): void {
   const { host, port } = info.target;
   const dest = cfg.resolve ? cfg.resolve(host, port) : { host, port };
+  const native = cfg.nativeRelay;
+  // once the tunnel has carried `afterBytes`, it is handed to the native relay (see `handOff`)
+  let armed = native.binary !== undefined;
+  const progress = () => {
+    if (armed && up.bytesRead + up.bytesWritten >= native.afterBytes) {
+      armed = false;
+      handOff();
+    }
+  };
   // upstream → agent without a stream in between: see `relayReads`
-  const relay = relayReads(socket);
+  const relay = relayReads(socket, progress);
   const up = netConnect({ host: dest.host, port: dest.port, onread: relay.onread });
   relay.source(up);
   session.trackUpstream(up);
@@ -307,26 +317,95 @@ function tunnel(
   }
   let connected = false;
   let audited = false;
-  const finish = () => {
+  /** Set once the native relay owns the sockets: the JS side no longer acts on them. */
+  let handedOff = false;
+  let uploads: ReturnType<typeof batchWrites> | undefined;
+  const finish = (extra = { toUpstream: 0, toAgent: 0 }) => {
     if (audited) return;
     audited = true;
-    audit(cfg, info, "tunnel", { status: 200, bytesIn: up.bytesWritten, bytesOut: up.bytesRead });
+    audit(cfg, info, "tunnel", {
+      status: 200,
+      bytesIn: up.bytesWritten + extra.toUpstream,
+      bytesOut: up.bytesRead + extra.toAgent,
+      ...(handedOff ? { reason: "native_relay" } : {}),
+    });
   };
+
+  /**
+   * Hands the tunnel to the native relay: stop reading both sockets, wait until everything the
+   * JS relay accepted is written, then (in one synchronous step, so neither socket is read in
+   * between) take what the agent's socket had buffered, start the relay with both descriptors and
+   * close this process's copies. The relay owns the connection from then on; if it cannot be
+   * started, the JS relay goes on as before.
+   */
+  const handOff = () => {
+    socket.pause();
+    relay.hold(true);
+    const settle = () => {
+      if (handedOff || socket.destroyed || up.destroyed || !native.binary) return;
+      if (uploads?.pending() || relay.inFlight() > 0) {
+        setImmediate(settle);
+        return;
+      }
+      if (socket.writableLength > 0) {
+        socket.once("drain", settle);
+        return;
+      }
+      if (up.writableLength > 0) {
+        up.once("drain", settle);
+        return;
+      }
+      uploads?.stop();
+      const buffered: Buffer[] = [];
+      for (let c = socket.read() as Buffer | null; c !== null; c = socket.read() as Buffer | null)
+        buffered.push(c);
+      const prefix = Buffer.concat(buffered);
+      const record = session.conns.get(socket);
+      const handle = startRelay(native.binary, socket, up, prefix, (moved) => {
+        session.conns.delete(handle as RelayHandle);
+        finish(moved);
+      });
+      if (!handle) {
+        // the relay could not start: carry on in JS with what was read
+        if (prefix.length > 0) socket.unshift(prefix);
+        uploads = batchWrites(socket, up);
+        relay.hold(false);
+        socket.resume();
+        return;
+      }
+      handedOff = true;
+      native.handedOff++;
+      if (record) {
+        const inBefore = up.bytesWritten;
+        const outBefore = up.bytesRead;
+        record.bytesIn = () => inBefore;
+        record.bytesOut = () => outBefore;
+        session.conns.set(handle, record);
+      }
+      socket.destroy();
+      up.destroy();
+    };
+    setImmediate(settle);
+  };
+
   up.once("connect", () => {
     connected = true;
     up.setNoDelay(true);
     socket.setNoDelay(true);
     socket.write("HTTP/1.1 200 Connection Established\r\n\r\n");
     if (head.length > 0) up.write(head);
-    batchWrites(socket, up);
+    uploads = batchWrites(socket, up, progress);
   });
   // the upstream finished sending: the agent gets the rest (writes may still be in flight), then FIN
   let upEnded = false;
   up.on("end", () => {
+    if (handedOff) return;
+    armed = false;
     upEnded = true;
     socket.end();
   });
   up.on("error", (error: NodeJS.ErrnoException) => {
+    if (handedOff) return;
     if (!connected) {
       audited = true;
       const f = upstreamFailure(error);
@@ -342,10 +421,16 @@ function tunnel(
     socket.destroy();
   });
   up.on("close", (hadError: boolean) => {
+    if (handedOff) return;
     if (connected) finish();
     if (hadError || !upEnded) socket.destroy();
   });
-  socket.on("close", () => up.destroy());
+  socket.on("end", () => {
+    armed = false;
+  });
+  socket.on("close", () => {
+    if (!handedOff) up.destroy();
+  });
 }
 
 /**
@@ -356,26 +441,45 @@ function tunnel(
  * `writev`): the upstream is corked at the first chunk and uncorked once the loop has handled the
  * reads of that turn. Backpressure as with `pipe`: reading pauses until the upstream drains.
  */
-function batchWrites(from: Socket, to: Socket): void {
+function batchWrites(
+  from: Socket,
+  to: Socket,
+  progress?: () => void,
+): { stop: () => void; pending: () => boolean } {
   let corked = false;
+  let stopped = false;
   const flush = () => {
     corked = false;
     if (to.destroyed) return;
     to.uncork();
+    if (stopped) return;
     if (to.writableNeedDrain && !from.isPaused()) {
       from.pause();
-      to.once("drain", () => from.resume());
+      to.once("drain", () => {
+        if (!stopped) from.resume();
+      });
     }
+    progress?.();
   };
-  from.on("data", (chunk: Buffer) => {
+  const onData = (chunk: Buffer) => {
     if (!corked) {
       corked = true;
       to.cork();
       setImmediate(flush);
     }
     to.write(chunk);
-  });
-  from.on("end", () => to.end());
+  };
+  const onEnd = () => to.end();
+  from.on("data", onData);
+  from.on("end", onEnd);
+  return {
+    stop: () => {
+      stopped = true;
+      from.off("data", onData);
+      from.off("end", onEnd);
+    },
+    pending: () => corked,
+  };
 }
 
 const RELAY_FIRST = 8 * 1024;
@@ -392,19 +496,27 @@ const RELAY_MAX = 1024 * 1024;
  * with each read that fills one, up to 1 MiB (what makes bulk transfers cheap: 16 times fewer
  * reads than a pipe's 64 KiB), and drop back to 8 KiB after a read that used less than 1/16.
  */
-function relayReads(to: Socket): {
+function relayReads(
+  to: Socket,
+  progress: () => void,
+): {
   onread: { buffer: () => Buffer; callback: (n: number, buf: Buffer) => boolean };
   source: (from: Socket) => void;
+  /** Stops (true) or restarts (false) reading the upstream, whatever the writes do. */
+  hold: (on: boolean) => void;
+  /** Writes to the agent not yet completed. */
+  inFlight: () => number;
 } {
   let from: Socket | undefined;
   let size = RELAY_FIRST;
   const bufs: (Buffer | undefined)[] = [undefined, undefined];
   let turn = 0;
   let inFlight = 0;
+  let held = false;
   const written = () => {
     inFlight--;
     // unconditional: a read paused by the callback returning false is not `isPaused()`
-    if (from && !from.destroyed) from.resume();
+    if (!held && from && !from.destroyed) from.resume();
   };
   return {
     onread: {
@@ -422,12 +534,21 @@ function relayReads(to: Socket): {
         inFlight++;
         turn ^= 1;
         to.write(buf.subarray(0, n), written);
-        return inFlight < 2;
+        if (!held) progress();
+        return !held && inFlight < 2;
       },
     },
     source: (s) => {
       from = s;
     },
+    hold: (on) => {
+      held = on;
+      if (!from || from.destroyed) return;
+      // on a socket reading into its own buffers, pause() stops the reads at once
+      if (on) from.pause();
+      else if (inFlight < 2) from.resume();
+    },
+    inFlight: () => inFlight,
   };
 }
 

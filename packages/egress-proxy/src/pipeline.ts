@@ -26,6 +26,7 @@ import {
   scanRequest,
 } from "@bottlekit/egress-dlp";
 import type { Auditor } from "./audit.ts";
+import type { NativeRelayConfig } from "./native-relay.ts";
 import type { Session } from "./session.ts";
 import type { AuditDecision, AuditEvent, LlmHandler, ProxyService } from "./types.ts";
 
@@ -58,6 +59,8 @@ export interface PipelineConfig {
   upstreamCa: SecureContext | undefined;
   maxBodyBytes: number;
   maxResponseScanBytes: number;
+  /** Plain tunnels: when to hand them to the native relay (binary undefined = never). */
+  nativeRelay: NativeRelayConfig;
 }
 
 const HOP_BY_HOP = new Set([

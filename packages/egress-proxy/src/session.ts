@@ -157,8 +157,11 @@ export class Session {
   proxySocketPath = "";
   tcp: { server: Server; port: number; token: string } | undefined;
   unix: Server | undefined;
-  /** Client-side connections (tunnels, intercepted TLS, plain HTTP) with what they carry. */
-  readonly conns = new Map<Socket, ClientConn>();
+  /**
+   * Client-side connections (tunnels, intercepted TLS, plain HTTP) with what they carry; a tunnel
+   * handed to the native relay is keyed by its relay handle (destroy = close it).
+   */
+  readonly conns = new Map<Socket | { destroy(): void }, ClientConn>();
   /** Upstream sockets (tunnel targets, forwarded requests). */
   readonly upstream = new Set<Socket>();
 

@@ -1,27 +1,37 @@
+import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AuditEvent, createProxyHost, type ProxyHost, type RegisterResult } from "./index.ts";
 
 /**
  * Bulk transfers through a plain tunnel, both ways, byte for byte: the download side is relayed
  * from the upstream's reads into buffers the tunnel reuses, so what arrives must be exactly what
- * was sent, in order, also when the agent stops reading for a while (backpressure).
+ * was sent, in order, also when the agent stops reading for a while (backpressure). The same
+ * transfers run with the JS relay only, and with the native relay taking the tunnel over after
+ * 64 KiB (mid-transfer, with bytes in flight both ways).
  */
+
+const RELAY = fileURLToPath(new URL("../dist/egress-relay", import.meta.url));
+const SCRIPT = fileURLToPath(new URL("../scripts/build-relay.mjs", import.meta.url));
 
 const DOWN = randomBytes(6 * 1024 * 1024 + 12_345);
 const UP_SIZE = 3 * 1024 * 1024 + 777;
 
 let upstream: Server;
 let home: string;
-let host: ProxyHost;
-let session: RegisterResult;
+let jsHost: ProxyHost;
+let nativeHost: ProxyHost;
+let jsSession: RegisterResult;
+let nativeSession: RegisterResult;
 const events: AuditEvent[] = [];
 const received: { hash: string; bytes: number }[] = [];
 let upstreamStops = 0;
+let holdOpen = false;
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
@@ -41,7 +51,7 @@ beforeAll(async () => {
         s.pause();
         setTimeout(() => s.resume(), 50);
       }
-      if (n === UP_SIZE) {
+      if (n === UP_SIZE && !holdOpen) {
         received.push({ hash: h.digest("hex"), bytes: n });
         s.end(DOWN);
       }
@@ -51,21 +61,32 @@ beforeAll(async () => {
   await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", () => r()));
   const port = (upstream.address() as AddressInfo).port;
   home = mkdtempSync(join(tmpdir(), "bk-pxt-"));
-  host = createProxyHost({
+  // the relay is built by `pnpm build`; a test run without a build builds it (and fails without cc)
+  if (!existsSync(RELAY)) {
+    execFileSync(process.execPath, [SCRIPT], {
+      env: { ...process.env, BOTTLEKIT_REQUIRE_NATIVE_RELAY: "1" },
+    });
+  }
+  const common = {
     home,
-    onAudit: (e) => events.push(e),
+    onAudit: (e: AuditEvent) => events.push(e),
     resolve: () => ({ host: "127.0.0.1", port }),
-  });
-  session = await host.register({ bottle: "bulk", routes: [{ host: "bulk.example.com" }] });
+  };
+  jsHost = createProxyHost({ ...common, nativeRelay: false });
+  nativeHost = createProxyHost({ ...common, nativeRelay: { afterBytes: 64 * 1024 } });
+  const routes = [{ host: "bulk.example.com" }];
+  jsSession = await jsHost.register({ bottle: "bulk", routes });
+  nativeSession = await nativeHost.register({ bottle: "bulk", routes });
 });
 
 afterAll(async () => {
-  await host?.close();
+  await jsHost?.close();
+  await nativeHost?.close();
   await new Promise((r) => upstream?.close(r));
   rmSync(home, { recursive: true, force: true });
 });
 
-function openTunnel(): Promise<Socket> {
+function openTunnel(session: RegisterResult): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const s = connect(session.proxySocketPath, () =>
       s.write("CONNECT bulk.example.com:443 HTTP/1.1\r\nHost: bulk.example.com:443\r\n\r\n"),
@@ -87,9 +108,15 @@ function openTunnel(): Promise<Socket> {
   });
 }
 
-describe("plain tunnel, bulk", () => {
+describe.each([
+  { relay: "js", pick: () => ({ host: jsHost, session: jsSession }) },
+  { relay: "native", pick: () => ({ host: nativeHost, session: nativeSession }) },
+])("plain tunnel, bulk, $relay relay", ({ relay, pick }) => {
   it("relays megabytes both ways intact, with the agent and the upstream pausing their reads", async () => {
-    const s = await openTunnel();
+    const { host, session } = pick();
+    events.length = 0;
+    upstreamStops = 0;
+    const s = await openTunnel(session);
     const chunks: Buffer[] = [];
     let got = 0;
     let pauses = 0;
@@ -124,6 +151,51 @@ describe("plain tunnel, bulk", () => {
       host: "bulk.example.com",
       bytesIn: UP_SIZE,
       bytesOut: DOWN.length,
+      ...(relay === "native" ? { reason: "native_relay" } : {}),
     });
+    const m = await host.metrics();
+    expect(m.nativeRelayTunnels).toBe(relay === "native" ? 1 : 0);
+    await expect.poll(async () => (await host.metrics()).openTunnels).toBe(0);
+  });
+});
+
+describe("native relay: cutoff, idle tunnels", () => {
+  it("a tunnel under the hand-over point stays in JS; cutoff closes every tunnel, native or not", async () => {
+    holdOpen = true;
+    try {
+      const before = (await nativeHost.metrics()).nativeRelayTunnels;
+      // three tunnels past the hand-over point (native), two idle ones (JS)
+      const busy = await Promise.all([0, 1, 2].map(() => openTunnel(nativeSession)));
+      const idle = await Promise.all([0, 1].map(() => openTunnel(nativeSession)));
+      for (const s of busy) s.write(randomBytes(256 * 1024));
+      await expect
+        .poll(async () => (await nativeHost.metrics()).nativeRelayTunnels - before, {
+          timeout: 10_000,
+        })
+        .toBe(3);
+      expect((await nativeHost.metrics()).openTunnels).toBe(5);
+      const closed = [...busy, ...idle].map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            s.on("error", () => undefined);
+            s.on("close", () => resolve());
+            s.resume();
+          }),
+      );
+      events.length = 0;
+      await nativeHost.cutoff({ bottle: "bulk" });
+      await Promise.all(closed);
+      expect(events.filter((e) => e.decision === "closed_by_cutoff")).toHaveLength(5);
+      await expect
+        .poll(() => events.filter((e) => e.decision === "tunnel").length, { timeout: 10_000 })
+        .toBe(5);
+      const relayed = events.filter((e) => e.decision === "tunnel" && e.reason === "native_relay");
+      expect(relayed).toHaveLength(3);
+      for (const e of relayed) expect(e.bytesIn).toBe(256 * 1024);
+      expect((await nativeHost.metrics()).openTunnels).toBe(0);
+    } finally {
+      holdOpen = false;
+      await nativeHost.restore({ bottle: "bulk" });
+    }
   });
 });

@@ -180,6 +180,8 @@ export interface ProxyMetrics {
   sessions: number;
   openConnections: number;
   openTunnels: number;
+  /** Plain tunnels handed to the native relay so far (see `ProxyHostOptions.nativeRelay`). */
+  nativeRelayTunnels: number;
   decisions: Record<AuditDecision, number>;
   bytesIn: number;
   bytesOut: number;
@@ -206,6 +208,13 @@ export interface ProxyHostOptions {
   maxResponseScanBytes?: number;
   /** Mode of each session's proxy socket. Default 0o600 (widen only for a sandbox user that must reach it). */
   proxySocketMode?: number;
+  /**
+   * Plain CONNECT tunnels start in a JS relay and are handed to the native relay (splice(2) in a
+   * small process built from src/relay.c) once they have carried `afterBytes` (default 4 MiB).
+   * `binary`: another relay executable (default: the one the package build puts in dist/).
+   * `false`: JS only. Without a built relay, tunnels stay in JS (one process warning).
+   */
+  nativeRelay?: false | { binary?: string; afterBytes?: number };
   /** Services answering reserved hosts inside the proxy (see `ProxyService`); more with `addService`. */
   services?: ProxyService[];
 }
