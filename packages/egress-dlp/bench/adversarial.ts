@@ -1,7 +1,8 @@
 /**
  * Adversarial bench (issue 17): every adversarial 1 MiB input against 1 MiB of random English
- * text, in one run. Prints per input: best-of-N CPU time, ratio to the baseline (target <= 3×),
- * the work units charged, and whether the scan was blocked by a budget. With the default budget
+ * text, in one run. Prints per input: the median CPU time of N rounds interleaved with baseline
+ * scans, the median of the rounds' ratios to the baseline (target <= 3×; 2.5× leaves room for
+ * load noise) with the lowest and highest round, the work units charged, and whether the scan was blocked by a budget. With the default budget
  * (2000 ms) and a tight one (BENCH_MAX_MS, default 50 ms), no scan may take longer than its
  * budget; inputs over budget must come back blocked.
  *
@@ -20,25 +21,29 @@ export interface AdversarialSummary {
   worstRatio: number;
   worstLabel: string;
   overTarget: string[];
+  /** Within the 3× target but above 2.5×, where load noise could flip it. */
+  overMargin: string[];
   overBudget: number;
   notBlocked: string[];
 }
 
-/** Best of `rounds` in CPU time (user + system), which a busy shared machine disturbs less than wall time. */
-function best(rounds: number, fn: () => void): number {
-  let b = Number.POSITIVE_INFINITY;
-  for (let r = 0; r < rounds; r++) {
-    const t = process.cpuUsage();
-    fn();
-    const u = process.cpuUsage(t);
-    b = Math.min(b, (u.user + u.system) / 1000);
-  }
-  return b;
+/** CPU time (user + system) of one call in ms: a busy shared machine disturbs it less than wall time. */
+function cpuMs(fn: () => void): number {
+  const t = process.cpuUsage();
+  fn();
+  const u = process.cpuUsage(t);
+  return (u.user + u.system) / 1000;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
 export function runAdversarial(
   out: (line: string) => void,
-  rounds = Number(process.env.BENCH_ROUNDS ?? 7),
+  rounds = Number(process.env.BENCH_ROUNDS ?? 9),
   tightMs = Number(process.env.BENCH_MAX_MS ?? 50),
 ): AdversarialSummary {
   const scanner = createScanner({ knownSecrets: knownSecrets(100) });
@@ -50,34 +55,46 @@ export function runAdversarial(
     (d) => deflateRawSync(d, { level: 9 }),
   );
   for (let i = 0; i < 3; i++) scanner.scan(baseline);
-  // Each input is timed interleaved with the baseline, round by round, and its ratio is taken
-  // against the baseline of its own rounds: load bursts on the shared machine, and a process
-  // that changes speed during the run (V8 recompiling a shared loop), then move both sides.
-  let base = best(rounds, () => scanner.scan(baseline));
+  // Each input is timed interleaved with the baseline, round by round (which one goes first
+  // alternates), and each round gives a ratio against the baseline scan next to it: load bursts on
+  // the shared machine, and a process that changes speed during the run (V8 recompiling a shared
+  // loop, a major GC), then move both sides of a ratio. The figure is the median of the rounds'
+  // ratios, so one disturbed round moves it no more than any other.
+  const baseRounds: number[] = [];
+  for (let r = 0; r < rounds; r++) baseRounds.push(cpuMs(() => scanner.scan(baseline)));
   const baseWork = scanner.measure(baseline).work;
-  const rows: { label: string; ms: number; local: number; line: string }[] = [];
+  const rows: { label: string; ratio: number; line: string }[] = [];
   const summary: AdversarialSummary = {
     baselineMs: 0,
     worstRatio: 0,
     worstLabel: "",
     overTarget: [],
+    overMargin: [],
     overBudget: 0,
     notBlocked: [],
   };
   for (const [label, text] of Object.entries(inputs)) {
-    let ms = Number.POSITIVE_INFINITY;
-    let local = Number.POSITIVE_INFINITY;
+    const inputMs: number[] = [];
+    const localMs: number[] = [];
+    const ratios: number[] = [];
     for (let r = 0; r < rounds; r++) {
-      local = Math.min(
-        local,
-        best(1, () => scanner.scan(baseline)),
-      );
-      ms = Math.min(
-        ms,
-        best(1, () => scanner.scan(text)),
-      );
+      let a: number;
+      let b: number;
+      if (r % 2 === 0) {
+        b = cpuMs(() => scanner.scan(baseline));
+        a = cpuMs(() => scanner.scan(text));
+      } else {
+        a = cpuMs(() => scanner.scan(text));
+        b = cpuMs(() => scanner.scan(baseline));
+      }
+      inputMs.push(a);
+      localMs.push(b);
+      baseRounds.push(b);
+      ratios.push(a / b);
     }
-    base = Math.min(base, local);
+    const ms = median(inputMs);
+    const local = median(localMs);
+    const ratio = median(ratios);
     const m = scanner.measure(text);
     const budgetRule = m.findings.find((f) => f.detector === "budget")?.rule;
     let tightMax = 0;
@@ -94,32 +111,32 @@ export function runAdversarial(
         summary.notBlocked.push(label);
       }
     }
-    if (ms > 2000) summary.overBudget++;
+    if (Math.max(...inputMs) > 2000) summary.overBudget++;
     rows.push({
       label,
-      ms,
-      local,
-      line: `${label} | ${ms.toFixed(1)} | ${local.toFixed(1)} | ${(ms / local).toFixed(2)}× | ${m.work} | ${m.blocked ? `yes (${budgetRule ?? m.findings[0]?.rule})` : "no"} | ${tightMax.toFixed(1)} ms, ${outcome}`,
+      ratio,
+      line: `${label} | ${ms.toFixed(1)} | ${local.toFixed(1)} | ${ratio.toFixed(2)}× (${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}) | ${m.work} | ${m.blocked ? `yes (${budgetRule ?? m.findings[0]?.rule})` : "no"} | ${tightMax.toFixed(1)} ms, ${outcome}`,
     });
   }
-  summary.baselineMs = base;
+  summary.baselineMs = median(baseRounds);
   out(
-    `adversarial baseline: 1 MiB random English text ${base.toFixed(1)} ms CPU, ${baseWork} work units`,
+    `adversarial baseline: 1 MiB random English text ${summary.baselineMs.toFixed(1)} ms CPU (median of ${baseRounds.length} scans), ${baseWork} work units`,
   );
   out(
-    `input | CPU ms | baseline CPU ms (same rounds) | × baseline | work units | blocked (rule) | with a ${tightMs} ms budget: slowest wall ms, outcome`,
+    `input | CPU ms (median of ${rounds}) | baseline CPU ms (same rounds, median) | × baseline (median of the rounds' ratios; lowest–highest) | work units | blocked (rule) | with a ${tightMs} ms budget: slowest wall ms, outcome`,
   );
   for (const row of rows) {
     out(row.line);
-    const ratio = row.ms / row.local;
+    const ratio = row.ratio;
     if (ratio > summary.worstRatio) {
       summary.worstRatio = ratio;
       summary.worstLabel = row.label;
     }
     if (ratio > 3) summary.overTarget.push(`${row.label} ${ratio.toFixed(2)}×`);
+    else if (ratio > 2.5) summary.overMargin.push(`${row.label} ${ratio.toFixed(2)}×`);
   }
   out(
-    `worst ratio: ${summary.worstRatio.toFixed(2)}× (${summary.worstLabel}; target <= 3×); over 3×: ${summary.overTarget.join(", ") || "none"}; scans over the 2000 ms budget: ${summary.overBudget}`,
+    `worst ratio: ${summary.worstRatio.toFixed(2)}× (${summary.worstLabel}; target <= 3×, margin 2.5×); over 3×: ${summary.overTarget.join(", ") || "none"}; over 2.5×: ${summary.overMargin.join(", ") || "none"}; scans over the 2000 ms budget: ${summary.overBudget}`,
   );
   return summary;
 }

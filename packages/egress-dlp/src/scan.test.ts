@@ -55,6 +55,30 @@ describe("createScanner", () => {
     expect(r.findings.some((f) => f.rule === "time-budget-exceeded")).toBe(true);
   });
 
+  it("blocks a scan that ends past its deadline between two clock reads (a descheduled process)", () => {
+    // A small clean body does less work than one clock-read interval: the only read after the
+    // budget's start is the one when the scan ends, and the clock has jumped past the deadline.
+    let now = 0;
+    const clock = () => now;
+    const s = createScanner({ maxMs: 50, clock });
+    const reads: number[] = [];
+    const late = createScanner({
+      maxMs: 50,
+      clock: () => {
+        reads.push(now);
+        const t = now;
+        now += 1000;
+        return t;
+      },
+    });
+    expect(s.scan("a clean sentence").blocked).toBe(false);
+    reads.length = 0; // the scanner's own warm-up scan read it too
+    const r = late.measure("a clean sentence");
+    expect(reads.length).toBe(2);
+    expect(r.blocked).toBe(true);
+    expect(r.findings.map((f) => f.rule)).toEqual(["time-budget-exceeded"]);
+  });
+
   it("stays linear on near-miss keyword floods: four times the input, about four times the work", () => {
     // counted work (characters visited by every stage), not time: a busy machine cannot fail it
     const s = createScanner({ knownSecrets: [{ name: "K", value: "Zq9-Lm2-Xw7-Rt4-Yp1-Vn8" }] });

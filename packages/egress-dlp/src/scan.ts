@@ -1711,6 +1711,10 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
       raw = [];
       stop(budget, "error");
     }
+    // The clock is read every CHECK_EVERY units of work, so a scan descheduled by a busy
+    // machine after its last read could end past its deadline unnoticed: one last read makes
+    // "over budget" always mean "blocked".
+    if (!budget.exceeded && budget.now() > budget.deadline) stop(budget, "time");
     // One finding per (detector, rule) and overlapping span: the same secret seen raw and through
     // a decoded layer becomes one finding covering both spans.
     const findings: Finding[] = [];
