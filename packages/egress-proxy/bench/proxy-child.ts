@@ -11,15 +11,22 @@ import { createProxyHost } from "../src/index.ts";
 
 const lines = createInterface({ input: process.stdin });
 let host: ReturnType<typeof createProxyHost> | undefined;
+const others: ReturnType<typeof createProxyHost>[] = [];
 const send = (v: unknown) => process.stdout.write(`${JSON.stringify(v)}\n`);
 for await (const line of lines) {
   if (!host) {
     const cfg = JSON.parse(line) as { home: string; sinkPort: number };
-    host = createProxyHost({
-      home: cfg.home,
-      resolve: () => ({ host: "127.0.0.1", port: cfg.sinkPort }),
-    });
-    const s = await host.register({ bottle: "bench", routes: [{ host: "sink.bench.test" }] });
+    const resolve = () => ({ host: "127.0.0.1", port: cfg.sinkPort });
+    const routes = [{ host: "sink.bench.test" }];
+    // the default (native relay after 4 MiB), the JS relay only, and the native relay from the
+    // first byte (what a hand-over costs per tunnel)
+    host = createProxyHost({ home: cfg.home, resolve });
+    const jsHost = createProxyHost({ home: cfg.home, resolve, nativeRelay: false });
+    const nowHost = createProxyHost({ home: cfg.home, resolve, nativeRelay: { afterBytes: 0 } });
+    others.push(jsHost, nowHost);
+    const s = await host.register({ bottle: "bench", routes });
+    const js = await jsHost.register({ bottle: "bench-js", routes });
+    const now = await nowHost.register({ bottle: "bench-now", routes });
     // the floor: the least a user-space relay can do (no CONNECT parsing, no tracking)
     const relayPath = join(cfg.home, "relay.sock");
     const relay = createServer((c) => {
@@ -30,7 +37,12 @@ for await (const line of lines) {
       u.on("error", () => c.destroy());
     });
     await new Promise<void>((r) => relay.listen(relayPath, () => r()));
-    send({ socketPath: s.proxySocketPath, relayPath });
+    send({
+      socketPath: s.proxySocketPath,
+      jsSocketPath: js.proxySocketPath,
+      nowSocketPath: now.proxySocketPath,
+      relayPath,
+    });
     continue;
   }
   if (line === "cpu") {
@@ -47,9 +59,11 @@ for await (const line of lines) {
       rss: m.rss,
       heap: m.heapUsed + m.external + m.arrayBuffers,
       openTunnels: host.metricsNow().openTunnels,
+      nativeRelayTunnels: host.metricsNow().nativeRelayTunnels,
     });
   } else if (line === "exit") {
     await host.close();
+    for (const h of others) await h.close();
     process.exit(0);
   }
 }

@@ -10,8 +10,8 @@
  *      connections, so only the proxy's share is counted).
  * The machine is shared: rounds of compared things are interleaved and the best round is kept.
  */
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import {
   type AddressInfo,
@@ -39,6 +39,16 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor(s.length * p))] ?? 0;
 }
 
+// the native tunnel relay comes from the package build; build it here when the bench runs alone
+if (!existsSync(fileURLToPath(new URL("../dist/egress-relay", import.meta.url)))) {
+  execFileSync(
+    process.execPath,
+    [fileURLToPath(new URL("../scripts/build-relay.mjs", import.meta.url))],
+    {
+      stdio: "inherit",
+    },
+  );
+}
 const home = mkdtempSync(join(tmpdir(), "bk-pxb-"));
 const up = await startUpstreams(["api.bench.test"]);
 
@@ -51,6 +61,14 @@ const sink = createNetServer((s) => {
   let n = 0;
   let first = true;
   s.on("data", (c: Buffer) => {
+    if (first && c[0] === 69) {
+      // "E": an echo (the hand-over cost figure)
+      first = false;
+      s.removeAllListeners("data");
+      if (c.length > 1) s.write(c.subarray(1));
+      s.pipe(s);
+      return;
+    }
     if (first && c.length === 1 && c[0] === 68) {
       const block = Buffer.alloc(256 * 1024, 98);
       let left = UPLOAD;
@@ -110,9 +128,12 @@ async function ask<T>(line: string): Promise<T> {
   const next = await childLines.next();
   return JSON.parse(next.value as string) as T;
 }
-const childInfo = await ask<{ socketPath: string; relayPath: string }>(
-  JSON.stringify({ home: join(home, "child"), sinkPort }),
-);
+const childInfo = await ask<{
+  socketPath: string;
+  jsSocketPath: string;
+  nowSocketPath: string;
+  relayPath: string;
+}>(JSON.stringify({ home: join(home, "child"), sinkPort }));
 const childSocket = childInfo.socketPath;
 
 function connectVia(target: string, socketPath = session.proxySocketPath): Promise<Socket> {
@@ -165,10 +186,10 @@ function download(s: Socket): Promise<number> {
   });
 }
 
-// (a) passthrough, rounds interleaved: direct, through the proxy, through a bare pipe relay.
-// Wall time is what the target is about; the proxy process's CPU time per upload is printed too
-// (proxy vs the bare relay in the same process): unlike wall time it barely moves with the load
-// of the shared machine, and it shows what the tunnel costs on top of the least a relay costs.
+// (a) passthrough, rounds interleaved: direct, through the proxy (default: native relay after
+// 4 MiB), through the proxy with the JS relay only, through a bare pipe relay. Wall time is what
+// the target is about; the proxy process's CPU time per transfer is printed too: unlike wall time
+// it barely moves with the load of the shared machine.
 type Cpu = { user: number; system: number };
 async function cpuAround<T>(work: () => Promise<T>): Promise<{ value: T; cpuMs: number }> {
   const a = await ask<Cpu>("cpu");
@@ -176,73 +197,95 @@ async function cpuAround<T>(work: () => Promise<T>): Promise<{ value: T; cpuMs: 
   const b = await ask<Cpu>("cpu");
   return { value, cpuMs: (b.user - a.user + b.system - a.system) / 1000 };
 }
-const direct: number[] = [];
-const viaProxy: number[] = [];
-const viaRelay: number[] = [];
-const proxyCpu: number[] = [];
-const relayCpu: number[] = [];
-for (let r = 0; r < ROUNDS; r++) {
-  const d = netConnect(sinkPort, "127.0.0.1");
-  await new Promise((res) => d.once("connect", res));
-  direct.push(await upload(d));
-  d.destroy();
-  const p = await connectVia("sink.bench.test:443", childSocket);
-  const viaP = await cpuAround(() => upload(p));
-  viaProxy.push(viaP.value);
-  proxyCpu.push(viaP.cpuMs);
-  p.destroy();
-  const q = netConnect(childInfo.relayPath);
-  await new Promise((res) => q.once("connect", res));
-  const viaR = await cpuAround(() => upload(q));
-  viaRelay.push(viaR.value);
-  relayCpu.push(viaR.cpuMs);
-  q.destroy();
+type Way = { wall: number[]; cpu: number[] };
+const way = (): Way => ({ wall: [], cpu: [] });
+const passthrough = {
+  up: { direct: way(), proxy: way(), js: way(), relay: way() },
+  down: { direct: way(), proxy: way(), js: way(), relay: way() },
+};
+async function plainConnect(path?: string): Promise<Socket> {
+  const s = path ? netConnect(path) : netConnect(sinkPort, "127.0.0.1");
+  await new Promise((res) => s.once("connect", res));
+  return s;
 }
-// the same the other way (upstream → agent: a download), where the tunnel relays from its own reads
-const directDown: number[] = [];
-const proxyDown: number[] = [];
-const relayDown: number[] = [];
-const proxyDownCpu: number[] = [];
-const relayDownCpu: number[] = [];
-for (let r = 0; r < ROUNDS; r++) {
-  const d = netConnect(sinkPort, "127.0.0.1");
-  await new Promise((res) => d.once("connect", res));
-  directDown.push(await download(d));
-  d.destroy();
-  const p = await connectVia("sink.bench.test:443", childSocket);
-  const viaP = await cpuAround(() => download(p));
-  proxyDown.push(viaP.value);
-  proxyDownCpu.push(viaP.cpuMs);
-  p.destroy();
-  const q = netConnect(childInfo.relayPath);
-  await new Promise((res) => q.once("connect", res));
-  const viaR = await cpuAround(() => download(q));
-  relayDown.push(viaR.value);
-  relayDownCpu.push(viaR.cpuMs);
-  q.destroy();
+for (const dir of ["up", "down"] as const) {
+  const move = dir === "up" ? upload : download;
+  const w = passthrough[dir];
+  for (let r = 0; r < ROUNDS; r++) {
+    const d = await plainConnect();
+    w.direct.wall.push(await move(d));
+    d.destroy();
+    for (const [slot, socketPath] of [
+      [w.proxy, childInfo.socketPath],
+      [w.js, childInfo.jsSocketPath],
+    ] as const) {
+      const p = await connectVia("sink.bench.test:443", socketPath);
+      const v = await cpuAround(() => move(p));
+      slot.wall.push(v.value);
+      slot.cpu.push(v.cpuMs);
+      p.destroy();
+    }
+    const q = await plainConnect(childInfo.relayPath);
+    const v = await cpuAround(() => move(q));
+    w.relay.wall.push(v.value);
+    w.relay.cpu.push(v.cpuMs);
+    q.destroy();
+  }
 }
-const bestDirect = Math.min(...direct);
-const bestProxy = Math.min(...viaProxy);
-const bestRelay = Math.min(...viaRelay);
 const mbps = (ms: number) => (UPLOAD / MB / (ms / 1000)).toFixed(0);
+for (const dir of ["up", "down"] as const) {
+  const w = passthrough[dir];
+  const best = (x: Way) => Math.min(...x.wall);
+  const ratio = (x: Way) => (best(w.direct) / best(x)).toFixed(2);
+  const cpu = (x: Way) => pct(x.cpu, 0.5).toFixed(0);
+  out(
+    `(a) CONNECT passthrough ${UPLOAD / MB} MB ${dir === "up" ? "upload (agent → upstream)" : "download (upstream → agent)"}, best of ${ROUNDS}: ` +
+      `direct loopback TCP ${mbps(best(w.direct))} MB/s, via proxy ${mbps(best(w.proxy))} MB/s, ` +
+      `ratio ${ratio(w.proxy)}x (target >= 0.8x)`,
+  );
+  out(
+    `    JS relay only ${mbps(best(w.js))} MB/s (${ratio(w.js)}x), bare socket.pipe relay ${mbps(best(w.relay))} MB/s (${ratio(w.relay)}x); ` +
+      `proxy process CPU per ${UPLOAD / MB} MB p50: default ${cpu(w.proxy)} ms, JS only ${cpu(w.js)} ms, bare relay ${cpu(w.relay)} ms`,
+  );
+}
+
+// (a) what a hand-over to the native relay costs per tunnel: short echo transfers through the JS
+// relay only and through the native relay from the first byte, interleaved
+const HANDOVER = Number(process.env.BENCH_HANDOVER ?? 40);
+const ECHO = 256 * 1024;
+function echo(s: Socket): Promise<number> {
+  return new Promise((resolve) => {
+    let got = 0;
+    const t0 = performance.now();
+    s.on("data", (c: Buffer) => {
+      got += c.length;
+      if (got >= ECHO) resolve(performance.now() - t0);
+    });
+    s.write(Buffer.concat([Buffer.from("E"), Buffer.alloc(ECHO - 1, 101)]));
+    s.write(Buffer.alloc(1, 101));
+  });
+}
+const hand = { js: way(), now: way() };
+for (let i = 0; i < HANDOVER; i++) {
+  for (const [slot, socketPath] of [
+    [hand.js, childInfo.jsSocketPath],
+    [hand.now, childInfo.nowSocketPath],
+  ] as const) {
+    const v = await cpuAround(async () => {
+      const t0 = performance.now();
+      const p = await connectVia("sink.bench.test:443", socketPath);
+      await echo(p);
+      p.destroy();
+      return performance.now() - t0;
+    });
+    slot.wall.push(v.value);
+    slot.cpu.push(v.cpuMs);
+  }
+}
 out(
-  `(a) CONNECT passthrough ${UPLOAD / MB} MB (proxy in its own process, unix socket listener, best of ${ROUNDS}): ` +
-    `direct loopback TCP ${mbps(bestDirect)} MB/s, via proxy ${mbps(bestProxy)} MB/s, ` +
-    `ratio ${(bestDirect / bestProxy).toFixed(2)}x (target >= 0.8x)`,
-);
-out(
-  `    floor: a bare socket.pipe relay in the proxy's process ${mbps(bestRelay)} MB/s (${(bestDirect / bestRelay).toFixed(2)}x of direct), ` +
-    `proxy/relay ${(bestRelay / bestProxy).toFixed(2)}x; proxy process CPU per ${UPLOAD / MB} MB: ` +
-    `tunnel p50 ${pct(proxyCpu, 0.5).toFixed(0)} ms, bare relay p50 ${pct(relayCpu, 0.5).toFixed(0)} ms`,
-);
-const bestDirectDown = Math.min(...directDown);
-const bestProxyDown = Math.min(...proxyDown);
-const bestRelayDown = Math.min(...relayDown);
-out(
-  `(a) download the same way round (upstream → agent): direct ${mbps(bestDirectDown)} MB/s, via proxy ${mbps(bestProxyDown)} MB/s, ` +
-    `ratio ${(bestDirectDown / bestProxyDown).toFixed(2)}x; bare socket.pipe relay ${mbps(bestRelayDown)} MB/s ` +
-    `(${(bestDirectDown / bestRelayDown).toFixed(2)}x); proxy process CPU per ${UPLOAD / MB} MB: tunnel p50 ` +
-    `${pct(proxyDownCpu, 0.5).toFixed(0)} ms, bare relay p50 ${pct(relayDownCpu, 0.5).toFixed(0)} ms`,
+  `(a) hand-over cost, ${HANDOVER} tunnels each (CONNECT + 256 KiB echoed back): JS relay p50 ${pct(hand.js.wall, 0.5).toFixed(2)} ms wall, ` +
+    `${pct(hand.js.cpu, 0.5).toFixed(2)} ms proxy CPU; native relay from the first byte p50 ${pct(hand.now.wall, 0.5).toFixed(2)} ms wall, ` +
+    `${pct(hand.now.cpu, 0.5).toFixed(2)} ms proxy CPU (spawn + hand-over); so tunnels go native only after 4 MiB`,
 );
 
 // (b) intercepted keep-alive request vs direct TLS, both one kept-alive connection, sequential
@@ -357,7 +400,7 @@ async function openMany(make: () => Promise<Socket>): Promise<Socket[]> {
   }
   return socks;
 }
-type Mem = { rss: number; heap: number; openTunnels: number };
+type Mem = { rss: number; heap: number; openTunnels: number; nativeRelayTunnels: number };
 const c0 = await ask<Mem>("mem");
 const tunnels = await openMany(() => connectVia("sink.bench.test:443", childSocket));
 await new Promise((r) => setTimeout(r, 200));
@@ -365,7 +408,8 @@ const c1 = await ask<Mem>("mem");
 const kib = (bytes: number) => (bytes / TUNNELS / 1024).toFixed(1);
 out(
   `(d) ${c1.openTunnels} idle tunnels open at once in the proxy process: ${kib(c1.rss - c0.rss)} KiB RSS and ` +
-    `${kib(c1.heap - c0.heap)} KiB JS heap+buffers per tunnel (two sockets each: agent side and upstream side)` +
+    `${kib(c1.heap - c0.heap)} KiB JS heap+buffers per tunnel (two sockets each: agent side and upstream side; ` +
+    `${c1.nativeRelayTunnels - c0.nativeRelayTunnels} handed to the native relay: idle tunnels stay in JS)` +
     (gc ? "" : " (run with --expose-gc for steadier figures)"),
 );
 for (const s of tunnels) s.destroy();
