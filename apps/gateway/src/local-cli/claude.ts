@@ -3,6 +3,7 @@
 // become IR events (text, usage from its `result` event, finish), which the bridge writes as a
 // Messages answer. What the CLI cannot be told is refused, named; nothing is dropped silently.
 import type { IrEvent, IrUsage } from "../translate/ir.ts";
+import { isRecord, JsonLinesReader } from "./lines.ts";
 
 /** A request field the local agent cannot honour, named by its key path. */
 export class LocalCliRequestError extends Error {
@@ -27,10 +28,6 @@ export interface AgentTurn {
 
 /** Keys of a Messages request the bridge reads; hints with no effect on the answer are dropped. */
 const KNOWN = new Set(["model", "messages", "system", "max_tokens", "stream", "metadata"]);
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 function blocksOf(content: unknown, at: string): Record<string, unknown>[] {
   if (typeof content === "string") return [{ type: "text", text: content }];
@@ -128,37 +125,15 @@ function readUsage(u: unknown): IrUsage | undefined {
  * their results stay inside the agent: the client sees the text it writes, and the usage and
  * outcome of its `result` event (the usage of every model call the run made).
  */
-export class ClaudeEventReader {
-  private buffer = "";
+export class ClaudeEventReader extends JsonLinesReader {
   private started = false;
   private texts = 0;
   /** Messages whose text arrived as partial deltas (`stream_event`): their whole copy is skipped. */
   private readonly streamed = new Set<string>();
   private current = "";
   private firstDelta = false;
-  /** Set once the `result` event was read. */
-  done = false;
-  lastError: string | undefined;
 
-  push(chunk: string): IrEvent[] {
-    this.buffer += chunk;
-    const out: IrEvent[] = [];
-    for (let i = this.buffer.indexOf("\n"); i !== -1; i = this.buffer.indexOf("\n")) {
-      const line = this.buffer.slice(0, i).trim();
-      this.buffer = this.buffer.slice(i + 1);
-      if (line) out.push(...this.line(line));
-    }
-    return out;
-  }
-
-  private line(line: string): IrEvent[] {
-    let e: unknown;
-    try {
-      e = JSON.parse(line);
-    } catch {
-      return []; // not an event (the CLI printed something else): nothing for the client
-    }
-    if (!isRecord(e)) return [];
+  protected event(e: Record<string, unknown>): IrEvent[] {
     const out: IrEvent[] = [];
     // A sub-agent's messages (parent_tool_use_id set) are the agent's own work, not the answer.
     const own = e["parent_tool_use_id"] === undefined || e["parent_tool_use_id"] === null;

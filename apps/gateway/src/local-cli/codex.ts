@@ -4,6 +4,7 @@
 // is refused, named.
 import type { IrEvent } from "../translate/ir.ts";
 import { type AgentTurn, LocalCliRequestError } from "./claude.ts";
+import { isRecord, JsonLinesReader } from "./lines.ts";
 
 /** Keys the bridge reads; the rest of these are hints with no effect on a local agent's answer. */
 const KNOWN = new Set([
@@ -23,10 +24,6 @@ const KNOWN = new Set([
   "truncation",
   "user",
 ]);
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
 
 function textOf(content: unknown, at: string): string {
   if (typeof content === "string") return content;
@@ -115,23 +112,9 @@ export function codexTurn(body: Record<string, unknown>): AgentTurn {
 }
 
 /** Reads `codex exec --json` lines (any split) as IR events. */
-export class CodexEventReader {
-  private buffer = "";
+export class CodexEventReader extends JsonLinesReader {
   private started = false;
   private texts = 0;
-  done = false;
-  lastError: string | undefined;
-
-  push(chunk: string): IrEvent[] {
-    this.buffer += chunk;
-    const out: IrEvent[] = [];
-    for (let i = this.buffer.indexOf("\n"); i !== -1; i = this.buffer.indexOf("\n")) {
-      const line = this.buffer.slice(0, i).trim();
-      this.buffer = this.buffer.slice(i + 1);
-      if (line) out.push(...this.line(line));
-    }
-    return out;
-  }
 
   private start(id: string): IrEvent[] {
     if (this.started) return [];
@@ -139,14 +122,7 @@ export class CodexEventReader {
     return [{ type: "start", id: `resp_${id.replace(/[^A-Za-z0-9_-]/g, "")}`, model: "" }];
   }
 
-  private line(line: string): IrEvent[] {
-    let e: unknown;
-    try {
-      e = JSON.parse(line);
-    } catch {
-      return [];
-    }
-    if (!isRecord(e)) return [];
+  protected event(e: Record<string, unknown>): IrEvent[] {
     const type = e["type"];
     if (type === "thread.started") return this.start(String(e["thread_id"] ?? "local"));
     if (type === "item.completed" && isRecord(e["item"])) {
