@@ -29,6 +29,18 @@ export function mostlyPrintable(text: string): boolean {
   return ok >= n * 0.85;
 }
 
+/** `mostlyPrintable` of bytes read one character per byte, without making them a string first. */
+export function mostlyPrintableBytes(bytes: Uint8Array): boolean {
+  if (bytes.length === 0) return false;
+  let ok = 0;
+  const n = Math.min(bytes.length, 4096);
+  for (let i = 0; i < n; i++) {
+    const c = bytes[i] as number;
+    if ((c >= 32 && c < 127) || c === 9 || c === 10 || c === 13) ok++;
+  }
+  return ok >= n * 0.85;
+}
+
 type Inflate = typeof inflateSync;
 
 /** Reads bits least-significant first, as deflate packs them, from `bytes[from, end)`. */
@@ -237,9 +249,9 @@ export function binaryLayers(bytes: Buffer, budget: Budget, tryRawDeflate: boole
   }
   if (tryRawDeflate && bytes.length >= 20 && plausibleDeflate(bytes, 0)) {
     const inflated = inflateWith(inflateRawSync, bytes, budget);
-    if (inflated && inflated.length > 0) {
-      const text = inflated.toString("latin1");
-      if (mostlyPrintable(text)) out.push({ kind: "deflate", text });
+    // judged on the bytes: garbage that happens to inflate is not made a string first
+    if (inflated && mostlyPrintableBytes(inflated)) {
+      out.push({ kind: "deflate", text: inflated.toString("latin1") });
     }
   }
   return out;

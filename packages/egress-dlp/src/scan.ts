@@ -5,6 +5,7 @@ import {
   binaryLayers,
   latin1Bytes,
   mostlyPrintable,
+  mostlyPrintableBytes,
   plausibleDeflate,
   startsLikeBinary,
 } from "./decode.ts";
@@ -1064,9 +1065,9 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
     // hex and base32 alphabets are case-insensitive: mixed-case hex and lowercase base32 decode too
     if (maybeHex && hexOnly) {
       const bytes = Buffer.from(text.slice(i, i + (len & ~1)), "hex");
-      const decoded = bytes.toString("latin1");
-      if (mostlyPrintable(decoded)) segs.push({ start: i, end, kind: "hex", text: decoded });
-      else {
+      if (mostlyPrintableBytes(bytes)) {
+        segs.push({ start: i, end, kind: "hex", text: bytes.toString("latin1") });
+      } else {
         for (const layer of binaryLayers(bytes, budget, true)) {
           segs.push({ start: i, end, kind: `hex+${layer.kind}`, text: layer.text });
         }
@@ -1094,15 +1095,15 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
       }
     } else if (maybeB64 && upper > 0 && lower > 0) {
       const bytes = Buffer.from(text.slice(i, j).replace(/-/g, "+").replace(/_/g, "/"), "base64");
-      const decoded = bytes.toString("latin1");
-      if (mostlyPrintable(decoded)) segs.push({ start: i, end, kind: "base64", text: decoded });
-      else {
+      if (mostlyPrintableBytes(bytes)) {
+        segs.push({ start: i, end, kind: "base64", text: bytes.toString("latin1") });
+      } else {
         for (const layer of binaryLayers(bytes, budget, true)) {
           segs.push({ start: i, end, kind: `base64+${layer.kind}`, text: layer.text });
         }
         if (budget.exceeded) return segs;
         // binary or non-ASCII bytes before a base64'd token: the printable stretches decode too
-        const tail = printableStretch(decoded);
+        const tail = printableStretch(bytes.toString("latin1"));
         if (tail !== undefined) segs.push({ start: i, end, kind: "base64", text: tail });
       }
     }
