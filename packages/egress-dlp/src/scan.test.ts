@@ -139,6 +139,48 @@ describe("keyword-hit prefilters", () => {
     expect(scanner.scan(`zqctx: zq${hex}`).findings.length).toBeGreaterThan(0);
   });
 
+  it("a start boundary: hits glued to a word character never run the regex, others still match", () => {
+    const bounded: TokenRule = {
+      id: "test-bounded",
+      provider: "test",
+      description: "zzk_ + 20 letters on a word boundary",
+      keywords: ["zzk_"],
+      pattern: /(?<![A-Za-z0-9_])zzk_[a-z]{20}(?![a-z])/g,
+      maxLength: 24,
+      minTail: 20,
+    };
+    const s = createScanner({ detectors: ["token_patterns"], rules: [bounded] });
+    const attempts = (text: string): number => {
+      const spy = vi.spyOn(RegExp.prototype, "test");
+      try {
+        s.scan(text);
+        return spy.mock.contexts.filter((re) => (re as RegExp).source === bounded.pattern.source)
+          .length;
+      } finally {
+        spy.mockRestore();
+      }
+    };
+    const value = "zzk_abcdefghijklmnopqrst";
+    expect(attempts(`x${value} `.repeat(300))).toBe(0);
+    expect(attempts(`_${value} `.repeat(300))).toBe(0);
+    expect(attempts(` ${value}`)).toBe(1);
+    for (const ok of [value, ` ${value}`, `-${value}`, `"${value}"`, `.${value}`]) {
+      expect(s.scan(ok).findings.map((f) => f.rule)).toEqual(["test-bounded"]);
+    }
+    for (const glued of [`x${value}`, `9${value}`, `_${value}`]) {
+      expect(s.scan(glued).findings).toEqual([]);
+    }
+    // the dashed boundary refuses a dash too
+    const dashed: TokenRule = {
+      ...bounded,
+      id: "test-dashed",
+      pattern: /(?<![A-Za-z0-9_-])zzk_[a-z]{20}(?![a-z])/g,
+    };
+    const d = createScanner({ detectors: ["token_patterns"], rules: [dashed] });
+    expect(d.scan(`-${value}`).findings).toEqual([]);
+    expect(d.scan(`.${value}`).findings.map((f) => f.rule)).toEqual(["test-dashed"]);
+  });
+
   it("overlapping keyword hits read each tail character once", () => {
     // "zq" repeated: every hit's tail is the rest of one long run; the memo makes this linear
     const s = createScanner({ detectors: ["token_patterns"], rules: [sid] });

@@ -157,6 +157,22 @@ for (const ch of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
   TAIL[ch.charCodeAt(0)] = 1;
 }
 
+/**
+ * Start boundaries that token patterns open with (the lookbehinds `B` of rules.ts and its dashed
+ * variant), with the characters each refuses before a match. Both classes are closed under case
+ * folding, so the table is exact for case-insensitive patterns too.
+ */
+const LEAD_BOUNDARIES: [string, Uint8Array][] = ["(?<![A-Za-z0-9_-])", "(?<![A-Za-z0-9_])"].map(
+  (source) => {
+    const table = new Uint8Array(65536);
+    for (const ch of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") {
+      table[ch.charCodeAt(0)] = 1;
+    }
+    if (source.includes("_-]")) table[45] = 1;
+    return [source, table];
+  },
+);
+
 /** Characters that may separate the characters of a token: ` -_.:,;|/` and tab. */
 const SEPARATOR_CLASS = new Uint8Array(65536);
 for (const ch of " -_.:,;|/\t") SEPARATOR_CLASS[ch.charCodeAt(0)] = 1;
@@ -1299,6 +1315,15 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
     const base = r.pattern.flags.replace(/[dgy]/g, "");
     return `${base}${sticky ? "y" : "g"}${(r.secret ?? 0) !== 0 ? "d" : ""}`;
   };
+  // Rules whose pattern opens with a start boundary (`(?<![A-Za-z0-9_])` and the like): a hit
+  // right after a character of that class cannot match, which one table read tells without a
+  // regex call (a flood of `eyJeyJ…` made one sticky attempt per keyword).
+  const leadBlocked = rules.map((r) => {
+    for (const [source, table] of LEAD_BOUNDARIES) {
+      if (r.pattern.source.startsWith(source)) return table;
+    }
+    return undefined;
+  });
   const anchored = rules.map((r) =>
     r.window ? undefined : new RegExp(r.pattern.source, flagsOf(r, true)),
   );
@@ -1454,6 +1479,8 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
         if (tail < (need[x] as number)) continue;
         const sticky = anchored[ri];
         if (sticky) {
+          const lead = leadBlocked[ri];
+          if (lead !== undefined && start > 0 && lead[text.charCodeAt(start - 1)] === 1) continue;
           const set = ruleAfter[ri];
           if (set && !afterWithin(set, end, start + (rules[ri] as TokenRule).maxLength)) continue;
           // The match starts at the keyword: one sticky attempt, bounded by the rule's maxLength.
