@@ -234,6 +234,67 @@ INSERT INTO meta (key, value) VALUES ('rollup_watermark', (SELECT coalesce(max(i
 CREATE INDEX enforcement_actions_at ON enforcement_actions (at);
 `,
   },
+  {
+    // The report rollups are kept by settle from now on, in the transaction that writes the
+    // event (exact with any number of writing processes: SQLite has one writer at a time), so a
+    // report never has a backlog to fold. This folds the events a v5 store had not folded yet
+    // (after its watermark), and adds usage_total (no time column: an all-time report reads one
+    // row per bottle, agent, provider and model), back-filled from the daily rollup.
+    version: 6,
+    sql: `
+INSERT INTO usage_hourly SELECT CAST(at / 3600000 AS INTEGER), bottle, parents, agent, provider, coalesce(model, ''),
+  count(*), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens),
+  sum(reasoning_tokens), sum(tokens), coalesce(sum(cost_usd), 0), sum(cost_usd IS NULL), sum(usage_missing)
+  FROM usage_events
+  WHERE id > coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'rollup_watermark'), 0)
+  GROUP BY 1, 2, 3, 4, 5, 6
+  ON CONFLICT(hour, bottle, agent, provider, model, parents) DO UPDATE SET
+    events = events + excluded.events, input_tokens = input_tokens + excluded.input_tokens,
+    output_tokens = output_tokens + excluded.output_tokens,
+    cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+    cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+    reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+    tokens = tokens + excluded.tokens, cost_usd = cost_usd + excluded.cost_usd,
+    unpriced = unpriced + excluded.unpriced, usage_missing = usage_missing + excluded.usage_missing;
+INSERT INTO usage_daily SELECT CAST(at / 86400000 AS INTEGER), bottle, parents, agent, provider, coalesce(model, ''),
+  count(*), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens),
+  sum(reasoning_tokens), sum(tokens), coalesce(sum(cost_usd), 0), sum(cost_usd IS NULL), sum(usage_missing)
+  FROM usage_events
+  WHERE id > coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'rollup_watermark'), 0)
+  GROUP BY 1, 2, 3, 4, 5, 6
+  ON CONFLICT(day, bottle, agent, provider, model, parents) DO UPDATE SET
+    events = events + excluded.events, input_tokens = input_tokens + excluded.input_tokens,
+    output_tokens = output_tokens + excluded.output_tokens,
+    cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+    cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+    reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+    tokens = tokens + excluded.tokens, cost_usd = cost_usd + excluded.cost_usd,
+    unpriced = unpriced + excluded.unpriced, usage_missing = usage_missing + excluded.usage_missing;
+DELETE FROM meta WHERE key = 'rollup_watermark';
+CREATE TABLE usage_total (
+  bottle TEXT NOT NULL,
+  parents TEXT NOT NULL,
+  agent TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  model TEXT NOT NULL,
+  events INTEGER NOT NULL,
+  input_tokens INTEGER NOT NULL,
+  output_tokens INTEGER NOT NULL,
+  cache_read_tokens INTEGER NOT NULL,
+  cache_write_tokens INTEGER NOT NULL,
+  reasoning_tokens INTEGER NOT NULL,
+  tokens INTEGER NOT NULL,
+  cost_usd REAL NOT NULL,
+  unpriced INTEGER NOT NULL,
+  usage_missing INTEGER NOT NULL,
+  PRIMARY KEY (bottle, agent, provider, model, parents)
+) WITHOUT ROWID;
+INSERT INTO usage_total SELECT bottle, parents, agent, provider, model,
+  sum(events), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens),
+  sum(reasoning_tokens), sum(tokens), sum(cost_usd), sum(unpriced), sum(usage_missing)
+  FROM usage_daily GROUP BY 1, 2, 3, 4, 5;
+`,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;

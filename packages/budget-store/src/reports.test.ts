@@ -1,6 +1,25 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
-import { burnSeries, HOUR_MS, minuteGrid, rollupRanges, shapeReport } from "./reports.ts";
+import { afterAll, describe, expect, it } from "vitest";
+import { runCycleWorkers } from "../test/workers/spawn.ts";
+import { type Connection, openConnection } from "./connection.ts";
+import { migrate } from "./migrations.ts";
+import { openStore } from "./open.ts";
+import {
+  burnSeries,
+  HOUR_MS,
+  minuteGrid,
+  ROLLUP_FIGURES,
+  ROLLUPS,
+  rollupRanges,
+  shapeReport,
+} from "./reports.ts";
+import type { UsageEvent, UsageQuery } from "./types.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "budget-store-reports-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const DAY_MS = 24 * HOUR_MS;
 
@@ -95,4 +114,270 @@ describe("report shaping", () => {
       { events: [0, 0, 0], tokens: [0, 0, 0], costUsd: [0, 0, 0] },
     ]);
   });
+});
+
+/**
+ * Every rollup table against a full scan of usage_events: the same keys, integer figures equal,
+ * cost equal to 1e-9. Returns the differences (empty when they agree) and the rows compared.
+ */
+function rollupDiff(
+  conn: Connection,
+  rollups: ReadonlyArray<(typeof ROLLUPS)[number]> = ROLLUPS,
+): { diffs: string[]; rows: number } {
+  const figures = ROLLUP_FIGURES.split(", ");
+  const diffs: string[] = [];
+  let rows = 0;
+  for (const roll of rollups) {
+    const unit = roll.unit === null ? "" : `CAST(at / ${roll.ms} AS INTEGER) AS u, `;
+    const scan = conn
+      .prepare(
+        `SELECT ${unit}bottle, parents, agent, provider, coalesce(model, '') AS model, count(*) AS events,
+           sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+           sum(cache_read_tokens) AS cache_read_tokens, sum(cache_write_tokens) AS cache_write_tokens,
+           sum(reasoning_tokens) AS reasoning_tokens, sum(tokens) AS tokens,
+           coalesce(sum(cost_usd), 0) AS cost_usd, sum(cost_usd IS NULL) AS unpriced,
+           sum(usage_missing) AS usage_missing
+         FROM usage_events GROUP BY ${roll.unit === null ? "1, 2, 3, 4, 5" : "1, 2, 3, 4, 5, 6"}`,
+      )
+      .all() as Array<Record<string, number | string>>;
+    const kept = conn
+      .prepare(
+        `SELECT ${roll.unit === null ? "" : `${roll.unit} AS u, `}bottle, parents, agent, provider, model, ${ROLLUP_FIGURES} FROM ${roll.table}`,
+      )
+      .all() as Array<Record<string, number | string>>;
+    const key = (r: Record<string, number | string>) =>
+      JSON.stringify([
+        r["u"] ?? null,
+        r["bottle"],
+        r["parents"],
+        r["agent"],
+        r["provider"],
+        r["model"],
+      ]);
+    const want = new Map(scan.map((r) => [key(r), r]));
+    const have = new Map(kept.map((r) => [key(r), r]));
+    rows += kept.length;
+    for (const k of new Set([...want.keys(), ...have.keys()])) {
+      const a = want.get(k);
+      const b = have.get(k);
+      if (a === undefined || b === undefined) {
+        diffs.push(`${roll.table} ${k}: ${a === undefined ? "not in the ledger" : "missing"}`);
+        continue;
+      }
+      for (const f of figures) {
+        const same =
+          f === "cost_usd"
+            ? Math.abs(Number(a[f]) - Number(b[f])) < 1e-9
+            : Number(a[f]) === Number(b[f]);
+        if (!same) diffs.push(`${roll.table} ${k} ${f}: ledger ${a[f]}, rollup ${b[f]}`);
+      }
+    }
+  }
+  return { diffs, rows };
+}
+
+/** The events of `all` that a usage query selects (the reference for store.usage). */
+function pick(all: readonly UsageEvent[], q: UsageQuery): UsageEvent[] {
+  return all.filter(
+    (e) =>
+      (q.since === undefined || e.at >= q.since) &&
+      (q.until === undefined || e.at < q.until) &&
+      (q.bottle === undefined || e.bottle === q.bottle) &&
+      (q.provider === undefined || e.provider === q.provider),
+  );
+}
+
+const BASE = Date.parse("2026-03-01T00:00:00Z");
+
+describe("report rollups kept by settle (schema v6)", () => {
+  const call = fc.record({
+    at: fc.integer({ min: 0, max: 4 * 24 * HOUR_MS }),
+    bottle: fc.constantFrom("web", "api", "cli"),
+    agent: fc.constantFrom("coder", "reviewer"),
+    provider: fc.constantFrom("anthropic", "openai"),
+    model: fc.option(fc.constantFrom("m1", "m2"), { nil: undefined }),
+    input: fc.integer({ min: 0, max: 5_000 }),
+    output: fc.integer({ min: 0, max: 500 }),
+    cacheRead: fc.integer({ min: 0, max: 50 }),
+    cost: fc.option(fc.integer({ min: 0, max: 10_000 }), { nil: undefined }),
+    missing: fc.boolean(),
+  });
+
+  it("property: after any settles, every rollup equals a full scan, and usage() equals a recount", async () => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(call, { minLength: 0, maxLength: 40 }),
+        fc.array(
+          fc.record({
+            since: fc.option(fc.integer({ min: -HOUR_MS, max: 5 * 24 * HOUR_MS }), {
+              nil: undefined,
+            }),
+            until: fc.option(fc.integer({ min: -HOUR_MS, max: 5 * 24 * HOUR_MS }), {
+              nil: undefined,
+            }),
+            bottle: fc.option(fc.constantFrom("web", "api"), { nil: undefined }),
+            provider: fc.option(fc.constantFrom("openai"), { nil: undefined }),
+            groupBy: fc.subarray(["bottle", "agent", "provider", "model"] as const),
+          }),
+          { minLength: 1, maxLength: 6 },
+        ),
+        async (calls, queries) => {
+          const file = join(dir, `prop-${run++}.db`);
+          let now = BASE;
+          const store = await openStore(`sqlite:${file}`, { clock: () => now });
+          try {
+            for (const c of calls) {
+              now = BASE + c.at;
+              const r = await store.reserve({
+                bottle: c.bottle,
+                parents: c.bottle === "cli" ? [] : ["team"],
+                agent: c.agent,
+                provider: c.provider,
+                estimateTokens: 100,
+              });
+              if (!r.ok) throw new Error(`refused: ${r.reason}`);
+              await store.settle(r.id, {
+                inputTokens: c.input,
+                outputTokens: c.output,
+                cacheReadTokens: c.cacheRead,
+                ...(c.model === undefined ? {} : { model: c.model }),
+                ...(c.cost === undefined ? {} : { costUsd: c.cost / 1000 }),
+                ...(c.missing ? { usageMissing: true } : {}),
+              });
+            }
+            const all = await store.events();
+            expect(all).toHaveLength(calls.length);
+            for (const q0 of queries) {
+              const q: UsageQuery = {
+                ...(q0.since === undefined ? {} : { since: Math.max(0, BASE + q0.since) }),
+                ...(q0.until === undefined ? {} : { until: Math.max(0, BASE + q0.until) }),
+                ...(q0.bottle === undefined ? {} : { bottle: q0.bottle }),
+                ...(q0.provider === undefined ? {} : { provider: q0.provider }),
+                groupBy: [...q0.groupBy],
+              };
+              const picked = pick(all, q);
+              const report = await store.usage(q);
+              expect(report.totals.events).toBe(picked.length);
+              expect(report.totals.tokens).toBe(picked.reduce((n, e) => n + e.tokens, 0));
+              expect(report.totals.cacheReadTokens).toBe(
+                picked.reduce((n, e) => n + e.cacheReadTokens, 0),
+              );
+              expect(report.totals.unpricedEvents).toBe(
+                picked.filter((e) => e.costUsd === undefined).length,
+              );
+              expect(report.totals.usageMissingEvents).toBe(
+                picked.filter((e) => e.usageMissing).length,
+              );
+              expect(report.totals.costUsd).toBeCloseTo(
+                picked.reduce((n, e) => n + (e.costUsd ?? 0), 0),
+                9,
+              );
+              const key = (e: object) =>
+                q0.groupBy.map((c) => String((e as Record<string, unknown>)[c] ?? "")).join("|");
+              const groups = new Map<string, number>();
+              for (const e of picked) groups.set(key(e), (groups.get(key(e)) ?? 0) + e.tokens);
+              expect(new Map(report.groups.map((g) => [key(g), g.tokens]))).toEqual(
+                q0.groupBy.length === 0 ? new Map() : groups,
+              );
+            }
+          } finally {
+            await store.close();
+          }
+          const raw = openConnection(file);
+          try {
+            expect(rollupDiff(raw).diffs).toEqual([]);
+          } finally {
+            raw.close();
+            rmSync(file, { force: true });
+            rmSync(`${file}-wal`, { force: true });
+            rmSync(`${file}-shm`, { force: true });
+          }
+        },
+      ),
+      { numRuns: 25 },
+    );
+  }, 120_000);
+
+  it("a v5 database (rollups folded up to a watermark, newer events not yet) gains exact v6 rollups", async () => {
+    const file = join(dir, "v5.db");
+    const conn = openConnection(file);
+    const T = BASE + 5 * HOUR_MS + 17_000;
+    try {
+      expect(migrate(conn, T, 4)).toBe(4);
+      const insert = conn.prepare(
+        `INSERT INTO usage_events (at, request_id, reservation_id, bottle, parents, agent, provider, model,
+         input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, tokens, cost_usd, usage_missing)
+         VALUES (?, NULL, NULL, ?, '[]', 'coder', ?, ?, ?, 1, 0, 0, 0, ?, ?, ?)`,
+      );
+      const write = (i: number) =>
+        insert.run(
+          T - i * 37 * 60_000,
+          ["web", "api"][i % 2],
+          ["anthropic", "openai"][i % 2],
+          i % 3 === 0 ? null : "m",
+          i,
+          i + 1,
+          i % 4 === 0 ? null : i / 100,
+          i % 5 === 0 ? 1 : 0,
+        );
+      // Events before v5: its migration back-filled them and set the watermark.
+      for (let i = 0; i < 60; i++) write(i);
+      expect(migrate(conn, T, 5)).toBe(5);
+      // Events a v5 store settled after its last report: not folded yet.
+      for (let i = 60; i < 100; i++) write(i);
+      // (v5 has no usage_total)
+      expect(rollupDiff(conn, ROLLUPS.slice(0, 2)).diffs.length).toBeGreaterThan(0);
+    } finally {
+      conn.close();
+    }
+    const store = await openStore(`sqlite:${file}`, { clock: () => T });
+    try {
+      expect((await store.usage()).totals.events).toBe(100);
+      expect((await store.usage({ groupBy: ["bottle", "provider"] })).totals.tokens).toBe(
+        Array.from({ length: 100 }, (_, i) => i + 1).reduce((a, b) => a + b, 0),
+      );
+      const r = await store.reserve({
+        bottle: "web",
+        agent: "coder",
+        provider: "anthropic",
+        estimateTokens: 5,
+      });
+      if (!r.ok) throw new Error("refused");
+      await store.settle(r.id, { inputTokens: 7 });
+    } finally {
+      await store.close();
+    }
+    const raw = openConnection(file);
+    try {
+      const { diffs, rows } = rollupDiff(raw);
+      expect(diffs).toEqual([]);
+      expect(rows).toBeGreaterThan(0);
+      expect(
+        raw.prepare("SELECT count(*) AS n FROM meta WHERE key = 'rollup_watermark'").get(),
+      ).toEqual({
+        n: 0,
+      });
+    } finally {
+      raw.close();
+    }
+  });
+
+  it("three processes settling at once: every rollup equals a full scan", async () => {
+    const file = join(dir, "conc.db");
+    await (await openStore(`sqlite:${file}`)).close();
+    const results = await runCycleWorkers(file, 3, 300, 10);
+    expect(results.flatMap((r) => r.errors)).toEqual([]);
+    const raw = openConnection(file);
+    try {
+      const events = (raw.prepare("SELECT count(*) AS n FROM usage_events").get() as { n: number })
+        .n;
+      expect(events).toBe(3 * 300 - results.reduce((n, r) => n + r.refused, 0));
+      const { diffs, rows } = rollupDiff(raw);
+      expect(diffs).toEqual([]);
+      expect(rows).toBeGreaterThan(0);
+    } finally {
+      raw.close();
+    }
+  }, 120_000);
 });

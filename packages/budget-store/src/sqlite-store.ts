@@ -37,8 +37,12 @@ import {
   groupColumns,
   MINUTE_MS,
   minuteGrid,
+  ROLLUP_UPSERTS,
+  ROLLUPS,
   reportFilter,
   rollupRanges,
+  rollupUnit,
+  rollupValues,
   shapeReport,
 } from "./reports.ts";
 import type {
@@ -776,6 +780,15 @@ export class SqliteStore implements Store {
     bump.run("bottle", r.bottle, r.provider, day, charged, chargedUsd);
     for (const p of parents) bump.run("bottle", p, r.provider, day, charged, chargedUsd);
     bump.run("global", "*", r.provider, day, charged, chargedUsd);
+    // The report rollups (schema v6), in this transaction: exact whatever the writers.
+    const figures = rollupValues({ ...u, charged });
+    const keys = [r.bottle, r.parents, r.agent, r.provider, u.model ?? ""];
+    for (const [i, roll] of ROLLUPS.entries()) {
+      this.#s(ROLLUP_UPSERTS[i] as string).run(
+        ...(roll.unit === null ? keys : [rollupUnit(roll, now), ...keys]),
+        ...figures,
+      );
+    }
     this.#s("DELETE FROM reservations WHERE id = ?").run(r.id);
 
     const spent = crossings(
@@ -1182,43 +1195,6 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Fold the events written since the last fold into the hourly and daily rollups (one write
-   * transaction; O(new events)). Reports call it first, so the metering path writes nothing more.
-   */
-  #fold(): void {
-    const { wm, top } = this.#s(
-      `SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'rollup_watermark'), 0) AS wm,
-              coalesce((SELECT max(id) FROM usage_events), 0) AS top`,
-    ).get() as { wm: number; top: number };
-    if (top <= wm) return;
-    this.#run("immediate", () => {
-      const w = (
-        this.#s(
-          "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'rollup_watermark'), 0) AS w",
-        ).get() as { w: number }
-      ).w;
-      const upsert = (table: string, unit: string, expr: string) =>
-        `INSERT INTO ${table} SELECT ${expr}, bottle, parents, agent, provider, coalesce(model, ''),
-           count(*), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens),
-           sum(reasoning_tokens), sum(tokens), coalesce(sum(cost_usd), 0), sum(cost_usd IS NULL), sum(usage_missing)
-         FROM usage_events WHERE id > ? AND id <= ? GROUP BY 1, 2, 3, 4, 5, 6
-         ON CONFLICT(${unit}, bottle, agent, provider, model, parents) DO UPDATE SET
-           events = events + excluded.events, input_tokens = input_tokens + excluded.input_tokens,
-           output_tokens = output_tokens + excluded.output_tokens,
-           cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
-           cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
-           reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
-           tokens = tokens + excluded.tokens, cost_usd = cost_usd + excluded.cost_usd,
-           unpriced = unpriced + excluded.unpriced, usage_missing = usage_missing + excluded.usage_missing`;
-      this.#s(upsert("usage_hourly", "hour", "CAST(at / 3600000 AS INTEGER)")).run(w, top);
-      this.#s(upsert("usage_daily", "day", "CAST(at / 86400000 AS INTEGER)")).run(w, top);
-      this.#s(
-        "INSERT INTO meta (key, value) VALUES ('rollup_watermark', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-      ).run(String(Math.max(w, top)));
-    });
-  }
-
-  /**
    * Usage over whole days and hours comes from the rollups, the partial hours at the edges from
    * the events (see rollupRanges): a report costs O(days + hours + events of 2 hours) rows per
    * group, not O(events in the range). 16 SQL texts (one per set of group columns).
@@ -1229,8 +1205,6 @@ export class SqliteStore implements Store {
     // One SQL text per set of columns, in a fixed order; shapeReport orders rows as asked.
     const canonical = GROUP_COLUMNS.filter((c) => groupBy.includes(c));
     const r = rollupRanges(f.since, f.until);
-    this.#open();
-    this.#fold();
     const sums = `sum(events) AS events, sum(input_tokens) AS inputTokens, sum(output_tokens) AS outputTokens,
       sum(cache_read_tokens) AS cacheReadTokens, sum(cache_write_tokens) AS cacheWriteTokens,
       sum(reasoning_tokens) AS reasoningTokens, sum(tokens) AS tokens, sum(cost_usd) AS costUsd,
@@ -1268,10 +1242,25 @@ export class SqliteStore implements Store {
       e2: bound(r.events[1].lo),
       e3: bound(r.events[1].hi),
     };
+    // A range that holds every event (no bounds, or bounds outside the ledger's first and last
+    // event) reads usage_total: one row per bottle, agent, provider and model.
+    const totalSql = `SELECT ${g === "" ? "" : `${g}, `}${sums} FROM usage_total WHERE ${filter}${g === "" ? "" : ` GROUP BY ${g}`}`;
     return this.#run("deferred", () => {
-      const rows = (this.#s(sql).all(params) as Array<Record<string, unknown>>).filter(
-        (row) => Number(row["events"] ?? 0) > 0,
-      );
+      let whole = f.since === undefined && f.until === undefined;
+      if (!whole) {
+        const span = this.#s("SELECT min(at) AS lo, max(at) AS hi FROM usage_events").get() as {
+          lo: number | null;
+          hi: number | null;
+        };
+        whole =
+          span.lo === null ||
+          span.hi === null ||
+          ((f.since === undefined || f.since <= span.lo) &&
+            (f.until === undefined || f.until > span.hi));
+      }
+      const rows = (
+        this.#s(whole ? totalSql : sql).all(params) as Array<Record<string, unknown>>
+      ).filter((row) => Number(row["events"] ?? 0) > 0);
       return shapeReport(rows, groupBy);
     });
   }
