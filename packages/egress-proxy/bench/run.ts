@@ -414,6 +414,83 @@ out(
 );
 for (const s of tunnels) s.destroy();
 
+// (e) cutoff mid-stream: time from `cutoff` to each client seeing its connection closed, over
+// idle plain tunnels, plain tunnels mid-download (handed to the native relay) and intercepted
+// streaming responses, all open at once (proxy and clients in this process: the figure includes
+// the clients' own event handling)
+const CUT_ROUNDS = Number(process.env.BENCH_CUTOFF_ROUNDS ?? 3);
+const cutTimes: Record<"idle" | "native" | "intercepted", number[]> = {
+  idle: [],
+  native: [],
+  intercepted: [],
+};
+function openStream(): Promise<Socket> {
+  return connectVia("api.bench.test:443").then(
+    (raw) =>
+      new Promise<Socket>((resolve, reject) => {
+        const s = tlsConnect({
+          socket: raw,
+          servername: "api.bench.test",
+          ca: [bottleCa],
+          ALPNProtocols: ["http/1.1"],
+        });
+        s.once("error", reject);
+        s.once("secureConnect", () =>
+          s.write("GET /stream HTTP/1.1\r\nhost: api.bench.test\r\n\r\n"),
+        );
+        s.once("data", () => resolve(s));
+      }),
+  );
+}
+const cutCpu: number[] = [];
+for (let r = 0; r < CUT_ROUNDS; r++) {
+  const open: { kind: keyof typeof cutTimes; s: Socket }[] = [];
+  for (let i = 0; i < 50; i++)
+    open.push({ kind: "idle", s: await connectVia("sink.bench.test:443") });
+  for (let i = 0; i < 20; i++) open.push({ kind: "intercepted", s: await openStream() });
+  for (let i = 0; i < 5; i++) {
+    const s = await connectVia("sink.bench.test:443");
+    // a download the sink keeps sending: past 4 MiB the tunnel is handed to the native relay
+    await new Promise<void>((resolve) => {
+      let got = 0;
+      s.on("data", (c: Buffer) => {
+        got += c.length;
+        if (got > 8 * MB && got - c.length <= 8 * MB) resolve();
+      });
+      s.write("D");
+    });
+    open.push({ kind: "native", s });
+  }
+  let t0 = 0;
+  const closed = open.map(
+    ({ kind, s }) =>
+      new Promise<void>((resolve) => {
+        s.on("error", () => undefined);
+        s.once("close", () => {
+          cutTimes[kind].push(performance.now() - t0);
+          resolve();
+        });
+        s.resume();
+      }),
+  );
+  const cpu0 = process.cpuUsage();
+  t0 = performance.now();
+  await host.cutoff({ bottle: "bench" });
+  await Promise.all(closed);
+  const cpu = process.cpuUsage(cpu0);
+  cutCpu.push((cpu.user + cpu.system) / 1000);
+  await host.restore({ bottle: "bench" });
+}
+const allCut = [...cutTimes.idle, ...cutTimes.native, ...cutTimes.intercepted];
+const cutFig = (xs: number[]) =>
+  `p50 ${pct(xs, 0.5).toFixed(1)} ms, max ${Math.max(...xs).toFixed(1)} ms`;
+out(
+  `(e) cutoff mid-stream → agent sees the close, ${allCut.length} connections over ${CUT_ROUNDS} rounds: ${cutFig(allCut)} (target < 100 ms); ` +
+    `idle tunnels ${cutFig(cutTimes.idle)}, native-relayed downloads ${cutFig(cutTimes.native)} ` +
+    `(${host.metricsNow().nativeRelayTunnels} handed over), intercepted streams ${cutFig(cutTimes.intercepted)}; ` +
+    `CPU of this process from cutoff to the last close p50 ${pct(cutCpu, 0.5).toFixed(1)} ms`,
+);
+
 await host.close();
 child.stdin.write("exit\n");
 await new Promise((r) => child.once("exit", r));
