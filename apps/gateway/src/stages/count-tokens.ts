@@ -3,11 +3,13 @@
 // when the provider has none (404/405), or the bottle is cut off (nothing leaves a cut-off
 // bottle), answered with the gateway's estimate (bytes / 4), marked
 // `x-bottlekit-token-count: estimate`. Every other call passes through.
+
+import type { Dispatcher } from "undici";
 import { endpointUpstreamPath } from "../apis.ts";
 import { forwardUpstreamHeaders } from "../retry-hints.ts";
 import { upstreamHeaders } from "./forward.ts";
 import { classifyUpstreamError, sendError } from "./reply.ts";
-import type { Call, Pipeline, UpstreamResponse } from "./types.ts";
+import type { Call, Pipeline } from "./types.ts";
 
 export async function countTokens(call: Call, p: Pipeline): Promise<boolean> {
   if (call.kind !== "count_tokens") return true;
@@ -29,7 +31,7 @@ export async function countTokens(call: Call, p: Pipeline): Promise<boolean> {
     cutOff = true;
   }
   if (cutOff) return estimate();
-  let upstream: UpstreamResponse;
+  let upstream: Dispatcher.ResponseData;
   try {
     upstream = await p.poolFor(target.origin).request({
       path: endpointUpstreamPath(target.path, "count_tokens"),

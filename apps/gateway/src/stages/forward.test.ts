@@ -53,7 +53,7 @@ describe("stage: forward", () => {
     });
     expect(r.passed).toBe(true);
     expect(r.call.upstream.statusCode).toBe(200);
-    await r.call.upstream.body.text();
+    expect(JSON.parse((await r.call.upstream.body.bytes()).toString("utf8"))).toBeTypeOf("object");
     const seen = h.up.requests.at(-1);
     expect(seen?.headers["authorization"]).toBe(`Bearer ${OPENAI_KEY}`);
     expect(seen?.headers["cookie"]).toBeUndefined();

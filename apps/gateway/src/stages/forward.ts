@@ -9,6 +9,7 @@ import { classifyUpstreamError, sendError } from "./reply.ts";
 import { release } from "./settle.ts";
 import { endStopped } from "./stop.ts";
 import type { Call, Pipeline } from "./types.ts";
+import { UpstreamExchange } from "./upstream.ts";
 
 // Headers a client may send that are forwarded upstream. Everything else (cookies, the gateway
 // credential, hop-by-hop headers, host) stays at the gateway.
@@ -70,12 +71,15 @@ export async function forward(call: Call, p: Pipeline): Promise<boolean> {
   }
   const tUp = performance.now();
   try {
-    call.upstream = await p.poolFor(target.origin).request({
+    const exchange = new UpstreamExchange();
+    // Set before sending, so that an abort (client gone, bottle stopped) reaches it at any point.
+    call.upstream = exchange;
+    if (call.upstreamAborted) exchange.abort();
+    await exchange.send(p.poolFor(target.origin), {
       path: call.kind === "generate" ? target.path : endpointUpstreamPath(target.path, call.kind),
       method: "POST",
       headers,
       body: call.out,
-      signal: call.abortUpstream,
     });
   } catch (error) {
     await release(p, call);

@@ -14,7 +14,7 @@ export async function respondUpstreamError(
   const status = upstream.statusCode;
   let errBody: Buffer;
   try {
-    errBody = Buffer.from(await upstream.body.arrayBuffer());
+    errBody = await upstream.body.bytes();
   } catch {
     errBody = Buffer.alloc(0);
   }

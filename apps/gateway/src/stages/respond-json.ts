@@ -13,7 +13,7 @@ export async function respondJson(call: Call, p: Pipeline, contentType: string):
   const { upstream, target, res, api, requestId } = call;
   let buf: Buffer;
   try {
-    buf = Buffer.from(await upstream.body.arrayBuffer());
+    buf = await upstream.body.bytes();
   } catch (error) {
     await settle(p, call, missingUsage());
     if (call.stopped !== undefined) return endStopped(res, api, call.stopped);

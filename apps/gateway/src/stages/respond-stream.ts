@@ -68,13 +68,13 @@ export async function respondStream(call: Call, p: Pipeline, contentType: string
   if (call.stopped !== undefined && !call.clientGone) {
     // Cut off while streaming: the client is told why; usage read from a terminal event before
     // the stop is final, otherwise the reservation is charged.
-    call.abortUpstream.emit("abort");
+    call.abortUpstream();
     endStopped(res, api, call.stopped);
     await settle(p, call, tap.end());
     return;
   }
   if (blocked) {
-    call.abortUpstream.emit("abort");
+    call.abortUpstream();
     if (!call.clientGone) res.end(errorEvent(api, "dlp_blocked", BLOCKED));
     // Usage read from a terminal event before the block is final; otherwise charged in full.
     await settle(p, call, tap.end());

@@ -35,7 +35,7 @@ export function stopCalls(
     responses.push(call.res);
     if (call.stopped !== undefined || call.res.writableEnded) continue;
     call.stopped = message;
-    call.abortUpstream.emit("abort");
+    call.abortUpstream();
     n++;
     p.log({
       level: "warn",

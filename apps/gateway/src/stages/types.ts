@@ -2,16 +2,16 @@
 // per-gateway dependencies (`Pipeline`) and the stage signature. A stage reads what the stages
 // before it wrote on the call, writes its own result, and either lets the call go on (`true`) or
 // answers the client itself and stops the pipeline (`false`).
-import type { EventEmitter } from "node:events";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Store } from "@bottlekit/budget-store";
-import type { Dispatcher, Pool } from "undici";
+import type { Pool } from "undici";
 import type { ClientApi, EndpointKind, RequestFacts } from "../apis.ts";
 import type { GatewayDlp } from "../dlp-types.ts";
 import type { CallerIdentity, IdentityResolver } from "../identity.ts";
 import type { GatewayMetrics } from "../metrics.ts";
 import type { Router, UpstreamTarget } from "../router.ts";
 import type { TranslationContext } from "../translate-stage.ts";
+import type { UpstreamExchange } from "./upstream.ts";
 
 /** Token counts of one call, normalized across wire APIs (provider-registry's `UsageResult`). */
 export interface MeteredUsage {
@@ -74,8 +74,8 @@ export interface CutoffNotice {
   requestId: string | undefined;
 }
 
-/** A request to an upstream, answered (undici's response data). */
-export type UpstreamResponse = Dispatcher.ResponseData;
+/** A request to an upstream, answered: status, headers, and the body still to read. */
+export type UpstreamResponse = UpstreamExchange;
 
 /** The per-gateway dependencies every stage may use. Built once by `createGateway`. */
 export interface Pipeline {
@@ -130,8 +130,6 @@ export class Call {
   readonly t0: number;
   readonly proxied: ProxiedCall | undefined;
   readonly requestId: string;
-  /** Emits "abort" when the client goes away: undici's signal for the upstream request. */
-  readonly abortUpstream: EventEmitter;
   /** The client closed its connection before the response was complete. */
   clientGone = false;
   /**
@@ -176,8 +174,10 @@ export class Call {
   reservationId = "";
   // forward
   upstream!: UpstreamResponse;
+  /** Set by `abortUpstream`: an upstream request made after it is aborted at once. */
+  upstreamAborted = false;
 
-  constructor(init: CallInit, abortUpstream: EventEmitter) {
+  constructor(init: CallInit) {
     this.api = init.api;
     this.kind = init.kind;
     this.endpoint = init.endpoint;
@@ -187,7 +187,12 @@ export class Call {
     this.t0 = init.t0;
     this.proxied = init.proxied;
     this.requestId = init.requestId;
-    this.abortUpstream = abortUpstream;
+  }
+
+  /** Aborts the upstream request (the client went away, the bottle was stopped, a block). */
+  abortUpstream(): void {
+    this.upstreamAborted = true;
+    (this.upstream as UpstreamResponse | undefined)?.abort();
   }
 }
 
