@@ -4,27 +4,14 @@
  * and 8 calls in flight each). Targets: SQLite >= 5,000/s single, >= 3,000/s aggregate;
  * Postgres >= 2,000/s aggregate with four processes.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import postgres from "postgres";
 import { openStore } from "../src/index.ts";
 import { startTestPostgres } from "../test/pg.ts";
-import { runCycleWorkers } from "../test/workers/spawn.ts";
-
-/** BENCH_ONLY=sqlite or postgres runs one backend (a quick look; the full run compares both). */
-const only = process.env["BENCH_ONLY"];
-const dir = mkdtempSync(join(tmpdir(), "budget-store-bench-"));
-try {
-  console.log(
-    `load average before: ${loadavg()
-      .map((l) => l.toFixed(2))
-      .join(" ")} (figures drop on a busy machine)`,
-  );
-  if (only !== "postgres") await sqliteFigures();
-  if (only !== "sqlite") await postgresFigures();
-} finally {
-  rmSync(dir, { recursive: true, force: true });
-}
+import { runCycleWorkers, type WorkerResult } from "../test/workers/spawn.ts";
 
 async function sqliteFigures(): Promise<void> {
   // Single process, file database (WAL), budgets on several scopes so the full check path runs.
@@ -88,7 +75,15 @@ async function sqliteFigures(): Promise<void> {
 async function postgresFigures(): Promise<void> {
   // Postgres (a throwaway embedded server, or BOTTLEKIT_TEST_POSTGRES_URL), same workload and
   // run: one process and four, each with 1 and with 8 calls in flight.
-  const pg = await startTestPostgres();
+  const pg = await startTestPostgres({ durable: true });
+  {
+    const sql = postgres(pg.adminUrl, { max: 1, onnotice: () => {} });
+    const rows = await sql<Array<{ name: string; setting: string }>>`SELECT name, setting
+      FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', 'wal_sync_method')
+      ORDER BY name`;
+    await sql.end({ timeout: 1 });
+    console.log(`postgres server: ${rows.map((r) => `${r.name}=${r.setting}`).join(", ")}`);
+  }
   try {
     for (const [procs, inFlight] of [
       [1, 1],
@@ -96,6 +91,11 @@ async function postgresFigures(): Promise<void> {
       [4, 1],
       [4, 8],
     ] as const) {
+      if (
+        process.env["BENCH_PG"] !== undefined &&
+        process.env["BENCH_PG"] !== `${procs}x${inFlight}`
+      )
+        continue;
       const url = await pg.newDatabase();
       const setup = await openStore(url);
       await setup.defineBudget({
@@ -106,17 +106,99 @@ async function postgresFigures(): Promise<void> {
       });
       await setup.close();
       const cycles = 2_000;
+      const pm = await postmasterPid(url);
+      const cpu0 = serverCpuMs(pm);
       const results = await runCycleWorkers(url, procs, cycles, 10, inFlight);
+      const cpu1 = serverCpuMs(pm);
       const start = Math.min(...results.map((r) => r.started));
       const end = Math.max(...results.map((r) => r.finished));
       const pairs = results.reduce((n, r) => n + cycles - r.refused - r.errors.length, 0);
       const errors = results.reduce((n, r) => n + r.errors.length, 0);
       const rate = pairs / ((end - start) / 1000);
+      const serverMs = cpu0 === undefined || cpu1 === undefined ? undefined : cpu1 - cpu0;
       console.log(
-        `postgres, ${procs} process(es) x ${inFlight} in flight: ${Math.round(rate)} pairs/s aggregate (${pairs} pairs, ${errors} errors${procs === 4 && inFlight === 8 ? "; target >= 2000" : ""})`,
+        `postgres, ${procs} process(es) x ${inFlight} in flight: ${Math.round(rate)} pairs/s aggregate (${pairs} pairs, ${errors} errors${procs === 4 && inFlight === 8 ? "; target >= 2000" : ""}); ${cpuPerPair(results, serverMs, pairs)}`,
       );
     }
   } finally {
     await pg.stop();
   }
+}
+
+/** Clock ticks per second of /proc/<pid>/stat times. */
+const TICKS = (() => {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** utime, stime, cutime, cstime and ppid of a process, or undefined once it is gone. */
+function procTimes(pid: number): { own: number; children: number; ppid: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // fields after the ")" that ends the command name: state ppid ... utime(14) stime cutime cstime
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const n = (i: number) => Number(f[i - 3]);
+    return { own: n(14) + n(15), children: n(16) + n(17), ppid: n(4) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU time the whole Postgres server has used so far (ms): the postmaster, its live processes,
+ * and the backends it has reaped (a backend ends when its client disconnects). Undefined when the
+ * server is not on this machine.
+ */
+function serverCpuMs(postmaster: number | undefined): number | undefined {
+  if (postmaster === undefined) return undefined;
+  const main = procTimes(postmaster);
+  if (main === undefined) return undefined;
+  let ticks = main.own + main.children;
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const t = procTimes(Number(name));
+    if (t?.ppid === postmaster) ticks += t.own;
+  }
+  return (ticks * 1000) / TICKS;
+}
+
+/** The server's main process id (the parent of a backend), when the server runs here. */
+async function postmasterPid(url: string): Promise<number | undefined> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const [row] = await sql<Array<{ pid: number }>>`SELECT pg_backend_pid() AS pid`;
+    return row === undefined ? undefined : procTimes(row.pid)?.ppid;
+  } catch {
+    return undefined;
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+}
+
+/** Client and server CPU per pair, for the figures' line. */
+function cpuPerPair(results: readonly WorkerResult[], serverMs: number | undefined, pairs: number) {
+  const client = results.reduce((n, r) => n + r.cpuMs, 0) / pairs;
+  const server = serverMs === undefined ? "?" : (serverMs / pairs).toFixed(3);
+  return `CPU per pair: clients ${client.toFixed(3)} ms, server ${server} ms`;
+}
+
+/**
+ * BENCH_ONLY=sqlite or postgres runs one backend (a quick look; the full run compares both);
+ * BENCH_PG=4x8 runs one Postgres shape (processes x calls in flight).
+ */
+const only = process.env["BENCH_ONLY"];
+const dir = mkdtempSync(join(tmpdir(), "budget-store-bench-"));
+try {
+  console.log(
+    `load average before: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")} (figures drop on a busy machine)`,
+  );
+  if (only !== "postgres") await sqliteFigures();
+  if (only !== "sqlite") await postgresFigures();
+} finally {
+  rmSync(dir, { recursive: true, force: true });
 }

@@ -265,6 +265,33 @@ BEGIN
 END $f$;
 `,
   },
+  {
+    // bk_meter() without holding its locks through the disk flush. A batch serializes on its
+    // budgets' advisory locks, and a synchronous commit keeps those locks until its WAL is on
+    // disk (an fdatasync: 1.7-3 ms on this kind of machine), so every store waited for every
+    // other's flush, one after another. bk_meter_call() commits the batch asynchronously (locks
+    // released as soon as the commit record is written), then, before it returns, commits a
+    // second transaction synchronously whose only WAL record is a logical message written after
+    // that commit record: the CALL answers only once the disk holds the batch. What a caller is
+    // told is as durable as with synchronous commit. What another batch read before the flush
+    // (a hold, a charge) is older in the WAL than that batch's own barrier, so it is on disk
+    // before that batch answers too; a crash before the flush loses both batches, and neither
+    // was answered. Flushes of concurrent batches share one fdatasync (the server's group commit).
+    version: 3,
+    sql: `
+CREATE PROCEDURE bk_meter_call(p_version text, p_owner text, p_locks text[], p_ops jsonb,
+  INOUT r jsonb)
+LANGUAGE plpgsql AS $f$
+BEGIN
+  PERFORM set_config('synchronous_commit', 'off', true);
+  r := bk_meter(p_version, p_owner, p_locks, p_ops);
+  COMMIT;
+  -- the barrier: a transaction with WAL of its own commits with the session's synchronous_commit,
+  -- flushing everything before it, the batch above included
+  PERFORM pg_logical_emit_message(true, 'bottlekit', 'meter');
+END $f$;
+`,
+  },
 ];
 
 export const PG_LATEST_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]?.version ?? 0;

@@ -324,6 +324,8 @@ export class PgStore implements Store {
   #scheduled = false;
   #closed = false;
   #heartbeat: NodeJS.Timeout | undefined;
+  /** Batches go through bk_meter_call (locks released before the flush; see #flush). */
+  #flushBarrier = false;
 
   constructor(sql: Sql, opts: PgStoreOptions) {
     this.#sql = sql;
@@ -652,9 +654,16 @@ export class PgStore implements Store {
     this.#queue = rest;
     try {
       const locks = [...new Set(batch.flatMap((q) => q.locks))].sort();
-      const [row] = await this.#sql<Array<{ r: MeterResult[] | null }>>`
-        SELECT bk_meter(${first?.version ?? ""}::text, ${this.owner}::text, ${locks}::text[],
-          ${this.#sql.json(batch.map((q) => q.op) as unknown as postgres.JSONValue)}) AS r`;
+      const version = first?.version ?? "";
+      const ops = this.#sql.json(batch.map((q) => q.op) as unknown as postgres.JSONValue);
+      // bk_meter_call: the batch's locks are released before its disk flush, and the call
+      // answers after it (pg-schema.ts, version 3); bk_meter alone where the barrier's
+      // pg_logical_emit_message is not allowed.
+      const [row] = this.#flushBarrier
+        ? await this.#sql<Array<{ r: MeterResult[] | null }>>`
+          CALL bk_meter_call(${version}::text, ${this.owner}::text, ${locks}::text[], ${ops}, NULL)`
+        : await this.#sql<Array<{ r: MeterResult[] | null }>>`
+          SELECT bk_meter(${version}::text, ${this.owner}::text, ${locks}::text[], ${ops}) AS r`;
       const results = row?.r;
       for (const [i, q] of batch.entries()) q.resolve(results?.[i]);
     } catch (err) {
@@ -1083,6 +1092,11 @@ export class PgStore implements Store {
   }
 
   async openOwner(): Promise<void> {
+    // (its signature differs between server versions: ask for any that this user may run)
+    const [priv] = await this.#sql<Array<{ ok: boolean | null }>>`
+      SELECT bool_or(has_function_privilege(p.oid, 'EXECUTE')) AS ok FROM pg_proc p
+      WHERE p.proname = 'pg_logical_emit_message' AND p.pronamespace = 'pg_catalog'::regnamespace`;
+    this.#flushBarrier = priv?.ok === true;
     await this.renewLease();
     if (this.#opts.reclaimOnOpen) await this.#reclaim(NO_OWNERS, true);
   }

@@ -253,7 +253,7 @@ describe("Postgres metering round trips", () => {
         await store.settle(r.id, { inputTokens: 9 });
       }
       expect(statements).toHaveLength(40);
-      expect(statements.every((t) => t.includes("bk_meter("))).toBe(true);
+      expect(statements.every((t) => t.includes("CALL bk_meter_call("))).toBe(true);
       statements.length = 0;
       const held = await Promise.all(
         Array.from({ length: 8 }, () => store.reserve({ ...who, estimateTokens: 10 })),
@@ -274,11 +274,81 @@ describe("Postgres metering round trips", () => {
           store.reserve({ ...who, provider, estimateTokens: 10 }),
         ),
       );
-      expect(statements.filter((t) => t.includes("bk_meter("))).toHaveLength(1);
+      expect(statements.filter((t) => t.includes("bk_meter_call("))).toHaveLength(1);
       expect(mixed.map((r) => r.ok)).toEqual([true, true, false, true, true]);
       expect(mixed[2]).toMatchObject({ reason: "insufficient", remaining: 5 });
     } finally {
       await store.close();
+    }
+  }, 60_000);
+
+  it("a user who may not write the flush barrier's WAL message meters through bk_meter alone", async () => {
+    // bk_meter_call ends with pg_logical_emit_message; a server may deny it to ordinary users.
+    const url = await pg.newDatabase();
+    const dbName = new URL(url).pathname.slice(1);
+    const role = `bk_plain_${process.pid}_${Date.now().toString(36)}`;
+    const admin = await openPostgres(url, {
+      clock: Date.now,
+      reservationTtlMs: 600_000,
+      settleGraceMs: 3_600_000,
+      owner: "admin",
+      leaseMs: 3_600_000,
+      reclaimOnOpen: false,
+    });
+    const statements: string[] = [];
+    let store: Awaited<ReturnType<typeof openPostgres>> | undefined;
+    const { default: postgres } = await import("postgres");
+    const raw = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      await raw.unsafe(`CREATE ROLE ${role} LOGIN PASSWORD 'plain'`);
+      await raw.unsafe(`GRANT ALL ON ALL TABLES IN SCHEMA public TO ${role}`);
+      await raw.unsafe(`GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO ${role}`);
+      await raw.unsafe(`GRANT CREATE, USAGE ON SCHEMA public TO ${role}`);
+      await raw.unsafe(`ALTER DATABASE ${dbName} OWNER TO ${role}`);
+      for (const { sig } of await raw<Array<{ sig: string }>>`
+          SELECT p.oid::regprocedure::text AS sig FROM pg_proc p
+          WHERE p.proname = 'pg_logical_emit_message' AND p.pronamespace = 'pg_catalog'::regnamespace`) {
+        await raw.unsafe(`REVOKE EXECUTE ON FUNCTION ${sig} FROM PUBLIC`);
+      }
+      await admin.defineBudget({ scope: "bottle", key: "team", provider: "p", tokens: 100 });
+      const u = new URL(url);
+      u.username = role;
+      u.password = "plain";
+      store = await openPostgres(u.toString(), {
+        clock: Date.now,
+        reservationTtlMs: 600_000,
+        settleGraceMs: 3_600_000,
+        owner: "plain",
+        leaseMs: 3_600_000,
+        reclaimOnOpen: false,
+        onStatement: (text) => statements.push(text),
+      });
+      const who = subjects[0] as (typeof subjects)[number];
+      await store.remaining(who);
+      statements.length = 0;
+      const held = await Promise.all(
+        [40, 40, 40].map((n) => store?.reserve({ ...who, estimateTokens: n })),
+      );
+      expect(held.map((r) => r?.ok)).toEqual([true, true, false]);
+      const first = held[0];
+      if (first?.ok !== true) throw new Error("refused");
+      await store.settle(first.id, { inputTokens: 30 });
+      const metering = statements.filter((t) => t.includes("bk_meter"));
+      expect(metering).toHaveLength(2);
+      expect(metering.every((t) => t.includes("SELECT bk_meter(") && !t.includes("CALL"))).toBe(
+        true,
+      );
+      expect((await admin.usage()).totals).toMatchObject({ events: 1, tokens: 30 });
+    } finally {
+      await store?.close();
+      await admin.close();
+      await raw.unsafe(`ALTER DATABASE ${dbName} OWNER TO CURRENT_USER`).catch(() => {});
+      await raw.unsafe(`DROP OWNED BY ${role}`).catch(() => {});
+      await raw.end({ timeout: 5 });
+      // (the database is dropped by pg.stop(); the role goes with DROP ROLE once nothing uses it)
+      const cleanup = postgres(pg.adminUrl, { max: 1, onnotice: () => {} });
+      await cleanup.unsafe(`DROP ROLE IF EXISTS ${role}`).catch(() => {});
+      await cleanup.end({ timeout: 5 });
     }
   }, 60_000);
 });

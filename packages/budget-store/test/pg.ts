@@ -97,7 +97,15 @@ function ensurePostgresUser(): void {
 
 let counter = 0;
 
-export async function startTestPostgres(): Promise<TestPostgres> {
+export interface TestPostgresOptions {
+  /**
+   * Keep the server's durability defaults (fsync on): the bench's figures. Tests leave it off:
+   * fsync off makes a throwaway server faster and changes no answer a test checks.
+   */
+  durable?: boolean;
+}
+
+export async function startTestPostgres(options: TestPostgresOptions = {}): Promise<TestPostgres> {
   const external = process.env["BOTTLEKIT_TEST_POSTGRES_URL"];
   let adminUrl: string;
   let stopServer: () => Promise<void> = async () => {};
@@ -112,7 +120,12 @@ export async function startTestPostgres(): Promise<TestPostgres> {
     const port = await freePort();
     const child = spawn(
       process.execPath,
-      [fileURLToPath(new URL("./workers/pg-server.mjs", import.meta.url)), base, String(port)],
+      [
+        fileURLToPath(new URL("./workers/pg-server.mjs", import.meta.url)),
+        base,
+        String(port),
+        ...(options.durable === true ? ["durable"] : []),
+      ],
       {
         stdio: ["pipe", "pipe", "pipe"],
         cwd: fileURLToPath(new URL("..", import.meta.url)),

@@ -25,6 +25,7 @@ let refused = 0;
 let maxOver = 0;
 const errors: string[] = [];
 const started = Date.now();
+const cpu0 = process.cpuUsage();
 let nextCycle = 0;
 /** One call loop; `inFlight` of them share the cycles (a server with that many calls open). */
 async function loop(): Promise<void> {
@@ -55,8 +56,10 @@ async function loop(): Promise<void> {
 }
 await Promise.all(Array.from({ length: inFlight }, () => loop()));
 const finished = Date.now();
+const cpu = process.cpuUsage(cpu0);
+const cpuMs = (cpu.user + cpu.system) / 1000;
 await store.close();
 process.stdout.write(
-  `${JSON.stringify({ index, settled, refused, maxOver, errors, started, finished })}\n`,
+  `${JSON.stringify({ index, settled, refused, maxOver, errors, started, finished, cpuMs })}\n`,
 );
 process.stdin.destroy();

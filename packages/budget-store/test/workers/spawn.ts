@@ -9,6 +9,8 @@ export interface WorkerResult {
   errors: string[];
   started: number;
   finished: number;
+  /** CPU time (user + system) of the worker process while it ran its cycles. */
+  cpuMs: number;
 }
 
 const PACKAGE_DIR = fileURLToPath(new URL("../..", import.meta.url));
