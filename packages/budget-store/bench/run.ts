@@ -85,11 +85,15 @@ async function postgresFigures(): Promise<void> {
     console.log(`postgres server: ${rows.map((r) => `${r.name}=${r.setting}`).join(", ")}`);
   }
   try {
-    for (const [procs, inFlight] of [
-      [1, 1],
-      [1, 8],
-      [4, 1],
-      [4, 8],
+    // "one budget": every budgeted call of every process counts against one budget row (the
+    // bottles' parent "fleet"), so all of them serialize on its lock. "4 budgets": the same calls
+    // with one budget per process (on its agent), to show what that serialization costs.
+    for (const [procs, inFlight, spread] of [
+      [1, 1, false],
+      [1, 8, false],
+      [4, 1, false],
+      [4, 8, false],
+      [4, 8, true],
     ] as const) {
       if (
         process.env["BENCH_PG"] !== undefined &&
@@ -98,12 +102,23 @@ async function postgresFigures(): Promise<void> {
         continue;
       const url = await pg.newDatabase();
       const setup = await openStore(url);
-      await setup.defineBudget({
-        scope: "bottle",
-        key: "fleet",
-        provider: "limited",
-        tokens: 1e12,
-      });
+      if (spread) {
+        for (let i = 0; i < procs; i++) {
+          await setup.defineBudget({
+            scope: "agent",
+            key: `agent-${i}`,
+            provider: "limited",
+            tokens: 1e12,
+          });
+        }
+      } else {
+        await setup.defineBudget({
+          scope: "bottle",
+          key: "fleet",
+          provider: "limited",
+          tokens: 1e12,
+        });
+      }
       await setup.close();
       const cycles = 2_000;
       const pm = await postmasterPid(url);
@@ -117,7 +132,7 @@ async function postgresFigures(): Promise<void> {
       const rate = pairs / ((end - start) / 1000);
       const serverMs = cpu0 === undefined || cpu1 === undefined ? undefined : cpu1 - cpu0;
       console.log(
-        `postgres, ${procs} process(es) x ${inFlight} in flight: ${Math.round(rate)} pairs/s aggregate (${pairs} pairs, ${errors} errors${procs === 4 && inFlight === 8 ? "; target >= 2000" : ""}); ${cpuPerPair(results, serverMs, pairs)}`,
+        `postgres, ${procs} process(es) x ${inFlight} in flight, ${spread ? `${procs} budgets` : "one budget"}: ${Math.round(rate)} pairs/s aggregate (${pairs} pairs, ${errors} errors${procs === 4 && inFlight === 8 && !spread ? "; target >= 2000" : ""}); ${cpuPerPair(results, serverMs, pairs)}`,
       );
     }
   } finally {
