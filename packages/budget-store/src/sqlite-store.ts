@@ -1248,7 +1248,10 @@ export class SqliteStore implements Store {
     return this.#run("deferred", () => {
       let whole = f.since === undefined && f.until === undefined;
       if (!whole) {
-        const span = this.#s("SELECT min(at) AS lo, max(at) AS hi FROM usage_events").get() as {
+        const span = this.#s(
+          // Two subqueries: each is one index seek (min and max together would scan).
+          "SELECT (SELECT min(at) FROM usage_events) AS lo, (SELECT max(at) FROM usage_events) AS hi",
+        ).get() as {
           lo: number | null;
           hi: number | null;
         };
