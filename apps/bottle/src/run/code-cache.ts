@@ -1,0 +1,232 @@
+/**
+ * Loads the `bottle run` bundle (dist/bottle-run.cjs: the CLI and everything `run` composes in one
+ * CommonJS file, see tsup.config.ts) with V8's code cache, so a run does not parse and compile the
+ * same few MB of JavaScript again: after a run without a usable cache, the bytecode of every
+ * function that run compiled is written to a cache file, and the next run hands it to V8.
+ *
+ * Node 22+ has `module.enableCompileCache`, but not Node 20, and it does not apply to a script
+ * compiled through `node:vm`; this works the same on both.
+ *
+ * Trust: whoever can write the cache can run code as the user who runs `bottle` (root included),
+ * so a cache file is used only when it is a regular file (not a symlink) owned by this user and
+ * writable by nobody else, in a directory of mode 0700 owned by this user; it is written
+ * atomically (0600 temporary file, then rename), and its header pins the bundle's size, mtime and
+ * path, the Node version and the SHA-256 of the payload. The default directory is under the
+ * user's home (`~/.cache/bottlekit/bottle`), which the sandbox replaces with an empty tmpfs, so a
+ * bottled agent cannot reach it. `BOTTLEKIT_CODE_CACHE_DIR=off` disables it. Any failure is silent:
+ * a cache can only save work.
+ *
+ * This module is built on its own as dist/code-cache.cjs for the bin; it imports nothing else.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { createRequire } from "node:module";
+import { basename, dirname, isAbsolute, join, resolve } from "node:path";
+import { Script, constants as vmConstants } from "node:vm";
+
+/** Environment variable naming the cache directory; `off` or empty disables the cache. */
+export const CODE_CACHE_ENV = "BOTTLEKIT_CODE_CACHE_DIR";
+
+const MAGIC = "bottlekit-bottle-code-cache/1\n";
+/** Cache files larger than this are not read. */
+const MAX_CACHE_BYTES = 128 * 1024 * 1024;
+/** Cache files kept per directory (one per bundle path and Node version); older ones are removed. */
+const MAX_CACHE_FILES = 4;
+
+/**
+ * The cache directory: `$BOTTLEKIT_CODE_CACHE_DIR` (`off` or empty: none), else
+ * `$XDG_CACHE_HOME/bottlekit/bottle` when absolute, else `$HOME/.cache/bottlekit/bottle`.
+ */
+export function codeCacheDir(env: NodeJS.ProcessEnv, cwd = process.cwd()): string | undefined {
+  const override = env[CODE_CACHE_ENV];
+  if (override !== undefined) {
+    return override === "" || override === "off" ? undefined : resolve(cwd, override);
+  }
+  const xdg = env["XDG_CACHE_HOME"];
+  if (xdg && isAbsolute(xdg)) return join(xdg, "bottlekit", "bottle");
+  const home = env["HOME"];
+  return home && isAbsolute(home) ? join(home, ".cache", "bottlekit", "bottle") : undefined;
+}
+
+const myUid = typeof process.getuid === "function" ? process.getuid() : undefined;
+
+function privateToMe(st: { uid: number; mode: number }): boolean {
+  return (myUid === undefined || st.uid === myUid) && (st.mode & 0o022) === 0;
+}
+
+/** The cache file name of `bundle` under the running Node. */
+export function codeCacheFileName(bundle: string): string {
+  const id = createHash("sha256")
+    .update(`${bundle}\0${process.version}\0${process.versions.v8}\0${process.arch}`)
+    .digest("hex")
+    .slice(0, 24);
+  return `code-${basename(bundle).replace(/[^A-Za-z0-9.-]/g, "_")}-${id}.v8cache`;
+}
+
+interface Header {
+  bundle: string;
+  size: number;
+  mtimeMs: number;
+  node: string;
+  sha256: string;
+}
+
+const sha256 = (data: Uint8Array) => createHash("sha256").update(data).digest("hex");
+
+/** The payload of a trusted cache file that matches `expected`, else undefined. */
+function readCache(file: string, expected: Omit<Header, "sha256">): Buffer | undefined {
+  let fd: number | undefined;
+  let raw: Buffer;
+  try {
+    fd = openSync(file, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
+    const st = fstatSync(fd);
+    if (!st.isFile() || !privateToMe(st) || st.size > MAX_CACHE_BYTES) return undefined;
+    const dir = lstatSync(dirname(file));
+    if (!dir.isDirectory() || !privateToMe(dir)) return undefined;
+    raw = readFileSync(fd);
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  if (raw.toString("latin1", 0, MAGIC.length) !== MAGIC) return undefined;
+  const eol = raw.indexOf(10, MAGIC.length);
+  if (eol < 0) return undefined;
+  let header: Partial<Header>;
+  try {
+    header = JSON.parse(raw.toString("utf8", MAGIC.length, eol)) as Partial<Header>;
+  } catch {
+    return undefined;
+  }
+  const data = raw.subarray(eol + 1);
+  const same =
+    header.bundle === expected.bundle &&
+    header.size === expected.size &&
+    header.mtimeMs === expected.mtimeMs &&
+    header.node === expected.node &&
+    header.sha256 === sha256(data);
+  return same ? data : undefined;
+}
+
+/** Writes `data` atomically into `dir` (0700, owned by this user); false on any failure. */
+function writePrivate(dir: string, name: string, data: Uint8Array): boolean {
+  let tmp: string | undefined;
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const st = lstatSync(dir);
+    if (!st.isDirectory() || !privateToMe(st)) return false;
+    tmp = join(dir, `.${name}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+    writeFileSync(tmp, data, { mode: 0o600, flag: "wx" });
+    renameSync(tmp, join(dir, name));
+    tmp = undefined;
+    prune(dir, name);
+    return true;
+  } catch {
+    if (tmp !== undefined) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // already gone
+      }
+    }
+    return false;
+  }
+}
+
+function prune(dir: string, keep: string): void {
+  try {
+    const old = readdirSync(dir)
+      .filter((n) => n.startsWith("code-") && n.endsWith(".v8cache") && n !== keep)
+      .map((n) => ({ n, t: statSync(join(dir, n)).mtimeMs }))
+      .sort((a, b) => b.t - a.t)
+      .slice(MAX_CACHE_FILES - 1);
+    for (const { n } of old) unlinkSync(join(dir, n));
+  } catch {
+    // housekeeping only
+  }
+}
+
+export interface CodeCachedBundle<T> {
+  /** `module.exports` of the bundle. */
+  readonly exports: T;
+  /** "hit": V8 took the cached code; "miss": no usable cache; "off": no cache directory. */
+  readonly cache: "hit" | "miss" | "off";
+  /** The cache file (undefined when off). */
+  readonly cacheFile: string | undefined;
+  /** After the run: stores what was compiled when the cache missed. True when a file was written. */
+  save(): boolean;
+}
+
+type Wrapper = (
+  exports: unknown,
+  require: NodeJS.Require,
+  module: { exports: unknown },
+  filename: string,
+  dirname: string,
+) => void;
+
+/**
+ * Runs the CommonJS file `bundle` as `require` would, compiled with the cached code from
+ * `cacheDir` when it holds a valid entry (`cacheDir` undefined: no cache).
+ */
+export function requireBundle<T>(
+  bundle: string,
+  cacheDir: string | undefined,
+): CodeCachedBundle<T> {
+  const source = readFileSync(bundle, "utf8");
+  const st = statSync(bundle);
+  const name = cacheDir === undefined ? undefined : codeCacheFileName(bundle);
+  const cacheFile = name === undefined ? undefined : join(cacheDir as string, name);
+  const expected = { bundle, size: st.size, mtimeMs: st.mtimeMs, node: process.version };
+  const cached = cacheFile === undefined ? undefined : readCache(cacheFile, expected);
+  // Dynamic import() of a module left outside the bundle goes to Node's own loader (Node >= 20.12).
+  const dynamicImport: typeof vmConstants.USE_MAIN_CONTEXT_DEFAULT_LOADER | undefined =
+    vmConstants.USE_MAIN_CONTEXT_DEFAULT_LOADER;
+  // The wrapper keeps the bundle's first line on line 1, so stack traces keep their positions.
+  const script = new Script(
+    `(function (exports, require, module, __filename, __dirname) { ${source}\n})`,
+    {
+      filename: bundle,
+      ...(cached === undefined ? {} : { cachedData: cached }),
+      ...(dynamicImport === undefined ? {} : { importModuleDynamically: dynamicImport }),
+    },
+  );
+  const hit = cached !== undefined && !script.cachedDataRejected;
+  const mod = { exports: {} as unknown };
+  (script.runInThisContext() as Wrapper).call(
+    mod.exports,
+    mod.exports,
+    createRequire(bundle),
+    mod,
+    bundle,
+    dirname(bundle),
+  );
+  return {
+    exports: mod.exports as T,
+    cache: cacheDir === undefined ? "off" : hit ? "hit" : "miss",
+    cacheFile,
+    save() {
+      if (cacheDir === undefined || name === undefined || hit) return false;
+      const data = script.createCachedData();
+      const header: Header = { ...expected, sha256: sha256(data) };
+      return writePrivate(
+        cacheDir,
+        name,
+        Buffer.concat([Buffer.from(`${MAGIC}${JSON.stringify(header)}\n`), data]),
+      );
+    },
+  };
+}
