@@ -29,6 +29,16 @@ import type { Auditor } from "./audit.ts";
 import type { NativeRelayConfig } from "./native-relay.ts";
 import type { Session } from "./session.ts";
 import type { AuditDecision, AuditEvent, LlmHandler, ProxyService } from "./types.ts";
+import {
+  closeFrame,
+  encodeFrame,
+  OP_TEXT,
+  type WsCloseCode,
+  type WsFrame,
+  WsFrameParser,
+  WsMessageAssembler,
+  WsProtocolError,
+} from "./websocket.ts";
 
 /**
  * The request path of one intercepted (or plain-HTTP) request, as named stages composed in
@@ -1004,7 +1014,11 @@ function forwardStage(
   up.end(p.body);
 }
 
-/** WebSocket (or other) upgrade on an allowed route: same checks, then a byte pipe. Frames are not scanned. */
+/**
+ * WebSocket upgrade on an allowed route: same checks on the upgrade request, then the agent's
+ * frames are parsed and each text/binary message is scanned with the route's DLP before it goes
+ * upstream (see `inspectClientFrames`); the upstream's frames are relayed as they come.
+ */
 export async function handleUpgrade(
   cfg: PipelineConfig,
   session: Session,
@@ -1020,10 +1034,19 @@ export async function handleUpgrade(
   if (!cutoffStage(cfg, info, res)) return;
   if (!hostStage(cfg, info, req, res)) return;
   if (!llmUpgradeStage(cfg, info, socket)) return;
+  if ((req.headers.upgrade ?? "").trim().toLowerCase() !== "websocket") {
+    // only WebSocket frames can be inspected: any other protocol switch would be a blind pipe
+    refuse(cfg, info, res, 400, "deny_bad_request", "only WebSocket upgrades are relayed", {
+      reason: "upgrade_not_websocket",
+    });
+    return;
+  }
   const route = routeStage(cfg, info, req, res);
   if (!route) return;
   const prepared = credentialAndDlpStage(cfg, info, route, req, res, undefined, true);
   if (!prepared) return;
+  // no extension is negotiated (permessage-deflate would hide the messages from the scan)
+  delete (prepared.headers as Record<string, unknown>)["sec-websocket-extensions"];
   const up = openUpstream(cfg, session, {
     target,
     method: prepared.method,
@@ -1060,12 +1083,7 @@ export async function handleUpgrade(
       lines.push(`${upRes.rawHeaders[i]}: ${upRes.rawHeaders[i + 1]}`);
     socket.write(`${lines.join("\r\n")}\r\n\r\n`);
     if (upHead.length > 0) socket.write(upHead);
-    if (head.length > 0) upSocket.write(head);
-    let bytesIn = head.length;
     let bytesOut = upHead.length;
-    socket.on("data", (c: Buffer) => {
-      bytesIn += c.length;
-    });
     upSocket.on("data", (c: Buffer) => {
       bytesOut += c.length;
     });
@@ -1076,7 +1094,9 @@ export async function handleUpgrade(
       conn.path = info.path;
       if (info.route !== undefined) conn.route = info.route;
     }
-    socket.pipe(upSocket);
+    // agent → upstream: frame by frame, each message scanned before any of it is forwarded
+    const inspector = inspectClientFrames(cfg, info, route, socket, upSocket);
+    if (head.length > 0) inspector.feed(head);
     upSocket.pipe(socket);
     let closed = false;
     const close = () => {
@@ -1084,13 +1104,16 @@ export async function handleUpgrade(
       closed = true;
       socket.destroy();
       upSocket.destroy();
-      audit(cfg, info, "websocket", { status: 101, bytesIn, bytesOut });
+      audit(cfg, info, "websocket", { status: 101, bytesIn: inspector.bytesIn(), bytesOut });
     };
     socket.on("close", close);
     upSocket.on("close", close);
     // WebSocket has its own close handshake and no use for TCP half-close: once a side has
     // ended, its own write side is ended too (after what is queued is flushed; pipe ends the other)
-    socket.on("end", () => socket.end());
+    socket.on("end", () => {
+      socket.end();
+      upSocket.end();
+    });
     upSocket.on("end", () => upSocket.end());
     socket.on("error", close);
     upSocket.on("error", close);
@@ -1152,4 +1175,122 @@ function rawResponder(socket: Socket): ServerResponse {
     },
   };
   return fake as unknown as ServerResponse;
+}
+
+/** Largest single WebSocket message from the agent (and frame): larger ones close the connection (1009). */
+const WS_MAX_MESSAGE = 1024 * 1024;
+
+/**
+ * Agent → upstream WebSocket relay: frames are parsed (RFC 6455), control frames pass at once,
+ * a text or binary message is held until complete and scanned with the route's DLP (as a request
+ * body), then forwarded as received; `redact` forwards a text message with the findings redacted
+ * (one new frame), a binary message or anything still blocking closes both sides with 1008. A
+ * malformed frame (1002), a text message that is not UTF-8 (1007) or a message over the cap
+ * (1009) closes both sides too. Every refusal is audited; nothing of a refused message is sent.
+ */
+function inspectClientFrames(
+  cfg: PipelineConfig,
+  info: RequestInfo,
+  route: Route,
+  socket: Socket,
+  upSocket: Socket,
+): { feed: (chunk: Buffer) => void; bytesIn: () => number } {
+  const cap = Math.min(WS_MAX_MESSAGE, cfg.maxBodyBytes);
+  const parser = new WsFrameParser(cap);
+  const messages = new WsMessageAssembler(cap);
+  const detectors = routeDetectors(route);
+  let bytesIn = 0;
+  let done = false;
+  const send = (b: Buffer) => {
+    if (!upSocket.write(b) && !socket.isPaused()) {
+      socket.pause();
+      upSocket.once("drain", () => socket.resume());
+    }
+  };
+  const shut = (code: WsCloseCode, why: string) => {
+    done = true;
+    socket.pause();
+    socket.end(closeFrame(code, why, false));
+    upSocket.end(closeFrame(code === 1008 ? 1008 : 1001, "closed by the proxy", true));
+    // the peers get the close frame; whichever does not hang up soon is dropped
+    setTimeout(() => {
+      socket.destroy();
+      upSocket.destroy();
+    }, 2000).unref();
+  };
+  const refuseMessage = (
+    decision: AuditDecision,
+    code: WsCloseCode,
+    why: string,
+    extra: Partial<AuditEvent>,
+  ) => {
+    audit(cfg, info, decision, { status: 101, ...extra });
+    shut(code, why);
+  };
+  const message = (opcode: number, payload: Buffer, raw: Buffer[]) => {
+    if (detectors.length === 0) {
+      for (const r of raw) send(r);
+      return;
+    }
+    const text = opcode === OP_TEXT;
+    const asBody: OutboundRequest = {
+      method: info.method,
+      host: info.target.host,
+      port: info.target.port,
+      path: "/",
+      headers: { "content-type": text ? "text/plain; charset=utf-8" : "application/octet-stream" },
+      body: text ? payload.toString("utf8") : payload,
+    };
+    const limits = { detectors, maxBodyBytes: cap };
+    const scan = scanRequest(info.session.scanner, asBody, limits);
+    if (!scan.blocked) {
+      for (const r of raw) send(r);
+      return;
+    }
+    const blocking = scan.findings.filter((f) => f.severity === "block");
+    if (route.dlp?.outbound_on_match === "redact" && text) {
+      const redacted = redactRequest(asBody, scan);
+      if (
+        typeof redacted.body === "string" &&
+        !scanRequest(info.session.scanner, redacted, limits).blocked
+      ) {
+        audit(cfg, info, "redact", {
+          status: 101,
+          reason: `websocket_message:${[...new Set(blocking.map((f) => f.rule))].join(",")}`,
+          findings: findingsView(scan.findings),
+        });
+        send(encodeFrame(OP_TEXT, Buffer.from(redacted.body, "utf8"), true));
+        return;
+      }
+    }
+    refuseMessage("deny_dlp", 1008, "secret in a WebSocket message", {
+      reason: `websocket_message:${[...new Set(blocking.map((f) => f.rule))].join(",")}`,
+      findings: findingsView(scan.findings),
+    });
+  };
+  const feed = (chunk: Buffer) => {
+    if (done) return;
+    bytesIn += chunk.length;
+    let frames: WsFrame[];
+    try {
+      frames = parser.push(chunk);
+      for (const frame of frames) {
+        if (done) return;
+        const ev = messages.push(frame);
+        if (ev.kind === "control") send(frame.raw);
+        else if (ev.kind === "message") message(ev.opcode, ev.payload, ev.raw);
+      }
+    } catch (error) {
+      if (!(error instanceof WsProtocolError)) throw error;
+      const size = error.closeCode === 1009;
+      refuseMessage(
+        size ? "deny_body_size" : "deny_bad_request",
+        error.closeCode,
+        size ? "message too large" : "protocol error",
+        { reason: size ? "websocket_message_too_large" : "websocket_protocol_error" },
+      );
+    }
+  };
+  socket.on("data", feed);
+  return { feed, bytesIn: () => bytesIn };
 }

@@ -10,6 +10,7 @@ import { EnvHttpProxyAgent, request as undiciRequest } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startUpstreams, type Upstreams } from "../test/upstream.ts";
 import { type AuditEvent, createProxyHost, type ProxyHost, type RegisterResult } from "./index.ts";
+import { encodeFrame, OP_TEXT, WsFrameParser } from "./websocket.ts";
 
 const run = promisify(execFile);
 
@@ -632,10 +633,14 @@ describe("plain HTTP, WebSocket, LLM hook", () => {
           );
         });
         let text = "";
+        let sent = false;
         tls.on("data", (c: Buffer) => {
-          text += c.toString();
-          if (text.includes("\r\n\r\n") && !text.includes("ping")) tls.write("ping");
-          if (text.includes("echo:ping")) {
+          text += c.toString("latin1");
+          if (text.includes("\r\n\r\n") && !sent) {
+            sent = true;
+            tls.write(encodeFrame(OP_TEXT, Buffer.from("ping"), true));
+          }
+          if (text.includes("echo:")) {
             resolve(text);
             tls.destroy();
           }
@@ -645,6 +650,9 @@ describe("plain HTTP, WebSocket, LLM hook", () => {
       req.end();
     });
     expect(echoed).toMatch(/^HTTP\/1.1 101/);
+    expect(
+      new WsFrameParser(1024).push(up.wsReceived.at(-1) as Buffer)[0]?.payload.toString(),
+    ).toBe("ping");
     await expect.poll(() => decisions("ws.example.com").includes("websocket")).toBe(true);
   });
 
@@ -727,10 +735,14 @@ describe("plain HTTP, WebSocket, LLM hook", () => {
         );
       });
       let text = "";
+      let sent = false;
       s.on("data", (c: Buffer) => {
-        text += c.toString();
-        if (text.includes("\r\n\r\n") && !text.includes("ping")) s.write("ping");
-        if (text.includes("echo:ping")) {
+        text += c.toString("latin1");
+        if (text.includes("\r\n\r\n") && !sent) {
+          sent = true;
+          s.write(encodeFrame(OP_TEXT, Buffer.from("ping"), true));
+        }
+        if (text.includes("echo:")) {
           resolve(text);
           s.destroy();
         }
@@ -740,6 +752,9 @@ describe("plain HTTP, WebSocket, LLM hook", () => {
     expect(echoed).toMatch(/^HTTP\/1.1 101/);
     expect(up.seen.length).toBe(before + 1);
     expect(up.seen.at(-1)?.url).toBe("/ws");
+    expect(
+      new WsFrameParser(1024).push(up.wsReceived.at(-1) as Buffer)[0]?.payload.toString(),
+    ).toBe("ping");
     await expect.poll(() => decisions("http.example.com").includes("websocket")).toBe(true);
   });
 

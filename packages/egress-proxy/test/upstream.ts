@@ -30,6 +30,8 @@ export interface Upstreams {
   badRequests: Seen[];
   /** Open server-side sockets of the streaming endpoint. */
   streaming: Set<Socket>;
+  /** Every chunk received on upgraded (WebSocket) connections, in order. */
+  wsReceived: Buffer[];
   close(): Promise<void>;
 }
 
@@ -117,6 +119,7 @@ export async function startUpstreams(hosts: readonly string[]): Promise<Upstream
   const badRequests: Seen[] = [];
   const streaming = new Set<Socket>();
   const upgraded = new Set<Socket>();
+  const wsReceived: Buffer[] = [];
   const tls = createHttpsServer(
     {
       SNICallback: (name, cb) => cb(null, contexts.get(name)),
@@ -134,7 +137,10 @@ export async function startUpstreams(hosts: readonly string[]): Promise<Upstream
     socket.write(
       "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: test\r\n\r\n",
     );
-    socket.on("data", (c: Buffer) => socket.write(Buffer.concat([Buffer.from("echo:"), c])));
+    socket.on("data", (c: Buffer) => {
+      wsReceived.push(c);
+      socket.write(Buffer.concat([Buffer.from("echo:"), c]));
+    });
     // a WebSocket peer closes when the other side ends (no TCP half-close)
     socket.on("end", () => socket.destroy());
     upgraded.add(socket);
@@ -152,7 +158,10 @@ export async function startUpstreams(hosts: readonly string[]): Promise<Upstream
     socket.write(
       "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n",
     );
-    socket.on("data", (c: Buffer) => socket.write(Buffer.concat([Buffer.from("echo:"), c])));
+    socket.on("data", (c: Buffer) => {
+      wsReceived.push(c);
+      socket.write(Buffer.concat([Buffer.from("echo:"), c]));
+    });
     // a WebSocket peer closes when the other side ends (no TCP half-close)
     socket.on("end", () => socket.destroy());
     upgraded.add(socket);
@@ -172,6 +181,7 @@ export async function startUpstreams(hosts: readonly string[]): Promise<Upstream
     seen,
     badRequests,
     streaming,
+    wsReceived,
     async close() {
       for (const s of streaming) s.destroy();
       for (const s of upgraded) s.destroy();
