@@ -98,28 +98,60 @@ export class IdentityResolver {
   }
 
   async resolve(headers: IncomingHttpHeaders): Promise<IdentityResult> {
-    const cred = presentedCredential(headers);
     const now = Date.now();
+    const known = this.resolveCached(headers, now);
+    if (known !== undefined) return known;
+    const cred = presentedCredential(headers);
     if (cred?.value.startsWith(GATEWAY_KEY_PREFIX)) {
-      const id = await this.verify(cred.value, now);
-      if (id === undefined) {
-        return {
-          ok: false,
-          status: 401,
-          message:
-            "the gateway key is unknown or revoked; create one with `bottle-gateway keys create --bottle B --agent A`",
-        };
-      }
+      return this.keyResult(await this.verify(cred.value, now), cred, headers);
+    }
+    return this.keylessResult(await this.hasKeys(now), cred);
+  }
+
+  /**
+   * The same answer as `resolve`, when it can be given from what is cached (a gateway key
+   * verified within the TTL, or a key-less caller while "are any keys configured?" is fresh);
+   * undefined when the store must be asked. Synchronous: the hot path takes no promise for it.
+   */
+  resolveCached(headers: IncomingHttpHeaders, now = Date.now()): IdentityResult | undefined {
+    const cred = presentedCredential(headers);
+    if (cred?.value.startsWith(GATEWAY_KEY_PREFIX)) {
+      const hit = this.cache.get(cred.value);
+      if (hit === undefined || now - hit.at >= this.ttl) return undefined;
+      return this.keyResult(hit.id, cred, headers);
+    }
+    if (now - this.keysCheckedAt >= this.refresh) return undefined;
+    return this.keylessResult(this.keysConfigured, cred);
+  }
+
+  private keyResult(
+    id: CallerIdentity | undefined,
+    cred: { header: string; value: string },
+    headers: IncomingHttpHeaders,
+  ): IdentityResult {
+    if (id === undefined) {
       return {
-        ok: true,
-        identity: id,
-        credentialHeader: cred.header,
-        // A second credential next to the gateway key (e.g. `x-api-key` beside `Authorization`)
-        // is the one a passthrough_auth provider receives.
-        foreignCredential: secondCredential(headers, cred.header),
+        ok: false,
+        status: 401,
+        message:
+          "the gateway key is unknown or revoked; create one with `bottle-gateway keys create --bottle B --agent A`",
       };
     }
-    if ((await this.hasKeys(now)) || !this.options.loopback) {
+    return {
+      ok: true,
+      identity: id,
+      credentialHeader: cred.header,
+      // A second credential next to the gateway key (e.g. `x-api-key` beside `Authorization`)
+      // is the one a passthrough_auth provider receives.
+      foreignCredential: secondCredential(headers, cred.header),
+    };
+  }
+
+  private keylessResult(
+    keysConfigured: boolean,
+    cred: { header: string; value: string } | undefined,
+  ): IdentityResult {
+    if (keysConfigured || !this.options.loopback) {
       return {
         ok: false,
         status: 401,

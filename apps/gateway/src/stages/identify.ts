@@ -32,11 +32,18 @@ export function agentCredentialHeader(req: IncomingMessage): string | undefined 
   return undefined;
 }
 
-export async function identify(call: Call, p: Pipeline): Promise<boolean> {
+/**
+ * Synchronous when the identity resolver answers from its cache (every call but the first of a
+ * key within its TTL): no promise on the hot path; otherwise the store is asked.
+ */
+export function identify(call: Call, p: Pipeline): boolean | Promise<boolean> {
   const proxied = call.proxied;
   let who: IdentityResult;
   if (proxied === undefined) {
-    who = await p.identity.resolve(call.req.headers);
+    const known = p.identity.resolveCached(call.req.headers);
+    if (known === undefined)
+      return p.identity.resolve(call.req.headers).then((r) => admit(call, r));
+    who = known;
   } else {
     call.proxiedProvider = providerOfHost(proxied.host);
     if (call.proxiedProvider === undefined) {
@@ -61,6 +68,11 @@ export async function identify(call: Call, p: Pipeline): Promise<boolean> {
       foreignCredential: undefined,
     };
   }
+  return admit(call, who);
+}
+
+/** The caller's identity on the call, or the refusal answered. */
+function admit(call: Call, who: IdentityResult): boolean {
   if (!who.ok) {
     sendError(call.res, call.api, who.status, "authentication_error", who.message);
     return false;
