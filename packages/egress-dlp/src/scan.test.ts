@@ -216,6 +216,25 @@ describe("floods of small decoded pieces and overlapping matches", () => {
     }
   });
 
+  it("a base64 run that ends the text is decoded, with and without a known-secret index", () => {
+    const withIndex = createScanner({
+      knownSecrets: [{ name: "K", value: "Zq9-Lm2-Xw7-Rt4-Yp1-Vn8" }],
+    });
+    const without = createScanner();
+    // 42 bytes: no padding, so the run really is the last character of the text
+    const inner = `t=${token}`;
+    expect(inner.length % 3).toBe(0);
+    const encoded = b64(inner);
+    expect(encoded.endsWith("=")).toBe(false);
+    for (const s of [withIndex, without]) {
+      for (const text of [encoded, `body: ${encoded}`]) {
+        const f = s.scan(text).findings.find((x) => x.rule === "github-pat");
+        expect(f?.encoding).toBe("decoded:base64");
+        expect(f?.end).toBe(text.length);
+      }
+    }
+  });
+
   it("chained JWT-shaped matches become one finding, fingerprinted once, within budget", () => {
     const scanner = createScanner();
     const flood = "eyJhbGciOiJIUzI1NiJ9.".repeat(20_000);
