@@ -11,7 +11,7 @@
  * The machine is shared: rounds of compared things are interleaved and the best round is kept.
  */
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import {
   type AddressInfo,
@@ -366,11 +366,126 @@ for (let r = 0; r < ROUNDS; r++) {
     pP99 = pct(p, 0.99);
   }
 }
-directAgent.destroy();
-proxyAgent.destroy();
+// (b) the same interception case through mitmproxy (mitmdump), when it is installed (Debian:
+// apt-get install mitmproxy; not in CI): same upstream, same request, its own CA, upstream
+// certificates verified against the test CA as ours are
+async function mitmCompare(): Promise<void> {
+  let version = "";
+  try {
+    version =
+      execFileSync("mitmdump", ["--version"], { encoding: "utf8", timeout: 60_000 })
+        .split("\n")
+        .find((l) => /mitmproxy/i.test(l))
+        ?.trim() ?? "mitmdump";
+  } catch {
+    out(
+      "(b) mitmproxy comparison skipped: mitmdump not found on PATH (Debian: apt-get install mitmproxy)",
+    );
+    return;
+  }
+  const dir = join(home, "mitm");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "upstream-ca.pem"), up.caPem);
+  const probe = createNetServer();
+  await new Promise<void>((r) => probe.listen(0, "127.0.0.1", () => r()));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise((r) => probe.close(r));
+  const proc = spawn(
+    "mitmdump",
+    [
+      "-q",
+      "--listen-host",
+      "127.0.0.1",
+      "--listen-port",
+      String(port),
+      "--set",
+      `confdir=${dir}`,
+      "--set",
+      `ssl_verify_upstream_trusted_ca=${join(dir, "upstream-ca.pem")}`,
+    ],
+    { stdio: ["ignore", "ignore", "ignore"] },
+  );
+  try {
+    const caFile = join(dir, "mitmproxy-ca-cert.pem");
+    const ready = async (): Promise<boolean> => {
+      if (!existsSync(caFile)) return false;
+      const s = netConnect(port, "127.0.0.1");
+      return new Promise((r) => {
+        s.once("connect", () => {
+          s.destroy();
+          r(true);
+        });
+        s.once("error", () => r(false));
+      });
+    };
+    const until = Date.now() + 60_000;
+    while (!(await ready())) {
+      if (Date.now() > until || proc.exitCode !== null) {
+        out("(b) mitmproxy comparison skipped: mitmdump did not start");
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const mitmCa = readFileSync(caFile, "utf8");
+    const mitmAgent = new HttpsAgent({ keepAlive: true, maxSockets: 1 });
+    (mitmAgent as unknown as { createConnection: unknown }).createConnection = (
+      _o: unknown,
+      cb: (e: Error | null, s?: Socket) => void,
+    ) => {
+      const raw = netConnect(port, "127.0.0.1");
+      raw.once("error", (e) => cb(e));
+      raw.once("connect", () =>
+        raw.write(
+          `CONNECT 127.0.0.1:${up.tlsPort} HTTP/1.1\r\nHost: 127.0.0.1:${up.tlsPort}\r\n\r\n`,
+        ),
+      );
+      let head = "";
+      const onData = (c: Buffer) => {
+        head += c.toString("latin1");
+        if (!head.includes("\r\n\r\n")) return;
+        raw.off("data", onData);
+        if (!head.startsWith("HTTP/1.1 200")) return cb(new Error(head.split("\r\n")[0]));
+        const t = tlsConnect({
+          socket: raw,
+          servername: "api.bench.test",
+          ca: [mitmCa],
+          ALPNProtocols: ["http/1.1"],
+        });
+        t.once("secureConnect", () => cb(null, t));
+        t.once("error", (e) => cb(e));
+      };
+      raw.on("data", onData);
+    };
+    const n = Math.max(50, Math.floor(REQUESTS / 4));
+    await timeRequests(mitmAgent, 100);
+    let best = { added: Number.POSITIVE_INFINITY, m: 0, d: 0, ours: 0 };
+    for (let r = 0; r < ROUNDS; r++) {
+      const d = await timeRequests(directAgent, n);
+      const m = await timeRequests(mitmAgent, n);
+      const p = await timeRequests(proxyAgent, n);
+      const added = pct(m, 0.5) - pct(d, 0.5);
+      if (added < best.added)
+        best = { added, m: pct(m, 0.5), d: pct(d, 0.5), ours: pct(p, 0.5) - pct(d, 0.5) };
+    }
+    mitmAgent.destroy();
+    out(
+      `(b) same case through ${version} (mitmdump, no addon): p50 ${best.m.toFixed(3)} ms, added p50 ${best.added.toFixed(3)} ms; ` +
+        `this proxy's added p50 in the same rounds ${best.ours.toFixed(3)} ms: ${(best.added / Math.max(best.ours, 0.001)).toFixed(1)}x less added latency than mitmproxy`,
+    );
+  } finally {
+    proc.kill("SIGTERM");
+    await new Promise((r) => {
+      if (proc.exitCode !== null) r(undefined);
+      else proc.once("exit", r);
+    });
+  }
+}
 out(
   `(b) intercepted keep-alive GET (route match, DLP on the request, injection scan on the JSON response): direct TLS p50 ${dP50.toFixed(3)} ms, via proxy p50 ${pP50.toFixed(3)} ms (p99 ${pP99.toFixed(3)}), added p50 ${(pP50 - dP50).toFixed(3)} ms (target < 1 ms)`,
 );
+await mitmCompare();
+directAgent.destroy();
+proxyAgent.destroy();
 
 // (c) leaf minting
 const ca = await BottleCa.open(join(home, "state"), "mint-bench");
