@@ -109,6 +109,45 @@ export function rollupUnit(r: Rollup, at: number): number {
   return Math.floor(at / r.ms);
 }
 
+/**
+ * The first and last event time: two subqueries, each one seek on the time index (min and max
+ * in one SELECT would scan the whole ledger).
+ */
+export const LEDGER_SPAN_SQL =
+  "SELECT (SELECT min(at) FROM usage_events) AS lo, (SELECT max(at) FROM usage_events) AS hi";
+
+/**
+ * The SQLite usage report for a set of group columns (in GROUP_COLUMNS order, so 16 texts):
+ * `sql` reads whole days, whole hours and the raw events of the partial hours at the edges
+ * (named parameters @d0..@e3 from rollupRanges, and the filter's); `totalSql` reads usage_total
+ * for a range that holds the whole ledger. Neither scans usage_events or a time rollup.
+ */
+export function usageSql(columns: readonly GroupColumn[]): { sql: string; totalSql: string } {
+  const sums = `sum(events) AS events, sum(input_tokens) AS inputTokens, sum(output_tokens) AS outputTokens,
+      sum(cache_read_tokens) AS cacheReadTokens, sum(cache_write_tokens) AS cacheWriteTokens,
+      sum(reasoning_tokens) AS reasoningTokens, sum(tokens) AS tokens, sum(cost_usd) AS costUsd,
+      sum(unpriced) AS unpricedEvents, sum(usage_missing) AS usageMissingEvents`;
+  const cols = `bottle, parents, agent, provider, model, ${ROLLUP_FIGURES}`;
+  const eventCols =
+    "bottle, parents, agent, provider, coalesce(model, '') AS model, 1 AS events, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, tokens, coalesce(cost_usd, 0) AS cost_usd, cost_usd IS NULL AS unpriced, usage_missing";
+  const filter = `(@bottle IS NULL OR bottle = @bottle OR (@children AND instr(parents, @bottleJson) > 0))
+      AND (@agent IS NULL OR agent = @agent) AND (@provider IS NULL OR provider = @provider)
+      AND (@model IS NULL OR model = @model)`;
+  const g = columns.join(", ");
+  const head = `SELECT ${g === "" ? "" : `${g}, `}${sums} FROM`;
+  const tail = `WHERE ${filter}${g === "" ? "" : ` GROUP BY ${g}`}`;
+  return {
+    sql: `${head} (
+        SELECT ${cols} FROM usage_daily WHERE day >= @d0 AND day < @d1
+        UNION ALL SELECT ${cols} FROM usage_hourly WHERE hour >= @h0 AND hour < @h1
+        UNION ALL SELECT ${cols} FROM usage_hourly WHERE hour >= @h2 AND hour < @h3
+        UNION ALL SELECT ${eventCols} FROM usage_events WHERE at >= @e0 AND at < @e1
+        UNION ALL SELECT ${eventCols} FROM usage_events WHERE at >= @e2 AND at < @e3
+      ) ${tail}`,
+    totalSql: `${head} usage_total ${tail}`,
+  };
+}
+
 /** A bound value for SQL: infinities clamped to the safe-integer range. */
 export function bound(x: number): number {
   if (x === Number.NEGATIVE_INFINITY) return Number.MIN_SAFE_INTEGER;

@@ -35,6 +35,7 @@ import {
   burnSeries,
   GROUP_COLUMNS,
   groupColumns,
+  LEDGER_SPAN_SQL,
   MINUTE_MS,
   minuteGrid,
   ROLLUP_UPSERTS,
@@ -44,6 +45,7 @@ import {
   rollupUnit,
   rollupValues,
   shapeReport,
+  usageSql,
 } from "./reports.ts";
 import type {
   ActionsQuery,
@@ -1205,25 +1207,7 @@ export class SqliteStore implements Store {
     // One SQL text per set of columns, in a fixed order; shapeReport orders rows as asked.
     const canonical = GROUP_COLUMNS.filter((c) => groupBy.includes(c));
     const r = rollupRanges(f.since, f.until);
-    const sums = `sum(events) AS events, sum(input_tokens) AS inputTokens, sum(output_tokens) AS outputTokens,
-      sum(cache_read_tokens) AS cacheReadTokens, sum(cache_write_tokens) AS cacheWriteTokens,
-      sum(reasoning_tokens) AS reasoningTokens, sum(tokens) AS tokens, sum(cost_usd) AS costUsd,
-      sum(unpriced) AS unpricedEvents, sum(usage_missing) AS usageMissingEvents`;
-    const cols =
-      "bottle, parents, agent, provider, model, events, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, tokens, cost_usd, unpriced, usage_missing";
-    const eventCols =
-      "bottle, parents, agent, provider, coalesce(model, '') AS model, 1 AS events, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, tokens, coalesce(cost_usd, 0) AS cost_usd, cost_usd IS NULL AS unpriced, usage_missing";
-    const filter = `(@bottle IS NULL OR bottle = @bottle OR (@children AND instr(parents, @bottleJson) > 0))
-      AND (@agent IS NULL OR agent = @agent) AND (@provider IS NULL OR provider = @provider)
-      AND (@model IS NULL OR model = @model)`;
-    const g = canonical.join(", ");
-    const sql = `SELECT ${g === "" ? "" : `${g}, `}${sums} FROM (
-        SELECT ${cols} FROM usage_daily WHERE day >= @d0 AND day < @d1
-        UNION ALL SELECT ${cols} FROM usage_hourly WHERE hour >= @h0 AND hour < @h1
-        UNION ALL SELECT ${cols} FROM usage_hourly WHERE hour >= @h2 AND hour < @h3
-        UNION ALL SELECT ${eventCols} FROM usage_events WHERE at >= @e0 AND at < @e1
-        UNION ALL SELECT ${eventCols} FROM usage_events WHERE at >= @e2 AND at < @e3
-      ) WHERE ${filter}${g === "" ? "" : ` GROUP BY ${g}`}`;
+    const { sql, totalSql } = usageSql(canonical);
     const params = {
       bottle: f.bottle,
       children: f.children ? 1 : 0,
@@ -1244,14 +1228,10 @@ export class SqliteStore implements Store {
     };
     // A range that holds every event (no bounds, or bounds outside the ledger's first and last
     // event) reads usage_total: one row per bottle, agent, provider and model.
-    const totalSql = `SELECT ${g === "" ? "" : `${g}, `}${sums} FROM usage_total WHERE ${filter}${g === "" ? "" : ` GROUP BY ${g}`}`;
     return this.#run("deferred", () => {
       let whole = f.since === undefined && f.until === undefined;
       if (!whole) {
-        const span = this.#s(
-          // Two subqueries: each is one index seek (min and max together would scan).
-          "SELECT (SELECT min(at) FROM usage_events) AS lo, (SELECT max(at) FROM usage_events) AS hi",
-        ).get() as {
+        const span = this.#s(LEDGER_SPAN_SQL).get() as {
           lo: number | null;
           hi: number | null;
         };
