@@ -54,7 +54,7 @@ describe("four processes on one database file", () => {
     } finally {
       await store.close();
     }
-  }, 90_000);
+  }, 300_000); // hang guard
 
   it("four processes creating and migrating a fresh database at once all succeed", async () => {
     const db = join(dir, "fresh.db");
@@ -66,5 +66,5 @@ describe("four processes on one database file", () => {
     } finally {
       await store.close();
     }
-  }, 60_000);
+  }, 300_000); // hang guard
 });

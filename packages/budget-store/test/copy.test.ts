@@ -13,7 +13,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await pg?.stop();
   rmSync(dir, { recursive: true, force: true });
-}, 60_000);
+}, 300_000); // hang guard
 
 describe("copyStore (bottle-gateway store migrate)", () => {
   it("copies budgets, keys, ledger, cutoffs and audit from SQLite into an empty Postgres, verified", async () => {

@@ -21,7 +21,7 @@ afterAll(async () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
   await pg?.stop();
   rmSync(dir, { recursive: true, force: true });
-}, 60_000);
+}, 300_000); // hang guard
 
 // A hang guard only (nothing asserts on elapsed time); below the 120 s per-test guard.
 const HANG_GUARD_MS = 90_000;

@@ -222,7 +222,7 @@ describe("reservation owners and leases", () => {
     } finally {
       await next.close();
     }
-  }, 30_000);
+  }, 300_000); // hang guard
 
   it("reclaim without deadLocalProcesses leaves a dead local process to its lease", async () => {
     const file = url();
@@ -238,7 +238,7 @@ describe("reservation owners and leases", () => {
     } finally {
       await next.close();
     }
-  }, 30_000);
+  }, 300_000); // hang guard
 
   it("rejects bad input without changing anything", async () => {
     const s = await openStore("sqlite::memory:");

@@ -11,7 +11,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const s of open) await s.close().catch(() => {});
   await pg?.stop();
-}, 60_000);
+}, 300_000); // hang guard
 
 describeStoreContract(`postgres (${describeWhere()})`, async (o) => {
   const store = await openStore(await pg.newDatabase(), o);

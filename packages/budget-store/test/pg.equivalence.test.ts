@@ -16,7 +16,7 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => {
   await pg?.stop();
-}, 60_000);
+}, 300_000); // hang guard
 
 const T0 = Date.parse("2026-01-31T12:00:00Z");
 const HOUR = 3_600_000;
@@ -280,7 +280,7 @@ describe("Postgres metering round trips", () => {
     } finally {
       await store.close();
     }
-  }, 60_000);
+  }, 300_000); // hang guard
 
   it("a user who may not write the flush barrier's WAL message meters through bk_meter alone", async () => {
     // bk_meter_call ends with pg_logical_emit_message; a server may deny it to ordinary users.
@@ -350,5 +350,5 @@ describe("Postgres metering round trips", () => {
       await cleanup.unsafe(`DROP ROLE IF EXISTS ${role}`).catch(() => {});
       await cleanup.end({ timeout: 5 });
     }
-  }, 60_000);
+  }, 300_000); // hang guard
 });

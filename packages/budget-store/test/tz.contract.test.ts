@@ -21,7 +21,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const s of open) await s.close().catch(() => {});
   await pg?.stop();
-}, 60_000);
+}, 300_000); // hang guard
 
 for (const zone of ["America/Los_Angeles", "Asia/Kolkata"]) {
   describe(`TZ=${zone}`, () => {
