@@ -7,7 +7,7 @@
 //                                         in a row (default 3), under that load; stops at the
 //                                         first failure (and keeps that clone).
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -53,6 +53,9 @@ if (ci >= 0) {
     // Each run is a fresh clone of the committed HEAD (no turbo cache, no build output), with the
     // shared reference data beside it as in the checkout.
     const dir = mkdtempSync(path.join(os.tmpdir(), `bottlekit-stress-ci-${n}-`));
+    // Searchable by others, as a checkout is: as root, the test Postgres server and the sandboxed
+    // agents run as unprivileged accounts that must reach the clone's binaries.
+    chmodSync(dir, 0o755);
     const clone = path.join(dir, "main");
     const git = spawnSync("git", ["clone", "-q", root, clone], { stdio: "inherit" });
     if (git.status !== 0) stop(1);
