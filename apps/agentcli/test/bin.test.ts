@@ -64,7 +64,7 @@ it("SIGINT during a tool call: exit 130, the tool's process group is killed", as
   const pid = Number(await readFile(pidFile, "utf8"));
   child.kill("SIGINT");
   expect(await exited).toBe(130);
-  await expect.poll(() => dead(pid), { timeout: 5_000 }).toBe(true);
+  await expect.poll(() => dead(pid), { timeout: 60_000 }).toBe(true);
   const end = (await sb.auditLines()).at(-1);
   expect(end).toMatchObject({ event: "run.end", status: "interrupted", exitCode: 130 });
 });

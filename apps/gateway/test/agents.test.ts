@@ -21,7 +21,7 @@ function openai7(h: Harness, maxRetries = 0): OpenAI7 {
 
 /** The ledger event of the n-th most recent call, once settled. */
 async function settledEvents(h: Harness, count: number) {
-  await expect.poll(async () => (await h.store.events()).length, { timeout: 5_000 }).toBe(count);
+  await expect.poll(async () => (await h.store.events()).length, { timeout: 60_000 }).toBe(count);
   return h.store.events();
 }
 

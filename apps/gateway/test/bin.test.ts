@@ -29,7 +29,7 @@ it("bottle-gateway up: SIGTERM drains an in-flight stream, then exits 0", async 
   });
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   try {
-    await expect.poll(() => stderr.includes('"event":"listening"'), { timeout: 15_000 }).toBe(true);
+    await expect.poll(() => stderr.includes('"event":"listening"'), { timeout: 60_000 }).toBe(true);
     const url = (
       JSON.parse(stderr.split("\n").find((l) => l.includes('"listening"')) as string) as {
         url: string;

@@ -54,10 +54,10 @@ describe("cutoffs heard from the store", () => {
     expect(String((failure as Error | undefined)?.message)).toContain(
       'bottle "runner" was cut off by operator-on-gw2',
     );
-    const aborted = await h.up.waitForAbort(10_000);
+    const aborted = await h.up.waitForAbort(60_000);
     expect(aborted.aborted).toBe(true);
     await expect
-      .poll(async () => (await h.store.events({ bottle: "runner" })).length, { timeout: 5_000 })
+      .poll(async () => (await h.store.events({ bottle: "runner" })).length, { timeout: 60_000 })
       .toBe(1);
     const [ev] = await h.store.events({ bottle: "runner" });
     expect(ev?.usageMissing).toBe(true);

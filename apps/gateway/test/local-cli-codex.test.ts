@@ -139,7 +139,7 @@ describe("codex-cli/* answers openai SDK clients from the real Codex CLI", {
       .poll(
         async () =>
           (await gw?.store.events())?.map((e) => [e.provider, e.inputTokens, e.outputTokens]),
-        { timeout: 10_000 },
+        { timeout: 60_000 },
       )
       .toEqual([
         ["codex-cli", 1200, 30],
@@ -204,8 +204,8 @@ describe("codex-cli/* answers openai SDK clients from the real Codex CLI", {
         return false;
       }
     };
-    await expect.poll(alive, { timeout: 10_000 }).toBe(false);
+    await expect.poll(alive, { timeout: 60_000 }).toBe(false);
     expect(logs.some((l) => l.event === "local_cli.cancelled" && l["pid"] === pid)).toBe(true);
-    await up.waitForAbort(10_000);
+    await up.waitForAbort(60_000);
   });
 });

@@ -93,7 +93,7 @@ describe("the proxy door", () => {
     expect(seen?.headers["x-api-key"]).toBe(ANTHROPIC_KEY);
     expect(seen?.rawBody).not.toContain("PLACEHOLDER");
     await expect
-      .poll(async () => (await h.store.events({ bottle: "bottle-a" })).length, { timeout: 5_000 })
+      .poll(async () => (await h.store.events({ bottle: "bottle-a" })).length, { timeout: 60_000 })
       .toBe(1);
     const [ev] = await h.store.events({ bottle: "bottle-a" });
     expect(ev).toMatchObject({

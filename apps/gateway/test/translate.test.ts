@@ -478,7 +478,7 @@ describe("Codex namespace tools → an Anthropic model, through the gateway", ()
           arguments: '{"task":"t"}',
         },
       ]);
-      await expect.poll(async () => (await lastEvent())?.outputTokens, { timeout: 5_000 }).toBe(6);
+      await expect.poll(async () => (await lastEvent())?.outputTokens, { timeout: 60_000 }).toBe(6);
     });
   }
 });

@@ -56,7 +56,7 @@ async function curl(
         ...args,
         url,
       ],
-      { timeout: 20_000 },
+      { timeout: 60_000 },
     );
     const at = stdout.lastIndexOf("\n");
     return { status: Number(stdout.slice(at + 1)), body: stdout.slice(0, at), code: 0 };

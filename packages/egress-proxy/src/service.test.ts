@@ -67,7 +67,7 @@ async function curl(r: RegisterResult, url: string, args: string[] = []) {
     const { stdout } = await run(
       "curl",
       ["-sS", "-x", proxyUrl(r), "--cacert", r.caBundlePath, "-w", "\n%{http_code}", ...args, url],
-      { timeout: 20_000 },
+      { timeout: 60_000 },
     );
     const at = stdout.lastIndexOf("\n");
     return { status: Number(stdout.slice(at + 1)), body: stdout.slice(0, at) };

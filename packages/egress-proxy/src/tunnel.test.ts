@@ -145,7 +145,7 @@ describe.each([
     expect(all.length).toBe(DOWN.length);
     expect(sha(all)).toBe(sha(DOWN));
     await expect
-      .poll(() => events.filter((e) => e.decision === "tunnel").length, { timeout: 10_000 })
+      .poll(() => events.filter((e) => e.decision === "tunnel").length, { timeout: 60_000 })
       .toBe(1);
     expect(events.find((e) => e.decision === "tunnel")).toMatchObject({
       host: "bulk.example.com",
@@ -187,7 +187,7 @@ describe("native relay: cutoff, idle tunnels", () => {
       await Promise.all(closed);
       expect(events.filter((e) => e.decision === "closed_by_cutoff")).toHaveLength(5);
       await expect
-        .poll(() => events.filter((e) => e.decision === "tunnel").length, { timeout: 10_000 })
+        .poll(() => events.filter((e) => e.decision === "tunnel").length, { timeout: 60_000 })
         .toBe(5);
       const relayed = events.filter((e) => e.decision === "tunnel" && e.reason === "native_relay");
       expect(relayed).toHaveLength(3);

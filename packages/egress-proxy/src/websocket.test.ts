@@ -266,7 +266,7 @@ function closeCodeFrom(bytes: Buffer): number | undefined {
 }
 
 const waitFor = async (cond: () => boolean) => {
-  await expect.poll(cond, { timeout: 10_000 }).toBe(true);
+  await expect.poll(cond, { timeout: 60_000 }).toBe(true);
 };
 
 describe("WebSocket frames through the proxy", () => {

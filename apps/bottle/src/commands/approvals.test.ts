@@ -56,7 +56,7 @@ async function tool(name: string, args: Record<string, unknown>): Promise<Record
       body,
       APPROVALS_URL,
     ],
-    { timeout: 20_000 },
+    { timeout: 60_000 },
   );
   const res = JSON.parse(stdout) as { result: { content: { text: string }[]; isError?: boolean } };
   const text = res.result.content[0]?.text ?? "";

@@ -129,7 +129,7 @@ describe("up", () => {
     const c = capture(env, { stopSignal });
     const exit = run(["up", "--config", file, "--listen", "127.0.0.1:0", "--json-logs"], c.io);
     await expect
-      .poll(() => c.err().includes('"event":"listening"'), { timeout: 10_000 })
+      .poll(() => c.err().includes('"event":"listening"'), { timeout: 60_000 })
       .toBe(true);
     const url = (
       JSON.parse(
