@@ -7,6 +7,13 @@
  *  (c) requests/s at concurrency 64 (gateway and direct) and gateway CPU time per request;
  *  (d) a translated call (Anthropic Messages client → Chat-Completions-only model) against the
  *      same-API call, p50 and time to first streamed byte, interleaved in the same run.
+ *
+ * The gateway runs as it ships: its sources and the workspace libraries compiled by tsup (what
+ * `pnpm build` makes of them), not through tsx. tsx compiles with esbuild's `keepNames`, which
+ * wraps every named closure in a `__name()` call at run time; profiled at c=64 that was ~3% of
+ * the gateway's CPU, a cost the built package does not have. BENCH_TSX=1 runs the sources
+ * through tsx instead (for comparison); BENCH_STORE_WORKER=1 implies it (the worker's entry is a
+ * separate file).
  */
 import { type ChildProcess, fork } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -15,6 +22,7 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { openStore } from "@bottlekit/budget-store";
+import { build } from "tsup";
 import { Pool } from "undici";
 
 const KEY = "sk-proj-BENCHupstreamKEY0123456789abcdefABCDEF0123";
@@ -29,13 +37,60 @@ const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 5);
 // process, so the steady state is what is measured.
 const WARMUP = Number(process.env["BENCH_WARMUP"] ?? 10_000);
 
+/**
+ * Compiles bench/gateway-worker.ts with tsup into one ESM file under node_modules/.cache: the
+ * gateway and the workspace libraries from their sources (as their own builds compile them:
+ * esbuild, target node20, no keepNames); every other package stays external and is imported from
+ * the path its importer would load it from.
+ */
+async function buildGatewayWorker(): Promise<string> {
+  const outDir = join(here, "..", "node_modules", ".cache", "bottle-gateway-bench");
+  await build({
+    entry: { "gateway-worker": join(here, "gateway-worker.ts") },
+    outDir,
+    format: ["esm"],
+    target: "node20",
+    platform: "node",
+    splitting: false,
+    sourcemap: false,
+    dts: false,
+    clean: true,
+    silent: true,
+    noExternal: [/^@bottlekit\//],
+    esbuildOptions(o) {
+      o.conditions = ["@bottlekit/source"];
+    },
+    esbuildPlugins: [
+      {
+        name: "external-at-resolved-path",
+        setup(b) {
+          b.onResolve({ filter: /^[^./]/ }, async (a) => {
+            if (a.path.startsWith("@bottlekit/") || a.path.startsWith("node:")) return undefined;
+            if (a.pluginData === "resolving") return undefined;
+            const r = await b.resolve(a.path, {
+              kind: a.kind,
+              importer: a.importer,
+              resolveDir: a.resolveDir,
+              pluginData: "resolving",
+            });
+            if (r.errors.length > 0 || r.external) return { path: a.path, external: true };
+            return { path: r.path, external: true };
+          });
+        },
+      },
+    ],
+  });
+  return join(outDir, "gateway-worker.js");
+}
+
 function start(
   file: string,
   env: NodeJS.ProcessEnv,
   extraArgv: string[] = [],
 ): Promise<{ child: ChildProcess; url: string }> {
-  const child = fork(join(here, file), [], {
-    execArgv: [...execArgv, ...extraArgv],
+  const built = file.endsWith(".js");
+  const child = fork(built ? file : join(here, file), [], {
+    execArgv: [...(built ? [] : execArgv), ...extraArgv],
     env: { ...process.env, ...env },
     stdio: ["ignore", "inherit", "inherit", "ipc"],
   });
@@ -119,7 +174,11 @@ async function latencies(targets: Target[], n: number, fn: (t: Target) => Promis
   return out;
 }
 
-async function throughput(t: Target, concurrency: number, seconds: number): Promise<number> {
+async function throughput(
+  t: Target,
+  concurrency: number,
+  seconds: number,
+): Promise<{ rps: number; done: number }> {
   let done = 0;
   const until = performance.now() + seconds * 1000;
   const worker = async () => {
@@ -130,7 +189,7 @@ async function throughput(t: Target, concurrency: number, seconds: number): Prom
   };
   const t0 = performance.now();
   await Promise.all(Array.from({ length: concurrency }, worker));
-  return done / ((performance.now() - t0) / 1000);
+  return { rps: done / ((performance.now() - t0) / 1000), done };
 }
 
 function gatewayCpu(child: ChildProcess): Promise<number> {
@@ -149,9 +208,11 @@ const load = (): string =>
     .join(" ");
 const loadBefore = load();
 const home = mkdtempSync(join(tmpdir(), "bottlekit-bench-"));
+const viaTsx = process.env["BENCH_TSX"] === "1" || process.env["BENCH_STORE_WORKER"] === "1";
+const gatewayEntry = viaTsx ? "gateway-worker.ts" : await buildGatewayWorker();
 const upstream = await start("upstream-worker.ts", { BENCH_UPSTREAM_KEY: KEY });
 const gateway = await start(
-  "gateway-worker.ts",
+  gatewayEntry,
   {
     BENCH_UPSTREAM_URL: upstream.url,
     BOTTLEKIT_HOME: home,
@@ -221,8 +282,15 @@ try {
   const ttTranslated =
     pct(tt.get("translated") as number[], 50) - pct(tt.get("gateway") as number[], 50);
 
-  const rpsDirect = await throughput(direct, 64, SECONDS);
+  const rpsDirect = (await throughput(direct, 64, SECONDS)).rps;
+  // The bare proxy at c=64 too, with its CPU per request: what node:http + undici alone cost.
+  const floorCpu0 = await gatewayCpu(floor.child);
+  const floorRun = await throughput(bare, 64, SECONDS);
+  const rpsFloor = floorRun.rps;
+  const floorCpuPerReq = ((await gatewayCpu(floor.child)) - floorCpu0) / 1000 / floorRun.done;
   const cpu0 = await gatewayCpu(gateway.child);
+  const up0 = await gatewayCpu(upstream.child);
+  const self0 = process.cpuUsage();
   const t0 = performance.now();
   let done = 0;
   {
@@ -237,8 +305,13 @@ try {
   }
   const elapsed = (performance.now() - t0) / 1000;
   const cpu1 = await gatewayCpu(gateway.child);
+  const up1 = await gatewayCpu(upstream.child);
+  const self1 = process.cpuUsage(self0);
   const rpsGateway = done / elapsed;
   const cpuPerReq = (cpu1 - cpu0) / 1000 / done;
+  // The other two processes share the same 2 cores: their CPU per request bounds what is left.
+  const upstreamCpuPerReq = (up1 - up0) / 1000 / done;
+  const loadCpuPerReq = (self1.user + self1.system) / 1000 / done;
 
   // The budget store's share: one reserve + settle pair on the same kind of database.
   const storeHome = mkdtempSync(join(tmpdir(), "bottlekit-bench-store-"));
@@ -273,6 +346,9 @@ try {
   const f = (x: number) => x.toFixed(3);
   console.log("bottle-gateway bench (same run, same local upstream; DLP + metering + budgets on)");
   console.log(
+    `gateway process: ${viaTsx ? "sources through tsx (keepNames)" : "tsup build of the sources, as shipped"}; Node ${process.version}`,
+  );
+  console.log(
     `load average before ${loadBefore}, after ${load()} (2 cores; figures degrade on a busy machine)`,
   );
   console.log(`(a) c=1 non-streaming, n=${N1} each`);
@@ -288,6 +364,12 @@ try {
   console.log(`    direct  ${rpsDirect.toFixed(0)} req/s`);
   console.log(
     `    gateway ${rpsGateway.toFixed(0)} req/s (target >= 4000), gateway CPU ${f(cpuPerReq)} ms/request`,
+  );
+  console.log(
+    `    on the same cores during that run: fake upstream ${f(upstreamCpuPerReq)} ms/request, load generator ${f(loadCpuPerReq)} ms/request`,
+  );
+  console.log(
+    `    floor (bare node:http + undici proxy) ${rpsFloor.toFixed(0)} req/s, CPU ${f(floorCpuPerReq)} ms/request`,
   );
   console.log(
     `    budget store reserve+settle measured alone (same run): ${f(storeMs)} ms/pair one at a time, ${f(storeMs64)} ms/pair 64 at a time`,

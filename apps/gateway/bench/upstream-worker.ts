@@ -12,6 +12,7 @@ const up = await createFakeUpstream({
 });
 process.send?.({ url: up.url });
 process.on("message", async (m) => {
+  if (m === "cpu") process.send?.({ cpu: process.cpuUsage() });
   if (m === "stop") {
     await up.close();
     process.exit(0);
