@@ -2,6 +2,7 @@
  * Figures for the bottle CLI: wall time of `bottle validate` (the built bin, a fresh process each
  * time, as CI runs it) on trees of 200 and 400 manifests, plus `bottle --help` start-up.
  * Needs dist/ (the turbo bench task builds first).
+ * Then bench/startup.ts: the start-up of `bottle run -- /bin/true`, by phase, against its target.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -38,3 +39,7 @@ try {
 } finally {
   rmSync(root, { recursive: true, force: true });
 }
+
+// Then where `bottle run -- /bin/true` spends its start-up (issue 15: under 300 ms added).
+console.log("");
+await import("./startup.ts");

@@ -5,7 +5,12 @@
  *   - the bottle CLI process: `bottle --version` (Node + CLI module load);
  *   - the sandbox alone (@bottlekit/sandbox, no probe / with the probe);
  *   - `executeRun` in process, by phase (performance marks `bottle-run:<phase>`);
- *   - the whole command as a user runs it: `node bin/bottle.js run -- /bin/true` (needs dist/);
+ *   - the whole command as a user runs it: `node bin/bottle.js run -- /bin/true` (needs dist/),
+ *     with its phases from the bin's trace (BOTTLEKIT_STARTUP_TRACE: performance marks with the
+ *     process's CPU time): Node start, bundle load (code cache), CLI + modules, manifest, host,
+ *     store, controller (gateway/proxy/approvals modules, CA, session), budgets, agent files,
+ *     sandbox spawn, bridge/Node-in-sandbox start + probe, agent exec, teardown, exit;
+ *   - the bin's own start-up: `bottle --version`, `bottle usage --help`;
  *   - as root, the agent account lookup before (`getent passwd`) and now (/etc/passwd).
  * The sandbox's own before/after (the probe's second Node process) is in packages/sandbox/bench.
  * Usage: pnpm --filter @bottlekit/bottle exec tsx --conditions=@bottlekit/source bench/startup.ts [N]
@@ -31,9 +36,9 @@ const env = { PATH: process.env["PATH"] ?? "/usr/bin:/bin", NO_COLOR: "1" };
 const sink = new Writable({ write: (_c, _e, cb) => cb() });
 const io: CliIo = { stdout: sink, stderr: sink, env };
 
-function spawnWait(cmd: string, args: string[]): Promise<number> {
+function spawnWait(cmd: string, args: string[], extra: NodeJS.ProcessEnv = {}): Promise<number> {
   return new Promise((resolve, reject) => {
-    const c = spawn(cmd, args, { stdio: "ignore", env });
+    const c = spawn(cmd, args, { stdio: "ignore", env: { ...env, ...extra } });
     c.on("exit", (code) => resolve(code ?? 1));
     c.on("error", reject);
   });
@@ -72,13 +77,66 @@ async function inProcessRun(): Promise<void> {
   if (a !== undefined && b !== undefined) add("executeRun total", b - a);
 }
 
-const haveDist = fs.existsSync(path.join(path.dirname(bin), "..", "dist", "cli.js"));
+const haveDist =
+  fs.existsSync(path.join(path.dirname(bin), "..", "dist", "cli.js")) &&
+  fs.existsSync(path.join(path.dirname(bin), "..", "dist", "bottle-run.cjs"));
+const traceFile = path.join(home, "startup-trace.json");
+const cacheDir = path.join(home, "code-cache");
+
+/** Phases of one CLI run, from the bin's trace: [label, first mark, last mark]. */
+const CLI_PHASES: [string, string, string][] = [
+  ["node start → bin", "", "bottle-bin:start"],
+  ["bundle load (code cache)", "bottle-bin:start", "bottle-bin:loaded"],
+  ["CLI parse + run modules", "bottle-bin:loaded", "bottle-run:start"],
+  ["manifest (plan)", "bottle-run:start", "bottle-run:planned"],
+  ["host facts", "bottle-run:planned", "bottle-run:host"],
+  ["store open", "bottle-run:host", "bottle-run:store"],
+  ["controller (gateway, CA, session)", "bottle-run:store", "bottle-run:controller"],
+  ["budgets + agent files", "bottle-run:controller", "bottle-run:agent-files"],
+  ["sandbox spawn", "bottle-run:agent-files", "bottle-run:sandbox-spawned"],
+  ["sandbox start + probe", "bottle-run:sandbox-spawned", "bottle-run:probe"],
+  ["agent exec", "bottle-run:probe", "bottle-run:exited"],
+  ["teardown", "bottle-run:exited", "bottle-run:cleaned"],
+  ["cache save + trace", "bottle-run:cleaned", "bottle-bin:end"],
+];
+
+/** Adds each phase's wall and CPU ms of one traced CLI run; returns the last mark's time. */
+function addTrace(): number {
+  const t = JSON.parse(fs.readFileSync(traceFile, "utf8")) as {
+    marks: { name: string; at: number; cpu: number }[];
+  };
+  const at = (n: string) => (n === "" ? { at: 0, cpu: 0 } : t.marks.find((m) => m.name === n));
+  for (const [label, a, b] of CLI_PHASES) {
+    const x = at(a);
+    const y = at(b);
+    if (x && y) {
+      add(`cli ${label}`, y.at - x.at);
+      add(`cli cpu ${label}`, y.cpu - x.cpu);
+    }
+  }
+  return at("bottle-bin:end")?.at ?? Number.NaN;
+}
 // Warm-up (page cache, account lookup, the CA written once in the home).
 await inProcessRun();
+// The first CLI run finds no code cache and writes it; the timed runs below use it.
+let firstRun = Number.NaN;
+if (haveDist) {
+  firstRun = await time(() =>
+    spawnWait(process.execPath, [bin, "run", "--home", home, "--cwd", project, "--", "/bin/true"], {
+      BOTTLEKIT_CODE_CACHE_DIR: cacheDir,
+    }),
+  );
+}
 for (let i = 0; i < N; i++) {
   add("/bin/true directly", await time(() => spawnWait("/bin/true", [])));
   add("node -e 0", await time(() => spawnWait(process.execPath, ["-e", "0"])));
-  if (haveDist) add("bottle --version", await time(() => spawnWait(process.execPath, [bin, "-V"])));
+  if (haveDist) {
+    add("bottle --version", await time(() => spawnWait(process.execPath, [bin, "-V"])));
+    add(
+      "bottle usage --help",
+      await time(() => spawnWait(process.execPath, [bin, "usage", "--help"])),
+    );
+  }
   add(
     "sandbox, no probe",
     await time(
@@ -99,22 +157,16 @@ for (let i = 0; i < N; i++) {
   );
   await inProcessRun();
   if (haveDist) {
-    add(
-      "bottle run -- /bin/true (CLI)",
-      await time(async () => {
-        const code = await spawnWait(process.execPath, [
-          bin,
-          "run",
-          "--home",
-          home,
-          "--cwd",
-          project,
-          "--",
-          "/bin/true",
-        ]);
-        if (code !== 0) throw new Error(`bottle run exited ${code}`);
-      }),
-    );
+    const wall = await time(async () => {
+      const code = await spawnWait(
+        process.execPath,
+        [bin, "run", "--home", home, "--cwd", project, "--", "/bin/true"],
+        { BOTTLEKIT_STARTUP_TRACE: traceFile, BOTTLEKIT_CODE_CACHE_DIR: cacheDir },
+      );
+      if (code !== 0) throw new Error(`bottle run exited ${code}`);
+    });
+    add("bottle run -- /bin/true (CLI)", wall);
+    add("cli exit after the last mark", wall - addTrace());
   }
 }
 
@@ -141,7 +193,10 @@ console.log(
 );
 line("/bin/true directly", d);
 line("node -e 0", m("node -e 0"), "  (one Node process start)");
-if (haveDist) line("bottle --version", m("bottle --version"), "  (CLI process, modules loaded)");
+if (haveDist) {
+  line("bottle --version", m("bottle --version"), "  (the bin's own start-up, ESM CLI)");
+  line("bottle usage --help", m("bottle usage --help"), "  (the bin's own start-up, ESM CLI)");
+}
 line(
   "sandbox, no probe",
   m("sandbox, no probe"),
@@ -156,6 +211,14 @@ console.log("  executeRun in process, by phase:");
 for (const p of RUN_PHASES.slice(1)) line(`  ${p}`, m(`phase ${p}`));
 line("executeRun total", m("executeRun total"), `  (+${(m("executeRun total") - d).toFixed(1)})`);
 if (haveDist) {
+  console.log(
+    "  bottle run -- /bin/true as a user runs it, by phase (wall ms, this process's CPU ms):",
+  );
+  for (const [label] of CLI_PHASES) {
+    line(`  ${label}`, m(`cli ${label}`), `  cpu ${m(`cli cpu ${label}`).toFixed(1).padStart(6)}`);
+  }
+  line("  exit after the last mark", m("cli exit after the last mark"));
+  line("  first run (no code cache yet)", firstRun, `  (+${(firstRun - d).toFixed(1)}, once)`);
   const full = m("bottle run -- /bin/true (CLI)");
   line(
     "bottle run -- /bin/true (CLI)",

@@ -17,16 +17,35 @@ function commandOf(args) {
   return undefined;
 }
 
+/** A performance mark with this process's CPU time so far (ms) as its detail. */
+function mark(name) {
+  const cpu = process.cpuUsage();
+  performance.mark(name, { detail: (cpu.user + cpu.system) / 1000 });
+}
+
 if (commandOf(argv) === "run") {
   // `bottle run`: one bundled file compiled with V8's code cache (see src/run/code-cache.ts).
+  mark("bottle-bin:start");
   const require = createRequire(import.meta.url);
   const loader = require("../dist/code-cache.cjs");
   const bundle = loader.requireBundle(
     new URL("../dist/bottle-run.cjs", import.meta.url).pathname,
     loader.codeCacheDir(process.env),
   );
+  mark("bottle-bin:loaded");
   process.exitCode = await bundle.exports.run(argv);
   bundle.save();
+  // bench/startup.ts: where the start-up went (performance marks, times from process start).
+  const trace = process.env.BOTTLEKIT_STARTUP_TRACE;
+  if (trace) {
+    mark("bottle-bin:end");
+    const marks = performance.getEntriesByType("mark").map((m) => ({
+      name: m.name,
+      at: m.startTime,
+      cpu: m.detail,
+    }));
+    require("node:fs").writeFileSync(trace, JSON.stringify({ cache: bundle.cache, marks }));
+  }
 } else {
   // Every other command: the ESM build, each command's modules imported when it runs.
   const { run } = await import("../dist/cli.js");
