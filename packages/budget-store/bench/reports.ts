@@ -10,7 +10,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openConnection } from "../src/connection.ts";
 import { openStore } from "../src/index.ts";
-import { ROLLUPS } from "../src/reports.ts";
 
 const EVENTS = Number(process.env["BENCH_EVENTS"] ?? 1_000_000);
 const DAY = 86_400_000;
@@ -35,7 +34,8 @@ async function time(fn: () => Promise<unknown>, runs = 15): Promise<number> {
 }
 
 try {
-  // The schema, then the ledger written in bulk (a settle-by-settle fill would take minutes).
+  // The schema, then the ledger written in bulk (a settle-by-settle fill would take minutes);
+  // the schema's triggers add each event to the report rollups as a settle's insert does.
   const init = await openStore(`sqlite:${file}`);
   for (let b = 0; b < 100; b++) {
     await init.defineBudget({
@@ -82,18 +82,6 @@ try {
          SELECT '${scope}', ${key}, provider, CAST(at / ${DAY} AS INTEGER), sum(tokens), coalesce(sum(cost_usd), 0)
          FROM usage_events GROUP BY 2, 3, 4
          ON CONFLICT(scope, key, provider, day) DO UPDATE SET tokens = tokens + excluded.tokens, usd = usd + excluded.usd`,
-      )
-      .run();
-  }
-  // The report rollups settle keeps (schema v6), filled the way the v6 migration back-fills them.
-  for (const roll of ROLLUPS) {
-    const unit = roll.unit === null ? "" : `CAST(at / ${roll.ms} AS INTEGER), `;
-    raw.db
-      .prepare(
-        `INSERT INTO ${roll.table} SELECT ${unit}bottle, parents, agent, provider, coalesce(model, ''),
-           count(*), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens),
-           sum(reasoning_tokens), sum(tokens), coalesce(sum(cost_usd), 0), sum(cost_usd IS NULL), sum(usage_missing)
-         FROM usage_events GROUP BY ${roll.unit === null ? "1, 2, 3, 4, 5" : "1, 2, 3, 4, 5, 6"}`,
       )
       .run();
   }

@@ -235,11 +235,13 @@ CREATE INDEX enforcement_actions_at ON enforcement_actions (at);
 `,
   },
   {
-    // The report rollups are kept by settle from now on, in the transaction that writes the
-    // event (exact with any number of writing processes: SQLite has one writer at a time), so a
-    // report never has a backlog to fold. This folds the events a v5 store had not folded yet
-    // (after its watermark), and adds usage_total (no time column: an all-time report reads one
-    // row per bottle, agent, provider and model), back-filled from the daily rollup.
+    // The report rollups are kept by triggers from now on: every event adds itself to usage_hourly,
+    // usage_daily and the new usage_total (no time column: an all-time report reads one row per
+    // bottle, agent, provider and model) inside the statement that inserts it, so they are exact
+    // with any number of writing processes (SQLite has one writer at a time), whatever inserts
+    // the event, and a report never has a backlog to fold. This first folds the events a v5
+    // store had not folded yet (after its watermark), then back-fills usage_total from the daily
+    // rollup.
     version: 6,
     sql: `
 INSERT INTO usage_hourly SELECT CAST(at / 3600000 AS INTEGER), bottle, parents, agent, provider, coalesce(model, ''),
@@ -293,6 +295,51 @@ INSERT INTO usage_total SELECT bottle, parents, agent, provider, model,
   sum(events), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens),
   sum(reasoning_tokens), sum(tokens), sum(cost_usd), sum(unpriced), sum(usage_missing)
   FROM usage_daily GROUP BY 1, 2, 3, 4, 5;
+CREATE TRIGGER usage_hourly_on_event AFTER INSERT ON usage_events BEGIN
+  INSERT INTO usage_hourly (hour, bottle, parents, agent, provider, model, events, input_tokens, output_tokens,
+    cache_read_tokens, cache_write_tokens, reasoning_tokens, tokens, cost_usd, unpriced, usage_missing)
+  VALUES (CAST(NEW.at / 3600000 AS INTEGER), NEW.bottle, NEW.parents, NEW.agent, NEW.provider, coalesce(NEW.model, ''), 1,
+    NEW.input_tokens, NEW.output_tokens, NEW.cache_read_tokens, NEW.cache_write_tokens, NEW.reasoning_tokens,
+    NEW.tokens, coalesce(NEW.cost_usd, 0), NEW.cost_usd IS NULL, NEW.usage_missing)
+  ON CONFLICT DO UPDATE SET
+    events = events + 1, input_tokens = input_tokens + excluded.input_tokens,
+    output_tokens = output_tokens + excluded.output_tokens,
+    cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+    cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+    reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+    tokens = tokens + excluded.tokens, cost_usd = cost_usd + excluded.cost_usd,
+    unpriced = unpriced + excluded.unpriced, usage_missing = usage_missing + excluded.usage_missing;
+END;
+CREATE TRIGGER usage_daily_on_event AFTER INSERT ON usage_events BEGIN
+  INSERT INTO usage_daily (day, bottle, parents, agent, provider, model, events, input_tokens, output_tokens,
+    cache_read_tokens, cache_write_tokens, reasoning_tokens, tokens, cost_usd, unpriced, usage_missing)
+  VALUES (CAST(NEW.at / 86400000 AS INTEGER), NEW.bottle, NEW.parents, NEW.agent, NEW.provider, coalesce(NEW.model, ''), 1,
+    NEW.input_tokens, NEW.output_tokens, NEW.cache_read_tokens, NEW.cache_write_tokens, NEW.reasoning_tokens,
+    NEW.tokens, coalesce(NEW.cost_usd, 0), NEW.cost_usd IS NULL, NEW.usage_missing)
+  ON CONFLICT DO UPDATE SET
+    events = events + 1, input_tokens = input_tokens + excluded.input_tokens,
+    output_tokens = output_tokens + excluded.output_tokens,
+    cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+    cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+    reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+    tokens = tokens + excluded.tokens, cost_usd = cost_usd + excluded.cost_usd,
+    unpriced = unpriced + excluded.unpriced, usage_missing = usage_missing + excluded.usage_missing;
+END;
+CREATE TRIGGER usage_total_on_event AFTER INSERT ON usage_events BEGIN
+  INSERT INTO usage_total (bottle, parents, agent, provider, model, events, input_tokens, output_tokens,
+    cache_read_tokens, cache_write_tokens, reasoning_tokens, tokens, cost_usd, unpriced, usage_missing)
+  VALUES (NEW.bottle, NEW.parents, NEW.agent, NEW.provider, coalesce(NEW.model, ''), 1,
+    NEW.input_tokens, NEW.output_tokens, NEW.cache_read_tokens, NEW.cache_write_tokens, NEW.reasoning_tokens,
+    NEW.tokens, coalesce(NEW.cost_usd, 0), NEW.cost_usd IS NULL, NEW.usage_missing)
+  ON CONFLICT DO UPDATE SET
+    events = events + 1, input_tokens = input_tokens + excluded.input_tokens,
+    output_tokens = output_tokens + excluded.output_tokens,
+    cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+    cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+    reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+    tokens = tokens + excluded.tokens, cost_usd = cost_usd + excluded.cost_usd,
+    unpriced = unpriced + excluded.unpriced, usage_missing = usage_missing + excluded.usage_missing;
+END;
 `,
   },
 ];

@@ -192,7 +192,7 @@ function pick(all: readonly UsageEvent[], q: UsageQuery): UsageEvent[] {
 
 const BASE = Date.parse("2026-03-01T00:00:00Z");
 
-describe("report rollups kept by settle (schema v6)", () => {
+describe("report rollups kept by triggers on usage_events (schema v6)", () => {
   const call = fc.record({
     at: fc.integer({ min: 0, max: 4 * 24 * HOUR_MS }),
     bottle: fc.constantFrom("web", "api", "cli"),

@@ -52,7 +52,7 @@ export function rollupRanges(
   };
 }
 
-/** The report rollups kept by settle (schema v6): per hour, per day, and over all time. */
+/** The report rollups (schema v6, kept by triggers on usage_events): per hour, per day, all time. */
 export const ROLLUPS = [
   { table: "usage_hourly", unit: "hour", ms: HOUR_MS },
   { table: "usage_daily", unit: "day", ms: 24 * HOUR_MS },
@@ -60,54 +60,9 @@ export const ROLLUPS = [
 ] as const;
 export type Rollup = (typeof ROLLUPS)[number];
 
-/** The figure columns of every rollup table, in the order rollupValues gives them. */
+/** The figure columns of every rollup table, in table order. */
 export const ROLLUP_FIGURES =
   "events, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, tokens, cost_usd, unpriced, usage_missing";
-
-/**
- * The upsert that adds one settled event to a rollup (one SQL text per table, cached by the
- * caller). Parameters: [unit,] bottle, parents, agent, provider, model, then the figures of
- * rollupValues.
- */
-export function rollupUpsert(r: Rollup): string {
-  const keys = `${r.unit === null ? "" : `${r.unit}, `}bottle, agent, provider, model, parents`;
-  const sum = (c: string) => `${c} = ${c} + excluded.${c}`;
-  return `INSERT INTO ${r.table} (${r.unit === null ? "" : `${r.unit}, `}bottle, parents, agent, provider, model, ${ROLLUP_FIGURES})
-    VALUES (${r.unit === null ? "" : "?, "}?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT(${keys}) DO UPDATE SET ${ROLLUP_FIGURES.split(", ").map(sum).join(", ")}`;
-}
-
-/** rollupUpsert of each of ROLLUPS, in the same order. */
-export const ROLLUP_UPSERTS: readonly string[] = ROLLUPS.map(rollupUpsert);
-
-/** What one event adds to a rollup row after `events` (which is 1), as the event stores it. */
-export function rollupValues(e: {
-  input: number;
-  output: number;
-  cacheRead: number;
-  cacheWrite: number;
-  reasoning: number;
-  charged: number;
-  cost: number | undefined;
-  missing: boolean;
-}): number[] {
-  return [
-    e.input,
-    e.output,
-    e.cacheRead,
-    e.cacheWrite,
-    e.reasoning,
-    e.charged,
-    e.cost ?? 0,
-    e.cost === undefined ? 1 : 0,
-    e.missing ? 1 : 0,
-  ];
-}
-
-/** The time unit (hour or day number) of instant `at` in a rollup; floor, as the SQL casts. */
-export function rollupUnit(r: Rollup, at: number): number {
-  return Math.floor(at / r.ms);
-}
 
 /**
  * The first and last event time: two subqueries, each one seek on the time index (min and max

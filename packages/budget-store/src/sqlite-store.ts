@@ -38,12 +38,8 @@ import {
   LEDGER_SPAN_SQL,
   MINUTE_MS,
   minuteGrid,
-  ROLLUP_UPSERTS,
-  ROLLUPS,
   reportFilter,
   rollupRanges,
-  rollupUnit,
-  rollupValues,
   shapeReport,
   usageSql,
 } from "./reports.ts";
@@ -782,15 +778,6 @@ export class SqliteStore implements Store {
     bump.run("bottle", r.bottle, r.provider, day, charged, chargedUsd);
     for (const p of parents) bump.run("bottle", p, r.provider, day, charged, chargedUsd);
     bump.run("global", "*", r.provider, day, charged, chargedUsd);
-    // The report rollups (schema v6), in this transaction: exact whatever the writers.
-    const figures = rollupValues({ ...u, charged });
-    const keys = [r.bottle, r.parents, r.agent, r.provider, u.model ?? ""];
-    for (const [i, roll] of ROLLUPS.entries()) {
-      this.#s(ROLLUP_UPSERTS[i] as string).run(
-        ...(roll.unit === null ? keys : [rollupUnit(roll, now), ...keys]),
-        ...figures,
-      );
-    }
     this.#s("DELETE FROM reservations WHERE id = ?").run(r.id);
 
     const spent = crossings(
