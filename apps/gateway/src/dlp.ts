@@ -28,6 +28,18 @@ const SKIP_HEADERS = new Set([
   "host",
 ]);
 
+/**
+ * Header values a scanner found nothing in, remembered per scanner: a client sends the same
+ * headers on every call (an SDK's `user-agent`, `x-stainless-*`, `anthropic-version`, …), and
+ * scanning each again costs a scanner call per header per request. Only a value with no finding
+ * at all is remembered, keyed by the header name and the exact value, so the verdict is the one
+ * a fresh scan of the same bytes gives; values longer than `CLEAN_HEADER_MAX` are always scanned.
+ * Bounded: cleared when it reaches `CLEAN_HEADER_ENTRIES`. O(1) per header.
+ */
+const CLEAN_HEADER_MAX = 512;
+const CLEAN_HEADER_ENTRIES = 4096;
+const cleanHeaders = new WeakMap<Scanner, Set<string>>();
+
 function toDlp(f: Finding): DlpFinding {
   return {
     detector: f.detector,
@@ -197,12 +209,26 @@ export function createGatewayDlp(
     skip: string | undefined,
   ): DlpFinding[] {
     const out: DlpFinding[] = [];
+    let clean = cleanHeaders.get(scanner);
+    if (clean === undefined) {
+      clean = new Set();
+      cleanHeaders.set(scanner, clean);
+    }
     for (const name in headers) {
       if (name === skip || SKIP_HEADERS.has(name)) continue;
       const v = headers[name];
       const value = Array.isArray(v) ? v.join(", ") : v;
       if (value === undefined || value.length === 0) continue;
+      const key = value.length <= CLEAN_HEADER_MAX ? `${name}\u0000${value}` : undefined;
+      if (key !== undefined && clean.has(key)) continue;
       const r = scanner.scan(value, `header:${name}`);
+      if (r.findings.length === 0 && !r.blocked) {
+        if (key !== undefined) {
+          if (clean.size >= CLEAN_HEADER_ENTRIES) clean.clear();
+          clean.add(key);
+        }
+        continue;
+      }
       for (const f of r.findings) out.push(toDlp(f));
     }
     return out;
