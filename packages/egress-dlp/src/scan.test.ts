@@ -216,6 +216,32 @@ describe("floods of small decoded pieces and overlapping matches", () => {
     }
   });
 
+  it("a run repeated back to back is decoded once, and a finding in it covers every copy", () => {
+    const scanner = createScanner();
+    const piece = b64(`{"t":"${token}"}`);
+    const flood = Array.from({ length: 300 }, () => piece).join(".");
+    const r = scanner.measure(flood);
+    const found = r.findings.filter((f) => f.rule === "github-pat");
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatchObject({ start: 0, end: flood.length, encoding: "decoded:base64" });
+    // a different run inside a flood of equal ones keeps its own span, and the copies after it
+    // are their own piece again
+    const filler = b64(`{"alg":"HS256","typ":"JWT"}`);
+    const before = Array.from({ length: 200 }, () => filler).join(".");
+    const text = `${before}.${piece}.${before}`;
+    const g = scanner.scan(text).findings.filter((f) => f.rule === "github-pat");
+    expect(g).toEqual([
+      expect.objectContaining({ start: before.length + 1, end: before.length + 1 + piece.length }),
+    ]);
+    // two equal runs far apart are two pieces: a finding does not span the text between them
+    const apart = `${piece} ${"lorem ipsum ".repeat(20)}${piece}`;
+    const h = scanner.scan(apart).findings.filter((f) => f.rule === "github-pat");
+    expect(h.map((f) => [f.start, f.end])).toEqual([
+      [0, piece.length],
+      [apart.length - piece.length, apart.length],
+    ]);
+  });
+
   it("a base64 run that ends the text is decoded, with and without a known-secret index", () => {
     const withIndex = createScanner({
       knownSecrets: [{ name: "K", value: "Zq9-Lm2-Xw7-Rt4-Yp1-Vn8" }],

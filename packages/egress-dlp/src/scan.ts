@@ -501,6 +501,9 @@ function partSpan(seg: Segment, from: number, to: number): [number, number] {
   return [parts.start[a] as number, Math.max(parts.end[a] as number, parts.end[b] as number)];
 }
 
+/** Characters between two equal base64 runs whose decoded piece is kept once (see encodedSegments). */
+const REPEAT_GAP = 4;
+
 /**
  * Collects short decoded pieces into one batched segment (see SMALL_BATCH): bytes go into one
  * reused buffer, so a flood of small decodable runs costs one string per batch, not one string,
@@ -541,6 +544,14 @@ class PieceBatch {
     this.n += len;
     this.bytes[this.n++] = 10;
     if (this.n >= SMALL_BATCH) this.flush(segs);
+  }
+  /** Input end of the last piece kept since the last flush, or -1. */
+  get lastEnd(): number {
+    return this.count === 0 ? -1 : (this.to[this.count - 1] as number);
+  }
+  /** Grows the last piece's input span to `end` (a run equal to it, see encodedSegments). */
+  extendLast(end: number): void {
+    this.to[this.count - 1] = end;
   }
   reset(): void {
     this.n = 0;
@@ -1018,11 +1029,33 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
   // after it returns), and every call starts it empty
   const small = SMALL_BASE64;
   small.reset();
+  // A run equal to the run just before it, a few characters after it, whose only outcome was a
+  // piece in the batch (a flood repeating one run: JWT headers chained by dots) has the same
+  // outcome: that piece's input span grows over it instead of decoding and scanning it again, so
+  // a finding in the piece covers every copy. Equal text costs one comparison, not five passes.
+  let repeatAt = -1;
+  let repeatLen = -1;
   for (let r = 0; r < runs.n; r += 2) {
     const i = runAt[r] as number;
     const j = runAt[r + 1] as number;
     const len = j - i;
     if (charge(budget, 64)) return segs;
+    const previous = repeatLen;
+    repeatLen = -1;
+    if (previous === len && i - small.lastEnd <= REPEAT_GAP && i - repeatAt >= len) {
+      let k = 0;
+      while (k < len && text.charCodeAt(repeatAt + k) === text.charCodeAt(i + k)) k++;
+      if (charge(budget, k)) return segs;
+      if (k === len) {
+        let end = j;
+        while (end < n && end - j < 2 && text.charCodeAt(end) === 61) end++;
+        small.extendLast(end);
+        repeatAt = i;
+        repeatLen = len;
+        continue;
+      }
+    }
+    const segsBefore = segs.length;
     // A token written backwards ends with its prefix reversed (`…_phg`, `…AIKA`, `…-bxox`),
     // give or take a few characters stuck after it: only the last 16 characters are looked at.
     if (len >= 20 && reversedHint(text, j)) {
@@ -1098,8 +1131,13 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
       // short runs (floods of them) are decoded in JS straight into one batch buffer
       const at = small.n;
       const o = decodeBase64Into(text, i, j, small.target, at);
-      if (printableBytes(small.target, at, o)) small.keep(o, i, end, segs);
-      else {
+      if (printableBytes(small.target, at, o)) {
+        small.keep(o, i, end, segs);
+        if (segs.length === segsBefore && small.lastEnd === end) {
+          repeatAt = i;
+          repeatLen = len;
+        }
+      } else {
         for (const layer of binaryLayers(small.view(at, at + o), budget, true)) {
           segs.push({ start: i, end, kind: `base64+${layer.kind}`, text: layer.text });
         }
