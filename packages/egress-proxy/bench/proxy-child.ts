@@ -15,16 +15,34 @@ const others: ReturnType<typeof createProxyHost>[] = [];
 const send = (v: unknown) => process.stdout.write(`${JSON.stringify(v)}\n`);
 for await (const line of lines) {
   if (!host) {
-    const cfg = JSON.parse(line) as { home: string; sinkPort: number };
+    const cfg = JSON.parse(line) as {
+      home: string;
+      sinkPort: number;
+      tlsPort: number;
+      upstreamCa: string;
+    };
     const resolve = () => ({ host: "127.0.0.1", port: cfg.sinkPort });
     const routes = [{ host: "sink.bench.test" }];
-    // the default (native relay after 4 MiB), the JS relay only, and the native relay from the
-    // first byte (what a hand-over costs per tunnel)
-    host = createProxyHost({ home: cfg.home, resolve });
+    // the default (native relay after 4 MiB; also intercepts api.bench.test for the cutoff
+    // figure), the JS relay only, and the native relay from the first byte (hand-over cost)
+    host = createProxyHost({
+      home: cfg.home,
+      resolve: (h) =>
+        h === "api.bench.test"
+          ? { host: "127.0.0.1", port: cfg.tlsPort }
+          : { host: "127.0.0.1", port: cfg.sinkPort },
+      upstreamCa: cfg.upstreamCa,
+    });
     const jsHost = createProxyHost({ home: cfg.home, resolve, nativeRelay: false });
     const nowHost = createProxyHost({ home: cfg.home, resolve, nativeRelay: { afterBytes: 0 } });
     others.push(jsHost, nowHost);
-    const s = await host.register({ bottle: "bench", routes });
+    const s = await host.register({
+      bottle: "bench",
+      routes: [
+        ...routes,
+        { host: "api.bench.test", matches: [{ paths: [{ type: "prefix", value: "/" }] }] },
+      ],
+    });
     const js = await jsHost.register({ bottle: "bench-js", routes });
     const now = await nowHost.register({ bottle: "bench-now", routes });
     // the floor: the least a user-space relay can do (no CONNECT parsing, no tracking)
@@ -42,6 +60,7 @@ for await (const line of lines) {
       jsSocketPath: js.proxySocketPath,
       nowSocketPath: now.proxySocketPath,
       relayPath,
+      caPem: (await host.ca("bench")).certPem,
     });
     continue;
   }
@@ -61,6 +80,18 @@ for await (const line of lines) {
       openTunnels: host.metricsNow().openTunnels,
       nativeRelayTunnels: host.metricsNow().nativeRelayTunnels,
     });
+  } else if (line === "cutoff") {
+    // the cutoff figure: closes every connection of the session; answers with the CPU it took
+    const a = process.cpuUsage();
+    await host.cutoff({ bottle: "bench" });
+    const c = process.cpuUsage(a);
+    send({
+      cpuMs: (c.user + c.system) / 1000,
+      nativeRelayTunnels: host.metricsNow().nativeRelayTunnels,
+    });
+  } else if (line === "restore") {
+    await host.restore({ bottle: "bench" });
+    send({ ok: true });
   } else if (line === "exit") {
     await host.close();
     for (const h of others) await h.close();
