@@ -44,6 +44,7 @@ export {
 } from "./seccomp.ts";
 export {
   type EnvChecker,
+  type LateSetup,
   type ProbeCheck,
   type ProbeReport,
   processTree,

@@ -54,7 +54,7 @@ const config = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 // reach the agent: close every one except stdio and the probe channel (fd 3).
 for (const name of fs.readdirSync("/proc/self/fd")) {
   const fd = Number(name);
-  if (fd <= 2 || (fd === 3 && config.probe)) continue;
+  if (fd <= 2 || (fd === 3 && (config.probe || config.late))) continue;
   let flags = "";
   try { flags = fs.readFileSync("/proc/self/fdinfo/" + fd, "utf8"); } catch { continue; }
   const m = /flags:\s*([0-7]+)/.exec(flags);
@@ -179,19 +179,64 @@ async function probeAndGate(child) {
   child.stdio[5].end(verdict + "\n");
 }
 
-/** Sends the report to the host on fd 3 and resolves to its verdict ("go" or "stop"). */
-function hostVerdict(report) {
-  return new Promise((resolve) => {
-    let channel;
-    try { channel = new net.Socket({ fd: 3, readable: true, writable: true }); } catch { resolve("stop"); return; }
-    let buf = "";
-    const finish = (v) => { clearTimeout(timer); channel.destroy(); resolve(v); };
-    const timer = setTimeout(() => finish("stop"), 30000);
-    channel.on("data", (d) => { buf += d; if (buf.includes("\n")) finish(buf.trim() === "go" ? "go" : "stop"); });
-    channel.on("error", () => finish("stop"));
-    channel.on("end", () => finish(buf.trim() === "go" ? "go" : "stop"));
-    channel.write(report);
+/**
+ * The host channel (fd 3): one line per message. With a late setup the host first sends the
+ * stage-2 environment ({"env": {...}}) once its controller is ready; then this side sends the
+ * probe report, and the host answers "go" or "stop".
+ */
+let channel;
+const lines = [];
+let waiting;
+let channelDone = false;
+function openChannel() {
+  if (channel) return;
+  channel = new net.Socket({ fd: 3, readable: true, writable: true });
+  let buf = "";
+  const wake = () => { if (waiting) { const w = waiting; waiting = undefined; w(); } };
+  channel.on("data", (d) => {
+    buf += d;
+    let nl;
+    while ((nl = buf.indexOf("\n")) >= 0) { lines.push(buf.slice(0, nl)); buf = buf.slice(nl + 1); }
+    if (buf.length > 64 * 1024 * 1024) { channelDone = true; }
+    wake();
   });
+  const end = () => { channelDone = true; wake(); };
+  channel.on("error", end);
+  channel.on("end", end);
+  channel.on("close", end);
+}
+/** The next line from the host, or undefined when the channel ended or ms passed. */
+function nextLine(ms) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => { waiting = undefined; resolve(undefined); }, ms);
+    const check = () => {
+      if (lines.length > 0) { clearTimeout(timer); resolve(lines.shift()); return; }
+      if (channelDone) { clearTimeout(timer); resolve(undefined); return; }
+      waiting = check;
+    };
+    check();
+  });
+}
+
+/** Sends the report to the host on fd 3 and resolves to its verdict ("go" or "stop"). */
+async function hostVerdict(report) {
+  try { openChannel(); } catch { return "stop"; }
+  channel.write(report);
+  const line = await nextLine(30000);
+  channel.destroy();
+  return line !== undefined && line.trim() === "go" ? "go" : "stop";
+}
+
+/** The stage-2 environment the host sends once its controller is ready (late setup). */
+async function lateEnv() {
+  openChannel();
+  const line = await nextLine(config.lateTimeoutMs);
+  if (line === undefined) throw new Error("no environment from the host in time");
+  const msg = JSON.parse(line);
+  if (!msg || typeof msg.env !== "object" || msg.env === null) throw new Error("unreadable set-up from the host");
+  const env = {};
+  for (const [k, v] of Object.entries(msg.env)) if (typeof v === "string") env[k] = v;
+  return env;
 }
 
 let unixConnections = 0;
@@ -204,9 +249,11 @@ async function main() {
     await new Promise((resolve, reject) => { unixServer.on("error", reject); unixServer.listen(${JSON.stringify(GATE_UNIX_PROBE)}, resolve); });
     unixServer.unref();
   }
+  // Late setup: stage 2 (the agent's side) starts only once the host has sent its environment.
+  const env = config.late ? await lateEnv() : process.env;
   const filter = fs.openSync(config.filter, "r");
   const stdio = ["inherit", "inherit", "inherit", "ignore", config.probe ? "pipe" : "ignore", config.probe ? "pipe" : "ignore", "ignore", "ignore", "ignore", filter];
-  const child = spawn(config.bwrap, config.inner, { stdio });
+  const child = spawn(config.bwrap, config.inner, { stdio, env });
   fs.closeSync(filter);
   for (const sig of ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"]) {
     process.on(sig, () => { try { child.kill(sig); } catch {} });

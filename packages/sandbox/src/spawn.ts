@@ -29,7 +29,31 @@ export interface ProbeReport {
 /** The host side of the credential check: is any of these values (or an encoding of it) a secret the host holds? */
 export type EnvChecker = (env: Readonly<Record<string, string>>) => { ok: boolean; detail: string };
 
+/**
+ * What a sandbox started before its controller was ready receives once it is (see
+ * `StartOptions.late`): the proxy socket, the bottle CA and the rest of the caller's variables.
+ */
+export interface LateSetup {
+  /** The egress proxy's unix socket; the sandbox's relay connects to it from now on. */
+  proxySocketPath: string;
+  /** PEM file of the bottle CA, copied into the sandbox before the agent's side starts. */
+  caCertPath: string;
+  /** More of the caller's variables (e.g. credential placeholders), over `spec.env`. */
+  env?: Readonly<Record<string, string>>;
+}
+
 export interface StartOptions {
+  /**
+   * Start the sandbox now and hand it the proxy, CA and remaining variables when this settles:
+   * bwrap, the launcher and the bridge start while the caller's controller starts; the agent's
+   * side (stage 2: filter, probe, agent) starts only once the setup arrived. The bridge reaches
+   * the proxy through a relay socket of the sandbox's own (`spec.proxy.socketPath` and
+   * `spec.caCertPath` are not used); a connection made before the setup waits for it. A rejected
+   * promise (or a socket path that is not a unix socket) kills the sandbox: the agent never starts.
+   */
+  late?: Promise<LateSetup>;
+  /** How long the launcher waits for the late setup. Default 120 s. */
+  lateTimeoutMs?: number;
   /** Scans the environment seen inside the sandbox for host credentials (e.g. egress-dlp's known secrets). */
   checkEnv?: EnvChecker;
   /** stdio of the agent (default inherit). */
@@ -66,23 +90,41 @@ export interface SandboxProcess {
   kill(): Promise<SandboxExit>;
 }
 
-/** A unix socket at `at` whose connections are piped to `target` (listening synchronously). */
-function relaySocket(at: string, target: string): net.Server {
+/**
+ * A unix socket at `at` whose connections are piped to `target` (listening synchronously). A
+ * connection made while `target` is a pending promise waits for it (its bytes stay buffered); a
+ * rejected target closes it.
+ */
+function relaySocket(at: string, target: string | Promise<string>): net.Server {
   const server = net.createServer((client) => {
-    const upstream = net.connect(target);
-    client.pipe(upstream).pipe(client);
-    const end = () => {
-      client.destroy();
-      upstream.destroy();
-    };
-    client.on("error", end);
-    upstream.on("error", end);
-    client.on("close", end);
-    upstream.on("close", end);
+    if (typeof target !== "string") {
+      client.on("error", () => client.destroy());
+      target.then(
+        (t) => {
+          if (!client.destroyed) pipeTo(client, t);
+        },
+        () => client.destroy(),
+      );
+      return;
+    }
+    pipeTo(client, target);
   });
   server.listen(at);
   server.unref();
   return server;
+}
+
+function pipeTo(client: net.Socket, target: string): void {
+  const upstream = net.connect(target);
+  client.pipe(upstream).pipe(client);
+  const end = () => {
+    client.destroy();
+    upstream.destroy();
+  };
+  client.on("error", end);
+  upstream.on("error", end);
+  client.on("close", end);
+  upstream.on("close", end);
 }
 
 /** Host pids of `root` and all its descendants, read from /proc (outermost first). */
@@ -113,6 +155,16 @@ export function processTree(root: number): number[] {
   return out;
 }
 
+/** Copies the bottle CA (and the system roots plus it) into the run directory. */
+function writeCa(dir: string, caCertPath: string, host: HostFacts): void {
+  const write = (name: string, data: string) =>
+    fs.writeFileSync(path.join(dir, name), data, { mode: 0o444 });
+  const ca = fs.readFileSync(caCertPath, "utf8");
+  write("ca.pem", ca);
+  const system = host.systemCaBundle ? fs.readFileSync(host.systemCaBundle, "utf8") : "";
+  write("ca-bundle.pem", `${system.trimEnd()}\n${ca}`);
+}
+
 function writeRunDir(
   plan: SandboxPlan,
   spec: SandboxSpec,
@@ -131,6 +183,8 @@ function writeRunDir(
       inner: plan.inner,
       filter: `${RUN_DIR}/seccomp.bpf`,
       probe: plan.probe,
+      late: options.late !== undefined,
+      lateTimeoutMs: options.lateTimeoutMs ?? 120_000,
       probeConfig: `${RUN_DIR}/probe.json`,
       bridge:
         plan.proxyPort === undefined
@@ -157,12 +211,7 @@ function writeRunDir(
             },
     }),
   );
-  if (spec.caCertPath) {
-    const ca = fs.readFileSync(spec.caCertPath, "utf8");
-    write("ca.pem", ca);
-    const system = host.systemCaBundle ? fs.readFileSync(host.systemCaBundle, "utf8") : "";
-    write("ca-bundle.pem", `${system.trimEnd()}\n${ca}`);
-  }
+  if (spec.caCertPath && options.late === undefined) writeCa(dir, spec.caCertPath, host);
   if (host.account.drop) {
     fs.chownSync(dir, host.account.uid, host.account.gid);
   }
@@ -203,7 +252,21 @@ function checkWritable(plan: SandboxPlan, spec: SandboxSpec): void {
  */
 export function startSandbox(spec: SandboxSpec, options: StartOptions = {}): SandboxProcess {
   const host = options.host ?? inspectHost(spec);
-  if (spec.proxy) {
+  const late = options.late;
+  // Settles with the proxy socket once the late setup arrived and checked out.
+  let lateSocket: Promise<string> | undefined;
+  if (late) {
+    lateSocket = late.then((setup) => {
+      if (!fs.statSync(setup.proxySocketPath).isSocket()) {
+        throw new SandboxError(
+          "E_INVALID_SPEC",
+          `proxySocketPath: ${setup.proxySocketPath} is not a unix socket`,
+        );
+      }
+      return setup.proxySocketPath;
+    });
+    lateSocket.catch(() => {}); // handled below, once the child exists
+  } else if (spec.proxy) {
     let st: fs.Stats;
     try {
       st = fs.statSync(spec.proxy.socketPath);
@@ -223,13 +286,24 @@ export function startSandbox(spec: SandboxSpec, options: StartOptions = {}): San
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), "bottle-sandbox-"));
   let plan: SandboxPlan;
   let relay: net.Server | undefined;
+  let effective: SandboxSpec = spec;
   const cleanup = () => {
     relay?.close();
     fs.rmSync(runDir, { recursive: true, force: true });
   };
   try {
-    let effective = spec;
-    if (spec.proxy && host.account.drop) {
+    if (lateSocket) {
+      // The proxy is not there yet: the bridge reaches it through a relay socket of our own.
+      const relayPath = path.join(runDir, "proxy.sock");
+      relay = relaySocket(relayPath, lateSocket);
+      if (host.account.drop) fs.chownSync(relayPath, host.account.uid, host.account.gid);
+      fs.chmodSync(relayPath, 0o600);
+      effective = {
+        ...spec,
+        proxy: { ...(spec.proxy ?? {}), socketPath: relayPath },
+        caCertPath: `${runDir}/ca.pem`, // written when the setup arrives
+      };
+    } else if (spec.proxy && host.account.drop) {
       // The controller's socket sits in a directory only root may enter, and bwrap resolves bind
       // sources as the agent's account: relay it through a socket that account owns.
       const relayPath = path.join(runDir, "proxy.sock");
@@ -249,7 +323,7 @@ export function startSandbox(spec: SandboxSpec, options: StartOptions = {}): San
     options.stdio === "pipe" ? "pipe" : "inherit",
     options.stdio === "pipe" ? "pipe" : "inherit",
     options.stdio === "pipe" ? "pipe" : "inherit",
-    plan.probe ? "pipe" : "ignore",
+    plan.probe || late ? "pipe" : "ignore",
   ];
   let child: ChildProcess;
   try {
@@ -262,6 +336,27 @@ export function startSandbox(spec: SandboxSpec, options: StartOptions = {}): San
   }
   const pid = child.pid ?? -1;
   let probeRefused = false;
+
+  // Late setup: the CA into the run directory, then the stage-2 environment to the launcher.
+  // Anything wrong (the caller's promise rejected, a bad socket, a write failing): kill the tree.
+  const setupSent: Promise<void> = late
+    ? Promise.all([late, lateSocket])
+        .then(([setup]) => {
+          writeCa(runDir, setup.caCertPath, host);
+          const env = planSandbox(
+            { ...effective, env: { ...(spec.env ?? {}), ...(setup.env ?? {}) } },
+            host,
+            runDir,
+          ).env;
+          const channel = child.stdio[3] as unknown as NodeJS.WritableStream;
+          channel.write(`${JSON.stringify({ env })}\n`);
+        })
+        .catch(() => {
+          try {
+            child.kill("SIGKILL");
+          } catch {}
+        })
+    : Promise.resolve();
 
   const probe = new Promise<ProbeReport>((resolve) => {
     if (!plan.probe) {
@@ -282,15 +377,20 @@ export function startSandbox(spec: SandboxSpec, options: StartOptions = {}): San
       } catch {}
       resolve(report);
     };
-    const timer = setTimeout(
-      () =>
-        finish({
-          ok: false,
-          checks: [{ name: "probe answered", ok: false, detail: "no report in time" }],
-        }),
-      options.probeTimeoutMs ?? 15_000,
-    );
-    timer.unref();
+    let timer: NodeJS.Timeout | undefined;
+    // The probe's time counts from the moment the agent's side could start.
+    void setupSent.then(() => {
+      if (done) return;
+      timer = setTimeout(
+        () =>
+          finish({
+            ok: false,
+            checks: [{ name: "probe answered", ok: false, detail: "no report in time" }],
+          }),
+        options.probeTimeoutMs ?? 15_000,
+      );
+      timer.unref();
+    });
     channel.on("error", () => {});
     channel.on("data", (chunk: Buffer) => {
       buf += chunk.toString("utf8");

@@ -1,0 +1,128 @@
+import fs from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { hostDir, projectDir, proxySocket } from "../test/helpers.ts";
+import { type LateSetup, startSandbox } from "./index.ts";
+
+/**
+ * A sandbox started before its controller is ready (`late`): the agent's side starts only once
+ * the proxy socket, CA and remaining variables arrive; the probe then checks them as usual.
+ */
+describe("late setup", () => {
+  let project: string;
+  let caDir: string;
+  let caCertPath: string;
+  beforeAll(() => {
+    project = projectDir();
+    caDir = hostDir("ca");
+    caCertPath = path.join(caDir, "ca.pem");
+    fs.writeFileSync(
+      caCertPath,
+      "-----BEGIN CERTIFICATE-----\nbottle-test-ca\n-----END CERTIFICATE-----\n",
+    );
+  });
+  afterAll(() => {
+    fs.rmSync(project, { recursive: true, force: true });
+    fs.rmSync(caDir, { recursive: true, force: true });
+  });
+
+  function deferred() {
+    let resolve!: (s: LateSetup) => void;
+    let reject!: (e: Error) => void;
+    const promise = new Promise<LateSetup>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    return { promise, resolve, reject };
+  }
+
+  it("waits for the setup, then runs the agent with its variables, CA and proxy; the probe passes", async () => {
+    const proxy = await proxySocket(403);
+    const late = deferred();
+    try {
+      const sb = startSandbox(
+        {
+          command: [
+            "/bin/sh",
+            "-c",
+            'printf "%s|%s|" "$EARLY" "$PLACEHOLDER" > marker; cat "$CURL_CA_BUNDLE" | grep -c bottle-test-ca >> marker',
+          ],
+          projectDir: project,
+          env: { EARLY: "from-spec" },
+        },
+        {
+          stdio: "pipe",
+          late: late.promise,
+          checkEnv: () => ({ ok: true, detail: "clean" }),
+          probeUndeclaredHost: "undeclared.example",
+        },
+      );
+      // Nothing of the agent's side runs before the setup.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(fs.existsSync(path.join(project, "marker"))).toBe(false);
+      expect(proxy.requests).toEqual([]);
+      late.resolve({
+        proxySocketPath: proxy.socketPath,
+        caCertPath,
+        env: { PLACEHOLDER: "bottlekit:resolve:env:KEY" },
+      });
+      const report = await sb.probe;
+      const exit = await sb.exited;
+      expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+      expect(report.checks.map((c) => c.name)).toContain("proxy refuses an undeclared host");
+      expect(proxy.requests).toEqual(["CONNECT undeclared.example:443 HTTP/1.1"]);
+      expect(exit.code).toBe(0);
+      expect(fs.readFileSync(path.join(project, "marker"), "utf8")).toBe(
+        "from-spec|bottlekit:resolve:env:KEY|1\n",
+      );
+    } finally {
+      late.resolve({ proxySocketPath: proxy.socketPath, caCertPath });
+      proxy.close();
+      fs.rmSync(path.join(project, "marker"), { force: true });
+    }
+  });
+
+  it("the probe still refuses a credential that came with the setup (exit 3, agent never runs)", async () => {
+    const proxy = await proxySocket(403);
+    try {
+      const sb = startSandbox(
+        { command: ["/bin/sh", "-c", "echo started > marker"], projectDir: project },
+        {
+          stdio: "pipe",
+          late: Promise.resolve({
+            proxySocketPath: proxy.socketPath,
+            caCertPath,
+            env: { LEAK: "sk-real-value" },
+          }),
+          checkEnv: (env) => ({
+            ok: !Object.values(env).includes("sk-real-value"),
+            detail: "LEAK holds a host credential",
+          }),
+        },
+      );
+      const report = await sb.probe;
+      const exit = await sb.exited;
+      expect(report.ok).toBe(false);
+      expect(exit.code).toBe(3);
+      expect(fs.existsSync(path.join(project, "marker"))).toBe(false);
+    } finally {
+      proxy.close();
+    }
+  });
+
+  it("a rejected setup, or one whose socket is not a socket, kills the sandbox before the agent", async () => {
+    for (const late of [
+      Promise.reject(new Error("the controller did not start")),
+      Promise.resolve({ proxySocketPath: caCertPath, caCertPath }),
+    ]) {
+      const sb = startSandbox(
+        { command: ["/bin/sh", "-c", "echo started > marker"], projectDir: project },
+        { stdio: "pipe", late },
+      );
+      const [report, exit] = await Promise.all([sb.probe, sb.exited]);
+      expect(report.ok).toBe(false);
+      expect(exit.code).not.toBe(0);
+      expect(fs.existsSync(path.join(project, "marker"))).toBe(false);
+    }
+  });
+});
