@@ -6,8 +6,9 @@
  * launcher.mjs — stage 1, no seccomp filter yet: closes inherited descriptors it was not given on
  * purpose, starts the proxy bridge (127.0.0.1:PORT → the bind-mounted unix socket), then starts
  * stage 2: a nested bwrap with `--seccomp 9` (own user and pid namespaces, so the agent cannot see
- * or trace the bridge). With the startup probe, it also checks the walls (direct TCP, DNS, writes,
- * the proxy) while stage 2 starts — stage 2 shares its network and mounts — and stage 2 begins
+ * or trace the bridge). With the startup probe, it also checks the walls (direct TCP, DNS, writes)
+ * as soon as it starts, and the proxy while stage 2 starts — stage 2 shares its network and
+ * mounts. With a late setup, stage 2 waits for the environment the host sends on fd 3. Stage 2 begins
  * with the gate, which reports what only the agent's side can show, sends the whole report to
  * the host on fd 3, and passes the host's verdict to the gate. It relays the agent's exit status
  * and forwards termination signals. One Node process per sandbox: the gate is a shell.
@@ -162,15 +163,21 @@ function gateChecks(text, unixConnections, add) {
   return env;
 }
 
+// The checks of the walls (direct TCP, DNS, writes) need neither stage 2 nor the proxy: they start
+// with the launcher, so with a late setup they run while the host's controller starts.
+const checks = [];
+const add = (name, ok, detail) => checks.push({ name, ok, detail });
+let probeConfig;
+let wallChecks;
+function startWallChecks() {
+  probeConfig = JSON.parse(fs.readFileSync(config.probeConfig, "utf8"));
+  wallChecks = Promise.all([checkTcp(probeConfig, add), checkDns(probeConfig, add), checkWrites(probeConfig, add)]);
+}
+
 async function probeAndGate(child) {
-  const p = JSON.parse(fs.readFileSync(config.probeConfig, "utf8"));
-  const checks = [];
-  const add = (name, ok, detail) => checks.push({ name, ok, detail });
+  const p = probeConfig;
   const gate = readGate(child.stdio[4]);
-  const [raw] = await Promise.all([
-    within(15000, gate),
-    checkTcp(p, add), checkDns(p, add), checkWrites(p, add), checkProxy(p, add),
-  ]);
+  const [raw] = await Promise.all([within(15000, gate), wallChecks, checkProxy(p, add)]);
   const env = raw && !raw.timeout ? gateChecks(raw, unixConnections, add) : (add("not root, no capabilities", false, "the agent's side did not report"), add("socket(AF_UNIX) refused", false, "the agent's side did not report"), {});
   const order = ["not root", "socket(AF_UNIX)", "direct TCP", "DNS", "writes", "proxy answers", "proxy refuses"];
   checks.sort((a, b) => order.findIndex((o) => a.name.startsWith(o)) - order.findIndex((o) => b.name.startsWith(o)));
@@ -248,6 +255,7 @@ async function main() {
     unixServer = net.createServer((c) => { unixConnections++; c.destroy(); });
     await new Promise((resolve, reject) => { unixServer.on("error", reject); unixServer.listen(${JSON.stringify(GATE_UNIX_PROBE)}, resolve); });
     unixServer.unref();
+    startWallChecks();
   }
   // Late setup: stage 2 (the agent's side) starts only once the host has sent its environment.
   const env = config.late ? await lateEnv() : process.env;
