@@ -190,10 +190,14 @@ try {
   if (!existsSync(db)) await seed();
   const io = { stdout: sink(), stderr: sink(), env: {} as NodeJS.ProcessEnv };
   const usageTimes: number[] = [];
+  const usageCpu: number[] = [];
   for (let i = 0; i < 5; i++) {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     const code = await runUsage({ store: db, by: ["bottle,provider"], json: true }, io);
+    const c = process.cpuUsage(c0);
     usageTimes.push(performance.now() - t0);
+    usageCpu.push((c.user + c.system) / 1000);
     if (code !== 0) throw new Error(`bottle usage exited ${code}`);
   }
   const sinceTimes: number[] = [];
@@ -217,13 +221,33 @@ try {
   const first = await model.refresh();
   const firstMs = performance.now() - t0;
   const refreshTimes: number[] = [];
+  const refreshCpu: number[] = [];
   let queries = 0;
   for (let i = 0; i < 9; i++) {
     await meter(store, { bottle: `bottle-${i * 7}`, provider: "anthropic", input: 50, output: 5 });
     t0 = performance.now();
+    const c0 = process.cpuUsage();
     const snap = await model.refresh();
+    const c = process.cpuUsage(c0);
     refreshTimes.push(performance.now() - t0);
+    refreshCpu.push((c.user + c.system) / 1000);
     queries = snap.queries;
+  }
+  // Every 30 s (and whenever a budget changes) a refresh re-reads every bottle's budgets.
+  const fullTimes: number[] = [];
+  let fullQueries = 0;
+  for (let i = 0; i < 3; i++) {
+    await store.defineBudget({
+      scope: "bottle",
+      key: "bottle-1",
+      provider: "openai",
+      tokens: 1e9 + i,
+      source: "operator",
+    });
+    t0 = performance.now();
+    const snap = await model.refresh();
+    fullTimes.push(performance.now() - t0);
+    fullQueries = snap.queries;
   }
   const idleTimes: number[] = [];
   for (let i = 0; i < 9; i++) {
@@ -241,7 +265,7 @@ try {
     `operator bench: ${total.toLocaleString("en")} events, ${first.rows.length} bottles (${db})`,
   );
   console.log(
-    `bottle usage --by bottle,provider:   ${median(usageTimes).toFixed(1)} ms median of 5 (target < 100 ms)`,
+    `bottle usage --by bottle,provider:   ${median(usageTimes).toFixed(1)} ms median of 5, ${median(usageCpu).toFixed(1)} ms CPU (target < 100 ms; open, query, JSON, close)`,
   );
   console.log(
     `  of which store.usage() alone:      ${median(queryTimes).toFixed(1)} ms median of 5; openStore ${openMs.toFixed(1)} ms`,
@@ -250,7 +274,10 @@ try {
     `bottle usage --since 24h --by bottle: ${median(sinceTimes).toFixed(1)} ms median of 5`,
   );
   console.log(
-    `dashboard refresh after a settle:     ${median(refreshTimes).toFixed(1)} ms median of 9, ${queries} store reads (target < 50 ms)`,
+    `dashboard refresh after a settle:     ${median(refreshTimes).toFixed(1)} ms median of 9, ${median(refreshCpu).toFixed(1)} ms CPU, ${queries} store reads (target < 50 ms)`,
+  );
+  console.log(
+    `dashboard full refresh (budgets changed, or every 30 s): ${median(fullTimes).toFixed(1)} ms median of 3, ${fullQueries} store reads`,
   );
   console.log(
     `dashboard refresh, nothing new:       ${median(idleTimes).toFixed(1)} ms median of 9`,

@@ -3,7 +3,13 @@ import { openStore, type Store } from "@bottlekit/budget-store";
 import { createTempHome, type TempHome } from "@bottlekit/test-utils";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { meter } from "./fixtures.ts";
-import { BURN_MINUTES, DashboardModel } from "./model.ts";
+import {
+  BUDGET_REREAD_MS,
+  BURN_MINUTES,
+  DashboardModel,
+  type DashboardSnapshot,
+  REREAD_PER_REFRESH,
+} from "./model.ts";
 
 let home: TempHome;
 let store: Store;
@@ -105,5 +111,46 @@ describe("DashboardModel", () => {
     // two minutes, actions, the live window, budgets; then the changed bottle's cutoff state and its one subject.
     expect(one.queries).toBe(7);
     expect(one.rows.find((r) => r.bottle === "bottle-7")?.tokens).toBe(4);
+  });
+
+  it("budgets are read again every 30 s, at most 10 bottles per refresh, longest-unread first", async () => {
+    await store.defineBudget({
+      scope: "bottle",
+      key: "bottle-24",
+      provider: "openai",
+      tokens: 1_000,
+    });
+    for (let i = 0; i < 25; i++) await meter(store, { bottle: `bottle-${i}`, input: 1, output: 1 });
+    const model = new DashboardModel(store, () => now);
+    const remaining = (snap: DashboardSnapshot) =>
+      snap.rows.find((r) => r.bottle === "bottle-24")?.budgets[0]?.remaining;
+    expect(remaining(await model.refresh())).toBe(998);
+    // A reservation moves a bar without an event: only a re-read shows it.
+    const held = await store.reserve({
+      bottle: "bottle-24",
+      agent: "dev",
+      provider: "openai",
+      estimateTokens: 100,
+    });
+    expect(held.ok).toBe(true);
+    now += 1_000;
+    const quiet = await model.refresh();
+    expect(quiet.queries).toBe(5);
+    expect(remaining(quiet)).toBe(998);
+    now += BUDGET_REREAD_MS;
+    const reads: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const snap = await model.refresh();
+      reads.push(snap.queries);
+      now += 100;
+    }
+    // Each re-read bottle: its cutoff state and one remaining() per subject (one subject here).
+    expect(reads).toEqual([
+      5 + REREAD_PER_REFRESH * 2,
+      5 + REREAD_PER_REFRESH * 2,
+      5 + (25 - 2 * REREAD_PER_REFRESH) * 2,
+      5,
+    ]);
+    expect(remaining(await model.refresh())).toBe(898);
   });
 });

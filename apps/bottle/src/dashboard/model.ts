@@ -24,8 +24,16 @@ export const ACTIVE_MINUTES = 2;
  * slightly earlier clock is still seen. Events are deduplicated by id.
  */
 const CLOCK_SKEW_MS = 5_000;
-/** Budgets and windowed figures are re-read at least this often even without new events. */
-const FULL_REFRESH_MS = 30_000;
+/**
+ * Each bottle's budgets and cutoff are re-read at least this often even without new events
+ * (reservations, window resets and other bottles' spend on shared scopes move them)...
+ */
+export const BUDGET_REREAD_MS = 30_000;
+/**
+ * ...but a refresh re-reads at most this many bottles for that, the longest-unread first, so
+ * the re-reads of 100 bottles spread over several refreshes instead of one slow one.
+ */
+export const REREAD_PER_REFRESH = 10;
 
 export interface BudgetBar {
   scope: RemainingEntry["scope"];
@@ -113,7 +121,7 @@ function add(into: Totals, g: Totals): void {
  * audit trail. Every later `refresh` reads only recent data, through the usage table's time
  * index: the totals since T0 (a minute or a few), the current and previous minute, enforcement
  * actions since the last one seen, the budget list, and the remaining budget of bottles whose
- * figures changed. Every five minutes the older part of the live window is folded into the base
+ * figures changed, plus at most REREAD_PER_REFRESH bottles not read for BUDGET_REREAD_MS. Every five minutes the older part of the live window is folded into the base
  * (events stamped more than a minute late by a writer's clock are the only ones it could miss).
  * A refresh costs O(events in the live window + changed bottles), not O(ledger).
  */
@@ -136,7 +144,8 @@ export class DashboardModel {
   #lastActionId = 0;
   #lastActionAt = 0;
   #budgetsKey = "";
-  #lastFull = -Infinity;
+  /** When each bottle's budgets and cutoff were last read. */
+  readonly #readAt = new Map<string, number>();
   #loaded = false;
 
   constructor(store: Store, clock: () => number = Date.now) {
@@ -252,17 +261,23 @@ export class DashboardModel {
     const budgets = await this.#store.listBudgets();
     queries++;
     const budgetsKey = budgetFingerprint(budgets);
-    const full = budgetsKey !== this.#budgetsKey || now - this.#lastFull >= FULL_REFRESH_MS;
+    // A budget changed: every bottle's bars at once.
+    const full = budgetsKey !== this.#budgetsKey;
     if (full) {
       this.#budgetsKey = budgetsKey;
-      this.#lastFull = now;
       for (const b of this.#allBottles()) changed.add(b);
+    } else {
+      const stale = [...this.#allBottles()]
+        .filter((b) => !changed.has(b) && now - (this.#readAt.get(b) ?? 0) >= BUDGET_REREAD_MS)
+        .sort((a, b) => (this.#readAt.get(a) ?? 0) - (this.#readAt.get(b) ?? 0));
+      for (const b of stale.slice(0, REREAD_PER_REFRESH)) changed.add(b);
     }
     // A windowed cutoff lifts by itself when its window resets.
     for (const [b, c] of this.#cutoffs) {
       if (c?.until !== undefined && c.until <= now) changed.add(b);
     }
     for (const bottle of changed) {
+      this.#readAt.set(bottle, now);
       this.#cutoffs.set(bottle, await this.#store.cutoffState(bottle));
       queries++;
       const bars: BudgetBar[] = [];
