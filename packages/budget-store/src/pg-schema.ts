@@ -292,6 +292,146 @@ BEGIN
 END $f$;
 `,
   },
+  {
+    // Less server work per call, same answers: the statements of a batch run generic plans
+    // (below: no planning per call), bk_meter reads each call's JSON once (version 2 read every
+    // call in both passes), calls no budget governs skip bk_sums (nothing to sum), and
+    // reservations lose their owner index (only reclaim and listOwners look owners up, off the
+    // metering path; a hold table is as small as the calls in flight).
+    version: 4,
+    sql: `
+DROP INDEX reservations_owner;
+
+CREATE OR REPLACE FUNCTION bk_reserve_op(op bk_op, p_owner text) RETURNS jsonb LANGUAGE plpgsql AS $f$
+DECLARE
+  v_cut text[];
+  v_lifts boolean;
+  ut float8[] := '{}';
+  uu float8[] := '{}';
+  rt float8[] := '{}';
+  ru float8[] := '{}';
+  i int;
+BEGIN
+  SELECT coalesce(array_agg(c.bottle) FILTER (WHERE c.until IS NULL OR c.until > op.now), '{}'),
+         coalesce(bool_or(c.until IS NOT NULL AND c.until <= op.now), false)
+    INTO v_cut, v_lifts FROM cutoffs c WHERE c.bottle = ANY(op.chain);
+  IF v_lifts THEN
+    RETURN jsonb_build_object('s', 'lift');
+  END IF;
+  IF cardinality(v_cut) > 0 THEN
+    RETURN jsonb_build_object('s', 'refused', 'cut', to_jsonb(v_cut));
+  END IF;
+  IF coalesce(cardinality(op.scopes), 0) > 0 THEN
+    SELECT * INTO ut, uu, rt, ru FROM bk_sums(op.provider, op.scopes, op.keys, op.days, op.now);
+    FOR i IN 1 .. coalesce(cardinality(op.tok), 0) LOOP
+      IF (op.tok[i] IS NOT NULL AND (ut[i] >= op.tok[i] OR ut[i] + rt[i] + op.est > op.tok[i]))
+         OR (op.usd[i] IS NOT NULL AND (uu[i] >= op.usd[i] OR uu[i] + ru[i] + op.est_usd > op.usd[i])) THEN
+        RETURN jsonb_build_object('s', 'refused', 'ut', to_jsonb(ut), 'uu', to_jsonb(uu),
+          'rt', to_jsonb(rt), 'ru', to_jsonb(ru));
+      END IF;
+    END LOOP;
+  END IF;
+  INSERT INTO reservations (id, created_at, expires_at, request_id, bottle, parents, agent, provider, tokens, usd, owner)
+    VALUES (op.id, op.now, op.expires, op.req, op.bottle, op.parents, op.agent, op.provider, op.est,
+            op.est_usd, p_owner);
+  RETURN jsonb_build_object('s', 'granted', 'ut', to_jsonb(ut), 'uu', to_jsonb(uu),
+    'rt', to_jsonb(rt), 'ru', to_jsonb(ru));
+END $f$;
+
+CREATE OR REPLACE FUNCTION bk_settle_op(op bk_op) RETURNS jsonb LANGUAGE plpgsql AS $f$
+DECLARE
+  v_event bigint;
+  ut float8[] := '{}';
+  uu float8[] := '{}';
+  rt float8[];
+  ru float8[];
+  i int;
+BEGIN
+  IF coalesce(cardinality(op.scopes), 0) > 0 THEN
+    -- used before this charge; every applicable counter gets the whole charge (its day is in
+    -- every window), so used after = used before + charge
+    SELECT * INTO ut, uu, rt, ru FROM bk_sums(op.provider, op.scopes, op.keys, op.days, NULL);
+    FOR i IN 1 .. coalesce(cardinality(op.tok), 0) LOOP
+      IF (op.tok[i] IS NOT NULL AND ut[i] + op.tokens >= op.tok[i])
+         OR (op.usd[i] IS NOT NULL AND uu[i] + op.charged_usd >= op.usd[i]) THEN
+        -- this charge spends a budget: nothing written; the caller's full transaction records
+        -- the charge and the cutoff together
+        RETURN jsonb_build_object('s', 'crossing');
+      END IF;
+    END LOOP;
+  END IF;
+  DELETE FROM reservations WHERE id = op.id;
+  IF NOT FOUND THEN
+    RETURN jsonb_build_object('s', 'unknown');
+  END IF;
+  INSERT INTO usage_events (at, request_id, reservation_id, bottle, parents, agent, provider, model,
+      input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens, tokens,
+      cost_usd, usage_missing)
+    VALUES (op.now, op.req, op.id, op.bottle, op.parents, op.agent, op.provider, op.model, op.input,
+      op.output, op.cache_read, op.cache_write, op.reasoning, op.tokens, op.cost, op.missing)
+    RETURNING id INTO v_event;
+  INSERT INTO usage_buckets (scope, key, provider, day, tokens, usd)
+    SELECT c.s, c.k, op.provider, op.day, op.tokens, op.charged_usd
+    FROM unnest(op.counter_scopes, op.counter_keys) WITH ORDINALITY AS c(s, k, o) ORDER BY c.o
+    ON CONFLICT (scope, key, provider, day) DO UPDATE SET tokens = usage_buckets.tokens + excluded.tokens,
+      usd = usage_buckets.usd + excluded.usd;
+  RETURN jsonb_build_object('s', 'settled', 'e', v_event, 'ut', to_jsonb(ut), 'uu', to_jsonb(uu));
+END $f$;
+
+-- Generic plans for every statement of a batch: plpgsql plans each statement with the call's
+-- values for its first five runs and keeps a generic plan only if it looks no costlier than
+-- those; bk_sums's unnest of parameter arrays never does (a generic plan guesses 10 elements),
+-- so it was planned again on every call (planning took longer than running it). Measured on a
+-- loaded 2-core machine, server CPU per reserve+settle pair: 1.09-1.35 ms before, 0.63-0.78
+-- after, same batches interleaved. The generic plans are the index scans a custom plan picks.
+CREATE OR REPLACE FUNCTION bk_meter(p_version text, p_owner text, p_locks text[], p_ops jsonb) RETURNS jsonb
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $f$
+DECLARE
+  k text;
+  ops bk_op[];
+  op bk_op;
+  n int;
+  i int;
+  pass int;
+  results jsonb[];
+BEGIN
+  IF coalesce((SELECT value FROM meta WHERE key = 'budgets_version'), '0') <> p_version THEN
+    RETURN NULL; -- the caller resolved with older budgets: it reloads them and sends again
+  END IF;
+  -- each call's JSON read once, in call order (LATERAL, not (f(x)).*, which would call f once
+  -- per column)
+  ops := ARRAY(SELECT r FROM jsonb_array_elements(p_ops) WITH ORDINALITY AS t(x, o)
+    CROSS JOIN LATERAL jsonb_populate_record(NULL::bk_op, t.x) AS r ORDER BY t.o);
+  n := coalesce(cardinality(ops), 0);
+  results := array_fill(NULL::jsonb, ARRAY[n]);
+  -- Pass 1 runs the calls no budget governs (no locks, no sums), pass 2 takes the locks and
+  -- runs the others, so other stores wait for these locks only as long as budgeted calls take.
+  -- Their order does not matter: a call no budget governs writes no counter and no hold that a
+  -- budgeted call of the batch reads (its provider has no budget on any scope of its chain,
+  -- global and ceiling included), and a batch writes no cutoff.
+  FOR pass IN 1 .. 2 LOOP
+    IF pass = 2 THEN
+      -- sorted by the caller: every transaction locks in the same order, never a deadlock
+      FOREACH k IN ARRAY p_locks LOOP
+        PERFORM pg_advisory_xact_lock(hashtextextended(k, 0));
+      END LOOP;
+    END IF;
+    FOR i IN 1 .. n LOOP
+      op := ops[i];
+      CONTINUE WHEN (coalesce(cardinality(op.scopes), 0) = 0) <> (pass = 1);
+      IF op.k = 'r' THEN
+        results[i] := bk_reserve_op(op, p_owner);
+      ELSIF op.k = 's' THEN
+        results[i] := bk_settle_op(op);
+      ELSE
+        RAISE EXCEPTION 'bk_meter: unknown operation kind %', op.k;
+      END IF;
+    END LOOP;
+  END LOOP;
+  RETURN to_jsonb(results);
+END $f$;
+`,
+  },
 ];
 
 export const PG_LATEST_VERSION = PG_MIGRATIONS[PG_MIGRATIONS.length - 1]?.version ?? 0;
