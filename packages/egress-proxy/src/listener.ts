@@ -297,8 +297,9 @@ function tunnel(
   const native = cfg.nativeRelay;
   // once the tunnel has carried `afterBytes`, it is handed to the native relay (see `handOff`)
   let armed = native.binary !== undefined;
+  let handOffAt = native.afterBytes;
   const progress = () => {
-    if (armed && up.bytesRead + up.bytesWritten >= native.afterBytes) {
+    if (armed && up.bytesRead + up.bytesWritten >= handOffAt) {
       armed = false;
       handOff();
     }
@@ -341,8 +342,21 @@ function tunnel(
   const handOff = () => {
     socket.pause();
     relay.hold(true);
+    // an agent that writes without reading until its write completes would never let the
+    // download drain while its upload is not read: give up after a while, carry on in JS and try
+    // again after another `afterBytes`
+    let gaveUp = false;
+    const giveUp = setTimeout(() => {
+      if (handedOff || socket.destroyed || up.destroyed) return;
+      gaveUp = true;
+      relay.hold(false);
+      socket.resume();
+      handOffAt = up.bytesRead + up.bytesWritten + native.afterBytes;
+      armed = true;
+    }, HAND_OFF_PATIENCE_MS);
+    giveUp.unref();
     const settle = () => {
-      if (handedOff || socket.destroyed || up.destroyed || !native.binary) return;
+      if (gaveUp || handedOff || socket.destroyed || up.destroyed || !native.binary) return;
       if (uploads?.pending() || relay.inFlight() > 0) {
         setImmediate(settle);
         return;
@@ -355,6 +369,7 @@ function tunnel(
         up.once("drain", settle);
         return;
       }
+      clearTimeout(giveUp);
       uploads?.stop();
       const buffered: Buffer[] = [];
       for (let c = socket.read() as Buffer | null; c !== null; c = socket.read() as Buffer | null)
@@ -481,6 +496,9 @@ function batchWrites(
     pending: () => corked,
   };
 }
+
+/** How long a hand-over to the native relay waits for the JS relay's writes to drain. */
+const HAND_OFF_PATIENCE_MS = 250;
 
 const RELAY_FIRST = 8 * 1024;
 const RELAY_MAX = 1024 * 1024;

@@ -98,6 +98,7 @@ function openTunnel(session: RegisterResult): Promise<Socket> {
       const end = head.indexOf("\r\n\r\n");
       if (end === -1) return;
       s.off("data", onData);
+      s.pause(); // nothing is emitted until the caller listens and resumes
       const status = head.subarray(0, end).toString("latin1");
       if (!status.startsWith("HTTP/1.1 200")) return reject(new Error(status));
       const rest = head.subarray(end + 4);
@@ -133,6 +134,7 @@ describe.each([
       });
       s.on("end", () => resolve());
       s.on("error", reject);
+      s.resume();
     });
     const upload = randomBytes(UP_SIZE);
     s.write(upload);
@@ -196,6 +198,58 @@ describe("native relay: cutoff, idle tunnels", () => {
     } finally {
       holdOpen = false;
       await nativeHost.restore({ bottle: "bulk" });
+    }
+  });
+});
+
+describe("native relay: a hand-over that cannot drain", () => {
+  it("waits while the agent does not read, carries on in JS, and hands over once it reads; bytes intact", async () => {
+    const down = randomBytes(4 * 1024 * 1024 + 3);
+    const upload = randomBytes(3 * 1024 * 1024 + 5);
+    let upHash = "";
+    // this upstream sends at once, whatever the agent does
+    const srv = createServer((s) => {
+      s.write(down);
+      const h = createHash("sha256");
+      let n = 0;
+      s.on("data", (c: Buffer) => {
+        h.update(c);
+        n += c.length;
+        if (n === upload.length) {
+          upHash = h.digest("hex");
+          s.end();
+        }
+      });
+      s.on("error", () => undefined);
+    });
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", () => r()));
+    const port = (srv.address() as AddressInfo).port;
+    const h2 = createProxyHost({
+      home,
+      resolve: () => ({ host: "127.0.0.1", port }),
+      // past the socket buffers: when the hand-over starts, writes to the agent are backed up
+      nativeRelay: { afterBytes: 1024 * 1024 },
+    });
+    try {
+      const s2 = await h2.register({ bottle: "drain", routes: [{ host: "bulk.example.com" }] });
+      const s = await openTunnel(s2);
+      // not reading (openTunnel leaves it paused): the proxy's writes to the agent back up
+      s.write(upload);
+      await new Promise((r) => setTimeout(r, 800)); // hand-over attempts give up meanwhile
+      const chunks: Buffer[] = [];
+      await new Promise<void>((resolve, reject) => {
+        s.on("data", (c: Buffer) => chunks.push(c));
+        s.on("end", () => resolve());
+        s.on("error", reject);
+        s.resume();
+      });
+      s.destroy();
+      expect(sha(Buffer.concat(chunks))).toBe(sha(down));
+      expect(upHash).toBe(sha(upload));
+      expect((await h2.metrics()).nativeRelayTunnels).toBe(1);
+    } finally {
+      await h2.close();
+      await new Promise((r) => srv.close(r));
     }
   });
 });
