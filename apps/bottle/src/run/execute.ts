@@ -10,6 +10,7 @@ import {
   type HostFacts,
   inspectHost,
   isSandboxError,
+  type LateSetup,
   type ProbeReport,
   planSandbox,
   RESERVED_ENV_NAMES,
@@ -63,11 +64,11 @@ export const RUN_PHASES = [
   "start",
   "planned",
   "host",
+  "agent-files",
+  "sandbox-spawned",
   "store",
   "controller",
   "budgets",
-  "agent-files",
-  "sandbox-spawned",
   "probe",
   "exited",
   "cleaned",
@@ -277,6 +278,90 @@ export async function executeRun(
     ...(await askOnTty(io).then((ask) => (ask ? { ask } : {}))),
   });
 
+  // Per-session agent files (nothing here needs the controller).
+  const agentDir = fs.mkdtempSync(path.join(os.tmpdir(), `bottle-agent-${sessionTag}-`));
+  let setup: ReturnType<typeof prepareAgent>;
+  let command = [...plan.command];
+  try {
+    setup = prepareAgent(plan.kind, agentDir, {
+      rules: plan.execPolicyRules,
+      node: host.node,
+      ...(plan.model === undefined ? {} : { model: plan.model }),
+      ...(plan.credentials[0] === undefined ? {} : { credential: plan.credentials[0] }),
+    });
+    if (host.account.drop) {
+      for (const p of [agentDir, ...setup.readWrite])
+        chownTree(p, host.account.uid, host.account.gid);
+    }
+    if (plan.kind !== "command") {
+      const bin = flags.agentBin ?? which(plan.command[0] as string, io.env);
+      if (!bin) {
+        throw new BottleError("E_INVALID_INPUT", `${plan.command[0]}: not found on PATH`, {
+          hint: `install it, or pass --agent-bin <path>`,
+        });
+      }
+      command = [bin, ...setup.args, ...plan.command.slice(1)];
+    }
+  } catch (error) {
+    fs.rmSync(agentDir, { recursive: true, force: true });
+    throw error;
+  }
+  const spec: SandboxSpec = {
+    command,
+    projectDir: plan.projectDir,
+    readOnly: [
+      ...new Set([
+        ...plan.readOnly.filter((p) => fs.existsSync(p)),
+        ...setup.readOnly,
+        ...setup.readOnly.flatMap((p) => (fs.existsSync(p) ? installDirs(p) : [])),
+        ...binaryDirs(command[0] as string),
+      ]),
+    ],
+    readWrite: [...plan.readWrite, ...setup.readWrite],
+    hidden: [...plan.hidden, plan.home],
+    // Files the host runs or obeys after the agent is gone stay read-only.
+    protect: [...PROTECTED_IN_PROJECT.map((p) => path.join(plan.projectDir, p)), ...setup.protect],
+    mounts: setup.mounts,
+    env: { ...launchEnv.expose(), ...setup.env },
+    hostEnv: io.env,
+    ...(flags.runAs === undefined ? {} : { runAs: flags.runAs }),
+  };
+  const checkEnv = credentialChecker(hostCredentials(io.env, plan.credentials));
+  mark("agent-files");
+
+  // The sandbox starts now, while the store and the controller start: bwrap, its launcher and the
+  // bridge come up meanwhile, and the agent's side (filter, probe, agent) waits for `late`, which
+  // is settled below once the controller session exists and the bottle is not cut off.
+  let settleLate: { resolve(s: LateSetup): void; reject(e: Error): void } | undefined;
+  const late = new Promise<LateSetup>((resolve, reject) => {
+    settleLate = { resolve, reject };
+  });
+  let started: SandboxProcess | undefined;
+  const spawnSandbox = () => {
+    started = startSandbox(spec, {
+      host,
+      checkEnv,
+      probeUndeclaredHost: `bottle-probe-${sessionTag}.invalid`,
+      late,
+    });
+    mark("sandbox-spawned");
+  };
+  /** Stops a sandbox whose agent never started and removes what this run wrote so far. */
+  const abandon = async () => {
+    settleLate?.reject(new Error("bottle run did not start"));
+    if (started) await started.exited;
+    fs.rmSync(agentDir, { recursive: true, force: true });
+  };
+  // A resumed run restores the project first (the sandbox's binds are decided at its start).
+  if (!frozen) {
+    try {
+      spawnSandbox();
+    } catch (error) {
+      await abandon();
+      throw error;
+    }
+  }
+
   // Store: refuse a bottle that is cut off, record this run's budgets. BOTTLEKIT_STORE takes the
   // forms the operator commands take (a plain path is a SQLite file).
   const storeUrl = io.env["BOTTLEKIT_STORE"] ? resolveStoreUrl({}, io.env).url : undefined;
@@ -284,6 +369,7 @@ export async function executeRun(
   try {
     store = await openStore(storeUrl, { home: plan.home });
   } catch (error) {
+    await abandon();
     throw new BottleError(
       "E_INTERNAL",
       `cannot open the budget store: ${(error as Error).message}`,
@@ -292,28 +378,36 @@ export async function executeRun(
   }
   const startedAt = Date.now();
   mark("store");
-  if (frozen) {
-    // Resuming lifts the bottle's freeze (audited in the store as a restore); a cutoff of another
-    // policy stays for an operator's `bottle restore`, and the run is refused below.
-    const lifted = await restoreForResume(store, {
-      bottle: plan.bottle,
-      sessionId: frozen.sessionId,
-      by: operatorName(io.env),
-    });
-    if (lifted) {
-      restoreSnapshot(frozen.projectDir, frozen.snapshot);
-      audit(plan.home, {
-        at: new Date().toISOString(),
-        sessionId: frozen.sessionId,
+  try {
+    if (frozen) {
+      // Resuming lifts the bottle's freeze (audited in the store as a restore); a cutoff of another
+      // policy stays for an operator's `bottle restore`, and the run is refused below.
+      const lifted = await restoreForResume(store, {
         bottle: plan.bottle,
-        action: "resume",
+        sessionId: frozen.sessionId,
         by: operatorName(io.env),
-        reason: `resumed as a new session`,
       });
+      if (lifted) {
+        restoreSnapshot(frozen.projectDir, frozen.snapshot);
+        audit(plan.home, {
+          at: new Date().toISOString(),
+          sessionId: frozen.sessionId,
+          bottle: plan.bottle,
+          action: "resume",
+          by: operatorName(io.env),
+          reason: `resumed as a new session`,
+        });
+      }
+      spawnSandbox();
     }
+  } catch (error) {
+    await abandon();
+    await store.close?.();
+    throw error;
   }
   const state = await store.cutoffState(plan.bottle);
   if (state) {
+    await abandon();
     await store.close?.();
     stderr.write(
       `bottle: bottle ${plan.bottle} is cut off (${state.policy}, since ${new Date(state.since).toISOString()}: ${state.reason})\nhint: bottle restore ${plan.bottle} --reason <why>\n`,
@@ -337,6 +431,7 @@ export async function executeRun(
       ...(storeUrl === undefined ? {} : { store: storeUrl }),
     });
   } catch (error) {
+    await abandon();
     await store.close?.();
     throw error;
   }
@@ -356,6 +451,7 @@ export async function executeRun(
       } as Parameters<Store["defineBudget"]>[0]);
     }
   } catch (error) {
+    await abandon();
     await controller.close().catch(() => {});
     await store.close?.();
     throw error;
@@ -363,70 +459,24 @@ export async function executeRun(
   const sessionId = controller.registration.sessionId;
   mark("budgets");
 
-  // Per-session agent files.
-  const agentDir = fs.mkdtempSync(path.join(os.tmpdir(), `bottle-agent-${sessionTag}-`));
-  const setup = prepareAgent(plan.kind, agentDir, {
-    rules: plan.execPolicyRules,
-    node: host.node,
-    ...(plan.model === undefined ? {} : { model: plan.model }),
-    ...(plan.credentials[0] === undefined ? {} : { credential: plan.credentials[0] }),
-  });
-  if (host.account.drop) {
-    for (const p of [agentDir, ...setup.readWrite])
-      chownTree(p, host.account.uid, host.account.gid);
-  }
-  let command = [...plan.command];
-  if (plan.kind !== "command") {
-    const bin = flags.agentBin ?? which(plan.command[0] as string, io.env);
-    if (!bin) {
-      await cleanup();
-      throw new BottleError("E_INVALID_INPUT", `${plan.command[0]}: not found on PATH`, {
-        hint: `install it, or pass --agent-bin <path>`,
-      });
-    }
-    command = [bin, ...setup.args, ...plan.command.slice(1)];
-  }
+  // The agent's side of the sandbox may start: the proxy, the CA and the placeholders.
   const regEnv = Object.fromEntries(
     Object.entries(controller.registration.env).filter(([n]) => !RESERVED_ENV_NAMES.has(n)),
   );
-  const spec: SandboxSpec = {
-    command,
-    projectDir: plan.projectDir,
-    readOnly: [
-      ...new Set([
-        ...plan.readOnly.filter((p) => fs.existsSync(p)),
-        ...setup.readOnly,
-        ...setup.readOnly.flatMap((p) => (fs.existsSync(p) ? installDirs(p) : [])),
-        ...binaryDirs(command[0] as string),
-      ]),
-    ],
-    readWrite: [...plan.readWrite, ...setup.readWrite],
-    hidden: [...plan.hidden, plan.home],
-    // Files the host runs or obeys after the agent is gone stay read-only.
-    protect: [...PROTECTED_IN_PROJECT.map((p) => path.join(plan.projectDir, p)), ...setup.protect],
-    mounts: setup.mounts,
-    env: { ...launchEnv.expose(), ...regEnv, ...setup.env },
-    hostEnv: io.env,
-    proxy: { socketPath: controller.registration.proxySocketPath },
+  settleLate?.resolve({
+    proxySocketPath: controller.registration.proxySocketPath,
     caCertPath: controller.registration.caCertPath,
-    ...(flags.runAs === undefined ? {} : { runAs: flags.runAs }),
-  };
-  const checkEnv = credentialChecker(hostCredentials(io.env, plan.credentials));
-  mark("agent-files");
-
-  let sandbox: SandboxProcess;
-  try {
-    sandbox = startSandbox(spec, {
-      host,
-      checkEnv,
-      probeUndeclaredHost: `bottle-probe-${sessionTag}.invalid`,
-    });
-  } catch (error) {
-    await cleanup();
-    throw error;
+    // The agent's own settings win over the controller's variables, as they did in one spec.
+    env: { ...regEnv, ...setup.env },
+  });
+  if (!started) {
+    await abandon();
+    await controller.close().catch(() => {});
+    await store.close?.();
+    throw new BottleError("E_INTERNAL", "the sandbox did not start");
   }
+  const sandbox: SandboxProcess = started;
 
-  mark("sandbox-spawned");
   const record: SessionRecord = {
     sessionId,
     bottle: plan.bottle,
