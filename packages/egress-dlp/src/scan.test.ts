@@ -242,6 +242,31 @@ describe("floods of small decoded pieces and overlapping matches", () => {
     ]);
   });
 
+  it("a run equal to an earlier one that came to nothing is not looked at again", () => {
+    const scanner = createScanner();
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const same = Array.from({ length: 2000 }, () => "H4sIAAAAAAAAAAAA").join(" ");
+    const distinct = Array.from(
+      { length: 2000 },
+      (_, k) => `H4sIAAAAAAAAAA${alphabet[k % 64]}${alphabet[(k >> 6) % 64]}`,
+    ).join(" ");
+    expect(same.length).toBe(distinct.length);
+    const a = scanner.measure(same);
+    const b = scanner.measure(distinct);
+    expect(a.findings).toEqual([]);
+    expect(b.findings).toEqual([]);
+    // counted work: the copies cost a comparison each, the distinct runs a look each
+    expect(a.work).toBeLessThan(b.work * 0.85);
+    // what follows the flood is still decoded: a base64'd token, and the flood's own run with a
+    // token after it (a different run)
+    const piece = b64(`{"t":"${token}"}`);
+    for (const text of [`${same} ${piece}`, `${same}\n${same} ${piece} ${same}`]) {
+      const f = scanner.scan(text).findings.filter((x) => x.rule === "github-pat");
+      const at = text.indexOf(piece);
+      expect(f).toEqual([expect.objectContaining({ start: at, end: at + piece.length })]);
+    }
+  });
+
   it("a base64 run that ends the text is decoded, with and without a known-secret index", () => {
     const withIndex = createScanner({
       knownSecrets: [{ name: "K", value: "Zq9-Lm2-Xw7-Rt4-Yp1-Vn8" }],

@@ -559,6 +559,10 @@ class PieceBatch {
     this.bytes[this.n++] = 10;
     if (this.n >= SMALL_BATCH) this.flush(segs);
   }
+  /** Pieces kept since the last flush. */
+  get pieces(): number {
+    return this.count;
+  }
   /** Input end of the last piece kept since the last flush, or -1. */
   get lastEnd(): number {
     return this.count === 0 ? -1 : (this.to[this.count - 1] as number);
@@ -1049,11 +1053,41 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
   // a finding in the piece covers every copy. Equal text costs one comparison, not five passes.
   let repeatAt = -1;
   let repeatLen = -1;
+  // The last run that came to nothing (no segment, no piece), and the state before the run just
+  // processed: a run's outcome depends on its own text only, so a later run equal to one that
+  // came to nothing, however far after it (gzip/zlib/zip magic floods, a PEM body repeated under
+  // each header), comes to nothing again without being looked at.
+  let emptyAt = -1;
+  let emptyLen = -1;
+  let lastAt = -1;
+  let lastLen = -1;
+  let segsAt = 0;
+  let piecesAt = 0;
+  let lastEndAt = -1;
   for (let r = 0; r < runs.n; r += 2) {
     const i = runAt[r] as number;
     const j = runAt[r + 1] as number;
     const len = j - i;
     if (charge(budget, 64)) return segs;
+    if (
+      lastLen !== -1 &&
+      segs.length === segsAt &&
+      small.pieces === piecesAt &&
+      small.lastEnd === lastEndAt
+    ) {
+      emptyAt = lastAt;
+      emptyLen = lastLen;
+    }
+    lastLen = -1;
+    if (emptyLen === len) {
+      let k = 0;
+      while (k < len && text.charCodeAt(emptyAt + k) === text.charCodeAt(i + k)) k++;
+      if (charge(budget, k)) return segs;
+      if (k === len) {
+        repeatLen = -1;
+        continue;
+      }
+    }
     const previous = repeatLen;
     repeatLen = -1;
     if (previous === len && i - small.lastEnd <= REPEAT_GAP && i - repeatAt >= len) {
@@ -1070,6 +1104,11 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
       }
     }
     const segsBefore = segs.length;
+    lastAt = i;
+    lastLen = len;
+    segsAt = segsBefore;
+    piecesAt = small.pieces;
+    lastEndAt = small.lastEnd;
     // A token written backwards ends with its prefix reversed (`…_phg`, `…AIKA`, `…-bxox`),
     // give or take a few characters stuck after it: only the last 16 characters are looked at.
     if (len >= 20 && reversedHint(text, j)) {
