@@ -1,9 +1,10 @@
 // One upstream exchange read through undici's dispatch API. `Pool.request` wraps every response
 // in a Readable stream (plus an async resource, a promise per body read and nextTick hops in the
-// stream machinery); profiled at c=64 that wrapping was ~5% of the gateway's CPU per call. The
-// gateway needs much less: the status and headers, then either the whole body (JSON answers) or
-// its chunks in order with backpressure (streams). This handler gives exactly that. Timeouts are
-// the pool's (`headersTimeout`, `bodyTimeout`), errors are undici's own (same codes as before).
+// stream machinery); profiled at c=64 that wrapping and its task-queue hops were ~7% of the
+// gateway process's samples (README, Figures). The gateway needs much less: the status and
+// headers, then either the whole body (JSON answers) or its chunks in order with backpressure
+// (streams). This handler gives exactly that. Timeouts are the pool's (`headersTimeout`,
+// `bodyTimeout`), errors are undici's own (same codes as before).
 import type { IncomingHttpHeaders } from "node:http";
 import type { Dispatcher, Pool } from "undici";
 
