@@ -113,7 +113,7 @@ describe("DashboardModel", () => {
     expect(one.rows.find((r) => r.bottle === "bottle-7")?.tokens).toBe(4);
   });
 
-  it("budgets are read again every 30 s, at most 10 bottles per refresh, longest-unread first", async () => {
+  it("budgets are read again every 30 s, a few bottles per refresh, longest-unread first", async () => {
     await store.defineBudget({
       scope: "bottle",
       key: "bottle-24",
@@ -138,19 +138,19 @@ describe("DashboardModel", () => {
     expect(quiet.queries).toBe(5);
     expect(remaining(quiet)).toBe(998);
     now += BUDGET_REREAD_MS;
+    // Each re-read bottle: its cutoff state and one remaining() per subject (one subject here).
+    const expected: number[] = [];
+    for (let left = 25; left > 0; left -= REREAD_PER_REFRESH) {
+      expected.push(5 + Math.min(left, REREAD_PER_REFRESH) * 2);
+    }
+    expected.push(5);
     const reads: number[] = [];
-    for (let i = 0; i < 4; i++) {
-      const snap = await model.refresh();
-      reads.push(snap.queries);
+    for (const _ of expected) {
+      reads.push((await model.refresh()).queries);
       now += 100;
     }
-    // Each re-read bottle: its cutoff state and one remaining() per subject (one subject here).
-    expect(reads).toEqual([
-      5 + REREAD_PER_REFRESH * 2,
-      5 + REREAD_PER_REFRESH * 2,
-      5 + (25 - 2 * REREAD_PER_REFRESH) * 2,
-      5,
-    ]);
+    expect(reads).toEqual(expected);
+    expect(expected.length).toBeGreaterThan(2);
     expect(remaining(await model.refresh())).toBe(898);
   });
 });

@@ -31,9 +31,10 @@ const CLOCK_SKEW_MS = 5_000;
 export const BUDGET_REREAD_MS = 30_000;
 /**
  * ...but a refresh re-reads at most this many bottles for that, the longest-unread first, so
- * the re-reads of 100 bottles spread over several refreshes instead of one slow one.
+ * the re-reads of 100 bottles spread over several refreshes instead of one slow one (at the
+ * default 500 ms poll, 100 bottles are all re-read within 12.5 s).
  */
-export const REREAD_PER_REFRESH = 10;
+export const REREAD_PER_REFRESH = 4;
 
 export interface BudgetBar {
   scope: RemainingEntry["scope"];
