@@ -100,7 +100,7 @@ try {
   // The figures are exact: the all-time report against a full scan of the ledger.
   const report = await store.usage({ groupBy: ["bottle", "provider"] });
   const check = openConnection(file);
-  const scan = check.db
+  const scan = check
     .prepare("SELECT count(*) AS events, sum(tokens) AS tokens FROM usage_events")
     .get() as { events: number; tokens: number };
   check.close();
