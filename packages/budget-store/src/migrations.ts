@@ -239,9 +239,10 @@ CREATE INDEX enforcement_actions_at ON enforcement_actions (at);
     // usage_daily and the new usage_total (no time column: an all-time report reads one row per
     // bottle, agent, provider and model) inside the statement that inserts it, so they are exact
     // with any number of writing processes (SQLite has one writer at a time), whatever inserts
-    // the event, and a report never has a backlog to fold. This first folds the events a v5
-    // store had not folded yet (after its watermark), then back-fills usage_total from the daily
-    // rollup.
+    // the event (also one a still-running v5 process inserts), and a report never has a backlog
+    // to fold. This first folds the events a v5 store had not folded yet (after its watermark),
+    // moves the watermark past every id (so a v5 process never folds again), then back-fills
+    // usage_total from the daily rollup.
     version: 6,
     sql: `
 INSERT INTO usage_hourly SELECT CAST(at / 3600000 AS INTEGER), bottle, parents, agent, provider, coalesce(model, ''),
@@ -272,7 +273,10 @@ INSERT INTO usage_daily SELECT CAST(at / 86400000 AS INTEGER), bottle, parents, 
     reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
     tokens = tokens + excluded.tokens, cost_usd = cost_usd + excluded.cost_usd,
     unpriced = unpriced + excluded.unpriced, usage_missing = usage_missing + excluded.usage_missing;
-DELETE FROM meta WHERE key = 'rollup_watermark';
+-- A v5 process still running folds events above this watermark before each report: past every
+-- id, it never folds again (the triggers keep the rollups now; a second fold would count twice).
+INSERT INTO meta (key, value) VALUES ('rollup_watermark', '9007199254740991')
+  ON CONFLICT(key) DO UPDATE SET value = excluded.value;
 CREATE TABLE usage_total (
   bottle TEXT NOT NULL,
   parents TEXT NOT NULL,
