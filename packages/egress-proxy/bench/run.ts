@@ -28,6 +28,9 @@ import { BottleCa, createProxyHost } from "../src/index.ts";
 import { startUpstreams } from "../test/upstream.ts";
 
 const out = (s: string) => process.stdout.write(`${s}\n`);
+const debug = (s: string) => {
+  if (process.env.BENCH_DEBUG) process.stderr.write(`${s}\n`);
+};
 const MB = 1024 * 1024;
 const UPLOAD = Number(process.env.BENCH_MB ?? 100) * MB;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -507,29 +510,6 @@ out(
   `(c) leaf minting (@peculiar/x509, P-256): p50 ${pct(mint, 0.5).toFixed(2)} ms, p99 ${pct(mint, 0.99).toFixed(2)} ms; with SecureContext p50 ${pct(ctxTimes, 0.5).toFixed(2)} ms (target < 5 ms)`,
 );
 
-// (d) idle tunnels
-const gc = (globalThis as { gc?: () => void }).gc;
-async function openMany(make: () => Promise<Socket>): Promise<Socket[]> {
-  const socks: Socket[] = [];
-  for (let i = 0; i < TUNNELS; i += 50) {
-    socks.push(...(await Promise.all(Array.from({ length: Math.min(50, TUNNELS - i) }, make))));
-  }
-  return socks;
-}
-type Mem = { rss: number; heap: number; openTunnels: number; nativeRelayTunnels: number };
-const c0 = await ask<Mem>("mem");
-const tunnels = await openMany(() => connectVia("sink.bench.test:443", childSocket));
-await new Promise((r) => setTimeout(r, 200));
-const c1 = await ask<Mem>("mem");
-const kib = (bytes: number) => (bytes / TUNNELS / 1024).toFixed(1);
-out(
-  `(d) ${c1.openTunnels} idle tunnels open at once in the proxy process: ${kib(c1.rss - c0.rss)} KiB RSS and ` +
-    `${kib(c1.heap - c0.heap)} KiB JS heap+buffers per tunnel (two sockets each: agent side and upstream side; ` +
-    `${c1.nativeRelayTunnels - c0.nativeRelayTunnels} handed to the native relay: idle tunnels stay in JS)` +
-    (gc ? "" : " (run with --expose-gc for steadier figures)"),
-);
-for (const s of tunnels) s.destroy();
-
 // (e) cutoff mid-stream: the time from asking the proxy process for a cutoff until each client
 // sees its connection closed, over idle plain tunnels, plain tunnels mid-download (handed to the
 // native relay) and intercepted streaming responses, all open at once
@@ -563,7 +543,9 @@ for (let r = 0; r < CUT_ROUNDS; r++) {
   const open: { kind: keyof typeof cutTimes; s: Socket }[] = [];
   for (let i = 0; i < 50; i++)
     open.push({ kind: "idle", s: await connectVia("sink.bench.test:443", childSocket) });
+  debug(`(e) round ${r}: idle open`);
   for (let i = 0; i < 20; i++) open.push({ kind: "intercepted", s: await openStream() });
+  debug(`(e) round ${r}: streams open`);
   for (let i = 0; i < 5; i++) {
     const s = await connectVia("sink.bench.test:443", childSocket);
     // a download the sink keeps sending: past 4 MiB the tunnel is handed to the native relay
@@ -589,6 +571,7 @@ for (let r = 0; r < CUT_ROUNDS; r++) {
         s.resume();
       }),
   );
+  debug(`(e) round ${r}: downloads open`);
   t0 = performance.now();
   const answer = await ask<{ cpuMs: number; nativeRelayTunnels: number }>("cutoff");
   cutCpu.push(answer.cpuMs);
@@ -605,6 +588,29 @@ out(
     `(${handedOver} handed over), intercepted streams ${cutFig(cutTimes.intercepted)}; ` +
     `proxy CPU for the cutoff call p50 ${pct(cutCpu, 0.5).toFixed(1)} ms`,
 );
+
+// (d) idle tunnels
+const gc = (globalThis as { gc?: () => void }).gc;
+async function openMany(make: () => Promise<Socket>): Promise<Socket[]> {
+  const socks: Socket[] = [];
+  for (let i = 0; i < TUNNELS; i += 50) {
+    socks.push(...(await Promise.all(Array.from({ length: Math.min(50, TUNNELS - i) }, make))));
+  }
+  return socks;
+}
+type Mem = { rss: number; heap: number; openTunnels: number; nativeRelayTunnels: number };
+const c0 = await ask<Mem>("mem");
+const tunnels = await openMany(() => connectVia("sink.bench.test:443", childSocket));
+await new Promise((r) => setTimeout(r, 200));
+const c1 = await ask<Mem>("mem");
+const kib = (bytes: number) => (bytes / TUNNELS / 1024).toFixed(1);
+out(
+  `(d) ${c1.openTunnels} idle tunnels open at once in the proxy process: ${kib(c1.rss - c0.rss)} KiB RSS and ` +
+    `${kib(c1.heap - c0.heap)} KiB JS heap+buffers per tunnel (two sockets each: agent side and upstream side; ` +
+    `${c1.nativeRelayTunnels - c0.nativeRelayTunnels} handed to the native relay: idle tunnels stay in JS)` +
+    (gc ? "" : " (run with --expose-gc for steadier figures)"),
+);
+for (const s of tunnels) s.destroy();
 
 await host.close();
 child.stdin.write("exit\n");
