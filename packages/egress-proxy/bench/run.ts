@@ -576,7 +576,17 @@ for (let r = 0; r < CUT_ROUNDS; r++) {
   const answer = await ask<{ cpuMs: number; nativeRelayTunnels: number }>("cutoff");
   cutCpu.push(answer.cpuMs);
   handedOver = answer.nativeRelayTunnels;
-  await Promise.all(closed);
+  // a hang guard, not a figure: report what a cutoff left open
+  const open2 = new Set(open);
+  for (const o of open) o.s.once("close", () => open2.delete(o));
+  const guard = new Promise<"hung">((r) => setTimeout(() => r("hung"), 15_000).unref());
+  if ((await Promise.race([Promise.all(closed), guard])) === "hung") {
+    const kinds = [...open2].map((o) => o.kind);
+    out(
+      `(e) round ${r}: ${kinds.length} connections still open 15 s after the cutoff (${kinds.join(", ")})`,
+    );
+    for (const o of open2) o.s.destroy();
+  }
   await ask("restore");
 }
 const allCut = [...cutTimes.idle, ...cutTimes.native, ...cutTimes.intercepted];
