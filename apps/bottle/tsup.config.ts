@@ -116,7 +116,7 @@ export default defineConfig([
   },
   {
     ...common,
-    entry: { "bottle-run": "src/cli.ts" },
+    entry: { "bottle-run": "src/run/bin-entry.ts" },
     format: ["cjs"],
     splitting: false,
     shims: true,

@@ -1,9 +1,6 @@
 #!/usr/bin/env node
 import { createRequire } from "node:module";
-import { guardPipes } from "@bottlekit/diagnostics";
 
-// `… | head` closes the pipe early: end quietly instead of crashing with EPIPE.
-guardPipes();
 const argv = process.argv.slice(2);
 
 /** The command word, after the global options (`--home <dir>`, `--cwd <dir>`). */
@@ -33,6 +30,8 @@ if (commandOf(argv) === "run") {
     loader.codeCacheDir(process.env),
   );
   mark("bottle-bin:loaded");
+  // `… | head` closes the pipe early: end quietly instead of crashing with EPIPE.
+  bundle.exports.guardPipes();
   process.exitCode = await bundle.exports.run(argv);
   bundle.save();
   // bench/startup.ts: where the start-up went (performance marks, times from process start).
@@ -46,8 +45,13 @@ if (commandOf(argv) === "run") {
     }));
     require("node:fs").writeFileSync(trace, JSON.stringify({ cache: bundle.cache, marks }));
   }
+  // The run is over and everything it opened is closed or awaited: do not wait for stray timers
+  // or keep-alive sockets of the libraries (stdout and stderr are synchronous on Linux).
+  process.exit();
 } else {
   // Every other command: the ESM build, each command's modules imported when it runs.
+  const { guardPipes } = await import("@bottlekit/diagnostics");
+  guardPipes();
   const { run } = await import("../dist/cli.js");
   process.exitCode = await run(argv);
 }

@@ -24,9 +24,17 @@ export function hostCredentials(
  * The probe's credential check: egress-dlp's known-secret scanner (raw, base64, base32, hex,
  * reversed, fragments) over every value the sandbox sees. Findings name the variable, never a value.
  */
-export function credentialChecker(known: readonly KnownSecret[]): EnvChecker {
-  const scanner = createScanner({ detectors: ["known_secrets"], knownSecrets: known });
-  return (env) => {
+export function credentialChecker(known: readonly KnownSecret[]): EnvChecker & {
+  /** Builds the scanner now (it is otherwise built at the first check). */
+  prepare(): void;
+} {
+  let scanner: ReturnType<typeof createScanner> | undefined;
+  const prepare = () => {
+    scanner ??= createScanner({ detectors: ["known_secrets"], knownSecrets: known });
+    return scanner;
+  };
+  const check: EnvChecker = (env) => {
+    const scanner = prepare();
     const hits: string[] = [];
     for (const [name, value] of Object.entries(env)) {
       const r = scanner.scan(`${value}`, `env.${name}`);
@@ -39,4 +47,5 @@ export function credentialChecker(known: readonly KnownSecret[]): EnvChecker {
       detail: `${Object.keys(env).length} values scanned against ${known.length} host credential(s)`,
     };
   };
+  return Object.assign(check, { prepare: () => void prepare() });
 }

@@ -469,6 +469,8 @@ export async function executeRun(
     // The agent's own settings win over the controller's variables, as they did in one spec.
     env: { ...regEnv, ...setup.env },
   });
+  // While the agent's side starts in the sandbox: the credential scanner its report is checked by.
+  checkEnv.prepare();
   if (!started) {
     await abandon();
     await controller.close().catch(() => {});
