@@ -45,7 +45,7 @@ describe("late setup", () => {
           command: [
             "/bin/sh",
             "-c",
-            'printf "%s|%s|" "$EARLY" "$PLACEHOLDER" > marker; cat "$CURL_CA_BUNDLE" | grep -c bottle-test-ca >> marker',
+            'printf "%s|%s|%s|" "$EARLY" "$PLACEHOLDER" "$NODE_EXTRA_CA_CERTS" > marker; cat "$CURL_CA_BUNDLE" | grep -c bottle-test-ca >> marker',
           ],
           projectDir: project,
           env: { EARLY: "from-spec" },
@@ -66,14 +66,20 @@ describe("late setup", () => {
         caCertPath,
         env: { PLACEHOLDER: "bottlekit:resolve:env:KEY" },
       });
+      let stderr = "";
+      sb.stderr?.on("data", (d: Buffer) => {
+        stderr += d.toString("utf8");
+      });
       const report = await sb.probe;
       const exit = await sb.exited;
       expect(report.checks.filter((c) => !c.ok)).toEqual([]);
       expect(report.checks.map((c) => c.name)).toContain("proxy refuses an undeclared host");
+      // The launcher started before the CA existed and said nothing about it.
+      expect(stderr).toBe("");
       expect(proxy.requests).toEqual(["CONNECT undeclared.example:443 HTTP/1.1"]);
       expect(exit.code).toBe(0);
       expect(fs.readFileSync(path.join(project, "marker"), "utf8")).toBe(
-        "from-spec|bottlekit:resolve:env:KEY|1\n",
+        "from-spec|bottlekit:resolve:env:KEY|/run/bottle/ca.pem|1\n",
       );
     } finally {
       late.resolve({ proxySocketPath: proxy.socketPath, caCertPath });

@@ -327,7 +327,10 @@ export function startSandbox(spec: SandboxSpec, options: StartOptions = {}): San
   ];
   let child: ChildProcess;
   try {
-    child = spawn(plan.argv[0] as string, plan.argv.slice(1), { stdio, env: plan.env, cwd: "/" });
+    // With a late setup the CA is not there yet: the launcher (Node) must not be told to load it.
+    const env = late ? { ...plan.env } : plan.env;
+    if (late) delete env["NODE_EXTRA_CA_CERTS"];
+    child = spawn(plan.argv[0] as string, plan.argv.slice(1), { stdio, env, cwd: "/" });
   } catch (cause) {
     cleanup();
     throw new SandboxError("E_SPAWN", `cannot start the sandbox: ${(cause as Error).message}`, {
