@@ -81,6 +81,7 @@ const haveDist =
   fs.existsSync(path.join(path.dirname(bin), "..", "dist", "cli.js")) &&
   fs.existsSync(path.join(path.dirname(bin), "..", "dist", "bottle-run.cjs"));
 const traceFile = path.join(home, "startup-trace.json");
+const esmCli = path.join(path.dirname(bin), "..", "dist", "cli.js");
 const cacheDir = path.join(home, "code-cache");
 
 /** Phases of one CLI run, from the bin's trace: [label, first mark, last mark]. */
@@ -168,6 +169,26 @@ for (let i = 0; i < N; i++) {
     });
     add("bottle run -- /bin/true (CLI)", wall);
     add("cli exit after the last mark", wall - addTrace());
+    // A/B in the same run: the same command through the ESM build (module by module, no bundle,
+    // no code cache), as the bin ran it before.
+    add(
+      "bottle run via the ESM build",
+      await time(async () => {
+        const code = await spawnWait(process.execPath, [
+          "--input-type=module",
+          "-e",
+          `import { run } from ${JSON.stringify(esmCli)}; process.exitCode = await run(process.argv.slice(1));`,
+          "run",
+          "--home",
+          home,
+          "--cwd",
+          project,
+          "--",
+          "/bin/true",
+        ]);
+        if (code !== 0) throw new Error(`bottle run (ESM build) exited ${code}`);
+      }),
+    );
   }
 }
 
@@ -220,6 +241,8 @@ if (haveDist) {
   }
   line("  exit after the last mark", m("cli exit after the last mark"));
   line("  first run (no code cache yet)", firstRun, `  (+${(firstRun - d).toFixed(1)}, once)`);
+  const esm = m("bottle run via the ESM build");
+  line("  via the ESM build (A/B, no bundle)", esm, `  (+${(esm - d).toFixed(1)})`);
   const full = m("bottle run -- /bin/true (CLI)");
   line(
     "bottle run -- /bin/true (CLI)",
