@@ -157,7 +157,7 @@ describe.each([
     });
     const m = await host.metrics();
     expect(m.nativeRelayTunnels).toBe(relay === "native" ? 1 : 0);
-    await expect.poll(async () => (await host.metrics()).openTunnels).toBe(0);
+    await expect.poll(async () => (await host.metrics()).openTunnels, { timeout: 60_000 }).toBe(0);
   });
 });
 
@@ -172,7 +172,7 @@ describe("native relay: cutoff, idle tunnels", () => {
       for (const s of busy) s.write(randomBytes(256 * 1024));
       await expect
         .poll(async () => (await nativeHost.metrics()).nativeRelayTunnels - before, {
-          timeout: 10_000,
+          timeout: 60_000,
         })
         .toBe(3);
       expect((await nativeHost.metrics()).openTunnels).toBe(5);
