@@ -6,6 +6,31 @@ import { BudgetStoreError } from "./errors.ts";
  * it in `schema_version`, so two processes opening a fresh database at once cannot both apply it.
  * Never edit a shipped migration: append a new one.
  */
+/**
+ * The trigger (schema v6) that adds each new usage event to one report rollup, in the statement
+ * that writes the event: `table` keyed by `keyColumn` = `keyExpr` (an hour or a day), or by the
+ * grouping columns alone for the all-time rollup.
+ */
+function rollupTrigger(table: string, keyColumn?: string, keyExpr?: string): string {
+  const key = keyColumn === undefined ? "" : `${keyColumn}, `;
+  const keyValue = keyExpr === undefined ? "" : `${keyExpr}, `;
+  return `CREATE TRIGGER ${table}_on_event AFTER INSERT ON usage_events BEGIN
+  INSERT INTO ${table} (${key}bottle, parents, agent, provider, model, events, input_tokens, output_tokens,
+    cache_read_tokens, cache_write_tokens, reasoning_tokens, tokens, cost_usd, unpriced, usage_missing)
+  VALUES (${keyValue}NEW.bottle, NEW.parents, NEW.agent, NEW.provider, coalesce(NEW.model, ''), 1,
+    NEW.input_tokens, NEW.output_tokens, NEW.cache_read_tokens, NEW.cache_write_tokens, NEW.reasoning_tokens,
+    NEW.tokens, coalesce(NEW.cost_usd, 0), NEW.cost_usd IS NULL, NEW.usage_missing)
+  ON CONFLICT DO UPDATE SET
+    events = events + 1, input_tokens = input_tokens + excluded.input_tokens,
+    output_tokens = output_tokens + excluded.output_tokens,
+    cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+    cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+    reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
+    tokens = tokens + excluded.tokens, cost_usd = cost_usd + excluded.cost_usd,
+    unpriced = unpriced + excluded.unpriced, usage_missing = usage_missing + excluded.usage_missing;
+END;`;
+}
+
 const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
   {
     version: 1,
@@ -299,51 +324,9 @@ INSERT INTO usage_total SELECT bottle, parents, agent, provider, model,
   sum(events), sum(input_tokens), sum(output_tokens), sum(cache_read_tokens), sum(cache_write_tokens),
   sum(reasoning_tokens), sum(tokens), sum(cost_usd), sum(unpriced), sum(usage_missing)
   FROM usage_daily GROUP BY 1, 2, 3, 4, 5;
-CREATE TRIGGER usage_hourly_on_event AFTER INSERT ON usage_events BEGIN
-  INSERT INTO usage_hourly (hour, bottle, parents, agent, provider, model, events, input_tokens, output_tokens,
-    cache_read_tokens, cache_write_tokens, reasoning_tokens, tokens, cost_usd, unpriced, usage_missing)
-  VALUES (CAST(NEW.at / 3600000 AS INTEGER), NEW.bottle, NEW.parents, NEW.agent, NEW.provider, coalesce(NEW.model, ''), 1,
-    NEW.input_tokens, NEW.output_tokens, NEW.cache_read_tokens, NEW.cache_write_tokens, NEW.reasoning_tokens,
-    NEW.tokens, coalesce(NEW.cost_usd, 0), NEW.cost_usd IS NULL, NEW.usage_missing)
-  ON CONFLICT DO UPDATE SET
-    events = events + 1, input_tokens = input_tokens + excluded.input_tokens,
-    output_tokens = output_tokens + excluded.output_tokens,
-    cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
-    cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
-    reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
-    tokens = tokens + excluded.tokens, cost_usd = cost_usd + excluded.cost_usd,
-    unpriced = unpriced + excluded.unpriced, usage_missing = usage_missing + excluded.usage_missing;
-END;
-CREATE TRIGGER usage_daily_on_event AFTER INSERT ON usage_events BEGIN
-  INSERT INTO usage_daily (day, bottle, parents, agent, provider, model, events, input_tokens, output_tokens,
-    cache_read_tokens, cache_write_tokens, reasoning_tokens, tokens, cost_usd, unpriced, usage_missing)
-  VALUES (CAST(NEW.at / 86400000 AS INTEGER), NEW.bottle, NEW.parents, NEW.agent, NEW.provider, coalesce(NEW.model, ''), 1,
-    NEW.input_tokens, NEW.output_tokens, NEW.cache_read_tokens, NEW.cache_write_tokens, NEW.reasoning_tokens,
-    NEW.tokens, coalesce(NEW.cost_usd, 0), NEW.cost_usd IS NULL, NEW.usage_missing)
-  ON CONFLICT DO UPDATE SET
-    events = events + 1, input_tokens = input_tokens + excluded.input_tokens,
-    output_tokens = output_tokens + excluded.output_tokens,
-    cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
-    cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
-    reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
-    tokens = tokens + excluded.tokens, cost_usd = cost_usd + excluded.cost_usd,
-    unpriced = unpriced + excluded.unpriced, usage_missing = usage_missing + excluded.usage_missing;
-END;
-CREATE TRIGGER usage_total_on_event AFTER INSERT ON usage_events BEGIN
-  INSERT INTO usage_total (bottle, parents, agent, provider, model, events, input_tokens, output_tokens,
-    cache_read_tokens, cache_write_tokens, reasoning_tokens, tokens, cost_usd, unpriced, usage_missing)
-  VALUES (NEW.bottle, NEW.parents, NEW.agent, NEW.provider, coalesce(NEW.model, ''), 1,
-    NEW.input_tokens, NEW.output_tokens, NEW.cache_read_tokens, NEW.cache_write_tokens, NEW.reasoning_tokens,
-    NEW.tokens, coalesce(NEW.cost_usd, 0), NEW.cost_usd IS NULL, NEW.usage_missing)
-  ON CONFLICT DO UPDATE SET
-    events = events + 1, input_tokens = input_tokens + excluded.input_tokens,
-    output_tokens = output_tokens + excluded.output_tokens,
-    cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
-    cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
-    reasoning_tokens = reasoning_tokens + excluded.reasoning_tokens,
-    tokens = tokens + excluded.tokens, cost_usd = cost_usd + excluded.cost_usd,
-    unpriced = unpriced + excluded.unpriced, usage_missing = usage_missing + excluded.usage_missing;
-END;
+${rollupTrigger("usage_hourly", "hour", "CAST(NEW.at / 3600000 AS INTEGER)")}
+${rollupTrigger("usage_daily", "day", "CAST(NEW.at / 86400000 AS INTEGER)")}
+${rollupTrigger("usage_total")}
 `,
   },
 ];
