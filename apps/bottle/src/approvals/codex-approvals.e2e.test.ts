@@ -1,21 +1,18 @@
 import fs from "node:fs";
-import http from "node:http";
-import https from "node:https";
 import { createRequire } from "node:module";
-import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { type Approvals, createApprovals, TOOL_NAMES } from "@bottlekit/approvals";
-import {
-  BottleCa,
-  createProxyHost,
-  type ProxyHost,
-  startControlServer,
-} from "@bottlekit/egress-proxy";
-import { createFakeUpstream, type FakeUpstream, type TempHome } from "@bottlekit/test-utils";
+import { createProxyHost, type ProxyHost, startControlServer } from "@bottlekit/egress-proxy";
+import type { FakeUpstream, TempHome } from "@bottlekit/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { homeWith, md } from "../../test/helpers.ts";
-import { agentProject, runBottle } from "../run/test-helpers.ts";
+import {
+  agentProject,
+  type ProviderStandIn,
+  providerStandIn,
+  runBottle,
+} from "../run/test-helpers.ts";
 
 /**
  * Approvals for Codex: the same run as ../run/codex.e2e.test.ts with the approvals service in the
@@ -34,36 +31,14 @@ function codexLauncher(): string {
 let home: TempHome;
 let project: string;
 let fake: FakeUpstream;
-let front: https.Server;
+let standIn: ProviderStandIn;
 let host: ProxyHost;
 let control: { close(): Promise<void> };
-let caDir: string;
 let approvals: Approvals;
 
 beforeAll(async () => {
-  fake = await createFakeUpstream({ requireKey: REAL_KEY });
-  caDir = fs.mkdtempSync(path.join(os.tmpdir(), "bottle-e2e-ca-"));
-  const ca = await BottleCa.open(caDir, "openai-standin");
-  const ctx = await ca.contextFor("api.openai.com");
-  front = https.createServer({ SNICallback: (_n, cb) => cb(null, ctx) }, (req, res) => {
-    const up = http.request(
-      {
-        host: "127.0.0.1",
-        port: fake.port,
-        method: req.method,
-        path: req.url,
-        headers: req.headers,
-      },
-      (r) => {
-        res.writeHead(r.statusCode ?? 502, r.headers);
-        r.pipe(res);
-      },
-    );
-    up.on("error", () => res.destroy());
-    req.pipe(up);
-  });
-  await new Promise<void>((r) => front.listen(0, "127.0.0.1", () => r()));
-  const frontPort = (front.address() as AddressInfo).port;
+  standIn = await providerStandIn("api.openai.com", REAL_KEY);
+  fake = standIn.fake;
   home = await homeWith({
     "policy.rules":
       'prefix_rule(pattern = ["rm"], decision = "forbidden", justification = "no deleting")\n',
@@ -87,9 +62,8 @@ beforeAll(async () => {
   host = createProxyHost({
     home: home.dir,
     credentialSource: (spec) => (spec.name === "OPENAI_API_KEY" ? REAL_KEY : undefined),
-    resolve: (h, p) =>
-      h === "api.openai.com" ? { host: "127.0.0.1", port: frontPort } : { host: h, port: p },
-    upstreamCa: ca.certPem,
+    resolve: standIn.resolve,
+    upstreamCa: standIn.caPem,
   });
   control = await startControlServer(host);
   approvals = createApprovals(host, { home: home.dir });
@@ -100,11 +74,9 @@ afterAll(async () => {
   await approvals?.close();
   await control?.close();
   await host?.close();
-  front?.close();
-  await fake?.close();
+  await standIn?.close();
   await home?.cleanup();
   if (project) fs.rmSync(project, { recursive: true, force: true });
-  if (caDir) fs.rmSync(caDir, { recursive: true, force: true });
 });
 
 describe("Codex under bottle run (approvals)", () => {

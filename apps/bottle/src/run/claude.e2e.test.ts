@@ -1,19 +1,11 @@
 import fs from "node:fs";
-import http from "node:http";
-import https from "node:https";
-import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import {
-  BottleCa,
-  createProxyHost,
-  type ProxyHost,
-  startControlServer,
-} from "@bottlekit/egress-proxy";
-import { createFakeUpstream, type FakeUpstream, type TempHome } from "@bottlekit/test-utils";
+import { createProxyHost, type ProxyHost, startControlServer } from "@bottlekit/egress-proxy";
+import type { FakeUpstream, TempHome } from "@bottlekit/test-utils";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { homeWith, md } from "../../test/helpers.ts";
-import { agentProject, runBottle } from "./test-helpers.ts";
+import { agentProject, type ProviderStandIn, providerStandIn, runBottle } from "./test-helpers.ts";
 
 /**
  * The real Claude Code (pinned devDependency) under `bottle run`, against a local TLS server
@@ -44,36 +36,13 @@ function platformBinary(): string {
 let home: TempHome;
 let project: string;
 let fake: FakeUpstream;
-let front: https.Server;
+let standIn: ProviderStandIn;
 let host: ProxyHost;
 let control: { close(): Promise<void> };
-let caDir: string;
 
 beforeAll(async () => {
-  fake = await createFakeUpstream({ requireKey: REAL_KEY });
-  caDir = fs.mkdtempSync(path.join(os.tmpdir(), "bottle-e2e-ca-"));
-  const ca = await BottleCa.open(caDir, "anthropic-standin");
-  const ctx = await ca.contextFor("api.anthropic.com");
-  // TLS in front of the fake upstream, presenting api.anthropic.com.
-  front = https.createServer({ SNICallback: (_n, cb) => cb(null, ctx) }, (req, res) => {
-    const up = http.request(
-      {
-        host: "127.0.0.1",
-        port: fake.port,
-        method: req.method,
-        path: req.url,
-        headers: req.headers,
-      },
-      (r) => {
-        res.writeHead(r.statusCode ?? 502, r.headers);
-        r.pipe(res);
-      },
-    );
-    up.on("error", () => res.destroy());
-    req.pipe(up);
-  });
-  await new Promise<void>((r) => front.listen(0, "127.0.0.1", () => r()));
-  const frontPort = (front.address() as AddressInfo).port;
+  standIn = await providerStandIn("api.anthropic.com", REAL_KEY);
+  fake = standIn.fake;
 
   home = await homeWith({
     "policy.rules":
@@ -98,9 +67,8 @@ beforeAll(async () => {
   host = createProxyHost({
     home: home.dir,
     credentialSource: (spec) => (spec.name === "ANTHROPIC_API_KEY" ? REAL_KEY : undefined),
-    resolve: (h, p) =>
-      h === "api.anthropic.com" ? { host: "127.0.0.1", port: frontPort } : { host: h, port: p },
-    upstreamCa: ca.certPem,
+    resolve: standIn.resolve,
+    upstreamCa: standIn.caPem,
   });
   control = await startControlServer(host);
   project = agentProject();
@@ -115,11 +83,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await control?.close();
   await host?.close();
-  front?.close();
-  await fake?.close();
+  await standIn?.close();
   await home?.cleanup();
   if (project) fs.rmSync(project, { recursive: true, force: true });
-  if (caDir) fs.rmSync(caDir, { recursive: true, force: true });
 });
 
 describe("Claude Code under bottle run", () => {
