@@ -386,7 +386,21 @@ export async function executeRun(
         bottle: plan.bottle,
         sessionId: frozen.sessionId,
         by: operatorName(io.env),
+        pending: plan.budgets.map((b) => ({
+          provider: b.provider,
+          tokens: b.tokens,
+          source: b.source === "flag" ? "flag" : "manifest",
+        })),
       });
+      if (typeof lifted === "object") {
+        // Nothing changed: the frozen session (snapshot, record) stays for a later resume.
+        await abandon();
+        await store.close?.();
+        stderr.write(
+          `bottle: bottle ${plan.bottle} stays frozen: ${lifted.spent}\nhint: raise it (bottle budget set …) or wait for its window to reset, then bottle run --resume ${frozen.sessionId}\n`,
+        );
+        return { code: EXIT_POLICY };
+      }
       if (lifted) {
         restoreSnapshot(frozen.projectDir, frozen.snapshot);
         audit(plan.home, {

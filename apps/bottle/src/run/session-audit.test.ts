@@ -97,6 +97,69 @@ describe("operator actions on a session are recorded in the store's audit trail"
     expect((await actions()).map((a) => a[0])).toEqual(["kill"]);
   });
 
+  it("a budget freeze is not lifted by a resume while that budget is still spent", async () => {
+    await store.defineBudget({
+      scope: "bottle",
+      key: "dev",
+      provider: "openai",
+      tokens: 100,
+      policy: "freeze",
+      source: "operator",
+    });
+    const r = await store.reserve({
+      bottle: "dev",
+      agent: "a",
+      provider: "openai",
+      estimateTokens: 50,
+    });
+    if (!r.ok) throw new Error(`reserve refused: ${r.reason}`);
+    await store.settle(r.id, { inputTokens: 90, outputTokens: 30 });
+    const frozen = await store.cutoffState("dev");
+    expect(frozen?.policy).toBe("freeze");
+    const before = await actions();
+
+    const refused = await restoreForResume(store, { bottle: "dev", sessionId: "s-5", by: "bob" });
+    expect(refused).toEqual({
+      spent: expect.stringMatching(
+        /bottle budget dev for openai is still spent \(120 of 100 tokens\)/,
+      ),
+    });
+    expect(await store.cutoffState("dev")).toEqual(frozen);
+    expect(await actions()).toEqual(before);
+
+    // The resumed run brings the same budget: still spent. A larger one: the store decides later.
+    const same = [{ provider: "openai", tokens: 100, source: "operator" }];
+    const larger = [{ provider: "openai", tokens: 500, source: "flag" }];
+    expect(
+      await restoreForResume(store, { bottle: "dev", sessionId: "s-5", by: "bob", pending: same }),
+    ).toMatchObject({ spent: expect.any(String) });
+    expect(await store.cutoffState("dev")).toEqual(frozen);
+    expect(
+      await restoreForResume(store, {
+        bottle: "dev",
+        sessionId: "s-5",
+        by: "bob",
+        pending: larger,
+      }),
+    ).toBe(true);
+    expect(await store.cutoffState("dev")).toBeUndefined();
+    await store.cutOff("dev", { policy: "freeze", by: "budget", reason: "spent again" });
+
+    // Raised above what was used: the resume lifts the freeze.
+    await store.defineBudget({
+      scope: "bottle",
+      key: "dev",
+      provider: "openai",
+      tokens: 1_000,
+      policy: "freeze",
+      source: "operator",
+    });
+    expect(await restoreForResume(store, { bottle: "dev", sessionId: "s-5", by: "bob" })).toBe(
+      true,
+    );
+    expect(await store.cutoffState("dev")).toBeUndefined();
+  });
+
   it("a resume of a bottle that is not cut off changes nothing", async () => {
     expect(await restoreForResume(store, { bottle: "dev", sessionId: "s-4", by: "a" })).toBe(true);
     expect(await actions()).toEqual([]);

@@ -64,11 +64,47 @@ export async function recordSessionAction(
  */
 export async function restoreForResume(
   store: Store,
-  input: { bottle: string; sessionId: string; by: string },
-): Promise<boolean> {
+  input: {
+    bottle: string;
+    sessionId: string;
+    by: string;
+    /** Bottle budgets the resumed run defines once it starts (`--budget`, the manifest). */
+    pending?: readonly { provider: string; tokens: number; source: string }[];
+  },
+): Promise<boolean | { spent: string }> {
   const state = await store.cutoffState(input.bottle);
   if (state === undefined) return true;
   if (state.policy !== "freeze") return false;
+  // A freeze by a budget stays while that budget is still spent: lifting it would only let the
+  // agent's next call be refused and frozen again. When the resumed run itself changes a budget
+  // of that bottle and provider (a larger `--budget`), the store decides on its next call.
+  if (state.scope !== undefined) {
+    const { scope, key, provider } = state.scope;
+    const statuses = await store.budgetStatus({
+      scope: scope === "parent" ? "bottle" : scope,
+      key,
+      provider,
+    });
+    const changes = (input.pending ?? []).some(
+      (p) =>
+        p.provider === provider &&
+        key === input.bottle &&
+        !statuses.some((st) => st.budget.source === p.source && st.budget.tokens === p.tokens),
+    );
+    for (const st of changes ? [] : statuses) {
+      if (!st.effective) continue;
+      for (const [unit, use] of [
+        ["tokens", st.tokens],
+        ["USD", st.usd],
+      ] as const) {
+        if (use !== undefined && use.used >= use.limit) {
+          return {
+            spent: `its ${st.budget.scope} budget ${key} for ${provider} is still spent (${use.used} of ${use.limit} ${unit}${st.budget.window === "none" ? "" : `, ${st.budget.window} window`})`,
+          };
+        }
+      }
+    }
+  }
   return store.restore(input.bottle, {
     by: input.by,
     reason: sessionReason(input.sessionId, "bottle run --resume"),
