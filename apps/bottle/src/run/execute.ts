@@ -726,7 +726,15 @@ export function installDirs(p: string): string[] {
       out.add(parts.slice(0, nm + 1).join(path.sep));
       continue;
     }
-    out.add(fs.statSync(candidate).isDirectory() ? candidate : path.dirname(candidate));
+    // A workspace package: its whole directory (a bin's `../dist`), and the workspace packages
+    // its node_modules links to, transitively (pnpm links them into other folders of the clone).
+    const own = packageRoot(candidate);
+    if (own === undefined) {
+      out.add(fs.statSync(candidate).isDirectory() ? candidate : path.dirname(candidate));
+    } else {
+      out.add(own);
+      for (const dep of workspaceLinks(own)) out.add(dep);
+    }
     let topmost: string | undefined;
     for (let d = path.dirname(candidate); isHidden(`${d}/`) && d !== "/"; d = path.dirname(d)) {
       if (fs.existsSync(path.join(d, "node_modules"))) topmost = path.join(d, "node_modules");
@@ -734,6 +742,58 @@ export function installDirs(p: string): string[] {
     if (topmost !== undefined) out.add(topmost);
   }
   return [...out];
+}
+
+/** The nearest directory at or above `p` with a package.json, within the hidden root. */
+function packageRoot(p: string): string | undefined {
+  for (let d = p; isHidden(`${d}/`) && d !== "/"; d = path.dirname(d)) {
+    if (fs.existsSync(path.join(d, "package.json"))) return d;
+  }
+  return undefined;
+}
+
+/** At most this many linked workspace packages are followed (a guard, not a limit in practice). */
+const MAX_WORKSPACE_LINKS = 256;
+
+/**
+ * The real directories of the packages `root`'s node_modules links to that are not inside a
+ * node_modules tree themselves (workspace packages), and theirs, transitively.
+ */
+function workspaceLinks(root: string): string[] {
+  const found = new Set<string>();
+  const queue = [root];
+  for (let pkg = queue.shift(); pkg !== undefined; pkg = queue.shift()) {
+    const nm = path.join(pkg, "node_modules");
+    let names: string[];
+    try {
+      names = fs.readdirSync(nm);
+    } catch {
+      continue;
+    }
+    const links = names.flatMap((n) => {
+      if (!n.startsWith("@")) return [n];
+      try {
+        return fs.readdirSync(path.join(nm, n)).map((m) => `${n}/${m}`);
+      } catch {
+        return [];
+      }
+    });
+    for (const name of links) {
+      const link = path.join(nm, name);
+      let real: string;
+      try {
+        if (!fs.lstatSync(link).isSymbolicLink()) continue;
+        real = fs.realpathSync(link);
+      } catch {
+        continue;
+      }
+      if (!isHidden(real) || real.split(path.sep).includes("node_modules")) continue;
+      if (real === root || found.has(real) || found.size >= MAX_WORKSPACE_LINKS) continue;
+      found.add(real);
+      queue.push(real);
+    }
+  }
+  return [...found];
 }
 
 function binaryDirs(program: string): string[] {

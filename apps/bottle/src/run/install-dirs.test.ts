@@ -35,6 +35,36 @@ describe("installDirs: what stays visible of an install the sandbox's tmpfs woul
     ]);
   });
 
+  it("a workspace bin keeps its whole package (its ../dist) and the workspace packages it links to, transitively", () => {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), "bk-install-"));
+    const clone = path.join(root, "clone");
+    const pkg = (rel: string) => {
+      fs.mkdirSync(path.join(clone, rel, "node_modules/@scope"), { recursive: true });
+      fs.writeFileSync(path.join(clone, rel, "package.json"), "{}");
+    };
+    pkg("apps/agent");
+    pkg("packages/a");
+    pkg("packages/b");
+    pkg("packages/unused");
+    fs.mkdirSync(path.join(clone, "apps/agent/bin"), { recursive: true });
+    fs.writeFileSync(path.join(clone, "apps/agent/bin/agent.js"), "");
+    fs.mkdirSync(path.join(clone, "node_modules/.pnpm/dep@1/node_modules/dep"), {
+      recursive: true,
+    });
+    const link = (from: string, to: string) =>
+      fs.symlinkSync(path.join(clone, to), path.join(clone, from));
+    link("apps/agent/node_modules/@scope/a", "packages/a");
+    link("apps/agent/node_modules/dep", "node_modules/.pnpm/dep@1/node_modules/dep");
+    link("packages/a/node_modules/@scope/b", "packages/b");
+    link("packages/b/node_modules/@scope/a", "packages/a");
+    expect(installDirs(path.join(clone, "apps/agent/bin/agent.js"))).toEqual([
+      path.join(clone, "apps/agent"),
+      path.join(clone, "packages/a"),
+      path.join(clone, "packages/b"),
+      path.join(clone, "node_modules"),
+    ]);
+  });
+
   it("nothing for paths the sandbox shows anyway", () => {
     expect(installDirs("/usr/bin/env")).toEqual([]);
   });
