@@ -40,8 +40,10 @@ describe("cutoffs heard from the store", () => {
       try {
         for await (const chunk of stream) {
           text += chunk.choices[0]?.delta?.content ?? "";
-          // once the answer is flowing, another gateway cuts the bottle off
-          cut ??= other.cutOff("runner", { by: "operator-on-gw2", reason: "incident 42" });
+          // once the answer is flowing (text arrived, not only the role chunk), another gateway
+          // cuts the bottle off
+          if (text.length > 0)
+            cut ??= other.cutOff("runner", { by: "operator-on-gw2", reason: "incident 42" });
         }
         return undefined;
       } catch (error) {
