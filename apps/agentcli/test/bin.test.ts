@@ -58,7 +58,7 @@ it("SIGINT during a tool call: exit 130, the tool's process group is killed", as
   const pidFile = join(sb.ws, "child.pid");
   await expect
     .poll(() => existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() !== "", {
-      timeout: 20_000,
+      timeout: 60_000,
     })
     .toBe(true);
   const pid = Number(await readFile(pidFile, "utf8"));

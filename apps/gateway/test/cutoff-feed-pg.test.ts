@@ -77,7 +77,7 @@ describe("cutoffs between gateways on Postgres", () => {
     });
     await expect
       .poll(async () => (await h.store.events({ bottle: "pg-runner" })).length, {
-        timeout: 5_000,
+        timeout: 60_000,
       })
       .toBe(1);
     const refused = await client.chat.completions

@@ -80,10 +80,10 @@ export async function startHarness(
         apiKey,
         baseURL: `${gw.url}/v1`,
         maxRetries: 0,
-        timeout: opts.timeout ?? 10_000,
+        timeout: opts.timeout ?? 60_000,
       }),
     anthropic: (apiKey = "local-unused") =>
-      new Anthropic({ apiKey, baseURL: gw.url, maxRetries: 0, timeout: 10_000 }),
+      new Anthropic({ apiKey, baseURL: gw.url, maxRetries: 0, timeout: 60_000 }),
     async close() {
       await gw.close(1_000);
       await up.close();

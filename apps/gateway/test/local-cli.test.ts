@@ -208,7 +208,7 @@ describe("claude-cli/* answers an openai SDK client from the real Claude Code bi
     expect(usage).toMatchObject({ prompt_tokens: 700, completion_tokens: 11 });
     await expect
       .poll(async () => (await gw?.store.events())?.map((e) => [e.inputTokens, e.outputTokens]), {
-        timeout: 10_000,
+        timeout: 60_000,
       })
       .toEqual([[700, 11]]);
   });

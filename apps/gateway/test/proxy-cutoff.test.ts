@@ -139,7 +139,7 @@ describe("a budget cutoff on the proxy door", () => {
     await h.store.restore("spender", { by: "test", reason: "budget raised" });
     await expect
       .poll(async () => (await connectTunnel(session.proxySocketPath, "tunnel.test:7000")).status, {
-        timeout: 10_000,
+        timeout: 60_000,
         interval: 250,
       })
       .toBe(200);
