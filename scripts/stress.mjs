@@ -59,6 +59,10 @@ if (ci >= 0) {
     const clone = path.join(dir, "main");
     const git = spawnSync("git", ["clone", "-q", root, clone], { stdio: "inherit" });
     if (git.status !== 0) stop(1);
+    const head = spawnSync("git", ["-C", clone, "rev-parse", "--short", "HEAD"], {
+      encoding: "utf8",
+    });
+    console.error(`stress: CI run ${n}/${runs} of ${head.stdout.trim()} in ${clone}`);
     const shared = path.join(root, "..", "shared");
     if (existsSync(shared)) symlinkSync(shared, path.join(dir, "shared"));
     const t0 = Date.now();
