@@ -1,3 +1,5 @@
+import { PG_ROLLUP_MIGRATION_SQL } from "./pg-rollup.ts";
+
 /**
  * Postgres schema: versioned migrations, applied at open inside one transaction that first takes
  * a transaction-level advisory lock, so ten gateways starting together migrate once and the
@@ -431,6 +433,13 @@ BEGIN
   RETURN to_jsonb(results);
 END $f$;
 `,
+  },
+  {
+    // Report rollups that cost the metering path only a column default: each event carries its
+    // inserting transaction's id, rollups hold the events below a watermark, reports add the
+    // rest live (pg-rollup.ts). Existing events are rolled up here.
+    version: 5,
+    sql: PG_ROLLUP_MIGRATION_SQL,
   },
 ];
 

@@ -36,6 +36,7 @@ import {
 import { CutoffFeed } from "./cutoff-feed.ts";
 import { BudgetStoreError, isBudgetStoreError } from "./errors.ts";
 import { isLocalProcessGone, localIdentity } from "./owner.ts";
+import { pgUsageSql } from "./pg-rollup.ts";
 import { PG_LATEST_VERSION, PG_MIGRATION_LOCK, PG_MIGRATIONS } from "./pg-schema.ts";
 import {
   bound,
@@ -46,6 +47,7 @@ import {
   MINUTE_MS,
   minuteGrid,
   reportFilter,
+  rollupRanges,
   shapeReport,
 } from "./reports.ts";
 import type {
@@ -1227,23 +1229,51 @@ export class PgStore implements Store {
       AND at >= ${bound(f.since ?? Number.NEGATIVE_INFINITY)} AND at < ${bound(f.until ?? Number.POSITIVE_INFINITY)}`;
   }
 
+  /** When this store last folded the report tail (performance.now(); see foldReports). */
+  #foldedAt = Number.NEGATIVE_INFINITY;
+
+  /**
+   * Fold the events written since the last fold into the report rollups (pg-rollup.ts): the
+   * number of events folded, or -1 when another fold was running. usage() calls it at most once a
+   * second per store; reports are exact whether or not it ran.
+   */
+  async foldReports(): Promise<number> {
+    this.#foldedAt = performance.now();
+    return this.#q(async (sql) => {
+      const [row] = await sql<Array<{ n: number }>>`SELECT bk_rollup_fold()::float8 AS n`;
+      return row?.n ?? 0;
+    });
+  }
+
   async usage(query: UsageQuery = {}): Promise<UsageReport> {
     const groupBy = groupColumns(query.groupBy);
     const canonical = GROUP_COLUMNS.filter((c) => groupBy.includes(c));
+    const f = reportFilter(query, "usage");
+    if (performance.now() - this.#foldedAt >= FOLD_EVERY_MS) await this.foldReports();
+    const params: Array<string | number | boolean | null> = [
+      f.bottle,
+      f.children,
+      f.agent,
+      f.provider,
+      f.model,
+    ];
+    const ranged = f.since !== undefined || f.until !== undefined;
+    if (ranged) {
+      const r = rollupRanges(f.since, f.until);
+      // the whole hours the rollups cover: between the two partial-hour edges
+      const whole = r.events[0].hi < r.events[1].lo;
+      params.push(
+        ...[r.days.lo, r.days.hi, r.hours[0].lo, r.hours[0].hi, r.hours[1].lo, r.hours[1].hi].map(
+          bound,
+        ),
+        ...(whole ? [bound(r.events[0].hi), bound(r.events[1].lo)] : [0, 0]),
+        ...[r.events[0].lo, r.events[0].hi, r.events[1].lo, r.events[1].hi].map(bound),
+      );
+    }
     return this.#q(async (sql) => {
-      const where = this.#where(sql, query, "usage");
-      const cols = canonical
-        .map((c) => (c === "model" ? "coalesce(model, '') AS model" : c))
-        .join(", ");
-      const rows = await sql`SELECT ${sql.unsafe(cols === "" ? "" : `${cols}, `)}
-          count(*)::float8 AS "events", coalesce(sum(input_tokens), 0)::float8 AS "inputTokens",
-          coalesce(sum(output_tokens), 0)::float8 AS "outputTokens", coalesce(sum(cache_read_tokens), 0)::float8 AS "cacheReadTokens",
-          coalesce(sum(cache_write_tokens), 0)::float8 AS "cacheWriteTokens", coalesce(sum(reasoning_tokens), 0)::float8 AS "reasoningTokens",
-          coalesce(sum(tokens), 0)::float8 AS "tokens", coalesce(sum(cost_usd), 0)::float8 AS "costUsd",
-          count(*) FILTER (WHERE cost_usd IS NULL)::float8 AS "unpricedEvents",
-          count(*) FILTER (WHERE usage_missing)::float8 AS "usageMissingEvents"
-        FROM usage_events WHERE ${where}
-        ${canonical.length === 0 ? sql`` : sql.unsafe(`GROUP BY ${canonical.map((c) => (c === "model" ? "coalesce(model, '')" : c)).join(", ")}`)}`;
+      const rows = await sql.unsafe(pgUsageSql(canonical, ranged), params as never[], {
+        prepare: true,
+      });
       return shapeReport(
         (rows as unknown as Array<Record<string, unknown>>).filter((r) => Number(r["events"]) > 0),
         groupBy,
@@ -1423,6 +1453,9 @@ export class PgStore implements Store {
     await this.#sql.end({ timeout: 5 });
   }
 }
+
+/** How often usage() folds the report tail (per store): a second's events are a short tail. */
+const FOLD_EVERY_MS = 1_000;
 
 function unknownReservation(id: string): BudgetStoreError {
   return new BudgetStoreError("E_UNKNOWN_RESERVATION", `reservation ${id} does not exist`, {
