@@ -1327,11 +1327,18 @@ export class PgStore implements Store {
       const now = this.#now();
       const state = await this.#state(sql);
       const out: BudgetStatus[] = [];
-      for (const budget of await this.#listBudgets(sql, filter)) {
-        const a = applicableOf(budget);
-        const { used, reserved } = await this.#sums(sql, [a], now);
-        const u = used[0] as Sum;
-        const r = reserved[0] as Sum;
+      const budgets = await this.#listBudgets(sql, filter);
+      // one statement per provider (#sums reads one provider's counters), not one per budget
+      const sums = new Map<Budget, { u: Sum; r: Sum }>();
+      for (const provider of new Set(budgets.map((b) => b.provider))) {
+        const mine = budgets.filter((b) => b.provider === provider);
+        const { used, reserved } = await this.#sums(sql, mine.map(applicableOf), now);
+        for (const [i, b] of mine.entries()) {
+          sums.set(b, { u: used[i] as Sum, r: reserved[i] as Sum });
+        }
+      }
+      for (const budget of budgets) {
+        const { u, r } = sums.get(budget) as { u: Sum; r: Sum };
         const use = (limit: number | undefined, x: number, y: number) =>
           limit === undefined
             ? undefined
