@@ -58,7 +58,8 @@ export function stop(budget: Budget, reason: BudgetKind): void {
 /** Charges `units` of work; true when the scan must stop (budget exceeded now or before). */
 export function charge(budget: Budget, units: number): boolean {
   budget.work += units;
-  if (budget.work >= budget.nextCheck) {
+  // a stopped scan reads the clock no more (each caller returns on the first `true`)
+  if (budget.work >= budget.nextCheck && !budget.exceeded) {
     budget.nextCheck = budget.work + CHECK_EVERY;
     if (budget.work > budget.maxWork) stop(budget, "work");
     else if (budget.now() > budget.deadline) stop(budget, "time");

@@ -242,6 +242,40 @@ describe("floods of small decoded pieces and overlapping matches", () => {
     ]);
   });
 
+  it("a long escape region repeating one unit decodes and scans each distinct piece once", () => {
+    const scanner = createScanner();
+    const pct = (s: string) => [...s].map((c) => `%${c.charCodeAt(0).toString(16)}`).join("");
+    const same = "%25".repeat(349_525);
+    let distinct = "";
+    for (let k = 0; distinct.length < same.length; k++)
+      distinct += `%2${"0123456789abcdef"[(k * 7 + (k >> 3)) % 16]}`;
+    expect(distinct.length).toBe(same.length);
+    const a = scanner.measure(same);
+    const b = scanner.measure(distinct);
+    expect(a.findings).toEqual([]);
+    expect(b.findings).toEqual([]);
+    // counted work: equal pieces cost a comparison each, distinct ones a decode and a scan each
+    expect(a.work).toBeLessThan(b.work * 0.8);
+    // a token in one piece of such a flood, forwards and reversed, is found at its own piece(s),
+    // not over the whole region and not lost among the equal pieces
+    const enc = pct(token);
+    for (const [inner, encoding] of [
+      [enc, "decoded:escapes"],
+      [[...enc].reverse().join(""), "decoded:reversed+escapes"],
+    ] as const) {
+      for (const copies of [20, 150_000, 349_000]) {
+        const text = `${"%25".repeat(copies)}${inner}${"%25".repeat(349_525 - copies)}`;
+        const at = text.indexOf(inner);
+        const f = scanner.scan(text).findings.filter((x) => x.rule === "github-pat");
+        expect(f).toHaveLength(1);
+        expect(f[0]?.encoding).toBe(encoding);
+        expect(f[0]?.start).toBeLessThanOrEqual(at);
+        expect(f[0]?.end).toBeGreaterThanOrEqual(at + inner.length);
+        expect((f[0]?.end ?? 0) - (f[0]?.start ?? 0)).toBeLessThanOrEqual(2 * 65_536);
+      }
+    }
+  });
+
   it("a run equal to an earlier one that came to nothing is not looked at again", () => {
     const scanner = createScanner();
     const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

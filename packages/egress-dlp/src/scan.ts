@@ -124,7 +124,15 @@ const MERGED_COST = 16;
 const SMALL_SEGMENT = 4096;
 const SMALL_BATCH = 65_536;
 const REGION_PIECE = 65_536;
-const REGION_OVERLAP = 512;
+/**
+ * Where the next piece of a long region starts: 2,520 × 25, so pieces overlap by 2,536 characters
+ * (more than any token), and a region repeating a unit of up to 10 characters (or any divisor of
+ * 2,520) gives pieces with equal text after the first: each is compared with the piece before
+ * it, and an equal one reuses its decoded text (see samePiece).
+ */
+const REGION_STRIDE = 63_000;
+/** Large decoded layers remembered per scanned layer, to reuse the findings of an equal one. */
+const RECENT_LAYERS = 4;
 /** Characters after a backslash that open an escape ESC_RE decodes: `u U x \\ /` and octal 0-3. */
 const ESCAPE_LEAD = new Uint8Array(128);
 for (const ch of "uUx\\/0123") ESCAPE_LEAD[ch.charCodeAt(0)] = 1;
@@ -374,8 +382,15 @@ function isEscapeRegionChar(d: number): boolean {
   return ((CLASS[d] as number) & C_ESC) !== 0;
 }
 
-/** Reversed escapes (`XXXXu\\`, `XX%`): the region is reversed, then unescaped. Linear. */
-function reversedEscapeSegments(text: string, segs: Segment[]): void {
+/**
+ * Reversed escapes (`XXXXu\\`, `XX%`): the region is reversed, then unescaped. Linear. A long
+ * region is reversed and decoded in pieces of REGION_PIECE (starting REGION_STRIDE apart, from
+ * its end, where the reversed text starts), like the forward escapes: the budget is charged
+ * between pieces, and no piece becomes a string above about 1 MB, which Node makes an external
+ * string that every later read pays for (a 1 MiB `%25` flood spent about half its scan reversing
+ * and decoding one such string).
+ */
+function reversedEscapeSegments(text: string, segs: Segment[], budget: Budget): void {
   const n = text.length;
   REV_RE.lastIndex = 0;
   for (let m = REV_RE.exec(text); m !== null; m = REV_RE.exec(text)) {
@@ -384,13 +399,24 @@ function reversedEscapeSegments(text: string, segs: Segment[]): void {
     while (start > 0 && isEscapeRegionChar(text.charCodeAt(start - 1))) start--;
     let j = i + 1;
     while (j < n && isEscapeRegionChar(text.charCodeAt(j))) j++;
-    const reversed = reverseString(text, start, j);
-    segs.push({
-      start,
-      end: j,
-      kind: "reversed+escapes",
-      text: unescapeRegion(reversed, 0, reversed.length),
-    });
+    let prevFrom = -1;
+    let prevTo = -1;
+    let prevText = "";
+    for (let to = j; to > start; to -= REGION_STRIDE) {
+      const from = Math.max(start, to - REGION_PIECE);
+      if (charge(budget, 2 * (to - from))) return;
+      let decoded: string;
+      if (samePiece(text, from, to, prevFrom, prevTo)) decoded = prevText;
+      else {
+        const reversed = reverseString(text, from, to);
+        decoded = unescapeRegion(reversed, 0, reversed.length);
+      }
+      segs.push({ start: from, end: to, kind: "reversed+escapes", text: decoded });
+      prevFrom = from;
+      prevTo = to;
+      prevText = decoded;
+      if (from === start) break;
+    }
     REV_RE.lastIndex = j + 1;
   }
 }
@@ -456,6 +482,7 @@ function separatedSegments(text: string, segs: Segment[], budget: Budget): void 
     const start = j;
     buf ??= new Uint16Array((n >> 1) + 2);
     let o = 0;
+    let wide = 0;
     while (j < n && !isSpace(text.charCodeAt(j))) {
       if (text.charCodeAt(j) === sep) {
         // the separator character itself, separated (`x-o-x-b---1`): a literal, then the separator
@@ -464,7 +491,9 @@ function separatedSegments(text: string, segs: Segment[], budget: Budget): void 
         j += 2;
         continue;
       }
-      buf[o++] = text.charCodeAt(j);
+      const c = text.charCodeAt(j);
+      wide |= c;
+      buf[o++] = c;
       if (text.charCodeAt(j + 1) !== sep) {
         j += 1;
         break;
@@ -474,10 +503,40 @@ function separatedSegments(text: string, segs: Segment[], budget: Budget): void 
     covered = j;
     if (charge(budget, j - start)) return;
     if (o >= 16) {
-      const out = Buffer.from(buf.buffer, 0, o * 2).toString("utf16le");
+      // a one-byte string when every unit fits (nearly always): made several times faster than
+      // one from UTF-16, and cheaper to scan
+      const out =
+        (wide | sep) < 256
+          ? oneByteString(buf, o)
+          : Buffer.from(buf.buffer, 0, o * 2).toString("utf16le");
       segs.push({ start, end: j, kind: "separated", text: out });
     }
   }
+}
+
+/**
+ * Is `text[from, to)` equal to the piece `text[prevFrom, prevTo)` decoded just before it? Then it
+ * decodes to the same text. One native comparison (the caller has charged the piece's length).
+ */
+function samePiece(
+  text: string,
+  from: number,
+  to: number,
+  prevFrom: number,
+  prevTo: number,
+): boolean {
+  return (
+    prevFrom !== -1 &&
+    to - from === prevTo - prevFrom &&
+    text.slice(from, to) === text.slice(prevFrom, prevTo)
+  );
+}
+
+/** `units[0, n)`, every one below 256, as a one-byte string. */
+function oneByteString(units: Uint16Array, n: number): string {
+  const bytes = Buffer.allocUnsafe(n);
+  for (let k = 0; k < n; k++) bytes[k] = units[k] as number;
+  return bytes.toString("latin1", 0, n);
 }
 
 function isSpace(c: number): boolean {
@@ -612,15 +671,28 @@ const JSON_ESCAPES: Record<number, number> = { 110: 10, 116: 9, 114: 13, 98: 8, 
  */
 function unescapeRegion(text: string, from: number, to: number): string {
   // UTF-16 units into a typed buffer (output is never longer than the region), decoded once:
-  // string concatenation per character was 400 ns a character.
-  const buf = new Uint16Array(to - from + 1);
+  // string concatenation per character was 400 ns a character. Bytes while every unit fits in
+  // one (nearly always): a one-byte string is made several times faster than one from UTF-16,
+  // and is cheaper to scan. The first wider unit moves what was written into a UTF-16 buffer.
+  let bytes: Uint8Array | undefined = new Uint8Array(to - from + 1);
+  let buf: Uint8Array | Uint16Array = bytes;
   let o = 0;
   let changed = false;
+  const widen = (): void => {
+    const wide = new Uint16Array(to - from + 1);
+    for (let k = 0; k < o; k++) wide[k] = buf[k] as number;
+    buf = wide;
+    bytes = undefined;
+  };
+  const put = (v: number): void => {
+    if (v > 0xff && bytes !== undefined) widen();
+    buf[o++] = v;
+  };
   const push = (v: number): void => {
     if (v > 0xffff) {
-      buf[o++] = 0xd800 + ((v - 0x10000) >> 10);
-      buf[o++] = 0xdc00 + ((v - 0x10000) & 0x3ff);
-    } else buf[o++] = v;
+      put(0xd800 + ((v - 0x10000) >> 10));
+      put(0xdc00 + ((v - 0x10000) & 0x3ff));
+    } else put(v);
     changed = true;
   };
   let i = from;
@@ -695,10 +767,11 @@ function unescapeRegion(text: string, from: number, to: number): string {
         continue;
       }
     }
-    buf[o++] = c;
+    put(c);
     i++;
   }
   if (!changed) return text.slice(from, to);
+  if (bytes !== undefined) return Buffer.from(bytes.buffer, 0, o).toString("latin1");
   return Buffer.from(buf.buffer, 0, o * 2).toString("utf16le");
 }
 
@@ -878,7 +951,8 @@ function joinedSegments(text: string, segs: Segment[], budget: Budget): void {
       return best;
     }
   };
-  let out: Uint16Array | undefined;
+  // every character kept is a token character (ASCII): bytes, made into a one-byte string
+  let out: Uint8Array | undefined;
   let o = 0;
   let first = -1;
   let last = 0;
@@ -917,7 +991,7 @@ function joinedSegments(text: string, segs: Segment[], budget: Budget): void {
       visited = 0;
     }
     if (invisible === 0 && escapes < 2) continue;
-    out ??= new Uint16Array(n - start + 1);
+    out ??= new Uint8Array(n - start + 1);
     const from = o;
     // inside the run: token characters, invisible joiners and two-character escapes only
     for (let x = start; x < k; ) {
@@ -941,7 +1015,7 @@ function joinedSegments(text: string, segs: Segment[], budget: Budget): void {
   }
   if (charge(budget, visited)) return;
   if (out === undefined || o === 0) return;
-  const joined = Buffer.from(out.buffer, 0, (o - 1) * 2).toString("utf16le");
+  const joined = Buffer.from(out.buffer, 0, o - 1).toString("latin1");
   segs.push(
     partAt.length === 1
       ? { start: first, end: last, kind: "joined", text: joined }
@@ -1009,7 +1083,7 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
   separatedSegments(text, segs, budget);
   // Native substring searches decide whether the escape passes can find anything at all.
   const pct = text.indexOf("%") !== -1;
-  if (pct || text.indexOf("u\\") !== -1) reversedEscapeSegments(text, segs);
+  if (pct || text.indexOf("u\\") !== -1) reversedEscapeSegments(text, segs, budget);
   if (charge(budget, n)) return segs;
   let covered = 0;
   const maybeEscapes = pct || text.indexOf("&#") !== -1 || backslashEscapeLead(text);
@@ -1022,14 +1096,24 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
     while (j < n && isEscapeRegionChar(text.charCodeAt(j))) j++;
     // long regions in pieces of 64 Ki (overlapping by 512, longer than any token): the budget
     // is checked between pieces, so one huge region cannot hold the event loop
-    for (let from = start; from < j; from += REGION_PIECE - REGION_OVERLAP) {
+    let prevFrom = -1;
+    let prevTo = -1;
+    let prevText: string | undefined;
+    for (let from = start; from < j; from += REGION_STRIDE) {
       const to = Math.min(j, from + REGION_PIECE);
       if (charge(budget, 2 * (to - from))) return segs;
-      const decoded = unescapeRegion(text, from, to);
-      // a region with nothing to decode (`&#&#&#…`) is not a layer: rescanning it repeats work
-      if (decoded.length !== to - from || decoded !== text.slice(from, to)) {
-        segs.push({ start: from, end: to, kind: "escapes", text: decoded });
+      let decoded: string | undefined;
+      if (samePiece(text, from, to, prevFrom, prevTo)) decoded = prevText;
+      else {
+        decoded = unescapeRegion(text, from, to);
+        // a region with nothing to decode (`&#&#&#…`) is not a layer: rescanning it repeats work
+        if (decoded.length === to - from && decoded === text.slice(from, to)) decoded = undefined;
       }
+      if (decoded !== undefined)
+        segs.push({ start: from, end: to, kind: "escapes", text: decoded });
+      prevFrom = from;
+      prevTo = to;
+      prevText = decoded;
       if (to === j) break;
     }
     covered = j;
@@ -1747,9 +1831,33 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
       if (segments.some((seg) => seg.text.length > 0 && seg.text !== text)) stop(budget, "depth");
       return out;
     }
+    // A layer's findings depend on its text, its kind and its depth only. The pieces of a long
+    // escape region repeat with the region's period (a `%25` flood decodes to three distinct
+    // 64 Ki pieces, not 17), so a large layer equal to one of the last few of its kind scanned
+    // here reuses their findings, mapped to its own span: one comparison instead of a scan.
+    const recent: { kind: string; text: string; found: RawFinding[] }[] = [];
     const layer = (seg: Segment): void => {
       const enc = encoding === "raw" ? `decoded:${seg.kind}` : `${encoding}>${seg.kind}`;
-      for (const f of scanLayer(seg.text, surface, depth + 1, enc, budget)) {
+      const reusable = seg.parts === undefined && seg.text.length >= SMALL_SEGMENT;
+      let found: RawFinding[] | undefined;
+      if (reusable) {
+        for (const r of recent) {
+          if (r.kind !== seg.kind || r.text.length !== seg.text.length) continue;
+          if (charge(budget, seg.text.length)) return;
+          if (r.text === seg.text) {
+            found = r.found;
+            break;
+          }
+        }
+      }
+      if (found === undefined) {
+        found = scanLayer(seg.text, surface, depth + 1, enc, budget);
+        if (reusable && !budget.exceeded) {
+          recent.push({ kind: seg.kind, text: seg.text, found });
+          if (recent.length > RECENT_LAYERS) recent.shift();
+        }
+      }
+      for (const f of found) {
         const [start, end] = partSpan(seg, f.start, f.end);
         out.push({ ...f, start, end });
       }
