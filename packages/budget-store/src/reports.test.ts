@@ -2,11 +2,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
-import { afterAll, describe, expect, it } from "vitest";
+import postgres from "postgres";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describeWhere, startTestPostgres, type TestPostgres } from "../test/pg.ts";
 import { runCycleWorkers } from "../test/workers/spawn.ts";
 import { type Connection, openConnection } from "./connection.ts";
 import { migrate } from "./migrations.ts";
 import { openStore } from "./open.ts";
+import type { PgStore } from "./pg-store.ts";
 import {
   burnSeries,
   GROUP_COLUMNS,
@@ -19,7 +22,7 @@ import {
   shapeReport,
   usageSql,
 } from "./reports.ts";
-import type { UsageEvent, UsageQuery } from "./types.ts";
+import type { Store, UsageEvent, UsageQuery } from "./types.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "budget-store-reports-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -437,4 +440,294 @@ describe("report statements read indexes and rollups, never a whole time table",
       raw.close();
     }
   });
+});
+
+describe(`Postgres report rollups below a transaction-id watermark (${describeWhere()})`, () => {
+  let pg: TestPostgres;
+  beforeAll(async () => {
+    pg = await startTestPostgres();
+  }, 300_000); // hang guard
+  afterAll(async () => {
+    await pg?.stop();
+  }, 300_000); // hang guard
+
+  const FIGURES = ROLLUP_FIGURES.split(", ");
+  /** The full aggregation of usage_events per rollup key (unit: hour, day or all time). */
+  const scanSql = (unit: "hour" | "day" | null) => {
+    const u = unit === null ? "" : `at / ${unit === "hour" ? HOUR_MS : DAY_MS} AS u, `;
+    return `SELECT ${u}bottle, parents::text AS parents, agent, provider, coalesce(model, '') AS model,
+        count(*)::float8 AS events, sum(input_tokens)::float8 AS input_tokens, sum(output_tokens)::float8 AS output_tokens,
+        sum(cache_read_tokens)::float8 AS cache_read_tokens, sum(cache_write_tokens)::float8 AS cache_write_tokens,
+        sum(reasoning_tokens)::float8 AS reasoning_tokens, sum(tokens)::float8 AS tokens,
+        coalesce(sum(cost_usd), 0)::float8 AS cost_usd, count(*) FILTER (WHERE cost_usd IS NULL)::float8 AS unpriced,
+        count(*) FILTER (WHERE usage_missing)::float8 AS usage_missing
+      FROM usage_events GROUP BY ${unit === null ? "1, 2, 3, 4, 5" : "1, 2, 3, 4, 5, 6"}`;
+  };
+
+  /** Every Postgres rollup against a full scan (after a fold with no writer left: all of it). */
+  async function pgRollupDiff(sql: postgres.Sql): Promise<{ diffs: string[]; rows: number }> {
+    const diffs: string[] = [];
+    let rows = 0;
+    for (const [table, unit] of [
+      ["usage_hourly", "hour"],
+      ["usage_daily", "day"],
+      ["usage_total", null],
+    ] as const) {
+      const want = await sql.unsafe(scanSql(unit));
+      const have = await sql.unsafe(
+        `SELECT ${unit === null ? "" : `${unit}::float8 AS u, `}bottle, parents::text AS parents, agent, provider, model,
+          ${FIGURES.map((f) => `${f}::float8 AS ${f}`).join(", ")} FROM ${table}`,
+      );
+      const key = (r: Record<string, unknown>) =>
+        JSON.stringify([
+          r["u"] === undefined ? null : Number(r["u"]),
+          r["bottle"],
+          r["parents"],
+          r["agent"],
+          r["provider"],
+          r["model"],
+        ]);
+      const a = new Map(want.map((r) => [key(r), r]));
+      const b = new Map(have.map((r) => [key(r), r]));
+      rows += have.length;
+      for (const k of new Set([...a.keys(), ...b.keys()])) {
+        const x = a.get(k);
+        const y = b.get(k);
+        if (x === undefined || y === undefined) {
+          diffs.push(`${table} ${k}: ${x === undefined ? "not in the ledger" : "missing"}`);
+          continue;
+        }
+        for (const f of FIGURES) {
+          const same =
+            f === "cost_usd"
+              ? Math.abs(Number(x[f]) - Number(y[f])) < 1e-9
+              : Number(x[f]) === Number(y[f]);
+          if (!same) diffs.push(`${table} ${k} ${f}: ledger ${x[f]}, rollup ${y[f]}`);
+        }
+      }
+    }
+    return { diffs, rows };
+  }
+
+  /** usage(q) against a recount of the ledger's events (integers equal, cost to 1e-9). */
+  async function expectRecount(store: Store, q: UsageQuery): Promise<void> {
+    const picked = (await store.events()).filter(
+      (e) =>
+        (q.since === undefined || e.at >= q.since) &&
+        (q.until === undefined || e.at < q.until) &&
+        (q.bottle === undefined ||
+          e.bottle === q.bottle ||
+          (q.includeChildren === true && e.parents.includes(q.bottle))) &&
+        (q.provider === undefined || e.provider === q.provider),
+    );
+    const report = await store.usage(q);
+    expect(report.totals.events).toBe(picked.length);
+    expect(report.totals.tokens).toBe(picked.reduce((n, e) => n + e.tokens, 0));
+    expect(report.totals.inputTokens).toBe(picked.reduce((n, e) => n + e.inputTokens, 0));
+    expect(report.totals.unpricedEvents).toBe(picked.filter((e) => e.costUsd === undefined).length);
+    expect(report.totals.usageMissingEvents).toBe(picked.filter((e) => e.usageMissing).length);
+    expect(report.totals.costUsd).toBeCloseTo(
+      picked.reduce((n, e) => n + (e.costUsd ?? 0), 0),
+      9,
+    );
+    const cols = q.groupBy ?? [];
+    const key = (e: object) =>
+      cols.map((c) => String((e as Record<string, unknown>)[c] ?? "")).join("|");
+    const groups = new Map<string, number>();
+    for (const e of picked) groups.set(key(e), (groups.get(key(e)) ?? 0) + e.tokens);
+    expect(new Map(report.groups.map((g) => [key(g), g.tokens]))).toEqual(
+      cols.length === 0 ? new Map() : groups,
+    );
+  }
+
+  async function settle(
+    store: Store,
+    c: { bottle: string; agent: string; provider: string; input: number; cost?: number },
+  ): Promise<void> {
+    const r = await store.reserve({
+      bottle: c.bottle,
+      parents: c.bottle === "cli" ? [] : ["team"],
+      agent: c.agent,
+      provider: c.provider,
+      estimateTokens: 10,
+    });
+    if (!r.ok) throw new Error(`refused: ${r.reason}`);
+    await store.settle(r.id, {
+      inputTokens: c.input,
+      outputTokens: 1,
+      model: "m1",
+      ...(c.cost === undefined ? {} : { costUsd: c.cost }),
+    });
+  }
+
+  it("a transaction still open at a fold is counted once it commits, and once only (subtransactions, aborts, an xid taken before the fold)", async () => {
+    const url = await pg.newDatabase();
+    let now = BASE + 30 * 60_000;
+    const store = (await openStore(url, { clock: () => now })) as PgStore;
+    const a = postgres(url, { max: 1, onnotice: () => {} });
+    const b = postgres(url, { max: 1, onnotice: () => {} });
+    const c = postgres(url, { max: 1, onnotice: () => {} });
+    const insert = (tx: postgres.TransactionSql, input: number) =>
+      tx`INSERT INTO usage_events (at, bottle, parents, agent, provider, model, input_tokens, output_tokens,
+          cache_read_tokens, cache_write_tokens, reasoning_tokens, tokens, cost_usd, usage_missing)
+        VALUES (${now}, 'web', '["team"]', 'coder', 'anthropic', 'm1', ${input}, 0, 0, 0, 0, ${input}, 0.25, false)`;
+    try {
+      await settle(store, { bottle: "web", agent: "coder", provider: "anthropic", input: 1 });
+      // A: an event inside a savepoint, still open; B: an xid taken before the fold (a write
+      // elsewhere), its event written after the fold; C: an event rolled back.
+      let releaseA!: () => void;
+      let releaseB!: () => void;
+      let bWrote!: () => void;
+      const aHeld = new Promise<void>((r) => {
+        releaseA = r;
+      });
+      const bHeld = new Promise<void>((r) => {
+        releaseB = r;
+      });
+      const bHasXid = new Promise<void>((r) => {
+        bWrote = r;
+      });
+      let aInserted!: () => void;
+      const aIn = new Promise<void>((r) => {
+        aInserted = r;
+      });
+      const txA = a.begin(async (tx) => {
+        await tx.savepoint(async (sp) => {
+          await insert(sp, 10);
+        });
+        aInserted();
+        await aHeld;
+      });
+      const txB = b.begin(async (tx) => {
+        await tx`INSERT INTO meta (key, value) VALUES ('test-b', 'x')`;
+        bWrote();
+        await bHeld;
+        await insert(tx, 100);
+      });
+      await c
+        .begin(async (tx) => {
+          await insert(tx, 1000);
+          throw new Error("roll back");
+        })
+        .catch(() => {});
+      await aIn;
+      await bHasXid;
+      expect(await store.foldReports()).toBe(1); // the settled event only
+      const [w] = await c`SELECT watermark::text AS w FROM usage_rollup_state`;
+      const [xa] = await c`SELECT xid::text AS x FROM usage_events WHERE input_tokens = 1`;
+      expect(BigInt(String(w?.["w"]))).toBeGreaterThan(BigInt(String(xa?.["x"])));
+      releaseA();
+      await txA;
+      now += 60_000;
+      releaseB();
+      await txB;
+      const [tail] =
+        await c`SELECT count(*)::int AS n, bool_and(xid >= (SELECT watermark FROM usage_rollup_state)) AS above
+          FROM usage_events WHERE input_tokens IN (10, 100)`;
+      expect(tail).toMatchObject({ n: 2, above: true });
+      for (const q of [{}, { since: BASE, until: BASE + HOUR_MS }, { since: BASE + 1 }]) {
+        expect((await store.usage(q)).totals.inputTokens).toBe(111);
+        await expectRecount(store, { ...q, groupBy: ["bottle", "provider"] });
+      }
+      // (usage() may have folded them already: a fold at most once a second)
+      expect(await store.foldReports()).toBeGreaterThanOrEqual(0);
+      expect(await store.foldReports()).toBe(0);
+      expect((await store.usage()).totals).toMatchObject({ events: 3, inputTokens: 111 });
+      expect((await pgRollupDiff(c)).diffs).toEqual([]);
+    } finally {
+      await a.end({ timeout: 1 });
+      await c.end({ timeout: 1 });
+      await b.end({ timeout: 1 });
+      await store.close();
+    }
+  }, 300_000);
+
+  const call = fc.record({
+    at: fc.integer({ min: 0, max: 3 * 24 * HOUR_MS }),
+    bottle: fc.constantFrom("web", "api", "cli"),
+    agent: fc.constantFrom("coder", "reviewer"),
+    provider: fc.constantFrom("anthropic", "openai"),
+    input: fc.integer({ min: 0, max: 5_000 }),
+    cost: fc.option(fc.integer({ min: 0, max: 10_000 }), { nil: undefined }),
+  });
+  const query = fc.record({
+    since: fc.option(fc.integer({ min: -HOUR_MS, max: 4 * 24 * HOUR_MS }), { nil: undefined }),
+    until: fc.option(fc.integer({ min: -HOUR_MS, max: 4 * 24 * HOUR_MS }), { nil: undefined }),
+    bottle: fc.option(fc.constantFrom("web", "team"), { nil: undefined }),
+    provider: fc.option(fc.constantFrom("openai"), { nil: undefined }),
+    groupBy: fc.subarray(["bottle", "agent", "provider", "model"] as const),
+  });
+
+  it("property: with two stores writing while a third folds and reports, every report equals a recount and the rollups a full scan", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(call, { minLength: 1, maxLength: 30 }),
+        fc.array(call, { minLength: 0, maxLength: 30 }),
+        fc.array(query, { minLength: 1, maxLength: 5 }),
+        async (callsA, callsB, queries) => {
+          const url = await pg.newDatabase();
+          const stores: Store[] = [];
+          try {
+            const writers: Array<{ store: Store; now: number }> = [];
+            for (let i = 0; i < 2; i++) {
+              const w = { store: undefined as unknown as Store, now: BASE };
+              w.store = await openStore(url, { clock: () => w.now });
+              writers.push(w);
+              stores.push(w.store);
+            }
+            const reader = (await openStore(url, { clock: () => BASE })) as PgStore;
+            stores.push(reader);
+            let writing = true;
+            const write = async (w: (typeof writers)[number], calls: typeof callsA) => {
+              for (const c of calls) {
+                w.now = BASE + c.at;
+                await settle(w.store, {
+                  ...c,
+                  ...(c.cost === undefined ? {} : { cost: c.cost / 1000 }),
+                });
+              }
+            };
+            const folds = (async () => {
+              let n = 0;
+              while (writing || n === 0) {
+                await reader.foldReports();
+                await reader.usage({ groupBy: ["bottle"] });
+                n++;
+              }
+            })();
+            await Promise.all([
+              write(writers[0] as (typeof writers)[number], callsA),
+              write(writers[1] as (typeof writers)[number], callsB),
+            ]);
+            writing = false;
+            await folds;
+            for (const q0 of queries) {
+              await expectRecount(reader, {
+                ...(q0.since === undefined ? {} : { since: Math.max(0, BASE + q0.since) }),
+                ...(q0.until === undefined ? {} : { until: Math.max(0, BASE + q0.until) }),
+                ...(q0.bottle === undefined
+                  ? {}
+                  : { bottle: q0.bottle, includeChildren: q0.bottle === "team" }),
+                ...(q0.provider === undefined ? {} : { provider: q0.provider }),
+                groupBy: [...q0.groupBy],
+              });
+            }
+            // the last fold saw no writer: the rollups hold the whole ledger
+            expect(await reader.foldReports()).toBeGreaterThanOrEqual(0);
+            const sql = postgres(url, { max: 1, onnotice: () => {} });
+            try {
+              const { diffs, rows } = await pgRollupDiff(sql);
+              expect(diffs).toEqual([]);
+              expect(rows).toBeGreaterThan(0);
+            } finally {
+              await sql.end({ timeout: 1 });
+            }
+          } finally {
+            for (const s of stores) await s.close();
+          }
+        },
+      ),
+      { numRuns: 8 },
+    );
+  }, 600_000);
 });
