@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { dirname, resolve } from "node:path";
-import { type Approvals, createApprovals } from "@bottlekit/approvals";
+import type { Approvals } from "@bottlekit/approvals";
 import {
   BUDGET_SOURCE_RANK,
   bottlekitHome,
@@ -71,6 +71,16 @@ export interface StartOptions {
    * goes away when this run ends.
    */
   proxyControlSocket?: boolean;
+  /**
+   * Return as soon as the gateway listens (default false), before loading what only its traffic
+   * needs: the approvals service of the proxy door and the upstream HTTP client. `ready()` loads
+   * them; the caller must await it before an agent starts. Their modules (the MCP SDK and its HTTP
+   * stack, undici) are most of a gateway's start-up; `bottle run` loads them while its sandbox
+   * runs the startup probe. Until then a request to the approvals host is refused like any
+   * undeclared host, a DLP `supervise` hold has no supervisor (so it is refused too), and a model
+   * call waits for the HTTP client.
+   */
+  lazyStart?: boolean;
   /** Proxy door, tests and enterprise setups only: passed to the egress-proxy host. */
   proxyOptions?: Pick<ProxyHostOptions, "resolve" | "upstreamCa" | "credentialSource">;
   /**
@@ -95,6 +105,12 @@ export interface RunningGateway {
   providers: string[];
   /** The proxy door, when enabled: the egress-proxy host and its control socket path. */
   proxy?: { host: ProxyHost; controlSocketPath: string | undefined };
+  /**
+   * Resolves once everything the gateway's traffic uses is loaded (already done unless
+   * `lazyStart`): the approvals service is in the proxy host and the upstream HTTP client is
+   * loaded. Rejects when the approvals service cannot start.
+   */
+  ready(): Promise<void>;
   close(drainMs?: number): Promise<void>;
 }
 
@@ -292,8 +308,13 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       throw listenError(error, listenText);
     });
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+    let approvals: Promise<Approvals> | undefined;
     let proxy:
-      | { host: ProxyHost; control: ControlServer | undefined; approvals: Approvals }
+      | {
+          host: ProxyHost;
+          control: ControlServer | undefined;
+          approvals: () => Promise<Approvals>;
+        }
       | undefined;
     if (options.proxyDoor === true) {
       const proxyHost = createProxyHost({
@@ -306,42 +327,73 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       });
       cutoffs = new ProxyCutoffs(proxyHost, store, options.log);
       // Approvals: the agent-facing MCP server on the proxy's reserved host, the operator's queue
-      // (`bottle approvals`), and approved changes put in force in this proxy.
-      const approvals = createApprovals(proxyHost, {
-        home,
-        onBudget: async (grant) => {
-          // Raise the bottle's budget to the approved figure, keeping the window and policy of
-          // the budget that governs it today (the highest-precedence source wins).
-          const existing = await store.listBudgets({
-            scope: "bottle",
-            key: grant.bottle,
-            provider: grant.provider,
-          });
-          const governing = existing.sort(
-            (a, b) => BUDGET_SOURCE_RANK[b.source] - BUDGET_SOURCE_RANK[a.source],
-          )[0];
-          await store.defineBudget({
-            scope: "bottle",
-            key: grant.bottle,
-            provider: grant.provider,
-            tokens: grant.tokens,
-            ...(governing !== undefined ? { window: governing.window } : {}),
-            ...(governing?.policy !== undefined ? { policy: governing.policy } : {}),
-            source: governing?.source === "flag" ? "flag" : "operator",
-          });
-        },
-      });
+      // (`bottle approvals`), and approved changes put in force in this proxy. Loaded once, now
+      // or (lazyStart) by `ready()`; sessions already registered are told then.
+      const loadApprovals = async (): Promise<Approvals> => {
+        const { createApprovals } = await import("@bottlekit/approvals");
+        return createApprovals(proxyHost, {
+          home,
+          onBudget: async (grant) => {
+            // Raise the bottle's budget to the approved figure, keeping the window and policy of
+            // the budget that governs it today (the highest-precedence source wins).
+            const existing = await store.listBudgets({
+              scope: "bottle",
+              key: grant.bottle,
+              provider: grant.provider,
+            });
+            const governing = existing.sort(
+              (a, b) => BUDGET_SOURCE_RANK[b.source] - BUDGET_SOURCE_RANK[a.source],
+            )[0];
+            await store.defineBudget({
+              scope: "bottle",
+              key: grant.bottle,
+              provider: grant.provider,
+              tokens: grant.tokens,
+              ...(governing !== undefined ? { window: governing.window } : {}),
+              ...(governing?.policy !== undefined ? { policy: governing.policy } : {}),
+              source: governing?.source === "flag" ? "flag" : "operator",
+            });
+          },
+        });
+      };
+      const ensureApprovals = (): Promise<Approvals> => {
+        approvals ??= loadApprovals();
+        return approvals;
+      };
       try {
+        // Started as before: in force before the control socket takes its first session.
+        if (options.lazyStart !== true) await ensureApprovals();
         proxy = {
           host: proxyHost,
           control:
             options.proxyControlSocket === false ? undefined : await startControlServer(proxyHost),
-          approvals,
+          approvals: ensureApprovals,
         };
       } catch (error) {
         cutoffs.close();
-        await approvals.close();
+        await closeApprovals(approvals);
         await proxyHost.close();
+        await gateway.close(0);
+        throw error;
+      }
+    }
+    const ensureApprovals_ = proxy?.approvals;
+    let readiness: Promise<void> | undefined;
+    const ready = (): Promise<void> => {
+      readiness ??= Promise.all([ensureApprovals_?.(), gateway.warm()]).then(() => undefined);
+      readiness.catch(() => {
+        readiness = undefined;
+      });
+      return readiness;
+    };
+    if (options.lazyStart !== true) {
+      try {
+        await ready();
+      } catch (error) {
+        cutoffs?.close();
+        await closeApprovals(approvals);
+        await proxy?.control?.close();
+        await proxy?.host.close();
         await gateway.close(0);
         throw error;
       }
@@ -359,12 +411,13 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       ...(proxy !== undefined
         ? { proxy: { host: proxy.host, controlSocketPath: proxy.control?.socketPath } }
         : {}),
+      ready,
       async close(drainMs = config.timeouts.drain_ms) {
         feed.close();
         cutoffs?.close();
         if (proxy !== undefined) {
           await proxy.control?.close();
-          await proxy.approvals.close();
+          await closeApprovals(approvals);
           await proxy.host.close();
         }
         await gateway.close(drainMs);
@@ -377,6 +430,12 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     await store.close();
     throw error;
   }
+}
+
+/** Closes the approvals service if it was loaded (or is loading); one that failed to load has nothing open. */
+async function closeApprovals(loading: Promise<Approvals> | undefined): Promise<void> {
+  const a = await loading?.catch(() => undefined);
+  await a?.close();
 }
 
 /** `$BOTTLEKIT_STORE`: a `sqlite:` or `postgres://` URL as is; anything else is a SQLite file path. */

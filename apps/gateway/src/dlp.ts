@@ -110,7 +110,7 @@ export function createGatewayDlp(
     const key = [...detectors].sort().join(",");
     let sc = scanners.get(key);
     if (sc === undefined) {
-      sc = createScanner({ detectors, knownSecrets: secrets });
+      sc = lazyScanner(detectors, () => createScanner({ detectors, knownSecrets: secrets }));
       scanners.set(key, sc);
     }
     return sc;
@@ -289,6 +289,30 @@ export function createGatewayDlp(
 }
 
 const NO_SCAN: InboundScan = { write: () => [], end: () => [] };
+
+/**
+ * A scanner built on its first use, not when the gateway starts: building one (the token rules'
+ * tables, the known-secret automaton) is a large part of a gateway's start-up, and an embedded
+ * controller (`bottle run`) often serves no model call at all. The build is synchronous inside
+ * the first call, so no text is ever passed on unscanned; a build that throws throws in that
+ * call (which refuses the request) and is tried again on the next one.
+ */
+function lazyScanner(detectors: readonly OutboundDetector[], build: () => Scanner): Scanner {
+  let built: Scanner | undefined;
+  const real = (): Scanner => {
+    built ??= build();
+    return built;
+  };
+  return {
+    detectors,
+    get knownSecretCount() {
+      return real().knownSecretCount;
+    },
+    scan: (text, surface) => real().scan(text, surface),
+    measure: (text, surface) => real().measure(text, surface),
+    fingerprint: (value) => real().fingerprint(value),
+  };
+}
 
 /** The marker that replaces a redacted secret. */
 function marker(rule: string): string {

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
 import type { Store } from "@bottlekit/budget-store";
-import { Pool } from "undici";
+import type { Pool } from "undici";
 import { type ClientApi, ENDPOINT_BY_PATH, type EndpointKind, errorJson } from "./apis.ts";
 import type { GatewayDlp } from "./dlp-types.ts";
 import type { IdentityResolver } from "./identity.ts";
@@ -85,6 +85,27 @@ export interface Gateway {
    * (to wait for their delivery before the bottle's connections are cut).
    */
   stopBottle(bottle: string, message: string): { stopped: number; responses: ServerResponse[] };
+  /**
+   * Loads the upstream HTTP client (undici), which is otherwise loaded by the first call that goes
+   * upstream. A gateway that starts ahead of its first call (`bottle-gateway up`) awaits it while
+   * starting; one embedded in `bottle run` loads it while the sandbox starts.
+   */
+  warm(): Promise<void>;
+}
+
+/** undici's Pool once loaded: its module graph is a large part of a gateway's start-up. */
+let PoolClass: typeof Pool | undefined;
+let loadingPool: Promise<typeof Pool> | undefined;
+function loadPool(): Promise<typeof Pool> {
+  loadingPool ??= import("undici").then((m) => {
+    PoolClass = m.Pool;
+    return m.Pool;
+  });
+  // A failed load is tried again by the next call.
+  loadingPool.catch(() => {
+    loadingPool = undefined;
+  });
+  return loadingPool;
 }
 
 let requestCounter = 0;
@@ -114,10 +135,16 @@ export function createGateway(options: GatewayOptions): Gateway {
   let draining = false;
   const idleWaiters: (() => void)[] = [];
 
-  function poolFor(origin: string): Pool {
+  function poolFor(origin: string): Pool | Promise<Pool> {
+    const p = pools.get(origin);
+    if (p !== undefined) return p;
+    if (PoolClass === undefined) return loadPool().then(() => poolFor(origin));
+    return newPool(PoolClass, origin);
+  }
+  function newPool(PoolCtor: typeof Pool, origin: string): Pool {
     let p = pools.get(origin);
     if (p === undefined) {
-      p = new Pool(origin, {
+      p = new PoolCtor(origin, {
         connections,
         pipelining: 1,
         keepAliveTimeout: 30_000,
@@ -352,6 +379,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     handleProxied: (req, res, call) => handle(req, res, call),
     inFlight: () => inFlight,
     stopBottle: (bottle, message) => stopCalls(pipeline, bottle, message),
+    warm: () => loadPool().then(() => undefined),
     listen(host, port) {
       return new Promise((resolve, reject) => {
         server.once("error", reject);

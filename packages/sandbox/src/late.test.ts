@@ -116,6 +116,71 @@ describe("late setup", () => {
     }
   });
 
+  it("beforeAgent: a passing probe waits for it; a rejection stops the agent (exit 3, a failed check)", async () => {
+    const proxy = await proxySocket(403);
+    try {
+      // Rejected: the report carries the reason, the agent never runs.
+      const refused = startSandbox(
+        { command: ["/bin/sh", "-c", "echo started > marker"], projectDir: project },
+        {
+          stdio: "pipe",
+          late: Promise.resolve({ proxySocketPath: proxy.socketPath, caCertPath }),
+          beforeAgent: Promise.reject(new Error("the approvals service did not start")),
+          checkEnv: () => ({ ok: true, detail: "clean" }),
+        },
+      );
+      const [report, exit] = await Promise.all([refused.probe, refused.exited]);
+      expect(report.ok).toBe(false);
+      expect(report.checks.filter((c) => !c.ok)).toEqual([
+        { name: "controller ready", ok: false, detail: "the approvals service did not start" },
+      ]);
+      expect(exit.code).toBe(3);
+      expect(fs.existsSync(path.join(project, "marker"))).toBe(false);
+
+      // Settled after the probe passed: the agent runs then, and only then.
+      let settle!: () => void;
+      let settled = false;
+      const beforeAgent = new Promise<void>((r) => {
+        settle = r;
+      });
+      const sb = startSandbox(
+        {
+          command: ["/bin/sh", "-c", "echo started > marker"],
+          projectDir: project,
+        },
+        {
+          stdio: "pipe",
+          late: Promise.resolve({ proxySocketPath: proxy.socketPath, caCertPath }),
+          beforeAgent: beforeAgent.then(() => {
+            settled = true;
+          }),
+          checkEnv: () => {
+            // The report is in: release the agent's side on a later turn.
+            setTimeout(settle, 50);
+            return { ok: true, detail: "clean" };
+          },
+        },
+      );
+      const passed = await sb.probe;
+      expect(settled).toBe(true);
+      expect(passed.ok).toBe(true);
+      expect((await sb.exited).code).toBe(0);
+      expect(fs.readFileSync(path.join(project, "marker"), "utf8")).toBe("started\n");
+    } finally {
+      proxy.close();
+      fs.rmSync(path.join(project, "marker"), { force: true });
+    }
+  });
+
+  it("beforeAgent without the probe needs a late setup (nothing else would hold the agent back)", () => {
+    expect(() =>
+      startSandbox(
+        { command: ["/bin/true"], projectDir: project, probe: false },
+        { beforeAgent: Promise.resolve() },
+      ),
+    ).toThrow(/beforeAgent needs the probe or a late setup/);
+  });
+
   it("a rejected setup, or one whose socket is not a socket, kills the sandbox before the agent", async () => {
     for (const late of [
       Promise.reject(new Error("the controller did not start")),

@@ -128,7 +128,7 @@ async function checkProxy(p, add) {
   const m = answer.line && /^HTTP\/1\.[01] (\d{3})/.exec(answer.line);
   add("proxy answers", Boolean(m), m ? answer.line : answer.timeout ? "no answer" : String(answer.code ?? answer.line));
   const status = m ? Number(m[1]) : 0;
-  add("proxy refuses an undeclared host", Boolean(m) && (status < 200 || status >= 300), m ? p.proxy.undeclaredHost + " → " + status : "no answer");
+  add("proxy refuses an undeclared host", Boolean(m) && (status < 200 || status >= 300), m ? p.proxy.undeclaredHost + " \u2192 " + status : "no answer");
 }
 
 /** What the gate (stage 2, under the filter) reported on fd 4, up to its "end" line. */

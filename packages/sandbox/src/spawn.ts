@@ -52,6 +52,14 @@ export interface StartOptions {
    * promise (or a socket path that is not a unix socket) kills the sandbox: the agent never starts.
    */
   late?: Promise<LateSetup>;
+  /**
+   * The agent starts only once this settles too (the caller's last preparations, e.g. a service
+   * of its controller that loads while the probe runs); a rejection stops it as a failed check
+   * "controller ready". With the probe it is awaited after a passing report, before the "go";
+   * without the probe, before the late setup is sent (so it needs `late` then: otherwise nothing
+   * holds the agent back, and the sandbox refuses to start).
+   */
+  beforeAgent?: Promise<void>;
   /** How long the launcher waits for the late setup. Default 120 s. */
   lateTimeoutMs?: number;
   /** Scans the environment seen inside the sandbox for host credentials (e.g. egress-dlp's known secrets). */
@@ -253,6 +261,13 @@ function checkWritable(plan: SandboxPlan, spec: SandboxSpec): void {
 export function startSandbox(spec: SandboxSpec, options: StartOptions = {}): SandboxProcess {
   const host = options.host ?? inspectHost(spec);
   const late = options.late;
+  if (options.beforeAgent !== undefined && late === undefined && spec.probe === false) {
+    throw new SandboxError(
+      "E_INVALID_SPEC",
+      "beforeAgent needs the probe or a late setup: nothing else holds the agent back",
+      { hint: "pass late, or leave the probe on" },
+    );
+  }
   // Settles with the proxy socket once the late setup arrived and checked out.
   let lateSocket: Promise<string> | undefined;
   if (late) {
@@ -342,8 +357,10 @@ export function startSandbox(spec: SandboxSpec, options: StartOptions = {}): San
 
   // Late setup: the CA into the run directory, then the stage-2 environment to the launcher.
   // Anything wrong (the caller's promise rejected, a bad socket, a write failing): kill the tree.
+  const beforeAgent = options.beforeAgent;
+  beforeAgent?.catch(() => {}); // reported where it is awaited
   const setupSent: Promise<void> = late
-    ? Promise.all([late, lateSocket])
+    ? Promise.all([late, lateSocket, plan.probe ? undefined : beforeAgent])
         .then(([setup]) => {
           writeCa(runDir, setup.caCertPath, host);
           const env = planSandbox(
@@ -438,7 +455,25 @@ export function startSandbox(spec: SandboxSpec, options: StartOptions = {}): San
         });
       }
       const ok = checks.length > 0 && checks.every((c) => c.ok);
-      finish({ ok, checks });
+      if (!ok || beforeAgent === undefined) {
+        finish({ ok, checks });
+        return;
+      }
+      beforeAgent.then(
+        () => finish({ ok, checks }),
+        (error: unknown) =>
+          finish({
+            ok: false,
+            checks: [
+              ...checks,
+              {
+                name: "controller ready",
+                ok: false,
+                detail: error instanceof Error ? error.message : String(error),
+              },
+            ],
+          }),
+      );
     });
     child.on("exit", () =>
       finish({

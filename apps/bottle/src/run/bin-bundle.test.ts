@@ -2,6 +2,7 @@
  * `bottle run` as the built bin runs it: one bundled file (dist/bottle-run.cjs) compiled with the
  * code cache (turbo's test task builds first). The sandbox, controller and probe are the real ones.
  */
+import { isAscii } from "node:buffer";
 import { execFile } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -62,6 +63,12 @@ describe("bottle run through the bundled bin", () => {
     });
     expect(third.code).toBe(1);
     expect(third.err).toContain("startup probe");
+  });
+
+  it("the bundle is ASCII, so the loader decodes it as Latin-1 (its fast path)", () => {
+    const bundle = fs.readFileSync(path.join(here, "..", "..", "dist", "bottle-run.cjs"));
+    expect(bundle.length).toBeGreaterThan(0);
+    expect(isAscii(bundle)).toBe(true);
   });
 
   it("an unknown option of run is a usage error (exit 2) from the bundle too", async () => {

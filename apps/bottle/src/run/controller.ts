@@ -8,6 +8,12 @@ export interface ControllerHandle {
   mode: "socket" | "in-process";
   api: ControlApi;
   registration: RegisterResult;
+  /**
+   * Resolves once the controller serves everything an agent may use (an embedded one loads its
+   * approvals service after the session is registered, while the sandbox runs its probe); rejects
+   * when it cannot. The agent must not start before.
+   */
+  ready(): Promise<void>;
   /** Unregisters the session and closes what this run opened. */
   close(): Promise<void>;
 }
@@ -58,6 +64,7 @@ export async function openController(
         mode: "socket",
         api: c,
         registration,
+        ready: () => Promise.resolve(),
         async close() {
           try {
             await c.unregister(registration.sessionId);
@@ -76,6 +83,8 @@ export async function openController(
     proxyDoor: true,
     // This controller ends with the run: another run must not register with it.
     proxyControlSocket: false,
+    // Its approvals service and HTTP client load after the session is registered (see `ready`).
+    lazyStart: true,
     listen: "127.0.0.1:0",
     env: { ...options.env, BOTTLEKIT_HOME: home },
     ...(options.store === undefined ? {} : { store: options.store }),
@@ -98,6 +107,7 @@ export async function openController(
     mode: "in-process",
     api: host,
     registration,
+    ready: () => gateway.ready(),
     async close() {
       try {
         await host.unregister(registration.sessionId);

@@ -336,6 +336,11 @@ export async function executeRun(
   const late = new Promise<LateSetup>((resolve, reject) => {
     settleLate = { resolve, reject };
   });
+  // The agent itself starts only once the controller is wholly ready (see ControllerHandle.ready).
+  let settleReady: { resolve(p: Promise<void>): void; reject(e: Error): void } | undefined;
+  const controllerReady = new Promise<void>((resolve, reject) => {
+    settleReady = { resolve, reject };
+  });
   let started: SandboxProcess | undefined;
   const spawnSandbox = () => {
     started = startSandbox(spec, {
@@ -343,12 +348,14 @@ export async function executeRun(
       checkEnv,
       probeUndeclaredHost: `bottle-probe-${sessionTag}.invalid`,
       late,
+      beforeAgent: controllerReady,
     });
     mark("sandbox-spawned");
   };
   /** Stops a sandbox whose agent never started and removes what this run wrote so far. */
   const abandon = async () => {
     settleLate?.reject(new Error("bottle run did not start"));
+    settleReady?.reject(new Error("bottle run did not start"));
     if (started) await started.exited;
     fs.rmSync(agentDir, { recursive: true, force: true });
   };
@@ -483,6 +490,10 @@ export async function executeRun(
     // The agent's own settings win over the controller's variables, as they did in one spec.
     env: { ...regEnv, ...setup.env },
   });
+  // Whatever the controller still loads, it loads while the probe runs: on the next turn of the
+  // event loop, once the set-up above is written to the sandbox.
+  const c = controller;
+  settleReady?.resolve(new Promise<void>((r) => setImmediate(r)).then(() => c.ready()));
   // While the agent's side starts in the sandbox: the credential scanner its report is checked by.
   checkEnv.prepare();
   if (!started) {

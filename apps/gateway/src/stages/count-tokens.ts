@@ -33,7 +33,7 @@ export async function countTokens(call: Call, p: Pipeline): Promise<boolean> {
   if (cutOff) return estimate();
   let upstream: Dispatcher.ResponseData;
   try {
-    upstream = await p.poolFor(target.origin).request({
+    upstream = await (await p.poolFor(target.origin)).request({
       path: endpointUpstreamPath(target.path, "count_tokens"),
       method: "POST",
       headers: upstreamHeaders(

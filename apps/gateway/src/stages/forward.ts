@@ -75,7 +75,7 @@ export async function forward(call: Call, p: Pipeline): Promise<boolean> {
     // Set before sending, so that an abort (client gone, bottle stopped) reaches it at any point.
     call.upstream = exchange;
     if (call.upstreamAborted) exchange.abort();
-    await exchange.send(p.poolFor(target.origin), {
+    await exchange.send(await p.poolFor(target.origin), {
       path: call.kind === "generate" ? target.path : endpointUpstreamPath(target.path, call.kind),
       method: "POST",
       headers,

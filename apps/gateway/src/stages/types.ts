@@ -91,7 +91,8 @@ export interface Pipeline {
   /** Smallest output cap a call is clamped down to before it is refused instead. */
   readonly minClampTokens: number;
   /** The pooled connections to one upstream origin. */
-  poolFor(origin: string): Pool;
+  /** The origin's connection pool (a promise only until the HTTP client is loaded). */
+  poolFor(origin: string): Pool | Promise<Pool>;
   /** Told when the budget cuts a bottle off (the proxy door drops the bottle's egress). */
   readonly onCutoff: ((notice: CutoffNotice) => void) | undefined;
   /** Per (bottle, agent, provider): when the remaining-budget gauge was last refreshed. */
