@@ -9,6 +9,8 @@ import { runCycleWorkers } from "../test/workers/spawn.ts";
 import { type Connection, openConnection } from "./connection.ts";
 import { migrate } from "./migrations.ts";
 import { openStore } from "./open.ts";
+import { pgUsageSql } from "./pg-rollup.ts";
+import { PG_MIGRATIONS } from "./pg-schema.ts";
 import type { PgStore } from "./pg-store.ts";
 import {
   burnSeries,
@@ -638,6 +640,159 @@ describe(`Postgres report rollups below a transaction-id watermark (${describeWh
       await a.end({ timeout: 1 });
       await c.end({ timeout: 1 });
       await b.end({ timeout: 1 });
+      await store.close();
+    }
+  }, 300_000);
+
+  /** N events over 3 days from BASE, written in one statement (as a big ledger would be). */
+  const seed = (sql: postgres.Sql, n: number) =>
+    sql`INSERT INTO usage_events (at, bottle, parents, agent, provider, model, input_tokens, output_tokens,
+        cache_read_tokens, cache_write_tokens, reasoning_tokens, tokens, cost_usd, usage_missing)
+      SELECT ${BASE}::bigint + (i * 3 * ${DAY_MS}::bigint) / ${n}, 'bottle-' || (i % 7), jsonb_build_array('team-' || (i % 2)),
+        'agent-' || (i % 3), CASE i % 2 WHEN 0 THEN 'anthropic' ELSE 'openai' END,
+        CASE WHEN i % 5 = 0 THEN NULL ELSE 'm' || (i % 4) END, i % 900, i % 90, i % 50, 0, 0, i % 900 + i % 90,
+        CASE WHEN i % 7 = 0 THEN NULL ELSE (i % 1000) / 1024.0 END, i % 11 = 0
+      FROM generate_series(0, ${n} - 1) AS i`;
+
+  /** Rows a statement read from usage_events (returned plus filtered out), from EXPLAIN ANALYZE. */
+  async function eventRowsRead(
+    sql: postgres.Sql,
+    text: string,
+    params: unknown[],
+  ): Promise<number> {
+    const [row] = await sql.unsafe(`EXPLAIN (ANALYZE, FORMAT JSON) ${text}`, params as never[]);
+    let n = 0;
+    const walk = (node: Record<string, unknown>) => {
+      if (node["Relation Name"] === "usage_events") {
+        const loops = Number(node["Actual Loops"] ?? 1);
+        n += (Number(node["Actual Rows"]) + Number(node["Rows Removed by Filter"] ?? 0)) * loops;
+      }
+      for (const child of (node["Plans"] as Array<Record<string, unknown>> | undefined) ?? [])
+        walk(child);
+    };
+    const plan = (row?.["QUERY PLAN"] as Array<{ Plan: Record<string, unknown> }> | undefined)?.[0];
+    walk(plan?.Plan ?? {});
+    return n;
+  }
+
+  it("after a fold a report reads only the events written since, whatever the ledger's size", async () => {
+    const url = await pg.newDatabase();
+    let now = BASE + 3 * DAY_MS + 30 * 60_000;
+    const store = (await openStore(url, { clock: () => now })) as PgStore;
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      await seed(sql, 20_000);
+      await sql`ANALYZE usage_events`;
+      expect(await store.foldReports()).toBe(20_000);
+      // whole hours (rollups + tail), and the whole ledger (all-time rollup + tail)
+      const ranged = [
+        null,
+        false,
+        null,
+        null,
+        null,
+        ...[BASE / DAY_MS + 1, BASE / DAY_MS + 3].map(Number),
+        BASE / HOUR_MS + 2,
+        BASE / HOUR_MS + 24,
+        BASE / HOUR_MS + 72,
+        BASE / HOUR_MS + 75,
+        BASE + 2 * HOUR_MS,
+        BASE + 75 * HOUR_MS,
+        0,
+        0,
+        0,
+        0,
+      ];
+      const all = [null, false, null, null, null];
+      const rangedSql = pgUsageSql(["bottle", "provider"], true);
+      const allSql = pgUsageSql(["bottle", "provider"], false);
+      expect(await eventRowsRead(sql, rangedSql, ranged)).toBe(0);
+      expect(await eventRowsRead(sql, allSql, all)).toBe(0);
+      for (let i = 0; i < 3; i++) {
+        now = BASE + 3 * DAY_MS + i * HOUR_MS;
+        await settle(store, { bottle: "web", agent: "coder", provider: "anthropic", input: 5 });
+      }
+      expect(await eventRowsRead(sql, rangedSql, ranged)).toBe(3);
+      expect(await eventRowsRead(sql, allSql, all)).toBe(3);
+      // the figures: the same as a recount
+      await expectRecount(store, { groupBy: ["bottle", "provider"] });
+      await expectRecount(store, {
+        since: BASE + 2 * HOUR_MS,
+        until: BASE + 75 * HOUR_MS,
+        groupBy: ["bottle", "agent", "provider", "model"],
+      });
+      await expectRecount(store, {
+        since: BASE + 17 * 60_000,
+        bottle: "team-1",
+        includeChildren: true,
+      });
+    } finally {
+      await sql.end({ timeout: 1 });
+      await store.close();
+    }
+  }, 300_000);
+
+  it("a database created at schema v4 gains its rollups while migrating, exactly", async () => {
+    const url = await pg.newDatabase();
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      await sql.begin(async (tx) => {
+        await tx`CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`;
+        for (const m of PG_MIGRATIONS.filter((m) => m.version <= 4)) {
+          await tx.unsafe(m.sql);
+          await tx`INSERT INTO schema_version (version, applied_at) VALUES (${m.version}, 0)`;
+        }
+      });
+      await seed(sql, 3_000);
+    } finally {
+      await sql.end({ timeout: 1 });
+    }
+    const store = (await openStore(url, { clock: () => BASE + 4 * DAY_MS })) as PgStore;
+    const check = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      const [v] = await check`SELECT max(version) AS v FROM schema_version`;
+      expect(Number(v?.["v"])).toBeGreaterThanOrEqual(5);
+      const { diffs, rows } = await pgRollupDiff(check);
+      expect(diffs).toEqual([]);
+      expect(rows).toBeGreaterThan(0);
+      // the old events carry xid 0, below the watermark: nothing left to fold
+      const [old] =
+        await check`SELECT count(*)::int AS n FROM usage_events WHERE xid = '0' AND xid < (SELECT watermark FROM usage_rollup_state)`;
+      expect(old?.["n"]).toBe(3_000);
+      expect(await store.foldReports()).toBe(0);
+      await settle(store, { bottle: "web", agent: "coder", provider: "openai", input: 9 });
+      await expectRecount(store, { groupBy: ["bottle", "provider"] });
+      await expectRecount(store, { since: BASE + DAY_MS + 1, groupBy: ["model"] });
+    } finally {
+      await check.end({ timeout: 1 });
+      await store.close();
+    }
+  }, 300_000);
+
+  it("a watermark above the server's next xid (a restore into another cluster): rollups ignored, then rebuilt", async () => {
+    const url = await pg.newDatabase();
+    const store = (await openStore(url, { clock: () => BASE + 4 * DAY_MS })) as PgStore;
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      await seed(sql, 2_000);
+      await store.foldReports();
+      // as if restored elsewhere: the rollups and watermark came along, the xid counter did not
+      await sql`UPDATE usage_rollup_state SET watermark = '1000000000000'`;
+      await seed(sql, 500);
+      const [trusted] = await sql`SELECT bk_rollup_trusted() AS t`;
+      expect(trusted?.["t"]).toBe(false);
+      const all = [null, false, null, null, null];
+      const rows = await sql.unsafe(pgUsageSql([], false), all as never[]);
+      const [scan] =
+        await sql`SELECT count(*)::float8 AS n, sum(tokens)::float8 AS t FROM usage_events`;
+      expect(rows[0]).toMatchObject({ events: scan?.["n"], tokens: scan?.["t"] });
+      expect(scan?.["n"]).toBe(2_500);
+      expect(await store.foldReports()).toBe(2_500);
+      const { diffs } = await pgRollupDiff(sql);
+      expect(diffs).toEqual([]);
+      await expectRecount(store, { groupBy: ["bottle"], since: BASE + HOUR_MS + 5 });
+    } finally {
+      await sql.end({ timeout: 1 });
       await store.close();
     }
   }, 300_000);
