@@ -855,6 +855,52 @@ const JOIN_CLASS = new Uint8Array(65536);
 for (let c = 0; c < 65536; c++) if (TAIL[c] === 1) JOIN_CLASS[c] = 1;
 for (const c of INVISIBLE_SET) JOIN_CLASS[c] = 2;
 
+/** Of the last joinRun call: invisible joiners, JSON whitespace escapes, and the output's end. */
+const RUN_COUNTS = new Int32Array(3);
+/** Output of joinedSegments, reused by every scan below SCRATCH_KEEP (fresh pages cost faults). */
+let joinScratch = new Uint8Array(65_536);
+const SCRATCH_KEEP = 4 * 1024 * 1024;
+
+function joinBuffer(size: number): Uint8Array {
+  if (joinScratch.length >= size) return joinScratch;
+  const grown = new Uint8Array(size);
+  if (size <= SCRATCH_KEEP) joinScratch = grown;
+  return grown;
+}
+
+/**
+ * One pass over the run of token characters and joiners that starts at `k` (see
+ * joinedSegments): its token characters go to `out` from `o`, and the run's end is returned
+ * (counts and the output's end in RUN_COUNTS). A module function: inside joinedSegments, whose
+ * closures capture the text, the loop would read it through a context slot on every character.
+ */
+function joinRun(text: string, k: number, n: number, out: Uint8Array, o: number): number {
+  let invisible = 0;
+  let escapes = 0;
+  while (k < n) {
+    const c = text.charCodeAt(k);
+    const cl = JOIN_CLASS[c] as number;
+    if (cl === 1) {
+      out[o++] = c;
+      k++;
+    } else if (cl === 2) {
+      invisible++;
+      k++;
+    } else if (c === 92) {
+      // a JSON `\n`, `\t` or `\r` before a token character
+      const d = text.charCodeAt(k + 1);
+      if ((d === 110 || d === 116 || d === 114) && JOIN_CLASS[text.charCodeAt(k + 2)] === 1) {
+        escapes++;
+        k += 2;
+      } else break;
+    } else break;
+  }
+  RUN_COUNTS[0] = invisible;
+  RUN_COUNTS[1] = escapes;
+  RUN_COUNTS[2] = o;
+  return k;
+}
+
 /**
  * Tokens cut by invisible characters (any number) or by JSON whitespace escapes (`\n`, `\t`,
  * `\r`, at least two in one run of token characters): each such run, with the joiners dropped,
@@ -969,38 +1015,22 @@ function joinedSegments(text: string, segs: Segment[], budget: Budget): void {
       else if (JOIN_CLASS[text.charCodeAt(start - 1)] !== 0) start--;
       else break;
     }
-    let k = start;
-    let invisible = 0;
-    let escapes = 0;
-    while (k < n) {
-      const c = text.charCodeAt(k);
-      const cl = JOIN_CLASS[c] as number;
-      if (cl === 1) k++;
-      else if (cl === 2) {
-        invisible++;
-        k++;
-      } else if (c === 92 && joinerAt(k) === 2) {
-        escapes++;
-        k += 2;
-      } else break;
-    }
+    // token characters are written as the run is read, and dropped if it joins nothing
+    out ??= joinBuffer(n + 1);
+    const from = o;
+    const k = joinRun(text, start, n, out, o);
+    const invisible = RUN_COUNTS[0] as number;
+    const escapes = RUN_COUNTS[1] as number;
+    o = RUN_COUNTS[2] as number;
     covered = Math.max(k, at + 1);
     visited += k - start;
     if (visited >= CHECK_EVERY) {
       if (charge(budget, visited)) return;
       visited = 0;
     }
-    if (invisible === 0 && escapes < 2) continue;
-    out ??= new Uint8Array(n - start + 1);
-    const from = o;
-    // inside the run: token characters, invisible joiners and two-character escapes only
-    for (let x = start; x < k; ) {
-      const c = text.charCodeAt(x);
-      const cl = JOIN_CLASS[c] as number;
-      if (cl === 1) {
-        out[o++] = c;
-        x++;
-      } else x += cl === 2 ? 1 : 2;
+    if (invisible === 0 && escapes < 2) {
+      o = from;
+      continue;
     }
     if (o - from < 8) {
       o = from;
