@@ -131,6 +131,8 @@ const REGION_PIECE = 65_536;
  * it, and an equal one reuses its decoded text (see samePiece).
  */
 const REGION_STRIDE = 63_000;
+/** Largest scratch buffer (bytes) a decoder keeps for the next scan; larger ones are dropped. */
+const SCRATCH_KEEP = 4 * 1024 * 1024;
 /** Large decoded layers remembered per scanned layer, to reuse the findings of an equal one. */
 const RECENT_LAYERS = 4;
 /** Characters after a backslash that open an escape ESC_RE decodes: `u U x \\ /` and octal 0-3. */
@@ -480,7 +482,7 @@ function separatedSegments(text: string, segs: Segment[], budget: Budget): void 
     )
       j -= 2;
     const start = j;
-    buf ??= new Uint16Array((n >> 1) + 2);
+    buf ??= separatedBuffer((n >> 1) + 2);
     let o = 0;
     let wide = 0;
     while (j < n && !isSpace(text.charCodeAt(j))) {
@@ -532,9 +534,27 @@ function samePiece(
   );
 }
 
+/**
+ * Scratch buffers of separatedSegments, reused by every scan below SCRATCH_KEEP: a fresh
+ * megabyte per scan cost page faults (a third of that pass on a separated flood).
+ */
+let separatedScratch = new Uint16Array(4096);
+let byteScratch = Buffer.alloc(4096);
+
+function separatedBuffer(size: number): Uint16Array {
+  if (separatedScratch.length >= size) return separatedScratch;
+  const grown = new Uint16Array(size);
+  if (2 * size <= SCRATCH_KEEP) separatedScratch = grown;
+  return grown;
+}
+
 /** `units[0, n)`, every one below 256, as a one-byte string. */
 function oneByteString(units: Uint16Array, n: number): string {
-  const bytes = Buffer.allocUnsafe(n);
+  let bytes = byteScratch;
+  if (bytes.length < n) {
+    bytes = Buffer.alloc(n);
+    if (n <= SCRATCH_KEEP) byteScratch = bytes;
+  }
   for (let k = 0; k < n; k++) bytes[k] = units[k] as number;
   return bytes.toString("latin1", 0, n);
 }
@@ -859,7 +879,6 @@ for (const c of INVISIBLE_SET) JOIN_CLASS[c] = 2;
 const RUN_COUNTS = new Int32Array(3);
 /** Output of joinedSegments, reused by every scan below SCRATCH_KEEP (fresh pages cost faults). */
 let joinScratch = new Uint8Array(65_536);
-const SCRATCH_KEEP = 4 * 1024 * 1024;
 
 function joinBuffer(size: number): Uint8Array {
   if (joinScratch.length >= size) return joinScratch;
@@ -1968,10 +1987,6 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
       raw = [];
       stop(budget, "error");
     }
-    // The clock is read every CHECK_EVERY units of work, so a scan descheduled by a busy
-    // machine after its last read could end past its deadline unnoticed: one last read makes
-    // "over budget" always mean "blocked".
-    if (!budget.exceeded && budget.now() > budget.deadline) stop(budget, "time");
     // One finding per (detector, rule) and overlapping span: the same secret seen raw and through
     // a decoded layer becomes one finding covering both spans.
     const findings: Finding[] = [];
@@ -1996,6 +2011,10 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
       open.set(k, copy);
       findings.push(copy);
     }
+    // The clock is read every CHECK_EVERY units of work, so a scan descheduled by a busy
+    // machine after its last read could end past its deadline unnoticed: one last read, after
+    // everything but the return, makes "over budget" always mean "blocked".
+    if (!budget.exceeded && budget.now() > budget.deadline) stop(budget, "time");
     if (budget.exceeded) {
       findings.push(budgetFinding(surface, budget.reason ?? "time", text.length));
     }
