@@ -1330,18 +1330,23 @@ export class PgStore implements Store {
   async budgetStatus(filter: BudgetFilter = {}): Promise<BudgetStatus[]> {
     return this.#q(async (sql) => {
       const now = this.#now();
-      const state = await this.#state(sql);
+      // independent reads in parallel on the pool: two round trips' wait, not four
+      const [state, budgets] = await Promise.all([
+        this.#state(sql),
+        this.#listBudgets(sql, filter),
+      ]);
       const out: BudgetStatus[] = [];
-      const budgets = await this.#listBudgets(sql, filter);
       // one statement per provider (#sums reads one provider's counters), not one per budget
       const sums = new Map<Budget, { u: Sum; r: Sum }>();
-      for (const provider of new Set(budgets.map((b) => b.provider))) {
-        const mine = budgets.filter((b) => b.provider === provider);
-        const { used, reserved } = await this.#sums(sql, mine.map(applicableOf), now);
-        for (const [i, b] of mine.entries()) {
-          sums.set(b, { u: used[i] as Sum, r: reserved[i] as Sum });
-        }
-      }
+      await Promise.all(
+        [...new Set(budgets.map((b) => b.provider))].map(async (provider) => {
+          const mine = budgets.filter((b) => b.provider === provider);
+          const { used, reserved } = await this.#sums(sql, mine.map(applicableOf), now);
+          for (const [i, b] of mine.entries()) {
+            sums.set(b, { u: used[i] as Sum, r: reserved[i] as Sum });
+          }
+        }),
+      );
       for (const budget of budgets) {
         const { u, r } = sums.get(budget) as { u: Sum; r: Sum };
         const use = (limit: number | undefined, x: number, y: number) =>
