@@ -120,11 +120,16 @@ async function postgresFigures(): Promise<void> {
         });
       }
       await setup.close();
-      const cycles = 2_000;
+      // With 8 calls in flight a worker runs 6,000 cycles: a gateway meters for hours, and over
+      // 2,000 cycles a fifth of a worker's CPU per pair was V8 still compiling the hot path
+      // (one process, 8 in flight: 0.43 ms per pair over 2,000 cycles, 0.32 over 16,000).
+      const cycles = inFlight === 8 ? 6_000 : 2_000;
       const pm = await postmasterPid(url);
       const cpu0 = serverCpuMs(pm);
+      const syncs0 = await walSyncs(pg.adminUrl);
       const results = await runCycleWorkers(url, procs, cycles, 10, inFlight);
       const cpu1 = serverCpuMs(pm);
+      const syncs1 = await walSyncs(pg.adminUrl);
       const start = Math.min(...results.map((r) => r.started));
       const end = Math.max(...results.map((r) => r.finished));
       const pairs = results.reduce((n, r) => n + cycles - r.refused - r.errors.length, 0);
@@ -132,7 +137,7 @@ async function postgresFigures(): Promise<void> {
       const rate = pairs / ((end - start) / 1000);
       const serverMs = cpu0 === undefined || cpu1 === undefined ? undefined : cpu1 - cpu0;
       console.log(
-        `postgres, ${procs} process(es) x ${inFlight} in flight, ${spread ? `${procs} budgets` : "one budget"}: ${Math.round(rate)} pairs/s aggregate (${pairs} pairs, ${errors} errors${procs === 4 && inFlight === 8 && !spread ? "; target >= 2000" : ""}); ${cpuPerPair(results, serverMs, pairs)}`,
+        `postgres, ${procs} process(es) x ${inFlight} in flight, ${spread ? `${procs} budgets` : "one budget"}: ${Math.round(rate)} pairs/s aggregate (${pairs} pairs, ${errors} errors${procs === 4 && inFlight === 8 && !spread ? "; target >= 2000" : ""}); ${cpuPerPair(results, serverMs, pairs)}; WAL flushes per pair ${syncs0 === undefined || syncs1 === undefined ? "?" : ((syncs1 - syncs0) / pairs).toFixed(3)}`,
       );
     }
   } finally {
@@ -188,6 +193,32 @@ async function postmasterPid(url: string): Promise<number | undefined> {
     return row === undefined ? undefined : procTimes(row.pid)?.ppid;
   } catch {
     return undefined;
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
+}
+
+/**
+ * WAL fsyncs the server has made so far (pg_stat_io, PostgreSQL 16+; pg_stat_wal before), or
+ * undefined when neither can be read. Every durable commit a flush did not already cover costs
+ * one, and on this kind of machine each costs the server about a millisecond of CPU (mostly
+ * kernel time), so this counts the work group commit saves.
+ */
+async function walSyncs(url: string): Promise<number | undefined> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  const read = async (q: () => Promise<Array<{ n: number | null }>>) => {
+    try {
+      return (await q())[0]?.n ?? undefined;
+    } catch {
+      return undefined; // pg_stat_io has WAL rows from PostgreSQL 18; pg_stat_wal before it
+    }
+  };
+  try {
+    return (
+      (await read(
+        () => sql`SELECT sum(fsyncs)::float8 AS n FROM pg_stat_io WHERE object = 'wal'`,
+      )) ?? (await read(() => sql`SELECT wal_sync::float8 AS n FROM pg_stat_wal`))
+    );
   } finally {
     await sql.end({ timeout: 1 });
   }
