@@ -276,6 +276,17 @@ describe("floods of small decoded pieces and overlapping matches", () => {
     }
   });
 
+  it("a long base64url run (beyond the short-run decoder) is read with its URL-safe alphabet", () => {
+    const scanner = createScanner();
+    for (const filler of ["?>~".repeat(2000), "\u00ff\u00fe?".repeat(2000)]) {
+      const encoded = Buffer.from(`${filler} ${token} ${filler}`, "latin1").toString("base64url");
+      expect(encoded.length).toBeGreaterThan(4096);
+      expect(/[-_]/.test(encoded)).toBe(true);
+      const f = scanner.scan(`x ${encoded} y`).findings.filter((x) => x.rule === "github-pat");
+      expect(f).toEqual([expect.objectContaining({ start: 2, end: 2 + encoded.length })]);
+    }
+  });
+
   it("a run equal to an earlier one that came to nothing is not looked at again", () => {
     const scanner = createScanner();
     const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

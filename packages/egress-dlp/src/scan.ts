@@ -1334,7 +1334,8 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
         }
       }
     } else if (maybeB64 && upper > 0 && lower > 0) {
-      const bytes = Buffer.from(text.slice(i, j).replace(/-/g, "+").replace(/_/g, "/"), "base64");
+      // Node's base64 decoder also reads the URL-safe alphabet (`-`, `_`): no rewriting pass
+      const bytes = Buffer.from(text.slice(i, j), "base64");
       if (mostlyPrintableBytes(bytes)) {
         segs.push({ start: i, end, kind: "base64", text: bytes.toString("latin1") });
       } else {
@@ -1343,8 +1344,11 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
         }
         if (budget.exceeded) return segs;
         // binary or non-ASCII bytes before a base64'd token: the printable stretches decode too
-        const tail = printableStretch(bytes.toString("latin1"));
-        if (tail !== undefined) segs.push({ start: i, end, kind: "base64", text: tail });
+        // (judged on the bytes first: a megabyte of garbage is not made a string to find none)
+        if (printableRun(bytes, 0, bytes.length)) {
+          const tail = printableStretch(bytes.toString("latin1"));
+          if (tail !== undefined) segs.push({ start: i, end, kind: "base64", text: tail });
+        }
       }
     }
   }
