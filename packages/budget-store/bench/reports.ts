@@ -280,13 +280,24 @@ function serverCpuMs(postmaster: number | undefined): number | undefined {
 }
 
 async function hotPathAB(pg: TestPostgres): Promise<void> {
-  const dbs: Array<{ label: string; store: Store; wall: number; cpu: number; pairs: number }> = [];
+  const dbs: Array<{
+    label: string;
+    store: Store;
+    wall: number;
+    cpu: number;
+    wal: number;
+    pairs: number;
+  }> = [];
+  const admin = postgres(pg.adminUrl, { max: 1, onnotice: () => {} });
+  const lsn = async () =>
+    Number((await admin<Array<{ l: string }>>`SELECT pg_current_wal_lsn() - '0/0' AS l`)[0]?.l);
   let postmaster: number | undefined;
-  for (const label of ["with xid column", "without"]) {
+  for (const label of ["xid column and index", "xid column, no index", "no xid column"]) {
     const url = await pg.newDatabase();
     const sql = postgres(url, { max: 1, onnotice: () => {} });
     await openStore(url).then((s) => s.close());
-    if (label === "without") await sql`ALTER TABLE usage_events DROP COLUMN xid`;
+    if (label === "no xid column") await sql`ALTER TABLE usage_events DROP COLUMN xid`;
+    if (label === "xid column, no index") await sql`DROP INDEX usage_events_xid`;
     const [row] = await sql<Array<{ pid: number }>>`SELECT pg_backend_pid() AS pid`;
     try {
       const stat = readFileSync(`/proc/${row?.pid}/stat`, "utf8");
@@ -297,13 +308,14 @@ async function hotPathAB(pg: TestPostgres): Promise<void> {
     await sql.end({ timeout: 1 });
     const store = await openStore(url);
     await store.defineBudget({ scope: "bottle", key: "fleet", provider: "p", tokens: 1e15 });
-    dbs.push({ label, store, wall: 0, cpu: 0, pairs: 0 });
+    dbs.push({ label, store, wall: 0, cpu: 0, wal: 0, pairs: 0 });
   }
   const pairsPerRound = Number(process.env["BENCH_AB_PAIRS"] ?? 1_000);
   const rounds = Number(process.env["BENCH_AB_ROUNDS"] ?? 6);
   for (let round = 0; round < rounds; round++) {
     for (const d of round % 2 === 0 ? dbs : [...dbs].reverse()) {
       const cpu0 = serverCpuMs(postmaster);
+      const wal0 = await lsn();
       const t0 = performance.now();
       await Promise.all(
         Array.from({ length: 8 }, async (_, lane) => {
@@ -321,16 +333,18 @@ async function hotPathAB(pg: TestPostgres): Promise<void> {
         }),
       );
       d.wall += performance.now() - t0;
+      d.wal += (await lsn()) - wal0;
       d.cpu += (serverCpuMs(postmaster) ?? Number.NaN) - (cpu0 ?? Number.NaN);
       d.pairs += pairsPerRound;
     }
   }
   for (const d of dbs) await d.store.close();
+  await admin.end({ timeout: 1 });
   console.log(
-    `postgres metering, 8 in flight, ${rounds} interleaved rounds of ${pairsPerRound} pairs: ${dbs
+    `postgres metering (what the xid column costs), 8 in flight, ${rounds} interleaved rounds of ${pairsPerRound} pairs: ${dbs
       .map(
         (d) =>
-          `${d.label}: ${Math.round(d.pairs / (d.wall / 1000))} pairs/s, server CPU ${(d.cpu / d.pairs).toFixed(3)} ms per pair`,
+          `${d.label}: ${Math.round(d.pairs / (d.wall / 1000))} pairs/s, server CPU ${(d.cpu / d.pairs).toFixed(3)} ms and ${Math.round(d.wal / d.pairs)} WAL bytes per pair`,
       )
       .join("; ")}`,
   );
