@@ -96,6 +96,7 @@ const CLI_PHASES: [string, string, string][] = [
   ["store open", "bottle-run:sandbox-spawned", "bottle-run:store"],
   ["controller (gateway, CA, session)", "bottle-run:store", "bottle-run:controller"],
   ["budgets", "bottle-run:controller", "bottle-run:budgets"],
+  // The embedded gateway loads its approvals service and HTTP client here, alongside the probe.
   ["rest of sandbox start + probe", "bottle-run:budgets", "bottle-run:probe"],
   ["agent exec", "bottle-run:probe", "bottle-run:exited"],
   ["teardown", "bottle-run:exited", "bottle-run:cleaned"],

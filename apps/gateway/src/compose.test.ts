@@ -107,3 +107,25 @@ describe("startGateway({ lazyStart })", () => {
     expect(after.text).toContain('"serverInfo"');
   });
 });
+
+describe("startGateway({ lazyStart }): the DLP config", () => {
+  it("a known secret too short to protect fails ready(), naming the variable, not its value", async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), "bottlekit-gw-lazy-"));
+    const gw = await startGateway({
+      listen: "127.0.0.1:0",
+      lazyStart: true,
+      env: { BOTTLEKIT_HOME: home, PATH: process.env["PATH"], OPENAI_API_KEY: "sk-abc123xyz" },
+    });
+    try {
+      const failed = await gw.ready().then(
+        () => undefined,
+        (error: unknown) => error as Error,
+      );
+      expect(failed?.message).toMatch(/OPENAI_API_KEY has fewer than 12 letters and digits/);
+      expect(failed?.message).not.toContain("sk-abc123xyz");
+    } finally {
+      await gw.close(0);
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  });
+});

@@ -73,8 +73,9 @@ export interface StartOptions {
   proxyControlSocket?: boolean;
   /**
    * Return as soon as the gateway listens (default false), before loading what only its traffic
-   * needs: the approvals service of the proxy door and the upstream HTTP client. `ready()` loads
-   * them; the caller must await it before an agent starts. Their modules (the MCP SDK and its HTTP
+   * needs: the approvals service of the proxy door, the upstream HTTP client and the DLP scanners
+   * (whose build also checks that the config can be enforced, e.g. that no known secret is too
+   * short to protect). `ready()` does that; the caller must await it before an agent starts. Their modules (the MCP SDK and its HTTP
    * stack, undici) are most of a gateway's start-up; `bottle run` loads them while its sandbox
    * runs the startup probe. Until then a request to the approvals host is refused like any
    * undeclared host, a DLP `supervise` hold has no supervisor (so it is refused too), and a model
@@ -107,8 +108,9 @@ export interface RunningGateway {
   proxy?: { host: ProxyHost; controlSocketPath: string | undefined };
   /**
    * Resolves once everything the gateway's traffic uses is loaded (already done unless
-   * `lazyStart`): the approvals service is in the proxy host and the upstream HTTP client is
-   * loaded. Rejects when the approvals service cannot start.
+   * `lazyStart`): the approvals service is in the proxy host, the upstream HTTP client is loaded
+   * and the DLP scanners are built. Rejects when the approvals service cannot start or the DLP
+   * config cannot be enforced.
    */
   ready(): Promise<void>;
   close(drainMs?: number): Promise<void>;
@@ -380,7 +382,13 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     const ensureApprovals_ = proxy?.approvals;
     let readiness: Promise<void> | undefined;
     const ready = (): Promise<void> => {
-      readiness ??= Promise.all([ensureApprovals_?.(), gateway.warm()]).then(() => undefined);
+      readiness ??= Promise.all([
+        ensureApprovals_?.(),
+        gateway.warm(),
+        // The DLP scanners are built here (not while starting): a config they cannot enforce
+        // (a known secret too short to protect) fails here, before any agent starts.
+        Promise.resolve().then(() => dlp.prepare()),
+      ]).then(() => undefined);
       readiness.catch(() => {
         readiness = undefined;
       });

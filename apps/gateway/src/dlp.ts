@@ -100,7 +100,7 @@ export function createGatewayDlp(
   registry: RegistryLike,
   /** A bottle's effective manifest routes that carry `dlp` settings (see manifests.ts). */
   bottleRoutes?: (bottle: string) => readonly Route[] | undefined,
-): GatewayDlp {
+): PreparedGatewayDlp {
   const secrets = knownSecrets(config, env, registry);
   const secretValues = new Set(secrets.map((s) => s.value));
   const notProviderCredential = new Set<string>();
@@ -236,6 +236,11 @@ export function createGatewayDlp(
 
   const inboundMinScan = config.dlp.inbound.on_match === "block" ? 0 : WARN_MIN_SCAN;
   return {
+    prepare() {
+      // Builds (and so checks: a known secret too short to protect throws) what every call uses.
+      if (defaultPolicy.scanner !== undefined) void defaultPolicy.scanner.knownSecretCount;
+      void credentialScanner.knownSecretCount;
+    },
     inboundAction: config.dlp.inbound.on_match,
     outbound(headers, body, skipHeader, upstream, bottle): OutboundVerdict {
       const policy = policyForBottle(upstream, bottle);
@@ -286,6 +291,15 @@ export function createGatewayDlp(
       return found;
     },
   };
+}
+
+/**
+ * The gateway's DLP, and `prepare()`: builds the scanners every call uses (the default policy's
+ * and the credential check's), which throws when the config cannot be enforced (e.g. a known
+ * secret too short to protect). Until then each scanner is built by the first call that uses it.
+ */
+export interface PreparedGatewayDlp extends GatewayDlp {
+  prepare(): void;
 }
 
 const NO_SCAN: InboundScan = { write: () => [], end: () => [] };
