@@ -1,6 +1,7 @@
 /**
- * Server CPU of the Postgres metering functions, per reserve+settle pair: the schema-2 versions
- * (installed beside the current ones under other names) against the current bk_meter and the
+ * Server CPU of the Postgres metering functions, per reserve+settle pair: the schema-2 and
+ * schema-4 versions (installed beside the current ones under other names) against the current
+ * bk_meter (schema 6: sums inline, a settle's claim and event in one statement) and the
  * bk_meter_call procedure, the same batches interleaved on one connection of a durable test
  * server (fsync on). Half the calls are budgeted (one budget), half are not, as in bench/run.ts.
  * CPU is the backend's own (/proc/<pid>/stat), so other load on the machine moves it less than
@@ -32,13 +33,24 @@ try {
   await store.defineBudget({ scope: "bottle", key: "fleet", provider: "limited", tokens: 1e12 });
   await store.close();
   const sql = postgres(url, { max: 1, onnotice: () => {} });
-  const v2 = (PG_MIGRATIONS[1]?.sql ?? "")
+  const migration = (version: number) =>
+    PG_MIGRATIONS.find((m) => m.version === version)?.sql ?? "";
+  const v2 = migration(2)
     .replace(/CREATE TYPE bk_op[\s\S]*?\);\n/, "")
     .replace(/bk_sums/g, "v2_sums")
     .replace(/bk_reserve_op/g, "v2_reserve_op")
     .replace(/bk_settle_op/g, "v2_settle_op")
     .replace(/bk_meter/g, "v2_meter");
   await sql.unsafe(v2);
+  // schema 4's functions (sums through bk_sums, a settle in separate statements) beside the
+  // current ones
+  const v4 = migration(4)
+    .replace(/DROP INDEX reservations_owner;/, "")
+    .replace(/bk_reserve_op/g, "v4_reserve_op")
+    .replace(/bk_settle_op/g, "v4_settle_op")
+    .replace(/bk_meter\(/g, "v4_meter(");
+  await sql.unsafe(v4);
+  await sql.unsafe((await import("../src/pg-meter-v6.ts")).PG_METER_V6_SQL);
   const [ver] = await sql<
     Array<{ v: string }>
   >`SELECT value AS v FROM meta WHERE key = 'budgets_version'`;
@@ -95,7 +107,7 @@ try {
     });
   }
   const locks = ["limited|bottle|fleet"];
-  type Way = "v2_meter" | "bk_meter" | "bk_meter_call";
+  type Way = "v2_meter" | "v4_meter" | "bk_meter" | "bk_meter_call";
   async function run(way: Way, cycles: number): Promise<number> {
     const c0 = cpuMs(pid);
     for (let c = 0; c < cycles; c++) {
@@ -114,9 +126,14 @@ try {
     }
     return (cpuMs(pid) - c0) / (cycles * 4); // 8 calls = 4 pairs per cycle
   }
-  const ways: Way[] = ["v2_meter", "bk_meter", "bk_meter_call"];
+  const ways: Way[] = ["v2_meter", "v4_meter", "bk_meter", "bk_meter_call"];
   for (const way of ways) await run(way, 50); // warm: plans, caches
-  const got: Record<Way, number[]> = { v2_meter: [], bk_meter: [], bk_meter_call: [] };
+  const got: Record<Way, number[]> = {
+    v2_meter: [],
+    v4_meter: [],
+    bk_meter: [],
+    bk_meter_call: [],
+  };
   for (let round = 0; round < 4; round++)
     for (const way of ways) got[way].push(await run(way, 200));
   for (const way of ways) {
