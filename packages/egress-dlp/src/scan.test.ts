@@ -381,4 +381,28 @@ describe("separated tokens and sampling", () => {
       }
     }
   });
+
+  it("a long separated run is scanned in overlapping pieces: a token anywhere in it is found", () => {
+    const scanner = createScanner({ detectors: ["token_patterns"] });
+    const token = "ghp_4U3LSowpDx8XvYE7A8GH56oxU5aWnY2mzIbV";
+    const alphabet = "abcdefghijklmnopqrstuvwxyz";
+    let seed = 11;
+    let filler = "";
+    while (filler.length < 150_000) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      filler += alphabet[(seed >>> 16) % alphabet.length];
+    }
+    expect(scanner.scan([...filler].join("-")).findings).toEqual([]);
+    // across a piece's end, across the next piece's start, deep inside, at both ends of the run
+    for (const at of [0, 47_870, 65_520, 95_740, 113_400, 150_000 - token.length]) {
+      const joined = filler.slice(0, at) + token + filler.slice(at + token.length);
+      const text = `start ${[...joined].join("-")} end`;
+      const from = 6 + 2 * at;
+      const f = scanner.scan(text).findings.filter((x) => x.rule === "github-pat");
+      expect(f, `token at ${at}`).toHaveLength(1);
+      expect(f[0]?.start).toBeLessThanOrEqual(from);
+      expect(f[0]?.end).toBeGreaterThanOrEqual(from + 2 * token.length - 1);
+      expect(f[0]?.encoding).toBe("decoded:separated");
+    }
+  });
 });

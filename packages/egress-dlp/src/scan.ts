@@ -131,6 +131,12 @@ const REGION_PIECE = 65_536;
  * it, and an equal one reuses its decoded text (see samePiece).
  */
 const REGION_STRIDE = 63_000;
+/**
+ * Where the next piece of a long separated run starts (in output characters): 2,520 × 19, so
+ * pieces overlap by 17,656 characters, more than the longest token pattern (a one-line base64
+ * private key, 16,100), and a run repeating a unit of up to 10 characters gives equal pieces.
+ */
+const SEPARATED_STRIDE = 47_880;
 /** Largest scratch buffer (bytes) a decoder keeps for the next scan; larger ones are dropped. */
 const SCRATCH_KEEP = 4 * 1024 * 1024;
 /** Large decoded layers remembered per scanned layer, to reuse the findings of an equal one. */
@@ -504,14 +510,27 @@ function separatedSegments(text: string, segs: Segment[], budget: Budget): void 
     }
     covered = j;
     if (charge(budget, j - start)) return;
-    if (o >= 16) {
+    if (o < 16) continue;
+    // A long run goes out in pieces of REGION_PIECE characters, SEPARATED_STRIDE apart: a string
+    // above 128 KiB is allocated on fresh pages (page faults on every scan, about as costly as
+    // building it), and a run repeating a short unit gives equal pieces, scanned once (see
+    // scanLayer). Every output character comes from two input characters, so a piece maps back
+    // to its exact span.
+    for (let a = 0; a < o; a += SEPARATED_STRIDE) {
+      const b = Math.min(o, a + REGION_PIECE);
       // a one-byte string when every unit fits (nearly always): made several times faster than
       // one from UTF-16, and cheaper to scan
       const out =
         (wide | sep) < 256
-          ? oneByteString(buf, o)
-          : Buffer.from(buf.buffer, 0, o * 2).toString("utf16le");
-      segs.push({ start, end: j, kind: "separated", text: out });
+          ? oneByteString(buf, a, b)
+          : Buffer.from(buf.buffer, 2 * a, 2 * (b - a)).toString("utf16le");
+      segs.push({
+        start: start + 2 * a,
+        end: b === o ? j : start + 2 * b,
+        kind: "separated",
+        text: out,
+      });
+      if (b === o) break;
     }
   }
 }
@@ -548,14 +567,15 @@ function separatedBuffer(size: number): Uint16Array {
   return grown;
 }
 
-/** `units[0, n)`, every one below 256, as a one-byte string. */
-function oneByteString(units: Uint16Array, n: number): string {
+/** `units[from, to)`, every one below 256, as a one-byte string. */
+function oneByteString(units: Uint16Array, from: number, to: number): string {
+  const n = to - from;
   let bytes = byteScratch;
   if (bytes.length < n) {
     bytes = Buffer.alloc(n);
     if (n <= SCRATCH_KEEP) byteScratch = bytes;
   }
-  for (let k = 0; k < n; k++) bytes[k] = units[k] as number;
+  for (let k = 0; k < n; k++) bytes[k] = units[from + k] as number;
   return bytes.toString("latin1", 0, n);
 }
 
