@@ -382,6 +382,42 @@ describe("separated tokens and sampling", () => {
     }
   });
 
+  it("long joined output is scanned in overlapping pieces: a token anywhere in it is found", () => {
+    const scanner = createScanner({ detectors: ["token_patterns"] });
+    const token = "ghp_4U3LSowpDx8XvYE7A8GH56oxU5aWnY2mzIbV";
+    const alphabet = "abcdefghijklmnopqrstuvwxyz";
+    let seed = 5;
+    let filler = "";
+    while (filler.length < 150_000) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      filler += alphabet[(seed >>> 16) % alphabet.length];
+    }
+    const zw = (t: string) => t.replace(/(.{3})/g, "$1\u200b");
+    expect(scanner.scan(zw(filler)).findings).toEqual([]);
+    for (const at of [0, 47_870, 65_520, 95_740, 113_400, 150_000 - token.length]) {
+      // one run of 150 K characters cut by zero-width spaces
+      const joined = filler.slice(0, at) + token + filler.slice(at + token.length);
+      const one = `start ${zw(joined)} end`;
+      const f = scanner.scan(one).findings.filter((x) => x.rule === "github-pat");
+      expect(f, `one run, token at ${at}`).toEqual([
+        expect.objectContaining({ start: 6, end: one.length - 4, encoding: "decoded:joined" }),
+      ]);
+      // many runs (words of 20 letters, each cut by a zero-width space), the token in one of them
+      const words = (joined.match(/.{1,20}/g) ?? []).map(
+        (w) => `${w.slice(0, 9)}\u200b${w.slice(9)}`,
+      );
+      const k = Math.floor(at / 20);
+      words[k] = `${token.slice(0, 9)}\u200b${token.slice(9)}`;
+      const many = words.join(" ");
+      const from = words.slice(0, k).join(" ").length + (k === 0 ? 0 : 1);
+      const g = scanner.scan(many).findings.filter((x) => x.rule === "github-pat");
+      expect(g, `many runs, token at ${at}`).toHaveLength(1);
+      expect(g[0]?.start).toBeLessThanOrEqual(from);
+      expect(g[0]?.end).toBeGreaterThanOrEqual(from + (words[k] as string).length);
+      expect((g[0]?.end ?? 0) - (g[0]?.start ?? 0)).toBeLessThan(200);
+    }
+  });
+
   it("a long separated run is scanned in overlapping pieces: a token anywhere in it is found", () => {
     const scanner = createScanner({ detectors: ["token_patterns"] });
     const token = "ghp_4U3LSowpDx8XvYE7A8GH56oxU5aWnY2mzIbV";

@@ -1039,8 +1039,6 @@ function joinedSegments(text: string, segs: Segment[], budget: Budget): void {
   // every character kept is a token character (ASCII): bytes, made into a one-byte string
   let out: Uint8Array | undefined;
   let o = 0;
-  let first = -1;
-  let last = 0;
   const partAt: number[] = [];
   const partStart: number[] = [];
   const partEnd: number[] = [];
@@ -1079,27 +1077,36 @@ function joinedSegments(text: string, segs: Segment[], budget: Budget): void {
     partAt.push(from);
     partStart.push(start);
     partEnd.push(k);
-    if (first === -1) first = start;
-    last = k;
   }
   if (charge(budget, visited)) return;
   if (out === undefined || o === 0) return;
-  const joined = Buffer.from(out.buffer, 0, o - 1).toString("latin1");
-  segs.push(
-    partAt.length === 1
-      ? { start: first, end: last, kind: "joined", text: joined }
-      : {
-          start: first,
-          end: last,
-          kind: "joined",
-          text: joined,
-          parts: {
-            at: Int32Array.from(partAt),
-            start: Int32Array.from(partStart),
-            end: Int32Array.from(partEnd),
-          },
-        },
-  );
+  // Long output goes out in pieces of REGION_PIECE characters, SEPARATED_STRIDE apart (overlap
+  // longer than any token), like separated runs: no string above 128 KiB (fresh pages, faults
+  // on every scan), and a flood repeating a short unit gives equal pieces, scanned once. Each
+  // piece keeps the runs it overlaps (a piece of one run maps to that whole run).
+  const total = o - 1;
+  let p0 = 0;
+  for (let a = 0; a < total; a += SEPARATED_STRIDE) {
+    const b = Math.min(total, a + REGION_PIECE);
+    while (p0 + 1 < partAt.length && (partAt[p0 + 1] as number) <= a) p0++;
+    let p1 = p0;
+    while (p1 + 1 < partAt.length && (partAt[p1 + 1] as number) < b) p1++;
+    const text = Buffer.from(out.buffer, a, b - a).toString("latin1");
+    const start = partStart[p0] as number;
+    const end = partEnd[p1] as number;
+    if (p0 === p1) segs.push({ start, end, kind: "joined", text });
+    else {
+      const c = p1 - p0 + 1;
+      const parts = { at: new Int32Array(c), start: new Int32Array(c), end: new Int32Array(c) };
+      for (let q = 0; q < c; q++) {
+        parts.at[q] = Math.max(0, (partAt[p0 + q] as number) - a);
+        parts.start[q] = partStart[p0 + q] as number;
+        parts.end[q] = partEnd[p0 + q] as number;
+      }
+      segs.push({ start, end, kind: "joined", text, parts });
+    }
+    if (b === total) break;
+  }
 }
 
 /** Base64-alphabet runs of 16+ characters, for scanners without a known-secret index (whose projection pass collects them). */
