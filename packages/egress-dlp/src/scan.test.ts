@@ -418,6 +418,28 @@ describe("separated tokens and sampling", () => {
     }
   });
 
+  it("a long hex or base64 run decodes to overlapping pieces: a token anywhere in it is found", () => {
+    const scanner = createScanner({ detectors: ["token_patterns"] });
+    const token = "ghp_4U3LSowpDx8XvYE7A8GH56oxU5aWnY2mzIbV";
+    const filler = "The quick brown fox jumps over the lazy dog. ".repeat(3400).slice(0, 150_000);
+    for (const [encoding, encode] of [
+      ["hex", (t: string) => Buffer.from(t).toString("hex")],
+      ["base64", (t: string) => Buffer.from(t).toString("base64")],
+    ] as const) {
+      expect(scanner.scan(encode(filler)).findings).toEqual([]);
+      for (const at of [0, 47_870, 65_520, 95_740, 113_400, 150_000 - token.length]) {
+        const run = encode(filler.slice(0, at) + token + filler.slice(at + token.length));
+        const text = `x ${run} y`;
+        const f = scanner.scan(text).findings.filter((x) => x.rule === "github-pat");
+        expect(f, `${encoding}, token at ${at}`).toHaveLength(1);
+        expect(f[0]?.encoding).toBe(`decoded:${encoding}`);
+        const per = encoding === "hex" ? 2 : 4 / 3;
+        expect(f[0]?.start).toBeLessThanOrEqual(2 + Math.floor(at * per));
+        expect(f[0]?.end).toBeGreaterThanOrEqual(2 + Math.ceil((at + token.length) * per));
+      }
+    }
+  });
+
   it("a long separated run is scanned in overlapping pieces: a token anywhere in it is found", () => {
     const scanner = createScanner({ detectors: ["token_patterns"] });
     const token = "ghp_4U3LSowpDx8XvYE7A8GH56oxU5aWnY2mzIbV";

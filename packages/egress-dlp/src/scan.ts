@@ -567,6 +567,38 @@ function separatedBuffer(size: number): Uint16Array {
   return grown;
 }
 
+/**
+ * Decoded bytes of the run `[start, end)` as one segment, or, above REGION_PIECE, as pieces
+ * SEPARATED_STRIDE apart (overlap longer than any token): no string above 128 KiB (fresh pages,
+ * faults on every scan), and a long run repeating a short unit gives equal pieces, scanned once.
+ * `inPer` input characters decode to `outPer` bytes; a piece maps to the input that holds it.
+ */
+function pushDecoded(
+  segs: Segment[],
+  start: number,
+  end: number,
+  kind: string,
+  bytes: Buffer,
+  inPer: number,
+  outPer: number,
+): void {
+  const n = bytes.length;
+  if (n <= REGION_PIECE) {
+    segs.push({ start, end, kind, text: bytes.toString("latin1") });
+    return;
+  }
+  for (let a = 0; a < n; a += SEPARATED_STRIDE) {
+    const b = Math.min(n, a + REGION_PIECE);
+    segs.push({
+      start: start + Math.floor(a / outPer) * inPer,
+      end: b === n ? end : Math.min(end, start + Math.ceil(b / outPer) * inPer),
+      kind,
+      text: bytes.toString("latin1", a, b),
+    });
+    if (b === n) break;
+  }
+}
+
 /** `units[from, to)`, every one below 256, as a one-byte string. */
 function oneByteString(units: Uint16Array, from: number, to: number): string {
   const n = to - from;
@@ -1328,7 +1360,7 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
     if (maybeHex && hexOnly) {
       const bytes = Buffer.from(text.slice(i, i + (len & ~1)), "hex");
       if (mostlyPrintableBytes(bytes)) {
-        segs.push({ start: i, end, kind: "hex", text: bytes.toString("latin1") });
+        pushDecoded(segs, i, end, "hex", bytes, 2, 1);
       } else {
         for (const layer of binaryLayers(bytes, budget, true)) {
           segs.push({ start: i, end, kind: `hex+${layer.kind}`, text: layer.text });
@@ -1364,7 +1396,7 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
       // Node's base64 decoder also reads the URL-safe alphabet (`-`, `_`): no rewriting pass
       const bytes = Buffer.from(text.slice(i, j), "base64");
       if (mostlyPrintableBytes(bytes)) {
-        segs.push({ start: i, end, kind: "base64", text: bytes.toString("latin1") });
+        pushDecoded(segs, i, end, "base64", bytes, 4, 3);
       } else {
         for (const layer of binaryLayers(bytes, budget, true)) {
           segs.push({ start: i, end, kind: `base64+${layer.kind}`, text: layer.text });
