@@ -121,8 +121,8 @@ async function postgresFigures(): Promise<void> {
       }
       await setup.close();
       // With 8 calls in flight a worker runs 6,000 cycles: a gateway meters for hours, and over
-      // 2,000 cycles a fifth of a worker's CPU per pair was V8 still compiling the hot path
-      // (one process, 8 in flight: 0.43 ms per pair over 2,000 cycles, 0.32 over 16,000).
+      // 2,000 cycles about a quarter of a worker's CPU per pair was warm-up (V8 compiling the
+      // hot path; one process, 8 in flight: 0.43 ms per pair over 2,000 cycles, 0.32 over 16,000).
       const cycles = inFlight === 8 ? 6_000 : 2_000;
       const pm = await postmasterPid(url);
       const cpu0 = serverCpuMs(pm);
