@@ -942,8 +942,9 @@ function joinBuffer(size: number): Uint8Array {
 /**
  * One pass over the run of token characters and joiners that starts at `k` (see
  * joinedSegments): its token characters go to `out` from `o`, and the run's end is returned
- * (counts and the output's end in RUN_COUNTS). A module function: inside joinedSegments, whose
- * closures capture the text, the loop would read it through a context slot on every character.
+ * (counts and the output's end in RUN_COUNTS). One pass instead of two (a read to find the run's
+ * end, then a copy); written as a module function, outside joinedSegments' closures (moving it
+ * out alone measured no faster: the gain is the single pass and the reused output buffer).
  */
 function joinRun(text: string, k: number, n: number, out: Uint8Array, o: number): number {
   let invisible = 0;
