@@ -179,6 +179,7 @@ export function createProxyHost(options: ProxyHostOptions = {}): ProxyHost {
     upstreamCa: upstreamCaContext(options.upstreamCa),
     maxBodyBytes: options.maxBodyBytes ?? 8 * 1024 * 1024,
     maxResponseScanBytes: options.maxResponseScanBytes ?? 8 * 1024 * 1024,
+    handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
     nativeRelay: nativeRelayConfig(options.nativeRelay),
   };
   const source = options.credentialSource ?? defaultSource;

@@ -13,6 +13,7 @@ import {
   type RequestInfo,
   refusalText,
   type Target,
+  upstreamAddressPolicy,
   upstreamFailure,
 } from "./pipeline.ts";
 import type { Session } from "./session.ts";
@@ -275,6 +276,20 @@ export function createListener(
       );
       return;
     }
+    if (upstreamAddressPolicy(cfg, session, target.host).refusal) {
+      audit(cfg, info, "deny_route", { status: 403, reason: "private_upstream_address" });
+      rawRefusal(
+        socket,
+        403,
+        "deny_route",
+        refusalText(
+          target.host,
+          target.port,
+          "the address is not public and no route names it exactly",
+        ),
+      );
+      return;
+    }
     if (decision.kind === "tunnel") {
       if (decision.route !== undefined) info.route = decision.route;
       tunnel(cfg, session, info, socket, head);
@@ -306,7 +321,13 @@ function tunnel(
   };
   // upstream → agent without a stream in between: see `relayReads`
   const relay = relayReads(socket, progress);
-  const up = netConnect({ host: dest.host, port: dest.port, onread: relay.onread });
+  const { lookup } = upstreamAddressPolicy(cfg, session, host);
+  const up = netConnect({
+    host: dest.host,
+    port: dest.port,
+    onread: relay.onread,
+    ...(lookup ? { lookup } : {}),
+  });
   relay.source(up);
   session.trackUpstream(up);
   const conn = session.conns.get(socket);
@@ -424,12 +445,19 @@ function tunnel(
     if (!connected) {
       audited = true;
       const f = upstreamFailure(error);
-      audit(cfg, info, f.decision, { status: 502, reason: f.reason });
+      const status = f.decision === "deny_route" ? 403 : 502;
+      audit(cfg, info, f.decision, { status, reason: f.reason });
       rawRefusal(
         socket,
-        502,
+        status,
         f.decision,
-        refusalText(host, port, "the upstream could not be reached"),
+        refusalText(
+          host,
+          port,
+          f.decision === "deny_route"
+            ? "the host resolves to a non-public address and no route names it exactly"
+            : "the upstream could not be reached",
+        ),
       );
       return;
     }
@@ -611,7 +639,18 @@ function intercept(
     },
   });
   let secure = false;
+  // a client that never finishes its handshake must not hold the socket (and the leaf) forever
+  const stall = setTimeout(() => {
+    if (secure || tlsSocket.destroyed) return;
+    sniProblem = "client_tls_handshake_timeout";
+    tlsSocket.destroy();
+    socket.destroy();
+    audit(cfg, info, "deny_bad_request", { reason: sniProblem });
+  }, cfg.handshakeTimeoutMs);
+  stall.unref();
+  tlsSocket.once("close", () => clearTimeout(stall));
   tlsSocket.once("secure", () => {
+    clearTimeout(stall);
     const servername = (tlsSocket as TLSSocket & { servername?: string | false }).servername;
     if (typeof servername !== "string" || servername.toLowerCase().replace(/\.$/, "") !== host) {
       sniProblem = "missing_sni";

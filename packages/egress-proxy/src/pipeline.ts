@@ -29,6 +29,7 @@ import type { Auditor } from "./audit.ts";
 import type { NativeRelayConfig } from "./native-relay.ts";
 import type { Session } from "./session.ts";
 import type { AuditDecision, AuditEvent, LlmHandler, ProxyService } from "./types.ts";
+import { literalRefusal, PRIVATE_UPSTREAM, publicOnlyLookup } from "./upstream-address.ts";
 import {
   closeFrame,
   encodeFrame,
@@ -69,6 +70,8 @@ export interface PipelineConfig {
   upstreamCa: SecureContext | undefined;
   maxBodyBytes: number;
   maxResponseScanBytes: number;
+  /** How long an intercepted client may take to finish its TLS handshake. */
+  handshakeTimeoutMs: number;
   /** Plain tunnels: when to hand them to the native relay (binary undefined = never). */
   nativeRelay: NativeRelayConfig;
 }
@@ -229,22 +232,37 @@ function hostStage(
   res: ServerResponse,
 ): boolean {
   if (info.target.scheme === "http") return true;
-  const hostHeader = (req.headers.host ?? "").toLowerCase();
-  const bare = hostHeader.startsWith("[")
-    ? hostHeader.slice(0, hostHeader.indexOf("]") + 1)
-    : hostHeader.split(":")[0];
-  if (bare === info.target.host) return true;
+  // host, then an optional decimal port; a port must be the tunnel's (an upstream could route
+  // `Host: api.example.com:8443` to another virtual host than the one the route allowed)
+  const m = /^(\[[0-9a-f:.]+\]|[^:[\]@]+)(?::(\d{1,5}))?$/.exec(
+    (req.headers.host ?? "").toLowerCase(),
+  );
+  if (m && m[1] === info.target.host && (m[2] === undefined || Number(m[2]) === info.target.port))
+    return true;
   refuse(
     cfg,
     info,
     res,
     421,
     "deny_bad_request",
-    "the Host header does not name the tunnel's host",
+    "the Host header does not name the tunnel's host and port",
     {
       reason: "host_mismatch",
     },
   );
+  return false;
+}
+
+/**
+ * Stage: the upstream address. A private IP literal allowed only through a wildcard route is
+ * refused before anything is sent (names are checked at connect time, see `openUpstream`).
+ */
+function addressStage(cfg: PipelineConfig, info: RequestInfo, res: ServerResponse): boolean {
+  const { refusal } = upstreamAddressPolicy(cfg, info.session, info.target.host);
+  if (!refusal) return true;
+  refuse(cfg, info, res, 403, "deny_route", "the upstream address is not public", {
+    reason: "private_upstream_address",
+  });
   return false;
 }
 
@@ -661,8 +679,25 @@ export interface UpstreamOptions {
   headers: OutgoingHttpHeaders;
 }
 
+/**
+ * How the upstream for `host` may be reached. With the operator's `resolve`, wherever it says.
+ * Otherwise a host that a route names exactly resolves freely, and any other (allowed through a
+ * wildcard) must resolve to public addresses only: `refusal` for a private IP literal, `lookup`
+ * (checks every DNS answer) for a name.
+ */
+export function upstreamAddressPolicy(
+  cfg: PipelineConfig,
+  session: Session,
+  host: string,
+): { refusal?: NodeJS.ErrnoException; lookup?: typeof publicOnlyLookup } {
+  if (cfg.resolve || session.namesExactly(host)) return {};
+  const refusal = literalRefusal(host);
+  return refusal ? { refusal } : { lookup: publicOnlyLookup };
+}
+
 /** Opens the upstream request: verified TLS against the original host name, always. */
 export function openUpstream(cfg: PipelineConfig, session: Session, o: UpstreamOptions) {
+  const policy = upstreamAddressPolicy(cfg, session, o.target.host);
   const dest = cfg.resolve
     ? cfg.resolve(o.target.host, o.target.port)
     : { host: o.target.host, port: o.target.port };
@@ -672,6 +707,7 @@ export function openUpstream(cfg: PipelineConfig, session: Session, o: UpstreamO
     method: o.method,
     path: o.path,
     headers: o.headers,
+    ...(policy.lookup ? { lookup: policy.lookup } : {}),
   };
   const up =
     o.target.scheme === "https"
@@ -694,10 +730,18 @@ export function upstreamFailure(error: NodeJS.ErrnoException): {
   reason: string;
 } {
   const code = error.code ?? "";
+  if (code === PRIVATE_UPSTREAM)
+    return { decision: "deny_route", reason: "private_upstream_address" };
   if (TLS_ERRORS.has(code) || /certificate|cert|ssl|tls/i.test(code)) {
     return { decision: "upstream_tls_error", reason: code || "tls" };
   }
   return { decision: "upstream_error", reason: code || "error" };
+}
+
+function upstreamWhy(f: { decision: AuditDecision }): string {
+  return f.decision === "deny_route"
+    ? "the host resolves to a non-public address and no route names it exactly"
+    : "the upstream could not be reached securely";
 }
 
 function responseHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
@@ -761,6 +805,7 @@ export async function handleRequest(
   }
   const route = routeStage(cfg, info, req, res);
   if (!route) return void req.resume();
+  if (!addressStage(cfg, info, res)) return void req.resume();
   const body = await bodyStage(cfg, info, req, res);
   if (!body.ok) return;
   if (!cutoffStage(cfg, info, res)) return;
@@ -895,7 +940,7 @@ function forwardStage(
       return;
     }
     const f = upstreamFailure(error);
-    refuse(cfg, info, res, 502, f.decision, "the upstream could not be reached securely", {
+    refuse(cfg, info, res, f.decision === "deny_route" ? 403 : 502, f.decision, upstreamWhy(f), {
       reason: f.reason,
       bytesIn,
     });
@@ -1043,6 +1088,7 @@ export async function handleUpgrade(
   }
   const route = routeStage(cfg, info, req, res);
   if (!route) return;
+  if (!addressStage(cfg, info, res)) return;
   const prepared = credentialAndDlpStage(cfg, info, route, req, res, undefined, true);
   if (!prepared) return;
   // no extension is negotiated (permessage-deflate would hide the messages from the scan)
@@ -1058,7 +1104,7 @@ export async function handleUpgrade(
     if (settled) return;
     settled = true;
     const f = upstreamFailure(error);
-    refuse(cfg, info, res, 502, f.decision, "the upstream could not be reached securely", {
+    refuse(cfg, info, res, f.decision === "deny_route" ? 403 : 502, f.decision, upstreamWhy(f), {
       reason: f.reason,
     });
   });

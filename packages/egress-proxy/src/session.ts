@@ -238,6 +238,14 @@ export class Session {
     return first ? { kind: "tunnel", route: first.index } : { kind: "tunnel" };
   }
 
+  /**
+   * True when a route names `host` exactly (no wildcard) or it is a provider API host: the
+   * operator chose it, so it may resolve to a private address (see upstream-address.ts).
+   */
+  namesExactly(host: string): boolean {
+    return this.llmHosts.has(host) || this.routes.some((r) => r.host === host);
+  }
+
   /** True when some credential is bound to `host` (through `hosts`). */
   hasCredentialFor(host: string): boolean {
     for (const hosts of Object.values(this.credentials.bindings)) {

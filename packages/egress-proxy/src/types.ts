@@ -206,6 +206,11 @@ export interface ProxyHostOptions {
   maxBodyBytes?: number;
   /** Largest response buffered for the inbound injection scan. Default 8 MiB; larger ones are cut (502). */
   maxResponseScanBytes?: number;
+  /**
+   * How long a client may take to finish the TLS handshake on an intercepted CONNECT (default
+   * 10 s); one that stalls (a ClientHello that never completes) is dropped and audited.
+   */
+  handshakeTimeoutMs?: number;
   /** Mode of each session's proxy socket. Default 0o600 (widen only for a sandbox user that must reach it). */
   proxySocketMode?: number;
   /**

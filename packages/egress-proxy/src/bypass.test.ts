@@ -1,0 +1,260 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { connect, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect as tlsConnect } from "node:tls";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startUpstreams, type Upstreams } from "../test/upstream.ts";
+import { type AuditEvent, createProxyHost, type ProxyHost, type RegisterResult } from "./index.ts";
+import { isPublicAddress } from "./upstream-address.ts";
+
+/**
+ * An agent in the bottle controls every byte it sends to the proxy. Each class of bypass found
+ * by probing a real proxy on loopback (real TLS upstream, real DNS where the class is about DNS)
+ * keeps a test here: the upstream must never see what the proxy was asked to refuse.
+ */
+
+const HANG_GUARD = 60_000;
+
+let up: Upstreams;
+let home: string;
+/** No `resolve`: names go through the system resolver, as in production. */
+let guarded: ProxyHost;
+let guardedSession: RegisterResult;
+/** `resolve` maps every host to the TLS upstream (the usual test set-up). */
+let mapped: ProxyHost;
+let mappedSession: RegisterResult;
+const events: AuditEvent[] = [];
+/** TCP connections the raw upstream accepted. */
+let accepted = 0;
+let rawServer: import("node:net").Server;
+let rawPort = 0;
+
+beforeAll(async () => {
+  up = await startUpstreams(["api.example.com"]);
+  rawServer = (await import("node:net")).createServer((s) => {
+    accepted++;
+    s.on("error", () => undefined);
+    s.end();
+  });
+  await new Promise<void>((r) => rawServer.listen(0, "127.0.0.1", () => r()));
+  rawPort = (rawServer.address() as import("node:net").AddressInfo).port;
+  home = mkdtempSync(join(tmpdir(), "bk-pxb-"));
+  guarded = createProxyHost({ home, onAudit: (e) => events.push(e), nativeRelay: false });
+  guardedSession = await guarded.register({
+    bottle: "guarded",
+    routes: [
+      // a wildcard whose names the agent could pick: `0x7f.0.0.1` and `127.0.0.1` both match
+      { host: "*.0.0.1", port: rawPort },
+      {
+        host: "*.0.0.2",
+        port: up.httpPort,
+        matches: [{ paths: [{ type: "prefix", value: "/" }] }],
+      },
+      // named exactly: the operator chose it, it may be private
+      { host: "localhost", port: rawPort },
+    ],
+  });
+  mapped = createProxyHost({
+    home,
+    onAudit: (e) => events.push(e),
+    resolve: () => ({ host: "127.0.0.1", port: up.tlsPort }),
+    upstreamCa: up.caPem,
+    handshakeTimeoutMs: 300,
+    nativeRelay: false,
+  });
+  mappedSession = await mapped.register({
+    bottle: "mapped",
+    routes: [
+      {
+        host: "api.example.com",
+        matches: [{ paths: [{ type: "prefix", value: "/" }] }],
+        dlp: { outbound_on_match: "block" },
+      },
+    ],
+  });
+});
+
+afterAll(async () => {
+  await guarded?.close();
+  await mapped?.close();
+  await up?.close();
+  await new Promise<void>((r) => (rawServer ? rawServer.close(() => r()) : r()));
+  rmSync(home, { recursive: true, force: true });
+});
+
+/** CONNECT over the session's unix socket; resolves with the proxy's status and the socket. */
+function connectVia(
+  session: RegisterResult,
+  authority: string,
+): Promise<{ status: number; socket: Socket }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({
+      socketPath: session.proxySocketPath,
+      method: "CONNECT",
+      path: authority,
+    });
+    req.on("connect", (res, socket) => resolve({ status: res.statusCode ?? 0, socket }));
+    req.on("response", (res) => {
+      res.resume();
+      resolve({ status: res.statusCode ?? 0, socket: res.socket as Socket });
+    });
+    req.on("error", reject);
+    req.setTimeout(HANG_GUARD, () => req.destroy(new Error("hang guard")));
+    req.end();
+  });
+}
+
+describe("upstream addresses: a wildcard route never reaches a private address", () => {
+  it("classifies addresses (v4, v6, mapped, zone ids, not-an-address) and fails closed", () => {
+    for (const a of [
+      "127.0.0.1",
+      "10.1.2.3",
+      "169.254.169.254",
+      "172.31.0.1",
+      "192.168.1.1",
+      "100.64.0.1",
+      "0.0.0.0",
+      "::1",
+      "[::1]",
+      "::",
+      "::ffff:127.0.0.1",
+      "::ffff:7f00:1",
+      "fe80::1",
+      "fe80::1%eth0",
+      "fd00::1",
+      "64:ff9b::7f00:1",
+      "2002:7f00:1::",
+      "2130706433",
+      "0x7f.1",
+      "localhost",
+    ])
+      expect(isPublicAddress(a), a).toBe(false);
+    for (const a of ["93.184.216.34", "1.1.1.1", "2606:4700::1111", "[2606:4700::1111]"])
+      expect(isPublicAddress(a), a).toBe(true);
+  });
+
+  it("CONNECT to a name the wildcard allows that resolves to loopback (0x7f.0.0.1) is refused before connecting", async () => {
+    const before = accepted;
+    const r = await connectVia(guardedSession, `0x7f.0.0.1:${rawPort}`);
+    r.socket.destroy();
+    expect(r.status).toBe(403);
+    expect(accepted).toBe(before);
+    const e = events.filter((x) => x.host === "0x7f.0.0.1").at(-1);
+    expect(e?.decision).toBe("deny_route");
+    expect(e?.reason).toBe("private_upstream_address");
+  });
+
+  it("CONNECT to a private IP literal the wildcard matches is refused", async () => {
+    const before = accepted;
+    const r = await connectVia(guardedSession, `127.0.0.1:${rawPort}`);
+    r.socket.destroy();
+    expect(r.status).toBe(403);
+    expect(accepted).toBe(before);
+    expect(events.filter((x) => x.host === "127.0.0.1").at(-1)?.reason).toBe(
+      "private_upstream_address",
+    );
+  });
+
+  it("an absolute-URI request whose host the URL parser turns into a private literal is refused", async () => {
+    const before = up.seen.length;
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest({
+        socketPath: guardedSession.proxySocketPath,
+        method: "GET",
+        path: `http://0x7f.0.0.2:${up.httpPort}/x`,
+        headers: { host: `0x7f.0.0.2:${up.httpPort}` },
+      });
+      req.on("response", (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    expect(status).toBe(403);
+    expect(up.seen.length).toBe(before);
+  });
+
+  it("a private address a route names exactly is reached (the operator's choice)", async () => {
+    const before = accepted;
+    const r = await connectVia(guardedSession, `localhost:${rawPort}`);
+    expect(r.status).toBe(200);
+    await new Promise<void>((resolve) => {
+      r.socket.on("close", () => resolve());
+      r.socket.resume();
+    });
+    expect(accepted).toBe(before + 1);
+  });
+});
+
+/** One request inside an intercepted tunnel to api.example.com; resolves with the status line. */
+async function insideTunnel(raw: string): Promise<number> {
+  const ca = (await mapped.ca("mapped")).certPem;
+  const { status, socket } = await connectVia(mappedSession, "api.example.com:443");
+  if (status !== 200) throw new Error(`CONNECT ${status}`);
+  return new Promise((resolve, reject) => {
+    const tls = tlsConnect({ socket, servername: "api.example.com", ca: [ca] }, () =>
+      tls.write(raw),
+    );
+    let text = "";
+    tls.on("data", (c: Buffer) => {
+      text += c.toString();
+    });
+    tls.on("end", () => resolve(Number(text.split(" ")[1])));
+    tls.on("error", reject);
+  });
+}
+
+describe("authority confusion inside an intercepted tunnel", () => {
+  it("a Host header with another port than the tunnel's is refused (421)", async () => {
+    const before = up.seen.length;
+    const status = await insideTunnel(
+      "GET /a HTTP/1.1\r\nHost: api.example.com:8443\r\nConnection: close\r\n\r\n",
+    );
+    expect(status).toBe(421);
+    expect(up.seen.length).toBe(before);
+  });
+
+  it("Host with userinfo, a trailing dot or another host is refused; the tunnel's own port passes", async () => {
+    const before = up.seen.length;
+    for (const h of ["api.example.com@evil.example.net", "evil.example.net", "api.example.com."])
+      expect(
+        await insideTunnel(`GET /a HTTP/1.1\r\nHost: ${h}\r\nConnection: close\r\n\r\n`),
+        h,
+      ).toBe(421);
+    expect(up.seen.length).toBe(before);
+    expect(
+      await insideTunnel(
+        "GET /a HTTP/1.1\r\nHost: api.example.com:443\r\nConnection: close\r\n\r\n",
+      ),
+    ).toBe(200);
+    expect(up.seen.length).toBe(before + 1);
+  });
+});
+
+describe("resource exhaustion", () => {
+  it("an intercepted CONNECT whose TLS ClientHello never completes is dropped and audited", async () => {
+    const { status, socket } = await connectVia(mappedSession, "api.example.com:443");
+    expect(status).toBe(200);
+    // the first bytes of a ClientHello record, then nothing
+    socket.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]));
+    await new Promise<void>((resolve, reject) => {
+      const guard = setTimeout(() => reject(new Error("hang guard")), HANG_GUARD);
+      socket.on("close", () => {
+        clearTimeout(guard);
+        resolve();
+      });
+      socket.on("error", () => undefined);
+      socket.resume();
+    });
+    expect(
+      events.some(
+        (e) => e.host === "api.example.com" && e.reason === "client_tls_handshake_timeout",
+      ),
+    ).toBe(true);
+  });
+});
+
+void connect;
