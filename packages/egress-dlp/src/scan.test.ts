@@ -254,8 +254,10 @@ describe("floods of small decoded pieces and overlapping matches", () => {
     const b = scanner.measure(distinct);
     expect(a.findings).toEqual([]);
     expect(b.findings).toEqual([]);
-    // counted work: equal pieces cost a comparison each, distinct ones a decode and a scan each
-    expect(a.work).toBeLessThan(b.work * 0.8);
+    // counted work: the region is decoded once either way, then cut into pieces of decoded
+    // characters; equal pieces reuse the findings of the first, distinct ones are scanned each
+    expect(a.work).toBeLessThan(b.work);
+    expect(b.work).toBeLessThan(16 * distinct.length);
     // a token in one piece of such a flood, forwards and reversed, is found at its own piece(s),
     // not over the whole region and not lost among the equal pieces
     const enc = pct(token);
@@ -271,7 +273,8 @@ describe("floods of small decoded pieces and overlapping matches", () => {
         expect(f[0]?.encoding).toBe(encoding);
         expect(f[0]?.start).toBeLessThanOrEqual(at);
         expect(f[0]?.end).toBeGreaterThanOrEqual(at + inner.length);
-        expect((f[0]?.end ?? 0) - (f[0]?.start ?? 0)).toBeLessThanOrEqual(2 * 65_536);
+        // a piece is 131,040 decoded characters, 3 input characters each here
+        expect((f[0]?.end ?? 0) - (f[0]?.start ?? 0)).toBeLessThanOrEqual(3 * 131_040);
       }
     }
   });

@@ -407,6 +407,11 @@ function reversedEscapeSegments(text: string, segs: Segment[], budget: Budget): 
     while (start > 0 && isEscapeRegionChar(text.charCodeAt(start - 1))) start--;
     let j = i + 1;
     while (j < n && isEscapeRegionChar(text.charCodeAt(j))) j++;
+    if (j - start > REGION_PIECE) {
+      if (!escapePieces(text, start, j, true, segs, budget)) return;
+      REV_RE.lastIndex = j + 1;
+      continue;
+    }
     let prevFrom = -1;
     let prevTo = -1;
     let prevText = "";
@@ -847,6 +852,230 @@ function unescapeRegion(text: string, from: number, to: number): string {
   return Buffer.from(buf.buffer, 0, o * 2).toString("utf16le");
 }
 
+/**
+ * Long escape regions are cut in *decoded* characters: pieces of ESCAPE_PIECE decoded units,
+ * ESCAPE_STRIDE apart, overlap 17,640 decoded units, more than the longest token pattern (a
+ * one-line base64 private key, 16,100). Cut in input characters, an overlap had to be 16,100
+ * times the longest escape (11 characters for `&#x…;`), and a token written entirely as escapes
+ * could straddle a cut. Both are multiples of 2,520: a region repeating a unit that decodes to
+ * up to 10 characters gives equal pieces, whose findings the recent-layer check reuses.
+ */
+const ESCAPE_PIECE = 131_040;
+const ESCAPE_STRIDE = 113_400;
+
+/** Input characters of a long escape region copied and decoded at a time (budget charged between). */
+const ESCAPE_CHUNK = 65_536;
+/** The longest escape (`&#x`, 7 digits, `;`) reads at most 10 characters past its first. */
+const ESCAPE_LOOKAHEAD = 12;
+
+/**
+ * Scratch of escapePieces: a chunk of region units (reversed for a reversed region), and a window
+ * of decoded units (one piece plus a chunk), where each one's escape starts in the region, and
+ * whether it was decoded from an escape. About 1.4 MB, made on the first long region.
+ */
+let escSrc: Uint16Array | undefined;
+let escOut: Uint16Array | undefined;
+let escAt: Int32Array | undefined;
+let escChg: Uint8Array | undefined;
+/** Where decodeEscapesInto stopped in the region (the first escape not decoded). */
+const ESC_STATE = { next: 0 };
+
+/**
+ * `unescapeRegion` over the chunk `src[0, stop)` of a region (the chunk starts at region index
+ * `base`; escapes starting before `stop` may read up to `limit`), appending to the window at `o`:
+ * each unit, the region index where its escape starts, and 1 if an escape was decoded. Returns the
+ * new window length; ESC_STATE.next is where the next chunk starts. Chunks decoded one after
+ * another decode exactly as unescapeRegion over the whole region: no cut splits an escape.
+ */
+function decodeEscapesInto(
+  src: Uint16Array,
+  base: number,
+  stop: number,
+  limit: number,
+  out: Uint16Array,
+  at: Int32Array,
+  chg: Uint8Array,
+  o0: number,
+): number {
+  let o = o0;
+  let i = 0;
+  const n = limit;
+  while (i < stop) {
+    const c = src[i] as number;
+    const from = base + i;
+    let v = -1;
+    if (c === 92 /* \ */ && i + 1 < n) {
+      const d = src[i + 1] as number;
+      if ((d === 117 || d === 85) && i + 6 <= n) {
+        let u = 0;
+        let k = i + 2;
+        for (; k < i + 6; k++) {
+          const h = hexVal(src[k] as number);
+          if (h < 0) break;
+          u = u * 16 + h;
+        }
+        if (k === i + 6) {
+          v = u;
+          i += 6;
+        }
+      }
+      if (v < 0 && d === 120 && i + 4 <= n) {
+        const a = hexVal(src[i + 2] as number);
+        const b = hexVal(src[i + 3] as number);
+        if (a >= 0 && b >= 0) {
+          v = a * 16 + b;
+          i += 4;
+        }
+      }
+      if (v < 0 && d >= 48 && d <= 55) {
+        let u = d - 48;
+        let k = i + 2;
+        while (k < n && k < i + 4) {
+          const e = src[k] as number;
+          if (e < 48 || e > 55 || u * 8 + (e - 48) > 255) break;
+          u = u * 8 + (e - 48);
+          k++;
+        }
+        v = u;
+        i = k;
+      }
+      if (v < 0) {
+        v = JSON_ESCAPES[d] ?? d;
+        i += 2;
+      }
+    } else if (c === 37 /* % */ && i + 3 <= n) {
+      const a = hexVal(src[i + 1] as number);
+      const b = hexVal(src[i + 2] as number);
+      if (a >= 0 && b >= 0) {
+        v = a * 16 + b;
+        i += 3;
+      }
+    } else if (c === 38 /* & */ && i + 1 < n && src[i + 1] === 35 /* # */) {
+      const hex = i + 2 < n && ((src[i + 2] as number) | 0x20) === 120;
+      let k = hex ? i + 3 : i + 2;
+      const digitsFrom = k;
+      let u = 0;
+      while (k < n && k - digitsFrom < 7) {
+        const d = hex ? hexVal(src[k] as number) : (src[k] as number) - 48;
+        if (d < 0 || d > (hex ? 15 : 9)) break;
+        u = u * (hex ? 16 : 10) + d;
+        k++;
+      }
+      if (k > digitsFrom && u < 0x110000) {
+        v = u;
+        i = k < n && src[k] === 59 /* ; */ ? k + 1 : k;
+      }
+    }
+    if (v < 0) {
+      at[o] = from;
+      chg[o] = 0;
+      out[o++] = c;
+      i++;
+    } else if (v > 0xffff) {
+      at[o] = from;
+      chg[o] = 1;
+      out[o++] = 0xd800 + ((v - 0x10000) >> 10);
+      at[o] = from;
+      chg[o] = 1;
+      out[o++] = 0xdc00 + ((v - 0x10000) & 0x3ff);
+    } else {
+      at[o] = from;
+      chg[o] = 1;
+      out[o++] = v;
+    }
+  }
+  ESC_STATE.next = base + i;
+  at[o] = base + i;
+  return o;
+}
+
+/** `units[0, n)` as a string: one-byte when every unit fits (nearly always), else UTF-16. */
+function unitsString(units: Uint16Array, n: number): string {
+  let bytes = byteScratch;
+  if (bytes.length < n) {
+    bytes = Buffer.alloc(n);
+    if (n <= SCRATCH_KEEP) byteScratch = bytes;
+  }
+  let wide = 0;
+  for (let k = 0; k < n; k++) {
+    const u = units[k] as number;
+    wide |= u;
+    bytes[k] = u;
+  }
+  if (wide < 256) return bytes.toString("latin1", 0, n);
+  return Buffer.from(units.buffer, units.byteOffset, 2 * n).toString("utf16le");
+}
+
+/**
+ * A long escape region `text[start, end)` (forwards, or `reversed`: read from its end) decoded a
+ * chunk at a time into a window, and cut into pieces in decoded characters (see ESCAPE_PIECE),
+ * each mapped to the input span its escapes came from. A forward piece in which no escape
+ * decoded is the input itself (scanned already) and is left out. Returns false when the budget
+ * ran out. Memory is one window, whatever the region's length.
+ */
+function escapePieces(
+  text: string,
+  start: number,
+  end: number,
+  reversed: boolean,
+  segs: Segment[],
+  budget: Budget,
+): boolean {
+  const n = end - start;
+  if (escSrc === undefined || escOut === undefined || escAt === undefined || escChg === undefined) {
+    escSrc = new Uint16Array(ESCAPE_CHUNK + ESCAPE_LOOKAHEAD);
+    escOut = new Uint16Array(ESCAPE_PIECE + ESCAPE_CHUNK + 2);
+    escAt = new Int32Array(ESCAPE_PIECE + ESCAPE_CHUNK + 2);
+    escChg = new Uint8Array(ESCAPE_PIECE + ESCAPE_CHUNK + 2);
+  }
+  const src = escSrc;
+  const out = escOut;
+  const at = escAt;
+  const chg = escChg;
+  const kind = reversed ? "reversed+escapes" : "escapes";
+  const emit = (b: number, o: number): void => {
+    if (!reversed && chg.subarray(0, b).indexOf(1) === -1) return;
+    const s0 = at[0] as number;
+    // the last unit's input ends where the next unit's escape starts (past a split surrogate
+    // pair; at[o] is where the next chunk starts)
+    let e = b;
+    while (e < o && at[e] === at[b - 1]) e++;
+    const s1 = at[e] as number;
+    const t = unitsString(out, b);
+    if (reversed) segs.push({ start: end - s1, end: end - s0, kind, text: t });
+    else segs.push({ start: start + s0, end: start + s1, kind, text: t });
+  };
+  let o = 0;
+  // units of the window that no piece has held yet
+  let fresh = 0;
+  let i = 0;
+  while (i < n) {
+    const stop = Math.min(n, i + ESCAPE_CHUNK);
+    const limit = Math.min(n, stop + ESCAPE_LOOKAHEAD);
+    if (charge(budget, 2 * (stop - i))) return false;
+    if (reversed) for (let k = i; k < limit; k++) src[k - i] = text.charCodeAt(end - 1 - k);
+    else for (let k = i; k < limit; k++) src[k - i] = text.charCodeAt(start + k);
+    const before = o;
+    o = decodeEscapesInto(src, i, stop - i, limit - i, out, at, chg, o);
+    fresh += o - before;
+    i = ESC_STATE.next;
+    while (o > ESCAPE_PIECE || (o === ESCAPE_PIECE && i < n)) {
+      if (charge(budget, ESCAPE_PIECE)) return false;
+      emit(ESCAPE_PIECE, o);
+      out.copyWithin(0, ESCAPE_STRIDE, o);
+      at.copyWithin(0, ESCAPE_STRIDE, o + 1);
+      chg.copyWithin(0, ESCAPE_STRIDE, o);
+      o -= ESCAPE_STRIDE;
+      fresh = o - (ESCAPE_PIECE - ESCAPE_STRIDE);
+    }
+  }
+  if (fresh > 0 && o > 0) {
+    if (charge(budget, o)) return false;
+    emit(o, o);
+  }
+  return true;
+}
+
 function decodeBase32(run: string): string {
   let bits = 0;
   let value = 0;
@@ -1203,8 +1432,14 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
     while (start > covered && isEscapeRegionChar(text.charCodeAt(start - 1))) start--;
     let j = m.index + 1;
     while (j < n && isEscapeRegionChar(text.charCodeAt(j))) j++;
-    // long regions in pieces of 64 Ki (overlapping by 512, longer than any token): the budget
-    // is checked between pieces, so one huge region cannot hold the event loop
+    // a long region is cut in decoded characters (see ESCAPE_PIECE): a token written entirely
+    // as escapes straddles no cut unseen
+    if (j - start > REGION_PIECE) {
+      if (!escapePieces(text, start, j, false, segs, budget)) return segs;
+      covered = j;
+      ESC_RE.lastIndex = j;
+      continue;
+    }
     let prevFrom = -1;
     let prevTo = -1;
     let prevText: string | undefined;
