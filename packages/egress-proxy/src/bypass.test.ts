@@ -257,4 +257,81 @@ describe("resource exhaustion", () => {
   });
 });
 
-void connect;
+describe("slow and many clients", () => {
+  let slow: ProxyHost;
+  let slowSession: RegisterResult;
+  let other: RegisterResult;
+  beforeAll(async () => {
+    slow = createProxyHost({
+      home,
+      onAudit: (e) => events.push(e),
+      resolve: () => ({ host: "127.0.0.1", port: up.tlsPort }),
+      upstreamCa: up.caPem,
+      headersTimeoutMs: 300,
+      maxConnectionsPerSession: 3,
+      nativeRelay: false,
+    });
+    const routes = [
+      {
+        host: "api.example.com",
+        matches: [{ paths: [{ type: "prefix" as const, value: "/" }] }],
+        dlp: { outbound_on_match: "block" as const },
+      },
+    ];
+    slowSession = await slow.register({ bottle: "slow", routes });
+    other = await slow.register({ bottle: "slow-other", routes });
+  });
+  afterAll(async () => {
+    await slow?.close();
+  });
+
+  it("headers trickled inside an intercepted tunnel (slowloris) get 408 and a close, nothing forwarded", async () => {
+    const before = up.seen.length;
+    const ca = (await slow.ca("slow")).certPem;
+    const { status, socket } = await connectVia(slowSession, "api.example.com:443");
+    expect(status).toBe(200);
+    const text = await new Promise<string>((resolve, reject) => {
+      const guard = setTimeout(() => reject(new Error("hang guard")), HANG_GUARD);
+      const tls = tlsConnect({ socket, servername: "api.example.com", ca: [ca] }, () =>
+        tls.write("GET /slow HTTP/1.1\r\nHost: api.example.com\r\n"),
+      );
+      let got = "";
+      tls.on("data", (c: Buffer) => {
+        got += c.toString();
+      });
+      tls.on("close", () => {
+        clearTimeout(guard);
+        resolve(got);
+      });
+      tls.on("error", () => undefined);
+    });
+    expect(text.startsWith("HTTP/1.1 408")).toBe(true);
+    expect(up.seen.length).toBe(before);
+  });
+
+  it("a session's open connections are capped; other sessions are unaffected", async () => {
+    const open: Socket[] = [];
+    for (let i = 0; i < 3; i++) {
+      const s = connect(slowSession.proxySocketPath);
+      await new Promise<void>((r) => s.once("connect", () => r()));
+      s.on("error", () => undefined);
+      open.push(s);
+    }
+    // the listener counts a connection when it accepts it: wait until all three are counted
+    const deadline = Date.now() + HANG_GUARD;
+    while ((slow.metricsNow() as { openConnections: number }).openConnections < 3) {
+      if (Date.now() > deadline) throw new Error("hang guard");
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const fourth = await connectVia(slowSession, "api.example.com:443").then(
+      (r) => r.status,
+      () => -1,
+    );
+    expect(fourth).toBe(-1);
+    // another session of the same host still works
+    const elsewhere = await connectVia(other, "api.example.com:443");
+    expect(elsewhere.status).toBe(200);
+    elsewhere.socket.destroy();
+    for (const s of open) s.destroy();
+  });
+});

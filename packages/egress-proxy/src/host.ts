@@ -180,6 +180,8 @@ export function createProxyHost(options: ProxyHostOptions = {}): ProxyHost {
     maxBodyBytes: options.maxBodyBytes ?? 8 * 1024 * 1024,
     maxResponseScanBytes: options.maxResponseScanBytes ?? 8 * 1024 * 1024,
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
+    headersTimeoutMs: options.headersTimeoutMs ?? 60_000,
+    maxConnectionsPerSession: options.maxConnectionsPerSession ?? 1024,
     nativeRelay: nativeRelayConfig(options.nativeRelay),
   };
   const source = options.credentialSource ?? defaultSource;
@@ -318,6 +320,8 @@ export function createProxyHost(options: ProxyHostOptions = {}): ProxyHost {
     const targetsMap = new WeakMap<object, Target>();
     const interceptServer = createInterceptServer(cfg, session, targetsMap);
     const unix = createListener(cfg, session, interceptServer, targetsMap, undefined);
+    // stops the intercept server's request deadline checks once the session's listener is gone
+    unix.once("close", () => interceptServer.close(() => undefined));
     rmSync(socketPath, { force: true });
     await listen(unix, socketPath);
     chmodSync(socketPath, socketMode);

@@ -93,13 +93,43 @@ function guard(work: Promise<void>, out: ServerResponse | Socket): void {
   });
 }
 
+/** A malformed or too slow request: 408 for a deadline (the client learns why), then the socket goes. */
+function onClientError(error: NodeJS.ErrnoException, socket: Socket): void {
+  if (error.code === "ERR_HTTP_REQUEST_TIMEOUT" && socket.writable) {
+    socket.end(
+      "HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+      () => socket.destroy(),
+    );
+    return;
+  }
+  socket.destroy();
+}
+
+/** Header and request deadlines of a session's servers (checked often enough to matter). */
+function requestTimeouts(cfg: PipelineConfig): {
+  headersTimeout: number;
+  requestTimeout: number;
+  connectionsCheckingInterval: number;
+} {
+  const headersTimeout = cfg.headersTimeoutMs;
+  return {
+    headersTimeout,
+    requestTimeout: Math.max(300_000, headersTimeout),
+    connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(headersTimeout / 4))),
+  };
+}
+
 /** Creates the intercepting HTTP server of a session (never listens: TLS sockets are handed to it). */
 export function createInterceptServer(
   cfg: PipelineConfig,
   session: Session,
   targets: WeakMap<object, Target>,
 ): Server {
-  const server = createServer({ keepAlive: true });
+  const server = createServer({ keepAlive: true, ...requestTimeouts(cfg) });
+  // Node enforces headersTimeout/requestTimeout only on servers that have emitted 'listening'
+  // (that starts its connection checks); this one never listens (TLS sockets are handed to it),
+  // so without this a request inside a tunnel could send its headers forever
+  server.emit("listening");
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     const target = targets.get(req.socket);
     const url = req.url ?? "/";
@@ -119,7 +149,7 @@ export function createInterceptServer(
     }
     guard(handleUpgrade(cfg, session, req, socket, head, target, url), socket);
   });
-  server.on("clientError", (_e, socket: Socket) => socket.destroy());
+  server.on("clientError", onClientError);
   return server;
 }
 
@@ -131,8 +161,13 @@ export function createListener(
   targets: WeakMap<object, Target>,
   token: string | undefined,
 ): Server {
-  const server = createServer({ keepAlive: true });
+  const server = createServer({ keepAlive: true, ...requestTimeouts(cfg) });
   server.on("connection", (socket: Socket) => {
+    if (session.conns.size >= cfg.maxConnectionsPerSession) {
+      // bounded per session: one bottle cannot hold the host's descriptors (other sessions go on)
+      socket.destroy();
+      return;
+    }
     session.trackConn(socket, {
       kind: "http",
       host: "",
@@ -143,7 +178,7 @@ export function createListener(
       bytesOut: () => socket.bytesWritten,
     });
   });
-  server.on("clientError", (_e, socket: Socket) => socket.destroy());
+  server.on("clientError", onClientError);
 
   const authorized = (req: IncomingMessage): boolean =>
     token === undefined || tokenOk(req.headers["proxy-authorization"], token);

@@ -72,6 +72,10 @@ export interface PipelineConfig {
   maxResponseScanBytes: number;
   /** How long an intercepted client may take to finish its TLS handshake. */
   handshakeTimeoutMs: number;
+  /** How long a client may take to send a request's headers (listener and intercepted requests). */
+  headersTimeoutMs: number;
+  /** Open client connections (and tunnels handed to the native relay) one session may hold. */
+  maxConnectionsPerSession: number;
   /** Plain tunnels: when to hand them to the native relay (binary undefined = never). */
   nativeRelay: NativeRelayConfig;
 }

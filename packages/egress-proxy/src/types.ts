@@ -211,6 +211,16 @@ export interface ProxyHostOptions {
    * 10 s); one that stalls (a ClientHello that never completes) is dropped and audited.
    */
   handshakeTimeoutMs?: number;
+  /**
+   * How long a client may take to send a request's headers, on the listener and inside
+   * intercepted tunnels (default 60 s; slower ones get 408 and are closed).
+   */
+  headersTimeoutMs?: number;
+  /**
+   * Open client connections (and native-relay tunnels) one session may hold (default 1,024);
+   * further connections are closed at once, so one bottle cannot exhaust the host's descriptors.
+   */
+  maxConnectionsPerSession?: number;
   /** Mode of each session's proxy socket. Default 0o600 (widen only for a sandbox user that must reach it). */
   proxySocketMode?: number;
   /**
