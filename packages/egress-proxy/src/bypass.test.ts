@@ -189,10 +189,14 @@ describe("upstream addresses: a wildcard route never reaches a private address",
   });
 });
 
-/** One request inside an intercepted tunnel to api.example.com; resolves with the status line. */
-async function insideTunnel(raw: string): Promise<number> {
-  const ca = (await mapped.ca("mapped")).certPem;
-  const { status, socket } = await connectVia(mappedSession, "api.example.com:443");
+/** Raw bytes inside an intercepted tunnel to api.example.com; resolves with all the proxy answered. */
+async function tunnelExchange(
+  raw: string,
+  session: RegisterResult = mappedSession,
+  bottle = "mapped",
+): Promise<string> {
+  const ca = (await mapped.ca(bottle)).certPem;
+  const { status, socket } = await connectVia(session, "api.example.com:443");
   if (status !== 200) throw new Error(`CONNECT ${status}`);
   return new Promise((resolve, reject) => {
     const tls = tlsConnect({ socket, servername: "api.example.com", ca: [ca] }, () =>
@@ -202,9 +206,24 @@ async function insideTunnel(raw: string): Promise<number> {
     tls.on("data", (c: Buffer) => {
       text += c.toString();
     });
-    tls.on("end", () => resolve(Number(text.split(" ")[1])));
+    tls.on("end", () => resolve(text));
+    tls.on("close", () => resolve(text));
     tls.on("error", reject);
   });
+}
+
+/** One request inside an intercepted tunnel to api.example.com; resolves with the status code. */
+async function insideTunnel(
+  raw: string,
+  session: RegisterResult = mappedSession,
+  bottle = "mapped",
+): Promise<number> {
+  return Number((await tunnelExchange(raw, session, bottle)).split(" ")[1]);
+}
+
+/** Status codes of every response in a (pipelined) exchange, in order. */
+function statuses(text: string): number[] {
+  return [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
 }
 
 describe("authority confusion inside an intercepted tunnel", () => {
@@ -333,5 +352,91 @@ describe("slow and many clients", () => {
     expect(elsewhere.status).toBe(200);
     elsewhere.socket.destroy();
     for (const s of open) s.destroy();
+  });
+});
+
+describe("route paths the upstream could read as another path", () => {
+  let paths: RegisterResult;
+  beforeAll(async () => {
+    paths = await mapped.register({
+      bottle: "paths",
+      routes: [
+        {
+          host: "api.example.com",
+          matches: [
+            { paths: [{ type: "prefix", value: "/repos/acme" }], methods: ["GET", "POST"] },
+          ],
+          dlp: { outbound_on_match: "block" },
+        },
+      ],
+    });
+  });
+
+  it("`;` parameters, escapes and fragments that hide a dot segment are refused; plain paths pass", async () => {
+    const before = up.seen.length;
+    for (const p of [
+      "/repos/acme/..;/admin",
+      "/repos/acme/..;x=1/admin",
+      "/repos/acme/%2e%2e;/admin",
+      "/repos/acme/.%2E/admin",
+      "/repos/acme/%2e%2e%3b/admin",
+      "/repos/acme#/../../admin",
+      "/repos/acme/%5c..%5cadmin",
+      "/repos/acme/%00/x",
+      "/repos/acme/%zz",
+    ]) {
+      const status = await insideTunnel(
+        `GET ${p} HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n`,
+        paths,
+        "paths",
+      );
+      expect(status === 403 || status === 400, `${p} → ${status}`).toBe(true);
+    }
+    expect(up.seen.length).toBe(before);
+    expect(
+      await insideTunnel(
+        "GET /repos/acme/x;v=1?q=/../admin HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n",
+        paths,
+        "paths",
+      ),
+    ).toBe(200);
+    expect(up.seen.at(-1)?.url).toBe("/repos/acme/x;v=1?q=/../admin");
+    // a method in lower case is not a method the routes name: the parser refuses it
+    const lower = await tunnelExchange(
+      "get /repos/acme/x HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n",
+      paths,
+      "paths",
+    );
+    expect(statuses(lower).includes(200)).toBe(false);
+    expect(up.seen.length).toBe(before + 1);
+  });
+
+  it("each pipelined request is route-checked on its own (a body does not carry a second request past the check)", async () => {
+    const before = up.seen.length;
+    const second = "GET /admin HTTP/1.1\r\nHost: api.example.com\r\n\r\n";
+    const text = await tunnelExchange(
+      `POST /repos/acme/x HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: 2\r\n\r\nok${second}` +
+        "GET /repos/acme/y HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n",
+      paths,
+      "paths",
+    );
+    expect(statuses(text)).toEqual([200, 403, 200]);
+    // forwarded concurrently (pooled upstream connections): compare as a set
+    const forwarded = up.seen.slice(before);
+    expect(forwarded.map((x) => x.url).sort()).toEqual(["/repos/acme/x", "/repos/acme/y"]);
+    expect(forwarded.find((x) => x.url === "/repos/acme/x")?.body).toBe("ok");
+  });
+
+  it("ambiguous framing (Transfer-Encoding with Content-Length, chunked not last, obs-fold) is refused, nothing forwarded", async () => {
+    const before = up.seen.length;
+    for (const raw of [
+      "POST /repos/acme/x HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: 30\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\n\r\n",
+      "POST /repos/acme/x HTTP/1.1\r\nHost: api.example.com\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+      "GET /repos/acme/x HTTP/1.1\r\nHost: api.example.com\r\nX-A: 1\r\n folded\r\n\r\n",
+    ]) {
+      const text = await tunnelExchange(raw, paths, "paths");
+      expect(statuses(text).includes(200), raw).toBe(false);
+    }
+    expect(up.seen.length).toBe(before);
   });
 });

@@ -270,6 +270,31 @@ function addressStage(cfg: PipelineConfig, info: RequestInfo, res: ServerRespons
   return false;
 }
 
+/**
+ * Why a request-target cannot be route-checked safely, if it cannot. Routes match the path as
+ * sent, and the upstream must not read it as another one: a fragment (never valid in a request,
+ * some servers cut or route on it), a segment that some server stacks read as a dot segment once
+ * decoded or stripped of `;` parameters (`..;`, `%2e%2e;x`, `.%2e`), an encoded slash or
+ * backslash, a NUL or a malformed escape. Fail closed: such a request is refused, not cleaned.
+ */
+export function pathProblem(target: string): string | undefined {
+  if (target.includes("#")) return "fragment_in_request_target";
+  const q = target.indexOf("?");
+  const path = q === -1 ? target : target.slice(0, q);
+  for (const segment of path.split("/")) {
+    // byte-wise (not UTF-8): `%ff` is a byte some server reads, not an error
+    if (/%(?![0-9a-f]{2})/i.test(segment)) return "malformed_percent_escape";
+    const decoded = segment.replace(/%([0-9a-f]{2})/gi, (_m, hex: string) =>
+      String.fromCharCode(Number.parseInt(hex, 16)),
+    );
+    if (decoded.includes("/") || decoded.includes("\\") || decoded.includes("\u0000"))
+      return "encoded_separator_in_path";
+    const bare = decoded.split(";")[0] as string;
+    if (bare === "." || bare === "..") return "dot_segment_in_path";
+  }
+  return undefined;
+}
+
 /** Stage: route. */
 function routeStage(
   cfg: PipelineConfig,
@@ -277,6 +302,13 @@ function routeStage(
   req: IncomingMessage,
   res: ServerResponse,
 ): Route | undefined {
+  const problem = pathProblem(info.path);
+  if (problem !== undefined) {
+    refuse(cfg, info, res, 403, "deny_route", "the request path is not canonical", {
+      reason: `path_not_canonical:${problem}`,
+    });
+    return undefined;
+  }
   const m = matchRoute(info.session.routes, {
     host: info.target.host,
     port: info.target.port,
