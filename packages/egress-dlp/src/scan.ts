@@ -863,8 +863,12 @@ function unescapeRegion(text: string, from: number, to: number): string {
 const ESCAPE_PIECE = 131_040;
 const ESCAPE_STRIDE = 113_400;
 
-/** Input characters of a long escape region copied and decoded at a time (budget charged between). */
-const ESCAPE_CHUNK = 65_536;
+/**
+ * Input characters of a long escape region copied and decoded at a time (budget charged between):
+ * 2,520 × 26, so a region repeating a unit of up to 10 characters gives equal chunks, and a chunk
+ * equal to the last decoded one, from the same phase, copies its units instead of decoding.
+ */
+const ESCAPE_CHUNK = 65_520;
 /** The longest escape (`&#x`, 7 digits, `;`) reads at most 10 characters past its first. */
 const ESCAPE_LOOKAHEAD = 12;
 
@@ -877,6 +881,10 @@ let escSrc: Uint16Array | undefined;
 let escOut: Uint16Array | undefined;
 let escAt: Int32Array | undefined;
 let escChg: Uint8Array | undefined;
+/** The last decoded chunk's units, region indices and decoded flags, for an equal chunk to copy. */
+let escLastOut: Uint16Array | undefined;
+let escLastAt: Int32Array | undefined;
+let escLastChg: Uint8Array | undefined;
 /** Where decodeEscapesInto stopped in the region (the first escape not decoded). */
 const ESC_STATE = { next: 0 };
 
@@ -1027,11 +1035,22 @@ function escapePieces(
     escOut = new Uint16Array(ESCAPE_PIECE + ESCAPE_CHUNK + 2);
     escAt = new Int32Array(ESCAPE_PIECE + ESCAPE_CHUNK + 2);
     escChg = new Uint8Array(ESCAPE_PIECE + ESCAPE_CHUNK + 2);
+    escLastOut = new Uint16Array(ESCAPE_CHUNK + 2);
+    escLastAt = new Int32Array(ESCAPE_CHUNK + 2);
+    escLastChg = new Uint8Array(ESCAPE_CHUNK + 2);
   }
   const src = escSrc;
   const out = escOut;
   const at = escAt;
   const chg = escChg;
+  const lastOut = escLastOut as Uint16Array;
+  const lastAt = escLastAt as Int32Array;
+  const lastChg = escLastChg as Uint8Array;
+  // the last chunk decoded: where it started, its length with lookahead, its units, where it ended
+  let lastI = -1;
+  let lastLimit = -1;
+  let lastM = 0;
+  let lastNext = 0;
   const kind = reversed ? "reversed+escapes" : "escapes";
   const emit = (b: number, o: number): void => {
     if (!reversed && chg.subarray(0, b).indexOf(1) === -1) return;
@@ -1053,12 +1072,39 @@ function escapePieces(
     const stop = Math.min(n, i + ESCAPE_CHUNK);
     const limit = Math.min(n, stop + ESCAPE_LOOKAHEAD);
     if (charge(budget, 2 * (stop - i))) return false;
-    if (reversed) for (let k = i; k < limit; k++) src[k - i] = text.charCodeAt(end - 1 - k);
-    else for (let k = i; k < limit; k++) src[k - i] = text.charCodeAt(start + k);
     const before = o;
-    o = decodeEscapesInto(src, i, stop - i, limit - i, out, at, chg, o);
+    if (
+      lastI !== -1 &&
+      stop - i === ESCAPE_CHUNK &&
+      limit - i === lastLimit - lastI &&
+      (reversed
+        ? text.slice(end - limit, end - i) === text.slice(end - lastLimit, end - lastI)
+        : text.slice(start + i, start + limit) === text.slice(start + lastI, start + lastLimit))
+    ) {
+      // the same input from the same phase decodes to the same units, shifted in the region
+      out.set(lastOut.subarray(0, lastM), o);
+      chg.set(lastChg.subarray(0, lastM), o);
+      const shift = i - lastI;
+      for (let k = 0; k < lastM; k++) at[o + k] = (lastAt[k] as number) + shift;
+      o += lastM;
+      i = lastNext + shift;
+      at[o] = i;
+    } else {
+      if (reversed) for (let k = i; k < limit; k++) src[k - i] = text.charCodeAt(end - 1 - k);
+      else for (let k = i; k < limit; k++) src[k - i] = text.charCodeAt(start + k);
+      o = decodeEscapesInto(src, i, stop - i, limit - i, out, at, chg, o);
+      if (stop - i === ESCAPE_CHUNK) {
+        lastM = o - before;
+        lastOut.set(out.subarray(before, o));
+        lastAt.set(at.subarray(before, o));
+        lastChg.set(chg.subarray(before, o));
+        lastI = i;
+        lastLimit = limit;
+        lastNext = ESC_STATE.next;
+      }
+      i = ESC_STATE.next;
+    }
     fresh += o - before;
-    i = ESC_STATE.next;
     while (o > ESCAPE_PIECE || (o === ESCAPE_PIECE && i < n)) {
       if (charge(budget, ESCAPE_PIECE)) return false;
       emit(ESCAPE_PIECE, o);
