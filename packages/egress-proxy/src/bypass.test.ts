@@ -52,6 +52,7 @@ beforeAll(async () => {
         port: up.httpPort,
         matches: [{ paths: [{ type: "prefix", value: "/" }] }],
       },
+      { host: "*.0.0.4", port: up.tlsPort, matches: [{ paths: [{ type: "prefix", value: "/" }] }] },
       // named exactly: the operator chose it, it may be private
       { host: "localhost", port: rawPort },
     ],
@@ -177,6 +178,30 @@ describe("upstream addresses: a wildcard route never reaches a private address",
     expect(up.seen.length).toBe(before);
   });
 
+  it("an intercepted request to a wildcard name that resolves to loopback is refused at connect (every DNS answer checked)", async () => {
+    const before = up.seen.length;
+    const name = "0x7f.0.0.4";
+    const ca = (await guarded.ca("guarded")).certPem;
+    const { status, socket } = await connectVia(guardedSession, `${name}:${up.tlsPort}`);
+    expect(status).toBe(200);
+    const text = await new Promise<string>((resolve, reject) => {
+      const tls = tlsConnect({ socket, servername: name, ca: [ca] }, () =>
+        tls.write(`GET /x HTTP/1.1\r\nHost: ${name}:${up.tlsPort}\r\nConnection: close\r\n\r\n`),
+      );
+      let got = "";
+      tls.on("data", (c: Buffer) => {
+        got += c.toString();
+      });
+      tls.on("close", () => resolve(got));
+      tls.on("error", reject);
+    });
+    expect(text.startsWith("HTTP/1.1 403")).toBe(true);
+    expect(up.seen.length).toBe(before);
+    const e = events.filter((x) => x.host === name).at(-1);
+    expect(e?.decision).toBe("deny_route");
+    expect(e?.reason).toBe("private_upstream_address");
+  });
+
   it("a private address a route names exactly is reached (the operator's choice)", async () => {
     const before = accepted;
     const r = await connectVia(guardedSession, `localhost:${rawPort}`);
@@ -198,7 +223,7 @@ async function tunnelExchange(
   const ca = (await mapped.ca(bottle)).certPem;
   const { status, socket } = await connectVia(session, "api.example.com:443");
   if (status !== 200) throw new Error(`CONNECT ${status}`);
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve) => {
     const tls = tlsConnect({ socket, servername: "api.example.com", ca: [ca] }, () =>
       tls.write(raw),
     );
@@ -208,7 +233,8 @@ async function tunnelExchange(
     });
     tls.on("end", () => resolve(text));
     tls.on("close", () => resolve(text));
-    tls.on("error", reject);
+    // a reset is one way to refuse: what arrived before it is the answer
+    tls.on("error", () => resolve(text));
   });
 }
 
@@ -433,6 +459,13 @@ describe("route paths the upstream could read as another path", () => {
       "POST /repos/acme/x HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: 30\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\n\r\n",
       "POST /repos/acme/x HTTP/1.1\r\nHost: api.example.com\r\nTransfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
       "GET /repos/acme/x HTTP/1.1\r\nHost: api.example.com\r\nX-A: 1\r\n folded\r\n\r\n",
+      // an HTTP/2 preface inside the tunnel (ALPN offered only http/1.1), asterisk-form
+      "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+      "OPTIONS * HTTP/1.1\r\nHost: api.example.com\r\n\r\n",
+      // a switch to h2c would be a blind pipe
+      "GET /repos/acme/x HTTP/1.1\r\nHost: api.example.com\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n",
+      // a header block over Node's limit
+      `GET /repos/acme/x HTTP/1.1\r\nHost: api.example.com\r\nX-Big: ${"a".repeat(70_000)}\r\n\r\n`,
     ]) {
       const text = await tunnelExchange(raw, paths, "paths");
       expect(statuses(text).includes(200), raw).toBe(false);
