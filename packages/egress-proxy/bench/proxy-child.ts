@@ -32,6 +32,8 @@ for await (const line of lines) {
           ? { host: "127.0.0.1", port: cfg.tlsPort }
           : { host: "127.0.0.1", port: cfg.sinkPort },
       upstreamCa: cfg.upstreamCa,
+      // (d) holds BENCH_TUNNELS (1,000) idle tunnels at once: measure them, not the cap
+      maxConnectionsPerSession: 1 << 16,
     });
     const jsHost = createProxyHost({ home: cfg.home, resolve, nativeRelay: false });
     const nowHost = createProxyHost({ home: cfg.home, resolve, nativeRelay: { afterBytes: 0 } });

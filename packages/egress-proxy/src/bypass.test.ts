@@ -473,3 +473,76 @@ describe("route paths the upstream could read as another path", () => {
     expect(up.seen.length).toBe(before);
   });
 });
+
+describe("requests in flight", () => {
+  let busy: ProxyHost;
+  let busySession: RegisterResult;
+  beforeAll(async () => {
+    busy = createProxyHost({
+      home,
+      onAudit: (e) => events.push(e),
+      resolve: () => ({ host: "127.0.0.1", port: up.tlsPort }),
+      upstreamCa: up.caPem,
+      maxRequestsInFlight: 2,
+      nativeRelay: false,
+    });
+    busySession = await busy.register({
+      bottle: "busy",
+      routes: [
+        {
+          host: "api.example.com",
+          matches: [{ paths: [{ type: "prefix", value: "/" }] }],
+          dlp: { outbound_on_match: "block" },
+        },
+      ],
+    });
+  });
+  afterAll(async () => {
+    await busy?.close();
+  });
+
+  /** Opens a tunnel, sends `raw`, resolves once the first response bytes arrive. */
+  async function firstBytes(raw: string): Promise<{ text: string; close: () => void }> {
+    const ca = (await busy.ca("busy")).certPem;
+    const { status, socket } = await connectVia(busySession, "api.example.com:443");
+    if (status !== 200) throw new Error(`CONNECT ${status}`);
+    return new Promise((resolve, reject) => {
+      const guard = setTimeout(() => reject(new Error("hang guard")), HANG_GUARD);
+      const tls = tlsConnect({ socket, servername: "api.example.com", ca: [ca] }, () =>
+        tls.write(raw),
+      );
+      tls.once("data", (c: Buffer) => {
+        clearTimeout(guard);
+        resolve({ text: c.toString(), close: () => tls.destroy() });
+      });
+      tls.on("error", () => undefined);
+    });
+  }
+
+  it("a session's requests in flight are capped (503), and the slots come back when they end", async () => {
+    const held = [
+      await firstBytes("GET /stream/1 HTTP/1.1\r\nHost: api.example.com\r\n\r\n"),
+      await firstBytes("GET /stream/2 HTTP/1.1\r\nHost: api.example.com\r\n\r\n"),
+    ];
+    for (const h of held) expect(h.text.startsWith("HTTP/1.1 200")).toBe(true);
+    const before = up.seen.length;
+    const third = await firstBytes(
+      "GET /a HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n",
+    );
+    third.close();
+    expect(third.text.startsWith("HTTP/1.1 503")).toBe(true);
+    expect(up.seen.length).toBe(before);
+    for (const h of held) h.close();
+    const deadline = Date.now() + HANG_GUARD;
+    for (;;) {
+      const next = await firstBytes(
+        "GET /a HTTP/1.1\r\nHost: api.example.com\r\nConnection: close\r\n\r\n",
+      );
+      next.close();
+      if (next.text.startsWith("HTTP/1.1 200")) break;
+      if (Date.now() > deadline) throw new Error("hang guard");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(up.seen.length).toBe(before + 1);
+  });
+});

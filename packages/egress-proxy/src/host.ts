@@ -182,6 +182,7 @@ export function createProxyHost(options: ProxyHostOptions = {}): ProxyHost {
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
     headersTimeoutMs: options.headersTimeoutMs ?? 60_000,
     maxConnectionsPerSession: options.maxConnectionsPerSession ?? 1024,
+    maxRequestsInFlight: options.maxRequestsInFlight ?? 256,
     nativeRelay: nativeRelayConfig(options.nativeRelay),
   };
   const source = options.credentialSource ?? defaultSource;

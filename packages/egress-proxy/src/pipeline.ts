@@ -76,6 +76,8 @@ export interface PipelineConfig {
   headersTimeoutMs: number;
   /** Open client connections (and tunnels handed to the native relay) one session may hold. */
   maxConnectionsPerSession: number;
+  /** Requests one session may have in flight at once (pipelined ones included). */
+  maxRequestsInFlight: number;
   /** Plain tunnels: when to hand them to the native relay (binary undefined = never). */
   nativeRelay: NativeRelayConfig;
 }
@@ -817,6 +819,20 @@ export async function handleRequest(
 ): Promise<void> {
   const info: RequestInfo = { session, target, method: (req.method ?? "GET").toUpperCase(), path };
   if (!cutoffStage(cfg, info, res)) return void req.resume();
+  // bounded per session: pipelined requests are handled concurrently, each may buffer a body and
+  // hold an upstream connection, so one connection could otherwise hold any number of them
+  if (session.inFlight >= cfg.maxRequestsInFlight) {
+    res.setHeader("connection", "close");
+    res.setHeader("retry-after", "1");
+    refuse(cfg, info, res, 503, "deny_bad_request", "too many requests in flight for this bottle", {
+      reason: "too_many_requests_in_flight",
+    });
+    return void req.resume();
+  }
+  session.inFlight++;
+  res.once("close", () => {
+    session.inFlight--;
+  });
   if (!hostStage(cfg, info, req, res)) return void req.resume();
   const service = cfg.services.byHost.get(target.host);
   if (service) return serviceStage(cfg, info, service, req, res);

@@ -153,6 +153,8 @@ export class Session {
   /** The credential specs in force (names, host env names, bound hosts; no values). */
   credentialSpecs: CredentialSpec[];
   cutoff = false;
+  /** Requests of this session being handled now (intercepted and plain HTTP), see maxRequestsInFlight. */
+  inFlight = 0;
   closed = false;
   proxySocketPath = "";
   tcp: { server: Server; port: number; token: string } | undefined;

@@ -221,6 +221,11 @@ export interface ProxyHostOptions {
    * further connections are closed at once, so one bottle cannot exhaust the host's descriptors.
    */
   maxConnectionsPerSession?: number;
+  /**
+   * Requests one session may have in flight at once, pipelined ones included (default 256);
+   * more get 503 with `retry-after`, so one connection cannot hold unbounded bodies and upstreams.
+   */
+  maxRequestsInFlight?: number;
   /** Mode of each session's proxy socket. Default 0o600 (widen only for a sandbox user that must reach it). */
   proxySocketMode?: number;
   /**
