@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createScanner } from "./scan.ts";
 
@@ -96,4 +97,54 @@ describe("long escape regions are cut in decoded characters", () => {
       }
     });
   }
+});
+
+describe("long escape regions of mixed escapes (property)", () => {
+  const scanner = createScanner({ detectors: ["token_patterns"] });
+  const token = "ghp_4U3LSowpDx8XvYE7A8GH56oxU5aWnY2mzIbV";
+  // units of every kind and length, astral characters (two UTF-16 units from one escape) and
+  // plain region characters: chunks and pieces are cut at every phase of them
+  const UNITS = [
+    "\\u0041",
+    "%42",
+    "&#67;",
+    "&#x1F600;",
+    "&#128512",
+    "\\x44",
+    "\\105",
+    "\\n",
+    "q",
+    "&#x0000041;",
+    "\\uD83D\\uDE00",
+  ];
+  it("a token written in any escape kind anywhere in a long mixed region is found inside the input", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: UNITS.length - 1 }), { minLength: 8, maxLength: 64 }),
+        fc.integer({ min: 0, max: KINDS.length - 3 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (pattern, kind, where) => {
+          const unit = pattern.map((k) => UNITS[k]).join("");
+          const region = unit.repeat(Math.ceil(140_000 / unit.length));
+          const cut = Math.floor(where * region.length);
+          // cut at a unit boundary: before an escape of the pattern
+          const at = cut - (cut % unit.length);
+          const encoded = (KINDS[kind] as (typeof KINDS)[number])[1](` ${token} `);
+          const text = `<${region.slice(0, at)}${encoded}${region.slice(at)}>`;
+          const f = scanner.scan(text).findings;
+          for (const x of f) {
+            expect(x.start).toBeGreaterThanOrEqual(0);
+            expect(x.end).toBeLessThanOrEqual(text.length);
+          }
+          const hit = f.filter((x) => x.rule === "github-pat");
+          expect(hit.length).toBeGreaterThanOrEqual(1);
+          expect(Math.min(...hit.map((x) => x.start))).toBeLessThanOrEqual(1 + at);
+          expect(Math.max(...hit.map((x) => x.end))).toBeGreaterThanOrEqual(
+            1 + at + encoded.length,
+          );
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
 });
