@@ -238,20 +238,24 @@ function hostStage(
   res: ServerResponse,
 ): boolean {
   if (info.target.scheme === "http") return true;
-  // host, then an optional decimal port; a port must be the tunnel's (an upstream could route
-  // `Host: api.example.com:8443` to another virtual host than the one the route allowed)
+  // the host, then an optional decimal port; whatever port the client wrote (clients write `:80`
+  // or nothing inside a TLS tunnel), the upstream is told the authority the route was checked
+  // for, so it cannot pick another virtual host by a port the route never saw
   const m = /^(\[[0-9a-f:.]+\]|[^:[\]@]+)(?::(\d{1,5}))?$/.exec(
     (req.headers.host ?? "").toLowerCase(),
   );
-  if (m && m[1] === info.target.host && (m[2] === undefined || Number(m[2]) === info.target.port))
+  if (m && m[1] === info.target.host) {
+    const { host, port } = info.target;
+    req.headers.host = port === 443 ? host : `${host}:${port}`;
     return true;
+  }
   refuse(
     cfg,
     info,
     res,
     421,
     "deny_bad_request",
-    "the Host header does not name the tunnel's host and port",
+    "the Host header does not name the tunnel's host",
     {
       reason: "host_mismatch",
     },
