@@ -549,3 +549,93 @@ describe("requests in flight", () => {
     expect(up.seen.length).toBe(before + 1);
   });
 });
+
+describe("request bodies buffered at once", () => {
+  let tight: ProxyHost;
+  let tightSession: RegisterResult;
+  beforeAll(async () => {
+    tight = createProxyHost({
+      home,
+      onAudit: (e) => events.push(e),
+      resolve: () => ({ host: "127.0.0.1", port: up.tlsPort }),
+      upstreamCa: up.caPem,
+      maxBodyBytes: 1000,
+      maxBufferedBodyBytes: 1500,
+      nativeRelay: false,
+    });
+    tightSession = await tight.register({
+      bottle: "tight",
+      routes: [
+        {
+          host: "api.example.com",
+          matches: [{ paths: [{ type: "prefix", value: "/" }] }],
+          dlp: { outbound_on_match: "block" },
+        },
+      ],
+    });
+  });
+  afterAll(async () => {
+    await tight?.close();
+  });
+
+  it("the session's bodies together stay under maxBufferedBodyBytes (503), and the budget comes back", async () => {
+    const ca = (await tight.ca("tight")).certPem;
+    const open = async () => {
+      const { status, socket } = await connectVia(tightSession, "api.example.com:443");
+      if (status !== 200) throw new Error(`CONNECT ${status}`);
+      return new Promise<import("node:tls").TLSSocket>((resolve) => {
+        const tls = tlsConnect({ socket, servername: "api.example.com", ca: [ca] }, () =>
+          resolve(tls),
+        );
+        tls.on("error", () => undefined);
+      });
+    };
+    const answer = (tls: import("node:tls").TLSSocket) =>
+      new Promise<string>((resolve) => {
+        let got = "";
+        tls.on("data", (c: Buffer) => {
+          got += c.toString();
+        });
+        tls.on("close", () => resolve(got));
+      });
+    const before = up.seen.length;
+    // 900 of 1,000 bytes sent, the rest held back: 900 bytes of the session's budget are taken
+    const slow = await open();
+    slow.write(
+      `POST /slow HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: 1000\r\n\r\n${"a".repeat(900)}`,
+    );
+    // wait until the proxy holds them (its 413/503 would be an answer; none comes)
+    const deadline = Date.now() + HANG_GUARD;
+    const second = async () => {
+      const t = await open();
+      const text = answer(t);
+      t.write(
+        `POST /b HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: 700\r\nConnection: close\r\n\r\n${"b".repeat(700)}`,
+      );
+      return text;
+    };
+    let text = await second();
+    while (!text.startsWith("HTTP/1.1 503")) {
+      if (Date.now() > deadline) throw new Error(`hang guard: ${text.slice(0, 20)}`);
+      await new Promise((r) => setTimeout(r, 20));
+      text = await second();
+    }
+    expect(events.filter((e) => e.reason === "session_body_budget").length).toBeGreaterThan(0);
+    // the held request finishes: forwarded, and its bytes are given back
+    const slowAnswer = new Promise<string>((resolve) => {
+      slow.once("data", (c: Buffer) => resolve(c.toString()));
+    });
+    slow.write("a".repeat(100));
+    expect((await slowAnswer).startsWith("HTTP/1.1 200")).toBe(true);
+    slow.destroy();
+    for (;;) {
+      const again = await second();
+      if (again.startsWith("HTTP/1.1 200")) break;
+      if (Date.now() > deadline) throw new Error("hang guard");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(up.seen.slice(before).some((x) => x.url === "/slow" && x.body.length === 1000)).toBe(
+      true,
+    );
+  });
+});

@@ -183,6 +183,9 @@ export function createProxyHost(options: ProxyHostOptions = {}): ProxyHost {
     headersTimeoutMs: options.headersTimeoutMs ?? 60_000,
     maxConnectionsPerSession: options.maxConnectionsPerSession ?? 1024,
     maxRequestsInFlight: options.maxRequestsInFlight ?? 256,
+    maxBufferedBodyBytes:
+      options.maxBufferedBodyBytes ??
+      Math.max(64 * 1024 * 1024, 2 * (options.maxBodyBytes ?? 8 * 1024 * 1024)),
     nativeRelay: nativeRelayConfig(options.nativeRelay),
   };
   const source = options.credentialSource ?? defaultSource;

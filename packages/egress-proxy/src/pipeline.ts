@@ -78,6 +78,8 @@ export interface PipelineConfig {
   maxConnectionsPerSession: number;
   /** Requests one session may have in flight at once (pipelined ones included). */
   maxRequestsInFlight: number;
+  /** Request body bytes one session's requests may buffer at once, all together. */
+  maxBufferedBodyBytes: number;
   /** Plain tunnels: when to hand them to the native relay (binary undefined = never). */
   nativeRelay: NativeRelayConfig;
 }
@@ -358,13 +360,39 @@ function bodyStage(
     req.resume();
     return Promise.resolve({ ok: false });
   }
+  const session = info.session;
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
+    // bytes of this body counted in the session's budget, given back when the exchange ends
+    let held = 0;
+    res.once("close", () => {
+      session.bufferedBytes -= held;
+      held = 0;
+    });
     req.on("data", (chunk: Buffer) => {
       if (done) return;
       size += chunk.length;
+      if (size <= max && session.bufferedBytes + chunk.length > cfg.maxBufferedBodyBytes) {
+        // the session's bodies held at once are bounded too (each request's alone is not enough:
+        // many concurrent requests could each buffer up to maxBodyBytes)
+        done = true;
+        res.setHeader("connection", "close");
+        res.setHeader("retry-after", "1");
+        refuse(
+          cfg,
+          info,
+          res,
+          503,
+          "deny_body_size",
+          "the bottle's requests buffer too many body bytes at once",
+          { reason: "session_body_budget", bytesIn: size },
+        );
+        req.resume();
+        resolve({ ok: false });
+        return;
+      }
       if (size > max) {
         done = true;
         res.setHeader("connection", "close");
@@ -383,6 +411,8 @@ function bodyStage(
         resolve({ ok: false });
         return;
       }
+      session.bufferedBytes += chunk.length;
+      held += chunk.length;
       chunks.push(chunk);
     });
     req.on("end", () => {

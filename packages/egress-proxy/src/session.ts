@@ -155,6 +155,8 @@ export class Session {
   cutoff = false;
   /** Requests of this session being handled now (intercepted and plain HTTP), see maxRequestsInFlight. */
   inFlight = 0;
+  /** Request body bytes this session's requests buffer now, see maxBufferedBodyBytes. */
+  bufferedBytes = 0;
   closed = false;
   proxySocketPath = "";
   tcp: { server: Server; port: number; token: string } | undefined;

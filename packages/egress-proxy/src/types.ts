@@ -226,6 +226,11 @@ export interface ProxyHostOptions {
    * more get 503 with `retry-after`, so one connection cannot hold unbounded bodies and upstreams.
    */
   maxRequestsInFlight?: number;
+  /**
+   * Request body bytes one session's requests may buffer at once, all together (default 64 MiB,
+   * or twice `maxBodyBytes` if that is more); a body that would go over gets 503 with `retry-after`.
+   */
+  maxBufferedBodyBytes?: number;
   /** Mode of each session's proxy socket. Default 0o600 (widen only for a sandbox user that must reach it). */
   proxySocketMode?: number;
   /**
