@@ -639,3 +639,82 @@ describe("request bodies buffered at once", () => {
     );
   });
 });
+
+describe("credentials go only to their bound host", () => {
+  const REAL = "ghp_BypassProbeRealValue0123456789abcdef";
+  const PH = "bottlekit:resolve:env:GITHUB_TOKEN";
+  let cred: ProxyHost;
+  let credSession: RegisterResult;
+  beforeAll(async () => {
+    cred = createProxyHost({
+      home,
+      onAudit: (e) => events.push(e),
+      credentialSource: (spec) => (spec.hostEnv === "BK_BYPASS_GH" ? REAL : undefined),
+      resolve: () => ({ host: "127.0.0.1", port: up.tlsPort }),
+      upstreamCa: up.caPem,
+      nativeRelay: false,
+    });
+    const all = [{ paths: [{ type: "prefix" as const, value: "/" }] }];
+    credSession = await cred.register({
+      bottle: "cred",
+      credentials: [{ name: "GITHUB_TOKEN", hostEnv: "BK_BYPASS_GH", hosts: ["api.example.com"] }],
+      routes: [
+        { host: "api.example.com", matches: all },
+        { host: "other.example.com", matches: all },
+      ],
+    });
+  });
+  afterAll(async () => {
+    await cred?.close();
+  });
+
+  async function ask(target: string, raw: string): Promise<number> {
+    const ca = (await cred.ca("cred")).certPem;
+    const { status, socket } = await connectVia(credSession, `${target}:443`);
+    if (status !== 200) return status;
+    return new Promise((resolve) => {
+      const tls = tlsConnect({ socket, servername: target, ca: [ca] }, () => tls.write(raw));
+      let text = "";
+      tls.on("data", (c: Buffer) => {
+        text += c.toString();
+      });
+      tls.on("close", () => resolve(Number(text.split(" ")[1])));
+      tls.on("error", () => undefined);
+    });
+  }
+
+  it("a placeholder toward another allowed host is refused wherever it hides (header, cookie, query, path)", async () => {
+    const before = up.seen.length;
+    const h = "other.example.com";
+    for (const raw of [
+      `GET /a HTTP/1.1\r\nHost: ${h}\r\nAuthorization: token ${PH}\r\nConnection: close\r\n\r\n`,
+      `GET /a HTTP/1.1\r\nHost: ${h}\r\nCookie: s=${PH}\r\nConnection: close\r\n\r\n`,
+      `GET /a?t=${PH} HTTP/1.1\r\nHost: ${h}\r\nConnection: close\r\n\r\n`,
+      `GET /a/${PH} HTTP/1.1\r\nHost: ${h}\r\nConnection: close\r\n\r\n`,
+    ])
+      expect(await ask(h, raw), raw.split("\r\n")[0]).toBe(403);
+    expect(up.seen.length).toBe(before);
+    expect(events.filter((e) => e.host === h).every((e) => e.decision === "deny_placeholder")).toBe(
+      true,
+    );
+  });
+
+  it("toward the bound host it resolves, in a cookie too; split across headers it stays inert", async () => {
+    const before = up.seen.length;
+    const h = "api.example.com";
+    expect(
+      await ask(h, `GET /c HTTP/1.1\r\nHost: ${h}\r\nCookie: s=${PH}\r\nConnection: close\r\n\r\n`),
+    ).toBe(200);
+    expect(up.seen.at(-1)?.headers.cookie).toBe(`s=${REAL}`);
+    const [left, right] = [PH.slice(0, 12), PH.slice(12)];
+    const split = await ask(
+      h,
+      `GET /d HTTP/1.1\r\nHost: ${h}\r\nX-A: ${left}\r\nX-B: ${right}\r\nConnection: close\r\n\r\n`,
+    );
+    if (split === 200) {
+      const seen = up.seen.at(-1);
+      expect(JSON.stringify(seen?.headers)).not.toContain(REAL);
+    }
+    expect(up.seen.length).toBeLessThanOrEqual(before + 2);
+  });
+});
