@@ -79,6 +79,8 @@ function post(
       const req = httpRequest(
         {
           host: url.hostname,
+          // the tunnel's port: without it node writes `Host: name:80` inside a TLS tunnel to 443
+          port,
           path: `${url.pathname}${url.search}`,
           method: "POST",
           createConnection: () => tls,
