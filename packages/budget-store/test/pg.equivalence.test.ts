@@ -252,8 +252,15 @@ describe("Postgres metering round trips", () => {
         if (!r.ok) throw new Error("refused");
         await store.settle(r.id, { inputTokens: 9 });
       }
-      expect(statements).toHaveLength(40);
-      expect(statements.every((t) => t.includes("CALL bk_meter_call("))).toBe(true);
+      // Each batch: bk_meter, then the flush barrier pipelined after it on the same connection.
+      const metering = statements.filter((t) => t.includes("bk_meter("));
+      const barriers = statements.filter((t) => t.includes("pg_logical_emit_message("));
+      expect(metering).toHaveLength(40);
+      expect(barriers).toHaveLength(40);
+      expect(statements).toHaveLength(80);
+      expect(statements.every((t, i) => (i % 2 === 0 ? metering : barriers).includes(t))).toBe(
+        true,
+      );
       statements.length = 0;
       const held = await Promise.all(
         Array.from({ length: 8 }, () => store.reserve({ ...who, estimateTokens: 10 })),
@@ -261,8 +268,9 @@ describe("Postgres metering round trips", () => {
       await Promise.all(
         held.map((r) => (r.ok ? store.settle(r.id, { inputTokens: 10 }) : Promise.reject())),
       );
-      // Eight reserves in one statement, eight settles in one.
-      expect(statements).toHaveLength(2);
+      // Eight reserves in one batch, eight settles in one (each a statement and its barrier).
+      expect(statements.filter((t) => t.includes("bk_meter("))).toHaveLength(2);
+      expect(statements).toHaveLength(4);
       expect((await store.usage()).totals).toMatchObject({ events: 29, tokens: 1 + 180 + 80 });
       // One batch mixing calls no budget governs (run first, without locks) with budgeted ones:
       // each answer still reaches its own call, and the budgeted ones keep call order.
@@ -274,7 +282,7 @@ describe("Postgres metering round trips", () => {
           store.reserve({ ...who, provider, estimateTokens: 10 }),
         ),
       );
-      expect(statements.filter((t) => t.includes("bk_meter_call("))).toHaveLength(1);
+      expect(statements.filter((t) => t.includes("bk_meter("))).toHaveLength(1);
       expect(mixed.map((r) => r.ok)).toEqual([true, true, false, true, true]);
       expect(mixed[2]).toMatchObject({ reason: "insufficient", remaining: 5 });
     } finally {
@@ -283,7 +291,7 @@ describe("Postgres metering round trips", () => {
   }, 300_000); // hang guard
 
   it("a user who may not write the flush barrier's WAL message meters through bk_meter alone", async () => {
-    // bk_meter_call ends with pg_logical_emit_message; a server may deny it to ordinary users.
+    // The flush barrier is pg_logical_emit_message; a server may deny it to ordinary users.
     const url = await pg.newDatabase();
     const dbName = new URL(url).pathname.slice(1);
     const role = `bk_plain_${process.pid}_${Date.now().toString(36)}`;
