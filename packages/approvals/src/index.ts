@@ -37,7 +37,7 @@ export {
 } from "./service.ts";
 export { runStdioShim, type ShimOptions } from "./shim.ts";
 export { ApprovalStore, type Decision, defaultDbPath } from "./store.ts";
-export { TOOL_NAMES } from "./tools.ts";
+export { TOOL_NAMES } from "./tool-names.ts";
 export type {
   AuditRecord,
   Change,

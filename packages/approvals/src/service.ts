@@ -7,9 +7,7 @@ import type {
   ServiceContext,
   SupervisedRequest,
 } from "@bottlekit/egress-proxy";
-import { checkShell, loadPolicyFiles } from "@bottlekit/execpolicy";
 import { resolveBottle, summarizeRoute } from "@bottlekit/manifest";
-import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import {
   applyGrants,
   hostMatches,
@@ -22,7 +20,7 @@ import {
 import { type ApprovalsConfig, loadConfig } from "./config.ts";
 import { ApprovalsError } from "./errors.ts";
 import { ApprovalStore } from "./store.ts";
-import { buildMcpServer, type ToolHandlers } from "./tools.ts";
+import type { ToolHandlers } from "./tools.ts";
 import type { Change, Proposal } from "./types.ts";
 
 /** The reserved host an agent reaches the approvals MCP server at, through its own proxy. */
@@ -355,6 +353,7 @@ export function createApprovals(host: ProxyHost, options: ApprovalsOptions = {})
               "this bottle has no exec_policy.rules: commands are not checked (the sandbox still holds)",
           };
         }
+        const { checkShell, loadPolicyFiles } = await import("@bottlekit/execpolicy");
         const loaded = await loadPolicyFiles(rules);
         if (loaded.errors.length > 0) {
           return {
@@ -409,6 +408,14 @@ export function createApprovals(host: ProxyHost, options: ApprovalsOptions = {})
       req.resume();
       return;
     }
+    // The MCP SDK (and its schema and HTTP stack) loads with the first request, not with the
+    // service: an embedded controller creates the service for every `bottle run`, and most runs
+    // never call a tool.
+    const [{ buildMcpServer }, { StreamableHTTPServerTransport }] = await Promise.all([
+      import("./tools.ts"),
+      import("@modelcontextprotocol/sdk/server/streamableHttp.js"),
+    ]);
+    if (res.destroyed) return; // the agent went away while the SDK loaded
     const server = buildMcpServer(handlers(ctx));
     const transport = new StreamableHTTPServerTransport({
       sessionIdGenerator: undefined,

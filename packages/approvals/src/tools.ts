@@ -7,15 +7,7 @@ import { z } from "zod";
  * it, so a bottle can neither name another session nor decide anything.
  */
 
-export const TOOL_NAMES = [
-  "list_routes",
-  "list_providers",
-  "propose_route_change",
-  "request_provider",
-  "request_budget",
-  "check_command",
-  "proposal_status",
-] as const;
+export { TOOL_NAMES } from "./tool-names.ts";
 
 export interface ToolHandlers {
   listRoutes(): Promise<unknown>;
