@@ -14,6 +14,14 @@ export interface AhoTables {
   outputs: Int32Array;
   /** The most keywords that can end at one character (longest output list). */
   maxOutputs: number;
+  /**
+   * The same transitions indexed and valued by row offsets: `next[row | sym]` is the next state's
+   * row (`state << shift`), with bit 30 set when that state has outputs. A loop following it skips
+   * one shift per character on its serial dependency chain.
+   */
+  next: Int32Array;
+  /** The longest keyword: the automaton's state at any offset depends on this many characters before it. */
+  maxLength: number;
 }
 
 export class AhoCorasick {
@@ -28,6 +36,7 @@ export class AhoCorasick {
   /** Flattened output lists: pattern ids, each list terminated by -1. */
   private readonly outputs: Int32Array;
   private readonly maxOutputs: number;
+  private readonly next: Int32Array;
   readonly patterns: readonly string[];
   private readonly lengths: Int32Array;
 
@@ -41,6 +50,8 @@ export class AhoCorasick {
       outHead: this.outHead,
       outputs: this.outputs,
       maxOutputs: this.maxOutputs,
+      next: this.next,
+      maxLength: Math.max(0, ...this.lengths),
     };
   }
 
@@ -133,6 +144,12 @@ export class AhoCorasick {
       packed[k] = t | ((outHead[t] as number) !== -1 ? 0x8000 : 0);
     }
     this.delta = packed;
+    const next = new Int32Array(delta.length);
+    for (let k = 0; k < delta.length; k++) {
+      const t = delta[k] as number;
+      next[k] = (t << shift) | ((outHead[t] as number) !== -1 ? 0x40000000 : 0);
+    }
+    this.next = next;
     this.outHead = outHead;
     this.outputs = Int32Array.from(flat);
     this.maxOutputs = Math.max(1, ...outLists.map((l) => l.length));

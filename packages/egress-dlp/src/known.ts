@@ -200,7 +200,7 @@ function projectRuns(text: string, proj: Uint8Array, runs: RunList): number {
         at[nr++] = i - runLen;
         at[nr++] = i;
       }
-      runLen = (runLen + 1) * inRun;
+      runLen = (runLen + 1) & -inRun;
     }
   }
   at = withRoom(at, nr + 2);
@@ -226,26 +226,60 @@ function withRoom(hits: Int32Array, need: number): Int32Array {
   return grown;
 }
 
-function projectFused(text: string, proj: Uint8Array, runs: RunList, fused: FusedPass): number {
-  const { delta, shift, sym, outHead, outputs, maxOutputs } = fused.ac;
-  let hits = fused.hits;
-  let nh = 0;
-  let at = runs.at;
-  let nr = 0;
-  const n = text.length;
-  let m = 0;
-  let s = 0;
-  let runLen = 0;
-  // The buffer check runs once per block, on every call, and never stores into `fused` inside
-  // the loop: code in the loop that has not run when V8 optimises it (a rare growth) would cost
-  // a deoptimisation, after which this loop was seen to run at half speed for the whole process.
-  // (Code after the loop gets its feedback from the scanner's warm-up scan, see createScanner.)
-  for (let from = 0; from < n; from += BLOCK) {
-    const to = Math.min(n, from + BLOCK);
-    hits = withRoom(hits, nh + 2 * maxOutputs * (to - from));
+/**
+ * The fused pass reads the text a block at a time from a UTF-16 copy (one native write per block
+ * on little-endian machines) instead of `charCodeAt`: the scanner hands this loop one-byte,
+ * two-byte, sliced and flat strings, and polymorphic character reads slowed the loop.
+ */
+const UNITS_A_BYTES = Buffer.alloc(2 * BLOCK);
+const UNITS_A = new Uint16Array(UNITS_A_BYTES.buffer, UNITS_A_BYTES.byteOffset, BLOCK);
+const UNITS_B_BYTES = Buffer.alloc(2 * BLOCK);
+const UNITS_B = new Uint16Array(UNITS_B_BYTES.buffer, UNITS_B_BYTES.byteOffset, BLOCK);
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Copies text[from, to) into `units` (at most BLOCK units). */
+function fillUnits(
+  text: string,
+  from: number,
+  to: number,
+  bytes: Buffer,
+  units: Uint16Array,
+): void {
+  if (LITTLE_ENDIAN) {
+    bytes.write(from === 0 && to === text.length ? text : text.slice(from, to), 0, "utf16le");
+    return;
+  }
+  for (let i = from; i < to; i++) units[i - from] = text.charCodeAt(i);
+}
+
+/**
+ * Where one stream of the fused pass is: its projected count, automaton row, base64 run length,
+ * and its hit and run buffers. Loops copy it into locals and back.
+ */
+interface Stream {
+  proj: Uint8Array;
+  m: number;
+  row: number;
+  runLen: number;
+  hits: Int32Array;
+  nh: number;
+  at: Int32Array;
+  nr: number;
+}
+
+/** The fused pass over text[from, to) for one stream (positions recorded are text offsets). */
+function fusedRange(text: string, from: number, to: number, st: Stream, ac: AhoTables): void {
+  const { next, sym, outHead, outputs, maxOutputs, shift } = ac;
+  const proj = st.proj;
+  const units = UNITS_A;
+  let { m, row, runLen, hits, nh, at, nr } = st;
+  for (let b = from; b < to; b += BLOCK) {
+    const e = Math.min(to, b + BLOCK);
+    hits = withRoom(hits, nh + 2 * maxOutputs * (e - b));
     at = withRoom(at, nr + RUN_ROOM);
-    for (let i = from; i < to; i++) {
-      const c = text.charCodeAt(i);
+    fillUnits(text, b, e, UNITS_A_BYTES, units);
+    for (let i = b, u = 0; i < e; i++, u++) {
+      const c = units[u] as number;
       const cl = CLASS16[c] as number;
       proj[m] = c;
       m += cl & 1;
@@ -254,29 +288,224 @@ function projectFused(text: string, proj: Uint8Array, runs: RunList, fused: Fuse
         at[nr++] = i - runLen;
         at[nr++] = i;
       }
-      runLen = (runLen + 1) * inRun;
-      const v = delta[(s << shift) | (sym[c] as number)] as number;
-      s = v & 0x7fff;
-      if (v & 0x8000) {
-        for (let k = outHead[s] as number; outputs[k] !== -1; k++) {
+      runLen = (runLen + 1) & -inRun;
+      const v = next[row | (sym[c] as number)] as number;
+      row = v & 0x3fffffff;
+      if (v & 0x40000000) {
+        for (let k = outHead[row >> shift] as number; outputs[k] !== -1; k++) {
           hits[nh++] = outputs[k] as number;
           hits[nh++] = i + 1;
         }
       }
     }
   }
+  st.m = m;
+  st.row = row;
+  st.runLen = runLen;
+  st.hits = hits;
+  st.nh = nh;
+  st.at = at;
+  st.nr = nr;
+}
+
+/**
+ * The fused pass over text[0, len) as stream A and text[h, h + len) as stream B in one loop. The
+ * automaton's next state depends on the one before (a load per character on one dependency
+ * chain); two independent chains in one loop let the processor overlap them.
+ */
+function fusedPair(
+  text: string,
+  h: number,
+  len: number,
+  a: Stream,
+  b: Stream,
+  ac: AhoTables,
+): void {
+  const { next, sym, outHead, outputs, maxOutputs, shift } = ac;
+  const projA = a.proj;
+  const projB = b.proj;
+  const ua = UNITS_A;
+  const ub = UNITS_B;
+  let mA = a.m;
+  let rowA = a.row;
+  let runA = a.runLen;
+  let hitsA = a.hits;
+  let nhA = a.nh;
+  let atA = a.at;
+  let nrA = a.nr;
+  let mB = b.m;
+  let rowB = b.row;
+  let runB = b.runLen;
+  let hitsB = b.hits;
+  let nhB = b.nh;
+  let atB = b.at;
+  let nrB = b.nr;
+  for (let k = 0; k < len; k += BLOCK) {
+    const e = Math.min(len, k + BLOCK);
+    hitsA = withRoom(hitsA, nhA + 2 * maxOutputs * (e - k));
+    hitsB = withRoom(hitsB, nhB + 2 * maxOutputs * (e - k));
+    atA = withRoom(atA, nrA + RUN_ROOM);
+    atB = withRoom(atB, nrB + RUN_ROOM);
+    fillUnits(text, k, e, UNITS_A_BYTES, ua);
+    fillUnits(text, h + k, h + e, UNITS_B_BYTES, ub);
+    // projection and runs of each stream: short dependency chains, one loop each
+    for (let i = k, u = 0; i < e; i++, u++) {
+      const c = ua[u] as number;
+      const cl = CLASS16[c] as number;
+      projA[mA] = c;
+      mA += cl & 1;
+      const inA = cl >> 1;
+      if (runA >= 16 && inA === 0) {
+        atA[nrA++] = i - runA;
+        atA[nrA++] = i;
+      }
+      runA = (runA + 1) & -inA;
+    }
+    for (let i = h + k, u = 0; u < e - k; i++, u++) {
+      const d = ub[u] as number;
+      const dl = CLASS16[d] as number;
+      projB[mB] = d;
+      mB += dl & 1;
+      const inB = dl >> 1;
+      if (runB >= 16 && inB === 0) {
+        atB[nrB++] = i - runB;
+        atB[nrB++] = i;
+      }
+      runB = (runB + 1) & -inB;
+    }
+    // the two automaton chains, interleaved
+    for (let i = k, u = 0; i < e; i++, u++) {
+      const v = next[rowA | (sym[ua[u] as number] as number)] as number;
+      const w = next[rowB | (sym[ub[u] as number] as number)] as number;
+      rowA = v & 0x3fffffff;
+      rowB = w & 0x3fffffff;
+      if ((v | w) & 0x40000000) {
+        if (v & 0x40000000) {
+          for (let o = outHead[rowA >> shift] as number; outputs[o] !== -1; o++) {
+            hitsA[nhA++] = outputs[o] as number;
+            hitsA[nhA++] = i + 1;
+          }
+        }
+        if (w & 0x40000000) {
+          for (let o = outHead[rowB >> shift] as number; outputs[o] !== -1; o++) {
+            hitsB[nhB++] = outputs[o] as number;
+            hitsB[nhB++] = h + i + 1;
+          }
+        }
+      }
+    }
+  }
+  a.m = mA;
+  a.row = rowA;
+  a.runLen = runA;
+  a.hits = hitsA;
+  a.nh = nhA;
+  a.at = atA;
+  a.nr = nrA;
+  b.m = mB;
+  b.row = rowB;
+  b.runLen = runB;
+  b.hits = hitsB;
+  b.nh = nhB;
+  b.at = atB;
+  b.nr = nrB;
+}
+
+/** Texts shorter than this run as one stream. */
+export const PAIR_MIN = 4 * BLOCK;
+/** How far from the middle the split point is looked for. */
+const SPLIT_REACH = BLOCK;
+/** Stream B's buffers, reused; dropped after a scan that grew them past SCRATCH_B_KEEP. */
+const SCRATCH_B_KEEP = 4 * 1024 * 1024;
+let projB: Uint8Array = new Uint8Array(0);
+let hitsB: Int32Array = new Int32Array(1024);
+let atB: Int32Array = new Int32Array(1024);
+
+/**
+ * A split point near the middle of the text whose previous character is outside the base64
+ * alphabet (so no base64 run crosses it), or -1.
+ */
+function splitPoint(text: string): number {
+  const n = text.length;
+  const mid = n >> 1;
+  for (let h = mid; h < mid + SPLIT_REACH && h < n; h++) {
+    if ((CLASS16[text.charCodeAt(h - 1)] as number) < 2) return h;
+  }
+  for (let h = mid - 1; h > mid - SPLIT_REACH && h > 0; h--) {
+    if ((CLASS16[text.charCodeAt(h - 1)] as number) < 2) return h;
+  }
+  return -1;
+}
+
+/**
+ * Projection, base64 runs and keyword hits in one read of the text. A long text runs as two
+ * streams, [0, h) and [h, n), in one loop (see fusedPair); stream B starts with the automaton
+ * state at h, found by reading the longest keyword's length of text before h, so it reports
+ * exactly the hits ending after h and stream A those ending at or before h. Stream B's
+ * projection, runs and hits are appended to stream A's: the same values in the same order as
+ * one stream over the whole text.
+ */
+export function projectFused(
+  text: string,
+  proj: Uint8Array,
+  runs: RunList,
+  fused: FusedPass,
+): number {
+  const ac = fused.ac;
+  const n = text.length;
+  const a: Stream = {
+    proj,
+    m: 0,
+    row: 0,
+    runLen: 0,
+    hits: fused.hits,
+    nh: 0,
+    at: runs.at,
+    nr: 0,
+  };
+  const h = n >= PAIR_MIN ? splitPoint(text) : -1;
+  if (h === -1) {
+    fusedRange(text, 0, n, a, ac);
+  } else {
+    if (projB.length < n - h) projB = new Uint8Array(n - h);
+    const b: Stream = { proj: projB, m: 0, row: 0, runLen: 0, hits: hitsB, nh: 0, at: atB, nr: 0 };
+    // the automaton's row at h: read the text before h from the root, recording nothing
+    const { next, sym } = ac;
+    let row = 0;
+    for (let i = Math.max(0, h - ac.maxLength); i < h; i++) {
+      row = (next[row | (sym[text.charCodeAt(i)] as number)] as number) & 0x3fffffff;
+    }
+    b.row = row;
+    const len = Math.min(h, n - h);
+    fusedPair(text, h, len, a, b, ac);
+    if (h > len) fusedRange(text, len, h, a, ac);
+    if (n - h > len) fusedRange(text, h + len, n, b, ac);
+    // stream A ends on a character outside the base64 alphabet: its last run is closed
+    a.proj.set(b.proj.subarray(0, b.m), a.m);
+    a.m += b.m;
+    a.hits = withRoom(a.hits, a.nh + b.nh);
+    a.hits.set(b.hits.subarray(0, b.nh), a.nh);
+    a.nh += b.nh;
+    a.at = withRoom(a.at, a.nr + b.nr);
+    a.at.set(b.at.subarray(0, b.nr), a.nr);
+    a.nr += b.nr;
+    a.runLen = b.runLen;
+    const big = 4 * (b.hits.length + b.at.length) + projB.length > SCRATCH_B_KEEP;
+    projB = big ? new Uint8Array(0) : projB;
+    hitsB = big ? new Int32Array(1024) : b.hits;
+    atB = big ? new Int32Array(1024) : b.at;
+  }
   // A run that reaches the end of the text, without a branch only such texts take: code with
   // no type feedback after this loop deoptimised on every 1 MiB base64 body, and left every later
   // scan in the process about 1.5× slower. Both values are always written; the count keeps them.
-  at = withRoom(at, nr + 2);
-  at[nr] = n - runLen;
-  at[nr + 1] = n;
-  nr += runLen >= 16 ? 2 : 0;
+  const at = withRoom(a.at, a.nr + 2);
+  at[a.nr] = n - a.runLen;
+  at[a.nr + 1] = n;
   runs.at = at;
-  runs.n = nr;
-  fused.hits = hits;
-  fused.nHits = nh;
-  return m;
+  runs.n = a.nr + (a.runLen >= 16 ? 2 : 0);
+  fused.hits = a.hits;
+  fused.nHits = a.nh;
+  return a.m;
 }
 
 export interface KnownIndexOptions {
@@ -288,6 +517,7 @@ export class KnownSecretIndex {
   readonly secrets: readonly KnownSecret[];
   private readonly variants: Variant[] = [];
   private readonly mult: number;
+  private readonly mult2: number;
   private readonly mask: number;
   /**
    * Open addressing, 4 ints per slot: hash key (0 = empty; hash 0 is remapped to 1), the first
@@ -315,6 +545,7 @@ export class KnownSecretIndex {
       throw new EgressDlpError("E_INVALID_INPUT", `minChars must be at least ${MIN_RUN}`);
     }
     this.mult = (Math.floor(Math.random() * 0x3fffffff) << 1) | 1;
+    this.mult2 = (Math.floor(Math.random() * 0x3fffffff) << 1) | 1;
 
     secrets.forEach((s, i) => {
       const raw = project(s.value);
@@ -390,10 +621,24 @@ export class KnownSecretIndex {
     return this.variants.length;
   }
 
+  /**
+   * The q-gram's hash: its six case-folded characters packed into two words, each multiplied by
+   * its own random odd number, then mixed. Two independent multiplications instead of a chain of
+   * six (the scan's sampling pass spent most of its time waiting on that chain). The scan's
+   * sampling loop inlines the same arithmetic.
+   */
   private hash(chars: Uint8Array, at: number): number {
-    let h = 0;
-    for (let k = 0; k < Q; k++)
-      h = (Math.imul(h, this.mult) + ((chars[at + k] as number) | 0x20)) | 0;
+    const lo =
+      ((chars[at] as number) |
+        ((chars[at + 1] as number) << 8) |
+        ((chars[at + 2] as number) << 16) |
+        ((chars[at + 3] as number) << 24) |
+        0x20202020) >>>
+      0;
+    const hi = (chars[at + 4] as number) | ((chars[at + 5] as number) << 8) | 0x2020;
+    let h = Math.imul(lo, this.mult) ^ Math.imul(hi, this.mult2);
+    h = Math.imul(h ^ (h >>> 16), 0x45d9f3b);
+    h ^= h >>> 16;
     return h === 0 ? 1 : h;
   }
 
@@ -421,6 +666,7 @@ export class KnownSecretIndex {
     if (this.proj.length < n) this.proj = new Uint8Array(n);
     const proj = this.proj;
     const mult = this.mult;
+    const mult2 = this.mult2;
     const bits = this.bits;
     let candidates = this.cand;
     let nc = 0;
@@ -433,8 +679,18 @@ export class KnownSecretIndex {
     // Pass 2: hash every STEP-th q-gram of the projection and test it against a cache-resident
     // bitset before touching the hash table.
     for (let p = 0; p + Q <= m; p += STEP) {
-      let h = 0;
-      for (let q = p; q < p + Q; q++) h = (Math.imul(h, mult) + ((proj[q] as number) | 0x20)) | 0;
+      // the arithmetic of hash(), inlined
+      const lo =
+        ((proj[p] as number) |
+          ((proj[p + 1] as number) << 8) |
+          ((proj[p + 2] as number) << 16) |
+          ((proj[p + 3] as number) << 24) |
+          0x20202020) >>>
+        0;
+      const hi = (proj[p + 4] as number) | ((proj[p + 5] as number) << 8) | 0x2020;
+      let h = Math.imul(lo, mult) ^ Math.imul(hi, mult2);
+      h = Math.imul(h ^ (h >>> 16), 0x45d9f3b);
+      h ^= h >>> 16;
       const k = h === 0 ? 1 : h;
       const b = (k ^ (k >>> 13)) & BITS_MASK;
       if ((bits[b >>> 5] as number) & (1 << (b & 31))) {
