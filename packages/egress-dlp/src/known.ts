@@ -348,37 +348,33 @@ function fusedPair(
     atB = withRoom(atB, nrB + RUN_ROOM);
     fillUnits(text, k, e, UNITS_A_BYTES, ua);
     fillUnits(text, h + k, h + e, UNITS_B_BYTES, ub);
-    // projection and runs of each stream: short dependency chains, one loop each
     for (let i = k, u = 0; i < e; i++, u++) {
       const c = ua[u] as number;
-      const cl = CLASS16[c] as number;
-      projA[mA] = c;
-      mA += cl & 1;
-      const inA = cl >> 1;
-      if (runA >= 16 && inA === 0) {
-        atA[nrA++] = i - runA;
-        atA[nrA++] = i;
-      }
-      runA = (runA + 1) & -inA;
-    }
-    for (let i = h + k, u = 0; u < e - k; i++, u++) {
       const d = ub[u] as number;
-      const dl = CLASS16[d] as number;
-      projB[mB] = d;
-      mB += dl & 1;
-      const inB = dl >> 1;
-      if (runB >= 16 && inB === 0) {
-        atB[nrB++] = i - runB;
-        atB[nrB++] = i;
-      }
-      runB = (runB + 1) & -inB;
-    }
-    // the two automaton chains, interleaved
-    for (let i = k, u = 0; i < e; i++, u++) {
-      const v = next[rowA | (sym[ua[u] as number] as number)] as number;
-      const w = next[rowB | (sym[ub[u] as number] as number)] as number;
+      const v = next[rowA | (sym[c] as number)] as number;
+      const w = next[rowB | (sym[d] as number)] as number;
       rowA = v & 0x3fffffff;
       rowB = w & 0x3fffffff;
+      const cl = CLASS16[c] as number;
+      const dl = CLASS16[d] as number;
+      projA[mA] = c;
+      mA += cl & 1;
+      projB[mB] = d;
+      mB += dl & 1;
+      const inA = cl >> 1;
+      const inB = dl >> 1;
+      if ((runA >= 16 && inA === 0) || (runB >= 16 && inB === 0)) {
+        if (runA >= 16 && inA === 0) {
+          atA[nrA++] = i - runA;
+          atA[nrA++] = i;
+        }
+        if (runB >= 16 && inB === 0) {
+          atB[nrB++] = h + i - runB;
+          atB[nrB++] = h + i;
+        }
+      }
+      runA = (runA + 1) & -inA;
+      runB = (runB + 1) & -inB;
       if ((v | w) & 0x40000000) {
         if (v & 0x40000000) {
           for (let o = outHead[rowA >> shift] as number; outputs[o] !== -1; o++) {
