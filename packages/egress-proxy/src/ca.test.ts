@@ -1,5 +1,13 @@
 import { X509Certificate } from "node:crypto";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -50,5 +58,19 @@ describe("BottleCa", () => {
     await expect(BottleCa.open(dir, "b3")).rejects.toMatchObject({ code: "E_CA" });
     await expect(BottleCa.open(dir, "../x")).rejects.toMatchObject({ code: "E_INVALID_INPUT" });
     await expect(BottleCa.open(dir, "")).rejects.toMatchObject({ code: "E_INVALID_INPUT" });
+  });
+
+  it("refuses at open a certificate that is not the CA of its key, before any leaf is minted", async () => {
+    const a = await BottleCa.open(dir, "b4");
+    const b = await BottleCa.open(dir, "b5");
+    // b5's certificate beside b4's key: both parse, but they are not a pair.
+    copyFileSync(b.certPath, a.certPath);
+    await expect(BottleCa.open(dir, "b4")).rejects.toMatchObject({ code: "E_CA" });
+    // A leaf certificate in place of the CA certificate (it matches no key here either).
+    const leafDir = join(dir, "egress-proxy", "ca", "b5");
+    const c = await BottleCa.open(dir, "b5");
+    const leaf = await c.mintLeafPem("x.example.com");
+    writeFileSync(join(leafDir, "ca.crt"), leaf);
+    await expect(BottleCa.open(dir, "b5")).rejects.toMatchObject({ code: "E_CA" });
   });
 });

@@ -1,4 +1,9 @@
-import { randomBytes, webcrypto } from "node:crypto";
+import {
+  createPrivateKey,
+  X509Certificate as NativeX509,
+  randomBytes,
+  webcrypto,
+} from "node:crypto";
 import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { isIP } from "node:net";
 import { dirname, join } from "node:path";
@@ -71,25 +76,56 @@ export interface LeafStats {
   cacheHits: number;
 }
 
+/**
+ * What minting a leaf needs beyond the CA key: @peculiar/x509, the CA certificate parsed by it,
+ * the leaves' shared key pair and the authority key identifier. Loaded by the first mint, not by
+ * `open`: the module and its ASN.1 parse of the certificate were a large part of `bottle run`'s
+ * start-up, and a session whose routes are all plain tunnels never mints a leaf.
+ */
+interface MintKit {
+  x509: X509Module;
+  caCert: X509.X509Certificate;
+  leafKeys: CryptoKeyPair;
+  leafKeyPem: string;
+  aki: X509.Extension;
+}
+
+async function loadMintKit(
+  certPem: string,
+  parsed?: { x509: X509Module; caCert: X509.X509Certificate },
+): Promise<MintKit> {
+  const x509 = parsed?.x509 ?? (await loadX509());
+  const caCert = parsed?.caCert ?? new x509.X509Certificate(certPem);
+  const leafKeys = (await webcrypto.subtle.generateKey(ALG, true, [
+    "sign",
+    "verify",
+  ])) as CryptoKeyPair;
+  const leafKeyPem = pem(
+    "PRIVATE KEY",
+    await webcrypto.subtle.exportKey("pkcs8", leafKeys.privateKey),
+  );
+  const aki = await x509.AuthorityKeyIdentifierExtension.create(caCert);
+  return { x509, caCert, leafKeys, leafKeyPem, aki };
+}
+
 export class BottleCa {
   readonly certPath: string;
   readonly bundlePath: string;
   readonly certPem: string;
   private readonly contexts = new Map<string, SecureContext>();
   private readonly pending = new Map<string, Promise<SecureContext>>();
+  private kit: Promise<MintKit> | undefined;
   readonly stats: LeafStats = { minted: 0, cacheHits: 0 };
 
   private constructor(
-    private readonly x509: X509Module,
-    private readonly caCert: X509.X509Certificate,
     private readonly caKey: CryptoKey,
-    private readonly leafKeys: CryptoKeyPair,
-    private readonly leafKeyPem: string,
-    private readonly aki: X509.Extension,
+    certPem: string,
     certPath: string,
+    kit?: Promise<MintKit>,
   ) {
     this.certPath = certPath;
-    this.certPem = caCert.toString("pem");
+    this.certPem = certPem;
+    this.kit = kit;
     this.bundlePath = join(dirname(certPath), "bundle.pem");
     const bundle = `${this.certPem}\n${rootCertificates.join("\n")}\n`;
     const tmp = `${this.bundlePath}.${process.pid}.tmp`;
@@ -98,10 +134,19 @@ export class BottleCa {
     renameSync(tmp, this.bundlePath);
   }
 
+  private mintKit(): Promise<MintKit> {
+    this.kit ??= loadMintKit(this.certPem);
+    // A failed load (it cannot fail for a certificate `open` parsed, but a module can) is tried
+    // again by the next mint; that mint fails meanwhile, so its connection is refused.
+    this.kit.catch(() => {
+      this.kit = undefined;
+    });
+    return this.kit;
+  }
+
   /** Loads the bottle's CA from `stateDir`, creating it on first use. */
   static async open(stateDir: string, bottle: string): Promise<BottleCa> {
     assertBottleName(bottle);
-    const x509 = await loadX509();
     const dir = join(stateDir, "egress-proxy", "ca", bottle);
     const keyPath = join(dir, "ca.key");
     const certPath = join(dir, "ca.crt");
@@ -131,11 +176,18 @@ export class BottleCa {
       }
     }
     let caKey: CryptoKey;
-    let caCert: X509.X509Certificate;
+    let certPem: string;
+    let kit: Promise<MintKit> | undefined;
     if (keyText !== undefined && certText !== undefined) {
       try {
         caKey = await webcrypto.subtle.importKey("pkcs8", unpem(keyText), ALG, false, ["sign"]);
-        caCert = new x509.X509Certificate(certText);
+        // Node's own parser checks the files here (fast, native); @peculiar/x509 parses the
+        // certificate again when the first leaf is minted.
+        const cert = new NativeX509(certText);
+        if (!cert.ca || !cert.checkPrivateKey(createPrivateKey(keyText))) {
+          throw new Error("ca.crt is not a CA certificate of ca.key");
+        }
+        certPem = cert.toString();
       } catch (error) {
         throw new EgressProxyError("E_CA", `${dir}: the bottle CA files cannot be parsed`, {
           cause: error,
@@ -143,12 +195,13 @@ export class BottleCa {
         });
       }
     } else {
+      const x509 = await loadX509();
       const keys = (await webcrypto.subtle.generateKey(ALG, true, [
         "sign",
         "verify",
       ])) as CryptoKeyPair;
       const now = Date.now();
-      caCert = await x509.X509CertificateGenerator.createSelfSigned({
+      const caCert = await x509.X509CertificateGenerator.createSelfSigned({
         serialNumber: serial(),
         name: `CN=bottlekit CA for ${bottle}, O=bottlekit`,
         notBefore: new Date(now - 3600_000),
@@ -175,17 +228,12 @@ export class BottleCa {
       renameSync(tmpCert, certPath);
       renameSync(tmpKey, keyPath);
       caKey = keys.privateKey;
+      certPem = new NativeX509(caCert.toString("pem")).toString();
+      // The module is loaded and the certificate parsed already: the kit costs little more now.
+      kit = loadMintKit(certPem, { x509, caCert });
+      await kit;
     }
-    const leafKeys = (await webcrypto.subtle.generateKey(ALG, true, [
-      "sign",
-      "verify",
-    ])) as CryptoKeyPair;
-    const leafKeyPem = pem(
-      "PRIVATE KEY",
-      await webcrypto.subtle.exportKey("pkcs8", leafKeys.privateKey),
-    );
-    const aki = await x509.AuthorityKeyIdentifierExtension.create(caCert);
-    return new BottleCa(x509, caCert, caKey, leafKeys, leafKeyPem, aki, certPath);
+    return new BottleCa(caKey, certPem, certPath, kit);
   }
 
   /** The SecureContext presenting a leaf for `host` (minted once, then cached). */
@@ -212,27 +260,28 @@ export class BottleCa {
 
   /** Mints a leaf certificate (PEM) for `host`; exposed for the bench and tests. */
   async mintLeafPem(host: string): Promise<string> {
-    const x = this.x509;
+    const kit = await this.mintKit();
+    const x = kit.x509;
     const now = Date.now();
-    const notAfter = Math.min(now + LEAF_DAYS * 86400_000, this.caCert.notAfter.getTime());
+    const notAfter = Math.min(now + LEAF_DAYS * 86400_000, kit.caCert.notAfter.getTime());
     const san = isIP(host)
       ? { type: "ip" as const, value: host }
       : { type: "dns" as const, value: host };
     const cert = await x.X509CertificateGenerator.create({
       serialNumber: serial(),
       subject: isIP(host) ? "CN=bottlekit leaf" : `CN=${host}`,
-      issuer: this.caCert.subject,
+      issuer: kit.caCert.subject,
       notBefore: new Date(now - 3600_000),
       notAfter: new Date(notAfter),
       signingAlgorithm: ALG,
-      publicKey: this.leafKeys.publicKey,
+      publicKey: kit.leafKeys.publicKey,
       signingKey: this.caKey,
       extensions: [
         new x.BasicConstraintsExtension(false, undefined, true),
         new x.KeyUsagesExtension(x.KeyUsageFlags.digitalSignature, true),
         new x.ExtendedKeyUsageExtension([x.ExtendedKeyUsage.serverAuth]),
         new x.SubjectAlternativeNameExtension([san]),
-        this.aki,
+        kit.aki,
       ],
     });
     return cert.toString("pem");
@@ -240,7 +289,8 @@ export class BottleCa {
 
   private async mint(host: string): Promise<SecureContext> {
     const leaf = await this.mintLeafPem(host);
-    const ctx = createSecureContext({ key: this.leafKeyPem, cert: leaf, minVersion: "TLSv1.2" });
+    const { leafKeyPem } = await this.mintKit();
+    const ctx = createSecureContext({ key: leafKeyPem, cert: leaf, minVersion: "TLSv1.2" });
     this.stats.minted++;
     if (this.contexts.size >= CACHE_LIMIT) {
       const oldest = this.contexts.keys().next().value;
