@@ -46,6 +46,14 @@ export interface TokenRule {
   window?: boolean;
   /** Drop matches whose secret is a known placeholder word (`password`, `${VAR}`, ...). */
   placeholderCheck?: boolean;
+  /**
+   * For rules whose matches start at their keyword: every match holds `length` consecutive
+   * characters of [A-Za-z0-9+/] starting at most `within` characters after the keyword ends (a
+   * PEM body's first line after its header). When the layer's base64 runs are known (the
+   * projection pass collects them), hits with no run that long in reach are dropped before the
+   * regex runs: a flood of headers with short bodies costs no regex attempt per header.
+   */
+  bodyRun?: { length: number; within: number };
 }
 
 // Boundary helpers (ASCII, explicit so behaviour does not depend on the `u` flag).
@@ -1004,6 +1012,10 @@ const BASE_RULES: readonly TokenRule[] = [
       `-----BEGIN[ A-Z0-9]{0,25}PRIVATE KEY(?: BLOCK)?-----[ \\t"'+,]{0,8}${LB}?${PEM_HEADER}${PEM_HEADER}${PEM_HEADER}${PEM_HEADER}[ \\t"'+,]{0,8}${LB}?[ \\t"']{0,4}[A-Za-z0-9+/]{40}(?:\\\\r|\\\\n|[A-Za-z0-9+/=\\s"',:]|-(?!----BEGIN)){0,12000}`,
     ),
     maxLength: 13200,
+    // the most the pattern reads between the keyword and the body: the rest of the BEGIN line
+    // (25 + 11 + 6 + 5), padding (8), a line break (4, as `\\r\\n`), four header lines
+    // (20 + 2 + 200 + 4 each), padding (8), a line break (4) and quotes or spaces (4)
+    bodyRun: { length: 40, within: 47 + 8 + 4 + 4 * 226 + 8 + 4 + 4 },
   },
   {
     id: "private-key-der",

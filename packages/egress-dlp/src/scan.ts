@@ -1910,6 +1910,7 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
     budget: Budget,
     hits?: Int32Array,
     nHits = 0,
+    runs?: RunList,
   ): void {
     // PKCS#12 key stores are binary (DER), so no ASCII keyword can announce them: check the header.
     if (
@@ -2038,6 +2039,34 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
       }
       return false;
     };
+    // bodyRun rules: the layer's base64 runs at least that long, found on the first hit that
+    // needs them; hits come in text order, so one pointer walks them once per scan.
+    let longRuns: Int32Array | undefined;
+    let longN = 0;
+    let longLength = -1;
+    let lp = 0;
+    const bodyRunWithin = (need: { length: number; within: number }, end: number): boolean => {
+      if (!runs) return true;
+      if (longLength !== need.length) {
+        longLength = need.length;
+        longRuns = new Int32Array(runs.n);
+        longN = 0;
+        lp = 0;
+        for (let x = 0; x < runs.n; x += 2) {
+          const s0 = runs.at[x] as number;
+          const e0 = runs.at[x + 1] as number;
+          if (e0 - s0 >= need.length) {
+            longRuns[longN++] = s0;
+            longRuns[longN++] = e0;
+          }
+        }
+      }
+      const lr = longRuns as Int32Array;
+      // runs ending too early for this hit end too early for every later one
+      while (lp < longN && (lr[lp + 1] as number) < end + need.length) lp += 2;
+      // the first run left has the earliest start of those long enough after `end`
+      return lp < longN && (lr[lp] as number) <= end + need.within;
+    };
     /** A keyword hit whose tail (token characters after it, up to what its rules need) is known. */
     const onHit = (id: number, end: number, tail: number): void => {
       const start = end - (kwLen[id] as number);
@@ -2052,6 +2081,8 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
           if (lead !== undefined && start > 0 && lead[text.charCodeAt(start - 1)] === 1) continue;
           const set = ruleAfter[ri];
           if (set && !afterWithin(set, end, start + (rules[ri] as TokenRule).maxLength)) continue;
+          const body = (rules[ri] as TokenRule).bodyRun;
+          if (body && !bodyRunWithin(body, end)) continue;
           // The match starts at the keyword: one sticky attempt, bounded by the rule's maxLength.
           // Charged by what it read: the match, or for a miss the keyword's token tail (rules
           // with minTail match token characters only) or at most 256 characters (a miss of the
@@ -2216,7 +2247,7 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
     if (useKnown) scanKnown(text, surface, out, encoding, runs, fused);
     if (fused) hitBuffer = fused.hits; // keep a grown buffer for the next scan
     if (useTokens && !charge(budget, text.length))
-      scanTokens(text, surface, out, encoding, budget, fused?.hits, fused?.nHits);
+      scanTokens(text, surface, out, encoding, budget, fused?.hits, fused?.nHits, fused && runs);
     if (useEntropy && depth === 0 && !charge(budget, text.length)) scanEntropy(text, surface, out);
     if (budget.exceeded || (!useTokens && !useKnown)) return out;
     const segments = encodedSegments(text, budget, runs);
