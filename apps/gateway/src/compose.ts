@@ -73,13 +73,13 @@ export interface StartOptions {
   proxyControlSocket?: boolean;
   /**
    * Return as soon as the gateway listens (default false), before loading what only its traffic
-   * needs: the approvals service of the proxy door, the upstream HTTP client and the DLP scanners
-   * (whose build also checks that the config can be enforced, e.g. that no known secret is too
-   * short to protect). `ready()` does that; the caller must await it before an agent starts. Their modules (the MCP SDK and its HTTP
-   * stack, undici) are most of a gateway's start-up; `bottle run` loads them while its sandbox
-   * runs the startup probe. Until then a request to the approvals host is refused like any
-   * undeclared host, a DLP `supervise` hold has no supervisor (so it is refused too), and a model
-   * call waits for the HTTP client.
+   * needs: the approvals service of the proxy door and the DLP scanners (whose build also checks
+   * that the config can be enforced, e.g. that no known secret is too short to protect).
+   * `ready()` does that, and then starts loading the upstream HTTP client (undici) without
+   * waiting for it; the caller must await `ready()` before an agent starts. `bottle run` calls it
+   * while its sandbox runs the startup probe. Until then a request to the approvals host is
+   * refused like any undeclared host and a DLP `supervise` hold has no supervisor (so it is
+   * refused too); a model call always waits for the HTTP client.
    */
   lazyStart?: boolean;
   /** Proxy door, tests and enterprise setups only: passed to the egress-proxy host. */
@@ -108,8 +108,9 @@ export interface RunningGateway {
   proxy?: { host: ProxyHost; controlSocketPath: string | undefined };
   /**
    * Resolves once everything the gateway's traffic uses is loaded (already done unless
-   * `lazyStart`): the approvals service is in the proxy host, the upstream HTTP client is loaded
-   * and the DLP scanners are built. Rejects when the approvals service cannot start or the DLP
+   * `lazyStart`): the approvals service is in the proxy host and the DLP scanners are built; the
+   * upstream HTTP client is loaded (with `lazyStart`, it starts loading then, and a model call
+   * waits for it). Rejects when the approvals service cannot start or the DLP
    * config cannot be enforced.
    */
   ready(): Promise<void>;
@@ -384,11 +385,16 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     const ready = (): Promise<void> => {
       readiness ??= Promise.all([
         ensureApprovals_?.(),
-        gateway.warm(),
+        // A gateway started whole has its client before it serves; a lazy one (below) after.
+        options.lazyStart === true ? undefined : gateway.warm(),
         // The DLP scanners are built here (not while starting): a config they cannot enforce
         // (a known secret too short to protect) fails here, before any agent starts.
         Promise.resolve().then(() => dlp.prepare()),
-      ]).then(() => undefined);
+      ]).then(() => {
+        // Lazy: the upstream HTTP client is not awaited. A model call waits for it anyway, and
+        // the agent (which takes far longer to start than the client to load) need not.
+        if (options.lazyStart === true) gateway.warm().catch(() => undefined);
+      });
       readiness.catch(() => {
         readiness = undefined;
       });
