@@ -31,6 +31,16 @@ describe("BottleCa", () => {
     const other = await BottleCa.open(dir, "b2");
     expect(other.certPem).not.toBe(a.certPem);
     expect(readFileSync(a.bundlePath, "utf8").startsWith(a.certPem)).toBe(true);
+    // The bundle is rewritten when it differs or lost its mode, and left alone when it holds.
+    const before = statSync(a.bundlePath).ino;
+    await BottleCa.open(dir, "b1");
+    expect(statSync(a.bundlePath).ino).toBe(before);
+    writeFileSync(a.bundlePath, "tampered");
+    await BottleCa.open(dir, "b1");
+    expect(readFileSync(a.bundlePath, "utf8").startsWith(a.certPem)).toBe(true);
+    chmodSync(a.bundlePath, 0o600);
+    await BottleCa.open(dir, "b1");
+    expect(statSync(a.bundlePath).mode & 0o777).toBe(0o644);
   });
 
   it("mints leaves for the host that chain to the CA, and caches their contexts", async () => {

@@ -53,6 +53,19 @@ function unpem(text: string): Buffer {
   return Buffer.from(text.replace(/-----[^-]+-----/g, "").replace(/\s+/g, ""), "base64");
 }
 
+/** Whether `path` is a regular file with exactly `text` (UTF-8) and permission bits `mode`. */
+function fileHolds(path: string, text: string, mode: number): boolean {
+  try {
+    const st = statSync(path);
+    if (!st.isFile() || (st.mode & 0o777) !== mode || st.size !== Buffer.byteLength(text)) {
+      return false;
+    }
+    return readFileSync(path, "utf8") === text;
+  } catch {
+    return false;
+  }
+}
+
 function serial(): string {
   const b = randomBytes(16);
   b[0] = (b[0] as number) & 0x7f; // positive
@@ -128,10 +141,14 @@ export class BottleCa {
     this.kit = kit;
     this.bundlePath = join(dirname(certPath), "bundle.pem");
     const bundle = `${this.certPem}\n${rootCertificates.join("\n")}\n`;
-    const tmp = `${this.bundlePath}.${process.pid}.tmp`;
-    writeFileSync(tmp, bundle, { mode: 0o644 });
-    chmodSync(tmp, 0o644);
-    renameSync(tmp, this.bundlePath);
+    // Rewritten only when it differs (a new CA, another Node's root store) or is not 0644: most
+    // opens find it as the last one left it.
+    if (!fileHolds(this.bundlePath, bundle, 0o644)) {
+      const tmp = `${this.bundlePath}.${process.pid}.tmp`;
+      writeFileSync(tmp, bundle, { mode: 0o644 });
+      chmodSync(tmp, 0o644);
+      renameSync(tmp, this.bundlePath);
+    }
   }
 
   private mintKit(): Promise<MintKit> {
