@@ -1924,6 +1924,16 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
     r.window ? undefined : new RegExp(r.pattern.source, flagsOf(r, true)),
   );
   const regexes = rules.map((r) => new RegExp(r.pattern.source, flagsOf(r, false)));
+  // Per keyword: the characters before it that every rule of the keyword refuses (each rule
+  // anchored at the keyword with a start boundary), or undefined. A hit after one of them does
+  // nothing in onHit, so the hot hit loop drops it before measuring its tail (`eyJeyJ…`: a hit
+  // every three characters, each after a `J`).
+  const kwLeadBlocked: (Uint8Array | undefined)[] = keywordRules.map((ris) => {
+    const tables = ris.map((ri) => (anchored[ri] ? leadBlocked[ri] : undefined));
+    // the boundary tables are shared objects: one table for every rule, or no early drop
+    const first = tables[0];
+    return first !== undefined && tables.every((t) => t === first) ? first : undefined;
+  });
 
   function fingerprint(value: string): string {
     return createHmac("sha256", key).update(value).digest("hex").slice(0, 16);
@@ -2150,6 +2160,9 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
       for (let h = 0; h < nHits; h += 2) {
         const id = hits[h] as number;
         const end = hits[h + 1] as number;
+        const lead = kwLeadBlocked[id];
+        const before = end - (kwLen[id] as number) - 1;
+        if (lead !== undefined && before >= 0 && lead[text.charCodeAt(before)] === 1) continue;
         const cap = kwMaxTail[id] as number;
         let tail = 0;
         if (cap > 0) {
