@@ -10,6 +10,9 @@
  *     process's CPU time): Node start, bundle load (code cache), CLI + modules, manifest, host,
  *     store, controller (gateway/proxy/approvals modules, CA, session), budgets, agent files,
  *     sandbox spawn, bridge/Node-in-sandbox start + probe, agent exec, teardown, exit;
+ *   - the same command with a host controller already running (`bottle-gateway up` serving the
+ *     home's control socket; here the bench process serves it): the run registers its session
+ *     over the socket instead of starting a controller in its own process;
  *   - the bin's own start-up: `bottle --version`, `bottle usage --help`;
  *   - as root, the agent account lookup before (`getent passwd`) and now (/etc/passwd).
  * The sandbox's own before/after (the probe's second Node process) is in packages/sandbox/bench.
@@ -21,6 +24,7 @@ import os from "node:os";
 import path from "node:path";
 import { Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
+import { startGateway } from "@bottlekit/gateway";
 import { inspectHost, startSandbox } from "@bottlekit/sandbox";
 import type { CliIo } from "../src/cli.ts";
 import { executeRun, RUN_PHASES } from "../src/run/execute.ts";
@@ -193,6 +197,33 @@ for (let i = 0; i < N; i++) {
   }
 }
 
+// With a host controller running for the home (as `bottle-gateway up` does): the run registers
+// over the control socket. Started after the embedded series, which must not find its socket.
+if (haveDist) {
+  const controller = await startGateway({
+    proxyDoor: true,
+    listen: "127.0.0.1:0",
+    env: { ...env, BOTTLEKIT_HOME: home },
+  });
+  try {
+    for (let i = 0; i < N; i++) {
+      add(
+        "bottle run, host controller running",
+        await time(async () => {
+          const code = await spawnWait(
+            process.execPath,
+            [bin, "run", "--home", home, "--cwd", project, "--", "/bin/true"],
+            { BOTTLEKIT_CODE_CACHE_DIR: cacheDir },
+          );
+          if (code !== 0) throw new Error(`bottle run (host controller) exited ${code}`);
+        }),
+      );
+    }
+  } finally {
+    await controller.close(0);
+  }
+}
+
 // The agent account lookup as root, before (a getent process per run) and now (/etc/passwd).
 if (host.account.drop) {
   for (let i = 0; i < N; i++) {
@@ -249,6 +280,12 @@ if (haveDist) {
     "bottle run -- /bin/true (CLI)",
     full,
     `  (+${(full - d).toFixed(1)} added; target < 300 ms)`,
+  );
+  const hosted = m("bottle run, host controller running");
+  line(
+    "  with a host controller running",
+    hosted,
+    `  (+${(hosted - d).toFixed(1)} added: the session registers over the control socket)`,
   );
 } else console.log("  (no dist/: build first for the CLI figures)");
 fs.rmSync(home, { recursive: true, force: true });
