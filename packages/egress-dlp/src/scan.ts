@@ -1346,17 +1346,25 @@ function joinedSegments(text: string, segs: Segment[], budget: Budget): void {
       if (wide < best) best = wide;
       let b = memo[2] as number;
       if (b < pos) {
-        // a native search skips every backslash not followed by `n`, `t` or `r` and a letter or
-        // digit (an escape flood such as `\u005c` is one search, not a pass by hand)
-        JOIN_ESCAPE.lastIndex = pos;
-        let at = JOIN_ESCAPE.test(text) ? JOIN_ESCAPE.lastIndex - 2 : -1;
+        let at = text.indexOf("\\", pos);
         let misses = 0;
+        let from = pos;
+        let viaRegex = false;
         while (at !== -1 && !escapeStarts(at)) {
-          // escapes that start nothing, one every 16 characters or closer (floods of them, not
-          // the JSON line breaks of prose): read this stretch by hand
-          if (++misses >= 8 && at - pos < 16 * misses) break;
-          JOIN_ESCAPE.lastIndex = at + 1;
-          at = JOIN_ESCAPE.test(text) ? JOIN_ESCAPE.lastIndex - 2 : -1;
+          if (++misses >= 8 && at - from < 16 * misses) {
+            // backslashes that start nothing, one every 16 characters or closer: first one
+            // regex search that skips every backslash not followed by `n`, `t` or `r` and a
+            // letter or digit natively (an escape flood such as `\u005c` costs one search);
+            // if what it finds also starts nothing that often (`\n\n\n…`), read by hand
+            if (viaRegex) break;
+            viaRegex = true;
+            misses = 0;
+            from = at;
+          }
+          if (viaRegex) {
+            JOIN_ESCAPE.lastIndex = at + 1;
+            at = JOIN_ESCAPE.test(text) ? JOIN_ESCAPE.lastIndex - 2 : -1;
+          } else at = text.indexOf("\\", at + 1);
         }
         if (at !== -1 && !escapeStarts(at)) {
           dense = 8;
