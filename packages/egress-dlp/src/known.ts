@@ -504,6 +504,45 @@ export function projectFused(
   return a.m;
 }
 
+/**
+ * Pass 2 of KnownSecretIndex.scan: hashes every STEP-th q-gram of the projection (the arithmetic
+ * of KnownSecretIndex.hash, inlined) and tests it against a cache-resident bitset before the
+ * caller touches the hash table; writes (position, hash) pairs and returns how many values. Its
+ * own function: V8 compiles a long loop on stack replacement before the code after it has run,
+ * and the candidate loop that followed it in the same function left that code on every scan (a
+ * deoptimisation at its first property read, then the interpreter for the rest of the scan).
+ */
+function sampleQgrams(
+  proj: Uint8Array,
+  m: number,
+  mult: number,
+  mult2: number,
+  bits: Int32Array,
+  candidates: Int32Array,
+): number {
+  let nc = 0;
+  for (let p = 0; p + Q <= m; p += STEP) {
+    const lo =
+      ((proj[p] as number) |
+        ((proj[p + 1] as number) << 8) |
+        ((proj[p + 2] as number) << 16) |
+        ((proj[p + 3] as number) << 24) |
+        0x20202020) >>>
+      0;
+    const hi = (proj[p + 4] as number) | ((proj[p + 5] as number) << 8) | 0x2020;
+    let h = Math.imul(lo, mult) ^ Math.imul(hi, mult2);
+    h = Math.imul(h ^ (h >>> 16), 0x45d9f3b);
+    h ^= h >>> 16;
+    const k = h === 0 ? 1 : h;
+    const b = (k ^ (k >>> 13)) & BITS_MASK;
+    if ((bits[b >>> 5] as number) & (1 << (b & 31))) {
+      candidates[nc++] = p;
+      candidates[nc++] = k;
+    }
+  }
+  return nc;
+}
+
 export interface KnownIndexOptions {
   /** Shortest fragment of a secret that counts, in secret characters. Default 12. */
   minChars?: number;
@@ -672,28 +711,8 @@ export class KnownSecretIndex {
     // Room for every sample up front (two ints each): no growth path inside the loop (see BLOCK).
     candidates = withRoom(candidates, 2 * (Math.floor(m / STEP) + 1));
     this.cand = candidates;
-    // Pass 2: hash every STEP-th q-gram of the projection and test it against a cache-resident
-    // bitset before touching the hash table.
-    for (let p = 0; p + Q <= m; p += STEP) {
-      // the arithmetic of hash(), inlined
-      const lo =
-        ((proj[p] as number) |
-          ((proj[p + 1] as number) << 8) |
-          ((proj[p + 2] as number) << 16) |
-          ((proj[p + 3] as number) << 24) |
-          0x20202020) >>>
-        0;
-      const hi = (proj[p + 4] as number) | ((proj[p + 5] as number) << 8) | 0x2020;
-      let h = Math.imul(lo, mult) ^ Math.imul(hi, mult2);
-      h = Math.imul(h ^ (h >>> 16), 0x45d9f3b);
-      h ^= h >>> 16;
-      const k = h === 0 ? 1 : h;
-      const b = (k ^ (k >>> 13)) & BITS_MASK;
-      if ((bits[b >>> 5] as number) & (1 << (b & 31))) {
-        candidates[nc++] = p;
-        candidates[nc++] = k;
-      }
-    }
+    // Pass 2, in its own function (see sampleQgrams)
+    nc = sampleQgrams(proj, m, mult, mult2, bits, candidates);
     const matches: KnownMatch[] = [];
     let coveredTo = 0;
     const table = this.table;
