@@ -54,6 +54,14 @@ export interface TokenRule {
    * regex runs: a flood of headers with short bodies costs no regex attempt per header.
    */
   bodyRun?: { length: number; within: number };
+  /**
+   * For rules whose matches start at their keyword and are the whole secret, and whose pattern
+   * reads nothing outside the character before a match, the match and the character after it:
+   * a hit whose window (those characters) equals the window of the rule's last regex match
+   * matches the same length, so a flood of equal matches (JWT headers chained by dots) costs a
+   * comparison per hit, not a regex run.
+   */
+  repeatMemo?: boolean;
 }
 
 // Boundary helpers (ASCII, explicit so behaviour does not depend on the `u` flag).
@@ -1000,6 +1008,10 @@ const BASE_RULES: readonly TokenRule[] = [
     ),
     maxLength: 6010,
     minTail: 40,
+    // the lookbehind reads the character before; each part's run stops at the first character
+    // outside [A-Za-z0-9_-], and a part that fails fails there (the dots are outside the class),
+    // so a match reads nothing past the character after it
+    repeatMemo: true,
   },
   {
     id: "private-key",

@@ -2112,6 +2112,43 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
       // the first run left has the earliest start of those long enough after `end`
       return lp < longN && (lr[lp] as number) <= end + need.within;
     };
+    // repeatMemo rules: the window of the last regex match (the character before it, the match,
+    // the character after it) at memoAt, memoLen long; the last window found equal to it; and a
+    // period d the memo window is known to have (0: none checked)
+    const memoAt: number[] = [];
+    const memoLen: number[] = [];
+    const lastWin: number[] = [];
+    const period: number[] = [];
+    /**
+     * Is text[w, w + memoLen) equal to rule ri's memo window? When the last equal window is d
+     * characters before w (0 < d < memoLen) and the memo window has period d, only the d
+     * characters past the last window are compared: a periodic flood costs a comparison per
+     * character, not per character of every window.
+     */
+    const sameWindow = (ri: number, w: number): boolean => {
+      const at = memoAt[ri] ?? -1;
+      if (at === -1) return false;
+      const len = memoLen[ri] as number;
+      if (w + len > n) return false;
+      const prev = lastWin[ri] as number;
+      const d = w - prev;
+      let from = 0;
+      if (prev !== -1 && d > 0 && d < len) {
+        if (period[ri] !== d) {
+          let z = 0;
+          while (z < len - d && text.charCodeAt(at + z) === text.charCodeAt(at + z + d)) z++;
+          visited += z;
+          period[ri] = z === len - d ? d : -1;
+        }
+        if (period[ri] === d) from = len - d;
+      }
+      let x = from;
+      while (x < len && text.charCodeAt(w + x) === text.charCodeAt(at + x)) x++;
+      visited += x - from;
+      if (x < len) return false;
+      lastWin[ri] = w;
+      return true;
+    };
     /** A keyword hit whose tail (token characters after it, up to what its rules need) is known. */
     const onHit = (id: number, end: number, tail: number): void => {
       const start = end - (kwLen[id] as number);
@@ -2136,9 +2173,22 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
           const r = rules[ri] as TokenRule;
           const miss = r.minTail !== undefined ? end - start + tail + 16 : 256;
           if ((r.secret ?? 0) === 0) {
+            if (r.repeatMemo && start > 0 && sameWindow(ri, start - 1)) {
+              const to = start + (memoLen[ri] as number) - 2;
+              if (charge(budget, to - start)) return;
+              recordSpan(ri, text, start, start, to, 0, undefined);
+              continue;
+            }
             // the whole match is the secret: `test` leaves its end in lastIndex, no match array
             const hit = sticky.test(text);
             const to = hit ? sticky.lastIndex : start;
+            if (r.repeatMemo) {
+              const keep = hit && start > 0 && to < n;
+              memoAt[ri] = keep ? start - 1 : -1;
+              memoLen[ri] = keep ? to - start + 2 : 0;
+              lastWin[ri] = keep ? start - 1 : -1;
+              period[ri] = 0;
+            }
             if (charge(budget, hit ? to - start : Math.min(miss, r.maxLength))) return;
             if (hit) recordSpan(ri, text, start, start, to, 0, undefined);
             continue;
