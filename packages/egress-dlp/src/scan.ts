@@ -1936,6 +1936,24 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
   // anchored at the keyword with a start boundary), or undefined. A hit after one of them does
   // nothing in onHit, so the hot hit loop drops it before measuring its tail (`eyJeyJ…`: a hit
   // every three characters, each after a `J`).
+  // Per keyword: the rule index when the keyword's only rule is a repeatMemo rule that onHit and
+  // recordSpan would treat plainly (no tail characters or body run to look for, no placeholder or
+  // boundary check on the value), else -1: the hot hit loop merges such a hit itself when its
+  // window equals the rule's last match's and it overlaps the rule's last finding.
+  const memoKeyword = Int32Array.from(keywordRules, (ris) => {
+    if (ris.length !== 1) return -1;
+    const ri = ris[0] as number;
+    const r = rules[ri] as TokenRule;
+    const plain =
+      r.repeatMemo === true &&
+      (r.secret ?? 0) === 0 &&
+      anchored[ri] !== undefined &&
+      !r.placeholderCheck &&
+      boundedSticky[ri] === undefined &&
+      ruleAfter[ri] === undefined &&
+      r.bodyRun === undefined;
+    return plain ? ri : -1;
+  });
   const kwLeadBlocked: (Uint8Array | undefined)[] = keywordRules.map((ris) => {
     const tables = ris.map((ri) => (anchored[ri] ? leadBlocked[ri] : undefined));
     // the boundary tables are shared objects: one table for every rule, or no early drop
@@ -2239,6 +2257,20 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
           }
           tail = Math.min(cap, runTo - end);
           if (tail < (kwMinTail[id] as number)) continue;
+        }
+        const mr = memoKeyword[id] as number;
+        if (mr !== -1) {
+          // onHit's memo path and recordSpan's merge, without the calls: a flood of equal JWT
+          // headers pays one comparison per character and a few reads per hit
+          const start = end - (kwLen[id] as number);
+          const prev = last[mr];
+          if (prev !== undefined && start > 0 && start < prev.end && sameWindow(mr, start - 1)) {
+            const to = start + (memoLen[mr] as number) - 2;
+            if (charge(budget, to - start)) return;
+            if (to > prev.end) prev.end = to;
+            if (charge(budget, MERGED_COST)) return;
+            continue;
+          }
         }
         onHit(id, end, tail);
         if (budget.exceeded) return;
