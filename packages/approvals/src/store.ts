@@ -113,6 +113,23 @@ export function defaultDbPath(home: string): string {
   return join(home, "state", "approvals.db");
 }
 
+/**
+ * Every store this process opened, closed ones included, so that no better-sqlite3 object is
+ * ever garbage-collected. better-sqlite3 12 wraps Database and Statement in node::ObjectWrap,
+ * whose destructor on Node 24 asserts that a JS context is entered; a GC that finalizes one with
+ * none entered (a scavenge in a microtask checkpoint) aborts the process with `Assertion failed:
+ * (env) != nullptr`. It happened after tests closed a store (the gateway's compose tests, under
+ * load). better-sqlite3 13 fixes it but needs Node >= 22, and we support Node 20.19. After
+ * close() SQLite has freed the native memory; what stays is a few hundred bytes of shells per
+ * statement, for the few stores a process opens.
+ */
+const PINNED: ApprovalStore[] = [];
+
+/** How many stores this process has pinned (for tests of the bound). */
+export function pinnedStores(): number {
+  return PINNED.length;
+}
+
 export class ApprovalStore {
   readonly path: string;
   readonly #db: Database.Database;
@@ -124,13 +141,18 @@ export class ApprovalStore {
     const dir = join(path, "..");
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const fresh = !existsSync(path);
+    let db: Database.Database | undefined;
     try {
-      this.#db = new Database(path);
+      db = new Database(path);
+      this.#db = db;
+      PINNED.push(this);
       // exec, not db.pragma(): pragma() prepares a throwaway statement on every call.
       this.#db.exec("PRAGMA journal_mode = WAL");
       this.#db.exec("PRAGMA busy_timeout = 5000");
       this.#db.exec(SCHEMA);
     } catch (error) {
+      // Opened but not usable (a schema the exec refused): close it (it stays pinned).
+      if (db?.open) db.close();
       throw new ApprovalsError("E_STORE", `cannot open the approvals queue ${path}`, {
         cause: error,
         hint: "check that the state directory is writable by this user",
@@ -148,9 +170,10 @@ export class ApprovalStore {
   }
 
   /**
-   * Statements are prepared once and kept for the store's life. Statement objects left to the
-   * garbage collector crashed Node 24 in better-sqlite3's destructor (an assertion in
-   * RemoveEnvironmentCleanupHook) inside `bottle run`, where the queue is polled every 200 ms.
+   * Statements are prepared once and kept for the life of the process, as is the database: see
+   * `PINNED`. Statement objects left to the garbage collector crashed Node 24 in better-sqlite3's
+   * destructor (an assertion in RemoveEnvironmentCleanupHook) inside `bottle run`, where the
+   * queue is polled every 200 ms.
    */
   readonly #statements = new Map<string, Database.Statement>();
   #prepare(sql: string): Database.Statement {
@@ -162,9 +185,9 @@ export class ApprovalStore {
     return st;
   }
 
+  /** Closes the database. The store stays pinned with its statements: see `PINNED`. */
   close(): void {
-    this.#statements.clear();
-    this.#db.close();
+    if (this.#db.open) this.#db.close();
   }
 
   audit(
