@@ -152,13 +152,15 @@ export class BottleCa {
   }
 
   private mintKit(): Promise<MintKit> {
-    this.kit ??= loadMintKit(this.certPem);
+    if (this.kit !== undefined) return this.kit;
+    const kit = loadMintKit(this.certPem);
     // A failed load (it cannot fail for a certificate `open` parsed, but a module can) is tried
     // again by the next mint; that mint fails meanwhile, so its connection is refused.
-    this.kit.catch(() => {
-      this.kit = undefined;
+    kit.catch(() => {
+      if (this.kit === kit) this.kit = undefined;
     });
-    return this.kit;
+    this.kit = kit;
+    return kit;
   }
 
   /** Loads the bottle's CA from `stateDir`, creating it on first use. */
