@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from "node:crypto";
-import { AhoCorasick } from "./aho.ts";
+import { AhoCorasick, type AhoTables } from "./aho.ts";
 import { type Budget, CHECK_EVERY, charge, createBudget, stop } from "./budget.ts";
 import {
   binaryLayers,
@@ -1833,6 +1833,166 @@ function plausibleHexBinary(text: string, i: number): boolean {
   );
 }
 
+/**
+ * Everything a scanner derives from its rule set alone: the keyword automaton and the per-keyword
+ * and per-rule tables of the hot hit loop. Immutable once built, so every scanner of a process
+ * with the same rules shares one (`ruleTables`); what depends on a scanner's known secrets and
+ * options, and the stateful RegExp objects, are built per scanner.
+ */
+interface RuleTables {
+  rules: readonly TokenRule[];
+  /** The rule objects when built: a rules array changed in place since then is built again. */
+  members: readonly TokenRule[];
+  keywords: string[];
+  keywordRules: number[][];
+  ac: AhoCorasick;
+  acTables: AhoTables;
+  kwLen: number[];
+  pairMinTail: Int32Array[];
+  kwMaxTail: Int32Array;
+  kwMinTail: Int32Array;
+  afterChars: string[];
+  ruleAfter: (Int32Array | undefined)[];
+  boundedSources: ({ source: string; flags: string } | undefined)[];
+  leadBlocked: (Uint8Array | undefined)[];
+  memoKeyword: Int32Array;
+  kwLeadBlocked: (Uint8Array | undefined)[];
+}
+
+const ruleTableCache = new WeakMap<readonly TokenRule[], RuleTables>();
+let ruleTableBuildCount = 0;
+
+/** How many times this process built rule tables (for tests: a second scanner reuses them). */
+export function ruleTableBuilds(): number {
+  return ruleTableBuildCount;
+}
+
+function ruleTables(rules: readonly TokenRule[]): RuleTables {
+  const cached = ruleTableCache.get(rules);
+  if (
+    cached !== undefined &&
+    cached.members.length === rules.length &&
+    cached.members.every((r, i) => r === rules[i])
+  ) {
+    return cached;
+  }
+  const built = buildRuleTables(rules);
+  ruleTableCache.set(rules, built);
+  return built;
+}
+
+function buildRuleTables(rules: readonly TokenRule[]): RuleTables {
+  ruleTableBuildCount++;
+  // keyword -> rules
+  const keywords: string[] = [];
+  const keywordRules: number[][] = [];
+  const kwIndex = new Map<string, number>();
+  rules.forEach((r, ri) => {
+    for (const k of r.keywords) {
+      let id = kwIndex.get(k);
+      if (id === undefined) {
+        id = keywords.length;
+        kwIndex.set(k, id);
+        keywords.push(k);
+        keywordRules.push([]);
+      }
+      keywordRules[id]?.push(ri);
+    }
+  });
+  const ac = new AhoCorasick(keywords);
+  const acTables = ac.tables();
+  const kwLen = keywords.map((k) => k.length);
+  // Per (keyword, rule) pair: the token characters a match needs after that keyword (the rule's
+  // `minTail`, raised by `keywordMinTail` for keywords that only start the stricter alternative).
+  const pairMinTail: Int32Array[] = keywordRules.map((ris, id) =>
+    Int32Array.from(ris, (ri) => {
+      const r = rules[ri] as TokenRule;
+      return Math.max(r.minTail ?? 0, r.keywordMinTail?.[keywords[id] as string] ?? 0);
+    }),
+  );
+  const kwMaxTail = Int32Array.from(pairMinTail, (t) => Math.max(0, ...t));
+  const kwMinTail = Int32Array.from(pairMinTail, (t) => Math.min(...t));
+  // afterAny: per distinct character, the next occurrence a native indexOf found for one hit is
+  // reused by later hits (hits come in text order): one pass per character and scan at most.
+  const afterChars = [
+    ...new Set(rules.flatMap((r) => (r.window || !r.afterAny ? [] : [...r.afterAny]))),
+  ];
+  const ruleAfter = rules.map((r) =>
+    r.afterAny && !r.window
+      ? Int32Array.from(r.afterAny, (ch) => afterChars.indexOf(ch))
+      : undefined,
+  );
+  // For rules found wherever they start: the source of their pattern with its boundaries.
+  const boundedSources = rules.map((r) => {
+    const p = BOUNDED_PATTERNS.get(r.id);
+    return p && p.source !== r.pattern.source
+      ? { source: p.source, flags: `${p.flags.replace(/[gy]/g, "")}y` }
+      : undefined;
+  });
+  // Rules whose pattern opens with a start boundary (`(?<![A-Za-z0-9_])` and the like): a hit
+  // right after a character of that class cannot match, which one table read tells without a
+  // regex call (a flood of `eyJeyJ…` made one sticky attempt per keyword).
+  const leadBlocked = rules.map((r) => {
+    for (const [source, table] of LEAD_BOUNDARIES) {
+      if (r.pattern.source.startsWith(source)) return table;
+    }
+    return undefined;
+  });
+  // Per keyword: the characters before it that every rule of the keyword refuses (each rule
+  // anchored at the keyword with a start boundary), or undefined. A hit after one of them does
+  // nothing in onHit, so the hot hit loop drops it before measuring its tail (`eyJeyJ…`: a hit
+  // every three characters, each after a `J`).
+  // Per keyword: the rule index when the keyword's only rule is a repeatMemo rule that onHit and
+  // recordSpan would treat plainly (no tail characters or body run to look for, no placeholder or
+  // boundary check on the value), else -1: the hot hit loop merges such a hit itself when its
+  // window equals the rule's last match's and it overlaps the rule's last finding.
+  const memoKeyword = Int32Array.from(keywordRules, (ris) => {
+    if (ris.length !== 1) return -1;
+    const ri = ris[0] as number;
+    const r = rules[ri] as TokenRule;
+    const plain =
+      r.repeatMemo === true &&
+      (r.secret ?? 0) === 0 &&
+      !r.window &&
+      !r.placeholderCheck &&
+      boundedSources[ri] === undefined &&
+      ruleAfter[ri] === undefined &&
+      r.bodyRun === undefined;
+    return plain ? ri : -1;
+  });
+  const kwLeadBlocked: (Uint8Array | undefined)[] = keywordRules.map((ris) => {
+    const tables = ris.map((ri) => (rules[ri]?.window ? undefined : leadBlocked[ri]));
+    // the boundary tables are shared objects: one table for every rule, or no early drop
+    const first = tables[0];
+    return first !== undefined && tables.every((t) => t === first) ? first : undefined;
+  });
+  return {
+    rules,
+    members: [...rules],
+    keywords,
+    keywordRules,
+    ac,
+    acTables,
+    kwLen,
+    pairMinTail,
+    kwMaxTail,
+    kwMinTail,
+    afterChars,
+    ruleAfter,
+    boundedSources,
+    leadBlocked,
+    memoKeyword,
+    kwLeadBlocked,
+  };
+}
+
+// Match indices (the `d` flag) cost an allocation per match: only rules whose secret is a
+// capture group ask for them; for the others the match itself is the secret.
+function flagsOf(r: TokenRule, sticky: boolean): string {
+  const base = r.pattern.flags.replace(/[dgy]/g, "");
+  return `${base}${sticky ? "y" : "g"}${(r.secret ?? 0) !== 0 ? "d" : ""}`;
+}
+
 /** Exercises keyword hits, base64/hex runs, escapes and a decoded layer; contains no secret. */
 const WARMUP =
   '{"token":"abcdefghijklmnopqrstuvwx","b":"aHR0cHM6Ly9leGFtcGxlLmNvbS9wYXRoP3E9MQ==",' +
@@ -1864,102 +2024,32 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
       ? new KnownSecretIndex(secrets, { minChars: options.minSecretChars ?? 12 })
       : undefined;
 
-  // keyword -> rules
-  const keywords: string[] = [];
-  const keywordRules: number[][] = [];
-  const kwIndex = new Map<string, number>();
-  rules.forEach((r, ri) => {
-    for (const k of r.keywords) {
-      let id = kwIndex.get(k);
-      if (id === undefined) {
-        id = keywords.length;
-        kwIndex.set(k, id);
-        keywords.push(k);
-        keywordRules.push([]);
-      }
-      keywordRules[id]?.push(ri);
-    }
-  });
-  const ac = new AhoCorasick(keywords);
-  const acTables = ac.tables();
+  const {
+    keywordRules,
+    ac,
+    acTables,
+    kwLen,
+    pairMinTail,
+    kwMaxTail,
+    kwMinTail,
+    afterChars,
+    ruleAfter,
+    boundedSources,
+    leadBlocked,
+    memoKeyword,
+    kwLeadBlocked,
+  } = ruleTables(rules);
   let hitBuffer: Int32Array = new Int32Array(4096);
   // Reused by every layer: a layer's runs are consumed (encodedSegments) before its children run.
   const runBuffer = createRunList(4096);
-  const kwLen = keywords.map((k) => k.length);
-  // Per (keyword, rule) pair: the token characters a match needs after that keyword (the rule's
-  // `minTail`, raised by `keywordMinTail` for keywords that only start the stricter alternative).
-  const pairMinTail: Int32Array[] = keywordRules.map((ris, id) =>
-    Int32Array.from(ris, (ri) => {
-      const r = rules[ri] as TokenRule;
-      return Math.max(r.minTail ?? 0, r.keywordMinTail?.[keywords[id] as string] ?? 0);
-    }),
+  // RegExp objects carry lastIndex: each scanner has its own (V8 shares their compiled code).
+  const boundedSticky = boundedSources.map((b) =>
+    b === undefined ? undefined : new RegExp(b.source, b.flags),
   );
-  const kwMaxTail = Int32Array.from(pairMinTail, (t) => Math.max(0, ...t));
-  const kwMinTail = Int32Array.from(pairMinTail, (t) => Math.min(...t));
-  // afterAny: per distinct character, the next occurrence a native indexOf found for one hit is
-  // reused by later hits (hits come in text order): one pass per character and scan at most.
-  const afterChars = [
-    ...new Set(rules.flatMap((r) => (r.window || !r.afterAny ? [] : [...r.afterAny]))),
-  ];
-  const ruleAfter = rules.map((r) =>
-    r.afterAny && !r.window
-      ? Int32Array.from(r.afterAny, (ch) => afterChars.indexOf(ch))
-      : undefined,
-  );
-  // For rules found wherever they start: their pattern with its boundaries, sticky.
-  const boundedSticky = rules.map((r) => {
-    const p = BOUNDED_PATTERNS.get(r.id);
-    return p && p.source !== r.pattern.source
-      ? new RegExp(p.source, `${p.flags.replace(/[gy]/g, "")}y`)
-      : undefined;
-  });
-  // Match indices (the `d` flag) cost an allocation per match: only rules whose secret is a
-  // capture group ask for them; for the others the match itself is the secret.
-  const flagsOf = (r: TokenRule, sticky: boolean): string => {
-    const base = r.pattern.flags.replace(/[dgy]/g, "");
-    return `${base}${sticky ? "y" : "g"}${(r.secret ?? 0) !== 0 ? "d" : ""}`;
-  };
-  // Rules whose pattern opens with a start boundary (`(?<![A-Za-z0-9_])` and the like): a hit
-  // right after a character of that class cannot match, which one table read tells without a
-  // regex call (a flood of `eyJeyJ…` made one sticky attempt per keyword).
-  const leadBlocked = rules.map((r) => {
-    for (const [source, table] of LEAD_BOUNDARIES) {
-      if (r.pattern.source.startsWith(source)) return table;
-    }
-    return undefined;
-  });
   const anchored = rules.map((r) =>
     r.window ? undefined : new RegExp(r.pattern.source, flagsOf(r, true)),
   );
   const regexes = rules.map((r) => new RegExp(r.pattern.source, flagsOf(r, false)));
-  // Per keyword: the characters before it that every rule of the keyword refuses (each rule
-  // anchored at the keyword with a start boundary), or undefined. A hit after one of them does
-  // nothing in onHit, so the hot hit loop drops it before measuring its tail (`eyJeyJ…`: a hit
-  // every three characters, each after a `J`).
-  // Per keyword: the rule index when the keyword's only rule is a repeatMemo rule that onHit and
-  // recordSpan would treat plainly (no tail characters or body run to look for, no placeholder or
-  // boundary check on the value), else -1: the hot hit loop merges such a hit itself when its
-  // window equals the rule's last match's and it overlaps the rule's last finding.
-  const memoKeyword = Int32Array.from(keywordRules, (ris) => {
-    if (ris.length !== 1) return -1;
-    const ri = ris[0] as number;
-    const r = rules[ri] as TokenRule;
-    const plain =
-      r.repeatMemo === true &&
-      (r.secret ?? 0) === 0 &&
-      anchored[ri] !== undefined &&
-      !r.placeholderCheck &&
-      boundedSticky[ri] === undefined &&
-      ruleAfter[ri] === undefined &&
-      r.bodyRun === undefined;
-    return plain ? ri : -1;
-  });
-  const kwLeadBlocked: (Uint8Array | undefined)[] = keywordRules.map((ris) => {
-    const tables = ris.map((ri) => (anchored[ri] ? leadBlocked[ri] : undefined));
-    // the boundary tables are shared objects: one table for every rule, or no early drop
-    const first = tables[0];
-    return first !== undefined && tables.every((t) => t === first) ? first : undefined;
-  });
 
   function fingerprint(value: string): string {
     return createHmac("sha256", key).update(value).digest("hex").slice(0, 16);
