@@ -40,6 +40,9 @@ import { routableModels, routingTable } from "./table.ts";
 
 export const DEFAULT_LISTEN = "127.0.0.1:4100";
 
+/** `lazyStart`: how long after `ready()` the upstream HTTP client starts loading on its own. */
+const LAZY_WARM_DELAY_MS = 500;
+
 export interface StartOptions {
   /** Config file; omitted → zero-config (every provider whose key env var is set). */
   configFile?: string;
@@ -75,8 +78,8 @@ export interface StartOptions {
    * Return as soon as the gateway listens (default false), before loading what only its traffic
    * needs: the approvals service of the proxy door and the DLP scanners (whose build also checks
    * that the config can be enforced, e.g. that no known secret is too short to protect).
-   * `ready()` does that, and then starts loading the upstream HTTP client (undici) without
-   * waiting for it; the caller must await `ready()` before an agent starts. `bottle run` calls it
+   * `ready()` does that; the upstream HTTP client (undici) loads 500 ms later, or with the first
+   * model call if that comes first; the caller must await `ready()` before an agent starts. `bottle run` calls it
    * while its sandbox runs the startup probe. Until then a request to the approvals host is
    * refused like any undeclared host and a DLP `supervise` hold has no supervisor (so it is
    * refused too); a model call always waits for the HTTP client.
@@ -109,8 +112,8 @@ export interface RunningGateway {
   /**
    * Resolves once everything the gateway's traffic uses is loaded (already done unless
    * `lazyStart`): the approvals service is in the proxy host and the DLP scanners are built; the
-   * upstream HTTP client is loaded (with `lazyStart`, it starts loading then, and a model call
-   * waits for it). Rejects when the approvals service cannot start or the DLP
+   * upstream HTTP client is loaded (with `lazyStart`, 500 ms later or with the first model call,
+   * which waits for it). Rejects when the approvals service cannot start or the DLP
    * config cannot be enforced.
    */
   ready(): Promise<void>;
@@ -382,6 +385,8 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     }
     const ensureApprovals_ = proxy?.approvals;
     let readiness: Promise<void> | undefined;
+    let warmTimer: NodeJS.Timeout | undefined;
+    let closing = false;
     const ready = (): Promise<void> => {
       readiness ??= Promise.all([
         ensureApprovals_?.(),
@@ -391,9 +396,16 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
         // (a known secret too short to protect) fails here, before any agent starts.
         Promise.resolve().then(() => dlp.prepare()),
       ]).then(() => {
-        // Lazy: the upstream HTTP client is not awaited. A model call waits for it anyway, and
-        // the agent (which takes far longer to start than the client to load) need not.
-        if (options.lazyStart === true) gateway.warm().catch(() => undefined);
+        // Lazy: the upstream HTTP client is not awaited, and not loaded at once either: loading
+        // it is tens of ms of this thread's time, just when the agent starts (and a short-lived
+        // command ends). It loads once the run has settled, or with the first model call, which
+        // waits for it anyway.
+        if (options.lazyStart === true && warmTimer === undefined && !closing) {
+          warmTimer = setTimeout(() => {
+            gateway.warm().catch(() => undefined);
+          }, LAZY_WARM_DELAY_MS);
+          warmTimer.unref();
+        }
       });
       readiness.catch(() => {
         readiness = undefined;
@@ -427,6 +439,8 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
         : {}),
       ready,
       async close(drainMs = config.timeouts.drain_ms) {
+        closing = true;
+        clearTimeout(warmTimer);
         feed.close();
         cutoffs?.close();
         if (proxy !== undefined) {
