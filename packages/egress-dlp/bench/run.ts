@@ -2,7 +2,8 @@
  * egress-dlp bench, one run for every figure of issue 17: throughput on 1 MB request bodies (all
  * token patterns + 100 known secrets in every variant) against secretlint's recommend preset and
  * against the previous release's scanner (BENCH_PREVIOUS, see previous.ts) on the same corpus;
- * every adversarial input as a ratio of 1 MiB of English text (adversarial.ts); the peer suites.
+ * every adversarial input as a ratio of 1 MiB of English text (adversarial.ts); start-up cost
+ * (construct.ts: import, first and second createScanner, first scan); the peer suites.
  *
  * The machine is shared, so every figure is the best of several rounds, and the rounds of the
  * things being compared are interleaved: ratios are what to read, not absolute times.
@@ -181,6 +182,19 @@ process.stdout.write(child.stdout);
 if (child.status !== 0) process.stderr.write(child.stderr);
 const worst = /^worst ratio: .*$/m.exec(child.stdout)?.[0] ?? "adversarial bench failed";
 
+// Start-up cost (import, first and second createScanner, first scan) in fresh plain-node processes.
+out("");
+const construct = spawnSync(
+  process.execPath,
+  [...process.execArgv, fileURLToPath(new URL("./construct.ts", import.meta.url))],
+  { encoding: "utf8", env: process.env, maxBuffer: 16 * 1024 * 1024 },
+);
+process.stdout.write(construct.stdout);
+if (construct.status !== 0) process.stderr.write(construct.stderr);
+const constructLine =
+  /^construct: import \+ three.*$/m.exec(construct.stdout)?.[0] ?? "construct bench failed";
+const secondLine = /^ {2}second createScanner.*$/m.exec(construct.stdout)?.[0]?.trim() ?? "";
+
 out("");
 out("summary (this run):");
 out(
@@ -190,6 +204,7 @@ out(
   `  throughput vs previous release: ${previousRatio === undefined ? "not measured" : `${previousRatio.toFixed(2)}×`} (target >= 1)`,
 );
 out(`  adversarial classes against 1 MiB of English text: ${worst}`);
+out(`  ${constructLine.replace(/^construct: /, "start-up: ")}; ${secondLine}`);
 
 // The peer-suite loader is imported only now: merely loading the `yaml` package (a dev dependency
 // it uses) was measured to slow the scanner's loops by about 15% for the rest of the process, and

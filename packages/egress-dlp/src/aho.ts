@@ -5,7 +5,6 @@
  * Bound: O(n + hits) per search with a dense table over the compact alphabet, O(1) per character.
  */
 export interface AhoTables {
-  delta: Uint16Array;
   sym: Uint8Array;
   width: number;
   /** log2(width). */
@@ -25,8 +24,6 @@ export interface AhoTables {
 }
 
 export class AhoCorasick {
-  /** state * width + symbol -> next state, with bit 15 set when that state has outputs. */
-  private readonly delta: Uint16Array;
   /** UTF-16 unit -> symbol; 0 for every character that appears in no keyword (case folded). */
   private readonly sym: Uint8Array;
   private readonly width: number;
@@ -43,7 +40,6 @@ export class AhoCorasick {
   /** The raw tables, for loops that fuse the automaton with other per-character work. */
   tables(): AhoTables {
     return {
-      delta: this.delta,
       sym: this.sym,
       width: this.width,
       shift: this.shift,
@@ -85,49 +81,58 @@ export class AhoCorasick {
     width = 1 << shift;
     this.width = width;
     this.shift = shift;
-    const goto: Map<number, number>[] = [new Map()];
+    // The trie as a dense table (state * width + symbol -> child, 0 = none: the root is no
+    // child), with each state's children listed, so the breadth-first pass below copies a state's
+    // failure row natively and then writes only its own children over it.
+    let maxStates = 1;
+    for (const p of patterns) maxStates += p.length;
+    const goto = new Int32Array(maxStates * width);
+    const children: number[][] = [[]];
     const own: number[][] = [[]];
     patterns.forEach((p, id) => {
       let s = 0;
       for (const ch of p.toLowerCase()) {
         const c = sym[ch.charCodeAt(0)] as number;
-        let next = goto[s]?.get(c);
-        if (next === undefined) {
-          next = goto.length;
-          goto.push(new Map());
+        let child = goto[s * width + c] as number;
+        if (child === 0) {
+          child = own.length;
           own.push([]);
-          goto[s]?.set(c, next);
+          children.push([]);
+          goto[s * width + c] = child;
+          children[s]?.push(c);
         }
-        s = next;
+        s = child;
       }
       own[s]?.push(id);
     });
-    const n = goto.length;
-    const delta = new Int32Array(n * width);
+    const n = own.length;
+    if (n >= 0x8000) throw new Error("too many keywords for one automaton (32767 states)");
+    // Built straight into the row-offset table (`next`): a state's failure row is copied natively,
+    // then its own children are written over it. Whether a state has outputs (its own, or its
+    // failure state's) is known when it is first reached: its failure state is shallower, so it
+    // was reached before.
+    const next = new Int32Array(n * width);
     const fail = new Int32Array(n);
+    const hasOut = new Uint8Array(n);
+    hasOut[0] = (own[0]?.length ?? 0) > 0 ? 1 : 0;
     const outLists: number[][] = own.map((o) => [...o]);
     const queue: number[] = [];
-    for (let c = 1; c < width; c++) {
-      const t = goto[0]?.get(c);
-      if (t !== undefined) {
-        delta[c] = t;
-        fail[t] = 0;
-        queue.push(t);
-      }
-    }
+    const reach = (t: number, f: number): number => {
+      fail[t] = f;
+      hasOut[t] = (own[t]?.length ?? 0) > 0 || hasOut[f] === 1 ? 1 : 0;
+      queue.push(t);
+      return (t << shift) | (hasOut[t] === 1 ? 0x40000000 : 0);
+    };
+    for (const c of children[0] ?? []) next[c] = reach(goto[c] as number, 0);
     for (let qi = 0; qi < queue.length; qi++) {
       const s = queue[qi] as number;
       const f = fail[s] as number;
       for (const id of outLists[f] ?? []) outLists[s]?.push(id);
-      for (let c = 1; c < width; c++) {
-        const t = goto[s]?.get(c);
-        if (t !== undefined) {
-          fail[t] = delta[f * width + c] as number;
-          delta[s * width + c] = t;
-          queue.push(t);
-        } else {
-          delta[s * width + c] = delta[f * width + c] as number;
-        }
+      // every symbol goes where the failure state goes, except the state's own children
+      next.copyWithin(s * width, f * width, f * width + width);
+      for (const c of children[s] ?? []) {
+        const t = goto[s * width + c] as number;
+        next[s * width + c] = reach(t, ((next[f * width + c] as number) & 0x3fffffff) >>> shift);
       }
     }
     const outHead = new Int32Array(n).fill(-1);
@@ -137,18 +142,6 @@ export class AhoCorasick {
       outHead[s] = flat.length;
       flat.push(...list, -1);
     });
-    if (n >= 0x8000) throw new Error("too many keywords for one automaton (32767 states)");
-    const packed = new Uint16Array(delta.length);
-    for (let k = 0; k < delta.length; k++) {
-      const t = delta[k] as number;
-      packed[k] = t | ((outHead[t] as number) !== -1 ? 0x8000 : 0);
-    }
-    this.delta = packed;
-    const next = new Int32Array(delta.length);
-    for (let k = 0; k < delta.length; k++) {
-      const t = delta[k] as number;
-      next[k] = (t << shift) | ((outHead[t] as number) !== -1 ? 0x40000000 : 0);
-    }
     this.next = next;
     this.outHead = outHead;
     this.outputs = Int32Array.from(flat);
@@ -157,17 +150,17 @@ export class AhoCorasick {
 
   /** Calls `onHit(patternId, end)` for every occurrence; `end` is exclusive. */
   search(text: string, onHit: (id: number, end: number) => void, from = 0, to = text.length): void {
-    const delta = this.delta;
+    const next = this.next;
     const outHead = this.outHead;
     const outputs = this.outputs;
     const sym = this.sym;
-    const width = this.width;
-    let s = 0;
+    const shift = this.shift;
+    let row = 0;
     for (let i = from; i < to; i++) {
-      const v = delta[s * width + (sym[text.charCodeAt(i)] as number)] as number;
-      s = v & 0x7fff;
-      if (v & 0x8000) {
-        for (let k = outHead[s] as number; outputs[k] !== -1; k++)
+      const v = next[row | (sym[text.charCodeAt(i)] as number)] as number;
+      row = v & 0x3fffffff;
+      if (v & 0x40000000) {
+        for (let k = outHead[row >>> shift] as number; outputs[k] !== -1; k++)
           onHit(outputs[k] as number, i + 1);
       }
     }
@@ -178,15 +171,15 @@ export class AhoCorasick {
    * and runs of it count once. Reports `start` and `end` in the original text. O(n + hits).
    */
   searchCollapsed(text: string, onHit: (id: number, start: number, end: number) => void): void {
-    const delta = this.delta;
+    const next = this.next;
     const outHead = this.outHead;
     const outputs = this.outputs;
     const lens = this.lengths;
     const sym = this.sym;
-    const width = this.width;
+    const shift = this.shift;
     const ring = new Int32Array(256);
     let consumed = 0;
-    let s = 0;
+    let row = 0;
     let lastSpace = true;
     for (let i = 0; i < text.length; i++) {
       let c = text.charCodeAt(i);
@@ -199,10 +192,10 @@ export class AhoCorasick {
       }
       ring[consumed & 255] = i;
       consumed++;
-      const v = delta[s * width + (sym[c] as number)] as number;
-      s = v & 0x7fff;
-      if (v & 0x8000) {
-        for (let k = outHead[s] as number; outputs[k] !== -1; k++) {
+      const v = next[row | (sym[c] as number)] as number;
+      row = v & 0x3fffffff;
+      if (v & 0x40000000) {
+        for (let k = outHead[row >>> shift] as number; outputs[k] !== -1; k++) {
           const id = outputs[k] as number;
           onHit(id, ring[(consumed - (lens[id] as number)) & 255] as number, i + 1);
         }
