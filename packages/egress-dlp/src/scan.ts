@@ -653,6 +653,12 @@ function partSpan(seg: Segment, from: number, to: number): [number, number] {
 
 /** Characters between two equal base64 runs whose decoded piece is kept once (see encodedSegments). */
 const REPEAT_GAP = 4;
+/** encodedSegments takes runs of a periodic flood in one loop (off only in tests, to compare). */
+let runFastForward = true;
+/** For tests: turns the periodic-run fast path of encodedSegments off or on. */
+export function setRunFastForward(on: boolean): void {
+  runFastForward = on;
+}
 
 /**
  * Collects short decoded pieces into one batched segment (see SMALL_BATCH): bytes go into one
@@ -1588,6 +1594,7 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
       emptyLen = lastLen;
     }
     lastLen = -1;
+    let emptyCost = 0;
     if (emptyLen === len) {
       let k = 0;
       while (k < len && text.charCodeAt(emptyAt + k) === text.charCodeAt(i + k)) k++;
@@ -1596,6 +1603,7 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
         repeatLen = -1;
         continue;
       }
+      emptyCost = k;
     }
     const previous = repeatLen;
     repeatLen = -1;
@@ -1607,7 +1615,40 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
         let end = j;
         while (end < n && end - j < 2 && text.charCodeAt(end) === 61) end++;
         small.extendLast(end);
-        repeatAt = i;
+        // A periodic flood (JWT headers chained by dots): every later run that starts `period`
+        // after the one before, with the same length and the same text, goes through exactly the
+        // steps this run went through (the empty-run comparison stops at the same character, the
+        // repeat comparison matches, the piece grows over it). Taken here in one tight loop: its
+        // characters compared once against the copy a period before, the same work charged per
+        // run, and nothing else read.
+        if (runFastForward) {
+          const period = i - repeatAt;
+          let cur = i;
+          let curEnd = end;
+          let verified = j;
+          while (r + 2 < runs.n) {
+            const i2 = runAt[r + 2] as number;
+            const j2 = runAt[r + 3] as number;
+            if (i2 - cur !== period || j2 - i2 !== len || i2 - curEnd > REPEAT_GAP) break;
+            if (verified < i2) verified = i2;
+            while (
+              verified < j2 &&
+              text.charCodeAt(verified) === text.charCodeAt(verified - period)
+            )
+              verified++;
+            if (verified < j2) break;
+            if (charge(budget, 64 + emptyCost + len)) return segs;
+            let e2 = j2;
+            while (e2 < n && e2 - j2 < 2 && text.charCodeAt(e2) === 61) e2++;
+            small.extendLast(e2);
+            cur = i2;
+            curEnd = e2;
+            r += 2;
+          }
+          repeatAt = cur;
+        } else {
+          repeatAt = i;
+        }
         repeatLen = len;
         continue;
       }
