@@ -433,6 +433,31 @@ function splitPoint(text: string): number {
   return -1;
 }
 
+/** A stream at the start of its range (one construction site: every stream has one shape). */
+function newStream(proj: Uint8Array, hits: Int32Array, at: Int32Array): Stream {
+  return { proj, m: 0, row: 0, runLen: 0, hits, nh: 0, at, nr: 0 };
+}
+
+let pairPrimed = false;
+
+/**
+ * Runs fusedPair once on a few characters, before its first long call in the process. V8
+ * compiles a long loop on stack replacement while it runs; compiled before the code after the loop
+ * had ever run, the loop deoptimised on its way out ("insufficient type feedback" at the stores
+ * back into the streams), and in some processes V8 kept entering that compiled loop on every
+ * call: one deoptimisation per scan and the process at about half its throughput (`--trace-opt
+ * --trace-deopt`: 48 and 52 deoptimisations in 50 scans, chat bodies 81-87 instead of 150-165 MB/s,
+ * in 2 of 11 traced processes). With the way out run once, the compiled loop leaves without one
+ * (0 or 1 deoptimisation of fusedPair per process, 16 of 16 processes).
+ */
+function primePair(ac: AhoTables): void {
+  pairPrimed = true;
+  const text = "prime the pair pass: key=eyJhbGciOiJub25lIn0 abcdefghijklmnopqrstuvwx ".repeat(2);
+  const half = text.length >> 1;
+  const scratch = () => newStream(new Uint8Array(half), new Int32Array(64), new Int32Array(64));
+  fusedPair(text, half, half, scratch(), scratch(), ac);
+}
+
 /**
  * Projection, base64 runs and keyword hits in one read of the text. A long text runs as two
  * streams, [0, h) and [h, n), in one loop (see fusedPair); stream B starts with the automaton
@@ -449,22 +474,14 @@ export function projectFused(
 ): number {
   const ac = fused.ac;
   const n = text.length;
-  const a: Stream = {
-    proj,
-    m: 0,
-    row: 0,
-    runLen: 0,
-    hits: fused.hits,
-    nh: 0,
-    at: runs.at,
-    nr: 0,
-  };
+  const a = newStream(proj, fused.hits, runs.at);
   const h = n >= PAIR_MIN ? splitPoint(text) : -1;
   if (h === -1) {
     fusedRange(text, 0, n, a, ac);
   } else {
+    if (!pairPrimed) primePair(ac);
     if (projB.length < n - h) projB = new Uint8Array(n - h);
-    const b: Stream = { proj: projB, m: 0, row: 0, runLen: 0, hits: hitsB, nh: 0, at: atB, nr: 0 };
+    const b = newStream(projB, hitsB, atB);
     // the automaton's row at h: read the text before h from the root, recording nothing
     const { next, sym } = ac;
     let row = 0;
