@@ -2268,6 +2268,23 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
     const memoLen: number[] = [];
     const lastWin: number[] = [];
     const period: number[] = [];
+    // Per repeatMemo rule: the keyword whose tail was last checked inside the memo window (-1:
+    // none since the memo was set), and whether that keyword's least tail lies inside the window
+    // in token characters. Then a hit whose window equals the memo window has that tail too.
+    const memoTailKw: number[] = [];
+    const memoTailOk: boolean[] = [];
+    const memoTailFits = (ri: number, id: number): boolean => {
+      if (memoTailKw[ri] !== id) {
+        const need = kwMinTail[id] as number;
+        const base = (memoAt[ri] as number) + 1 + (kwLen[id] as number);
+        const room = (memoLen[ri] as number) - 1 - (kwLen[id] as number);
+        let k = 0;
+        while (k < need && k < room && TAIL[text.charCodeAt(base + k)] === 1) k++;
+        memoTailKw[ri] = id;
+        memoTailOk[ri] = k >= need;
+      }
+      return memoTailOk[ri] === true;
+    };
     /**
      * Is text[w, w + memoLen) equal to rule ri's memo window? When the last equal window is d
      * characters before w (0 < d < memoLen) and the memo window has period d, only the d
@@ -2337,6 +2354,7 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
               memoLen[ri] = keep ? to - start + 2 : 0;
               lastWin[ri] = keep ? start - 1 : -1;
               period[ri] = 0;
+              memoTailKw[ri] = -1;
             }
             if (charge(budget, hit ? to - start : Math.min(miss, r.maxLength))) return;
             if (hit) recordSpan(ri, text, start, start, to, 0, undefined);
@@ -2370,6 +2388,27 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
         const lead = kwLeadBlocked[id];
         const before = end - (kwLen[id] as number) - 1;
         if (lead !== undefined && before >= 0 && lead[text.charCodeAt(before)] === 1) continue;
+        const mr = memoKeyword[id] as number;
+        let memoTried = false;
+        if (mr !== -1) {
+          // onHit's memo path and recordSpan's merge, without the calls: a flood of equal JWT
+          // headers pays one comparison per character and a few reads per hit. Taken before the
+          // tail is measured when the keyword's least tail lies inside the memo window in token
+          // characters (memoTailFits): an equal window then has that tail, so the hit would not
+          // have been dropped for it, and the flood is not read a second time for tails.
+          const start = end - (kwLen[id] as number);
+          const prev = last[mr];
+          if (prev !== undefined && start > 0 && start < prev.end && memoTailFits(mr, id)) {
+            memoTried = true;
+            if (sameWindow(mr, start - 1)) {
+              const to = start + (memoLen[mr] as number) - 2;
+              if (charge(budget, to - start)) return;
+              if (to > prev.end) prev.end = to;
+              if (charge(budget, MERGED_COST)) return;
+              continue;
+            }
+          }
+        }
         const cap = kwMaxTail[id] as number;
         let tail = 0;
         if (cap > 0) {
@@ -2389,10 +2428,7 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
           tail = Math.min(cap, runTo - end);
           if (tail < (kwMinTail[id] as number)) continue;
         }
-        const mr = memoKeyword[id] as number;
-        if (mr !== -1) {
-          // onHit's memo path and recordSpan's merge, without the calls: a flood of equal JWT
-          // headers pays one comparison per character and a few reads per hit
+        if (mr !== -1 && !memoTried) {
           const start = end - (kwLen[id] as number);
           const prev = last[mr];
           if (prev !== undefined && start > 0 && start < prev.end && sameWindow(mr, start - 1)) {
