@@ -1,5 +1,6 @@
+import { createRequire } from "node:module";
 import { suggest } from "@bottlekit/diagnostics";
-import { RE2JS } from "re2js";
+import type { RE2JS } from "re2js";
 import { z } from "zod";
 
 /**
@@ -9,6 +10,17 @@ import { z } from "zod";
  * bot-bottle manifests use. Regexes (paths and header values) are compiled with re2js, so
  * matching is linear in the input whatever the pattern.
  */
+
+/**
+ * re2js, loaded on the first route regex (validated or matched): most route sets have none, and
+ * loading it cost about 13-20 ms of the package import. Its CommonJS build, loaded synchronously;
+ * RE2JS objects never leave this module.
+ */
+let re2: typeof RE2JS | undefined;
+function re2js(): typeof RE2JS {
+  re2 ??= (createRequire(import.meta.url)("re2js") as { RE2JS: typeof RE2JS }).RE2JS;
+  return re2;
+}
 
 const HOST_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -41,7 +53,7 @@ function hostProblem(host: string): string | undefined {
 
 function regexProblem(source: string): string | undefined {
   try {
-    RE2JS.compile(source);
+    re2js().compile(source);
     return undefined;
   } catch (error) {
     return `is not a valid RE2 regex (${error instanceof Error ? error.message : String(error)})`;
@@ -196,7 +208,7 @@ const regexCache = new Map<string, RE2JS>();
 function compiled(source: string): RE2JS {
   let re = regexCache.get(source);
   if (!re) {
-    re = RE2JS.compile(source);
+    re = re2js().compile(source);
     if (regexCache.size > 1024) regexCache.clear();
     regexCache.set(source, re);
   }
