@@ -2271,6 +2271,9 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
     // Per repeatMemo rule: the keyword whose tail was last checked inside the memo window (-1:
     // none since the memo was set), and whether that keyword's least tail lies inside the window
     // in token characters. Then a hit whose window equals the memo window has that tail too.
+    // Per repeatMemo rule: the memo window's last d characters as a string, for that period d.
+    const memoSub: string[] = [];
+    const memoSubD: number[] = [];
     const memoTailKw: number[] = [];
     const memoTailOk: boolean[] = [];
     const memoTailFits = (ri: number, id: number): boolean => {
@@ -2306,7 +2309,20 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
           visited += z;
           period[ri] = z === len - d ? d : -1;
         }
-        if (period[ri] === d) from = len - d;
+        if (period[ri] === d) {
+          from = len - d;
+          // the d characters past the last equal window, compared natively with the memo
+          // window's last d (one string per memo and period); a mismatch is measured below
+          if (memoSubD[ri] !== d) {
+            memoSub[ri] = text.slice(at + from, at + len);
+            memoSubD[ri] = d;
+          }
+          if (text.startsWith(memoSub[ri] as string, w + from)) {
+            visited += d;
+            lastWin[ri] = w;
+            return true;
+          }
+        }
       }
       let x = from;
       while (x < len && text.charCodeAt(w + x) === text.charCodeAt(at + x)) x++;
@@ -2355,6 +2371,7 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
               lastWin[ri] = keep ? start - 1 : -1;
               period[ri] = 0;
               memoTailKw[ri] = -1;
+              memoSubD[ri] = -1;
             }
             if (charge(budget, hit ? to - start : Math.min(miss, r.maxLength))) return;
             if (hit) recordSpan(ri, text, start, start, to, 0, undefined);
