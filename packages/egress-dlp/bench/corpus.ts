@@ -148,6 +148,21 @@ function repeatTo(unit: string, size: number): string {
  * The adversarial inputs of issue 17, each `size` characters: entity floods, gzip bombs, gzip
  * magic runs, PEM and JWT header floods, nested escapes, near-miss token prefixes and more.
  */
+/** `text` cut into lines of `width` characters. */
+function wrapLines(text: string, width: number): string {
+  const lines: string[] = [];
+  for (let k = 0; k < text.length; k += width) lines.push(text.slice(k, k + width));
+  return lines.join("\n");
+}
+
+/** `size` pseudo-random bytes (seeded). */
+function randomBytes(size: number, seed: number): Buffer {
+  const r = rng(seed);
+  const out = Buffer.alloc(size);
+  for (let k = 0; k < size; k++) out[k] = Math.floor(r() * 256);
+  return out;
+}
+
 export function adversarialInputs(
   size: number,
   gzip: (data: Uint8Array) => Buffer,
@@ -181,5 +196,13 @@ export function adversarialInputs(
     "near-miss token prefixes": nearMiss(size),
     "long base64 run": repeatTo("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo", size),
     "long hex run": repeatTo("4142434445464748", size),
+    "base64 of English wrapped at 76": wrapLines(
+      Buffer.from(englishText(Math.floor((size * 3) / 4) - 1024)).toString("base64"),
+      76,
+    ).slice(0, size),
+    "base64 of random bytes wrapped at 64 (PEM body)": wrapLines(
+      randomBytes(Math.floor((size * 3) / 4) - 1024, 13).toString("base64"),
+      64,
+    ).slice(0, size),
   };
 }

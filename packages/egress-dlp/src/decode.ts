@@ -160,30 +160,53 @@ function isZlibHeader(b0: number, b1: number): boolean {
   return (b0 & 0x0f) === 8 && b0 >> 4 <= 7 && ((b0 << 8) | b1) % 31 === 0;
 }
 
-/** UTF-16 without BOM: at least 80% of the first 64 code units have a zero high (or low) byte. */
-function utf16Order(bytes: Uint8Array): "le" | "be" | undefined {
-  if (bytes.length < 8) return undefined;
-  if (bytes[0] === 0xff && bytes[1] === 0xfe) return "le";
-  if (bytes[0] === 0xfe && bytes[1] === 0xff) return "be";
-  const units = Math.min(64, bytes.length >> 1);
-  let le = 0;
-  let be = 0;
-  for (let k = 0; k < units; k++) {
-    const a = bytes[2 * k] as number;
-    const b = bytes[2 * k + 1] as number;
-    if (b === 0 && a !== 0) le++;
-    else if (a === 0 && b !== 0) be++;
-  }
-  if (le >= units * 0.8) return "le";
-  if (be >= units * 0.8) return "be";
-  return undefined;
+/** How UTF-16 text lies in bytes: its byte order, and whether one stray byte comes first. */
+interface Utf16Layout {
+  order: "le" | "be";
+  offset: 0 | 1;
 }
 
-export function decodeUtf16(bytes: Uint8Array, order: "le" | "be"): string {
-  let b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length & ~1);
+/**
+ * UTF-16 without BOM: at least 80% of the first 64 code units have a zero high (or low) byte,
+ * read from the first byte or, after one stray byte (UTF-16 glued to a byte of something else),
+ * from the second. From the first byte when its first unit is one of those (then the second
+ * byte's reading would cut the last character), else from whichever reading has them.
+ */
+function utf16Layout(bytes: Uint8Array): Utf16Layout | undefined {
+  if (bytes.length < 8) return undefined;
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return { order: "le", offset: 0 };
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return { order: "be", offset: 0 };
+  let fallback: Utf16Layout | undefined;
+  for (const offset of [0, 1] as const) {
+    const units = Math.min(64, (bytes.length - offset) >> 1);
+    let le = 0;
+    let be = 0;
+    for (let k = 0; k < units; k++) {
+      const a = bytes[offset + 2 * k] as number;
+      const b = bytes[offset + 2 * k + 1] as number;
+      if (b === 0 && a !== 0) le++;
+      else if (a === 0 && b !== 0) be++;
+    }
+    const order = le >= units * 0.8 ? "le" : be >= units * 0.8 ? "be" : undefined;
+    if (order === undefined) continue;
+    const a0 = bytes[offset] as number;
+    const b0 = bytes[offset + 1] as number;
+    const firstFits = order === "le" ? b0 === 0 && a0 !== 0 : a0 === 0 && b0 !== 0;
+    if (firstFits) return { order, offset };
+    fallback ??= { order, offset };
+  }
+  return fallback;
+}
+
+export function decodeUtf16(bytes: Uint8Array, order: "le" | "be", offset: 0 | 1 = 0): string {
+  const n = bytes.length - offset;
+  let b = Buffer.from(bytes.buffer, bytes.byteOffset + offset, n & ~1);
   if (order === "be") b = Buffer.from(b).swap16();
   let text = b.toString("utf16le");
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  // an odd byte left at the end of little-endian text: its last character, high byte cut off
+  const tail = n & 1 ? (bytes[bytes.length - 1] as number) : 0;
+  if (order === "le" && tail !== 0) text += String.fromCharCode(tail);
   return text;
 }
 
@@ -241,10 +264,11 @@ export function binaryLayers(bytes: Buffer, budget: Budget, tryRawDeflate: boole
       return out;
     }
   }
-  const order = utf16Order(bytes);
-  if (order) {
+  const layout = utf16Layout(bytes);
+  if (layout) {
     if (charge(budget, bytes.length)) return out;
-    out.push({ kind: `utf16${order}`, text: decodeUtf16(bytes, order) });
+    const { order, offset } = layout;
+    out.push({ kind: `utf16${order}`, text: decodeUtf16(bytes, order, offset) });
     return out;
   }
   if (tryRawDeflate && bytes.length >= 20 && plausibleDeflate(bytes, 0)) {

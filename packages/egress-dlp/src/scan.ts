@@ -1484,6 +1484,182 @@ function findRuns(text: string): RunList {
 const SMALL_BASE64 = new PieceBatch("base64");
 
 /**
+ * Full lines decoded again without a wrapped block's last line (see wrappedSegments): 24 lines
+ * of 48 or more characters hold the encoding of any token (the longest is under 300 characters,
+ * 400 encoded, 800 in UTF-16).
+ */
+const WRAP_TAIL_LINES = 24;
+
+/** The narrowest line width of a wrapped block (see wrappedSegments). */
+const MIN_WRAP_WIDTH = 48;
+
+/**
+ * The end of the line break at `k`, or -1: `\n` or `\r\n`, as characters or as JSON escapes
+ * (a wrapped block in a JSON string), then spaces or tabs of indentation.
+ */
+function lineBreakEnd(text: string, k: number, n: number): number {
+  let m = k;
+  if (text.charCodeAt(m) === 92) {
+    if (text.charCodeAt(m + 1) === 114 && text.charCodeAt(m + 2) === 92) m += 2;
+    if (text.charCodeAt(m + 1) !== 110) return -1;
+    m += 2;
+  } else {
+    if (text.charCodeAt(m) === 13) m++;
+    if (text.charCodeAt(m) !== 10) return -1;
+    m++;
+  }
+  while (m < n && m - k <= 66) {
+    const c = text.charCodeAt(m);
+    if (c !== 32 && c !== 9) return m;
+    m++;
+  }
+  return m < n ? m : -1;
+}
+
+/**
+ * The index in `at` of the run that starts the line at `s`, or -1: the run must start there, or
+ * one character before when that is the `n` of an escaped line break (`\nQUJD…` is one run).
+ */
+function runAtLine(at: Int32Array, q: number, nr: number, text: string, s: number): number {
+  if (q >= nr) return -1;
+  const i = at[q] as number;
+  if (i === s) return q;
+  if (i === s - 1 && text.charCodeAt(i) === 110 && text.charCodeAt(i - 1) === 92) return q;
+  return -1;
+}
+
+/**
+ * Base64 or hex wrapped on lines of one width (`base64` and MIME at 76, PEM and `openssl` at 64,
+ * `xxd -p` at 60, indented or not): two or more lines, each a run of the same width (48 or more,
+ * a multiple of 4), then a last line no wider, are joined and decoded as ONE run (see
+ * encodedSegments, called on the joined text before this call's own batch starts), so a token
+ * whose encoding crosses a line break is found. Each line on its own would decode to a part of
+ * a token, found in neither; the block's lines are then not decoded one by one (`blocks`: their
+ * spans), since every line holds whole quanta of the block and decodes to a part of it.
+ *
+ * Bound: linear. Each run is looked at once (a chain continues only through a line break to the
+ * next run), each block is joined once, and a block equal to the one just before it (a flood of
+ * one block) is not decoded again. A decoded segment maps back to its whole block.
+ */
+function wrappedSegments(
+  text: string,
+  runs: RunList,
+  segs: Segment[],
+  budget: Budget,
+  blocks: number[],
+): void {
+  const at = runs.at;
+  const nr = runs.n;
+  const n = text.length;
+  let prevFrom = -1;
+  let prevTo = -1;
+  const lineStart: number[] = [];
+  const lineEnd: number[] = [];
+  let r = 0;
+  while (r < nr) {
+    const i0 = at[r] as number;
+    const first = (at[r + 1] as number) - i0;
+    let next = lineBreakEnd(text, i0 + first, n);
+    if (next === -1) {
+      r += 2;
+      continue;
+    }
+    // The lines' width: the first run's, or the second's when that is longer: then the first
+    // line has something before the block on it (`data: QUJD…`).
+    const q2 = runAtLine(at, r + 2, nr, text, next);
+    const second = q2 === -1 ? 0 : (at[q2 + 1] as number) - next;
+    const width = Math.max(first, second);
+    // encoders wrap at 60 (`xxd -p`), 64 (PEM, `openssl`) or 76 (`base64`, MIME) characters, on a
+    // whole base64 quantum; shorter lines of one length are prose or code as often as data, and
+    // joining them would make tokens of their words
+    if (width < MIN_WRAP_WIDTH || (width & 3) !== 0) {
+      r += 2;
+      continue;
+    }
+    lineStart.length = 0;
+    lineEnd.length = 0;
+    lineStart.push(i0);
+    lineEnd.push(i0 + first);
+    // the chain: each next run right after a line break, none wider, the first narrower one last
+    let last = r;
+    while (next !== -1) {
+      const q = runAtLine(at, last + 2, nr, text, next);
+      if (q === -1) break;
+      const e = at[q + 1] as number;
+      const w = e - next;
+      if (w > width) break;
+      last = q;
+      lineStart.push(next);
+      lineEnd.push(e);
+      if (w < width) {
+        next = -1;
+        break;
+      }
+      next = lineBreakEnd(text, e, n);
+    }
+    if (charge(budget, 8 + lineStart.length)) return;
+    // then a last line too short to be a run (of hex digits only, after lines of hex: a word
+    // after a hex block would make it base64), then padding
+    let end = lineEnd[lineEnd.length - 1] as number;
+    const full = lineStart.length;
+    if (next !== -1) {
+      let hex = true;
+      for (let k = i0 + first - 1; k >= i0 && hex; k--) hex = hexVal(text.charCodeAt(k)) >= 0;
+      let k = next;
+      while (k < n && k - next < width && isB64(text.charCodeAt(k))) {
+        if (hex && hexVal(text.charCodeAt(k)) < 0) break;
+        k++;
+      }
+      if (k > next && (k === n || !isB64(text.charCodeAt(k)))) {
+        lineStart.push(next);
+        lineEnd.push(k);
+        end = k;
+      }
+    }
+    if (lineStart.length === 1) {
+      r += 2; // one line: nothing wrapped
+      continue;
+    }
+    let pad = 0;
+    while (pad < 2 && end < n && text.charCodeAt(end) === 61) {
+      end++;
+      pad++;
+    }
+    lineEnd[lineEnd.length - 1] = end;
+    if (charge(budget, end - i0)) return;
+    if (!samePiece(text, i0, end, prevFrom, prevTo)) {
+      // the lines without their breaks, decoded here as one run: what the block's lines decode
+      // to, in the same layer
+      const parts: string[] = [];
+      for (let l = 0; l < lineStart.length; l++) {
+        parts.push(text.slice(lineStart[l] as number, lineEnd[l] as number));
+      }
+      const joined = parts.join("");
+      const decode = (run: string): void => {
+        for (const seg of encodedSegments(run, budget)) {
+          segs.push({ start: i0, end, kind: `wrapped:${seg.kind}`, text: seg.text });
+        }
+      };
+      decode(joined);
+      if (parts.length > full && !budget.exceeded) {
+        // A last line that is not the block's (a word on the next line) spoils the end of its
+        // decoding (a UTF-16 character, a container's trailer): the full lines alone decode too,
+        // the last few of them (a token at the end) or, for a container, all of them.
+        const head = joined.charCodeAt(0);
+        const container =
+          head === 72 || head === 85 || head === 101 || head === 49 || head === 55 || head === 53;
+        decode(parts.slice(container ? 0 : Math.max(0, full - WRAP_TAIL_LINES), full).join(""));
+      }
+      if (budget.exceeded) return;
+    }
+    prevFrom = i0;
+    prevTo = end;
+    blocks.push(i0, end);
+    while (r < nr && (at[r] as number) < end) r += 2;
+  }
+}
+
+/**
  * Finds encoded regions in one linear pass: escape regions, base64/base32/hex runs, binary
  * containers (gzip, zlib, zip, UTF-16, raw deflate) at the start of the text or inside a decoded
  * run, and joined (invisible-character or JSON-escape cut) tokens. Every pass is charged to the
@@ -1557,6 +1733,12 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
     runs = findRuns(text);
     if (charge(budget, n)) return segs;
   }
+  // Wrapped blocks decode joined (next layer), not line by line: each line's decoding is a part
+  // of the block's (every line holds whole quanta), and per-line pieces cost several times more.
+  const blocks: number[] = [];
+  wrappedSegments(text, runs, segs, budget, blocks);
+  if (budget.exceeded) return segs;
+  let block = 0;
   const runAt = runs.at;
   // one batch per module: encodedSegments never runs inside itself (decoded layers are scanned
   // after it returns), and every call starts it empty
@@ -1668,6 +1850,9 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
         segs.push({ start: from, end: j, kind: "reversed", text: reverseString(text, from, j) });
       }
     }
+    // a line of a wrapped block: decoded with the block
+    while (block < blocks.length && (blocks[block + 1] as number) <= i) block += 2;
+    if (block < blocks.length && (blocks[block] as number) <= i) continue;
     // text, a container, text behind a few binary or non-ASCII bytes, or raw deflate (no magic:
     // its first block header is checked in JS on the first 9 bytes only)
     const maybeB64 =
@@ -1846,18 +2031,26 @@ function plausibleContainer(head: Uint8Array, n: number): boolean {
   return (b0 & 0x0f) === 8 && ((b0 << 8) | b1) % 31 === 0 && plausibleDeflate(head, 2, n);
 }
 
-/** Base64 of ASCII UTF-16: every group of 8 characters has `A` where the zero bytes fall. */
+/**
+ * Base64 of ASCII UTF-16: every group of 8 characters (6 bytes, 3 code units) has zero bits where
+ * the zero bytes fall. Zero bytes at odd offsets (UTF-16LE, or BE after one stray byte): the 2nd
+ * character's low 4 bits or the 3rd's high 4 (`YQBi` for 61 00 62); at even offsets (UTF-16BE,
+ * or LE after one stray byte): the 1st or the 4th character is `A` (`AGEA` for 00 61 00).
+ */
 function utf16Base64(text: string, i: number, j: number): boolean {
   if (j - i < 16) return false;
-  let hits = 0;
+  let odd = 0;
+  let even = 0;
   let groups = 0;
   for (let k = i; k + 8 <= j && groups < 8; k += 8, groups++) {
-    // UTF-16LE of ASCII "ab" = 61 00 62 00 -> base64 "YQBi": the 2nd character's low bits are 0
+    const c0 = B64_INDEX[text.charCodeAt(k)] as number;
     const c1 = B64_INDEX[text.charCodeAt(k + 1)] as number;
     const c2 = B64_INDEX[text.charCodeAt(k + 2)] as number;
-    if ((c1 >= 0 && (c1 & 15) === 0) || (c2 >= 0 && c2 >> 2 === 0)) hits++;
+    const c3 = B64_INDEX[text.charCodeAt(k + 3)] as number;
+    if ((c1 >= 0 && (c1 & 15) === 0) || (c2 >= 0 && c2 >> 2 === 0)) odd++;
+    if (c0 === 0 || c3 === 0) even++;
   }
-  return groups >= 2 && hits >= groups * 0.75;
+  return groups >= 2 && (odd >= groups * 0.75 || even >= groups * 0.75);
 }
 
 /** Hex of a container: gzip `1f8b`, zlib `78..`, zip `504b0304`, UTF-16 BOMs or NUL-interleaved ASCII. */

@@ -42,6 +42,9 @@ function zipEntry(data: Buffer, method: 0 | 8): Buffer {
   header.writeUInt16LE(name.length, 26);
   return Buffer.concat([header, name, body]);
 }
+/** A small shell script that exports the token (its encoding spans several wrapped lines). */
+const script = (t: string) =>
+  `#!/bin/sh\nexport PATH=/usr/local/bin:/usr/bin:/bin\nexport API_TOKEN=${t}\nexec "$@"\n`;
 const every = (t: string, n: number, sep: string) =>
   t.match(new RegExp(`.{1,${n}}`, "gs"))?.join(sep) ?? t;
 
@@ -79,6 +82,22 @@ export const TRANSFORMS: Record<string, (t: string) => string> = {
   "UTF-16LE with BOM+base64": (t) =>
     b64(Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(t, "utf16le")])),
   "UTF-16BE+hex": (t) => Buffer.from(t, "utf16le").swap16().toString("hex"),
+  "UTF-16BE+base64": (t) => b64(Buffer.from(t, "utf16le").swap16()),
+  "UTF-16BE with BOM+base64": (t) =>
+    b64(Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(t, "utf16le").swap16()])),
+  "a stray byte, then UTF-16LE+base64": (t) =>
+    b64(Buffer.concat([Buffer.from("x"), Buffer.from(t, "utf16le")])),
+  "a stray byte, then UTF-16BE+base64": (t) =>
+    b64(Buffer.concat([Buffer.from("x"), Buffer.from(t, "utf16le").swap16()])),
+  "base64 wrapped at 76 (base64, MIME)": (t) => every(b64(script(t)), 76, "\n"),
+  "base64 wrapped at 64 with CRLF, indented (PEM, YAML)": (t) =>
+    every(b64(script(t)), 64, "\r\n    "),
+  "hex wrapped at 60 (xxd -p)": (t) => every(Buffer.from(script(t)).toString("hex"), 60, "\n"),
+  "gzip+base64 wrapped at 76": (t) => every(b64(gzipSync(script(t))), 76, "\n"),
+  "base64 wrapped at 76 in a JSON string (\\n escapes)": (t) =>
+    JSON.stringify(every(b64(script(t)), 76, "\n")).slice(1, -1),
+  "base64 wrapped at 64 in a JSON string (\\r\\n escapes)": (t) =>
+    JSON.stringify(every(b64(script(t)), 64, "\r\n")).slice(1, -1),
   "zip stored+base64": (t) => b64(zipEntry(Buffer.from(t), 0)),
   "zip deflated+base64": (t) => b64(zipEntry(Buffer.from(`file: ${t}\n`), 8)),
   "escaped slash JSON": (t) => JSON.stringify(`https:\\/\\/x.test\\/?k=${t}`).slice(1, -1),
