@@ -189,9 +189,13 @@ const LEAD_BOUNDARIES: [string, Uint8Array][] = ["(?<![A-Za-z0-9_-])", "(?<![A-Z
   },
 );
 
-/** Characters that may separate the characters of a token: ` -_.:,;|/` and tab. */
+/**
+ * Characters that may separate the characters of a token: ` -_.:,;|/`, tab, and the Unicode
+ * spaces and dashes that look like them (no-break, en, em, thin, ideographic spaces; hyphens).
+ */
 const SEPARATOR_CLASS = new Uint8Array(65536);
-for (const ch of " -_.:,;|/\t") SEPARATOR_CLASS[ch.charCodeAt(0)] = 1;
+for (const ch of " -_.:,;|/\t\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000\u2010\u2011\u2012\u2013\u2014\u2212")
+  SEPARATOR_CLASS[ch.charCodeAt(0)] = 1;
 /** DER SEQUENCE, then INTEGER version 3, then the authSafe SEQUENCE: the shape of a PKCS#12 file. */
 const PKCS12_HEADER = /^\x30[\x80-\x84][\s\S]{0,4}\x02\x01\x03\x30/;
 

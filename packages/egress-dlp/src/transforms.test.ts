@@ -61,6 +61,8 @@ export const TRANSFORMS: Record<string, (t: string) => string> = {
   "x then reversed": (t) => [...`${t}x`].reverse().join(""),
   "dash between characters": (t) => [...t].join("-"),
   "space between characters": (t) => [...t].join(" "),
+  "no-break space between characters": (t) => [...t].join("\u00a0"),
+  "en dash between characters": (t) => [...t].join("\u2013"),
   "zero-width every 3": (t) => every(t, 3, "\u200b"),
   "soft hyphen every 5": (t) => every(t, 5, "\u00ad"),
   "JSON \\n every 4": (t) => JSON.stringify(every(t, 4, "\n")).slice(1, -1),
