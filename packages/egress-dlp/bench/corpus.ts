@@ -196,6 +196,11 @@ export function adversarialInputs(
     "near-miss token prefixes": nearMiss(size),
     "long base64 run": repeatTo("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo", size),
     "long hex run": repeatTo("4142434445464748", size),
+    "zeros (offset-like) flood": repeatTo("0", size),
+    "hex dump lines flood": repeatTo(
+      "00000000: 4142 4344 4546 4748 494a 4b4c 4d4e 4f50  ABCDEFGHIJKLMNOP\n",
+      size,
+    ),
     "base64 of English wrapped at 76": wrapLines(
       Buffer.from(englishText(Math.floor((size * 3) / 4) - 1024)).toString("base64"),
       76,

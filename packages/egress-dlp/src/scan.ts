@@ -1487,6 +1487,139 @@ function findRuns(text: string): RunList {
 
 const SMALL_BASE64 = new PieceBatch("base64");
 
+/** Bytes one hex-dump line holds at most (`xxd -c 256` is the widest a tool prints by default). */
+const DUMP_LINE_BYTES = 256;
+
+/** Hex digit values, -1 elsewhere. */
+const HEX_VALUE = new Int8Array(65536).fill(-1);
+for (let c = 0; c < 16; c++) {
+  HEX_VALUE["0123456789abcdef".charCodeAt(c)] = c;
+  HEX_VALUE["0123456789ABCDEF".charCodeAt(c)] = c;
+}
+
+/** Output of hexDumpSegments, reused by every scan below SCRATCH_KEEP (fresh pages cost faults). */
+let dumpScratch = new Uint8Array(4096);
+
+/** Where dumpLine reads, writes and what it saw. */
+const DUMP = { out: dumpScratch, o: 0, wide: true };
+
+/**
+ * The hex bytes of the dump line at `k` (an offset of 6 to 16 hex digits, an optional `:`, then
+ * groups of 2 to 8 hex digits, one to three spaces apart), written to DUMP.out from DUMP.o;
+ * returns the line's end (its line feed, or n), or -1 when the line is not one. The text column
+ * (`|…|`, `>…<`, or after the groups) is not read: a group must end at a space, a tab or the
+ * line's end. DUMP.wide stays set while every group has 4 digits and no `:` follows an offset
+ * (`hexdump`, `od -x`: little-endian 16-bit words).
+ */
+function dumpLine(text: string, k: number, n: number): number {
+  let m = k;
+  while (m < n && (text.charCodeAt(m) === 32 || text.charCodeAt(m) === 9)) m++;
+  const o = m;
+  while (m < n && m - o <= 16 && (HEX_VALUE[text.charCodeAt(m)] as number) >= 0) m++;
+  if (m - o < 6 || m - o > 16) return -1;
+  const colon = text.charCodeAt(m) === 58;
+  if (colon) m++;
+  const out = DUMP.out;
+  let w = DUMP.o;
+  const limit = w + DUMP_LINE_BYTES;
+  let fours = 0;
+  let groups = 0;
+  while (w < limit) {
+    let sp = 0;
+    while (m < n && sp < 4 && (text.charCodeAt(m) === 32 || text.charCodeAt(m) === 9)) {
+      m++;
+      sp++;
+    }
+    if (sp === 0 || sp > 3) break;
+    const g = m;
+    while (m < n && m - g <= 8 && (HEX_VALUE[text.charCodeAt(m)] as number) >= 0) m++;
+    const len = m - g;
+    const c = m < n ? text.charCodeAt(m) : 10;
+    if (len < 2 || len > 8 || (len & 1) !== 0 || !(c === 32 || c === 9 || c === 10 || c === 13)) {
+      m = g;
+      break;
+    }
+    if (len === 4) fours++;
+    groups++;
+    for (let q = g; q < m; q += 2) {
+      out[w++] =
+        ((HEX_VALUE[text.charCodeAt(q)] as number) << 4) |
+        (HEX_VALUE[text.charCodeAt(q + 1)] as number);
+    }
+  }
+  if (groups === 0) return -1;
+  DUMP.o = w;
+  DUMP.wide = DUMP.wide && !colon && fours === groups;
+  // the rest of the line (the text column)
+  const eol = text.indexOf("\n", m);
+  return eol === -1 ? n : eol;
+}
+
+/**
+ * Hex dumps (`xxd`, `hexdump -C`, `hexdump`, `od -A x -t x1z`, `od -x`): the bytes of three or
+ * more consecutive dump lines, decoded as one layer (and, for 16-bit little-endian words, also
+ * byte-swapped), so a token cut across lines of the dump (16 bytes each) is found. Found from
+ * the zeros of the offsets (`000`, in every offset below 16 MiB) by a native search; a line that
+ * is not a dump line is passed at its first `000`. Lines whose groups would read the text column
+ * as hex (its first characters hex digits and a space) are cut to the bytes of the first line.
+ */
+function hexDumpSegments(text: string, segs: Segment[], budget: Budget): void {
+  const n = text.length;
+  let covered = 0;
+  for (let z = text.indexOf("000"); z !== -1; z = text.indexOf("000", Math.max(z + 3, covered))) {
+    // an offset starts its line (after a few spaces): the line start is at most 24 characters back
+    let start = z;
+    const limit = Math.max(covered, z - 24);
+    while (start > limit && text.charCodeAt(start - 1) !== 10) start--;
+    if (start > 0 && text.charCodeAt(start - 1) !== 10) {
+      // not an offset: on to the next line (a line of zeros is looked at once)
+      const eol = text.indexOf("\n", z);
+      if (eol === -1) return;
+      covered = eol + 1;
+      continue;
+    }
+    // room for every byte the rest of the text can hold (two digits each)
+    const room = ((n - start) >> 1) + DUMP_LINE_BYTES;
+    if (dumpScratch.length < room) {
+      const grown = new Uint8Array(room);
+      if (room <= SCRATCH_KEEP) dumpScratch = grown;
+      DUMP.out = grown;
+    } else DUMP.out = dumpScratch;
+    DUMP.o = 0;
+    DUMP.wide = true;
+    let lines = 0;
+    let k = start;
+    let end = start;
+    let perLine = -1;
+    while (k < n) {
+      const before = DUMP.o;
+      const e = dumpLine(text, k, n);
+      if (e === -1) break;
+      // a line that read more than the first line did: its text column looked like hex
+      if (perLine === -1) perLine = DUMP.o - before;
+      else if (DUMP.o - before > perLine) DUMP.o = before + perLine;
+      lines++;
+      end = e;
+      k = e + 1;
+    }
+    covered = Math.max(end + 1, z + 3);
+    if (charge(budget, end - start)) return;
+    if (lines < 3) continue;
+    const decoded = Buffer.from(DUMP.out.buffer, 0, DUMP.o);
+    const variants = [Buffer.from(decoded)];
+    if (DUMP.wide) variants.push(Buffer.from(decoded.subarray(0, DUMP.o & ~1)).swap16());
+    for (const b of variants) {
+      if (mostlyPrintableBytes(b)) pushDecoded(segs, start, end, "hexdump", b, 1, 1);
+      else {
+        for (const layer of binaryLayers(b, budget, true)) {
+          segs.push({ start, end, kind: `hexdump+${layer.kind}`, text: layer.text });
+        }
+        if (budget.exceeded) return;
+      }
+    }
+  }
+}
+
 /**
  * Full lines decoded again without a wrapped block's last line (see wrappedSegments): 24 lines
  * of 48 or more characters hold the encoding of any token (the longest is under 300 characters,
@@ -1683,6 +1816,7 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
     if (budget.exceeded) return segs;
   }
   joinedSegments(text, segs, budget);
+  if (text.indexOf("000") !== -1) hexDumpSegments(text, segs, budget);
   // Characters interleaved with one separator (`g-h-p-_-…`, `\\ u 0 0 7 3`): known secrets
   // survive them through the projection, token patterns need the joined text.
   separatedSegments(text, segs, budget);

@@ -80,3 +80,70 @@ describe("wrapped base64 and hex", () => {
     expect(big.work / small.work).toBeLessThan(5);
   });
 });
+
+/** `bytes` as the tools print them: xxd, hexdump -C, hexdump (16-bit little-endian words), od. */
+function dump(
+  bytes: Buffer,
+  format: "xxd" | "hexdump -C" | "hexdump" | "od -A x -t x1z",
+  from = 0,
+): string {
+  const lines: string[] = [];
+  for (let at = 0; at < bytes.length; at += 16) {
+    const row = bytes.subarray(at, at + 16);
+    const hex = [...row].map((b) => b.toString(16).padStart(2, "0"));
+    const text = [...row].map((b) => (b >= 32 && b < 127 ? String.fromCharCode(b) : ".")).join("");
+    const off = (from + at).toString(16);
+    if (format === "xxd") {
+      const groups: string[] = [];
+      for (let g = 0; g < hex.length; g += 2) groups.push(hex.slice(g, g + 2).join(""));
+      lines.push(`${off.padStart(8, "0")}: ${groups.join(" ").padEnd(39)}  ${text}`);
+    } else if (format === "hexdump -C") {
+      const left = hex.slice(0, 8).join(" ");
+      const right = hex.slice(8).join(" ");
+      lines.push(`${off.padStart(8, "0")}  ${`${left}  ${right}`.padEnd(49)}  |${text}|`);
+    } else if (format === "hexdump") {
+      const words: string[] = [];
+      for (let g = 0; g < row.length; g += 2) {
+        words.push((((row[g + 1] ?? 0) << 8) | (row[g] as number)).toString(16).padStart(4, "0"));
+      }
+      lines.push(`${off.padStart(7, "0")} ${words.join(" ")}`);
+    } else {
+      lines.push(`${off.padStart(6, "0")} ${hex.join(" ").padEnd(47)}  >${text}<`);
+    }
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+describe("hex dumps", () => {
+  it("a token in a file dumped by xxd, hexdump or od is found, gzip'd first or not (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...Object.values(TOKENS)),
+        fc.nat(200),
+        fc.constantFrom("xxd", "hexdump -C", "hexdump", "od -A x -t x1z"),
+        fc.boolean(),
+        fc.constantFrom(0, 0x40, 0x1000),
+        (token, offset, format, gzip, from) => {
+          const file = `${englishText(offset + 1, offset)}\nTOKEN=${token}\n${englishText(100, 2)}`;
+          const bytes = gzip ? gzipSync(file) : Buffer.from(file);
+          const text = `$ ${format} notes.txt\n${dump(bytes, format, from)}$ `;
+          expect(found(text), `${format} gzip=${gzip} from=${from}`).toBe(true);
+        },
+      ),
+      { numRuns: 120 },
+    );
+  });
+
+  it("tables of numbers and runs of zeros are not dumps (no finding, linear work)", () => {
+    const table = Array.from(
+      { length: 200 },
+      (_, i) => `${String(i * 16).padStart(7, "0")} 12 34 56 78 rows`,
+    ).join("\n");
+    expect(scanner.scan(table).findings).toEqual([]);
+    const zeros = (n: number) => "0".repeat(n);
+    const small = scanner.measure(zeros(256 * 1024));
+    const big = scanner.measure(zeros(1024 * 1024));
+    expect(big.blocked).toBe(false);
+    expect(big.work / small.work).toBeLessThan(5);
+  });
+});
