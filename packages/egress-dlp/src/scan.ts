@@ -1692,6 +1692,9 @@ function wrappedSegments(
   let prevTo = -1;
   const lineStart: number[] = [];
   const lineEnd: number[] = [];
+  // the joined runs, and the block each comes from
+  const runTexts: string[] = [];
+  const runSpans: number[] = [];
   let r = 0;
   while (r < nr) {
     const i0 = at[r] as number;
@@ -1772,27 +1775,78 @@ function wrappedSegments(
         parts.push(text.slice(lineStart[l] as number, lineEnd[l] as number));
       }
       const joined = parts.join("");
-      const decode = (run: string): void => {
-        for (const seg of encodedSegments(run, budget)) {
-          segs.push({ start: i0, end, kind: `wrapped:${seg.kind}`, text: seg.text });
-        }
-      };
-      decode(joined);
-      if (parts.length > full && !budget.exceeded) {
-        // A last line that is not the block's (a word on the next line) spoils the end of its
-        // decoding (a UTF-16 character, a container's trailer): the full lines alone decode too,
-        // the last few of them (a token at the end) or, for a container, all of them.
+      runTexts.push(joined);
+      runSpans.push(i0, end);
+      if (parts.length > full) {
+        // A last line that is not the block's (a word on the next line) spoils the end of a
+        // container (its trailer) or of UTF-16 text (its last character) when decoded with it:
+        // for those the full lines also decode alone, all of them for a container, the last
+        // few (a token at the end) for UTF-16. Plain text loses nothing: full lines hold whole
+        // quanta, so the word only adds bytes after the block's own.
         const head = joined.charCodeAt(0);
         const container =
           head === 72 || head === 85 || head === 101 || head === 49 || head === 55 || head === 53;
-        decode(parts.slice(container ? 0 : Math.max(0, full - WRAP_TAIL_LINES), full).join(""));
+        const n0 = joined.length;
+        if (
+          container ||
+          plausibleBase64Binary(joined, 0, n0) ||
+          (n0 >= 24 && plausibleHexBinary(joined, 0))
+        ) {
+          runTexts.push(
+            parts.slice(container ? 0 : Math.max(0, full - WRAP_TAIL_LINES), full).join(""),
+          );
+          runSpans.push(i0, end);
+        }
       }
-      if (budget.exceeded) return;
     }
     prevFrom = i0;
     prevTo = end;
     blocks.push(i0, end);
     while (r < nr && (at[r] as number) < end) r += 2;
+  }
+  if (runTexts.length === 0 || budget.exceeded) return;
+  // All joined runs decode in ONE call, a space between them (it ends every run, and is no line
+  // break: the joined runs must not be taken for a wrapped block themselves): a flood of small
+  // blocks costs one pass, not one call's fixed cost per block. Each segment is mapped back to
+  // the block(s) its text came from.
+  const starts = new Int32Array(runTexts.length + 1);
+  for (let q = 0, pos = 0; q < runTexts.length; q++) {
+    starts[q] = pos;
+    pos += (runTexts[q] as string).length + 1;
+  }
+  starts[runTexts.length] = 2 ** 31 - 1;
+  const blockOf = (offset: number): number => {
+    let lo = 0;
+    let hi = runTexts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if ((starts[mid] as number) <= offset) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  };
+  for (const seg of encodedSegments(runTexts.join(" "), budget)) {
+    const first = blockOf(seg.start);
+    const last = blockOf(Math.max(seg.start, seg.end - 1));
+    const mapped: Segment = {
+      start: runSpans[2 * first] as number,
+      end: runSpans[2 * last + 1] as number,
+      kind: `wrapped:${seg.kind}`,
+      text: seg.text,
+    };
+    const inner = seg.parts;
+    if (inner) {
+      const c = inner.at.length;
+      const parts = { at: inner.at, start: new Int32Array(c), end: new Int32Array(c) };
+      for (let q = 0; q < c; q++) {
+        parts.start[q] = runSpans[2 * blockOf(inner.start[q] as number)] as number;
+        parts.end[q] = runSpans[
+          2 * blockOf(Math.max(0, (inner.end[q] as number) - 1)) + 1
+        ] as number;
+      }
+      mapped.parts = parts;
+    }
+    segs.push(mapped);
   }
 }
 
@@ -1988,13 +2042,22 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
         segs.push({ start: from, end: j, kind: "reversed", text: reverseString(text, from, j) });
       }
     }
-    // a line of a wrapped block: decoded with the block
+    // A line of a wrapped block is decoded with the block, unless it opens like a container or
+    // UTF-16 itself: then also on its own, as before, so that a line put before or after a
+    // one-line container (joined with it into one block) cannot hide it.
     while (block < blocks.length && (blocks[block + 1] as number) <= i) block += 2;
-    if (block < blocks.length && (blocks[block] as number) <= i) continue;
+    const b64Binary = plausibleBase64Binary(text, i, j);
+    if (
+      block < blocks.length &&
+      (blocks[block] as number) <= i &&
+      !b64Binary &&
+      !(len >= 24 && plausibleHexBinary(text, i))
+    )
+      continue;
     // text, a container, text behind a few binary or non-ASCII bytes, or raw deflate (no magic:
     // its first block header is checked in JS on the first 9 bytes only)
     const maybeB64 =
-      plausibleBase64Binary(text, i, j) ||
+      b64Binary ||
       plausibleBase64Text(text, i, j) ||
       (len >= 24 && plausibleBase64Text(text, i + 8, j)) ||
       (len >= 32 && plausibleBase64Text(text, i + ((len - 24) & ~3), j)) ||
