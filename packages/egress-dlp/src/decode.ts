@@ -249,7 +249,11 @@ export function binaryLayers(bytes: Buffer, budget: Budget, tryRawDeflate: boole
   if (b0 === 0x1f && b1 === 0x8b) {
     // method 8; with no optional header fields the deflate stream starts at byte 10
     if (bytes[2] !== 8 || (bytes[3] === 0 && !plausibleDeflate(bytes, 10))) return out;
-    const inflated = inflateWith(gunzipSync, bytes, budget);
+    let inflated = inflateWith(gunzipSync, bytes, budget);
+    // gunzip refuses bytes after the member that are not another member: the deflate stream
+    // alone, after the header, inflates whatever follows it
+    const body = inflated || budget.exceeded ? -1 : gzipBodyAt(bytes);
+    if (body > 0) inflated = inflateWith(inflateRawSync, bytes.subarray(body), budget);
     if (inflated) out.push({ kind: "gzip", text: inflated.toString("latin1") });
     return out;
   }
@@ -276,9 +280,53 @@ export function binaryLayers(bytes: Buffer, budget: Budget, tryRawDeflate: boole
     // judged on the bytes: garbage that happens to inflate is not made a string first
     if (inflated && mostlyPrintableBytes(inflated)) {
       out.push({ kind: "deflate", text: inflated.toString("latin1") });
+      return out;
+    }
+  }
+  // A gzip or zip behind other bytes (`(echo hi; gzip -c f) | base64`): found by a native
+  // search for its magic. More candidates than EMBEDDED_MAX is a blocking finding, so that
+  // decoys cannot push the real one out of reach (random bytes hold one in about 16 MiB).
+  if (tryRawDeflate && out.length === 0) {
+    let candidates = 0;
+    for (const magic of EMBEDDED_MAGIC) {
+      for (let k = bytes.indexOf(magic, 1); k !== -1; k = bytes.indexOf(magic, k + 1)) {
+        if (++candidates > EMBEDDED_MAX) {
+          stop(budget, "work");
+          return out;
+        }
+        if (charge(budget, 64)) return out;
+        for (const layer of binaryLayers(bytes.subarray(k), budget, false)) {
+          out.push({ kind: `embedded+${layer.kind}`, text: layer.text });
+        }
+        if (budget.exceeded) return out;
+      }
     }
   }
   return out;
+}
+
+/** Magic numbers of the containers searched for behind other bytes: gzip (deflate), zip. */
+const EMBEDDED_MAGIC = [Buffer.from([0x1f, 0x8b, 0x08]), Buffer.from([0x50, 0x4b, 0x03, 0x04])];
+/** Embedded container candidates opened per blob at most (see binaryLayers). */
+const EMBEDDED_MAX = 16;
+
+/** Where the deflate stream of the gzip member `bytes` starts (after its optional fields), or -1. */
+function gzipBodyAt(bytes: Uint8Array): number {
+  if (bytes.length < 10) return -1;
+  const flags = bytes[3] as number;
+  let at = 10;
+  if (flags & 4) {
+    if (at + 2 > bytes.length) return -1;
+    at += 2 + ((bytes[at] as number) | ((bytes[at + 1] as number) << 8));
+  }
+  for (const bit of [8, 16]) {
+    if (flags & bit) {
+      while (at < bytes.length && bytes[at] !== 0) at++;
+      at++;
+    }
+  }
+  if (flags & 2) at += 2;
+  return at < bytes.length ? at : -1;
 }
 
 /** True when `text` (one character per byte) starts like a container `binaryLayers` opens. */

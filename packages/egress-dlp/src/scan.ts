@@ -1929,6 +1929,8 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
   // of the block's (every line holds whole quanta), and per-line pieces cost several times more.
   const blocks: number[] = [];
   wrappedSegments(text, runs, segs, budget, blocks);
+  // (after the nested call in wrappedSegments, which uses them for its own text)
+  EMBEDDED_HITS.fill(-1);
   if (budget.exceeded) return segs;
   let block = 0;
   const runAt = runs.at;
@@ -2058,6 +2060,7 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
     // its first block header is checked in JS on the first 9 bytes only)
     const maybeB64 =
       b64Binary ||
+      (len >= 24 && embeddedGzip(text, i, j, false)) ||
       plausibleBase64Text(text, i, j) ||
       (len >= 24 && plausibleBase64Text(text, i + 8, j)) ||
       (len >= 32 && plausibleBase64Text(text, i + ((len - 24) & ~3), j)) ||
@@ -2065,6 +2068,7 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
     const maybeHex =
       len >= 24 &&
       (plausibleHexText(text, i, j) ||
+        embeddedGzip(text, i, j, true) ||
         plausibleHexBinary(text, i) ||
         (len >= 40 &&
           hexVal(text.charCodeAt(i)) >= 0 &&
@@ -2179,6 +2183,40 @@ function printableStretch(decoded: string): string | undefined {
   }
   return out.length > 0 ? out : undefined;
 }
+
+/**
+ * Base64 whose bytes hold a gzip member after other bytes (`(echo hi; gzip -c f) | base64`): the
+ * magic 1F 8B 08 encodes as `H4sI` at a quantum's start, `+LC` (`-LC`) one byte in, `fiw` two
+ * bytes in; in hex, `1f8b08` at an even offset. binaryLayers then finds the member. Native
+ * searches whose next hit is remembered per needle (EMBEDDED_HITS, reset by encodedSegments for
+ * each text): a needle is searched again only once the runs have passed its last hit, so the
+ * searches of one text cost one pass over it, not one pass per run.
+ */
+function embeddedGzip(text: string, i: number, j: number, hex: boolean): boolean {
+  const from = hex ? 4 : 0;
+  const to = hex ? 6 : 4;
+  const step = hex ? 2 : 4;
+  for (let q = from; q < to; q++) {
+    const needle = EMBEDDED_NEEDLES[q] as string;
+    const phase = EMBEDDED_PHASE[q] as number;
+    let at = EMBEDDED_HITS[q] as number;
+    if (at === -2) continue; // none left in this text
+    if (at <= i) at = text.indexOf(needle, i + 1);
+    while (at !== -1 && at + needle.length <= j) {
+      if ((at - i) % step === phase) {
+        EMBEDDED_HITS[q] = at;
+        return true;
+      }
+      at = text.indexOf(needle, at + 1);
+    }
+    EMBEDDED_HITS[q] = at === -1 ? -2 : at;
+  }
+  return false;
+}
+const EMBEDDED_NEEDLES = ["H4sI", "+LC", "-LC", "fiw", "1f8b08", "1F8B08"];
+const EMBEDDED_PHASE = [0, 2, 2, 3, 0, 0];
+/** The next hit of each needle at or after the run being looked at; -1: not searched; -2: none. */
+const EMBEDDED_HITS = new Float64Array(EMBEDDED_NEEDLES.length);
 
 /** Base64 of a container: gzip (`H4sI`), zlib (`eJ`, `eN`, `eF`, `eA`), zip (`UEsDB`), UTF-16 BOMs. */
 function plausibleBase64Binary(text: string, i: number, j: number): boolean {

@@ -75,6 +75,11 @@ export const TRANSFORMS: Record<string, (t: string) => string> = {
   "zlib+base64": (t) => b64(deflateSync(t)),
   "raw deflate+base64": (t) => b64(deflateRawSync(t)),
   "gzip+base64": (t) => b64(gzipSync(t)),
+  "bytes, then gzip+base64": (t) => b64(Buffer.concat([Buffer.from([7, 200, 3]), gzipSync(t)])),
+  "text, then gzip+base64": (t) => b64(Buffer.concat([Buffer.from("hello\n"), gzipSync(t)])),
+  "gzip, then bytes+base64": (t) => b64(Buffer.concat([gzipSync(t), Buffer.from([9, 9, 9, 1])])),
+  "bytes, then gzip+hex": (t) =>
+    Buffer.concat([Buffer.from([0xf0, 0x0d]), gzipSync(t)]).toString("hex"),
   "zlib+hex": (t) => deflateSync(t).toString("hex"),
   "raw deflate+hex": (t) => deflateRawSync(t).toString("hex"),
   "binary bytes then base64": (t) =>
