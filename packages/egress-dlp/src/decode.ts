@@ -67,6 +67,115 @@ class BitReader {
   }
 }
 
+/** Fixed and dynamic blocks alike: length symbols 257-285 and distance codes 0-29. */
+const LENGTH_BASE = [
+  3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131,
+  163, 195, 227, 258,
+];
+const LENGTH_EXTRA = [
+  0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0,
+];
+const DISTANCE_BASE = [
+  1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049,
+  3073, 4097, 6145, 8193, 12289, 16385, 24577,
+];
+const DISTANCE_EXTRA = [
+  0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13,
+];
+
+/** The order in which a dynamic block lists its code-length code lengths. */
+const CL_ORDER = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
+const CL_LENGTHS = new Uint8Array(19);
+const CODE_LENGTHS = new Uint8Array(320);
+
+/**
+ * The literal/length and distance code lengths of a dynamic block, read with its code-length
+ * code: they must not overrun their count, a repeat needs a length before it, the literal/length
+ * code must give end-of-block (256) a code and be a complete prefix code. Random bytes that
+ * passed the code-length code's own check fail here nearly always; a header cut short by the
+ * end of the bytes is given the benefit of the doubt (zlib decides).
+ */
+function plausibleCodeLengths(
+  r: BitReader,
+  clLens: Uint8Array,
+  nlit: number,
+  ndist: number,
+): boolean {
+  // canonical code of the code-length alphabet: codes by length, then by symbol
+  const count = new Int32Array(8);
+  for (let s = 0; s < 19; s++) {
+    const len = clLens[s] as number;
+    count[len] = (count[len] as number) + 1;
+  }
+  count[0] = 0;
+  const first = new Int32Array(8);
+  let code = 0;
+  for (let len = 1; len <= 7; len++) {
+    code = (code + (count[len - 1] as number)) << 1;
+    first[len] = code;
+  }
+  const total = nlit + ndist;
+  const lens = CODE_LENGTHS;
+  lens.fill(0, 0, total);
+  let n = 0;
+  while (n < total) {
+    // one symbol: its code read most significant bit first, one bit at a time
+    let c = 0;
+    let symbol = -1;
+    for (let len = 1; len <= 7 && symbol === -1; len++) {
+      const b = r.bit();
+      if (b < 0) return true;
+      c = (c << 1) | b;
+      const offset = c - (first[len] as number);
+      if (offset >= 0 && offset < (count[len] as number)) {
+        // the offset-th symbol with this length
+        let k = 0;
+        for (let s = 0; s < 19; s++) {
+          if (clLens[s] === len) {
+            if (k === offset) {
+              symbol = s;
+              break;
+            }
+            k++;
+          }
+        }
+      }
+    }
+    if (symbol === -1) return false;
+    if (symbol < 16) {
+      lens[n++] = symbol;
+      continue;
+    }
+    let repeat: number;
+    let value = 0;
+    if (symbol === 16) {
+      if (n === 0) return false;
+      value = lens[n - 1] as number;
+      const extra = r.bits(2);
+      if (extra < 0) return true;
+      repeat = 3 + extra;
+    } else if (symbol === 17) {
+      const extra = r.bits(3);
+      if (extra < 0) return true;
+      repeat = 3 + extra;
+    } else {
+      const extra = r.bits(7);
+      if (extra < 0) return true;
+      repeat = 11 + extra;
+    }
+    if (n + repeat > total) return false;
+    lens.fill(value, n, n + repeat);
+    n += repeat;
+  }
+  if (lens[256] === 0) return false;
+  let kraft = 0;
+  for (let s = 0; s < nlit; s++) {
+    const len = lens[s] as number;
+    if (len > 0) kraft += 2 ** (15 - len);
+  }
+  return kraft === 2 ** 15;
+}
+
 function printableLiteral(symbol: number): boolean {
   return (symbol >= 32 && symbol < 127) || symbol === 9 || symbol === 10 || symbol === 13;
 }
@@ -75,7 +184,8 @@ function printableLiteral(symbol: number): boolean {
  * Cheap check, in JS, that `bytes[from…]` starts like a deflate stream holding text, before any
  * zlib call (a call costs microseconds; floods of look-alike blobs must not buy them): a stored
  * block's LEN/NLEN are complements; a fixed-Huffman block starts with printable literals; a
- * dynamic block's code-length code is a complete prefix code. Random bytes pass about 1 in 50.
+ * dynamic block's code-length code and code lengths make complete prefix codes. Random bytes pass
+ * about 1 in 500.
  * Only `bytes[0, length)` is read (a reused scratch buffer can be passed).
  */
 export function plausibleDeflate(
@@ -94,20 +204,44 @@ export function plausibleDeflate(
     return (len ^ nlen) === 0xffff;
   }
   if (type === 1) {
-    // fixed Huffman: the first symbols of text are literals (nothing to copy from yet)
-    for (let s = 0; s < 5; s++) {
+    // Fixed Huffman: text starts with printable literals, and a copy reaches back no further
+    // than what came before it (random bytes pass about 1 in 450; every short text with a token
+    // passes, its first symbols copies of a repeated first letter included).
+    let out = 0;
+    for (let s = 0; s < 8; s++) {
       let code = 0;
       for (let k = 0; k < 7; k++) code = (code << 1) | r.bit();
-      if (code < 0) return false;
-      if (code <= 0b0010111) return s > 0; // 256-279: end of block or a copy, only after text
-      code = (code << 1) | r.bit();
-      if (code >= 0b00110000 && code <= 0b10111111) {
-        if (!printableLiteral(code - 0b00110000)) return false;
+      if (code < 0) return out > 0; // the bytes given end here
+      let symbol: number;
+      if (code <= 0b0010111) symbol = 256 + code;
+      else {
+        code = (code << 1) | r.bit();
+        if (code < 0) return out > 0; // the bytes given end here
+        if (code >= 0b00110000 && code <= 0b10111111) symbol = code - 0b00110000;
+        else if (code >= 0b11000000 && code <= 0b11000111) symbol = 280 + code - 0b11000000;
+        else {
+          code = (code << 1) | r.bit();
+          if (code < 0) return out > 0; // the bytes given end here
+          symbol = code - 0b110010000 + 144;
+        }
+      }
+      if (symbol < 256) {
+        if (!printableLiteral(symbol)) return false;
+        out++;
         continue;
       }
-      if (code >= 0b11000000 && code <= 0b11000111) return s > 0; // lengths 280-287
-      code = (code << 1) | r.bit();
-      if (code < 0 || !printableLiteral(code - 0b110010000 + 144)) return false;
+      if (symbol === 256) return out > 0;
+      if (symbol > 285 || out === 0) return false;
+      const lengthExtra = r.bits(LENGTH_EXTRA[symbol - 257] as number);
+      if (lengthExtra < 0) return true;
+      let d = 0;
+      for (let k = 0; k < 5; k++) d = (d << 1) | r.bit();
+      if (d < 0) return true;
+      if (d >= 30) return false;
+      const distanceExtra = r.bits(DISTANCE_EXTRA[d] as number);
+      if (distanceExtra < 0) return true;
+      if ((DISTANCE_BASE[d] as number) + distanceExtra > out) return false;
+      out += (LENGTH_BASE[symbol - 257] as number) + lengthExtra;
     }
     return true;
   }
@@ -118,15 +252,19 @@ export function plausibleDeflate(
     if (hlit < 0 || hlit > 29 || hdist > 29 || hclen < 0) return false;
     let kraft = 0;
     let used = 0;
+    const clLens = CL_LENGTHS;
+    clLens.fill(0);
     for (let k = 0; k < hclen + 4; k++) {
       const len = r.bits(3);
       if (len < 0) return false;
+      clLens[CL_ORDER[k] as number] = len;
       if (len > 0) {
         kraft += 1 << (7 - len);
         used++;
       }
     }
-    return kraft === 128 || (used === 1 && kraft === 64);
+    if (!(kraft === 128 || (used === 1 && kraft === 64))) return false;
+    return plausibleCodeLengths(r, clLens, hlit + 257, hdist + 1);
   }
   return false;
 }
@@ -144,7 +282,14 @@ function inflateWith(fn: Inflate, bytes: Uint8Array, budget: Budget): Buffer | u
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = 0;
   try {
-    const out = fn(bytes, { maxOutputLength: left, finishFlush: constants.Z_SYNC_FLUSH });
+    // Output chunks sized to the input (zlib's default is 16 KiB a call): most blobs tried are
+    // small look-alikes that fail at once, and a fresh 16 KiB buffer each was most of their cost.
+    const chunkSize = Math.min(16 * 1024, Math.max(1024, bytes.length * 8));
+    const out = fn(bytes, {
+      maxOutputLength: left,
+      finishFlush: constants.Z_SYNC_FLUSH,
+      chunkSize,
+    });
     budget.inflated += out.length;
     charge(budget, out.length);
     return out;
