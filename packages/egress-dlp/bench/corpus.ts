@@ -155,6 +155,25 @@ function wrapLines(text: string, width: number): string {
   return lines.join("\n");
 }
 
+/** Random base64 runs of `width` (seeded), each followed by `sep` (and a `tail`-character line). */
+function randomRuns(size: number, width: number, sep: string, seed: number, tail = 0): string {
+  const r = rng(seed);
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const pick = (n: number) => {
+    let out = "";
+    for (let k = 0; k < n; k++) out += alphabet[Math.floor(r() * 64)];
+    return out;
+  };
+  const parts: string[] = [];
+  let length = 0;
+  while (length < size) {
+    const unit = tail > 0 ? `${pick(width)}${sep}${pick(tail)}\n\n` : `${pick(width)}${sep}`;
+    parts.push(unit);
+    length += unit.length;
+  }
+  return parts.join("").slice(0, size);
+}
+
 /** `size` pseudo-random bytes (seeded). */
 function randomBytes(size: number, seed: number): Buffer {
   const r = rng(seed);
@@ -200,6 +219,14 @@ export function adversarialInputs(
     "hex dump lines flood": repeatTo(
       "00000000: 4142 4344 4546 4748 494a 4b4c 4d4e 4f50  ABCDEFGHIJKLMNOP\n",
       size,
+    ),
+    "random base64 runs of 20, space-separated": randomRuns(size, 20, " ", 17),
+    "random base64 lines of 48, each with a 4-character line after it": randomRuns(
+      size,
+      48,
+      "\n",
+      19,
+      4,
     ),
     "base64 of English wrapped at 76": wrapLines(
       Buffer.from(englishText(Math.floor((size * 3) / 4) - 1024)).toString("base64"),
