@@ -10,6 +10,20 @@ export function rng(seed: number): () => number {
   };
 }
 
+/**
+ * `n` characters of `alphabet` from a linear congruential generator seeded with `seed`: the
+ * tests' made-up tokens (deterministic, random-looking, the same on every machine).
+ */
+export function pseudoToken(n: number, alphabet: string, seed: number): string {
+  let s = seed;
+  let out = "";
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    out += alphabet[(s >>> 16) % alphabet.length];
+  }
+  return out;
+}
+
 const WORDS = (
   "the a to of and in is for that with on as it be this are by from at or an not was your we can will " +
   "function return const let value error request response model token tokens user assistant message content " +

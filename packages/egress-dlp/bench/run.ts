@@ -188,28 +188,26 @@ if (previousScanner) {
 // The adversarial inputs run in a fresh process (same Node flags): after the throughput rounds
 // above, V8's type feedback on the shared hot loops reflects chat bodies and secretlint, and the
 // ratios measured on top of that were seen to be two or three times those of a fresh process.
-out("");
-const child = spawnSync(
-  process.execPath,
-  [...process.execArgv, fileURLToPath(new URL("./adversarial.ts", import.meta.url))],
-  { encoding: "utf8", env: process.env, maxBuffer: 16 * 1024 * 1024 },
-);
-process.stdout.write(child.stdout);
-if (child.status !== 0) process.stderr.write(child.stderr);
-const worst = /^worst ratio: .*$/m.exec(child.stdout)?.[0] ?? "adversarial bench failed";
+/** Runs a bench script of this folder in a fresh process (same Node flags); its stdout, echoed. */
+function freshProcess(script: string): string {
+  out("");
+  const child = spawnSync(
+    process.execPath,
+    [...process.execArgv, fileURLToPath(new URL(script, import.meta.url))],
+    { encoding: "utf8", env: process.env, maxBuffer: 16 * 1024 * 1024 },
+  );
+  process.stdout.write(child.stdout);
+  if (child.status !== 0) process.stderr.write(child.stderr);
+  return child.stdout;
+}
+const adversarialOut = freshProcess("./adversarial.ts");
+const worst = /^worst ratio: .*$/m.exec(adversarialOut)?.[0] ?? "adversarial bench failed";
 
 // Start-up cost (import, first and second createScanner, first scan) in fresh plain-node processes.
-out("");
-const construct = spawnSync(
-  process.execPath,
-  [...process.execArgv, fileURLToPath(new URL("./construct.ts", import.meta.url))],
-  { encoding: "utf8", env: process.env, maxBuffer: 16 * 1024 * 1024 },
-);
-process.stdout.write(construct.stdout);
-if (construct.status !== 0) process.stderr.write(construct.stderr);
+const construct = freshProcess("./construct.ts");
 const constructLine =
-  /^construct: import \+ three.*$/m.exec(construct.stdout)?.[0] ?? "construct bench failed";
-const secondLine = /^ {2}second createScanner.*$/m.exec(construct.stdout)?.[0]?.trim() ?? "";
+  /^construct: import \+ three.*$/m.exec(construct)?.[0] ?? "construct bench failed";
+const secondLine = /^ {2}second createScanner.*$/m.exec(construct)?.[0]?.trim() ?? "";
 
 out("");
 out("summary (this run):");

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { chatBody } from "../bench/corpus.ts";
+import { chatBody, pseudoToken } from "../bench/corpus.ts";
 import { TOKEN_RULES, type TokenRule } from "./rules.ts";
 import { createScanner, ruleTableBuilds } from "./scan.ts";
 
@@ -11,15 +11,7 @@ import { createScanner, ruleTableBuilds } from "./scan.ts";
  * built tables finds.
  */
 const ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-function pick(n: number, seed: number, alphabet = ALNUM): string {
-  let s = seed;
-  let out = "";
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    out += alphabet[(s >>> 16) % alphabet.length];
-  }
-  return out;
-}
+const pick = (n: number, seed: number, alphabet = ALNUM): string => pseudoToken(n, alphabet, seed);
 // Made-up values shaped like the real tokens.
 const TOKENS = [
   `ghp_${pick(36, 1)}`,

@@ -383,11 +383,16 @@ function plausibleHexText(text: string, from: number, to: number): boolean {
   return mostlyIn(text, from, to, 2, 50, 55, 50, 55); // 2-7
 }
 
+/** Hex digit values, -1 elsewhere. */
+const HEX_VALUE = new Int8Array(65536).fill(-1);
+for (let c = 0; c < 16; c++) {
+  HEX_VALUE["0123456789abcdef".charCodeAt(c)] = c;
+  HEX_VALUE["0123456789ABCDEF".charCodeAt(c)] = c;
+}
+
+/** The value of hex digit `c`, or -1 (also past the end of a string: `c` is NaN). */
 function hexVal(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  if (c >= 65 && c <= 70) return c - 55;
-  return -1;
+  return HEX_VALUE[c] ?? -1;
 }
 
 function isEscapeRegionChar(d: number): boolean {
@@ -1490,13 +1495,6 @@ const SMALL_BASE64 = new PieceBatch("base64");
 /** Bytes one hex-dump line holds at most (`xxd -c 256` is the widest a tool prints by default). */
 const DUMP_LINE_BYTES = 256;
 
-/** Hex digit values, -1 elsewhere. */
-const HEX_VALUE = new Int8Array(65536).fill(-1);
-for (let c = 0; c < 16; c++) {
-  HEX_VALUE["0123456789abcdef".charCodeAt(c)] = c;
-  HEX_VALUE["0123456789ABCDEF".charCodeAt(c)] = c;
-}
-
 /** Output of hexDumpSegments, reused by every scan below SCRATCH_KEEP (fresh pages cost faults). */
 let dumpScratch = new Uint8Array(4096);
 
@@ -1515,7 +1513,7 @@ function dumpLine(text: string, k: number, n: number): number {
   let m = k;
   while (m < n && (text.charCodeAt(m) === 32 || text.charCodeAt(m) === 9)) m++;
   const o = m;
-  while (m < n && m - o <= 16 && (HEX_VALUE[text.charCodeAt(m)] as number) >= 0) m++;
+  while (m < n && m - o <= 16 && hexVal(text.charCodeAt(m)) >= 0) m++;
   if (m - o < 6 || m - o > 16) return -1;
   const colon = text.charCodeAt(m) === 58;
   if (colon) m++;
@@ -1532,7 +1530,7 @@ function dumpLine(text: string, k: number, n: number): number {
     }
     if (sp === 0 || sp > 3) break;
     const g = m;
-    while (m < n && m - g <= 8 && (HEX_VALUE[text.charCodeAt(m)] as number) >= 0) m++;
+    while (m < n && m - g <= 8 && hexVal(text.charCodeAt(m)) >= 0) m++;
     const len = m - g;
     const c = m < n ? text.charCodeAt(m) : 10;
     if (len < 2 || len > 8 || (len & 1) !== 0 || !(c === 32 || c === 9 || c === 10 || c === 13)) {
@@ -1542,9 +1540,7 @@ function dumpLine(text: string, k: number, n: number): number {
     if (len === 4) fours++;
     groups++;
     for (let q = g; q < m; q += 2) {
-      out[w++] =
-        ((HEX_VALUE[text.charCodeAt(q)] as number) << 4) |
-        (HEX_VALUE[text.charCodeAt(q + 1)] as number);
+      out[w++] = (hexVal(text.charCodeAt(q)) << 4) | hexVal(text.charCodeAt(q + 1));
     }
   }
   if (groups === 0) return -1;

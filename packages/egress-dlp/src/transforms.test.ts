@@ -1,6 +1,7 @@
 import { deflateRawSync, deflateSync, gzipSync } from "node:zlib";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { pseudoToken } from "../bench/corpus.ts";
 import { createScanner } from "./scan.ts";
 
 /**
@@ -9,15 +10,7 @@ import { createScanner } from "./scan.ts";
  * and shaped like the real thing.
  */
 const ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-function pick(n: number, alphabet = ALNUM, seed = 7): string {
-  let s = seed;
-  let out = "";
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    out += alphabet[(s >>> 16) % alphabet.length];
-  }
-  return out;
-}
+const pick = (n: number, alphabet = ALNUM, seed = 7): string => pseudoToken(n, alphabet, seed);
 
 export const TOKENS: Record<string, string> = {
   "github-pat": `ghp_${pick(36)}`,
