@@ -45,27 +45,39 @@ type Inflate = typeof inflateSync;
 
 /** Reads bits least-significant first, as deflate packs them, from `bytes[from, end)`. */
 class BitReader {
-  private at = 0;
-  constructor(
-    private readonly bytes: Uint8Array,
-    private readonly from: number,
-    private readonly end: number,
-  ) {}
+  /** The next bit's index in `bytes` (bit 0 of byte 0 is 0). */
+  private pos = 0;
+  /** The first bit index past the bytes that may be read. */
+  private limit = 0;
+  private bytes: Uint8Array = new Uint8Array(0);
+  /** Reads `bytes` from byte `from` up to byte `end`, from its first bit. */
+  reset(bytes: Uint8Array, from: number, end: number): this {
+    this.bytes = bytes;
+    this.pos = from * 8;
+    this.limit = end * 8;
+    return this;
+  }
+  /** The next `count` bits (at most 17) as a number, first bit lowest; -1 past the end. */
   bits(count: number): number {
-    let v = 0;
-    for (let k = 0; k < count; k++) {
-      const pos = this.from * 8 + this.at++;
-      if (pos >> 3 >= this.end) return -1;
-      const byte = this.bytes[pos >> 3] as number;
-      v |= ((byte >> (pos & 7)) & 1) << k;
+    if (count === 0) return 0;
+    const pos = this.pos;
+    if (pos + count > this.limit) {
+      this.pos = this.limit;
+      return -1;
     }
-    return v;
+    const b = this.bytes;
+    const k = pos >> 3;
+    const word = (b[k] as number) | ((b[k + 1] ?? 0) << 8) | ((b[k + 2] ?? 0) << 16);
+    this.pos = pos + count;
+    return (word >>> (pos & 7)) & ((1 << count) - 1);
   }
   /** One bit at a time, most significant first (Huffman codes). */
   bit(): number {
     return this.bits(1);
   }
 }
+
+const READER = new BitReader();
 
 /** Fixed and dynamic blocks alike: length symbols 257-285 and distance codes 0-29. */
 const LENGTH_BASE = [
@@ -193,7 +205,8 @@ export function plausibleDeflate(
   from: number,
   length: number = bytes.length,
 ): boolean {
-  const r = new BitReader(bytes, from, length);
+  // one reader for every call (the pre-check runs on each run of a text: no allocation)
+  const r = READER.reset(bytes, from, length);
   r.bits(1); // BFINAL
   const type = r.bits(2);
   if (type === 0) {

@@ -283,9 +283,9 @@ B64_INDEX[95] = 63; // _
  */
 const HEAD = new Uint8Array(24);
 
-/** Base64 `text[i, min(j, i + 32))` into HEAD; returns the number of bytes. */
-function base64Head(text: string, i: number, j: number): number {
-  const end = Math.min(j, i + 32);
+/** Base64 `text[i, min(j, i + chars))` into HEAD; returns the number of bytes. */
+function base64Head(text: string, i: number, j: number, chars = 32): number {
+  const end = Math.min(j, i + chars);
   let o = 0;
   let acc = 0;
   let bits = 0;
@@ -1679,7 +1679,7 @@ function wrappedSegments(
   runs: RunList,
   segs: Segment[],
   budget: Budget,
-  blocks: number[],
+  blocks: RunList,
 ): void {
   const at = runs.at;
   const nr = runs.n;
@@ -1688,9 +1688,24 @@ function wrappedSegments(
   let prevTo = -1;
   const lineStart: number[] = [];
   const lineEnd: number[] = [];
-  // the joined runs, and the block each comes from
-  const runTexts: string[] = [];
-  const runSpans: number[] = [];
+  // the joined runs (in `out`, each followed by a space), where each starts, the block each
+  // comes from, and the blocks with a last line that is not theirs (their joined text's start,
+  // where its last WRAP_TAIL_LINES full lines start, where its full lines end, where it ends,
+  // and its span)
+  const room = 2 * n + (n >> 4) + 64;
+  let out = wrapScratch;
+  if (out.length < room || wrapBusy) {
+    out = Buffer.alloc(room);
+    if (room <= SCRATCH_KEEP && !wrapBusy) wrapScratch = out;
+  }
+  let o = 0;
+  // typed arrays sized for the most blocks the runs can make (each block takes a run or more;
+  // each tail adds one more joined run), allocated with the first block
+  let starts = EMPTY_INTS;
+  let runSpans = EMPTY_INTS;
+  let tails = EMPTY_INTS;
+  let ns = 0;
+  let nt = 0;
   let r = 0;
   while (r < nr) {
     const i0 = at[r] as number;
@@ -1765,86 +1780,171 @@ function wrappedSegments(
     if (charge(budget, end - i0)) return;
     if (!samePiece(text, i0, end, prevFrom, prevTo)) {
       // the lines without their breaks, decoded here as one run: what the block's lines decode
-      // to, in the same layer
-      const parts: string[] = [];
+      // to, in the same layer; written into one buffer (base64 and hex are ASCII), one string
+      // for every block at the end
+      const at0 = o;
+      let fullEnd = o;
+      let tailFrom = o;
       for (let l = 0; l < lineStart.length; l++) {
-        parts.push(text.slice(lineStart[l] as number, lineEnd[l] as number));
-      }
-      const joined = parts.join("");
-      runTexts.push(joined);
-      runSpans.push(i0, end);
-      if (parts.length > full) {
-        // A last line that is not the block's (a word on the next line) spoils the end of a
-        // container (its trailer) or of UTF-16 text (its last character) when decoded with it:
-        // for those the full lines also decode alone, all of them for a container, the last
-        // few (a token at the end) for UTF-16. Plain text loses nothing: full lines hold whole
-        // quanta, so the word only adds bytes after the block's own.
-        const head = joined.charCodeAt(0);
-        const container =
-          head === 72 || head === 85 || head === 101 || head === 49 || head === 55 || head === 53;
-        const n0 = joined.length;
-        if (
-          container ||
-          plausibleBase64Binary(joined, 0, n0) ||
-          (n0 >= 24 && plausibleHexBinary(joined, 0))
-        ) {
-          runTexts.push(
-            parts.slice(container ? 0 : Math.max(0, full - WRAP_TAIL_LINES), full).join(""),
-          );
-          runSpans.push(i0, end);
+        if (l === full - WRAP_TAIL_LINES) tailFrom = o;
+        for (let k = lineStart[l] as number, e = lineEnd[l] as number; k < e; k++) {
+          out[o++] = text.charCodeAt(k);
         }
+        if (l === full - 1) fullEnd = o;
       }
+      if (starts.length === 0) {
+        const most = (nr >> 1) + 1;
+        starts = new Int32Array(2 * most);
+        runSpans = new Int32Array(4 * most);
+        tails = new Int32Array(6 * most);
+      }
+      if (lineStart.length > full) {
+        tails[nt++] = at0;
+        tails[nt++] = tailFrom;
+        tails[nt++] = fullEnd;
+        tails[nt++] = o;
+        tails[nt++] = i0;
+        tails[nt++] = end;
+      }
+      out[o++] = 32;
+      runSpans[2 * ns] = i0;
+      runSpans[2 * ns + 1] = end;
+      starts[ns++] = at0;
     }
     prevFrom = i0;
     prevTo = end;
-    blocks.push(i0, end);
+    blocks.at[blocks.n++] = i0;
+    blocks.at[blocks.n++] = end;
     while (r < nr && (at[r] as number) < end) r += 2;
   }
-  if (runTexts.length === 0 || budget.exceeded) return;
-  // All joined runs decode in ONE call, a space between them (it ends every run, and is no line
-  // break: the joined runs must not be taken for a wrapped block themselves): a flood of small
-  // blocks costs one pass, not one call's fixed cost per block. Each segment is mapped back to
-  // the block(s) its text came from.
-  const starts = new Int32Array(runTexts.length + 1);
-  for (let q = 0, pos = 0; q < runTexts.length; q++) {
-    starts[q] = pos;
-    pos += (runTexts[q] as string).length + 1;
-  }
-  starts[runTexts.length] = 2 ** 31 - 1;
-  const blockOf = (offset: number): number => {
-    let lo = 0;
-    let hi = runTexts.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if ((starts[mid] as number) <= offset) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
+  if (ns === 0 || budget.exceeded) return;
+  // The joined runs decode in chunks of about WRAP_CHUNK characters, a space between runs (it
+  // ends every run, and is no line break: the joined runs must not be taken for a wrapped block
+  // themselves): a flood of small blocks costs a few calls, not one call's fixed cost per block,
+  // and no string of a megabyte (V8 allocates those outside its young generation, several times
+  // slower per byte). Each segment is mapped back to the block(s) its text came from.
+  const blockCount = ns;
+  const blocksEnd = o;
+  const spanOf = (from: number, to: number, e0: number, e1: number): [number, number] => {
+    const a = entryOf(starts, e0, e1, from);
+    const b = entryOf(starts, e0, e1, Math.max(from, to - 1));
+    return [
+      Math.min(runSpans[2 * a] as number, runSpans[2 * b] as number),
+      Math.max(runSpans[2 * a + 1] as number, runSpans[2 * b + 1] as number),
+    ];
   };
-  for (const seg of encodedSegments(runTexts.join(" "), budget)) {
-    const first = blockOf(seg.start);
-    const last = blockOf(Math.max(seg.start, seg.end - 1));
-    const mapped: Segment = {
-      start: runSpans[2 * first] as number,
-      end: runSpans[2 * last + 1] as number,
-      kind: `wrapped:${seg.kind}`,
-      text: seg.text,
-    };
-    const inner = seg.parts;
-    if (inner) {
-      const c = inner.at.length;
-      const parts = { at: inner.at, start: new Int32Array(c), end: new Int32Array(c) };
-      for (let q = 0; q < c; q++) {
-        parts.start[q] = runSpans[2 * blockOf(inner.start[q] as number)] as number;
-        parts.end[q] = runSpans[
-          2 * blockOf(Math.max(0, (inner.end[q] as number) - 1)) + 1
-        ] as number;
+  const decodeChunk = (e0: number, e1: number, chunk: string, base: number) => {
+    for (const seg of encodedSegments(chunk, budget)) {
+      const [start, end] = spanOf(base + seg.start, base + seg.end, e0, e1);
+      const mapped: Segment = { start, end, kind: `wrapped:${seg.kind}`, text: seg.text };
+      const inner = seg.parts;
+      if (inner) {
+        const c = inner.at.length;
+        const parts = { at: inner.at, start: new Int32Array(c), end: new Int32Array(c) };
+        for (let q = 0; q < c; q++) {
+          const span = spanOf(
+            base + (inner.start[q] as number),
+            base + (inner.end[q] as number),
+            e0,
+            e1,
+          );
+          parts.start[q] = span[0];
+          parts.end[q] = span[1];
+        }
+        mapped.parts = parts;
       }
-      mapped.parts = parts;
+      segs.push(mapped);
     }
-    segs.push(mapped);
+  };
+  wrapBusy = true;
+  try {
+    let t = 0;
+    for (let e0 = 0; e0 < blockCount && !budget.exceeded; ) {
+      const cs = starts[e0] as number;
+      let e1 = e0 + 1;
+      while (e1 < blockCount && (starts[e1] as number) - cs < WRAP_CHUNK) e1++;
+      const ce = e1 < blockCount ? (starts[e1] as number) : blocksEnd;
+      const chunk = out.toString("latin1", cs, ce);
+      // A last line that is not the block's (a word on the next line) spoils the end of a
+      // container (its trailer) or of UTF-16 text (its last character) when decoded with it:
+      // for those the full lines also decode alone, all of them for a container, the last few (a
+      // token at the end) for UTF-16. Plain text loses nothing: full lines hold whole quanta, so
+      // the word only adds bytes after the block's own. They decode after every block, each
+      // mapped to its block's span.
+      for (; t < nt && (tails[t] as number) < ce; t += 6) {
+        const at0 = (tails[t] as number) - cs;
+        const fullEnd = tails[t + 2] as number;
+        const blockEnd = (tails[t + 3] as number) - cs;
+        const container = containerHead(chunk, at0);
+        if (
+          container ||
+          plausibleBase64Binary(chunk, at0, blockEnd) ||
+          (blockEnd - at0 >= 24 && plausibleHexBinary(chunk, at0))
+        ) {
+          const from = container ? (tails[t] as number) : (tails[t + 1] as number);
+          runSpans[2 * ns] = tails[t + 4] as number;
+          runSpans[2 * ns + 1] = tails[t + 5] as number;
+          starts[ns++] = o;
+          out.copyWithin(o, from, fullEnd);
+          o += fullEnd - from;
+          out[o++] = 32;
+        }
+      }
+      decodeChunk(e0, e1, chunk, cs);
+      e0 = e1;
+    }
+    for (let e0 = blockCount; e0 < ns && !budget.exceeded; ) {
+      const cs = starts[e0] as number;
+      let e1 = e0 + 1;
+      while (e1 < ns && (starts[e1] as number) - cs < WRAP_CHUNK) e1++;
+      const ce = e1 < ns ? (starts[e1] as number) : o;
+      decodeChunk(e0, e1, out.toString("latin1", cs, ce), cs);
+      e0 = e1;
+    }
+  } finally {
+    wrapBusy = false;
   }
 }
+
+/** Characters of joined text wrappedSegments decodes in one call (see there). */
+const WRAP_CHUNK = 60_000;
+
+/** The entry of `starts[e0, e1)` (ascending) whose text holds `offset`. */
+function entryOf(starts: Int32Array, e0: number, e1: number, offset: number): number {
+  let lo = e0;
+  let hi = e1 - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if ((starts[mid] as number) <= offset) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/**
+ * A container's magic at `i`: base64 of gzip (`H4sI`), zip (`UEsDB`) or zlib (`e` and A-P), or
+ * hex of gzip (`1f8b`), zip (`504b`) or zlib (`78`), in either case.
+ */
+function containerHead(text: string, i: number): boolean {
+  const c0 = text.charCodeAt(i);
+  if (c0 === 72) return text.startsWith("H4sI", i);
+  if (c0 === 85) return text.startsWith("UEsDB", i);
+  if (c0 === 101) return ZLIB_SECOND[text.charCodeAt(i + 1)] === 1;
+  const h0 = hexVal(c0);
+  const h1 = hexVal(text.charCodeAt(i + 1));
+  if (h0 === 7) return h1 === 8;
+  if (h0 === 1) return h1 === 15 && hexVal(text.charCodeAt(i + 2)) === 8;
+  if (h0 === 5) return h1 === 0 && hexVal(text.charCodeAt(i + 2)) === 4;
+  return false;
+}
+
+/** Set while wrappedSegments decodes from wrapScratch: a nested call must not write to it. */
+let wrapBusy = false;
+
+const EMPTY_INTS = new Int32Array(0);
+
+/** Joined lines of wrappedSegments, reused by every scan below SCRATCH_KEEP. */
+let wrapScratch = Buffer.alloc(65_536);
 
 /**
  * Finds encoded regions in one linear pass: escape regions, base64/base32/hex runs, binary
@@ -1923,7 +2023,7 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
   }
   // Wrapped blocks decode joined (next layer), not line by line: each line's decoding is a part
   // of the block's (every line holds whole quanta), and per-line pieces cost several times more.
-  const blocks: number[] = [];
+  const blocks = createRunList(runs.n);
   wrappedSegments(text, runs, segs, budget, blocks);
   // (after the nested call in wrappedSegments, which uses them for its own text)
   EMBEDDED_HITS.fill(-1);
@@ -2043,11 +2143,11 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
     // A line of a wrapped block is decoded with the block, unless it opens like a container or
     // UTF-16 itself: then also on its own, as before, so that a line put before or after a
     // one-line container (joined with it into one block) cannot hide it.
-    while (block < blocks.length && (blocks[block + 1] as number) <= i) block += 2;
+    while (block < blocks.n && (blocks.at[block + 1] as number) <= i) block += 2;
     const b64Binary = plausibleBase64Binary(text, i, j);
     if (
-      block < blocks.length &&
-      (blocks[block] as number) <= i &&
+      block < blocks.n &&
+      (blocks.at[block] as number) <= i &&
       !b64Binary &&
       !(len >= 24 && plausibleHexBinary(text, i))
     )
@@ -2060,7 +2160,7 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
       plausibleBase64Text(text, i, j) ||
       (len >= 24 && plausibleBase64Text(text, i + 8, j)) ||
       (len >= 32 && plausibleBase64Text(text, i + ((len - 24) & ~3), j)) ||
-      (len >= 28 && plausibleDeflate(HEAD, 0, Math.min(9, base64Head(text, i, j))));
+      (len >= 28 && plausibleDeflate(HEAD, 0, Math.min(9, base64Head(text, i, j, 12))));
     const maybeHex =
       len >= 24 &&
       (plausibleHexText(text, i, j) ||
@@ -2288,18 +2388,32 @@ function utf16Base64(text: string, i: number, j: number): boolean {
   return groups >= 2 && (odd >= groups * 0.75 || even >= groups * 0.75);
 }
 
-/** Hex of a container: gzip `1f8b`, zlib `78..`, zip `504b0304`, UTF-16 BOMs or NUL-interleaved ASCII. */
-function plausibleHexBinary(text: string, i: number): boolean {
-  const head = text.slice(i, i + 8).toLowerCase();
-  return (
-    head.startsWith("1f8b") ||
-    head.startsWith("78") ||
-    head.startsWith("504b0304") ||
-    head.startsWith("fffe") ||
-    head.startsWith("feff") ||
-    /^(?:[2-7][0-9a-f]00){2}/.test(head) ||
-    /^(?:00[2-7][0-9a-f]){2}/.test(head)
-  );
+/**
+ * Hex of a container: gzip `1f8b`, zlib `78..`, zip `504b0304`, UTF-16 BOMs or NUL-interleaved
+ * ASCII (`4100 4200`, `0041 0042`), in either case. Reads the first 8 digits' values: called on
+ * every run of a text, it allocates nothing.
+ */
+export function plausibleHexBinary(text: string, i: number): boolean {
+  const h0 = hexVal(text.charCodeAt(i));
+  const h1 = hexVal(text.charCodeAt(i + 1));
+  if (h0 < 0 || h1 < 0) return false;
+  if (h0 === 7 && h1 === 8) return true; // zlib
+  const h2 = hexVal(text.charCodeAt(i + 2));
+  const h3 = hexVal(text.charCodeAt(i + 3));
+  if (h2 < 0 || h3 < 0) return false;
+  const w0 = (h0 << 12) | (h1 << 8) | (h2 << 4) | h3;
+  if (w0 === 0x1f8b || w0 === 0xfffe || w0 === 0xfeff) return true;
+  const h4 = hexVal(text.charCodeAt(i + 4));
+  const h5 = hexVal(text.charCodeAt(i + 5));
+  const h6 = hexVal(text.charCodeAt(i + 6));
+  const h7 = hexVal(text.charCodeAt(i + 7));
+  if (h4 < 0 || h5 < 0 || h6 < 0 || h7 < 0) return false;
+  const w1 = (h4 << 12) | (h5 << 8) | (h6 << 4) | h7;
+  if (w0 === 0x504b && w1 === 0x0304) return true; // zip
+  // ASCII with a NUL after (LE) or before (BE) each character: [2-7]x00 twice, or 00[2-7]x twice
+  const le = (w: number) => (w & 0xff) === 0 && w >> 12 >= 2 && w >> 12 <= 7;
+  const be = (w: number) => w >> 8 === 0 && (w & 0xf0) >> 4 >= 2 && (w & 0xf0) >> 4 <= 7;
+  return (le(w0) && le(w1)) || (be(w0) && be(w1));
 }
 
 /**

@@ -1,0 +1,61 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { plausibleHexBinary } from "./scan.ts";
+
+/** The definition plausibleHexBinary had (two strings and two regular expressions a call). */
+function oracle(text: string, i: number): boolean {
+  const head = text.slice(i, i + 8).toLowerCase();
+  return (
+    head.startsWith("1f8b") ||
+    head.startsWith("78") ||
+    head.startsWith("504b0304") ||
+    head.startsWith("fffe") ||
+    head.startsWith("feff") ||
+    /^(?:[2-7][0-9a-f]00){2}/.test(head) ||
+    /^(?:00[2-7][0-9a-f]){2}/.test(head)
+  );
+}
+
+describe("plausibleHexBinary (runs' container check, allocation-free)", () => {
+  it("agrees with the string definition on hex-like text, at any offset and near the end (property)", () => {
+    const unit = fc.constantFrom(..."0123456789abcdefABCDEF0078bfe4g ");
+    const prefix = fc.constantFrom(
+      "",
+      "1f8b",
+      "1F8B",
+      "78",
+      "504b0304",
+      "fffe",
+      "FEFF",
+      "4100",
+      "0041",
+      "00",
+    );
+    fc.assert(
+      fc.property(prefix, fc.string({ unit, maxLength: 12 }), fc.nat(4), (p, rest, at) => {
+        const text = `${"x".repeat(at)}${p}${rest}`;
+        for (let i = 0; i <= text.length; i++)
+          expect(plausibleHexBinary(text, i)).toBe(oracle(text, i));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("knows each container head, and refuses random hex and base64", () => {
+    for (const head of [
+      "1f8b0800",
+      "78da0102",
+      "504b0304",
+      "fffe4100",
+      "feff0041",
+      "41004200",
+      "00410042",
+      "4A004B00",
+    ]) {
+      expect(plausibleHexBinary(`${head}abcdef`, 0)).toBe(true);
+    }
+    for (const head of ["504b0305", "41004201", "00410142", "81004200", "QUJDREVG", "1f8"]) {
+      expect(plausibleHexBinary(head, 0)).toBe(false);
+    }
+  });
+});
