@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
+import os from "node:os";
 import type { Readable, Writable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { GATE_SCRIPT, GATE_UNIX_PROBE, PROBE_REFUSED_EXIT } from "./scripts.ts";
@@ -17,7 +18,7 @@ afterEach(async () => {
   fs.rmSync(GATE_UNIX_PROBE, { force: true });
 });
 
-async function runGate(verdict: string) {
+async function runGate(verdict: string, path = process.env["PATH"]) {
   let connections = 0;
   fs.rmSync(GATE_UNIX_PROBE, { force: true });
   server = net.createServer((c) => {
@@ -30,7 +31,7 @@ async function runGate(verdict: string) {
     ["-c", GATE_SCRIPT, "bottle-gate", process.execPath, "/bin/sh", "-c", "echo agent-ran"],
     {
       stdio: ["ignore", "pipe", "pipe", "ignore", "pipe", "pipe"],
-      env: { PATH: process.env["PATH"], MARKER: "seen-by-the-agent" },
+      env: { PATH: path, MARKER: "seen-by-the-agent" },
     },
   );
   let report = "";
@@ -65,6 +66,23 @@ describe("the stage-2 gate", () => {
     );
     expect(r.out).toBe("agent-ran\n");
     expect(r.code).toBe(0);
+  });
+
+  it("puts the whole output of its unix attempt on the unix line (newlines as spaces)", async () => {
+    const bin = fs.mkdtempSync(`${os.tmpdir()}/bottle-gate-bin-`);
+    try {
+      fs.writeFileSync(
+        `${bin}/logger`,
+        "#!/bin/sh\nprintf 'first line\\nsecond: Operation not permitted\\n\\n'\nexit 1\n",
+        { mode: 0o755 },
+      );
+      const r = await runGate("go", `${bin}:${process.env["PATH"]}`);
+      expect(r.report).toMatch(/^unix 1 first line second: Operation not permitted\n/m);
+      expect(r.report).toMatch(/^Uid:\s+\d+/m);
+      expect(r.code).toBe(0);
+    } finally {
+      fs.rmSync(bin, { recursive: true, force: true });
+    }
   });
 
   it("exits 3 without running the agent on anything but go", async () => {

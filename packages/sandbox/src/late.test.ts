@@ -3,6 +3,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hostDir, projectDir, proxySocket } from "../test/helpers.ts";
 import { type LateSetup, startSandbox } from "./index.ts";
+import { LAUNCHER_CHECKS, LAUNCHER_PROXY_CHECKS } from "./scripts.ts";
 
 /**
  * A sandbox started before its controller is ready (`late`): the agent's side starts only once
@@ -73,7 +74,10 @@ describe("late setup", () => {
       const report = await sb.probe;
       const exit = await sb.exited;
       expect(report.checks.filter((c) => !c.ok)).toEqual([]);
-      expect(report.checks.map((c) => c.name)).toContain("proxy refuses an undeclared host");
+      // The wall checks ran while the setup was awaited; the rest once stage 2 started.
+      expect(report.checks.map((c) => c.name).sort()).toEqual(
+        [...LAUNCHER_CHECKS, ...LAUNCHER_PROXY_CHECKS, "no credential in the environment"].sort(),
+      );
       // The launcher started before the CA existed and said nothing about it.
       expect(stderr).toBe("");
       expect(proxy.requests).toEqual(["CONNECT undeclared.example:443 HTTP/1.1"]);
@@ -164,6 +168,10 @@ describe("late setup", () => {
       const passed = await sb.probe;
       expect(settled).toBe(true);
       expect(passed.ok).toBe(true);
+      // A setup there at once: the wall checks ran after stage 2 started, and none is missing.
+      expect(passed.checks.map((c) => c.name).sort()).toEqual(
+        [...LAUNCHER_CHECKS, ...LAUNCHER_PROXY_CHECKS, "no credential in the environment"].sort(),
+      );
       expect((await sb.exited).code).toBe(0);
       expect(fs.readFileSync(path.join(project, "marker"), "utf8")).toBe("started\n");
     } finally {

@@ -224,7 +224,7 @@ export function planSandbox(spec: SandboxSpec, host: HostFacts, runDir: string):
     cwd,
     "--",
     host.node,
-    `${RUN_DIR}/launcher.mjs`,
+    `${RUN_DIR}/launcher.cjs`,
     `${RUN_DIR}/config.json`,
   ];
   const argv = host.account.drop

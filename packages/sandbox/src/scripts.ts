@@ -34,8 +34,12 @@ export const GATE_SCRIPT = [
   'node="$1"; shift',
   `if command -v logger >/dev/null 2>&1; then u=$(LC_ALL=C logger --socket-errors=on -u ${GATE_UNIX_PROBE} -- bottle-probe 2>&1); c=$?;`,
   `else u=$("$node" -e 'require("net").connect(process.argv[1]).on("connect",()=>{console.log("connected");process.exit(0)}).on("error",(e)=>{console.log(e.code);process.exit(1)})' ${GATE_UNIX_PROBE} 2>&1); c=$?; fi`,
-  'printf "unix %s %s\\n" "$c" "$(printf %s "$u" | tr "\\n" " ")" >&4',
-  "cat /proc/self/status >&4",
+  // The unix attempt's output on one line (newlines as spaces), with shell builtins only.
+  "nl='\n'",
+  'r=""; while :; do case $u in *"$nl"*) r="$r${u%%"$nl"*} "; u=${u#*"$nl"};; *) r="$r$u"; break;; esac; done',
+  'printf "unix %s %s\\n" "$c" "$r" >&4',
+  // The shell's own status (it is the process that execs the agent), read by a builtin.
+  'while IFS= read -r l; do printf "%s\\n" "$l"; done </proc/self/status >&4',
   'printf "environ %s\\nend\\n" "$(base64 -w0 /proc/self/environ)" >&4',
   "exec 4>&-",
   'v=""; read -r v <&5; exec 5<&-',
@@ -43,11 +47,23 @@ export const GATE_SCRIPT = [
   'exec "$@"',
 ].join("\n");
 
+/** The checks every probe report of the launcher holds (the host refuses a report without one). */
+export const LAUNCHER_CHECKS = [
+  "not root, no capabilities",
+  "socket(AF_UNIX) refused",
+  "direct TCP fails",
+  "DNS fails",
+  "writes outside the writable paths fail",
+] as const;
+/** And these when the sandbox has a proxy bridge. */
+export const LAUNCHER_PROXY_CHECKS = ["proxy answers", "proxy refuses an undeclared host"] as const;
+
 export const LAUNCHER_SOURCE = String.raw`
-import { spawn } from "node:child_process";
-import dns from "node:dns";
-import fs from "node:fs";
-import net from "node:net";
+"use strict";
+const { spawn } = require("node:child_process");
+const dns = require("node:dns");
+const fs = require("node:fs");
+const net = require("node:net");
 
 const config = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
 
@@ -164,17 +180,20 @@ function gateChecks(text, unixConnections, add) {
 }
 
 // The checks of the walls (direct TCP, DNS, writes) need neither stage 2 nor the proxy: they start
-// with the launcher, so with a late setup they run while the host's controller starts.
+// while the host's set-up is awaited (a late setup not there yet), else right after stage 2 is
+// started, whose start-up they then overlap instead of delaying it (their set-up is synchronous).
 const checks = [];
 const add = (name, ok, detail) => checks.push({ name, ok, detail });
 let probeConfig;
 let wallChecks;
 function startWallChecks() {
+  if (!config.probe || wallChecks) return;
   probeConfig = JSON.parse(fs.readFileSync(config.probeConfig, "utf8"));
   wallChecks = Promise.all([checkTcp(probeConfig, add), checkDns(probeConfig, add), checkWrites(probeConfig, add)]);
 }
 
 async function probeAndGate(child) {
+  startWallChecks();
   const p = probeConfig;
   const gate = readGate(child.stdio[4]);
   const [raw] = await Promise.all([within(15000, gate), wallChecks, checkProxy(p, add)]);
@@ -255,14 +274,21 @@ async function main() {
     unixServer = net.createServer((c) => { unixConnections++; c.destroy(); });
     await new Promise((resolve, reject) => { unixServer.on("error", reject); unixServer.listen(${JSON.stringify(GATE_UNIX_PROBE)}, resolve); });
     unixServer.unref();
-    startWallChecks();
   }
   // Late setup: stage 2 (the agent's side) starts only once the host has sent its environment.
-  const env = config.late ? await lateEnv() : process.env;
+  // When it is not there after one turn of the event loop, the wall checks run meanwhile.
+  let env = process.env;
+  if (config.late) {
+    const setup = lateEnv();
+    const meanwhile = setImmediate(startWallChecks);
+    env = await setup;
+    clearImmediate(meanwhile);
+  }
   const filter = fs.openSync(config.filter, "r");
   const stdio = ["inherit", "inherit", "inherit", "ignore", config.probe ? "pipe" : "ignore", config.probe ? "pipe" : "ignore", "ignore", "ignore", "ignore", filter];
   const child = spawn(config.bwrap, config.inner, { stdio, env });
   fs.closeSync(filter);
+  startWallChecks();
   for (const sig of ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"]) {
     process.on(sig, () => { try { child.kill(sig); } catch {} });
   }

@@ -8,6 +8,8 @@ import { SandboxError } from "./errors.ts";
 import { inspectHost } from "./host.ts";
 import { type HostFacts, planSandbox, type SandboxPlan, type SandboxSpec } from "./plan.ts";
 import {
+  LAUNCHER_CHECKS,
+  LAUNCHER_PROXY_CHECKS,
   LAUNCHER_SOURCE,
   PROBE_REFUSED_EXIT,
   PROXY_SOCKET_IN_SANDBOX,
@@ -182,7 +184,7 @@ function writeRunDir(
   const dir = plan.runDir;
   const write = (name: string, data: string | Uint8Array) =>
     fs.writeFileSync(path.join(dir, name), data, { mode: 0o444 });
-  write("launcher.mjs", LAUNCHER_SOURCE);
+  write("launcher.cjs", LAUNCHER_SOURCE);
   write("seccomp.bpf", seccompFilter());
   write(
     "config.json",
@@ -378,6 +380,10 @@ export function startSandbox(spec: SandboxSpec, options: StartOptions = {}): San
         })
     : Promise.resolve();
 
+  const requiredChecks = [
+    ...LAUNCHER_CHECKS,
+    ...(plan.proxyPort === undefined ? [] : LAUNCHER_PROXY_CHECKS),
+  ];
   const probe = new Promise<ProbeReport>((resolve) => {
     if (!plan.probe) {
       resolve({ ok: true, checks: [] });
@@ -452,6 +458,15 @@ export function startSandbox(spec: SandboxSpec, options: StartOptions = {}): San
           name: "no credential in the environment",
           ok: verdict.ok,
           detail: verdict.detail,
+        });
+      }
+      // Every check of the probe must have reported: a launcher that skipped one fails closed.
+      const missing = requiredChecks.filter((name) => !checks.some((c) => c.name === name));
+      if (missing.length > 0) {
+        checks.push({
+          name: "probe complete",
+          ok: false,
+          detail: `missing: ${missing.join(", ")}`,
         });
       }
       const ok = checks.length > 0 && checks.every((c) => c.ok);
