@@ -1,6 +1,12 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { plausibleHexBinary } from "./scan.ts";
+import {
+  denseChar,
+  escapeRegionEnd,
+  findNeedle,
+  isEscapeRegionChar,
+  plausibleHexBinary,
+} from "./scan.ts";
 
 /** The definition plausibleHexBinary had (two strings and two regular expressions a call). */
 function oracle(text: string, i: number): boolean {
@@ -56,6 +62,65 @@ describe("plausibleHexBinary (runs' container check, allocation-free)", () => {
     }
     for (const head of ["504b0305", "41004201", "00410142", "81004200", "QUJDREVG", "1f8"]) {
       expect(plausibleHexBinary(head, 0)).toBe(false);
+    }
+  });
+});
+
+describe("findNeedle and denseChar (a regex instead of indexOf where the first character is dense)", () => {
+  it("finds what indexOf finds, either way, in sparse and dense texts, from any start (property)", () => {
+    const cases: [string, RegExp][] = [
+      ["000", /000/g],
+      ["u\\", /u\\/g],
+    ];
+    const unit = fc.constantFrom(
+      "0",
+      "00",
+      "000",
+      "u",
+      "\\",
+      "u\\",
+      "a",
+      "\\u005c",
+      "x".repeat(40),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(unit, { maxLength: 400 }),
+        fc.nat(200),
+        fc.nat(1),
+        (units, from, which) => {
+          const [needle, re] = cases[which] as [string, RegExp];
+          const text = units.join("");
+          const want = text.indexOf(needle, from);
+          expect(findNeedle(text, needle, from, re, false)).toBe(want);
+          expect(findNeedle(text, needle, from, re, true)).toBe(want);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("calls a flood of the first character dense, and prose or base64 not", () => {
+    expect(denseChar("\\u005c".repeat(5000), 48)).toBe(true);
+    expect(denseChar("0a".repeat(5000), 48)).toBe(true);
+    expect(denseChar("the cat sat on the mat in 2024, then more words followed it ".repeat(200), 48)).toBe(false);
+    expect(
+      denseChar(
+        Buffer.from(
+          "a".repeat(9000).replace(/a/g, (_, k) => String.fromCharCode(32 + (k % 90))),
+        ).toString("base64"),
+        48,
+      ),
+    ).toBe(false);
+    expect(denseChar("0".repeat(4000), 48)).toBe(false); // short texts: the native search
+  });
+});
+
+describe("escapeRegionEnd", () => {
+  it("stops at the first character isEscapeRegionChar refuses, for every UTF-16 code unit", () => {
+    for (let c = 0; c < 65536; c++) {
+      const text = `ab${String.fromCharCode(c)}cd`;
+      expect(escapeRegionEnd(text, 0)).toBe(isEscapeRegionChar(c) ? 5 : 2);
     }
   });
 });

@@ -165,6 +165,56 @@ function backslashEscapeLead(text: string): boolean {
   }
   return false;
 }
+/**
+ * The first index of `needle` at or after `from` in `text`, or -1. The native search finds the
+ * needle's first character with memchr, the fastest while that character is rare, but pays about
+ * 15 ns a hit; `dense` (denseChar of that character) switches to `re` (global, the same needle,
+ * Boyer-Moore), whose cost does not grow with the hits: the `0`s of a `\u005c` flood made a native
+ * search cost 40% of the scan of the same text.
+ */
+export function findNeedle(
+  text: string,
+  needle: string,
+  from: number,
+  re: RegExp,
+  dense: boolean,
+): number {
+  if (!dense) return text.indexOf(needle, from);
+  re.lastIndex = from;
+  return re.test(text) ? re.lastIndex - needle.length : -1;
+}
+
+/**
+ * Whether character `c` occurs every DENSE characters or closer in `text`, judged on four
+ * windows of 256 characters spread over it (1,024 reads). A text dense only outside the windows
+ * gets the native search, whose cost is bounded by the text's length times 15 ns / DENSE.
+ */
+export function denseChar(text: string, c: number): boolean {
+  const n = text.length;
+  if (n < 4096) return false;
+  let hits = 0;
+  for (let w = 0; w < 4; w++) {
+    const at = Math.floor(((n - 256) * w) / 3);
+    for (let k = at; k < at + 256; k++) if (text.charCodeAt(k) === c) hits++;
+  }
+  return hits * DENSE > 1024;
+}
+const DENSE = 40;
+const TRIPLE_ZERO_RE = /000/g;
+const REVERSED_U_RE = /u\\/g;
+/** The characters of an escape region (isEscapeRegionChar), from `lastIndex` on. */
+const ESC_REGION_RE = /[A-Za-z0-9+/_\-\\%&#;.~= ]*/y;
+
+/**
+ * Where the escape region that goes on at `k` ends (the first character that is not
+ * isEscapeRegionChar): a sticky class regex walks a long region several times faster than a
+ * loop over its characters.
+ */
+export function escapeRegionEnd(text: string, k: number): number {
+  ESC_REGION_RE.lastIndex = k;
+  ESC_REGION_RE.test(text);
+  return ESC_REGION_RE.lastIndex;
+}
 /** Reversed escapes: `Xu\\` (from `\uXXXX`) and `XX%` (from `%XX`). */
 const REV_RE = /[0-9A-Fa-f]u\\|[0-9A-Fa-f]{2}%/g;
 /** Characters that can follow a token keyword: [A-Za-z0-9_.+/=~-]. */
@@ -395,7 +445,7 @@ function hexVal(c: number): number {
   return HEX_VALUE[c] ?? -1;
 }
 
-function isEscapeRegionChar(d: number): boolean {
+export function isEscapeRegionChar(d: number): boolean {
   return ((CLASS[d] as number) & C_ESC) !== 0;
 }
 
@@ -1559,10 +1609,14 @@ function dumpLine(text: string, k: number, n: number): number {
  * is not a dump line is passed at its first `000`. Lines whose groups would read the text column
  * as hex (its first characters hex digits and a space) are cut to the bytes of the first line.
  */
-function hexDumpSegments(text: string, segs: Segment[], budget: Budget): void {
+function hexDumpSegments(text: string, segs: Segment[], budget: Budget, zeros: boolean): void {
   const n = text.length;
   let covered = 0;
-  for (let z = text.indexOf("000"); z !== -1; z = text.indexOf("000", Math.max(z + 3, covered))) {
+  for (
+    let z = findNeedle(text, "000", 0, TRIPLE_ZERO_RE, zeros);
+    z !== -1;
+    z = findNeedle(text, "000", Math.max(z + 3, covered), TRIPLE_ZERO_RE, zeros)
+  ) {
     // an offset starts its line (after a few spaces): the line start is at most 24 characters back
     let start = z;
     const limit = Math.max(covered, z - 24);
@@ -1864,7 +1918,7 @@ function wrappedSegments(
       let e1 = e0 + 1;
       while (e1 < blockCount && (starts[e1] as number) - cs < WRAP_CHUNK) e1++;
       const ce = e1 < blockCount ? (starts[e1] as number) : blocksEnd;
-      const chunk = out.toString("latin1", cs, ce);
+      const chunk = latin1String(out, cs, ce);
       // A last line that is not the block's (a word on the next line) spoils the end of a
       // container (its trailer) or of UTF-16 text (its last character) when decoded with it:
       // for those the full lines also decode alone, all of them for a container, the last few (a
@@ -1898,12 +1952,26 @@ function wrappedSegments(
       let e1 = e0 + 1;
       while (e1 < ns && (starts[e1] as number) - cs < WRAP_CHUNK) e1++;
       const ce = e1 < ns ? (starts[e1] as number) : o;
-      decodeChunk(e0, e1, out.toString("latin1", cs, ce), cs);
+      decodeChunk(e0, e1, latin1String(out, cs, ce), cs);
       e0 = e1;
     }
   } finally {
     wrapBusy = false;
   }
+}
+
+/**
+ * `bytes[from, to)` as a string. Above 64 KiB it is joined from 64 KiB pieces: Node returns a
+ * string of a megabyte as an external string, which its own base64 decoder then reads several
+ * times slower than a string of V8's heap.
+ */
+function latin1String(bytes: Buffer, from: number, to: number): string {
+  if (to - from <= 65_536) return bytes.toString("latin1", from, to);
+  const pieces: string[] = [];
+  for (let k = from; k < to; k += 65_536) {
+    pieces.push(bytes.toString("latin1", k, Math.min(to, k + 65_536)));
+  }
+  return pieces.join("");
 }
 
 /** Characters of joined text wrappedSegments decodes in one call (see there). */
@@ -1966,13 +2034,18 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
     if (budget.exceeded) return segs;
   }
   joinedSegments(text, segs, budget);
-  if (text.indexOf("000") !== -1) hexDumpSegments(text, segs, budget);
+  const zeros = denseChar(text, 48);
+  if (findNeedle(text, "000", 0, TRIPLE_ZERO_RE, zeros) !== -1) {
+    hexDumpSegments(text, segs, budget, zeros);
+  }
   // Characters interleaved with one separator (`g-h-p-_-…`, `\\ u 0 0 7 3`): known secrets
   // survive them through the projection, token patterns need the joined text.
   separatedSegments(text, segs, budget);
   // Native substring searches decide whether the escape passes can find anything at all.
   const pct = text.indexOf("%") !== -1;
-  if (pct || text.indexOf("u\\") !== -1) reversedEscapeSegments(text, segs, budget);
+  if (pct || findNeedle(text, "u\\", 0, REVERSED_U_RE, denseChar(text, 117)) !== -1) {
+    reversedEscapeSegments(text, segs, budget);
+  }
   if (charge(budget, n)) return segs;
   let covered = 0;
   const maybeEscapes = pct || text.indexOf("&#") !== -1 || backslashEscapeLead(text);
@@ -1981,8 +2054,7 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
     if (m.index < covered) continue;
     let start = m.index;
     while (start > covered && isEscapeRegionChar(text.charCodeAt(start - 1))) start--;
-    let j = m.index + 1;
-    while (j < n && isEscapeRegionChar(text.charCodeAt(j))) j++;
+    const j = escapeRegionEnd(text, m.index + 1);
     // a long region is cut in decoded characters (see ESCAPE_PIECE): a token written entirely
     // as escapes straddles no cut unseen
     if (j - start > REGION_PIECE) {
