@@ -2,7 +2,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { openStore, type Store } from "@bottlekit/budget-store";
+import type { Store } from "@bottlekit/budget-store";
 import { painter } from "@bottlekit/diagnostics";
 import type { SessionSpec } from "@bottlekit/egress-proxy";
 import { type LaunchEnv, materializeEnv } from "@bottlekit/manifest";
@@ -264,7 +264,7 @@ export async function executeRun(
         : {}),
     };
   }
-  const plan = planRun(agentName, trailing, flags, io.env);
+  const plan = await planRun(agentName, trailing, flags, io.env);
   if (flags.dryRun) return { code: renderDryRun(plan, flags, io) };
   mark("planned");
 
@@ -374,6 +374,8 @@ export async function executeRun(
   const storeUrl = io.env["BOTTLEKIT_STORE"] ? resolveStoreUrl({}, io.env).url : undefined;
   let store: Store | undefined;
   try {
+    // Imported here, after the spawn: its SQLite driver loads while the sandbox starts.
+    const { openStore } = await import("@bottlekit/budget-store");
     store = await openStore(storeUrl, { home: plan.home });
   } catch (error) {
     await abandon();
