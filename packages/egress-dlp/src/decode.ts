@@ -274,6 +274,7 @@ export function plausibleDeflate(
       if (len > 0) {
         kraft += 1 << (7 - len);
         used++;
+        if (kraft > 128) return false; // over-subscribed: no complete code (most random bytes)
       }
     }
     if (!(kraft === 128 || (used === 1 && kraft === 64))) return false;

@@ -6,6 +6,7 @@ import {
   findNeedle,
   isEscapeRegionChar,
   plausibleHexBinary,
+  utf16Base64,
 } from "./scan.ts";
 
 /** The definition plausibleHexBinary had (two strings and two regular expressions a call). */
@@ -122,5 +123,39 @@ describe("escapeRegionEnd", () => {
       const text = `ab${String.fromCharCode(c)}cd`;
       expect(escapeRegionEnd(text, 0)).toBe(isEscapeRegionChar(c) ? 5 : 2);
     }
+  });
+});
+
+describe("utf16Base64 (stops once a quarter of its groups have missed both ways)", () => {
+  /** The definition before the early stop. */
+  function oracle(text: string, i: number, j: number): boolean {
+    if (j - i < 16) return false;
+    const idx = (c: number) =>
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".indexOf(String.fromCharCode(c));
+    let odd = 0;
+    let even = 0;
+    let groups = 0;
+    for (let k = i; k + 8 <= j && groups < 8; k += 8, groups++) {
+      const c0 = idx(text.charCodeAt(k));
+      const c1 = idx(text.charCodeAt(k + 1));
+      const c2 = idx(text.charCodeAt(k + 2));
+      const c3 = idx(text.charCodeAt(k + 3));
+      if ((c1 >= 0 && (c1 & 15) === 0) || (c2 >= 0 && c2 >> 2 === 0)) odd++;
+      if (c0 === 0 || c3 === 0) even++;
+    }
+    return groups >= 2 && (odd >= groups * 0.75 || even >= groups * 0.75);
+  }
+
+  it("agrees with its definition on random, UTF-16-like and mixed runs (property)", () => {
+    const unit = fc.constantFrom("AGEA", "YQBi", "AAAA", "QUJD", "x9Zq", "AB", "Q", "/+", "aGVs");
+    fc.assert(
+      fc.property(fc.array(unit, { maxLength: 40 }), fc.nat(6), (units, i) => {
+        const text = units.join("");
+        for (let j = i; j <= text.length; j += 3) expect(utf16Base64(text, i, j)).toBe(oracle(text, i, j));
+      }),
+      { numRuns: 1500 },
+    );
+    const u16 = Buffer.from("hello token ghp_abc and more text here", "utf16le").toString("base64");
+    expect(utf16Base64(u16, 0, u16.length)).toBe(true);
   });
 });

@@ -1740,8 +1740,11 @@ function wrappedSegments(
   const n = text.length;
   let prevFrom = -1;
   let prevTo = -1;
+  // the block's lines: [lineStart[l], lineEnd[l]) for l < nl (plain arrays, reused: set by
+  // index, never truncated)
   const lineStart: number[] = [];
   const lineEnd: number[] = [];
+  let nl = 0;
   // the joined runs (in `out`, each followed by a space), where each starts, the block each
   // comes from, and the blocks with a last line that is not theirs (their joined text's start,
   // where its last WRAP_TAIL_LINES full lines start, where its full lines end, where it ends,
@@ -1781,10 +1784,9 @@ function wrappedSegments(
       r += 2;
       continue;
     }
-    lineStart.length = 0;
-    lineEnd.length = 0;
-    lineStart.push(i0);
-    lineEnd.push(i0 + first);
+    lineStart[0] = i0;
+    lineEnd[0] = i0 + first;
+    nl = 1;
     // the chain: each next run right after a line break, none wider, the first narrower one last
     let last = r;
     while (next !== -1) {
@@ -1794,19 +1796,19 @@ function wrappedSegments(
       const w = e - next;
       if (w > width) break;
       last = q;
-      lineStart.push(next);
-      lineEnd.push(e);
+      lineStart[nl] = next;
+      lineEnd[nl++] = e;
       if (w < width) {
         next = -1;
         break;
       }
       next = lineBreakEnd(text, e, n);
     }
-    if (charge(budget, 8 + lineStart.length)) return;
+    if (charge(budget, 8 + nl)) return;
     // then a last line too short to be a run (of hex digits only, after lines of hex: a word
     // after a hex block would make it base64), then padding
-    let end = lineEnd[lineEnd.length - 1] as number;
-    const full = lineStart.length;
+    let end = lineEnd[nl - 1] as number;
+    const full = nl;
     if (next !== -1) {
       let hex = true;
       for (let k = i0 + first - 1; k >= i0 && hex; k--) hex = hexVal(text.charCodeAt(k)) >= 0;
@@ -1816,12 +1818,12 @@ function wrappedSegments(
         k++;
       }
       if (k > next && (k === n || !isB64(text.charCodeAt(k)))) {
-        lineStart.push(next);
-        lineEnd.push(k);
+        lineStart[nl] = next;
+        lineEnd[nl++] = k;
         end = k;
       }
     }
-    if (lineStart.length === 1) {
+    if (nl === 1) {
       r += 2; // one line: nothing wrapped
       continue;
     }
@@ -1830,7 +1832,7 @@ function wrappedSegments(
       end++;
       pad++;
     }
-    lineEnd[lineEnd.length - 1] = end;
+    lineEnd[nl - 1] = end;
     if (charge(budget, end - i0)) return;
     if (!samePiece(text, i0, end, prevFrom, prevTo)) {
       // the lines without their breaks, decoded here as one run: what the block's lines decode
@@ -1839,7 +1841,7 @@ function wrappedSegments(
       const at0 = o;
       let fullEnd = o;
       let tailFrom = o;
-      for (let l = 0; l < lineStart.length; l++) {
+      for (let l = 0; l < nl; l++) {
         if (l === full - WRAP_TAIL_LINES) tailFrom = o;
         for (let k = lineStart[l] as number, e = lineEnd[l] as number; k < e; k++) {
           out[o++] = text.charCodeAt(k);
@@ -1848,11 +1850,22 @@ function wrappedSegments(
       }
       if (starts.length === 0) {
         const most = (nr >> 1) + 1;
-        starts = new Int32Array(2 * most);
-        runSpans = new Int32Array(4 * most);
-        tails = new Int32Array(6 * most);
+        if (wrapBusy || wrapStarts.length < 2 * most) {
+          starts = new Int32Array(2 * most);
+          runSpans = new Int32Array(4 * most);
+          tails = new Int32Array(6 * most);
+          if (!wrapBusy && 24 * most <= SCRATCH_KEEP) {
+            wrapStarts = starts;
+            wrapSpans = runSpans;
+            wrapTails = tails;
+          }
+        } else {
+          starts = wrapStarts;
+          runSpans = wrapSpans;
+          tails = wrapTails;
+        }
       }
-      if (lineStart.length > full) {
+      if (nl > full) {
         tails[nt++] = at0;
         tails[nt++] = tailFrom;
         tails[nt++] = fullEnd;
@@ -2011,7 +2024,10 @@ let wrapBusy = false;
 
 const EMPTY_INTS = new Int32Array(0);
 
-/** Joined lines of wrappedSegments, reused by every scan below SCRATCH_KEEP. */
+/** Joined lines of wrappedSegments and its spans, reused by every scan below SCRATCH_KEEP. */
+let wrapStarts = EMPTY_INTS;
+let wrapSpans = EMPTY_INTS;
+let wrapTails = EMPTY_INTS;
 let wrapScratch = Buffer.alloc(65_536);
 
 /**
@@ -2444,18 +2460,21 @@ function plausibleContainer(head: Uint8Array, n: number): boolean {
  * character's low 4 bits or the 3rd's high 4 (`YQBi` for 61 00 62); at even offsets (UTF-16BE,
  * or LE after one stray byte): the 1st or the 4th character is `A` (`AGEA` for 00 61 00).
  */
-function utf16Base64(text: string, i: number, j: number): boolean {
+export function utf16Base64(text: string, i: number, j: number): boolean {
   if (j - i < 16) return false;
   let odd = 0;
   let even = 0;
-  let groups = 0;
-  for (let k = i; k + 8 <= j && groups < 8; k += 8, groups++) {
+  const groups = Math.min(8, (j - i) >> 3);
+  // at most a quarter of the groups may miss: stop once both counts have missed more
+  const misses = groups >> 2;
+  for (let g = 0, k = i; g < groups; g++, k += 8) {
     const c0 = B64_INDEX[text.charCodeAt(k)] as number;
     const c1 = B64_INDEX[text.charCodeAt(k + 1)] as number;
     const c2 = B64_INDEX[text.charCodeAt(k + 2)] as number;
     const c3 = B64_INDEX[text.charCodeAt(k + 3)] as number;
     if ((c1 >= 0 && (c1 & 15) === 0) || (c2 >= 0 && c2 >> 2 === 0)) odd++;
     if (c0 === 0 || c3 === 0) even++;
+    if (g + 1 - odd > misses && g + 1 - even > misses) return false;
   }
   return groups >= 2 && (odd >= groups * 0.75 || even >= groups * 0.75);
 }
