@@ -2247,7 +2247,8 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
       (len >= 24 && embeddedGzip(text, i, j, false)) ||
       plausibleBase64Text(text, i, j) ||
       (len >= 24 && plausibleBase64Text(text, i + 8, j)) ||
-      (len >= 32 && plausibleBase64Text(text, i + ((len - 24) & ~3), j)) ||
+      // (the last 24 characters: from 36 on, as below that they start at 8, checked just above)
+      (len >= 36 && plausibleBase64Text(text, i + ((len - 24) & ~3), j)) ||
       (len >= 28 && plausibleDeflate(HEAD, 0, Math.min(9, base64Head(text, i, j, 12))));
     const maybeHex =
       len >= 24 &&
