@@ -2030,6 +2030,44 @@ let wrapSpans = EMPTY_INTS;
 let wrapTails = EMPTY_INTS;
 let wrapScratch = Buffer.alloc(65_536);
 
+/** runMay's answer: the run may decode as base64, as hex, as base32 (0: none of them). */
+const MAY_B64 = 1;
+const MAY_HEX = 2;
+const MAY_B32 = 4;
+
+/**
+ * Which decodings of the run `text[i, j)` are worth trying (MAY_* bits; 0 for none), from its
+ * first characters and a few sampled groups: text, a container (gzip, zlib, zip, UTF-16), text
+ * behind a few binary or non-ASCII bytes, or raw deflate (no magic: its first block header is
+ * checked in JS on the first 9 bytes only). A line of a wrapped block (`inBlock`) decodes with
+ * its block, unless it opens like a container or UTF-16 itself. A function of its own so that
+ * V8 can inline these small checks here: inside encodedSegments its inlining budget was spent,
+ * and each was a call for each run of a flood.
+ */
+function runMay(text: string, i: number, j: number, inBlock: boolean): number {
+  const len = j - i;
+  const b64Binary = plausibleBase64Binary(text, i, j);
+  if (inBlock && !b64Binary && !(len >= 24 && plausibleHexBinary(text, i))) return 0;
+  const maybeB64 =
+    b64Binary ||
+    (len >= 24 && embeddedGzip(text, i, j, false)) ||
+    plausibleBase64Text(text, i, j) ||
+    (len >= 24 && plausibleBase64Text(text, i + 8, j)) ||
+    // (the last 24 characters: from 36 on, as below that they start at 8, checked just above)
+    (len >= 36 && plausibleBase64Text(text, i + ((len - 24) & ~3), j)) ||
+    (len >= 28 && plausibleDeflate(HEAD, 0, Math.min(9, base64Head(text, i, j, 12))));
+  const maybeHex =
+    len >= 24 &&
+    (plausibleHexText(text, i, j) ||
+      embeddedGzip(text, i, j, true) ||
+      plausibleHexBinary(text, i) ||
+      (len >= 40 &&
+        hexVal(text.charCodeAt(i)) >= 0 &&
+        plausibleDeflate(HEAD, 0, Math.min(8, hexHead(text, i, j)))));
+  const maybeB32 = plausibleBase32Text(text, i, j);
+  return (maybeB64 ? MAY_B64 : 0) | (maybeHex ? MAY_HEX : 0) | (maybeB32 ? MAY_B32 : 0);
+}
+
 /**
  * Finds encoded regions in one linear pass: escape regions, base64/base32/hex runs, binary
  * containers (gzip, zlib, zip, UTF-16, raw deflate) at the start of the text or inside a decoded
@@ -2232,34 +2270,12 @@ export function encodedSegments(text: string, budget: Budget, knownRuns?: RunLis
     // UTF-16 itself: then also on its own, as before, so that a line put before or after a
     // one-line container (joined with it into one block) cannot hide it.
     while (block < blocks.n && (blocks.at[block + 1] as number) <= i) block += 2;
-    const b64Binary = plausibleBase64Binary(text, i, j);
-    if (
-      block < blocks.n &&
-      (blocks.at[block] as number) <= i &&
-      !b64Binary &&
-      !(len >= 24 && plausibleHexBinary(text, i))
-    )
-      continue;
-    // text, a container, text behind a few binary or non-ASCII bytes, or raw deflate (no magic:
-    // its first block header is checked in JS on the first 9 bytes only)
-    const maybeB64 =
-      b64Binary ||
-      (len >= 24 && embeddedGzip(text, i, j, false)) ||
-      plausibleBase64Text(text, i, j) ||
-      (len >= 24 && plausibleBase64Text(text, i + 8, j)) ||
-      // (the last 24 characters: from 36 on, as below that they start at 8, checked just above)
-      (len >= 36 && plausibleBase64Text(text, i + ((len - 24) & ~3), j)) ||
-      (len >= 28 && plausibleDeflate(HEAD, 0, Math.min(9, base64Head(text, i, j, 12))));
-    const maybeHex =
-      len >= 24 &&
-      (plausibleHexText(text, i, j) ||
-        embeddedGzip(text, i, j, true) ||
-        plausibleHexBinary(text, i) ||
-        (len >= 40 &&
-          hexVal(text.charCodeAt(i)) >= 0 &&
-          plausibleDeflate(HEAD, 0, Math.min(8, hexHead(text, i, j)))));
-    const maybeB32 = plausibleBase32Text(text, i, j);
-    if (!maybeB64 && !maybeHex && !maybeB32) continue;
+    const inBlock = block < blocks.n && (blocks.at[block] as number) <= i;
+    const may = runMay(text, i, j, inBlock);
+    if (may === 0) continue;
+    const maybeB64 = (may & MAY_B64) !== 0;
+    const maybeHex = (may & MAY_HEX) !== 0;
+    const maybeB32 = (may & MAY_B32) !== 0;
     if (charge(budget, 3 * len)) return segs;
     let end = j;
     while (end < n && end - j < 2 && text.charCodeAt(end) === 61) end++;
