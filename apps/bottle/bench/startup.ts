@@ -8,8 +8,8 @@
  *   - the whole command as a user runs it: `node bin/bottle.js run -- /bin/true` (needs dist/),
  *     with its phases from the bin's trace (BOTTLEKIT_STARTUP_TRACE: performance marks with the
  *     process's CPU time): Node start, bundle load (code cache), CLI + modules, manifest, host,
- *     store, controller (gateway/proxy/approvals modules, CA, session), budgets, agent files,
- *     sandbox spawn, bridge/Node-in-sandbox start + probe, agent exec, teardown, exit;
+ *     agent files, sandbox spawn, controller (gateway/proxy modules, CA, session), store (cutoff
+ *     check) and budgets while stage 2 starts, rest of the probe, agent exec, teardown, exit;
  *   - the same command with a host controller already running (`bottle-gateway up` serving the
  *     home's control socket; here the bench process serves it): the run registers its session
  *     over the socket instead of starting a controller in its own process;
@@ -97,9 +97,10 @@ const CLI_PHASES: [string, string, string][] = [
   ["host facts", "bottle-run:planned", "bottle-run:host"],
   ["agent files", "bottle-run:host", "bottle-run:agent-files"],
   ["sandbox spawn (then starts alongside)", "bottle-run:agent-files", "bottle-run:sandbox-spawned"],
-  ["store open", "bottle-run:sandbox-spawned", "bottle-run:store"],
-  ["controller (gateway, CA, session)", "bottle-run:store", "bottle-run:controller"],
-  ["budgets", "bottle-run:controller", "bottle-run:budgets"],
+  ["controller (gateway, CA, session)", "bottle-run:sandbox-spawned", "bottle-run:controller"],
+  // From here the agent's side of the sandbox starts (stage 2, the probe) alongside.
+  ["store open (cutoff check)", "bottle-run:controller", "bottle-run:store"],
+  ["budgets", "bottle-run:store", "bottle-run:budgets"],
   // The embedded gateway loads its approvals service and HTTP client here, alongside the probe.
   ["rest of sandbox start + probe", "bottle-run:budgets", "bottle-run:probe"],
   ["agent exec", "bottle-run:probe", "bottle-run:exited"],

@@ -100,6 +100,35 @@ describe("bottle run", { timeout: 120_000 }, () => {
     expect(r.out + r.err).not.toContain(SECRET);
   });
 
+  it("refuses a bottle that is cut off with exit 3; the agent never starts, the budgets stay as they were", async () => {
+    const cut = await runBottle(
+      ["cutoff", "dev", "--reason", "runaway loop", "--home", home.dir],
+      {},
+    );
+    expect(cut.code).toBe(0);
+    const r = await runBottle(
+      [
+        "run",
+        "coder",
+        "--budget",
+        "openai=5k",
+        "--home",
+        home.dir,
+        "--cwd",
+        project,
+        "--",
+        "echo started > started.txt",
+      ],
+      {},
+    );
+    expect(r.err).toMatch(/bottle dev is cut off \(cutoff, since .*: runaway loop\)/);
+    expect(r.err).toContain("hint: bottle restore dev --reason <why>");
+    expect(r.code).toBe(3);
+    expect(fs.existsSync(path.join(project, "started.txt"))).toBe(false);
+    const budgets = await runBottle(["budget", "list", "--json", "--home", home.dir], {});
+    expect(budgets.out).not.toContain("openai");
+  });
+
   it("refuses an unknown agent with exit 2", async () => {
     const r = await runBottle(["run", "nobody-here", "--home", home.dir, "--cwd", project], {});
     expect(r.code).toBe(2);

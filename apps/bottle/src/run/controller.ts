@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
+import type { Store } from "@bottlekit/budget-store";
 import type { ControlApi, RegisterResult, SessionSpec } from "@bottlekit/egress-proxy";
 import { BottleError } from "../errors.ts";
 
@@ -14,6 +15,12 @@ export interface ControllerHandle {
    * when it cannot. The agent must not start before.
    */
   ready(): Promise<void>;
+  /**
+   * The embedded controller's budget store, when it is the home's (no gateway config names
+   * another): the run uses it rather than opening the same file a second time. The controller
+   * closes it in `close()`. Undefined with a host controller.
+   */
+  store?: Store;
   /** Unregisters the session and closes what this run opened. */
   close(): Promise<void>;
 }
@@ -107,6 +114,7 @@ export async function openController(
     mode: "in-process",
     api: host,
     registration,
+    ...(configFile === undefined ? { store: gateway.store } : {}),
     ready: () => gateway.ready(),
     async close() {
       try {

@@ -2,7 +2,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { Store } from "@bottlekit/budget-store";
+import { openStore, type Store } from "@bottlekit/budget-store";
 import { painter } from "@bottlekit/diagnostics";
 import type { SessionSpec } from "@bottlekit/egress-proxy";
 import { type LaunchEnv, materializeEnv } from "@bottlekit/manifest";
@@ -66,8 +66,8 @@ export const RUN_PHASES = [
   "host",
   "agent-files",
   "sandbox-spawned",
-  "store",
   "controller",
+  "store",
   "budgets",
   "probe",
   "exited",
@@ -233,8 +233,9 @@ export interface RunOutcome {
 }
 
 /**
- * `bottle run`: plan → store (budgets, cutoff state) → controller session → sandbox → probe →
- * agent, then live enforcement until the agent exits.
+ * `bottle run`: plan → sandbox spawned → controller session → the agent's side of the sandbox
+ * starts (probe) while the store refuses a cut-off bottle and records the budgets → agent (its
+ * "go" waits for both), then live enforcement until the agent exits.
  */
 export async function executeRun(
   agentName: string | undefined,
@@ -264,7 +265,7 @@ export async function executeRun(
         : {}),
     };
   }
-  const plan = await planRun(agentName, trailing, flags, io.env);
+  const plan = planRun(agentName, trailing, flags, io.env);
   if (flags.dryRun) return { code: renderDryRun(plan, flags, io) };
   mark("planned");
 
@@ -372,23 +373,32 @@ export async function executeRun(
   // Store: refuse a bottle that is cut off, record this run's budgets. BOTTLEKIT_STORE takes the
   // forms the operator commands take (a plain path is a SQLite file).
   const storeUrl = io.env["BOTTLEKIT_STORE"] ? resolveStoreUrl({}, io.env).url : undefined;
+  const openTheStore = async (): Promise<Store> => {
+    try {
+      return await openStore(storeUrl, { home: plan.home });
+    } catch (error) {
+      throw new BottleError(
+        "E_INTERNAL",
+        `cannot open the budget store: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+  };
   let store: Store | undefined;
-  try {
-    // Imported here, after the spawn: its SQLite driver loads while the sandbox starts.
-    const { openStore } = await import("@bottlekit/budget-store");
-    store = await openStore(storeUrl, { home: plan.home });
-  } catch (error) {
-    await abandon();
-    throw new BottleError(
-      "E_INTERNAL",
-      `cannot open the budget store: ${(error as Error).message}`,
-      { cause: error },
-    );
-  }
+  /** False while `store` is the embedded controller's own (it closes it). */
+  let ownStore = true;
+  const closeStore = async () => {
+    if (ownStore) await store?.close?.();
+  };
   const startedAt = Date.now();
-  mark("store");
-  try {
-    if (frozen) {
+  if (frozen) {
+    try {
+      store = await openTheStore();
+    } catch (error) {
+      await abandon();
+      throw error;
+    }
+    try {
       // Resuming lifts the bottle's freeze (audited in the store as a restore); a cutoff of another
       // policy stays for an operator's `bottle restore`, and the run is refused below.
       const lifted = await restoreForResume(store, {
@@ -422,20 +432,11 @@ export async function executeRun(
         });
       }
       spawnSandbox();
+    } catch (error) {
+      await abandon();
+      await store.close?.();
+      throw error;
     }
-  } catch (error) {
-    await abandon();
-    await store.close?.();
-    throw error;
-  }
-  const state = await store.cutoffState(plan.bottle);
-  if (state) {
-    await abandon();
-    await store.close?.();
-    stderr.write(
-      `bottle: bottle ${plan.bottle} is cut off (${state.policy}, since ${new Date(state.since).toISOString()}: ${state.reason})\nhint: bottle restore ${plan.bottle} --reason <why>\n`,
-    );
-    return { code: EXIT_POLICY };
   }
   // Controller session (routes, credentials as placeholders, CA).
   const sessionSpec: SessionSpec = {
@@ -455,32 +456,11 @@ export async function executeRun(
     });
   } catch (error) {
     await abandon();
-    await store.close?.();
+    await store?.close?.();
     throw error;
   }
   mark("controller");
-  // This run's budgets, defined after the controller started: an embedded one reloads the
-  // home's manifest budgets as a whole when it starts.
-  try {
-    for (const b of plan.budgets) {
-      await store.defineBudget({
-        scope: "bottle",
-        key: plan.bottle,
-        provider: b.provider,
-        tokens: b.tokens,
-        source: b.source === "flag" ? "flag" : "manifest",
-        ...(b.window === "none" ? {} : { window: b.window as never }),
-        policy: plan.cutoff,
-      } as Parameters<Store["defineBudget"]>[0]);
-    }
-  } catch (error) {
-    await abandon();
-    await controller.close().catch(() => {});
-    await store.close?.();
-    throw error;
-  }
   const sessionId = controller.registration.sessionId;
-  mark("budgets");
 
   // The agent's side of the sandbox may start: the proxy, the CA and the placeholders.
   const regEnv = Object.fromEntries(
@@ -492,16 +472,69 @@ export async function executeRun(
     // The agent's own settings win over the controller's variables, as they did in one spec.
     env: { ...regEnv, ...setup.env },
   });
+  // While it starts (stage 2, the probe): a bottle that is cut off is refused and this run's
+  // budgets are defined, after the controller started (an embedded one reloads the home's
+  // manifest budgets as a whole when it starts), in the embedded controller's store (the same
+  // file; not opened a second time) or else the home's. The agent's "go" waits for it.
+  const admitted = (async (): Promise<Awaited<ReturnType<Store["cutoffState"]>>> => {
+    if (store === undefined && controller.store !== undefined) {
+      store = controller.store;
+      ownStore = false;
+    }
+    store ??= await openTheStore();
+    mark("store");
+    const state = await store.cutoffState(plan.bottle);
+    if (state) return state;
+    for (const b of plan.budgets) {
+      await store.defineBudget({
+        scope: "bottle",
+        key: plan.bottle,
+        provider: b.provider,
+        tokens: b.tokens,
+        source: b.source === "flag" ? "flag" : "manifest",
+        ...(b.window === "none" ? {} : { window: b.window as never }),
+        policy: plan.cutoff,
+      } as Parameters<Store["defineBudget"]>[0]);
+    }
+    mark("budgets");
+    return undefined;
+  })();
   // Whatever the controller still loads, it loads while the probe runs: on the next turn of the
   // event loop, once the set-up above is written to the sandbox.
   const c = controller;
-  settleReady?.resolve(new Promise<void>((r) => setImmediate(r)).then(() => c.ready()));
+  settleReady?.resolve(
+    Promise.all([
+      admitted.then((state) => {
+        if (state) throw new Error(`bottle ${plan.bottle} is cut off`);
+      }),
+      new Promise<void>((r) => setImmediate(r)).then(() => c.ready()),
+    ]).then(() => {}),
+  );
   // While the agent's side starts in the sandbox: the credential scanner its report is checked by.
   checkEnv.prepare();
-  if (!started) {
+  /** Stops a sandbox whose agent never got its "go" and closes what this run opened. */
+  const refuse = async () => {
+    await started?.kill();
     await abandon();
     await controller.close().catch(() => {});
-    await store.close?.();
+    await closeStore();
+  };
+  let state: Awaited<typeof admitted>;
+  try {
+    state = await admitted;
+  } catch (error) {
+    await refuse();
+    throw error;
+  }
+  if (state) {
+    await refuse();
+    stderr.write(
+      `bottle: bottle ${plan.bottle} is cut off (${state.policy}, since ${new Date(state.since).toISOString()}: ${state.reason})\nhint: bottle restore ${plan.bottle} --reason <why>\n`,
+    );
+    return { code: EXIT_POLICY };
+  }
+  if (!started || !store) {
+    await refuse();
     throw new BottleError("E_INTERNAL", "the sandbox did not start");
   }
   const sandbox: SandboxProcess = started;
@@ -709,7 +742,7 @@ export async function executeRun(
     try {
       await controller.close();
     } catch {}
-    await store?.close?.();
+    await closeStore();
   }
 }
 

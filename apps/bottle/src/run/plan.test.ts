@@ -1,4 +1,3 @@
-import { isBudgetWindow } from "@bottlekit/budget-store";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { isBottleError } from "../errors.ts";
@@ -6,18 +5,18 @@ import { agentcliUpstream, windowOf } from "./plan.ts";
 
 describe("windowOf (manifest window -> store window)", () => {
   it("maps whole days, weeks and multiples of 24h", () => {
-    expect(windowOf({}, "w", isBudgetWindow)).toBe("none");
-    expect(windowOf({ window: "24h" }, "w", isBudgetWindow)).toBe("daily");
-    expect(windowOf({ window: "48h" }, "w", isBudgetWindow)).toBe("2d");
-    expect(windowOf({ window: "7d" }, "w", isBudgetWindow)).toBe("7d");
-    expect(windowOf({ window: "2w" }, "w", isBudgetWindow)).toBe("14d");
+    expect(windowOf({}, "w")).toBe("none");
+    expect(windowOf({ window: "24h" }, "w")).toBe("daily");
+    expect(windowOf({ window: "48h" }, "w")).toBe("2d");
+    expect(windowOf({ window: "7d" }, "w")).toBe("7d");
+    expect(windowOf({ window: "2w" }, "w")).toBe("14d");
   });
 
   it("refuses windows shorter than a day with the key path", () => {
     for (const window of ["30m", "12h", "25h"]) {
       let error: unknown;
       try {
-        windowOf({ window }, "budget.anthropic.window", isBudgetWindow);
+        windowOf({ window }, "budget.anthropic.window");
       } catch (e) {
         error = e;
       }
@@ -29,7 +28,7 @@ describe("windowOf (manifest window -> store window)", () => {
     fc.assert(
       fc.property(fc.oneof(fc.string(), fc.stringMatching(/^[1-9][0-9]{0,3}[mhdw]$/)), (window) => {
         try {
-          const w = windowOf({ window }, "w", isBudgetWindow);
+          const w = windowOf({ window }, "w");
           return (
             w === "daily" ||
             w === "none" ||
@@ -46,16 +45,16 @@ describe("windowOf (manifest window -> store window)", () => {
 });
 
 describe("agentcliUpstream (the provider host and key a bottled agentcli uses)", () => {
-  it("takes the API host and key variable of the model's provider", async () => {
-    expect(await agentcliUpstream("openai/gpt-4o-mini")).toEqual({
+  it("takes the API host and key variable of the model's provider", () => {
+    expect(agentcliUpstream("openai/gpt-4o-mini")).toEqual({
       host: "api.openai.com",
       keyEnv: "OPENAI_API_KEY",
     });
-    expect(await agentcliUpstream("anthropic/claude-sonnet-4-5")).toEqual({
+    expect(agentcliUpstream("anthropic/claude-sonnet-4-5")).toEqual({
       host: "api.anthropic.com",
       keyEnv: "ANTHROPIC_API_KEY",
     });
-    expect(await agentcliUpstream("no-slash")).toBeUndefined();
-    expect(await agentcliUpstream("nosuchprovider/m")).toBeUndefined();
+    expect(agentcliUpstream("no-slash")).toBeUndefined();
+    expect(agentcliUpstream("nosuchprovider/m")).toBeUndefined();
   });
 });

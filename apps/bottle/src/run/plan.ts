@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import type { BudgetInput } from "@bottlekit/budget-store";
+import { type BudgetInput, isBudgetWindow, parseBudgetFlag } from "@bottlekit/budget-store";
 import type { Route } from "@bottlekit/egress-dlp";
 import {
   type CutoffPolicy,
@@ -10,6 +10,7 @@ import {
   resolveDirs,
   summarizeRoute,
 } from "@bottlekit/manifest";
+import { getProvider } from "@bottlekit/provider-registry";
 import { BottleError } from "../errors.ts";
 
 /** The agent CLIs `bottle run` knows, plus any custom command. */
@@ -115,13 +116,8 @@ function enforcementOf(
 /**
  * A manifest window (`30m`, `24h`, `7d`, `4w`) as a store window (`none`, `daily`, `<N>d`…).
  * Windows shorter than a day, or not whole days, have no store equivalent: refused.
- * `isBudgetWindow` is budget-store's (see `planRun`: it is loaded only for a run with budgets).
  */
-export function windowOf(
-  entry: { window?: string },
-  where: string,
-  isBudgetWindow: (w: string) => boolean,
-): string {
+export function windowOf(entry: { window?: string }, where: string): string {
   const w = entry.window;
   if (w === undefined) return "none";
   if (isBudgetWindow(w)) return w;
@@ -150,16 +146,13 @@ export function windowOf(
 /**
  * Builds the run plan: manifest → effective bottle (via @bottlekit/manifest) → agent kind,
  * command, env names, routes, credentials, budgets (manifest, then `--budget` for this run).
- * The budget store and the provider registry are imported only when the plan needs them
- * (budgets; an agentcli model): the sandbox spawns right after the plan, and their module set-up
- * (the SQLite driver, the price tables) is then done while it starts, not before.
  */
-export async function planRun(
+export function planRun(
   agentName: string | undefined,
   trailing: readonly string[],
   flags: RunFlags,
   env: NodeJS.ProcessEnv,
-): Promise<RunPlan> {
+): RunPlan {
   const loc = {
     env,
     ...(flags.home === undefined ? {} : { home: flags.home }),
@@ -198,16 +191,12 @@ export async function planRun(
     readOnly = c.sandbox.filesystem.read_only.map((p) => path.resolve(projectDir, p));
     readWrite = c.sandbox.filesystem.read_write.map((p) => path.resolve(projectDir, p));
     hidden = c.sandbox.filesystem.deny_read.map((p) => path.resolve(projectDir, p));
-    const manifestBudgets = Object.entries(c.budget);
-    if (manifestBudgets.length > 0) {
-      const { isBudgetWindow } = await import("@bottlekit/budget-store");
-      budgets = manifestBudgets.map(([provider, b]) => ({
-        provider,
-        tokens: b.tokens,
-        window: windowOf(b, `budget.${provider}.window`, isBudgetWindow),
-        source: "manifest" as const,
-      }));
-    }
+    budgets = Object.entries(c.budget).map(([provider, b]) => ({
+      provider,
+      tokens: b.tokens,
+      window: windowOf(b, `budget.${provider}.window`),
+      source: "manifest" as const,
+    }));
     const provider = c.agent_provider;
     if (provider?.name !== undefined) {
       kind = provider.name;
@@ -235,26 +224,22 @@ export async function planRun(
     command = [...trailing];
   }
 
-  const flagBudgets = flags.budget ?? [];
-  if (flagBudgets.length > 0) {
-    const { parseBudgetFlag } = await import("@bottlekit/budget-store");
-    for (const value of flagBudgets) {
-      let parsed: BudgetInput[];
-      try {
-        parsed = parseBudgetFlag(value, bottle);
-      } catch (error) {
-        const e = error as { message: string; hint?: string };
-        throw new BottleError("E_USAGE", e.message, e.hint === undefined ? {} : { hint: e.hint });
-      }
-      for (const b of parsed) {
-        budgets = budgets.filter((x) => x.provider !== b.provider);
-        budgets.push({
-          provider: b.provider,
-          tokens: b.tokens ?? 0,
-          window: b.window ?? "none",
-          source: "flag",
-        });
-      }
+  for (const value of flags.budget ?? []) {
+    let parsed: BudgetInput[];
+    try {
+      parsed = parseBudgetFlag(value, bottle);
+    } catch (error) {
+      const e = error as { message: string; hint?: string };
+      throw new BottleError("E_USAGE", e.message, e.hint === undefined ? {} : { hint: e.hint });
+    }
+    for (const b of parsed) {
+      budgets = budgets.filter((x) => x.provider !== b.provider);
+      budgets.push({
+        provider: b.provider,
+        tokens: b.tokens ?? 0,
+        window: b.window ?? "none",
+        source: "flag",
+      });
     }
   }
 
@@ -262,7 +247,7 @@ export async function planRun(
   // the proxy meters it) and its key (a placeholder inside, the real value in the controller).
   let llmHosts = LLM_HOSTS[kind];
   if (kind === "agentcli" && model !== undefined) {
-    const upstream = await agentcliUpstream(model);
+    const upstream = agentcliUpstream(model);
     if (upstream !== undefined) {
       llmHosts = [upstream.host];
       if (credentials.length === 0 && upstream.keyEnv !== undefined)
@@ -300,12 +285,9 @@ export async function planRun(
 }
 
 /** The API host and key variable of the provider a `provider/model` string names. */
-export async function agentcliUpstream(
-  model: string,
-): Promise<{ host: string; keyEnv?: string } | undefined> {
+export function agentcliUpstream(model: string): { host: string; keyEnv?: string } | undefined {
   const slash = model.indexOf("/");
   if (slash <= 0) return undefined;
-  const { getProvider } = await import("@bottlekit/provider-registry");
   const info = getProvider(model.slice(0, slash));
   if (info?.baseUrl === undefined) return undefined;
   const host = new URL(info.baseUrl).hostname;
