@@ -613,6 +613,10 @@ function samePiece(
   return (
     prevFrom !== -1 &&
     to - from === prevTo - prevFrom &&
+    // the first and last characters before two slices: equal-length pieces that differ (a flood
+    // of random blocks) nearly always differ there
+    text.charCodeAt(from) === text.charCodeAt(prevFrom) &&
+    text.charCodeAt(to - 1) === text.charCodeAt(prevTo - 1) &&
     text.slice(from, to) === text.slice(prevFrom, prevTo)
   );
 }
