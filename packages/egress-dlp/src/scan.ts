@@ -458,14 +458,12 @@ export function isEscapeRegionChar(d: number): boolean {
  * and decoding one such string).
  */
 function reversedEscapeSegments(text: string, segs: Segment[], budget: Budget): void {
-  const n = text.length;
   REV_RE.lastIndex = 0;
   for (let m = REV_RE.exec(text); m !== null; m = REV_RE.exec(text)) {
     const i = m.index + m[0].length - 1;
     let start = i;
     while (start > 0 && isEscapeRegionChar(text.charCodeAt(start - 1))) start--;
-    let j = i + 1;
-    while (j < n && isEscapeRegionChar(text.charCodeAt(j))) j++;
+    const j = escapeRegionEnd(text, i + 1);
     if (j - start > REGION_PIECE) {
       if (!escapePieces(text, start, j, true, segs, budget)) return;
       REV_RE.lastIndex = j + 1;
