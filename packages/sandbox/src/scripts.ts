@@ -3,7 +3,7 @@
  * a build step of their own. The launcher runs under the sandbox's Node (the host's
  * `process.execPath`, visible read-only); the gate is a POSIX shell script.
  *
- * launcher.mjs — stage 1, no seccomp filter yet: closes inherited descriptors it was not given on
+ * launcher.cjs — stage 1, no seccomp filter yet: closes inherited descriptors it was not given on
  * purpose, starts the proxy bridge (127.0.0.1:PORT → the bind-mounted unix socket), then starts
  * stage 2: a nested bwrap with `--seccomp 9` (own user and pid namespaces, so the agent cannot see
  * or trace the bridge). With the startup probe, it also checks the walls (direct TCP, DNS, writes)
