@@ -104,7 +104,9 @@ describe("findNeedle and denseChar (a regex instead of indexOf where the first c
   it("calls a flood of the first character dense, and prose or base64 not", () => {
     expect(denseChar("\\u005c".repeat(5000), 48)).toBe(true);
     expect(denseChar("0a".repeat(5000), 48)).toBe(true);
-    expect(denseChar("the cat sat on the mat in 2024, then more words followed it ".repeat(200), 48)).toBe(false);
+    expect(
+      denseChar("the cat sat on the mat in 2024, then more words followed it ".repeat(200), 48),
+    ).toBe(false);
     expect(
       denseChar(
         Buffer.from(
@@ -131,7 +133,9 @@ describe("utf16Base64 (stops once a quarter of its groups have missed both ways)
   function oracle(text: string, i: number, j: number): boolean {
     if (j - i < 16) return false;
     const idx = (c: number) =>
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".indexOf(String.fromCharCode(c));
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".indexOf(
+        String.fromCharCode(c),
+      );
     let odd = 0;
     let even = 0;
     let groups = 0;
@@ -151,7 +155,8 @@ describe("utf16Base64 (stops once a quarter of its groups have missed both ways)
     fc.assert(
       fc.property(fc.array(unit, { maxLength: 40 }), fc.nat(6), (units, i) => {
         const text = units.join("");
-        for (let j = i; j <= text.length; j += 3) expect(utf16Base64(text, i, j)).toBe(oracle(text, i, j));
+        for (let j = i; j <= text.length; j += 3)
+          expect(utf16Base64(text, i, j)).toBe(oracle(text, i, j));
       }),
       { numRuns: 1500 },
     );
