@@ -202,6 +202,7 @@ function freshProcess(script: string): string {
 }
 const adversarialOut = freshProcess("./adversarial.ts");
 const worst = /^worst ratio: .*$/m.exec(adversarialOut)?.[0] ?? "adversarial bench failed";
+const further = /^further rows .*$/m.exec(adversarialOut)?.[0] ?? "";
 
 // Start-up cost (import, first and second createScanner, first scan) in fresh plain-node processes.
 const construct = freshProcess("./construct.ts");
@@ -218,6 +219,7 @@ out(
   `  throughput vs previous release: ${previousRatio === undefined ? "not measured" : `${previousRatio.toFixed(2)}×`} (target >= 1)`,
 );
 out(`  adversarial classes against 1 MiB of English text: ${worst}`);
+if (further) out(`  ${further}`);
 out(`  ${constructLine.replace(/^construct: /, "start-up: ")}; ${secondLine}`);
 
 // The peer-suite loader is imported only now: merely loading the `yaml` package (a dev dependency
