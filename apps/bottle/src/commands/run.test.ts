@@ -129,6 +129,37 @@ describe("bottle run", { timeout: 120_000 }, () => {
     expect(budgets.out).not.toContain("openai");
   });
 
+  it("records --budget in the store the embedded gateway enforces from, when its config names one", async () => {
+    const other = path.join(home.dir, "other-store.db");
+    const config = path.join(home.dir, "gateway.yaml");
+    fs.writeFileSync(config, `store: sqlite:${other}\n`);
+    const r = await runBottle(
+      [
+        "run",
+        "coder",
+        "--budget",
+        "openai=5k",
+        "--home",
+        home.dir,
+        "--cwd",
+        project,
+        "--",
+        "echo ran > ran.txt",
+      ],
+      { BOTTLEKIT_GATEWAY_CONFIG: config },
+    );
+    expect(r.code).toBe(0);
+    expect(fs.existsSync(path.join(project, "ran.txt"))).toBe(true);
+    // the gateway's store holds the run's budget; the home's store, which it does not read, not
+    const there = await runBottle(["budget", "list", "--json", "--home", home.dir], {
+      BOTTLEKIT_STORE: other,
+    });
+    expect(there.code).toBe(0);
+    expect(there.out).toContain("openai");
+    const home_ = await runBottle(["budget", "list", "--json", "--home", home.dir], {});
+    expect(home_.out).not.toContain("openai");
+  });
+
   it("refuses an unknown agent with exit 2", async () => {
     const r = await runBottle(["run", "nobody-here", "--home", home.dir, "--cwd", project], {});
     expect(r.code).toBe(2);

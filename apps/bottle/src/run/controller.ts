@@ -16,9 +16,10 @@ export interface ControllerHandle {
    */
   ready(): Promise<void>;
   /**
-   * The embedded controller's budget store, when it is the home's (no gateway config names
-   * another): the run uses it rather than opening the same file a second time. The controller
-   * closes it in `close()`. Undefined with a host controller.
+   * The embedded controller's budget store, the one its gateway enforces budgets from (a gateway
+   * config may name another than the home's): the run records its budgets and checks its cutoff
+   * there, without opening the file a second time. The controller closes it in `close()`.
+   * Undefined with a host controller.
    */
   store?: Store;
   /** Unregisters the session and closes what this run opened. */
@@ -114,7 +115,9 @@ export async function openController(
     mode: "in-process",
     api: host,
     registration,
-    ...(configFile === undefined ? { store: gateway.store } : {}),
+    // the store this gateway enforces budgets from: $BOTTLEKIT_STORE, else its config's, else
+    // the home's; the run records its budgets and checks its cutoff there
+    store: gateway.store,
     ready: () => gateway.ready(),
     async close() {
       try {

@@ -474,8 +474,9 @@ export async function executeRun(
   });
   // While it starts (stage 2, the probe): a bottle that is cut off is refused and this run's
   // budgets are defined, after the controller started (an embedded one reloads the home's
-  // manifest budgets as a whole when it starts), in the embedded controller's store (the same
-  // file; not opened a second time) or else the home's. The agent's "go" waits for it.
+  // manifest budgets as a whole when it starts), in the embedded controller's store (the one its
+  // gateway enforces budgets from, which a gateway config may name; not opened a second time),
+  // else the one $BOTTLEKIT_STORE or the home names. The agent's "go" waits for it.
   const admitted = (async (): Promise<Awaited<ReturnType<Store["cutoffState"]>>> => {
     if (store === undefined && controller.store !== undefined) {
       store = controller.store;
