@@ -32,6 +32,8 @@ const events: AuditEvent[] = [];
 const received: { hash: string; bytes: number }[] = [];
 let upstreamStops = 0;
 let holdOpen = false;
+/** Bytes the upstream received on connections held open (`holdOpen`). */
+let heldBytes = 0;
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
@@ -45,6 +47,7 @@ beforeAll(async () => {
     s.on("data", (c: Buffer) => {
       h.update(c);
       n += c.length;
+      if (holdOpen) heldBytes += c.length;
       if (stops < 3 && n > (stops + 1) * 1024 * 1024) {
         stops++;
         upstreamStops++;
@@ -164,6 +167,7 @@ describe.each([
 describe("native relay: cutoff, idle tunnels", () => {
   it("a tunnel under the hand-over point stays in JS; cutoff closes every tunnel, native or not", async () => {
     holdOpen = true;
+    heldBytes = 0;
     try {
       const before = (await nativeHost.metrics()).nativeRelayTunnels;
       // three tunnels past the hand-over point (native), two idle ones (JS)
@@ -176,6 +180,9 @@ describe("native relay: cutoff, idle tunnels", () => {
         })
         .toBe(3);
       expect((await nativeHost.metrics()).openTunnels).toBe(5);
+      // every byte written has reached the upstream before the cutoff (else the tunnels' byte
+      // counts below race it)
+      await expect.poll(() => heldBytes, { timeout: 60_000 }).toBe(3 * 256 * 1024);
       const closed = [...busy, ...idle].map(
         (s) =>
           new Promise<void>((resolve) => {
