@@ -27,6 +27,14 @@ afterEach(async () => {
   fs.rmSync(project, { recursive: true, force: true });
 });
 
+/** `bottle run coder --budget openai=5k -- <command>` in the test home and project. */
+function runCoderWithBudget(command: string, env: NodeJS.ProcessEnv) {
+  return runBottle(
+    ["run", "coder", "--budget", "openai=5k", "--home", home.dir, "--cwd", project, "--", command],
+    env,
+  );
+}
+
 describe("bottle run", { timeout: 120_000 }, () => {
   it("--dry-run prints binds, env names, routes and budgets, and starts nothing", async () => {
     const r = await runBottle(
@@ -106,21 +114,7 @@ describe("bottle run", { timeout: 120_000 }, () => {
       {},
     );
     expect(cut.code).toBe(0);
-    const r = await runBottle(
-      [
-        "run",
-        "coder",
-        "--budget",
-        "openai=5k",
-        "--home",
-        home.dir,
-        "--cwd",
-        project,
-        "--",
-        "echo started > started.txt",
-      ],
-      {},
-    );
+    const r = await runCoderWithBudget("echo started > started.txt", {});
     expect(r.err).toMatch(/bottle dev is cut off \(cutoff, since .*: runaway loop\)/);
     expect(r.err).toContain("hint: bottle restore dev --reason <why>");
     expect(r.code).toBe(3);
@@ -133,21 +127,7 @@ describe("bottle run", { timeout: 120_000 }, () => {
     const other = path.join(home.dir, "other-store.db");
     const config = path.join(home.dir, "gateway.yaml");
     fs.writeFileSync(config, `store: sqlite:${other}\n`);
-    const r = await runBottle(
-      [
-        "run",
-        "coder",
-        "--budget",
-        "openai=5k",
-        "--home",
-        home.dir,
-        "--cwd",
-        project,
-        "--",
-        "echo ran > ran.txt",
-      ],
-      { BOTTLEKIT_GATEWAY_CONFIG: config },
-    );
+    const r = await runCoderWithBudget("echo ran > ran.txt", { BOTTLEKIT_GATEWAY_CONFIG: config });
     expect(r.code).toBe(0);
     expect(fs.existsSync(path.join(project, "ran.txt"))).toBe(true);
     // the gateway's store holds the run's budget; the home's store, which it does not read, not
