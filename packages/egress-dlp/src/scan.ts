@@ -2009,11 +2009,8 @@ function entryOf(starts: Int32Array, e0: number, e1: number, offset: number): nu
  * hex of gzip (`1f8b`), zip (`504b`) or zlib (`78`), in either case.
  */
 function containerHead(text: string, i: number): boolean {
-  const c0 = text.charCodeAt(i);
-  if (c0 === 72) return text.startsWith("H4sI", i);
-  if (c0 === 85) return text.startsWith("UEsDB", i);
-  if (c0 === 101) return ZLIB_SECOND[text.charCodeAt(i + 1)] === 1;
-  const h0 = hexVal(c0);
+  if (base64Magic(text, i)) return true;
+  const h0 = hexVal(text.charCodeAt(i));
   const h1 = hexVal(text.charCodeAt(i + 1));
   if (h0 === 7) return h1 === 8;
   if (h0 === 1) return h1 === 15 && hexVal(text.charCodeAt(i + 2)) === 8;
@@ -2426,20 +2423,24 @@ function plausibleBase64Binary(text: string, i: number, j: number): boolean {
   if (j - i < 12) return false;
   // one switch on the first character, then at most one header decode: floods of `H4sIAAAA…`,
   // `eJwAAAA…` or JWT headers (`eyJ…`) cost a few character reads each, never a zlib call
-  const c0 = text.charCodeAt(i);
-  const c1 = text.charCodeAt(i + 1);
-  let magic = false;
-  if (c0 === 72 /* H */) magic = text.startsWith("H4sI", i);
-  else if (c0 === 85 /* U */) magic = text.startsWith("UEsDB", i);
-  else if (c0 === 101 /* e */) magic = ZLIB_SECOND[c1] === 1;
-  else if (c0 === 47 /* / */) {
-    if (text.startsWith("//4", i) || text.startsWith("/v8", i)) return true;
-  } else if (c0 === 95 /* _ */) {
-    if (text.startsWith("_v8", i) || text.startsWith("__4", i)) return true;
+  const magic = base64Magic(text, i);
+  if (!magic) {
+    // a UTF-16 byte-order mark, standard or URL-safe
+    const c0 = text.charCodeAt(i);
+    if (c0 === 47 /* / */ && (text.startsWith("//4", i) || text.startsWith("/v8", i))) return true;
+    if (c0 === 95 /* _ */ && (text.startsWith("_v8", i) || text.startsWith("__4", i))) return true;
   }
   // a container's header is checked on its first 24 bytes before the run is decoded
   if (magic && plausibleContainer(HEAD, base64Head(text, i, j))) return true;
   return utf16Base64(text, i, j);
+}
+
+/** Base64 of a gzip (`H4sI`), zip (`UEsDB`) or zlib (`e` and A-P) header at `i`. */
+function base64Magic(text: string, i: number): boolean {
+  const c0 = text.charCodeAt(i);
+  if (c0 === 72) return text.startsWith("H4sI", i);
+  if (c0 === 85) return text.startsWith("UEsDB", i);
+  return c0 === 101 && ZLIB_SECOND[text.charCodeAt(i + 1)] === 1;
 }
 
 /**
