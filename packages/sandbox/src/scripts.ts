@@ -7,16 +7,19 @@
  * purpose, starts the proxy bridge (127.0.0.1:PORT → the bind-mounted unix socket), then starts
  * stage 2: a nested bwrap with `--seccomp 9` (own user and pid namespaces, so the agent cannot see
  * or trace the bridge). With the startup probe, it also checks the walls (direct TCP, DNS, writes)
- * as soon as it starts, and the proxy while stage 2 starts — stage 2 shares its network and
- * mounts. With a late setup, stage 2 waits for the environment the host sends on fd 3. Stage 2 begins
- * with the gate, which reports what only the agent's side can show, sends the whole report to
- * the host on fd 3, and passes the host's verdict to the gate. It relays the agent's exit status
- * and forwards termination signals. One Node process per sandbox: the gate is a shell.
+ * as soon as stage 2 is started, and the proxy once the environment is sent — stage 2 shares its
+ * network and mounts. Stage 2 begins with the gate; with a late setup it starts at once, before
+ * the environment the host sends on fd 3, which the launcher passes on to the gate as a sh script
+ * (fd 6). It sends the whole report to the host on fd 3, and passes the host's verdict to the
+ * gate (fd 5). Without the probe (no gate), a late setup's stage 2 waits for that environment. It
+ * relays the agent's exit status and forwards termination signals. One Node process per
+ * sandbox: the gate is a shell.
  *
  * gate (GATE_SCRIPT) — stage 2, under the filter, before the agent: tries to connect to a unix
  * socket the launcher listens on (util-linux `logger -u`, else a one-line Node check), and sends
- * the result, its own /proc status (uid, capabilities, seccomp mode) and environment (what the
- * agent will get) to the launcher on fd 4; then waits for the verdict on fd 5 and execs the agent.
+ * the result and its own /proc status (uid, capabilities, seccomp mode) to the launcher on fd 4;
+ * then applies the final environment (fd 6), reports it (what the agent will get), waits for the
+ * verdict on fd 5 and execs the agent.
  */
 
 export const RUN_DIR = "/run/bottle";
@@ -26,9 +29,26 @@ export const PROBE_REFUSED_EXIT = 3;
 /** The unix socket the launcher listens on for the gate's AF_UNIX check (/tmp is the sandbox's own tmpfs). */
 export const GATE_UNIX_PROBE = "/tmp/.bottle-gate-probe.sock";
 
+/** The last line of the launcher's environment script sets this as `$1`: the script arrived whole. */
+export const GATE_ENV_APPLIED = "bottle-env-applied";
+
 /**
  * Stage 2's first program. `$1` is the Node binary (fallback for the AF_UNIX check when there is
- * no `logger`), then the agent's argv. Descriptors 4 and 5 are closed before the agent starts.
+ * no `logger`), then the agent's argv. Its descriptors: 4 the report to the launcher; 5 the
+ * launcher's lines, "env" once the environment script is in 6, then the verdict ("go" or not);
+ * 6 that script, in a file the launcher unlinked (Node's pipes to a child are socket pairs, which
+ * `. /dev/fd/N` cannot open; a regular file reopens through /proc from its start, and `.` reads
+ * it buffered, where dash's `read` would take a syscall per byte). All three are closed before
+ * the agent starts.
+ *
+ * What does not depend on the environment comes first (the AF_UNIX attempt, the /proc status):
+ * with a late setup, that runs while the host still waits for its controller. The environment
+ * report comes from a subshell that sources the script and execs base64 (the fork the command
+ * substitution makes anyway): base64's own environment is what the shell exports. The gate shell
+ * itself sources the script only after the verdict, and from there on assigns no variable (the
+ * environment may name any, and the agent must get it unchanged), expands no word unquoted and
+ * looks nothing up on PATH (IFS and PATH may be anything): the script's last line puts its marker
+ * in the positional parameters, and base64's path, found before, is there too.
  */
 export const GATE_SCRIPT = [
   'node="$1"; shift',
@@ -40,12 +60,52 @@ export const GATE_SCRIPT = [
   'printf "unix %s %s\\n" "$c" "$r" >&4',
   // The shell's own status (it is the process that execs the agent), read by a builtin.
   'while IFS= read -r l; do printf "%s\\n" "$l"; done </proc/self/status >&4',
-  'printf "environ %s\\nend\\n" "$(base64 -w0 /proc/self/environ)" >&4',
+  // base64's full path, looked up now with builtins: the final environment may change PATH.
+  'b=base64; o=$IFS; IFS=:; set -f; for d in $PATH; do if [ -n "$d" ] && [ -f "$d/base64" ] && [ -x "$d/base64" ]; then b=$d/base64; break; fi; done; set +f; IFS=$o',
+  `IFS= read -r x <&5 && [ "$x" = env ] || exit ${PROBE_REFUSED_EXIT}`,
+  'set -- "$b" "$@"',
+  `printf "environ %s\\nend\\n" "$(. /dev/fd/6 && [ "$1" = ${GATE_ENV_APPLIED} ] && exec "$2" -w0 /proc/self/environ)" >&4`,
   "exec 4>&-",
-  'v=""; read -r v <&5; exec 5<&-',
-  `[ "$v" = go ] || exit ${PROBE_REFUSED_EXIT}`,
+  `IFS= read -r v <&5 && [ "$v" = go ] || exit ${PROBE_REFUSED_EXIT}`,
+  "shift",
+  // Variables the gate set above are unset or exported by the script, like every other one.
+  ". /dev/fd/6",
+  "exec 5<&- 6<&-",
+  `[ "$1" = ${GATE_ENV_APPLIED} ] || exit ${PROBE_REFUSED_EXIT}`,
+  "shift",
   'exec "$@"',
 ].join("\n");
+
+/**
+ * The launcher's `envScript(start, final)`: the POSIX sh script that turns the environment stage 2
+ * was started with (`start`) into `final` — `unset NAME` for each variable of `start` that `final`
+ * lacks, `export NAME='value'` for each of `final` (every `'` as `'\''`), then the marker line.
+ * A name that is not ^[A-Za-z_][A-Za-z0-9_]*$ throws (the launcher then stops: the agent never
+ * starts). PWD is left to the shell, as when the environment came from spawn: it sets PWD itself.
+ * (dash refuses a non-numeric OPTIND, and stops: also fail closed.) Linear in the environment's size.
+ * Kept as source text so the launcher (plain CommonJS) embeds it and the tests run the same text.
+ */
+export const ENV_SCRIPT_SOURCE = String.raw`
+function envScript(start, final) {
+  const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+  const refuse = (name) => { throw new Error("refused: " + JSON.stringify(name.slice(0, 64)) + " is not a variable name the gate can set"); };
+  const lines = [];
+  for (const name of Object.keys(start)) {
+    if (name === "PWD" || Object.prototype.hasOwnProperty.call(final, name)) continue;
+    if (!NAME.test(name)) refuse(name);
+    lines.push("unset " + name);
+  }
+  for (const name of Object.keys(final)) {
+    if (name === "PWD") continue;
+    if (!NAME.test(name)) refuse(name);
+    const value = final[name];
+    if (typeof value !== "string" || value.includes("\0")) throw new Error("refused: the value of " + name + " is not a string without NUL");
+    lines.push("export " + name + "='" + value.split("'").join("'\\''") + "'");
+  }
+  lines.push("set -- ${GATE_ENV_APPLIED} \"$@\"");
+  return lines.join("\n") + "\n";
+}
+`;
 
 /** The checks every probe report of the launcher holds (the host refuses a report without one). */
 export const LAUNCHER_CHECKS = [
@@ -66,6 +126,7 @@ const fs = require("node:fs");
 const net = require("node:net");
 
 const config = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+${ENV_SCRIPT_SOURCE}
 
 // Descriptors inherited without close-on-exec (from whoever started the host process) would
 // reach the agent: close every one except stdio and the probe channel (fd 3).
@@ -192,12 +253,25 @@ function startWallChecks() {
   wallChecks = Promise.all([checkTcp(probeConfig, add), checkDns(probeConfig, add), checkWrites(probeConfig, add)]);
 }
 
-async function probeAndGate(child) {
+/**
+ * Stage 2 is already running: its gate reports its unix attempt and status on fd 4 while the
+ * final environment is awaited (a late setup), then waits for "env" on fd 5, the script being in
+ * its fd 6 (envFd here). The gate's report, and the proxy, are timed from then on.
+ */
+async function probeAndGate(child, envFd) {
   startWallChecks();
   const p = probeConfig;
   const gate = readGate(child.stdio[4]);
+  const finalEnv = config.late ? await lateEnv() : process.env;
+  const script = Buffer.from(envScript(process.env, finalEnv), "utf8");
+  for (let off = 0; off < script.length; ) off += fs.writeSync(envFd, script, off);
+  fs.closeSync(envFd);
+  child.stdio[5].on("error", () => {});
+  child.stdio[5].write("env\n");
   const [raw] = await Promise.all([within(15000, gate), wallChecks, checkProxy(p, add)]);
   const env = raw && !raw.timeout ? gateChecks(raw, unixConnections, add) : (add("not root, no capabilities", false, "the agent's side did not report"), add("socket(AF_UNIX) refused", false, "the agent's side did not report"), {});
+  // A gate that stopped before its environment was in (or base64 failed) reports none: refuse.
+  if (Object.keys(env).length === 0) add("probe answered", false, "the agent's side did not report its environment");
   const order = ["not root", "socket(AF_UNIX)", "direct TCP", "DNS", "writes", "proxy answers", "proxy refuses"];
   checks.sort((a, b) => order.findIndex((o) => a.name.startsWith(o)) - order.findIndex((o) => b.name.startsWith(o)));
   const verdict = await hostVerdict(JSON.stringify({ checks, env }) + "\n");
@@ -268,6 +342,15 @@ async function lateEnv() {
 let unixConnections = 0;
 let unixServer;
 
+/** An empty file on the sandbox's own /tmp, already unlinked: only its descriptors reach it. */
+function scriptFile() {
+  const dir = fs.mkdtempSync("/tmp/.bottle-env-");
+  const fd = fs.openSync(dir + "/env.sh", "wx", 0o600);
+  fs.unlinkSync(dir + "/env.sh");
+  fs.rmdirSync(dir);
+  return fd;
+}
+
 async function main() {
   if (config.bridge) await startBridge();
   if (config.probe) {
@@ -275,17 +358,15 @@ async function main() {
     await new Promise((resolve, reject) => { unixServer.on("error", reject); unixServer.listen(${JSON.stringify(GATE_UNIX_PROBE)}, resolve); });
     unixServer.unref();
   }
-  // Late setup: stage 2 (the agent's side) starts only once the host has sent its environment.
-  // When it is not there after one turn of the event loop, the wall checks run meanwhile.
+  // With the probe, stage 2 starts now, a late setup or not: its gate makes the checks that do
+  // not depend on the environment, then waits for the final one (probeAndGate). Without the
+  // probe there is no gate: the agent starts once a late setup has sent its environment.
   let env = process.env;
-  if (config.late) {
-    const setup = lateEnv();
-    const meanwhile = setImmediate(startWallChecks);
-    env = await setup;
-    clearImmediate(meanwhile);
-  }
+  if (config.late && !config.probe) env = await lateEnv();
   const filter = fs.openSync(config.filter, "r");
-  const stdio = ["inherit", "inherit", "inherit", "ignore", config.probe ? "pipe" : "ignore", config.probe ? "pipe" : "ignore", "ignore", "ignore", "ignore", filter];
+  const envFd = config.probe ? scriptFile() : "ignore";
+  const gatePipe = config.probe ? "pipe" : "ignore";
+  const stdio = ["inherit", "inherit", "inherit", "ignore", gatePipe, gatePipe, envFd, "ignore", "ignore", filter];
   const child = spawn(config.bwrap, config.inner, { stdio, env });
   fs.closeSync(filter);
   startWallChecks();
@@ -300,7 +381,7 @@ async function main() {
     }
     process.exit(code ?? 1);
   });
-  if (config.probe) await probeAndGate(child);
+  if (config.probe) await probeAndGate(child, envFd);
 }
 main().catch((e) => { process.stderr.write("bottle sandbox: " + e.message + "\n"); process.exit(125); });
 `;
