@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hostDir, projectDir, proxySocket } from "../test/helpers.ts";
-import { type LateSetup, startSandbox } from "./index.ts";
+import { inspectHost, type LateSetup, planSandbox, startSandbox } from "./index.ts";
 import { LAUNCHER_CHECKS, LAUNCHER_PROXY_CHECKS } from "./scripts.ts";
 
 /**
@@ -89,6 +89,155 @@ describe("late setup", () => {
       late.resolve({ proxySocketPath: proxy.socketPath, caCertPath });
       proxy.close();
       fs.rmSync(path.join(project, "marker"), { force: true });
+    }
+  });
+
+  it("starts stage 2 before the setup settles: the gate's unix attempt and status are in by then", async () => {
+    const proxy = await proxySocket(403);
+    const late = deferred();
+    // A logger first on the agent's PATH that counts its runs, then makes the real attempt.
+    const bin = hostDir("bin");
+    fs.chmodSync(bin, 0o755); // the agent's account runs it
+    const real = (process.env["PATH"] ?? "")
+      .split(":")
+      .map((d) => `${d}/logger`)
+      .find((f) => f.startsWith("/") && fs.existsSync(f));
+    fs.writeFileSync(
+      path.join(bin, "logger"),
+      `#!/bin/sh\necho ran >> ${project}/gate-ran\n${real ? `exec ${real} "$@"` : "echo 'Operation not permitted'; exit 1"}\n`,
+      { mode: 0o755 },
+    );
+    try {
+      const sb = startSandbox(
+        {
+          command: ["/bin/sh", "-c", "echo started > marker"],
+          projectDir: project,
+          hostEnv: { PATH: `${bin}:${process.env["PATH"]}` },
+        },
+        { stdio: "pipe", late: late.promise, checkEnv: () => ({ ok: true, detail: "clean" }) },
+      );
+      // The gate runs (and has made its unix attempt) while the setup is still pending.
+      for (let i = 0; i < 400 && !fs.existsSync(path.join(project, "gate-ran")); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(fs.readFileSync(path.join(project, "gate-ran"), "utf8")).toBe("ran\n");
+      expect(fs.existsSync(path.join(project, "marker"))).toBe(false);
+      late.resolve({ proxySocketPath: proxy.socketPath, caCertPath });
+      const [report, exit] = await Promise.all([sb.probe, sb.exited]);
+      expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+      expect(exit.code).toBe(0);
+      // Once: the environment did not start the gate again.
+      expect(fs.readFileSync(path.join(project, "gate-ran"), "utf8")).toBe("ran\n");
+      expect(fs.readFileSync(path.join(project, "marker"), "utf8")).toBe("started\n");
+    } finally {
+      late.resolve({ proxySocketPath: proxy.socketPath, caCertPath });
+      proxy.close();
+      fs.rmSync(bin, { recursive: true, force: true });
+      for (const f of ["gate-ran", "marker"]) fs.rmSync(path.join(project, f), { force: true });
+    }
+  });
+
+  it("the agent gets exactly the final environment: odd values byte for byte, a variable the late one lacks absent", async () => {
+    const proxy = await proxySocket(403);
+    const late = deferred();
+    // The host's variables as the sandbox reads them, at start and again when the setup arrives.
+    const hostEnv: Record<string, string> = {
+      PATH: process.env["PATH"] ?? "/usr/bin:/bin",
+      TZ: "Europe/Paris",
+      LANG: "C.UTF-8",
+    };
+    const spec = {
+      command: ["/usr/bin/env", "-0"],
+      projectDir: project,
+      hostEnv,
+      // The gate's own variable names, set at start and again by the setup.
+      env: { u: "from the spec", x: "from the spec", SPEC_ONLY: "kept" },
+    };
+    const lateEnv: Record<string, string> = {
+      u: "from the setup",
+      x: "from the setup",
+      v: "not the verdict",
+      b: "not base64",
+      quote: "it's 'quoted' '\\''",
+      dquote: 'say "hi" \\" \\',
+      subst: "$(id) `id` ${HOME} $HOME $((1+1))",
+      newlines: "line one\nline two\n\n",
+      ifs_like: " \t\n",
+      empty: "",
+      utf8: "é € 𝄞 \u0081\u0088 \u00ff",
+      IFS: "/:= x",
+      CDPATH: "/",
+      ENV: "/etc/passwd",
+      PS4: "+ $(id) ",
+    };
+    try {
+      const sb = startSandbox(spec, {
+        stdio: "pipe",
+        late: late.promise,
+        checkEnv: () => ({ ok: true, detail: "clean" }),
+      });
+      let out = Buffer.alloc(0);
+      sb.stdout?.on("data", (d: Buffer) => {
+        out = Buffer.concat([out, d]);
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      delete hostEnv["TZ"]; // in the launcher's environment, not in the final one
+      late.resolve({ proxySocketPath: proxy.socketPath, caCertPath, env: lateEnv });
+      const [report, exit] = await Promise.all([sb.probe, sb.exited]);
+      expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+      expect(exit.code).toBe(0);
+      const got: Record<string, string> = {};
+      for (const entry of out.toString("utf8").split("\0")) {
+        const eq = entry.indexOf("=");
+        if (eq > 0) got[entry.slice(0, eq)] = entry.slice(eq + 1);
+      }
+      const want = {
+        ...planSandbox(
+          {
+            ...spec,
+            env: { ...spec.env, ...lateEnv },
+            proxy: { socketPath: proxy.socketPath },
+            caCertPath,
+          },
+          inspectHost({}),
+          "/unused",
+        ).env,
+        PWD: project, // the shell's own, as when the environment came from spawn
+      };
+      expect(got["TZ"]).toBeUndefined();
+      expect(got).toEqual(want);
+    } finally {
+      late.resolve({ proxySocketPath: proxy.socketPath, caCertPath });
+      proxy.close();
+    }
+  });
+
+  it("a late setup that never comes (lateTimeoutMs) or names a bad variable: exit 3, the agent never runs", async () => {
+    const proxy = await proxySocket(403);
+    try {
+      const never = startSandbox(
+        { command: ["/bin/sh", "-c", "echo started > marker"], projectDir: project },
+        { stdio: "pipe", late: new Promise<LateSetup>(() => {}), lateTimeoutMs: 300 },
+      );
+      const bad = startSandbox(
+        { command: ["/bin/sh", "-c", "echo started > marker"], projectDir: project },
+        {
+          stdio: "pipe",
+          late: Promise.resolve({
+            proxySocketPath: proxy.socketPath,
+            caCertPath,
+            env: { "BAD-NAME": "x" },
+          }),
+        },
+      );
+      for (const sb of [never, bad]) {
+        const [report, exit] = await Promise.all([sb.probe, sb.exited]);
+        expect(report.ok).toBe(false);
+        expect(exit.code).toBe(3);
+      }
+      expect(fs.existsSync(path.join(project, "marker"))).toBe(false);
+    } finally {
+      proxy.close();
     }
   });
 
