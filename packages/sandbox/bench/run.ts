@@ -1,15 +1,24 @@
 // @bottlekit/sandbox figures, in one run: /bin/true directly, in the sandbox without and with the
-// startup probe, and the seccomp filter build (fresh and cached). With git history available it
-// also runs the sandbox as it was at BENCH_BEFORE (default d1dccd1: the probe as a second Node
-// process in stage 2, the filter rebuilt every start), so the before/after pair comes from one
-// run. Compare the ratios, not absolute times across runs.
+// startup probe, with a late setup settled BENCH_LATE_MS (default 120) after the start as
+// `bottle run`'s controller does (timed from the moment it settles to the agent's exit), and the
+// seccomp filter build (fresh and cached). With git history available it also runs the sandbox as
+// it was at BENCH_BEFORE (default d1d5f3a: stage 2 started only once a late setup arrived),
+// interleaved, so the before/after pairs come from one run. Compare the ratios, not absolute times
+// across runs.
 // Usage: pnpm --filter @bottlekit/sandbox bench [iterations]
 import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildSeccompFilter, inspectHost, seccompFilter, startSandbox } from "../src/index.ts";
+import {
+  buildSeccompFilter,
+  inspectHost,
+  type LateSetup,
+  seccompFilter,
+  startSandbox,
+} from "../src/index.ts";
 
 const N = Number(process.argv[2] ?? 10);
 const host = inspectHost({});
@@ -65,28 +74,66 @@ async function before(
   }
 }
 
-const old = await before(process.env["BENCH_BEFORE"] ?? "d1dccd1");
+// A stand-in for the controller: a proxy socket refusing every request, and a bottle CA.
+const LATE_MS = Number(process.env["BENCH_LATE_MS"] ?? 120);
+const lateDir = fs.mkdtempSync("/var/tmp/sandbox-bench-late-");
+const proxySocketPath = path.join(lateDir, "proxy.sock");
+const caCertPath = path.join(lateDir, "ca.pem");
+fs.writeFileSync(caCertPath, "-----BEGIN CERTIFICATE-----\nbench\n-----END CERTIFICATE-----\n");
+const proxy = net.createServer((s) => {
+  s.once("data", () => s.end("HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n"));
+  s.on("error", () => {});
+});
+await new Promise<void>((resolve) => proxy.listen(proxySocketPath, resolve));
+
+const old = await before(process.env["BENCH_BEFORE"] ?? "d1d5f3a");
 const a: number[] = [];
 const b: number[] = [];
 const c: number[] = [];
+const l: number[] = [];
 const ob: number[] = [];
 const oc: number[] = [];
+const ol: number[] = [];
 const run = (start: typeof startSandbox, probe: boolean) => () =>
   start({ command: ["/bin/true"], projectDir: project, probe }, { host, stdio: "pipe" }).exited;
+/** Milliseconds from the late setup settling (LATE_MS after the start) to the agent's exit. */
+const runLate = async (start: typeof startSandbox): Promise<number> => {
+  let settled = 0;
+  const late = new Promise<LateSetup>((resolve) =>
+    setTimeout(() => {
+      settled = performance.now();
+      resolve({ proxySocketPath, caCertPath, env: { PLACEHOLDER: "bottlekit:resolve:env:KEY" } });
+    }, LATE_MS),
+  );
+  const exit = await start(
+    { command: ["/bin/true"], projectDir: project },
+    { host, stdio: "pipe", late },
+  ).exited;
+  if (exit.code !== 0) throw new Error(`late run exited ${exit.code}`);
+  return performance.now() - settled;
+};
 await run(startSandbox, true)();
-if (old) await run(old.start, true)();
+await runLate(startSandbox);
+if (old) {
+  await run(old.start, true)();
+  await runLate(old.start);
+}
 try {
   for (let i = 0; i < N; i++) {
     a.push(await time(direct));
     b.push(await time(run(startSandbox, false)));
     c.push(await time(run(startSandbox, true)));
+    l.push(await runLate(startSandbox));
     if (old) {
       ob.push(await time(run(old.start, false)));
       oc.push(await time(run(old.start, true)));
+      ol.push(await runLate(old.start));
     }
   }
 } finally {
   if (old) fs.rmSync(old.dir, { recursive: true, force: true });
+  proxy.close();
+  fs.rmSync(lateDir, { recursive: true, force: true });
 }
 let t0 = performance.now();
 for (let i = 0; i < 1000; i++) buildSeccompFilter();
@@ -109,8 +156,13 @@ console.log(
 console.log(`  ${"/bin/true directly".padEnd(40)} ${d.toFixed(1).padStart(7)} ms`);
 if (old) row("before: sandbox, no probe", ob);
 row("now:    sandbox, no probe", b);
-if (old) row("before: sandbox + probe (2nd Node in stage 2)", oc);
-row("now:    sandbox + probe (in the launcher + gate)", c);
+if (old) row("before: sandbox + probe", oc);
+row("now:    sandbox + probe", c);
+const lateRow = (label: string, xs: number[]) =>
+  console.log(`  ${label.padEnd(40)} ${median(xs).toFixed(1).padStart(7)} ms`);
+if (old) lateRow(`before: late +${LATE_MS} ms, settled → exit`, ol);
+lateRow(`now:    late +${LATE_MS} ms, settled → exit`, l);
+if (old) console.log(`  late ratio now/before ${(median(l) / median(ol)).toFixed(2)}x`);
 console.log(
   `  seccomp filter: build ${filterUs.toFixed(1)} µs, cached ${cachedUs.toFixed(2)} µs (${seccompFilter().byteLength} bytes)`,
 );

@@ -46,7 +46,7 @@ describe("late setup", () => {
           command: [
             "/bin/sh",
             "-c",
-            'printf "%s|%s|%s|" "$EARLY" "$PLACEHOLDER" "$NODE_EXTRA_CA_CERTS" > marker; cat "$CURL_CA_BUNDLE" | grep -c bottle-test-ca >> marker',
+            'printf "%s|%s|%s|" "$EARLY" "$PLACEHOLDER" "$NODE_EXTRA_CA_CERTS" > marker; cat "$CURL_CA_BUNDLE" | grep -c bottle-test-ca >> marker; cp "$CURL_CA_BUNDLE" bundle',
           ],
           projectDir: project,
           env: { EARLY: "from-spec" },
@@ -85,10 +85,16 @@ describe("late setup", () => {
       expect(fs.readFileSync(path.join(project, "marker"), "utf8")).toBe(
         "from-spec|bottlekit:resolve:env:KEY|/run/bottle/ca.pem|1\n",
       );
+      // The system roots (written while the setup was awaited), then the bottle CA.
+      const roots = inspectHost({}).systemCaBundle;
+      const head = roots ? `${fs.readFileSync(roots, "utf8").trimEnd()}\n` : "\n";
+      expect(fs.readFileSync(path.join(project, "bundle"), "utf8")).toBe(
+        head + fs.readFileSync(caCertPath, "utf8"),
+      );
     } finally {
       late.resolve({ proxySocketPath: proxy.socketPath, caCertPath });
       proxy.close();
-      fs.rmSync(path.join(project, "marker"), { force: true });
+      for (const f of ["marker", "bundle"]) fs.rmSync(path.join(project, f), { force: true });
     }
   });
 

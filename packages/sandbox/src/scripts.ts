@@ -192,16 +192,27 @@ async function checkWrites(p, add) {
   add("writes outside the writable paths fail", wrote.length === 0, wrote.length ? "wrote in " + wrote.join(", ") : p.writeProbes.length + " paths refused");
 }
 
-async function checkProxy(p, add) {
-  if (!p.proxy) return;
-  const answer = await within(3000, new Promise((resolve) => {
+/**
+ * Asks the proxy, through the bridge, for an undeclared host. Started with stage 2: with a late
+ * setup, the host's relay holds the request until the proxy is known, so that only the proxy's
+ * own answer is left for after the setup.
+ */
+function askProxy(p) {
+  if (!p.proxy) return undefined;
+  return new Promise((resolve) => {
     const s = net.connect({ host: "127.0.0.1", port: p.proxy.port });
     let buf = "";
     s.on("connect", () => s.write("CONNECT " + p.proxy.undeclaredHost + ":443 HTTP/1.1\r\nHost: " + p.proxy.undeclaredHost + ":443\r\n\r\n"));
     s.on("data", (d) => { buf += d; if (buf.includes("\r\n")) { s.destroy(); resolve({ line: buf.split("\r\n")[0] }); } });
     s.on("error", (e) => resolve({ code: e.code }));
     s.on("end", () => resolve({ line: buf.split("\r\n")[0] }));
-  }));
+  });
+}
+
+/** The proxy's answer to askProxy, within 3 s of the environment being sent. */
+async function checkProxy(p, add, asked) {
+  if (!p.proxy) return;
+  const answer = await within(3000, asked);
   const m = answer.line && /^HTTP\/1\.[01] (\d{3})/.exec(answer.line);
   add("proxy answers", Boolean(m), m ? answer.line : answer.timeout ? "no answer" : String(answer.code ?? answer.line));
   const status = m ? Number(m[1]) : 0;
@@ -262,13 +273,14 @@ async function probeAndGate(child, envFd) {
   startWallChecks();
   const p = probeConfig;
   const gate = readGate(child.stdio[4]);
+  const asked = askProxy(p);
   const finalEnv = config.late ? await lateEnv() : process.env;
   const script = Buffer.from(envScript(process.env, finalEnv), "utf8");
   for (let off = 0; off < script.length; ) off += fs.writeSync(envFd, script, off);
   fs.closeSync(envFd);
   child.stdio[5].on("error", () => {});
   child.stdio[5].write("env\n");
-  const [raw] = await Promise.all([within(15000, gate), wallChecks, checkProxy(p, add)]);
+  const [raw] = await Promise.all([within(15000, gate), wallChecks, checkProxy(p, add, asked)]);
   const env = raw && !raw.timeout ? gateChecks(raw, unixConnections, add) : (add("not root, no capabilities", false, "the agent's side did not report"), add("socket(AF_UNIX) refused", false, "the agent's side did not report"), {});
   // A gate that stopped before its environment was in (or base64 failed) reports none: refuse.
   if (Object.keys(env).length === 0) add("probe answered", false, "the agent's side did not report its environment");
