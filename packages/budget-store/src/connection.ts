@@ -1,4 +1,16 @@
-import Database from "better-sqlite3";
+import { createRequire } from "node:module";
+import type Database from "better-sqlite3";
+
+/**
+ * better-sqlite3 (its native addon included) loads with the first connection, not with this
+ * library: a process that imports the store for its types, budget parsing or Postgres pays
+ * nothing for SQLite (tens of ms of `bottle run`'s start-up before its sandbox is spawned).
+ */
+let DatabaseCtor: typeof Database | undefined;
+function sqlite(): typeof Database {
+  DatabaseCtor ??= createRequire(import.meta.url)("better-sqlite3") as typeof Database;
+  return DatabaseCtor;
+}
 
 /**
  * A better-sqlite3 connection whose JS objects are never garbage-collected.
@@ -67,7 +79,7 @@ const PINNED: Connection[] = [];
  * better-sqlite3 database, tests and bench included, goes through here.
  */
 export function openConnection(path: string, options?: Database.Options): Connection {
-  const connection = new Connection(new Database(path, options));
+  const connection = new Connection(new (sqlite())(path, options));
   PINNED.push(connection);
   return connection;
 }
