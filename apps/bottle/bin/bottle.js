@@ -36,7 +36,8 @@ async function main() {
     // `… | head` closes the pipe early: end quietly instead of crashing with EPIPE.
     bundle.exports.guardPipes();
     process.exitCode = await bundle.exports.run(argv);
-    bundle.save();
+    // Both files of the run (the controller's is loaded once the sandbox is spawned).
+    loader.saveAll();
     // bench/startup.ts: where the start-up went (performance marks, times from process start).
     const trace = process.env.BOTTLEKIT_STARTUP_TRACE;
     if (trace) {

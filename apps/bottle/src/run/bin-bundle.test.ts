@@ -46,15 +46,19 @@ describe("bottle run through the bundled bin", () => {
     expect(first.err).not.toContain("✗");
     expect(first.out).toBe("inside\n");
     expect(first.code).toBe(7);
+    // One cache per file: the run's, and the controller's (loaded once the sandbox is spawned).
     const caches = fs.readdirSync(cacheDir).filter((n) => n.endsWith(".v8cache"));
-    expect(caches).toHaveLength(1);
-    const written = fs.statSync(path.join(cacheDir, caches[0] as string)).mtimeMs;
+    expect(caches.map((n) => n.replace(/-[0-9a-f]+\.v8cache$/, "")).sort()).toEqual([
+      "code-bottle-controller.cjs",
+      "code-bottle-run.cjs",
+    ]);
+    const written = caches.map((n) => fs.statSync(path.join(cacheDir, n)).mtimeMs);
 
     const second = await bottle([...args, "/bin/true"], env);
     expect(second.err).toContain("startup probe");
     expect(second.code).toBe(0);
     // A hit is not written again.
-    expect(fs.statSync(path.join(cacheDir, caches[0] as string)).mtimeMs).toBe(written);
+    expect(caches.map((n) => fs.statSync(path.join(cacheDir, n)).mtimeMs)).toEqual(written);
 
     // Global options before `run`, and no cache at all.
     const third = await bottle(["--home", home, "--cwd", project, "run", "--", "/bin/false"], {
@@ -65,10 +69,39 @@ describe("bottle run through the bundled bin", () => {
     expect(third.err).toContain("startup probe");
   });
 
-  it("the bundle is ASCII, so the loader decodes it as Latin-1 (its fast path)", () => {
-    const bundle = fs.readFileSync(path.join(here, "..", "..", "dist", "bottle-run.cjs"));
-    expect(bundle.length).toBeGreaterThan(0);
-    expect(isAscii(bundle)).toBe(true);
+  it("both files are ASCII, so the loader decodes them as Latin-1 (its fast path)", () => {
+    for (const file of ["bottle-run.cjs", "bottle-controller.cjs"]) {
+      const bundle = fs.readFileSync(path.join(here, "..", "..", "dist", file));
+      expect(bundle.length).toBeGreaterThan(0);
+      expect(isAscii(bundle)).toBe(true);
+    }
+  });
+
+  it("the two files hold no workspace module twice, and the first none of the controller", () => {
+    const dist = path.join(here, "..", "..", "dist");
+    const workspaceRoot = path.join(here, "..", "..", "..", "..");
+    // Each source as a path from the workspace root (packages/x/src/…, apps/x/src/…).
+    const sources = (file: string) =>
+      (
+        JSON.parse(fs.readFileSync(path.join(dist, file), "utf8")) as {
+          sources: string[];
+        }
+      ).sources.map((s) => path.relative(workspaceRoot, path.resolve(dist, s)));
+    const run = sources("bottle-run.cjs.map");
+    const controller = sources("bottle-controller.cjs.map");
+    const workspace = (s: string) => /^(packages|apps)\/[^/]+\/src\//.test(s);
+    const inRun = new Set(run);
+    expect(controller.filter((s) => workspace(s) && inRun.has(s))).toEqual([]);
+    // npm packages shared by specifier (commander, yaml, zod's main entry) are in the first only.
+    for (const shared of ["commander/index.js", "yaml/dist/index.js", "zod/index.js"]) {
+      expect(run.some((s) => s.endsWith(`/node_modules/${shared}`))).toBe(true);
+      expect(controller.some((s) => s.endsWith(`/node_modules/${shared}`))).toBe(false);
+    }
+    for (const part of ["apps/gateway/", "packages/egress-proxy/", "packages/approvals/"]) {
+      expect(run.filter((s) => s.startsWith(part))).toEqual([]);
+      expect(controller.some((s) => s.startsWith(part))).toBe(true);
+    }
+    expect(run.some((s) => s.startsWith("packages/sandbox/src/"))).toBe(true);
   });
 
   it("an unknown option of run is a usage error (exit 2) from the bundle too", async () => {

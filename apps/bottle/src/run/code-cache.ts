@@ -44,8 +44,8 @@ export const CODE_CACHE_ENV = "BOTTLEKIT_CODE_CACHE_DIR";
 const MAGIC = "bottlekit-bottle-code-cache/1\n";
 /** Cache files larger than this are not read. */
 const MAX_CACHE_BYTES = 128 * 1024 * 1024;
-/** Cache files kept per directory (one per bundle path and Node version); older ones are removed. */
-const MAX_CACHE_FILES = 4;
+/** Cache files kept per directory (one per bundle file and Node version); older ones are removed. */
+const MAX_CACHE_FILES = 8;
 
 /**
  * The cache directory: `$BOTTLEKIT_CODE_CACHE_DIR` (`off` or empty: none), else
@@ -189,13 +189,26 @@ type Wrapper = (
   dirname: string,
 ) => void;
 
+/** Every bundle loaded by this process, in order (`saveAll` stores their caches). */
+const loaded: CodeCachedBundle<unknown>[] = [];
+
+/** After the run: `save()` of every bundle loaded. The number of cache files written. */
+export function saveAll(): number {
+  let written = 0;
+  for (const b of loaded) if (b.save()) written++;
+  return written;
+}
+
 /**
  * Runs the CommonJS file `bundle` as `require` would, compiled with the cached code from
- * `cacheDir` when it holds a valid entry (`cacheDir` undefined: no cache).
+ * `cacheDir` when it holds a valid entry (`cacheDir` undefined: no cache). `provided` gives the
+ * modules the bundle takes from another one already loaded (by specifier); every other
+ * `require` of the bundle resolves from its own location.
  */
 export function requireBundle<T>(
   bundle: string,
   cacheDir: string | undefined,
+  provided?: Readonly<Record<string, unknown>>,
 ): CodeCachedBundle<T> {
   const source = readSource(bundle);
   const st = statSync(bundle);
@@ -217,15 +230,23 @@ export function requireBundle<T>(
   );
   const hit = cached !== undefined && !script.cachedDataRejected;
   const mod = { exports: {} as unknown };
+  const own = createRequire(bundle);
+  const req =
+    provided === undefined
+      ? own
+      : (Object.assign(
+          (id: string) => (Object.hasOwn(provided, id) ? provided[id] : own(id)),
+          own,
+        ) as NodeJS.Require);
   (script.runInThisContext() as Wrapper).call(
     mod.exports,
     mod.exports,
-    createRequire(bundle),
+    req,
     mod,
     bundle,
     dirname(bundle),
   );
-  return {
+  const result: CodeCachedBundle<T> = {
     exports: mod.exports as T,
     cache: cacheDir === undefined ? "off" : hit ? "hit" : "miss",
     cacheFile,
@@ -240,4 +261,6 @@ export function requireBundle<T>(
       );
     },
   };
+  loaded.push(result);
+  return result;
 }

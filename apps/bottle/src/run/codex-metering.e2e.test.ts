@@ -146,14 +146,16 @@ async function withStore<T>(fn: (s: Awaited<ReturnType<typeof openStore>>) => Pr
 }
 
 describe("Codex under bottle run, metered by the embedded gateway", () => {
-  it("the answer reaches the user and the store's ledger equals the upstream's reported usage", async () => {
+  it("the answer reaches the user and the store's ledger equals the upstream's reported usage (the built bin: both bundled files)", async () => {
     const before = fake.requests.length;
     fake.enqueue({
       text: "The answer is 42.",
       usage: { input: 1234, output: 56, cacheRead: 200, reasoning: 7 },
     });
     fake.setDefaultReply({ text: "The answer is 42." });
-    const r = await runBottle(codexArgs("coder", "what is the answer?"), codexEnv());
+    // As a user runs it: the controller's file (gateway, proxy, model catalogs, HTTP client)
+    // loaded by the run's file once the sandbox is spawned.
+    const r = await runBottle(codexArgs("coder", "what is the answer?"), codexEnv(), "built");
     expect(r.err).toMatch(/✓ no credential in the environment/);
     expect(r.out.trim()).toBe("The answer is 42.");
     expect(r.code).toBe(0);

@@ -13,16 +13,23 @@ import { createFakeUpstream, type FakeUpstream } from "@bottlekit/test-utils";
 const here = path.dirname(new URL(import.meta.url).pathname);
 const tsx = createRequire(import.meta.url).resolve("tsx");
 
-/** Starts `bottle …` from source as a real process. */
-export function spawnBottle(args: string[], env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(
-    process.execPath,
-    ["--conditions=@bottlekit/source", "--import", tsx, path.join(here, "dev-bin.ts"), ...args],
-    {
-      env: { PATH: process.env["PATH"], ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
+/**
+ * Starts `bottle …` as a real process: from source, or (`built`) as the package's bin runs it,
+ * from dist/ (for `run`: its two bundled files with the code cache; turbo builds before tests).
+ */
+export function spawnBottle(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  from: "source" | "built" = "source",
+): ChildProcess {
+  const entry =
+    from === "built"
+      ? [path.join(here, "..", "..", "bin", "bottle.js")]
+      : ["--conditions=@bottlekit/source", "--import", tsx, path.join(here, "dev-bin.ts")];
+  return spawn(process.execPath, [...entry, ...args], {
+    env: { PATH: process.env["PATH"], ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
 }
 
 export interface Finished {
@@ -50,8 +57,12 @@ export function collect(child: ChildProcess): {
   return { done, out: () => out, err: () => err };
 }
 
-export async function runBottle(args: string[], env: NodeJS.ProcessEnv): Promise<Finished> {
-  return collect(spawnBottle(args, env)).done;
+export async function runBottle(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  from: "source" | "built" = "source",
+): Promise<Finished> {
+  return collect(spawnBottle(args, env, from)).done;
 }
 
 /** A project directory (under /var/tmp, visible in the sandbox) the agent's account can write. */
