@@ -1,6 +1,7 @@
 // @bottlekit/sandbox figures, in one run: /bin/true directly, in the sandbox without and with the
-// startup probe, with a late setup settled BENCH_LATE_MS (default 120) after the start as
-// `bottle run`'s controller does (timed from the moment it settles to the agent's exit), and the
+// startup probe, with a late setup settled BENCH_LATE_MS after the start (a comma-separated list,
+// default 120 as `bottle run`'s controller does, and 300, when the sandbox's own start is over by
+// then; timed from the moment it settles to the agent's exit), and the
 // seccomp filter build (fresh and cached). With git history available it also runs the sandbox as
 // it was at BENCH_BEFORE (default d1d5f3a: stage 2 started only once a late setup arrived),
 // interleaved, so the before/after pairs come from one run. Compare the ratios, not absolute times
@@ -75,7 +76,7 @@ async function before(
 }
 
 // A stand-in for the controller: a proxy socket refusing every request, and a bottle CA.
-const LATE_MS = Number(process.env["BENCH_LATE_MS"] ?? 120);
+const LATE_MS = (process.env["BENCH_LATE_MS"] ?? "120,300").split(",").map(Number);
 const lateDir = fs.mkdtempSync("/var/tmp/sandbox-bench-late-");
 const proxySocketPath = path.join(lateDir, "proxy.sock");
 const caCertPath = path.join(lateDir, "ca.pem");
@@ -90,20 +91,20 @@ const old = await before(process.env["BENCH_BEFORE"] ?? "d1d5f3a");
 const a: number[] = [];
 const b: number[] = [];
 const c: number[] = [];
-const l: number[] = [];
+const l = LATE_MS.map(() => [] as number[]);
 const ob: number[] = [];
 const oc: number[] = [];
-const ol: number[] = [];
+const ol = LATE_MS.map(() => [] as number[]);
 const run = (start: typeof startSandbox, probe: boolean) => () =>
   start({ command: ["/bin/true"], projectDir: project, probe }, { host, stdio: "pipe" }).exited;
-/** Milliseconds from the late setup settling (LATE_MS after the start) to the agent's exit. */
-const runLate = async (start: typeof startSandbox): Promise<number> => {
+/** Milliseconds from the late setup settling (`ms` after the start) to the agent's exit. */
+const runLate = async (start: typeof startSandbox, ms: number): Promise<number> => {
   let settled = 0;
   const late = new Promise<LateSetup>((resolve) =>
     setTimeout(() => {
       settled = performance.now();
       resolve({ proxySocketPath, caCertPath, env: { PLACEHOLDER: "bottlekit:resolve:env:KEY" } });
-    }, LATE_MS),
+    }, ms),
   );
   const exit = await start(
     { command: ["/bin/true"], projectDir: project },
@@ -113,21 +114,21 @@ const runLate = async (start: typeof startSandbox): Promise<number> => {
   return performance.now() - settled;
 };
 await run(startSandbox, true)();
-await runLate(startSandbox);
+await runLate(startSandbox, 0);
 if (old) {
   await run(old.start, true)();
-  await runLate(old.start);
+  await runLate(old.start, 0);
 }
 try {
   for (let i = 0; i < N; i++) {
     a.push(await time(direct));
     b.push(await time(run(startSandbox, false)));
     c.push(await time(run(startSandbox, true)));
-    l.push(await runLate(startSandbox));
+    for (const [j, ms] of LATE_MS.entries()) l[j]?.push(await runLate(startSandbox, ms));
     if (old) {
       ob.push(await time(run(old.start, false)));
       oc.push(await time(run(old.start, true)));
-      ol.push(await runLate(old.start));
+      for (const [j, ms] of LATE_MS.entries()) ol[j]?.push(await runLate(old.start, ms));
     }
   }
 } finally {
@@ -160,9 +161,14 @@ if (old) row("before: sandbox + probe", oc);
 row("now:    sandbox + probe", c);
 const lateRow = (label: string, xs: number[]) =>
   console.log(`  ${label.padEnd(40)} ${median(xs).toFixed(1).padStart(7)} ms`);
-if (old) lateRow(`before: late +${LATE_MS} ms, settled → exit`, ol);
-lateRow(`now:    late +${LATE_MS} ms, settled → exit`, l);
-if (old) console.log(`  late ratio now/before ${(median(l) / median(ol)).toFixed(2)}x`);
+for (const [j, ms] of LATE_MS.entries()) {
+  const now = l[j] ?? [];
+  const then = ol[j] ?? [];
+  if (old) lateRow(`before: late +${ms} ms, settled → exit`, then);
+  lateRow(`now:    late +${ms} ms, settled → exit`, now);
+  if (old)
+    console.log(`  ${"  ratio now/before".padEnd(40)} ${(median(now) / median(then)).toFixed(2)}x`);
+}
 console.log(
   `  seccomp filter: build ${filterUs.toFixed(1)} µs, cached ${cachedUs.toFixed(2)} µs (${seccompFilter().byteLength} bytes)`,
 );
