@@ -51,6 +51,31 @@ describe("requireBundle", () => {
     expect(second.save()).toBe(false); // nothing new to store
   });
 
+  it("decodes a file with non-ASCII bytes as UTF-8, on a miss and on a hit", () => {
+    const dir = path.join(root, `case-${n++}`);
+    fs.mkdirSync(dir);
+    const bundle = path.join(dir, "bundle.cjs");
+    fs.writeFileSync(bundle, "exports.word = 'caf\u00e9 \u2713';\n", "utf8");
+    const cacheDir = path.join(dir, "cache");
+    const first = requireBundle<{ word: string }>(bundle, cacheDir);
+    expect(first.exports.word).toBe("caf\u00e9 \u2713");
+    expect(first.save()).toBe(true);
+    const second = requireBundle<{ word: string }>(bundle, cacheDir);
+    expect(second.cache).toBe("hit");
+    expect(second.exports.word).toBe("caf\u00e9 \u2713");
+  });
+
+  it("the provided modules answer the bundle's require before its own resolution", () => {
+    const { bundle, cacheDir } = fixture();
+    fs.appendFileSync(bundle, "\nexports.shared = require('shared-thing');\n");
+    const shared = { marker: 1 };
+    const r = requireBundle<{ shared: unknown; base: string }>(bundle, cacheDir, {
+      "shared-thing": shared,
+    });
+    expect(r.exports.shared).toBe(shared);
+    expect(r.exports.base).toBe("bundle.cjs"); // node:path still resolved as usual
+  });
+
   it("without a cache directory, runs the file and stores nothing", () => {
     const { bundle } = fixture();
     const r = requireBundle<{ value: number }>(bundle, undefined);
