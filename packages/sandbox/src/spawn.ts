@@ -47,8 +47,10 @@ export interface LateSetup {
 export interface StartOptions {
   /**
    * Start the sandbox now and hand it the proxy, CA and remaining variables when this settles:
-   * bwrap, the launcher and the bridge start while the caller's controller starts; the agent's
-   * side (stage 2: filter, probe, agent) starts only once the setup arrived. The bridge reaches
+   * bwrap, the launcher, the bridge and (with the probe) stage 2's filter and gate start while
+   * the caller's controller starts, and the probe's checks that need neither run meanwhile; the
+   * agent starts only once the setup arrived, with exactly its environment (without the probe,
+   * stage 2 itself waits for it). The bridge reaches
    * the proxy through a relay socket of the sandbox's own (`spec.proxy.socketPath` and
    * `spec.caCertPath` are not used); a connection made before the setup waits for it. A rejected
    * promise (or a socket path that is not a unix socket) kills the sandbox: the agent never starts.
