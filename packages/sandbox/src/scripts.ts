@@ -252,8 +252,8 @@ function gateChecks(text, unixConnections, add) {
 }
 
 // The checks of the walls (direct TCP, DNS, writes) need neither stage 2 nor the proxy: they start
-// while the host's set-up is awaited (a late setup not there yet), else right after stage 2 is
-// started, whose start-up they then overlap instead of delaying it (their set-up is synchronous).
+// right after stage 2 is started, whose start-up (and a late setup's wait) they then overlap
+// instead of delaying it (their set-up is synchronous).
 const checks = [];
 const add = (name, ok, detail) => checks.push({ name, ok, detail });
 let probeConfig;
