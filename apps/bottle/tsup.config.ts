@@ -2,6 +2,7 @@ import { readFileSync, rmSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import type { Plugin } from "esbuild";
 import { defineConfig } from "tsup";
+import { OWNER_HELPERS } from "./src/run/bundle-helpers.ts";
 
 // Four builds; dist/ is cleaned once here because they run concurrently.
 // 1. The library and the CLI (ESM; dependencies stay external): every command but `run`.
@@ -241,12 +242,6 @@ const CONTROLLER_LOADER = [
   "};",
 ].join("\n");
 
-/** Helpers of the plugins above (a banner: esbuild leaves it as written). */
-const OWNER_HELPERS = [
-  'var __bottlekitDirOf = (pkg) => require("node:path").dirname(require.resolve(pkg + "/package.json"));',
-  'var __bottlekitRequireFrom = (pkg, specifier) => require("node:module").createRequire(__bottlekitDirOf(pkg) + "/package.json")(specifier);',
-  'var __bottlekitMetaUrl = (pkg, rel) => require("node:url").pathToFileURL(require("node:path").join(__bottlekitDirOf(pkg), rel)).href;',
-].join("\n");
 
 const common = {
   sourcemap: true,

