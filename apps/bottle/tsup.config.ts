@@ -242,7 +242,6 @@ const CONTROLLER_LOADER = [
   "};",
 ].join("\n");
 
-
 const common = {
   sourcemap: true,
   target: "node20",
