@@ -7,8 +7,9 @@
  *   - `executeRun` in process, by phase (performance marks `bottle-run:<phase>`);
  *   - the whole command as a user runs it: `node bin/bottle.js run -- /bin/true` (needs dist/),
  *     with its phases from the bin's trace (BOTTLEKIT_STARTUP_TRACE: performance marks with the
- *     process's CPU time): Node start, bundle load (code cache), CLI + modules, manifest, host,
- *     agent files, sandbox spawn, controller (gateway/proxy modules, CA, session), store (cutoff
+ *     process's CPU time): Node start, the first bundle file (code cache), CLI + modules,
+ *     manifest, host, agent files, sandbox spawn, controller (the second bundle file, gateway and
+ *     proxy modules, CA, session), store (cutoff
  *     check) and budgets while stage 2 starts, rest of the probe, agent exec, teardown, exit;
  *   - the same command with a host controller already running (`bottle-gateway up` serving the
  *     home's control socket; here the bench process serves it): the run registers its session
@@ -91,13 +92,14 @@ const cacheDir = path.join(home, "code-cache");
 /** Phases of one CLI run, from the bin's trace: [label, first mark, last mark]. */
 const CLI_PHASES: [string, string, string][] = [
   ["node start → bin", "", "bottle-bin:start"],
-  ["bundle load (code cache)", "bottle-bin:start", "bottle-bin:loaded"],
+  ["first bundle file (code cache)", "bottle-bin:start", "bottle-bin:loaded"],
   ["CLI parse + run modules", "bottle-bin:loaded", "bottle-run:start"],
   ["manifest (plan)", "bottle-run:start", "bottle-run:planned"],
   ["host facts", "bottle-run:planned", "bottle-run:host"],
   ["agent files", "bottle-run:host", "bottle-run:agent-files"],
   ["sandbox spawn (then starts alongside)", "bottle-run:agent-files", "bottle-run:sandbox-spawned"],
-  ["controller (gateway, CA, session)", "bottle-run:sandbox-spawned", "bottle-run:controller"],
+  // Loads dist/bottle-controller.cjs (the second file, with its code cache) first.
+  ["controller (2nd file, gateway, session)", "bottle-run:sandbox-spawned", "bottle-run:controller"],
   // From here the agent's side of the sandbox starts (stage 2, the probe) alongside.
   ["store open (cutoff check)", "bottle-run:controller", "bottle-run:store"],
   ["budgets", "bottle-run:store", "bottle-run:budgets"],
