@@ -99,7 +99,7 @@ const CLI_PHASES: [string, string, string][] = [
   ["agent files", "bottle-run:host", "bottle-run:agent-files"],
   ["sandbox spawn (then starts alongside)", "bottle-run:agent-files", "bottle-run:sandbox-spawned"],
   // Loads dist/bottle-controller.cjs (the second file, with its code cache) first.
-  ["controller (2nd file, gateway, session)", "bottle-run:sandbox-spawned", "bottle-run:controller"],
+  ["controller (2nd file, gateway)", "bottle-run:sandbox-spawned", "bottle-run:controller"],
   // From here the agent's side of the sandbox starts (stage 2, the probe) alongside.
   ["store open (cutoff check)", "bottle-run:controller", "bottle-run:store"],
   ["budgets", "bottle-run:store", "bottle-run:budgets"],
