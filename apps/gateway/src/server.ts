@@ -192,12 +192,25 @@ export function createGateway(options: GatewayOptions): Gateway {
     proxied: ProxiedCall | undefined,
   ): Promise<void> {
     // The first call of a gateway started lazily loads the model catalogs it prices and routes
-    // with (see warm()), without holding the thread for a synchronous load.
+    // with (see warm()), without holding the thread for a synchronous load. Should that load
+    // fail, the call goes on: its lookups load them synchronously, or fail inside the pipeline.
     if (!modelTablesLoaded()) {
-      return preloadModelTables().then(() =>
-        handleLlm(api, kind, endpoint, req, res, raw, t0, proxied),
-      );
+      const go = () => runLlm(api, kind, endpoint, req, res, raw, t0, proxied);
+      return preloadModelTables().then(go, go);
     }
+    return runLlm(api, kind, endpoint, req, res, raw, t0, proxied);
+  }
+
+  function runLlm(
+    api: ClientApi,
+    kind: EndpointKind,
+    endpoint: string,
+    req: IncomingMessage,
+    res: ServerResponse,
+    raw: Buffer,
+    t0: number,
+    proxied: ProxiedCall | undefined,
+  ): Promise<void> {
     const call = openCall(
       { api, kind, endpoint, req, res, raw, t0, proxied, requestId: nextRequestId() },
       pipeline,
