@@ -1268,7 +1268,9 @@ for (let c = 48; c < 123; c++) {
 }
 /** 1: token character ([A-Za-z0-9_.+/=~-]); 2: invisible joiner. */
 const JOIN_CLASS = new Uint8Array(65536);
-for (let c = 0; c < 65536; c++) if (TAIL[c] === 1) JOIN_CLASS[c] = 1;
+// TAIL holds 0 and 1 only: a copy (a loop over 65,536 characters cost 2-5 ms of every process's
+// start-up, interpreted).
+JOIN_CLASS.set(TAIL);
 for (const c of INVISIBLE_SET) JOIN_CLASS[c] = 2;
 
 /** Of the last joinRun call: invisible joiners, JSON whitespace escapes, and the output's end. */
