@@ -2,6 +2,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { isatty } from "node:tty";
 import { openStore, type Store } from "@bottlekit/budget-store";
 import { painter } from "@bottlekit/diagnostics";
 import type { SessionSpec } from "@bottlekit/egress-proxy";
@@ -210,7 +211,9 @@ function renderProbe(report: ProbeReport, io: CliIo): void {
 async function askOnTty(
   io: CliIo,
 ): Promise<((name: string, prompt: string | undefined) => Promise<string>) | undefined> {
-  if (!process.stdin.isTTY || !(io.stderr as { isTTY?: boolean }).isTTY) return undefined;
+  // isatty(0), not process.stdin.isTTY: that getter loads Node's stream modules (~3 ms of every
+  // run's start-up).
+  if (!(io.stderr as { isTTY?: boolean }).isTTY || !isatty(0)) return undefined;
   const readline = await import("node:readline/promises");
   return async (name, prompt) => {
     const rl = readline.createInterface({
