@@ -191,32 +191,18 @@ export function createGateway(options: GatewayOptions): Gateway {
     t0: number,
     proxied: ProxiedCall | undefined,
   ): Promise<void> {
+    const run = () => {
+      const call = openCall(
+        { api, kind, endpoint, req, res, raw, t0, proxied, requestId: nextRequestId() },
+        pipeline,
+      );
+      pipeline.live.add(call);
+      return runStages(LLM_STAGES, call, pipeline).finally(() => pipeline.live.delete(call));
+    };
     // The first call of a gateway started lazily loads the model catalogs it prices and routes
     // with (see warm()), without holding the thread for a synchronous load. Should that load
     // fail, the call goes on: its lookups load them synchronously, or fail inside the pipeline.
-    if (!modelTablesLoaded()) {
-      const go = () => runLlm(api, kind, endpoint, req, res, raw, t0, proxied);
-      return preloadModelTables().then(go, go);
-    }
-    return runLlm(api, kind, endpoint, req, res, raw, t0, proxied);
-  }
-
-  function runLlm(
-    api: ClientApi,
-    kind: EndpointKind,
-    endpoint: string,
-    req: IncomingMessage,
-    res: ServerResponse,
-    raw: Buffer,
-    t0: number,
-    proxied: ProxiedCall | undefined,
-  ): Promise<void> {
-    const call = openCall(
-      { api, kind, endpoint, req, res, raw, t0, proxied, requestId: nextRequestId() },
-      pipeline,
-    );
-    pipeline.live.add(call);
-    return runStages(LLM_STAGES, call, pipeline).finally(() => pipeline.live.delete(call));
+    return modelTablesLoaded() ? run() : preloadModelTables().then(run, run);
   }
 
   function handle(req: IncomingMessage, res: ServerResponse, proxied?: ProxiedCall): void {
