@@ -167,19 +167,23 @@ export function processTree(root: number): number[] {
   return out;
 }
 
-/** The host's CA bundle (the system roots) as the head of ours, "" when there is none. */
+/** The host's CA bundle (the system roots) as the head of ours, a bare newline when there is none. */
 function systemCaHead(system: string): string {
   return system === "" ? "\n" : `${system.trimEnd()}\n`;
 }
 
+/** Copies the bottle CA alone into the run directory (ca.pem); returns it. */
+function writeCaPem(dir: string, caCertPath: string): string {
+  const ca = fs.readFileSync(caCertPath, "utf8");
+  fs.writeFileSync(path.join(dir, "ca.pem"), ca, { mode: 0o444 });
+  return ca;
+}
+
 /** Copies the bottle CA (and the system roots plus it) into the run directory. */
 function writeCa(dir: string, caCertPath: string, host: HostFacts): void {
-  const write = (name: string, data: string) =>
-    fs.writeFileSync(path.join(dir, name), data, { mode: 0o444 });
-  const ca = fs.readFileSync(caCertPath, "utf8");
-  write("ca.pem", ca);
+  const ca = writeCaPem(dir, caCertPath);
   const system = host.systemCaBundle ? fs.readFileSync(host.systemCaBundle, "utf8") : "";
-  write("ca-bundle.pem", systemCaHead(system) + ca);
+  fs.writeFileSync(path.join(dir, "ca-bundle.pem"), systemCaHead(system) + ca, { mode: 0o444 });
 }
 
 /**
@@ -202,9 +206,7 @@ async function startCaBundle(dir: string, host: HostFacts): Promise<fs.promises.
 
 /** The rest of the late setup's CA files: the bottle CA alone, and at the end of the bundle. */
 function finishCa(dir: string, caCertPath: string, bundle: fs.promises.FileHandle): void {
-  const ca = fs.readFileSync(caCertPath, "utf8");
-  fs.writeFileSync(path.join(dir, "ca.pem"), ca, { mode: 0o444 });
-  fs.writeSync(bundle.fd, ca);
+  fs.writeSync(bundle.fd, writeCaPem(dir, caCertPath));
 }
 
 function writeRunDir(
