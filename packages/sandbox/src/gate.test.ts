@@ -5,25 +5,14 @@ import os from "node:os";
 import type { Readable, Writable } from "node:stream";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import {
-  ENV_SCRIPT_SOURCE,
-  GATE_ENV_APPLIED,
-  GATE_SCRIPT,
-  GATE_UNIX_PROBE,
-  PROBE_REFUSED_EXIT,
-} from "./scripts.ts";
-
-/** The launcher's own envScript, from the same source text it embeds. */
-const envScript = new Function(`${ENV_SCRIPT_SOURCE}\nreturn envScript;`)() as (
-  start: Record<string, string>,
-  final: Record<string, string>,
-) => string;
+import { envScript } from "./launcher.ts";
+import { GATE_ENV_APPLIED, GATE_SCRIPT, GATE_UNIX_PROBE, PROBE_REFUSED_EXIT } from "./scripts.ts";
 
 /**
  * The gate outside any sandbox (no seccomp filter): its AF_UNIX attempt connects, and its report
  * says so — the launcher fails the "socket(AF_UNIX) refused" check on such a report (inside the
  * sandbox, sandbox.test.ts sees it refused). It applies the environment script the launcher sends
- * in fd 6 (from envScript, the launcher's own code) once told "env" on fd 5, reports its
+ * in fd 6 (from envScript, the host's code the launcher passes on) once told "env" on fd 5, reports its
  * environment and starts the agent only on "go".
  */
 let server: net.Server | undefined;
@@ -224,7 +213,7 @@ describe("the stage-2 gate", () => {
   });
 });
 
-describe("envScript (the launcher's)", () => {
+describe("envScript (the host's, passed on by the launcher)", () => {
   it("refuses a name that is not a shell variable name, in the final or the starting environment", () => {
     for (const name of ["A-B", "1A", "A B", "", "A=B", "A\nB", "A;id", "é", "$(id)"]) {
       expect(() => envScript({}, { [name]: "x" })).toThrow(/refused/);

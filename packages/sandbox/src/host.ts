@@ -12,6 +12,11 @@ export interface HostOptions {
   platform?: NodeJS.Platform;
   uid?: number;
   env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * The Perl that runs the sandbox's stage 1: default the system's (/usr/bin/perl, /bin/perl) when
+   * there is one; null runs it under Node instead.
+   */
+  perl?: string | null;
 }
 
 /** Finds an executable on PATH (no shell). */
@@ -145,6 +150,18 @@ function existsKind(p: string): "dir" | "file" | "none" {
   }
 }
 
+/** Where a system Perl lives; one elsewhere (perlbrew, /usr/local) may miss its modules in the sandbox. */
+const SYSTEM_PERLS = ["/usr/bin/perl", "/bin/perl"];
+
+function isExecutableFile(p: string): boolean {
+  try {
+    fs.accessSync(p, fs.constants.X_OK);
+    return fs.statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
 const CA_BUNDLES = [
   "/etc/ssl/certs/ca-certificates.crt",
   "/etc/pki/tls/certs/ca-bundle.crt",
@@ -199,9 +216,13 @@ export function inspectHost(
     account = { name, uid, gid: process.getgid?.() ?? uid, drop: false };
   }
   const systemCaBundle = CA_BUNDLES.find((p) => existsKind(p) === "file");
+  // Only the system's Perl (its modules are under /usr, visible in the sandbox): not one on PATH.
+  const perl =
+    options.perl === null ? undefined : (options.perl ?? SYSTEM_PERLS.find(isExecutableFile));
   return {
     bwrap,
     node: process.execPath,
+    ...(perl === undefined ? {} : { perl }),
     account,
     systemCaBundle,
     hostHome: env["HOME"],

@@ -1,15 +1,25 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hostDir, projectDir, proxySocket } from "../test/helpers.ts";
-import { inspectHost, type LateSetup, planSandbox, startSandbox } from "./index.ts";
+import { hostDir, LAUNCHERS, launcherHost, projectDir, proxySocket } from "../test/helpers.ts";
+import {
+  inspectHost,
+  type LateSetup,
+  planSandbox,
+  type SandboxSpec,
+  type StartOptions,
+  startSandbox as start,
+} from "./index.ts";
 import { LAUNCHER_CHECKS, LAUNCHER_PROXY_CHECKS } from "./scripts.ts";
 
 /**
  * A sandbox started before its controller is ready (`late`): the agent's side starts only once
  * the proxy socket, CA and remaining variables arrive; the probe then checks them as usual.
  */
-describe("late setup", () => {
+describe.each(LAUNCHERS)("late setup (stage 1 under %s)", (launcher) => {
+  const host = launcherHost(launcher);
+  const startSandbox = (spec: SandboxSpec, options: StartOptions = {}) =>
+    start(spec, { host, ...options });
   let project: string;
   let caDir: string;
   let caCertPath: string;

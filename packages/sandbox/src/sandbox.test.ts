@@ -1,10 +1,27 @@
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { hostDir, isRoot, projectDir, proxySocket, runIn } from "../test/helpers.ts";
-import { inspectHost, isSandboxError, startSandbox } from "./index.ts";
+import {
+  hostDir,
+  isRoot,
+  LAUNCHERS,
+  launcherHost,
+  projectDir,
+  proxySocket,
+  runIn as runWith,
+} from "../test/helpers.ts";
+import {
+  inspectHost,
+  isSandboxError,
+  type SandboxSpec,
+  type StartOptions,
+  startSandbox as start,
+} from "./index.ts";
 
 const node = process.execPath;
+// The suites below that do not name a launcher take the host's default (Perl where there is one).
+const startSandbox = start;
+const runIn = runWith;
 
 describe("host checks", () => {
   it("refuses anything but Linux", () => {
@@ -136,7 +153,12 @@ describe("sandbox", () => {
   });
 });
 
-describe("startup probe", () => {
+describe.each(LAUNCHERS)("startup probe (stage 1 under %s)", (launcher) => {
+  const host = launcherHost(launcher);
+  const startSandbox = (spec: SandboxSpec, options: StartOptions = {}) =>
+    start(spec, { host, ...options });
+  const runIn = (spec: SandboxSpec, options: StartOptions = {}) =>
+    runWith(spec, { host, ...options });
   let project: string;
   beforeAll(() => {
     project = projectDir();

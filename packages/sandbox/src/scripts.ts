@@ -1,19 +1,22 @@
 /**
  * The programs that run inside the sandbox, kept as plain source so the library ships them without
- * a build step of their own. The launcher runs under the sandbox's Node (the host's
- * `process.execPath`, visible read-only); the gate is a POSIX shell script.
+ * a build step of their own. Stage 1, the launcher, runs under the host's Perl (launcher.pl, when
+ * /usr/bin/perl or /bin/perl exists: it starts in a few ms) or else its Node (launcher.cjs, the
+ * host's `process.execPath`, visible read-only); both speak one protocol (launcher.ts). The gate is
+ * a POSIX shell script.
  *
- * launcher.cjs — stage 1, no seccomp filter yet: closes inherited descriptors it was not given on
- * purpose, starts the proxy bridge (127.0.0.1:PORT → the bind-mounted unix socket), then starts
- * stage 2: a nested bwrap with `--seccomp 9` (own user and pid namespaces, so the agent cannot see
- * or trace the bridge). With the startup probe, it also checks the walls (direct TCP, DNS, writes)
- * as soon as stage 2 is started, and the proxy once the environment is sent — stage 2 shares its
- * network and mounts. Stage 2 begins with the gate; with a late setup it starts at once, before
- * the environment the host sends on fd 3, which the launcher passes on to the gate as a sh script
- * (fd 6). It sends the whole report to the host on fd 3, and passes the host's verdict to the
- * gate (fd 5). Without the probe (no gate), a late setup's stage 2 waits for that environment. It
- * relays the agent's exit status and forwards termination signals. One Node process per
- * sandbox: the gate is a shell.
+ * The launcher — stage 1, no seccomp filter yet, started with an empty environment (nothing of the
+ * agent's variables, e.g. PERL5OPT or NODE_OPTIONS, reaches it; stage 2's comes from its
+ * configuration): closes inherited descriptors it was not given on purpose, starts the proxy bridge
+ * (127.0.0.1:PORT → the bind-mounted unix socket), then starts stage 2: a nested bwrap with
+ * `--seccomp 9` (own user and pid namespaces, so the agent cannot see or trace the bridge). With the
+ * startup probe, it also checks the walls (direct TCP, DNS, writes) as soon as stage 2 is started,
+ * and the proxy once the environment is sent — stage 2 shares its network and mounts. Stage 2
+ * begins with the gate; with a late setup it starts at once, before the setup the host sends on
+ * fd 3, whose environment script the launcher passes on to the gate (fd 6). It sends its checks and
+ * the gate's raw report to the host on fd 3 (the host interprets them), and passes the host's
+ * verdict to the gate (fd 5). Without the probe (no gate), a late setup's stage 2 waits for that
+ * environment. It relays the agent's exit status and forwards termination signals.
  *
  * gate (GATE_SCRIPT) — stage 2, under the filter, before the agent: tries to connect to a unix
  * socket the launcher listens on (util-linux `logger -u`, else a one-line Node check), and sends
@@ -77,34 +80,451 @@ export const GATE_SCRIPT = [
 ].join("\n");
 
 /**
- * The launcher's `envScript(start, final)`: the POSIX sh script that turns the environment stage 2
- * was started with (`start`) into `final` — `unset NAME` for each variable of `start` that `final`
- * lacks, `export NAME='value'` for each of `final` (every `'` as `'\''`), then the marker line.
- * A name that is not ^[A-Za-z_][A-Za-z0-9_]*$ throws (the launcher then stops: the agent never
- * starts). PWD is left to the shell, as when the environment came from spawn: it sets PWD itself.
- * (dash refuses a non-numeric OPTIND, and stops: also fail closed.) Linear in the environment's size.
- * Kept as source text so the launcher (plain CommonJS) embeds it and the tests run the same text.
+ * Stage 1 under Perl (perl-base modules only: POSIX, Socket; no JSON module), preferred when the
+ * host has /usr/bin/perl: it starts in a few milliseconds where Node takes 50-100 ms, and this is
+ * on the path of every run. One process runs stage 2 and the probe's relay; the bridge and each
+ * wall check run in processes of their own (forked), so no check can hold up another.
  */
-export const ENV_SCRIPT_SOURCE = String.raw`
-function envScript(start, final) {
-  const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-  const refuse = (name) => { throw new Error("refused: " + JSON.stringify(name.slice(0, 64)) + " is not a variable name the gate can set"); };
-  const lines = [];
-  for (const name of Object.keys(start)) {
-    if (name === "PWD" || Object.prototype.hasOwnProperty.call(final, name)) continue;
-    if (!NAME.test(name)) refuse(name);
-    lines.push("unset " + name);
+export const LAUNCHER_PERL_SOURCE = String.raw`
+# bottle sandbox launcher, stage 1 (see scripts.ts). Perl with perl-base modules only.
+use strict;
+use POSIX ();
+use Socket ();
+
+$SIG{PIPE} = "IGNORE";
+my $TICK = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
+sub now { return (POSIX::times())[0] / $TICK }
+sub fail { print STDERR "bottle sandbox: ", @_, "\n"; POSIX::_exit(125) }
+
+# The configuration: one "key hex" line per value (a key may repeat: argv, environment).
+my %c;
+{
+  open(my $fh, "<", $ARGV[0]) or fail("cannot read ", $ARGV[0], ": $!");
+  while (my $line = <$fh>) {
+    chomp $line;
+    my ($k, $v) = split(/ /, $line, 2);
+    fail("bad configuration line") unless defined $v && $v =~ /^(?:[0-9a-f]{2})*$/;
+    push @{ $c{$k} }, pack("H*", $v);
   }
-  for (const name of Object.keys(final)) {
-    if (name === "PWD") continue;
-    if (!NAME.test(name)) refuse(name);
-    const value = final[name];
-    if (typeof value !== "string" || value.includes("\0")) throw new Error("refused: the value of " + name + " is not a string without NUL");
-    lines.push("export " + name + "='" + value.split("'").join("'\\''") + "'");
-  }
-  lines.push("set -- ${GATE_ENV_APPLIED} \"$@\"");
-  return lines.join("\n") + "\n";
+  close $fh;
 }
+sub one { my $v = $c{ $_[0] }; return $v ? $v->[0] : undef }
+sub many { my $v = $c{ $_[0] }; return $v ? @$v : () }
+my $probe = (one("probe") // "") eq "1";
+my $late = (one("late") // "") eq "1";
+my $channelFd = ($probe || $late) ? 3 : -1;
+
+# Descriptors inherited without close-on-exec would reach the agent: close every one except
+# stdio and the host channel.
+{
+  opendir(my $d, "/proc/self/fd") or fail("cannot list /proc/self/fd: $!");
+  my @fds = grep { /^\d+$/ } readdir($d);
+  closedir($d);
+  for my $fd (@fds) {
+    next if $fd <= 2 || $fd == $channelFd;
+    open(my $info, "<", "/proc/self/fdinfo/$fd") or next;
+    my $text = do { local $/; <$info> };
+    close $info;
+    POSIX::close($fd) if $text =~ /flags:\s*([0-7]+)/ && (oct($1) & 02000000) == 0;
+  }
+}
+
+sub nonblocking {
+  my ($fh) = @_;
+  my $flags = fcntl($fh, POSIX::F_GETFL(), 0) or fail("fcntl: $!");
+  fcntl($fh, POSIX::F_SETFL(), $flags | POSIX::O_NONBLOCK()) or fail("fcntl: $!");
+}
+
+sub env_pairs {
+  my %env;
+  for my $entry (@_) {
+    my $eq = index($entry, "=");
+    fail("bad environment entry") if $eq <= 0;
+    $env{ substr($entry, 0, $eq) } = substr($entry, $eq + 1);
+  }
+  return \%env;
+}
+my $startEnv = env_pairs(many("env"));
+
+# ---- the bridge: 127.0.0.1:PORT → the proxy's unix socket, in a process of its own ----
+sub bridge {
+  my ($listener, $target) = @_;
+  nonblocking($listener);
+  my %ends;
+  my $drop = sub {
+    my ($e) = @_;
+    for my $x ($e, $e->{other}) {
+      next unless $x && $x->{fh};
+      delete $ends{ $x->{fd} };
+      close($x->{fh});
+      $x->{fh} = undef;
+    }
+    delete $e->{other}{other};
+    delete $e->{other};
+  };
+  for (;;) {
+    my ($rin, $win) = ("", "");
+    vec($rin, fileno($listener), 1) = 1;
+    for my $e (values %ends) {
+      vec($rin, $e->{fd}, 1) = 1 if !$e->{eof} && length($e->{other}{out}) < 1048576;
+      vec($win, $e->{fd}, 1) = 1 if length($e->{out}) > 0;
+    }
+    my ($rout, $wout) = ($rin, $win);
+    my $n = select($rout, $wout, undef, undef);
+    next if $n < 0;
+    if (vec($rout, fileno($listener), 1)) {
+      for (;;) {
+        my $client;
+        last unless accept($client, $listener);
+        my $up;
+        if (!socket($up, Socket::AF_UNIX(), Socket::SOCK_STREAM(), 0)
+          || !connect($up, Socket::pack_sockaddr_un($target))) {
+          close($client);
+          next;
+        }
+        nonblocking($client);
+        nonblocking($up);
+        my $a = { fh => $client, fd => fileno($client), out => "", eof => 0, shut => 0 };
+        my $b = { fh => $up, fd => fileno($up), out => "", eof => 0, shut => 0 };
+        $a->{other} = $b;
+        $b->{other} = $a;
+        $ends{ $a->{fd} } = $a;
+        $ends{ $b->{fd} } = $b;
+      }
+    }
+    for my $fd (keys %ends) {
+      my $e = $ends{$fd} or next;
+      next unless vec($rout, $fd, 1);
+      my $got = sysread($e->{fh}, my $buf, 65536);
+      if (!defined $got) { $drop->($e) unless $!{EAGAIN} || $!{EINTR}; next }
+      if ($got == 0) { $e->{eof} = 1 } else { $e->{other}{out} .= $buf }
+    }
+    for my $fd (keys %ends) {
+      my $e = $ends{$fd} or next;
+      if (length($e->{out}) > 0 && vec($wout, $fd, 1)) {
+        my $w = syswrite($e->{fh}, $e->{out});
+        if (!defined $w) { $drop->($e) unless $!{EAGAIN} || $!{EINTR}; next }
+        substr($e->{out}, 0, $w, "");
+      }
+      # What the other side sent before its end is written: pass its end on.
+      if ($e->{other}{eof} && length($e->{out}) == 0 && !$e->{shut}) {
+        shutdown($e->{fh}, 1);
+        $e->{shut} = 1;
+      }
+      $drop->($e) if $e->{shut} && $e->{other}{shut};
+    }
+  }
+}
+
+my @kids;
+sub start_bridge {
+  my $port = one("bridgePort");
+  return unless defined $port;
+  socket(my $listener, Socket::AF_INET(), Socket::SOCK_STREAM(), 0) or fail("bridge: socket: $!");
+  setsockopt($listener, Socket::SOL_SOCKET(), Socket::SO_REUSEADDR(), 1);
+  bind($listener, Socket::pack_sockaddr_in($port, Socket::inet_aton("127.0.0.1")))
+    or fail("bridge: cannot listen on 127.0.0.1:$port: $!");
+  listen($listener, 128) or fail("bridge: listen: $!");
+  my $pid = fork() // fail("fork: $!");
+  if ($pid == 0) {
+    POSIX::close($channelFd) if $channelFd >= 0;
+    bridge($listener, one("bridgeSocket"));
+    POSIX::_exit(0);
+  }
+  push @kids, $pid;
+  close($listener);
+}
+
+# ---- JSON for the report: control characters, quotes and backslashes escaped; other bytes as they are (UTF-8) ----
+sub js {
+  my ($s) = @_;
+  $s =~ s/([\x00-\x1f"\\\x7f])/sprintf("\\u%04x", ord($1))/ge;
+  return "\"$s\"";
+}
+sub check_json { my ($name, $ok, $detail) = @_; return "{\"name\":" . js($name) . ",\"ok\":" . ($ok ? "true" : "false") . ",\"detail\":" . js($detail) . "}" }
+
+# ---- the probe's checks that stage 1 makes for stage 2 (same network namespace, same mounts) ----
+# Each runs in a process of its own and writes its result as one JSON line into a pipe.
+sub checker {
+  my ($code) = @_;
+  pipe(my $r, my $w) or fail("pipe: $!");
+  my $pid = fork() // fail("fork: $!");
+  if ($pid == 0) {
+    close($r);
+    POSIX::close($channelFd) if $channelFd >= 0;
+    my $line = $code->() . "\n";
+    syswrite($w, $line);
+    POSIX::_exit(0);
+  }
+  push @kids, $pid;
+  close($w);
+  return $r;
+}
+
+sub check_tcp {
+  my @bad;
+  for my $target (many("tcp")) {
+    my ($host, $port) = $target =~ /^(.*):(\d+)$/ or next;
+    socket(my $s, Socket::AF_INET(), Socket::SOCK_STREAM(), 0) or next;
+    nonblocking($s);
+    my $addr = Socket::inet_aton($host) or next;
+    if (connect($s, Socket::pack_sockaddr_in($port, $addr))) { push @bad, $target; next }
+    next unless $!{EINPROGRESS};
+    my $win = "";
+    vec($win, fileno($s), 1) = 1;
+    next unless select(undef, my $wout = $win, undef, 1.5) > 0;
+    my $err = unpack("i", getsockopt($s, Socket::SOL_SOCKET(), Socket::SO_ERROR()) // pack("i", 1));
+    push @bad, $target if $err == 0;
+  }
+  return check_json("direct TCP fails", !@bad, @bad ? "connected to " . join(", ", @bad) : "refused or unreachable");
+}
+
+sub check_writes {
+  my @wrote;
+  my @dirs = many("write");
+  for my $dir (@dirs) {
+    (my $file = $dir) =~ s{/$}{};
+    $file .= "/.bottle-probe-$$";
+    if (sysopen(my $fh, $file, POSIX::O_WRONLY() | POSIX::O_CREAT() | POSIX::O_EXCL(), 0600)) {
+      push @wrote, $dir;
+      close($fh);
+      unlink($file);
+    }
+  }
+  return check_json("writes outside the writable paths fail", !@wrote, @wrote ? "wrote in " . join(", ", @wrote) : scalar(@dirs) . " paths refused");
+}
+
+sub check_dns {
+  my $name = one("dnsName");
+  my @a = gethostbyname($name);
+  return check_json("DNS fails", 0, "$name resolved to " . Socket::inet_ntoa($a[4])) if @a > 4 && defined $a[4];
+  return check_json("DNS fails", 1, "no address");
+}
+
+# ---- stage 2 ----
+my ($child, $childStatus);
+my %sigNumber = (HUP => 1, INT => 2, QUIT => 3, KILL => 9, TERM => 15);
+
+sub script_file {
+  my $dir = "/tmp/.bottle-env-$$-" . int(rand(1 << 30));
+  mkdir($dir, 0700) or fail("cannot create $dir: $!");
+  sysopen(my $fh, "$dir/env.sh", POSIX::O_RDWR() | POSIX::O_CREAT() | POSIX::O_EXCL(), 0600) or fail("cannot create the environment file: $!");
+  unlink("$dir/env.sh");
+  rmdir($dir);
+  return $fh;
+}
+
+# Starts stage 2 with these descriptors (target fd → handle) and environment.
+sub start_stage2 {
+  my ($fds, $env) = @_;
+  my $pid = fork() // fail("fork: $!");
+  if ($pid == 0) {
+    $SIG{$_} = "DEFAULT" for qw(PIPE CHLD TERM INT HUP QUIT);
+    # First every source above the targets, then each onto its target (dup2 clears close-on-exec).
+    my %high;
+    for my $target (keys %$fds) {
+      my $h = fcntl($fds->{$target}, POSIX::F_DUPFD(), 20);
+      POSIX::_exit(125) unless defined $h;
+      $high{$target} = $h;
+    }
+    POSIX::close($_) for 3 .. 19;
+    for my $target (keys %high) {
+      defined POSIX::dup2($high{$target}, $target) or POSIX::_exit(125);
+      POSIX::close($high{$target});
+    }
+    %ENV = %$env;
+    my @inner = many("inner");
+    my $bwrap = one("bwrap");
+    exec { $bwrap } $bwrap, @inner;
+    print STDERR "bottle sandbox: cannot start stage 2: $!\n";
+    POSIX::_exit(125);
+  }
+  return $pid;
+}
+
+sub finish {
+  my ($status) = @_;
+  kill("KILL", @kids) if @kids;
+  if ($status & 127) {
+    my $n = $status & 127;
+    $n = 15 unless grep { $_ == $n } values %sigNumber;
+    POSIX::_exit(128 + $n);
+  }
+  POSIX::_exit($status >> 8);
+}
+
+sub reap {
+  while ((my $pid = waitpid(-1, POSIX::WNOHANG())) > 0) {
+    finish($?) if defined $child && $pid == $child;
+  }
+}
+$SIG{CHLD} = sub { };
+for my $sig (qw(TERM INT HUP QUIT)) {
+  $SIG{$sig} = sub { kill($sig, $child) if $child };
+}
+
+# ---- an event loop over readable descriptors, until a condition or a deadline ----
+my %readers;
+sub wait_until {
+  my ($done, $deadline) = @_;
+  for (;;) {
+    return 1 if $done->();
+    my $left = defined $deadline ? $deadline - now() : 0.25;
+    return 0 if $left <= 0;
+    $left = 0.25 if $left > 0.25;
+    my $rin = "";
+    vec($rin, $_, 1) = 1 for keys %readers;
+    my $rout = $rin;
+    my $n = select($rout, undef, undef, $left);
+    reap();
+    next if $n <= 0;
+    for my $fd (keys %readers) { $readers{$fd}->() if $readers{$fd} && vec($rout, $fd, 1) }
+  }
+}
+
+# Reads a handle into a buffer until EOF, a line that satisfies $stop, or 4 MiB.
+sub collect {
+  my ($fh, $stop) = @_;
+  my $st = { text => "", done => 0 };
+  my $fd = fileno($fh);
+  $readers{$fd} = sub {
+    my $got = sysread($fh, my $buf, 65536);
+    return if !defined $got && ($!{EAGAIN} || $!{EINTR});
+    if (!$got) { $st->{done} = 1; delete $readers{$fd}; return }
+    $st->{text} .= $buf;
+    if (($stop && $stop->($st->{text})) || length($st->{text}) > 4194304) { $st->{done} = 1; delete $readers{$fd} }
+  };
+  return $st;
+}
+
+my $channel;
+my $channelIn;
+if ($channelFd >= 0) {
+  open($channel, "+<&=", $channelFd) or fail("cannot open the host channel: $!");
+  $channelIn = collect($channel, sub { 0 });
+}
+# The next line from the host (without its newline), or undef when the channel ended or the deadline passed.
+sub host_line {
+  my ($deadline) = @_;
+  wait_until(sub { index($channelIn->{text}, "\n") >= 0 || $channelIn->{done} }, $deadline);
+  my $nl = index($channelIn->{text}, "\n");
+  return undef if $nl < 0;
+  my $line = substr($channelIn->{text}, 0, $nl);
+  substr($channelIn->{text}, 0, $nl + 1, "");
+  return $line;
+}
+sub host_write {
+  my ($data) = @_;
+  while (length $data) {
+    my $w = syswrite($channel, $data);
+    if (!defined $w) { next if $!{EINTR} || $!{EAGAIN}; return 0 }
+    substr($data, 0, $w, "");
+  }
+  return 1;
+}
+# The late setup: "setup <hex of the environment, NUL-separated NAME=value> <hex of the gate's script>".
+sub late_setup {
+  my $line = host_line(now() + (one("lateTimeoutMs") // 120000) / 1000);
+  fail("no environment from the host in time") unless defined $line;
+  my ($env, $script) = $line =~ /^setup ((?:[0-9a-f]{2})*) ((?:[0-9a-f]{2})*)$/ or fail("unreadable set-up from the host");
+  $env = pack("H*", $env);
+  return (env_pairs($env eq "" ? () : split(/\0/, $env, -1)), pack("H*", $script));
+}
+
+# ---- main ----
+start_bridge();
+my $unixServer;
+my $unixConnections = 0;
+if ($probe) {
+  my $path = one("unixProbe");
+  socket($unixServer, Socket::AF_UNIX(), Socket::SOCK_STREAM(), 0) or fail("socket: $!");
+  bind($unixServer, Socket::pack_sockaddr_un($path)) or fail("cannot listen on $path: $!");
+  listen($unixServer, 16) or fail("listen: $!");
+  nonblocking($unixServer);
+  $readers{ fileno($unixServer) } = sub {
+    for (;;) { my $c; last unless accept($c, $unixServer); $unixConnections++; close($c) }
+  };
+}
+
+my $env = $startEnv;
+my $script = one("script");
+if ($late && !$probe) { ($env, $script) = late_setup() }
+open(my $filter, "<", one("filter")) or fail("cannot open the seccomp filter: $!");
+if (!$probe) {
+  $child = start_stage2({ 9 => $filter }, $env);
+  close($filter);
+  wait_until(sub { 0 }, undef) while 1;
+}
+
+pipe(my $reportR, my $reportW) or fail("pipe: $!");
+pipe(my $verdictR, my $verdictW) or fail("pipe: $!");
+my $envFile = script_file();
+$child = start_stage2({ 4 => $reportW, 5 => $verdictR, 6 => $envFile, 9 => $filter }, $env);
+close($filter);
+close($reportW);
+close($verdictR);
+
+# The checks of the walls start now, while stage 2 starts and the setup is awaited.
+my %results;
+for my $check (["tcp", \&check_tcp], ["writes", \&check_writes], ["dns", \&check_dns]) {
+  $results{ $check->[0] } = collect(checker($check->[1]), sub { $_[0] =~ /\n/ });
+}
+my $gate = collect($reportR, sub { $_[0] =~ /(?:^|\n)end\n/ });
+# The proxy, asked at once (with a late setup the host's relay holds the request until the proxy is known).
+my $asked;
+if (defined one("proxyPort")) {
+  my $host = one("undeclaredHost");
+  socket(my $s, Socket::AF_INET(), Socket::SOCK_STREAM(), 0) or fail("socket: $!");
+  if (connect($s, Socket::pack_sockaddr_in(one("proxyPort"), Socket::inet_aton("127.0.0.1")))) {
+    syswrite($s, "CONNECT $host:443 HTTP/1.1\r\nHost: $host:443\r\n\r\n");
+    $asked = collect($s, sub { index($_[0], "\r\n") >= 0 });
+    $asked->{fh} = $s;
+  } else {
+    $asked = { text => "", done => 1, error => "$!" };
+  }
+}
+
+if ($late) { ($env, $script) = late_setup() }
+{
+  my $data = $script // "";
+  while (length $data) {
+    my $w = syswrite($envFile, $data) // fail("cannot write the environment file: $!");
+    substr($data, 0, $w, "");
+  }
+  close($envFile);
+}
+syswrite($verdictW, "env\n");
+my $sent = now();
+wait_until(sub { $gate->{done} }, $sent + 15);
+wait_until(sub { !grep { !$_->{done} } values %results }, $sent + 3);
+wait_until(sub { $asked->{done} }, $sent + 3) if $asked;
+
+my @checks;
+for my $name ("tcp", "dns", "writes") {
+  my $r = $results{$name};
+  if ($r->{done} && $r->{text} =~ /^(\{.*\})\n/) { push @checks, $1 }
+  elsif ($name eq "dns") { push @checks, check_json("DNS fails", 1, "no answer") }
+  elsif ($name eq "tcp") { push @checks, check_json("direct TCP fails", 1, "no answer") }
+  else { push @checks, check_json("writes outside the writable paths fail", 0, "no answer") }
+}
+if ($asked) {
+  my ($line) = split(/\r\n/, $asked->{text});
+  my ($status) = defined $line ? $line =~ /^HTTP\/1\.[01] (\d{3})/ : ();
+  my $detail = defined $status ? $line : $asked->{done} ? ($asked->{error} // "closed: " . ($line // "")) : "no answer";
+  push @checks, check_json("proxy answers", defined $status, $detail);
+  push @checks, check_json("proxy refuses an undeclared host", defined $status && ($status < 200 || $status >= 300),
+    defined $status ? one("undeclaredHost") . " \xe2\x86\x92 $status" : "no answer");
+  close($asked->{fh}) if $asked->{fh};
+}
+my $report = "{\"launcher\":\"perl\",\"checks\":[" . join(",", @checks) . "],\"gate\":" . js($gate->{text}) . ",\"unixConnections\":$unixConnections}\n";
+my $verdict = host_write($report) ? host_line(now() + 30) : undef;
+close($unixServer) if $unixServer;
+delete $readers{ fileno($unixServer) } if $unixServer;
+syswrite($verdictW, (defined $verdict && $verdict =~ /^go\s*$/ ? "go" : "stop") . "\n");
+close($verdictW);
+close($channel);
+%readers = ();
+wait_until(sub { 0 }, undef) while 1;
 `;
 
 /** The checks every probe report of the launcher holds (the host refuses a report without one). */
@@ -118,6 +538,11 @@ export const LAUNCHER_CHECKS = [
 /** And these when the sandbox has a proxy bridge. */
 export const LAUNCHER_PROXY_CHECKS = ["proxy answers", "proxy refuses an undeclared host"] as const;
 
+/**
+ * Stage 1 under Node (the fallback when the host has no system Perl). Same protocol as the Perl
+ * launcher below: the configuration as `key hex` lines (launcher.ts), the late setup as one
+ * `setup <hex env> <hex script>` line on fd 3, the report as one JSON line back.
+ */
 export const LAUNCHER_SOURCE = String.raw`
 "use strict";
 const { spawn } = require("node:child_process");
@@ -125,14 +550,34 @@ const dns = require("node:dns");
 const fs = require("node:fs");
 const net = require("node:net");
 
-const config = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
-${ENV_SCRIPT_SOURCE}
+const die = (m) => { process.stderr.write("bottle sandbox: " + m + "\n"); process.exit(125); };
+const conf = {};
+for (const line of fs.readFileSync(process.argv[2], "latin1").split("\n")) {
+  if (line === "") continue;
+  const m = /^([A-Za-z]+) ((?:[0-9a-f]{2})*)$/.exec(line);
+  if (!m) die("bad configuration line");
+  (conf[m[1]] ??= []).push(Buffer.from(m[2], "hex").toString("utf8"));
+}
+const one = (k) => conf[k]?.[0];
+const many = (k) => conf[k] ?? [];
+const probe = one("probe") === "1";
+const late = one("late") === "1";
+function envOf(entries) {
+  const env = {};
+  for (const e of entries) {
+    const eq = e.indexOf("=");
+    if (eq <= 0) die("bad environment entry");
+    env[e.slice(0, eq)] = e.slice(eq + 1);
+  }
+  return env;
+}
+const startEnv = envOf(many("env"));
 
 // Descriptors inherited without close-on-exec (from whoever started the host process) would
-// reach the agent: close every one except stdio and the probe channel (fd 3).
+// reach the agent: close every one except stdio and the host channel (fd 3).
 for (const name of fs.readdirSync("/proc/self/fd")) {
   const fd = Number(name);
-  if (fd <= 2 || (fd === 3 && (config.probe || config.late))) continue;
+  if (fd <= 2 || (fd === 3 && (probe || late))) continue;
   let flags = "";
   try { flags = fs.readFileSync("/proc/self/fdinfo/" + fd, "utf8"); } catch { continue; }
   const m = /flags:\s*([0-7]+)/.exec(flags);
@@ -141,21 +586,21 @@ for (const name of fs.readdirSync("/proc/self/fd")) {
 
 function startBridge() {
   return new Promise((resolve, reject) => {
-    const server = net.createServer((client) => {
-      const upstream = net.connect(config.bridge.socket);
+    // Half-open: each side's end is passed on to the other, so an ended request still gets its answer.
+    const server = net.createServer({ allowHalfOpen: true }, (client) => {
+      const upstream = net.connect({ path: one("bridgeSocket"), allowHalfOpen: true });
       client.pipe(upstream).pipe(client);
       const end = () => { client.destroy(); upstream.destroy(); };
       client.on("error", end); upstream.on("error", end);
-      client.on("close", end); upstream.on("close", end);
+      // A side closed both ways: the other ends once flushed (a destroy would drop an answer's tail).
+      client.on("close", () => upstream.end()); upstream.on("close", () => client.end());
     });
     server.on("error", reject);
-    server.listen(config.bridge.port, "127.0.0.1", () => { server.unref(); resolve(server); });
+    server.listen(Number(one("bridgePort")), "127.0.0.1", () => { server.unref(); resolve(server); });
   });
 }
 
-// ---- the probe's checks that stage 1 can make for stage 2 (same network namespace, same mounts) ----
 const within = (ms, p) => Promise.race([p, new Promise((r) => setTimeout(() => r({ timeout: true }), ms))]);
-
 function tryConnect(opts) {
   return new Promise((resolve) => {
     const s = net.connect(opts);
@@ -163,25 +608,25 @@ function tryConnect(opts) {
     s.on("error", (e) => resolve({ connected: false, code: e.code }));
   });
 }
-
-async function checkTcp(p, add) {
+async function checkTcp(add) {
   const bad = [];
-  for (const target of p.tcpTargets) {
-    const r = await within(1500, tryConnect({ host: target.host, port: target.port }));
-    if (r.connected) bad.push(target.host + ":" + target.port);
+  for (const target of many("tcp")) {
+    const m = /^(.*):(\d+)$/.exec(target);
+    if (!m) continue;
+    const r = await within(1500, tryConnect({ host: m[1], port: Number(m[2]) }));
+    if (r.connected) bad.push(target);
   }
   add("direct TCP fails", bad.length === 0, bad.length ? "connected to " + bad.join(", ") : "refused or unreachable");
 }
-
-async function checkDns(p, add) {
-  const r = await within(2000, dns.promises.lookup(p.dnsName).then((a) => ({ address: a.address }), (e) => ({ code: e.code })));
-  const ok = r.timeout || r.address === undefined;
-  add("DNS fails", ok, r.timeout ? "no answer" : r.address ? p.dnsName + " resolved to " + r.address : String(r.code));
+async function checkDns(add) {
+  const name = one("dnsName");
+  const r = await within(2000, dns.promises.lookup(name).then((a) => ({ address: a.address }), (e) => ({ code: e.code })));
+  add("DNS fails", r.timeout || r.address === undefined, r.timeout ? "no answer" : r.address ? name + " resolved to " + r.address : String(r.code));
 }
-
-async function checkWrites(p, add) {
+function checkWrites(add) {
   const wrote = [];
-  for (const dir of p.writeProbes) {
+  const dirs = many("write");
+  for (const dir of dirs) {
     const file = dir.replace(/\/$/, "") + "/.bottle-probe-" + process.pid;
     try {
       fs.writeFileSync(file, "x", { flag: "wx" });
@@ -189,36 +634,27 @@ async function checkWrites(p, add) {
       try { fs.unlinkSync(file); } catch {}
     } catch {}
   }
-  add("writes outside the writable paths fail", wrote.length === 0, wrote.length ? "wrote in " + wrote.join(", ") : p.writeProbes.length + " paths refused");
+  add("writes outside the writable paths fail", wrote.length === 0, wrote.length ? "wrote in " + wrote.join(", ") : dirs.length + " paths refused");
 }
-
-/**
- * Asks the proxy, through the bridge, for an undeclared host. Started with stage 2: with a late
- * setup, the host's relay holds the request until the proxy is known, so that only the proxy's
- * own answer is left for after the setup.
- */
-function askProxy(p) {
-  if (!p.proxy) return undefined;
+/** Asks the proxy, through the bridge, for an undeclared host (with a late setup the host's relay holds it until the proxy is known). */
+function askProxy() {
+  const host = one("undeclaredHost");
   return new Promise((resolve) => {
-    const s = net.connect({ host: "127.0.0.1", port: p.proxy.port });
+    const s = net.connect({ host: "127.0.0.1", port: Number(one("proxyPort")) });
     let buf = "";
-    s.on("connect", () => s.write("CONNECT " + p.proxy.undeclaredHost + ":443 HTTP/1.1\r\nHost: " + p.proxy.undeclaredHost + ":443\r\n\r\n"));
+    s.on("connect", () => s.write("CONNECT " + host + ":443 HTTP/1.1\r\nHost: " + host + ":443\r\n\r\n"));
     s.on("data", (d) => { buf += d; if (buf.includes("\r\n")) { s.destroy(); resolve({ line: buf.split("\r\n")[0] }); } });
     s.on("error", (e) => resolve({ code: e.code }));
     s.on("end", () => resolve({ line: buf.split("\r\n")[0] }));
   });
 }
-
-/** The proxy's answer to askProxy, within 3 s of the environment being sent. */
-async function checkProxy(p, add, asked) {
-  if (!p.proxy) return;
+async function checkProxy(add, asked) {
   const answer = await within(3000, asked);
   const m = answer.line && /^HTTP\/1\.[01] (\d{3})/.exec(answer.line);
   add("proxy answers", Boolean(m), m ? answer.line : answer.timeout ? "no answer" : String(answer.code ?? answer.line));
   const status = m ? Number(m[1]) : 0;
-  add("proxy refuses an undeclared host", Boolean(m) && (status < 200 || status >= 300), m ? p.proxy.undeclaredHost + " \u2192 " + status : "no answer");
+  add("proxy refuses an undeclared host", Boolean(m) && (status < 200 || status >= 300), m ? one("undeclaredHost") + " \u2192 " + status : "no answer");
 }
-
 /** What the gate (stage 2, under the filter) reported on fd 4, up to its "end" line. */
 function readGate(stream) {
   return new Promise((resolve) => {
@@ -233,69 +669,32 @@ function readGate(stream) {
   });
 }
 
-function gateChecks(text, unixConnections, add) {
-  const unixLine = /^unix (\d+) (.*)$/m.exec(text);
-  const refused = unixLine !== null && unixLine[1] !== "0" && /Operation not permitted|EPERM/.test(unixLine[2]);
-  const unixDetail = unixConnections > 0 ? "connected to " + ${JSON.stringify(GATE_UNIX_PROBE)} : unixLine === null ? "the agent's side did not report" : refused ? "EPERM" : unixLine[2].trim() || "exit " + unixLine[1];
-  const uid = /^Uid:\s+(\d+)/m.exec(text)?.[1];
-  const capEff = /^CapEff:\s+([0-9a-f]+)/m.exec(text)?.[1] ?? "?";
-  const seccomp = /^Seccomp:\s+(\d+)/m.exec(text)?.[1] ?? "?";
-  add("not root, no capabilities", uid !== undefined && uid !== "0" && /^0+$/.test(capEff), "uid " + (uid ?? "?") + ", CapEff " + capEff);
-  add("socket(AF_UNIX) refused", refused && unixConnections === 0 && seccomp === "2", unixDetail + (seccomp === "2" ? "" : ", seccomp mode " + seccomp));
-  const env = {};
-  const b64 = /^environ ([A-Za-z0-9+/=]*)$/m.exec(text)?.[1] ?? "";
-  for (const entry of Buffer.from(b64, "base64").toString("utf8").split("\0")) {
-    const eq = entry.indexOf("=");
-    if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1);
-  }
-  return env;
-}
-
-// The checks of the walls (direct TCP, DNS, writes) need neither stage 2 nor the proxy: they start
-// right after stage 2 is started, whose start-up (and a late setup's wait) they then overlap
-// instead of delaying it (their set-up is synchronous).
 const checks = [];
 const add = (name, ok, detail) => checks.push({ name, ok, detail });
-let probeConfig;
 let wallChecks;
 function startWallChecks() {
-  if (!config.probe || wallChecks) return;
-  probeConfig = JSON.parse(fs.readFileSync(config.probeConfig, "utf8"));
-  wallChecks = Promise.all([checkTcp(probeConfig, add), checkDns(probeConfig, add), checkWrites(probeConfig, add)]);
+  if (!probe || wallChecks) return;
+  wallChecks = Promise.all([checkTcp(add), checkDns(add), Promise.resolve().then(() => checkWrites(add))]);
 }
 
-/**
- * Stage 2 is already running: its gate reports its unix attempt and status on fd 4 while the
- * final environment is awaited (a late setup), then waits for "env" on fd 5, the script being in
- * its fd 6 (envFd here). The gate's report, and the proxy, are timed from then on.
- */
+/** Stage 2 is running: its gate reports on fd 4, and waits for "env" on fd 5 with the script in its fd 6 (envFd here). */
 async function probeAndGate(child, envFd) {
   startWallChecks();
-  const p = probeConfig;
   const gate = readGate(child.stdio[4]);
-  const asked = askProxy(p);
-  const finalEnv = config.late ? await lateEnv() : process.env;
-  const script = Buffer.from(envScript(process.env, finalEnv), "utf8");
+  const asked = one("proxyPort") === undefined ? undefined : askProxy();
+  const script = Buffer.from(late ? (await lateSetup()).script : (one("script") ?? ""), "utf8");
   for (let off = 0; off < script.length; ) off += fs.writeSync(envFd, script, off);
   fs.closeSync(envFd);
   child.stdio[5].on("error", () => {});
   child.stdio[5].write("env\n");
-  const [raw] = await Promise.all([within(15000, gate), wallChecks, checkProxy(p, add, asked)]);
-  const env = raw && !raw.timeout ? gateChecks(raw, unixConnections, add) : (add("not root, no capabilities", false, "the agent's side did not report"), add("socket(AF_UNIX) refused", false, "the agent's side did not report"), {});
-  // A gate that stopped before its environment was in (or base64 failed) reports none: refuse.
-  if (Object.keys(env).length === 0) add("probe answered", false, "the agent's side did not report its environment");
-  const order = ["not root", "socket(AF_UNIX)", "direct TCP", "DNS", "writes", "proxy answers", "proxy refuses"];
-  checks.sort((a, b) => order.findIndex((o) => a.name.startsWith(o)) - order.findIndex((o) => b.name.startsWith(o)));
-  const verdict = await hostVerdict(JSON.stringify({ checks, env }) + "\n");
+  const [raw] = await Promise.all([within(15000, gate), wallChecks, asked && checkProxy(add, asked)]);
+  const report = JSON.stringify({ launcher: "node", checks, gate: typeof raw === "string" ? raw : "", unixConnections }) + "\n";
+  const verdict = await hostVerdict(report);
   unixServer.close();
   child.stdio[5].end(verdict + "\n");
 }
 
-/**
- * The host channel (fd 3): one line per message. With a late setup the host first sends the
- * stage-2 environment ({"env": {...}}) once its controller is ready; then this side sends the
- * probe report, and the host answers "go" or "stop".
- */
+/** The host channel (fd 3): one line per message. */
 let channel;
 const lines = [];
 let waiting;
@@ -329,7 +728,6 @@ function nextLine(ms) {
     check();
   });
 }
-
 /** Sends the report to the host on fd 3 and resolves to its verdict ("go" or "stop"). */
 async function hostVerdict(report) {
   try { openChannel(); } catch { return "stop"; }
@@ -338,22 +736,19 @@ async function hostVerdict(report) {
   channel.destroy();
   return line !== undefined && line.trim() === "go" ? "go" : "stop";
 }
-
-/** The stage-2 environment the host sends once its controller is ready (late setup). */
-async function lateEnv() {
+/** The late setup: "setup <hex of the final environment, NUL-separated NAME=value> <hex of the gate's script>". */
+async function lateSetup() {
   openChannel();
-  const line = await nextLine(config.lateTimeoutMs);
+  const line = await nextLine(Number(one("lateTimeoutMs") ?? 120000));
   if (line === undefined) throw new Error("no environment from the host in time");
-  const msg = JSON.parse(line);
-  if (!msg || typeof msg.env !== "object" || msg.env === null) throw new Error("unreadable set-up from the host");
-  const env = {};
-  for (const [k, v] of Object.entries(msg.env)) if (typeof v === "string") env[k] = v;
-  return env;
+  const m = /^setup ((?:[0-9a-f]{2})*) ((?:[0-9a-f]{2})*)$/.exec(line);
+  if (!m) throw new Error("unreadable set-up from the host");
+  const env = Buffer.from(m[1], "hex").toString("utf8");
+  return { env: envOf(env === "" ? [] : env.split("\0")), script: Buffer.from(m[2], "hex").toString("utf8") };
 }
 
 let unixConnections = 0;
 let unixServer;
-
 /** An empty file on the sandbox's own /tmp, already unlinked: only its descriptors reach it. */
 function scriptFile() {
   const dir = fs.mkdtempSync("/tmp/.bottle-env-");
@@ -364,28 +759,28 @@ function scriptFile() {
 }
 
 async function main() {
-  if (config.bridge) await startBridge();
-  if (config.probe) {
+  if (one("bridgePort") !== undefined) await startBridge();
+  if (probe) {
     unixServer = net.createServer((c) => { unixConnections++; c.destroy(); });
-    await new Promise((resolve, reject) => { unixServer.on("error", reject); unixServer.listen(${JSON.stringify(GATE_UNIX_PROBE)}, resolve); });
+    await new Promise((resolve, reject) => { unixServer.on("error", reject); unixServer.listen(one("unixProbe"), resolve); });
     unixServer.unref();
   }
   // With the probe, stage 2 starts now, a late setup or not: its gate makes the checks that do
   // not depend on the environment, then waits for the final one (probeAndGate). Without the
   // probe there is no gate: the agent starts once a late setup has sent its environment.
-  let env = process.env;
-  if (config.late && !config.probe) env = await lateEnv();
-  const filter = fs.openSync(config.filter, "r");
-  const envFd = config.probe ? scriptFile() : "ignore";
-  const gatePipe = config.probe ? "pipe" : "ignore";
+  let env = startEnv;
+  if (late && !probe) env = (await lateSetup()).env;
+  const filter = fs.openSync(one("filter"), "r");
+  const envFd = probe ? scriptFile() : "ignore";
+  const gatePipe = probe ? "pipe" : "ignore";
   const stdio = ["inherit", "inherit", "inherit", "ignore", gatePipe, gatePipe, envFd, "ignore", "ignore", filter];
-  const child = spawn(config.bwrap, config.inner, { stdio, env });
+  const child = spawn(one("bwrap"), many("inner"), { stdio, env });
   fs.closeSync(filter);
   startWallChecks();
   for (const sig of ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"]) {
     process.on(sig, () => { try { child.kill(sig); } catch {} });
   }
-  child.on("error", (e) => { process.stderr.write("bottle sandbox: cannot start stage 2: " + e.message + "\n"); process.exit(125); });
+  child.on("error", (e) => die("cannot start stage 2: " + e.message));
   child.on("exit", (code, signal) => {
     if (signal) {
       const n = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 }[signal] ?? 15;
@@ -393,7 +788,7 @@ async function main() {
     }
     process.exit(code ?? 1);
   });
-  if (config.probe) await probeAndGate(child, envFd);
+  if (probe) await probeAndGate(child, envFd);
 }
-main().catch((e) => { process.stderr.write("bottle sandbox: " + e.message + "\n"); process.exit(125); });
+main().catch((e) => die(e.message));
 `;

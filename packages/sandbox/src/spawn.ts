@@ -6,9 +6,11 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import { SandboxError } from "./errors.ts";
 import { inspectHost } from "./host.ts";
+import { envScript, launcherConfig, parseReport, setupLine } from "./launcher.ts";
 import { type HostFacts, planSandbox, type SandboxPlan, type SandboxSpec } from "./plan.ts";
 import {
   LAUNCHER_CHECKS,
+  LAUNCHER_PERL_SOURCE,
   LAUNCHER_PROXY_CHECKS,
   LAUNCHER_SOURCE,
   PROBE_REFUSED_EXIT,
@@ -105,10 +107,11 @@ export interface SandboxProcess {
 /**
  * A unix socket at `at` whose connections are piped to `target` (listening synchronously). A
  * connection made while `target` is a pending promise waits for it (its bytes stay buffered); a
- * rejected target closes it.
+ * rejected target closes it. Each side's end is passed on to the other (half-open): a client that
+ * ends its request still gets the whole answer.
  */
 function relaySocket(at: string, target: string | Promise<string>): net.Server {
-  const server = net.createServer((client) => {
+  const server = net.createServer({ allowHalfOpen: true }, (client) => {
     if (typeof target !== "string") {
       client.on("error", () => client.destroy());
       target.then(
@@ -127,7 +130,7 @@ function relaySocket(at: string, target: string | Promise<string>): net.Server {
 }
 
 function pipeTo(client: net.Socket, target: string): void {
-  const upstream = net.connect(target);
+  const upstream = net.connect({ path: target, allowHalfOpen: true });
   client.pipe(upstream).pipe(client);
   const end = () => {
     client.destroy();
@@ -135,8 +138,10 @@ function pipeTo(client: net.Socket, target: string): void {
   };
   client.on("error", end);
   upstream.on("error", end);
-  client.on("close", end);
-  upstream.on("close", end);
+  // A side closed both ways: the other ends once what it still has to write is flushed (a destroy
+  // here would drop the tail of an answer still on its way).
+  client.on("close", () => upstream.end());
+  upstream.on("close", () => client.end());
 }
 
 /** Host pids of `root` and all its descendants, read from /proc (outermost first). */
@@ -214,47 +219,51 @@ function writeRunDir(
   spec: SandboxSpec,
   host: HostFacts,
   options: StartOptions,
+  startEnv: Record<string, string>,
 ): void {
   const dir = plan.runDir;
   const write = (name: string, data: string | Uint8Array) =>
     fs.writeFileSync(path.join(dir, name), data, { mode: 0o444 });
-  write("launcher.cjs", LAUNCHER_SOURCE);
+  if (plan.launcher === "perl") write("launcher.pl", LAUNCHER_PERL_SOURCE);
+  else write("launcher.cjs", LAUNCHER_SOURCE);
   write("seccomp.bpf", seccompFilter());
-  write(
-    "config.json",
-    JSON.stringify({
+  let config: string;
+  try {
+    config = launcherConfig({
       bwrap: host.bwrap,
       inner: plan.inner,
       filter: `${RUN_DIR}/seccomp.bpf`,
       probe: plan.probe,
       late: options.late !== undefined,
       lateTimeoutMs: options.lateTimeoutMs ?? 120_000,
-      probeConfig: `${RUN_DIR}/probe.json`,
-      bridge:
-        plan.proxyPort === undefined
-          ? null
-          : { port: plan.proxyPort, socket: PROXY_SOCKET_IN_SANDBOX },
-    }),
-  );
-  write(
-    "probe.json",
-    JSON.stringify({
-      unixProbePath: spec.proxy ? PROXY_SOCKET_IN_SANDBOX : "/run/bottle/no-such.sock",
+      env: startEnv,
+      // Without a late setup the final environment is the start one: the script only marks it applied.
+      ...(plan.probe && options.late === undefined
+        ? { script: envScript(startEnv, startEnv) }
+        : {}),
+      ...(plan.proxyPort === undefined
+        ? {}
+        : {
+            bridge: { port: plan.proxyPort, socket: PROXY_SOCKET_IN_SANDBOX },
+            proxy: {
+              port: plan.proxyPort,
+              undeclaredHost: options.probeUndeclaredHost ?? "bottle-probe.invalid",
+            },
+          }),
       tcpTargets: [
         { host: "1.1.1.1", port: 443 },
         { host: "8.8.8.8", port: 53 },
       ],
       dnsName: "example.com",
       writeProbes: plan.writeProbes,
-      proxy:
-        plan.proxyPort === undefined
-          ? null
-          : {
-              port: plan.proxyPort,
-              undeclaredHost: options.probeUndeclaredHost ?? "bottle-probe.invalid",
-            },
-    }),
-  );
+    });
+  } catch (cause) {
+    throw new SandboxError("E_INVALID_SPEC", `env: ${(cause as Error).message}`, {
+      cause,
+      hint: "variable names are letters, digits and _ (not starting with a digit); values hold no NUL",
+    });
+  }
+  write("launcher.conf", config);
   if (spec.caCertPath && options.late === undefined) writeCa(dir, spec.caCertPath, host);
   if (host.account.drop) {
     fs.chownSync(dir, host.account.uid, host.account.gid);
@@ -336,6 +345,7 @@ export function startSandbox(spec: SandboxSpec, options: StartOptions = {}): San
   }
   const runDir = fs.mkdtempSync(path.join(os.tmpdir(), "bottle-sandbox-"));
   let plan: SandboxPlan;
+  let startEnv: Record<string, string>;
   let relay: net.Server | undefined;
   let effective: SandboxSpec = spec;
   const cleanup = () => {
@@ -365,7 +375,11 @@ export function startSandbox(spec: SandboxSpec, options: StartOptions = {}): San
     }
     plan = planSandbox(effective, host, runDir);
     checkWritable(plan, spec);
-    writeRunDir(plan, effective, host, options);
+    // Stage 2's environment at its start. With a late setup the CA is not there yet: nothing
+    // there may be told to load it before the final environment (the gate's script) is applied.
+    startEnv = { ...plan.env };
+    if (late) delete startEnv["NODE_EXTRA_CA_CERTS"];
+    writeRunDir(plan, effective, host, options, startEnv);
   } catch (error) {
     cleanup();
     throw error;
@@ -378,9 +392,9 @@ export function startSandbox(spec: SandboxSpec, options: StartOptions = {}): San
   ];
   let child: ChildProcess;
   try {
-    // With a late setup the CA is not there yet: the launcher (Node) must not be told to load it.
-    const env = late ? { ...plan.env } : plan.env;
-    if (late) delete env["NODE_EXTRA_CA_CERTS"];
+    // The launcher starts with no variable of the agent's (PERL5OPT, NODE_OPTIONS, LANG … would
+    // steer it): stage 2's environment is in its configuration. PATH finds setpriv and bwrap.
+    const env = { PATH: plan.env["PATH"] || "/usr/bin:/bin" };
     child = spawn(plan.argv[0] as string, plan.argv.slice(1), { stdio, env, cwd: "/" });
   } catch (cause) {
     cleanup();
@@ -411,7 +425,7 @@ export function startSandbox(spec: SandboxSpec, options: StartOptions = {}): San
             runDir,
           ).env;
           const channel = child.stdio[3] as unknown as NodeJS.WritableStream;
-          channel.write(`${JSON.stringify({ env })}\n`);
+          channel.write(setupLine(env, envScript(startEnv, env)));
         })
         .catch(() => {
           void bundle?.then((f) => f.close()).catch(() => {});
@@ -431,7 +445,9 @@ export function startSandbox(spec: SandboxSpec, options: StartOptions = {}): San
       return;
     }
     const channel = child.stdio[3] as unknown as NodeJS.ReadWriteStream;
-    let buf = "";
+    // The report's bytes (UTF-8, decoded once whole: a character may straddle two chunks).
+    let buf = Buffer.alloc(0);
+    let reported = false;
     let done = false;
     const finish = (report: ProbeReport) => {
       if (done) return;
@@ -460,7 +476,8 @@ export function startSandbox(spec: SandboxSpec, options: StartOptions = {}): San
     });
     channel.on("error", () => {});
     channel.on("data", (chunk: Buffer) => {
-      buf += chunk.toString("utf8");
+      if (reported) return;
+      buf = Buffer.concat([buf, chunk]);
       if (buf.length > 4 * 1024 * 1024) {
         finish({
           ok: false,
@@ -468,11 +485,12 @@ export function startSandbox(spec: SandboxSpec, options: StartOptions = {}): San
         });
         return;
       }
-      const nl = buf.indexOf("\n");
+      const nl = buf.indexOf(0x0a);
       if (nl < 0) return;
-      let parsed: { checks?: ProbeCheck[]; env?: Record<string, string> };
+      reported = true;
+      let parsed: ReturnType<typeof parseReport>;
       try {
-        parsed = JSON.parse(buf.slice(0, nl));
+        parsed = parseReport(buf.subarray(0, nl).toString("utf8"));
       } catch {
         finish({
           ok: false,
@@ -480,14 +498,7 @@ export function startSandbox(spec: SandboxSpec, options: StartOptions = {}): San
         });
         return;
       }
-      const checks: ProbeCheck[] = Array.isArray(parsed.checks)
-        ? parsed.checks.map((c) => ({
-            name: String(c.name),
-            ok: c.ok === true,
-            detail: String(c.detail),
-          }))
-        : [];
-      const env = parsed.env ?? {};
+      const { checks, env } = parsed;
       if (options.checkEnv) {
         let verdict: { ok: boolean; detail: string };
         try {

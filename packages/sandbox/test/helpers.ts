@@ -2,7 +2,13 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { inspectHost, type SandboxSpec, type StartOptions, startSandbox } from "../src/index.ts";
+import {
+  type HostFacts,
+  inspectHost,
+  type SandboxSpec,
+  type StartOptions,
+  startSandbox,
+} from "../src/index.ts";
 
 /** Host directories for a test: under /var/tmp, which the sandbox shows read-only (/tmp is a tmpfs inside). */
 export function hostDir(prefix: string): string {
@@ -68,3 +74,15 @@ export async function runIn(spec: SandboxSpec, options: StartOptions = {}): Prom
 }
 
 export const isRoot = (): boolean => os.userInfo().uid === 0;
+
+/**
+ * The two programs that can run stage 1: Perl (the default where the host has a system Perl) and
+ * Node (the fallback). Suites that exercise the launcher run once with each; a host without Perl
+ * runs the Perl suites under Node, as bottle would.
+ */
+export const LAUNCHERS = ["perl", "node"] as const;
+
+/** Host facts whose stage 1 runs under `launcher`. */
+export function launcherHost(launcher: (typeof LAUNCHERS)[number]): HostFacts {
+  return inspectHost({}, launcher === "node" ? { perl: null } : {});
+}
