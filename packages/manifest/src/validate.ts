@@ -4,9 +4,9 @@ import { type KeyPath, type ParsedFile, parseManifestText, pathToString } from "
 import { didYouMean, ENV_NAME_PATTERN } from "./names.ts";
 import {
   type AgentFrontmatter,
-  agentSchema,
+  agentSchemaOf,
   type BottleFrontmatter,
-  bottleSchema,
+  bottleSchemaOf,
   IGNORED_AGENT_KEYS,
 } from "./schema.ts";
 
@@ -167,7 +167,7 @@ export function validateFrontmatter(
         : { code, severity, file, ...pos, path: p, message, hint };
     issues.push(issue);
   };
-  const schema: AnySchema = kind === "bottle" ? bottleSchema : agentSchema;
+  const schema: AnySchema = kind === "bottle" ? bottleSchemaOf() : agentSchemaOf();
   const removed = new Set<string>();
 
   // 1. Removed bot-bottle keys, with their migration message.
