@@ -358,7 +358,12 @@ sub reap {
     finish($?) if defined $child && $pid == $child;
   }
 }
-$SIG{CHLD} = sub { };
+# A child's exit wakes the loop through a pipe: Perl runs the handler between two of its own
+# operations, maybe just before select, which would then not be interrupted.
+pipe(my $wakeR, my $wakeW) or fail("pipe: $!");
+nonblocking($wakeR);
+nonblocking($wakeW);
+$SIG{CHLD} = sub { syswrite($wakeW, "x") };
 for my $sig (qw(TERM INT HUP QUIT)) {
   $SIG{$sig} = sub { kill($sig, $child) if $child };
 }
@@ -369,13 +374,13 @@ sub wait_until {
   my ($done, $deadline) = @_;
   for (;;) {
     return 1 if $done->();
-    my $left = defined $deadline ? $deadline - now() : 0.25;
+    my $left = defined $deadline ? $deadline - now() : 60;
     return 0 if $left <= 0;
-    $left = 0.25 if $left > 0.25;
     my $rin = "";
-    vec($rin, $_, 1) = 1 for keys %readers;
+    vec($rin, $_, 1) = 1 for keys %readers, fileno($wakeR);
     my $rout = $rin;
     my $n = select($rout, undef, undef, $left);
+    1 while sysread($wakeR, my $drain, 512);
     reap();
     next if $n <= 0;
     for my $fd (keys %readers) { $readers{$fd}->() if $readers{$fd} && vec($rout, $fd, 1) }
