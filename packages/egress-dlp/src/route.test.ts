@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { matchRoute, type Route, routeJsonSchema, routesSchema, validateRoutes } from "./route.ts";
 
 function routes(input: unknown): Route[] {
@@ -58,6 +58,53 @@ describe("route schema", () => {
     expect(Object.keys(schema.properties as object).sort()).toEqual(
       ["auth", "body_placeholders", "dlp", "host", "matches", "port"].sort(),
     );
+  });
+});
+
+describe("route schemas are built on first use", () => {
+  it("importing builds none, nor validating no routes; the exported schemas act as the built ones", async () => {
+    // Count zod's object schemas as they are built, in a fresh instance of this module.
+    vi.resetModules();
+    const real = await vi.importActual<typeof import("zod")>("zod");
+    let built = 0;
+    vi.doMock("zod", () => ({
+      ...real,
+      z: new Proxy(real.z, {
+        get(target, key, receiver) {
+          if (key === "strictObject") built++;
+          return Reflect.get(target, key, receiver);
+        },
+      }),
+    }));
+    try {
+      const m = await import("./route.ts");
+      expect(built).toBe(0);
+      expect(m.validateRoutes([])).toEqual({ value: [], warnings: [], errors: [] });
+      expect(built).toBe(0);
+      const v = m.validateRoutes([{ host: "a.example.com", mathces: [] }]);
+      expect(v.errors[0]).toContain("did you mean `matches`");
+      expect(built).toBeGreaterThan(0);
+      // The exported constants stand for the built schemas (manifest nests routeSchema in its own).
+      const [r] = m.routesSchema.parse([
+        { host: "a.example.com", matches: [{ paths: [{ value: "/x" }] }] },
+      ]);
+      expect(r?.matches?.[0]?.paths?.[0]?.type).toBe("prefix");
+      expect(real.z.array(m.routeSchema).safeParse([{ host: "A.example.com" }]).success).toBe(
+        false,
+      );
+      expect(Object.keys(m.routeSchema.shape)).toContain("body_placeholders");
+      expect(m.pathMatchSchema.safeParse({ value: "x" }).success).toBe(false);
+      expect(m.routeDlpSchema.parse({}).outbound_on_match).toBe("supervise");
+    } finally {
+      vi.doUnmock("zod");
+      vi.resetModules();
+    }
+  });
+
+  it("rejects what is not a plain empty list as before", () => {
+    expect(validateRoutes(undefined).errors.length).toBeGreaterThan(0);
+    expect(validateRoutes({}).errors.length).toBeGreaterThan(0);
+    expect(validateRoutes([{}]).errors.length).toBeGreaterThan(0);
   });
 });
 

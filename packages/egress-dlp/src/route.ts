@@ -60,81 +60,159 @@ function regexProblem(source: string): string | undefined {
   }
 }
 
-const hostSchema = z.string().superRefine((host, ctx) => {
-  const problem = hostProblem(host);
-  if (problem) ctx.addIssue({ code: "custom", message: `host ${problem}` });
-});
+/**
+ * The route schemas are built on first use, not at import: zod builds a few hundred objects for
+ * them, which every process importing this package paid (`bottle run` before its sandbox starts,
+ * when it has no routes to validate). `once` returns a builder that builds its value the first
+ * time and hands back the same one after; the exported schemas stand for the built ones
+ * (`lazySchema`), so every importer keeps using them as before.
+ */
+function once<T>(build: () => T): () => T {
+  let value: T | undefined;
+  return () => {
+    value ??= build();
+    return value;
+  };
+}
 
-export const pathMatchSchema = z
-  .strictObject({
-    type: z.enum(["prefix", "exact", "regex"]).default("prefix"),
-    value: z.string().min(1),
-  })
-  .superRefine((m, ctx) => {
-    if (m.type !== "regex" && !m.value.startsWith("/")) {
-      ctx.addIssue({ code: "custom", path: ["value"], message: "path must start with `/`" });
+/**
+ * An exported schema that stands for the one `build` returns, built when it is first touched
+ * (any property read, `instanceof`, key listing): the proxy's target becomes a copy of the
+ * built schema's own properties and prototype, so it answers as the schema does. zod's methods
+ * close over the schema that built them, so they act on the built one. (@bottlekit/manifest
+ * does the same for its schemas.)
+ */
+function lazySchema<T extends object>(build: () => T): T {
+  const target = {} as T;
+  let ready = false;
+  const ensure = (): T => {
+    if (!ready) {
+      const schema = build();
+      Object.setPrototypeOf(target, Object.getPrototypeOf(schema));
+      Object.defineProperties(target, Object.getOwnPropertyDescriptors(schema));
+      ready = true;
     }
-    if (m.type === "regex") {
-      const problem = regexProblem(m.value);
-      if (problem) ctx.addIssue({ code: "custom", path: ["value"], message: `regex ${problem}` });
-    }
+    return target;
+  };
+  return new Proxy(target, {
+    get: (_t, key, receiver) => Reflect.get(ensure(), key, receiver),
+    set: (_t, key, value, receiver) => Reflect.set(ensure(), key, value, receiver),
+    has: (_t, key) => Reflect.has(ensure(), key),
+    ownKeys: () => Reflect.ownKeys(ensure()),
+    getOwnPropertyDescriptor: (_t, key) => Reflect.getOwnPropertyDescriptor(ensure(), key),
+    defineProperty: (_t, key, desc) => Reflect.defineProperty(ensure(), key, desc),
+    deleteProperty: (_t, key) => Reflect.deleteProperty(ensure(), key),
+    getPrototypeOf: () => Reflect.getPrototypeOf(ensure()),
+    setPrototypeOf: (_t, proto) => Reflect.setPrototypeOf(ensure(), proto),
+    isExtensible: () => Reflect.isExtensible(ensure()),
+    preventExtensions: () => Reflect.preventExtensions(ensure()),
   });
+}
 
-export const headerMatchSchema = z
-  .strictObject({
-    name: z.string().regex(HEADER_NAME, "header name must be an HTTP token"),
-    value: z.string(),
-    type: z.enum(["exact", "regex"]).default("exact"),
-  })
-  .superRefine((m, ctx) => {
-    if (m.type === "regex") {
-      const problem = regexProblem(m.value);
-      if (problem) ctx.addIssue({ code: "custom", path: ["value"], message: `regex ${problem}` });
-    }
-  });
+const hostSchemaOf = once(() =>
+  z.string().superRefine((host, ctx) => {
+    const problem = hostProblem(host);
+    if (problem) ctx.addIssue({ code: "custom", message: `host ${problem}` });
+  }),
+);
 
-export const routeMatchSchema = z.strictObject({
-  paths: z.array(pathMatchSchema).optional(),
-  methods: z.array(z.string().regex(/^[A-Za-z]+$/, "method must be letters only")).optional(),
-  headers: z.array(headerMatchSchema).optional(),
-});
+const pathMatchSchemaOf = once(() =>
+  z
+    .strictObject({
+      type: z.enum(["prefix", "exact", "regex"]).default("prefix"),
+      value: z.string().min(1),
+    })
+    .superRefine((m, ctx) => {
+      if (m.type !== "regex" && !m.value.startsWith("/")) {
+        ctx.addIssue({ code: "custom", path: ["value"], message: "path must start with `/`" });
+      }
+      if (m.type === "regex") {
+        const problem = regexProblem(m.value);
+        if (problem) ctx.addIssue({ code: "custom", path: ["value"], message: `regex ${problem}` });
+      }
+    }),
+);
 
-export const routeAuthSchema = z.strictObject({
-  /** `Bearer` or `token` go into `Authorization: <scheme> <value>`; anything else is a header name. */
-  scheme: z.string().regex(HEADER_NAME, "scheme must be `Bearer`, `token` or a header name"),
-  /** Name of the host environment variable holding the credential. */
-  token_ref: z.string().regex(ENV_NAME, "token_ref must be an environment variable name"),
-});
+const headerMatchSchemaOf = once(() =>
+  z
+    .strictObject({
+      name: z.string().regex(HEADER_NAME, "header name must be an HTTP token"),
+      value: z.string(),
+      type: z.enum(["exact", "regex"]).default("exact"),
+    })
+    .superRefine((m, ctx) => {
+      if (m.type === "regex") {
+        const problem = regexProblem(m.value);
+        if (problem) ctx.addIssue({ code: "custom", path: ["value"], message: `regex ${problem}` });
+      }
+    }),
+);
 
-export const routeDlpSchema = z.strictObject({
-  /** A list, or `false` for none. Omitted: all outbound detectors except the opt-in `entropy`. */
-  outbound_detectors: z.union([z.array(z.enum(OUTBOUND_DETECTORS)), z.literal(false)]).optional(),
-  /** A list, or `false` for none. Omitted: all inbound detectors. */
-  inbound_detectors: z.union([z.array(z.enum(INBOUND_DETECTORS)), z.literal(false)]).optional(),
-  outbound_on_match: z.enum(["block", "redact", "supervise"]).default("supervise"),
-});
+const routeMatchSchemaOf = once(() =>
+  z.strictObject({
+    paths: z.array(pathMatchSchemaOf()).optional(),
+    methods: z.array(z.string().regex(/^[A-Za-z]+$/, "method must be letters only")).optional(),
+    headers: z.array(headerMatchSchemaOf()).optional(),
+  }),
+);
 
-export const routeSchema = z.strictObject({
-  host: hostSchema,
-  /** Omitted: the standard ports 443 and 80. */
-  port: z.number().int().min(1).max(65535).optional(),
-  auth: routeAuthSchema.optional(),
-  /** Omitted or empty: every request to the host matches. Otherwise one entry must match. */
-  matches: z.array(routeMatchSchema).optional(),
-  dlp: routeDlpSchema.optional(),
-  /** Placeholders are resolved in bodies only where a route opts in. */
-  body_placeholders: z.boolean().optional(),
-});
+const routeAuthSchemaOf = once(() =>
+  z.strictObject({
+    /** `Bearer` or `token` go into `Authorization: <scheme> <value>`; anything else is a header name. */
+    scheme: z.string().regex(HEADER_NAME, "scheme must be `Bearer`, `token` or a header name"),
+    /** Name of the host environment variable holding the credential. */
+    token_ref: z.string().regex(ENV_NAME, "token_ref must be an environment variable name"),
+  }),
+);
 
-export const routesSchema = z.array(routeSchema);
+const routeDlpSchemaOf = once(() =>
+  z.strictObject({
+    /** A list, or `false` for none. Omitted: all outbound detectors except the opt-in `entropy`. */
+    outbound_detectors: z.union([z.array(z.enum(OUTBOUND_DETECTORS)), z.literal(false)]).optional(),
+    /** A list, or `false` for none. Omitted: all inbound detectors. */
+    inbound_detectors: z.union([z.array(z.enum(INBOUND_DETECTORS)), z.literal(false)]).optional(),
+    outbound_on_match: z.enum(["block", "redact", "supervise"]).default("supervise"),
+  }),
+);
 
-export type Route = z.output<typeof routeSchema>;
-export type RouteInput = z.input<typeof routeSchema>;
-export type RouteMatch = z.output<typeof routeMatchSchema>;
+const routeSchemaOf = once(() =>
+  z.strictObject({
+    host: hostSchemaOf(),
+    /** Omitted: the standard ports 443 and 80. */
+    port: z.number().int().min(1).max(65535).optional(),
+    auth: routeAuthSchemaOf().optional(),
+    /** Omitted or empty: every request to the host matches. Otherwise one entry must match. */
+    matches: z.array(routeMatchSchemaOf()).optional(),
+    dlp: routeDlpSchemaOf().optional(),
+    /** Placeholders are resolved in bodies only where a route opts in. */
+    body_placeholders: z.boolean().optional(),
+  }),
+);
+
+const routesSchemaOf = once(() => z.array(routeSchemaOf()));
+
+/** One path entry of a route's `matches` (built when first used). */
+export const pathMatchSchema = lazySchema(pathMatchSchemaOf);
+/** One header entry of a route's `matches` (built when first used). */
+export const headerMatchSchema = lazySchema(headerMatchSchemaOf);
+/** One entry of a route's `matches` (built when first used). */
+export const routeMatchSchema = lazySchema(routeMatchSchemaOf);
+/** A route's `auth` (built when first used). */
+export const routeAuthSchema = lazySchema(routeAuthSchemaOf);
+/** A route's `dlp` (built when first used). */
+export const routeDlpSchema = lazySchema(routeDlpSchemaOf);
+/** One route (built when first used). */
+export const routeSchema = lazySchema(routeSchemaOf);
+/** A routes list (built when first used). */
+export const routesSchema = lazySchema(routesSchemaOf);
+
+export type Route = z.output<ReturnType<typeof routeSchemaOf>>;
+export type RouteInput = z.input<ReturnType<typeof routeSchemaOf>>;
+export type RouteMatch = z.output<ReturnType<typeof routeMatchSchemaOf>>;
 
 /** JSON Schema of one route, generated from the zod schema. */
 export function routeJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(routeSchema, { io: "input", unrepresentable: "any" }) as Record<
+  return z.toJSONSchema(routeSchemaOf(), { io: "input", unrepresentable: "any" }) as Record<
     string,
     unknown
   >;
@@ -146,11 +224,17 @@ export interface RouteValidation {
   errors: string[];
 }
 
-const ROUTE_KEYS = Object.keys(routeSchema.shape);
-
 /** Validates a routes list; errors are `"path: message"` strings with "did you mean" for typos. */
 export function validateRoutes(input: unknown): RouteValidation {
-  const parsed = routesSchema.safeParse(input);
+  // No routes (a bottle that declares none): valid as the schema would find it, without building
+  // the schema for it.
+  if (
+    Array.isArray(input) &&
+    input.length === 0 &&
+    Object.getPrototypeOf(input) === Array.prototype
+  )
+    return { value: [], warnings: [], errors: [] };
+  const parsed = routesSchemaOf().safeParse(input);
   const warnings: string[] = [];
   if (parsed.success) {
     parsed.data.forEach((route, i) => {
@@ -166,7 +250,7 @@ export function validateRoutes(input: unknown): RouteValidation {
     if (issue.code === "unrecognized_keys") {
       const hints = issue.keys.map((k) => {
         if (k === "role") return "`role` is reserved and rejected; remove it";
-        const near = closest(k, ROUTE_KEYS);
+        const near = closest(k, Object.keys(routeSchemaOf().shape));
         return near ? `unknown key \`${k}\`, did you mean \`${near}\`?` : `unknown key \`${k}\``;
       });
       return `${where}: ${hints.join("; ")}`;
