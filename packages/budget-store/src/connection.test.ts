@@ -1,8 +1,9 @@
 import { mkdtempSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { openConnection, pinnedConnections } from "./connection.ts";
+import { openConnection, pinnedConnections, sqliteAddonPath } from "./connection.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "budget-store-conn-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -25,6 +26,18 @@ describe("pinned connections", () => {
     b.close();
     expect(a.db.open).toBe(false);
     expect(pinnedConnections()).toBe(before + 2);
+  });
+
+  it("hands better-sqlite3 its built addon, so the `bindings` package's search never loads", () => {
+    const c = openConnection(":memory:");
+    try {
+      expect(c.prepare("SELECT 1 AS one").get()).toEqual({ one: 1 });
+      expect(sqliteAddonPath()).toMatch(/[/\\]build[/\\]Release[/\\]better_sqlite3\.node$/);
+      const loaded = Object.keys(createRequire(import.meta.url).cache);
+      expect(loaded.filter((f) => /[/\\]bindings[/\\]bindings\.js$/.test(f))).toEqual([]);
+    } finally {
+      c.close();
+    }
   });
 
   it("does not cache a statement that failed to prepare", () => {
