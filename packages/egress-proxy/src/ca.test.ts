@@ -1,4 +1,4 @@
-import { X509Certificate } from "node:crypto";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import {
   chmodSync,
   copyFileSync,
@@ -82,5 +82,20 @@ describe("BottleCa", () => {
     const leaf = await c.mintLeafPem("x.example.com");
     writeFileSync(join(leafDir, "ca.crt"), leaf);
     await expect(BottleCa.open(dir, "b5")).rejects.toMatchObject({ code: "E_CA" });
+  });
+
+  it("signs with the key file of a reopened CA, and refuses at open a key not in PKCS#8", async () => {
+    const first = await BottleCa.open(dir, "b6");
+    const reopened = await BottleCa.open(dir, "b6");
+    const leaf = new X509Certificate(await reopened.mintLeafPem("y.example.com"));
+    expect(leaf.verify(new X509Certificate(readFileSync(first.certPath)).publicKey)).toBe(true);
+    // The same key as SEC1 ("EC PRIVATE KEY"): Node reads it, WebCrypto's PKCS#8 import would not.
+    const keyPath = join(dir, "egress-proxy", "ca", "b6", "ca.key");
+    const sec1 = createPrivateKey(readFileSync(keyPath, "utf8")).export({
+      type: "sec1",
+      format: "pem",
+    });
+    writeFileSync(keyPath, sec1, { mode: 0o600 });
+    await expect(BottleCa.open(dir, "b6")).rejects.toMatchObject({ code: "E_CA" });
   });
 });

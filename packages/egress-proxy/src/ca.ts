@@ -130,8 +130,17 @@ export class BottleCa {
   private kit: Promise<MintKit> | undefined;
   readonly stats: LeafStats = { minted: 0, cacheHits: 0 };
 
+  /**
+   * The CA key as WebCrypto signs with it: imported from the PKCS#8 file by the first mint (the
+   * import, WebCrypto's first use in the process, cost a few ms of `open`; `open` has checked the
+   * key with Node's own parser already). A failed import fails that mint and is tried again.
+   */
+  private caKeyLoading: Promise<CryptoKey> | undefined;
+  /** The key file's PKCS#8 bytes until imported (undefined for a CA created by this process). */
+  private readonly caKeyDer: Buffer | undefined;
+
   private constructor(
-    private readonly caKey: CryptoKey,
+    caKey: CryptoKey | { pkcs8: Buffer },
     certPem: string,
     certPath: string,
     kit?: Promise<MintKit>,
@@ -139,6 +148,8 @@ export class BottleCa {
     this.certPath = certPath;
     this.certPem = certPem;
     this.kit = kit;
+    this.caKeyLoading = "pkcs8" in caKey ? undefined : Promise.resolve(caKey);
+    this.caKeyDer = "pkcs8" in caKey ? caKey.pkcs8 : undefined;
     this.bundlePath = join(dirname(certPath), "bundle.pem");
     const bundle = `${this.certPem}\n${rootCertificates.join("\n")}\n`;
     // Rewritten only when it differs (a new CA, another Node's root store) or is not 0644: most
@@ -149,6 +160,17 @@ export class BottleCa {
       chmodSync(tmp, 0o644);
       renameSync(tmp, this.bundlePath);
     }
+  }
+
+  private caKey(): Promise<CryptoKey> {
+    if (this.caKeyLoading !== undefined) return this.caKeyLoading;
+    const der = this.caKeyDer as Buffer;
+    const loading = webcrypto.subtle.importKey("pkcs8", der, ALG, false, ["sign"]);
+    loading.catch(() => {
+      if (this.caKeyLoading === loading) this.caKeyLoading = undefined;
+    });
+    this.caKeyLoading = loading;
+    return loading;
   }
 
   private mintKit(): Promise<MintKit> {
@@ -194,18 +216,27 @@ export class BottleCa {
         throw new EgressProxyError("E_CA", `${dir}: cannot read the bottle CA`, { cause: error });
       }
     }
-    let caKey: CryptoKey;
+    let caKey: CryptoKey | { pkcs8: Buffer };
     let certPem: string;
     let kit: Promise<MintKit> | undefined;
     if (keyText !== undefined && certText !== undefined) {
       try {
-        caKey = await webcrypto.subtle.importKey("pkcs8", unpem(keyText), ALG, false, ["sign"]);
-        // Node's own parser checks the files here (fast, native); @peculiar/x509 parses the
-        // certificate again when the first leaf is minted.
+        // Node's own parser checks the files here (fast, native): the key as the PKCS#8 P-256
+        // key WebCrypto imports by the first mint, the certificate as a CA of that key.
+        // @peculiar/x509 parses the certificate again when the first leaf is minted.
+        const pkcs8 = unpem(keyText);
+        const key = createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" });
+        if (
+          key.asymmetricKeyType !== "ec" ||
+          key.asymmetricKeyDetails?.namedCurve !== "prime256v1"
+        ) {
+          throw new Error("ca.key is not a P-256 (ECDSA) key");
+        }
         const cert = new NativeX509(certText);
-        if (!cert.ca || !cert.checkPrivateKey(createPrivateKey(keyText))) {
+        if (!cert.ca || !cert.checkPrivateKey(key)) {
           throw new Error("ca.crt is not a CA certificate of ca.key");
         }
+        caKey = { pkcs8 };
         certPem = cert.toString();
       } catch (error) {
         throw new EgressProxyError("E_CA", `${dir}: the bottle CA files cannot be parsed`, {
@@ -294,7 +325,7 @@ export class BottleCa {
       notAfter: new Date(notAfter),
       signingAlgorithm: ALG,
       publicKey: kit.leafKeys.publicKey,
-      signingKey: this.caKey,
+      signingKey: await this.caKey(),
       extensions: [
         new x.BasicConstraintsExtension(false, undefined, true),
         new x.KeyUsagesExtension(x.KeyUsageFlags.digitalSignature, true),
