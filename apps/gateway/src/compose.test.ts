@@ -129,3 +129,29 @@ describe("startGateway({ lazyStart }): the DLP config", () => {
     }
   });
 });
+
+describe("startGateway({ lazyStart }): the proxy sessions' scanners", () => {
+  it("a session registers without them, and ready() builds them: a credential too short to protect fails it", async () => {
+    const home = fs.mkdtempSync(path.join(os.tmpdir(), "bottlekit-gw-lazy-"));
+    const gw = await startGateway({
+      listen: "127.0.0.1:0",
+      proxyDoor: true,
+      proxyControlSocket: false,
+      lazyStart: true,
+      env: { BOTTLEKIT_HOME: home, PATH: process.env["PATH"], BK_SHORT: "abc12" },
+    });
+    try {
+      const host = gw.proxy?.host;
+      if (host === undefined) throw new Error("the proxy door did not start");
+      await host.register({ bottle: "bottle-s", routes: [], credentials: [{ name: "BK_SHORT" }] });
+      const failed = await gw.ready().then(
+        () => undefined,
+        (error: unknown) => error as Error,
+      );
+      expect(failed?.message).toMatch(/BK_SHORT has fewer than/);
+    } finally {
+      await gw.close(0);
+      fs.rmSync(home, { recursive: true, force: true });
+    }
+  });
+});

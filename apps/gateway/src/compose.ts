@@ -76,8 +76,10 @@ export interface StartOptions {
   proxyControlSocket?: boolean;
   /**
    * Return as soon as the gateway listens (default false), before loading what only its traffic
-   * needs: the approvals service of the proxy door and the DLP scanners (whose build also checks
-   * that the config can be enforced, e.g. that no known secret is too short to protect).
+   * needs: the approvals service of the proxy door and the DLP scanners, the gateway's and those
+   * of the proxy door's sessions (whose build also checks that the config can be enforced, e.g.
+   * that no known secret is too short to protect; a session's are built by its first request
+   * if that comes before `ready()`).
    * `ready()` does that; the upstream HTTP client (undici) loads 500 ms later, or with the first
    * model call if that comes first; the caller must await `ready()` before an agent starts. `bottle run` calls it
    * while its sandbox runs the startup probe. Until then a request to the approvals host is
@@ -334,6 +336,9 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
         ...options.proxyOptions,
         llmHandler: (req, res, ctx) => gateway.handleProxied(req, res, ctx),
         onAudit: (e) => options.log?.({ level: "info", event: "proxy.decision", ...e }),
+        // Lazy: a session's DLP scanners are built by `ready()` (or its first request), not while
+        // it registers, which the sandbox waits for.
+        ...(options.lazyStart === true ? { deferSessionScanners: true } : {}),
       });
       cutoffs = new ProxyCutoffs(proxyHost, store, options.log);
       // Approvals: the agent-facing MCP server on the proxy's reserved host, the operator's queue
@@ -399,6 +404,8 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
         // The DLP scanners are built here (not while starting): a config they cannot enforce
         // (a known secret too short to protect) fails here, before any agent starts.
         Promise.resolve().then(() => dlp.prepare()),
+        // The proxy sessions' scanners (deferred when lazy): one that cannot be built fails here.
+        Promise.resolve().then(() => proxy?.host.prepareSessions()),
       ]).then(() => {
         // Lazy: the upstream HTTP client is not awaited, and not loaded at once either: loading
         // it is tens of ms of this thread's time, just when the agent starts (and a short-lived

@@ -54,6 +54,12 @@ export interface ProxyHost extends ControlApi {
    * at register). Fails closed and changes nothing when a value is missing or a spec is invalid.
    */
   setCredentials(sessionId: string, credentials: CredentialSpec[]): Promise<void>;
+  /**
+   * Builds the DLP scanners of every live session that has not built them yet (see
+   * `ProxyHostOptions.deferSessionScanners`). Throws the first session's error when one cannot
+   * be built; that session keeps refusing its requests.
+   */
+  prepareSessions(): void;
 }
 
 const SERVICE_NAME = /^[a-z][a-z0-9-]*$/;
@@ -306,6 +312,7 @@ export function createProxyHost(options: ProxyHostOptions = {}): ProxyHost {
         http: new HttpAgent({ keepAlive: true }),
         https: new HttpsAgent({ keepAlive: true }),
       },
+      deferScanners: options.deferSessionScanners === true,
     });
     const dir = join(stateDir, "egress-proxy", "sessions");
     // traverse-only, so `proxySocketMode` decides who may connect (default: the owner only)
@@ -503,6 +510,9 @@ export function createProxyHost(options: ProxyHostOptions = {}): ProxyHost {
       );
     },
     metricsNow,
+    prepareSessions() {
+      for (const s of sessions.values()) s.prepare();
+    },
     async ca(bottle: string) {
       const ca = await caFor(bottle);
       return { certPath: ca.certPath, bundlePath: ca.bundlePath, certPem: ca.certPem };

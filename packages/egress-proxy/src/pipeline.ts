@@ -135,8 +135,15 @@ export function auditPath(session: Session, rawPath: string): string {
   let path = q === -1 ? rawPath : rawPath.slice(0, q);
   if (path.length > 2048) path = `${path.slice(0, 2048)}…`;
   path = path.replace(new RegExp(PLACEHOLDER_PATTERN.source, "g"), MASK);
-  if (session.scanner.scan(path, "path").blocked) return "[REDACTED]";
-  return path;
+  let blocked: boolean;
+  try {
+    blocked = session.scanner.scan(path, "path").blocked;
+  } catch {
+    // A session whose scanner cannot be built (see Session.prepare) refuses its requests; their
+    // audit lines show no path rather than one nothing has checked.
+    blocked = true;
+  }
+  return blocked ? "[REDACTED]" : path;
 }
 
 function findingsView(findings: readonly Finding[]): AuditEvent["findings"] {

@@ -135,6 +135,8 @@ export interface SessionInit {
   credentials: SessionCredentials;
   ca: BottleCa;
   agents: { http: HttpAgent; https: HttpsAgent };
+  /** Leave the scanners to `prepare()` or first use (default false: built here). */
+  deferScanners?: boolean;
 }
 
 export class Session {
@@ -145,8 +147,9 @@ export class Session {
   readonly createdAt = new Date().toISOString();
   routes: Route[];
   credentials: SessionCredentials;
-  scanner: Scanner;
-  readonly injection: InjectionScanner;
+  /** Built by `prepare()` or on first use (see the constructor). */
+  #scanner: Scanner | undefined;
+  #injection: InjectionScanner | undefined;
   readonly llmHosts: ReadonlySet<string>;
   readonly ca: BottleCa;
   readonly agents: { http: HttpAgent; https: HttpsAgent };
@@ -179,8 +182,32 @@ export class Session {
     this.ca = init.ca;
     this.agents = init.agents;
     this.llmHosts = new Set((init.spec.llmHosts ?? []).map((h) => h.toLowerCase()));
-    this.scanner = Session.scannerFor(init.credentials);
-    this.injection = createInjectionScanner();
+    // `deferScanners`: the scanners (tens of ms of automata) are built by `prepare()`, which the
+    // caller runs before the agent may send anything, or by the first request that needs them,
+    // whichever comes first; none of this session's traffic is handled without them.
+    if (init.deferScanners !== true) this.prepare();
+  }
+
+  /**
+   * Builds the session's scanners if they are not built yet. Throws when they cannot be (a
+   * credential too short to protect, say); every request needing them then fails too, as
+   * `scanner` and `injection` throw the same error: nothing passes unscanned.
+   */
+  prepare(): void {
+    this.#scanner ??= Session.scannerFor(this.credentials);
+    this.#injection ??= createInjectionScanner();
+  }
+
+  /** The outbound secret scanner of the session's credentials (built on first use). */
+  get scanner(): Scanner {
+    this.#scanner ??= Session.scannerFor(this.credentials);
+    return this.#scanner;
+  }
+
+  /** The inbound prompt-injection scanner (built on first use). */
+  get injection(): InjectionScanner {
+    this.#injection ??= createInjectionScanner();
+    return this.#injection;
   }
 
   private static scannerFor(credentials: SessionCredentials): Scanner {
@@ -194,7 +221,8 @@ export class Session {
 
   /** Replaces the session's credentials live (placeholder resolver, bindings and secret scanner). */
   setCredentials(credentials: SessionCredentials, specs: CredentialSpec[]): void {
-    this.scanner = Session.scannerFor(credentials);
+    // Built first: one that cannot be built leaves the session as it was.
+    this.#scanner = Session.scannerFor(credentials);
     this.credentials = credentials;
     this.credentialSpecs = specs;
   }

@@ -242,6 +242,15 @@ export interface ProxyHostOptions {
   nativeRelay?: false | { binary?: string; afterBytes?: number };
   /** Services answering reserved hosts inside the proxy (see `ProxyService`); more with `addService`. */
   services?: ProxyService[];
+  /**
+   * Register a session without building its DLP scanners (default false: `register` builds
+   * them, and fails when they cannot be built). They are built by `prepareSessions()` or by the
+   * session's first request that needs them, whichever comes first; a request never goes out
+   * unscanned, and one whose scanner cannot be built is refused. An embedded controller sets it
+   * so that registering (which the sandbox waits for) skips tens of ms, and calls
+   * `prepareSessions()` before its agent starts.
+   */
+  deferSessionScanners?: boolean;
 }
 
 /** Who is asking a proxy service: the proxy session the request came through (never a header). */
