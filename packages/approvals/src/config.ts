@@ -82,7 +82,11 @@ export function resolveConfig(input: unknown = {}, where = "approvals.yml"): App
       { hint: "fix the file (see docs/approvals.md); nothing was changed" },
     );
   }
-  const c = parsed.data;
+  return fromParsed(parsed.data);
+}
+
+/** The config a parsed (valid) object stands for: its values, defaults for the keys it omits. */
+function fromParsed(c: z.output<typeof approvalsConfigSchema>): ApprovalsConfig {
   const ms = (d: string | undefined, fallback: number) =>
     d === undefined ? fallback : (parseDuration(d) as number);
   return {
@@ -104,7 +108,9 @@ export function resolveConfig(input: unknown = {}, where = "approvals.yml"): App
 /** Reads `<home>/approvals.yml` when it exists (defaults otherwise). */
 export function loadConfig(home: string): ApprovalsConfig {
   const file = join(home, "approvals.yml");
-  if (!existsSync(file)) return resolveConfig({});
+  // No file: the defaults. `{}` is valid as it is (every key is optional), so it is not parsed:
+  // zod compiles a schema's parser on its first use, ~5 ms of an embedded controller's start.
+  if (!existsSync(file)) return fromParsed({});
   const doc = parseDocument(readFileSync(file, "utf8"), { prettyErrors: false });
   const first = doc.errors[0];
   if (first) {
