@@ -1,6 +1,5 @@
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
-import { Worker } from "node:worker_threads";
 import type {
   CutoffEvent,
   CutoffListener,
@@ -52,6 +51,9 @@ export async function openStoreInWorker(
   options: Pick<OpenStoreOptions, "home" | "groupCommitMs" | "walAutocheckpointPages"> = {},
 ): Promise<Store> {
   const spec = workerSpec();
+  // Loaded here, not with the module: a gateway that keeps its store in-thread (the default, and
+  // the embedded controller of `bottle run`) never loads Node's worker_threads (~1 ms).
+  const { Worker } = await import("node:worker_threads");
   const worker = new Worker(spec.url, {
     workerData: { url, options },
     execArgv: spec.execArgv,
