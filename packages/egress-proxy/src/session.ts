@@ -182,20 +182,23 @@ export class Session {
     this.ca = init.ca;
     this.agents = init.agents;
     this.llmHosts = new Set((init.spec.llmHosts ?? []).map((h) => h.toLowerCase()));
-    // `deferScanners`: the scanners (tens of ms of automata) are built by `prepare()`, which the
-    // caller runs before the agent may send anything, or by the first request that needs them,
-    // whichever comes first; none of this session's traffic is handled without them.
-    if (init.deferScanners !== true) this.prepare();
+    // `deferScanners`: the secret scanner (tens of ms of automata) is built by `prepare()`, which
+    // the caller runs before the agent may send anything, or by the first request that needs it,
+    // whichever comes first; none of this session's traffic is handled without it.
+    if (init.deferScanners !== true) {
+      this.prepare();
+      this.#injection = createInjectionScanner();
+    }
   }
 
   /**
-   * Builds the session's scanners if they are not built yet. Throws when they cannot be (a
-   * credential too short to protect, say); every request needing them then fails too, as
-   * `scanner` and `injection` throw the same error: nothing passes unscanned.
+   * Builds the session's secret scanner if it is not built yet. Throws when it cannot be (a
+   * credential too short to protect, say); every request needing it then fails too, as
+   * `scanner` throws the same error: nothing passes unscanned. The injection scanner, built from
+   * fixed phrases whatever the session, waits for the first response it reads (see `injection`).
    */
   prepare(): void {
     this.#scanner ??= Session.scannerFor(this.credentials);
-    this.#injection ??= createInjectionScanner();
   }
 
   /** The outbound secret scanner of the session's credentials (built on first use). */
@@ -204,7 +207,11 @@ export class Session {
     return this.#scanner;
   }
 
-  /** The inbound prompt-injection scanner (built on first use). */
+  /**
+   * The inbound prompt-injection scanner (with `deferScanners`, built by the first response it
+   * reads: it takes no input from the session, so it cannot fail the way the secret scanner can,
+   * and a short run that reads no response never pays for its automaton).
+   */
   get injection(): InjectionScanner {
     this.#injection ??= createInjectionScanner();
     return this.#injection;
