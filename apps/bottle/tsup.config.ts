@@ -122,8 +122,11 @@ const CONTROLLER_PARTS = entryKeys("src/run/controller-entry.ts");
 /** What the controller's file takes from the first one (`shared` in src/run/bin-entry.ts). */
 const SHARED = entryKeys("src/run/bin-entry.ts");
 const SHARED_WITH_CONTROLLER = SHARED.filter(isWorkspaceLibrary);
-/** Workspace libraries only the controller's file holds (besides its parts). */
-const CONTROLLER_ONLY = ["@bottlekit/local-agent-warning"];
+/**
+ * Workspace libraries only the controller's file holds (besides its parts). execpolicy: only the
+ * approvals service reads it, so its parsers are not read and cached with the first file.
+ */
+const CONTROLLER_ONLY = ["@bottlekit/execpolicy", "@bottlekit/local-agent-warning"];
 /**
  * Where each npm package the two files share resolves from: a workspace library that depends on
  * it. The controller's file takes the first file's instance whenever it reaches the same package

@@ -22,9 +22,6 @@ export const shared: Record<string, unknown> = {
   get "@bottlekit/egress-dlp"() {
     return require("@bottlekit/egress-dlp");
   },
-  get "@bottlekit/execpolicy"() {
-    return require("@bottlekit/execpolicy");
-  },
   get "@bottlekit/manifest"() {
     return require("@bottlekit/manifest");
   },
