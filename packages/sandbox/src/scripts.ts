@@ -146,7 +146,7 @@ sub env_pairs {
 }
 my $startEnv = env_pairs(many("env"));
 
-# ---- the bridge: 127.0.0.1:PORT → the proxy's unix socket, in a process of its own ----
+# ---- the bridge: 127.0.0.1:PORT -> the proxy's unix socket, in a process of its own ----
 sub bridge {
   my ($listener, $target) = @_;
   nonblocking($listener);
@@ -314,7 +314,7 @@ sub script_file {
   return $fh;
 }
 
-# Starts stage 2 with these descriptors (target fd → handle) and environment.
+# Starts stage 2 with these descriptors (target fd -> handle) and environment.
 sub start_stage2 {
   my ($fds, $env) = @_;
   my $pid = fork() // fail("fork: $!");
