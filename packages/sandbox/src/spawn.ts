@@ -197,21 +197,42 @@ function writeCa(dir: string, caCertPath: string, host: HostFacts): void {
  * 2 to 8 ms of the critical path on a loaded 2-core machine). The agent's side reads it only
  * after the setup arrived.
  */
-async function startCaBundle(dir: string, host: HostFacts): Promise<fs.promises.FileHandle> {
-  const system = host.systemCaBundle ? await fs.promises.readFile(host.systemCaBundle, "utf8") : "";
-  const file = await fs.promises.open(path.join(dir, "ca-bundle.pem"), "wx", 0o444);
+/** An open file closed once: a second close could hit whatever reused its descriptor number. */
+interface OpenFile {
+  fd: number;
+  closed: boolean;
+}
+
+function startCaBundle(dir: string, host: HostFacts): Promise<OpenFile> {
+  // On the next turn of the event loop, with plain synchronous calls: not before the caller's next
+  // step (its spawn mark), and without loading fs/promises for one read and one write.
+  return new Promise((resolve, reject) => {
+    setImmediate(() => {
+      let fd: number | undefined;
+      try {
+        const system = host.systemCaBundle ? fs.readFileSync(host.systemCaBundle, "utf8") : "";
+        fd = fs.openSync(path.join(dir, "ca-bundle.pem"), "wx", 0o444);
+        fs.writeFileSync(fd, systemCaHead(system));
+        resolve({ fd, closed: false });
+      } catch (error) {
+        if (fd !== undefined) closeQuietly({ fd, closed: false });
+        reject(error);
+      }
+    });
+  });
+}
+
+function closeQuietly(file: OpenFile): void {
+  if (file.closed) return;
+  file.closed = true;
   try {
-    await file.writeFile(systemCaHead(system));
-  } catch (error) {
-    await file.close();
-    throw error;
-  }
-  return file;
+    fs.closeSync(file.fd);
+  } catch {}
 }
 
 /** The rest of the late setup's CA files: the bottle CA alone, and at the end of the bundle. */
-function finishCa(dir: string, caCertPath: string, bundle: fs.promises.FileHandle): void {
-  fs.writeSync(bundle.fd, writeCaPem(dir, caCertPath));
+function finishCa(dir: string, caCertPath: string, bundle: OpenFile): void {
+  fs.writeFileSync(bundle.fd, writeCaPem(dir, caCertPath));
 }
 
 function writeRunDir(
@@ -415,9 +436,9 @@ export function startSandbox(spec: SandboxSpec, options: StartOptions = {}): San
     ? Promise.all([late, lateSocket, plan.probe ? undefined : beforeAgent, bundle])
         .then(([setup, , , file]) => {
           try {
-            finishCa(runDir, setup.caCertPath, file as fs.promises.FileHandle);
+            finishCa(runDir, setup.caCertPath, file as OpenFile);
           } finally {
-            void (file as fs.promises.FileHandle).close().catch(() => {});
+            closeQuietly(file as OpenFile);
           }
           const env = planSandbox(
             { ...effective, env: { ...(spec.env ?? {}), ...(setup.env ?? {}) } },
@@ -428,7 +449,7 @@ export function startSandbox(spec: SandboxSpec, options: StartOptions = {}): San
           channel.write(setupLine(env, envScript(startEnv, env)));
         })
         .catch(() => {
-          void bundle?.then((f) => f.close()).catch(() => {});
+          void bundle?.then(closeQuietly, () => {});
           try {
             child.kill("SIGKILL");
           } catch {}
@@ -562,7 +583,7 @@ export function startSandbox(spec: SandboxSpec, options: StartOptions = {}): San
       resolve({ code: 125, signal: null, probeRefused: false });
     });
     child.on("exit", (code, signal) => {
-      void bundle?.then((f) => f.close()).catch(() => {});
+      void bundle?.then(closeQuietly, () => {});
       cleanup();
       const n = signal ? (os.constants.signals[signal] ?? 15) : 0;
       const refused = probeRefused;
