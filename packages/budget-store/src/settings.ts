@@ -1,6 +1,11 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { didYouMean as diagnosticsDidYouMean, suggest } from "@bottlekit/diagnostics";
+import {
+  didYouMean as diagnosticsDidYouMean,
+  lazyObject,
+  once,
+  suggest,
+} from "@bottlekit/diagnostics";
 import { isMap, isScalar, LineCounter, parseDocument } from "yaml";
 import { z } from "zod";
 import { BudgetStoreError } from "./errors.ts";
@@ -8,56 +13,68 @@ import { bottlekitHome } from "./open.ts";
 import type { BudgetInput, BudgetWindow, CutoffPolicy, Store } from "./types.ts";
 import { isBudgetWindow } from "./window.ts";
 
-const windowSchema = z
-  .string()
-  .refine(isBudgetWindow, {
-    message: 'window must be "none", "daily", "weekly", "monthly" or "<N>d"',
-  })
-  .transform((w) => w as BudgetWindow);
-
-const policySchema = z.enum(["cutoff", "freeze", "kill"]);
-
-/** One provider's limit: a bare number of tokens, or an object. */
-const limitSchema = z.union([
-  z.number().int().nonnegative(),
-  z
-    .strictObject({
-      tokens: z.number().int().nonnegative().optional(),
-      usd: z.number().nonnegative().optional(),
-      window: windowSchema.optional(),
-      policy: policySchema.optional(),
+/**
+ * The schemas are built on first use, not at import (every process importing the store paid for
+ * them, `bottle run` included, which reads no settings.yml to start an agent); the exported ones
+ * stand for the built ones.
+ */
+const schemasOf = once(() => {
+  const windowSchema = z
+    .string()
+    .refine(isBudgetWindow, {
+      message: 'window must be "none", "daily", "weekly", "monthly" or "<N>d"',
     })
-    .refine((l) => l.tokens !== undefined || l.usd !== undefined, {
-      message: "a budget needs tokens or usd",
-    }),
-]);
+    .transform((w) => w as BudgetWindow);
 
-/** Budgets keyed by provider id. */
-const budgetMapSchema = z.record(z.string().min(1), limitSchema);
+  const policySchema = z.enum(["cutoff", "freeze", "kill"]);
 
-const scopedSchema = z.strictObject({ budget: budgetMapSchema });
+  /** One provider's limit: a bare number of tokens, or an object. */
+  const limitSchema = z.union([
+    z.number().int().nonnegative(),
+    z
+      .strictObject({
+        tokens: z.number().int().nonnegative().optional(),
+        usd: z.number().nonnegative().optional(),
+        window: windowSchema.optional(),
+        policy: policySchema.optional(),
+      })
+      .refine((l) => l.tokens !== undefined || l.usd !== undefined, {
+        message: "a budget needs tokens or usd",
+      }),
+  ]);
 
-/** The zod schema of `$BOTTLEKIT_HOME/settings.yml`. */
-export const settingsSchema = z.strictObject({
-  /** Store URL, e.g. `sqlite:/var/lib/bottlekit/bottlekit.db`. */
-  database: z.string().min(1).optional(),
-  /** Default cutoff policy for budgets that do not name one. */
-  shutdown: policySchema.optional(),
-  /** Seconds before a reservation left by a crashed process stops counting. */
-  reservation_ttl: z.number().int().positive().optional(),
-  /** Global budgets per provider (the last scope of the precedence chain). */
-  budget: budgetMapSchema.optional(),
-  /** Per-provider ceilings that always apply on top of the governing budget. */
-  ceiling: budgetMapSchema.optional(),
-  bottles: z.record(z.string().min(1), scopedSchema).optional(),
-  agents: z.record(z.string().min(1), scopedSchema).optional(),
+  /** Budgets keyed by provider id. */
+  const budgetMapSchema = z.record(z.string().min(1), limitSchema);
+
+  const scopedSchema = z.strictObject({ budget: budgetMapSchema });
+
+  const settingsSchema = z.strictObject({
+    /** Store URL, e.g. `sqlite:/var/lib/bottlekit/bottlekit.db`. */
+    database: z.string().min(1).optional(),
+    /** Default cutoff policy for budgets that do not name one. */
+    shutdown: policySchema.optional(),
+    /** Seconds before a reservation left by a crashed process stops counting. */
+    reservation_ttl: z.number().int().positive().optional(),
+    /** Global budgets per provider (the last scope of the precedence chain). */
+    budget: budgetMapSchema.optional(),
+    /** Per-provider ceilings that always apply on top of the governing budget. */
+    ceiling: budgetMapSchema.optional(),
+    bottles: z.record(z.string().min(1), scopedSchema).optional(),
+    agents: z.record(z.string().min(1), scopedSchema).optional(),
+  });
+  return { limitSchema, settingsSchema };
 });
 
-export type Settings = z.output<typeof settingsSchema>;
-export type SettingsLimit = z.output<typeof limitSchema>;
+/** The zod schema of `$BOTTLEKIT_HOME/settings.yml`. */
+export const settingsSchema = lazyObject(() => schemasOf().settingsSchema);
+
+export type Settings = z.output<ReturnType<typeof schemasOf>["settingsSchema"]>;
+export type SettingsLimit = z.output<ReturnType<typeof schemasOf>["limitSchema"]>;
 
 /** JSON Schema of settings.yml, generated from the zod schema. */
-export const settingsJsonSchema = z.toJSONSchema(settingsSchema, { io: "input" });
+export const settingsJsonSchema = lazyObject(() =>
+  z.toJSONSchema(schemasOf().settingsSchema, { io: "input" }),
+);
 
 export interface SettingsValidation {
   value: Settings | undefined;
@@ -72,19 +89,15 @@ function didYouMean(key: string, candidates: readonly string[]): string {
   return hint === "" ? "" : ` (${hint})`;
 }
 
-const KNOWN_KEYS: Record<string, readonly string[]> = {
-  "": Object.keys(settingsSchema.shape),
-  limit: ["tokens", "usd", "window", "policy"],
-  scoped: ["budget"],
-};
+const LIMIT_KEYS: readonly string[] = ["tokens", "usd", "window", "policy"];
+const SCOPED_KEYS: readonly string[] = ["budget"];
 
 /** Which key set an object at `path` has, for "did you mean". */
 function knownKeysAt(path: readonly PropertyKey[]): readonly string[] {
-  if (path.length === 0) return KNOWN_KEYS[""] as readonly string[];
+  if (path.length === 0) return Object.keys(schemasOf().settingsSchema.shape);
   const head = path[0];
-  if ((head === "bottles" || head === "agents") && path.length === 2)
-    return KNOWN_KEYS["scoped"] as readonly string[];
-  return KNOWN_KEYS["limit"] as readonly string[];
+  if ((head === "bottles" || head === "agents") && path.length === 2) return SCOPED_KEYS;
+  return LIMIT_KEYS;
 }
 
 function keyPath(path: readonly PropertyKey[]): string {
@@ -118,7 +131,7 @@ export function parseSettings(text: string, file = "settings.yml"): SettingsVali
   } catch (err) {
     return { value: undefined, warnings, errors: [`${file}: ${(err as Error).message}`] };
   }
-  const parsed = settingsSchema.safeParse(raw);
+  const parsed = schemasOf().settingsSchema.safeParse(raw);
   if (parsed.success) {
     const value = parsed.data;
     for (const [where, map] of [

@@ -4,6 +4,7 @@ export type { CodedErrorLike, CodedErrorOptions, SourceLocation } from "./errors
 export { CodedError, isCodedError } from "./errors.ts";
 export type { ExitCode } from "./exit.ts";
 export { EXIT, EXIT_CODES_HELP, exitCodeForErrorCode } from "./exit.ts";
+export { lazyObject, once } from "./lazy.ts";
 export { formatKeyPath, formatLocation, formatSourceLocation, lineColAt } from "./location.ts";
 export type { RenderOptions } from "./render.ts";
 export { renderCliError } from "./render.ts";

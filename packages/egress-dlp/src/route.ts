@@ -1,5 +1,5 @@
 import { createRequire } from "node:module";
-import { suggest } from "@bottlekit/diagnostics";
+import { lazyObject, once, suggest } from "@bottlekit/diagnostics";
 import type { RE2JS } from "re2js";
 import { z } from "zod";
 
@@ -63,52 +63,9 @@ function regexProblem(source: string): string | undefined {
 /**
  * The route schemas are built on first use, not at import: zod builds a few hundred objects for
  * them, which every process importing this package paid (`bottle run` before its sandbox starts,
- * when it has no routes to validate). `once` returns a builder that builds its value the first
- * time and hands back the same one after; the exported schemas stand for the built ones
- * (`lazySchema`), so every importer keeps using them as before.
+ * when it has no routes to validate), with `once` and `lazyObject` from @bottlekit/diagnostics; the
+ * exported schemas stand for the built ones, so every importer keeps using them as before.
  */
-function once<T>(build: () => T): () => T {
-  let value: T | undefined;
-  return () => {
-    value ??= build();
-    return value;
-  };
-}
-
-/**
- * An exported schema that stands for the one `build` returns, built when it is first touched
- * (any property read, `instanceof`, key listing): the proxy's target becomes a copy of the
- * built schema's own properties and prototype, so it answers as the schema does. zod's methods
- * close over the schema that built them, so they act on the built one. (@bottlekit/manifest
- * does the same for its schemas.)
- */
-function lazySchema<T extends object>(build: () => T): T {
-  const target = {} as T;
-  let ready = false;
-  const ensure = (): T => {
-    if (!ready) {
-      const schema = build();
-      Object.setPrototypeOf(target, Object.getPrototypeOf(schema));
-      Object.defineProperties(target, Object.getOwnPropertyDescriptors(schema));
-      ready = true;
-    }
-    return target;
-  };
-  return new Proxy(target, {
-    get: (_t, key, receiver) => Reflect.get(ensure(), key, receiver),
-    set: (_t, key, value, receiver) => Reflect.set(ensure(), key, value, receiver),
-    has: (_t, key) => Reflect.has(ensure(), key),
-    ownKeys: () => Reflect.ownKeys(ensure()),
-    getOwnPropertyDescriptor: (_t, key) => Reflect.getOwnPropertyDescriptor(ensure(), key),
-    defineProperty: (_t, key, desc) => Reflect.defineProperty(ensure(), key, desc),
-    deleteProperty: (_t, key) => Reflect.deleteProperty(ensure(), key),
-    getPrototypeOf: () => Reflect.getPrototypeOf(ensure()),
-    setPrototypeOf: (_t, proto) => Reflect.setPrototypeOf(ensure(), proto),
-    isExtensible: () => Reflect.isExtensible(ensure()),
-    preventExtensions: () => Reflect.preventExtensions(ensure()),
-  });
-}
-
 const hostSchemaOf = once(() =>
   z.string().superRefine((host, ctx) => {
     const problem = hostProblem(host);
@@ -192,19 +149,19 @@ const routeSchemaOf = once(() =>
 const routesSchemaOf = once(() => z.array(routeSchemaOf()));
 
 /** One path entry of a route's `matches` (built when first used). */
-export const pathMatchSchema = lazySchema(pathMatchSchemaOf);
+export const pathMatchSchema = lazyObject(pathMatchSchemaOf);
 /** One header entry of a route's `matches` (built when first used). */
-export const headerMatchSchema = lazySchema(headerMatchSchemaOf);
+export const headerMatchSchema = lazyObject(headerMatchSchemaOf);
 /** One entry of a route's `matches` (built when first used). */
-export const routeMatchSchema = lazySchema(routeMatchSchemaOf);
+export const routeMatchSchema = lazyObject(routeMatchSchemaOf);
 /** A route's `auth` (built when first used). */
-export const routeAuthSchema = lazySchema(routeAuthSchemaOf);
+export const routeAuthSchema = lazyObject(routeAuthSchemaOf);
 /** A route's `dlp` (built when first used). */
-export const routeDlpSchema = lazySchema(routeDlpSchemaOf);
+export const routeDlpSchema = lazyObject(routeDlpSchemaOf);
 /** One route (built when first used). */
-export const routeSchema = lazySchema(routeSchemaOf);
+export const routeSchema = lazyObject(routeSchemaOf);
 /** A routes list (built when first used). */
-export const routesSchema = lazySchema(routesSchemaOf);
+export const routesSchema = lazyObject(routesSchemaOf);
 
 export type Route = z.output<ReturnType<typeof routeSchemaOf>>;
 export type RouteInput = z.input<ReturnType<typeof routeSchemaOf>>;

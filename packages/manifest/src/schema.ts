@@ -1,3 +1,4 @@
+import { lazyObject, once } from "@bottlekit/diagnostics";
 import { routeSchema } from "@bottlekit/egress-dlp";
 import { z } from "zod";
 import { ENV_NAME_PATTERN, NAME_PATTERN } from "./names.ts";
@@ -12,50 +13,9 @@ export type CutoffPolicy = (typeof CUTOFF_POLICIES)[number];
 /**
  * Every schema here is built on its first use, not at import: zod builds a few hundred objects
  * for these (and egress-dlp's route schema inside them), a cost every process importing this
- * package paid before, `bottle run` included when it has no manifest to validate. `once` returns
- * a builder that builds its value the first time and hands back the same one after.
+ * package paid before, `bottle run` included when it has no manifest to validate (`once` and
+ * `lazyObject` from @bottlekit/diagnostics; the exported schemas stand for the built ones).
  */
-function once<T>(build: () => T): () => T {
-  let value: T | undefined;
-  return () => {
-    value ??= build();
-    return value;
-  };
-}
-
-/**
- * An exported schema that stands for the one `build` returns, built when it is first touched
- * (any property read, `instanceof`, key listing): the proxy's target becomes a copy of the
- * built schema's own properties and prototype, so it answers as the schema does. zod's methods
- * close over the schema that built them, so they act on the built one.
- */
-function lazySchema<T extends object>(build: () => T): T {
-  const target = {} as T;
-  let ready = false;
-  const ensure = (): T => {
-    if (!ready) {
-      const schema = build();
-      Object.setPrototypeOf(target, Object.getPrototypeOf(schema));
-      Object.defineProperties(target, Object.getOwnPropertyDescriptors(schema));
-      ready = true;
-    }
-    return target;
-  };
-  return new Proxy(target, {
-    get: (_t, key, receiver) => Reflect.get(ensure(), key, receiver),
-    set: (_t, key, value, receiver) => Reflect.set(ensure(), key, value, receiver),
-    has: (_t, key) => Reflect.has(ensure(), key),
-    ownKeys: () => Reflect.ownKeys(ensure()),
-    getOwnPropertyDescriptor: (_t, key) => Reflect.getOwnPropertyDescriptor(ensure(), key),
-    defineProperty: (_t, key, desc) => Reflect.defineProperty(ensure(), key, desc),
-    deleteProperty: (_t, key) => Reflect.deleteProperty(ensure(), key),
-    getPrototypeOf: () => Reflect.getPrototypeOf(ensure()),
-    setPrototypeOf: (_t, proto) => Reflect.setPrototypeOf(ensure(), proto),
-    isExtensible: () => Reflect.isExtensible(ensure()),
-    preventExtensions: () => Reflect.preventExtensions(ensure()),
-  });
-}
-
 const nameRef = once(() =>
   z.string().regex(NAME_PATTERN, "must be a manifest name matching ^[a-z][a-z0-9-]*$"),
 );
@@ -187,9 +147,9 @@ export const agentSchemaOf = once(() =>
 );
 
 /** Frontmatter of `$BOTTLEKIT_HOME/bottles/<name>.md` (built when first used). */
-export const bottleSchema = lazySchema(bottleSchemaOf);
+export const bottleSchema = lazyObject(bottleSchemaOf);
 /** Frontmatter of `agents/<name>.md`, home or project (built when first used). */
-export const agentSchema = lazySchema(agentSchemaOf);
+export const agentSchema = lazyObject(agentSchemaOf);
 
 export type BottleFrontmatter = z.output<ReturnType<typeof bottleSchemaOf>>;
 export type AgentFrontmatter = z.output<ReturnType<typeof agentSchemaOf>>;

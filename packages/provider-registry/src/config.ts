@@ -1,4 +1,4 @@
-import { didYouMean, suggest } from "@bottlekit/diagnostics";
+import { didYouMean, lazyObject, once, suggest } from "@bottlekit/diagnostics";
 import { z } from "zod";
 import { allProviderNames, getProvider } from "./providers.ts";
 import type { ProviderInfo } from "./types.ts";
@@ -15,43 +15,55 @@ const CREDENTIAL_HEADERS = new Set([
   "proxy-authorization",
 ]);
 
-export const modelProviderEntrySchema = z.strictObject({
-  /** Public name clients ask for. Defaults to `model`. */
-  name: z.string().trim().min(1).optional(),
-  /** `provider/model`; the model part may contain `/`; `provider/*` is a wildcard. */
-  model: z.string().trim().min(1),
-  /** Wire behaviour of an unknown prefix: a built-in provider id (`openai`, `anthropic`, …). */
-  provider_interface: z.string().trim().min(1).optional(),
-  /** Legacy Plano spelling of provider_interface. */
-  provider: z.string().trim().min(1).optional(),
-  /** `$ENV_VAR` (or `${ENV_VAR}`) holding the key. Literal keys are refused. */
-  access_key: z.string().trim().min(1).optional(),
-  base_url: z.string().trim().min(1).optional(),
-  default: z.boolean().optional(),
-  /** Forward the client's own Authorization header instead of injecting a key. */
-  passthrough_auth: z.boolean().optional(),
-  /** Extra request headers; values may be `$ENV_VAR` references. */
-  headers: z.record(z.string(), z.string()).optional(),
-  http_host: z.string().trim().min(1).optional(),
+/**
+ * The schemas are built on first use, not at import (every process importing the registry paid for
+ * them, `bottle run` included); the exported ones stand for the built ones.
+ */
+const schemasOf = once(() => {
+  const modelProviderEntrySchema = z.strictObject({
+    /** Public name clients ask for. Defaults to `model`. */
+    name: z.string().trim().min(1).optional(),
+    /** `provider/model`; the model part may contain `/`; `provider/*` is a wildcard. */
+    model: z.string().trim().min(1),
+    /** Wire behaviour of an unknown prefix: a built-in provider id (`openai`, `anthropic`, …). */
+    provider_interface: z.string().trim().min(1).optional(),
+    /** Legacy Plano spelling of provider_interface. */
+    provider: z.string().trim().min(1).optional(),
+    /** `$ENV_VAR` (or `${ENV_VAR}`) holding the key. Literal keys are refused. */
+    access_key: z.string().trim().min(1).optional(),
+    base_url: z.string().trim().min(1).optional(),
+    default: z.boolean().optional(),
+    /** Forward the client's own Authorization header instead of injecting a key. */
+    passthrough_auth: z.boolean().optional(),
+    /** Extra request headers; values may be `$ENV_VAR` references. */
+    headers: z.record(z.string(), z.string()).optional(),
+    http_host: z.string().trim().min(1).optional(),
+  });
+
+  const modelAliasSchema = z.strictObject({ target: z.string().trim().min(1) });
+
+  const registryConfigSchema = z.strictObject({
+    version: z.string().optional(),
+    model_providers: z.array(modelProviderEntrySchema).optional(),
+    /** Legacy Plano key, read when model_providers is absent. */
+    llm_providers: z.array(modelProviderEntrySchema).optional(),
+    model_aliases: z.record(z.string().trim().min(1), modelAliasSchema).optional(),
+  });
+  return { modelProviderEntrySchema, modelAliasSchema, registryConfigSchema };
 });
+type Schemas = ReturnType<typeof schemasOf>;
 
-export const modelAliasSchema = z.strictObject({ target: z.string().trim().min(1) });
-
+export const modelProviderEntrySchema = lazyObject(() => schemasOf().modelProviderEntrySchema);
+export const modelAliasSchema = lazyObject(() => schemasOf().modelAliasSchema);
 /** Schema of the provider-registry config. */
-export const registryConfigSchema = z.strictObject({
-  version: z.string().optional(),
-  model_providers: z.array(modelProviderEntrySchema).optional(),
-  /** Legacy Plano key, read when model_providers is absent. */
-  llm_providers: z.array(modelProviderEntrySchema).optional(),
-  model_aliases: z.record(z.string().trim().min(1), modelAliasSchema).optional(),
-});
+export const registryConfigSchema = lazyObject(() => schemasOf().registryConfigSchema);
 
-export type RegistryConfigInput = z.input<typeof registryConfigSchema>;
-export type ModelProviderEntryInput = z.input<typeof modelProviderEntrySchema>;
+export type RegistryConfigInput = z.input<Schemas["registryConfigSchema"]>;
+export type ModelProviderEntryInput = z.input<Schemas["modelProviderEntrySchema"]>;
 
 /** JSON Schema (draft 2020-12) of the config, generated from the zod schema. */
 export function registryConfigJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(registryConfigSchema, { target: "draft-2020-12" }) as Record<
+  return z.toJSONSchema(schemasOf().registryConfigSchema, { target: "draft-2020-12" }) as Record<
     string,
     unknown
   >;
@@ -96,13 +108,13 @@ export interface ValidationResult {
   readonly errors: readonly string[];
 }
 
-const TOP_KEYS = Object.keys(registryConfigSchema.shape);
-const ENTRY_KEYS = Object.keys(modelProviderEntrySchema.shape);
+const TOP_KEYS = once(() => Object.keys(schemasOf().registryConfigSchema.shape));
+const ENTRY_KEYS = once(() => Object.keys(schemasOf().modelProviderEntrySchema.shape));
 
 function keysAt(path: readonly PropertyKey[]): readonly string[] | undefined {
-  if (path.length === 0) return TOP_KEYS;
+  if (path.length === 0) return TOP_KEYS();
   if ((path[0] === "model_providers" || path[0] === "llm_providers") && path.length === 2)
-    return ENTRY_KEYS;
+    return ENTRY_KEYS();
   if (path[0] === "model_aliases" && path.length === 2) return ["target"];
   return undefined;
 }
@@ -132,7 +144,7 @@ function isLoopback(url: URL): boolean {
 export function validateRegistryConfig(input: unknown): ValidationResult {
   const warnings: string[] = [];
   const errors: string[] = [];
-  const parsed = registryConfigSchema.safeParse(input ?? {});
+  const parsed = schemasOf().registryConfigSchema.safeParse(input ?? {});
   if (!parsed.success) {
     return { value: undefined, warnings, errors: formatIssues(parsed.error.issues, keysAt) };
   }
