@@ -210,7 +210,7 @@ describe("the launcher protocol (host side)", () => {
           writeProbes: [],
         });
         const lines = text.trimEnd().split("\n");
-        for (const l of lines) expect(l).toMatch(/^[A-Za-z]+ (?:[0-9a-f]{2})*$/);
+        for (const l of lines) expect(l).toMatch(/^[A-Za-z_][A-Za-z0-9_]* (?:[0-9a-f]{2})*$/);
         const inner = lines
           .filter((l) => l.startsWith("inner "))
           .map((l) => Buffer.from(l.slice(6), "hex").toString("utf8"));

@@ -5,6 +5,18 @@
  * interprets the gate's report (uid, capabilities, the AF_UNIX attempt, the environment) is here.
  */
 import { GATE_ENV_APPLIED, GATE_UNIX_PROBE } from "./scripts.ts";
+import { currentSeccompArch, type SeccompArch } from "./seccomp.ts";
+
+/**
+ * The system calls the Perl launcher makes through `syscall` (Perl's own builtins lack them, and
+ * POSIX would triple its start), by architecture, from the kernel's syscall tables.
+ */
+export const LAUNCHER_SYSCALLS: Readonly<
+  Record<SeccompArch, { close: number; dup3: number; exit_group: number }>
+> = {
+  x64: { close: 3, dup3: 292, exit_group: 231 },
+  arm64: { close: 57, dup3: 24, exit_group: 94 },
+};
 
 /** Which program runs stage 1: Perl when the host has one in its system directories (it starts in a few ms), else Node. */
 export type LauncherKind = "perl" | "node";
@@ -71,6 +83,9 @@ export function launcherConfig(c: LauncherConfig): string {
     put("undeclaredHost", c.proxy.undeclaredHost);
   }
   put("unixProbe", GATE_UNIX_PROBE);
+  for (const [name, nr] of Object.entries(LAUNCHER_SYSCALLS[currentSeccompArch()])) {
+    put(`sys_${name}`, String(nr));
+  }
   return `${lines.join("\n")}\n`;
 }
 

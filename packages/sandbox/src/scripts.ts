@@ -80,7 +80,9 @@ export const GATE_SCRIPT = [
 ].join("\n");
 
 /**
- * Stage 1 under Perl (perl-base modules only: POSIX, Socket; no JSON module), preferred when the
+ * Stage 1 under Perl (no module but Fcntl and Errno, the lightest of perl-base: POSIX and Socket
+ * would triple its start; the few Linux constants and system calls it needs are written out or
+ * given by the host for its architecture), preferred when the
  * host has /usr/bin/perl: it starts in a few milliseconds where Node takes 50-100 ms, and this is
  * on the path of every run. One process runs stage 2 and the probe's relay; the bridge and each
  * wall check run in processes of their own (forked), so no check can hold up another.
@@ -88,13 +90,20 @@ export const GATE_SCRIPT = [
 export const LAUNCHER_PERL_SOURCE = String.raw`
 # bottle sandbox launcher, stage 1 (see scripts.ts). Perl with perl-base modules only.
 use strict;
-use POSIX ();
-use Socket ();
+use Fcntl qw(F_GETFL F_SETFL F_DUPFD O_NONBLOCK O_WRONLY O_RDWR O_CREAT O_EXCL);
+
+# Linux's values on x64 and arm64 (the only architectures the sandbox runs on).
+my ($AF_UNIX, $AF_INET, $SOCK_STREAM, $SOL_SOCKET, $SO_REUSEADDR, $SO_ERROR, $WNOHANG) = (1, 2, 1, 1, 2, 4, 1);
+sub sockaddr_in { my ($port, @octets) = @_; return pack("S n C4 x8", $AF_INET, $port, @octets) }
+sub sockaddr_un { return pack("S Z108", $AF_UNIX, $_[0]) }
 
 $SIG{PIPE} = "IGNORE";
-my $TICK = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
-sub now { return (POSIX::times())[0] / $TICK }
-sub fail { print STDERR "bottle sandbox: ", @_, "\n"; POSIX::_exit(125) }
+# Whole seconds (no module gives finer time); a deadline is at least the seconds it names.
+sub deadline { return time() + $_[0] + 1 }
+my %sys;
+sub _exit { syscall($sys{exit_group}, $_[0]); exit($_[0]) }
+sub close_fd { syscall($sys{close}, $_[0]) }
+sub fail { print STDERR "bottle sandbox: ", @_, "\n"; _exit(125) }
 
 # The configuration: one "key hex" line per value (a key may repeat: argv, environment).
 my %c;
@@ -109,6 +118,12 @@ my %c;
   close $fh;
 }
 sub one { my $v = $c{ $_[0] }; return $v ? $v->[0] : undef }
+# The architecture's system call numbers, from the host: close, dup3, exit_group.
+for my $name ("close", "dup3", "exit_group") {
+  my $n = one("sys_$name");
+  defined $n && $n =~ /^\d+$/ or do { print STDERR "bottle sandbox: no system call number for $name\n"; exit(125) };
+  $sys{$name} = $n;
+}
 sub many { my $v = $c{ $_[0] }; return $v ? @$v : () }
 my $probe = (one("probe") // "") eq "1";
 my $late = (one("late") // "") eq "1";
@@ -125,14 +140,14 @@ my $channelFd = ($probe || $late) ? 3 : -1;
     open(my $info, "<", "/proc/self/fdinfo/$fd") or next;
     my $text = do { local $/; <$info> };
     close $info;
-    POSIX::close($fd) if $text =~ /flags:\s*([0-7]+)/ && (oct($1) & 02000000) == 0;
+    close_fd($fd) if $text =~ /flags:\s*([0-7]+)/ && (oct($1) & 02000000) == 0;
   }
 }
 
 sub nonblocking {
   my ($fh) = @_;
-  my $flags = fcntl($fh, POSIX::F_GETFL(), 0) or fail("fcntl: $!");
-  fcntl($fh, POSIX::F_SETFL(), $flags | POSIX::O_NONBLOCK()) or fail("fcntl: $!");
+  my $flags = fcntl($fh, F_GETFL, 0) or fail("fcntl: $!");
+  fcntl($fh, F_SETFL, $flags | O_NONBLOCK) or fail("fcntl: $!");
 }
 
 sub env_pairs {
@@ -177,8 +192,7 @@ sub bridge {
         my $client;
         last unless accept($client, $listener);
         my $up;
-        if (!socket($up, Socket::AF_UNIX(), Socket::SOCK_STREAM(), 0)
-          || !connect($up, Socket::pack_sockaddr_un($target))) {
+        if (!socket($up, $AF_UNIX, $SOCK_STREAM, 0) || !connect($up, sockaddr_un($target))) {
           close($client);
           next;
         }
@@ -220,16 +234,16 @@ my @kids;
 sub start_bridge {
   my $port = one("bridgePort");
   return unless defined $port;
-  socket(my $listener, Socket::AF_INET(), Socket::SOCK_STREAM(), 0) or fail("bridge: socket: $!");
-  setsockopt($listener, Socket::SOL_SOCKET(), Socket::SO_REUSEADDR(), 1);
-  bind($listener, Socket::pack_sockaddr_in($port, Socket::inet_aton("127.0.0.1")))
+  socket(my $listener, $AF_INET, $SOCK_STREAM, 0) or fail("bridge: socket: $!");
+  setsockopt($listener, $SOL_SOCKET, $SO_REUSEADDR, 1);
+  bind($listener, sockaddr_in($port, 127, 0, 0, 1))
     or fail("bridge: cannot listen on 127.0.0.1:$port: $!");
   listen($listener, 128) or fail("bridge: listen: $!");
   my $pid = fork() // fail("fork: $!");
   if ($pid == 0) {
-    POSIX::close($channelFd) if $channelFd >= 0;
+    close_fd($channelFd) if $channelFd >= 0;
     bridge($listener, one("bridgeSocket"));
-    POSIX::_exit(0);
+    _exit(0);
   }
   push @kids, $pid;
   close($listener);
@@ -251,10 +265,10 @@ sub checker {
   my $pid = fork() // fail("fork: $!");
   if ($pid == 0) {
     close($r);
-    POSIX::close($channelFd) if $channelFd >= 0;
+    close_fd($channelFd) if $channelFd >= 0;
     my $line = $code->() . "\n";
     syswrite($w, $line);
-    POSIX::_exit(0);
+    _exit(0);
   }
   push @kids, $pid;
   close($w);
@@ -265,15 +279,15 @@ sub check_tcp {
   my @bad;
   for my $target (many("tcp")) {
     my ($host, $port) = $target =~ /^(.*):(\d+)$/ or next;
-    socket(my $s, Socket::AF_INET(), Socket::SOCK_STREAM(), 0) or next;
+    my @octets = $host =~ /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/ or next;
+    socket(my $s, $AF_INET, $SOCK_STREAM, 0) or next;
     nonblocking($s);
-    my $addr = Socket::inet_aton($host) or next;
-    if (connect($s, Socket::pack_sockaddr_in($port, $addr))) { push @bad, $target; next }
+    if (connect($s, sockaddr_in($port, @octets))) { push @bad, $target; next }
     next unless $!{EINPROGRESS};
     my $win = "";
     vec($win, fileno($s), 1) = 1;
     next unless select(undef, my $wout = $win, undef, 1.5) > 0;
-    my $err = unpack("i", getsockopt($s, Socket::SOL_SOCKET(), Socket::SO_ERROR()) // pack("i", 1));
+    my $err = unpack("i", getsockopt($s, $SOL_SOCKET, $SO_ERROR) // pack("i", 1));
     push @bad, $target if $err == 0;
   }
   return check_json("direct TCP fails", !@bad, @bad ? "connected to " . join(", ", @bad) : "refused or unreachable");
@@ -285,7 +299,7 @@ sub check_writes {
   for my $dir (@dirs) {
     (my $file = $dir) =~ s{/$}{};
     $file .= "/.bottle-probe-$$";
-    if (sysopen(my $fh, $file, POSIX::O_WRONLY() | POSIX::O_CREAT() | POSIX::O_EXCL(), 0600)) {
+    if (sysopen(my $fh, $file, O_WRONLY | O_CREAT | O_EXCL, 0600)) {
       push @wrote, $dir;
       close($fh);
       unlink($file);
@@ -297,7 +311,7 @@ sub check_writes {
 sub check_dns {
   my $name = one("dnsName");
   my @a = gethostbyname($name);
-  return check_json("DNS fails", 0, "$name resolved to " . Socket::inet_ntoa($a[4])) if @a > 4 && defined $a[4];
+  return check_json("DNS fails", 0, "$name resolved to " . join(".", unpack("C4", $a[4]))) if @a > 4 && defined $a[4];
   return check_json("DNS fails", 1, "no address");
 }
 
@@ -308,7 +322,7 @@ my %sigNumber = (HUP => 1, INT => 2, QUIT => 3, KILL => 9, TERM => 15);
 sub script_file {
   my $dir = "/tmp/.bottle-env-$$-" . int(rand(1 << 30));
   mkdir($dir, 0700) or fail("cannot create $dir: $!");
-  sysopen(my $fh, "$dir/env.sh", POSIX::O_RDWR() | POSIX::O_CREAT() | POSIX::O_EXCL(), 0600) or fail("cannot create the environment file: $!");
+  sysopen(my $fh, "$dir/env.sh", O_RDWR | O_CREAT | O_EXCL, 0600) or fail("cannot create the environment file: $!");
   unlink("$dir/env.sh");
   rmdir($dir);
   return $fh;
@@ -323,21 +337,21 @@ sub start_stage2 {
     # First every source above the targets, then each onto its target (dup2 clears close-on-exec).
     my %high;
     for my $target (keys %$fds) {
-      my $h = fcntl($fds->{$target}, POSIX::F_DUPFD(), 20);
-      POSIX::_exit(125) unless defined $h;
+      my $h = fcntl($fds->{$target}, F_DUPFD, 20);
+      _exit(125) unless defined $h;
       $high{$target} = $h;
     }
-    POSIX::close($_) for 3 .. 19;
+    close_fd($_) for 3 .. 19;
     for my $target (keys %high) {
-      defined POSIX::dup2($high{$target}, $target) or POSIX::_exit(125);
-      POSIX::close($high{$target});
+      syscall($sys{dup3}, $high{$target} + 0, $target + 0, 0) == $target or _exit(125);
+      close_fd($high{$target});
     }
     %ENV = %$env;
     my @inner = many("inner");
     my $bwrap = one("bwrap");
     exec { $bwrap } $bwrap, @inner;
     print STDERR "bottle sandbox: cannot start stage 2: $!\n";
-    POSIX::_exit(125);
+    _exit(125);
   }
   return $pid;
 }
@@ -348,13 +362,13 @@ sub finish {
   if ($status & 127) {
     my $n = $status & 127;
     $n = 15 unless grep { $_ == $n } values %sigNumber;
-    POSIX::_exit(128 + $n);
+    _exit(128 + $n);
   }
-  POSIX::_exit($status >> 8);
+  _exit($status >> 8);
 }
 
 sub reap {
-  while ((my $pid = waitpid(-1, POSIX::WNOHANG())) > 0) {
+  while ((my $pid = waitpid(-1, $WNOHANG)) > 0) {
     finish($?) if defined $child && $pid == $child;
   }
 }
@@ -374,7 +388,7 @@ sub wait_until {
   my ($done, $deadline) = @_;
   for (;;) {
     return 1 if $done->();
-    my $left = defined $deadline ? $deadline - now() : 60;
+    my $left = defined $deadline ? $deadline - time() : 60;
     return 0 if $left <= 0;
     my $rin = "";
     vec($rin, $_, 1) = 1 for keys %readers, fileno($wakeR);
@@ -429,7 +443,7 @@ sub host_write {
 }
 # The late setup: "setup <hex of the environment, NUL-separated NAME=value> <hex of the gate's script>".
 sub late_setup {
-  my $line = host_line(now() + (one("lateTimeoutMs") // 120000) / 1000);
+  my $line = host_line(deadline(int((one("lateTimeoutMs") // 120000) / 1000)));
   fail("no environment from the host in time") unless defined $line;
   my ($env, $script) = $line =~ /^setup ((?:[0-9a-f]{2})*) ((?:[0-9a-f]{2})*)$/ or fail("unreadable set-up from the host");
   $env = pack("H*", $env);
@@ -442,8 +456,8 @@ my $unixServer;
 my $unixConnections = 0;
 if ($probe) {
   my $path = one("unixProbe");
-  socket($unixServer, Socket::AF_UNIX(), Socket::SOCK_STREAM(), 0) or fail("socket: $!");
-  bind($unixServer, Socket::pack_sockaddr_un($path)) or fail("cannot listen on $path: $!");
+  socket($unixServer, $AF_UNIX, $SOCK_STREAM, 0) or fail("socket: $!");
+  bind($unixServer, sockaddr_un($path)) or fail("cannot listen on $path: $!");
   listen($unixServer, 16) or fail("listen: $!");
   nonblocking($unixServer);
   $readers{ fileno($unixServer) } = sub {
@@ -479,8 +493,8 @@ my $gate = collect($reportR, sub { $_[0] =~ /(?:^|\n)end\n/ });
 my $asked;
 if (defined one("proxyPort")) {
   my $host = one("undeclaredHost");
-  socket(my $s, Socket::AF_INET(), Socket::SOCK_STREAM(), 0) or fail("socket: $!");
-  if (connect($s, Socket::pack_sockaddr_in(one("proxyPort"), Socket::inet_aton("127.0.0.1")))) {
+  socket(my $s, $AF_INET, $SOCK_STREAM, 0) or fail("socket: $!");
+  if (connect($s, sockaddr_in(one("proxyPort"), 127, 0, 0, 1))) {
     syswrite($s, "CONNECT $host:443 HTTP/1.1\r\nHost: $host:443\r\n\r\n");
     $asked = collect($s, sub { index($_[0], "\r\n") >= 0 });
     $asked->{fh} = $s;
@@ -499,10 +513,11 @@ if ($late) { ($env, $script) = late_setup() }
   close($envFile);
 }
 syswrite($verdictW, "env\n");
-my $sent = now();
-wait_until(sub { $gate->{done} }, $sent + 15);
-wait_until(sub { !grep { !$_->{done} } values %results }, $sent + 3);
-wait_until(sub { $asked->{done} }, $sent + 3) if $asked;
+# The wall checks and the proxy's answer: within 3 s of the environment being sent.
+my $soon = deadline(3);
+wait_until(sub { $gate->{done} }, deadline(15));
+wait_until(sub { !grep { !$_->{done} } values %results }, $soon);
+wait_until(sub { $asked->{done} }, $soon) if $asked;
 
 my @checks;
 for my $name ("tcp", "dns", "writes") {
@@ -522,7 +537,7 @@ if ($asked) {
   close($asked->{fh}) if $asked->{fh};
 }
 my $report = "{\"launcher\":\"perl\",\"checks\":[" . join(",", @checks) . "],\"gate\":" . js($gate->{text}) . ",\"unixConnections\":$unixConnections}\n";
-my $verdict = host_write($report) ? host_line(now() + 30) : undef;
+my $verdict = host_write($report) ? host_line(deadline(30)) : undef;
 close($unixServer) if $unixServer;
 delete $readers{ fileno($unixServer) } if $unixServer;
 syswrite($verdictW, (defined $verdict && $verdict =~ /^go\s*$/ ? "go" : "stop") . "\n");
@@ -559,7 +574,7 @@ const die = (m) => { process.stderr.write("bottle sandbox: " + m + "\n"); proces
 const conf = {};
 for (const line of fs.readFileSync(process.argv[2], "latin1").split("\n")) {
   if (line === "") continue;
-  const m = /^([A-Za-z]+) ((?:[0-9a-f]{2})*)$/.exec(line);
+  const m = /^([A-Za-z_][A-Za-z0-9_]*) ((?:[0-9a-f]{2})*)$/.exec(line);
   if (!m) die("bad configuration line");
   (conf[m[1]] ??= []).push(Buffer.from(m[2], "hex").toString("utf8"));
 }
