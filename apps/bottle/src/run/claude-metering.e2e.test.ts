@@ -198,7 +198,7 @@ describe("Claude Code under bottle run, metered by the embedded gateway", () => 
     fake.setDefaultReply({ text: "The answer is 42." });
     const r = await claude("coder", "look around and tell me the answer");
     expect(r.err).toMatch(/✓ no credential in the environment/);
-    expect(r.out).toContain("The answer is 42.");
+    expect(r.out, r.err).toContain("The answer is 42.");
     expect(r.code).toBe(0);
     const served = fake.requests.slice(before);
     const messages = served.filter((q) => q.api === "anthropic-messages");
@@ -341,7 +341,7 @@ describe("Claude Code under bottle run, metered by the embedded gateway", () => 
       fake.enqueue({ text: "Metered by the host controller.", usage: { input: 321, output: 9 } });
       fake.setDefaultReply({ text: "Metered by the host controller." });
       const r = await claude("coder", "say something");
-      expect(r.out).toContain("Metered by the host controller.");
+      expect(r.out, r.err).toContain("Metered by the host controller.");
       expect(r.code).toBe(0);
       const served = fake.requests.slice(before);
       expect(served.every((q) => q.headers["x-api-key"] === REAL_KEY)).toBe(true);

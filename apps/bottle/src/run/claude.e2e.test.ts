@@ -143,7 +143,7 @@ describe("Claude Code under bottle run", () => {
       { ANTHROPIC_API_KEY: REAL_KEY, HOME: os.homedir() },
     );
     expect(r.err).toMatch(/✓ no credential in the environment/);
-    expect(r.out).toContain("The answer is 42.");
+    expect(r.out, r.err).toContain("The answer is 42.");
     expect(r.code).toBe(0);
     // The forbidden command never ran, and Claude Code was told why.
     expect(fs.readFileSync(path.join(project, "victim.txt"), "utf8")).toBe("keep me\n");
