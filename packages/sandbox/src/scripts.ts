@@ -150,6 +150,37 @@ sub nonblocking {
   fcntl($fh, F_SETFL, $flags | O_NONBLOCK) or fail("fcntl: $!");
 }
 
+# A signal (a child's exit: SIGCHLD) interrupts a blocking system call with EINTR, and Perl does
+# not restart it. A connect so interrupted goes on in the kernel: wait until the socket is
+# writable, then its result is SO_ERROR.
+sub connect_whole {
+  my ($s, $addr) = @_;
+  return 1 if connect($s, $addr);
+  return 0 unless $!{EINTR};
+  my $win = "";
+  vec($win, fileno($s), 1) = 1;
+  my $until = deadline(5);
+  while (time() < $until) {
+    my $n = select(undef, my $wout = $win, undef, 1);
+    last if $n > 0;
+  }
+  my $err = unpack("i", getsockopt($s, $SOL_SOCKET, $SO_ERROR) // pack("i", 110));
+  return 1 if $err == 0;
+  $! = $err;
+  return 0;
+}
+
+# Writes all of $data to a blocking handle, again after an interrupted write.
+sub write_whole {
+  my ($fh, $data) = @_;
+  while (length $data) {
+    my $w = syswrite($fh, $data);
+    if (!defined $w) { next if $!{EINTR} || $!{EAGAIN}; return 0 }
+    substr($data, 0, $w, "");
+  }
+  return 1;
+}
+
 sub env_pairs {
   my %env;
   for my $entry (@_) {
@@ -192,7 +223,7 @@ sub bridge {
         my $client;
         last unless accept($client, $listener);
         my $up;
-        if (!socket($up, $AF_UNIX, $SOCK_STREAM, 0) || !connect($up, sockaddr_un($target))) {
+        if (!socket($up, $AF_UNIX, $SOCK_STREAM, 0) || !connect_whole($up, sockaddr_un($target))) {
           close($client);
           next;
         }
@@ -267,7 +298,7 @@ sub checker {
     close($r);
     close_fd($channelFd) if $channelFd >= 0;
     my $line = $code->() . "\n";
-    syswrite($w, $line);
+    write_whole($w, $line);
     _exit(0);
   }
   push @kids, $pid;
@@ -494,8 +525,8 @@ my $asked;
 if (defined one("proxyPort")) {
   my $host = one("undeclaredHost");
   socket(my $s, $AF_INET, $SOCK_STREAM, 0) or fail("socket: $!");
-  if (connect($s, sockaddr_in(one("proxyPort"), 127, 0, 0, 1))) {
-    syswrite($s, "CONNECT $host:443 HTTP/1.1\r\nHost: $host:443\r\n\r\n");
+  if (connect_whole($s, sockaddr_in(one("proxyPort"), 127, 0, 0, 1))
+    && write_whole($s, "CONNECT $host:443 HTTP/1.1\r\nHost: $host:443\r\n\r\n")) {
     $asked = collect($s, sub { index($_[0], "\r\n") >= 0 });
     $asked->{fh} = $s;
   } else {
@@ -512,7 +543,7 @@ if ($late) { ($env, $script) = late_setup() }
   }
   close($envFile);
 }
-syswrite($verdictW, "env\n");
+write_whole($verdictW, "env\n");
 # The wall checks and the proxy's answer: within 3 s of the environment being sent.
 my $soon = deadline(3);
 wait_until(sub { $gate->{done} }, deadline(15));
@@ -540,7 +571,7 @@ my $report = "{\"launcher\":\"perl\",\"checks\":[" . join(",", @checks) . "],\"g
 my $verdict = host_write($report) ? host_line(deadline(30)) : undef;
 close($unixServer) if $unixServer;
 delete $readers{ fileno($unixServer) } if $unixServer;
-syswrite($verdictW, (defined $verdict && $verdict =~ /^go\s*$/ ? "go" : "stop") . "\n");
+write_whole($verdictW, (defined $verdict && $verdict =~ /^go\s*$/ ? "go" : "stop") . "\n");
 close($verdictW);
 close($channel);
 %readers = ();
