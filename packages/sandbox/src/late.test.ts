@@ -132,8 +132,16 @@ describe.each(LAUNCHERS)("late setup (stage 1 under %s)", (launcher) => {
         },
         { stdio: "pipe", late: late.promise, checkEnv: () => ({ ok: true, detail: "clean" }) },
       );
-      // The gate runs (and has made its unix attempt) while the setup is still pending.
-      for (let i = 0; i < 400 && !fs.existsSync(path.join(project, "gate-ran")); i++) {
+      // The gate runs (and has made its unix attempt) while the setup is still pending. The
+      // logger's `>>` creates the file before it writes its line: wait for the line.
+      const ran = () => {
+        try {
+          return fs.readFileSync(path.join(project, "gate-ran"), "utf8").endsWith("\n");
+        } catch {
+          return false;
+        }
+      };
+      for (let i = 0; i < 400 && !ran(); i++) {
         await new Promise((r) => setTimeout(r, 50));
       }
       expect(fs.readFileSync(path.join(project, "gate-ran"), "utf8")).toBe("ran\n");
