@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
@@ -103,6 +104,46 @@ describe.each(LAUNCHERS)("stage 1 under %s", (launcher) => {
     } finally {
       sb.stdout?.destroy();
       await sb.kill();
+    }
+  });
+
+  it("closes the descriptors the host process inherited without close-on-exec", () => {
+    // A host process started by a shell that left descriptors open (no close-on-exec): they
+    // reach bwrap and the launcher, which must close them before stage 2.
+    const dir = hostDir("fds");
+    const script = path.join(dir, "run.mts");
+    fs.writeFileSync(
+      script,
+      [
+        `import { inspectHost, startSandbox } from ${JSON.stringify(path.join(import.meta.dirname, "index.ts"))};`,
+        `const host = inspectHost({}, ${launcher === "node" ? "{ perl: null }" : "{}"});`,
+        "const out = [];",
+        "for (const probe of [false, true]) {",
+        `  const sb = startSandbox({ command: ["/bin/sh", "-c", "ls /proc/self/fd"], projectDir: ${JSON.stringify(project)}, probe }, { host, stdio: "pipe" });`,
+        '  let text = ""; sb.stdout.on("data", (d) => (text += d));',
+        "  await sb.exited;",
+        "  out.push(text.trim().split(/\\s+/).map(Number));",
+        "}",
+        "console.log(JSON.stringify(out));",
+      ].join("\n"),
+    );
+    try {
+      const stdout = execFileSync(
+        "/bin/sh",
+        [
+          "-c",
+          'exec 7</etc/hostname 8</etc/hostname 9</etc/hostname; exec "$0" --import tsx "$1"',
+          node,
+          script,
+        ],
+        { cwd: path.join(import.meta.dirname, ".."), encoding: "utf8" },
+      );
+      const runs = JSON.parse(stdout) as number[][];
+      expect(runs).toHaveLength(2);
+      // 0-2 and ls's own directory descriptor (3): nothing else, with the probe or without.
+      for (const fds of runs) expect(fds.filter((n) => n > 3)).toEqual([]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 
