@@ -101,7 +101,8 @@ $SIG{PIPE} = "IGNORE";
 # Whole seconds (no module gives finer time); a deadline is at least the seconds it names.
 sub deadline { return time() + $_[0] + 1 }
 my %sys;
-sub _exit { syscall($sys{exit_group}, $_[0] + 0); exit($_[0]) }
+# (Before the configuration gave the numbers, a plain exit.)
+sub _exit { syscall($sys{exit_group}, $_[0] + 0) if defined $sys{exit_group}; exit($_[0]) }
 # A number, not a string: syscall passes a string as a pointer.
 sub close_fd { syscall($sys{close}, $_[0] + 0) }
 sub fail { print STDERR "bottle sandbox: ", @_, "\n"; _exit(125) }
