@@ -1,15 +1,28 @@
 import {
+  createHash,
   createPrivateKey,
   X509Certificate as NativeX509,
   randomBytes,
   webcrypto,
 } from "node:crypto";
-import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { isIP } from "node:net";
 import { dirname, join } from "node:path";
-import { createSecureContext, rootCertificates, type SecureContext } from "node:tls";
+import type { SecureContext } from "node:tls";
 import type * as X509 from "@peculiar/x509";
 import { EgressProxyError } from "./errors.ts";
+import { tls } from "./lazy-node.ts";
 
 /**
  * The per-bottle certificate authority: a P-256 key and a self-signed CA certificate created on
@@ -51,6 +64,105 @@ function pem(label: string, der: ArrayBuffer): string {
 
 function unpem(text: string): Buffer {
   return Buffer.from(text.replace(/-----[^-]+-----/g, "").replace(/\s+/g, ""), "base64");
+}
+
+const sha256 = (data: string): string => createHash("sha256").update(data).digest("hex");
+
+/**
+ * What `bundle.stamp` (beside `bundle.pem`) records when the bundle was last written or found to
+ * hold what it should: the Node version whose root store it holds, the digest of the CA
+ * certificate, and the size and digest of the bundle.
+ */
+interface BundleStamp {
+  node: string;
+  cert: string;
+  size: number;
+  bundle: string;
+}
+
+function readStamp(path: string): BundleStamp | undefined {
+  try {
+    const v = JSON.parse(readFileSync(path, "utf8")) as Partial<BundleStamp> | null;
+    return typeof v?.node === "string" &&
+      typeof v.cert === "string" &&
+      typeof v.size === "number" &&
+      typeof v.bundle === "string"
+      ? (v as BundleStamp)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The SHA-256 of `path` when it is a regular file of `size` bytes and permission bits `mode`,
+ * read through one small buffer (the bundle is about 200 KB: a buffer or string of all of it is
+ * fresh memory, which is what costs here); undefined otherwise or when it cannot be read.
+ */
+function fileDigest(path: string, size: number, mode: number): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || (st.mode & 0o777) !== mode || st.size !== size) return undefined;
+    const hash = createHash("sha256");
+    const chunk = Buffer.allocUnsafe(Math.min(size, 32 * 1024) || 1);
+    for (let n = readSync(fd, chunk); n > 0; n = readSync(fd, chunk)) {
+      hash.update(chunk.subarray(0, n));
+    }
+    return hash.digest("hex");
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Writes `text` to `path` (permission bits `mode`) through a temporary file and a rename. */
+function replaceFile(path: string, text: string, mode: number): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, text, { mode });
+  chmodSync(tmp, mode);
+  renameSync(tmp, path);
+}
+
+/**
+ * Makes `bundle.pem` hold the CA certificate followed by Node's root store, with mode 0644, as
+ * the sandbox reads it (`SSL_CERT_FILE` and friends replace the default roots).
+ *
+ * Node's roots (`tls.rootCertificates`) need node:tls, and the bundle built from them is about
+ * 200 KB of strings, compared with as much read from the file: most of what opening a CA cost
+ * before its first leaf. So a bundle is taken as it is when `bundle.stamp` says it was written (or
+ * found right) for this Node version and this CA certificate, and the file still has the size and
+ * digest the stamp gives: its content is then exactly what would be written. Anything else (no
+ * stamp, another Node, a new CA, a bundle changed, truncated or chmod-ed since) is checked
+ * against the roots and rewritten when it differs, as before, and the stamp written again.
+ */
+function ensureBundle(bundlePath: string, certPem: string): void {
+  const stampPath = join(dirname(bundlePath), "bundle.stamp");
+  const cert = sha256(certPem);
+  const stamp = readStamp(stampPath);
+  if (
+    stamp !== undefined &&
+    stamp.node === process.version &&
+    stamp.cert === cert &&
+    fileDigest(bundlePath, stamp.size, 0o644) === stamp.bundle
+  ) {
+    return;
+  }
+  const bundle = `${certPem}\n${tls().rootCertificates.join("\n")}\n`;
+  if (!fileHolds(bundlePath, bundle, 0o644)) replaceFile(bundlePath, bundle, 0o644);
+  const next: BundleStamp = {
+    node: process.version,
+    cert,
+    size: Buffer.byteLength(bundle),
+    bundle: sha256(bundle),
+  };
+  replaceFile(stampPath, `${JSON.stringify(next)}\n`, 0o644);
 }
 
 /** Whether `path` is a regular file with exactly `text` (UTF-8) and permission bits `mode`. */
@@ -151,15 +263,7 @@ export class BottleCa {
     this.caKeyLoading = "pkcs8" in caKey ? undefined : Promise.resolve(caKey);
     this.caKeyDer = "pkcs8" in caKey ? caKey.pkcs8 : undefined;
     this.bundlePath = join(dirname(certPath), "bundle.pem");
-    const bundle = `${this.certPem}\n${rootCertificates.join("\n")}\n`;
-    // Rewritten only when it differs (a new CA, another Node's root store) or is not 0644: most
-    // opens find it as the last one left it.
-    if (!fileHolds(this.bundlePath, bundle, 0o644)) {
-      const tmp = `${this.bundlePath}.${process.pid}.tmp`;
-      writeFileSync(tmp, bundle, { mode: 0o644 });
-      chmodSync(tmp, 0o644);
-      renameSync(tmp, this.bundlePath);
-    }
+    ensureBundle(this.bundlePath, certPem);
   }
 
   private caKey(): Promise<CryptoKey> {
@@ -340,7 +444,7 @@ export class BottleCa {
   private async mint(host: string): Promise<SecureContext> {
     const leaf = await this.mintLeafPem(host);
     const { leafKeyPem } = await this.mintKit();
-    const ctx = createSecureContext({ key: leafKeyPem, cert: leaf, minVersion: "TLSv1.2" });
+    const ctx = tls().createSecureContext({ key: leafKeyPem, cert: leaf, minVersion: "TLSv1.2" });
     this.stats.minted++;
     if (this.contexts.size >= CACHE_LIMIT) {
       const oldest = this.contexts.keys().next().value;

@@ -1,6 +1,5 @@
 import { mkdtempSync, rmSync } from "node:fs";
-import { Agent as HttpAgent, request as httpRequest } from "node:http";
-import { Agent as HttpsAgent } from "node:https";
+import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as dlp from "@bottlekit/egress-dlp";
@@ -128,7 +127,6 @@ describe("Session({ deferScanners })", () => {
       routes: [],
       credentials: loadCredentials([{ name: "GITHUB_TOKEN" }], [], () => REAL),
       ca: {} as BottleCa,
-      agents: { http: new HttpAgent(), https: new HttpsAgent() },
       deferScanners,
     });
   }

@@ -1,6 +1,5 @@
 import { chmodSync, mkdirSync, rmSync } from "node:fs";
-import { Agent as HttpAgent, type Server } from "node:http";
-import { Agent as HttpsAgent } from "node:https";
+import type { Server } from "node:http";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { RouteInput } from "@bottlekit/egress-dlp";
@@ -308,10 +307,6 @@ export function createProxyHost(options: ProxyHostOptions = {}): ProxyHost {
       routes,
       credentials,
       ca,
-      agents: {
-        http: new HttpAgent({ keepAlive: true }),
-        https: new HttpsAgent({ keepAlive: true }),
-      },
       deferScanners: options.deferSessionScanners === true,
     });
     const dir = join(stateDir, "egress-proxy", "sessions");
@@ -329,10 +324,16 @@ export function createProxyHost(options: ProxyHostOptions = {}): ProxyHost {
       );
     }
     const targetsMap = new WeakMap<object, Target>();
-    const interceptServer = createInterceptServer(cfg, session, targetsMap);
-    const unix = createListener(cfg, session, interceptServer, targetsMap, undefined);
+    // made by the session's first intercepted connection (the probe's CONNECT is refused and the
+    // rest may all be tunnels): one per session, shared by its listeners
+    let interceptServer: Server | undefined;
+    const intercepting = (): Server => {
+      interceptServer ??= createInterceptServer(cfg, session, targetsMap);
+      return interceptServer;
+    };
+    const unix = createListener(cfg, session, intercepting, targetsMap, undefined);
     // stops the intercept server's request deadline checks once the session's listener is gone
-    unix.once("close", () => interceptServer.close(() => undefined));
+    unix.once("close", () => interceptServer?.close(() => undefined));
     rmSync(socketPath, { force: true });
     await listen(unix, socketPath);
     chmodSync(socketPath, socketMode);
@@ -341,7 +342,7 @@ export function createProxyHost(options: ProxyHostOptions = {}): ProxyHost {
     let tcp: RegisterResult["tcp"];
     if (spec.tcp) {
       const token = Session.newToken();
-      const server = createListener(cfg, session, interceptServer, targetsMap, token);
+      const server = createListener(cfg, session, intercepting, targetsMap, token);
       try {
         await listen(server, { host: "127.0.0.1", port: 0 });
       } catch (error) {
@@ -378,8 +379,7 @@ export function createProxyHost(options: ProxyHostOptions = {}): ProxyHost {
     const closing = [closeServer(session.unix), closeServer(session.tcp?.server)];
     for (const socket of session.conns.keys()) socket.destroy();
     for (const socket of session.upstream) socket.destroy();
-    session.agents.http.destroy();
-    session.agents.https.destroy();
+    session.destroyAgents();
     await Promise.all(closing);
     rmSync(session.proxySocketPath, { force: true });
     return true;

@@ -1,8 +1,9 @@
 import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { connect as netConnect, type Socket } from "node:net";
-import { createSecureContext, TLSSocket } from "node:tls";
+import type { SecureContext, TLSSocket as TlsSocket } from "node:tls";
 import { normalizeHost } from "@bottlekit/egress-dlp";
+import { tls } from "./lazy-node.ts";
 import { type RelayHandle, startRelay } from "./native-relay.ts";
 import {
   askHint,
@@ -27,7 +28,7 @@ import type { AuditDecision } from "./types.ts";
  */
 
 /** Server context with no certificate: a client sending no SNI (or a wrong one) cannot finish. */
-let noCertContext: ReturnType<typeof createSecureContext> | undefined;
+let noCertContext: SecureContext | undefined;
 
 export function parseAuthority(authority: string): { host: string; port: number } | undefined {
   const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+):(\d{1,5})$/.exec(authority);
@@ -119,7 +120,10 @@ function requestTimeouts(cfg: PipelineConfig): {
   };
 }
 
-/** Creates the intercepting HTTP server of a session (never listens: TLS sockets are handed to it). */
+/**
+ * Creates the intercepting HTTP server of a session (never listens: TLS sockets are handed to it).
+ * The host creates it with the session's first intercepted connection (see `createListener`).
+ */
 export function createInterceptServer(
   cfg: PipelineConfig,
   session: Session,
@@ -153,11 +157,15 @@ export function createInterceptServer(
   return server;
 }
 
-/** Creates one listener server for a session; `token` set = loopback TCP with Proxy-Authorization. */
+/**
+ * Creates one listener server for a session; `token` set = loopback TCP with Proxy-Authorization.
+ * `interceptServer` gives the session's intercepting server, called only by a CONNECT that is
+ * intercepted (a session whose traffic is all tunnels or refusals never creates one).
+ */
 export function createListener(
   cfg: PipelineConfig,
   session: Session,
-  interceptServer: Server,
+  interceptServer: () => Server,
   targets: WeakMap<object, Target>,
   token: string | undefined,
 ): Server {
@@ -293,7 +301,7 @@ export function createListener(
     if (conn) Object.assign(conn, { host: target.host, port: target.port, method: "CONNECT" });
     if (cfg.services.byHost.has(target.host)) {
       // a reserved host: always intercepted and answered by its service, never forwarded
-      intercept(cfg, session, info, socket, head, interceptServer, targets);
+      intercept(cfg, session, info, socket, head, interceptServer(), targets);
       return;
     }
     const decision = session.connectDecision(
@@ -330,7 +338,7 @@ export function createListener(
       tunnel(cfg, session, info, socket, head);
       return;
     }
-    intercept(cfg, session, info, socket, head, interceptServer, targets);
+    intercept(cfg, session, info, socket, head, interceptServer(), targets);
   };
   return server;
 }
@@ -642,6 +650,8 @@ function intercept(
   server: Server,
   targets: WeakMap<object, Target>,
 ): void {
+  // before the agent is told the tunnel is open: a failure here drops the connection instead
+  const { createSecureContext, TLSSocket } = tls();
   const host = info.target.host;
   const ctx = session.ca.contextFor(host);
   ctx.catch(() => undefined);
@@ -686,7 +696,7 @@ function intercept(
   tlsSocket.once("close", () => clearTimeout(stall));
   tlsSocket.once("secure", () => {
     clearTimeout(stall);
-    const servername = (tlsSocket as TLSSocket & { servername?: string | false }).servername;
+    const servername = (tlsSocket as TlsSocket & { servername?: string | false }).servername;
     if (typeof servername !== "string" || servername.toLowerCase().replace(/\.$/, "") !== host) {
       sniProblem = "missing_sni";
       tlsSocket.destroy();

@@ -5,14 +5,8 @@ import type {
   ServerResponse,
 } from "node:http";
 import { request as httpRequest, STATUS_CODES } from "node:http";
-import { request as httpsRequest } from "node:https";
 import { isIP, type Socket } from "node:net";
-import {
-  checkServerIdentity,
-  createSecureContext,
-  rootCertificates,
-  type SecureContext,
-} from "node:tls";
+import type { PeerCertificate, SecureContext } from "node:tls";
 import {
   createStreamScanner,
   type Finding,
@@ -26,6 +20,7 @@ import {
   scanRequest,
 } from "@bottlekit/egress-dlp";
 import type { Auditor } from "./audit.ts";
+import { https, tls } from "./lazy-node.ts";
 import type { NativeRelayConfig } from "./native-relay.ts";
 import type { Session } from "./session.ts";
 import type { AuditDecision, AuditEvent, LlmHandler, ProxyService } from "./types.ts";
@@ -119,6 +114,7 @@ const TLS_ERRORS = new Set([
 /** System roots plus the extra CA, as one SecureContext built once (not a CA list per request). */
 export function upstreamCaContext(extra: string | string[] | undefined): SecureContext | undefined {
   if (extra === undefined) return undefined;
+  const { createSecureContext, rootCertificates } = tls();
   return createSecureContext({
     ca: [...rootCertificates, ...(Array.isArray(extra) ? extra : [extra])],
   });
@@ -790,16 +786,16 @@ export function openUpstream(cfg: PipelineConfig, session: Session, o: UpstreamO
   };
   const up =
     o.target.scheme === "https"
-      ? httpsRequest({
+      ? https().request({
           ...common,
-          agent: session.agents.https,
+          agent: session.httpsAgent(),
           ...(isIP(o.target.host) ? {} : { servername: o.target.host }),
           ...(cfg.upstreamCa ? { secureContext: cfg.upstreamCa } : {}),
           rejectUnauthorized: true,
-          checkServerIdentity: (_name: string, cert: Parameters<typeof checkServerIdentity>[1]) =>
-            checkServerIdentity(o.target.host, cert),
+          checkServerIdentity: (_name: string, cert: PeerCertificate) =>
+            tls().checkServerIdentity(o.target.host, cert),
         })
-      : httpRequest({ ...common, agent: session.agents.http });
+      : httpRequest({ ...common, agent: session.httpAgent() });
   up.on("socket", (s: Socket) => session.trackUpstream(s));
   return up;
 }

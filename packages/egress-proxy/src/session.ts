@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { Agent as HttpAgent } from "node:http";
+import { Agent as HttpAgent } from "node:http";
 import type { Agent as HttpsAgent } from "node:https";
 import type { Server, Socket } from "node:net";
 import {
@@ -18,6 +18,7 @@ import {
 } from "@bottlekit/egress-dlp";
 import type { BottleCa } from "./ca.ts";
 import { EgressProxyError } from "./errors.ts";
+import { https } from "./lazy-node.ts";
 import type { CredentialSource, CredentialSpec, SessionSpec } from "./types.ts";
 
 /**
@@ -134,7 +135,6 @@ export interface SessionInit {
   routes: Route[];
   credentials: SessionCredentials;
   ca: BottleCa;
-  agents: { http: HttpAgent; https: HttpsAgent };
   /** Leave the scanners to `prepare()` or first use (default false: built here). */
   deferScanners?: boolean;
 }
@@ -152,7 +152,9 @@ export class Session {
   #injection: InjectionScanner | undefined;
   readonly llmHosts: ReadonlySet<string>;
   readonly ca: BottleCa;
-  readonly agents: { http: HttpAgent; https: HttpsAgent };
+  /** Keep-alive agents of the requests this session forwards, made by the first one (see `httpsAgent`). */
+  #httpAgent: HttpAgent | undefined;
+  #httpsAgent: HttpsAgent | undefined;
   /** The credential specs in force (names, host env names, bound hosts; no values). */
   credentialSpecs: CredentialSpec[];
   cutoff = false;
@@ -180,7 +182,6 @@ export class Session {
     this.credentials = init.credentials;
     this.credentialSpecs = [...(init.spec.credentials ?? [])];
     this.ca = init.ca;
-    this.agents = init.agents;
     this.llmHosts = new Set((init.spec.llmHosts ?? []).map((h) => h.toLowerCase()));
     // `deferScanners`: the secret scanner (tens of ms of automata) is built by `prepare()`, which
     // the caller runs before the agent may send anything, or by the first request that needs it,
@@ -232,6 +233,27 @@ export class Session {
     this.#scanner = Session.scannerFor(credentials);
     this.credentials = credentials;
     this.credentialSpecs = specs;
+  }
+
+  /** The keep-alive agent of this session's plain HTTP requests upstream. */
+  httpAgent(): HttpAgent {
+    this.#httpAgent ??= new HttpAgent({ keepAlive: true });
+    return this.#httpAgent;
+  }
+
+  /**
+   * The keep-alive agent of this session's HTTPS requests upstream, made by the first one: it
+   * needs node:https, which a session that forwards nothing over HTTPS never loads.
+   */
+  httpsAgent(): HttpsAgent {
+    this.#httpsAgent ??= new (https().Agent)({ keepAlive: true });
+    return this.#httpsAgent;
+  }
+
+  /** Closes the agents' idle sockets (the session is gone). */
+  destroyAgents(): void {
+    this.#httpAgent?.destroy();
+    this.#httpsAgent?.destroy();
   }
 
   static newToken(): string {
