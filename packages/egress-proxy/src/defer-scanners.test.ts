@@ -1,5 +1,6 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { request as httpRequest } from "node:http";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as dlp from "@bottlekit/egress-dlp";
@@ -9,10 +10,14 @@ import type { BottleCa } from "./ca.ts";
 import { type AuditEvent, createProxyHost, type ProxyHost, type RegisterResult } from "./index.ts";
 import { loadCredentials, Session } from "./session.ts";
 
-// Counts the injection scanners built (the real ones are returned).
+// Counts the secret and injection scanners built (the real ones are returned).
 vi.mock("@bottlekit/egress-dlp", async (importOriginal) => {
   const real = await importOriginal<typeof import("@bottlekit/egress-dlp")>();
-  return { ...real, createInjectionScanner: vi.fn(real.createInjectionScanner) };
+  return {
+    ...real,
+    createScanner: vi.fn(real.createScanner),
+    createInjectionScanner: vi.fn(real.createInjectionScanner),
+  };
 });
 
 // `deferSessionScanners`: registering skips the DLP scanners; `prepareSessions()` or the first
@@ -103,6 +108,37 @@ describe("deferSessionScanners", () => {
     const status = await post(session, "/never", "hello");
     expect(status).toBeGreaterThanOrEqual(400);
     expect(up.seen.length).toBe(before); // nothing reached the upstream
+  });
+
+  it("answers a CONNECT it refuses (the sandbox's probe) without building the deferred scanner", async () => {
+    const built = vi.mocked(dlp.createScanner);
+    const h = newHost(true);
+    const session = await register(h, "GITHUB_TOKEN");
+    built.mockClear();
+    const head = await new Promise<string>((resolve, reject) => {
+      const s = connect(session.proxySocketPath);
+      let buf = "";
+      s.setEncoding("latin1");
+      s.once("error", reject);
+      s.on("data", (c: string) => {
+        buf += c;
+        const end = buf.indexOf("\r\n\r\n");
+        if (end === -1) return;
+        s.destroy();
+        resolve(buf.slice(0, end));
+      });
+      s.write(
+        "CONNECT bottle-probe-1.invalid:443 HTTP/1.1\r\nHost: bottle-probe-1.invalid:443\r\n\r\n",
+      );
+    });
+    expect(head).toMatch(/^HTTP\/1\.1 403/);
+    const refused = events.find(
+      (e) => e.sessionId === session.sessionId && e.host === "bottle-probe-1.invalid",
+    );
+    expect(refused).toMatchObject({ decision: "deny_route", path: "" });
+    expect(built).not.toHaveBeenCalled();
+    h.prepareSessions();
+    expect(built).toHaveBeenCalledTimes(1);
   });
 
   it("builds the scanner on the first request when prepareSessions was not called", async () => {

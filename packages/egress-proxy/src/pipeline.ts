@@ -131,6 +131,9 @@ export function auditPath(session: Session, rawPath: string): string {
   let path = q === -1 ? rawPath : rawPath.slice(0, q);
   if (path.length > 2048) path = `${path.slice(0, 2048)}…`;
   path = path.replace(new RegExp(PLACEHOLDER_PATTERN.source, "g"), MASK);
+  // A CONNECT has no path: nothing to scan, and no reason to build the session's scanner for it
+  // (the sandbox's probe is a CONNECT, answered while the scanner is still deferred).
+  if (path === "") return path;
   let blocked: boolean;
   try {
     blocked = session.scanner.scan(path, "path").blocked;
