@@ -142,13 +142,38 @@ function isLoopback(url: URL): boolean {
  * with a fix, and `value` is set only when there are no errors.
  */
 export function validateRegistryConfig(input: unknown): ValidationResult {
-  const warnings: string[] = [];
-  const errors: string[] = [];
   const parsed = schemasOf().registryConfigSchema.safeParse(input ?? {});
   if (!parsed.success) {
-    return { value: undefined, warnings, errors: formatIssues(parsed.error.issues, keysAt) };
+    return { value: undefined, warnings: [], errors: formatIssues(parsed.error.issues, keysAt) };
   }
-  const data = parsed.data;
+  return checkRegistryConfig(parsed.data);
+}
+
+/** A config in the form the schema outputs (what `checkRegistryConfig` takes). */
+export type RegistryConfigData = z.output<Schemas["registryConfigSchema"]>;
+
+/**
+ * Configs this module validated, with their warnings: `createRegistry` takes one as is instead
+ * of validating it again. Each is frozen through and through, so it is still what was checked.
+ */
+const validated = new WeakMap<RegistryConfig, readonly string[]>();
+
+/** The warnings of a config `validateRegistryConfig` or `checkRegistryConfig` returned. */
+export function warningsOfValidated(config: unknown): readonly string[] | undefined {
+  return typeof config === "object" && config !== null
+    ? validated.get(config as RegistryConfig)
+    : undefined;
+}
+
+/**
+ * The checks `validateRegistryConfig` runs after its schema, for a config the code builds itself
+ * in the schema's output form (strings trimmed, known keys only): the same result, without
+ * building or running the schema (zod). A config a user wrote goes through
+ * `validateRegistryConfig`.
+ */
+export function checkRegistryConfig(data: RegistryConfigData): ValidationResult {
+  const warnings: string[] = [];
+  const errors: string[] = [];
   let listKey = "model_providers";
   let list = data.model_providers;
   if (!list && data.llm_providers) {
@@ -390,12 +415,14 @@ export function validateRegistryConfig(input: unknown): ValidationResult {
 
   if (errors.length) return { value: undefined, warnings, errors };
   const def = entries.find((e) => e.default);
+  const value: RegistryConfig = Object.freeze({
+    providers: Object.freeze(entries),
+    aliases: Object.freeze(aliases),
+    ...(def ? { defaultName: def.name } : {}),
+  });
+  validated.set(value, Object.freeze([...warnings]));
   return {
-    value: Object.freeze({
-      providers: Object.freeze(entries),
-      aliases: Object.freeze(aliases),
-      ...(def ? { defaultName: def.name } : {}),
-    }),
+    value,
     warnings,
     errors,
   };

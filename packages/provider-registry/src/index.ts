@@ -1,9 +1,11 @@
 export {
+  checkRegistryConfig,
   type ModelProviderEntryInput,
   modelAliasSchema,
   modelProviderEntrySchema,
   type ProviderEntry,
   type RegistryConfig,
+  type RegistryConfigData,
   type RegistryConfigInput,
   registryConfigJsonSchema,
   registryConfigSchema,

@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { lazyObject, once } from "@bottlekit/diagnostics";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { ProviderRegistryError } from "./errors.ts";
@@ -6,28 +7,32 @@ import { getProvider } from "./providers.ts";
 import type { ModelLimits, ModelPrice, Provenance } from "./types.ts";
 import { formatIssues } from "./zod-issues.ts";
 
-const usdPerMillion = z.number().finite().nonnegative();
-
-const overrideEntrySchema = z.strictObject({
-  context_window: z.number().int().positive().optional(),
-  max_output: z.number().int().positive().optional(),
-  /** USD per million input tokens (the unit vendors publish). */
-  input: usdPerMillion.optional(),
-  output: usdPerMillion.optional(),
-  cache_read: usdPerMillion.optional(),
-  cache_write: usdPerMillion.optional(),
+/** Built on first use, not at import (see config.ts): most processes never read an override file. */
+const schemasOf = once(() => {
+  const usdPerMillion = z.number().finite().nonnegative();
+  const overrideEntrySchema = z.strictObject({
+    context_window: z.number().int().positive().optional(),
+    max_output: z.number().int().positive().optional(),
+    /** USD per million input tokens (the unit vendors publish). */
+    input: usdPerMillion.optional(),
+    output: usdPerMillion.optional(),
+    cache_read: usdPerMillion.optional(),
+    cache_write: usdPerMillion.optional(),
+  });
+  const modelOverridesSchema = z.strictObject({
+    /** Keyed by `provider/model` (`openai/gpt-4o`, `mycorp/llama-70b`). */
+    models: z.record(
+      z.string().regex(/^[^/\s]+\/\S+$/, "key must be provider/model"),
+      overrideEntrySchema,
+    ),
+  });
+  return { overrideEntrySchema, modelOverridesSchema };
 });
 
 /** Schema of the user's model override file (YAML or JSON). */
-export const modelOverridesSchema = z.strictObject({
-  /** Keyed by `provider/model` (`openai/gpt-4o`, `mycorp/llama-70b`). */
-  models: z.record(
-    z.string().regex(/^[^/\s]+\/\S+$/, "key must be provider/model"),
-    overrideEntrySchema,
-  ),
-});
+export const modelOverridesSchema = lazyObject(() => schemasOf().modelOverridesSchema);
 
-export type ModelOverridesInput = z.input<typeof modelOverridesSchema>;
+export type ModelOverridesInput = z.input<ReturnType<typeof schemasOf>["modelOverridesSchema"]>;
 
 export interface ModelOverride {
   readonly provider: string;
@@ -61,6 +66,7 @@ function canonicalProvider(p: string): string {
  * entry's provenance. Throws E_OVERRIDES listing every `key.path: message`.
  */
 export function parseModelOverrides(input: unknown, source = "inline"): ModelOverrides {
+  const { modelOverridesSchema, overrideEntrySchema } = schemasOf();
   const parsed = modelOverridesSchema.safeParse(input);
   if (!parsed.success) {
     const entryKeys = Object.keys(overrideEntrySchema.shape);

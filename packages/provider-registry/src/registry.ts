@@ -4,6 +4,7 @@ import {
   type RegistryConfig,
   splitModel,
   validateRegistryConfig,
+  warningsOfValidated,
 } from "./config.ts";
 import { ProviderRegistryError } from "./errors.ts";
 import { ModelCatalog } from "./models.ts";
@@ -68,12 +69,17 @@ const EMPTY_CONFIG: RegistryConfig = Object.freeze({ providers: [], aliases: {} 
 
 /**
  * Build a registry from a Plano-style config (`model_providers`, `model_aliases`). Throws
- * E_INVALID_CONFIG listing every `key.path: message` when the config is invalid.
+ * E_INVALID_CONFIG listing every `key.path: message` when the config is invalid. A config that
+ * `validateRegistryConfig` or `checkRegistryConfig` returned (their `value`) is taken as is.
  */
 export function createRegistry(config?: unknown, options: RegistryOptions = {}): Registry {
   let value = EMPTY_CONFIG;
   let warnings: readonly string[] = [];
-  if (config !== undefined && config !== null) {
+  const validatedWarnings = warningsOfValidated(config);
+  if (validatedWarnings !== undefined) {
+    value = config as RegistryConfig;
+    warnings = validatedWarnings;
+  } else if (config !== undefined && config !== null) {
     const result = validateRegistryConfig(config);
     if (!result.value) {
       throw new ProviderRegistryError(
