@@ -50,3 +50,43 @@ describe("pinned connections", () => {
     }
   });
 });
+
+describe("Connection.transaction", () => {
+  it("commits, rolls back on a throw, and nests as a savepoint that fails alone", () => {
+    const c = openConnection(":memory:");
+    try {
+      c.exec("CREATE TABLE t (x INTEGER)");
+      const insert = (x: number) => c.prepare("INSERT INTO t (x) VALUES (?)").run(x);
+      const rows = () => c.prepare("SELECT x FROM t ORDER BY x").all();
+      c.transaction("immediate", () => insert(1));
+      expect(() =>
+        c.transaction("immediate", () => {
+          insert(2);
+          throw new Error("boom");
+        }),
+      ).toThrow("boom");
+      expect(c.db.inTransaction).toBe(false);
+      expect(rows()).toEqual([{ x: 1 }]);
+      c.transaction("deferred", () => {
+        insert(3);
+        expect(() =>
+          c.transaction("deferred", () => {
+            insert(4);
+            throw new Error("inner");
+          }),
+        ).toThrow("inner");
+        c.transaction("deferred", () => insert(5));
+        expect(c.db.inTransaction).toBe(true);
+      });
+      expect(rows()).toEqual([{ x: 1 }, { x: 3 }, { x: 5 }]);
+      expect(() => c.transaction("deferred", () => Promise.resolve(insert(6)))).toThrow(
+        /cannot return a promise/,
+      );
+      expect(rows()).toEqual([{ x: 1 }, { x: 3 }, { x: 5 }]);
+      // Only what ran was prepared.
+      expect(c.statementCount).toBe(2 + 7);
+    } finally {
+      c.close();
+    }
+  });
+});

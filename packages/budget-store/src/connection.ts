@@ -60,8 +60,10 @@ export function sqliteAddonPath(): string | undefined {
  *   (openStore calls, plus the tests' raw connections). After close SQLite has finalized the
  *   statements and freed the connection's native memory; what stays is the small JS/C++ shells
  *   (a few hundred bytes each, at most a few hundred statements per connection).
- * `db.transaction()` is fine: better-sqlite3 caches its BEGIN/COMMIT/... statements per native
- * database in a WeakMap, which lives as long as the pinned Database does.
+ * Transactions go through `transaction()` below, not better-sqlite3's `db.transaction()`: that
+ * one prepares all nine of its BEGIN/COMMIT/SAVEPOINT/... statements at its first use, where a
+ * store's open and first queries need three (each prepare costs a parse and fresh memory on the
+ * controller's start-up path).
  */
 export class Connection {
   readonly db: Database.Database;
@@ -84,6 +86,38 @@ export class Connection {
     return st;
   }
 
+  /**
+   * Run `fn` in a transaction: `BEGIN DEFERRED` or `BEGIN IMMEDIATE`, or a savepoint when one is
+   * already open (a failing nested call is rolled back alone). The same protocol as
+   * better-sqlite3's `db.transaction()`: commit when `fn` returns, roll back and rethrow when it
+   * throws (unless SQLite already ended the transaction), and `fn` may not return a promise. Its
+   * control statements are prepared on first use, from the statement cache.
+   */
+  transaction<T>(mode: "deferred" | "immediate", fn: () => T): T {
+    const nested = this.db.inTransaction;
+    const begin = this.prepare(nested ? SAVEPOINT : mode === "immediate" ? IMMEDIATE : DEFERRED);
+    begin.run();
+    try {
+      const result = fn();
+      if (
+        result !== null &&
+        typeof result === "object" &&
+        typeof (result as { then?: unknown }).then === "function"
+      ) {
+        throw new TypeError("Transaction function cannot return a promise");
+      }
+      this.prepare(nested ? RELEASE : COMMIT).run();
+      return result;
+    } catch (error) {
+      if (this.db.inTransaction) {
+        this.prepare(nested ? ROLLBACK_TO : ROLLBACK).run();
+        // ROLLBACK TO keeps the savepoint open: release it, as better-sqlite3 does.
+        if (nested) this.prepare(RELEASE).run();
+      }
+      throw error;
+    }
+  }
+
   /** Run SQL that returns no rows (also `PRAGMA x = y` whose answer is not needed). */
   exec(sql: string): void {
     this.db.exec(sql);
@@ -99,6 +133,14 @@ export class Connection {
     if (this.db.open) this.db.close();
   }
 }
+
+const DEFERRED = "BEGIN DEFERRED";
+const IMMEDIATE = "BEGIN IMMEDIATE";
+const COMMIT = "COMMIT";
+const ROLLBACK = "ROLLBACK";
+const SAVEPOINT = 'SAVEPOINT "bk_nested"';
+const RELEASE = 'RELEASE "bk_nested"';
+const ROLLBACK_TO = 'ROLLBACK TO "bk_nested"';
 
 const PINNED: Connection[] = [];
 

@@ -333,9 +333,23 @@ ${rollupTrigger("usage_total")}
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
 
+const VERSION_SQL = "SELECT max(version) AS v FROM schema_version";
+
+let writes = 0;
+
+/** How many times this process took the write lock to check or apply migrations (tests). */
+export function migrationWrites(): number {
+  return writes;
+}
+
 /**
  * Bring the database to the latest schema. Idempotent; safe to run from several processes.
  * Statements come from the connection's cache (see connection.ts for why).
+ *
+ * A store that is already current (every open after the first) costs one read of its version,
+ * outside any explicit transaction: schema versions only grow, so a database at the latest
+ * version stays there. Anything else (no version table yet, an older or newer version, a file
+ * that cannot be read) takes the path below, under the write lock, which migrates or refuses it.
  */
 export function migrate(
   conn: Connection,
@@ -343,14 +357,15 @@ export function migrate(
   /** Stop at this version (tests build databases as older releases left them). */
   upTo: number = LATEST_SCHEMA_VERSION,
 ): number {
-  const db = conn.db;
+  if (upTo === LATEST_SCHEMA_VERSION && versionIfReadable(conn) === LATEST_SCHEMA_VERSION) {
+    return LATEST_SCHEMA_VERSION;
+  }
+  writes++;
   conn.exec(
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
   );
-  const current = (): number =>
-    (conn.prepare("SELECT max(version) AS v FROM schema_version").get() as { v: number | null })
-      .v ?? 0;
-  const apply = db.transaction(() => {
+  const current = (): number => (conn.prepare(VERSION_SQL).get() as { v: number | null }).v ?? 0;
+  return conn.transaction("immediate", () => {
     const have = current();
     if (have > LATEST_SCHEMA_VERSION) {
       throw new BudgetStoreError(
@@ -370,5 +385,14 @@ export function migrate(
     }
     return current();
   });
-  return apply.immediate();
+}
+
+/** The recorded schema version, or undefined when it cannot be read (no table yet, say). */
+function versionIfReadable(conn: Connection): number | undefined {
+  try {
+    return (conn.prepare(VERSION_SQL).get() as { v: number | null }).v ?? 0;
+  } catch {
+    // The full path below reads it again and reports what is wrong, as it always did.
+    return undefined;
+  }
 }

@@ -263,7 +263,6 @@ export class SqliteStore implements Store {
   #heartbeat: NodeJS.Timeout | undefined;
   readonly #conn: Connection;
   readonly #opts: SqliteStoreOptions;
-  readonly #tx: Database.Transaction<(fn: () => unknown) => unknown>;
   #budgetCache:
     | {
         version: string;
@@ -292,7 +291,6 @@ export class SqliteStore implements Store {
     this.#conn = conn;
     this.#opts = opts;
     this.owner = opts.owner;
-    this.#tx = conn.db.transaction((fn: () => unknown) => fn());
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -385,7 +383,8 @@ export class SqliteStore implements Store {
         outcomes = [];
         for (const op of batch) {
           try {
-            outcomes.push({ ok: true, value: this.#tx(op.fn) }); // nested: a savepoint
+            // nested: a savepoint
+            outcomes.push({ ok: true, value: this.#conn.transaction("deferred", op.fn) });
           } catch (error) {
             if (isBusy(error)) throw error;
             outcomes.push({ ok: false, error });
@@ -415,7 +414,7 @@ export class SqliteStore implements Store {
     let pause = 1;
     for (;;) {
       try {
-        return this.#tx[mode](fn) as T;
+        return this.#conn.transaction(mode, fn);
       } catch (err) {
         if (isBudgetStoreError(err) || !isBusy(err)) throw err;
         if (Date.now() >= deadline) {
