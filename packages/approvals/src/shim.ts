@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { createInterface } from "node:readline";
-import { rootCertificates, connect as tlsConnect } from "node:tls";
+import type * as Tls from "node:tls";
 import { APPROVALS_URL } from "./service.ts";
 
 /**
@@ -30,10 +30,10 @@ function proxyOf(env: NodeJS.ProcessEnv): URL {
   return new URL(raw);
 }
 
-function caOf(o: ShimOptions): string[] {
+function caOf(o: ShimOptions, tls: typeof Tls): string[] {
   const file = o.env.NODE_EXTRA_CA_CERTS || o.env.SSL_CERT_FILE;
   const extra = o.ca ?? (file ? readFileSync(file, "utf8") : undefined);
-  return extra ? [...rootCertificates, extra] : [...rootCertificates];
+  return extra ? [...tls.rootCertificates, extra] : [...tls.rootCertificates];
 }
 
 function readAll(res: IncomingMessage): Promise<string> {
@@ -47,6 +47,7 @@ function readAll(res: IncomingMessage): Promise<string> {
 
 /** One POST through the proxy (CONNECT, then TLS with SNI = the reserved host). */
 function post(
+  tlsModule: typeof Tls,
   url: URL,
   proxy: URL,
   ca: string[],
@@ -74,7 +75,12 @@ function post(
         reject(new Error(`the proxy refused the connection (${res.statusCode})`));
         return;
       }
-      const tls = tlsConnect({ socket, servername: url.hostname, ca, ALPNProtocols: ["http/1.1"] });
+      const tls = tlsModule.connect({
+        socket,
+        servername: url.hostname,
+        ca,
+        ALPNProtocols: ["http/1.1"],
+      });
       tls.on("error", reject);
       const req = httpRequest(
         {
@@ -112,7 +118,10 @@ function post(
 export async function runStdioShim(o: ShimOptions): Promise<number> {
   const url = new URL(o.url ?? APPROVALS_URL);
   const proxy = proxyOf(o.env);
-  const ca = caOf(o);
+  // Loaded here, not with the package: the controller imports this package too, and node:tls
+  // is some 10 ms of its start that only the shim (in the sandbox) needs.
+  const tls = await import("node:tls");
+  const ca = caOf(o, tls);
   const lines = createInterface({ input: o.stdin, crlfDelay: Number.POSITIVE_INFINITY });
   let n = 0;
   for await (const line of lines) {
@@ -128,7 +137,7 @@ export async function runStdioShim(o: ShimOptions): Promise<number> {
     }
     n++;
     try {
-      const r = await post(url, proxy, ca, line);
+      const r = await post(tls, url, proxy, ca, line);
       if (r.status === 202 || r.text.length === 0) continue;
       if (r.type.startsWith("text/event-stream")) {
         for (const l of r.text.split("\n"))
