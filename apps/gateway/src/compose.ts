@@ -16,20 +16,22 @@ import {
   type ProxyHostOptions,
   startControlServer,
 } from "@bottlekit/egress-proxy";
-import { createRegistry, listProviders } from "@bottlekit/provider-registry";
+import { createRegistry, listProviders, type Registry } from "@bottlekit/provider-registry";
 import {
+  type CheckedConfig,
   type ConfigValidation,
   type GatewayConfig,
   isLoopbackHost,
   loadGatewayConfig,
   parseListen,
   validateGatewayConfig,
+  zeroConfigValidation,
 } from "./config.ts";
 import { followStoreCutoffs } from "./cutoff-feed.ts";
 import { createGatewayDlp } from "./dlp.ts";
 import { GatewayError } from "./errors.ts";
 import { IdentityResolver } from "./identity.ts";
-import { type LocalCli, startLocalCli } from "./local-cli/index.ts";
+import type { LocalCli } from "./local-cli/index.ts";
 import { loadManifestPolicies } from "./manifests.ts";
 import { createMetering } from "./metering.ts";
 import { ProxyCutoffs } from "./proxy-cutoffs.ts";
@@ -176,16 +178,18 @@ export function zeroConfigProviders(
   return out;
 }
 
-/** Loads and validates the config (file, object, or zero-config). Throws E_CONFIG listing every error. */
+/**
+ * Loads and validates the config (file, object, or zero-config): an invalid one's errors are
+ * listed (E_CONFIG is thrown only for a file that cannot be read). A zero-config one comes with
+ * its registry part checked.
+ */
 export async function resolveConfig(
   options: Pick<StartOptions, "configFile" | "config" | "env">,
-): Promise<ConfigValidation> {
+): Promise<ConfigValidation | CheckedConfig> {
   const env = options.env ?? process.env;
-  let v: ConfigValidation;
-  if (options.configFile !== undefined) v = await loadGatewayConfig(options.configFile, env);
-  else if (options.config !== undefined) v = validateGatewayConfig(options.config, env);
-  else v = validateGatewayConfig({ model_providers: zeroConfigProviders(env) });
-  return v;
+  if (options.configFile !== undefined) return loadGatewayConfig(options.configFile, env);
+  if (options.config !== undefined) return validateGatewayConfig(options.config, env);
+  return zeroConfigValidation(zeroConfigProviders(env));
 }
 
 /** Builds the registry, store, DLP and server from a config and starts listening. */
@@ -276,14 +280,21 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
     await store.replaceBudgets("manifest", manifests.budgets);
     for (const p of manifests.problems)
       options.log?.({ level: "warn", event: "manifest.skipped", message: p });
-    // local-cli wiring: claude-cli entries are pointed at a loopback bridge that spawns the CLI
-    localCli = await startLocalCli(v.registryInput, {
-      env,
-      home,
-      loopback,
-      ...(options.log ? { log: options.log } : {}),
-    });
-    const registry = createRegistry(localCli.registryInput);
+    // local-cli wiring: claude-cli entries are pointed at a loopback bridge that spawns the CLI.
+    // A zero-config start has none (its entries are network providers, already checked): it
+    // neither loads the bridges' module nor validates its registry part again.
+    let registry: Registry;
+    if ("registry" in v && v.registry !== undefined) registry = createRegistry(v.registry);
+    else {
+      const { startLocalCli } = await import("./local-cli/index.ts");
+      localCli = await startLocalCli(v.registryInput, {
+        env,
+        home,
+        loopback,
+        ...(options.log ? { log: options.log } : {}),
+      });
+      registry = createRegistry(localCli.registryInput);
+    }
     // Listed on the first request for it: with a wildcard provider this reads the model catalogs,
     // which a lazily started gateway loads after its start (see GatewayServer.warm).
     let models: { id: string; owned_by: string }[] | undefined;
