@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { openConnection, pinnedConnections, sqliteAddonPath } from "./connection.ts";
+import { openConnection, pinnedConnections, sqliteAddonPath, sqliteIsLean } from "./connection.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "budget-store-conn-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -88,5 +88,61 @@ describe("Connection.transaction", () => {
     } finally {
       c.close();
     }
+  });
+});
+
+describe("loading SQLite", () => {
+  it("loads one file of better-sqlite3's JS, and its own copy, loaded later, shares the addon and the error class", () => {
+    const c = openConnection(":memory:");
+    try {
+      expect(sqliteIsLean()).toBe(true);
+      const req = createRequire(import.meta.url);
+      const libFiles = () =>
+        Object.keys(req.cache)
+          .filter((f) => /[/\\]better-sqlite3[/\\]lib[/\\]/.test(f))
+          .map((f) => f.replace(/^.*[/\\]lib[/\\]/, ""));
+      // Another library of the process (the approvals queue) may load better-sqlite3 later: only
+      // this test does here, after the check above.
+      expect(libFiles()).toEqual(["sqlite-error.js"]);
+      let ours: unknown;
+      try {
+        c.prepare("SELEC nonsense");
+      } catch (error) {
+        ours = error;
+      }
+      const Better = req("better-sqlite3") as typeof import("better-sqlite3");
+      expect(ours).toBeInstanceOf(Better.SqliteError);
+      expect(ours).toMatchObject({ code: "SQLITE_ERROR" });
+      const theirs = new Better(":memory:");
+      try {
+        expect(theirs.prepare("SELECT 2 AS two").get()).toEqual({ two: 2 });
+        expect(() => theirs.prepare("SELEC nonsense")).toThrow(Better.SqliteError);
+      } finally {
+        theirs.close();
+      }
+      expect(c.prepare("SELECT 1 AS one").get()).toEqual({ one: 1 });
+    } finally {
+      c.close();
+    }
+  });
+
+  it("opens read-only and refuses a missing directory with better-sqlite3's messages", () => {
+    openConnection(":memory:").close();
+    expect(sqliteIsLean()).toBe(true); // the lean class is what this checks
+    const file = join(dir, "ro.db");
+    const w = openConnection(file);
+    w.exec("CREATE TABLE t (x INTEGER)");
+    w.close();
+    const r = openConnection(file, { readonly: true });
+    try {
+      expect(r.prepare("SELECT count(*) AS n FROM t").get()).toEqual({ n: 0 });
+      expect(() => r.exec("INSERT INTO t (x) VALUES (1)")).toThrow(/readonly/);
+    } finally {
+      r.close();
+    }
+    expect(() => openConnection(join(dir, "no", "such", "dir", "x.db"))).toThrow(
+      "Cannot open database because the directory does not exist",
+    );
+    expect(() => openConnection(":memory:", { readonly: true })).toThrow(/cannot be readonly/);
   });
 });

@@ -1,43 +1,162 @@
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import type Database from "better-sqlite3";
+
+/** What this package uses of a better-sqlite3 database. */
+export interface SqliteDatabase {
+  readonly open: boolean;
+  readonly inTransaction: boolean;
+  prepare(sql: string): Database.Statement;
+  exec(sql: string): unknown;
+  close(): unknown;
+}
+
+/** Options of `openConnection`: the ones this package uses. */
+export interface ConnectionOptions {
+  readonly?: boolean;
+}
+
+/** better-sqlite3 12's native database, as its lib/database.js constructs and calls it. */
+interface NativeDatabase {
+  readonly open: boolean;
+  readonly inTransaction: boolean;
+  prepare(sql: string, database: object, pragmaMode: boolean): Database.Statement;
+  exec(sql: string): void;
+  close(): void;
+}
+
+/** better-sqlite3 12's native addon: what lib/database.js takes from it. */
+interface Addon {
+  Database: new (
+    filename: string,
+    filenameGiven: string,
+    anonymous: boolean,
+    readonly: boolean,
+    fileMustExist: boolean,
+    timeout: number,
+    verbose: null,
+    buffer: null,
+  ) => NativeDatabase;
+  setErrorConstructor(ctor: unknown): void;
+  isInitialized?: boolean;
+}
+
+/**
+ * better-sqlite3's Database over its native addon, without its JS: lib/database.js is a thin
+ * shell (argument checks, then `new addon.Database(...)`; `prepare`, `exec` and `close` pass
+ * straight through) that requires eleven more files for methods this package never calls
+ * (backup, serialize, user functions, virtual tables, pragma(), transaction()). Loading those
+ * twelve files through Node's resolver was about 7 ms and 200 fresh pages of `bottle run`'s
+ * controller start; this loads one (the SqliteError class, the same module better-sqlite3's
+ * own index.js loads). Statements are the addon's own, so they behave
+ * exactly as better-sqlite3's. Used only with the better-sqlite3 major this mirrors (see
+ * `sqlite()`); another one gets better-sqlite3's own class.
+ */
+class LeanDatabase implements SqliteDatabase {
+  readonly #native: NativeDatabase;
+
+  constructor(addon: Addon, filenameGiven: string, readonly: boolean) {
+    // As lib/database.js does, with its messages.
+    const filename = filenameGiven.trim();
+    const anonymous = filename === "" || filename === ":memory:";
+    if (readonly && anonymous) {
+      throw new TypeError("In-memory/temporary databases cannot be readonly");
+    }
+    if (!anonymous && !filename.startsWith("file:") && !existsSync(dirname(filename))) {
+      throw new TypeError("Cannot open database because the directory does not exist");
+    }
+    // Its default busy timeout (5 s); openSqlite sets the store's own with a pragma.
+    this.#native = new addon.Database(
+      filename,
+      filenameGiven,
+      anonymous,
+      readonly,
+      false,
+      5000,
+      null,
+      null,
+    );
+  }
+
+  get open(): boolean {
+    return this.#native.open;
+  }
+
+  get inTransaction(): boolean {
+    return this.#native.inTransaction;
+  }
+
+  prepare(sql: string): Database.Statement {
+    return this.#native.prepare(sql, this, false);
+  }
+
+  exec(sql: string): this {
+    this.#native.exec(sql);
+    return this;
+  }
+
+  close(): this {
+    this.#native.close();
+    return this;
+  }
+}
 
 /**
  * better-sqlite3 (its native addon included) loads with the first connection, not with this
  * library: a process that imports the store for its types, budget parsing or Postgres pays
  * nothing for SQLite (tens of ms of `bottle run`'s start-up before its sandbox is spawned).
  */
-let DatabaseCtor: typeof Database | undefined;
+let opener: ((path: string, readonly: boolean) => SqliteDatabase) | undefined;
 /**
- * The addon's file where better-sqlite3's build puts it, when it is there: handed to it as
- * `nativeBinding`, it spares the `bindings` package's search (a dozen candidate paths, each
- * tried with a stat and a require; about 4 ms of the first connection). Undefined: that search.
+ * The addon's file where better-sqlite3's build puts it, when it is there: loaded directly, it
+ * spares the `bindings` package's search (a dozen candidate paths, each tried with a stat and a
+ * require; about 4 ms of the first connection). Undefined: better-sqlite3 searches for it.
  */
 let addonPath: string | undefined;
-function sqlite(): typeof Database {
-  if (DatabaseCtor === undefined) {
+/** True when connections are LeanDatabase (tests). */
+let lean = false;
+function sqlite(): (path: string, readonly: boolean) => SqliteDatabase {
+  if (opener === undefined) {
     // Node's module loader realpaths with the JS fs.realpathSync, which reads the process's
     // shared stat buffer: right after a stat of a socket (a proxy's, say) it can leave a pnpm
     // symlink unresolved, and better-sqlite3's own dependencies then do not resolve. A stat of a
     // regular file first puts the buffer right for the synchronous chain of requires below.
     statSync(process.execPath);
     const req = createRequire(import.meta.url);
-    DatabaseCtor = req("better-sqlite3") as typeof Database;
-    const built = join(
-      dirname(req.resolve("better-sqlite3/package.json")),
-      "build",
-      "Release",
-      "better_sqlite3.node",
-    );
+    const manifest = req.resolve("better-sqlite3/package.json");
+    const built = join(dirname(manifest), "build", "Release", "better_sqlite3.node");
     addonPath = existsSync(built) ? built : undefined;
+    const { version } = JSON.parse(readFileSync(manifest, "utf8")) as { version?: unknown };
+    if (addonPath !== undefined && typeof version === "string" && version.startsWith("12.")) {
+      const addon = req(addonPath) as Addon;
+      // What lib/database.js does at its first connection (the addon throws SqliteError). The
+      // flag it sets is left to it: a copy of better-sqlite3 loaded later in this process (the
+      // approvals queue's, maybe bundled) installs its own class, as it would have without us;
+      // this package reads only an error's `code`.
+      if (addon.isInitialized !== true) {
+        addon.setErrorConstructor(req("better-sqlite3/lib/sqlite-error.js"));
+      }
+      lean = true;
+      opener = (path, readonly) => new LeanDatabase(addon, path, readonly);
+    } else {
+      const Ctor = req("better-sqlite3") as typeof Database;
+      const nativeBinding = addonPath;
+      opener = (path, readonly) =>
+        new Ctor(path, nativeBinding === undefined ? { readonly } : { nativeBinding, readonly });
+    }
   }
-  return DatabaseCtor;
+  return opener;
 }
 
-/** The addon file as better-sqlite3 loads it (tests). Undefined until the first connection. */
+/** The addon file as this package loads it (tests). Undefined until the first connection. */
 export function sqliteAddonPath(): string | undefined {
   return addonPath;
+}
+
+/** Whether connections skip better-sqlite3's JS (tests). False until the first connection. */
+export function sqliteIsLean(): boolean {
+  return lean;
 }
 
 /**
@@ -66,10 +185,10 @@ export function sqliteAddonPath(): string | undefined {
  * controller's start-up path).
  */
 export class Connection {
-  readonly db: Database.Database;
+  readonly db: SqliteDatabase;
   readonly #stmts = new Map<string, Database.Statement>();
 
-  constructor(db: Database.Database) {
+  constructor(db: SqliteDatabase) {
     this.db = db;
   }
 
@@ -148,11 +267,8 @@ const PINNED: Connection[] = [];
  * Open a database and pin it (see `Connection`). Everything in this package that opens a
  * better-sqlite3 database, tests and bench included, goes through here.
  */
-export function openConnection(path: string, options?: Database.Options): Connection {
-  const Ctor = sqlite();
-  const connection = new Connection(
-    new Ctor(path, addonPath === undefined ? options : { nativeBinding: addonPath, ...options }),
-  );
+export function openConnection(path: string, options: ConnectionOptions = {}): Connection {
+  const connection = new Connection(sqlite()(path, options.readonly === true));
   PINNED.push(connection);
   return connection;
 }
