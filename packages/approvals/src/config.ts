@@ -1,50 +1,55 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { formatSchemaIssue } from "@bottlekit/diagnostics";
+import { formatSchemaIssue, lazyObject } from "@bottlekit/diagnostics";
 import { parseDocument } from "yaml";
 import { z } from "zod";
 import { ApprovalsError } from "./errors.ts";
 
 /**
  * `$BOTTLEKIT_HOME/approvals.yml`: how long proposals wait, the rate limit, `auto`, and the
- * host-managed credentials an agent may ask for (`providers`). Every key is optional.
+ * host-managed credentials an agent may ask for (`providers`). Every key is optional. Built on
+ * first use: a run whose home has no approvals.yml never builds it (zod and its schemas were a
+ * large part of what loading this package cost each `bottle run`).
  */
+function approvalsConfigSchemaOf() {
+  const duration = z
+    .string()
+    .regex(/^[1-9][0-9]*(ms|s|m|h|d)$/, "must be a duration like 90s, 10m, 1h or 1d");
 
-const duration = z
-  .string()
-  .regex(/^[1-9][0-9]*(ms|s|m|h|d)$/, "must be a duration like 90s, 10m, 1h or 1d");
+  const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an env var name");
+  const hostName = z
+    .string()
+    .regex(
+      /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/,
+      "must be a lower-case host name like api.example.com or *.example.com",
+    );
 
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an env var name");
-const hostName = z
-  .string()
-  .regex(
-    /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/,
-    "must be a lower-case host name like api.example.com or *.example.com",
-  );
+  return z.strictObject({
+    /** A pending proposal nobody decides is denied after this long (fail closed). Default 10m. */
+    timeout: duration.optional(),
+    /** How long a DLP `supervise` hold keeps the request waiting before refusing it. Default 60s. */
+    hold_timeout: duration.optional(),
+    /** Proposals per session per window. Default 10 per 1m. */
+    rate_limit: z.strictObject({ proposals: z.int().positive(), per: duration }).optional(),
+    /** `non-widening`: approve at once what widens nothing (e.g. removing a route). Default `off`. */
+    auto: z.enum(["off", "non-widening"]).optional(),
+    /** Host-managed credentials an agent may request (`request_provider`). */
+    providers: z
+      .array(
+        z.strictObject({
+          /** The name the agent sees (its placeholder is `bottlekit:resolve:env:<name>`). */
+          name: envName,
+          /** The controller's env var holding the value. Default: `name`. */
+          host_env: envName.optional(),
+          /** The only hosts it may be sent to. */
+          hosts: z.array(hostName).min(1),
+        }),
+      )
+      .optional(),
+  });
+}
 
-export const approvalsConfigSchema = z.strictObject({
-  /** A pending proposal nobody decides is denied after this long (fail closed). Default 10m. */
-  timeout: duration.optional(),
-  /** How long a DLP `supervise` hold keeps the request waiting before refusing it. Default 60s. */
-  hold_timeout: duration.optional(),
-  /** Proposals per session per window. Default 10 per 1m. */
-  rate_limit: z.strictObject({ proposals: z.int().positive(), per: duration }).optional(),
-  /** `non-widening`: approve at once what widens nothing (e.g. removing a route). Default `off`. */
-  auto: z.enum(["off", "non-widening"]).optional(),
-  /** Host-managed credentials an agent may request (`request_provider`). */
-  providers: z
-    .array(
-      z.strictObject({
-        /** The name the agent sees (its placeholder is `bottlekit:resolve:env:<name>`). */
-        name: envName,
-        /** The controller's env var holding the value. Default: `name`. */
-        host_env: envName.optional(),
-        /** The only hosts it may be sent to. */
-        hosts: z.array(hostName).min(1),
-      }),
-    )
-    .optional(),
-});
+export const approvalsConfigSchema = lazyObject(approvalsConfigSchemaOf);
 
 export type ApprovalsConfigInput = z.input<typeof approvalsConfigSchema>;
 
