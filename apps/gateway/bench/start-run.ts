@@ -73,9 +73,10 @@ async function bundle(outfile: string, base: string | undefined): Promise<void> 
     format: "cjs",
     minifyWhitespace: true,
     minifySyntax: true,
-    // Names kept: the helper below is patched by its name. BENCH_MINIFY=0 keeps the layout too.
+    // Names kept: the helper below is patched by its name. BENCH_MINIFY=0 keeps the layout too
+    // and writes a source map (for --cpu-prof).
     ...(process.env["BENCH_MINIFY"] === "0"
-      ? { minifyWhitespace: false, minifySyntax: false }
+      ? { minifyWhitespace: false, minifySyntax: false, sourcemap: true }
       : {}),
     conditions: ["@bottlekit/source"],
     outfile,
