@@ -68,7 +68,12 @@ export interface KnownMatch {
 }
 
 const Q = 6;
-const BITS_MASK = (1 << 21) - 1;
+/** The Bloom filter's largest size in bits (see KnownSecretIndex.bits). */
+const MAX_BITS = 1 << 21;
+/** Its smallest: one 4 KiB page. */
+const MIN_BITS = 1 << 15;
+/** Filter bits per indexed q-gram (two are set for each): about 1 in 1,000 samples passes both. */
+const BITS_PER_QGRAM = 64;
 /** 1 = letter or digit, 2 = other base64/base64url alphabet character (+ / - _). */
 const ALNUM = new Uint8Array(128);
 for (let c = 0; c < 128; c++) {
@@ -525,10 +530,15 @@ export function projectFused(
  * The bitset is a Bloom filter with two bits per q-gram hash: with 100 secrets (2,000 variants,
  * about 133,000 bits of 2 Mi set) one bit let 6.3% of a text's samples through to a probe of the
  * 8 MiB hash table (a cache miss each), two bits let about 1.4% through. The second bit comes from
- * the top 21 bits of another multiply, so it does not follow from the first. sampleQgrams inlines it.
+ * top bits of another multiply (21 of them at the largest size), so it does not follow from the
+ * first. sampleQgrams inlines both.
  */
-function secondBit(h: number): number {
-  return Math.imul(h, 0x9e3779b1) >>> 11;
+function firstBit(h: number, bitCount: number): number {
+  return (h ^ (h >>> 13)) & (bitCount - 1);
+}
+function secondBit(h: number, bitCount: number): number {
+  // bitCount is a power of two, 2^k: the top k bits (clz32(2^k) + 1 = 32 - k)
+  return Math.imul(h, 0x9e3779b1) >>> (Math.clz32(bitCount) + 1);
 }
 
 /**
@@ -548,6 +558,8 @@ function sampleQgrams(
   candidates: Int32Array,
 ): number {
   let nc = 0;
+  const mask = (bits.length << 5) - 1;
+  const shift = Math.clz32(bits.length << 5) + 1;
   for (let p = 0; p + Q <= m; p += STEP) {
     const lo =
       ((proj[p] as number) |
@@ -561,10 +573,10 @@ function sampleQgrams(
     h = Math.imul(h ^ (h >>> 16), 0x45d9f3b);
     h ^= h >>> 16;
     const k = h === 0 ? 1 : h;
-    const b = (k ^ (k >>> 13)) & BITS_MASK;
+    const b = (k ^ (k >>> 13)) & mask;
     if ((bits[b >>> 5] as number) & (1 << (b & 31))) {
       // second bit (see secondBit): only the few samples that pass the first pay for it
-      const b2 = Math.imul(k, 0x9e3779b1) >>> 11;
+      const b2 = Math.imul(k, 0x9e3779b1) >>> shift;
       if ((bits[b2 >>> 5] as number) & (1 << (b2 & 31))) {
         candidates[nc++] = p;
         candidates[nc++] = k;
@@ -577,6 +589,8 @@ function sampleQgrams(
 export interface KnownIndexOptions {
   /** Shortest fragment of a secret that counts, in secret characters. Default 12. */
   minChars?: number;
+  /** The Bloom filter's size in bits, a power of two (tests); sized by the q-grams when omitted. */
+  filterBits?: number;
 }
 
 export class KnownSecretIndex {
@@ -599,8 +613,14 @@ export class KnownSecretIndex {
   private readonly vStart: Int32Array;
   private readonly vEnd: Int32Array;
   private readonly minChars: number;
-  /** Bloom filter over q-gram hashes (2 Mi bits, two per hash): most text q-grams are rejected without a table probe. */
-  private readonly bits = new Int32Array((BITS_MASK + 1) >>> 5);
+  /**
+   * Bloom filter over q-gram hashes (two bits per hash): most text q-grams are rejected without a
+   * table probe. BITS_PER_QGRAM bits per indexed q-gram, a power of two from MIN_BITS to MAX_BITS:
+   * the 2 Mi bits (256 KiB) a large index needs were 64 fresh pages for every scanner, however few
+   * its secrets (three scanners for one `bottle run`). Its size only changes how many samples
+   * reach the table, never what matches.
+   */
+  private readonly bits: Int32Array;
   private proj = new Uint8Array(0);
   private cand: Int32Array = new Int32Array(3072);
 
@@ -656,6 +676,10 @@ export class KnownSecretIndex {
       at += v.chars.length;
       this.vEnd[vi] = at;
     });
+    let bitCount = MIN_BITS;
+    while (bitCount < total * BITS_PER_QGRAM && bitCount < MAX_BITS) bitCount <<= 1;
+    if (options.filterBits !== undefined) bitCount = options.filterBits;
+    this.bits = new Int32Array(bitCount >>> 5);
     let size = 16;
     while (size < total * 2) size <<= 1;
     this.mask = size - 1;
@@ -665,9 +689,9 @@ export class KnownSecretIndex {
     this.variants.forEach((v, vi) => {
       for (let o = 0; o + Q <= v.chars.length; o++) {
         const h = this.hash(v.chars, o);
-        const b = (h ^ (h >>> 13)) & BITS_MASK;
+        const b = firstBit(h, bitCount);
         this.bits[b >>> 5] = (this.bits[b >>> 5] as number) | (1 << (b & 31));
-        const b2 = secondBit(h);
+        const b2 = secondBit(h, bitCount);
         this.bits[b2 >>> 5] = (this.bits[b2 >>> 5] as number) | (1 << (b2 & 31));
         const slot = this.slotFor(h);
         const poolPos = (this.vStart[vi] as number) + o;
@@ -687,6 +711,11 @@ export class KnownSecretIndex {
 
   get size(): number {
     return this.variants.length;
+  }
+
+  /** The Bloom filter's size in bits. */
+  get filterBits(): number {
+    return this.bits.length << 5;
   }
 
   /**

@@ -2689,12 +2689,31 @@ function flagsOf(r: TokenRule, sticky: boolean): string {
   return `${base}${sticky ? "y" : "g"}${(r.secret ?? 0) !== 0 ? "d" : ""}`;
 }
 
+/** The token_patterns part of a layer's scan, and the keyword automaton for the fused pass. */
+interface TokenPass {
+  acTables: AhoTables;
+  scanTokens(
+    text: string,
+    surface: string,
+    out: RawFinding[],
+    encoding: string,
+    budget: Budget,
+    hits?: Int32Array,
+    nHits?: number,
+    runs?: RunList,
+  ): void;
+}
+
 /** Exercises keyword hits, base64/hex runs, escapes and a decoded layer; contains no secret. */
 const WARMUP =
   '{"token":"abcdefghijklmnopqrstuvwx","b":"aHR0cHM6Ly9leGFtcGxlLmNvbS9wYXRoP3E9MQ==",' +
   '"h":"68747470733a2f2f6578616d706c652e636f6d","u":"https://example.com/a%41b\\u0041"}';
 
-/** Builds a scanner. Construction does the expensive work (automaton, variant index) once. */
+/**
+ * Builds a scanner. Construction builds the known-secret index (and so rejects a secret too short
+ * to protect); the token rules' tables are built once per process, by the first scan that needs
+ * them (or here, for a rule set of the caller's).
+ */
 export function createScanner(options: ScannerOptions = {}): Scanner {
   const detectors = options.detectors ?? (["token_patterns", "known_secrets"] as const);
   const useTokens = detectors.includes("token_patterns");
@@ -2713,366 +2732,403 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
   const maxInflate = options.maxInflateBytes ?? 4 * 1024 * 1024;
   const workPerChar = options.maxWorkPerChar ?? 16;
   const workBase = 8 * 1024 * 1024;
-  const clock = options.clock ?? (() => performance.now());
+  const now = () => performance.now();
+  const clock = options.clock ?? now;
   const secrets = options.knownSecrets ?? [];
   const index =
     useKnown && secrets.length > 0
       ? new KnownSecretIndex(secrets, { minChars: options.minSecretChars ?? 12 })
       : undefined;
 
-  const {
-    keywordRules,
-    ac,
-    acTables,
-    kwLen,
-    pairMinTail,
-    kwMaxTail,
-    kwMinTail,
-    afterChars,
-    ruleAfter,
-    boundedSources,
-    leadBlocked,
-    memoKeyword,
-    kwLeadBlocked,
-  } = ruleTables(rules);
   let hitBuffer: Int32Array = new Int32Array(4096);
   // Reused by every layer: a layer's runs are consumed (encodedSegments) before its children run.
   const runBuffer = createRunList(4096);
-  // RegExp objects carry lastIndex: each scanner has its own (V8 shares their compiled code).
-  const boundedSticky = boundedSources.map((b) =>
-    b === undefined ? undefined : new RegExp(b.source, b.flags),
-  );
-  const anchored = rules.map((r) =>
-    r.window ? undefined : new RegExp(r.pattern.source, flagsOf(r, true)),
-  );
-  const regexes = rules.map((r) => new RegExp(r.pattern.source, flagsOf(r, false)));
-
   function fingerprint(value: string): string {
     return createHmac("sha256", key).update(value).digest("hex").slice(0, 16);
   }
 
-  function scanTokens(
-    text: string,
-    surface: string,
-    out: RawFinding[],
-    encoding: string,
-    budget: Budget,
-    hits?: Int32Array,
-    nHits = 0,
-    runs?: RunList,
-  ): void {
-    // PKCS#12 key stores are binary (DER), so no ASCII keyword can announce them: check the header.
-    if (
-      PKCS12_HEADER.test(text.slice(0, 24)) &&
-      isDefaultPasswordPkcs12(Buffer.from(text, "latin1"))
-    ) {
-      out.push({
-        detector: "token_patterns",
-        rule: "pkcs12-keystore",
-        surface,
-        start: 0,
-        end: text.length,
-        severity: "block",
-        fingerprint: "",
-        value: text.slice(0, 4096),
-        encoding,
-      });
-    }
-    const windows: number[][] = rules.map(() => []);
-    // The last finding of each rule in this layer: an overlapping match extends it.
-    const last: (RawFinding | undefined)[] = [];
-    /**
-     * A match of rule `ri` on `input` at [from, to) (the secret's span), `input` starting at
-     * `offset` in the layer; `group` is the secret when it is a capture group. The value is only
-     * sliced when a check or a new finding needs it: a match that extends the previous finding
-     * of its rule allocates nothing.
-     */
-    const recordSpan = (
-      ri: number,
-      input: string,
-      matchAt: number,
-      from: number,
-      to: number,
-      offset: number,
-      group: string | undefined,
-    ): void => {
-      const rule = rules[ri] as TokenRule;
-      let value = group;
-      if (rule.placeholderCheck) {
-        value ??= input.slice(from, to);
-        if (looksLikePlaceholder(value)) return;
+  /**
+   * The token_patterns pass: the rule set's tables (built once per process and rule set, see
+   * ruleTables) and this scanner's own regexes.
+   */
+  function buildTokenPass(): TokenPass {
+    const {
+      keywordRules,
+      ac,
+      acTables,
+      kwLen,
+      pairMinTail,
+      kwMaxTail,
+      kwMinTail,
+      afterChars,
+      ruleAfter,
+      boundedSources,
+      leadBlocked,
+      memoKeyword,
+      kwLeadBlocked,
+    } = ruleTables(rules);
+    // RegExp objects carry lastIndex: each scanner has its own (V8 shares their compiled code).
+    const boundedSticky = boundedSources.map((b) =>
+      b === undefined ? undefined : new RegExp(b.source, b.flags),
+    );
+    const anchored = rules.map((r) =>
+      r.window ? undefined : new RegExp(r.pattern.source, flagsOf(r, true)),
+    );
+    const regexes = rules.map((r) => new RegExp(r.pattern.source, flagsOf(r, false)));
+
+    function scanTokens(
+      text: string,
+      surface: string,
+      out: RawFinding[],
+      encoding: string,
+      budget: Budget,
+      hits?: Int32Array,
+      nHits = 0,
+      runs?: RunList,
+    ): void {
+      // PKCS#12 key stores are binary (DER), so no ASCII keyword can announce them: check the header.
+      if (
+        PKCS12_HEADER.test(text.slice(0, 24)) &&
+        isDefaultPasswordPkcs12(Buffer.from(text, "latin1"))
+      ) {
+        out.push({
+          detector: "token_patterns",
+          rule: "pkcs12-keystore",
+          surface,
+          start: 0,
+          end: text.length,
+          severity: "block",
+          fingerprint: "",
+          value: text.slice(0, 4096),
+          encoding,
+        });
       }
-      // A prefix-anchored token with a word character stuck to it is reported (issue 17: `x` +
-      // token must not hide a token), unless its value is a documentation placeholder
-      // (`xsk_live_AAAA…`, `wordgsk_aBcDeF…`): a real token is random, and stuck or not, one
-      // that stands on a word boundary is reported whatever its value.
-      const bounded = boundedSticky[ri];
-      if (bounded !== undefined) {
-        value ??= input.slice(from, to);
-        if (looksSequential(value)) {
-          bounded.lastIndex = matchAt;
-          if (!bounded.test(input)) return;
+      const windows: number[][] = rules.map(() => []);
+      // The last finding of each rule in this layer: an overlapping match extends it.
+      const last: (RawFinding | undefined)[] = [];
+      /**
+       * A match of rule `ri` on `input` at [from, to) (the secret's span), `input` starting at
+       * `offset` in the layer; `group` is the secret when it is a capture group. The value is only
+       * sliced when a check or a new finding needs it: a match that extends the previous finding
+       * of its rule allocates nothing.
+       */
+      const recordSpan = (
+        ri: number,
+        input: string,
+        matchAt: number,
+        from: number,
+        to: number,
+        offset: number,
+        group: string | undefined,
+      ): void => {
+        const rule = rules[ri] as TokenRule;
+        let value = group;
+        if (rule.placeholderCheck) {
+          value ??= input.slice(from, to);
+          if (looksLikePlaceholder(value)) return;
         }
-      }
-      const start = offset + from;
-      const end = offset + to;
-      // Overlapping matches of one rule become one finding anyway (see scanWithBudget): a flood
-      // of overlapping matches (JWT headers chained by dots) extends one finding
-      const prev = last[ri];
-      if (prev !== undefined && start < prev.end && end > prev.start) {
-        if (start < prev.start) prev.start = start;
-        if (end > prev.end) prev.end = end;
-        charge(budget, MERGED_COST);
-        return;
-      }
-      // a new finding costs an object and, if it survives the merge, a keyed hash: floods of
-      // matches run out of work budget instead of holding the event loop
-      charge(budget, FINDING_COST);
-      const f: RawFinding = {
-        detector: "token_patterns",
-        rule: rule.id,
-        surface,
-        start,
-        end,
-        severity: "block",
-        fingerprint: "",
-        value: value ?? input.slice(from, to),
-        encoding,
+        // A prefix-anchored token with a word character stuck to it is reported (issue 17: `x` +
+        // token must not hide a token), unless its value is a documentation placeholder
+        // (`xsk_live_AAAA…`, `wordgsk_aBcDeF…`): a real token is random, and stuck or not, one
+        // that stands on a word boundary is reported whatever its value.
+        const bounded = boundedSticky[ri];
+        if (bounded !== undefined) {
+          value ??= input.slice(from, to);
+          if (looksSequential(value)) {
+            bounded.lastIndex = matchAt;
+            if (!bounded.test(input)) return;
+          }
+        }
+        const start = offset + from;
+        const end = offset + to;
+        // Overlapping matches of one rule become one finding anyway (see scanWithBudget): a flood
+        // of overlapping matches (JWT headers chained by dots) extends one finding
+        const prev = last[ri];
+        if (prev !== undefined && start < prev.end && end > prev.start) {
+          if (start < prev.start) prev.start = start;
+          if (end > prev.end) prev.end = end;
+          charge(budget, MERGED_COST);
+          return;
+        }
+        // a new finding costs an object and, if it survives the merge, a keyed hash: floods of
+        // matches run out of work budget instead of holding the event loop
+        charge(budget, FINDING_COST);
+        const f: RawFinding = {
+          detector: "token_patterns",
+          rule: rule.id,
+          surface,
+          start,
+          end,
+          severity: "block",
+          fingerprint: "",
+          value: value ?? input.slice(from, to),
+          encoding,
+        };
+        last[ri] = f;
+        out.push(f);
       };
-      last[ri] = f;
-      out.push(f);
-    };
-    const record = (ri: number, m: RegExpExecArray, offset: number): void => {
-      const group = (rules[ri] as TokenRule).secret ?? 0;
-      const idx = group === 0 ? undefined : m.indices?.[group];
-      const value = idx ? m[group] : undefined;
-      if (idx && value !== undefined)
-        recordSpan(ri, m.input, m.index, idx[0], idx[1], offset, value);
-      else recordSpan(ri, m.input, m.index, m.index, m.index + m[0].length, offset, m[0]);
-    };
-    // Token characters after a keyword, up to what any of its rules needs. Hits arrive in text
-    // order, so the run of token characters measured for one hit is reused by the next hits
-    // inside it: every character is read at most once per scan, however the hits overlap.
-    const n = text.length;
-    let runFrom = 0;
-    let runTo = -1; // text[runFrom, runTo) are all token characters
-    let runClosed = false; // runTo is the run's real end (a non-token character or the text end)
-    let visited = 0; // tail characters read, charged to the budget
-    const tailAfter = (end: number, cap: number): number => {
-      if (end < runFrom || end > runTo) {
-        runFrom = end;
-        runTo = end;
-        runClosed = false;
-      }
-      if (!runClosed && runTo - end < cap) {
-        const stop = Math.min(n, end + cap);
-        let k = runTo;
-        while (k < stop && TAIL[text.charCodeAt(k)] === 1) k++;
-        visited += k - runTo + 1;
-        runTo = k;
-        runClosed = k < stop || k === n;
-      }
-      return Math.min(cap, runTo - end);
-    };
-    const nextAt = new Float64Array(afterChars.length).fill(-1); // -1: not searched yet
-    const afterWithin = (set: Int32Array, from: number, limit: number): boolean => {
-      for (let x = 0; x < set.length; x++) {
-        const ch = set[x] as number;
-        let at = nextAt[ch] as number;
-        if (at < from) {
-          at = text.indexOf(afterChars[ch] as string, from);
-          if (at === -1) at = Number.POSITIVE_INFINITY;
-          nextAt[ch] = at;
+      const record = (ri: number, m: RegExpExecArray, offset: number): void => {
+        const group = (rules[ri] as TokenRule).secret ?? 0;
+        const idx = group === 0 ? undefined : m.indices?.[group];
+        const value = idx ? m[group] : undefined;
+        if (idx && value !== undefined)
+          recordSpan(ri, m.input, m.index, idx[0], idx[1], offset, value);
+        else recordSpan(ri, m.input, m.index, m.index, m.index + m[0].length, offset, m[0]);
+      };
+      // Token characters after a keyword, up to what any of its rules needs. Hits arrive in text
+      // order, so the run of token characters measured for one hit is reused by the next hits
+      // inside it: every character is read at most once per scan, however the hits overlap.
+      const n = text.length;
+      let runFrom = 0;
+      let runTo = -1; // text[runFrom, runTo) are all token characters
+      let runClosed = false; // runTo is the run's real end (a non-token character or the text end)
+      let visited = 0; // tail characters read, charged to the budget
+      const tailAfter = (end: number, cap: number): number => {
+        if (end < runFrom || end > runTo) {
+          runFrom = end;
+          runTo = end;
+          runClosed = false;
         }
-        if (at < limit) return true;
-      }
-      return false;
-    };
-    // bodyRun rules: the layer's base64 runs at least that long, found on the first hit that
-    // needs them; hits come in text order, so one pointer walks them once per scan.
-    let longRuns: Int32Array | undefined;
-    let longN = 0;
-    let longLength = -1;
-    let lp = 0;
-    const bodyRunWithin = (need: { length: number; within: number }, end: number): boolean => {
-      if (!runs) return true;
-      if (longLength !== need.length) {
-        longLength = need.length;
-        longRuns = new Int32Array(runs.n);
-        longN = 0;
-        lp = 0;
-        for (let x = 0; x < runs.n; x += 2) {
-          const s0 = runs.at[x] as number;
-          const e0 = runs.at[x + 1] as number;
-          if (e0 - s0 >= need.length) {
-            longRuns[longN++] = s0;
-            longRuns[longN++] = e0;
+        if (!runClosed && runTo - end < cap) {
+          const stop = Math.min(n, end + cap);
+          let k = runTo;
+          while (k < stop && TAIL[text.charCodeAt(k)] === 1) k++;
+          visited += k - runTo + 1;
+          runTo = k;
+          runClosed = k < stop || k === n;
+        }
+        return Math.min(cap, runTo - end);
+      };
+      const nextAt = new Float64Array(afterChars.length).fill(-1); // -1: not searched yet
+      const afterWithin = (set: Int32Array, from: number, limit: number): boolean => {
+        for (let x = 0; x < set.length; x++) {
+          const ch = set[x] as number;
+          let at = nextAt[ch] as number;
+          if (at < from) {
+            at = text.indexOf(afterChars[ch] as string, from);
+            if (at === -1) at = Number.POSITIVE_INFINITY;
+            nextAt[ch] = at;
+          }
+          if (at < limit) return true;
+        }
+        return false;
+      };
+      // bodyRun rules: the layer's base64 runs at least that long, found on the first hit that
+      // needs them; hits come in text order, so one pointer walks them once per scan.
+      let longRuns: Int32Array | undefined;
+      let longN = 0;
+      let longLength = -1;
+      let lp = 0;
+      const bodyRunWithin = (need: { length: number; within: number }, end: number): boolean => {
+        if (!runs) return true;
+        if (longLength !== need.length) {
+          longLength = need.length;
+          longRuns = new Int32Array(runs.n);
+          longN = 0;
+          lp = 0;
+          for (let x = 0; x < runs.n; x += 2) {
+            const s0 = runs.at[x] as number;
+            const e0 = runs.at[x + 1] as number;
+            if (e0 - s0 >= need.length) {
+              longRuns[longN++] = s0;
+              longRuns[longN++] = e0;
+            }
           }
         }
-      }
-      const lr = longRuns as Int32Array;
-      // runs ending too early for this hit end too early for every later one
-      while (lp < longN && (lr[lp + 1] as number) < end + need.length) lp += 2;
-      // the first run left has the earliest start of those long enough after `end`
-      return lp < longN && (lr[lp] as number) <= end + need.within;
-    };
-    // repeatMemo rules: the window of the last regex match (the character before it, the match,
-    // the character after it) at memoAt, memoLen long; the last window found equal to it; and a
-    // period d the memo window is known to have (0: none checked)
-    const memoAt: number[] = [];
-    const memoLen: number[] = [];
-    const lastWin: number[] = [];
-    const period: number[] = [];
-    // Per repeatMemo rule: the keyword whose tail was last checked inside the memo window (-1:
-    // none since the memo was set), and whether that keyword's least tail lies inside the window
-    // in token characters. Then a hit whose window equals the memo window has that tail too.
-    // Per repeatMemo rule: the memo window's last d characters as a string, for that period d.
-    const memoSub: string[] = [];
-    const memoSubD: number[] = [];
-    const memoTailKw: number[] = [];
-    const memoTailOk: boolean[] = [];
-    const memoTailFits = (ri: number, id: number): boolean => {
-      if (memoTailKw[ri] !== id) {
-        const need = kwMinTail[id] as number;
-        const base = (memoAt[ri] as number) + 1 + (kwLen[id] as number);
-        const room = (memoLen[ri] as number) - 1 - (kwLen[id] as number);
-        let k = 0;
-        while (k < need && k < room && TAIL[text.charCodeAt(base + k)] === 1) k++;
-        memoTailKw[ri] = id;
-        memoTailOk[ri] = k >= need;
-      }
-      return memoTailOk[ri] === true;
-    };
-    /**
-     * Is text[w, w + memoLen) equal to rule ri's memo window? When the last equal window is d
-     * characters before w (0 < d < memoLen) and the memo window has period d, only the d
-     * characters past the last window are compared: a periodic flood costs a comparison per
-     * character, not per character of every window.
-     */
-    const sameWindow = (ri: number, w: number): boolean => {
-      const at = memoAt[ri] ?? -1;
-      if (at === -1) return false;
-      const len = memoLen[ri] as number;
-      if (w + len > n) return false;
-      const prev = lastWin[ri] as number;
-      const d = w - prev;
-      let from = 0;
-      if (prev !== -1 && d > 0 && d < len) {
-        if (period[ri] !== d) {
-          let z = 0;
-          while (z < len - d && text.charCodeAt(at + z) === text.charCodeAt(at + z + d)) z++;
-          visited += z;
-          period[ri] = z === len - d ? d : -1;
+        const lr = longRuns as Int32Array;
+        // runs ending too early for this hit end too early for every later one
+        while (lp < longN && (lr[lp + 1] as number) < end + need.length) lp += 2;
+        // the first run left has the earliest start of those long enough after `end`
+        return lp < longN && (lr[lp] as number) <= end + need.within;
+      };
+      // repeatMemo rules: the window of the last regex match (the character before it, the match,
+      // the character after it) at memoAt, memoLen long; the last window found equal to it; and a
+      // period d the memo window is known to have (0: none checked)
+      const memoAt: number[] = [];
+      const memoLen: number[] = [];
+      const lastWin: number[] = [];
+      const period: number[] = [];
+      // Per repeatMemo rule: the keyword whose tail was last checked inside the memo window (-1:
+      // none since the memo was set), and whether that keyword's least tail lies inside the window
+      // in token characters. Then a hit whose window equals the memo window has that tail too.
+      // Per repeatMemo rule: the memo window's last d characters as a string, for that period d.
+      const memoSub: string[] = [];
+      const memoSubD: number[] = [];
+      const memoTailKw: number[] = [];
+      const memoTailOk: boolean[] = [];
+      const memoTailFits = (ri: number, id: number): boolean => {
+        if (memoTailKw[ri] !== id) {
+          const need = kwMinTail[id] as number;
+          const base = (memoAt[ri] as number) + 1 + (kwLen[id] as number);
+          const room = (memoLen[ri] as number) - 1 - (kwLen[id] as number);
+          let k = 0;
+          while (k < need && k < room && TAIL[text.charCodeAt(base + k)] === 1) k++;
+          memoTailKw[ri] = id;
+          memoTailOk[ri] = k >= need;
         }
-        if (period[ri] === d) {
-          from = len - d;
-          // the d characters past the last equal window, compared natively with the memo
-          // window's last d (one string per memo and period); a mismatch is measured below
-          if (memoSubD[ri] !== d) {
-            memoSub[ri] = text.slice(at + from, at + len);
-            memoSubD[ri] = d;
+        return memoTailOk[ri] === true;
+      };
+      /**
+       * Is text[w, w + memoLen) equal to rule ri's memo window? When the last equal window is d
+       * characters before w (0 < d < memoLen) and the memo window has period d, only the d
+       * characters past the last window are compared: a periodic flood costs a comparison per
+       * character, not per character of every window.
+       */
+      const sameWindow = (ri: number, w: number): boolean => {
+        const at = memoAt[ri] ?? -1;
+        if (at === -1) return false;
+        const len = memoLen[ri] as number;
+        if (w + len > n) return false;
+        const prev = lastWin[ri] as number;
+        const d = w - prev;
+        let from = 0;
+        if (prev !== -1 && d > 0 && d < len) {
+          if (period[ri] !== d) {
+            let z = 0;
+            while (z < len - d && text.charCodeAt(at + z) === text.charCodeAt(at + z + d)) z++;
+            visited += z;
+            period[ri] = z === len - d ? d : -1;
           }
-          if (text.startsWith(memoSub[ri] as string, w + from)) {
-            visited += d;
-            lastWin[ri] = w;
-            return true;
+          if (period[ri] === d) {
+            from = len - d;
+            // the d characters past the last equal window, compared natively with the memo
+            // window's last d (one string per memo and period); a mismatch is measured below
+            if (memoSubD[ri] !== d) {
+              memoSub[ri] = text.slice(at + from, at + len);
+              memoSubD[ri] = d;
+            }
+            if (text.startsWith(memoSub[ri] as string, w + from)) {
+              visited += d;
+              lastWin[ri] = w;
+              return true;
+            }
           }
         }
-      }
-      let x = from;
-      while (x < len && text.charCodeAt(w + x) === text.charCodeAt(at + x)) x++;
-      visited += x - from;
-      if (x < len) return false;
-      lastWin[ri] = w;
-      return true;
-    };
-    /** A keyword hit whose tail (token characters after it, up to what its rules need) is known. */
-    const onHit = (id: number, end: number, tail: number): void => {
-      const start = end - (kwLen[id] as number);
-      const ris = keywordRules[id] as number[];
-      const need = pairMinTail[id] as Int32Array;
-      for (let x = 0; x < ris.length; x++) {
-        const ri = ris[x] as number;
-        if (tail < (need[x] as number)) continue;
-        const sticky = anchored[ri];
-        if (sticky) {
-          const lead = leadBlocked[ri];
-          if (lead !== undefined && start > 0 && lead[text.charCodeAt(start - 1)] === 1) continue;
-          const set = ruleAfter[ri];
-          if (set && !afterWithin(set, end, start + (rules[ri] as TokenRule).maxLength)) continue;
-          const body = (rules[ri] as TokenRule).bodyRun;
-          if (body && !bodyRunWithin(body, end)) continue;
-          // The match starts at the keyword: one sticky attempt, bounded by the rule's maxLength.
-          // Charged by what it read: the match, or for a miss the keyword's token tail (rules
-          // with minTail match token characters only) or at most 256 characters (a miss of the
-          // others fails within its fixed header: `PRIVATE KEY-----`, `Bearer `, `key`).
-          sticky.lastIndex = start;
-          const r = rules[ri] as TokenRule;
-          const miss = r.minTail !== undefined ? end - start + tail + 16 : 256;
-          if ((r.secret ?? 0) === 0) {
-            if (r.repeatMemo && start > 0 && sameWindow(ri, start - 1)) {
-              const to = start + (memoLen[ri] as number) - 2;
-              if (charge(budget, to - start)) return;
-              recordSpan(ri, text, start, start, to, 0, undefined);
+        let x = from;
+        while (x < len && text.charCodeAt(w + x) === text.charCodeAt(at + x)) x++;
+        visited += x - from;
+        if (x < len) return false;
+        lastWin[ri] = w;
+        return true;
+      };
+      /** A keyword hit whose tail (token characters after it, up to what its rules need) is known. */
+      const onHit = (id: number, end: number, tail: number): void => {
+        const start = end - (kwLen[id] as number);
+        const ris = keywordRules[id] as number[];
+        const need = pairMinTail[id] as Int32Array;
+        for (let x = 0; x < ris.length; x++) {
+          const ri = ris[x] as number;
+          if (tail < (need[x] as number)) continue;
+          const sticky = anchored[ri];
+          if (sticky) {
+            const lead = leadBlocked[ri];
+            if (lead !== undefined && start > 0 && lead[text.charCodeAt(start - 1)] === 1) continue;
+            const set = ruleAfter[ri];
+            if (set && !afterWithin(set, end, start + (rules[ri] as TokenRule).maxLength)) continue;
+            const body = (rules[ri] as TokenRule).bodyRun;
+            if (body && !bodyRunWithin(body, end)) continue;
+            // The match starts at the keyword: one sticky attempt, bounded by the rule's maxLength.
+            // Charged by what it read: the match, or for a miss the keyword's token tail (rules
+            // with minTail match token characters only) or at most 256 characters (a miss of the
+            // others fails within its fixed header: `PRIVATE KEY-----`, `Bearer `, `key`).
+            sticky.lastIndex = start;
+            const r = rules[ri] as TokenRule;
+            const miss = r.minTail !== undefined ? end - start + tail + 16 : 256;
+            if ((r.secret ?? 0) === 0) {
+              if (r.repeatMemo && start > 0 && sameWindow(ri, start - 1)) {
+                const to = start + (memoLen[ri] as number) - 2;
+                if (charge(budget, to - start)) return;
+                recordSpan(ri, text, start, start, to, 0, undefined);
+                continue;
+              }
+              // the whole match is the secret: `test` leaves its end in lastIndex, no match array
+              const hit = sticky.test(text);
+              const to = hit ? sticky.lastIndex : start;
+              if (r.repeatMemo) {
+                const keep = hit && start > 0 && to < n;
+                memoAt[ri] = keep ? start - 1 : -1;
+                memoLen[ri] = keep ? to - start + 2 : 0;
+                lastWin[ri] = keep ? start - 1 : -1;
+                period[ri] = 0;
+                memoTailKw[ri] = -1;
+                memoSubD[ri] = -1;
+              }
+              if (charge(budget, hit ? to - start : Math.min(miss, r.maxLength))) return;
+              if (hit) recordSpan(ri, text, start, start, to, 0, undefined);
               continue;
             }
-            // the whole match is the secret: `test` leaves its end in lastIndex, no match array
-            const hit = sticky.test(text);
-            const to = hit ? sticky.lastIndex : start;
-            if (r.repeatMemo) {
-              const keep = hit && start > 0 && to < n;
-              memoAt[ri] = keep ? start - 1 : -1;
-              memoLen[ri] = keep ? to - start + 2 : 0;
-              lastWin[ri] = keep ? start - 1 : -1;
-              period[ri] = 0;
-              memoTailKw[ri] = -1;
-              memoSubD[ri] = -1;
-            }
-            if (charge(budget, hit ? to - start : Math.min(miss, r.maxLength))) return;
-            if (hit) recordSpan(ri, text, start, start, to, 0, undefined);
+            const m = sticky.exec(text);
+            if (charge(budget, m ? m[0].length : Math.min(miss, r.maxLength))) return;
+            if (m) record(ri, m, 0);
             continue;
           }
-          const m = sticky.exec(text);
-          if (charge(budget, m ? m[0].length : Math.min(miss, r.maxLength))) return;
-          if (m) record(ri, m, 0);
-          continue;
+          const r = rules[ri] as TokenRule;
+          if (r.minHead !== undefined) {
+            let k = start - 1;
+            const stop = Math.max(-1, start - 1 - r.minHead);
+            while (k > stop && TAIL[text.charCodeAt(k)] === 1) k--;
+            if (k > start - 1 - r.minHead) continue;
+          }
+          clampWindow(
+            windows[ri] as number[],
+            Math.max(0, start - r.maxLength - 1),
+            Math.min(text.length, end + r.maxLength + 1),
+          );
         }
-        const r = rules[ri] as TokenRule;
-        if (r.minHead !== undefined) {
-          let k = start - 1;
-          const stop = Math.max(-1, start - 1 - r.minHead);
-          while (k > stop && TAIL[text.charCodeAt(k)] === 1) k--;
-          if (k > start - 1 - r.minHead) continue;
-        }
-        clampWindow(
-          windows[ri] as number[],
-          Math.max(0, start - r.maxLength - 1),
-          Math.min(text.length, end + r.maxLength + 1),
-        );
-      }
-    };
-    if (hits) {
-      // The hot loop of keyword floods: tails measured inline (the same memo as `tailAfter`), and
-      // hits too short for every rule of their keyword dropped before any call.
-      for (let h = 0; h < nHits; h += 2) {
-        const id = hits[h] as number;
-        const end = hits[h + 1] as number;
-        const lead = kwLeadBlocked[id];
-        const before = end - (kwLen[id] as number) - 1;
-        if (lead !== undefined && before >= 0 && lead[text.charCodeAt(before)] === 1) continue;
-        const mr = memoKeyword[id] as number;
-        let memoTried = false;
-        if (mr !== -1) {
-          // onHit's memo path and recordSpan's merge, without the calls: a flood of equal JWT
-          // headers pays one comparison per character and a few reads per hit. Taken before the
-          // tail is measured when the keyword's least tail lies inside the memo window in token
-          // characters (memoTailFits): an equal window then has that tail, so the hit would not
-          // have been dropped for it, and the flood is not read a second time for tails.
-          const start = end - (kwLen[id] as number);
-          const prev = last[mr];
-          if (prev !== undefined && start > 0 && start < prev.end && memoTailFits(mr, id)) {
-            memoTried = true;
-            if (sameWindow(mr, start - 1)) {
+      };
+      if (hits) {
+        // The hot loop of keyword floods: tails measured inline (the same memo as `tailAfter`), and
+        // hits too short for every rule of their keyword dropped before any call.
+        for (let h = 0; h < nHits; h += 2) {
+          const id = hits[h] as number;
+          const end = hits[h + 1] as number;
+          const lead = kwLeadBlocked[id];
+          const before = end - (kwLen[id] as number) - 1;
+          if (lead !== undefined && before >= 0 && lead[text.charCodeAt(before)] === 1) continue;
+          const mr = memoKeyword[id] as number;
+          let memoTried = false;
+          if (mr !== -1) {
+            // onHit's memo path and recordSpan's merge, without the calls: a flood of equal JWT
+            // headers pays one comparison per character and a few reads per hit. Taken before the
+            // tail is measured when the keyword's least tail lies inside the memo window in token
+            // characters (memoTailFits): an equal window then has that tail, so the hit would not
+            // have been dropped for it, and the flood is not read a second time for tails.
+            const start = end - (kwLen[id] as number);
+            const prev = last[mr];
+            if (prev !== undefined && start > 0 && start < prev.end && memoTailFits(mr, id)) {
+              memoTried = true;
+              if (sameWindow(mr, start - 1)) {
+                const to = start + (memoLen[mr] as number) - 2;
+                if (charge(budget, to - start)) return;
+                if (to > prev.end) prev.end = to;
+                if (charge(budget, MERGED_COST)) return;
+                continue;
+              }
+            }
+          }
+          const cap = kwMaxTail[id] as number;
+          let tail = 0;
+          if (cap > 0) {
+            if (end < runFrom || end > runTo) {
+              runFrom = end;
+              runTo = end;
+              runClosed = false;
+            }
+            if (!runClosed && runTo - end < cap) {
+              const stop = Math.min(n, end + cap);
+              let k = runTo;
+              while (k < stop && TAIL[text.charCodeAt(k)] === 1) k++;
+              visited += k - runTo + 1;
+              runTo = k;
+              runClosed = k < stop || k === n;
+            }
+            tail = Math.min(cap, runTo - end);
+            if (tail < (kwMinTail[id] as number)) continue;
+          }
+          if (mr !== -1 && !memoTried) {
+            const start = end - (kwLen[id] as number);
+            const prev = last[mr];
+            if (prev !== undefined && start > 0 && start < prev.end && sameWindow(mr, start - 1)) {
               const to = start + (memoLen[mr] as number) - 2;
               if (charge(budget, to - start)) return;
               if (to > prev.end) prev.end = to;
@@ -3080,72 +3136,64 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
               continue;
             }
           }
+          onHit(id, end, tail);
+          if (budget.exceeded) return;
         }
-        const cap = kwMaxTail[id] as number;
-        let tail = 0;
-        if (cap > 0) {
-          if (end < runFrom || end > runTo) {
-            runFrom = end;
-            runTo = end;
-            runClosed = false;
-          }
-          if (!runClosed && runTo - end < cap) {
-            const stop = Math.min(n, end + cap);
-            let k = runTo;
-            while (k < stop && TAIL[text.charCodeAt(k)] === 1) k++;
-            visited += k - runTo + 1;
-            runTo = k;
-            runClosed = k < stop || k === n;
-          }
-          tail = Math.min(cap, runTo - end);
-          if (tail < (kwMinTail[id] as number)) continue;
-        }
-        if (mr !== -1 && !memoTried) {
-          const start = end - (kwLen[id] as number);
-          const prev = last[mr];
-          if (prev !== undefined && start > 0 && start < prev.end && sameWindow(mr, start - 1)) {
-            const to = start + (memoLen[mr] as number) - 2;
-            if (charge(budget, to - start)) return;
-            if (to > prev.end) prev.end = to;
-            if (charge(budget, MERGED_COST)) return;
-            continue;
-          }
-        }
-        onHit(id, end, tail);
-        if (budget.exceeded) return;
+        if (charge(budget, (nHits >> 1) + visited)) return;
+      } else {
+        if (charge(budget, n)) return;
+        ac.search(text, (id, end) => {
+          if (budget.exceeded) return;
+          const cap = kwMaxTail[id] as number;
+          const tail = cap > 0 ? tailAfter(end, cap) : 0;
+          charge(budget, 1);
+          if (tail >= (kwMinTail[id] as number)) onHit(id, end, tail);
+        });
+        if (budget.exceeded || charge(budget, visited)) return;
       }
-      if (charge(budget, (nHits >> 1) + visited)) return;
-    } else {
-      if (charge(budget, n)) return;
-      ac.search(text, (id, end) => {
-        if (budget.exceeded) return;
-        const cap = kwMaxTail[id] as number;
-        const tail = cap > 0 ? tailAfter(end, cap) : 0;
-        charge(budget, 1);
-        if (tail >= (kwMinTail[id] as number)) onHit(id, end, tail);
-      });
-      if (budget.exceeded || charge(budget, visited)) return;
-    }
-    for (let ri = 0; ri < rules.length; ri++) {
-      const ws = windows[ri] as number[];
-      if (ws.length === 0) continue;
-      const re = regexes[ri] as RegExp;
-      for (let w = 0; w < ws.length; w += 2) {
-        const ws0 = ws[w] as number;
-        // a window regex may try every start position, each for up to maxLength characters
-        const r = rules[ri] as TokenRule;
-        if (charge(budget, ((ws[w + 1] as number) - ws0) * Math.min(64, r.maxLength >> 2))) return;
-        const sub = text.slice(ws0, ws[w + 1]);
-        re.lastIndex = 0;
-        for (let m = re.exec(sub); m !== null; m = re.exec(sub)) {
-          if (m[0].length === 0) {
-            re.lastIndex++;
-            continue;
+      for (let ri = 0; ri < rules.length; ri++) {
+        const ws = windows[ri] as number[];
+        if (ws.length === 0) continue;
+        const re = regexes[ri] as RegExp;
+        for (let w = 0; w < ws.length; w += 2) {
+          const ws0 = ws[w] as number;
+          // a window regex may try every start position, each for up to maxLength characters
+          const r = rules[ri] as TokenRule;
+          if (charge(budget, ((ws[w + 1] as number) - ws0) * Math.min(64, r.maxLength >> 2)))
+            return;
+          const sub = text.slice(ws0, ws[w + 1]);
+          re.lastIndex = 0;
+          for (let m = re.exec(sub); m !== null; m = re.exec(sub)) {
+            if (m[0].length === 0) {
+              re.lastIndex++;
+              continue;
+            }
+            record(ri, m, ws0);
           }
-          record(ri, m, ws0);
         }
       }
     }
+
+    return { acTables, scanTokens };
+  }
+
+  // A scanner of the built-in rules builds its token pass at its first scan, not here: the
+  // gateway and each proxy session build their scanners before the agent starts (a known secret
+  // too short to protect must refuse the run then), while the rules' automaton and regexes
+  // (tens of ms and hundreds of fresh pages) serve only a model call. A scan never runs without
+  // it. Another rule set is built here, so one that cannot be built still fails construction.
+  let tokenPass: TokenPass | undefined =
+    useTokens && rules !== TOKEN_RULES ? buildTokenPass() : undefined;
+  let primed = false;
+  /** Before the first scan: the token pass, then the warm-up sample (see the end of createScanner). */
+  function prime(): void {
+    if (useTokens) tokenPass ??= buildTokenPass();
+    primed = true;
+    // A scanner that can find nothing but a budget overrun (known_secrets with no known secret)
+    // has no hot loop of its own to prime.
+    // It reads the process clock, not options.clock: a caller's clock counts the reads of its
+    // own scans (the warm-up used to run in the constructor, before any of them).
+    if (useTokens || useEntropy || index !== undefined) scanWithBudget(WARMUP, "warmup", now);
   }
 
   function scanKnown(
@@ -3211,12 +3259,22 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
     const runs: RunList | undefined = index ? runBuffer : undefined;
     if (runs) runs.n = 0;
     // With a known-secret index the keyword automaton runs inside its projection pass.
+    const tokens = tokenPass;
     const fused: FusedPass | undefined =
-      index && runs && useTokens ? { ac: acTables, hits: hitBuffer, nHits: 0 } : undefined;
+      index && runs && tokens ? { ac: tokens.acTables, hits: hitBuffer, nHits: 0 } : undefined;
     if (useKnown) scanKnown(text, surface, out, encoding, runs, fused);
     if (fused) hitBuffer = fused.hits; // keep a grown buffer for the next scan
-    if (useTokens && !charge(budget, text.length))
-      scanTokens(text, surface, out, encoding, budget, fused?.hits, fused?.nHits, fused && runs);
+    if (tokens && !charge(budget, text.length))
+      tokens.scanTokens(
+        text,
+        surface,
+        out,
+        encoding,
+        budget,
+        fused?.hits,
+        fused?.nHits,
+        fused && runs,
+      );
     if (useEntropy && depth === 0 && !charge(budget, text.length)) scanEntropy(text, surface, out);
     if (budget.exceeded || (!useTokens && !useKnown)) return out;
     const segments = encodedSegments(text, budget, runs);
@@ -3306,7 +3364,11 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
     return out;
   }
 
-  function scanWithBudget(text: string, surface: string): ScanResult & { work: number } {
+  function scanWithBudget(
+    text: string,
+    surface: string,
+    time = clock,
+  ): ScanResult & { work: number } {
     if (typeof text !== "string") {
       throw new EgressDlpError("E_INVALID_INPUT", "scan() takes a string; decode bytes first");
     }
@@ -3317,11 +3379,12 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
         work: 0,
       };
     }
+    if (!primed) prime();
     const budget = createBudget(
       maxMs,
       options.maxWork ?? workPerChar * text.length + workBase,
       maxInflate,
-      clock,
+      time,
     );
     let raw: RawFinding[];
     try {
@@ -3380,7 +3443,7 @@ export function createScanner(options: ScannerOptions = {}): Scanner {
   // first large scan gets its loops compiled mid-flight (on-stack replacement) with no feedback
   // for code that only runs after them; that code then deoptimises on every later scan and the
   // process can stay at about half speed (seen as bimodal bench runs).
-  scan(WARMUP, "warmup");
+  // It runs at the first scan (prime), with the token pass that scan needs anyway.
 
   return {
     scan,
