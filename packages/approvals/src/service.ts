@@ -83,7 +83,16 @@ export function createApprovals(host: ProxyHost, options: ApprovalsOptions = {})
   const home = options.home ?? join(host.stateDir, "..");
   const config = options.config ?? loadConfig(home);
   const now = options.now ?? Date.now;
-  const store = ApprovalStore.open(home, now);
+  // The queue is opened when this service first files or reads a proposal, not with the service:
+  // a controller creates the service for every `bottle run`, and most runs file none (opening it
+  // loads and opens a second SQLite database while the sandbox's probe waits). Until then no
+  // session of this controller has a proposal (only this service files them), so `sync` and a
+  // session's end have nothing to read; the operator's `bottle approvals` expires stale ones.
+  let opened: ApprovalStore | undefined;
+  const queue = (): ApprovalStore => {
+    opened ??= ApprovalStore.open(home, now);
+    return opened;
+  };
   const sessions = new Map<string, Tracked>();
   let chain: Promise<unknown> = Promise.resolve();
   let closed = false;
@@ -104,6 +113,8 @@ export function createApprovals(host: ProxyHost, options: ApprovalsOptions = {})
   }
 
   async function syncNow(): Promise<SyncResult> {
+    if (opened === undefined) return { expired: [], applied: [], reverted: [] };
+    const store = opened;
     const result: SyncResult = { expired: store.expirePending(), applied: [], reverted: [] };
     const t = now();
     for (const [sessionId, s] of sessions) {
@@ -176,6 +187,7 @@ export function createApprovals(host: ProxyHost, options: ApprovalsOptions = {})
   }
 
   function file(ctx: ServiceContext, change: Change, justification: string): Proposal {
+    const store = queue();
     const t = now();
     if (store.countSince(ctx.sessionId, t - config.rateLimit.perMs) >= config.rateLimit.proposals) {
       throw new ApprovalsError(
@@ -228,7 +240,7 @@ export function createApprovals(host: ProxyHost, options: ApprovalsOptions = {})
 
   function handlers(ctx: ServiceContext): ToolHandlers {
     const mine = (id: string): Proposal => {
-      const p = store.get(id);
+      const p = queue().get(id);
       // another session's proposal is answered exactly like one that does not exist
       if (!p || p.sessionId !== ctx.sessionId)
         throw new ApprovalsError("E_NOT_FOUND", `no proposal ${id} for this bottle`);
@@ -454,6 +466,7 @@ export function createApprovals(host: ProxyHost, options: ApprovalsOptions = {})
     } catch {
       return false; // rate limited or the session went away: refused
     }
+    const store = queue();
     while (!closed) {
       const q = store.get(p.id);
       if (!q || q.status === "denied" || q.status === "expired") return false;
@@ -495,6 +508,8 @@ export function createApprovals(host: ProxyHost, options: ApprovalsOptions = {})
     },
     sessionClosed(sessionId) {
       sessions.delete(sessionId);
+      if (opened === undefined) return;
+      const store = opened;
       for (const p of store.list({ sessionId })) {
         if (p.status === "pending") {
           try {
@@ -517,14 +532,16 @@ export function createApprovals(host: ProxyHost, options: ApprovalsOptions = {})
   timer.unref();
   return {
     service,
-    store,
+    get store() {
+      return queue();
+    },
     config,
     sync,
     async close() {
       closed = true;
       clearInterval(timer);
       await chain.catch(() => undefined);
-      store.close();
+      opened?.close();
     },
   };
 }

@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import { ApprovalsError } from "./errors.ts";
 import type { AuditRecord, Change, Proposal, ProposalStatus, Scope, Widening } from "./types.ts";
 
@@ -125,6 +126,23 @@ export function defaultDbPath(home: string): string {
  */
 const PINNED: ApprovalStore[] = [];
 
+/**
+ * better-sqlite3, loaded with the first queue opened rather than with this package: a controller
+ * loads the package on every `bottle run`, and most runs never open the queue (see service.ts).
+ * Node's loader realpaths with the JS fs.realpathSync, which reads the process's shared stat
+ * buffer: right after a stat of a socket it can leave a pnpm symlink unresolved, and
+ * better-sqlite3's own dependencies then do not resolve. A stat of a regular file first puts it
+ * right for this synchronous chain of requires.
+ */
+let sqlite: typeof Database | undefined;
+function loadSqlite(): typeof Database {
+  if (sqlite === undefined) {
+    statSync(process.execPath);
+    sqlite = createRequire(import.meta.url)("better-sqlite3") as typeof Database;
+  }
+  return sqlite;
+}
+
 /** How many stores this process has pinned (for tests of the bound). */
 export function pinnedStores(): number {
   return PINNED.length;
@@ -143,7 +161,7 @@ export class ApprovalStore {
     const fresh = !existsSync(path);
     let db: Database.Database | undefined;
     try {
-      db = new Database(path);
+      db = new (loadSqlite())(path);
       this.#db = db;
       PINNED.push(this);
       // exec, not db.pragma(): pragma() prepares a throwaway statement on every call.
