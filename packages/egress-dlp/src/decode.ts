@@ -1,4 +1,5 @@
-import { constants, gunzipSync, inflateRawSync, inflateSync } from "node:zlib";
+import type * as Zlib from "node:zlib";
+import { once } from "@bottlekit/diagnostics";
 import { type Budget, charge, INFLATE_CALL_COST, stop } from "./budget.ts";
 
 /**
@@ -41,7 +42,13 @@ export function mostlyPrintableBytes(bytes: Uint8Array): boolean {
   return ok >= n * 0.85;
 }
 
-type Inflate = typeof inflateSync;
+type Inflate = typeof Zlib.inflateSync;
+/**
+ * node:zlib, required by the first blob that looks compressed rather than at import (about 3 ms
+ * and 120 fresh pages, which `bottle run` paid before its agent started and rarely used). A
+ * built-in cannot fail to load; if it ever threw, the scan would throw, and its caller refuses.
+ */
+export const zlib = once(() => process.getBuiltinModule("node:zlib"));
 
 /** Reads bits least-significant first, as deflate packs them, from `bytes[from, end)`. */
 class BitReader {
@@ -301,7 +308,7 @@ function inflateWith(fn: Inflate, bytes: Uint8Array, budget: Budget): Buffer | u
     const chunkSize = Math.min(16 * 1024, Math.max(1024, bytes.length * 8));
     const out = fn(bytes, {
       maxOutputLength: left,
-      finishFlush: constants.Z_SYNC_FLUSH,
+      finishFlush: zlib().constants.Z_SYNC_FLUSH,
       chunkSize,
     });
     budget.inflated += out.length;
@@ -388,7 +395,7 @@ function zipEntries(bytes: Buffer, budget: Budget, out: BinaryLayer[]): void {
       if (charge(budget, data.length)) return;
       out.push({ kind: "zip", text: data.toString("latin1") });
     } else if (method === 8) {
-      const inflated = inflateWith(inflateRawSync, data, budget);
+      const inflated = inflateWith(zlib().inflateRawSync, data, budget);
       if (inflated) out.push({ kind: "zip+deflate", text: inflated.toString("latin1") });
     }
     if (budget.exceeded || !sized) return;
@@ -408,11 +415,11 @@ export function binaryLayers(bytes: Buffer, budget: Budget, tryRawDeflate: boole
   if (b0 === 0x1f && b1 === 0x8b) {
     // method 8; with no optional header fields the deflate stream starts at byte 10
     if (bytes[2] !== 8 || (bytes[3] === 0 && !plausibleDeflate(bytes, 10))) return out;
-    let inflated = inflateWith(gunzipSync, bytes, budget);
+    let inflated = inflateWith(zlib().gunzipSync, bytes, budget);
     // gunzip refuses bytes after the member that are not another member: the deflate stream
     // alone, after the header, inflates whatever follows it
     const body = inflated || budget.exceeded ? -1 : gzipBodyAt(bytes);
-    if (body > 0) inflated = inflateWith(inflateRawSync, bytes.subarray(body), budget);
+    if (body > 0) inflated = inflateWith(zlib().inflateRawSync, bytes.subarray(body), budget);
     if (inflated) out.push({ kind: "gzip", text: inflated.toString("latin1") });
     return out;
   }
@@ -421,7 +428,7 @@ export function binaryLayers(bytes: Buffer, budget: Budget, tryRawDeflate: boole
     return out;
   }
   if (isZlibHeader(b0, b1) && (b1 & 0x20) === 0 && plausibleDeflate(bytes, 2)) {
-    const inflated = inflateWith(inflateSync, bytes, budget);
+    const inflated = inflateWith(zlib().inflateSync, bytes, budget);
     if (inflated) {
       out.push({ kind: "zlib", text: inflated.toString("latin1") });
       return out;
@@ -435,7 +442,7 @@ export function binaryLayers(bytes: Buffer, budget: Budget, tryRawDeflate: boole
     return out;
   }
   if (tryRawDeflate && bytes.length >= 20 && plausibleDeflate(bytes, 0)) {
-    const inflated = inflateWith(inflateRawSync, bytes, budget);
+    const inflated = inflateWith(zlib().inflateRawSync, bytes, budget);
     // judged on the bytes: garbage that happens to inflate is not made a string first
     if (inflated && mostlyPrintableBytes(inflated)) {
       out.push({ kind: "deflate", text: inflated.toString("latin1") });

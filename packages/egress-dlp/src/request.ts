@@ -1,4 +1,4 @@
-import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync } from "node:zlib";
+import { zlib } from "./decode.ts";
 import type { OnMatch, OutboundDetector, Route } from "./route.ts";
 import { budgetFinding, type Finding, type Scanner } from "./scan.ts";
 
@@ -87,14 +87,15 @@ export function requestSurfaces(
           .map((e) => e.trim())
           .reverse()) {
           if (layer === "gzip" || layer === "x-gzip")
-            bytes = gunzipSync(bytes, { maxOutputLength: cap });
+            bytes = zlib().gunzipSync(bytes, { maxOutputLength: cap });
           else if (layer === "deflate") {
             try {
-              bytes = inflateSync(bytes, { maxOutputLength: cap });
+              bytes = zlib().inflateSync(bytes, { maxOutputLength: cap });
             } catch {
-              bytes = inflateRawSync(bytes, { maxOutputLength: cap });
+              bytes = zlib().inflateRawSync(bytes, { maxOutputLength: cap });
             }
-          } else if (layer === "br") bytes = brotliDecompressSync(bytes, { maxOutputLength: cap });
+          } else if (layer === "br")
+            bytes = zlib().brotliDecompressSync(bytes, { maxOutputLength: cap });
           else if (layer !== "identity") throw new Error(`unsupported content-encoding ${layer}`);
         }
       } catch {
