@@ -6,8 +6,9 @@
  * one JSON line: milliseconds and minor page faults per step (on the Firecracker VM every fresh
  * page costs ~15 µs, so faults are the figure to compare).
  *
- * Bundle it the way the bin is bundled, then compare bundles with bench/startup-compare.mjs:
- *   npx esbuild bench/startup.ts --bundle --platform=node --format=cjs --minify \
+ * Bundle it the way the bin is bundled (esbuild, the one tsup uses), then compare bundles with
+ * bench/startup-compare.mjs:
+ *   esbuild bench/startup.ts --bundle --platform=node --format=cjs --minify \
  *     --conditions=@bottlekit/source --outfile=/tmp/dlp/new.cjs
  */
 
