@@ -261,6 +261,14 @@ export class SqliteStore implements Store {
   readonly backend = "sqlite";
   readonly owner: string;
   #heartbeat: NodeJS.Timeout | undefined;
+  /**
+   * Whether this store's owner registration is committed. It is written with the first metering
+   * call (a reservation, in the same transaction), not at open: a store that never reserves (a
+   * `bottle run` whose agent makes no model call, `bottle usage`) then writes nothing, and its
+   * database needs no WAL created, synced and checkpointed. Reservations are the only rows that
+   * name an owner, so the registration is still there before the first one is.
+   */
+  #registered = false;
   readonly #conn: Connection;
   readonly #opts: SqliteStoreOptions;
   #budgetCache:
@@ -363,15 +371,25 @@ export class SqliteStore implements Store {
     const batch = this.#queue;
     if (batch.length === 0) return;
     this.#queue = [];
+    const register = !this.#registered;
     if (batch.length === 1) {
       const op = batch[0] as Pending;
       let value: unknown;
       try {
-        value = this.#run("immediate", op.fn);
+        value = this.#run(
+          "immediate",
+          register
+            ? () => {
+                this.#register(this.#now());
+                return op.fn();
+              }
+            : op.fn,
+        );
       } catch (error) {
         op.reject(error);
         return;
       }
+      if (register) this.#registered = true;
       op.committed?.(value);
       op.resolve(value);
       return;
@@ -381,6 +399,7 @@ export class SqliteStore implements Store {
       this.#run("immediate", () => {
         // A retry after SQLITE_BUSY runs the whole batch again from a clean slate.
         outcomes = [];
+        if (register) this.#register(this.#now());
         for (const op of batch) {
           try {
             // nested: a savepoint
@@ -395,6 +414,7 @@ export class SqliteStore implements Store {
       for (const op of batch) op.reject(error);
       return;
     }
+    if (register) this.#registered = true;
     for (let i = 0; i < batch.length; i++) {
       const op = batch[i] as Pending;
       const out = outcomes[i] as Outcome;
@@ -495,12 +515,46 @@ export class SqliteStore implements Store {
     const src = v.source(source, "source");
     const checked = checkReplace(src, inputs);
     return this.#run("immediate", () => {
+      const unchanged = this.#unchangedBudgets(src, checked);
+      if (unchanged !== undefined) return unchanged;
       const now = this.#now();
       this.#s("DELETE FROM budgets WHERE source = ?").run(src);
       const out = checked.map((b) => this.#upsertBudget(b, now));
       this.#bumpBudgets();
       return out;
     });
+  }
+
+  /**
+   * Inside a write transaction: the stored budgets of `source`, one per input, when they are
+   * exactly `checked` (same rows, same limits, window and policy; a later input for the same
+   * scope, key and provider wins, as with the upserts), else undefined. A gateway or `bottle run`
+   * replaces the home's manifest budgets at every start, nearly always with the same ones: then
+   * nothing is written, no `budgets_version` bump sends other gateways to reload, and a run that
+   * meters nothing leaves the database file as it found it (no WAL to create and sync).
+   */
+  #unchangedBudgets(src: BudgetSource, checked: readonly CheckedBudget[]): Budget[] | undefined {
+    const id = (scope: string, key: string, provider: string) =>
+      JSON.stringify([scope, key, provider]);
+    const wanted = new Map<string, CheckedBudget>();
+    for (const b of checked) wanted.set(id(b.scope, b.key, b.provider), b);
+    const rows = this.#s("SELECT * FROM budgets WHERE source = ?").all(src) as BudgetRow[];
+    if (rows.length !== wanted.size) return undefined;
+    const stored = new Map<string, BudgetRow>();
+    for (const r of rows) {
+      const b = wanted.get(id(r.scope, r.key, r.provider));
+      if (
+        b === undefined ||
+        r.tokens !== (b.tokens ?? null) ||
+        r.usd !== (b.usd ?? null) ||
+        r.win !== b.window ||
+        r.policy !== (b.policy ?? null)
+      ) {
+        return undefined;
+      }
+      stored.set(id(r.scope, r.key, r.provider), r);
+    }
+    return checked.map((b) => rowToBudget(stored.get(id(b.scope, b.key, b.provider)) as BudgetRow));
   }
 
   /** One of 16 WHERE texts (each filter present or not); values are bound. */
@@ -880,7 +934,9 @@ export class SqliteStore implements Store {
   }
 
   async renewLease(): Promise<number> {
-    return this.#run("immediate", () => this.#register(this.#now()));
+    const until = this.#run("immediate", () => this.#register(this.#now()));
+    this.#registered = true;
+    return until;
   }
 
   async listOwners(): Promise<OwnerInfo[]> {
@@ -994,7 +1050,7 @@ export class SqliteStore implements Store {
       try {
         this.#run("immediate", () => {
           const now = this.#now();
-          this.#register(now);
+          if (this.#registered) this.#register(now);
           this.#reclaim(NO_OWNERS, true, now);
         });
       } catch {
@@ -1005,13 +1061,12 @@ export class SqliteStore implements Store {
     this.#heartbeat.unref();
   }
 
-  /** At open: register this owner and (by default) reclaim what gone owners left behind. */
+  /**
+   * At open: (by default) reclaim what gone owners left behind. This owner registers with its
+   * first metering call (see `#registered`); a reclaim that finds nothing writes nothing.
+   */
   openOwner(reclaim: boolean): void {
-    this.#run("immediate", () => {
-      const now = this.#now();
-      this.#register(now);
-      if (reclaim) this.#reclaim(NO_OWNERS, true, now);
-    });
+    if (reclaim) this.#run("immediate", () => this.#reclaim(NO_OWNERS, true, this.#now()));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1412,12 +1467,13 @@ export class SqliteStore implements Store {
     this.#stopPoll();
     // Nothing of this owner can be settled after close: let any store reclaim what is left.
     try {
-      this.#run("immediate", () =>
-        this.#s("UPDATE owners SET lease_until = ? WHERE id = ?").run(
-          Number.MIN_SAFE_INTEGER,
-          this.owner,
-        ),
-      );
+      if (this.#registered)
+        this.#run("immediate", () =>
+          this.#s("UPDATE owners SET lease_until = ? WHERE id = ?").run(
+            Number.MIN_SAFE_INTEGER,
+            this.owner,
+          ),
+        );
     } catch {
       // closing anyway; the lease runs out by itself
     }
