@@ -46,6 +46,17 @@ describe("keyword automaton", () => {
     );
   });
 
+  it("builds its transition table in the trie's own memory (one table of states × width, not two)", () => {
+    const keywords = [...new Set(TOKEN_RULES.flatMap((r) => r.keywords))];
+    const before = process.memoryUsage().arrayBuffers;
+    const t = new AhoCorasick(keywords).tables();
+    const allocated = process.memoryUsage().arrayBuffers - before;
+    const trie = (1 + keywords.reduce((a, k) => a + k.length, 0)) * t.width * 4;
+    // the trie table, the 64 Ki symbol map and the small per-state arrays (a few KiB)
+    expect(allocated).toBeLessThan(trie + 65_536 + 64 * 1024);
+    expect(t.next.buffer.byteLength).toBe(trie);
+  });
+
   it("finds every token keyword inside text around it", () => {
     const keywords = [...new Set(TOKEN_RULES.flatMap((r) => r.keywords))];
     const ac = new AhoCorasick(keywords);

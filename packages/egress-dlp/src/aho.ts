@@ -83,7 +83,9 @@ export class AhoCorasick {
     this.shift = shift;
     // The trie as a dense table (state * width + symbol -> child, 0 = none: the root is no
     // child), with each state's children listed, so the breadth-first pass below copies a state's
-    // failure row natively and then writes only its own children over it.
+    // failure row natively and then writes only its own children over it. The pass turns the
+    // table into `next` in place, one row at a time (a second table of the same size was 80 of
+    // the token keywords' fresh pages).
     let maxStates = 1;
     for (const p of patterns) maxStates += p.length;
     const goto = new Int32Array(maxStates * width);
@@ -107,11 +109,14 @@ export class AhoCorasick {
     });
     const n = own.length;
     if (n >= 0x8000) throw new Error("too many keywords for one automaton (32767 states)");
-    // Built straight into the row-offset table (`next`): a state's failure row is copied natively,
-    // then its own children are written over it. Whether a state has outputs (its own, or its
-    // failure state's) is known when it is first reached: its failure state is shallower, so it
-    // was reached before.
-    const next = new Int32Array(n * width);
+    // The row-offset table (`next`) is built over the trie: a state's failure row is copied
+    // natively, then its own children are written over it. A row is still the trie's until its
+    // state is taken from the queue, and every row read as a failure row is already converted:
+    // a failure state is shallower, so it was taken before. Whether a state has outputs (its own,
+    // or its failure state's) is known when it is first reached, for the same reason.
+    const next = goto.subarray(0, n * width);
+    /** The children of the state being converted, read from its trie row before it is overwritten. */
+    const kids = new Int32Array(width);
     const fail = new Int32Array(n);
     const hasOut = new Uint8Array(n);
     hasOut[0] = (own[0]?.length ?? 0) > 0 ? 1 : 0;
@@ -129,9 +134,12 @@ export class AhoCorasick {
       const f = fail[s] as number;
       for (const id of outLists[f] ?? []) outLists[s]?.push(id);
       // every symbol goes where the failure state goes, except the state's own children
+      const cs = children[s] ?? [];
+      for (let k = 0; k < cs.length; k++) kids[k] = goto[s * width + (cs[k] as number)] as number;
       next.copyWithin(s * width, f * width, f * width + width);
-      for (const c of children[s] ?? []) {
-        const t = goto[s * width + c] as number;
+      for (let k = 0; k < cs.length; k++) {
+        const c = cs[k] as number;
+        const t = kids[k] as number;
         next[s * width + c] = reach(t, ((next[f * width + c] as number) & 0x3fffffff) >>> shift);
       }
     }
