@@ -89,6 +89,14 @@ export interface StartOptions {
    * refused too); a model call always waits for the HTTP client.
    */
   lazyStart?: boolean;
+  /**
+   * Whether the API door, listening on loopback while no gateway key exists, takes a call without
+   * a key (as bottle `default`, with the host's provider keys). Default true: `bottle-gateway up`
+   * on loopback works without keys. `bottle run`'s embedded controller passes false: its agent
+   * comes through the proxy door, and no other local process (another user's included) may spend
+   * the host's keys through the API door while the run lasts; a call without a gateway key is 401.
+   */
+  keylessLoopback?: boolean;
   /** Proxy door, tests and enterprise setups only: passed to the egress-proxy host. */
   proxyOptions?: Pick<ProxyHostOptions, "resolve" | "upstreamCa" | "credentialSource">;
   /**
@@ -305,7 +313,7 @@ export async function startGateway(options: StartOptions = {}): Promise<RunningG
       manifests.dlpRoutes.get(bottle),
     );
     const identity = new IdentityResolver(store, {
-      loopback,
+      loopback: loopback && options.keylessLoopback !== false,
       parentsOf: (bottle) => manifests.parents.get(bottle) ?? [],
       ...(options.identityCacheMs !== undefined
         ? { cacheTtlMs: options.identityCacheMs, keysRefreshMs: options.identityCacheMs }

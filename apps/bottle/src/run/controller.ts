@@ -94,6 +94,10 @@ export async function openController(
     // Its approvals service and HTTP client load after the session is registered (see `ready`).
     lazyStart: true,
     listen: "127.0.0.1:0",
+    // The agent comes through the proxy door. The API door listens on loopback, where a gateway
+    // without keys would take keyless calls with the host's provider keys: no other local process
+    // (or user) may do that while the run lasts.
+    keylessLoopback: false,
     env: { ...options.env, BOTTLEKIT_HOME: home },
     ...(options.store === undefined ? {} : { store: options.store }),
     ...(configFile === undefined ? {} : { configFile }),
