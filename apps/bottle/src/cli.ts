@@ -31,8 +31,13 @@ interface GlobalFlags {
   json?: boolean;
 }
 
-/** Builds the command tree. Command modules are imported lazily so `--help` stays fast. */
-function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
+/**
+ * Builds the command tree. Command modules are imported lazily so `--help` stays fast. `onlyRun`:
+ * the command word is `run` (see `commandWord`), so only the run commands are registered: building
+ * the other commands and their options is work every `bottle run` would pay for nothing, and
+ * `bottle run …` parses, helps and errs the same with the run command alone.
+ */
+function buildProgram(io: CliIo, setExit: (code: number) => void, onlyRun = false): Command {
   const program = new Command("bottle")
     .description(
       "Manage bottles and agents: validate manifests, show effective config, run agents bottled.",
@@ -48,6 +53,11 @@ function buildProgram(io: CliIo, setExit: (code: number) => void): Command {
       writeErr: (s) => io.stderr.write(s),
     })
     .addHelpText("after", EXIT_HELP);
+
+  if (onlyRun) {
+    registerRunCommands(program, io, setExit);
+    return program;
+  }
 
   const flags = (cmd: Command): GlobalFlags => cmd.optsWithGlobals<GlobalFlags>();
 
@@ -386,11 +396,30 @@ function registerOperatorCommands(
 }
 
 /** Runs the CLI with `argv` (without node and script) and resolves to the exit code. */
+/**
+ * The command word of `argv`: its first operand after the global options `--home <dir>` and
+ * `--cwd <dir>` (or their `=` forms); undefined when another option comes first (`--help`,
+ * `--version`). bin/bottle.js reads it the same way to take `run` to the bundled files.
+ */
+export function commandWord(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === "--home" || a === "--cwd") i++;
+    else if (!a.startsWith("-")) return a;
+    else if (!a.startsWith("--home=") && !a.startsWith("--cwd=")) return undefined;
+  }
+  return undefined;
+}
+
 export async function run(argv: readonly string[], io: CliIo = defaultIo()): Promise<number> {
   let exitCode: number = EXIT.ok;
-  const program = buildProgram(io, (code) => {
-    exitCode = code;
-  });
+  const program = buildProgram(
+    io,
+    (code) => {
+      exitCode = code;
+    },
+    commandWord(argv) === "run",
+  );
   if (argv.length === 0) {
     io.stderr.write(program.helpInformation());
     return EXIT.usage;
