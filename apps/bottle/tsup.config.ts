@@ -5,9 +5,9 @@ import { defineConfig } from "tsup";
 import { OWNER_HELPERS } from "./src/run/bundle-helpers.ts";
 import { BUNDLE_HEAD, BUNDLE_TAIL } from "./src/run/code-cache.ts";
 
-// Five builds; dist/ is cleaned once here because they run concurrently.
+// Six builds; dist/ is cleaned once here because they run concurrently.
 // 1. The library and the CLI (ESM; dependencies stay external): every command but `run`.
-// 2. `bottle run`: three CommonJS files with the CLI and everything `run` composes (the workspace
+// 2. `bottle run`: four CommonJS files with the CLI and everything `run` composes (the workspace
 //    libraries from source, and their npm dependencies) bundled in. The bin compiles each with
 //    V8's code cache (src/run/code-cache.ts), which needs classic scripts. Loading ~900 module
 //    files one by one (resolution, package.json reads, compiling) was most of `bottle run`'s
@@ -23,6 +23,7 @@ import { BUNDLE_HEAD, BUNDLE_TAIL } from "./src/run/code-cache.ts";
 //    - dist/bottle-later.cjs: what the controller uses only after its start or never in a short
 //      run (the upstream HTTP client, the model catalogs, the approvals' MCP server), loaded by
 //      dist/bottle-controller.cjs at the first use of one of them (src/run/later-entry.ts).
+//    - dist/bottle-zod.cjs: zod, read only by a run that validates something (src/run/zod-entry.ts).
 //    Each file is written wrapped in the function the loader runs it in (code-cache.ts,
 //    BUNDLE_HEAD), so that V8 compiles the text as read rather than a joined copy of it.
 // 3. The code-cache loader the bin requires first.
@@ -351,14 +352,45 @@ const deferredLibraries: Plugin = {
       });
       const names = Object.values(probe.metafile.outputs).flatMap((o) => o.exports);
       if (names.length === 0) return { errors: [{ text: `${args.path}: no exports found` }] };
-      // One getter function for all the names (zod exports some 300): less code to cache.
+      // One getter function for all the names (zod exports some 300): less code to cache. zod
+      // itself is in a file of its own (ZOD_FILE), read at the first use.
+      const source =
+        args.path === "zod" ? "__bottlekitZodFile()" : `require(${JSON.stringify(lib.path)})`;
       const contents = [
         "var lib;",
-        `var load = () => (lib ??= require(${JSON.stringify(lib.path)}));`,
+        `var load = () => (lib ??= ${source});`,
         `for (const n of ${JSON.stringify(names)})`,
         "  Object.defineProperty(exports, n, { enumerable: true, get: () => load()[n] });",
       ].join("\n");
       return { contents, loader: "js", resolveDir: dirname(lib.path) };
+    });
+  },
+};
+
+/**
+ * dist/bottle-zod.cjs: zod alone (src/run/zod-entry.ts), loaded by the first file's deferred zod
+ * stub at the first read of one of its exports (`__bottlekitZodFile`, in bottle-run.cjs's banner).
+ * The entry's zod resolves as the libraries import it (SHARED_NPM).
+ */
+const ZOD_LOADER = [
+  "var __bottlekitZod;",
+  "var __bottlekitZodFile = () => {",
+  "  if (__bottlekitZod === undefined) {",
+  '    const loader = require("./code-cache.cjs");',
+  '    __bottlekitZod = loader.requireBundle(require("node:path").join(__dirname, "bottle-zod.cjs"), loader.codeCacheDir(process.env)).exports.zod;',
+  "  }",
+  "  return __bottlekitZod;",
+  "};",
+].join("\n");
+const zodAsTheLibrariesImportIt: Plugin = {
+  name: "bottlekit-zod-as-the-libraries-import-it",
+  setup(build) {
+    build.onResolve({ filter: /^zod$/ }, (args) => {
+      if (!args.importer.endsWith("zod-entry.ts")) return undefined;
+      return build.resolve("zod", {
+        kind: "import-statement",
+        resolveDir: SHARED_NPM["zod"] as string,
+      });
     });
   },
 };
@@ -437,7 +469,7 @@ export default defineConfig([
     ...runBundle,
     entry: { "bottle-run": "src/run/bin-entry.ts" },
     esbuildPlugins: [deferredLibraries, controllerFromItsFile, loadedByOwner, metaUrlOfOwner],
-    banner: { js: `${BUNDLE_HEAD}${OWNER_HELPERS}\n${CONTROLLER_LOADER}` },
+    banner: { js: `${BUNDLE_HEAD}${OWNER_HELPERS}\n${CONTROLLER_LOADER}\n${ZOD_LOADER}` },
     footer: { js: BUNDLE_TAIL },
   },
   {
@@ -445,6 +477,13 @@ export default defineConfig([
     entry: { "bottle-controller": "src/run/controller-entry.ts" },
     esbuildPlugins: [laterFromItsFile, sharedFromTheRunFile, loadedByOwner, metaUrlOfOwner],
     banner: { js: `${BUNDLE_HEAD}${OWNER_HELPERS}\n${LATER_LOADER}` },
+    footer: { js: BUNDLE_TAIL },
+  },
+  {
+    ...runBundle,
+    entry: { "bottle-zod": "src/run/zod-entry.ts" },
+    esbuildPlugins: [zodAsTheLibrariesImportIt],
+    banner: { js: BUNDLE_HEAD },
     footer: { js: BUNDLE_TAIL },
   },
   {

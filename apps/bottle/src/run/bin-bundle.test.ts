@@ -70,8 +70,9 @@ describe("bottle run through the bundled bin", () => {
     expect(third.err).toContain("startup probe");
   });
 
-  it("the three files are ASCII and already wrapped, so the loader decodes and compiles them as read", () => {
-    for (const file of ["bottle-run.cjs", "bottle-controller.cjs", "bottle-later.cjs"]) {
+  it("the four files are ASCII and already wrapped, so the loader decodes and compiles them as read", () => {
+    const files = ["bottle-run.cjs", "bottle-controller.cjs", "bottle-later.cjs", "bottle-zod.cjs"];
+    for (const file of files) {
       const bundle = fs.readFileSync(path.join(here, "..", "..", "dist", file));
       expect(bundle.length).toBeGreaterThan(0);
       expect(isAscii(bundle)).toBe(true);
@@ -112,23 +113,27 @@ describe("bottle run through the bundled bin", () => {
     expect(Object.keys(catalog)).toContain("anthropic");
   });
 
-  it("a short run does not read the later file before its agent starts", async () => {
-    // The file is read at the first use of a part: the upstream HTTP client loads 500 ms after the
-    // controller is ready (or with the first model call), so not before the probe passes.
+  it("a short run reads neither the later file before its agent starts nor zod's at all", async () => {
+    // The later file is read at the first use of a part: the upstream HTTP client loads 500 ms
+    // after the controller is ready (or with the first model call), so not before the probe
+    // passes. zod's is read only to validate something, and this run has nothing to validate.
     const preload = path.join(root, "later-mark.cjs");
     fs.writeFileSync(
       preload,
       [
         'const fs = require("node:fs");',
         "let later = false;",
+        "let zod = false;",
         "const open = fs.openSync;",
         "fs.openSync = (file, ...rest) => {",
         '  if (String(file).endsWith("bottle-later.cjs")) later = true;',
+        '  if (String(file).endsWith("bottle-zod.cjs")) zod = true;',
         "  return open(file, ...rest);",
         "};",
         "const mark = performance.mark.bind(performance);",
         "performance.mark = (name, options) => {",
         '  if (name === "bottle-run:probe") process.stderr.write(`later at agent start: ${later}\\n`);',
+        '  if (name === "bottle-run:cleaned") process.stderr.write(`zod at the end: ${zod}\\n`);',
         "  return mark(name, options);",
         "};",
       ].join("\n"),
@@ -149,6 +154,7 @@ describe("bottle run through the bundled bin", () => {
       );
     });
     expect(r.err).toContain("later at agent start: false");
+    expect(r.err).toContain("zod at the end: false");
     expect(r.code).toBe(0);
   });
 
@@ -178,12 +184,22 @@ describe("bottle run through the bundled bin", () => {
       expect(controller.some((s) => s.includes(pkg))).toBe(false);
       expect(run.some((s) => s.includes(pkg))).toBe(false);
     }
-    // npm packages shared by specifier (commander, yaml, zod's main entry) are in the first only.
-    for (const shared of ["commander/index.js", "yaml/dist/index.js", "zod/index.js"]) {
-      expect(run.some((s) => s.endsWith(`/node_modules/${shared}`))).toBe(true);
-      expect(controller.some((s) => s.endsWith(`/node_modules/${shared}`))).toBe(false);
-      expect(later.some((s) => s.endsWith(`/node_modules/${shared}`))).toBe(false);
+    // npm packages shared by specifier (commander, yaml) are in the first only; zod is in a file of
+    // its own, which the first reads at its first use (the MCP SDK in the later file bundles the
+    // zod subpaths it imports, as it did in the controller's).
+    const zod = sources("bottle-zod.cjs.map");
+    const entry = (files: string[], pkg: string) =>
+      files.some((s) => s.endsWith(`/node_modules/${pkg}`));
+    for (const shared of ["commander/index.js", "yaml/dist/index.js"]) {
+      expect(entry(run, shared)).toBe(true);
+      expect(entry(controller, shared)).toBe(false);
+      expect(entry(later, shared)).toBe(false);
     }
+    expect(entry(zod, "zod/v4/core/core.js")).toBe(true);
+    for (const other of [run, controller]) {
+      expect(other.some((s) => s.includes("/node_modules/zod/"))).toBe(false);
+    }
+    expect(zod.filter((s) => workspace(s))).toEqual(["apps/bottle/src/run/zod-entry.ts"]);
     for (const part of ["apps/gateway/", "packages/egress-proxy/", "packages/approvals/"]) {
       expect(run.filter((s) => s.startsWith(part))).toEqual([]);
       expect(controller.some((s) => s.startsWith(part))).toBe(true);
