@@ -368,20 +368,30 @@ const deferredLibraries: Plugin = {
 };
 
 /**
+ * A banner function `fn(id)` that loads dist/`file` with its code cache on first use (the bundle
+ * takes `provided`, an expression of the banner's scope, as the modules it does not hold) and
+ * answers `answer` of its exports (`exports` stands for them; `id` is the argument).
+ */
+function fileLoader(fn: string, file: string, provided: string, answer: string): string {
+  const loaded = `${fn}Exports`;
+  return [
+    `var ${loaded};`,
+    `var ${fn} = (id) => {`,
+    `  if (${loaded} === undefined) {`,
+    '    const loader = require("./code-cache.cjs");',
+    `    ${loaded} = loader.requireBundle(require("node:path").join(__dirname, ${JSON.stringify(file)}), loader.codeCacheDir(process.env), ${provided}).exports;`,
+    "  }",
+    `  return ${answer.replaceAll("exports", loaded)};`,
+    "};",
+  ].join("\n");
+}
+
+/**
  * dist/bottle-zod.cjs: zod alone (src/run/zod-entry.ts), loaded by the first file's deferred zod
  * stub at the first read of one of its exports (`__bottlekitZodFile`, in bottle-run.cjs's banner).
  * The entry's zod resolves as the libraries import it (SHARED_NPM).
  */
-const ZOD_LOADER = [
-  "var __bottlekitZod;",
-  "var __bottlekitZodFile = () => {",
-  "  if (__bottlekitZod === undefined) {",
-  '    const loader = require("./code-cache.cjs");',
-  '    __bottlekitZod = loader.requireBundle(require("node:path").join(__dirname, "bottle-zod.cjs"), loader.codeCacheDir(process.env)).exports.zod;',
-  "  }",
-  "  return __bottlekitZod;",
-  "};",
-].join("\n");
+const ZOD_LOADER = fileLoader("__bottlekitZodFile", "bottle-zod.cjs", "undefined", "exports.zod");
 const zodAsTheLibrariesImportIt: Plugin = {
   name: "bottlekit-zod-as-the-libraries-import-it",
   setup(build) {
@@ -396,34 +406,24 @@ const zodAsTheLibrariesImportIt: Plugin = {
 };
 
 /** Loads dist/bottle-controller.cjs (with its code cache) on first use; in bottle-run.cjs's banner. */
-const CONTROLLER_LOADER = [
-  "var __bottlekitControllerParts;",
-  "var __bottlekitControllerPart = (id) => {",
-  "  if (__bottlekitControllerParts === undefined) {",
-  '    const loader = require("./code-cache.cjs");',
-  '    __bottlekitControllerParts = loader.requireBundle(require("node:path").join(__dirname, "bottle-controller.cjs"), loader.codeCacheDir(process.env), module.exports.shared).exports.parts;',
-  "  }",
-  "  return __bottlekitControllerParts[id];",
-  "};",
-].join("\n");
+const CONTROLLER_LOADER = fileLoader(
+  "__bottlekitControllerPart",
+  "bottle-controller.cjs",
+  "module.exports.shared",
+  "exports.parts[id]",
+);
 
 /**
  * Loads dist/bottle-later.cjs (with its code cache) on first use; in bottle-controller.cjs's
  * banner. The later file takes the shared libraries as the controller's file does, through the
  * controller's `require` (which answers them from the first file).
  */
-const LATER_LOADER = [
-  "var __bottlekitLaterParts;",
-  "var __bottlekitLaterPart = (id) => {",
-  "  if (__bottlekitLaterParts === undefined) {",
-  '    const loader = require("./code-cache.cjs");',
-  "    const shared = {};",
-  `    for (const s of ${JSON.stringify(SHARED)}) Object.defineProperty(shared, s, { enumerable: true, get: () => require(s) });`,
-  '    __bottlekitLaterParts = loader.requireBundle(require("node:path").join(__dirname, "bottle-later.cjs"), loader.codeCacheDir(process.env), shared).exports.parts;',
-  "  }",
-  "  return __bottlekitLaterParts[id];",
-  "};",
-].join("\n");
+const LATER_LOADER = fileLoader(
+  "__bottlekitLaterPart",
+  "bottle-later.cjs",
+  `Object.defineProperties({}, Object.fromEntries(${JSON.stringify(SHARED)}.map((s) => [s, { enumerable: true, get: () => require(s) }])))`,
+  "exports.parts[id]",
+);
 
 const common = {
   sourcemap: true,
