@@ -183,9 +183,10 @@ export class Session {
     this.credentialSpecs = [...(init.spec.credentials ?? [])];
     this.ca = init.ca;
     this.llmHosts = new Set((init.spec.llmHosts ?? []).map((h) => h.toLowerCase()));
-    // `deferScanners`: the secret scanner (tens of ms of automata) is built by `prepare()`, which
-    // the caller runs before the agent may send anything, or by the first request that needs it,
-    // whichever comes first; none of this session's traffic is handled without it.
+    // `deferScanners`: the secret scanner (its known-secret index; egress-dlp builds the token
+    // tables at the first scan) is built by `prepare()`, which the caller runs before the agent
+    // may send anything, or by the first request that needs it, whichever comes first; none of
+    // this session's traffic is handled without it.
     if (init.deferScanners !== true) {
       this.prepare();
       this.#injection = createInjectionScanner();
