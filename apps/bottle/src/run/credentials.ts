@@ -29,20 +29,21 @@ export function credentialChecker(known: readonly KnownSecret[]): EnvChecker & {
   prepare(): void;
 } {
   let scanner: ReturnType<typeof createScanner> | undefined;
+  // No credential on the host: none can have reached the sandbox, and there is nothing to build a
+  // scanner for (the probe waits on this thread while it would be built).
   const prepare = () => {
-    scanner ??= createScanner({ detectors: ["known_secrets"], knownSecrets: known });
+    if (known.length > 0)
+      scanner ??= createScanner({ detectors: ["known_secrets"], knownSecrets: known });
     return scanner;
   };
   const check: EnvChecker = (env) => {
-    // No credential on the host: none can have reached the sandbox, and there is nothing to build
-    // a scanner for (the probe waits on this thread while it would be built).
-    if (known.length === 0) {
+    const scanner = prepare();
+    if (scanner === undefined) {
       return {
         ok: true,
         detail: `${Object.keys(env).length} values, and the host holds no credential to look for`,
       };
     }
-    const scanner = prepare();
     const hits: string[] = [];
     for (const [name, value] of Object.entries(env)) {
       const r = scanner.scan(`${value}`, `env.${name}`);
@@ -55,9 +56,5 @@ export function credentialChecker(known: readonly KnownSecret[]): EnvChecker & {
       detail: `${Object.keys(env).length} values scanned against ${known.length} host credential(s)`,
     };
   };
-  return Object.assign(check, {
-    prepare: () => {
-      if (known.length > 0) prepare();
-    },
-  });
+  return Object.assign(check, { prepare: () => void prepare() });
 }
